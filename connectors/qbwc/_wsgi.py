@@ -1,0 +1,106 @@
+"""The gateway's HTTP surface: ``/qbwc`` (SOAP, ``?wsdl``), ``/healthz``, ``/readyz``,
+``/metrics``; and the process that serves it (waitress: pure Python, threaded, production
+grade, no compiler needed on the Web Connector host's side of the world)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from spyne.server.wsgi import WsgiApplication
+
+__all__ = ["WsgiApp", "build_wsgi", "serve"]
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_FAULT = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+    "<soap:Fault><faultcode>soap:Client</faultcode><faultstring>{}</faultstring>"
+    "</soap:Fault></soap:Body></soap:Envelope>"
+)
+
+
+def _plain(start_response: StartResponse, status: str, body: bytes, ctype: str) -> list[bytes]:
+    start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _fault(start_response: StartResponse, status: str, reason: str) -> list[bytes]:
+    body = _FAULT.format(reason).encode()
+    return _plain(start_response, status, body, "text/xml; charset=utf-8")
+
+
+def build_wsgi(
+    soap: WsgiApplication,
+    *,
+    ready: Callable[[], bool],
+    max_body_bytes: int = 8 * 1024 * 1024,
+) -> WsgiApp:
+    """Route by path; refuse oversize bodies and DTDs before spyne reads a byte of XML."""
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            return _plain(start_response, "200 OK", b"ok\n", "text/plain")
+        if path == "/readyz":
+            if ready():
+                return _plain(start_response, "200 OK", b"ready\n", "text/plain")
+            return _plain(start_response, "503 Service Unavailable", b"not ready\n", "text/plain")
+        if path == "/metrics":
+            return _plain(start_response, "200 OK", generate_latest(), CONTENT_TYPE_LATEST)
+        if path.rstrip("/") != "/qbwc":
+            return _plain(start_response, "404 Not Found", b"not found\n", "text/plain")
+        if environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length > max_body_bytes:
+                return _fault(start_response, "413 Request Entity Too Large", "request too large")
+            body = environ["wsgi.input"].read(length) if length else b""
+            if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+                return _fault(start_response, "400 Bad Request", "DTDs are not accepted")
+            environ["wsgi.input"] = io.BytesIO(body)
+        return soap(environ, start_response)  # type: ignore[no-any-return]
+
+    return app
+
+
+def serve(
+    app: WsgiApp,
+    *,
+    host: str,
+    port: int,
+    threads: int,
+    on_bound: Callable[[int], None] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT; then stop accepting and return."""
+    from waitress.server import create_server
+
+    server = create_server(app, host=host, port=port, threads=threads, ident="qbsync")
+    bound_port = int(server.effective_port)  # type: ignore[union-attr]
+    log.info("gateway listening", extra={"host": host, "port": bound_port})
+    if on_bound is not None:
+        on_bound(bound_port)
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+        server.close()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not stop.is_set():
+            raise
+    log.info("gateway stopped")

@@ -1,0 +1,22 @@
+"""The store: tenants, profiles (company files), id mappings and Web Connector sessions.
+
+SQLAlchemy 2 models with Alembic migrations; SQLite by default, PostgreSQL in production.
+"""
+
+from connectors.store._migrate import upgrade
+from connectors.store._models import Base, IdMapping, Profile, Tenant, WebConnectorSession
+from connectors.store._store import Mapping, SessionBusy, Store, StoreError, make_engine
+
+__all__ = [
+    "Base",
+    "IdMapping",
+    "Mapping",
+    "Profile",
+    "SessionBusy",
+    "Store",
+    "StoreError",
+    "Tenant",
+    "WebConnectorSession",
+    "make_engine",
+    "upgrade",
+]

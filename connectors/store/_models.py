@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "IdMapping", "Profile", "Tenant", "WebConnectorSession"]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+class Profile(Base):
+    """One QuickBooks company file, reached through one Web Connector login."""
+
+    __tablename__ = "profiles"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    owner_id: Mapped[str] = mapped_column(String(38))
+    file_id: Mapped[str] = mapped_column(String(38))
+    company_file: Mapped[str] = mapped_column(String(500), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Tenant(Base):
+    """A source app's customer; several tenants may share one company file."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id"), index=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class IdMapping(Base):
+    """A source record and its QuickBooks twin (ListID or TxnID, EditSequence)."""
+
+    __tablename__ = "id_mappings"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(40), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    qb_id: Mapped[str] = mapped_column(String(36))
+    edit_sequence: Mapped[str | None] = mapped_column(String(16))
+    full_name: Mapped[str | None] = mapped_column(String(209))
+    updated_at: Mapped[datetime]
+
+
+class WebConnectorSession(Base):
+    """A live Web Connector conversation. At most one per company file (unique profile_id).
+
+    Only a hash of the ticket is stored: a database read does not hand out live sessions.
+    """
+
+    __tablename__ = "qbwc_sessions"
+
+    ticket_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id"), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    qbxml_version: Mapped[str | None] = mapped_column(String(10))
+    in_flight: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    settled: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

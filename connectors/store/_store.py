@@ -1,0 +1,233 @@
+"""The one place that reads and writes the database. Callers get detached ORM rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import create_engine, delete, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.store._models import IdMapping, Profile, Tenant, WebConnectorSession
+from qbsync.errors import QbsyncError
+
+__all__ = ["Mapping", "SessionBusy", "Store", "StoreError"]
+
+
+class StoreError(QbsyncError):
+    """Base of the store's errors."""
+
+
+class SessionBusy(StoreError):
+    """Another live Web Connector session holds this company file."""
+
+
+@dataclass(frozen=True)
+class Mapping:
+    tenant_id: str
+    entity: str
+    external_id: str
+    qb_id: str
+    edit_sequence: str | None
+    full_name: str | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we write is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            # WAL lets the worker and the gateway (separate processes) read while one writes.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+class Store:
+    """Tenants, profiles, id mappings and Web Connector sessions."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.engine = make_engine(url, echo=echo)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- profiles -------------------------------------------------------------------------
+
+    def add_profile(self, profile: Profile) -> Profile:
+        try:
+            with self._tx() as session:
+                session.add(profile)
+        except IntegrityError as exc:
+            raise StoreError(
+                f"a profile named {profile.name!r} or with username {profile.username!r} exists"
+            ) from exc
+        return profile
+
+    def profile(self, profile_id: str) -> Profile | None:
+        with self._tx() as session:
+            return session.get(Profile, profile_id)
+
+    def profile_by_username(self, username: str) -> Profile | None:
+        with self._tx() as session:
+            return session.scalar(select(Profile).where(Profile.username == username))
+
+    def profiles(self) -> list[Profile]:
+        with self._tx() as session:
+            return list(session.scalars(select(Profile).order_by(Profile.name)))
+
+    def touch_profile(self, profile_id: str) -> None:
+        with self._tx() as session:
+            profile = session.get(Profile, profile_id)
+            if profile is not None:
+                profile.last_seen_at = _now()
+
+    # -- tenants --------------------------------------------------------------------------
+
+    def add_tenant(self, tenant: Tenant) -> Tenant:
+        try:
+            with self._tx() as session:
+                session.add(tenant)
+        except IntegrityError as exc:
+            raise StoreError(
+                f"tenant {tenant.id!r} exists, or profile {tenant.profile_id!r} does not"
+            ) from exc
+        return tenant
+
+    def tenant(self, tenant_id: str) -> Tenant | None:
+        with self._tx() as session:
+            return session.get(Tenant, tenant_id)
+
+    def tenants(self, profile_id: str | None = None) -> list[Tenant]:
+        query = select(Tenant).order_by(Tenant.id)
+        if profile_id is not None:
+            query = query.where(Tenant.profile_id == profile_id)
+        with self._tx() as session:
+            return list(session.scalars(query))
+
+    # -- id mappings ----------------------------------------------------------------------
+
+    def mapping(self, tenant_id: str, entity: str, external_id: str) -> Mapping | None:
+        with self._tx() as session:
+            row = session.get(IdMapping, (tenant_id, entity, external_id))
+            return None if row is None else _mapping(row)
+
+    def mappings(self, tenant_id: str | None = None) -> list[Mapping]:
+        query = select(IdMapping).order_by(IdMapping.tenant_id, IdMapping.entity)
+        if tenant_id is not None:
+            query = query.where(IdMapping.tenant_id == tenant_id)
+        with self._tx() as session:
+            return [_mapping(row) for row in session.scalars(query)]
+
+    def save_mapping(self, mapping: Mapping) -> None:
+        """Insert or update; the newest EditSequence wins."""
+        key = (mapping.tenant_id, mapping.entity, mapping.external_id)
+        with self._tx() as session:
+            row = session.get(IdMapping, key)
+            if row is None:
+                row = IdMapping(
+                    tenant_id=mapping.tenant_id,
+                    entity=mapping.entity,
+                    external_id=mapping.external_id,
+                )
+                session.add(row)
+            row.qb_id = mapping.qb_id
+            row.edit_sequence = mapping.edit_sequence
+            row.full_name = mapping.full_name
+            row.updated_at = _now()
+
+    # -- Web Connector sessions -----------------------------------------------------------
+
+    def open_session(
+        self, profile_id: str, ticket_hash: str, ttl: timedelta
+    ) -> WebConnectorSession:
+        """Claim the company file for one session, or raise SessionBusy.
+
+        The unique constraint on ``profile_id`` makes the claim atomic across gateway
+        replicas; an expired session is removed first so a vanished Web Connector does not
+        block its file forever.
+        """
+        now = _now()
+        with self._tx() as session:
+            session.execute(
+                delete(WebConnectorSession).where(
+                    WebConnectorSession.profile_id == profile_id,
+                    WebConnectorSession.expires_at < now,
+                )
+            )
+        row = WebConnectorSession(
+            ticket_hash=ticket_hash,
+            profile_id=profile_id,
+            created_at=now,
+            expires_at=now + ttl,
+            settled=0,
+            failed=0,
+        )
+        try:
+            with self._tx() as session:
+                session.add(row)
+        except IntegrityError as exc:
+            raise SessionBusy(f"profile {profile_id} has a live session") from exc
+        return row
+
+    def live_session(self, ticket_hash: str) -> WebConnectorSession | None:
+        with self._tx() as session:
+            row = session.get(WebConnectorSession, ticket_hash)
+            if row is None or _aware(row.expires_at) < _now():
+                return None
+            return row
+
+    def update_session(self, ticket_hash: str, ttl: timedelta, **changes: Any) -> None:
+        """Apply ``changes`` and extend the session's life by ``ttl`` from now."""
+        with self._tx() as session:
+            row = session.get(WebConnectorSession, ticket_hash)
+            if row is None:
+                return
+            for name, value in changes.items():
+                setattr(row, name, value)
+            row.expires_at = _now() + ttl
+
+    def close_session(self, ticket_hash: str) -> WebConnectorSession | None:
+        with self._tx() as session:
+            row = session.get(WebConnectorSession, ticket_hash)
+            if row is not None:
+                session.delete(row)
+            return row
+
+
+def _mapping(row: IdMapping) -> Mapping:
+    return Mapping(
+        tenant_id=row.tenant_id,
+        entity=row.entity,
+        external_id=row.external_id,
+        qb_id=row.qb_id,
+        edit_sequence=row.edit_sequence,
+        full_name=row.full_name,
+    )

@@ -1,0 +1,575 @@
+"""Typed models of the qbsync Helm chart's values, and the generator of ``values.schema.json``.
+
+The models are the single source of truth for the shape of ``deploy/helm/qbsync/values.yaml``:
+every object forbids unknown keys, so a typo such as ``gateway.replica`` is rejected, both here
+and by Helm itself, which validates every install, upgrade, template and lint against the
+generated ``values.schema.json``.
+
+    python deploy/helm/schema/values.py           # (re)write values.schema.json
+    python deploy/helm/schema/values.py --check   # exit 1 if the committed file is stale
+
+Cross-field rules that JSON Schema can express (an enabled Ingress needs a host, a SASL
+security protocol needs a mechanism) are added to the schema as ``if``/``then``; the one it
+cannot (worker replicas at most the events topic's partitions) is checked by the model and,
+at render time, by the chart's templates.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import core_schema
+
+__all__ = [
+    "RESERVED_ENV",
+    "SCHEMA_PATH",
+    "QbsyncValues",
+    "main",
+    "render_schema",
+]
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "qbsync" / "values.schema.json"
+"""Where the chart keeps the generated schema (Helm reads it from the chart's root)."""
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+# A Kubernetes resource quantity ("250m", "512Mi", "1"), as a string or a plain number.
+Quantity = (
+    Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$"
+        ),
+    ]
+    | int
+    | float
+)
+# An absolute count or a percentage ("25%"), as in a PodDisruptionBudget or rolling update.
+IntOrPercent = Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(pattern=r"^[0-9]+%$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^QBSYNC_[A-Z0-9_]+$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Model(BaseModel):
+    """Base of every values object: camelCase keys (as Helm values are), no unknown keys."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        validate_default=True,
+    )
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+class Image(_Model):
+    """The one container image every qbsync process runs from (console script ``qbsync``)."""
+
+    repository: str = Field(default="qbsync", min_length=1, description="Image repository.")
+    tag: str = Field(
+        default="",
+        description="Image tag; empty means the chart's appVersion.",
+    )
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent", description="Kubernetes imagePullPolicy."
+    )
+
+
+class LocalObjectReference(_Model):
+    """A reference to an object in the release's namespace, by name."""
+
+    name: str = Field(min_length=1, description="Name of the referenced object.")
+
+
+class ServiceAccount(_Model):
+    """The ServiceAccount the qbsync pods run as. qbsync does not call the Kubernetes API."""
+
+    create: bool = Field(default=True, description="Create a ServiceAccount for the release.")
+    name: str = Field(
+        default="",
+        description="Name to use; empty means the release's full name. Must already exist "
+        "when create is false.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations on the ServiceAccount (e.g. a cloud workload identity).",
+    )
+    automount_service_account_token: bool = Field(
+        default=False,
+        description="Mount an API token into the pods; qbsync needs none.",
+    )
+
+
+class PodSecurity(_Model):
+    """Pod-level user and group ids. The chart always sets runAsNonRoot, a read-only root
+    filesystem, no privilege escalation, all capabilities dropped and the RuntimeDefault
+    seccomp profile."""
+
+    run_as_user: int = Field(default=10001, ge=1, description="UID of the processes (non-root).")
+    run_as_group: int = Field(default=10001, ge=1, description="GID of the processes.")
+    fs_group: int = Field(default=10001, ge=1, description="Group owning mounted volumes.")
+
+
+class ResourceList(_Model):
+    """Kubernetes resource quantities."""
+
+    cpu: Quantity | None = Field(default=None, description='CPU, e.g. "250m".')
+    memory: Quantity | None = Field(default=None, description='Memory, e.g. "512Mi".')
+    ephemeral_storage: Quantity | None = Field(
+        default=None, alias="ephemeral-storage", description='Scratch disk, e.g. "1Gi".'
+    )
+
+
+class Resources(_Model):
+    """Container resource requests and limits."""
+
+    requests: ResourceList = Field(
+        default_factory=ResourceList, description="What the scheduler reserves."
+    )
+    limits: ResourceList = Field(default_factory=ResourceList, description="Hard caps.")
+
+
+class ProbeTiming(_Model):
+    """Timing of a probe; what the probe checks is fixed by the chart."""
+
+    initial_delay_seconds: int = Field(
+        default=10, ge=0, description="Delay before the first probe."
+    )
+    period_seconds: int = Field(default=10, ge=1, description="Seconds between probes.")
+    timeout_seconds: int = Field(default=3, ge=1, description="Seconds before a probe times out.")
+    failure_threshold: int = Field(default=3, ge=1, description="Failures before acting.")
+
+
+class Scheduling(_Model):
+    """Where and how the pods of one process are placed; Kubernetes objects passed verbatim."""
+
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Pod nodeSelector.")
+    tolerations: list[dict[str, Any]] = Field(
+        default_factory=list, description="Pod tolerations (Kubernetes Toleration objects)."
+    )
+    affinity: dict[str, Any] = Field(
+        default_factory=dict, description="Pod affinity (a Kubernetes Affinity object)."
+    )
+    topology_spread_constraints: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Pod topologySpreadConstraints; the chart fills in the labelSelector "
+        "when an entry has none.",
+    )
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+class KafkaConfig(_Model):
+    """``QBSYNC_KAFKA_*``. The SASL password comes from the Secret (see ``secrets``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "properties": {"securityProtocol": {"enum": ["SASL_PLAINTEXT", "SASL_SSL"]}},
+                "required": ["securityProtocol"],
+            },
+            "then": {"properties": {"saslMechanism": {"minLength": 1}}},
+        }
+    )
+
+    bootstrap_servers: str = Field(
+        default="",
+        description="QBSYNC_KAFKA_BOOTSTRAP_SERVERS: comma-separated host:port list. Required "
+        "to render the chart (empty would make every pod start its own embedded broker).",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="QBSYNC_KAFKA_SECURITY_PROTOCOL."
+    )
+    sasl_mechanism: Literal[
+        "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"
+    ] = Field(
+        default="",
+        description="QBSYNC_KAFKA_SASL_MECHANISM; when set, the pods also read "
+        "QBSYNC_KAFKA_SASL_PASSWORD from the Secret.",
+    )
+    sasl_username: str = Field(default="", description="QBSYNC_KAFKA_SASL_USERNAME.")
+
+    @model_validator(mode="after")
+    def _sasl_needs_mechanism(self) -> "KafkaConfig":
+        if self.security_protocol.startswith("SASL_") and not self.sasl_mechanism:
+            raise ValueError(f"securityProtocol {self.security_protocol} needs a saslMechanism")
+        return self
+
+
+class TopicsConfig(_Model):
+    """``QBSYNC_TOPIC_*``: topic naming and sizing."""
+
+    prefix: str = Field(
+        default="qbsync",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="QBSYNC_TOPIC_PREFIX: every topic name starts with it.",
+    )
+    events_partitions: int = Field(
+        default=6,
+        ge=1,
+        description="QBSYNC_TOPIC_EVENTS_PARTITIONS: partitions of the events topic; "
+        "worker.replicas may not exceed it (extra workers would sit idle).",
+    )
+
+
+class GatewayConfig(_Model):
+    """``QBSYNC_GATEWAY_*`` settings of the Web Connector gateway."""
+
+    public_url: str = Field(
+        default="",
+        description="QBSYNC_GATEWAY_PUBLIC_URL: the HTTPS URL the Web Connector calls. Empty: "
+        "https://<gateway.ingress.host>/qbwc when the Ingress is enabled.",
+    )
+    batch_size: int = Field(
+        default=25, ge=1, le=500, description="QBSYNC_GATEWAY_BATCH_SIZE: requests per qbXML batch."
+    )
+    threads: int = Field(
+        default=8, ge=1, description="QBSYNC_GATEWAY_THREADS: WSGI threads per pod."
+    )
+
+
+# Set by the chart from its own values or from the Secret; config.extraEnv may not set them.
+RESERVED_ENV = frozenset(
+    {
+        "QBSYNC_KAFKA_BOOTSTRAP_SERVERS",
+        "QBSYNC_KAFKA_SECURITY_PROTOCOL",
+        "QBSYNC_KAFKA_SASL_MECHANISM",
+        "QBSYNC_KAFKA_SASL_USERNAME",
+        "QBSYNC_KAFKA_SASL_PASSWORD",
+        "QBSYNC_DATABASE_URL",
+        "QBSYNC_TOPIC_PREFIX",
+        "QBSYNC_TOPIC_EVENTS_PARTITIONS",
+        "QBSYNC_GATEWAY_PUBLIC_URL",
+        "QBSYNC_GATEWAY_BATCH_SIZE",
+        "QBSYNC_GATEWAY_THREADS",
+        "QBSYNC_DATA_DIR",
+        "QBSYNC_WORKER_WEB_PORT",
+    }
+)
+
+
+class Config(_Model):
+    """Non-secret settings, rendered into a ConfigMap the pods read as environment."""
+
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig, description="Kafka connection.")
+    topics: TopicsConfig = Field(default_factory=TopicsConfig, description="Kafka topics.")
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig, description="The gateway.")
+    data_dir: str = Field(
+        default="/var/lib/qbsync",
+        pattern=r"^/.*",
+        description="QBSYNC_DATA_DIR: an absolute path; the chart mounts a writable emptyDir "
+        "there (the root filesystem is read-only).",
+    )
+    extra_env: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="More QBSYNC_* settings for the ConfigMap. Never secrets: those belong in "
+        "the Secret.",
+        # patternProperties alone would let other keys through; the model rejects them too.
+        json_schema_extra={"additionalProperties": False},
+    )
+
+    @model_validator(mode="after")
+    def _extra_env_not_reserved(self) -> "Config":
+        clash = sorted(RESERVED_ENV.intersection(self.extra_env))
+        if clash:
+            raise ValueError(
+                f"config.extraEnv may not set {', '.join(clash)}: the chart sets them from "
+                "their own values or from the Secret"
+            )
+        return self
+
+
+class Secrets(_Model):
+    """Where the secret settings come from: a Secret that exists before the install. The
+    chart never creates it and values never hold secret values."""
+
+    existing_secret: str = Field(
+        default="qbsync-secrets",
+        min_length=1,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Name of the existing Secret in the release namespace.",
+    )
+    database_url_key: str = Field(
+        default="database-url",
+        min_length=1,
+        description="Key in the Secret holding QBSYNC_DATABASE_URL (an SQLAlchemy URL).",
+    )
+    kafka_sasl_password_key: str = Field(
+        default="kafka-sasl-password",
+        min_length=1,
+        description="Key in the Secret holding QBSYNC_KAFKA_SASL_PASSWORD; read only when "
+        "config.kafka.saslMechanism is set.",
+    )
+
+
+class Metrics(_Model):
+    """Prometheus scraping of the pods' /metrics."""
+
+    scrape_annotations: bool = Field(
+        default=True,
+        description="Add prometheus.io/scrape, /port and /path annotations to the worker and "
+        "gateway pods.",
+    )
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Worker(_Model):
+    """``qbsync worker``: the Faust stream worker. Stateless apart from Kafka; its web port
+    serves /metrics and is what the liveness probe connects to."""
+
+    enabled: bool = Field(default=True, description="Deploy the worker.")
+    replicas: int = Field(
+        default=1, ge=0, description="Pods; at most config.topics.eventsPartitions."
+    )
+    metrics_port: Port = Field(
+        default=6066, description="The worker's web port (QBSYNC_WORKER_WEB_PORT): /metrics."
+    )
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=ResourceList(cpu="250m", memory="512Mi"),
+            limits=ResourceList(memory="1Gi"),
+        ),
+        description="Container resources.",
+    )
+    liveness_probe: ProbeTiming = Field(
+        default_factory=lambda: ProbeTiming(initial_delay_seconds=30, period_seconds=15),
+        description="TCP check on the metrics port.",
+    )
+    termination_grace_period_seconds: int = Field(
+        default=60, ge=0, description="Time to commit offsets and leave the group on shutdown."
+    )
+    pod_annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations.")
+    pod_labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
+    scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
+
+
+class Service(_Model):
+    """The gateway's Service."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        default="ClusterIP", description="Service type."
+    )
+    port: Port = Field(default=80, description="Service port (targets the pods' http port).")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Service annotations.")
+
+
+class Ingress(_Model):
+    """HTTPS exposure of the gateway. The Web Connector accepts plain HTTP only on localhost,
+    so the Ingress always carries a TLS section."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
+            "then": {"properties": {"host": {"minLength": 1}}},
+        }
+    )
+
+    enabled: bool = Field(default=False, description="Create an Ingress for the gateway.")
+    class_name: str = Field(default="", description="ingressClassName; empty: cluster default.")
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Ingress annotations (e.g. cert-manager issuer)."
+    )
+    host: str = Field(
+        default="",
+        pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        description="Public DNS name; required when enabled.",
+    )
+    path: str = Field(
+        default="/qbwc",
+        pattern=r"^/.*",
+        description="Path routed to the gateway. /qbwc exposes only the SOAP endpoint; "
+        "/healthz, /readyz and /metrics stay inside the cluster.",
+    )
+    path_type: Literal["Prefix", "Exact", "ImplementationSpecific"] = Field(
+        default="Prefix", description="Ingress pathType."
+    )
+    tls_secret_name: str = Field(
+        default="",
+        description="Secret with the certificate for host; empty: the controller's default "
+        "certificate (or one that cert-manager creates from the annotations).",
+    )
+
+    @model_validator(mode="after")
+    def _enabled_needs_host(self) -> "Ingress":
+        if self.enabled and not self.host:
+            raise ValueError("ingress.host is required when the Ingress is enabled")
+        return self
+
+
+class PodDisruptionBudget(_Model):
+    """A PodDisruptionBudget for the gateway."""
+
+    enabled: bool = Field(default=False, description="Create the PodDisruptionBudget.")
+    max_unavailable: IntOrPercent = Field(
+        default=1, description="Gateway pods that voluntary disruptions may take down at once."
+    )
+
+
+class Gateway(_Model):
+    """``qbsync gateway``: the Web Connector SOAP gateway (WSGI, HTTP). Stateless; scale it
+    behind the Service."""
+
+    enabled: bool = Field(default=True, description="Deploy the gateway.")
+    replicas: int = Field(default=2, ge=0, description="Pods behind the Service.")
+    port: Port = Field(default=8080, description="Container port the gateway listens on.")
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=ResourceList(cpu="100m", memory="256Mi"),
+            limits=ResourceList(memory="512Mi"),
+        ),
+        description="Container resources.",
+    )
+    readiness_probe: ProbeTiming = Field(
+        default_factory=lambda: ProbeTiming(initial_delay_seconds=5, period_seconds=10),
+        description="HTTP GET /readyz.",
+    )
+    liveness_probe: ProbeTiming = Field(
+        default_factory=lambda: ProbeTiming(initial_delay_seconds=15, period_seconds=20),
+        description="HTTP GET /healthz.",
+    )
+    service: Service = Field(default_factory=Service, description="The gateway Service.")
+    ingress: Ingress = Field(default_factory=Ingress, description="The gateway Ingress.")
+    pod_disruption_budget: PodDisruptionBudget = Field(
+        default_factory=PodDisruptionBudget, description="The gateway PodDisruptionBudget."
+    )
+    termination_grace_period_seconds: int = Field(
+        default=30, ge=0, description="Time to finish in-flight Web Connector calls."
+    )
+    pod_annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations.")
+    pod_labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
+    scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
+
+
+class Migration(_Model):
+    """``qbsync db upgrade`` as a Helm pre-install/pre-upgrade hook Job."""
+
+    enabled: bool = Field(default=True, description="Run the migrations before install/upgrade.")
+    backoff_limit: int = Field(default=2, ge=0, description="Retries of a failed migration pod.")
+    active_deadline_seconds: int = Field(
+        default=600, ge=1, description="The Job (and so the Helm hook) fails after this long."
+    )
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=ResourceList(cpu="100m", memory="256Mi"),
+            limits=ResourceList(memory="512Mi"),
+        ),
+        description="Container resources.",
+    )
+    pod_annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations.")
+    scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
+
+
+# --------------------------------------------------------------------------- the whole tree
+
+
+class QbsyncValues(_Model):
+    """Values of the qbsync Helm chart."""
+
+    model_config = ConfigDict(title="qbsync Helm chart values")
+
+    name_override: str = Field(default="", description="Replaces the chart name in names.")
+    fullname_override: str = Field(default="", description="Replaces the full resource name.")
+    image: Image = Field(default_factory=Image, description="The qbsync image.")
+    image_pull_secrets: list[LocalObjectReference] = Field(
+        default_factory=list, description="Secrets for pulling the image."
+    )
+    service_account: ServiceAccount = Field(
+        default_factory=ServiceAccount, description="The pods' ServiceAccount."
+    )
+    pod_security_context: PodSecurity = Field(
+        default_factory=PodSecurity, description="User and group ids of every pod."
+    )
+    config: Config = Field(default_factory=Config, description="Non-secret settings.")
+    secrets: Secrets = Field(default_factory=Secrets, description="The existing Secret.")
+    metrics: Metrics = Field(default_factory=Metrics, description="Prometheus scraping.")
+    worker: Worker = Field(default_factory=Worker, description="The stream worker.")
+    gateway: Gateway = Field(default_factory=Gateway, description="The Web Connector gateway.")
+    migration: Migration = Field(default_factory=Migration, description="The migration Job.")
+
+    @model_validator(mode="after")
+    def _workers_fit_partitions(self) -> "QbsyncValues":
+        partitions = self.config.topics.events_partitions
+        if self.worker.enabled and self.worker.replicas > partitions:
+            raise ValueError(
+                f"worker.replicas ({self.worker.replicas}) exceeds "
+                f"config.topics.eventsPartitions ({partitions})"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- generator
+
+
+# pydantic's own alias for this lives in a private module.
+_CoreSchemaOrField = (
+    core_schema.CoreSchema
+    | core_schema.ModelField
+    | core_schema.DataclassField
+    | core_schema.TypedDictField
+    | core_schema.ComputedField
+)
+
+
+class _SchemaGenerator(GenerateJsonSchema):
+    """Pydantic's generator without the per-field titles ("Bootstrapservers"): the
+    descriptions say more, and the keys are already the names."""
+
+    def field_title_should_be_set(self, schema: _CoreSchemaOrField) -> bool:
+        return False
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the chart's values, as Helm reads it."""
+    schema = QbsyncValues.model_json_schema(
+        by_alias=True, mode="validation", schema_generator=_SchemaGenerator
+    )
+    return {"$schema": JSON_SCHEMA_DIALECT, **schema}
+
+
+def render_schema() -> str:
+    """``values.schema.json``'s exact text: stable key order, two-space indent, final newline."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the schema, or with ``--check`` report whether the file on disk is current."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the file differs from what the models generate",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=SCHEMA_PATH, help=f"schema file (default: {SCHEMA_PATH})"
+    )
+    args = parser.parse_args(argv)
+    output: Path = args.output
+    expected = render_schema()
+    if args.check:
+        current = output.read_text(encoding="utf-8") if output.exists() else None
+        if current != expected:
+            sys.stderr.write(
+                f"{output} is stale; regenerate it with: python deploy/helm/schema/values.py\n"
+            )
+            return 1
+        sys.stdout.write(f"{output} is up to date\n")
+        return 0
+    output.write_text(expected, encoding="utf-8")
+    sys.stdout.write(f"wrote {output}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

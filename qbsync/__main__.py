@@ -1,0 +1,3 @@
+from qbsync.cli import main
+
+main()

@@ -1,0 +1,227 @@
+"""``qbsync``: the one command line for operators, support and developers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qbsync.errors import QbsyncError
+from qbsync.logs import configure_logging
+from qbsync.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="The store's schema.")
+profile_app = typer.Typer(no_args_is_help=True, help="Web Connector profiles (company files).")
+app.add_typer(db_app, name="db")
+app.add_typer(profile_app, name="profile")
+
+err = Console(stderr=True)
+log = logging.getLogger("qbsync")
+
+HostOption = Annotated[str | None, typer.Option("--host", help="Interface to listen on.")]
+PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on.")]
+
+
+def _settings(host: str | None = None, port: int | None = None) -> Settings:
+    settings = Settings()
+    if host is not None:
+        settings.gateway.host = host
+    if port is not None:
+        settings.gateway.port = port
+    return settings
+
+
+@app.callback()
+def _root(
+    log_level: Annotated[str, typer.Option(envvar="QBSYNC_LOG_LEVEL")] = "INFO",
+) -> None:
+    configure_logging(log_level.upper())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations to QBSYNC_DATABASE_URL (or the default SQLite file)."""
+    from connectors.store import upgrade
+
+    upgrade(_settings().database_url)
+    err.print("database is up to date")
+
+
+@profile_app.command("create")
+def profile_create(
+    name: Annotated[str, typer.Option(help="A name people recognise, e.g. the company.")],
+    tenant: Annotated[list[str], typer.Option(help="A tenant served by this file (repeat).")],
+    company_file: Annotated[str, typer.Option(help="Path of the .qbw file, if fixed.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create a profile; its password is shown once."""
+    from connectors.qbwc import create_profile
+    from connectors.store import Store, upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    store = Store(settings.database_url)
+    try:
+        created = create_profile(store, name=name, tenants=tenant, company_file=company_file)
+    finally:
+        store.close()
+    payload = {
+        "profile_id": created.profile.id,
+        "name": created.profile.name,
+        "username": created.profile.username,
+        "password": created.password,
+        "tenants": tenant,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    err.print(f"profile [bold]{name}[/] created; the password is shown only this once:")
+    for key, value in payload.items():
+        err.print(f"  {key}: {value}")
+
+
+@profile_app.command("list")
+def profile_list() -> None:
+    """The profiles and their tenants."""
+    from connectors.store import Store
+
+    store = Store(_settings().database_url)
+    try:
+        table = Table("profile_id", "name", "username", "enabled", "tenants", "last seen")
+        for profile in store.profiles():
+            tenants = ", ".join(t.id for t in store.tenants(profile.id))
+            table.add_row(
+                profile.id, profile.name, profile.username, str(profile.enabled), tenants,
+                str(profile.last_seen_at or "never"),
+            )
+        Console().print(table)
+    finally:
+        store.close()
+
+
+@app.command()
+def worker() -> None:
+    """Run the stream worker (Faust) until SIGTERM."""
+    import faust
+
+    from streams import create_app
+
+    settings = _settings()
+    _require_broker(settings)
+    faust_app = create_app(settings)
+    faust.Worker(faust_app, loglevel=logging.getLogger().level, quiet=True).execute_from_commandline()
+
+
+@app.command()
+def gateway(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the Web Connector gateway: SOAP at /qbwc, WSDL at /qbwc?wsdl."""
+    from connectors.qbwc import create_gateway, serve
+    from connectors.store import upgrade
+
+    settings = _settings(host, port)
+    _require_broker(settings)
+    upgrade(settings.database_url)
+    built = create_gateway(settings)
+    try:
+        serve(
+            built.wsgi,
+            host=settings.gateway.host,
+            port=settings.gateway.port,
+            threads=settings.gateway.threads,
+        )
+    finally:
+        built.close()
+
+
+@app.command()
+def run(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the worker and the gateway (and the embedded broker when none is configured)."""
+    from contextlib import ExitStack
+
+    from connectors.kafka.brokers import running_broker
+    from connectors.store import upgrade
+    from qbsync.processes import child_process
+    from qbsync.runtime import child_env, prepare_topics
+
+    settings = _settings(host, port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with ExitStack() as stack:
+        if not settings.kafka.bootstrap_servers:
+            broker = stack.enter_context(running_broker("tansu", data_dir=settings.data_dir / "broker"))
+            settings.kafka.bootstrap_servers = broker.bootstrap_servers
+            err.print(f"started the embedded broker: {broker.describe()}")
+        upgrade(settings.database_url)
+        prepare_topics(settings)
+        env = child_env(settings)
+        logs = settings.data_dir / "logs"
+        children = [
+            stack.enter_context(child_process("worker", ["worker"], env=env, log_dir=logs)),
+            stack.enter_context(child_process("gateway", ["gateway"], env=env, log_dir=logs)),
+        ]
+        err.print(
+            f"gateway on http://{settings.gateway.host}:{settings.gateway.port}/qbwc;"
+            f" logs in {logs}; Ctrl-C or SIGTERM stops everything"
+        )
+        while not stop.wait(1.0):
+            dead = [c for c in children if not c.alive()]
+            if dead:
+                err.print(f"[red]{dead[0].name} exited[/]:\n{dead[0].log_tail()}")
+                raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+    customers: Annotated[int, typer.Option(help="Customers per tenant.", min=1)] = 4,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 180.0,
+    keep: Annotated[bool, typer.Option(help="Keep the demo's data folder.")] = False,
+) -> None:
+    """Run the whole pipeline against sandbox company files and report what happened."""
+    from qbsync.demo import run_demo
+
+    summary = run_demo(
+        _settings(), customers_per_tenant=customers, timeout_s=timeout, keep=keep,
+        console=err, show_progress=True,
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+    else:
+        table = Table("what", "value", title="qbsync demo")
+        for key, value in summary.items():
+            table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+        Console().print(table)
+    if not summary["settled"]:
+        raise typer.Exit(1)
+
+
+def _require_broker(settings: Settings) -> None:
+    if not settings.kafka.bootstrap_servers:
+        raise QbsyncError(
+            "QBSYNC_KAFKA_BOOTSTRAP_SERVERS is empty; set it, or use `qbsync run` which starts"
+            " the embedded broker"
+        )
+
+
+def main() -> None:
+    try:
+        app()
+    except QbsyncError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+

@@ -1,0 +1,13 @@
+"""Event contracts: the Avro schemas in ``schemas/avro`` and the codec that speaks them."""
+
+from qbsync.contracts._codec import AvroCodec, DecodeError, EncodeError
+from qbsync.contracts._schemas import SchemaNotFound, SchemaSet, load_schemas
+
+__all__ = [
+    "AvroCodec",
+    "DecodeError",
+    "EncodeError",
+    "SchemaNotFound",
+    "SchemaSet",
+    "load_schemas",
+]

@@ -1,0 +1,7 @@
+from qbsync.errors import QbsyncError
+
+__all__ = ["ContractError"]
+
+
+class ContractError(QbsyncError):
+    """Base of every contracts error."""

@@ -1,0 +1,378 @@
+"""``qbsync demo``: the whole pipeline on this machine, against sandbox company files.
+
+Three tenants: two share one company file, the third has its own. Each publishes customers;
+once they are in QuickBooks, one customer per tenant is edited (a Mod with the stored
+EditSequence); one malformed event shows the dead-letter path. The demo waits until every
+event is settled (a result from QuickBooks, or a dead letter) and reports what it saw.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from connectors.kafka import RecordProducer
+from connectors.kafka.brokers import BrokerInfo, running_broker
+from connectors.qbwc import create_profile
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
+from connectors.store import Store, upgrade
+from qbsync.contracts import AvroCodec
+from qbsync.errors import QbsyncError
+from qbsync.processes import ChildProcess, child_process
+from qbsync.runtime import child_env, prepare_topics
+from qbsync.settings import Settings
+
+__all__ = ["customer_event", "run_demo"]
+
+CUSTOMER_EVENT = "com.qbsync.events.CustomerEvent"
+RESULT = "com.qbsync.pipeline.Result"
+DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
+
+_FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"]
+_LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def customer_event(
+    tenant_id: str,
+    entity_id: str,
+    customer: dict[str, Any],
+    *,
+    kind: str = "UPSERTED",
+    source_system: str = "demo",
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "envelope": {
+            "event_id": str(uuid.uuid4()),
+            "tenant_id": tenant_id,
+            "source_system": source_system,
+            "entity": "customer",
+            "entity_id": entity_id,
+            "kind": kind,
+            "occurred_at": now,
+            "source_updated_at": now,
+        },
+        "customer": customer,
+    }
+
+
+def _sample_customer(tenant_index: int, index: int) -> dict[str, Any]:
+    number = tenant_index * 100 + index
+    if index % 3 == 0:
+        return {
+            "company_name": f"{_LAST[number % len(_LAST)]} & Sons #{number}",
+            "email": f"office{number}@example.com",
+            "bill_address": {"line1": f"{number} Main St", "city": "Springfield", "state": "IL"},
+        }
+    return {
+        "first_name": _FIRST[number % len(_FIRST)],
+        "last_name": f"{_LAST[number % len(_LAST)]}-{number}",
+        "phone": f"555-01{number % 100:02d}",
+    }
+
+
+@dataclass
+class _Tally:
+    """Outcomes seen on the results and dead-letter topics."""
+
+    results_ok: int = 0
+    results_error: int = 0
+    dead_letters: int = 0
+    dead_letters_from_events: int = 0
+    codes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def settled_events(self) -> int:
+        # Every event ends as exactly one result, or as a dead letter written by the worker.
+        return self.results_ok + self.results_error + self.dead_letters_from_events
+
+
+class _Observer:
+    def __init__(self, settings: Settings, codec: AvroCodec) -> None:
+        self._codec = codec
+        self._settings = settings
+        self._consumer = Consumer(
+            {
+                **settings.kafka.client_config(),
+                "group.id": f"{settings.topics.prefix}-demo-observer",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        self._consumer.assign(
+            [
+                *[TopicPartition(settings.topics.results, p) for p in range(settings.topics.results_partitions)],
+                TopicPartition(settings.topics.dead_letters, 0),
+            ]
+        )
+        self.tally = _Tally()
+
+    def poll(self, timeout: float) -> None:
+        for message in self._consumer.consume(500, timeout=timeout):
+            if message.error() is not None:
+                continue
+            name, record = self._codec.decode(message.value() or b"")
+            if name == RESULT:
+                ok = record["status_severity"] != "Error"
+                if ok:
+                    self.tally.results_ok += 1
+                else:
+                    self.tally.results_error += 1
+            elif name == DEAD_LETTER:
+                self.tally.dead_letters += 1
+                self.tally.codes[record["code"]] = self.tally.codes.get(record["code"], 0) + 1
+                if record["source_topic"] == self._settings.topics.events:
+                    self.tally.dead_letters_from_events += 1
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class _WebConnectorLoop(threading.Thread):
+    """A Web Connector polling its gateway, as QBWC does on its schedule (faster here)."""
+
+    def __init__(self, connector: SandboxWebConnector, interval_s: float) -> None:
+        super().__init__(daemon=True)
+        self.connector = connector
+        self.interval_s = interval_s
+        self.stop_event = threading.Event()
+        self.runs = 0
+        self.failure: str | None = None
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                report = self.connector.run_once()
+            except Exception as exc:  # shown in the summary, never swallowed
+                self.failure = f"{type(exc).__name__}: {exc}"
+                report = None
+            self.runs += 1
+            if report is None or report.authenticate in {"none", "busy"}:
+                self.stop_event.wait(self.interval_s)
+
+
+def _wait_http(url: str, child: ChildProcess, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise QbsyncError(f"{child.name} exited during start-up:\n{child.log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise QbsyncError(f"{child.name} did not answer {url} in time:\n{child.log_tail()}")
+
+
+@contextmanager
+def _broker(settings: Settings, data_dir: Path) -> Iterator[BrokerInfo]:
+    if settings.kafka.bootstrap_servers:
+        with running_broker("external", bootstrap_servers=settings.kafka.bootstrap_servers) as b:
+            yield b
+    else:
+        with running_broker("tansu", data_dir=data_dir / "broker") as b:
+            yield b
+
+
+def run_demo(
+    base: Settings,
+    *,
+    customers_per_tenant: int = 4,
+    timeout_s: float = 180.0,
+    keep: bool = False,
+    console: Console | None = None,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    console = console or Console(stderr=True, quiet=True)
+    started = time.monotonic()
+    deadline = started + timeout_s
+    run_id = uuid.uuid4().hex[:8]
+    work = (base.data_dir / "demo" / run_id).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    settings = base.model_copy(deep=True)
+    settings.data_dir = work
+    settings.topics.prefix = f"{base.topics.prefix}-demo-{run_id}"
+    settings.worker.app_id = f"qbsync-demo-{run_id}"
+    settings.worker.web_port = free_port()
+    settings.gateway.port = free_port()
+    settings.gateway.host = "127.0.0.1"
+    if not base.database.url.get_secret_value():
+        settings.database.url = type(settings.database.url)(f"sqlite:///{work / 'qbsync.db'}")
+    codec = AvroCodec()
+    try:
+        with ExitStack() as stack:
+            console.print("starting the broker ...")
+            broker = stack.enter_context(_broker(settings, work))
+            settings.kafka.bootstrap_servers = broker.bootstrap_servers
+            console.print(f"broker: {broker.describe()}")
+            upgrade(settings.database_url)
+            prepare_topics(settings)
+            store = Store(settings.database_url)
+            stack.callback(store.close)
+
+            tenants = {"acme-field": "Shared Co", "acme-build": "Shared Co", "solo-hvac": "Solo HVAC"}
+            profiles: dict[str, Any] = {}
+            for tenant_id, company in tenants.items():
+                if company not in profiles:
+                    served = [t for t, c in tenants.items() if c == company]
+                    profiles[company] = create_profile(
+                        store, name=f"{company} {run_id}", tenants=served
+                    )
+
+            env = child_env(settings)
+            logs = work / "logs"
+            worker = stack.enter_context(child_process("worker", ["worker"], env=env, log_dir=logs))
+            gateway = stack.enter_context(child_process("gateway", ["gateway"], env=env, log_dir=logs))
+            url = f"http://127.0.0.1:{settings.gateway.port}"
+            _wait_http(f"{url}/healthz", gateway, deadline)
+            console.print(f"gateway: {url}/qbwc (WSDL at {url}/qbwc?wsdl)")
+
+            companies: list[CompanyFile] = []
+            loops: list[_WebConnectorLoop] = []
+            for company, created in profiles.items():
+                file = CompanyFile(work / "companies" / f"{company}.db", company_name=company)
+                companies.append(file)
+                stack.callback(file.close)
+                connector = SandboxWebConnector(
+                    HttpTransport(f"{url}/qbwc"),
+                    username=created.profile.username,
+                    password=created.password,
+                    company=file,
+                )
+                loops.append(_WebConnectorLoop(connector, interval_s=0.2))
+            for loop in loops:
+                loop.start()
+                stack.callback(loop.join, 10)
+                stack.callback(loop.stop_event.set)
+
+            observer = _Observer(settings, codec)
+            stack.callback(observer.close)
+            producer = RecordProducer(settings.kafka.client_config())
+            stack.callback(producer.close)
+
+            adds = [
+                (tenant_id, f"C-{ti}-{i}", _sample_customer(ti, i))
+                for ti, tenant_id in enumerate(tenants)
+                for i in range(customers_per_tenant)
+            ]
+            published = producer.send_all(
+                [
+                    (
+                        settings.topics.events,
+                        tenant_id.encode(),
+                        codec.encode(CUSTOMER_EVENT, customer_event(tenant_id, eid, customer)),
+                    )
+                    for tenant_id, eid, customer in adds
+                ]
+                + [(settings.topics.events, b"acme-field", b"{not avro}")]
+            )
+            progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(), console=console, disable=not show_progress, transient=True,
+            )
+            with progress:
+                task = progress.add_task("creating customers", total=published)
+                _await(
+                    lambda: observer.tally.settled_events >= published
+                    and len(store.mappings()) >= observer.tally.results_ok,
+                    observer, progress, task, deadline, [worker, gateway], loops,
+                )
+                updates = [(t, eid, {**c, "email": f"updated-{eid.lower()}@example.com"})
+                           for t, eid, c in adds[::customers_per_tenant]]
+                published += producer.send_all(
+                    [
+                        (
+                            settings.topics.events,
+                            tenant_id.encode(),
+                            codec.encode(CUSTOMER_EVENT, customer_event(tenant_id, eid, customer)),
+                        )
+                        for tenant_id, eid, customer in updates
+                    ]
+                )
+                progress.update(task, description="editing customers", total=published)
+                settled = _await(
+                    lambda: observer.tally.settled_events >= published,
+                    observer, progress, task, deadline, [worker, gateway], loops,
+                )
+            tally = observer.tally
+            mappings = store.mappings()
+            records = sum(len(c.customers()) for c in companies)
+            commands = _commands_sent(settings, list(p.profile.id for p in profiles.values()))
+            summary = {
+                "broker": {"kind": broker.kind, "version": broker.version},
+                "events_published": published,
+                "commands_sent": commands,
+                "results_ok": tally.results_ok,
+                "results_error": tally.results_error,
+                "dead_letters": tally.dead_letters,
+                "dead_letter_codes": dict(sorted(tally.codes.items())),
+                "records_in_quickbooks": records,
+                "duplicates_in_quickbooks": records - len({m.qb_id for m in mappings}),
+                "tenants": len(tenants),
+                "company_files": len(profiles),
+                "web_connector_runs": sum(loop.runs for loop in loops),
+                "settled": settled,
+                "elapsed_s": round(time.monotonic() - started, 2),
+            }
+            failures = [loop.failure for loop in loops if loop.failure]
+            if failures:
+                summary["web_connector_failures"] = failures
+            return summary
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _await(
+    done: Any,
+    observer: _Observer,
+    progress: Progress,
+    task: Any,
+    deadline: float,
+    children: list[ChildProcess],
+    loops: list[_WebConnectorLoop],
+) -> bool:
+    """Poll the result topics until ``done()``; False at the deadline or if a child died."""
+    while time.monotonic() < deadline:
+        observer.poll(0.5)
+        progress.update(task, completed=observer.tally.settled_events)
+        if done():
+            return True
+        for child in children:
+            if not child.alive():
+                raise QbsyncError(f"{child.name} exited:\n{child.log_tail()}")
+    return False
+
+
+def _commands_sent(settings: Settings, profile_ids: list[str]) -> int:
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": "qbsync-demo-count"})
+    try:
+        total = 0
+        for profile_id in profile_ids:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(settings.topics.commands(profile_id), 0), timeout=10
+            )
+            total += high - low
+        return total
+    finally:
+        consumer.close()

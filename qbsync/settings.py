@@ -1,0 +1,128 @@
+"""Typed settings, one class per concern, read from ``QBSYNC_*`` environment variables.
+
+Nothing here holds an address or a secret: every default is either empty ("start the
+embedded broker") or local to ``QBSYNC_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DatabaseSettings",
+    "GatewaySettings",
+    "KafkaSettings",
+    "Settings",
+    "TopicSettings",
+    "WorkerSettings",
+]
+
+
+class KafkaSettings(BaseSettings):
+    """``QBSYNC_KAFKA_*``: where the broker is. Empty bootstrap servers: start the embedded one."""
+
+    model_config = SettingsConfigDict(env_prefix="QBSYNC_KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = ""
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka-style settings (confluent-kafka); the secret is revealed only here."""
+        config = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.username"] = self.sasl_username
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        return config
+
+
+class TopicSettings(BaseSettings):
+    """``QBSYNC_TOPIC_*``: topic names. See ``docs/architecture.md`` for why these."""
+
+    model_config = SettingsConfigDict(env_prefix="QBSYNC_TOPIC_", extra="ignore")
+
+    prefix: str = "qbsync"
+    events_partitions: int = Field(default=6, ge=1)
+    results_partitions: int = Field(default=6, ge=1)
+
+    @property
+    def events(self) -> str:
+        """Source apps publish every domain event here, keyed by tenant id."""
+        return f"{self.prefix}.events"
+
+    @property
+    def results(self) -> str:
+        """The gateway publishes one result per command here, keyed by tenant id."""
+        return f"{self.prefix}.results"
+
+    @property
+    def dead_letters(self) -> str:
+        """One dead-letter topic for every tenant."""
+        return f"{self.prefix}.deadletters"
+
+    def commands(self, profile_id: str) -> str:
+        """One command topic per QuickBooks company file (profile), one partition: ordered."""
+        return f"{self.prefix}.commands.{profile_id}"
+
+
+class DatabaseSettings(BaseSettings):
+    """``QBSYNC_DATABASE_*``: the store. Empty URL: a SQLite file under the data dir."""
+
+    model_config = SettingsConfigDict(env_prefix="QBSYNC_DATABASE_", extra="ignore")
+
+    url: SecretStr = SecretStr("")
+    echo: bool = False
+
+
+class GatewaySettings(BaseSettings):
+    """``QBSYNC_GATEWAY_*``: the Web Connector gateway."""
+
+    model_config = SettingsConfigDict(env_prefix="QBSYNC_GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = ""
+    batch_size: int = Field(default=25, ge=1, le=500)
+    batch_max_bytes: int = Field(default=512 * 1024, ge=1024)
+    session_ttl_s: float = Field(default=600.0, gt=0)
+    threads: int = Field(default=8, ge=1)
+
+
+class WorkerSettings(BaseSettings):
+    """``QBSYNC_WORKER_*``: the Faust worker."""
+
+    model_config = SettingsConfigDict(env_prefix="QBSYNC_WORKER_", extra="ignore")
+
+    app_id: str = "qbsync-worker"
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    qbxml_version: str = "13.0"
+
+
+class Settings(BaseSettings):
+    """The whole tree. ``Settings()`` reads the environment; tests pass values explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="QBSYNC_", extra="ignore")
+
+    data_dir: Path = Path(".qbsync")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL, or ``sqlite:///<data_dir>/qbsync.db``."""
+        configured = self.database.url.get_secret_value()
+        if configured:
+            return configured
+        return f"sqlite:///{(self.data_dir / 'qbsync.db').resolve()}"

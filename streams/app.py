@@ -1,0 +1,213 @@
+"""The Faust app, built from settings by :func:`create_app` (never at import time).
+
+Agents stay thin: decode -> look up context (store) -> a pure function -> produce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from connectors.store import Mapping, Store
+from qbsync.contracts import AvroCodec, DecodeError
+from qbsync.settings import Settings
+from streams.sensor import PipelineSensor
+from streams.translate import Context, Rejection, plan_command
+
+__all__ = ["Pipeline", "create_app"]
+
+log = logging.getLogger(__name__)
+
+COMMAND = "com.qbsync.pipeline.Command"
+RESULT = "com.qbsync.pipeline.Result"
+DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
+
+
+class Pipeline:
+    """The worker's steps, apart from Faust so they can be tested without a broker."""
+
+    def __init__(self, settings: Settings, store: Store, codec: AvroCodec) -> None:
+        self.settings = settings
+        self.store = store
+        self.codec = codec
+
+    def context(self, envelope: dict[str, Any]) -> Context:
+        tenant = self.store.tenant(envelope["tenant_id"])
+        if tenant is None:
+            return Context(profile_id=None, mapping=None, settings={})
+        mapping = self.store.mapping(tenant.id, envelope["entity"], envelope["entity_id"])
+        return Context(profile_id=tenant.profile_id, mapping=mapping, settings=tenant.settings)
+
+    def dead_letter(
+        self,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        code: str,
+        reason: str,
+        tenant_id: str | None = None,
+        profile_id: str | None = None,
+    ) -> bytes:
+        return self.codec.encode(
+            DEAD_LETTER,
+            {
+                "dead_letter_id": str(uuid.uuid4()),
+                "source_topic": topic,
+                "source_partition": partition,
+                "source_offset": offset,
+                "tenant_id": tenant_id,
+                "profile_id": profile_id,
+                "code": code,
+                "reason": reason,
+                "original_key": key,
+                "original_value": value,
+                "failed_at": datetime.now(UTC),
+            },
+        )
+
+    def translate(self, message: Any) -> tuple[str, bytes | None, bytes]:
+        """One event message -> ``(topic, key, value)``: a command or a dead letter."""
+
+        def dead(code: str, reason: str, tenant_id: str | None = None) -> tuple[str, bytes | None, bytes]:
+            log.info("event dead-lettered", extra={"code": code, "offset": message.offset})
+            return (
+                self.settings.topics.dead_letters,
+                message.key,
+                self.dead_letter(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    code=code,
+                    reason=reason,
+                    tenant_id=tenant_id,
+                ),
+            )
+
+        try:
+            _, event = self.codec.decode(message.value or b"")
+            envelope = event["envelope"]
+        except (DecodeError, KeyError, TypeError) as exc:
+            return dead("undecodable", f"The event could not be decoded: {exc}")
+        try:
+            context = self.context(envelope)
+            outcome = plan_command(
+                event, context, command_id=str(uuid.uuid4()), now=datetime.now(UTC)
+            )
+            if isinstance(outcome, Rejection):
+                return dead(outcome.code, outcome.reason, envelope["tenant_id"])
+            return (
+                self.settings.topics.commands(outcome["profile_id"]),
+                envelope["tenant_id"].encode(),
+                self.codec.encode(COMMAND, outcome),
+            )
+        except Exception as exc:  # one message must never stop the worker
+            log.exception("event failed", extra={"offset": message.offset})
+            return dead("internal-error", f"qbsync failed on this event: {type(exc).__name__}")
+
+    def settle(self, message: Any) -> tuple[str, bytes | None, bytes] | None:
+        """One result message: store the mapping; a failure becomes a dead letter."""
+        try:
+            _, result = self.codec.decode(message.value or b"", expected=RESULT)
+        except DecodeError as exc:
+            return (
+                self.settings.topics.dead_letters,
+                message.key,
+                self.dead_letter(
+                    topic=message.topic, partition=message.partition, offset=message.offset,
+                    key=message.key, value=message.value, code="undecodable",
+                    reason=f"The result could not be decoded: {exc}",
+                ),
+            )
+        ok = result["status_severity"] != "Error" and 0 <= result["status_code"] < 1000
+        if ok and result["qb_id"]:
+            self.store.save_mapping(
+                Mapping(
+                    tenant_id=result["tenant_id"],
+                    entity=result["entity"],
+                    external_id=result["entity_id"],
+                    qb_id=result["qb_id"],
+                    edit_sequence=result["edit_sequence"],
+                    full_name=result["full_name"],
+                )
+            )
+            return None
+        if ok:
+            return None
+        return (
+            self.settings.topics.dead_letters,
+            message.key,
+            self.dead_letter(
+                topic=message.topic, partition=message.partition, offset=message.offset,
+                key=message.key, value=message.value, code=str(result["status_code"]),
+                reason=f"QuickBooks refused {result['entity']} {result['entity_id']!r}:"
+                f" {result['status_message']}",
+                tenant_id=result["tenant_id"], profile_id=result["profile_id"],
+            ),
+        )
+
+
+def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
+    """Build the worker's Faust app. ``store`` defaults to the configured database."""
+    if not settings.kafka.bootstrap_servers:
+        raise ValueError("QBSYNC_KAFKA_BOOTSTRAP_SERVERS is empty: no broker to connect to")
+    brokers = [f"kafka://{host.strip()}" for host in settings.kafka.bootstrap_servers.split(",")]
+    app = faust.App(
+        settings.worker.app_id,
+        broker=brokers,
+        store="memory://",
+        value_serializer="raw",
+        key_serializer="raw",
+        web_enabled=settings.worker.web_port > 0,
+        web_port=settings.worker.web_port or 6066,
+        web_host="127.0.0.1",
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        autodiscover=False,
+        producer_acks=-1,
+    )
+    pipeline = Pipeline(settings, store or Store(settings.database_url), AvroCodec())
+    registry = CollectorRegistry()
+    app.sensors.add(PipelineSensor(settings.topics, registry))
+    events = app.topic(settings.topics.events, partitions=settings.topics.events_partitions)
+    results = app.topic(settings.topics.results, partitions=settings.topics.results_partitions)
+    declared: dict[str, faust.TopicT] = {}
+
+    async def send(record: tuple[str, bytes | None, bytes]) -> None:
+        name, key, value = record
+        topic = declared.get(name)
+        if topic is None:
+            partitions = 1 if name.startswith(settings.topics.commands("")) else None
+            topic = app.topic(name, partitions=partitions)
+            await topic.maybe_declare()
+            declared[name] = topic
+        await topic.send(key=key, value=value)
+
+    @app.agent(events)
+    async def translate(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await send(await asyncio.to_thread(pipeline.translate, event.message))
+
+    @app.agent(results)
+    async def settle(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            outcome = await asyncio.to_thread(pipeline.settle, event.message)
+            if outcome is not None:
+                await send(outcome)
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+    app.pipeline = pipeline  # type: ignore[attr-defined]
+    return app
