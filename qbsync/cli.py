@@ -101,7 +101,11 @@ def profile_list() -> None:
         for profile in store.profiles():
             tenants = ", ".join(t.id for t in store.tenants(profile.id))
             table.add_row(
-                profile.id, profile.name, profile.username, str(profile.enabled), tenants,
+                profile.id,
+                profile.name,
+                profile.username,
+                str(profile.enabled),
+                tenants,
                 str(profile.last_seen_at or "never"),
             )
         Console().print(table)
@@ -119,7 +123,9 @@ def worker() -> None:
     settings = _settings()
     _require_broker(settings)
     faust_app = create_app(settings)
-    faust.Worker(faust_app, loglevel=logging.getLogger().level, quiet=True).execute_from_commandline()
+    faust.Worker(
+        faust_app, loglevel=logging.getLogger().level, quiet=True
+    ).execute_from_commandline()
 
 
 @app.command()
@@ -150,8 +156,7 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
 
     from connectors.kafka.brokers import running_broker
     from connectors.store import upgrade
-    from qbsync.processes import child_process
-    from qbsync.runtime import child_env, prepare_topics
+    from qbsync.runtime import prepare_topics, running_services
 
     settings = _settings(host, port)
     stop = threading.Event()
@@ -159,31 +164,27 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with ExitStack() as stack:
         if not settings.kafka.bootstrap_servers:
-            broker = stack.enter_context(running_broker("tansu", data_dir=settings.data_dir / "broker"))
+            broker = stack.enter_context(
+                running_broker("tansu", data_dir=settings.data_dir / "broker")
+            )
             settings.kafka.bootstrap_servers = broker.bootstrap_servers
             err.print(f"started the embedded broker: {broker.describe()}")
         upgrade(settings.database_url)
         prepare_topics(settings)
-        env = child_env(settings)
         logs = settings.data_dir / "logs"
-        children = [
-            stack.enter_context(child_process("worker", ["worker"], env=env, log_dir=logs)),
-            stack.enter_context(child_process("gateway", ["gateway"], env=env, log_dir=logs)),
-        ]
+        services = stack.enter_context(running_services(settings, logs))
         err.print(
-            f"gateway on http://{settings.gateway.host}:{settings.gateway.port}/qbwc;"
-            f" logs in {logs}; Ctrl-C or SIGTERM stops everything"
+            f"gateway on {services.url}/qbwc; logs in {logs}; Ctrl-C or SIGTERM stops everything"
         )
         while not stop.wait(1.0):
-            dead = [c for c in children if not c.alive()]
-            if dead:
-                err.print(f"[red]{dead[0].name} exited[/]:\n{dead[0].log_tail()}")
-                raise typer.Exit(1)
+            services.check_alive()
 
 
 @app.command()
 def demo(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON summary on stdout.")
+    ] = False,
     customers: Annotated[int, typer.Option(help="Customers per tenant.", min=1)] = 4,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 180.0,
     keep: Annotated[bool, typer.Option(help="Keep the demo's data folder.")] = False,
@@ -192,8 +193,12 @@ def demo(
     from qbsync.demo import run_demo
 
     summary = run_demo(
-        _settings(), customers_per_tenant=customers, timeout_s=timeout, keep=keep,
-        console=err, show_progress=True,
+        _settings(),
+        customers_per_tenant=customers,
+        timeout_s=timeout,
+        keep=keep,
+        console=err,
+        show_progress=True,
     )
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
@@ -224,4 +229,3 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-

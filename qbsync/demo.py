@@ -9,10 +9,8 @@ event is settled (a result from QuickBooks, or a dead letter) and reports what i
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,9 +29,7 @@ from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
 from connectors.store import Store, upgrade
 from qbsync.contracts import AvroCodec
-from qbsync.errors import QbsyncError
-from qbsync.processes import ChildProcess, child_process
-from qbsync.runtime import child_env, prepare_topics
+from qbsync.runtime import Services, free_port, prepare_topics, running_services
 from qbsync.settings import Settings
 
 __all__ = ["customer_event", "run_demo"]
@@ -44,12 +40,6 @@ DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
 
 _FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"]
 _LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def customer_event(
@@ -121,7 +111,10 @@ class _Observer:
         )
         self._consumer.assign(
             [
-                *[TopicPartition(settings.topics.results, p) for p in range(settings.topics.results_partitions)],
+                *[
+                    TopicPartition(settings.topics.results, p)
+                    for p in range(settings.topics.results_partitions)
+                ],
                 TopicPartition(settings.topics.dead_letters, 0),
             ]
         )
@@ -171,19 +164,6 @@ class _WebConnectorLoop(threading.Thread):
                 self.stop_event.wait(self.interval_s)
 
 
-def _wait_http(url: str, child: ChildProcess, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if not child.alive():
-            raise QbsyncError(f"{child.name} exited during start-up:\n{child.log_tail()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise QbsyncError(f"{child.name} did not answer {url} in time:\n{child.log_tail()}")
-
-
 @contextmanager
 def _broker(settings: Settings, data_dir: Path) -> Iterator[BrokerInfo]:
     if settings.kafka.bootstrap_servers:
@@ -230,21 +210,21 @@ def run_demo(
             store = Store(settings.database_url)
             stack.callback(store.close)
 
-            tenants = {"acme-field": "Shared Co", "acme-build": "Shared Co", "solo-hvac": "Solo HVAC"}
+            tenants = {
+                "acme-field": "Shared Co",
+                "acme-build": "Shared Co",
+                "solo-hvac": "Solo HVAC",
+            }
             profiles: dict[str, Any] = {}
-            for tenant_id, company in tenants.items():
+            for _tenant_id, company in tenants.items():
                 if company not in profiles:
                     served = [t for t, c in tenants.items() if c == company]
                     profiles[company] = create_profile(
                         store, name=f"{company} {run_id}", tenants=served
                     )
 
-            env = child_env(settings)
-            logs = work / "logs"
-            worker = stack.enter_context(child_process("worker", ["worker"], env=env, log_dir=logs))
-            gateway = stack.enter_context(child_process("gateway", ["gateway"], env=env, log_dir=logs))
-            url = f"http://127.0.0.1:{settings.gateway.port}"
-            _wait_http(f"{url}/healthz", gateway, deadline)
+            services = stack.enter_context(running_services(settings, work / "logs"))
+            url = services.url
             console.print(f"gateway: {url}/qbwc (WSDL at {url}/qbwc?wsdl)")
 
             companies: list[CompanyFile] = []
@@ -287,18 +267,31 @@ def run_demo(
                 + [(settings.topics.events, b"acme-field", b"{not avro}")]
             )
             progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(), console=console, disable=not show_progress, transient=True,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=console,
+                disable=not show_progress,
+                transient=True,
             )
             with progress:
                 task = progress.add_task("creating customers", total=published)
                 _await(
-                    lambda: observer.tally.settled_events >= published
-                    and len(store.mappings()) >= observer.tally.results_ok,
-                    observer, progress, task, deadline, [worker, gateway], loops,
+                    lambda: (
+                        observer.tally.settled_events >= published
+                        and len(store.mappings()) >= observer.tally.results_ok
+                    ),
+                    observer,
+                    progress,
+                    task,
+                    deadline,
+                    services,
                 )
-                updates = [(t, eid, {**c, "email": f"updated-{eid.lower()}@example.com"})
-                           for t, eid, c in adds[::customers_per_tenant]]
+                updates = [
+                    (t, eid, {**c, "email": f"updated-{eid.lower()}@example.com"})
+                    for t, eid, c in adds[::customers_per_tenant]
+                ]
                 published += producer.send_all(
                     [
                         (
@@ -312,12 +305,16 @@ def run_demo(
                 progress.update(task, description="editing customers", total=published)
                 settled = _await(
                     lambda: observer.tally.settled_events >= published,
-                    observer, progress, task, deadline, [worker, gateway], loops,
+                    observer,
+                    progress,
+                    task,
+                    deadline,
+                    services,
                 )
             tally = observer.tally
             mappings = store.mappings()
             records = sum(len(c.customers()) for c in companies)
-            commands = _commands_sent(settings, list(p.profile.id for p in profiles.values()))
+            commands = _commands_sent(settings, [p.profile.id for p in profiles.values()])
             summary = {
                 "broker": {"kind": broker.kind, "version": broker.version},
                 "events_published": published,
@@ -349,8 +346,7 @@ def _await(
     progress: Progress,
     task: Any,
     deadline: float,
-    children: list[ChildProcess],
-    loops: list[_WebConnectorLoop],
+    services: Services,
 ) -> bool:
     """Poll the result topics until ``done()``; False at the deadline or if a child died."""
     while time.monotonic() < deadline:
@@ -358,9 +354,7 @@ def _await(
         progress.update(task, completed=observer.tally.settled_events)
         if done():
             return True
-        for child in children:
-            if not child.alive():
-                raise QbsyncError(f"{child.name} exited:\n{child.log_tail()}")
+        services.check_alive()
     return False
 
 

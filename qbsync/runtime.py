@@ -1,15 +1,32 @@
-"""What ``run``, ``demo`` and the tests share to bring the pipeline up."""
+"""What ``run``, ``demo``, the tests and the benchmarks share to bring the pipeline up."""
 
 from __future__ import annotations
 
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from qbsync.errors import QbsyncError
+from qbsync.processes import ChildProcess, child_process
 from qbsync.settings import Settings
 
-__all__ = ["child_env", "prepare_topics"]
+__all__ = ["Services", "child_env", "free_port", "prepare_topics", "running_services"]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def child_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process see the same settings as this one."""
-    env = {
+    return {
         "QBSYNC_DATA_DIR": str(settings.data_dir),
         "QBSYNC_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "QBSYNC_DATABASE_URL": settings.database_url,
@@ -20,7 +37,6 @@ def child_env(settings: Settings) -> dict[str, str]:
         "QBSYNC_WORKER_WEB_PORT": str(settings.worker.web_port),
         "QBSYNC_WORKER_APP_ID": settings.worker.app_id,
     }
-    return env
 
 
 def prepare_topics(settings: Settings) -> None:
@@ -35,3 +51,45 @@ def prepare_topics(settings: Settings) -> None:
             settings.topics.dead_letters: 1,
         },
     )
+
+
+@dataclass(frozen=True)
+class Services:
+    worker: ChildProcess
+    gateway: ChildProcess
+    url: str  # the gateway's base URL; SOAP at ``url + "/qbwc"``
+
+    def check_alive(self) -> None:
+        for child in (self.worker, self.gateway):
+            if not child.alive():
+                raise QbsyncError(f"{child.name} exited:\n{child.log_tail()}")
+
+
+@contextmanager
+def running_services(
+    settings: Settings, log_dir: Path, *, start_timeout_s: float = 60.0
+) -> Iterator[Services]:
+    """The worker and the gateway as child processes; the gateway answers when this yields.
+    Both get SIGTERM (then SIGKILL) on exit."""
+    env = child_env(settings)
+    with ExitStack() as stack:
+        worker = stack.enter_context(child_process("worker", ["worker"], env=env, log_dir=log_dir))
+        gateway = stack.enter_context(
+            child_process("gateway", ["gateway"], env=env, log_dir=log_dir)
+        )
+        url = f"http://{settings.gateway.host}:{settings.gateway.port}"
+        _wait_http(f"{url}/healthz", gateway, time.monotonic() + start_timeout_s)
+        yield Services(worker=worker, gateway=gateway, url=url)
+
+
+def _wait_http(url: str, child: ChildProcess, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise QbsyncError(f"{child.name} exited during start-up:\n{child.log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)  # polling a process that is still starting
+    raise QbsyncError(f"{child.name} did not answer {url} in time:\n{child.log_tail()}")

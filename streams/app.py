@@ -77,7 +77,9 @@ class Pipeline:
     def translate(self, message: Any) -> tuple[str, bytes | None, bytes]:
         """One event message -> ``(topic, key, value)``: a command or a dead letter."""
 
-        def dead(code: str, reason: str, tenant_id: str | None = None) -> tuple[str, bytes | None, bytes]:
+        def dead(
+            code: str, reason: str, tenant_id: str | None = None
+        ) -> tuple[str, bytes | None, bytes]:
             log.info("event dead-lettered", extra={"code": code, "offset": message.offset})
             return (
                 self.settings.topics.dead_letters,
@@ -124,8 +126,12 @@ class Pipeline:
                 self.settings.topics.dead_letters,
                 message.key,
                 self.dead_letter(
-                    topic=message.topic, partition=message.partition, offset=message.offset,
-                    key=message.key, value=message.value, code="undecodable",
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    code="undecodable",
                     reason=f"The result could not be decoded: {exc}",
                 ),
             )
@@ -148,11 +154,16 @@ class Pipeline:
             self.settings.topics.dead_letters,
             message.key,
             self.dead_letter(
-                topic=message.topic, partition=message.partition, offset=message.offset,
-                key=message.key, value=message.value, code=str(result["status_code"]),
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value,
+                code=str(result["status_code"]),
                 reason=f"QuickBooks refused {result['entity']} {result['entity_id']!r}:"
                 f" {result['status_message']}",
-                tenant_id=result["tenant_id"], profile_id=result["profile_id"],
+                tenant_id=result["tenant_id"],
+                profile_id=result["profile_id"],
             ),
         )
 

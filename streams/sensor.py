@@ -16,7 +16,7 @@ from qbsync.settings import TopicSettings
 __all__ = ["PipelineSensor"]
 
 
-class PipelineSensor(Sensor):  # type: ignore[misc]
+class PipelineSensor(Sensor):
     def __init__(self, topics: TopicSettings, registry: CollectorRegistry, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._topics = topics

@@ -85,7 +85,9 @@ class CommandQueue:
                 return []
             start, high = bounds
             want = min(max_count, high - start)
-            self._consumer.assign([TopicPartition(topic, 0, start if start >= 0 else OFFSET_BEGINNING)])
+            self._consumer.assign(
+                [TopicPartition(topic, 0, start if start >= 0 else OFFSET_BEGINNING)]
+            )
             try:
                 return self._read(start, want, max_bytes)
             finally:

@@ -61,4 +61,7 @@ class RecordProducer:
         return count
 
     def close(self, timeout: float = 10.0) -> None:
-        self._producer.flush(timeout)
+        """Deliver what is queued, then release the client (its threads and sockets)."""
+        if self._producer.flush(timeout):
+            self._producer.purge()  # undeliverable; callers of send_all already heard so
+        self._producer.close()

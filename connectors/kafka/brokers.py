@@ -81,6 +81,8 @@ _READY_TIMEOUT_S: Final = 60.0
 _EXTERNAL_TIMEOUT_S: Final = 10.0
 _STOP_GRACE_S: Final = 20.0
 _LOG_TAIL_LINES: Final = 20
+_SHORT_LIVED_JVM: Final = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")  # ~25% faster start
+_KRAFT_DATA: Final = "kraft-data"  # the Kafka log (and metadata) directory inside the work dir
 
 _DESCRIPTIONS: Final[Mapping[str, str]] = {
     "external": "external Kafka-compatible broker (version {version}) at {bootstrap}",
@@ -462,7 +464,11 @@ def _ensure_kafka_jars() -> Path:
         try:
             result = subprocess.run(  # noqa: S603 - fixed argv, no shell
                 [
-                    mvn, "-q", "-B", "-f", str(_POM),
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(_POM),
                     "dependency:copy-dependencies",
                     f"-DoutputDirectory={staging}",
                     "-DincludeScope=runtime",
@@ -507,7 +513,7 @@ def _kafka_server_properties(work: Path, port: int, controller_port: int) -> str
         "controller.listener.names": "CONTROLLER",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name": "PLAINTEXT",
-        "log.dirs": str(work / "kraft-data"),
+        "log.dirs": str(work / _KRAFT_DATA),
         "num.partitions": "1",
         "offsets.topic.replication.factor": "1",
         "offsets.topic.num.partitions": "4",  # fewer partitions: the group coordinator loads faster
@@ -531,6 +537,40 @@ def _kafka_log4j_properties(log_path: Path) -> str:
     )
 
 
+def _format_kraft_storage(java: str, classpath: str, properties: Path, work: Path) -> None:
+    """Format the KRaft log directory with a fresh cluster id, unless a kept one already is."""
+    if (work / _KRAFT_DATA / "meta.properties").is_file():
+        logger.debug("reusing the formatted KRaft storage in %s", work / _KRAFT_DATA)
+        return
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    formatted = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        [
+            java,
+            *_SHORT_LIVED_JVM,
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(properties),
+        ],
+        cwd=work,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if formatted.returncode != 0:
+        output = (formatted.stdout + formatted.stderr).strip().splitlines()
+        raise BrokerUnavailable(
+            f"formatting the KRaft storage in {work} failed "
+            f"(exit code {formatted.returncode}):\n" + "\n".join(output[-_LOG_TAIL_LINES:])
+        )
+
+
 @contextmanager
 def _kafka_broker(data_dir: Path | None) -> Iterator[BrokerInfo]:
     """Apache Kafka in KRaft mode (one combined broker/controller node) on the local JVM."""
@@ -550,32 +590,22 @@ def _kafka_broker(data_dir: Path | None) -> Iterator[BrokerInfo]:
         log4j.write_text(_kafka_log4j_properties(broker_log), encoding="utf-8")
         log4j_option = f"-Dlog4j.configuration={log4j.as_uri()}"
 
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
-        formatted = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            [
-                java, log4j_option, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                "--ignore-formatted", "-t", cluster_id, "-c", str(properties),
-            ],
-            cwd=work,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if formatted.returncode != 0:
-            output = (formatted.stdout + formatted.stderr).strip().splitlines()
-            raise BrokerUnavailable(
-                f"formatting the KRaft storage in {work} failed "
-                f"(exit code {formatted.returncode}):\n" + "\n".join(output[-_LOG_TAIL_LINES:])
-            )
+        _format_kraft_storage(java, classpath, properties, work)
 
         process = _ManagedProcess(
             f"Apache Kafka {version}",
             [
-                java, "-Xms256m", "-Xmx1g", "-XX:+ExitOnOutOfMemoryError",
-                "-Djava.awt.headless=true", log4j_option,
-                "-cp", classpath, "kafka.Kafka", str(properties),
+                java,
+                "-Xms256m",
+                "-Xmx1g",
+                "-XX:+ExitOnOutOfMemoryError",
+                "-Djava.awt.headless=true",
+                f"-Djava.io.tmpdir={work}",  # e.g. lz4-java's native library, removed with it
+                log4j_option,
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(properties),
             ],
             cwd=work,
             log_path=work / "kafka.out",
@@ -625,10 +655,14 @@ def _tansu_broker(data_dir: Path | None) -> Iterator[BrokerInfo]:
         process = _ManagedProcess(
             f"Tansu {version}",
             [
-                binary, "broker",
-                "--listener-url", url,
-                "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/",
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
             ],
             cwd=work,
             log_path=work / "tansu.log",

@@ -5,11 +5,12 @@ from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
 from connectors.qbwc._passwords import generate_password, hash_password, verify_password
 from connectors.qbwc._profiles import NewProfile, create_profile
 from connectors.qbwc._soap import NAMESPACE, soap_application
-from connectors.qbwc._wsgi import build_wsgi, serve
+from connectors.qbwc._wsgi import GatewayServer, build_wsgi, serve
 
 __all__ = [
     "NAMESPACE",
     "Gateway",
+    "GatewayServer",
     "GatewayConfig",
     "NewProfile",
     "WebConnectorGateway",

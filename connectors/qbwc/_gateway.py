@@ -137,9 +137,7 @@ class WebConnectorGateway:
 
     # -- the exchange -----------------------------------------------------------------
 
-    def send_request_xml(
-        self, ticket: str, hcp_response: str, major: str, minor: str
-    ) -> str:
+    def send_request_xml(self, ticket: str, hcp_response: str, major: str, minor: str) -> str:
         key = _ticket_hash(ticket)
         session = self._store.live_session(key)
         if session is None:
@@ -150,7 +148,9 @@ class WebConnectorGateway:
         )
         if not queued:
             self._store.update_session(
-                key, self._config.session_ttl, qbxml_version=version,
+                key,
+                self._config.session_ttl,
+                qbxml_version=version,
                 last_error="Nothing left to send: every command is settled.",
             )
             return ""
@@ -189,9 +189,7 @@ class WebConnectorGateway:
             return "NoOp"
         return build_message(requests, version=version)
 
-    def receive_response_xml(
-        self, ticket: str, response: str, hresult: str, message: str
-    ) -> int:
+    def receive_response_xml(self, ticket: str, response: str, hresult: str, message: str) -> int:
         key = _ticket_hash(ticket)
         session = self._store.live_session(key)
         if session is None:
@@ -199,7 +197,9 @@ class WebConnectorGateway:
         if hresult:
             explanation = HRESULTS.get(hresult.upper().replace("0X", "0x"), message)
             self._store.update_session(
-                key, self._config.session_ttl, in_flight=None,
+                key,
+                self._config.session_ttl,
+                in_flight=None,
                 last_error=f"QuickBooks could not process the request ({hresult}): {explanation}",
             )
             return -1
@@ -248,7 +248,11 @@ class WebConnectorGateway:
         settled = session.settled + len(records) - failed
         total_failed = session.failed + failed
         self._store.update_session(
-            key, self._config.session_ttl, in_flight=None, settled=settled, failed=total_failed,
+            key,
+            self._config.session_ttl,
+            in_flight=None,
+            settled=settled,
+            failed=total_failed,
             last_error=None,
         )
         remaining = self._commands.pending(session.profile_id)
@@ -268,7 +272,8 @@ class WebConnectorGateway:
     def connection_error(self, ticket: str, hresult: str, message: str) -> str:
         explanation = HRESULTS.get(hresult, message or "unknown error")
         self._store.update_session(
-            _ticket_hash(ticket), self._config.session_ttl,
+            _ticket_hash(ticket),
+            self._config.session_ttl,
             last_error=f"The Web Connector could not reach QuickBooks ({hresult}): {explanation}",
         )
         log.info("connection error", extra={"hresult": hresult})

@@ -44,5 +44,7 @@ def create_profile(
         )
     )
     for tenant_id in tenants:
-        store.add_tenant(Tenant(id=tenant_id, name=tenant_id, profile_id=profile_id, settings={}, created_at=now))
+        store.add_tenant(
+            Tenant(id=tenant_id, name=tenant_id, profile_id=profile_id, settings={}, created_at=now)
+        )
     return NewProfile(profile=profile, password=password)

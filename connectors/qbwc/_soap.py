@@ -21,32 +21,32 @@ def soap_application(gateway: WebConnectorGateway) -> Application:
 
     class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
         @rpc(_returns=Unicode)  # type: ignore[untyped-decorator]
-        def serverVersion(ctx: Any) -> str:  # noqa: N802, N805
+        def serverVersion(ctx: Any) -> str:
             return gateway.server_version()
 
         @rpc(Unicode, _returns=Unicode)  # type: ignore[untyped-decorator]
-        def clientVersion(ctx: Any, strVersion: str | None) -> str:  # noqa: N802, N803, N805
+        def clientVersion(ctx: Any, strVersion: str | None) -> str:
             return gateway.client_version(strVersion or "")
 
         @rpc(Unicode, Unicode, _returns=_ArrayOfString)  # type: ignore[untyped-decorator]
-        def authenticate(  # noqa: N805
+        def authenticate(
             ctx: Any,
-            strUserName: str | None,  # noqa: N803
-            strPassword: str | None,  # noqa: N803
+            strUserName: str | None,
+            strPassword: str | None,
         ) -> list[str]:
             return gateway.authenticate(strUserName or "", strPassword or "")
 
         @rpc(  # type: ignore[untyped-decorator]
             Unicode, Unicode, Unicode, Unicode, Integer32, Integer32, _returns=Unicode
         )
-        def sendRequestXML(  # noqa: N802, N805
+        def sendRequestXML(
             ctx: Any,
             ticket: str | None,
-            strHCPResponse: str | None,  # noqa: N803
-            strCompanyFileName: str | None,  # noqa: N803
-            qbXMLCountry: str | None,  # noqa: N803
-            qbXMLMajorVers: int | None,  # noqa: N803
-            qbXMLMinorVers: int | None,  # noqa: N803
+            strHCPResponse: str | None,
+            strCompanyFileName: str | None,
+            qbXMLCountry: str | None,
+            qbXMLMajorVers: int | None,
+            qbXMLMinorVers: int | None,
         ) -> str:
             return gateway.send_request_xml(
                 ticket or "",
@@ -56,7 +56,7 @@ def soap_application(gateway: WebConnectorGateway) -> Application:
             )
 
         @rpc(Unicode, Unicode, Unicode, Unicode, _returns=Integer32)  # type: ignore[untyped-decorator]
-        def receiveResponseXML(  # noqa: N802, N805
+        def receiveResponseXML(
             ctx: Any,
             ticket: str | None,
             response: str | None,
@@ -68,17 +68,17 @@ def soap_application(gateway: WebConnectorGateway) -> Application:
             )
 
         @rpc(Unicode, Unicode, Unicode, _returns=Unicode)  # type: ignore[untyped-decorator]
-        def connectionError(  # noqa: N802, N805
+        def connectionError(
             ctx: Any, ticket: str | None, hresult: str | None, message: str | None
         ) -> str:
             return gateway.connection_error(ticket or "", hresult or "", message or "")
 
         @rpc(Unicode, _returns=Unicode)  # type: ignore[untyped-decorator]
-        def getLastError(ctx: Any, ticket: str | None) -> str:  # noqa: N802, N805
+        def getLastError(ctx: Any, ticket: str | None) -> str:
             return gateway.get_last_error(ticket or "")
 
         @rpc(Unicode, _returns=Unicode)  # type: ignore[untyped-decorator]
-        def closeConnection(ctx: Any, ticket: str | None) -> str:  # noqa: N802, N805
+        def closeConnection(ctx: Any, ticket: str | None) -> str:
             return gateway.close_connection(ticket or "")
 
     return Application(

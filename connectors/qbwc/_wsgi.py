@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from spyne.server.wsgi import WsgiApplication
 
-__all__ = ["WsgiApp", "build_wsgi", "serve"]
+__all__ = ["GatewayServer", "WsgiApp", "build_wsgi", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -73,34 +73,48 @@ def build_wsgi(
     return app
 
 
-def serve(
-    app: WsgiApp,
-    *,
-    host: str,
-    port: int,
-    threads: int,
-    on_bound: Callable[[int], None] | None = None,
-) -> None:
-    """Serve until SIGTERM or SIGINT; then stop accepting and return."""
-    from waitress.server import create_server
+class GatewayServer:
+    """waitress serving one WSGI app; :meth:`stop` may be called from any thread or from a
+    signal handler and returns once the listening socket and every connection are closed."""
 
-    server = create_server(app, host=host, port=port, threads=threads, ident="qbsync")
-    bound_port = int(server.effective_port)  # type: ignore[union-attr]
-    log.info("gateway listening", extra={"host": host, "port": bound_port})
-    if on_bound is not None:
-        on_bound(bound_port)
-    stop = threading.Event()
+    def __init__(self, app: WsgiApp, *, host: str, port: int, threads: int) -> None:
+        from waitress.server import create_server
+
+        self._server: Any = create_server(
+            app, host=host, port=port, threads=threads, ident="qbsync"
+        )
+        self._stopping = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)
+
+    def run(self) -> None:
+        """Serve until :meth:`stop` (blocking)."""
+        try:
+            self._server.run()
+        except (OSError, ValueError):
+            # select() on a socket that stop() closed from another thread.
+            if not self._stopping.is_set():
+                raise
+
+    def stop(self) -> None:
+        self._stopping.set()
+        # Keep-alive connections hold waitress' loop open; close them with the listener.
+        for channel in list(self._server._map.values()):
+            channel.close()
+        self._server.task_dispatcher.shutdown(timeout=5)
+
+
+def serve(app: WsgiApp, *, host: str, port: int, threads: int) -> None:
+    """Serve in this (main) thread until SIGTERM or SIGINT."""
+    server = GatewayServer(app, host=host, port=port, threads=threads)
+    log.info("gateway listening", extra={"host": host, "port": server.port})
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-        server.close()
+        server.stop()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-    try:
-        server.run()
-    except (OSError, ValueError):
-        if not stop.is_set():
-            raise
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    server.run()
     log.info("gateway stopped")

@@ -50,7 +50,7 @@ def build_request(
         _text(body, FieldSpec(spec.id_element, 36), qb_id, body_name)
         _text(body, FieldSpec("EditSequence", 16), edit_sequence, body_name)
     _fill(body, spec.fields, values, body_name)
-    return etree.tostring(request, encoding="unicode")
+    return str(etree.tostring(request, encoding="unicode"))
 
 
 def _fill(

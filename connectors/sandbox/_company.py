@@ -85,7 +85,11 @@ class CompanyFile:
             return "", _PARSE_ERROR, f"QuickBooks found an error when parsing the XML: {exc}"
         messages = root.find("QBXMLMsgsRq")
         if root.tag != "QBXML" or messages is None:
-            return "", _PARSE_ERROR, "QuickBooks found an error when parsing the XML: no QBXMLMsgsRq"
+            return (
+                "",
+                _PARSE_ERROR,
+                "QuickBooks found an error when parsing the XML: no QBXMLMsgsRq",
+            )
         stop_on_error = messages.get("onError") == "stopOnError"
         out_root = etree.Element("QBXML")
         out = etree.SubElement(out_root, "QBXMLMsgsRs")
@@ -161,8 +165,7 @@ class CompanyFile:
             return _status(
                 "CustomerMod",
                 3200,
-                "The provided edit sequence "
-                f'"{mod.findtext("EditSequence")}" is out-of-date.',
+                f'The provided edit sequence "{mod.findtext("EditSequence")}" is out-of-date.',
             )
         name = mod.findtext("Name") or row[1]
         clash = self._db.execute(
@@ -200,7 +203,7 @@ class CompanyFile:
         if names or ids:
             keys = names or ids
             column = "full_name" if names else "list_id"
-            query += f" and {column} collate nocase in ({','.join('?' * len(keys))})"  # noqa: S608 - placeholders only
+            query += f" and {column} collate nocase in ({','.join('?' * len(keys))})"
             args = keys
         found = [r[0] for r in self._db.execute(query, args).fetchall()]
         if not found:
@@ -244,4 +247,4 @@ def _status(name: str, code: int, message: str) -> etree._Element:
 
 
 def _fields(element: etree._Element) -> str:
-    return etree.tostring(element, encoding="unicode")
+    return str(etree.tostring(element, encoding="unicode"))

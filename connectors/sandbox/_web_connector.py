@@ -30,7 +30,7 @@ statusMessage="Status OK"><CompanyRet><IsSampleCompany>false</IsSampleCompany>
 <CompanyName>{company}</CompanyName></CompanyRet></CompanyQueryRs></QBXMLMsgsRs></QBXML>"""
 
 
-class SoapFault(Exception):  # noqa: N818 - it is named after what the server sent
+class SoapFault(Exception):
     """The server answered with a SOAP fault (or not with SOAP at all)."""
 
 
@@ -120,6 +120,9 @@ class SandboxWebConnector:
         self.company = company
         self._versions = qbxml_versions
 
+    def close(self) -> None:
+        self._transport.close()
+
     def call(self, operation: str, **params: str) -> etree._Element:
         """One SOAP call; returns the ``<operation>Result`` element."""
         envelope = etree.Element(f"{{{_SOAP}}}Envelope", nsmap={"soap": _SOAP})
@@ -147,10 +150,13 @@ class SandboxWebConnector:
         if version.startswith("E:"):
             report.errors.append(version)
             return report
-        auth = [e.text or "" for e in self.call(
-            "authenticate", strUserName=self._username, strPassword=self._password
-        )]
-        ticket, status = (auth + ["", ""])[:2]
+        auth = [
+            e.text or ""
+            for e in self.call(
+                "authenticate", strUserName=self._username, strPassword=self._password
+            )
+        ]
+        ticket, status = ([*auth, "", ""])[:2]
         report.authenticate = status
         if status in {"nvu", "none", "busy"}:
             return report
@@ -163,15 +169,18 @@ class SandboxWebConnector:
                 )
                 hcp = _HCP_TEMPLATE.format(versions=versions, company=self.company.company_name)
             major, minor = self._versions[-1].split(".")
-            request = self.call(
-                "sendRequestXML",
-                ticket=ticket,
-                strHCPResponse=hcp,
-                strCompanyFileName=str(self.company.path),
-                qbXMLCountry="US",
-                qbXMLMajorVers=major,
-                qbXMLMinorVers=minor,
-            ).text or ""
+            request = (
+                self.call(
+                    "sendRequestXML",
+                    ticket=ticket,
+                    strHCPResponse=hcp,
+                    strCompanyFileName=str(self.company.path),
+                    qbXMLCountry="US",
+                    qbXMLMajorVers=major,
+                    qbXMLMinorVers=minor,
+                ).text
+                or ""
+            )
             first = False
             if not request or request == "NoOp":
                 report.errors.append(self.call("getLastError", ticket=ticket).text or "")

@@ -60,7 +60,9 @@ class AvroCodec:
         if expected is not None and name != expected:
             raise DecodeError(f"expected a {expected} record, got {name}")
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER:]), self._schemas.schema(name))
+            record = fastavro.schemaless_reader(
+                io.BytesIO(data[_HEADER:]), self._schemas.schema(name)
+            )
         except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
             raise DecodeError(f"{name}: body does not match the schema ({exc})") from exc
         if not isinstance(record, dict):

@@ -1,0 +1,326 @@
+"""The gateway over real HTTP (waitress, spyne), with the real broker and store."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from lxml import etree
+
+from connectors.kafka import RecordProducer
+from connectors.kafka.brokers import BrokerInfo
+from connectors.qbwc import GatewayServer, NewProfile, create_gateway, create_profile
+from connectors.qbxml import build_request
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, SoapFault
+from connectors.store import Store, upgrade
+from qbsync.contracts import AvroCodec
+from qbsync.runtime import prepare_topics
+from qbsync.settings import Settings
+from tests.support.xsd import assert_valid_qbxml
+
+pytestmark = pytest.mark.integration
+
+SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+
+
+@dataclass
+class Served:
+    url: str
+    settings: Settings
+    store: Store
+    profile: NewProfile
+    codec: AvroCodec
+
+
+@pytest.fixture
+def served(broker: BrokerInfo, settings: Settings) -> Iterator[Served]:
+    settings.kafka.bootstrap_servers = broker.bootstrap_servers
+    upgrade(settings.database_url)
+    prepare_topics(settings)
+    store = Store(settings.database_url)
+    profile = create_profile(store, name="Shared Co", tenants=["t-1", "t-2"])
+    with serving(settings) as url:
+        yield Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
+    store.close()
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """A gateway built from ``settings``, served over HTTP in a thread; yields its URL."""
+    gateway = create_gateway(settings)
+    server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+        thread.join(10)
+        assert not thread.is_alive(), "the gateway did not stop"
+        gateway.close()
+
+
+def post(url: str, body: bytes, action: str = "") -> tuple[int, bytes]:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request(
+        "POST", "/qbwc", body, {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": action}
+    )
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def connector(served: Served, tmp_path: Path, password: str | None = None) -> SandboxWebConnector:
+    return SandboxWebConnector(
+        HttpTransport(served.url + "/qbwc"),
+        username=served.profile.profile.username,
+        password=password if password is not None else served.profile.password,
+        company=CompanyFile(tmp_path / f"{uuid.uuid4().hex}.db"),
+    )
+
+
+def enqueue(served: Served, *names: str) -> None:
+    topic = served.settings.topics.commands(served.profile.profile.id)
+    records = []
+    for name in names:
+        command = {
+            "command_id": str(uuid.uuid4()),
+            "event_id": str(uuid.uuid4()),
+            "tenant_id": "t-1",
+            "profile_id": served.profile.profile.id,
+            "entity": "customer",
+            "entity_id": name,
+            "action": "ADD",
+            "request_xml": build_request("customer", "Add", {"Name": name}),
+            "created_at": datetime.now(UTC),
+        }
+        records.append((topic, b"t-1", served.codec.encode("com.qbsync.pipeline.Command", command)))
+    producer = RecordProducer(served.settings.kafka.client_config())
+    producer.send_all(records)
+    producer.close()
+
+
+def results(served: Served, expected: int) -> list[dict[str, object]]:
+    consumer = Consumer(
+        {
+            **served.settings.kafka.client_config(),
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    partitions = served.settings.topics.results_partitions
+    consumer.assign(
+        [TopicPartition(served.settings.topics.results, p, 0) for p in range(partitions)]
+    )
+    found: list[dict[str, object]] = []
+    for _ in range(60):
+        for message in consumer.consume(100, timeout=0.5):
+            if message.error() is None:
+                found.append(served.codec.decode(message.value() or b"")[1])
+        if len(found) >= expected:
+            break
+    consumer.close()
+    return found
+
+
+def test_wsdl_is_served_with_intuits_operations_and_namespace(served: Served) -> None:
+    host, port = served.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", "/qbwc?wsdl")
+    response = connection.getresponse()
+    assert response.status == 200
+    wsdl = etree.fromstring(response.read())
+    assert wsdl.get("targetNamespace") == "http://developer.intuit.com/"
+    operations = {op.get("name") for op in wsdl.iter(f"{{{WSDL_NS}}}operation") if op.get("name")}
+    assert operations == {
+        "serverVersion",
+        "clientVersion",
+        "authenticate",
+        "sendRequestXML",
+        "receiveResponseXML",
+        "connectionError",
+        "getLastError",
+        "closeConnection",
+    }
+
+
+def test_wrong_password_is_nvu(served: Served, tmp_path: Path) -> None:
+    enqueue(served, "Ada")
+    report = connector(served, tmp_path, password="wrong").run_once()
+    assert report.authenticate == "nvu"
+    assert report.requests == 0
+
+
+def test_nothing_to_do_is_none(served: Served, tmp_path: Path) -> None:
+    report = connector(served, tmp_path).run_once()
+    assert report.authenticate == "none"
+
+
+def test_a_session_sends_a_valid_batch_emits_results_and_commits(
+    served: Served, tmp_path: Path, qbxml_reference: Path
+) -> None:
+    enqueue(served, "Ada", "Grace", "Ada")
+    wc = connector(served, tmp_path)
+    seen: list[str] = []
+    original = wc.company.process
+
+    def capture(request: str) -> tuple[str, str, str]:
+        seen.append(request)
+        return original(request)
+
+    wc.company.process = capture  # type: ignore[method-assign]
+    report = wc.run_once()
+    assert report.authenticate == ""
+    assert report.last_progress == 100
+    assert report.requests == 3
+    assert report.closing_message == "Synced 2 records; 1 needs attention."
+    for document in seen:
+        assert_valid_qbxml(document, qbxml_reference)
+    found = results(served, 3)
+    assert sorted((r["entity_id"], r["status_code"]) for r in found) == [
+        ("Ada", 0),
+        ("Ada", 3100),
+        ("Grace", 0),
+    ]
+    ada = next(r for r in found if r["entity_id"] == "Ada" and r["status_code"] == 0)
+    assert ada["qb_id"] == next(
+        c["ListID"] for c in wc.company.customers() if c["FullName"] == "Ada"
+    )
+    # Committed: the next run has nothing to do.
+    assert connector(served, tmp_path).run_once().authenticate == "none"
+
+
+def test_batches_are_bounded_by_the_batch_size(served: Served, tmp_path: Path) -> None:
+    served.settings.gateway.batch_size = 2
+    enqueue(served, *(f"N{i}" for i in range(5)))
+    with serving(served.settings) as url:
+        wc = SandboxWebConnector(
+            HttpTransport(f"{url}/qbwc"),
+            username=served.profile.profile.username,
+            password=served.profile.password,
+            company=CompanyFile(tmp_path / "small.db"),
+        )
+        report = wc.run_once()
+        wc.close()
+    assert (report.messages, report.requests, report.last_progress) == (3, 5, 100)
+    assert len(wc.company.customers()) == 5
+
+
+def test_second_session_for_the_same_file_is_busy(served: Served, tmp_path: Path) -> None:
+    enqueue(served, "Ada")
+    first = connector(served, tmp_path)
+    ticket, status = (
+        e.text or ""
+        for e in first.call(
+            "authenticate",
+            strUserName=served.profile.profile.username,
+            strPassword=served.profile.password,
+        )
+    )
+    assert status == ""
+    second = connector(served, tmp_path).run_once()
+    assert second.authenticate == "busy"
+    first.call("closeConnection", ticket=ticket or "")
+
+
+def test_unknown_ticket_ends_gracefully(served: Served, tmp_path: Path) -> None:
+    wc = connector(served, tmp_path)
+    assert (
+        wc.call("receiveResponseXML", ticket="forged", response="", hresult="", message="").text
+        == "-1"
+    )
+    assert "ended or expired" in (wc.call("getLastError", ticket="forged").text or "")
+    assert wc.call(
+        "sendRequestXML",
+        ticket="forged",
+        strHCPResponse="",
+        strCompanyFileName="",
+        qbXMLCountry="US",
+        qbXMLMajorVers="13",
+        qbXMLMinorVers="0",
+    ).text in (None, "")
+
+
+def test_hresult_from_quickbooks_is_explained_and_nothing_is_committed(
+    served: Served, tmp_path: Path
+) -> None:
+    enqueue(served, "Ada")
+    wc = connector(served, tmp_path)
+    ticket = (
+        wc.call(
+            "authenticate",
+            strUserName=served.profile.profile.username,
+            strPassword=served.profile.password,
+        )[0].text
+        or ""
+    )
+    request = wc.call(
+        "sendRequestXML",
+        ticket=ticket,
+        strHCPResponse="",
+        strCompanyFileName="",
+        qbXMLCountry="US",
+        qbXMLMajorVers="13",
+        qbXMLMinorVers="0",
+    ).text
+    assert request and "CustomerAddRq" in request
+    progress = wc.call(
+        "receiveResponseXML",
+        ticket=ticket,
+        response="",
+        hresult="0x80040400",
+        message="parse error",
+    ).text
+    assert progress == "-1"
+    assert "could not parse" in (wc.call("getLastError", ticket=ticket).text or "")
+    wc.call("closeConnection", ticket=ticket)
+    # The command was not settled: the next run sends it again and it lands.
+    report = connector(served, tmp_path).run_once()
+    assert (report.requests, report.last_progress) == (1, 100)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (b"<not-soap/>", 500, b"Fault"),
+        (b"this is not xml", 500, b"Fault"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]>'
+            b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"/>',
+            400,
+            b"DTDs are not accepted",
+        ),
+    ],
+)
+def test_malformed_calls_get_a_soap_fault(
+    served: Served, body: bytes, status: int, words: bytes
+) -> None:
+    code, answer = post(served.url, body)
+    assert code == status
+    assert words in answer
+    assert etree.fromstring(answer).find(f".//{{{SOAP_NS}}}Fault") is not None
+
+
+def test_fault_is_raised_to_the_client_as_soapfault(served: Served, tmp_path: Path) -> None:
+    wc = connector(served, tmp_path)
+    with pytest.raises(SoapFault):
+        wc.call("noSuchOperation")
+
+
+def test_health_and_metrics(served: Served) -> None:
+    host, port = served.url.removeprefix("http://").split(":")
+    for path, words in (("/healthz", b"ok"), ("/readyz", b"ready"), ("/metrics", b"python_info")):
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert response.status == 200
+        assert words in response.read()

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from connectors.qbwc import generate_password, hash_password, verify_password
+
+
+def test_hash_verifies_only_the_right_password() -> None:
+    password = generate_password()
+    stored = hash_password(password, n=2**10)
+    assert password not in stored
+    assert stored.startswith("scrypt$1024$")
+    assert verify_password(password, stored)
+    assert not verify_password(password + "x", stored)
+
+
+def test_same_password_hashes_differently() -> None:
+    assert hash_password("secret", n=2**10) != hash_password("secret", n=2**10)
+
+
+def test_unknown_user_never_verifies() -> None:
+    assert not verify_password("anything", None)
+
+
+def test_generated_passwords_are_long_and_distinct() -> None:
+    passwords = {generate_password() for _ in range(50)}
+    assert len(passwords) == 50
+    assert min(len(p) for p in passwords) >= 20

@@ -1,0 +1,122 @@
+"""The store against SQLite and PostgreSQL (the ``database_url`` fixture gives both)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from connectors.store import Base, Mapping, Profile, SessionBusy, Store, StoreError, Tenant, upgrade
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    upgrade(database_url)
+    value = Store(database_url)
+    yield value
+    value.close()
+
+
+def profile(name: str = "Shared Co", username: str = "user-1") -> Profile:
+    return Profile(
+        id=name.replace(" ", "").lower(),
+        name=name,
+        username=username,
+        password_hash="scrypt$...",
+        owner_id="{owner}",
+        file_id="{file}",
+        company_file="",
+        enabled=True,
+        created_at=datetime.now(UTC),
+    )
+
+
+def test_migrations_produce_exactly_the_models(store: Store) -> None:
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_upgrade_twice_is_harmless(database_url: str, store: Store) -> None:
+    upgrade(database_url)
+    assert store.profiles() == []
+
+
+def test_profiles_and_tenants(store: Store) -> None:
+    created = store.add_profile(profile())
+    for tenant_id in ("t-1", "t-2"):
+        store.add_tenant(
+            Tenant(
+                id=tenant_id,
+                name=tenant_id,
+                profile_id=created.id,
+                settings={"upper_case": True},
+                created_at=datetime.now(UTC),
+            )
+        )
+    assert store.profile_by_username("user-1") is not None
+    assert [t.id for t in store.tenants(created.id)] == ["t-1", "t-2"]
+    tenant = store.tenant("t-2")
+    assert tenant is not None
+    assert tenant.settings == {"upper_case": True}
+
+
+def test_duplicate_username_is_a_clear_error(store: Store) -> None:
+    store.add_profile(profile())
+    with pytest.raises(StoreError, match="username 'user-1'"):
+        store.add_profile(profile(name="Other"))
+
+
+def test_tenant_needs_an_existing_profile(store: Store) -> None:
+    with pytest.raises(StoreError, match="does not"):
+        store.add_tenant(
+            Tenant(id="t", name="t", profile_id="nope", settings={}, created_at=datetime.now(UTC))
+        )
+
+
+def test_mapping_upsert_keeps_the_newest_edit_sequence(store: Store) -> None:
+    store.add_profile(profile())
+    store.add_tenant(
+        Tenant(id="t-1", name="t", profile_id="sharedco", settings={}, created_at=datetime.now(UTC))
+    )
+    assert store.mapping("t-1", "customer", "c-1") is None
+    first = Mapping("t-1", "customer", "c-1", "80000001-1", "100", "Ada")
+    store.save_mapping(first)
+    store.save_mapping(Mapping("t-1", "customer", "c-1", "80000001-1", "101", "Ada L"))
+    assert store.mapping("t-1", "customer", "c-1") == Mapping(
+        "t-1", "customer", "c-1", "80000001-1", "101", "Ada L"
+    )
+    assert len(store.mappings("t-1")) == 1
+
+
+def test_one_live_session_per_company_file(store: Store) -> None:
+    store.add_profile(profile())
+    store.open_session("sharedco", "hash-a", timedelta(minutes=5))
+    with pytest.raises(SessionBusy):
+        store.open_session("sharedco", "hash-b", timedelta(minutes=5))
+    assert store.live_session("hash-a") is not None
+    assert store.live_session("hash-b") is None
+    closed = store.close_session("hash-a")
+    assert closed is not None
+    store.open_session("sharedco", "hash-b", timedelta(minutes=5))
+
+
+def test_an_expired_session_frees_the_file(store: Store) -> None:
+    store.add_profile(profile())
+    store.open_session("sharedco", "hash-a", timedelta(seconds=-1))
+    assert store.live_session("hash-a") is None
+    store.open_session("sharedco", "hash-b", timedelta(minutes=5))
+    assert store.live_session("hash-b") is not None
+
+
+def test_session_state_round_trips(store: Store) -> None:
+    store.add_profile(profile())
+    store.open_session("sharedco", "hash-a", timedelta(minutes=5))
+    flight = {"next_offset": 7, "commands": [{"request_id": "6", "entity": "customer"}]}
+    store.update_session("hash-a", timedelta(minutes=5), in_flight=flight, settled=3)
+    session = store.live_session("hash-a")
+    assert session is not None
+    assert (session.in_flight, session.settled) == (flight, 3)
