@@ -156,7 +156,7 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
 
     from connectors.kafka.brokers import running_broker
     from connectors.store import upgrade
-    from qbsync.runtime import prepare_topics, running_services
+    from qbsync.runtime import prepare_topics, running_services, use_broker
 
     settings = _settings(host, port)
     stop = threading.Event()
@@ -167,7 +167,7 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
             broker = stack.enter_context(
                 running_broker("tansu", data_dir=settings.data_dir / "broker")
             )
-            settings.kafka.bootstrap_servers = broker.bootstrap_servers
+            use_broker(settings, broker)
             err.print(f"started the embedded broker: {broker.describe()}")
         upgrade(settings.database_url)
         prepare_topics(settings)

@@ -29,7 +29,13 @@ from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
 from connectors.store import Store, upgrade
 from qbsync.contracts import AvroCodec
-from qbsync.runtime import Services, free_port, prepare_topics, running_services
+from qbsync.runtime import (
+    Services,
+    free_port,
+    prepare_topics,
+    running_services,
+    use_broker,
+)
 from qbsync.settings import Settings
 
 __all__ = ["customer_event", "run_demo"]
@@ -203,7 +209,7 @@ def run_demo(
         with ExitStack() as stack:
             console.print("starting the broker ...")
             broker = stack.enter_context(_broker(settings, work))
-            settings.kafka.bootstrap_servers = broker.bootstrap_servers
+            use_broker(settings, broker)
             console.print(f"broker: {broker.describe()}")
             upgrade(settings.database_url)
             prepare_topics(settings)
@@ -359,14 +365,20 @@ def _await(
 
 
 def _commands_sent(settings: Settings, profile_ids: list[str]) -> int:
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": "qbsync-demo-count"})
+    """Count the records on the command topics by reading them (watermarks are not exact on
+    every broker the demo runs on)."""
+    consumer = Consumer(
+        {
+            **settings.kafka.client_config(),
+            "group.id": f"{settings.topics.prefix}-demo-count",
+            "enable.auto.commit": False,
+        }
+    )
     try:
+        consumer.assign([TopicPartition(settings.topics.commands(p), 0, 0) for p in profile_ids])
         total = 0
-        for profile_id in profile_ids:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(settings.topics.commands(profile_id), 0), timeout=10
-            )
-            total += high - low
+        while batch := consumer.consume(1000, timeout=1.0):
+            total += sum(1 for message in batch if message.error() is None)
         return total
     finally:
         consumer.close()

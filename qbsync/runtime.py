@@ -10,11 +10,19 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.kafka.brokers import BrokerInfo
 from qbsync.errors import QbsyncError
 from qbsync.processes import ChildProcess, child_process
 from qbsync.settings import Settings
 
-__all__ = ["Services", "child_env", "free_port", "prepare_topics", "running_services"]
+__all__ = [
+    "Services",
+    "child_env",
+    "free_port",
+    "prepare_topics",
+    "running_services",
+    "use_broker",
+]
 
 
 def free_port() -> int:
@@ -22,6 +30,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def use_broker(settings: Settings, broker: BrokerInfo) -> None:
+    """Point ``settings`` at ``broker``, with what its kind needs."""
+    settings.kafka.bootstrap_servers = broker.bootstrap_servers
+    if broker.kind == "tansu":
+        # Tansu 0.6: high watermarks move per batch, and a group's first join waits half
+        # the session timeout (see connectors.kafka._command_queue and the broker harness).
+        settings.kafka.exact_watermarks = False
+        settings.worker.session_timeout_s = 6.0
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -36,6 +54,8 @@ def child_env(settings: Settings) -> dict[str, str]:
         "QBSYNC_GATEWAY_BATCH_SIZE": str(settings.gateway.batch_size),
         "QBSYNC_WORKER_WEB_PORT": str(settings.worker.web_port),
         "QBSYNC_WORKER_APP_ID": settings.worker.app_id,
+        "QBSYNC_WORKER_SESSION_TIMEOUT_S": str(settings.worker.session_timeout_s),
+        "QBSYNC_KAFKA_EXACT_WATERMARKS": str(settings.kafka.exact_watermarks).lower(),
     }
 
 

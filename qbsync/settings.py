@@ -31,6 +31,9 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: str = ""
     sasl_username: str = ""
     sasl_password: SecretStr = SecretStr("")
+    # Tansu 0.6 (the embedded demo broker) moves its high watermark once per record batch;
+    # false makes the gateway read to find the end of a file's queue. True for Apache Kafka.
+    exact_watermarks: bool = True
 
     def client_config(self) -> dict[str, str]:
         """librdkafka-style settings (confluent-kafka); the secret is revealed only here."""
@@ -104,6 +107,9 @@ class WorkerSettings(BaseSettings):
 
     app_id: str = "qbsync-worker"
     web_port: int = Field(default=6066, ge=0, le=65535)
+    # How long the group waits for a silent worker before moving its partitions. Kafka's
+    # default is 45 s; 30 s fails over sooner and is still far above a heartbeat's 3 s.
+    session_timeout_s: float = Field(default=30.0, ge=6.0)
     qbxml_version: str = "13.0"
 
 

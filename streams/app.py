@@ -186,6 +186,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         topic_allow_declare=True,
         autodiscover=False,
         producer_acks=-1,
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
     )
     pipeline = Pipeline(settings, store or Store(settings.database_url), AvroCodec())
     registry = CollectorRegistry()
@@ -196,13 +198,15 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
 
     async def send(record: tuple[str, bytes | None, bytes]) -> None:
         name, key, value = record
+        # A company file's commands are one ordered queue: partition 0 of its own topic, even
+        # if something created the topic with more partitions before the worker declared it.
+        is_commands = name.startswith(settings.topics.commands(""))
         topic = declared.get(name)
         if topic is None:
-            partitions = 1 if name.startswith(settings.topics.commands("")) else None
-            topic = app.topic(name, partitions=partitions)
+            topic = app.topic(name, partitions=1 if is_commands else None)
             await topic.maybe_declare()
             declared[name] = topic
-        await topic.send(key=key, value=value)
+        await topic.send(key=key, value=value, partition=0 if is_commands else None)
 
     @app.agent(events)
     async def translate(stream: faust.StreamT[bytes]) -> None:

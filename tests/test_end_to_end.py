@@ -21,7 +21,7 @@ from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
 from connectors.store import Mapping, Store, upgrade
 from qbsync.contracts import AvroCodec
 from qbsync.demo import customer_event
-from qbsync.runtime import Services, free_port, prepare_topics, running_services
+from qbsync.runtime import Services, free_port, prepare_topics, running_services, use_broker
 from qbsync.settings import Settings
 from tests.support.waiting import until
 
@@ -58,7 +58,7 @@ class Pipeline:
 def pipeline(
     broker: BrokerInfo, settings: Settings, database_url: str, tmp_path: Path
 ) -> Iterator[Pipeline]:
-    settings.kafka.bootstrap_servers = broker.bootstrap_servers
+    use_broker(settings, broker)
     settings.database.url = SecretStr(database_url)
     settings.gateway.port = free_port()
     settings.worker.web_port = free_port()
@@ -87,14 +87,20 @@ def pipeline(
 
 def dead_letters(settings: Settings, codec: AvroCodec, count: int) -> list[dict[str, Any]]:
     consumer = Consumer(
-        {**settings.kafka.client_config(), "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}
+        {
+            **settings.kafka.client_config(),
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+        }
     )
     consumer.assign([TopicPartition(settings.topics.dead_letters, 0, 0)])
     found: list[dict[str, Any]] = []
     until(
         lambda: len(found) >= count,
         step=lambda: found.extend(
-            codec.decode(m.value() or b"")[1] for m in consumer.consume(10, timeout=0.5) if not m.error()
+            codec.decode(m.value() or b"")[1]
+            for m in consumer.consume(10, timeout=0.5)
+            if not m.error()
         ),
         timeout=60,
         what=f"{count} dead letter(s)",
@@ -116,7 +122,9 @@ def test_customer_add_then_mod_lands_once_with_mappings(pipeline: Pipeline) -> N
     in_quickbooks = {c["FullName"]: c for c in pipeline.connector.company.customers()}
     assert set(in_quickbooks) == {"Lovelace, Ada", "Hopper Naval Supply"}
     assert first == Mapping(
-        "t-1", "customer", "c-1",
+        "t-1",
+        "customer",
+        "c-1",
         in_quickbooks["Lovelace, Ada"]["ListID"],
         in_quickbooks["Lovelace, Ada"]["EditSequence"],
         "Lovelace, Ada",
@@ -125,9 +133,11 @@ def test_customer_add_then_mod_lands_once_with_mappings(pipeline: Pipeline) -> N
     # The same customer again: now mapped, so a Mod with the stored EditSequence.
     pipeline.publish_customer("t-1", "c-1", {"first_name": "Ada", "last_name": "King"})
     second = pipeline.sync_until(
-        lambda: (m := pipeline.store.mapping("t-1", "customer", "c-1"))
-        and m.edit_sequence != first.edit_sequence
-        and m,
+        lambda: (
+            (m := pipeline.store.mapping("t-1", "customer", "c-1"))
+            and m.edit_sequence != first.edit_sequence
+            and m
+        ),
         "the edited customer's new EditSequence",
     )
     in_quickbooks = {c["FullName"]: c for c in pipeline.connector.company.customers()}

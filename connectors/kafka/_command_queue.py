@@ -3,6 +3,11 @@
 The gateway keeps no consumer group membership: each file topic has one partition, read by
 explicit assignment at the group's committed offset. So any gateway replica can serve any
 Web Connector call, and the only state is the committed offset in Kafka.
+
+Apache Kafka's high watermark says exactly how many commands wait, so an idle file costs two
+cheap metadata requests. Tansu 0.6 (the embedded demo broker) advances its high watermark
+once per record *batch*; with ``exact_watermarks=False`` the queue confirms "empty" and finds
+the end of a batch by reading instead.
 """
 
 from __future__ import annotations
@@ -12,9 +17,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 __all__ = ["CommandQueue", "QueuedCommand"]
+
+_ABSENT = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION}
+# How long a read waits for one more record once it has stopped trusting the watermark.
+_PEEK_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,7 @@ class CommandQueue:
         group_id: str,
         topic_for: Callable[[str], str],
         fetch_timeout: float = 5.0,
+        exact_watermarks: bool = True,
     ) -> None:
         self._consumer = Consumer(
             {
@@ -45,6 +55,7 @@ class CommandQueue:
         )
         self._topic_for = topic_for
         self._fetch_timeout = fetch_timeout
+        self._exact = exact_watermarks
         # One librdkafka consumer serves every request thread; assign/consume must not
         # interleave between threads.
         self._lock = threading.Lock()
@@ -53,27 +64,38 @@ class CommandQueue:
         with self._lock:
             self._consumer.close()
 
-    def _bounds(self, topic: str) -> tuple[int, int] | None:
-        """``(committed, high watermark)`` of the file's single partition, or None if absent."""
+    def _bounds(self, topic: str, *, refreshed: bool = False) -> tuple[int, int] | None:
+        """``(next unsettled offset, high watermark)`` of the file's single partition, or
+        None when the topic does not exist yet."""
         partition = TopicPartition(topic, 0)
         try:
             low, high = self._consumer.get_watermark_offsets(partition, timeout=10, cached=False)
             (committed,) = self._consumer.committed([partition], timeout=10)
         except KafkaException as exc:
-            if exc.args[0].code() in {
-                KafkaError.UNKNOWN_TOPIC_OR_PART,
-                KafkaError._UNKNOWN_PARTITION,
-            }:
+            if exc.args[0].code() not in _ABSENT:
+                raise
+            if refreshed:
                 return None
-            raise
+            # librdkafka remembers a topic it once found absent; the worker may have created
+            # it since. Ask the broker again, once.
+            if topic not in self._consumer.list_topics(topic, timeout=10).topics:
+                return None
+            return self._bounds(topic, refreshed=True)
         start = committed.offset if committed.offset >= 0 else low
         return max(start, low), high
 
     def pending(self, profile_id: str) -> int:
-        """How many commands wait for this file (0 when its topic does not exist yet)."""
+        """How many commands wait for this file (0 when its topic does not exist yet).
+        Without exact watermarks: at least this many (1 means "some")."""
+        topic = self._topic_for(profile_id)
         with self._lock:
-            bounds = self._bounds(self._topic_for(profile_id))
-        return 0 if bounds is None else max(0, bounds[1] - bounds[0])
+            bounds = self._bounds(topic)
+            if bounds is None:
+                return 0
+            start, high = bounds
+            if high > start or self._exact:
+                return max(0, high - start)
+            return len(self._read(topic, start, 1, 1, deadline_s=_PEEK_S))
 
     def fetch(self, profile_id: str, max_count: int, max_bytes: int) -> list[QueuedCommand]:
         """The next commands after the committed offset, at most ``max_count`` and about
@@ -81,38 +103,52 @@ class CommandQueue:
         topic = self._topic_for(profile_id)
         with self._lock:
             bounds = self._bounds(topic)
-            if bounds is None or bounds[0] >= bounds[1]:
+            if bounds is None:
                 return []
             start, high = bounds
-            want = min(max_count, high - start)
-            self._consumer.assign(
-                [TopicPartition(topic, 0, start if start >= 0 else OFFSET_BEGINNING)]
-            )
-            try:
-                return self._read(start, want, max_bytes)
-            finally:
-                self._consumer.unassign()
+            if self._exact:
+                if start >= high:
+                    return []
+                return self._read(topic, start, min(max_count, high - start), max_bytes)
+            return self._read(topic, start, max_count, max_bytes, deadline_s=_PEEK_S)
 
-    def _read(self, start: int, want: int, max_bytes: int) -> list[QueuedCommand]:
-        out: list[QueuedCommand] = []
-        size = 0
-        deadline = time.monotonic() + self._fetch_timeout
-        while len(out) < want and time.monotonic() < deadline:
-            for message in self._consumer.consume(want - len(out), timeout=0.5):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
+    def _read(
+        self,
+        topic: str,
+        start: int,
+        want: int,
+        max_bytes: int,
+        *,
+        deadline_s: float | None = None,
+    ) -> list[QueuedCommand]:
+        """Read from ``start``. With ``deadline_s``, stop when nothing more arrives within it
+        (the watermark was not trusted); otherwise ``want`` records are known to exist."""
+        self._consumer.assign([TopicPartition(topic, 0, start)])
+        try:
+            out: list[QueuedCommand] = []
+            size = 0
+            patience = deadline_s if deadline_s is not None else self._fetch_timeout
+            deadline = time.monotonic() + patience
+            while len(out) < want and time.monotonic() < deadline:
+                for message in self._consumer.consume(want - len(out), timeout=min(patience, 0.5)):
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            continue
+                        raise KafkaException(error)
+                    offset = message.offset()
+                    if offset is None or offset < start + len(out):
                         continue
-                    raise KafkaException(error)
-                offset = message.offset()
-                if offset is None or offset < start + len(out):
-                    continue
-                value = message.value() or b""
-                if out and size + len(value) > max_bytes:
-                    return out
-                size += len(value)
-                out.append(QueuedCommand(offset=offset, key=message.key(), value=value))
-        return out
+                    value = message.value() or b""
+                    if out and size + len(value) > max_bytes:
+                        return out
+                    size += len(value)
+                    out.append(QueuedCommand(offset=offset, key=message.key(), value=value))
+                    if deadline_s is not None:
+                        deadline = time.monotonic() + deadline_s
+            return out
+        finally:
+            self._consumer.unassign()
 
     def commit(self, profile_id: str, next_offset: int) -> None:
         """Mark everything before ``next_offset`` as settled."""

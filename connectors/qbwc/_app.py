@@ -35,7 +35,12 @@ class Gateway:
 def create_gateway(settings: Settings) -> Gateway:
     kafka = settings.kafka.client_config()
     store = Store(settings.database_url)
-    commands = CommandQueue(kafka, group_id="qbsync-gateway", topic_for=settings.topics.commands)
+    commands = CommandQueue(
+        kafka,
+        group_id="qbsync-gateway",
+        topic_for=settings.topics.commands,
+        exact_watermarks=settings.kafka.exact_watermarks,
+    )
     sink = RecordProducer(kafka)
     conversation = WebConnectorGateway(
         store=store,

@@ -125,7 +125,11 @@ class WebConnectorGateway:
             return [ticket, "nvu"]
         assert profile is not None
         self._store.touch_profile(profile.id)
-        if not profile.enabled or self._commands.pending(profile.id) == 0:
+        if not profile.enabled:
+            log.info("authenticate: profile disabled", extra={"profile_id": profile.id})
+            return [ticket, "none"]
+        if self._commands.pending(profile.id) == 0:
+            log.debug("authenticate: nothing to do", extra={"profile_id": profile.id})
             return [ticket, "none"]
         try:
             self._store.open_session(profile.id, _ticket_hash(ticket), self._config.session_ttl)

@@ -22,7 +22,7 @@ from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, SoapFault
 from connectors.store import Store, upgrade
 from qbsync.contracts import AvroCodec
-from qbsync.runtime import prepare_topics
+from qbsync.runtime import prepare_topics, use_broker
 from qbsync.settings import Settings
 from tests.support.xsd import assert_valid_qbxml
 
@@ -43,7 +43,7 @@ class Served:
 
 @pytest.fixture
 def served(broker: BrokerInfo, settings: Settings) -> Iterator[Served]:
-    settings.kafka.bootstrap_servers = broker.bootstrap_servers
+    use_broker(settings, broker)
     upgrade(settings.database_url)
     prepare_topics(settings)
     store = Store(settings.database_url)
