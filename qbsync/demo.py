@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from connectors.kafka.brokers import BrokerInfo, running_broker
 from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec
+from qbsync.contracts import AvroCodec, customer_event
 from qbsync.runtime import (
     Services,
     free_port,
@@ -38,7 +37,7 @@ from qbsync.runtime import (
 )
 from qbsync.settings import Settings
 
-__all__ = ["customer_event", "run_demo"]
+__all__ = ["run_demo"]
 
 CUSTOMER_EVENT = "com.qbsync.events.CustomerEvent"
 RESULT = "com.qbsync.pipeline.Result"
@@ -46,30 +45,6 @@ DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
 
 _FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"]
 _LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"]
-
-
-def customer_event(
-    tenant_id: str,
-    entity_id: str,
-    customer: dict[str, Any],
-    *,
-    kind: str = "UPSERTED",
-    source_system: str = "demo",
-) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "envelope": {
-            "event_id": str(uuid.uuid4()),
-            "tenant_id": tenant_id,
-            "source_system": source_system,
-            "entity": "customer",
-            "entity_id": entity_id,
-            "kind": kind,
-            "occurred_at": now,
-            "source_updated_at": now,
-        },
-        "customer": customer,
-    }
 
 
 def _sample_customer(tenant_index: int, index: int) -> dict[str, Any]:
@@ -233,11 +208,11 @@ def run_demo(
             url = services.url
             console.print(f"gateway: {url}/qbwc (WSDL at {url}/qbwc?wsdl)")
 
-            companies: list[CompanyFile] = []
+            companies: dict[str, CompanyFile] = {}  # profile id -> its company file
             loops: list[_WebConnectorLoop] = []
             for company, created in profiles.items():
                 file = CompanyFile(work / "companies" / f"{company}.db", company_name=company)
-                companies.append(file)
+                companies[created.profile.id] = file
                 stack.callback(file.close)
                 connector = SandboxWebConnector(
                     HttpTransport(f"{url}/qbwc"),
@@ -318,8 +293,7 @@ def run_demo(
                     services,
                 )
             tally = observer.tally
-            mappings = store.mappings()
-            records = sum(len(c.customers()) for c in companies)
+            records = sum(len(c.customers()) for c in companies.values())
             commands = _commands_sent(settings, [p.profile.id for p in profiles.values()])
             summary = {
                 "broker": {"kind": broker.kind, "version": broker.version},
@@ -330,7 +304,7 @@ def run_demo(
                 "dead_letters": tally.dead_letters,
                 "dead_letter_codes": dict(sorted(tally.codes.items())),
                 "records_in_quickbooks": records,
-                "duplicates_in_quickbooks": records - len({m.qb_id for m in mappings}),
+                "duplicates_in_quickbooks": _unmapped_records(store, companies),
                 "tenants": len(tenants),
                 "company_files": len(profiles),
                 "web_connector_runs": sum(loop.runs for loop in loops),
@@ -362,6 +336,16 @@ def _await(
             return True
         services.check_alive()
     return False
+
+
+def _unmapped_records(store: Store, companies: dict[str, CompanyFile]) -> int:
+    """Records in QuickBooks that no source record maps to: what a retry that added twice
+    would leave behind. ListIDs are unique only within one company file."""
+    unmapped = 0
+    for profile_id, company in companies.items():
+        mapped = {m.qb_id for t in store.tenants(profile_id) for m in store.mappings(t.id)}
+        unmapped += sum(1 for c in company.customers() if c["ListID"] not in mapped)
+    return unmapped
 
 
 def _commands_sent(settings: Settings, profile_ids: list[str]) -> int:

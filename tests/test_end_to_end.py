@@ -19,8 +19,7 @@ from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
 from connectors.store import Mapping, Store, upgrade
-from qbsync.contracts import AvroCodec
-from qbsync.demo import customer_event
+from qbsync.contracts import AvroCodec, customer_event
 from qbsync.runtime import Services, free_port, prepare_topics, running_services, use_broker
 from qbsync.settings import Settings
 from tests.support.waiting import until

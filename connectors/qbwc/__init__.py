@@ -10,8 +10,8 @@ from connectors.qbwc._wsgi import GatewayServer, build_wsgi, serve
 __all__ = [
     "NAMESPACE",
     "Gateway",
-    "GatewayServer",
     "GatewayConfig",
+    "GatewayServer",
     "NewProfile",
     "WebConnectorGateway",
     "build_wsgi",

@@ -10,8 +10,7 @@ import pytest
 
 from connectors.qbwc import create_profile
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec
-from qbsync.demo import customer_event
+from qbsync.contracts import AvroCodec, customer_event
 from qbsync.settings import Settings
 from streams.app import Pipeline
 

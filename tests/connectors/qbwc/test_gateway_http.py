@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from lxml import etree
 
-from connectors.kafka import RecordProducer
+from connectors.kafka import RecordProducer, ensure_topics
 from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import GatewayServer, NewProfile, create_gateway, create_profile
 from connectors.qbxml import build_request
@@ -104,6 +104,8 @@ def enqueue(served: Served, *names: str) -> None:
             "created_at": datetime.now(UTC),
         }
         records.append((topic, b"t-1", served.codec.encode("com.qbsync.pipeline.Command", command)))
+    # As the worker does: the file's topic has one partition.
+    ensure_topics(served.settings.kafka.client_config(), {topic: 1})
     producer = RecordProducer(served.settings.kafka.client_config())
     producer.send_all(records)
     producer.close()
@@ -272,7 +274,8 @@ def test_hresult_from_quickbooks_is_explained_and_nothing_is_committed(
         qbXMLMajorVers="13",
         qbXMLMinorVers="0",
     ).text
-    assert request and "CustomerAddRq" in request
+    assert request
+    assert "CustomerAddRq" in request
     progress = wc.call(
         "receiveResponseXML",
         ticket=ticket,

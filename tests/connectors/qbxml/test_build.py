@@ -65,7 +65,7 @@ def test_too_long_nested_field_names_its_path() -> None:
 
 
 def test_unknown_element_is_an_error_not_silently_dropped() -> None:
-    with pytest.raises(FieldError, match="unknown element.*Nmae"):
+    with pytest.raises(FieldError, match=r"unknown element.*Nmae"):
         build_request("customer", "Add", {"Nmae": "typo"})
 
 

@@ -100,7 +100,7 @@ def test_truncated_body_is_refused() -> None:
 def test_expected_type_is_enforced() -> None:
     codec = AvroCodec()
     data = codec.encode("com.qbsync.events.CustomerEvent", customer_event())
-    with pytest.raises(DecodeError, match="expected a com.qbsync.pipeline.Result record"):
+    with pytest.raises(DecodeError, match=r"expected a com\.qbsync\.pipeline\.Result record"):
         codec.decode(data, expected="com.qbsync.pipeline.Result")
 
 

@@ -1,0 +1,43 @@
+# Every target CI runs is here; .ci/run calls `make ci`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format typecheck ci helm-schema clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qbsync needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## demo: run the whole pipeline on this machine (embedded broker unless one is configured)
+demo: $(STAMP)
+	$(BIN)/qbsync demo
+
+## test: the test suite on a real broker and real databases (the README's command)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+	$(BIN)/mypy --strict deploy/helm/schema/values.py
+
+helm-schema: $(STAMP)
+	$(BIN)/python deploy/helm/schema/values.py
+
+ci: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .qbsync .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,109 @@
+"""The command line as a user runs it: ``qbsync demo --json`` and ``qbsync run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from connectors.kafka.brokers import BrokerInfo
+from qbsync.runtime import free_port
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.integration
+
+
+def processes_using(data_dir: Path) -> list[int]:
+    """Pids whose environment names ``data_dir`` (children of qbsync carry it)."""
+    marker = f"QBSYNC_DATA_DIR={data_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def env_for(broker: BrokerInfo, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QBSYNC_")}
+    env.update(
+        QBSYNC_DATA_DIR=str(data_dir),
+        QBSYNC_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+        QBSYNC_KAFKA_EXACT_WATERMARKS=str(broker.kind != "tansu").lower(),
+        QBSYNC_WORKER_SESSION_TIMEOUT_S="6",
+        QBSYNC_TOPIC_PREFIX=f"cli-{data_dir.name[-8:]}",
+    )
+    return env
+
+
+def test_demo_json_settles_everything_and_leaves_nothing_running(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    done = subprocess.run(
+        [sys.executable, "-m", "qbsync", "demo", "--json", "--customers", "3", "--timeout", "60"],
+        env=env_for(broker, data_dir),
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["broker"]["kind"] == "external"
+    assert summary["settled"] is True
+    # 3 tenants x 3 customers, one edit per tenant, one malformed event.
+    assert summary["events_published"] == 9 + 3 + 1
+    assert summary["commands_sent"] == 12
+    assert (summary["results_ok"], summary["results_error"]) == (12, 0)
+    assert summary["dead_letters"] == 1
+    assert summary["dead_letter_codes"] == {"undecodable": 1}
+    assert summary["records_in_quickbooks"] == 9
+    assert summary["duplicates_in_quickbooks"] == 0
+    assert summary["elapsed_s"] > 0
+    assert processes_using(data_dir.resolve() / "demo") == []
+    assert not (data_dir / "demo").exists() or not any((data_dir / "demo").iterdir())
+
+
+def test_run_serves_the_wsdl_and_stops_cleanly_on_sigterm(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = env_for(broker, tmp_path)
+    env["QBSYNC_WORKER_WEB_PORT"] = str(free_port())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qbsync", "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    def wsdl() -> bytes | None:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/qbwc?wsdl", timeout=2) as answer:
+                return bytes(answer.read())
+        except OSError:
+            return None
+
+    try:
+        body = until(wsdl, timeout=90, what="the gateway started by `qbsync run`")
+        assert b"http://developer.intuit.com/" in body
+        # `qbsync run` itself, the worker and the gateway:
+        assert process.pid in processes_using(tmp_path)
+        assert len(processes_using(tmp_path)) == 3
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        assert processes_using(tmp_path) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
