@@ -7,7 +7,10 @@ import logging
 import signal
 import sys
 import threading
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +19,9 @@ from rich.table import Table
 from qbsync.errors import QbsyncError
 from qbsync.logs import configure_logging
 from qbsync.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.store import Profile, Store
 
 __all__ = ["app", "main"]
 
@@ -66,15 +72,9 @@ def profile_create(
 ) -> None:
     """Create a profile; its password is shown once."""
     from connectors.qbwc import create_profile
-    from connectors.store import Store, upgrade
 
-    settings = _settings()
-    upgrade(settings.database_url)
-    store = Store(settings.database_url)
-    try:
+    with _store() as store:
         created = create_profile(store, name=name, tenants=tenant, company_file=company_file)
-    finally:
-        store.close()
     payload = {
         "profile_id": created.profile.id,
         "name": created.profile.name,
@@ -91,26 +91,142 @@ def profile_create(
 
 
 @profile_app.command("list")
-def profile_list() -> None:
-    """The profiles and their tenants."""
-    from connectors.store import Store
+def profile_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """The profiles, their tenants and when their Web Connector last called."""
+    with _store() as store:
+        rows = [
+            {**_profile_view(profile), "tenants": [t.id for t in store.tenants(profile.id)]}
+            for profile in store.profiles()
+        ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table("name", "profile_id", "username", "enabled", "tenants", "last seen")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["profile_id"],
+            row["username"],
+            str(row["enabled"]),
+            ", ".join(row["tenants"]),
+            row["last_seen_at"] or "never",
+        )
+    Console().print(table)
 
-    store = Store(_settings().database_url)
+
+@profile_app.command("show")
+def profile_show(
+    name: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """One profile in full (never its password)."""
+    from connectors.qbwc import find_profile
+
+    with _store() as store:
+        profile = find_profile(store, name)
+        view = {**_profile_view(profile), "tenants": [t.id for t in store.tenants(profile.id)]}
+    if as_json:
+        sys.stdout.write(json.dumps(view) + "\n")
+        return
+    for key, value in view.items():
+        Console().print(f"{key}: {value}")
+
+
+@profile_app.command("qwc")
+def profile_qwc(
+    name: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
+    url: Annotated[str, typer.Option(help="The gateway's public SOAP URL, https://.../qbwc.")],
+    support_url: Annotated[str | None, typer.Option(help="AppSupport page (same host).")] = None,
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """The .qwc file to add to the Web Connector (the password is typed there, not stored)."""
+    from connectors.qbwc import QwcError, find_profile, render_qwc
+
+    with _store() as store:
+        profile = find_profile(store, name)
     try:
-        table = Table("profile_id", "name", "username", "enabled", "tenants", "last seen")
-        for profile in store.profiles():
-            tenants = ", ".join(t.id for t in store.tenants(profile.id))
-            table.add_row(
-                profile.id,
-                profile.name,
-                profile.username,
-                str(profile.enabled),
-                tenants,
-                str(profile.last_seen_at or "never"),
-            )
-        Console().print(table)
+        text = render_qwc(profile, url=url, support_url=support_url)
+    except QwcError as exc:
+        raise QbsyncError(str(exc)) from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+
+
+@profile_app.command("reset-password")
+def profile_reset_password(
+    name: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """A new password, shown once; the old one stops working at once."""
+    from connectors.qbwc import reset_password
+
+    with _store() as store:
+        created = reset_password(store, name)
+    if as_json:
+        payload = {"profile_id": created.profile.id, "username": created.profile.username}
+        sys.stdout.write(json.dumps({**payload, "password": created.password}) + "\n")
+        return
+    err.print(f"new password for [bold]{created.profile.name}[/] (shown only this once):")
+    err.print(f"  username: {created.profile.username}\n  password: {created.password}")
+
+
+@profile_app.command("disable")
+def profile_disable(
+    name: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
+) -> None:
+    """Stop syncing this file: the Web Connector is told there is no work; commands queue."""
+    from connectors.qbwc import set_enabled
+
+    with _store() as store:
+        profile = set_enabled(store, name, enabled=False)
+    err.print(f"profile {profile.name} disabled; commands keep queueing")
+
+
+@profile_app.command("enable")
+def profile_enable(
+    name: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
+) -> None:
+    """Resume syncing this file from where it stopped."""
+    from connectors.qbwc import set_enabled
+
+    with _store() as store:
+        profile = set_enabled(store, name, enabled=True)
+    err.print(f"profile {profile.name} enabled")
+
+
+@contextmanager
+def _store() -> Iterator[Store]:
+    """The configured store, migrated, closed after use."""
+    from connectors.store import Store, upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    store = Store(settings.database_url)
+    try:
+        yield store
     finally:
         store.close()
+
+
+def _profile_view(profile: Profile) -> dict[str, Any]:
+    return {
+        "profile_id": profile.id,
+        "name": profile.name,
+        "username": profile.username,
+        "enabled": profile.enabled,
+        "company_file": profile.company_file,
+        "owner_id": profile.owner_id,
+        "file_id": profile.file_id,
+        "run_every_minutes": profile.run_every_minutes,
+        "created_at": profile.created_at.isoformat(),
+        "last_seen_at": profile.last_seen_at.isoformat() if profile.last_seen_at else None,
+        "host": profile.host_info,
+    }
 
 
 @app.command()

@@ -98,6 +98,11 @@ class GatewaySettings(BaseSettings):
     batch_max_bytes: int = Field(default=512 * 1024, ge=1024)
     session_ttl_s: float = Field(default=600.0, gt=0)
     threads: int = Field(default=8, ge=1)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    # clientVersion answers "W:" (warn, go on) below this Web Connector version.
+    min_client_version: str = "2.1.0.0"
+    # A profile counts as stalled after this many of its scheduled intervals without a call.
+    stalled_factor: float = Field(default=3.0, gt=1.0)
 
 
 class WorkerSettings(BaseSettings):

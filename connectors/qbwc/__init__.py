@@ -3,7 +3,14 @@
 from connectors.qbwc._app import Gateway, create_gateway
 from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
 from connectors.qbwc._passwords import generate_password, hash_password, verify_password
-from connectors.qbwc._profiles import NewProfile, create_profile
+from connectors.qbwc._profiles import (
+    NewProfile,
+    create_profile,
+    find_profile,
+    reset_password,
+    set_enabled,
+)
+from connectors.qbwc._qwc import QwcError, render_qwc
 from connectors.qbwc._soap import NAMESPACE, soap_application
 from connectors.qbwc._wsgi import GatewayServer, build_wsgi, serve
 
@@ -13,13 +20,18 @@ __all__ = [
     "GatewayConfig",
     "GatewayServer",
     "NewProfile",
+    "QwcError",
     "WebConnectorGateway",
     "build_wsgi",
     "create_gateway",
     "create_profile",
+    "find_profile",
     "generate_password",
     "hash_password",
+    "render_qwc",
+    "reset_password",
     "serve",
+    "set_enabled",
     "soap_application",
     "verify_password",
 ]

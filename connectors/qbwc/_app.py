@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from prometheus_client import CollectorRegistry
 from spyne.server.wsgi import WsgiApplication
 
 from connectors.kafka import CommandQueue, RecordProducer
 from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
+from connectors.qbwc._metrics import GatewayMetrics, StoreCollector
 from connectors.qbwc._soap import soap_application
 from connectors.qbwc._wsgi import WsgiApp, build_wsgi
 from connectors.store import Store
@@ -23,6 +25,7 @@ __all__ = ["Gateway", "create_gateway"]
 class Gateway:
     wsgi: WsgiApp
     conversation: WebConnectorGateway
+    registry: CollectorRegistry
     _closers: list[object] = field(default_factory=list)
 
     def close(self) -> None:
@@ -42,6 +45,10 @@ def create_gateway(settings: Settings) -> Gateway:
         exact_watermarks=settings.kafka.exact_watermarks,
     )
     sink = RecordProducer(kafka)
+    # One registry per gateway: several gateways in one process (tests) never collide.
+    registry = CollectorRegistry()
+    metrics = GatewayMetrics(registry)
+    registry.register(StoreCollector(store, stalled_factor=settings.gateway.stalled_factor))
     conversation = WebConnectorGateway(
         store=store,
         commands=commands,
@@ -56,8 +63,21 @@ def create_gateway(settings: Settings) -> Gateway:
             session_ttl=timedelta(seconds=settings.gateway.session_ttl_s),
             qbxml_version=settings.worker.qbxml_version,
             server_version=f"qbsync {__version__}",
+            min_client_version=settings.gateway.min_client_version,
         ),
+        observer=metrics,
     )
-    soap = WsgiApplication(soap_application(conversation))
-    wsgi = build_wsgi(soap, ready=lambda: True)
-    return Gateway(wsgi=wsgi, conversation=conversation, _closers=[commands, sink, store])
+    application = soap_application(conversation)
+    metrics.attach(application)
+    wsgi = build_wsgi(
+        WsgiApplication(application),
+        ready=store.ping,
+        registry=registry,
+        max_body_bytes=settings.gateway.max_body_bytes,
+    )
+    return Gateway(
+        wsgi=wsgi,
+        conversation=conversation,
+        registry=registry,
+        _closers=[commands, sink, store],
+    )

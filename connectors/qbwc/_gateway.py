@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from connectors.kafka import QueuedCommand
+from connectors.qbwc._metrics import GatewayObserver, NullObserver
 from connectors.qbwc._passwords import verify_password
 from connectors.qbxml import (
     UnsafeXml,
@@ -72,6 +73,10 @@ class GatewayConfig:
     qbxml_version: str = "13.0"
     server_version: str = "qbsync"
     min_client_version: str = "2.1.0.0"
+    # Failed logins for one user name before further attempts are refused unchecked, for
+    # 2**(n - free) seconds (at most max_lockout): guessing gets slow, a typo does not hurt.
+    free_login_failures: int = 5
+    max_lockout: timedelta = timedelta(minutes=5)
 
 
 def _ticket_hash(ticket: str) -> str:
@@ -95,7 +100,9 @@ class WebConnectorGateway:
         sink: RecordSink,
         codec: AvroCodec,
         config: GatewayConfig,
+        observer: GatewayObserver | None = None,
     ) -> None:
+        self._observer: GatewayObserver = observer or NullObserver()
         self._store = store
         self._commands = commands
         self._sink = sink
@@ -119,25 +126,49 @@ class WebConnectorGateway:
 
     def authenticate(self, username: str, password: str) -> list[str]:
         ticket = secrets.token_urlsafe(32)
+        outcome, status = self._authenticate(username, password, ticket)
+        self._observer.authenticated(outcome)
+        return [ticket, status]
+
+    def _authenticate(self, username: str, password: str, ticket: str) -> tuple[str, str]:
+        """``(outcome for metrics and logs, status for the Web Connector)``."""
         profile = self._store.profile_by_username(username)
+        if profile is not None and self._locked_out(
+            profile.failed_logins, profile.last_failed_login_at
+        ):
+            log.info("authenticate throttled", extra={"profile_id": profile.id})
+            return "throttled", "nvu"
         if not verify_password(password, None if profile is None else profile.password_hash):
+            if profile is not None:
+                self._store.record_login(profile.id, ok=False)
             log.info("authenticate refused", extra={"outcome": "nvu"})
-            return [ticket, "nvu"]
+            return "nvu", "nvu"
         assert profile is not None
+        if profile.failed_logins:
+            self._store.record_login(profile.id, ok=True)
         self._store.touch_profile(profile.id)
         if not profile.enabled:
             log.info("authenticate: profile disabled", extra={"profile_id": profile.id})
-            return [ticket, "none"]
+            return "disabled", "none"
         if self._commands.pending(profile.id) == 0:
             log.debug("authenticate: nothing to do", extra={"profile_id": profile.id})
-            return [ticket, "none"]
+            return "none", "none"
         try:
             self._store.open_session(profile.id, _ticket_hash(ticket), self._config.session_ttl)
         except SessionBusy:
             log.info("authenticate busy", extra={"profile_id": profile.id})
-            return [ticket, "busy"]
+            return "busy", "busy"
         log.info("session opened", extra={"profile_id": profile.id})
-        return [ticket, profile.company_file]
+        return "session", profile.company_file
+
+    def _locked_out(self, failures: int, last_failure: datetime | None) -> bool:
+        excess = failures - self._config.free_login_failures
+        if excess < 0 or last_failure is None:
+            return False
+        if last_failure.tzinfo is None:
+            last_failure = last_failure.replace(tzinfo=UTC)
+        lockout = min(timedelta(seconds=2**excess), self._config.max_lockout)
+        return _millis_now() - last_failure < lockout
 
     # -- the exchange -----------------------------------------------------------------
 
@@ -146,7 +177,9 @@ class WebConnectorGateway:
         session = self._store.live_session(key)
         if session is None:
             return ""
-        version = session.qbxml_version or self._negotiate(hcp_response, major, minor)
+        version = session.qbxml_version or self._negotiate(
+            session.profile_id, hcp_response, major, minor
+        )
         queued = self._commands.fetch(
             session.profile_id, self._config.batch_size, self._config.batch_max_bytes
         )
@@ -191,7 +224,9 @@ class WebConnectorGateway:
             # Everything in this batch was undecodable: skip past it and say so.
             self._commands.commit(session.profile_id, queued[-1].offset + 1)
             return "NoOp"
-        return build_message(requests, version=version)
+        message = build_message(requests, version=version)
+        self._observer.batch_sent(len(requests), len(message))
+        return message
 
     def receive_response_xml(self, ticket: str, response: str, hresult: str, message: str) -> int:
         key = _ticket_hash(ticket)
@@ -245,6 +280,7 @@ class WebConnectorGateway:
             )
         if records:
             self._sink.send_all(records)
+            self._observer.settled(len(records) - failed, failed)
         if flight["next_offset"] is not None:
             # Only after every result is acknowledged: a crash before this line re-sends the
             # batch (at-least-once); a crash after it loses nothing.
@@ -294,14 +330,28 @@ class WebConnectorGateway:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _negotiate(self, hcp_response: str, major: str, minor: str) -> str:
+    def _negotiate(self, profile_id: str, hcp_response: str, major: str, minor: str) -> str:
+        """Pick the qbXML version; remember what the Web Connector said about its host.
+
+        ``strHCPResponse`` arrives only on a session's first call, and some clients leave it
+        empty: then the major/minor version parameters are all there is."""
         reported: list[str] = []
         if hcp_response.strip():
             try:
                 root = parse_xml(hcp_response, recover=True)
-                reported = [e.text or "" for e in root.iter("SupportedQBXMLVersion")]
             except UnsafeXml:
-                reported = []
+                root = None
+            if root is not None:
+                reported = [e.text or "" for e in root.iter("SupportedQBXMLVersion")]
+                self._store.update_profile(
+                    profile_id,
+                    host_info={
+                        "supported_versions": reported,
+                        "product": (root.findtext(".//ProductName") or "").strip(),
+                        "country": root.findtext(".//Country") or "",
+                        "company_name": root.findtext(".//CompanyName") or "",
+                    },
+                )
         if not reported and major:
             reported = [f"{major}.{minor or '0'}"]
         return negotiate_version(reported, self._config.qbxml_version)

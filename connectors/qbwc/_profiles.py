@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connectors.qbwc._passwords import generate_password, hash_password
-from connectors.store import Profile, Store, Tenant
+from connectors.store import Profile, Store, StoreError, Tenant
 
-__all__ = ["NewProfile", "create_profile"]
+__all__ = ["NewProfile", "create_profile", "find_profile", "reset_password", "set_enabled"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,33 @@ def create_profile(
             Tenant(id=tenant_id, name=tenant_id, profile_id=profile_id, settings={}, created_at=now)
         )
     return NewProfile(profile=profile, password=password)
+
+
+def find_profile(store: Store, name_or_id: str) -> Profile:
+    """A profile by name, id or Web Connector user name; a clear error otherwise."""
+    profile = (
+        store.profile_by_name(name_or_id)
+        or store.profile(name_or_id)
+        or store.profile_by_username(name_or_id)
+    )
+    if profile is None:
+        raise StoreError(f"no profile named {name_or_id!r} (try `qbsync profile list`)")
+    return profile
+
+
+def reset_password(store: Store, name_or_id: str) -> NewProfile:
+    """A new password; the old one stops working at once. Shown once, stored hashed."""
+    profile = find_profile(store, name_or_id)
+    password = generate_password()
+    updated = store.update_profile(
+        profile.id,
+        password_hash=hash_password(password),
+        failed_logins=0,
+        last_failed_login_at=None,
+    )
+    return NewProfile(profile=updated, password=password)
+
+
+def set_enabled(store: Store, name_or_id: str, *, enabled: bool) -> Profile:
+    """Disabled: authenticate answers ``none``; commands keep queueing on the file's topic."""
+    return store.update_profile(find_profile(store, name_or_id).id, enabled=enabled)

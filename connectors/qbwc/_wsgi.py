@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from spyne.server.wsgi import WsgiApplication
 
 __all__ = ["GatewayServer", "WsgiApp", "build_wsgi", "serve"]
@@ -30,6 +30,13 @@ _FAULT = (
 )
 
 
+_SUPPORT = (
+    b"qbsync QuickBooks Web Connector gateway.\n"
+    b"If the Web Connector shows an error, send its log and the error text to your"
+    b" integration administrator.\n"
+)
+
+
 def _plain(start_response: StartResponse, status: str, body: bytes, ctype: str) -> list[bytes]:
     start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))])
     return [body]
@@ -44,6 +51,7 @@ def build_wsgi(
     soap: WsgiApplication,
     *,
     ready: Callable[[], bool],
+    registry: CollectorRegistry,
     max_body_bytes: int = 8 * 1024 * 1024,
 ) -> WsgiApp:
     """Route by path; refuse oversize bodies and DTDs before spyne reads a byte of XML."""
@@ -56,8 +64,11 @@ def build_wsgi(
             if ready():
                 return _plain(start_response, "200 OK", b"ready\n", "text/plain")
             return _plain(start_response, "503 Service Unavailable", b"not ready\n", "text/plain")
+        if path == "/support":
+            return _plain(start_response, "200 OK", _SUPPORT, "text/plain; charset=utf-8")
         if path == "/metrics":
-            return _plain(start_response, "200 OK", generate_latest(), CONTENT_TYPE_LATEST)
+            body = generate_latest(registry)
+            return _plain(start_response, "200 OK", body, CONTENT_TYPE_LATEST)
         if path.rstrip("/") != "/qbwc":
             return _plain(start_response, "404 Not Found", b"not found\n", "text/plain")
         if environ.get("REQUEST_METHOD") == "POST":

@@ -31,6 +31,12 @@ class Profile(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    run_every_minutes: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    # What the Web Connector told us on its first sendRequestXML (strHCPResponse).
+    host_info: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # Consecutive failed logins; past a few, attempts are refused unchecked for a while.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failed_login_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Tenant(Base):

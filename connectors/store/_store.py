@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, select
+from sqlalchemy import create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,6 +74,15 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> bool:
+        """Whether the database answers (the gateway's readiness)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(select(1))
+        except Exception:  # any failure means "not ready", never a crash
+            return False
+        return True
+
     @contextmanager
     def _tx(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
@@ -103,11 +112,52 @@ class Store:
         with self._tx() as session:
             return list(session.scalars(select(Profile).order_by(Profile.name)))
 
+    def profile_by_name(self, name: str) -> Profile | None:
+        with self._tx() as session:
+            return session.scalar(select(Profile).where(Profile.name == name))
+
+    def update_profile(self, profile_id: str, **changes: Any) -> Profile:
+        with self._tx() as session:
+            profile = session.get(Profile, profile_id)
+            if profile is None:
+                raise StoreError(f"no profile {profile_id!r}")
+            for name, value in changes.items():
+                setattr(profile, name, value)
+            return profile
+
     def touch_profile(self, profile_id: str) -> None:
         with self._tx() as session:
             profile = session.get(Profile, profile_id)
             if profile is not None:
                 profile.last_seen_at = _now()
+
+    def record_login(self, profile_id: str, *, ok: bool) -> None:
+        """Count consecutive failures (for throttling); a success resets the count."""
+        with self._tx() as session:
+            profile = session.get(Profile, profile_id)
+            if profile is None:
+                return
+            if ok:
+                profile.failed_logins = 0
+                profile.last_failed_login_at = None
+            else:
+                profile.failed_logins += 1
+                profile.last_failed_login_at = _now()
+
+    def stalled_profiles(self, factor: float) -> int:
+        """Enabled profiles whose Web Connector has not called for ``factor`` x its schedule."""
+        now = _now()
+        with self._tx() as session:
+            rows = session.execute(
+                select(Profile.last_seen_at, Profile.run_every_minutes).where(
+                    Profile.enabled.is_(True), Profile.last_seen_at.is_not(None)
+                )
+            ).all()
+        return sum(
+            1
+            for seen, minutes in rows
+            if seen is not None and now - _aware(seen) > timedelta(minutes=minutes * factor)
+        )
 
     # -- tenants --------------------------------------------------------------------------
 
@@ -203,6 +253,15 @@ class Store:
             if row is None or _aware(row.expires_at) < _now():
                 return None
             return row
+
+    def live_session_count(self) -> int:
+        with self._tx() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(WebConnectorSession)
+                .where(WebConnectorSession.expires_at >= _now())
+            )
+            return int(count or 0)
 
     def update_session(self, ticket_hash: str, ttl: timedelta, **changes: Any) -> None:
         """Apply ``changes`` and extend the session's life by ``ttl`` from now."""

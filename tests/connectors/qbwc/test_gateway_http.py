@@ -319,11 +319,39 @@ def test_fault_is_raised_to_the_client_as_soapfault(served: Served, tmp_path: Pa
         wc.call("noSuchOperation")
 
 
-def test_health_and_metrics(served: Served) -> None:
-    host, port = served.url.removeprefix("http://").split(":")
-    for path, words in (("/healthz", b"ok"), ("/readyz", b"ready"), ("/metrics", b"python_info")):
-        connection = http.client.HTTPConnection(host, int(port), timeout=10)
-        connection.request("GET", path)
-        response = connection.getresponse()
-        assert response.status == 200
-        assert words in response.read()
+def get(url: str, path: str) -> tuple[int, bytes]:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def test_health_and_readiness(served: Served) -> None:
+    assert get(served.url, "/healthz") == (200, b"ok\n")
+    assert get(served.url, "/readyz") == (200, b"ready\n")
+    assert get(served.url, "/nowhere")[0] == 404
+
+
+def test_metrics_count_calls_and_outcomes_with_bounded_labels(
+    served: Served, tmp_path: Path
+) -> None:
+    connector(served, tmp_path, password="wrong").run_once()
+    enqueue(served, "Ada")
+    connector(served, tmp_path).run_once()
+    status, body = get(served.url, "/metrics")
+    assert status == 200
+    text = body.decode()
+    for line in (
+        'qbsync_gateway_authentications_total{outcome="nvu"} 1.0',
+        'qbsync_gateway_authentications_total{outcome="session"} 1.0',
+        'qbsync_gateway_soap_calls_total{operation="authenticate",outcome="ok"} 2.0',
+        'qbsync_gateway_soap_calls_total{operation="sendRequestXML",outcome="ok"} 1.0',
+        "qbsync_gateway_commands_sent_total 1.0",
+        'qbsync_gateway_results_total{status_class="ok"} 1.0',
+        "qbsync_gateway_batch_requests_count 1.0",
+        "qbsync_gateway_profiles_stalled 0.0",
+        "qbsync_gateway_sessions_active 0.0",
+    ):
+        assert line in text, line
+    assert served.profile.profile.id not in text  # no per-file labels
