@@ -22,6 +22,7 @@ __all__ = [
     "prepare_topics",
     "running_services",
     "use_broker",
+    "wait_healthy",
 ]
 
 
@@ -98,11 +99,13 @@ def running_services(
             child_process("gateway", ["gateway"], env=env, log_dir=log_dir)
         )
         url = f"http://{settings.gateway.host}:{settings.gateway.port}"
-        _wait_http(f"{url}/healthz", gateway, time.monotonic() + start_timeout_s)
+        wait_healthy(gateway, f"{url}/healthz", start_timeout_s)
         yield Services(worker=worker, gateway=gateway, url=url)
 
 
-def _wait_http(url: str, child: ChildProcess, deadline: float) -> None:
+def wait_healthy(child: ChildProcess, url: str, timeout_s: float = 60.0) -> None:
+    """Until ``url`` answers 200; fails early, with the child's log, if the child exits."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not child.alive():
             raise QbsyncError(f"{child.name} exited during start-up:\n{child.log_tail()}")

@@ -11,7 +11,8 @@ from spyne.server.wsgi import WsgiApplication
 from connectors.kafka import CommandQueue, RecordProducer
 from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
 from connectors.qbwc._metrics import GatewayMetrics, StoreCollector
-from connectors.qbwc._soap import soap_application
+from connectors.qbwc._soap import NAMESPACE, soap_application
+from connectors.qbwc._wsdl import WsdlCache
 from connectors.qbwc._wsgi import WsgiApp, build_wsgi
 from connectors.store import Store
 from qbsync import __version__
@@ -73,6 +74,8 @@ def create_gateway(settings: Settings) -> Gateway:
         WsgiApplication(application),
         ready=store.ping,
         registry=registry,
+        wsdl=WsdlCache(application, NAMESPACE),
+        public_url=settings.gateway.public_url,
         max_body_bytes=settings.gateway.max_body_bytes,
     )
     return Gateway(

@@ -15,6 +15,8 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from spyne.server.wsgi import WsgiApplication
 
+from connectors.qbwc._wsdl import WsdlCache
+
 __all__ = ["GatewayServer", "WsgiApp", "build_wsgi", "serve"]
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,14 @@ def build_wsgi(
     *,
     ready: Callable[[], bool],
     registry: CollectorRegistry,
+    wsdl: WsdlCache,
+    public_url: str = "",
     max_body_bytes: int = 8 * 1024 * 1024,
 ) -> WsgiApp:
-    """Route by path; refuse oversize bodies and DTDs before spyne reads a byte of XML."""
+    """Route by path; refuse oversize bodies and DTDs before spyne reads a byte of XML.
+
+    ``public_url`` is the SOAP endpoint's address as the Web Connector sees it (behind a TLS
+    terminator it differs from ours); empty: the request's own host and scheme."""
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -71,6 +78,12 @@ def build_wsgi(
             return _plain(start_response, "200 OK", body, CONTENT_TYPE_LATEST)
         if path.rstrip("/") != "/qbwc":
             return _plain(start_response, "404 Not Found", b"not found\n", "text/plain")
+        if environ.get("REQUEST_METHOD") == "GET" and environ.get("QUERY_STRING", "").lower() in {
+            "wsdl",
+            "wsdl=",
+        }:
+            url = public_url or _own_url(environ)
+            return _plain(start_response, "200 OK", wsdl.document(url), "text/xml; charset=utf-8")
         if environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             if length > max_body_bytes:
@@ -82,6 +95,12 @@ def build_wsgi(
         return soap(environ, start_response)  # type: ignore[no-any-return]
 
     return app
+
+
+def _own_url(environ: dict[str, Any]) -> str:
+    scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    return f"{scheme}://{host}/qbwc"
 
 
 class GatewayServer:

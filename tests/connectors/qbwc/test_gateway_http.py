@@ -3,135 +3,19 @@
 from __future__ import annotations
 
 import http.client
-import threading
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from lxml import etree
 
-from connectors.kafka import RecordProducer, ensure_topics
-from connectors.kafka.brokers import BrokerInfo
-from connectors.qbwc import GatewayServer, NewProfile, create_gateway, create_profile
-from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, SoapFault
-from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec
-from qbsync.runtime import prepare_topics, use_broker
-from qbsync.settings import Settings
+from tests.support.gateway import Served, connector, enqueue, post, results, serving
 from tests.support.xsd import assert_valid_qbxml
 
 pytestmark = pytest.mark.integration
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
-
-
-@dataclass
-class Served:
-    url: str
-    settings: Settings
-    store: Store
-    profile: NewProfile
-    codec: AvroCodec
-
-
-@pytest.fixture
-def served(broker: BrokerInfo, settings: Settings) -> Iterator[Served]:
-    use_broker(settings, broker)
-    upgrade(settings.database_url)
-    prepare_topics(settings)
-    store = Store(settings.database_url)
-    profile = create_profile(store, name="Shared Co", tenants=["t-1", "t-2"])
-    with serving(settings) as url:
-        yield Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
-    store.close()
-
-
-@contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """A gateway built from ``settings``, served over HTTP in a thread; yields its URL."""
-    gateway = create_gateway(settings)
-    server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()
-        thread.join(10)
-        assert not thread.is_alive(), "the gateway did not stop"
-        gateway.close()
-
-
-def post(url: str, body: bytes, action: str = "") -> tuple[int, bytes]:
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    connection.request(
-        "POST", "/qbwc", body, {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": action}
-    )
-    response = connection.getresponse()
-    return response.status, response.read()
-
-
-def connector(served: Served, tmp_path: Path, password: str | None = None) -> SandboxWebConnector:
-    return SandboxWebConnector(
-        HttpTransport(served.url + "/qbwc"),
-        username=served.profile.profile.username,
-        password=password if password is not None else served.profile.password,
-        company=CompanyFile(tmp_path / f"{uuid.uuid4().hex}.db"),
-    )
-
-
-def enqueue(served: Served, *names: str) -> None:
-    topic = served.settings.topics.commands(served.profile.profile.id)
-    records = []
-    for name in names:
-        command = {
-            "command_id": str(uuid.uuid4()),
-            "event_id": str(uuid.uuid4()),
-            "tenant_id": "t-1",
-            "profile_id": served.profile.profile.id,
-            "entity": "customer",
-            "entity_id": name,
-            "action": "ADD",
-            "request_xml": build_request("customer", "Add", {"Name": name}),
-            "created_at": datetime.now(UTC),
-        }
-        records.append((topic, b"t-1", served.codec.encode("com.qbsync.pipeline.Command", command)))
-    # As the worker does: the file's topic has one partition.
-    ensure_topics(served.settings.kafka.client_config(), {topic: 1})
-    producer = RecordProducer(served.settings.kafka.client_config())
-    producer.send_all(records)
-    producer.close()
-
-
-def results(served: Served, expected: int) -> list[dict[str, object]]:
-    consumer = Consumer(
-        {
-            **served.settings.kafka.client_config(),
-            "group.id": f"t-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    partitions = served.settings.topics.results_partitions
-    consumer.assign(
-        [TopicPartition(served.settings.topics.results, p, 0) for p in range(partitions)]
-    )
-    found: list[dict[str, object]] = []
-    for _ in range(60):
-        for message in consumer.consume(100, timeout=0.5):
-            if message.error() is None:
-                found.append(served.codec.decode(message.value() or b"")[1])
-        if len(found) >= expected:
-            break
-    consumer.close()
-    return found
 
 
 def test_wsdl_is_served_with_intuits_operations_and_namespace(served: Served) -> None:

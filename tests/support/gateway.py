@@ -1,0 +1,124 @@
+"""Serve a real gateway over HTTP in-process, feed its command topics, read its results."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from connectors.kafka import RecordProducer, ensure_topics
+from connectors.qbwc import GatewayServer, NewProfile, create_gateway
+from connectors.qbxml import build_request
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
+from connectors.store import Store
+from qbsync.contracts import AvroCodec
+from qbsync.settings import Settings
+
+__all__ = ["Served", "connector", "enqueue", "post", "results", "serving"]
+
+
+@dataclass
+class Served:
+    url: str
+    settings: Settings
+    store: Store
+    profile: NewProfile
+    codec: AvroCodec
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """A gateway built from ``settings``, served over HTTP in a thread; yields its URL."""
+    gateway = create_gateway(settings)
+    server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+        thread.join(10)
+        assert not thread.is_alive(), "the gateway did not stop"
+        gateway.close()
+
+
+def post(url: str, body: bytes, action: str = "") -> tuple[int, bytes]:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request(
+        "POST", "/qbwc", body, {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": action}
+    )
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def connector(
+    served: Served,
+    tmp_path: Path,
+    password: str | None = None,
+    *,
+    profile: NewProfile | None = None,
+) -> SandboxWebConnector:
+    """A sandbox Web Connector for ``profile`` (default: the served one) with a new file."""
+    chosen = profile or served.profile
+    return SandboxWebConnector(
+        HttpTransport(served.url + "/qbwc"),
+        username=chosen.profile.username,
+        password=password if password is not None else chosen.password,
+        company=CompanyFile(tmp_path / f"{uuid.uuid4().hex}.db"),
+    )
+
+
+def enqueue(served: Served, *names: str, profile: NewProfile | None = None) -> None:
+    """Customer adds on a file's command topic, as the worker writes them."""
+    profile_id = (profile or served.profile).profile.id
+    topic = served.settings.topics.commands(profile_id)
+    records = []
+    for name in names:
+        command = {
+            "command_id": str(uuid.uuid4()),
+            "event_id": str(uuid.uuid4()),
+            "tenant_id": "t-1",
+            "profile_id": profile_id,
+            "entity": "customer",
+            "entity_id": name,
+            "action": "ADD",
+            "request_xml": build_request("customer", "Add", {"Name": name}),
+            "created_at": datetime.now(UTC),
+        }
+        records.append((topic, b"t-1", served.codec.encode("com.qbsync.pipeline.Command", command)))
+    # As the worker does: the file's topic has one partition.
+    ensure_topics(served.settings.kafka.client_config(), {topic: 1})
+    producer = RecordProducer(served.settings.kafka.client_config())
+    producer.send_all(records)
+    producer.close()
+
+
+def results(served: Served, expected: int) -> list[dict[str, object]]:
+    consumer = Consumer(
+        {
+            **served.settings.kafka.client_config(),
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    partitions = served.settings.topics.results_partitions
+    consumer.assign(
+        [TopicPartition(served.settings.topics.results, p, 0) for p in range(partitions)]
+    )
+    found: list[dict[str, object]] = []
+    for _ in range(60):
+        for message in consumer.consume(100, timeout=0.5):
+            if message.error() is None:
+                found.append(served.codec.decode(message.value() or b"")[1])
+        if len(found) >= expected:
+            break
+    consumer.close()
+    return found
