@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from connectors.kafka import QueuedCommand
 from connectors.qbwc._metrics import GatewayObserver, NullObserver
 from connectors.qbwc._passwords import verify_password
+from connectors.qbwc._recovery import advance, finished, followup_requests, outcome
 from connectors.qbxml import (
     UnsafeXml,
     build_message,
@@ -180,6 +181,11 @@ class WebConnectorGateway:
         version = session.qbxml_version or self._negotiate(
             session.profile_id, hcp_response, major, minor
         )
+        flight = session.in_flight
+        if flight and not finished(flight):
+            # The batch is answered but not settled: ask what the follow-ups need to know.
+            self._store.update_session(key, self._config.session_ttl, qbxml_version=version)
+            return self._message(followup_requests(flight), version)
         queued = self._commands.fetch(
             session.profile_id, self._config.batch_size, self._config.batch_max_bytes
         )
@@ -191,8 +197,9 @@ class WebConnectorGateway:
                 last_error="Nothing left to send: every command is settled.",
             )
             return ""
-        requests: list[tuple[str, str]] = []
-        in_flight: list[dict[str, Any]] = []
+        profile = self._store.profile(session.profile_id)
+        sent_through = profile.sent_through if profile is not None else 0
+        commands: list[dict[str, Any]] = []
         dead: list[tuple[str, bytes | None, bytes]] = []
         for item in queued:
             try:
@@ -200,33 +207,37 @@ class WebConnectorGateway:
             except DecodeError as exc:
                 dead.append(self._dead_letter(session.profile_id, item, str(exc)))
                 continue
-            request_id = str(item.offset)
-            requests.append((request_id, command["request_xml"]))
-            in_flight.append(
+            commands.append(
                 {
-                    "request_id": request_id,
+                    "request_id": str(item.offset),
                     "command_id": str(command["command_id"]),
                     "tenant_id": command["tenant_id"],
                     "entity": command["entity"],
                     "entity_id": command["entity_id"],
                     "action": command["action"],
+                    "request_xml": command["request_xml"],
+                    # Handed to QuickBooks before without an answer: it may be applied.
+                    "resent": item.offset < sent_through,
                 }
             )
         if dead:
             self._sink.send_all(dead)
+        next_offset = queued[-1].offset + 1
+        if not commands:
+            # Everything in this batch was undecodable (now dead letters): skip past it.
+            self._commands.commit(session.profile_id, next_offset)
+            return "NoOp"
         self._store.update_session(
             key,
             self._config.session_ttl,
             qbxml_version=version,
-            in_flight={"next_offset": queued[-1].offset + 1, "commands": in_flight},
+            in_flight={"next_offset": next_offset, "commands": commands},
         )
-        if not requests:
-            # Everything in this batch was undecodable: skip past it and say so.
-            self._commands.commit(session.profile_id, queued[-1].offset + 1)
-            return "NoOp"
-        message = build_message(requests, version=version)
-        self._observer.batch_sent(len(requests), len(message))
-        return message
+        if next_offset > sent_through:
+            # Recorded before QuickBooks sees the batch, so a crash at any later point marks
+            # these commands as possibly applied when they are sent again.
+            self._store.update_profile(session.profile_id, sent_through=next_offset)
+        return self._message([(c["request_id"], c["request_xml"]) for c in commands], version)
 
     def receive_response_xml(self, ticket: str, response: str, hresult: str, message: str) -> int:
         key = _ticket_hash(ticket)
@@ -235,6 +246,7 @@ class WebConnectorGateway:
             return -1
         if hresult:
             explanation = HRESULTS.get(hresult.upper().replace("0X", "0x"), message)
+            # Nothing is settled: the batch is sent again (and recognised as a re-send).
             self._store.update_session(
                 key,
                 self._config.session_ttl,
@@ -242,50 +254,20 @@ class WebConnectorGateway:
                 last_error=f"QuickBooks could not process the request ({hresult}): {explanation}",
             )
             return -1
-        flight = session.in_flight or {"commands": [], "next_offset": None}
-        try:
-            statuses = {s.request_id: s for s in parse_response(response)}
-        except UnsafeXml:
-            statuses = {}
-        now = _millis_now()
-        records: list[tuple[str, bytes | None, bytes]] = []
-        failed = 0
-        for command in flight["commands"]:
-            status = statuses.get(command["request_id"])
-            if status is None or not status.ok:
-                failed += 1
-            record = {
-                "command_id": command["command_id"],
-                "tenant_id": command["tenant_id"],
-                "profile_id": session.profile_id,
-                "entity": command["entity"],
-                "entity_id": command["entity_id"],
-                "action": command["action"],
-                "status_code": -1 if status is None else status.status_code,
-                "status_severity": "Error" if status is None else status.status_severity,
-                "status_message": "QuickBooks returned no answer for this request"
-                if status is None
-                else status.status_message,
-                "qb_id": None if status is None else status.qb_id,
-                "edit_sequence": None if status is None else status.edit_sequence,
-                "full_name": None if status is None else status.full_name,
-                "processed_at": now,
-            }
-            records.append(
-                (
-                    self._config.results_topic,
-                    command["tenant_id"].encode(),
-                    self._codec.encode(RESULT, record),
-                )
-            )
-        if records:
-            self._sink.send_all(records)
-            self._observer.settled(len(records) - failed, failed)
-        if flight["next_offset"] is not None:
-            # Only after every result is acknowledged: a crash before this line re-sends the
-            # batch (at-least-once); a crash after it loses nothing.
-            self._commands.commit(session.profile_id, flight["next_offset"])
-        settled = session.settled + len(records) - failed
+        flight = session.in_flight
+        if flight:
+            try:
+                statuses = {s.request_id: s for s in parse_response(response)}
+            except UnsafeXml:
+                statuses = {}
+            flight = advance(flight, statuses)
+            if not finished(flight):
+                self._store.update_session(key, self._config.session_ttl, in_flight=flight)
+                return self._progress(session.settled + session.failed, session.profile_id, 99)
+            ok, failed = self._settle(session.profile_id, flight)
+        else:
+            ok = failed = 0
+        settled = session.settled + ok
         total_failed = session.failed + failed
         self._store.update_session(
             key,
@@ -295,11 +277,52 @@ class WebConnectorGateway:
             failed=total_failed,
             last_error=None,
         )
-        remaining = self._commands.pending(session.profile_id)
+        return self._progress(settled + total_failed, session.profile_id, 100)
+
+    def _settle(self, profile_id: str, flight: dict[str, Any]) -> tuple[int, int]:
+        """Emit one result per command, then commit past the batch: ``(ok, failed)``."""
+        now = _millis_now()
+        records: list[tuple[str, bytes | None, bytes]] = []
+        failed = 0
+        for command in flight["commands"]:
+            answer = command.get("outcome") or outcome(None)
+            if answer["status_severity"] == "Error" or answer["status_code"] >= 1000:
+                failed += 1
+            record = {
+                "command_id": command["command_id"],
+                "tenant_id": command["tenant_id"],
+                "profile_id": profile_id,
+                "entity": command["entity"],
+                "entity_id": command["entity_id"],
+                "action": command["action"],
+                **answer,
+                "processed_at": now,
+            }
+            records.append(
+                (
+                    self._config.results_topic,
+                    command["tenant_id"].encode(),
+                    self._codec.encode(RESULT, record),
+                )
+            )
+        self._sink.send_all(records)
+        self._observer.settled(len(records) - failed, failed)
+        # Only after every result is acknowledged: a crash before this line re-sends the
+        # batch, which recovery recognises; a crash after it loses nothing.
+        self._commands.commit(profile_id, flight["next_offset"])
+        return len(records) - failed, failed
+
+    def _progress(self, done: int, profile_id: str, when_empty: int) -> int:
+        """0-99 while commands wait; ``when_empty`` (100 ends the session) when none do."""
+        remaining = self._commands.pending(profile_id)
         if remaining == 0:
-            return 100
-        done = settled + total_failed
+            return when_empty
         return max(1, min(99, done * 100 // (done + remaining)))
+
+    def _message(self, requests: list[tuple[str, str]], version: str) -> str:
+        message = build_message(requests, version=version)
+        self._observer.batch_sent(len(requests), len(message))
+        return message
 
     # -- the end ----------------------------------------------------------------------
 

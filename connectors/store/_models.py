@@ -37,6 +37,9 @@ class Profile(Base):
     # Consecutive failed logins; past a few, attempts are refused unchecked for a while.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_failed_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Every command before this offset of the file's topic has been handed to QuickBooks at
+    # least once; one sent again may already be applied (see connectors.qbwc._recovery).
+    sent_through: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Tenant(Base):

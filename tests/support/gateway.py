@@ -21,7 +21,15 @@ from connectors.store import Store
 from qbsync.contracts import AvroCodec
 from qbsync.settings import Settings
 
-__all__ = ["Served", "connector", "enqueue", "post", "results", "serving"]
+__all__ = [
+    "Served",
+    "connector",
+    "enqueue",
+    "enqueue_requests",
+    "post",
+    "results",
+    "serving",
+]
 
 
 @dataclass
@@ -78,19 +86,33 @@ def connector(
 
 def enqueue(served: Served, *names: str, profile: NewProfile | None = None) -> None:
     """Customer adds on a file's command topic, as the worker writes them."""
+    enqueue_requests(
+        served,
+        [(name, "ADD", build_request("customer", "Add", {"Name": name})) for name in names],
+        profile=profile,
+    )
+
+
+def enqueue_requests(
+    served: Served,
+    requests: list[tuple[str, str, str]],
+    *,
+    profile: NewProfile | None = None,
+) -> None:
+    """``(entity_id, action, request_xml)`` customer commands on a file's command topic."""
     profile_id = (profile or served.profile).profile.id
     topic = served.settings.topics.commands(profile_id)
     records = []
-    for name in names:
+    for entity_id, action, request_xml in requests:
         command = {
             "command_id": str(uuid.uuid4()),
             "event_id": str(uuid.uuid4()),
             "tenant_id": "t-1",
             "profile_id": profile_id,
             "entity": "customer",
-            "entity_id": name,
-            "action": "ADD",
-            "request_xml": build_request("customer", "Add", {"Name": name}),
+            "entity_id": entity_id,
+            "action": action,
+            "request_xml": request_xml,
             "created_at": datetime.now(UTC),
         }
         records.append((topic, b"t-1", served.codec.encode("com.qbsync.pipeline.Command", command)))

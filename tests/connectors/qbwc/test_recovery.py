@@ -1,0 +1,116 @@
+"""The follow-up rules for 3100 on a re-sent add and 3200 on a mod (pure, no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.qbwc._recovery import advance, finished, followup_requests
+from connectors.qbxml import ResponseStatus, build_request, parse_xml
+
+
+def status(request_id: str, code: int, **found: str) -> ResponseStatus:
+    severity = "Info" if code < 500 else "Error"
+    return ResponseStatus(
+        request_id=request_id,
+        request_type="Customer",
+        status_code=code,
+        status_severity=severity,
+        status_message=f"code {code}",
+        qb_id=found.get("qb_id"),
+        edit_sequence=found.get("edit_sequence"),
+        full_name=found.get("full_name"),
+    )
+
+
+def flight(*commands: dict[str, Any]) -> dict[str, Any]:
+    return {"next_offset": 10, "commands": list(commands)}
+
+
+def add(request_id: str, name: str, *, resent: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {"Name": name}
+    return {
+        "request_id": request_id,
+        "action": "ADD",
+        "resent": resent,
+        "request_xml": build_request("customer", "Add", values),
+    }
+
+
+def mod(request_id: str) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "action": "MOD",
+        "resent": False,
+        "request_xml": build_request(
+            "customer", "Mod", {"Name": "Ada"}, qb_id="80000001-1", edit_sequence="100"
+        ),
+    }
+
+
+def test_plain_answers_finish_the_flight() -> None:
+    after = advance(flight(add("1", "Ada", resent=False)), {"1": status("1", 0, qb_id="X")})
+    assert finished(after)
+    assert after["commands"][0]["outcome"]["qb_id"] == "X"
+
+
+def test_3100_on_a_first_attempt_is_a_real_clash() -> None:
+    after = advance(flight(add("1", "Ada", resent=False)), {"1": status("1", 3100)})
+    assert finished(after)
+    assert after["commands"][0]["outcome"]["status_code"] == 3100
+
+
+def test_3100_on_a_resent_add_is_resolved_by_name() -> None:
+    after = advance(flight(add("1", "Ada & Co", resent=True)), {"1": status("1", 3100)})
+    assert not finished(after)
+    ((request_id, request_xml),) = followup_requests(after)
+    query = parse_xml(request_xml)
+    assert query.tag == "CustomerQueryRq"
+    assert query.findtext("FullName") == "Ada & Co"
+    done = advance(
+        after, {request_id: status(request_id, 0, qb_id="80000007-1", edit_sequence="5")}
+    )
+    assert finished(done)
+    answer = done["commands"][0]["outcome"]
+    assert (answer["status_code"], answer["qb_id"], answer["edit_sequence"]) == (
+        0,
+        "80000007-1",
+        "5",
+    )
+    assert "earlier attempt" in answer["status_message"]
+
+
+def test_lookup_that_finds_nothing_keeps_the_original_error() -> None:
+    after = advance(flight(add("1", "Ada", resent=True)), {"1": status("1", 3100)})
+    ((request_id, _),) = followup_requests(after)
+    done = advance(after, {request_id: status(request_id, 1)})
+    assert finished(done)
+    assert done["commands"][0]["outcome"]["status_code"] == 3100
+
+
+def test_3200_rereads_the_edit_sequence_and_sends_the_mod_once_more() -> None:
+    after = advance(flight(mod("1")), {"1": status("1", 3200)})
+    ((lookup_id, lookup_xml),) = followup_requests(after)
+    assert parse_xml(lookup_xml).findtext("ListID") == "80000001-1"
+    resend = advance(
+        after, {lookup_id: status(lookup_id, 0, qb_id="80000001-1", edit_sequence="777")}
+    )
+    ((resend_id, resend_xml),) = followup_requests(resend)
+    assert parse_xml(resend_xml).findtext("CustomerMod/EditSequence") == "777"
+    assert parse_xml(resend_xml).findtext("CustomerMod/Name") == "Ada"
+    # A second 3200 is final: no loop.
+    done = advance(resend, {resend_id: status(resend_id, 3200)})
+    assert finished(done)
+    assert done["commands"][0]["outcome"]["status_code"] == 3200
+
+
+def test_missing_answer_is_an_error_not_a_silent_success() -> None:
+    done = advance(flight(add("1", "Ada", resent=False)), {})
+    assert done["commands"][0]["outcome"]["status_severity"] == "Error"
+
+
+def test_only_commands_that_need_it_get_follow_ups() -> None:
+    after = advance(
+        flight(add("1", "Ada", resent=True), add("2", "Grace", resent=True), mod("3")),
+        {"1": status("1", 0, qb_id="A"), "2": status("2", 3100), "3": status("3", 0, qb_id="M")},
+    )
+    assert [f["index"] for f in after["followups"]] == [1]
