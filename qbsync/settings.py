@@ -101,6 +101,8 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     # clientVersion answers "W:" (warn, go on) below this Web Connector version.
     min_client_version: str = "2.1.0.0"
+    # clientVersion answers "E:" (refuse) below this version; empty: never.
+    refuse_client_below: str = ""
     # A profile counts as stalled after this many of its scheduled intervals without a call.
     stalled_factor: float = Field(default=3.0, gt=1.0)
 

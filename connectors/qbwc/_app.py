@@ -65,6 +65,7 @@ def create_gateway(settings: Settings) -> Gateway:
             qbxml_version=settings.worker.qbxml_version,
             server_version=f"qbsync {__version__}",
             min_client_version=settings.gateway.min_client_version,
+            refuse_client_below=settings.gateway.refuse_client_below,
         ),
         observer=metrics,
     )

@@ -74,6 +74,8 @@ class GatewayConfig:
     qbxml_version: str = "13.0"
     server_version: str = "qbsync"
     min_client_version: str = "2.1.0.0"
+    # Refused outright (``E:``) below this version; empty: never refused.
+    refuse_client_below: str = ""
     # Failed logins for one user name before further attempts are refused unchecked, for
     # 2**(n - free) seconds (at most max_lockout): guessing gets slow, a typo does not hurt.
     free_login_failures: int = 5
@@ -116,9 +118,17 @@ class WebConnectorGateway:
         return self._config.server_version
 
     def client_version(self, version: str) -> str:
-        if _version_tuple(version) and _version_tuple(version) < _version_tuple(
-            self._config.min_client_version
-        ):
+        """``""`` go on, ``W:`` warn and go on, ``E:`` refuse (the Web Connector shows it)."""
+        current = _version_tuple(version)
+        if not current:
+            return ""
+        refuse = self._config.refuse_client_below
+        if refuse and current < _version_tuple(refuse):
+            return (
+                f"E:This Web Connector ({version}) is too old for qbsync; install version"
+                f" {refuse} or later from Intuit, then try again."
+            )
+        if current < _version_tuple(self._config.min_client_version):
             return (
                 f"W:This Web Connector ({version}) is older than {self._config.min_client_version};"
                 " please update it."
