@@ -1,0 +1,254 @@
+"""Gateway throughput and latency over real HTTP, printed as one JSON object.
+
+A real gateway process (waitress + spyne) on the test broker (see connectors.kafka.brokers)
+and a store; sandbox Web Connectors in this process, each with its own profile and company
+file, run whole sessions concurrently:
+
+- ``sessions``: at 1, 16 and 64 concurrent Web Connectors, each draining a queue of
+  ``--commands`` customer adds: SOAP calls per second and p50/p99 call latency;
+- ``idle``: profiles with nothing to do polling (serverVersion, clientVersion, authenticate ->
+  "none") as fast as ``--idle-concurrency`` clients can: polls per second, p99, and how many
+  profiles polling once a minute that rate serves.
+
+    python bench/gateway.py [--commands 50] [--concurrency 1,16,64] [--idle-seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connectors.kafka import RecordProducer, ensure_topics
+from connectors.kafka.brokers import running_broker
+from connectors.qbwc import NewProfile, create_profile
+from connectors.qbxml import build_request
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
+from connectors.store import Store, upgrade
+from qbsync.contracts import AvroCodec
+from qbsync.processes import child_process
+from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wait_healthy
+from qbsync.settings import Settings
+
+
+class TimedTransport:
+    """Records every call's operation and latency."""
+
+    def __init__(self, url: str, sink: list[tuple[str, float]], lock: threading.Lock) -> None:
+        self._inner = HttpTransport(url)
+        self._sink = sink
+        self._lock = lock
+
+    def post(self, body: bytes, soap_action: str) -> bytes:
+        started = time.perf_counter()
+        answer = self._inner.post(body, soap_action)
+        elapsed = time.perf_counter() - started
+        with self._lock:
+            self._sink.append((soap_action.rsplit("/", 1)[-1], elapsed))
+        return answer
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def enqueue(settings: Settings, codec: AvroCodec, profile: NewProfile, count: int) -> None:
+    topic = settings.topics.commands(profile.profile.id)
+    ensure_topics(settings.kafka.client_config(), {topic: 1})
+    records = []
+    for index in range(count):
+        name = f"Bench {profile.profile.id[:6]} {index}"
+        command = {
+            "command_id": str(uuid.uuid4()),
+            "event_id": str(uuid.uuid4()),
+            "tenant_id": profile.profile.name,
+            "profile_id": profile.profile.id,
+            "entity": "customer",
+            "entity_id": name,
+            "action": "ADD",
+            "request_xml": build_request("customer", "Add", {"Name": name}),
+            "created_at": datetime.now(UTC),
+        }
+        records.append((topic, None, codec.encode("com.qbsync.pipeline.Command", command)))
+    producer = RecordProducer(settings.kafka.client_config())
+    producer.send_all(records)
+    producer.close()
+
+
+def sessions_round(
+    url: str,
+    settings: Settings,
+    codec: AvroCodec,
+    profiles: list[NewProfile],
+    commands: int,
+    work: Path,
+) -> dict[str, object]:
+    for profile in profiles:
+        enqueue(settings, codec, profile, commands)
+    calls: list[tuple[str, float]] = []
+    lock = threading.Lock()
+
+    def drain(profile: NewProfile) -> int:
+        company = CompanyFile(work / f"{profile.profile.id}.db")
+        connector = SandboxWebConnector(
+            TimedTransport(url, calls, lock),
+            username=profile.profile.username,
+            password=profile.password,
+            company=company,
+        )
+        settled = 0
+        for _ in range(1000):
+            report = connector.run_once()
+            settled += report.requests
+            if report.authenticate == "none":
+                break
+        connector.close()
+        records = len(company.customers())
+        company.close()
+        return records
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(profiles)) as pool:
+        landed = list(pool.map(drain, profiles))
+    elapsed = time.perf_counter() - started
+    latencies = [seconds for _, seconds in calls]
+    return {
+        "concurrent_sessions": len(profiles),
+        "commands": commands * len(profiles),
+        "records_landed": sum(landed),
+        "soap_calls": len(calls),
+        "elapsed_s": round(elapsed, 3),
+        "calls_per_s": round(len(calls) / elapsed, 1),
+        "commands_per_s": round(sum(landed) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "p99_ms_by_operation": {
+            op: round(percentile([s for o, s in calls if o == op], 0.99) * 1000, 2)
+            for op in sorted({o for o, _ in calls})
+        },
+    }
+
+
+def idle_round(
+    url: str, profiles: list[NewProfile], seconds: float, concurrency: int, work: Path
+) -> dict[str, object]:
+    calls: list[tuple[str, float]] = []
+    lock = threading.Lock()
+    polls = 0
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    def poll_loop() -> int:
+        done = 0
+        company = CompanyFile(work / f"idle-{uuid.uuid4().hex}.db")
+        while time.perf_counter() < deadline:
+            profile = profiles[next(counter) % len(profiles)]
+            connector = SandboxWebConnector(
+                TimedTransport(url, calls, lock),
+                username=profile.profile.username,
+                password=profile.password,
+                company=company,
+            )
+            report = connector.run_once()
+            connector.close()
+            assert report.authenticate == "none", report
+            done += 1
+        company.close()
+        return done
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        polls = sum(pool.map(lambda _: poll_loop(), range(concurrency)))
+    elapsed = time.perf_counter() - started
+    auth = [s for o, s in calls if o == "authenticate"]
+    rate = polls / elapsed
+    return {
+        "profiles": len(profiles),
+        "client_concurrency": concurrency,
+        "polls": polls,
+        "polls_per_s": round(rate, 1),
+        "poll_p99_ms": round(
+            percentile([s for o, s in calls if o != "authenticate"] + auth, 0.99) * 1000, 2
+        ),
+        "authenticate_p50_ms": round(percentile(auth, 0.5) * 1000, 2),
+        "authenticate_p99_ms": round(percentile(auth, 0.99) * 1000, 2),
+        "idle_profiles_polling_once_a_minute": int(rate * 60),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--commands", type=int, default=50, help="commands per session")
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--idle-profiles", type=int, default=100)
+    parser.add_argument("--idle-seconds", type=float, default=15.0)
+    parser.add_argument("--idle-concurrency", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=16, help="gateway worker threads")
+    args = parser.parse_args()
+    levels = [int(level) for level in args.concurrency.split(",")]
+
+    with tempfile.TemporaryDirectory() as tmp, running_broker() as broker:
+        work = Path(tmp)
+        settings = Settings(data_dir=work)
+        use_broker(settings, broker)
+        settings.topics.prefix = f"bench-{uuid.uuid4().hex[:6]}"
+        settings.gateway.port = free_port()
+        settings.gateway.threads = args.threads
+        upgrade(settings.database_url)
+        prepare_topics(settings)
+        store = Store(settings.database_url)
+        codec = AvroCodec()
+        busy = [
+            create_profile(store, name=f"busy-{i}", tenants=[f"busy-{i}"])
+            for i in range(max(levels))
+        ]
+        idle = [
+            create_profile(store, name=f"idle-{i}", tenants=[f"idle-{i}"])
+            for i in range(args.idle_profiles)
+        ]
+        env = child_env(settings)
+        with child_process("gateway", ["gateway"], env=env, log_dir=work / "logs") as gateway:
+            base = f"http://127.0.0.1:{settings.gateway.port}"
+            wait_healthy(gateway, f"{base}/healthz")
+            url = f"{base}/qbwc"
+            sessions = [
+                sessions_round(url, settings, codec, busy[:level], args.commands, work / str(level))
+                if (work / str(level)).mkdir() is None
+                else {}
+                for level in levels
+            ]
+            idle_result = idle_round(url, idle, args.idle_seconds, args.idle_concurrency, work)
+        store.close()
+        print(
+            json.dumps(
+                {
+                    "bench": "gateway",
+                    "broker": {"kind": broker.kind, "version": broker.version},
+                    "database": settings.database_url.split(":", 1)[0],
+                    "wsgi_server": f"waitress, {args.threads} threads",
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "sessions": sessions,
+                    "idle": idle_result,
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
