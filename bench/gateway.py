@@ -225,12 +225,14 @@ def main() -> None:
             base = f"http://127.0.0.1:{settings.gateway.port}"
             wait_healthy(gateway, f"{base}/healthz")
             url = f"{base}/qbwc"
-            sessions = [
-                sessions_round(url, settings, codec, busy[:level], args.commands, work / str(level))
-                if (work / str(level)).mkdir() is None
-                else {}
-                for level in levels
-            ]
+            sessions = []
+            for level in levels:
+                (work / str(level)).mkdir()
+                sessions.append(
+                    sessions_round(
+                        url, settings, codec, busy[:level], args.commands, work / str(level)
+                    )
+                )
             idle_result = idle_round(url, idle, args.idle_seconds, args.idle_concurrency, work)
         store.close()
         print(
