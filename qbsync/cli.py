@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qbsync.cli_contracts import publish, schemas_app
 from qbsync.errors import QbsyncError
 from qbsync.logs import configure_logging
 from qbsync.settings import Settings
@@ -325,6 +326,11 @@ def demo(
         Console().print(table)
     if not summary["settled"]:
         raise typer.Exit(1)
+
+
+# Event contracts: `qbsync publish`, `qbsync schemas list|docs|check`.
+app.command("publish")(publish)
+app.add_typer(schemas_app, name="schemas")
 
 
 def _require_broker(settings: Settings) -> None:

@@ -27,7 +27,7 @@ from connectors.kafka.brokers import BrokerInfo, running_broker
 from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec, customer_event
+from qbsync.contracts import AvroCodec, codec_from_settings, customer_event
 from qbsync.runtime import (
     Services,
     free_port,
@@ -179,7 +179,7 @@ def run_demo(
     settings.gateway.host = "127.0.0.1"
     if not base.database.url.get_secret_value():
         settings.database.url = type(settings.database.url)(f"sqlite:///{work / 'qbsync.db'}")
-    codec = AvroCodec()
+    codec = codec_from_settings(settings)
     try:
         with ExitStack() as stack:
             console.print("starting the broker ...")

@@ -15,6 +15,7 @@ __all__ = [
     "DatabaseSettings",
     "GatewaySettings",
     "KafkaSettings",
+    "SchemaRegistrySettings",
     "Settings",
     "TopicSettings",
     "WorkerSettings",
@@ -46,6 +47,22 @@ class KafkaSettings(BaseSettings):
             config["sasl.username"] = self.sasl_username
             config["sasl.password"] = self.sasl_password.get_secret_value()
         return config
+
+
+class SchemaRegistrySettings(BaseSettings):
+    """``QBSYNC_SCHEMA_REGISTRY_*``: a Confluent Schema Registry. Empty URL: Avro
+    single-object encoding, no registry (see ``qbsync.contracts``)."""
+
+    model_config = SettingsConfigDict(env_prefix="QBSYNC_SCHEMA_REGISTRY_", extra="ignore")
+
+    url: str = ""
+    basic_auth_user_info: SecretStr = SecretStr("")
+    auto_register: bool = True
+
+    def client_config(self) -> dict[str, str] | None:
+        """Extra registry client settings; the secret is revealed only here."""
+        secret = self.basic_auth_user_info.get_secret_value()
+        return {"basic.auth.user.info": secret} if secret else None
 
 
 class TopicSettings(BaseSettings):
@@ -127,6 +144,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".qbsync")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)

@@ -15,7 +15,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from connectors.store import Mapping, Store
-from qbsync.contracts import AvroCodec, DecodeError
+from qbsync.contracts import AvroCodec, DecodeError, codec_from_settings
 from qbsync.settings import Settings
 from streams.sensor import PipelineSensor
 from streams.translate import Context, Rejection, plan_command
@@ -189,7 +189,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         broker_session_timeout=settings.worker.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
     )
-    pipeline = Pipeline(settings, store or Store(settings.database_url), AvroCodec())
+    pipeline = Pipeline(
+        settings, store or Store(settings.database_url), codec_from_settings(settings)
+    )
     registry = CollectorRegistry()
     app.sensors.add(PipelineSensor(settings.topics, registry))
     events = app.topic(settings.topics.events, partitions=settings.topics.events_partitions)

@@ -16,7 +16,7 @@ from connectors.qbwc._wsdl import WsdlCache
 from connectors.qbwc._wsgi import WsgiApp, build_wsgi
 from connectors.store import Store
 from qbsync import __version__
-from qbsync.contracts import AvroCodec
+from qbsync.contracts import codec_from_settings
 from qbsync.settings import Settings
 
 __all__ = ["Gateway", "create_gateway"]
@@ -54,7 +54,7 @@ def create_gateway(settings: Settings) -> Gateway:
         store=store,
         commands=commands,
         sink=sink,
-        codec=AvroCodec(),
+        codec=codec_from_settings(settings),
         config=GatewayConfig(
             results_topic=settings.topics.results,
             dead_letters_topic=settings.topics.dead_letters,

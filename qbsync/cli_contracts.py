@@ -1,0 +1,171 @@
+"""``qbsync publish`` and ``qbsync schemas``: the event contracts on the command line.
+
+Registered in :mod:`qbsync.cli`. Problems and progress go to stderr as plain text (never
+through Rich markup: event values are user data); results meant for scripts go to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qbsync.contracts import (
+    EVENT_TYPES,
+    AvroCodec,
+    EventPublisher,
+    InvalidEvent,
+    UnknownEventType,
+    check_compatibility,
+    event_type,
+    load_released,
+    load_schemas,
+    parse_json,
+    prepare_event,
+    render_events_doc,
+    to_json,
+)
+from qbsync.settings import Settings
+
+__all__ = ["publish", "schemas_app"]
+
+schemas_app = typer.Typer(no_args_is_help=True, help="The event schemas: list, document, check.")
+
+_DOCS = Path("docs") / "events.md"
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def publish(
+    tenant: Annotated[str, typer.Option(help="The tenant; also the message key.")],
+    type_: Annotated[str, typer.Option("--type", help="The event type, e.g. invoice.upserted.")],
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            help="The event as JSON: envelope and payload ('-' reads stdin).",
+            allow_dash=True,
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and print the event; send nothing.")
+    ] = False,
+) -> None:
+    """Publish one event to <prefix>.events after checking it against its schema.
+
+    Every problem is listed with its path; nothing is sent unless the whole event is valid.
+    """
+    try:
+        kind = event_type(type_)
+    except UnknownEventType as exc:
+        raise typer.BadParameter(str(exc), param_hint="--type") from None
+    source = "stdin" if str(file) == "-" else str(file)
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {source}: {exc}", param_hint="--file") from None
+    settings = Settings()
+    # A dry run must not register schemas, so it encodes without the registry.
+    codec = AvroCodec(registry_url="") if dry_run else AvroCodec()
+    try:
+        prepared = prepare_event(codec, kind, parse_json(text, source=source), tenant_id=tenant)
+    except InvalidEvent as exc:
+        count = len(exc.problems)
+        problems = f"{count} problem{'s' if count != 1 else ''}"
+        _say(f"{source} is not a valid {kind.name} event ({problems}); nothing was sent:")
+        for problem in exc.problems:
+            _say(f"  {problem}")
+        raise typer.Exit(1) from None
+    if dry_run:
+        sys.stdout.write(json.dumps(to_json(prepared.record), indent=2, ensure_ascii=False) + "\n")
+        _say(
+            f"dry run: {source} is a valid {kind.name} event ({len(prepared.value)} bytes,"
+            f" {codec.wire_format} encoding); it would go to {settings.topics.events} with key"
+            f" {prepared.tenant_id!r}. Nothing was sent."
+        )
+        return
+    with EventPublisher(settings, codec=codec) as publisher:
+        delivery = publisher.publish(prepared)
+    sys.stdout.write(
+        json.dumps(
+            {
+                "event_id": delivery.event_id,
+                "event_type": delivery.event_type,
+                "topic": delivery.topic,
+                "partition": delivery.partition,
+                "offset": delivery.offset,
+            }
+        )
+        + "\n"
+    )
+    _say(f"published {kind.name} {delivery.event_id} to {delivery.topic}[{delivery.partition}]")
+
+
+@schemas_app.command("list")
+def schemas_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+) -> None:
+    """The event types, their schemas and schema fingerprints (CRC-64-AVRO)."""
+    schemas = load_schemas()
+    rows = [
+        {
+            "type": name,
+            "entity": kind.entity,
+            "kind": kind.kind,
+            "schema": kind.schema,
+            "payload_field": kind.payload_field,
+            "fingerprint": schemas.fingerprint(kind.schema).hex(),
+        }
+        for name, kind in EVENT_TYPES.items()
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    width = max(len(row["type"]) for row in rows)
+    for row in rows:
+        sys.stdout.write(f"{row['type']:<{width}}  {row['fingerprint']}  {row['schema']}\n")
+
+
+@schemas_app.command("docs")
+def schemas_docs(
+    output: Annotated[Path, typer.Option(help="Where to write the page.")] = _DOCS,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the page is stale.")
+    ] = False,
+) -> None:
+    """Write docs/events.md from the schemas and their examples."""
+    page = render_events_doc()
+    current = output.read_text(encoding="utf-8") if output.is_file() else None
+    if check:
+        if current != page:
+            _say(f"{output} is stale: run `qbsync schemas docs`")
+            raise typer.Exit(1)
+        _say(f"{output} is up to date")
+        return
+    if current == page:
+        _say(f"{output} is up to date")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page, encoding="utf-8")
+    _say(f"wrote {output}")
+
+
+@schemas_app.command("check")
+def schemas_check() -> None:
+    """Check the schemas against every released version (exit 1 on a break)."""
+    current = load_schemas()
+    problems = [
+        f"{version}: {problem}"
+        for version, released in load_released().items()
+        for problem in check_compatibility(released, current, version=version)
+    ]
+    for problem in problems:
+        _say(problem)
+    if problems:
+        raise typer.Exit(1)
+    _say(f"compatible with {', '.join(load_released()) or 'no released version'}")
