@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from connectors.kafka import QueuedCommand
 from connectors.qbwc._metrics import GatewayObserver, NullObserver
-from connectors.qbwc._passwords import verify_password
+from connectors.qbwc._passwords import CredentialCache, verify_password
 from connectors.qbwc._recovery import advance, finished, followup_requests, outcome
 from connectors.qbxml import (
     UnsafeXml,
@@ -106,6 +106,7 @@ class WebConnectorGateway:
         observer: GatewayObserver | None = None,
     ) -> None:
         self._observer: GatewayObserver = observer or NullObserver()
+        self._credentials = CredentialCache()
         self._store = store
         self._commands = commands
         self._sink = sink
@@ -149,12 +150,19 @@ class WebConnectorGateway:
         ):
             log.info("authenticate throttled", extra={"profile_id": profile.id})
             return "throttled", "nvu"
-        if not verify_password(password, None if profile is None else profile.password_hash):
+        # A password verified recently is not run through scrypt again (see CredentialCache).
+        known = profile is not None and self._credentials.hit(
+            username, password, profile.password_hash
+        )
+        if not known and not verify_password(
+            password, None if profile is None else profile.password_hash
+        ):
             if profile is not None:
                 self._store.record_login(profile.id, ok=False)
             log.info("authenticate refused", extra={"outcome": "nvu"})
             return "nvu", "nvu"
         assert profile is not None
+        self._credentials.remember(username, password, profile.password_hash)
         if profile.failed_logins:
             self._store.record_login(profile.id, ok=True)
         self._store.touch_profile(profile.id)

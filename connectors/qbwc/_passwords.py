@@ -6,8 +6,10 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 
-__all__ = ["generate_password", "hash_password", "verify_password"]
+__all__ = ["CredentialCache", "generate_password", "hash_password", "verify_password"]
 
 # scrypt with n=2**14, r=8, p=1: ~50 ms and 16 MiB per check, which makes guessing slow and
 # costs a gateway little at the Web Connector's few logins a minute.
@@ -43,3 +45,44 @@ def verify_password(password: str, stored: str | None) -> bool:
         password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
     )
     return hmac.compare_digest(candidate, _unb64(digest)) and stored is not None
+
+
+class CredentialCache:
+    """Remembers for a while that a user name and password matched a stored hash.
+
+    A Web Connector sends the same password on every poll (every few minutes, for every
+    company file); one scrypt run per poll would make scrypt the gateway's whole CPU budget.
+    After a successful check, a keyed HMAC of the password (under a random key that lives
+    only in this process) is kept for ``ttl``; a hit costs microseconds. Nothing here can be
+    reversed into the password, a password reset changes the stored hash and so misses, and
+    failures are never cached: every wrong password still costs a full scrypt run.
+    """
+
+    def __init__(self, ttl: float = 900.0, max_entries: int = 100_000) -> None:
+        self._key = secrets.token_bytes(32)
+        self._ttl = ttl
+        self._max = max_entries
+        self._entries: dict[str, tuple[str, bytes, float]] = {}
+        self._lock = threading.Lock()
+
+    def _mac(self, password: str) -> bytes:
+        return hmac.new(self._key, password.encode(), hashlib.sha256).digest()
+
+    def hit(self, username: str, password: str, stored_hash: str) -> bool:
+        entry = self._entries.get(username)
+        if entry is None:
+            return False
+        known_hash, mac, expires = entry
+        if known_hash != stored_hash or time.monotonic() > expires:
+            return False
+        return hmac.compare_digest(mac, self._mac(password))
+
+    def remember(self, username: str, password: str, stored_hash: str) -> None:
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.clear()  # rare; the next polls pay one scrypt run each
+            self._entries[username] = (
+                stored_hash,
+                self._mac(password),
+                time.monotonic() + self._ttl,
+            )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from connectors.qbwc import generate_password, hash_password, verify_password
+from connectors.qbwc._passwords import CredentialCache
 
 
 def test_hash_verifies_only_the_right_password() -> None:
@@ -24,3 +25,24 @@ def test_generated_passwords_are_long_and_distinct() -> None:
     passwords = {generate_password() for _ in range(50)}
     assert len(passwords) == 50
     assert min(len(p) for p in passwords) >= 20
+
+
+def test_credential_cache_hits_only_the_same_password_and_hash() -> None:
+    cache = CredentialCache()
+    cache.remember("user", "right", "hash-1")
+    assert cache.hit("user", "right", "hash-1")
+    assert not cache.hit("user", "wrong", "hash-1")
+    assert not cache.hit("user", "right", "hash-2")  # the password was reset
+    assert not cache.hit("other", "right", "hash-1")
+
+
+def test_credential_cache_entries_expire() -> None:
+    cache = CredentialCache(ttl=-1.0)
+    cache.remember("user", "right", "hash-1")
+    assert not cache.hit("user", "right", "hash-1")
+
+
+def test_credential_cache_holds_no_password() -> None:
+    cache = CredentialCache()
+    cache.remember("user", "hunter2-secret", "hash-1")
+    assert "hunter2-secret" not in repr(cache.__dict__)
