@@ -26,7 +26,7 @@ from connectors.qbxml import (
     parse_response,
     parse_xml,
 )
-from connectors.store import SessionBusy, Store
+from connectors.store import SessionBusy, Store, WebConnectorSession
 from qbsync.contracts import AvroCodec, DecodeError
 
 __all__ = ["CommandSource", "GatewayConfig", "RecordSink", "WebConnectorGateway"]
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 COMMAND = "com.qbsync.pipeline.Command"
 RESULT = "com.qbsync.pipeline.Result"
 DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
+# Batches settled without QuickBooks (all blocked or undecodable) before answering "NoOp".
+_LOCAL_BATCHES = 20
+# qbsync's own status code (QuickBooks' are >= 0): held back because a dependency failed.
+BLOCKED = -2
 
 # What QuickBooks' request processor means by the hresults a Web Connector reports.
 HRESULTS = {
@@ -80,6 +84,29 @@ class GatewayConfig:
     # 2**(n - free) seconds (at most max_lockout): guessing gets slow, a typo does not hurt.
     free_login_failures: int = 5
     max_lockout: timedelta = timedelta(minutes=5)
+
+
+def _key(command: dict[str, Any]) -> str:
+    return f"{command['tenant_id']}:{command['entity']}:{command['entity_id']}"
+
+
+def _failed(answer: dict[str, Any]) -> bool:
+    return bool(answer["status_severity"] == "Error" or answer["status_code"] >= 1000)
+
+
+def blocked(dependencies: list[str]) -> dict[str, Any]:
+    """The outcome of a command held back because what it needs failed this session."""
+    return {
+        "status_code": BLOCKED,
+        "status_severity": "Error",
+        "status_message": "Not sent to QuickBooks: it depends on "
+        + ", ".join(repr(d) for d in dependencies)
+        + ", which failed earlier in this session. It is settled as blocked so nothing"
+        " waits forever; replay it once that record is fixed.",
+        "qb_id": None,
+        "edit_sequence": None,
+        "full_name": None,
+    }
 
 
 def _ticket_hash(ticket: str) -> str:
@@ -204,6 +231,20 @@ class WebConnectorGateway:
             # The batch is answered but not settled: ask what the follow-ups need to know.
             self._store.update_session(key, self._config.session_ttl, qbxml_version=version)
             return self._message(followup_requests(flight), version)
+        for _ in range(_LOCAL_BATCHES):
+            message = self._next_batch(key, session, version)
+            if message is not None:
+                return message
+            # Settled here without QuickBooks (blocked or undecodable): on to the next batch.
+            refreshed = self._store.live_session(key)
+            if refreshed is None:
+                return ""
+            session = refreshed
+        return "NoOp"  # the Web Connector pauses a few seconds and asks again
+
+    def _next_batch(self, key: str, session: WebConnectorSession, version: str) -> str | None:
+        """The next qbXML message; ``""`` when the queue is empty; None when the whole batch
+        was settled without QuickBooks."""
         queued = self._commands.fetch(
             session.profile_id, self._config.batch_size, self._config.batch_max_bytes
         )
@@ -217,6 +258,7 @@ class WebConnectorGateway:
             return ""
         profile = self._store.profile(session.profile_id)
         sent_through = profile.sent_through if profile is not None else 0
+        failed_keys = set(session.failed_keys or [])
         commands: list[dict[str, Any]] = []
         dead: list[tuple[str, bytes | None, bytes]] = []
         for item in queued:
@@ -225,26 +267,42 @@ class WebConnectorGateway:
             except DecodeError as exc:
                 dead.append(self._dead_letter(session.profile_id, item, str(exc)))
                 continue
-            commands.append(
-                {
-                    "request_id": str(item.offset),
-                    "command_id": str(command["command_id"]),
-                    "tenant_id": command["tenant_id"],
-                    "entity": command["entity"],
-                    "entity_id": command["entity_id"],
-                    "action": command["action"],
-                    "request_xml": command["request_xml"],
-                    # Handed to QuickBooks before without an answer: it may be applied.
-                    "resent": item.offset < sent_through,
-                }
-            )
+            entry: dict[str, Any] = {
+                "request_id": str(item.offset),
+                "command_id": str(command["command_id"]),
+                "tenant_id": command["tenant_id"],
+                "entity": command["entity"],
+                "entity_id": command["entity_id"],
+                "action": command["action"],
+                "request_xml": command["request_xml"],
+                # Handed to QuickBooks before without an answer: it may be applied.
+                "resent": item.offset < sent_through,
+            }
+            blockers = [
+                dependency
+                for dependency in command.get("depends_on") or []
+                if f"{command['tenant_id']}:{dependency}" in failed_keys
+            ]
+            if blockers:
+                entry["outcome"] = blocked(blockers)
+                # Its own dependents are held back in turn.
+                failed_keys.add(_key(entry))
+            commands.append(entry)
         if dead:
             self._sink.send_all(dead)
         next_offset = queued[-1].offset + 1
-        if not commands:
-            # Everything in this batch was undecodable (now dead letters): skip past it.
-            self._commands.commit(session.profile_id, next_offset)
-            return "NoOp"
+        to_send = [(c["request_id"], c["request_xml"]) for c in commands if "outcome" not in c]
+        if not to_send:
+            # Nothing QuickBooks needs to see (undecodable, or blocked by a failure): settle
+            # it here and let the Web Connector ask again.
+            if commands:
+                self._settle(session.profile_id, {"next_offset": next_offset, "commands": commands})
+            else:
+                self._commands.commit(session.profile_id, next_offset)
+            self._store.update_session(
+                key, self._config.session_ttl, failed_keys=sorted(failed_keys)
+            )
+            return None
         self._store.update_session(
             key,
             self._config.session_ttl,
@@ -255,7 +313,7 @@ class WebConnectorGateway:
             # Recorded before QuickBooks sees the batch, so a crash at any later point marks
             # these commands as possibly applied when they are sent again.
             self._store.update_profile(session.profile_id, sent_through=next_offset)
-        return self._message([(c["request_id"], c["request_xml"]) for c in commands], version)
+        return self._message(to_send, version)
 
     def receive_response_xml(self, ticket: str, response: str, hresult: str, message: str) -> int:
         key = _ticket_hash(ticket)
@@ -283,8 +341,12 @@ class WebConnectorGateway:
                 self._store.update_session(key, self._config.session_ttl, in_flight=flight)
                 return self._progress(session.settled + session.failed, session.profile_id, 99)
             ok, failed = self._settle(session.profile_id, flight)
+            failed_keys = set(session.failed_keys or []) | {
+                _key(c) for c in flight["commands"] if _failed(c.get("outcome") or outcome(None))
+            }
         else:
             ok = failed = 0
+            failed_keys = set(session.failed_keys or [])
         settled = session.settled + ok
         total_failed = session.failed + failed
         self._store.update_session(
@@ -293,6 +355,7 @@ class WebConnectorGateway:
             in_flight=None,
             settled=settled,
             failed=total_failed,
+            failed_keys=sorted(failed_keys),
             last_error=None,
         )
         return self._progress(settled + total_failed, session.profile_id, 100)
@@ -304,7 +367,7 @@ class WebConnectorGateway:
         failed = 0
         for command in flight["commands"]:
             answer = command.get("outcome") or outcome(None)
-            if answer["status_severity"] == "Error" or answer["status_code"] >= 1000:
+            if _failed(answer):
                 failed += 1
             record = {
                 "command_id": command["command_id"],

@@ -66,6 +66,8 @@ def advance(flight: Mapping[str, Any], statuses: Mapping[str, ResponseStatus]) -
     pending = flight.get("followups") or []
     if not pending:
         for index, command in enumerate(commands):
+            if "outcome" in command:
+                continue  # settled without QuickBooks (blocked by a failed dependency)
             answer = outcome(statuses.get(command["request_id"]))
             command["outcome"] = answer
             followups.extend(_after_first_answer(index, command, answer, round_number))

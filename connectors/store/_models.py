@@ -85,3 +85,6 @@ class WebConnectorSession(Base):
     settled: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # "tenant:entity:entity_id" of commands that failed in this session: what depends on
+    # them is not sent (connectors.qbwc._gateway).
+    failed_keys: Mapped[list[str] | None] = mapped_column(JSON, default=None)

@@ -98,8 +98,10 @@ def enqueue_requests(
     requests: list[tuple[str, str, str]],
     *,
     profile: NewProfile | None = None,
+    depends_on: dict[str, list[str]] | None = None,
 ) -> None:
-    """``(entity_id, action, request_xml)`` customer commands on a file's command topic."""
+    """``(entity_id, action, request_xml)`` customer commands on a file's command topic;
+    ``depends_on`` maps an entity id to the ``entity:entity_id`` keys it needs first."""
     profile_id = (profile or served.profile).profile.id
     topic = served.settings.topics.commands(profile_id)
     records = []
@@ -114,6 +116,7 @@ def enqueue_requests(
             "action": action,
             "request_xml": request_xml,
             "created_at": datetime.now(UTC),
+            "depends_on": (depends_on or {}).get(entity_id, []),
         }
         records.append((topic, b"t-1", served.codec.encode("com.qbsync.pipeline.Command", command)))
     # As the worker does: the file's topic has one partition.

@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, SoapFault
-from tests.support.gateway import Served, connector, enqueue, post, results, serving
+from tests.support.gateway import (
+    Served,
+    connector,
+    enqueue,
+    enqueue_requests,
+    post,
+    results,
+    serving,
+)
 from tests.support.xsd import assert_valid_qbxml
 
 pytestmark = pytest.mark.integration
@@ -239,3 +248,46 @@ def test_metrics_count_calls_and_outcomes_with_bounded_labels(
     ):
         assert line in text, line
     assert served.profile.profile.id not in text  # no per-file labels
+
+
+def test_commands_whose_dependency_failed_this_session_are_not_sent(
+    served: Served, tmp_path: Path
+) -> None:
+    served.settings.gateway.batch_size = 2
+
+    def add(name: str) -> str:
+        return build_request("customer", "Add", {"Name": name})
+
+    enqueue_requests(
+        served,
+        [
+            ("c-ada", "ADD", add("Ada")),
+            ("c-ada-again", "ADD", add("Ada")),  # fails: 3100 on a first attempt
+            ("c-zed", "ADD", add("Zed")),  # needs c-ada-again: held back
+            ("c-wyn", "ADD", add("Wyn")),  # needs c-zed: held back in turn
+            ("c-bea", "ADD", add("Bea")),  # needs c-ada, which worked: sent
+        ],
+        depends_on={
+            "c-zed": ["customer:c-ada-again"],
+            "c-wyn": ["customer:c-zed"],
+            "c-bea": ["customer:c-ada"],
+        },
+    )
+    with serving(served.settings) as url:
+        wc = SandboxWebConnector(
+            HttpTransport(f"{url}/qbwc"),
+            username=served.profile.profile.username,
+            password=served.profile.password,
+            company=CompanyFile(tmp_path / "deps.db"),
+        )
+        report = wc.run_once()
+        wc.close()
+    assert report.last_progress == 100
+    assert sorted(c["FullName"] for c in wc.company.customers()) == ["Ada", "Bea"]
+    by_id = {r["entity_id"]: r for r in results(served, 5)}
+    assert by_id["c-ada-again"]["status_code"] == 3100
+    for held in ("c-zed", "c-wyn"):
+        assert by_id[held]["status_code"] == -2
+        assert "depends on" in str(by_id[held]["status_message"])
+    assert "'customer:c-ada-again'" in str(by_id["c-zed"]["status_message"])
+    assert by_id["c-bea"]["status_code"] == 0
