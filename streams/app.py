@@ -46,68 +46,55 @@ class Pipeline:
 
     def dead_letter(
         self,
-        *,
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
+        message: Any,
         code: str,
         reason: str,
+        *,
         tenant_id: str | None = None,
         profile_id: str | None = None,
-    ) -> bytes:
-        return self.codec.encode(
-            DEAD_LETTER,
-            {
-                "dead_letter_id": str(uuid.uuid4()),
-                "source_topic": topic,
-                "source_partition": partition,
-                "source_offset": offset,
-                "tenant_id": tenant_id,
-                "profile_id": profile_id,
-                "code": code,
-                "reason": reason,
-                "original_key": key,
-                "original_value": value,
-                "failed_at": datetime.now(UTC),
-            },
+    ) -> tuple[str, bytes | None, bytes]:
+        """``message``, byte for byte, on the dead-letter topic with why it is there."""
+        log.info(
+            "dead-lettered",
+            extra={"code": code, "topic": message.topic, "offset": message.offset},
+        )
+        record = {
+            "dead_letter_id": str(uuid.uuid4()),
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "tenant_id": tenant_id,
+            "profile_id": profile_id,
+            "code": code,
+            "reason": reason,
+            "original_key": message.key,
+            "original_value": message.value,
+            "failed_at": datetime.now(UTC),
+        }
+        return (
+            self.settings.topics.dead_letters,
+            message.key,
+            self.codec.encode(DEAD_LETTER, record),
         )
 
     def translate(self, message: Any) -> tuple[str, bytes | None, bytes]:
         """One event message -> ``(topic, key, value)``: a command or a dead letter."""
-
-        def dead(
-            code: str, reason: str, tenant_id: str | None = None
-        ) -> tuple[str, bytes | None, bytes]:
-            log.info("event dead-lettered", extra={"code": code, "offset": message.offset})
-            return (
-                self.settings.topics.dead_letters,
-                message.key,
-                self.dead_letter(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value,
-                    code=code,
-                    reason=reason,
-                    tenant_id=tenant_id,
-                ),
-            )
-
         try:
             _, event = self.codec.decode(message.value or b"")
             envelope = event["envelope"]
         except (DecodeError, KeyError, TypeError) as exc:
-            return dead("undecodable", f"The event could not be decoded: {exc}")
+            return self.dead_letter(
+                message, "undecodable", f"The event could not be decoded: {exc}"
+            )
         try:
             context = self.context(envelope)
             outcome = plan_command(
                 event, context, command_id=str(uuid.uuid4()), now=datetime.now(UTC)
             )
             if isinstance(outcome, Rejection):
-                return dead(outcome.code, outcome.reason, envelope["tenant_id"])
+                return self.dead_letter(
+                    message, outcome.code, outcome.reason, tenant_id=envelope["tenant_id"]
+                )
             return (
                 self.settings.topics.commands(outcome["profile_id"]),
                 envelope["tenant_id"].encode(),
@@ -115,28 +102,29 @@ class Pipeline:
             )
         except Exception as exc:  # one message must never stop the worker
             log.exception("event failed", extra={"offset": message.offset})
-            return dead("internal-error", f"qbsync failed on this event: {type(exc).__name__}")
+            return self.dead_letter(
+                message, "internal-error", f"qbsync failed on this event: {type(exc).__name__}"
+            )
 
     def settle(self, message: Any) -> tuple[str, bytes | None, bytes] | None:
         """One result message: store the mapping; a failure becomes a dead letter."""
         try:
             _, result = self.codec.decode(message.value or b"", expected=RESULT)
         except DecodeError as exc:
-            return (
-                self.settings.topics.dead_letters,
-                message.key,
-                self.dead_letter(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value,
-                    code="undecodable",
-                    reason=f"The result could not be decoded: {exc}",
-                ),
+            return self.dead_letter(
+                message, "undecodable", f"The result could not be decoded: {exc}"
             )
         ok = result["status_severity"] != "Error" and 0 <= result["status_code"] < 1000
-        if ok and result["qb_id"]:
+        if not ok:
+            return self.dead_letter(
+                message,
+                str(result["status_code"]),
+                f"QuickBooks refused {result['entity']} {result['entity_id']!r}:"
+                f" {result['status_message']}",
+                tenant_id=result["tenant_id"],
+                profile_id=result["profile_id"],
+            )
+        if result["qb_id"]:
             self.store.save_mapping(
                 Mapping(
                     tenant_id=result["tenant_id"],
@@ -147,25 +135,7 @@ class Pipeline:
                     full_name=result["full_name"],
                 )
             )
-            return None
-        if ok:
-            return None
-        return (
-            self.settings.topics.dead_letters,
-            message.key,
-            self.dead_letter(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value,
-                code=str(result["status_code"]),
-                reason=f"QuickBooks refused {result['entity']} {result['entity_id']!r}:"
-                f" {result['status_message']}",
-                tenant_id=result["tenant_id"],
-                profile_id=result["profile_id"],
-            ),
-        )
+        return None
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
