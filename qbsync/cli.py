@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qbsync.cli_contracts import publish, schemas_app
+from qbsync.cli_sandbox import sandbox_app
 from qbsync.errors import QbsyncError
 from qbsync.logs import configure_logging
 from qbsync.settings import Settings
@@ -331,6 +332,8 @@ def demo(
 # Event contracts: `qbsync publish`, `qbsync schemas list|docs|check`.
 app.command("publish")(publish)
 app.add_typer(schemas_app, name="schemas")
+# The simulated company file and Web Connector: `qbsync sandbox run|show`.
+app.add_typer(sandbox_app, name="sandbox")
 
 
 def _require_broker(settings: Settings) -> None:

@@ -18,7 +18,14 @@ from typing import Any, Protocol
 from connectors.kafka import QueuedCommand
 from connectors.qbwc._metrics import GatewayObserver, NullObserver
 from connectors.qbwc._passwords import CredentialCache, verify_password
-from connectors.qbwc._recovery import advance, finished, followup_requests, outcome
+from connectors.qbwc._recovery import (
+    advance,
+    finished,
+    followup_requests,
+    main_requests,
+    outcome,
+    prepare,
+)
 from connectors.qbxml import (
     UnsafeXml,
     build_message,
@@ -228,9 +235,21 @@ class WebConnectorGateway:
         )
         flight = session.in_flight
         if flight and not finished(flight):
-            # The batch is answered but not settled: ask what the follow-ups need to know.
-            self._store.update_session(key, self._config.session_ttl, qbxml_version=version)
-            return self._message(followup_requests(flight), version)
+            if flight.get("followups"):
+                # Answers are in but not settled, or a re-sent batch is checked first: ask
+                # QuickBooks what the follow-ups need to know.
+                self._store.update_session(key, self._config.session_ttl, qbxml_version=version)
+                return self._message(followup_requests(flight), version)
+            flight = {**flight, "main_sent": True}
+            requests = main_requests(flight)
+            if requests:
+                self._store.update_session(
+                    key, self._config.session_ttl, qbxml_version=version, in_flight=flight
+                )
+                return self._message(requests, version)
+            # Everything was found in QuickBooks already: settle and go on.
+            self._settle(session.profile_id, flight)
+            self._store.update_session(key, self._config.session_ttl, in_flight=None)
         for _ in range(_LOCAL_BATCHES):
             message = self._next_batch(key, session, version)
             if message is not None:
@@ -303,16 +322,16 @@ class WebConnectorGateway:
                 key, self._config.session_ttl, failed_keys=sorted(failed_keys)
             )
             return None
+        flight = prepare({"next_offset": next_offset, "commands": commands})
         self._store.update_session(
-            key,
-            self._config.session_ttl,
-            qbxml_version=version,
-            in_flight={"next_offset": next_offset, "commands": commands},
+            key, self._config.session_ttl, qbxml_version=version, in_flight=flight
         )
         if next_offset > sent_through:
             # Recorded before QuickBooks sees the batch, so a crash at any later point marks
             # these commands as possibly applied when they are sent again.
             self._store.update_profile(session.profile_id, sent_through=next_offset)
+        if not finished(flight):
+            return self._message(followup_requests(flight), version)
         return self._message(to_send, version)
 
     def receive_response_xml(self, ticket: str, response: str, hresult: str, message: str) -> int:

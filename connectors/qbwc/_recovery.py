@@ -23,7 +23,14 @@ from lxml import etree
 
 from connectors.qbxml import ResponseStatus, parse_xml
 
-__all__ = ["advance", "finished", "followup_requests", "outcome"]
+__all__ = [
+    "advance",
+    "finished",
+    "followup_requests",
+    "main_requests",
+    "outcome",
+    "prepare",
+]
 
 NAME_IN_USE = 3100
 STALE_EDIT_SEQUENCE = 3200
@@ -51,7 +58,25 @@ def outcome(status: ResponseStatus | None) -> dict[str, Any]:
 
 
 def finished(flight: Mapping[str, Any]) -> bool:
-    return not flight.get("followups")
+    return not flight.get("followups") and bool(flight.get("main_sent", True))
+
+
+def prepare(flight: Mapping[str, Any]) -> dict[str, Any]:
+    """Before a batch goes out: a transaction add sent once already (it may be applied) is
+    first looked up by its RefNumber; found, it settles without being added again."""
+    followups = []
+    for index, command in enumerate(flight["commands"]):
+        if "outcome" in command or command["action"] != "ADD" or not command.get("resent"):
+            continue
+        lookup = _lookup_by_ref_number(command.get("request_xml") or "")
+        if lookup is not None:
+            followups.append(_followup(index, "lookup-txn", lookup, 0))
+    return {**flight, "followups": followups, "main_sent": not followups}
+
+
+def main_requests(flight: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The batch's own requests: every command not settled without QuickBooks."""
+    return [(c["request_id"], c["request_xml"]) for c in flight["commands"] if "outcome" not in c]
 
 
 def followup_requests(flight: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -111,6 +136,14 @@ def _after_followup(
                 " name instead of adding it twice.",
             }
         return []
+    if kind == "lookup-txn":
+        if found:
+            command["outcome"] = {
+                **outcome(status),
+                "status_message": "Already in QuickBooks from an earlier attempt; matched by"
+                " RefNumber instead of adding it twice.",
+            }
+        return []
     if kind == "lookup-mod":
         if found and status is not None and status.edit_sequence:
             again = _with_edit_sequence(command["request_xml"], status.edit_sequence)
@@ -153,6 +186,20 @@ def _lookup_by_name(request_xml: str) -> str | None:
     parent = body.findtext("ParentRef/FullName")
     query = etree.Element(f"{name}QueryRq")
     etree.SubElement(query, "FullName").text = f"{parent}:{short}" if parent else short
+    return str(etree.tostring(query, encoding="unicode"))
+
+
+def _lookup_by_ref_number(request_xml: str) -> str | None:
+    """A query by RefNumber for a transaction add that carries one (lists have a Name)."""
+    parsed = _body(request_xml) if request_xml else None
+    if parsed is None:
+        return None
+    name, body = parsed
+    ref_number = body.findtext("RefNumber")
+    if body.find("Name") is not None or not ref_number:
+        return None
+    query = etree.Element(f"{name}QueryRq")
+    etree.SubElement(query, "RefNumber").text = ref_number
     return str(etree.tostring(query, encoding="unicode"))
 
 

@@ -1,93 +1,45 @@
-"""A Web Connector that runs on this machine: it speaks SOAP over HTTP to a gateway exactly
-in the order Intuit's QBWC does, and runs the requests against a :class:`CompanyFile`.
+"""A Web Connector that runs on this machine: it speaks SOAP to a gateway in the order
+Intuit's QBWC does and runs the requests against a :class:`CompanyFile`.
+
+One session (:meth:`SandboxWebConnector.run_once`), call by call, as QBWC makes them:
+
+1. ``serverVersion``; ``clientVersion`` (``E:`` stops, ``W:``/``O:`` warn and go on);
+2. ``authenticate``: ``nvu``, ``none`` and ``busy`` end the session there; a ticket with ``""``
+   or a company-file path goes on; the optional third and fourth values (seconds until the
+   next update, minimum seconds between updates) are kept for the scheduler;
+3. QuickBooks is opened: when it cannot be (the "unavailable" fault), ``connectionError``
+   instead of ``sendRequestXML``; ``done`` gives up, another path is tried again;
+4. ``sendRequestXML`` (the first carries the company file's real ``strHCPResponse``), the
+   company file answers, ``receiveResponseXML``; 0-99 goes on, 100 ends, negative asks
+   ``getLastError``. An empty request asks ``getLastError`` too; ``NoOp`` (from either)
+   pauses and asks again;
+5. ``closeConnection``.
+
+Not QuickBooks' own behaviour but the sandbox's guard: a session that has not ended after
+``max_exchanges`` requests (or ``max_session_seconds``) is refused as a runaway: the
+simulator stops asking and closes the connection, so a server that never says 100 fails a
+test instead of hanging it.
 """
 
 from __future__ import annotations
 
-import http.client
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
-from urllib.parse import urlsplit
+from pathlib import Path
 
 from lxml import etree
 
-from connectors.qbxml import parse_xml
+from connectors.qbxml import UnsafeXml, parse_xml
 from connectors.sandbox._company import CompanyFile
+from connectors.sandbox._errors import QuickBooksCrashed
+from connectors.sandbox._transport import INTUIT_NS, Transport, soap_request, soap_result
 
-__all__ = ["HttpTransport", "SandboxWebConnector", "SessionReport", "SoapFault", "Transport"]
+__all__ = ["CLIENT_VERSION", "SandboxWebConnector", "SessionReport"]
 
-_NS = "http://developer.intuit.com/"
-_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
-_CLIENT_VERSION = "2.3.0.215"
-_HCP_TEMPLATE = """<?xml version="1.0" ?>
-<QBXML><QBXMLMsgsRs><HostQueryRs requestID="0" statusCode="0" statusSeverity="Info"
-statusMessage="Status OK"><HostRet><ProductName>QuickBooks Enterprise Solutions 24.0 (sandbox)
-</ProductName><MajorVersion>34</MajorVersion><MinorVersion>0</MinorVersion><Country>US</Country>
-{versions}<IsAutomaticLogin>false</IsAutomaticLogin><QBFileMode>SingleUser</QBFileMode>
-</HostRet></HostQueryRs><CompanyQueryRs requestID="1" statusCode="0" statusSeverity="Info"
-statusMessage="Status OK"><CompanyRet><IsSampleCompany>false</IsSampleCompany>
-<CompanyName>{company}</CompanyName></CompanyRet></CompanyQueryRs></QBXMLMsgsRs></QBXML>"""
-
-
-class SoapFault(Exception):
-    """The server answered with a SOAP fault (or not with SOAP at all)."""
-
-
-class Transport(Protocol):
-    """The seam between the Web Connector and the network; tests may pass their own."""
-
-    def post(self, body: bytes, soap_action: str) -> bytes: ...
-
-    def close(self) -> None: ...
-
-
-class HttpTransport:
-    """SOAP 1.1 over one persistent HTTP connection."""
-
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
-        parts = urlsplit(url)
-        self._path = parts.path or "/"
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or (443 if parts.scheme == "https" else 80)
-        self._https = parts.scheme == "https"
-        self._timeout = timeout
-        self._connection: http.client.HTTPConnection | None = None
-        self._lock = threading.Lock()
-
-    def _connect(self) -> http.client.HTTPConnection:
-        if self._connection is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            self._connection = cls(self._host, self._port, timeout=self._timeout)
-        return self._connection
-
-    def post(self, body: bytes, soap_action: str) -> bytes:
-        headers = {
-            "Content-Type": "text/xml; charset=utf-8",
-            "SOAPAction": f'"{soap_action}"',
-        }
-        with self._lock:
-            for attempt in (1, 2):
-                connection = self._connect()
-                try:
-                    connection.request("POST", self._path, body, headers)
-                    response = connection.getresponse()
-                    data = response.read()
-                except (http.client.HTTPException, ConnectionError):
-                    # A keep-alive connection the server closed: reconnect once.
-                    self.close()
-                    if attempt == 2:
-                        raise
-                    continue
-                if response.status >= 500 and b"Fault" not in data:
-                    raise SoapFault(f"HTTP {response.status} from the gateway")
-                return data
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+CLIENT_VERSION = "2.3.0.215"
+_NOOP = "NoOp"
 
 
 @dataclass
@@ -100,10 +52,31 @@ class SessionReport:
     last_progress: int = 0
     errors: list[str] = field(default_factory=list)
     closing_message: str = ""
+    calls: list[str] = field(default_factory=list)
+    server_version: str = ""
+    warnings: list[str] = field(default_factory=list)
+    company_file: str = ""
+    next_update_seconds: int | None = None
+    min_run_every_seconds: int | None = None
+    connection_errors: list[str] = field(default_factory=list)
+    noops: int = 0
+    crashed: bool = False
+    runaway: bool = False
+
+    @property
+    def worked(self) -> bool:
+        """A session that exchanged data and ended normally."""
+        return self.messages > 0 and self.last_progress >= 100 and not self.errors
 
 
 class SandboxWebConnector:
-    """One Web Connector entry (one .qwc): a user name, a password and a company file."""
+    """One Web Connector entry (one .qwc): a user name, a password and a company file.
+
+    ``noop_pause`` is QBWC's five-second pause after ``NoOp`` (shorten it in tests);
+    ``max_exchanges``/``max_session_seconds`` bound a session (see the module); with
+    ``record_dir`` every qbXML request received is written to its own numbered file.
+    ``sleep`` and ``clock`` are seams for tests.
+    """
 
     def __init__(
         self,
@@ -113,96 +86,200 @@ class SandboxWebConnector:
         password: str,
         company: CompanyFile,
         qbxml_versions: tuple[str, ...] = ("13.0",),
+        client_version: str = CLIENT_VERSION,
+        noop_pause: float = 5.0,
+        max_exchanges: int = 1000,
+        max_session_seconds: float | None = None,
+        max_file_attempts: int = 3,
+        record_dir: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
         self._username = username
         self._password = password
         self.company = company
         self._versions = qbxml_versions
+        self._client_version = client_version
+        self._noop_pause = noop_pause
+        self._max_exchanges = max_exchanges
+        self._max_seconds = max_session_seconds
+        self._max_file_attempts = max_file_attempts
+        self._record_dir = record_dir
+        self._recorded = 0
+        self._sleep = sleep
+        self._clock = clock
+        self._session_lock = threading.Lock()
+        self.last_report: SessionReport | None = None
+        if record_dir is not None:
+            record_dir.mkdir(parents=True, exist_ok=True)
+            self._recorded = len(list(record_dir.glob("*.xml")))
 
     def close(self) -> None:
         self._transport.close()
 
     def call(self, operation: str, **params: str) -> etree._Element:
         """One SOAP call; returns the ``<operation>Result`` element."""
-        envelope = etree.Element(f"{{{_SOAP}}}Envelope", nsmap={"soap": _SOAP})
-        body = etree.SubElement(envelope, f"{{{_SOAP}}}Body")
-        op = etree.SubElement(body, f"{{{_NS}}}{operation}", nsmap={None: _NS})
-        for name, value in params.items():
-            etree.SubElement(op, f"{{{_NS}}}{name}").text = value
-        raw = self._transport.post(
-            etree.tostring(envelope, xml_declaration=True, encoding="utf-8"), _NS + operation
-        )
-        root = parse_xml(raw)
-        fault = root.find(f".//{{{_SOAP}}}Fault")
-        if fault is not None:
-            raise SoapFault(fault.findtext("faultstring") or "SOAP fault")
-        result = root.find(f".//{{{_NS}}}{operation}Result")
-        if result is None:
-            raise SoapFault(f"no {operation}Result in the answer")
-        return result
+        raw = self._transport.post(soap_request(operation, params), INTUIT_NS + operation)
+        return soap_result(raw, operation)
 
     def run_once(self) -> SessionReport:
         """One scheduled update, as QBWC does it, until the server says it is done."""
-        report = SessionReport()
-        self.call("serverVersion")
-        version = self.call("clientVersion", strVersion=_CLIENT_VERSION).text or ""
-        if version.startswith("E:"):
-            report.errors.append(version)
+        with self._session_lock:  # one QBWC entry never runs two sessions at once
+            report = SessionReport()
+            try:
+                self._session(report)
+            finally:
+                self.last_report = report
             return report
-        auth = [
-            e.text or ""
-            for e in self.call(
-                "authenticate", strUserName=self._username, strPassword=self._password
-            )
-        ]
-        ticket, status = ([*auth, "", ""])[:2]
+
+    # -- the session ---------------------------------------------------------------------
+
+    def _text(self, report: SessionReport, operation: str, **params: str) -> str:
+        report.calls.append(operation)
+        return self.call(operation, **params).text or ""
+
+    def _session(self, report: SessionReport) -> None:
+        report.server_version = self._text(report, "serverVersion")
+        answer = self._text(report, "clientVersion", strVersion=self._client_version)
+        if answer.startswith("E:"):
+            report.errors.append(answer[2:] or answer)
+            return
+        if answer.startswith(("W:", "O:")):
+            report.warnings.append(answer)
+        report.calls.append("authenticate")
+        result = self.call("authenticate", strUserName=self._username, strPassword=self._password)
+        values = [e.text or "" for e in result if isinstance(e.tag, str)]
+        ticket, status = ([*values, "", ""])[:2]
         report.authenticate = status
-        if status in {"nvu", "none", "busy"}:
-            return report
-        first = True
-        while True:
-            hcp = ""
-            if first:
-                versions = "".join(
-                    f"<SupportedQBXMLVersion>{v}</SupportedQBXMLVersion>" for v in self._versions
-                )
-                hcp = _HCP_TEMPLATE.format(versions=versions, company=self.company.company_name)
-            major, minor = self._versions[-1].split(".")
-            request = (
-                self.call(
-                    "sendRequestXML",
-                    ticket=ticket,
-                    strHCPResponse=hcp,
-                    strCompanyFileName=str(self.company.path),
-                    qbXMLCountry="US",
-                    qbXMLMajorVers=major,
-                    qbXMLMinorVers=minor,
-                ).text
-                or ""
+        report.next_update_seconds = _seconds(values, 2)
+        report.min_run_every_seconds = _seconds(values, 3)
+        if status in ("nvu", "none", "busy"):
+            return
+        report.company_file = status
+        self.company.begin_session()
+        try:
+            if not self._open_company(report, ticket):
+                return
+            if not self._exchange(report, ticket):
+                return
+            report.closing_message = self._text(report, "closeConnection", ticket=ticket)
+        finally:
+            self.company.end_session()
+
+    def _open_company(self, report: SessionReport, ticket: str) -> bool:
+        """QBWC opens QuickBooks before the first request; when it cannot, it tells the
+        server through ``connectionError`` and tries the path it answers, or gives up."""
+        for _ in range(self._max_file_attempts):
+            failure = self.company.faults.take_unavailable()
+            if failure is None:
+                return True
+            report.connection_errors.append(failure.hresult)
+            answer = self._text(
+                report,
+                "connectionError",
+                ticket=ticket,
+                hresult=failure.hresult,
+                message=failure.message,
             )
-            first = False
-            if not request or request == "NoOp":
-                report.errors.append(self.call("getLastError", ticket=ticket).text or "")
+            if answer.strip().lower() == "done" or not answer.strip():
                 break
-            report.messages += 1
-            report.requests += request.count('requestID="')
-            response, hresult, message = self.company.process(request)
-            progress = int(
-                self.call(
-                    "receiveResponseXML",
-                    ticket=ticket,
-                    response=response,
-                    hresult=hresult,
-                    message=message,
-                ).text
-                or "-1"
+            report.company_file = answer
+        report.errors.append(f"QuickBooks could not be opened ({report.connection_errors[-1]})")
+        report.closing_message = self._text(report, "closeConnection", ticket=ticket)
+        return False
+
+    def _exchange(self, report: SessionReport, ticket: str) -> bool:
+        """The request/response loop; ``False`` when the session ended without a
+        ``closeConnection`` (QuickBooks crashed)."""
+        started = self._clock()
+        first = True
+        exchanges = 0
+        major, minor = self._versions[-1].split(".")
+        while True:
+            if exchanges >= self._max_exchanges or (
+                self._max_seconds is not None and self._clock() - started > self._max_seconds
+            ):
+                report.runaway = True
+                report.errors.append(
+                    f"runaway session refused: not done after {exchanges} requests"
+                )
+                return True
+            hcp = self.company.host_company_preferences(self._versions) if first else ""
+            first = False
+            exchanges += 1
+            request = self._text(
+                report,
+                "sendRequestXML",
+                ticket=ticket,
+                strHCPResponse=hcp,
+                strCompanyFileName=report.company_file or str(self.company.path),
+                qbXMLCountry="US",
+                qbXMLMajorVers=major,
+                qbXMLMinorVers=minor,
             )
+            if request == _NOOP:
+                self._pause(report)
+                continue
+            if not request:
+                error = self._text(report, "getLastError", ticket=ticket)
+                if error == _NOOP:
+                    self._pause(report)
+                    continue
+                if error:
+                    report.errors.append(error)
+                return True
+            self._record(request)
+            report.messages += 1
+            report.requests += _count_requests(request)
+            try:
+                response, hresult, message = self.company.process(request)
+            except QuickBooksCrashed as exc:
+                report.crashed = True
+                report.errors.append(str(exc))
+                return False
+            answer = self._text(
+                report,
+                "receiveResponseXML",
+                ticket=ticket,
+                response=response,
+                hresult=hresult,
+                message=message,
+            )
+            progress = int(answer) if answer.lstrip("-").isdigit() else -1
             report.last_progress = progress
             if progress < 0:
-                report.errors.append(self.call("getLastError", ticket=ticket).text or "")
-                break
+                error = self._text(report, "getLastError", ticket=ticket)
+                if error == _NOOP:
+                    self._pause(report)
+                    continue
+                report.errors.append(error)
+                return True
             if progress >= 100:
-                break
-        report.closing_message = self.call("closeConnection", ticket=ticket).text or ""
-        return report
+                return True
+
+    def _pause(self, report: SessionReport) -> None:
+        report.noops += 1
+        self._sleep(self._noop_pause)
+
+    def _record(self, request: str) -> None:
+        if self._record_dir is None:
+            return
+        self._recorded += 1
+        (self._record_dir / f"{self._recorded:05d}.xml").write_text(request, encoding="utf-8")
+
+
+def _seconds(values: list[str], index: int) -> int | None:
+    if len(values) <= index:
+        return None
+    text = values[index].strip()
+    return int(text) if text.isdigit() else None
+
+
+def _count_requests(request: str) -> int:
+    try:
+        root = parse_xml(request)
+    except UnsafeXml:
+        return request.count('requestID="')
+    messages = root.find("QBXMLMsgsRq")
+    return 0 if messages is None else sum(1 for r in messages if isinstance(r.tag, str))

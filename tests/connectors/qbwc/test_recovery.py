@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.qbwc._recovery import advance, finished, followup_requests
+from connectors.qbwc._recovery import (
+    advance,
+    finished,
+    followup_requests,
+    main_requests,
+    prepare,
+)
 from connectors.qbxml import ResponseStatus, build_request, parse_xml
 
 
@@ -114,3 +120,40 @@ def test_only_commands_that_need_it_get_follow_ups() -> None:
         {"1": status("1", 0, qb_id="A"), "2": status("2", 3100), "3": status("3", 0, qb_id="M")},
     )
     assert [f["index"] for f in after["followups"]] == [1]
+
+
+INVOICE_ADD = (
+    "<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>Ada</FullName></CustomerRef>"
+    "<RefNumber>INV-7</RefNumber><InvoiceLineAdd><Desc>Work</Desc><Amount>10.00</Amount>"
+    "</InvoiceLineAdd></InvoiceAdd></InvoiceAddRq>"
+)
+
+
+def invoice(request_id: str, *, resent: bool) -> dict[str, Any]:
+    return {"request_id": request_id, "action": "ADD", "resent": resent, "request_xml": INVOICE_ADD}
+
+
+def test_a_resent_transaction_add_is_looked_up_by_ref_number_before_it_goes_out() -> None:
+    prepared = prepare(flight(invoice("1", resent=True), add("2", "Ada", resent=True)))
+    assert not finished(prepared)
+    ((lookup_id, lookup_xml),) = followup_requests(prepared)
+    query = parse_xml(lookup_xml)
+    assert (query.tag, query.findtext("RefNumber")) == ("InvoiceQueryRq", "INV-7")
+    found = advance(prepared, {lookup_id: status(lookup_id, 0, qb_id="1A-1", edit_sequence="3")})
+    # Found: settled as already there; only the customer goes out.
+    assert not finished(found)
+    assert found["commands"][0]["outcome"]["qb_id"] == "1A-1"
+    assert [request_id for request_id, _ in main_requests(found)] == ["2"]
+
+
+def test_a_resent_transaction_add_not_found_is_sent() -> None:
+    prepared = prepare(flight(invoice("1", resent=True)))
+    ((lookup_id, _),) = followup_requests(prepared)
+    missing = advance(prepared, {lookup_id: status(lookup_id, 1)})
+    assert [request_id for request_id, _ in main_requests(missing)] == ["1"]
+
+
+def test_first_attempts_need_no_lookup() -> None:
+    prepared = prepare(flight(invoice("1", resent=False)))
+    assert finished(prepared)
+    assert followup_requests(prepared) == []

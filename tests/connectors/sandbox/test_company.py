@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from connectors.qbxml import build_message, build_request, parse_response
-from connectors.sandbox import CompanyFile
+from connectors.sandbox import CompanyFile, SandboxError
+from connectors.sandbox._catalog import SEED
+from tests.connectors.sandbox.qbxml_text import Sender, rq
 
 
 @pytest.fixture
@@ -110,4 +113,72 @@ def test_stop_on_error_stops(company: CompanyFile) -> None:
 def test_unparsable_document_is_refused_whole(company: CompanyFile) -> None:
     response, hresult, message = company.process("<QBXML><QBXMLMsgsRq>")
     assert (response, hresult) == ("", "0x80040400")
-    assert "parsing the XML" in message
+    assert "parsing the provided XML" in message
+
+
+# -- the file itself ---------------------------------------------------------------------
+
+
+def test_a_new_file_is_seeded_like_a_new_quickbooks_company(tmp_path: Path) -> None:
+    file = CompanyFile(tmp_path / "new.db", company_name="Acme Builders")
+    try:
+        names = {r["FullName"] for r in file.records("Account")}
+        assert {"Accounts Receivable", "Undeposited Funds", "Checking", "Sales"} <= names
+        assert {r["FullName"] for r in file.records("SalesTaxCode")} == {"Tax", "Non"}
+        assert file.company_name == "Acme Builders"
+        assert file.customers() == []
+    finally:
+        file.close()
+
+
+def test_everything_survives_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "kept.db"
+    first = CompanyFile(path, company_name="Kept")
+    (status,) = send(first, build_request("customer", "Add", {"Name": "Ada"}))
+    first.close()
+    again = CompanyFile(path, company_name="Ignored for an existing file")
+    try:
+        assert again.company_name == "Kept"
+        assert again.customers()[0]["ListID"] == status.qb_id
+        assert len(again.records("Account")) == sum(1 for kind, _ in SEED if kind == "Account")
+    finally:
+        again.close()
+
+
+def test_a_file_from_an_older_sandbox_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute("create table lists (list_id text primary key)")
+    db.commit()
+    db.close()
+    with pytest.raises(SandboxError, match="delete it"):
+        CompanyFile(path)
+
+
+def test_records_record_and_sql_inspect_the_file(company: CompanyFile) -> None:
+    (status,) = send(company, build_request("customer", "Add", {"Name": "Ada"}))
+    (row,) = company.records("Customer")
+    assert (row["FullName"], row["Balance"], row["ListID"]) == ("Ada", "0.00", status.qb_id)
+    ret = company.record(status.qb_id or "")
+    assert ret is not None
+    assert ret.tag == "CustomerRet"
+    assert company.record("nothing") is None
+    assert company.sql("select count(*) from lists where kind = ?", ("Customer",)) == [(1,)]
+    with pytest.raises(SandboxError, match="select"):
+        company.sql("delete from lists")
+    with pytest.raises(SandboxError, match="unknown kind"):
+        company.records("Widget")
+
+
+def test_ship_to_addresses_are_kept(tmp_path: Path, qbxml_reference: Path) -> None:
+    file = CompanyFile(tmp_path / "ship.db", validate_with=qbxml_reference)
+    try:
+        ship = (
+            "<ShipToAddress><Name>Site</Name><Addr1>1 Dock Rd</Addr1>"
+            "<DefaultShipTo>true</DefaultShipTo></ShipToAddress>"
+        )
+        ret = Sender(file, qbxml_reference).ok(rq("CustomerAdd", f"<Name>Ada</Name>{ship}"))
+        assert ret.findtext("ShipToAddress/Addr1") == "1 Dock Rd"
+        assert ret.findtext("ShipToAddress/DefaultShipTo") == "true"
+    finally:
+        file.close()

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import pytest
+
+from connectors.qbxml import CATALOG, HRESULTS, Category, explain
+
+STATUS_CODES = [0, 1, 500, 530, 3000, 3100, 3120, 3130, 3140, 3150, 3160, 3170, 3171, 3175]
+STATUS_CODES += [3176, 3180, 3200, 3210, 3250, 3260, 3261, 9001]
+WEB_CONNECTOR = [
+    "0x80040400",
+    "0x80040408",
+    "0x8004040A",
+    "0x80040410",
+    "0x80040414",
+    "0x80040418",
+    "0x8004041A",
+    "0x8004041B",
+    "0x8004041D",
+    "0x80040420",
+    "0x80040422",
+    "0x80040423",
+    "0x80040424",
+]
+
+
+@pytest.mark.parametrize("code", [*map(str, STATUS_CODES), *WEB_CONNECTOR])
+def test_every_code_of_the_issue_is_explained(code: str) -> None:
+    entry = CATALOG[code]
+    assert entry.known
+    assert entry.title
+    assert entry.explanation.endswith(".")
+    if entry.category is not Category.OK:
+        assert entry.remedy, f"{code} needs a remedy an accountant can follow"
+    if entry.category is Category.FIX_THEN_RETRY:
+        assert entry.action in {"refresh-edit-sequence", "create-reference", "renegotiate-version"}
+    else:
+        assert entry.action is None
+
+
+def test_hresults_are_the_web_connector_ones() -> None:
+    assert set(HRESULTS) == set(WEB_CONNECTOR)
+
+
+@pytest.mark.parametrize(
+    ("code", "category"),
+    [
+        (0, Category.OK),
+        (1, Category.OK),
+        (500, Category.OK),
+        (3175, Category.TRANSIENT),
+        (3176, Category.TRANSIENT),
+        (3200, Category.FIX_THEN_RETRY),
+        (3140, Category.FIX_THEN_RETRY),
+        (3171, Category.PERMANENT),
+        (3100, Category.PERMANENT),
+        (3260, Category.PERMANENT),
+        ("0x80040408", Category.TRANSIENT),
+        ("0x80040414", Category.TRANSIENT),
+        ("0x8004041A", Category.PERMANENT),
+        ("0x80040423", Category.FIX_THEN_RETRY),
+    ],
+)
+def test_classes(code: int | str, category: Category) -> None:
+    assert explain(code).category is category
+
+
+def test_the_seed_products_advice_is_in_the_remedies() -> None:
+    assert "closing date" in explain(3171).remedy.lower()
+    assert "single-user" in explain(3175).remedy.lower()
+    assert "dialog" in explain(3175).remedy.lower()
+    assert "another export" in explain(3200).remedy.lower()
+    assert "users" in explain(3260).remedy.lower()
+    assert "deposit" in explain(3160).explanation.lower()
+    assert "tax code" in explain(3170).remedy.lower()
+    assert explain(3200).action == "refresh-edit-sequence"
+
+
+@pytest.mark.parametrize("code", [3170, 3180])
+def test_modify_and_add_errors_are_transient_only_when_the_record_is_in_use(code: int) -> None:
+    in_use = explain(
+        code,
+        "There was an error when modifying a Customer. QuickBooks error message: "
+        "The record is in use by another user.",
+    )
+    assert in_use.category is Category.TRANSIENT
+    assert in_use.retry
+    assert "close" in in_use.remedy.lower()
+    other = explain(code, "There was an error when saving a Invoice. QuickBooks error message: X")
+    assert other.category is Category.PERMANENT
+    assert not other.retry
+    assert explain(code).category is Category.PERMANENT
+
+
+def test_3170_about_a_missing_tax_code() -> None:
+    entry = explain(3170, "QuickBooks error message: A sales tax code is required.")
+    assert entry.title == "Sales tax code missing"
+    assert entry.category is Category.PERMANENT
+
+
+def test_3140_depends_on_what_is_missing() -> None:
+    customer = explain(
+        3140, 'There is an invalid reference to QuickBooks Customer "Ada" in the Invoice.'
+    )
+    assert customer.category is Category.FIX_THEN_RETRY
+    assert customer.action == "create-reference"
+    deposit = explain(
+        3140,
+        'There is an invalid reference to QuickBooks Account "Sales" in the Payment. QuickBooks '
+        "error message: Payments must be deposited to a bank account or other current asset "
+        "account.",
+    )
+    assert deposit.category is Category.PERMANENT
+    assert "current asset" in deposit.explanation
+    class_ref = explain(3140, 'There is an invalid reference to QuickBooks Class "Remodel".')
+    assert class_ref.category is Category.PERMANENT
+    assert "exact name" in class_ref.explanation
+
+
+@pytest.mark.parametrize(
+    "spelling", ["0x80040408", "0X80040408", "80040408", "0x80040408 ", -2147220472, "-2147220472"]
+)
+def test_hresult_spellings(spelling: int | str) -> None:
+    entry = explain(spelling)
+    assert entry.code == "0x80040408"
+    assert entry.known
+
+
+def test_unknown_codes_fall_back_on_their_range() -> None:
+    assert explain(42).category is Category.OK
+    assert not explain(42).known
+    assert explain(510).category is Category.OK
+    assert explain(3999).category is Category.PERMANENT
+    assert explain("0x80040499").category is Category.PERMANENT
+    assert explain("nonsense").category is Category.PERMANENT
+    assert explain(-1).code == "0xFFFFFFFF"
+
+
+def test_describe_is_one_line() -> None:
+    line = explain(3200).describe()
+    assert line.startswith("3200 Changed meanwhile: ")
+    assert "\n" not in line
