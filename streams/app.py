@@ -14,6 +14,7 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from connectors.qbxml import explain
 from connectors.store import Mapping, Store
 from qbsync.contracts import AvroCodec, DecodeError, codec_from_settings
 from qbsync.settings import Settings
@@ -116,11 +117,13 @@ class Pipeline:
             )
         ok = result["status_severity"] != "Error" and 0 <= result["status_code"] < 1000
         if not ok:
+            catalog = explain(result["status_code"], result["status_message"])
             return self.dead_letter(
                 message,
                 str(result["status_code"]),
                 f"QuickBooks refused {result['entity']} {result['entity_id']!r}:"
-                f" {result['status_message']}",
+                f" {result['status_message']} ({catalog.title}: {catalog.explanation}"
+                f" {catalog.remedy})",
                 tenant_id=result["tenant_id"],
                 profile_id=result["profile_id"],
             )

@@ -29,6 +29,7 @@ from connectors.qbwc._recovery import (
 from connectors.qbxml import (
     UnsafeXml,
     build_message,
+    explain,
     negotiate_version,
     parse_response,
     parse_xml,
@@ -47,17 +48,6 @@ DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
 _LOCAL_BATCHES = 20
 # qbsync's own status code (QuickBooks' are >= 0): held back because a dependency failed.
 BLOCKED = -2
-
-# What QuickBooks' request processor means by the hresults a Web Connector reports.
-HRESULTS = {
-    "0x80040400": "QuickBooks could not parse the request (qbXML error); it was not applied.",
-    "0x80040408": "QuickBooks could not be started. Open QuickBooks on that computer.",
-    "0x80040409": "The company file is for another version of QuickBooks.",
-    "0x80040410": "The company file is open in a mode that does not allow this (single-user?).",
-    "0x80040420": "QuickBooks refused access: the application is not authorised in the company"
-    " file (Edit > Preferences > Integrated Applications).",
-    "0x8004041D": "Another application is using the company file. Try again later.",
-}
 
 
 class CommandSource(Protocol):
@@ -340,7 +330,7 @@ class WebConnectorGateway:
         if session is None:
             return -1
         if hresult:
-            explanation = HRESULTS.get(hresult.upper().replace("0X", "0x"), message)
+            explanation = explain(hresult, message).describe()
             # Nothing is settled: the batch is sent again (and recognised as a re-send).
             self._store.update_session(
                 key,
@@ -433,7 +423,7 @@ class WebConnectorGateway:
         return session.last_error or "No error."
 
     def connection_error(self, ticket: str, hresult: str, message: str) -> str:
-        explanation = HRESULTS.get(hresult, message or "unknown error")
+        explanation = explain(hresult, message).describe()
         self._store.update_session(
             _ticket_hash(ticket),
             self._config.session_ttl,

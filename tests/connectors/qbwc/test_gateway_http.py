@@ -177,7 +177,9 @@ def test_hresult_from_quickbooks_is_explained_and_nothing_is_committed(
         message="parse error",
     ).text
     assert progress == "-1"
-    assert "could not parse" in (wc.call("getLastError", ticket=ticket).text or "")
+    assert "could not read the request document" in (
+        wc.call("getLastError", ticket=ticket).text or ""
+    )
     wc.call("closeConnection", ticket=ticket)
     # The command was not settled: the next run sends it again and it lands.
     report = connector(served, tmp_path).run_once()
