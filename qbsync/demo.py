@@ -25,7 +25,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from connectors.kafka import RecordProducer
 from connectors.kafka.brokers import BrokerInfo, running_broker
 from connectors.qbwc import create_profile
-from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store, upgrade
 from qbsync.contracts import AvroCodec, codec_from_settings, customer_event
 from qbsync.runtime import (
@@ -211,7 +211,12 @@ def run_demo(
             companies: dict[str, CompanyFile] = {}  # profile id -> its company file
             loops: list[_WebConnectorLoop] = []
             for company, created in profiles.items():
-                file = CompanyFile(work / "companies" / f"{company}.db", company_name=company)
+                # Every request is checked against Intuit's XSD when the reference is here.
+                file = CompanyFile(
+                    work / "companies" / f"{company}.db",
+                    company_name=company,
+                    validate_with=find_reference(),
+                )
                 companies[created.profile.id] = file
                 stack.callback(file.close)
                 connector = SandboxWebConnector(

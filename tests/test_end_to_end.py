@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from connectors.kafka import RecordProducer
 from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile
-from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Mapping, Store, upgrade
 from qbsync.contracts import AvroCodec, customer_event
 from qbsync.runtime import Services, free_port, prepare_topics, running_services, use_broker
@@ -65,7 +65,7 @@ def pipeline(
     prepare_topics(settings)
     store = Store(database_url)
     created = create_profile(store, name="Shared Co", tenants=["t-1", "t-2"])
-    company = CompanyFile(tmp_path / "company.db")
+    company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
     producer = RecordProducer(settings.kafka.client_config())
     with running_services(settings, tmp_path / "logs") as services:
         connector = SandboxWebConnector(

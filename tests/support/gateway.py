@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from connectors.kafka import RecordProducer, ensure_topics
 from connectors.qbwc import GatewayServer, NewProfile, create_gateway
 from connectors.qbxml import build_request
-from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store
 from qbsync.contracts import AvroCodec
 from qbsync.settings import Settings
@@ -80,7 +80,8 @@ def connector(
         HttpTransport(served.url + "/qbwc"),
         username=chosen.profile.username,
         password=password if password is not None else chosen.password,
-        company=CompanyFile(tmp_path / f"{uuid.uuid4().hex}.db"),
+        # Strict: every request the gateway sends is validated against Intuit's XSD.
+        company=CompanyFile(tmp_path / f"{uuid.uuid4().hex}.db", validate_with=find_reference()),
     )
 
 

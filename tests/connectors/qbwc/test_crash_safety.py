@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from connectors.qbxml import build_message, build_request, parse_response
-from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from qbsync.processes import ChildProcess, child_process
 from qbsync.runtime import child_env, free_port, wait_healthy
 from tests.support.gateway import Served, enqueue, enqueue_requests, results
@@ -38,7 +38,7 @@ def gateway_process(served: Served, port: int, log_dir: Path) -> Iterator[ChildP
 def test_kill_9_at_any_step_loses_nothing_and_duplicates_nothing(
     served: Served, tmp_path: Path, crash: str
 ) -> None:
-    company = CompanyFile(tmp_path / "company.db")
+    company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
     # One customer already in QuickBooks, which the batch modifies (a Mod re-sent after a
     # crash meets a changed EditSequence).
     existing = build_request("customer", "Add", {"Name": "Existing"})
