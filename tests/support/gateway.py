@@ -100,8 +100,9 @@ def enqueue_requests(
     *,
     profile: NewProfile | None = None,
     depends_on: dict[str, list[str]] | None = None,
+    entity: str = "customer",
 ) -> None:
-    """``(entity_id, action, request_xml)`` customer commands on a file's command topic;
+    """``(entity_id, action, request_xml)`` commands (of ``entity``) on a file's topic;
     ``depends_on`` maps an entity id to the ``entity:entity_id`` keys it needs first."""
     profile_id = (profile or served.profile).profile.id
     topic = served.settings.topics.commands(profile_id)
@@ -112,7 +113,7 @@ def enqueue_requests(
             "event_id": str(uuid.uuid4()),
             "tenant_id": "t-1",
             "profile_id": profile_id,
-            "entity": "customer",
+            "entity": entity,
             "entity_id": entity_id,
             "action": action,
             "request_xml": request_xml,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -133,4 +134,77 @@ def test_kill_9_at_any_step_loses_nothing_and_duplicates_nothing(
     if crash != "after-receive":
         # The first attempt never reported, so each command has exactly one result.
         assert all(len(copies) == 1 for copies in by_entity.values())
+    company.close()
+
+
+def test_quickbooks_crashing_after_applying_invoices_adds_each_once(
+    served: Served, tmp_path: Path
+) -> None:
+    """The sandbox's crash fault: QuickBooks applies a batch of invoices and the Web
+    Connector dies before answering; the gateway is killed too. Invoices have no unique name,
+    so the re-sent adds are looked up by RefNumber first and settle without a second copy."""
+    company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
+    customer = build_request("customer", "Add", {"Name": "Ada"})
+    company.process(build_message([("0", customer)], version="13.0"))
+
+    def invoice(ref_number: str) -> str:
+        return build_request(
+            "invoice",
+            "Add",
+            {
+                "CustomerRef": {"FullName": "Ada"},
+                "RefNumber": ref_number,
+                "InvoiceLineAdd": [{"Desc": "Service call", "Amount": Decimal("125.00")}],
+            },
+        )
+
+    enqueue_requests(
+        served,
+        [(ref, "ADD", invoice(ref)) for ref in ("INV-1", "INV-2", "INV-3")],
+        entity="invoice",
+    )
+    company.faults.crash_after_apply(batches=1)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/qbwc"
+    logs = tmp_path / "logs"
+
+    def connector() -> SandboxWebConnector:
+        return SandboxWebConnector(
+            HttpTransport(url),
+            username=served.profile.profile.username,
+            password=served.profile.password,
+            company=company,
+        )
+
+    with gateway_process(served, port, logs) as first:
+        wc = connector()
+        crashed = wc.run_once()
+        wc.close()
+        assert crashed.crashed
+        assert sorted(r["RefNumber"] for r in company.records("Invoice")) == [
+            "INV-1",
+            "INV-2",
+            "INV-3",
+        ]  # applied, never answered
+        first.process.kill()
+        first.process.wait(10)
+
+    with gateway_process(served, port, logs):
+        wc = connector()
+        until(
+            lambda: wc.run_once().authenticate == "none",
+            timeout=60,
+            what="the queue to drain after the crash",
+        )
+        wc.close()
+
+    invoices = company.records("Invoice")
+    assert sorted(r["RefNumber"] for r in invoices) == ["INV-1", "INV-2", "INV-3"]  # once each
+    found = {r["entity_id"]: r for r in results(served, 3)}
+    assert set(found) == {"INV-1", "INV-2", "INV-3"}
+    by_ref = {r["RefNumber"]: r["TxnID"] for r in invoices}
+    for ref, result in found.items():
+        assert result["status_code"] == 0, result
+        assert result["qb_id"] == by_ref[ref]
+        assert "RefNumber" in str(result["status_message"])
     company.close()
