@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qbsync.cli_contracts import publish, schemas_app
+from qbsync.cli_dlq import dlq_app
 from qbsync.cli_sandbox import sandbox_app
 from qbsync.errors import QbsyncError
 from qbsync.logs import configure_logging
@@ -332,6 +333,8 @@ def demo(
 # Event contracts: `qbsync publish`, `qbsync schemas list|docs|check`.
 app.command("publish")(publish)
 app.add_typer(schemas_app, name="schemas")
+# Support: `qbsync dlq list|show|replay`.
+app.add_typer(dlq_app, name="dlq")
 # The simulated company file and Web Connector: `qbsync sandbox run|show`.
 app.add_typer(sandbox_app, name="sandbox")
 

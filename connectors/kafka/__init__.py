@@ -2,6 +2,15 @@
 
 from connectors.kafka._admin import ensure_topics
 from connectors.kafka._command_queue import CommandQueue, QueuedCommand
+from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
 from connectors.kafka._producer import RecordProducer
 
-__all__ = ["CommandQueue", "QueuedCommand", "RecordProducer", "ensure_topics"]
+__all__ = [
+    "CommandQueue",
+    "DeadLetterFilter",
+    "QueuedCommand",
+    "RecordProducer",
+    "ensure_topics",
+    "read_dead_letters",
+    "replayable",
+]

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "IdMapping", "Profile", "Tenant", "WebConnectorSession"]
+__all__ = ["Base", "DeadLetterReplay", "IdMapping", "Profile", "Tenant", "WebConnectorSession"]
 
 
 class Base(DeclarativeBase):
@@ -88,3 +88,12 @@ class WebConnectorSession(Base):
     # "tenant:entity:entity_id" of commands that failed in this session: what depends on
     # them is not sent (connectors.qbwc._gateway).
     failed_keys: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+
+
+class DeadLetterReplay(Base):
+    """A dead letter support replayed: replaying it again does nothing (unless forced)."""
+
+    __tablename__ = "dead_letter_replays"
+
+    dead_letter_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    replayed_at: Mapped[datetime]

@@ -13,7 +13,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.store._models import IdMapping, Profile, Tenant, WebConnectorSession
+from connectors.store._models import (
+    DeadLetterReplay,
+    IdMapping,
+    Profile,
+    Tenant,
+    WebConnectorSession,
+)
 from qbsync.errors import QbsyncError
 
 __all__ = ["Mapping", "SessionBusy", "Store", "StoreError"]
@@ -182,6 +188,15 @@ class Store:
         with self._tx() as session:
             return list(session.scalars(query))
 
+    def update_tenant_settings(self, tenant_id: str, settings: dict[str, Any]) -> Tenant:
+        """Replace the tenant's settings JSON (callers validate it first)."""
+        with self._tx() as session:
+            tenant = session.get(Tenant, tenant_id)
+            if tenant is None:
+                raise StoreError(f"no tenant {tenant_id!r}")
+            tenant.settings = dict(settings)
+            return tenant
+
     # -- id mappings ----------------------------------------------------------------------
 
     def mapping(self, tenant_id: str, entity: str, external_id: str) -> Mapping | None:
@@ -212,6 +227,26 @@ class Store:
             row.edit_sequence = mapping.edit_sequence
             row.full_name = mapping.full_name
             row.updated_at = _now()
+
+    # -- dead-letter replays -------------------------------------------------------------
+
+    def replayed(self, dead_letter_ids: list[str]) -> set[str]:
+        """Which of these dead letters were replayed already."""
+        if not dead_letter_ids:
+            return set()
+        with self._tx() as session:
+            rows = session.scalars(
+                select(DeadLetterReplay.dead_letter_id).where(
+                    DeadLetterReplay.dead_letter_id.in_(dead_letter_ids)
+                )
+            )
+            return set(rows)
+
+    def record_replays(self, dead_letter_ids: list[str]) -> None:
+        now = _now()
+        with self._tx() as session:
+            for dead_letter_id in dead_letter_ids:
+                session.merge(DeadLetterReplay(dead_letter_id=dead_letter_id, replayed_at=now))
 
     # -- Web Connector sessions -----------------------------------------------------------
 
