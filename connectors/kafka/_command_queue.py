@@ -22,6 +22,12 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 __all__ = ["CommandQueue", "QueuedCommand"]
 
 _ABSENT = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION}
+_COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+}
+_COORDINATOR_ATTEMPTS = 5
 # How long a read waits for one more record once it has stopped trusting the watermark.
 _PEEK_S = 0.3
 
@@ -51,6 +57,10 @@ class CommandQueue:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "allow.auto.create.topics": False,
+                # The broker answers a connection's requests in order: a Fetch parked for
+                # the default 500 ms delays the next watermark or offset query behind it.
+                # The queue only reads what it knows is there, so a short wait costs nothing.
+                "fetch.wait.max.ms": 10,
             }
         )
         self._topic_for = topic_for
@@ -70,7 +80,7 @@ class CommandQueue:
         partition = TopicPartition(topic, 0)
         try:
             low, high = self._consumer.get_watermark_offsets(partition, timeout=10, cached=False)
-            (committed,) = self._consumer.committed([partition], timeout=10)
+            (committed,) = self._committed(partition)
         except KafkaException as exc:
             if exc.args[0].code() not in _ABSENT:
                 raise
@@ -83,6 +93,21 @@ class CommandQueue:
             return self._bounds(topic, refreshed=True)
         start = committed.offset if committed.offset >= 0 else low
         return max(start, low), high
+
+    def _committed(self, partition: TopicPartition) -> list[TopicPartition]:
+        """The group's committed offset; a coordinator that is moving or loading is asked
+        again (briefly) instead of failing the Web Connector's call."""
+        for attempt in range(_COORDINATOR_ATTEMPTS):
+            try:
+                return list(self._consumer.committed([partition], timeout=10))
+            except KafkaException as exc:
+                if (
+                    exc.args[0].code() not in _COORDINATOR_MOVING
+                    or attempt == _COORDINATOR_ATTEMPTS - 1
+                ):
+                    raise
+                time.sleep(0.1 * (attempt + 1))  # backoff for the broker, not synchronization
+        raise AssertionError("unreachable")
 
     def pending(self, profile_id: str) -> int:
         """How many commands wait for this file (0 when its topic does not exist yet).
