@@ -3,6 +3,7 @@ stopped with SIGTERM (then SIGKILL after a grace period), never left behind."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -44,6 +45,21 @@ class ChildProcess:
         return int(self.process.returncode or 0)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if its parent dies, even by SIGKILL, so a killed
+    ``qbsync run`` or ``demo`` leaves nothing running. Elsewhere: nothing."""
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+
+
 @contextmanager
 def child_process(
     name: str, args: list[str], *, env: Mapping[str, str], log_dir: Path
@@ -58,6 +74,7 @@ def child_process(
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
     child = ChildProcess(name, process, log_path)
     log.info("child started", extra={"child": name, "pid": process.pid})

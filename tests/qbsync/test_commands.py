@@ -106,4 +106,28 @@ def test_run_serves_the_wsdl_and_stops_cleanly_on_sigterm(
         assert processes_using(tmp_path) == []
     finally:
         if process.poll() is None:
-            process.kill()
+            process.kill()  # its children get SIGTERM from the kernel (PDEATHSIG)
+        until(lambda: not processes_using(tmp_path), timeout=30, what="every child to be gone")
+
+
+def test_children_do_not_outlive_a_killed_run(broker: BrokerInfo, tmp_path: Path) -> None:
+    """kill -9 of `qbsync run` itself: the worker and the gateway stop too."""
+    port = free_port()
+    env = env_for(broker, tmp_path)
+    env["QBSYNC_WORKER_WEB_PORT"] = str(free_port())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qbsync", "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        until(
+            lambda: len(processes_using(tmp_path)) == 3,
+            timeout=90,
+            what="`qbsync run` and its two children",
+        )
+    finally:
+        process.kill()
+        process.wait(10)
+    until(lambda: not processes_using(tmp_path), timeout=30, what="the orphans to stop")
