@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import dataclass
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -19,18 +18,10 @@ from qbsync.contracts import AvroCodec
 from qbsync.runtime import child_env, prepare_topics, use_broker
 from qbsync.settings import Settings
 from streams.app import Pipeline
+from tests.support.messages import Message
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 def events_on(settings: Settings) -> list[bytes]:

@@ -46,6 +46,18 @@ def env_for(broker: BrokerInfo, data_dir: Path) -> dict[str, str]:
     return env
 
 
+def start_run(broker: BrokerInfo, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """``qbsync run`` as a user starts it, on the test broker."""
+    env = env_for(broker, data_dir)
+    env["QBSYNC_WORKER_WEB_PORT"] = str(free_port())
+    return subprocess.Popen(
+        [sys.executable, "-m", "qbsync", "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
 def test_demo_json_settles_everything_and_leaves_nothing_running(
     broker: BrokerInfo, tmp_path: Path
 ) -> None:
@@ -78,14 +90,7 @@ def test_run_serves_the_wsdl_and_stops_cleanly_on_sigterm(
     broker: BrokerInfo, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = env_for(broker, tmp_path)
-    env["QBSYNC_WORKER_WEB_PORT"] = str(free_port())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qbsync", "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process = start_run(broker, tmp_path, port)
 
     def wsdl() -> bytes | None:
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
@@ -112,15 +117,7 @@ def test_run_serves_the_wsdl_and_stops_cleanly_on_sigterm(
 
 def test_children_do_not_outlive_a_killed_run(broker: BrokerInfo, tmp_path: Path) -> None:
     """kill -9 of `qbsync run` itself: the worker and the gateway stop too."""
-    port = free_port()
-    env = env_for(broker, tmp_path)
-    env["QBSYNC_WORKER_WEB_PORT"] = str(free_port())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qbsync", "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_run(broker, tmp_path, free_port())
     try:
         until(
             lambda: len(processes_using(tmp_path)) == 3,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,7 @@ from connectors.store import Store, upgrade
 from qbsync.contracts import AvroCodec, customer_event
 from qbsync.settings import Settings
 from streams.app import Pipeline
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+from tests.support.messages import Message
 
 
 @pytest.fixture

@@ -149,3 +149,25 @@ def results(served: Served, expected: int) -> list[dict[str, object]]:
             break
     consumer.close()
     return found
+
+
+def authenticate(wc: SandboxWebConnector, profile: NewProfile) -> str:
+    """One ``authenticate`` call by hand; the ticket."""
+    answer = wc.call(
+        "authenticate", strUserName=profile.profile.username, strPassword=profile.password
+    )
+    return answer[0].text or ""
+
+
+def send_request(wc: SandboxWebConnector, ticket: str) -> str:
+    """One ``sendRequestXML`` call by hand, as a 13.0 Web Connector makes it."""
+    answer = wc.call(
+        "sendRequestXML",
+        ticket=ticket,
+        strHCPResponse="",
+        strCompanyFileName="",
+        qbXMLCountry="US",
+        qbXMLMajorVers="13",
+        qbXMLMinorVers="0",
+    )
+    return answer.text or ""

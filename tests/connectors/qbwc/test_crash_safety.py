@@ -14,7 +14,14 @@ from connectors.qbxml import build_message, build_request, parse_response
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from qbsync.processes import ChildProcess, child_process
 from qbsync.runtime import child_env, free_port, wait_healthy
-from tests.support.gateway import Served, enqueue, enqueue_requests, results
+from tests.support.gateway import (
+    Served,
+    authenticate,
+    enqueue,
+    enqueue_requests,
+    results,
+    send_request,
+)
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -64,27 +71,9 @@ def test_kill_9_at_any_step_loses_nothing_and_duplicates_nothing(
             password=served.profile.password,
             company=company,
         )
-        ticket = (
-            wc.call(
-                "authenticate",
-                strUserName=served.profile.profile.username,
-                strPassword=served.profile.password,
-            )[0].text
-            or ""
-        )
+        ticket = authenticate(wc, served.profile)
         if crash != "after-authenticate":
-            request = (
-                wc.call(
-                    "sendRequestXML",
-                    ticket=ticket,
-                    strHCPResponse="",
-                    strCompanyFileName="",
-                    qbXMLCountry="US",
-                    qbXMLMajorVers="13",
-                    qbXMLMinorVers="0",
-                ).text
-                or ""
-            )
+            request = send_request(wc, ticket)
             assert request.count("requestID=") == 4
             if crash != "after-send":
                 response, _, _ = company.process(request)  # QuickBooks applies the batch

@@ -12,11 +12,13 @@ from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, SoapFault
 from tests.support.gateway import (
     Served,
+    authenticate,
     connector,
     enqueue,
     enqueue_requests,
     post,
     results,
+    send_request,
     serving,
 )
 from tests.support.xsd import assert_valid_qbxml
@@ -150,23 +152,8 @@ def test_hresult_from_quickbooks_is_explained_and_nothing_is_committed(
 ) -> None:
     enqueue(served, "Ada")
     wc = connector(served, tmp_path)
-    ticket = (
-        wc.call(
-            "authenticate",
-            strUserName=served.profile.profile.username,
-            strPassword=served.profile.password,
-        )[0].text
-        or ""
-    )
-    request = wc.call(
-        "sendRequestXML",
-        ticket=ticket,
-        strHCPResponse="",
-        strCompanyFileName="",
-        qbXMLCountry="US",
-        qbXMLMajorVers="13",
-        qbXMLMinorVers="0",
-    ).text
+    ticket = authenticate(wc, served.profile)
+    request = send_request(wc, ticket)
     assert request
     assert "CustomerAddRq" in request
     progress = wc.call(

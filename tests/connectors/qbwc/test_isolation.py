@@ -15,7 +15,7 @@ from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
 from qbsync.processes import child_process
 from qbsync.runtime import child_env, free_port, wait_healthy
-from tests.support.gateway import Served, connector, enqueue, results
+from tests.support.gateway import Served, authenticate, connector, enqueue, results, send_request
 
 pytestmark = pytest.mark.integration
 
@@ -38,26 +38,11 @@ def test_each_profile_only_ever_receives_its_own_files_commands(
 def test_a_ticket_is_worth_nothing_outside_its_session(served: Served, tmp_path: Path) -> None:
     enqueue(served, "Ada")
     wc = connector(served, tmp_path)
-    ticket = (
-        wc.call(
-            "authenticate",
-            strUserName=served.profile.profile.username,
-            strPassword=served.profile.password,
-        )[0].text
-        or ""
-    )
+    ticket = authenticate(wc, served.profile)
     for guess in ("", "x", ticket[:-1], ticket.upper(), str(uuid.uuid4())):
         if guess == ticket:
             continue
-        answer = wc.call(
-            "sendRequestXML",
-            ticket=guess,
-            strHCPResponse="",
-            strCompanyFileName="",
-            qbXMLCountry="US",
-            qbXMLMajorVers="13",
-            qbXMLMinorVers="0",
-        ).text
+        answer = send_request(wc, guess)
         assert not answer, f"ticket {guess!r} got work"
     wc.call("closeConnection", ticket=ticket)
     # Tickets are long and random.
