@@ -120,3 +120,16 @@ def test_session_state_round_trips(store: Store) -> None:
     session = store.live_session("hash-a")
     assert session is not None
     assert (session.in_flight, session.settled) == (flight, 3)
+
+
+def test_a_web_connector_silent_for_three_schedules_is_stalled(store: Store) -> None:
+    quiet = store.add_profile(profile("Quiet Co", "user-quiet"))
+    busy = store.add_profile(profile("Busy Co", "user-busy"))
+    never = store.add_profile(profile("New Co", "user-new"))
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)  # schedule: every 3 minutes
+    store.update_profile(quiet.id, last_seen_at=long_ago)
+    store.touch_profile(busy.id)
+    assert never.last_seen_at is None  # never called: not stalled, just not set up yet
+    assert store.stalled_profiles(3.0) == 1
+    store.update_profile(quiet.id, enabled=False)  # disabled on purpose: not stalled
+    assert store.stalled_profiles(3.0) == 0
