@@ -280,3 +280,17 @@ def test_commands_whose_dependency_failed_this_session_are_not_sent(
         assert "depends on" in str(by_id[held]["status_message"])
     assert "'customer:c-ada-again'" in str(by_id["c-zed"]["status_message"])
     assert by_id["c-bea"]["status_code"] == 0
+
+
+def test_connection_error_is_recorded_with_an_explanation(served: Served, tmp_path: Path) -> None:
+    enqueue(served, "Ada")
+    wc = connector(served, tmp_path)
+    ticket = authenticate(wc, served.profile)
+    answer = wc.call("connectionError", ticket=ticket, hresult="0x80040408", message="cannot start")
+    assert answer.text == "done"
+    last = wc.call("getLastError", ticket=ticket).text or ""
+    assert "0x80040408" in last
+    assert "open QuickBooks" in last  # the catalog's remedy, in words a person can act on
+    wc.call("closeConnection", ticket=ticket)
+    # Nothing was settled: the command is still there for the next run.
+    assert connector(served, tmp_path).run_once().requests == 1
