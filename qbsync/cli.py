@@ -18,7 +18,9 @@ from rich.table import Table
 
 from qbsync.cli_contracts import publish, schemas_app
 from qbsync.cli_dlq import dlq_app
+from qbsync.cli_log import log_app
 from qbsync.cli_sandbox import sandbox_app
+from qbsync.cli_tenant import tenant_app
 from qbsync.errors import QbsyncError
 from qbsync.logs import configure_logging
 from qbsync.settings import Settings
@@ -335,6 +337,9 @@ app.command("publish")(publish)
 app.add_typer(schemas_app, name="schemas")
 # Support: `qbsync dlq list|show|replay`.
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(log_app, name="log")
+# Tenants and their sync settings: `qbsync tenant create|show|set`.
+app.add_typer(tenant_app, name="tenant")
 # The simulated company file and Web Connector: `qbsync sandbox run|show`.
 app.add_typer(sandbox_app, name="sandbox")
 

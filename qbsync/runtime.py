@@ -69,6 +69,7 @@ def prepare_topics(settings: Settings) -> None:
         {
             settings.topics.events: settings.topics.events_partitions,
             settings.topics.results: settings.topics.results_partitions,
+            settings.topics.status: settings.topics.results_partitions,
             settings.topics.dead_letters: 1,
         },
     )

@@ -85,6 +85,11 @@ class TopicSettings(BaseSettings):
         return f"{self.prefix}.results"
 
     @property
+    def status(self) -> str:
+        """Per-record sync status for source apps (synced or failed, with the remedy)."""
+        return f"{self.prefix}.status"
+
+    @property
     def dead_letters(self) -> str:
         """One dead-letter topic for every tenant."""
         return f"{self.prefix}.deadletters"

@@ -9,17 +9,18 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from connectors.qbxml import explain
-from connectors.store import Mapping, Store
+from connectors.store import Mapping, Store, SyncLogEntry
 from qbsync.contracts import AvroCodec, DecodeError, codec_from_settings
 from qbsync.settings import Settings
 from streams.sensor import PipelineSensor
-from streams.translate import Context, Rejection, plan_command
+from streams.translate import Context, Held, Paused, Rejection, Skip, Waiting, plan
 
 __all__ = ["Pipeline", "create_app"]
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 COMMAND = "com.qbsync.pipeline.Command"
 RESULT = "com.qbsync.pipeline.Result"
 DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
+SYNC_STATUS = "com.qbsync.events.SyncStatus"
 
 
 class Pipeline:
@@ -43,7 +45,13 @@ class Pipeline:
         if tenant is None:
             return Context(profile_id=None, mapping=None, settings={})
         mapping = self.store.mapping(tenant.id, envelope["entity"], envelope["entity_id"])
-        return Context(profile_id=tenant.profile_id, mapping=mapping, settings=tenant.settings)
+        return Context(
+            profile_id=tenant.profile_id,
+            mapping=mapping,
+            settings=tenant.settings,
+            # An invoice's customer, a payment's invoices ...: what QuickBooks calls them.
+            resolve=partial(self.store.mapping, tenant.id),
+        )
 
     def dead_letter(
         self,
@@ -78,8 +86,9 @@ class Pipeline:
             self.codec.encode(DEAD_LETTER, record),
         )
 
-    def translate(self, message: Any) -> tuple[str, bytes | None, bytes]:
-        """One event message -> ``(topic, key, value)``: a command or a dead letter."""
+    def translate(self, message: Any) -> tuple[str, bytes | None, bytes] | None:
+        """One event message -> ``(topic, key, value)``: a command or a dead letter; None
+        when a setting or the record's state says it is not to be sent (a draft invoice)."""
         try:
             _, event = self.codec.decode(message.value or b"")
             envelope = event["envelope"]
@@ -87,47 +96,44 @@ class Pipeline:
             return self.dead_letter(
                 message, "undecodable", f"The event could not be decoded: {exc}"
             )
+        tenant_id = envelope["tenant_id"]
         try:
             context = self.context(envelope)
-            outcome = plan_command(
-                event, context, command_id=str(uuid.uuid4()), now=datetime.now(UTC)
-            )
-            if isinstance(outcome, Rejection):
-                return self.dead_letter(
-                    message, outcome.code, outcome.reason, tenant_id=envelope["tenant_id"]
-                )
-            return (
-                self.settings.topics.commands(outcome["profile_id"]),
-                envelope["tenant_id"].encode(),
-                self.codec.encode(COMMAND, outcome),
-            )
+            outcome = plan(event, context, command_id=str(uuid.uuid4()), now=datetime.now(UTC))
         except Exception as exc:  # one message must never stop the worker
             log.exception("event failed", extra={"offset": message.offset})
             return self.dead_letter(
                 message, "internal-error", f"qbsync failed on this event: {type(exc).__name__}"
             )
+        if isinstance(outcome, dict):
+            return (
+                self.settings.topics.commands(outcome["profile_id"]),
+                tenant_id.encode(),
+                self.codec.encode(COMMAND, outcome),
+            )
+        if isinstance(outcome, Skip):
+            log.info("event skipped", extra={"code": outcome.code, "offset": message.offset})
+            return None
+        if isinstance(outcome, Rejection):
+            return self.dead_letter(message, outcome.code, outcome.reason, tenant_id=tenant_id)
+        # Waiting for a dependency, paused, or held for a missing class: until parking in a
+        # table lands (issue 7, item 4) these go to the dead-letter topic with their reason,
+        # from where `qbsync dlq replay` puts them back once the cause is gone.
+        code = {Waiting: "waiting", Paused: "paused", Held: "held"}[type(outcome)]
+        return self.dead_letter(message, code, outcome.reason, tenant_id=tenant_id)
 
-    def settle(self, message: Any) -> tuple[str, bytes | None, bytes] | None:
-        """One result message: store the mapping; a failure becomes a dead letter."""
+    def settle(self, message: Any) -> list[tuple[str, bytes | None, bytes]]:
+        """One result message: the mapping (on success), a sync log row, a status event for
+        the source app, and a dead letter when QuickBooks refused the record."""
         try:
             _, result = self.codec.decode(message.value or b"", expected=RESULT)
         except DecodeError as exc:
-            return self.dead_letter(
-                message, "undecodable", f"The result could not be decoded: {exc}"
-            )
+            return [
+                self.dead_letter(message, "undecodable", f"The result could not be decoded: {exc}")
+            ]
         ok = result["status_severity"] != "Error" and 0 <= result["status_code"] < 1000
-        if not ok:
-            catalog = explain(result["status_code"], result["status_message"])
-            return self.dead_letter(
-                message,
-                str(result["status_code"]),
-                f"QuickBooks refused {result['entity']} {result['entity_id']!r}:"
-                f" {result['status_message']} ({catalog.title}: {catalog.explanation}"
-                f" {catalog.remedy})",
-                tenant_id=result["tenant_id"],
-                profile_id=result["profile_id"],
-            )
-        if result["qb_id"]:
+        catalog = explain(result["status_code"], result["status_message"])
+        if ok and result["qb_id"]:
             self.store.save_mapping(
                 Mapping(
                     tenant_id=result["tenant_id"],
@@ -138,7 +144,55 @@ class Pipeline:
                     full_name=result["full_name"],
                 )
             )
-        return None
+        self.store.log_sync(
+            SyncLogEntry(
+                at=result["processed_at"],
+                tenant_id=result["tenant_id"],
+                profile_id=result["profile_id"],
+                entity=result["entity"],
+                entity_id=result["entity_id"],
+                command_id=str(result["command_id"]),
+                action=result["action"],
+                status="synced" if ok else "failed",
+                code=result["status_code"],
+                message=result["status_message"],
+                qb_id=result["qb_id"],
+            )
+        )
+        status = {
+            "tenant_id": result["tenant_id"],
+            "entity": result["entity"],
+            "entity_id": result["entity_id"],
+            "command_id": result["command_id"],
+            "status": "SYNCED" if ok else "FAILED",
+            "code": result["status_code"],
+            "explanation": result["status_message"] if ok else catalog.explanation,
+            "remedy": "" if ok else catalog.remedy,
+            "qb_id": result["qb_id"],
+            "ref_number": result.get("ref_number"),
+            "full_name": result["full_name"],
+            "at": result["processed_at"],
+        }
+        out = [
+            (
+                self.settings.topics.status,
+                result["tenant_id"].encode(),
+                self.codec.encode(SYNC_STATUS, status),
+            )
+        ]
+        if not ok:
+            out.append(
+                self.dead_letter(
+                    message,
+                    str(result["status_code"]),
+                    f"QuickBooks refused {result['entity']} {result['entity_id']!r}:"
+                    f" {result['status_message']} ({catalog.title}: {catalog.explanation}"
+                    f" {catalog.remedy})",
+                    tenant_id=result["tenant_id"],
+                    profile_id=result["profile_id"],
+                )
+            )
+        return out
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
@@ -186,14 +240,15 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
     @app.agent(events)
     async def translate(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            await send(await asyncio.to_thread(pipeline.translate, event.message))
+            record = await asyncio.to_thread(pipeline.translate, event.message)
+            if record is not None:
+                await send(record)
 
     @app.agent(results)
     async def settle(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            outcome = await asyncio.to_thread(pipeline.settle, event.message)
-            if outcome is not None:
-                await send(outcome)
+            for record in await asyncio.to_thread(pipeline.settle, event.message):
+                await send(record)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -1,36 +1,83 @@
 """Pure business rules: no I/O, no clock, no randomness (callers pass them in).
 
-One table-driven path for every entity: :data:`ENTITY_RULES` says where an entity's payload
-sits in its event and how its fields become qbXML element values; everything else is shared.
+One table-driven path for every entity: :data:`ENTITY_RULES` (``streams.rules``) says where
+an entity's payload sits, which QuickBooks object it becomes and how its fields become qbXML
+values; settings, dates, references, Add vs Mod and building are shared here.
+
+:func:`plan_command` has four outcomes, because the worker must treat them differently:
+
+- a Command record (a ``dict``): send it to the company file's topic;
+- :class:`Paused`: the tenant's integration is off; hold the event (never drop it) and plan
+  it again once the integration is back on ("off pauses, nothing is lost");
+- :class:`Skip`: deliberately not sent (entity switched off, manual sync, dated before
+  "sync from", a draft or $0 invoice ...); nothing is wrong, log and move on;
+- :class:`Waiting`: a referenced record is not in QuickBooks yet; park the event and retry
+  when one of ``on`` is mapped;
+- :class:`Held`: a class or sales tax code it names does not exist in QuickBooks under that
+  exact name; hold it for a person (or until the name exists) instead of sending it to fail;
+- :class:`Rejection`: the event can never become a valid request; dead-letter it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
-from connectors.qbxml import FieldError, build_request
+from connectors.qbxml import ENTITIES, FieldError, FieldSpec, build_request
 from connectors.store import Mapping as IdMapping
+from streams.rules import (
+    ENTITY_RULES,
+    EntityRule,
+    NameCheck,
+    Refs,
+    Resolver,
+    customer_name,
+    job_name,
+)
+from streams.tenant_settings import SettingsError, TenantSettings, load_settings
 
 __all__ = [
     "ENTITY_RULES",
     "Context",
     "EntityRule",
+    "Held",
+    "NameCheck",
+    "Outcome",
+    "Paused",
     "Rejection",
+    "Resolver",
+    "Skip",
+    "Waiting",
     "customer_name",
+    "job_name",
+    "nothing_known",
+    "plan",
     "plan_command",
 ]
 
 
+def nothing_known(_entity: str, _external_id: str) -> IdMapping | None:
+    """The default resolver: no referenced record is mapped yet."""
+    return None
+
+
 @dataclass(frozen=True)
 class Context:
-    """What the worker looked up before calling :func:`plan_command`."""
+    """What the worker looked up before calling :func:`plan_command`.
+
+    ``resolve(entity, source_id)`` finds the mapping of a *referenced* record (an invoice's
+    customer); the default knows nothing, so every reference by id waits.
+    ``exists(entity, full_name)`` says whether a class or sales tax code exists in the
+    company file; ``None`` (the default) means "not known": names are sent unchecked.
+    """
 
     profile_id: str | None
     mapping: IdMapping | None
-    settings: Mapping[str, Any]
+    settings: Mapping[str, Any] | TenantSettings
+    resolve: Resolver = field(default=nothing_known)
+    exists: NameCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -42,59 +89,115 @@ class Rejection:
 
 
 @dataclass(frozen=True)
-class EntityRule:
-    payload_field: str
-    values: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
+class Skip:
+    """Deliberately not sent (a setting or the record's state says so); not an error."""
+
+    code: str
+    reason: str
 
 
-def customer_name(customer: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
-    """The company name when there is one, else "Last, First" (the seed products' default)."""
-    company = (customer.get("company_name") or "").strip()
-    if company:
-        name = company
-    else:
-        first = (customer.get("first_name") or "").strip()
-        last = (customer.get("last_name") or "").strip()
-        name = ", ".join(part for part in (last, first) if part)
-    return name.upper() if settings.get("upper_case") else name
+@dataclass(frozen=True)
+class Held:
+    """Names a class or sales tax code QuickBooks does not have: held with the reason."""
+
+    not_found: tuple[str, ...]
+    reason: str
 
 
-def _address(address: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not address:
-        return None
-    return {
-        "Addr1": address.get("line1"),
-        "Addr2": address.get("line2"),
-        "City": address.get("city"),
-        "State": address.get("state"),
-        "PostalCode": address.get("postal_code"),
-        "Country": address.get("country"),
-    }
+@dataclass(frozen=True)
+class Paused:
+    """The tenant's integration is switched off: hold the event until it is on again."""
+
+    reason: str
 
 
-def _customer_values(customer: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "Name": customer_name(customer, settings),
-        "IsActive": customer.get("is_active", True),
-        "CompanyName": customer.get("company_name"),
-        "FirstName": customer.get("first_name"),
-        "LastName": customer.get("last_name"),
-        "BillAddress": _address(customer.get("bill_address")),
-        "ShipAddress": _address(customer.get("ship_address")),
-        "Phone": customer.get("phone"),
-        "Email": customer.get("email"),
-    }
+@dataclass(frozen=True)
+class Waiting:
+    """Referenced records are not in QuickBooks yet: park the event until they are.
+
+    Each entry of ``on`` is ``"entity:id"``, or alternatives joined by ``|``
+    (``"customer:C-1|job:C-1"``: an invoice's customer may be a customer or a job), and is
+    satisfied when any of its alternatives is mapped.
+    """
+
+    on: tuple[str, ...]
+    reason: str
 
 
-ENTITY_RULES: dict[str, EntityRule] = {
-    "customer": EntityRule(payload_field="customer", values=_customer_values),
-}
+Outcome = dict[str, Any] | Rejection | Held | Paused | Skip | Waiting
+
+
+def _dated(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
+
+
+def _fit(values: Mapping[str, Any], spec: FieldSpec) -> dict[str, Any]:
+    """Add-form values reshaped for a Mod: ``XLineAdd`` lists become ``XLineMod`` with
+    ``TxnLineID`` -1 (the Mod replaces every line), ``SalesOrPurchase`` becomes
+    ``SalesOrPurchaseMod``, and elements a Mod cannot carry are left out."""
+    known = spec.by_name
+    fitted: dict[str, Any] = {}
+    for key, value in values.items():
+        name = key
+        if name not in known:
+            base = name.removesuffix("Add")
+            name = next((n for n in (f"{base}Mod", f"{name}Mod") if n in known), "")
+        if not name or value is None:
+            continue
+        child = known[name][1]
+        if isinstance(value, list):
+            new_line = "TxnLineID" in child.by_name
+            fitted[name] = [
+                ({"TxnLineID": "-1"} if new_line else {}) | _fit(item, child) for item in value
+            ]
+        elif isinstance(value, Mapping) and child.children and not name.endswith("Ref"):
+            fitted[name] = _fit(value, child)
+        else:
+            fitted[name] = value
+    return fitted
+
+
+def _gate(
+    rule: EntityRule,
+    entity: str,
+    kind: str,
+    settings: TenantSettings,
+) -> Paused | Skip | None:
+    """The tenant-level switches, before anything about the record itself."""
+    if not settings.enabled:
+        return Paused("the tenant's integration is switched off")
+    if not getattr(settings.entities, rule.group):
+        return Skip("entity-off", f"the tenant does not sync {rule.group.replace('_', ' ')}")
+    if settings.direction_of(entity) == "from_quickbooks":
+        return Skip("direction", f"{entity} records flow from QuickBooks to the app only")
+    if settings.sync_type == "manual" and kind == "UPSERTED":
+        return Skip("manual-sync", "manual sync: sent only when a sync is requested")
+    return None
 
 
 def plan_command(
     event: Mapping[str, Any], context: Context, *, command_id: str, now: datetime
 ) -> dict[str, Any] | Rejection:
-    """Turn one decoded event into one Command record, or say why not."""
+    """The original two-outcome API, kept until the worker handles the others: a
+    :class:`Skip`, :class:`Waiting`, :class:`Paused` or :class:`Held` comes back as a
+    :class:`Rejection` with code ``skip:<code>``, ``waiting``, ``paused`` or ``held``, so
+    nothing is sent that should not be. New callers use :func:`plan`."""
+    outcome = plan(event, context, command_id=command_id, now=now)
+    if isinstance(outcome, Skip):
+        return Rejection(f"skip:{outcome.code}", outcome.reason)
+    if isinstance(outcome, Waiting):
+        return Rejection("waiting", outcome.reason)
+    if isinstance(outcome, Paused):
+        return Rejection("paused", outcome.reason)
+    if isinstance(outcome, Held):
+        return Rejection("held", outcome.reason)
+    return outcome
+
+
+def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: datetime) -> Outcome:
+    """Turn one decoded event into one Command record, or say why not (see module doc)."""
     envelope = event["envelope"]
     entity = envelope["entity"]
     rule = ENTITY_RULES.get(entity)
@@ -105,8 +208,21 @@ def plan_command(
             "unknown-tenant",
             f"tenant {envelope['tenant_id']!r} is not connected to a QuickBooks company file",
         )
+    try:
+        settings = (
+            context.settings
+            if isinstance(context.settings, TenantSettings)
+            else load_settings(dict(context.settings))
+        )
+    except SettingsError as exc:
+        return Rejection("invalid-settings", str(exc))
     kind = envelope["kind"]
+    gated = _gate(rule, entity, kind, settings)
+    if gated is not None:
+        return gated
     mapping = context.mapping
+    payload = event.get(rule.payload_field)
+    refs = Refs(context.resolve, context.exists)
     if kind == "DEACTIVATED":
         if mapping is None:
             return Rejection(
@@ -116,19 +232,43 @@ def plan_command(
             )
         values: dict[str, Any] = {"IsActive": False}
     else:
-        payload = event.get(rule.payload_field)
         if payload is None:
             return Rejection("missing-payload", f"a {kind.lower()} event needs its {entity} data")
-        values = rule.values(payload, context.settings)
+        missing_setting = rule.requires(settings)
+        if missing_setting is not None:
+            return Rejection("missing-setting", missing_setting)
+        day = _dated(payload.get(rule.date_field)) if rule.date_field else None
+        if settings.sync_from is not None and day is not None and day < settings.sync_from:
+            return Skip(
+                "before-sync-from",
+                f"dated {day.isoformat()}, before the tenant's sync-from date"
+                f" {settings.sync_from.isoformat()}",
+            )
+        reason = rule.skip(payload, settings)
+        if reason is not None:
+            return Skip("not-sendable", reason)
+        values = rule.values(payload, settings, refs)
+        if refs.missing:
+            return Waiting(
+                tuple(refs.missing),
+                f"waiting for {', '.join(refs.missing)} to be in QuickBooks",
+            )
+        if refs.not_found:
+            return Held(
+                tuple(refs.not_found),
+                "; ".join(f"{name} not found in QuickBooks" for name in refs.not_found),
+            )
+    target = rule.target(payload, settings)
     try:
         if mapping is None:
-            request = build_request(entity, "Add", values)
+            request = build_request(target, "Add", values)
             action = "ADD"
         else:
+            mod = ENTITIES[target].request("Mod").body
             request = build_request(
-                entity,
+                target,
                 "Mod",
-                values,
+                _fit(values, mod),
                 qb_id=mapping.qb_id,
                 edit_sequence=mapping.edit_sequence,
             )
@@ -145,4 +285,5 @@ def plan_command(
         "action": action,
         "request_xml": request,
         "created_at": now,
+        "depends_on": list(refs.depends_on),
     }

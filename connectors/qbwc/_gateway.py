@@ -103,6 +103,7 @@ def blocked(dependencies: list[str]) -> dict[str, Any]:
         "qb_id": None,
         "edit_sequence": None,
         "full_name": None,
+        "ref_number": None,
     }
 
 

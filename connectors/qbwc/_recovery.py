@@ -41,6 +41,7 @@ NO_ANSWER = {
     "qb_id": None,
     "edit_sequence": None,
     "full_name": None,
+    "ref_number": None,
 }
 
 
@@ -54,6 +55,7 @@ def outcome(status: ResponseStatus | None) -> dict[str, Any]:
         "qb_id": status.qb_id,
         "edit_sequence": status.edit_sequence,
         "full_name": status.full_name,
+        "ref_number": status.ref_number,
     }
 
 

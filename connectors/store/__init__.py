@@ -4,7 +4,14 @@ SQLAlchemy 2 models with Alembic migrations; SQLite by default, PostgreSQL in pr
 """
 
 from connectors.store._migrate import upgrade
-from connectors.store._models import Base, IdMapping, Profile, Tenant, WebConnectorSession
+from connectors.store._models import (
+    Base,
+    IdMapping,
+    Profile,
+    SyncLogEntry,
+    Tenant,
+    WebConnectorSession,
+)
 from connectors.store._store import Mapping, SessionBusy, Store, StoreError, make_engine
 
 __all__ = [
@@ -15,6 +22,7 @@ __all__ = [
     "SessionBusy",
     "Store",
     "StoreError",
+    "SyncLogEntry",
     "Tenant",
     "WebConnectorSession",
     "make_engine",

@@ -3,10 +3,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "DeadLetterReplay", "IdMapping", "Profile", "Tenant", "WebConnectorSession"]
+__all__ = [
+    "Base",
+    "DeadLetterReplay",
+    "IdMapping",
+    "Profile",
+    "SyncLogEntry",
+    "Tenant",
+    "WebConnectorSession",
+]
 
 
 class Base(DeclarativeBase):
@@ -97,3 +105,23 @@ class DeadLetterReplay(Base):
 
     dead_letter_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     replayed_at: Mapped[datetime]
+
+
+class SyncLogEntry(Base):
+    """One settled command: what support and the tenant's accountant look back at."""
+
+    __tablename__ = "sync_log"
+    __table_args__ = (Index("ix_sync_log_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    tenant_id: Mapped[str] = mapped_column(String(100))
+    profile_id: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str] = mapped_column(String(100))
+    command_id: Mapped[str] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))  # synced | failed
+    code: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    qb_id: Mapped[str | None] = mapped_column(String(36))

@@ -17,6 +17,7 @@ from connectors.store._models import (
     DeadLetterReplay,
     IdMapping,
     Profile,
+    SyncLogEntry,
     Tenant,
     WebConnectorSession,
 )
@@ -227,6 +228,20 @@ class Store:
             row.edit_sequence = mapping.edit_sequence
             row.full_name = mapping.full_name
             row.updated_at = _now()
+
+    # -- sync log -------------------------------------------------------------------------
+
+    def log_sync(self, entry: SyncLogEntry) -> None:
+        with self._tx() as session:
+            session.add(entry)
+
+    def sync_log(self, tenant_id: str, since: datetime | None = None) -> list[SyncLogEntry]:
+        """A tenant's log, oldest first."""
+        query = select(SyncLogEntry).where(SyncLogEntry.tenant_id == tenant_id)
+        if since is not None:
+            query = query.where(SyncLogEntry.at >= since)
+        with self._tx() as session:
+            return list(session.scalars(query.order_by(SyncLogEntry.at, SyncLogEntry.id)))
 
     # -- dead-letter replays -------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from connectors.store import Store, upgrade
 from qbsync.contracts import AvroCodec, customer_event
 from qbsync.settings import Settings
 from streams.app import Pipeline
+from tests.streams._events import example
 from tests.support.messages import Message
 
 
@@ -71,8 +72,12 @@ def test_ok_result_stores_the_mapping_and_error_result_is_dead_lettered(
         "full_name": "Doe",
         "processed_at": 0,
     }
-    ok = pipeline.codec.encode("com.qbsync.pipeline.Result", base)
-    assert pipeline.settle(Message("qbsync.results", 0, 0, b"t-1", ok)) is None
+    ok = pipeline.codec.encode("com.qbsync.pipeline.Result", {**base, "ref_number": None})
+    ((topic, key, value),) = pipeline.settle(Message("qbsync.results", 0, 0, b"t-1", ok))
+    assert (topic, key) == (pipeline.settings.topics.status, b"t-1")
+    name, status = pipeline.codec.decode(value)
+    assert name == "com.qbsync.events.SyncStatus"
+    assert (status["status"], status["qb_id"], status["remedy"]) == ("SYNCED", "80000001-1", "")
     mapping = pipeline.store.mapping("t-1", "customer", "c-1")
     assert mapping is not None
     assert (mapping.qb_id, mapping.edit_sequence) == ("80000001-1", "5")
@@ -87,8 +92,41 @@ def test_ok_result_stores_the_mapping_and_error_result_is_dead_lettered(
             "status_message": 'The name "Doe" of the list element is already in use.',
         },
     )
-    outcome = pipeline.settle(Message("qbsync.results", 0, 1, b"t-1", failed))
-    assert outcome is not None
-    _, letter = pipeline.codec.decode(outcome[2])
+    status_record, dead = pipeline.settle(Message("qbsync.results", 0, 1, b"t-1", failed))
+    _, failure = pipeline.codec.decode(status_record[2])
+    assert (failure["status"], failure["code"]) == ("FAILED", 3100)
+    assert failure["remedy"]  # the catalog's advice reaches the source app
+    assert dead[0] == pipeline.settings.topics.dead_letters
+    _, letter = pipeline.codec.decode(dead[2])
     assert letter["code"] == "3100"
     assert "already in use" in letter["reason"]
+
+    log = pipeline.store.sync_log("t-1")
+    assert [(e.entity_id, e.status, e.code) for e in log] == [
+        ("c-1", "synced", 0),
+        ("c-1", "failed", 3100),
+    ]
+
+
+def test_a_skipped_event_produces_nothing_and_a_waiting_one_is_kept_with_its_reason(
+    pipeline: Pipeline,
+) -> None:
+    created = create_profile(pipeline.store, name="Shared", tenants=["t-1"])
+    pipeline.store.update_tenant_settings("t-1", {"entities": {"customers": False}})
+    skipped = customer_event("t-1", "c-1", {"last_name": "Doe"})
+    value = pipeline.codec.encode("com.qbsync.events.CustomerEvent", skipped)
+    assert pipeline.translate(Message("qbsync.events", 0, 0, b"t-1", value)) is None
+
+    # An invoice whose customer is not in QuickBooks yet: kept, with the reason, never lost.
+    invoice = example("invoice.upserted")
+    invoice["envelope"]["tenant_id"] = "t-1"
+    value = pipeline.codec.encode("com.qbsync.events.InvoiceEvent", invoice)
+    kept = pipeline.translate(Message("qbsync.events", 0, 1, b"t-1", value))
+    assert kept is not None
+    topic, _, letter_bytes = kept
+    assert topic == pipeline.settings.topics.dead_letters
+    _, letter = pipeline.codec.decode(letter_bytes)
+    assert letter["code"] == "waiting"
+    assert "customer" in letter["reason"]
+    assert letter["original_value"] == value
+    assert created.profile.id

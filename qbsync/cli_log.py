@@ -1,0 +1,77 @@
+"""``qbsync log export``: a tenant's sync log, for support and the tenant's accountant."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qbsync.settings import Settings
+
+__all__ = ["log_app"]
+
+log_app = typer.Typer(no_args_is_help=True, help="The sync log: what reached QuickBooks, when.")
+
+COLUMNS = [
+    "at",
+    "tenant_id",
+    "entity",
+    "entity_id",
+    "action",
+    "status",
+    "code",
+    "message",
+    "qb_id",
+    "command_id",
+    "profile_id",
+]
+
+
+@log_app.command("export")
+def export(
+    tenant: Annotated[str, typer.Option(help="The tenant whose log to export.")],
+    since: Annotated[
+        datetime | None, typer.Option(help="ISO date or time (UTC when no zone).")
+    ] = None,
+    as_csv: Annotated[bool, typer.Option("--csv/--json", help="CSV (default) or JSON.")] = True,
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """Every settled command of a tenant, oldest first."""
+    from connectors.store import Store, upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    store = Store(settings.database_url)
+    try:
+        rows = [
+            {
+                column: (
+                    value.isoformat()
+                    if isinstance(value := getattr(entry, column), datetime)
+                    else value
+                )
+                for column in COLUMNS
+            }
+            for entry in store.sync_log(tenant, since)
+        ]
+    finally:
+        store.close()
+    target = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        if as_csv:
+            writer = csv.DictWriter(target, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            target.write(json.dumps(rows) + "\n")
+    finally:
+        if output:
+            target.close()
+    typer.echo(f"{len(rows)} entries", err=True)

@@ -1,0 +1,105 @@
+"""The per-entity part of translation, as data: one :class:`EntityRule` row per entity.
+
+Why a table: every entity goes through the same plan (settings, dates, references, Add/Mod,
+building) in :mod:`streams.translate`; what differs (where the payload sits, which QuickBooks
+object, which settings group, which date, when not to send, how fields become qbXML values)
+is a row here plus a small value function (``_lists``, ``_transactions``). Pure: no I/O, no
+clock.
+"""
+
+from __future__ import annotations
+
+from streams.rules import _lists as lists
+from streams.rules import _transactions as transactions
+from streams.rules._base import (
+    EntityRule,
+    NameCheck,
+    Refs,
+    Resolver,
+    customer_name,
+    job_name,
+)
+
+__all__ = [
+    "ENTITY_RULES",
+    "EntityRule",
+    "NameCheck",
+    "Refs",
+    "Resolver",
+    "customer_name",
+    "job_name",
+]
+
+ENTITY_RULES: dict[str, EntityRule] = {
+    "customer": EntityRule("customer", lists.customer, group="customers"),
+    "job": EntityRule("job", lists.job, group="customer_jobs"),
+    "employee": EntityRule(
+        "employee", lists.employee, "employees", qb_entity=lists.employee_entity
+    ),
+    "sales_rep": EntityRule("sales_rep", lists.sales_rep, group="employees"),
+    "vendor": EntityRule("vendor", lists.vendor, group="vendors_and_bills"),
+    "item": EntityRule("item", lists.item, "items_and_invoices", qb_entity=lists.item_entity),
+    "invoice": EntityRule(
+        "invoice",
+        transactions.sales("InvoiceLineAdd", printed=True, due="due_date"),
+        "items_and_invoices",
+        date_field="txn_date",
+        skip=transactions.invoice_skip,
+    ),
+    "credit_memo": EntityRule(
+        "credit_memo",
+        transactions.sales("CreditMemoLineAdd", printed=True, due=None),
+        "credit_memos",
+        date_field="txn_date",
+        skip=transactions.draft,
+    ),
+    "estimate": EntityRule(
+        "estimate",
+        transactions.sales("EstimateLineAdd", printed=False, due="expiration_date"),
+        "estimates",
+        date_field="txn_date",
+        skip=transactions.draft,
+    ),
+    "payment": EntityRule(
+        "payment",
+        transactions.payment,
+        "payments",
+        qb_entity="receive_payment",
+        date_field="txn_date",
+    ),
+    "bill": EntityRule(
+        "bill",
+        transactions.purchases(bill=True),
+        "vendors_and_bills",
+        date_field="txn_date",
+        skip=transactions.bill_skip,
+    ),
+    "vendor_credit": EntityRule(
+        "vendor_credit",
+        transactions.purchases(bill=False),
+        "vendors_and_bills",
+        date_field="txn_date",
+    ),
+    "time_entry": EntityRule(
+        "time_entry",
+        transactions.time_entry,
+        "time_entries",
+        qb_entity="time_tracking",
+        date_field="date",
+    ),
+    "commitment": EntityRule(
+        "commitment",
+        transactions.commitment,
+        "commitments",
+        date_field="contract_date",
+        skip=transactions.commitment_skip,
+    ),
+    "subcontractor_invoice": EntityRule(
+        "subcontractor_invoice",
+        transactions.subcontractor_invoice,
+        "commitments",
+        date_field="billing_date",
+        skip=transactions.subcontractor_invoice_skip,
+        requires=transactions.needs_retainage_item,
+    ),
+}

@@ -1,0 +1,227 @@
+"""Transactions: invoices, credit memos, estimates, payments, bills, vendor credits, time
+entries and Procore's commitments and subcontractor invoices, plus when each is not sent
+(``*_skip``) and which setting it cannot do without. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from streams.rules._base import (
+    CUSTOMER_OR_JOB,
+    Refs,
+    expense_lines,
+    item_lines,
+    named,
+    nonempty,
+    qb_address,
+    sales_lines,
+    text,
+)
+from streams.tenant_settings import TenantSettings
+
+__all__ = [
+    "bill_skip",
+    "commitment",
+    "commitment_skip",
+    "draft",
+    "invoice_skip",
+    "needs_retainage_item",
+    "payment",
+    "purchases",
+    "sales",
+    "subcontractor_invoice",
+    "subcontractor_invoice_skip",
+    "time_entry",
+]
+
+
+def sales(line_element: str, *, printed: bool, due: str | None) -> Callable[..., dict[str, Any]]:
+    """Invoices, credit memos and estimates share a shape; only a few elements differ."""
+
+    def values(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "CustomerRef": refs.ref(p.get("customer"), *CUSTOMER_OR_JOB),
+            "ClassRef": refs.ref(p.get("class"), "class"),
+            "TxnDate": p.get("txn_date"),
+            "RefNumber": p.get("ref_number"),
+            "ShipAddress": qb_address(p.get("ship_address")),
+            "TermsRef": refs.ref(p.get("terms"), "terms"),
+            "DueDate": p.get(due) if due else None,
+            "SalesRepRef": refs.ref(p.get("sales_rep"), "sales_rep"),
+            "Memo": p.get("memo"),
+            line_element: nonempty(sales_lines(p.get("lines") or [], refs)),
+        }
+        if printed:
+            result["ARAccountRef"] = named(s.ar_account)
+            result["IsToBePrinted"] = bool(p.get("is_to_be_printed")) or s.invoices_to_be_printed
+        return result
+
+    return values
+
+
+def draft(p: Mapping[str, Any], _s: TenantSettings) -> str | None:
+    return "drafts are not sent to QuickBooks" if p.get("status") == "DRAFT" else None
+
+
+def invoice_skip(p: Mapping[str, Any], s: TenantSettings) -> str | None:
+    total = sum((Decimal(line.get("amount") or 0) for line in p.get("lines") or []), Decimal(0))
+    if total == 0:
+        return "$0 invoices are not sent to QuickBooks"
+    return draft(p, s)
+
+
+def payment(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    deposit = refs.ref(p.get("deposit_to"), "account")
+    if deposit is None:
+        deposit = named(s.deposit_account if s.deposit_to == "account" else "Undeposited Funds")
+    return {
+        "CustomerRef": refs.ref(p.get("customer"), *CUSTOMER_OR_JOB),
+        "ARAccountRef": refs.ref(p.get("ar_account"), "account") or named(s.ar_account),
+        "TxnDate": p.get("txn_date"),
+        "RefNumber": p.get("reference"),
+        "TotalAmount": p.get("amount"),
+        "PaymentMethodRef": refs.ref(p.get("payment_method"), "payment_method"),
+        "Memo": p.get("memo"),
+        "DepositToAccountRef": deposit,
+        "AppliedToTxnAdd": nonempty(
+            [
+                {"TxnID": refs.txn_id(applied["transaction"], "invoice"), "PaymentAmount": amount}
+                for applied in p.get("applied_to") or []
+                if (amount := applied.get("amount")) is not None
+            ]
+        ),
+    }
+
+
+# -- vendor transactions ----------------------------------------------------------------
+
+
+def purchases(*, bill: bool) -> Callable[..., dict[str, Any]]:
+    """Bills and vendor credits: vendor, dates, expense lines and item lines."""
+
+    def values(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]:
+        result = {
+            "VendorRef": refs.ref(p.get("vendor"), "vendor", "employee"),
+            "TxnDate": p.get("txn_date"),
+            "RefNumber": p.get("ref_number"),
+            "Memo": p.get("memo"),
+            "ExpenseLineAdd": nonempty(expense_lines(p.get("expense_lines") or [], refs)),
+            "ItemLineAdd": nonempty(item_lines(p.get("item_lines") or [], refs)),
+        }
+        if bill:
+            result["DueDate"] = p.get("due_date")
+            result["TermsRef"] = refs.ref(p.get("terms"), "terms")
+        return result
+
+    return values
+
+
+def bill_skip(p: Mapping[str, Any], s: TenantSettings) -> str | None:
+    if s.expense_export_status == "paid" and p.get("status") != "PAID":
+        return "only paid bills are exported (expense_export_status=paid)"
+    return None
+
+
+def time_entry(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    return {
+        "TxnDate": p.get("date"),
+        "EntityRef": refs.ref(p.get("employee"), "employee", "vendor"),
+        "CustomerRef": refs.ref(p.get("customer"), *CUSTOMER_OR_JOB),
+        "ItemServiceRef": refs.ref(p.get("service_item"), "item"),
+        "Duration": timedelta(minutes=int(p.get("duration_minutes") or 0)),
+        "ClassRef": refs.ref(p.get("class"), "class"),
+        "Notes": p.get("memo"),
+        "BillableStatus": "Billable" if p.get("is_billable") else "NotBillable",
+    }
+
+
+# -- Procore ----------------------------------------------------------------------------
+
+
+def commitment(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    job = refs.ref(p.get("job"), "job")
+    memo = " ".join(
+        part
+        for part in (
+            text(p.get("title")),
+            f"Retainage {p['retainage_percent']}%" if p.get("retainage_percent") else "",
+        )
+        if part
+    )
+    return {
+        "VendorRef": refs.ref(p.get("vendor"), "vendor"),
+        "TxnDate": p.get("contract_date"),
+        "RefNumber": p.get("contract_number") if s.contract_number_as_id else None,
+        "Memo": memo or None,
+        "PurchaseOrderLineAdd": nonempty(
+            [
+                {
+                    "ItemRef": refs.ref(line.get("cost_code"), "cost_code"),
+                    "Desc": line.get("description"),
+                    "Amount": line.get("amount"),
+                    "CustomerRef": job,
+                }
+                for line in p.get("lines") or []
+            ]
+        ),
+    }
+
+
+def commitment_skip(p: Mapping[str, Any], _s: TenantSettings) -> str | None:
+    status = p.get("status")
+    if status in ("APPROVED", "COMPLETE"):
+        return None
+    return f"commitments are sent once approved (status {status})"
+
+
+def subcontractor_invoice(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    job = refs.ref(p.get("job"), "job")
+    lines = p.get("lines") or []
+    items: list[dict[str, Any]] = [
+        {
+            "ItemRef": refs.ref(line.get("cost_code"), "cost_code"),
+            "Desc": line.get("description"),
+            "Amount": line.get("amount"),
+            "CustomerRef": job,
+        }
+        for line in lines
+    ]
+    held = sum((Decimal(line.get("retainage_held") or 0) for line in lines), Decimal(0))
+    released = sum((Decimal(line.get("retainage_released") or 0) for line in lines), Decimal(0))
+    # Held back: a negative line; released: a positive one (see docs/qbxml.md, Procore).
+    for amount, what in ((-held, "Retainage held"), (released, "Retainage released")):
+        if amount:
+            items.append(
+                {
+                    "ItemRef": named(s.retainage_item),
+                    "Desc": what,
+                    "Amount": amount,
+                    "CustomerRef": job,
+                    "BillableStatus": "NotBillable",
+                }
+            )
+    return {
+        "VendorRef": refs.ref(p.get("vendor"), "vendor"),
+        "TxnDate": p.get("billing_date"),
+        "RefNumber": p.get("invoice_number"),
+        "ItemLineAdd": nonempty(items),
+    }
+
+
+def subcontractor_invoice_skip(p: Mapping[str, Any], _s: TenantSettings) -> str | None:
+    status = p.get("status")
+    if status in ("APPROVED", "APPROVED_AS_NOTED"):
+        return None
+    return f"subcontractor invoices are sent once approved (status {status})"
+
+
+def needs_retainage_item(s: TenantSettings) -> str | None:
+    if s.retainage_item:
+        return None
+    return (
+        "subcontractor invoices need the tenant's retainage item: set it with"
+        " `qbsync tenant set <tenant> retainage_item=<QuickBooks item name>`"
+    )

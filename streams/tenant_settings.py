@@ -1,0 +1,209 @@
+"""A tenant's sync settings: one typed model, stored as JSON in ``tenants.settings``.
+
+Why one model: the worker, the CLI and the docs (``docs/settings.md``) must agree on every
+name, default and allowed value; a misspelt key must be an error, never silently ignored.
+Reading stored settings goes through :func:`load_settings`, writing through
+:func:`apply_changes`; both raise :class:`SettingsError` naming the offending field.
+"""
+
+from __future__ import annotations
+
+import copy
+import string
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from qbsync.errors import QbsyncError
+
+__all__ = [
+    "Direction",
+    "EntitySwitches",
+    "SettingsError",
+    "TenantSettings",
+    "apply_changes",
+    "load_settings",
+]
+
+Direction = Literal["to_quickbooks", "from_quickbooks", "two_way"]
+
+_NAME_FIELDS = frozenset({"first_name", "last_name", "company_name"})
+_JOB_FIELDS = frozenset({"name", "project_number", "project_address"})
+
+
+class SettingsError(QbsyncError):
+    """Stored or given settings are invalid; the message names the field and what is allowed."""
+
+
+class EntitySwitches(BaseModel):
+    """Which groups of records a tenant syncs (the seed products' check boxes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customers: bool = Field(True, description="Customers.")
+    employees: bool = Field(True, description="Employees and sales reps.")
+    customer_jobs: bool = Field(True, description="Customer jobs (projects).")
+    items_and_invoices: bool = Field(True, description="Service items and invoices.")
+    estimates: bool = Field(True, description="Estimates.")
+    credit_memos: bool = Field(True, description="Credit memos.")
+    payments: bool = Field(True, description="Customer payments.")
+    vendors_and_bills: bool = Field(True, description="Vendors, bills and vendor credits.")
+    time_entries: bool = Field(True, description="Time entries.")
+    commitments: bool = Field(True, description="Procore commitments and subcontractor invoices.")
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+class TenantSettings(BaseModel):
+    """Everything a tenant can configure about its integration (see ``docs/settings.md``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(
+        True, description="Integration on/off; off skips events (nothing is lost upstream)."
+    )
+    entities: EntitySwitches = Field(
+        default_factory=EntitySwitches, description="Per-entity-group switches."
+    )
+    sync_from: date | None = Field(
+        None, description="Only transactions dated on or after this day are synced."
+    )
+    sync_type: Literal["automatic", "manual"] = Field(
+        "automatic", description="manual: only sync_requested events are sent."
+    )
+    upper_case: bool = Field(False, description="Upper-case names sent to QuickBooks.")
+    customer_name_format: str = Field(
+        "{last_name}, {first_name}",
+        description="Name of a person customer; placeholders first_name, last_name.",
+    )
+    use_company_name: bool = Field(
+        True, description="A customer with a company name is named after the company."
+    )
+    job_name_format: str = Field(
+        "{project_number} - {project_address}",
+        description="Job name; placeholders name, project_number, project_address.",
+    )
+    ar_account: str | None = Field(
+        None, description="Default A/R account (FullName) for invoices and payments."
+    )
+    deposit_to: Literal["undeposited_funds", "account"] = Field(
+        "undeposited_funds", description="Where payments go: Undeposited Funds or an account."
+    )
+    deposit_account: str | None = Field(
+        None, description="The bank account (FullName) when deposit_to is 'account'."
+    )
+    expense_export_status: Literal["paid", "paid_and_approved"] = Field(
+        "paid_and_approved", description="Which bills are exported."
+    )
+    invoices_to_be_printed: bool = Field(
+        False, description="Mark invoices and credit memos 'to be printed'."
+    )
+    route_1099_to_vendor: bool = Field(
+        True, description="1099 workers become QuickBooks vendors, not employees."
+    )
+    contract_number_as_id: bool = Field(
+        False, description="Procore: the commitment's contract number is its RefNumber."
+    )
+    retainage_item: str | None = Field(
+        None, description="Other-charge item (FullName) for retainage on subcontractor invoices."
+    )
+    direction: dict[str, Direction] = Field(
+        default_factory=dict,
+        description="Per entity: to_quickbooks (default), from_quickbooks or two_way.",
+    )
+    conflict_policy: Literal["never", "most_recent", "always"] = Field(
+        "most_recent", description="Two-way: when a QuickBooks change overwrites the app's."
+    )
+
+    @field_validator("customer_name_format")
+    @classmethod
+    def _customer_format(cls, value: str) -> str:
+        return _check_format(value, _NAME_FIELDS)
+
+    @field_validator("job_name_format")
+    @classmethod
+    def _job_format(cls, value: str) -> str:
+        return _check_format(value, _JOB_FIELDS)
+
+    def direction_of(self, entity: str) -> Direction:
+        """The entity's direction; app → QuickBooks unless configured."""
+        return self.direction.get(entity, "to_quickbooks")
+
+
+def _check_format(value: str, allowed: frozenset[str]) -> str:
+    try:
+        names = _placeholders(value)
+    except ValueError as exc:
+        raise ValueError(f"not a valid format ({exc})") from exc
+    unknown = names - allowed
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    return value
+
+
+def _explain(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "settings"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = f"unknown setting; allowed: {', '.join(_allowed(problem['loc']))}"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def _allowed(location: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = EntitySwitches if location[:1] == ("entities",) else TenantSettings
+    return sorted(model.model_fields)
+
+
+def load_settings(stored: dict[str, Any] | None) -> TenantSettings:
+    """The tenant's stored JSON as a model; ``None`` or ``{}`` means all defaults."""
+    try:
+        return TenantSettings.model_validate(stored or {})
+    except ValidationError as exc:
+        raise SettingsError(f"invalid tenant settings: {_explain(exc)}") from exc
+
+
+def apply_changes(
+    current: TenantSettings | Mapping[str, Any], assignments: list[str]
+) -> TenantSettings:
+    """``key=value`` pairs (``entities.payments=false``, ``direction.vendor=two_way``).
+
+    ``current`` may be the raw stored JSON, so a value that no longer validates can be
+    fixed by setting it. ``true``, ``false`` and ``null`` are the JSON words; anything else
+    is text that the model parses. The result is validated as a whole, so an invalid pair
+    changes nothing.
+    """
+    if isinstance(current, TenantSettings):
+        data = current.model_dump(mode="json")
+    else:
+        data = copy.deepcopy(dict(current))
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SettingsError(f"{assignment!r}: expected key=value")
+        # Text stays text (pydantic parses "3", "2026-01-01"); only these words are special.
+        value: Any = {"true": True, "false": False, "null": None}.get(raw.strip(), raw)
+        head, dot, tail = key.partition(".")
+        if dot:
+            if head not in ("entities", "direction"):
+                raise SettingsError(
+                    f"{key}: only entities.<group> and direction.<entity> take a dotted key"
+                )
+            if not isinstance(data.get(head), dict):
+                data[head] = {}
+            data[head][tail] = value
+        elif head in ("entities", "direction"):
+            raise SettingsError(f"{key}: set one member, e.g. {head}.<name>=<value>")
+        else:
+            data[head] = value
+    try:
+        return TenantSettings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from exc

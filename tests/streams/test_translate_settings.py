@@ -1,0 +1,246 @@
+"""One test (at least) per tenant setting, through the translation path."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.qbxml import build_message, parse_xml
+from streams.translate import Context, Paused, Rejection, Skip, plan
+from tests.streams._events import NOW, example, knows_everything, mapping_of
+from tests.support.xsd import assert_valid_qbxml
+
+
+def run(event: dict[str, Any], settings: dict[str, Any], mapped: bool = False) -> Any:
+    mapping = mapping_of(event["envelope"]["entity"], "x") if mapped else None
+    return plan(event, Context("p-1", mapping, settings, knows_everything), command_id="c", now=NOW)
+
+
+def request(event: dict[str, Any], settings: dict[str, Any], reference: Path | None = None) -> Any:
+    outcome = run(event, settings)
+    assert isinstance(outcome, dict), outcome
+    if reference is not None:
+        assert_valid_qbxml(
+            build_message([("1", outcome["request_xml"])], version="13.0"), reference
+        )
+    return parse_xml(outcome["request_xml"])
+
+
+def skipped(outcome: Any, code: str) -> Skip:
+    assert isinstance(outcome, Skip), outcome
+    assert outcome.code == code
+    return outcome
+
+
+def test_integration_off_pauses_rather_than_drops() -> None:
+    for event_type in ("customer.upserted", "invoice.upserted"):
+        outcome = run(example(event_type), {"enabled": False})
+        assert outcome == Paused("the tenant's integration is switched off")
+
+
+@pytest.mark.parametrize(
+    ("entity", "group"),
+    [
+        ("customer", "customers"),
+        ("employee", "employees"),
+        ("job", "customer_jobs"),
+        ("item", "items_and_invoices"),
+        ("invoice", "items_and_invoices"),
+        ("estimate", "estimates"),
+        ("credit_memo", "credit_memos"),
+        ("payment", "payments"),
+        ("vendor", "vendors_and_bills"),
+        ("bill", "vendors_and_bills"),
+        ("vendor_credit", "vendors_and_bills"),
+        ("time_entry", "time_entries"),
+        ("commitment", "commitments"),
+        ("subcontractor_invoice", "commitments"),
+    ],
+)
+def test_an_entity_switched_off_is_skipped(entity: str, group: str) -> None:
+    outcome = skipped(
+        run(example(f"{entity}.upserted"), {"entities": {group: False}}), "entity-off"
+    )
+    assert group.replace("_", " ") in outcome.reason
+
+
+def test_records_dated_before_sync_from_are_skipped() -> None:
+    event = example("invoice.upserted")  # dated 2026-03-02
+    outcome = skipped(run(event, {"sync_from": "2026-03-03"}), "before-sync-from")
+    assert "2026-03-02" in outcome.reason
+    assert isinstance(run(event, {"sync_from": "2026-03-02"}), dict)
+    # Lists have no date: never filtered by it.
+    assert isinstance(run(example("customer.upserted"), {"sync_from": "2030-01-01"}), dict)
+
+
+def test_manual_sync_sends_only_on_request() -> None:
+    event = example("customer.upserted")
+    skipped(run(event, {"sync_type": "manual"}), "manual-sync")
+    event["envelope"]["kind"] = "SYNC_REQUESTED"
+    assert isinstance(run(event, {"sync_type": "manual"}), dict)
+
+
+def test_upper_case_applies_to_names(qbxml_reference: Path) -> None:
+    customer = request(example("customer.upserted"), {"upper_case": True}, qbxml_reference)
+    assert customer.findtext("CustomerAdd/Name") == "LAKESHORE PROPERTY GROUP"
+    job = request(example("job.upserted"), {"upper_case": True})
+    assert job.findtext("CustomerAdd/Name") == "2026-017 - 1200 LAKESHORE DR"
+
+
+def test_customer_name_format_and_company_name() -> None:
+    event = example("customer.upserted")
+    assert request(event, {}).findtext("CustomerAdd/Name") == "Lakeshore Property Group"
+    person = {"use_company_name": False}
+    assert request(event, person).findtext("CustomerAdd/Name") == "Whitfield, Dana"
+    custom = {"use_company_name": False, "customer_name_format": "{first_name} {last_name}"}
+    assert request(event, custom).findtext("CustomerAdd/Name") == "Dana Whitfield"
+
+
+def test_job_name_format(qbxml_reference: Path) -> None:
+    event = example("job.upserted")
+    job = request(event, {}, qbxml_reference)
+    assert job.findtext("CustomerAdd/Name") == "2026-017 - 1200 Lakeshore Dr"
+    assert job.findtext("CustomerAdd/ParentRef/ListID") == "ID-customer-cus-1042"
+    named = request(event, {"job_name_format": "{name}"})
+    assert named.findtext("CustomerAdd/Name") == "Tower A rooftop units"
+    bare = example("job.upserted", project_number=None, job_address=None)
+    assert request(bare, {}).findtext("CustomerAdd/Name") == "Tower A rooftop units"
+
+
+def test_default_ar_account_on_invoices_and_payments(qbxml_reference: Path) -> None:
+    settings = {"ar_account": "Accounts Receivable:Service"}
+    invoice = request(example("invoice.upserted"), settings, qbxml_reference)
+    assert invoice.findtext("InvoiceAdd/ARAccountRef/FullName") == settings["ar_account"]
+    payment = request(example("payment.upserted"), settings, qbxml_reference)
+    assert payment.findtext("ReceivePaymentAdd/ARAccountRef/FullName") == settings["ar_account"]
+    assert request(example("invoice.upserted"), {}).find("InvoiceAdd/ARAccountRef") is None
+
+
+def test_payments_go_to_undeposited_funds_or_the_deposit_account(qbxml_reference: Path) -> None:
+    event = example("payment.upserted", deposit_to=None)
+    default = request(event, {}, qbxml_reference)
+    deposit = "ReceivePaymentAdd/DepositToAccountRef/FullName"
+    assert default.findtext(deposit) == "Undeposited Funds"
+    bank = request(event, {"deposit_to": "account", "deposit_account": "Operating Checking"})
+    assert bank.findtext(deposit) == "Operating Checking"
+    # The event's own deposit account wins over the tenant's default.
+    assert request(example("payment.upserted"), {}).findtext(deposit) == "Operating Checking"
+
+
+def test_expense_export_status() -> None:
+    approved = example("bill.upserted")  # APPROVED
+    assert isinstance(run(approved, {}), dict)
+    skipped(run(approved, {"expense_export_status": "paid"}), "not-sendable")
+    paid = example("bill.upserted", status="PAID")
+    assert isinstance(run(paid, {"expense_export_status": "paid"}), dict)
+
+
+def test_invoices_to_be_printed(qbxml_reference: Path) -> None:
+    on = request(example("invoice.upserted"), {"invoices_to_be_printed": True}, qbxml_reference)
+    assert on.findtext("InvoiceAdd/IsToBePrinted") == "true"
+    off = request(example("invoice.upserted"), {})
+    assert off.findtext("InvoiceAdd/IsToBePrinted") == "false"
+    memo = request(example("credit_memo.upserted"), {"invoices_to_be_printed": True})
+    assert memo.findtext("CreditMemoAdd/IsToBePrinted") == "true"
+
+
+def test_1099_workers_become_vendors_unless_routed_to_employees(qbxml_reference: Path) -> None:
+    event = example("employee.upserted")  # VENDOR_1099
+    vendor = request(event, {}, qbxml_reference)
+    assert vendor.tag == "VendorAddRq"
+    assert vendor.findtext("VendorAdd/IsVendorEligibleFor1099") == "true"
+    assert vendor.findtext("VendorAdd/Name") == "Ortega, Luis"
+    employee = request(event, {"route_1099_to_vendor": False}, qbxml_reference)
+    assert employee.tag == "EmployeeAddRq"
+    staff = request(example("employee.upserted", employment_type="EMPLOYEE"), {})
+    assert staff.tag == "EmployeeAddRq"
+
+
+def test_contract_number_as_quickbooks_id(qbxml_reference: Path) -> None:
+    event = example("commitment.upserted")
+    assert request(event, {}).find("PurchaseOrderAdd/RefNumber") is None
+    numbered = request(event, {"contract_number_as_id": True}, qbxml_reference)
+    assert numbered.findtext("PurchaseOrderAdd/RefNumber") == "SC-017-04"
+
+
+def test_a_contract_number_too_long_for_quickbooks_is_refused_not_cut() -> None:
+    event = example("commitment.upserted", contract_number="SC-2026-000017")
+    outcome = run(event, {"contract_number_as_id": True})
+    assert isinstance(outcome, Rejection)
+    assert outcome.code == "invalid-field"
+    assert "RefNumber" in outcome.reason
+
+
+def test_subcontractor_invoices_need_the_retainage_item() -> None:
+    outcome = run(example("subcontractor_invoice.upserted"), {})
+    assert isinstance(outcome, Rejection)
+    assert outcome.code == "missing-setting"
+    assert "retainage_item" in outcome.reason
+
+
+def test_retainage_is_held_on_a_negative_line_and_released_on_a_positive_one(
+    qbxml_reference: Path,
+) -> None:
+    settings = {"retainage_item": "Retainage Payable"}
+    bill = request(example("subcontractor_invoice.upserted"), settings, qbxml_reference)
+    retainage = [
+        (line.findtext("Desc"), Decimal(line.findtext("Amount") or "0"))
+        for line in bill.findall("BillAdd/ItemLineAdd")
+        if line.findtext("ItemRef/FullName") == "Retainage Payable"
+    ]
+    assert retainage == [
+        ("Retainage held", Decimal("-3380.00")),
+        ("Retainage released", Decimal("612.50")),
+    ]
+
+
+def test_direction_from_quickbooks_skips_outbound_events() -> None:
+    settings = {"direction": {"customer": "from_quickbooks"}}
+    skipped(run(example("customer.upserted"), settings), "direction")
+    assert isinstance(
+        run(example("customer.upserted"), {"direction": {"customer": "two_way"}}), dict
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_type", "changes", "words"),
+    [
+        ("invoice.upserted", {"status": "DRAFT"}, "drafts"),
+        ("invoice.upserted", {"lines": []}, "$0"),
+        ("credit_memo.upserted", {"status": "DRAFT"}, "drafts"),
+        ("estimate.upserted", {"status": "DRAFT"}, "drafts"),
+        ("commitment.upserted", {"status": "DRAFT"}, "approved"),
+        ("subcontractor_invoice.upserted", {"status": "UNDER_REVIEW"}, "approved"),
+    ],
+)
+def test_drafts_and_zero_invoices_are_skipped_not_dead_lettered(
+    event_type: str, changes: dict[str, Any], words: str
+) -> None:
+    settings = {"retainage_item": "Retainage Payable"}
+    outcome = skipped(run(example(event_type, **changes), settings), "not-sendable")
+    assert words in outcome.reason
+
+
+def test_a_zero_invoice_with_lines_is_skipped() -> None:
+    event = example("invoice.upserted")
+    for line in event["invoice"]["lines"]:
+        line["amount"] = Decimal("0.00")
+    skipped(run(event, {}), "not-sendable")
+
+
+def test_invalid_stored_settings_reject_naming_the_field() -> None:
+    outcome = run(example("customer.upserted"), {"sync_type": "sometimes"})
+    assert isinstance(outcome, Rejection)
+    assert outcome.code == "invalid-settings"
+    assert "sync_type" in outcome.reason
+
+
+def test_conflict_policy_is_stored_for_the_two_way_sync() -> None:
+    # It does not change app -> QuickBooks requests; it is validated like every setting.
+    assert isinstance(run(example("customer.upserted"), {"conflict_policy": "always"}), dict)
+    outcome = run(example("customer.upserted"), {"conflict_policy": "sometimes"})
+    assert isinstance(outcome, Rejection)
+    assert "conflict_policy" in outcome.reason
