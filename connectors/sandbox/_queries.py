@@ -117,18 +117,7 @@ def _list_filters(rq: etree._Element) -> tuple[list[str], list[Any]]:
         where.append("is_active = ?")
         args.append(1 if active == "ActiveOnly" else 0)
     _modified(rq, where, args)
-    name_filter = rq.find("NameFilter")
-    if name_filter is not None:
-        clause, values = _match("full_name", name_filter, "Name")
-        where.append(clause)
-        args += values
-    name_range = rq.find("NameRangeFilter")
-    if name_range is not None:
-        for tag, op in (("FromName", ">="), ("ToName", "<=")):
-            text = child_text(name_range, tag)
-            if text:
-                where.append(f"full_name {op} ? collate nocase")
-                args.append(text)
+    _text_filters(rq, "full_name", "Name", where, args)
     account_type = child_text(rq, "AccountType")
     if account_type:
         where.append("ret like ?")
@@ -178,18 +167,7 @@ def _txn_filters(store: Store, rq: etree._Element) -> tuple[list[str], list[Any]
         clause, values = _in("entity_id", _entity_ids(store, entity) or ["-"])
         where.append(clause)
         args += values
-    ref_filter = rq.find("RefNumberFilter")
-    if ref_filter is not None:
-        clause, values = _match("ref_number", ref_filter, "RefNumber")
-        where.append(clause)
-        args += values
-    ref_range = rq.find("RefNumberRangeFilter")
-    if ref_range is not None:
-        for tag, op in (("FromRefNumber", ">="), ("ToRefNumber", "<=")):
-            text = child_text(ref_range, tag)
-            if text:
-                where.append(f"ref_number {op} ? collate nocase")
-                args.append(text)
+    _text_filters(rq, "ref_number", "RefNumber", where, args)
     paid = child_text(rq, "PaidStatus")
     if paid in ("PaidOnly", "NotPaidOnly"):
         where.append("is_paid = ?")
@@ -317,3 +295,22 @@ def _continue(
         rets,
         {"iteratorRemainingCount": str(len(current.keys)), "iteratorID": iterator_id},
     )
+
+
+def _text_filters(
+    rq: etree._Element, column: str, field: str, where: list[str], args: list[Any]
+) -> None:
+    """``<field>Filter`` (match criterion) and ``<field>RangeFilter`` (From/To), which
+    qbXML spells the same way for names and RefNumbers."""
+    exact = rq.find(f"{field}Filter")
+    if exact is not None:
+        clause, values = _match(column, exact, field)
+        where.append(clause)
+        args += values
+    bounds = rq.find(f"{field}RangeFilter")
+    if bounds is not None:
+        for tag, op in ((f"From{field}", ">="), (f"To{field}", "<=")):
+            text = child_text(bounds, tag)
+            if text:
+                where.append(f"{column} {op} ? collate nocase")  # column is ours, not input
+                args.append(text)
