@@ -33,6 +33,7 @@ from connectors.qbxml import (
     negotiate_version,
     parse_response,
     parse_xml,
+    reported_versions,
 )
 from connectors.store import SessionBusy, Store, WebConnectorSession
 from qbsync.contracts import AvroCodec, DecodeError
@@ -449,14 +450,13 @@ class WebConnectorGateway:
 
         ``strHCPResponse`` arrives only on a session's first call, and some clients leave it
         empty: then the major/minor version parameters are all there is."""
-        reported: list[str] = []
+        reported = reported_versions(hcp_response, major, minor)
         if hcp_response.strip():
             try:
                 root = parse_xml(hcp_response, recover=True)
             except UnsafeXml:
                 root = None
             if root is not None:
-                reported = [e.text or "" for e in root.iter("SupportedQBXMLVersion")]
                 self._store.update_profile(
                     profile_id,
                     host_info={
@@ -466,8 +466,6 @@ class WebConnectorGateway:
                         "company_name": root.findtext(".//CompanyName") or "",
                     },
                 )
-        if not reported and major:
-            reported = [f"{major}.{minor or '0'}"]
         return negotiate_version(reported, self._config.qbxml_version)
 
     def _dead_letter(

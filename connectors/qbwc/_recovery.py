@@ -166,7 +166,11 @@ def _followup(index: int, kind: str, request_xml: str, round_number: int) -> dic
 
 
 def _body(request_xml: str) -> tuple[str, etree._Element] | None:
-    """``(object name, body element)`` of e.g. ``<CustomerAddRq><CustomerAdd>``."""
+    """``(object name, body element)`` of e.g. ``<CustomerAddRq><CustomerAdd>``.
+
+    Follow-up queries are built from the request itself, not from the command's entity:
+    the two differ (a 1099 worker is an ``employee`` sent as a VendorAdd), and the query
+    must ask for the object QuickBooks was actually given."""
     root = parse_xml(request_xml)
     body = next((child for child in root if isinstance(child.tag, str)), None)
     if body is None:
