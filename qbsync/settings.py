@@ -120,6 +120,8 @@ class GatewaySettings(BaseSettings):
     batch_max_bytes: int = Field(default=512 * 1024, ge=1024)
     session_ttl_s: float = Field(default=600.0, gt=0)
     threads: int = Field(default=8, ge=1)
+    # Kafka clients the gateway reads command topics with (one call at a time each).
+    kafka_consumers: int = Field(default=4, ge=1, le=64)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     # clientVersion answers "W:" (warn, go on) below this Web Connector version.
     min_client_version: str = "2.1.0.0"

@@ -12,9 +12,10 @@ the end of a batch by reading instead.
 
 from __future__ import annotations
 
-import threading
+import queue
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -48,39 +49,52 @@ class CommandQueue:
         topic_for: Callable[[str], str],
         fetch_timeout: float = 5.0,
         exact_watermarks: bool = True,
+        consumers: int = 4,
     ) -> None:
-        self._consumer = Consumer(
-            {
-                **client_config,
-                "group.id": group_id,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                "allow.auto.create.topics": False,
-                # The broker answers a connection's requests in order: a Fetch parked for
-                # the default 500 ms delays the next watermark or offset query behind it.
-                # The queue only reads what it knows is there, so a short wait costs nothing.
-                "fetch.wait.max.ms": 10,
-            }
-        )
+        config = {
+            **client_config,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "allow.auto.create.topics": False,
+            # The broker answers a connection's requests in order: a Fetch parked for
+            # the default 500 ms delays the next watermark or offset query behind it.
+            # The queue only reads what it knows is there, so a short wait costs nothing.
+            "fetch.wait.max.ms": 10,
+        }
+        # A small pool of clients: one librdkafka consumer can serve only one assign/consume
+        # at a time, and every Web Connector call needs one; a pool lets calls for different
+        # files proceed side by side instead of queueing behind a single lock.
+        self._idle: queue.Queue[Consumer] = queue.Queue()
+        self._all = [Consumer(config) for _ in range(max(1, consumers))]
+        for consumer in self._all:
+            self._idle.put(consumer)
         self._topic_for = topic_for
         self._fetch_timeout = fetch_timeout
         self._exact = exact_watermarks
-        # One librdkafka consumer serves every request thread; assign/consume must not
-        # interleave between threads.
-        self._lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
-            self._consumer.close()
+        for consumer in self._all:
+            consumer.close()
 
-    def _bounds(self, topic: str, *, refreshed: bool = False) -> tuple[int, int] | None:
+    @contextmanager
+    def _borrow(self) -> Iterator[Consumer]:
+        consumer = self._idle.get()
+        try:
+            yield consumer
+        finally:
+            self._idle.put(consumer)
+
+    def _bounds(
+        self, consumer: Consumer, topic: str, *, refreshed: bool = False
+    ) -> tuple[int, int] | None:
         """``(next unsettled offset, high watermark)`` of the file's single partition, or
         None when the topic does not exist yet."""
         partition = TopicPartition(topic, 0)
         try:
-            low, high = self._consumer.get_watermark_offsets(partition, timeout=10, cached=False)
-            (committed,) = self._committed(partition)
+            low, high = consumer.get_watermark_offsets(partition, timeout=10, cached=False)
+            (committed,) = self._committed(consumer, partition)
         except KafkaException as exc:
             if exc.args[0].code() not in _ABSENT:
                 raise
@@ -88,18 +102,18 @@ class CommandQueue:
                 return None
             # librdkafka remembers a topic it once found absent; the worker may have created
             # it since. Ask the broker again, once.
-            if topic not in self._consumer.list_topics(topic, timeout=10).topics:
+            if topic not in consumer.list_topics(topic, timeout=10).topics:
                 return None
-            return self._bounds(topic, refreshed=True)
+            return self._bounds(consumer, topic, refreshed=True)
         start = committed.offset if committed.offset >= 0 else low
         return max(start, low), high
 
-    def _committed(self, partition: TopicPartition) -> list[TopicPartition]:
+    def _committed(self, consumer: Consumer, partition: TopicPartition) -> list[TopicPartition]:
         """The group's committed offset; a coordinator that is moving or loading is asked
         again (briefly) instead of failing the Web Connector's call."""
         for attempt in range(_COORDINATOR_ATTEMPTS):
             try:
-                return list(self._consumer.committed([partition], timeout=10))
+                return list(consumer.committed([partition], timeout=10))
             except KafkaException as exc:
                 if (
                     exc.args[0].code() not in _COORDINATOR_MOVING
@@ -113,32 +127,34 @@ class CommandQueue:
         """How many commands wait for this file (0 when its topic does not exist yet).
         Without exact watermarks: at least this many (1 means "some")."""
         topic = self._topic_for(profile_id)
-        with self._lock:
-            bounds = self._bounds(topic)
+        with self._borrow() as consumer:
+            bounds = self._bounds(consumer, topic)
             if bounds is None:
                 return 0
             start, high = bounds
             if high > start or self._exact:
                 return max(0, high - start)
-            return len(self._read(topic, start, 1, 1, deadline_s=_PEEK_S))
+            return len(self._read(consumer, topic, start, 1, 1, deadline_s=_PEEK_S))
 
     def fetch(self, profile_id: str, max_count: int, max_bytes: int) -> list[QueuedCommand]:
         """The next commands after the committed offset, at most ``max_count`` and about
         ``max_bytes`` (always at least one, so an oversized command cannot block the file)."""
         topic = self._topic_for(profile_id)
-        with self._lock:
-            bounds = self._bounds(topic)
+        with self._borrow() as consumer:
+            bounds = self._bounds(consumer, topic)
             if bounds is None:
                 return []
             start, high = bounds
             if self._exact:
                 if start >= high:
                     return []
-                return self._read(topic, start, min(max_count, high - start), max_bytes)
-            return self._read(topic, start, max_count, max_bytes, deadline_s=_PEEK_S)
+                want = min(max_count, high - start)
+                return self._read(consumer, topic, start, want, max_bytes)
+            return self._read(consumer, topic, start, max_count, max_bytes, deadline_s=_PEEK_S)
 
     def _read(
         self,
+        consumer: Consumer,
         topic: str,
         start: int,
         want: int,
@@ -148,14 +164,14 @@ class CommandQueue:
     ) -> list[QueuedCommand]:
         """Read from ``start``. With ``deadline_s``, stop when nothing more arrives within it
         (the watermark was not trusted); otherwise ``want`` records are known to exist."""
-        self._consumer.assign([TopicPartition(topic, 0, start)])
+        consumer.assign([TopicPartition(topic, 0, start)])
         try:
             out: list[QueuedCommand] = []
             size = 0
             patience = deadline_s if deadline_s is not None else self._fetch_timeout
             deadline = time.monotonic() + patience
             while len(out) < want and time.monotonic() < deadline:
-                for message in self._consumer.consume(want - len(out), timeout=min(patience, 0.5)):
+                for message in consumer.consume(want - len(out), timeout=min(patience, 0.5)):
                     error = message.error()
                     if error is not None:
                         if error.code() == KafkaError._PARTITION_EOF:
@@ -173,12 +189,12 @@ class CommandQueue:
                         deadline = time.monotonic() + deadline_s
             return out
         finally:
-            self._consumer.unassign()
+            consumer.unassign()
 
     def commit(self, profile_id: str, next_offset: int) -> None:
         """Mark everything before ``next_offset`` as settled."""
-        with self._lock:
-            self._consumer.commit(
+        with self._borrow() as consumer:
+            consumer.commit(
                 offsets=[TopicPartition(self._topic_for(profile_id), 0, next_offset)],
                 asynchronous=False,
             )

@@ -44,6 +44,7 @@ def create_gateway(settings: Settings) -> Gateway:
         group_id="qbsync-gateway",
         topic_for=settings.topics.commands,
         exact_watermarks=settings.kafka.exact_watermarks,
+        consumers=settings.gateway.kafka_consumers,
     )
     sink = RecordProducer(kafka)
     # One registry per gateway: several gateways in one process (tests) never collide.
