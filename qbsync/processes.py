@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["ChildProcess", "child_process"]
+__all__ = ["ChildProcess", "child_process", "die_with_parent"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ChildProcess:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the child gets SIGTERM if its parent dies, even by SIGKILL, so a killed
     ``qbsync run`` or ``demo`` leaves nothing running. Elsewhere: nothing."""
     if sys.platform != "linux":
@@ -74,7 +74,7 @@ def child_process(
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     child = ChildProcess(name, process, log_path)
     log.info("child started", extra={"child": name, "pid": process.pid})

@@ -52,6 +52,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from qbsync.errors import QbsyncError
+from qbsync.processes import die_with_parent
 
 __all__ = [
     "BROKER_KINDS",
@@ -313,6 +314,8 @@ class _ManagedProcess:
                 stdout=self._log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # A test run or benchmark killed outright must not leave a broker behind.
+                preexec_fn=die_with_parent,
             )
             yield self
         finally:
