@@ -7,8 +7,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -204,18 +203,11 @@ def profile_enable(
     err.print(f"profile {profile.name} enabled")
 
 
-@contextmanager
-def _store() -> Iterator[Store]:
+def _store() -> AbstractContextManager[Store]:
     """The configured store, migrated, closed after use."""
-    from connectors.store import Store, upgrade
+    from connectors.store import open_store
 
-    settings = _settings()
-    upgrade(settings.database_url)
-    store = Store(settings.database_url)
-    try:
-        yield store
-    finally:
-        store.close()
+    return open_store(_settings().database_url)
 
 
 def _profile_view(profile: Profile) -> dict[str, Any]:

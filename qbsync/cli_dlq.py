@@ -116,13 +116,11 @@ def dlq_replay(
     Each dead letter is replayed once: replaying again does nothing unless --force. A record
     that reached QuickBooks in the meantime becomes a Mod, never a second Add."""
     from connectors.kafka import RecordProducer, replayable
-    from connectors.store import Store, upgrade
+    from connectors.store import open_store
 
     settings, letters = _letters(code, tenant, file, since)
     chosen = replayable(letters, settings.topics.events)
-    upgrade(settings.database_url)
-    store = Store(settings.database_url)
-    try:
+    with open_store(settings.database_url) as store:
         done = set() if force else store.replayed([str(dl["dead_letter_id"]) for dl in chosen])
         todo = [dl for dl in chosen if str(dl["dead_letter_id"]) not in done]
         skipped = len(letters) - len(chosen)
@@ -144,5 +142,3 @@ def dlq_replay(
             producer.close()
         store.record_replays([str(dl["dead_letter_id"]) for dl in todo])
         err.print(f"replayed {len(todo)}")
-    finally:
-        store.close()

@@ -42,14 +42,11 @@ def export(
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
 ) -> None:
     """Every settled command of a tenant, oldest first."""
-    from connectors.store import Store, upgrade
+    from connectors.store import open_store
 
-    settings = Settings()
-    upgrade(settings.database_url)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    store = Store(settings.database_url)
-    try:
+    with open_store(Settings().database_url) as store:
         rows = [
             {
                 column: (
@@ -61,8 +58,6 @@ def export(
             }
             for entry in store.sync_log(tenant, since)
         ]
-    finally:
-        store.close()
     target = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
         if as_csv:

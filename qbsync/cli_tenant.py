@@ -31,18 +31,14 @@ err = Console(stderr=True)
 @contextmanager
 def _store() -> Iterator[Store]:
     """The configured store, migrated, closed after use; qbsync errors exit 1 with the reason."""
-    from connectors.store import Store, upgrade
+    from connectors.store import open_store
 
-    settings = Settings()
-    upgrade(settings.database_url)
-    store = Store(settings.database_url)
-    try:
-        yield store
-    except QbsyncError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        store.close()
+    with open_store(Settings().database_url) as store:
+        try:
+            yield store
+        except QbsyncError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from exc
 
 
 def _view(tenant: Tenant) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 SQLAlchemy 2 models with Alembic migrations; SQLite by default, PostgreSQL in production.
 """
 
-from connectors.store._migrate import upgrade
+from connectors.store._migrate import open_store, upgrade
 from connectors.store._models import (
     Base,
     IdMapping,
@@ -26,5 +26,6 @@ __all__ = [
     "Tenant",
     "WebConnectorSession",
     "make_engine",
+    "open_store",
     "upgrade",
 ]

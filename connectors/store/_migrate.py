@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
-__all__ = ["alembic_config", "upgrade"]
+from connectors.store._store import Store
+
+__all__ = ["alembic_config", "open_store", "upgrade"]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -25,3 +29,15 @@ def upgrade(url: str, revision: str = "head") -> None:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)
+
+
+@contextmanager
+def open_store(url: str) -> Iterator[Store]:
+    """The store at ``url``, migrated to the latest schema, closed after use (the CLI's
+    commands each open one this way)."""
+    upgrade(url)
+    store = Store(url)
+    try:
+        yield store
+    finally:
+        store.close()
