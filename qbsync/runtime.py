@@ -53,10 +53,14 @@ def child_env(settings: Settings) -> dict[str, str]:
         "QBSYNC_GATEWAY_HOST": settings.gateway.host,
         "QBSYNC_GATEWAY_PORT": str(settings.gateway.port),
         "QBSYNC_GATEWAY_BATCH_SIZE": str(settings.gateway.batch_size),
-        "QBSYNC_WORKER_WEB_PORT": str(settings.worker.web_port),
-        "QBSYNC_WORKER_APP_ID": settings.worker.app_id,
-        "QBSYNC_WORKER_SESSION_TIMEOUT_S": str(settings.worker.session_timeout_s),
         "QBSYNC_KAFKA_EXACT_WATERMARKS": str(settings.kafka.exact_watermarks).lower(),
+        "QBSYNC_TOPIC_EVENTS_PARTITIONS": str(settings.topics.events_partitions),
+        "QBSYNC_TOPIC_RESULTS_PARTITIONS": str(settings.topics.results_partitions),
+        # Every worker setting (retry backoff, parking limits ...): none is a secret.
+        **{
+            f"QBSYNC_WORKER_{name.upper()}": str(value)
+            for name, value in settings.worker.model_dump().items()
+        },
     }
 
 

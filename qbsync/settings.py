@@ -142,6 +142,20 @@ class WorkerSettings(BaseSettings):
     # default is 45 s; 30 s fails over sooner and is still far above a heartbeat's 3 s.
     session_timeout_s: float = Field(default=30.0, ge=6.0)
     qbxml_version: str = "13.0"
+    # Passing failures (QuickBooks busy, a record in use): sent again after
+    # retry_base_s * 2**(attempt-1) seconds, capped at retry_max_s, each delay jittered
+    # between half and all of it, so that many files failing at once do not retry together.
+    # The Web Connector polls every few minutes, so shorter delays buy nothing in production.
+    retry_attempts: int = Field(default=6, ge=1)
+    retry_base_s: float = Field(default=60.0, gt=0)
+    retry_max_s: float = Field(default=1800.0, gt=0)
+    # Events waiting for a record that never reaches QuickBooks go to the dead-letter topic
+    # after this long (a week: a bookkeeper's vacation must not cost a payment).
+    park_limit_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Waiting and paused events are planned again this often, in case what they wait for
+    # happened some other way (a mapping matched by support, the integration switched on).
+    recheck_s: float = Field(default=60.0, gt=0)
+    sweep_interval_s: float = Field(default=1.0, gt=0)
 
 
 class Settings(BaseSettings):

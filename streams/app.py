@@ -1,28 +1,37 @@
 """The Faust app, built from settings by :func:`create_app` (never at import time).
 
-Agents stay thin: decode -> look up context (store) -> a pure function -> produce.
+Agents stay thin: a :class:`Pipeline` method (decode -> look up context in the store -> the
+pure rules of :mod:`streams.translate`) returns a :class:`Step`, and the agent carries it
+out: produce records, park and release entries in the parking table (:mod:`streams.parking`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 import uuid
-from datetime import UTC, datetime
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from connectors.qbxml import explain
+from connectors.qbwc import BLOCKED
+from connectors.qbxml import Category, explain
 from connectors.store import Mapping, Store, SyncLogEntry
 from qbsync.contracts import AvroCodec, DecodeError, codec_from_settings
 from qbsync.settings import Settings
+from streams.parking import Kind, Parked, ParkingLot, faust_lot, record_key
 from streams.sensor import PipelineSensor
-from streams.translate import Context, Held, Paused, Rejection, Skip, Waiting, plan
+from streams.translate import Context, Paused, Rejection, Skip, Waiting, plan
 
-__all__ = ["Pipeline", "create_app"]
+__all__ = ["Failure", "Pipeline", "Source", "Step", "carry_out", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +41,101 @@ DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
 SYNC_STATUS = "com.qbsync.events.SyncStatus"
 
 
-class Pipeline:
-    """The worker's steps, apart from Faust so they can be tested without a broker."""
+Record = tuple[str, bytes | None, bytes]
 
-    def __init__(self, settings: Settings, store: Store, codec: AvroCodec) -> None:
+
+@dataclass(frozen=True)
+class Source:
+    """Where a message came from: what its dead letter records, byte for byte."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+    @classmethod
+    def of(cls, message: Any) -> Source:
+        return cls(message.topic, message.partition, message.offset, message.key, message.value)
+
+    @classmethod
+    def parked(cls, entry: Parked) -> Source:
+        return cls(entry.source_topic, entry.partition, entry.offset, entry.key, entry.value)
+
+
+@dataclass
+class Step:
+    """What one message (or one sweep) asks of the agent, which alone does I/O with Kafka
+    and the table: records to send, entries to park and unpark, records now mapped (their
+    waiting entries are released), records now dead (their waiting entries follow them,
+    marked "blocked by") and records a manual sync was requested for (what is held for
+    them, and what they need, goes too)."""
+
+    send: list[Record] = field(default_factory=list)
+    unpark: list[bytes] = field(default_factory=list)
+    park: list[Parked] = field(default_factory=list)
+    touch: list[Parked] = field(default_factory=list)
+    mapped: list[tuple[str, str]] = field(default_factory=list)
+    dead: list[tuple[str, str, str]] = field(default_factory=list)
+    requested: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why something is a dead letter: the catalog's words plus qbsync's own context."""
+
+    code: str
+    reason: str
+    category: str = "rejected"
+    explanation: str = ""
+    remedy: str = ""
+    attempts: int = 1
+    first_failed_at: datetime | None = None
+    blocked_by: str | None = None
+
+
+def _requested(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as if a sync of its record was requested (manual mode)."""
+    return {**event, "envelope": {**event["envelope"], "kind": "SYNC_REQUESTED"}}
+
+
+def _references(outcome: object) -> list[str]:
+    """Every record an outcome names: a command's dependencies, a wait's alternatives."""
+    if isinstance(outcome, dict):
+        return list(outcome.get("depends_on") or [])
+    if isinstance(outcome, Waiting):
+        return [alternative for wanted in outcome.on for alternative in wanted.split("|")]
+    return []
+
+
+class Pipeline:
+    """The worker's steps, apart from Faust so they can be tested without a broker.
+
+    ``translate`` (an event), ``settle`` (a result), ``replan`` (a parked event),
+    ``blocked`` (a parked event whose dependency died) and ``sweep`` (the clock) return a
+    :class:`Step`; they read the store but never Kafka. ``clock`` and ``rng`` are injected
+    so backoff and expiry are tested without waiting.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        codec: AvroCodec,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.codec = codec
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        # Records dead-lettered lately: a command the gateway held back because of one of
+        # them ("blocked") follows it to the dead-letter topic instead of being retried.
+        self._dead: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    # -- context ----------------------------------------------------------------------
 
     def context(self, envelope: dict[str, Any]) -> Context:
         tenant = self.store.tenant(envelope["tenant_id"])
@@ -49,101 +146,406 @@ class Pipeline:
             profile_id=tenant.profile_id,
             mapping=mapping,
             settings=tenant.settings,
+            connected_on=tenant.created_at.date(),
             # An invoice's customer, a payment's invoices ...: what QuickBooks calls them.
             resolve=partial(self.store.mapping, tenant.id),
         )
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # -- dead letters -----------------------------------------------------------------
+
     def dead_letter(
         self,
-        message: Any,
-        code: str,
-        reason: str,
+        source: Source,
+        failure: Failure,
         *,
         tenant_id: str | None = None,
         profile_id: str | None = None,
-    ) -> tuple[str, bytes | None, bytes]:
-        """``message``, byte for byte, on the dead-letter topic with why it is there."""
+        entity: str | None = None,
+        entity_id: str | None = None,
+        dead_letter_id: str | None = None,
+    ) -> Record:
+        """``source``, byte for byte, on the dead-letter topic with why it is there."""
         log.info(
             "dead-lettered",
-            extra={"code": code, "topic": message.topic, "offset": message.offset},
+            extra={"code": failure.code, "topic": source.topic, "offset": source.offset},
         )
+        now = self._now()
         record = {
-            "dead_letter_id": str(uuid.uuid4()),
-            "source_topic": message.topic,
-            "source_partition": message.partition,
-            "source_offset": message.offset,
+            "dead_letter_id": dead_letter_id or str(uuid.uuid4()),
+            "source_topic": source.topic,
+            "source_partition": source.partition,
+            "source_offset": source.offset,
             "tenant_id": tenant_id,
             "profile_id": profile_id,
-            "code": code,
-            "reason": reason,
-            "original_key": message.key,
-            "original_value": message.value,
-            "failed_at": datetime.now(UTC),
+            "code": failure.code,
+            "reason": failure.reason,
+            "original_key": source.key,
+            "original_value": source.value,
+            "failed_at": now,
+            "entity": entity,
+            "entity_id": entity_id,
+            "category": failure.category,
+            "explanation": failure.explanation,
+            "remedy": failure.remedy,
+            "attempts": failure.attempts,
+            "first_failed_at": failure.first_failed_at or now,
+            "blocked_by": failure.blocked_by,
         }
         return (
             self.settings.topics.dead_letters,
-            message.key,
+            source.key,
             self.codec.encode(DEAD_LETTER, record),
         )
 
-    def translate(self, message: Any) -> tuple[str, bytes | None, bytes] | None:
-        """One event message -> ``(topic, key, value)``: a command or a dead letter; None
-        when a setting or the record's state says it is not to be sent (a draft invoice)."""
+    # -- events -----------------------------------------------------------------------
+
+    def translate(self, message: Any) -> Step:
+        """One event message: a command, a parked entry, a dead letter, or nothing (a
+        setting or the record's state says it is not to be sent)."""
+        source = Source.of(message)
         try:
-            _, event = self.codec.decode(message.value or b"")
-            envelope = event["envelope"]
+            _, event = self.codec.decode(source.value or b"")
+            event["envelope"]["tenant_id"]  # a domain event, not some other record
         except (DecodeError, KeyError, TypeError) as exc:
-            return self.dead_letter(
-                message, "undecodable", f"The event could not be decoded: {exc}"
-            )
-        tenant_id = envelope["tenant_id"]
+            failure = Failure("undecodable", f"The event could not be decoded: {exc}")
+            return Step(send=[self.dead_letter(source, failure)])
+        return self._plan(source, event, parked=None)
+
+    def replan(self, entry: Parked, *, requested: bool = False) -> Step:
+        """A parked event, planned again (its dependency is mapped, or time passed);
+        ``requested``: as if a sync of it was requested (manual mode's "sync job")."""
+        source = Source.parked(entry)
+        try:
+            _, event = self.codec.decode(source.value)
+        except DecodeError as exc:  # it decoded when parked: only a lost schema gets here
+            failure = Failure("undecodable", f"The parked event could not be decoded: {exc}")
+            return Step(unpark=[entry.record], send=[self.dead_letter(source, failure)])
+        if requested or entry.extra.get("requested"):
+            event = _requested(event)
+        return self._plan(source, event, parked=entry)
+
+    def _plan(self, source: Source, event: dict[str, Any], parked: Parked | None) -> Step:
+        envelope = event["envelope"]
+        tenant_id, entity, entity_id = (
+            envelope["tenant_id"],
+            envelope["entity"],
+            envelope["entity_id"],
+        )
+        record = record_key(tenant_id, entity, entity_id)
+        where = {"tenant_id": tenant_id, "entity": entity, "entity_id": entity_id}
         try:
             context = self.context(envelope)
-            outcome = plan(event, context, command_id=str(uuid.uuid4()), now=datetime.now(UTC))
+            outcome = plan(event, context, command_id=str(uuid.uuid4()), now=self._now())
         except Exception as exc:  # one message must never stop the worker
-            log.exception("event failed", extra={"offset": message.offset})
-            return self.dead_letter(
-                message, "internal-error", f"qbsync failed on this event: {type(exc).__name__}"
+            log.exception("event failed", extra={"offset": source.offset})
+            failure = Failure(
+                "internal-error", f"qbsync failed on this event: {type(exc).__name__}"
             )
-        if isinstance(outcome, dict):
-            return (
-                self.settings.topics.commands(outcome["profile_id"]),
-                tenant_id.encode(),
-                self.codec.encode(COMMAND, outcome),
-            )
+            return Step(send=[self.dead_letter(source, failure, **where)])
+        if isinstance(outcome, dict) and envelope["kind"] != "SYNC_REQUESTED":
+            # Sent: whatever was parked for this record is superseded.
+            return Step(unpark=[record], send=[self._command_record(outcome)])
+        if isinstance(outcome, Skip) and outcome.code == "manual-sync":
+            return self._hold_for_request(source, event, context, parked)
         if isinstance(outcome, Skip):
-            log.info("event skipped", extra={"code": outcome.code, "offset": message.offset})
-            return None
-        if isinstance(outcome, Rejection):
-            return self.dead_letter(message, outcome.code, outcome.reason, tenant_id=tenant_id)
-        # Waiting for a dependency, paused, or held for a missing class: until parking in a
-        # table lands (issue 7, item 4) these go to the dead-letter topic with their reason,
-        # from where `qbsync dlq replay` puts them back once the cause is gone.
-        code = {Waiting: "waiting", Paused: "paused", Held: "held"}[type(outcome)]
-        return self.dead_letter(message, code, outcome.reason, tenant_id=tenant_id)
+            log.info("event skipped", extra={"code": outcome.code, "offset": source.offset})
+            return Step(unpark=[record])
+        step = Step()
+        if envelope["kind"] == "SYNC_REQUESTED":
+            # Manual mode's "sync job": what this record needs and what needs it (a job's
+            # customer; its invoices, their payments, its bills) goes with it.
+            step.requested.append((tenant_id, f"{entity}:{entity_id}"))
+            step.requested += [(tenant_id, d) for d in _references(outcome)]
+        if isinstance(outcome, dict):
+            step.unpark.append(record)
+            step.send.append(self._command_record(outcome))
+            return step
+        if isinstance(outcome, Waiting | Paused):
+            now = self.clock()
+            kind: Kind = "waiting" if isinstance(outcome, Waiting) else "paused"
+            entry = Parked(
+                kind=kind,
+                tenant_id=tenant_id,
+                entity=entity,
+                entity_id=entity_id,
+                value=source.value,
+                key=source.key,
+                source_topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
+                parked_at=parked.parked_at if parked and parked.kind == kind else now,
+                checked_at=now,
+                reason=outcome.reason,
+                waiting_on=outcome.on if isinstance(outcome, Waiting) else (),
+                profile_id=context.profile_id,
+                # A requested sync stays requested while it waits (manual mode).
+                extra={"requested": True} if envelope["kind"] == "SYNC_REQUESTED" else {},
+            )
+            if parked is not None and (parked.kind, parked.waiting_on, parked.value) == (
+                entry.kind,
+                entry.waiting_on,
+                entry.value,
+            ):
+                step.touch.append(entry)  # still waiting for the same: nothing to write
+                return step
+            log.info("event parked", extra={"kind": kind, "offset": source.offset})
+            step.park.append(entry)
+            return step
+        failure = (
+            Failure(outcome.code, outcome.reason)
+            if isinstance(outcome, Rejection)
+            else Failure(
+                "held",
+                outcome.reason,
+                category="held",
+                remedy="Create it in QuickBooks under exactly that name (or correct the name"
+                " in the app), then replay.",
+            )
+        )
+        step.unpark += [record] if parked else []
+        step.send.append(self.dead_letter(source, failure, profile_id=context.profile_id, **where))
+        return step
 
-    def settle(self, message: Any) -> list[tuple[str, bytes | None, bytes]]:
-        """One result message: the mapping (on success), a sync log row, a status event for
-        the source app, and a dead letter when QuickBooks refused the record."""
-        try:
-            _, result = self.codec.decode(message.value or b"", expected=RESULT)
-        except DecodeError as exc:
-            return [
-                self.dead_letter(message, "undecodable", f"The result could not be decoded: {exc}")
-            ]
-        ok = result["status_severity"] != "Error" and 0 <= result["status_code"] < 1000
-        catalog = explain(result["status_code"], result["status_message"])
-        if ok and result["qb_id"]:
-            self.store.save_mapping(
-                Mapping(
-                    tenant_id=result["tenant_id"],
-                    entity=result["entity"],
-                    external_id=result["entity_id"],
-                    qb_id=result["qb_id"],
-                    edit_sequence=result["edit_sequence"],
-                    full_name=result["full_name"],
+    def _command_record(self, command: dict[str, Any]) -> Record:
+        return (
+            self.settings.topics.commands(command["profile_id"]),
+            command["tenant_id"].encode(),
+            self.codec.encode(COMMAND, command),
+        )
+
+    def _hold_for_request(
+        self, source: Source, event: dict[str, Any], context: Context, parked: Parked | None
+    ) -> Step:
+        """Manual sync: the record's latest state waits (kind ``manual``, never expires)
+        until a sync is requested for it or for the job it belongs to. It is planned as if
+        requested only to learn what it references, so a "sync job" finds it."""
+        envelope = event["envelope"]
+        probe = plan(_requested(event), context, command_id="probe", now=self._now())
+        now = self.clock()
+        entry = Parked(
+            kind="manual",
+            tenant_id=envelope["tenant_id"],
+            entity=envelope["entity"],
+            entity_id=envelope["entity_id"],
+            value=source.value,
+            key=source.key,
+            source_topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            parked_at=parked.parked_at if parked and parked.kind == "manual" else now,
+            checked_at=now,
+            reason="manual sync: sent when a sync of it (or of its job) is requested",
+            waiting_on=tuple(_references(probe)),
+            profile_id=context.profile_id,
+        )
+        log.info("event held for a manual sync", extra={"offset": source.offset})
+        return Step(park=[entry])
+
+    def blocked(self, entry: Parked, dependency: str, dead_letter_id: str) -> Step:
+        """A parked event whose dependency went to the dead-letter topic follows it."""
+        failure = Failure(
+            "blocked",
+            f"{entry.entity} {entry.entity_id!r} needs {dependency}, which QuickBooks refused"
+            f" (dead letter {dead_letter_id}).",
+            category="blocked",
+            explanation=entry.reason,
+            remedy="Fix and replay the dead letter it is blocked by; then replay this one.",
+            first_failed_at=datetime.fromtimestamp(entry.parked_at, UTC),
+            blocked_by=dead_letter_id,
+        )
+        return Step(
+            unpark=[entry.record],
+            send=[
+                self.dead_letter(
+                    Source.parked(entry),
+                    failure,
+                    tenant_id=entry.tenant_id,
+                    profile_id=entry.profile_id,
+                    entity=entry.entity,
+                    entity_id=entry.entity_id,
+                )
+            ],
+        )
+
+    # -- the clock --------------------------------------------------------------------
+
+    def sweep(self, lot: ParkingLot) -> tuple[Step, list[Parked]]:
+        """Due retries are sent again, expired waits dead-lettered; returns the step and the
+        waiting or paused entries to plan again (the agent plans them in a thread)."""
+        now = self.clock()
+        worker = self.settings.worker
+        step = Step()
+        for entry in lot.due(now):
+            assert entry.profile_id is not None  # a retry always knows its company file
+            step.unpark.append(entry.record)
+            step.send.append(
+                (self.settings.topics.commands(entry.profile_id), entry.key, entry.value)
+            )
+        for entry in lot.expired(now, worker.park_limit_s):
+            waited = timedelta(seconds=round(now - entry.parked_at))
+            failure = Failure(
+                "expired",
+                f"{entry.entity} {entry.entity_id!r} waited {waited} for"
+                f" {', '.join(entry.waiting_on)} to be in QuickBooks; it never arrived.",
+                category="expired",
+                explanation=entry.reason,
+                remedy="Sync the record it needs (or map it to an existing QuickBooks record"
+                " with `qbsync map`), then replay this one.",
+                first_failed_at=datetime.fromtimestamp(entry.parked_at, UTC),
+            )
+            step.unpark.append(entry.record)
+            step.send.append(
+                self.dead_letter(
+                    Source.parked(entry),
+                    failure,
+                    tenant_id=entry.tenant_id,
+                    profile_id=entry.profile_id,
+                    entity=entry.entity,
+                    entity_id=entry.entity_id,
                 )
             )
+        expired = set(step.unpark)
+        recheck = [
+            entry
+            for entry in lot.stale(now, worker.recheck_s, limit=500)
+            if entry.record not in expired
+        ]
+        return step, recheck
+
+    # -- results ----------------------------------------------------------------------
+
+    def settle(self, message: Any) -> Step:
+        """One result: on success the mapping, a sync log row, a status event and the
+        release of what waited for the record; on a passing failure a retry (parked with
+        backoff); on a lasting one the command on the dead-letter topic, with what
+        depended on it."""
+        source = Source.of(message)
+        try:
+            _, result = self.codec.decode(source.value or b"", expected=RESULT)
+        except DecodeError as exc:
+            failure = Failure("undecodable", f"The result could not be decoded: {exc}")
+            return Step(send=[self.dead_letter(source, failure)])
+        tenant_id, entity, entity_id = result["tenant_id"], result["entity"], result["entity_id"]
+        dependency = f"{entity}:{entity_id}"
+        code = result["status_code"]
+        ok = result["status_severity"] != "Error" and 0 <= code < 1000
+        if ok:
+            if result["qb_id"]:
+                self.store.save_mapping(
+                    Mapping(
+                        tenant_id=tenant_id,
+                        entity=entity,
+                        external_id=entity_id,
+                        qb_id=result["qb_id"],
+                        edit_sequence=result["edit_sequence"],
+                        full_name=result["full_name"],
+                    )
+                )
+            self._dead.pop((tenant_id, dependency), None)
+            self._log(result, "synced")
+            return Step(send=[self._status(result, ok=True)], mapped=[(tenant_id, dependency)])
+        command = self._command(result)
+        catalog = explain(code, result["status_message"])
+        attempts = command["attempt"] if command else 1
+        first = (command or {}).get("first_failed_at") or result["processed_at"]
+        blocked_by = self._blocker(result, command) if code == BLOCKED else None
+        passing = code == BLOCKED or catalog.category is Category.TRANSIENT
+        if passing and blocked_by is None and command is not None and self._may_retry(command):
+            self._log(result, "retrying")
+            return Step(park=[self._retry(source, result, command)])
+        # A lasting failure: the command itself is what support replays.
+        dead_letter_id = str(uuid.uuid4())
+        if command is not None:
+            source = Source(
+                self.settings.topics.commands(result["profile_id"]),
+                0,
+                source.offset,
+                tenant_id.encode(),
+                result["command"],
+            )
+        failure = Failure(
+            str(code),
+            f"QuickBooks refused {entity} {entity_id!r}: {result['status_message']}"
+            + (f" (after {attempts} attempts)" if attempts > 1 else ""),
+            category="blocked" if blocked_by else str(catalog.category),
+            explanation=catalog.explanation,
+            remedy=catalog.remedy,
+            attempts=attempts,
+            first_failed_at=first,
+            blocked_by=blocked_by,
+        )
+        self._dead[(tenant_id, dependency)] = dead_letter_id
+        while len(self._dead) > 10_000:
+            self._dead.popitem(last=False)
+        self._log(result, "failed")
+        return Step(
+            send=[
+                self._status(result, ok=False),
+                self.dead_letter(
+                    source,
+                    failure,
+                    tenant_id=tenant_id,
+                    profile_id=result["profile_id"],
+                    entity=entity,
+                    entity_id=entity_id,
+                    dead_letter_id=dead_letter_id,
+                ),
+            ],
+            dead=[(tenant_id, dependency, dead_letter_id)],
+        )
+
+    def _command(self, result: dict[str, Any]) -> dict[str, Any] | None:
+        raw = result.get("command")
+        if not raw:
+            return None
+        try:
+            return self.codec.decode(raw, expected=COMMAND)[1]
+        except DecodeError:
+            return None
+
+    def _blocker(self, result: dict[str, Any], command: dict[str, Any] | None) -> str | None:
+        for dependency in (command or {}).get("depends_on") or []:
+            found = self._dead.get((result["tenant_id"], dependency))
+            if found is not None:
+                return found
+        return None
+
+    def _may_retry(self, command: dict[str, Any]) -> bool:
+        return int(command["attempt"]) < self.settings.worker.retry_attempts
+
+    def _retry(self, source: Source, result: dict[str, Any], command: dict[str, Any]) -> Parked:
+        """The command again, attempt + 1, due after exponential backoff with jitter."""
+        worker = self.settings.worker
+        attempt = int(command["attempt"])
+        delay = min(worker.retry_max_s, worker.retry_base_s * 2 ** (attempt - 1))
+        delay = self.rng.uniform(delay / 2, delay)
+        first = command.get("first_failed_at") or result["processed_at"]
+        again = {**command, "attempt": attempt + 1, "first_failed_at": first}
+        now = self.clock()
+        log.info("retry parked", extra={"code": result["status_code"], "attempt": attempt})
+        return Parked(
+            kind="retry",
+            tenant_id=result["tenant_id"],
+            entity=result["entity"],
+            entity_id=result["entity_id"],
+            value=self.codec.encode(COMMAND, again),
+            key=result["tenant_id"].encode(),
+            source_topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            parked_at=now,
+            checked_at=now,
+            reason=f"QuickBooks answered {result['status_code']}: {result['status_message']}",
+            due_at=now + delay,
+            profile_id=result["profile_id"],
+            attempts=attempt,
+            first_failed_at=first.timestamp(),
+        )
+
+    def _log(self, result: dict[str, Any], status: str) -> None:
         self.store.log_sync(
             SyncLogEntry(
                 at=result["processed_at"],
@@ -153,12 +555,15 @@ class Pipeline:
                 entity_id=result["entity_id"],
                 command_id=str(result["command_id"]),
                 action=result["action"],
-                status="synced" if ok else "failed",
+                status=status,
                 code=result["status_code"],
                 message=result["status_message"],
                 qb_id=result["qb_id"],
             )
         )
+
+    def _status(self, result: dict[str, Any], *, ok: bool) -> Record:
+        catalog = explain(result["status_code"], result["status_message"])
         status = {
             "tenant_id": result["tenant_id"],
             "entity": result["entity"],
@@ -173,37 +578,75 @@ class Pipeline:
             "full_name": result["full_name"],
             "at": result["processed_at"],
         }
-        out = [
-            (
-                self.settings.topics.status,
-                result["tenant_id"].encode(),
-                self.codec.encode(SYNC_STATUS, status),
-            )
-        ]
-        if not ok:
-            out.append(
-                self.dead_letter(
-                    message,
-                    str(result["status_code"]),
-                    f"QuickBooks refused {result['entity']} {result['entity_id']!r}:"
-                    f" {result['status_message']} ({catalog.title}: {catalog.explanation}"
-                    f" {catalog.remedy})",
-                    tenant_id=result["tenant_id"],
-                    profile_id=result["profile_id"],
-                )
-            )
-        return out
+        return (
+            self.settings.topics.status,
+            result["tenant_id"].encode(),
+            self.codec.encode(SYNC_STATUS, status),
+        )
+
+
+Offload = Callable[..., Awaitable[Step]]
+
+
+async def carry_out(
+    step: Step,
+    pipeline: Pipeline,
+    lot: ParkingLot,
+    send: Callable[[Record], Awaitable[None]],
+    offload: Offload,
+) -> None:
+    """Do what a step says, in the event loop (the table is not thread-safe). Entries it
+    releases are planned through ``offload`` (a thread: the store blocks), and their steps
+    are carried out in turn, so a customer's result releases its invoice, whose result
+    releases its payment."""
+    for record in step.send:
+        await send(record)
+    for key in step.unpark:
+        lot.remove(key)
+    for entry in step.park:
+        lot.park(entry)
+    for entry in step.touch:
+        lot.touch(entry)
+    for tenant_id, dependency in step.mapped:
+        for entry in lot.waiting_on(tenant_id, dependency):
+            if entry.kind != "manual":  # held until a sync is requested, mapped or not
+                follow = await offload(pipeline.replan, entry)
+                await carry_out(follow, pipeline, lot, send, offload)
+    for tenant_id, dependency in step.requested:
+        entity, _, entity_id = dependency.partition(":")
+        itself = lot.get(record_key(tenant_id, entity, entity_id))
+        held = [itself] if itself is not None else []
+        held += lot.waiting_on(tenant_id, dependency)
+        for entry in held:
+            if entry.kind == "manual" and lot.get(entry.record) == entry:
+                follow = await offload(partial(pipeline.replan, requested=True), entry)
+                await carry_out(follow, pipeline, lot, send, offload)
+    for tenant_id, dependency, dead_letter_id in step.dead:
+        for entry in lot.waiting_on(tenant_id, dependency):
+            follow = pipeline.blocked(entry, dependency, dead_letter_id)
+            await carry_out(follow, pipeline, lot, send, offload)
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
     """Build the worker's Faust app. ``store`` defaults to the configured database."""
     if not settings.kafka.bootstrap_servers:
         raise ValueError("QBSYNC_KAFKA_BOOTSTRAP_SERVERS is empty: no broker to connect to")
+    topics = settings.topics
+    if topics.events_partitions != topics.results_partitions:
+        # The parking table is partitioned like both (see streams.parking): a tenant's parked
+        # events and the results releasing them must sit on the same partition index.
+        raise ValueError(
+            f"QBSYNC_TOPIC_EVENTS_PARTITIONS ({topics.events_partitions}) and"
+            f" QBSYNC_TOPIC_RESULTS_PARTITIONS ({topics.results_partitions}) must be equal"
+        )
     brokers = [f"kafka://{host.strip()}" for host in settings.kafka.bootstrap_servers.split(",")]
     app = faust.App(
         settings.worker.app_id,
         broker=brokers,
         store="memory://",
+        # Faust's own folder (not our state: tables live in their changelog topics); in the
+        # data dir, not "<app_id>-data" in whatever directory the worker started in.
+        datadir=str(settings.data_dir / "faust"),
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=settings.worker.web_port > 0,
@@ -211,6 +654,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         web_host="127.0.0.1",
         topic_replication_factor=1,
         topic_allow_declare=True,
+        topic_partitions=topics.events_partitions,
         autodiscover=False,
         producer_acks=-1,
         broker_session_timeout=settings.worker.session_timeout_s,
@@ -220,16 +664,26 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         settings, store or Store(settings.database_url), codec_from_settings(settings)
     )
     registry = CollectorRegistry()
-    app.sensors.add(PipelineSensor(settings.topics, registry))
-    events = app.topic(settings.topics.events, partitions=settings.topics.events_partitions)
-    results = app.topic(settings.topics.results, partitions=settings.topics.results_partitions)
+    sensor = PipelineSensor(topics, registry)
+    app.sensors.add(sensor)
+    events = app.topic(topics.events, partitions=topics.events_partitions)
+    results = app.topic(topics.results, partitions=topics.results_partitions)
+    table = app.Table(
+        "parked",
+        partitions=topics.events_partitions,
+        key_type=bytes,  # raw bytes both ways: streams.parking owns the format
+        value_type=bytes,
+        help="Events waiting for a dependency or a paused integration; commands to retry.",
+    )
+    lot = faust_lot(table)
+    sensor.watch(lot)
     declared: dict[str, faust.TopicT] = {}
 
-    async def send(record: tuple[str, bytes | None, bytes]) -> None:
+    async def send(record: Record) -> None:
         name, key, value = record
         # A company file's commands are one ordered queue: partition 0 of its own topic, even
         # if something created the topic with more partitions before the worker declared it.
-        is_commands = name.startswith(settings.topics.commands(""))
+        is_commands = name.startswith(topics.commands(""))
         topic = declared.get(name)
         if topic is None:
             topic = app.topic(name, partitions=1 if is_commands else None)
@@ -237,22 +691,33 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
             declared[name] = topic
         await topic.send(key=key, value=value, partition=0 if is_commands else None)
 
+    async def run(step: Step) -> None:
+        await carry_out(step, pipeline, lot, send, asyncio.to_thread)
+
     @app.agent(events)
     async def translate(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            record = await asyncio.to_thread(pipeline.translate, event.message)
-            if record is not None:
-                await send(record)
+            await run(await asyncio.to_thread(pipeline.translate, event.message))
 
     @app.agent(results)
     async def settle(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            for record in await asyncio.to_thread(pipeline.settle, event.message):
-                await send(record)
+            await run(await asyncio.to_thread(pipeline.settle, event.message))
+
+    @app.timer(interval=settings.worker.sweep_interval_s)  # type: ignore[untyped-decorator]
+    async def sweep() -> None:
+        step, recheck = pipeline.sweep(lot)
+        await run(step)
+        for entry in recheck:
+            if lot.get(entry.record) == entry:  # not released meanwhile
+                await run(await asyncio.to_thread(pipeline.replan, entry))
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
+        kind = CONTENT_TYPE_LATEST.split("; charset")[0]
+        return web.bytes(generate_latest(registry), content_type=kind)
 
     app.pipeline = pipeline  # type: ignore[attr-defined]
+    app.parking_lot = lot  # type: ignore[attr-defined]
     return app

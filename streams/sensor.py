@@ -6,20 +6,46 @@ deadletters), never by name, since there is one command topic per company file.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from faust.sensors import Sensor
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from qbsync.settings import TopicSettings
 
 __all__ = ["PipelineSensor"]
 
 
+class Counts(Protocol):
+    def counts(self) -> dict[str, int]: ...
+
+
+class _ParkedCollector(Collector):
+    """``qbsync_worker_parked{kind}``, read from the parking lot at scrape time."""
+
+    def __init__(self, lot: Counts) -> None:
+        self._lot = lot
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "qbsync_worker_parked",
+            "Entries in this worker's parking table: waiting for a dependency, paused"
+            " (integration off), or retry (a command to send again after backoff).",
+            labels=["kind"],
+        )
+        for kind, count in sorted(self._lot.counts().items()):
+            family.add_metric([kind], count)
+        yield family
+
+
 class PipelineSensor(Sensor):
     def __init__(self, topics: TopicSettings, registry: CollectorRegistry, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._topics = topics
+        self._registry = registry
         self.messages_in = Counter(
             "qbsync_worker_messages_in_total",
             "Messages the worker read, by topic role.",
@@ -37,6 +63,10 @@ class PipelineSensor(Sensor):
             "Messages the worker failed to produce.",
             registry=registry,
         )
+
+    def watch(self, lot: Counts) -> None:
+        """Report the parking lot's size by kind."""
+        self._registry.register(_ParkedCollector(lot))
 
     def role(self, topic: str) -> str:
         if topic == self._topics.events:

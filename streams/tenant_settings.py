@@ -115,6 +115,13 @@ class TenantSettings(BaseModel):
         default_factory=dict,
         description="Per entity: to_quickbooks (default), from_quickbooks or two_way.",
     )
+    match_existing: Literal["before_connected", "always", "never"] = Field(
+        "before_connected",
+        description="Before adding a transaction, look for one with the same RefNumber in "
+        "QuickBooks and adopt it: for records dated before the tenant was connected "
+        "(the first sync's backlog), always, or never. List records (customers, vendors, "
+        "items ...) of the same name are adopted unless 'never'.",
+    )
     conflict_policy: Literal["never", "most_recent", "always"] = Field(
         "most_recent", description="Two-way: when a QuickBooks change overwrites the app's."
     )

@@ -78,6 +78,7 @@ class Context:
     settings: Mapping[str, Any] | TenantSettings
     resolve: Resolver = field(default=nothing_known)
     exists: NameCheck | None = None
+    connected_on: date | None = None  # when the tenant was connected to qbsync
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,30 @@ def _fit(values: Mapping[str, Any], spec: FieldSpec) -> dict[str, Any]:
         else:
             fitted[name] = value
     return fitted
+
+
+def _may_exist(
+    settings: TenantSettings,
+    context: Context,
+    payload: Mapping[str, Any] | None,
+    rule: EntityRule,
+    *,
+    is_transaction: bool,
+) -> bool:
+    """Whether an Add should first look for the record in QuickBooks (``match_existing``).
+
+    Why "dated before the tenant was connected" by default: those are the records a
+    bookkeeper may have entered by hand before the integration existed (the seeds' warning
+    about duplicates on the first sync); a transaction made in the app afterwards is new,
+    and matching it by RefNumber alone could adopt an unrelated one that reuses the number.
+    """
+    policy = settings.match_existing
+    if policy == "never":
+        return False
+    if not is_transaction or policy == "always":
+        return True
+    day = _dated(payload.get(rule.date_field)) if payload and rule.date_field else None
+    return day is not None and context.connected_on is not None and day < context.connected_on
 
 
 def _gate(
@@ -276,6 +301,10 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
     except FieldError as exc:
         return Rejection("invalid-field", str(exc))
     return {
+        "match_existing": action == "ADD"
+        and _may_exist(
+            settings, context, payload, rule, is_transaction=not ENTITIES[target].is_list
+        ),
         "command_id": command_id,
         "event_id": str(envelope["event_id"]),
         "tenant_id": envelope["tenant_id"],

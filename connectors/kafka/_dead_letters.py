@@ -1,9 +1,11 @@
 """Read the dead-letter topic for support, and replay what can be replayed.
 
 Dead letters are few and precious: support lists them with filters, looks at one, and, once
-the cause is fixed, replays them. Only dead letters of *events* are replayed here (the
-original bytes go back on the events topic, in their original order); a QuickBooks refusal
-is replayed by re-publishing the event from the source app once the record is fixed.
+the cause is fixed, replays them. Two kinds are replayable: *events* (the worker could not
+plan them, or they waited too long, or what they need was refused) go back on the events
+topic; *commands* QuickBooks refused go back on their company file's command topic. Results
+dead-lettered as such (undecodable, or from a gateway that did not carry the command) are
+not: the event is re-published from the source app once the record is fixed.
 """
 
 from __future__ import annotations
@@ -71,11 +73,29 @@ def read_dead_letters(
         consumer.close()
 
 
-def replayable(letters: Iterable[Mapping[str, Any]], events_topic: str) -> list[Mapping[str, Any]]:
-    """The dead letters of events, in the order the events were first published."""
+def replayable(
+    letters: Iterable[Mapping[str, Any]], events_topic: str, commands_prefix: str
+) -> list[Mapping[str, Any]]:
+    """The dead letters that can go back where they came from, in replay order: refused
+    commands first, in the order they first failed (a customer before the invoice that
+    needs it), then events in the order they were first published. An event replayed before
+    the record it needs is in QuickBooks waits for it in the worker; nothing is sent early.
+    """
     chosen = [
         letter
         for letter in letters
-        if letter["source_topic"] == events_topic and letter["original_value"] is not None
+        if letter["original_value"] is not None
+        and letter["code"] != "undecodable-command"  # it would only come back
+        and (
+            letter["source_topic"] == events_topic
+            or letter["source_topic"].startswith(commands_prefix)
+        )
     ]
-    return sorted(chosen, key=lambda letter: (letter["source_partition"], letter["source_offset"]))
+
+    def order(letter: Mapping[str, Any]) -> tuple[int, float, int, int]:
+        if letter["source_topic"] == events_topic:
+            return (1, 0.0, letter["source_partition"], letter["source_offset"])
+        first = letter.get("first_failed_at") or letter["failed_at"]
+        return (0, first.timestamp(), 0, letter["source_offset"])
+
+    return sorted(chosen, key=order)

@@ -29,6 +29,10 @@ class RecordProducer:
             "acks": "all",
             "linger.ms": 5,
             "compression.type": "lz4",
+            # The Java client's and Faust's (aiokafka's) partitioner: a tenant's results land
+            # on the partition index its events use, so the worker that parked the tenant's
+            # events is the one that sees the results releasing them (docs/architecture.md).
+            "partitioner": "murmur2_random",
         }
         config.update(overrides)
         self._producer = Producer(config)

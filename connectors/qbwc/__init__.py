@@ -1,7 +1,7 @@
 """The QuickBooks Web Connector gateway: SOAP over HTTP, one session per company file."""
 
 from connectors.qbwc._app import Gateway, create_gateway
-from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
+from connectors.qbwc._gateway import BLOCKED, GatewayConfig, WebConnectorGateway
 from connectors.qbwc._passwords import generate_password, hash_password, verify_password
 from connectors.qbwc._profiles import (
     NewProfile,
@@ -15,6 +15,7 @@ from connectors.qbwc._soap import NAMESPACE, soap_application
 from connectors.qbwc._wsgi import GatewayServer, build_wsgi, serve
 
 __all__ = [
+    "BLOCKED",
     "NAMESPACE",
     "Gateway",
     "GatewayConfig",

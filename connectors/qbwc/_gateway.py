@@ -6,6 +6,7 @@ topic), never in this object, so any gateway replica can answer any call.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import secrets
@@ -286,8 +287,12 @@ class WebConnectorGateway:
                 "entity_id": command["entity_id"],
                 "action": command["action"],
                 "request_xml": command["request_xml"],
-                # Handed to QuickBooks before without an answer: it may be applied.
-                "resent": item.offset < sent_through,
+                # The command itself travels back in the result: the worker re-sends it on a
+                # passing failure and dead-letters exactly it on a lasting one.
+                "command": base64.b64encode(item.value).decode("ascii"),
+                # Handed to QuickBooks before without an answer, it may be applied; or the
+                # worker says it may exist already (first sync): either way, look first.
+                "resent": item.offset < sent_through or bool(command.get("match_existing")),
             }
             blockers = [
                 dependency
@@ -389,6 +394,7 @@ class WebConnectorGateway:
                 "action": command["action"],
                 **answer,
                 "processed_at": now,
+                "command": base64.b64decode(command["command"]) if "command" in command else None,
             }
             records.append(
                 (

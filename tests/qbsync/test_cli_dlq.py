@@ -17,8 +17,7 @@ from qbsync.cli import app
 from qbsync.contracts import AvroCodec
 from qbsync.runtime import child_env, prepare_topics, use_broker
 from qbsync.settings import Settings
-from streams.app import Pipeline
-from tests.support.messages import Message
+from streams.app import Failure, Pipeline, Source
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -60,15 +59,18 @@ def test_list_show_and_replay_once(
     events = settings.topics.events
     letters = [
         pipeline.dead_letter(
-            Message(events, 0, 7, b"t-1", b"\x00first"), "undecodable", "bad bytes", tenant_id="t-1"
+            Source(events, 0, 7, b"t-1", b"\x00first"),
+            Failure("undecodable", "bad bytes"),
+            tenant_id="t-1",
         ),
         pipeline.dead_letter(
-            Message(events, 0, 9, b"t-1", b"\x00second"), "unknown-tenant", "who?", tenant_id="t-1"
+            Source(events, 0, 9, b"t-1", b"\x00second"),
+            Failure("unknown-tenant", "who?"),
+            tenant_id="t-1",
         ),
         pipeline.dead_letter(
-            Message(settings.topics.results, 2, 4, b"t-2", b"result"),
-            "3171",
-            "closed period",
+            Source(settings.topics.results, 2, 4, b"t-2", b"result"),
+            Failure("3171", "closed period"),
             tenant_id="t-2",
         ),
     ]
@@ -107,4 +109,65 @@ def test_list_show_and_replay_once(
     # In their original order, once, byte for byte; the QuickBooks refusal stays put.
     found = until(lambda: events_on(settings) or None, timeout=30, what="the replayed events")
     assert found == [b"\x00first", b"\x00second"]
+    store.close()
+
+
+def test_a_refused_command_goes_back_to_its_files_topic_with_a_fresh_retry_budget(
+    broker: BrokerInfo, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_broker(settings, broker)
+    upgrade(settings.database_url)
+    prepare_topics(settings)
+    for key in [k for k in os.environ if k.startswith("QBSYNC_")]:
+        monkeypatch.delenv(key)
+    for key, value in child_env(settings).items():
+        monkeypatch.setenv(key, value)
+    store = Store(settings.database_url)
+    codec = AvroCodec()
+    pipeline = Pipeline(settings, store, codec)
+    file_topic = settings.topics.commands("p-9")
+    command = {
+        "command_id": str(uuid.uuid4()),
+        "event_id": str(uuid.uuid4()),
+        "tenant_id": "t-3",
+        "profile_id": "p-9",
+        "entity": "invoice",
+        "entity_id": "i-1",
+        "action": "ADD",
+        "request_xml": "<InvoiceAddRq><InvoiceAdd/></InvoiceAddRq>",
+        "created_at": 0,
+        "depends_on": ["customer:c-1"],
+        "attempt": 6,
+        "first_failed_at": 1_000,
+    }
+    letter = pipeline.dead_letter(
+        Source(file_topic, 0, 3, b"t-3", codec.encode("com.qbsync.pipeline.Command", command)),
+        Failure("3175", "busy, six times", category="transient", attempts=6),
+        tenant_id="t-3",
+        profile_id="p-9",
+        entity="invoice",
+        entity_id="i-1",
+    )
+    producer = RecordProducer(settings.kafka.client_config())
+    producer.send_all([letter])
+    producer.close()
+    runner = CliRunner()
+
+    (row,) = json.loads(runner.invoke(app, ["dlq", "list", "--json", "--tenant", "t-3"]).stdout)
+    assert (row["record"], row["attempts"], row["category"]) == ("invoice:i-1", 6, "transient")
+    shown = json.loads(runner.invoke(app, ["dlq", "show", row["id"]]).stdout)
+    assert shown["command"]["request_xml"].startswith("<InvoiceAddRq>")
+
+    replayed = runner.invoke(app, ["dlq", "replay", "--tenant", "t-3"])
+    assert replayed.exit_code == 0, replayed.output
+    assert "1 to replay" in replayed.output
+
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": uuid.uuid4().hex})
+    consumer.assign([TopicPartition(file_topic, 0, 0)])
+    found = until(lambda: consumer.consume(1, timeout=1.0) or None, timeout=30, what="the command")
+    consumer.close()
+    _, again = codec.decode(found[0].value() or b"", expected="com.qbsync.pipeline.Command")
+    assert str(again["command_id"]) == command["command_id"]
+    assert (again["attempt"], again["first_failed_at"]) == (1, None)
+    assert again["request_xml"] == command["request_xml"]
     store.close()

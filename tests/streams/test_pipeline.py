@@ -1,38 +1,193 @@
-"""The worker's steps with a real store and no broker (Faust is not needed to test them)."""
+"""The worker's steps with a real store and no broker (Faust is not needed to test them).
+
+``Worker`` below plays the agent: it carries out each step with :func:`streams.app.carry_out`
+over a :class:`ParkingLot` kept in a dict, exactly as the Faust agents do over the table.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import random
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from connectors.qbwc import create_profile
-from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec, customer_event
-from qbsync.settings import Settings
-from streams.app import Pipeline
-from tests.streams._events import example
+from connectors.qbwc import BLOCKED, create_profile
+from connectors.store import Mapping, Store, upgrade
+from qbsync.contracts import AvroCodec, customer_event, validate_event
+from qbsync.settings import Settings, WorkerSettings
+from streams.app import Pipeline, Step, carry_out
+from streams.parking import ParkingLot, record_key
 from tests.support.messages import Message
+
+COMMAND = "com.qbsync.pipeline.Command"
+RESULT = "com.qbsync.pipeline.Result"
+DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Worker:
+    """A pipeline, a parking lot in a dict, and every record it produced, by topic."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.table: dict[bytes, bytes] = {}
+        self.changelog: list[tuple[int, bytes, bytes | None]] = []
+        self.lot = ParkingLot(self.table, lambda p, k, v: self.changelog.append((p, k, v)))
+        self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self._offsets: dict[str, int] = {}
+
+    def run(self, step: Step) -> None:
+        async def send(record: tuple[str, bytes | None, bytes]) -> None:
+            self.sent.append(record)
+
+        async def inline(function: Callable[..., Step], *args: Any) -> Step:
+            return function(*args)
+
+        asyncio.run(carry_out(step, self.pipeline, self.lot, send, inline))
+
+    def _message(self, topic: str, value: bytes, key: bytes = b"t-1") -> Message:
+        offset = self._offsets.get(topic, 0)
+        self._offsets[topic] = offset + 1
+        return Message(topic, 0, offset, key, value)
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind = event["envelope"]["entity"].title().replace("_", "")
+        value = self.pipeline.codec.encode(f"com.qbsync.events.{kind}Event", event)
+        self.run(self.pipeline.translate(self._message("qbsync.events", value)))
+
+    def result(self, result: dict[str, Any]) -> None:
+        value = self.pipeline.codec.encode(RESULT, result)
+        self.run(self.pipeline.settle(self._message("qbsync.results", value)))
+
+    def sweep(self) -> None:
+        step, recheck = self.pipeline.sweep(self.lot)
+        self.run(step)
+        for entry in recheck:
+            self.run(self.pipeline.replan(entry))
+
+    def take(self, schema: str) -> list[dict[str, Any]]:
+        """Records of ``schema`` produced since the last take (decoded)."""
+        taken, kept = [], []
+        for record in self.sent:
+            name, value = self.pipeline.codec.decode(record[2])
+            (taken if name == schema else kept).append(value if name == schema else record)
+        self.sent = kept
+        return taken
+
+    def answer(
+        self, sent: dict[str, Any], code: int = 0, message: str = "Status OK", **extra: Any
+    ) -> dict[str, Any]:
+        """The gateway's result for command ``sent``, carrying the command's bytes."""
+        ok = code == 0
+        command = sent
+        return {
+            "command_id": command["command_id"],
+            "tenant_id": command["tenant_id"],
+            "profile_id": command["profile_id"],
+            "entity": command["entity"],
+            "entity_id": command["entity_id"],
+            "action": command["action"],
+            "status_code": code,
+            "status_severity": "Info" if ok else "Error",
+            "status_message": message,
+            "qb_id": f"QB-{command['entity_id']}" if ok else None,
+            "edit_sequence": "1" if ok else None,
+            "full_name": None,
+            "processed_at": datetime.fromtimestamp(self.pipeline.clock(), UTC),
+            "ref_number": None,
+            "command": self.pipeline.codec.encode(COMMAND, command),
+        } | extra
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    settings = Settings(data_dir=tmp_path)
-    upgrade(settings.database_url)
-    store = Store(settings.database_url)
-    yield Pipeline(settings, store, AvroCodec())
-    store.close()
+def store(tmp_path: Path) -> Iterator[Store]:
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    upgrade(url)
+    opened = Store(url)
+    create_profile(opened, name="Shared", tenants=["t-1"])
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_worker(store: Store, clock: Clock, tmp_path: Path, **worker: Any) -> Worker:
+    settings = Settings(data_dir=tmp_path, worker=WorkerSettings(**worker))
+    return Worker(Pipeline(settings, store, AvroCodec(), clock=clock, rng=random.Random(7)))
+
+
+@pytest.fixture
+def worker(store: Store, clock: Clock, tmp_path: Path) -> Worker:
+    return make_worker(store, clock, tmp_path, retry_base_s=10, retry_attempts=3)
+
+
+def customer(entity_id: str = "c-1") -> dict[str, Any]:
+    return customer_event("t-1", entity_id, {"last_name": "Doe", "first_name": entity_id})
+
+
+def event(kind: str, entity_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A validated event (decimals and dates as Avro wants them), fresh envelope."""
+    envelope = {
+        "tenant_id": "t-1",
+        "source_system": "test",
+        "entity_id": entity_id,
+        "source_updated_at": "2026-03-20T10:00:00Z",
+    }
+    data = {"envelope": envelope, kind.split(".")[0]: payload}
+    return validate_event(kind, data, now=datetime.now(UTC))
+
+
+def invoice(entity_id: str = "i-1", customer_id: str = "c-1") -> dict[str, Any]:
+    return event(
+        "invoice.upserted",
+        entity_id,
+        {
+            "customer": {"id": customer_id},
+            "txn_date": "2026-03-02",
+            "ref_number": entity_id.upper(),
+            "status": "READY_FOR_SYNC",
+            "lines": [{"line_id": "l1", "description": "Service call", "amount": "185.00"}],
+        },
+    )
+
+
+def payment(entity_id: str = "p-1", invoice_id: str = "i-1") -> dict[str, Any]:
+    return event(
+        "payment.upserted",
+        entity_id,
+        {
+            "customer": {"id": "c-1"},
+            "txn_date": "2026-03-20",
+            "amount": "185.00",
+            "applied_to": [{"transaction": {"id": invoice_id}, "amount": "185.00"}],
+        },
+    )
+
+
+# -- events -------------------------------------------------------------------------------
 
 
 def test_undecodable_event_becomes_a_dead_letter_with_the_original_bytes(
-    pipeline: Pipeline,
+    worker: Worker,
 ) -> None:
-    topic, key, value = pipeline.translate(Message("qbsync.events", 2, 41, b"t-1", b"\x00junk"))
-    assert topic == pipeline.settings.topics.dead_letters
-    assert key == b"t-1"
-    name, letter = pipeline.codec.decode(value)
-    assert name == "com.qbsync.pipeline.DeadLetter"
+    step = worker.pipeline.translate(Message("qbsync.events", 2, 41, b"t-1", b"\x00junk"))
+    ((topic, key, value),) = step.send
+    assert (topic, key) == (worker.pipeline.settings.topics.dead_letters, b"t-1")
+    _, letter = worker.pipeline.codec.decode(value, expected=DEAD_LETTER)
     assert (letter["code"], letter["source_partition"], letter["source_offset"]) == (
         "undecodable",
         2,
@@ -42,91 +197,291 @@ def test_undecodable_event_becomes_a_dead_letter_with_the_original_bytes(
     assert letter["original_value"] == b"\x00junk"
 
 
-def test_event_of_a_tenant_becomes_a_command_on_its_files_topic(pipeline: Pipeline) -> None:
-    created = create_profile(pipeline.store, name="Shared", tenants=["t-1", "t-2"])
-    event = customer_event("t-2", "c-9", {"last_name": "Doe"})
-    value = pipeline.codec.encode("com.qbsync.events.CustomerEvent", event)
-    topic, key, command_bytes = pipeline.translate(Message("qbsync.events", 0, 0, b"t-2", value))
-    assert topic == pipeline.settings.topics.commands(created.profile.id)
-    assert key == b"t-2"
-    _, command = pipeline.codec.decode(command_bytes, expected="com.qbsync.pipeline.Command")
-    assert (command["tenant_id"], command["entity_id"], command["action"]) == ("t-2", "c-9", "ADD")
-
-
-def test_ok_result_stores_the_mapping_and_error_result_is_dead_lettered(
-    pipeline: Pipeline,
+def test_event_of_a_tenant_becomes_a_command_on_its_files_topic(
+    store: Store, worker: Worker
 ) -> None:
-    create_profile(pipeline.store, name="Shared", tenants=["t-1"])
-    base = {
-        "command_id": "4b0c6b0e-1a2b-4c3d-9e8f-0a1b2c3d4e5f",
-        "tenant_id": "t-1",
-        "profile_id": "p",
-        "entity": "customer",
-        "entity_id": "c-1",
-        "action": "ADD",
-        "status_code": 0,
-        "status_severity": "Info",
-        "status_message": "Status OK",
-        "qb_id": "80000001-1",
-        "edit_sequence": "5",
-        "full_name": "Doe",
-        "processed_at": 0,
-    }
-    ok = pipeline.codec.encode("com.qbsync.pipeline.Result", {**base, "ref_number": None})
-    ((topic, key, value),) = pipeline.settle(Message("qbsync.results", 0, 0, b"t-1", ok))
-    assert (topic, key) == (pipeline.settings.topics.status, b"t-1")
-    name, status = pipeline.codec.decode(value)
-    assert name == "com.qbsync.events.SyncStatus"
-    assert (status["status"], status["qb_id"], status["remedy"]) == ("SYNCED", "80000001-1", "")
-    mapping = pipeline.store.mapping("t-1", "customer", "c-1")
-    assert mapping is not None
-    assert (mapping.qb_id, mapping.edit_sequence) == ("80000001-1", "5")
+    profile = store.tenant("t-1")
+    assert profile is not None
+    worker.event(customer("c-9"))
+    ((topic, key, _),) = worker.sent
+    assert topic == worker.pipeline.settings.topics.commands(profile.profile_id)
+    assert key == b"t-1"
+    (command,) = worker.take(COMMAND)
+    assert (command["entity_id"], command["action"], command["attempt"]) == ("c-9", "ADD", 1)
 
-    failed = pipeline.codec.encode(
-        "com.qbsync.pipeline.Result",
-        {
-            **base,
-            "status_code": 3100,
-            "status_severity": "Error",
-            "qb_id": None,
-            "status_message": 'The name "Doe" of the list element is already in use.',
-        },
+
+def test_a_skipped_event_produces_nothing(store: Store, worker: Worker) -> None:
+    store.update_tenant_settings("t-1", {"entities": {"customers": False}})
+    worker.event(customer())
+    assert worker.sent == []
+    assert len(worker.lot) == 0
+
+
+# -- parking ------------------------------------------------------------------------------
+
+
+def test_a_payment_before_its_invoice_and_customer_waits_and_goes_out_in_order(
+    worker: Worker,
+) -> None:
+    worker.event(payment())
+    worker.event(invoice())
+    assert worker.sent == []
+    assert worker.lot.counts() == {"waiting": 2, "paused": 0, "retry": 0, "manual": 0}
+    # Every park is written to the changelog (what a restarted worker recovers).
+    assert len(worker.changelog) == 2
+    assert all(v is not None for _, _, v in worker.changelog)
+
+    worker.event(customer())
+    (customer_command,) = worker.take(COMMAND)
+    worker.result(worker.answer(customer_command))
+    (invoice_command,) = worker.take(COMMAND)
+    assert invoice_command["entity_id"] == "i-1"
+    assert invoice_command["depends_on"] == ["customer:c-1"]
+    assert "<ListID>QB-c-1</ListID>" in invoice_command["request_xml"]
+    assert worker.lot.counts()["waiting"] == 1  # the payment still waits for the invoice
+
+    worker.result(worker.answer(invoice_command))
+    (payment_command,) = worker.take(COMMAND)
+    assert payment_command["entity_id"] == "p-1"
+    assert "<TxnID>QB-i-1</TxnID>" in payment_command["request_xml"]
+    assert len(worker.lot) == 0
+    assert worker.changelog[-1][2] is None  # released: a tombstone in the changelog
+
+
+def test_a_newer_event_replaces_what_was_parked_for_the_record(worker: Worker) -> None:
+    worker.event(invoice())
+    first = worker.lot.waiting_on("t-1", "customer:c-1")
+    worker.event(invoice(customer_id="c-2"))  # the same invoice, moved to another customer
+    assert worker.lot.waiting_on("t-1", "customer:c-1") == []
+    (entry,) = worker.lot.waiting_on("t-1", "customer:c-2")
+    assert entry.parked_at == first[0].parked_at  # it has waited since the first event
+    assert len(worker.lot) == 1
+
+
+def test_waiting_too_long_is_dead_lettered_with_what_it_waited_for(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    worker = make_worker(store, clock, tmp_path, park_limit_s=3600, recheck_s=10_000)
+    worker.event(invoice())
+    clock.now += 3599
+    worker.sweep()
+    assert worker.sent == []
+    clock.now += 2
+    worker.sweep()
+    (letter,) = worker.take(DEAD_LETTER)
+    assert (letter["code"], letter["category"], letter["entity_id"]) == (
+        "expired",
+        "expired",
+        "i-1",
     )
-    status_record, dead = pipeline.settle(Message("qbsync.results", 0, 1, b"t-1", failed))
-    _, failure = pipeline.codec.decode(status_record[2])
-    assert (failure["status"], failure["code"]) == ("FAILED", 3100)
-    assert failure["remedy"]  # the catalog's advice reaches the source app
-    assert dead[0] == pipeline.settings.topics.dead_letters
-    _, letter = pipeline.codec.decode(dead[2])
-    assert letter["code"] == "3100"
-    assert "already in use" in letter["reason"]
-
-    log = pipeline.store.sync_log("t-1")
-    assert [(e.entity_id, e.status, e.code) for e in log] == [
-        ("c-1", "synced", 0),
-        ("c-1", "failed", 3100),
-    ]
+    assert "customer:c-1" in letter["reason"]
+    assert "1:00:01" in letter["reason"]
+    assert letter["source_topic"] == "qbsync.events"  # replayable as an event
+    assert len(worker.lot) == 0
 
 
-def test_a_skipped_event_produces_nothing_and_a_waiting_one_is_kept_with_its_reason(
-    pipeline: Pipeline,
+def test_a_recheck_that_changes_nothing_writes_nothing(
+    store: Store, clock: Clock, tmp_path: Path
 ) -> None:
-    created = create_profile(pipeline.store, name="Shared", tenants=["t-1"])
-    pipeline.store.update_tenant_settings("t-1", {"entities": {"customers": False}})
-    skipped = customer_event("t-1", "c-1", {"last_name": "Doe"})
-    value = pipeline.codec.encode("com.qbsync.events.CustomerEvent", skipped)
-    assert pipeline.translate(Message("qbsync.events", 0, 0, b"t-1", value)) is None
+    worker = make_worker(store, clock, tmp_path, recheck_s=60)
+    worker.event(invoice())
+    written = len(worker.changelog)
+    for _ in range(3):
+        clock.now += 60
+        worker.sweep()
+    assert len(worker.changelog) == written
+    (entry,) = worker.lot.waiting_on("t-1", "customer:c-1")
+    assert entry.checked_at == clock.now  # it was planned again, in memory
 
-    # An invoice whose customer is not in QuickBooks yet: kept, with the reason, never lost.
-    invoice = example("invoice.upserted")
-    invoice["envelope"]["tenant_id"] = "t-1"
-    value = pipeline.codec.encode("com.qbsync.events.InvoiceEvent", invoice)
-    kept = pipeline.translate(Message("qbsync.events", 0, 1, b"t-1", value))
-    assert kept is not None
-    topic, _, letter_bytes = kept
-    assert topic == pipeline.settings.topics.dead_letters
-    _, letter = pipeline.codec.decode(letter_bytes)
-    assert letter["code"] == "waiting"
-    assert "customer" in letter["reason"]
-    assert letter["original_value"] == value
-    assert created.profile.id
+
+def test_a_recheck_releases_what_was_mapped_another_way(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    worker = make_worker(store, clock, tmp_path, recheck_s=60)
+    worker.event(invoice())
+    # Support matched the customer to an existing QuickBooks record: no result releases it.
+    store.save_mapping(Mapping("t-1", "customer", "c-1", "QB-OLD", "4", "Doe"))
+    worker.sweep()
+    assert worker.sent == []
+    clock.now += 60
+    worker.sweep()
+    (command,) = worker.take(COMMAND)
+    assert "<ListID>QB-OLD</ListID>" in command["request_xml"]
+
+
+def test_integration_off_pauses_and_on_again_sends(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    worker = make_worker(store, clock, tmp_path, recheck_s=30, park_limit_s=60)
+    store.update_tenant_settings("t-1", {"enabled": False})
+    worker.event(customer())
+    assert worker.lot.counts()["paused"] == 1
+    clock.now += 3600  # paused entries never expire
+    worker.sweep()
+    assert worker.sent == []
+    assert worker.lot.counts()["paused"] == 1
+    store.update_tenant_settings("t-1", {"enabled": True})
+    clock.now += 30
+    worker.sweep()
+    (command,) = worker.take(COMMAND)
+    assert command["entity_id"] == "c-1"
+    assert len(worker.lot) == 0
+
+
+def test_manual_sync_holds_everything_until_a_sync_of_the_job_sends_it_all_in_order(
+    store: Store, clock: Clock, worker: Worker
+) -> None:
+    store.update_tenant_settings("t-1", {"sync_type": "manual"})
+    worker.event(customer("c-1"))
+    worker.event(invoice("i-1", customer_id="c-1"))
+    worker.event(payment("p-1", invoice_id="i-1"))
+    worker.event(customer("c-2"))  # another customer's record: not part of the sync
+    assert worker.sent == []
+    assert worker.lot.counts()["manual"] == 4
+    clock.now += 365 * 24 * 3600  # held records never expire and are not rechecked
+    worker.sweep()
+    assert worker.sent == []
+    assert worker.lot.counts()["manual"] == 4
+
+    # "Sync" pressed on the customer (the job's root): it, its invoice and the invoice's
+    # payment go, each after what it needs.
+    worker.event(customer_event("t-1", "c-1", {"last_name": "Doe"}, kind="SYNC_REQUESTED"))
+    (sent,) = worker.take(COMMAND)
+    assert sent["entity_id"] == "c-1"
+    worker.result(worker.answer(sent))
+    (sent,) = worker.take(COMMAND)
+    assert sent["entity_id"] == "i-1"
+    worker.result(worker.answer(sent))
+    (sent,) = worker.take(COMMAND)
+    assert sent["entity_id"] == "p-1"
+    assert worker.lot.counts() == {"waiting": 0, "paused": 0, "retry": 0, "manual": 1}
+    assert worker.lot.get(record_key("t-1", "customer", "c-2")) is not None
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+def test_ok_result_stores_the_mapping_logs_and_tells_the_source_app(
+    store: Store, worker: Worker
+) -> None:
+    worker.event(customer())
+    (command,) = worker.take(COMMAND)
+    worker.result(worker.answer(command))
+    (status,) = worker.take("com.qbsync.events.SyncStatus")
+    assert (status["status"], status["qb_id"], status["remedy"]) == ("SYNCED", "QB-c-1", "")
+    mapping = store.mapping("t-1", "customer", "c-1")
+    assert mapping is not None
+    assert (mapping.qb_id, mapping.edit_sequence) == ("QB-c-1", "1")
+    assert [(e.status, e.code) for e in store.sync_log("t-1")] == [("synced", 0)]
+
+
+def test_busy_twice_then_success_retries_with_growing_jittered_backoff(
+    store: Store, clock: Clock, worker: Worker
+) -> None:
+    worker.event(customer())
+    (command,) = worker.take(COMMAND)
+    delays = []
+    for attempt in (1, 2):
+        worker.result(worker.answer(command, 3175, "The object is in use."))
+        assert worker.sent == []  # nothing dead, nothing told to the app yet
+        (entry,) = worker.lot.due(float("inf"))
+        assert entry.due_at is not None
+        delays.append(entry.due_at - clock.now)
+        clock.now = entry.due_at - 0.001
+        worker.sweep()
+        assert worker.sent == []  # not before its time
+        clock.now = entry.due_at
+        worker.sweep()
+        (command,) = worker.take(COMMAND)
+        assert command["attempt"] == attempt + 1
+        assert command["first_failed_at"] is not None
+    # base 10 s: the first delay is in [5, 10], the second in [10, 20]
+    assert 5 <= delays[0] <= 10
+    assert 10 <= delays[1] <= 20
+    worker.result(worker.answer(command))
+    assert store.mapping("t-1", "customer", "c-1") is not None
+    assert [e.status for e in store.sync_log("t-1")] == ["retrying", "retrying", "synced"]
+    assert worker.take(DEAD_LETTER) == []
+
+
+def test_retries_exhausted_go_to_the_dead_letter_topic_with_the_command(
+    clock: Clock, worker: Worker
+) -> None:
+    worker.event(customer())
+    (command,) = worker.take(COMMAND)
+    for _ in range(2):  # retry_attempts=3: two retries, the third failure is final
+        worker.result(worker.answer(command, 3175, "busy"))
+        clock.now += 10_000
+        worker.sweep()
+        (command,) = worker.take(COMMAND)
+    worker.result(worker.answer(command, 3175, "busy"))
+    (letter,) = worker.take(DEAD_LETTER)
+    assert (letter["code"], letter["category"], letter["attempts"]) == ("3175", "transient", 3)
+    assert letter["first_failed_at"] < letter["failed_at"]
+    _, original = worker.pipeline.codec.decode(letter["original_value"], expected=COMMAND)
+    assert original["command_id"] == command["command_id"]
+    assert letter["source_topic"].startswith(worker.pipeline.settings.topics.commands(""))
+
+
+def test_a_closed_period_is_dead_lettered_with_the_catalogs_words_and_blocks_dependents(
+    store: Store, worker: Worker
+) -> None:
+    store.save_mapping(Mapping("t-1", "customer", "c-1", "QB-c-1", "1", "Doe"))
+    worker.event(invoice())
+    (invoice_command,) = worker.take(COMMAND)
+    worker.event(payment())  # waits for the invoice
+    worker.result(worker.answer(invoice_command, 3171, "The transaction date is closed."))
+    letters = worker.take(DEAD_LETTER)
+    assert [(dl["entity_id"], dl["code"]) for dl in letters] == [
+        ("i-1", "3171"),
+        ("p-1", "blocked"),
+    ]
+    refused, blocked = letters
+    assert refused["category"] == "permanent"
+    assert "closing date" in (refused["explanation"] + refused["remedy"]).lower()
+    _, original = worker.pipeline.codec.decode(refused["original_value"], expected=COMMAND)
+    assert original["command_id"] == invoice_command["command_id"]
+    assert blocked["blocked_by"] == str(refused["dead_letter_id"])
+    assert blocked["source_topic"] == "qbsync.events"
+    (status,) = worker.take("com.qbsync.events.SyncStatus")
+    assert (status["status"], status["code"]) == ("FAILED", 3171)
+    assert len(worker.lot) == 0
+
+
+def test_a_command_the_gateway_held_back_for_a_dead_dependency_follows_it(
+    store: Store, worker: Worker
+) -> None:
+    store.save_mapping(Mapping("t-1", "customer", "c-1", "QB-c-1", "1", "Doe"))
+    store.save_mapping(Mapping("t-1", "invoice", "i-1", "QB-i-1", "1", None))
+    worker.event(customer())  # a Mod of the customer ...
+    worker.event(invoice())  # ... and of its invoice, in one Web Connector session
+    customer_command, invoice_command = worker.take(COMMAND)
+    worker.result(worker.answer(customer_command, 3260, "Insufficient permission"))
+    worker.result(worker.answer(invoice_command, BLOCKED, "Not sent: depends on customer:c-1"))
+    refused, blocked = worker.take(DEAD_LETTER)
+    assert blocked["blocked_by"] == str(refused["dead_letter_id"])
+    assert blocked["category"] == "blocked"
+
+
+def test_held_back_without_a_dead_dependency_is_retried(worker: Worker) -> None:
+    worker.event(customer())
+    (command,) = worker.take(COMMAND)
+    worker.result(worker.answer(command, BLOCKED, "Not sent: depends on something"))
+    assert worker.lot.counts()["retry"] == 1
+    assert worker.take(DEAD_LETTER) == []
+
+
+def test_undecodable_result_is_dead_lettered(worker: Worker) -> None:
+    step = worker.pipeline.settle(Message("qbsync.results", 1, 5, b"t-1", b"nope"))
+    _, letter = worker.pipeline.codec.decode(step.send[0][2], expected=DEAD_LETTER)
+    assert (letter["code"], letter["source_offset"]) == ("undecodable", 5)
+
+
+def test_a_result_without_its_command_is_still_settled(worker: Worker) -> None:
+    """Results from a gateway older than the ``command`` field: dead-lettered as they are."""
+    worker.event(customer())
+    (command,) = worker.take(COMMAND)
+    worker.result(worker.answer(command, 3175, "busy", command=None))
+    (letter,) = worker.take(DEAD_LETTER)
+    assert letter["source_topic"] == "qbsync.results"
+    assert letter["code"] == "3175"  # nothing to retry with: dead-lettered, not lost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,39 @@ def test_conflict_policy_is_stored_for_the_two_way_sync() -> None:
     outcome = run(example("customer.upserted"), {"conflict_policy": "sometimes"})
     assert isinstance(outcome, Rejection)
     assert "conflict_policy" in outcome.reason
+
+
+@pytest.mark.parametrize(
+    ("policy", "connected_on", "expected"),
+    [
+        ("before_connected", "2026-03-03", True),  # the invoice (2026-03-02) predates it
+        ("before_connected", "2026-03-02", False),  # made in the app after connecting
+        ("before_connected", None, False),
+        ("always", "2026-01-01", True),
+        ("never", "2030-01-01", False),
+    ],
+)
+def test_match_existing_decides_which_adds_are_looked_up_first(
+    policy: str, connected_on: str | None, expected: bool
+) -> None:
+    context = Context(
+        "p-1",
+        None,
+        {"match_existing": policy},
+        knows_everything,
+        connected_on=date.fromisoformat(connected_on) if connected_on else None,
+    )
+    outcome = plan(example("invoice.upserted"), context, command_id="c", now=NOW)
+    assert isinstance(outcome, dict), outcome
+    assert outcome["match_existing"] is expected
+    customer = plan(example("customer.upserted"), context, command_id="c", now=NOW)
+    assert isinstance(customer, dict)
+    assert customer["match_existing"] is (policy != "never")  # names are unique anyway
+    modified = plan(
+        example("invoice.upserted"),
+        Context("p-1", mapping_of("invoice", "x"), {"match_existing": "always"}, knows_everything),
+        command_id="c",
+        now=NOW,
+    )
+    assert isinstance(modified, dict)
+    assert modified["match_existing"] is False  # a Mod has its TxnID: nothing to look for

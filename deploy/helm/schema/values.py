@@ -217,8 +217,10 @@ class TopicsConfig(_Model):
     events_partitions: int = Field(
         default=6,
         ge=1,
-        description="QBSYNC_TOPIC_EVENTS_PARTITIONS: partitions of the events topic; "
-        "worker.replicas may not exceed it (extra workers would sit idle).",
+        description="QBSYNC_TOPIC_EVENTS_PARTITIONS and QBSYNC_TOPIC_RESULTS_PARTITIONS: "
+        "partitions of the events and results topics (always equal: the worker's parking "
+        "table is partitioned like both); worker.replicas may not exceed it (extra workers "
+        "would sit idle).",
     )
 
 
@@ -249,6 +251,7 @@ RESERVED_ENV = frozenset(
         "QBSYNC_DATABASE_URL",
         "QBSYNC_TOPIC_PREFIX",
         "QBSYNC_TOPIC_EVENTS_PARTITIONS",
+        "QBSYNC_TOPIC_RESULTS_PARTITIONS",
         "QBSYNC_GATEWAY_PUBLIC_URL",
         "QBSYNC_GATEWAY_BATCH_SIZE",
         "QBSYNC_GATEWAY_THREADS",

@@ -84,7 +84,7 @@ Checks the schema cannot express. Included by the ConfigMap, which is always ren
 {{- if and .Values.worker.enabled (gt (int .Values.worker.replicas) (int .Values.config.topics.eventsPartitions)) }}
 {{- fail (printf "worker.replicas (%d) exceeds config.topics.eventsPartitions (%d): the extra workers would get no partition" (int .Values.worker.replicas) (int .Values.config.topics.eventsPartitions)) }}
 {{- end }}
-{{- $reserved := list "QBSYNC_KAFKA_BOOTSTRAP_SERVERS" "QBSYNC_KAFKA_SECURITY_PROTOCOL" "QBSYNC_KAFKA_SASL_MECHANISM" "QBSYNC_KAFKA_SASL_USERNAME" "QBSYNC_KAFKA_SASL_PASSWORD" "QBSYNC_DATABASE_URL" "QBSYNC_TOPIC_PREFIX" "QBSYNC_TOPIC_EVENTS_PARTITIONS" "QBSYNC_GATEWAY_PUBLIC_URL" "QBSYNC_GATEWAY_BATCH_SIZE" "QBSYNC_GATEWAY_THREADS" "QBSYNC_DATA_DIR" "QBSYNC_WORKER_WEB_PORT" }}
+{{- $reserved := list "QBSYNC_KAFKA_BOOTSTRAP_SERVERS" "QBSYNC_KAFKA_SECURITY_PROTOCOL" "QBSYNC_KAFKA_SASL_MECHANISM" "QBSYNC_KAFKA_SASL_USERNAME" "QBSYNC_KAFKA_SASL_PASSWORD" "QBSYNC_DATABASE_URL" "QBSYNC_TOPIC_PREFIX" "QBSYNC_TOPIC_EVENTS_PARTITIONS" "QBSYNC_TOPIC_RESULTS_PARTITIONS" "QBSYNC_GATEWAY_PUBLIC_URL" "QBSYNC_GATEWAY_BATCH_SIZE" "QBSYNC_GATEWAY_THREADS" "QBSYNC_DATA_DIR" "QBSYNC_WORKER_WEB_PORT" }}
 {{- range $key, $_ := .Values.config.extraEnv }}
 {{- if has $key $reserved }}
 {{- fail (printf "config.extraEnv.%s is set by the chart from its own value (or from the Secret); set that instead" $key) }}
@@ -112,6 +112,7 @@ QBSYNC_KAFKA_SASL_MECHANISM: {{ .Values.config.kafka.saslMechanism | quote }}
 QBSYNC_KAFKA_SASL_USERNAME: {{ .Values.config.kafka.saslUsername | quote }}
 QBSYNC_TOPIC_PREFIX: {{ .Values.config.topics.prefix | quote }}
 QBSYNC_TOPIC_EVENTS_PARTITIONS: {{ .Values.config.topics.eventsPartitions | int | quote }}
+QBSYNC_TOPIC_RESULTS_PARTITIONS: {{ .Values.config.topics.eventsPartitions | int | quote }}
 QBSYNC_GATEWAY_PUBLIC_URL: {{ include "qbsync.gatewayPublicUrl" . | quote }}
 QBSYNC_GATEWAY_BATCH_SIZE: {{ .Values.config.gateway.batchSize | int | quote }}
 QBSYNC_GATEWAY_THREADS: {{ .Values.config.gateway.threads | int | quote }}

@@ -1,0 +1,308 @@
+"""The worker as a real process on the real broker, with the gateway and a sandbox company
+file: dependency order, retries by the catalog's class, dead letters and their replay, and
+parked events surviving a kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from connectors.kafka import RecordProducer
+from connectors.kafka.brokers import BrokerInfo
+from connectors.qbwc import create_profile
+from connectors.qbxml import build_message, build_request
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
+from connectors.store import Store, upgrade
+from qbsync.cli import app as cli
+from qbsync.contracts import AvroCodec, customer_event, validate_event
+from qbsync.processes import child_process
+from qbsync.runtime import (
+    Services,
+    child_env,
+    free_port,
+    prepare_topics,
+    running_services,
+    use_broker,
+)
+from qbsync.settings import Settings
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Sync:
+    settings: Settings
+    store: Store
+    services: Services
+    connector: SandboxWebConnector
+    company: CompanyFile
+    producer: RecordProducer
+    codec: AvroCodec
+    logs: Path
+
+    def publish(self, event: dict[str, Any]) -> None:
+        kind = event["envelope"]["entity"].title().replace("_", "")
+        value = self.codec.encode(f"com.qbsync.events.{kind}Event", event)
+        tenant = event["envelope"]["tenant_id"]
+        self.producer.send_all([(self.settings.topics.events, tenant.encode(), value)])
+
+    def until_synced(self, check: Any, what: str, timeout: float = 90) -> Any:
+        """Let the Web Connector poll (as QBWC does on its schedule) until ``check()``."""
+
+        def poll() -> None:
+            self.services.check_alive()
+            self.connector.run_once()
+
+        return until(check, step=poll, timeout=timeout, what=what)
+
+    def parked(self) -> dict[str, float]:
+        """The worker's parking table by kind, from its /metrics page."""
+        url = f"http://127.0.0.1:{self.settings.worker.web_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            return {}
+        found = re.findall(r'^qbsync_worker_parked\{kind="(\w+)"\} ([\d.]+)$', text, re.M)
+        return {kind: float(count) for kind, count in found}
+
+    def invoices(self) -> list[dict[str, Any]]:
+        return self.company.records("Invoice")
+
+
+@pytest.fixture
+def sync(
+    broker: BrokerInfo, settings: Settings, database_url: str, tmp_path: Path
+) -> Iterator[Sync]:
+    use_broker(settings, broker)
+    settings.database.url = SecretStr(database_url)
+    settings.gateway.port = free_port()
+    settings.worker.web_port = free_port()
+    # Seconds instead of minutes, so a test sees backoff and release happen.
+    settings.worker.retry_base_s = 0.5
+    settings.worker.retry_attempts = 4
+    settings.worker.sweep_interval_s = 0.2
+    settings.worker.recheck_s = 5.0
+    # A killed worker's partitions move after this long; Kafka's 45 s would dominate the
+    # restart test (the new worker waits for the dead member to time out).
+    settings.worker.session_timeout_s = 10.0
+    upgrade(database_url)
+    prepare_topics(settings)
+    store = Store(database_url)
+    created = create_profile(store, name="Shared Co", tenants=["t-1"])
+    company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
+    producer = RecordProducer(settings.kafka.client_config())
+    with running_services(settings, tmp_path / "logs") as services:
+        connector = SandboxWebConnector(
+            HttpTransport(services.url + "/qbwc"),
+            username=created.profile.username,
+            password=created.password,
+            company=company,
+        )
+        yield Sync(settings, store, services, connector, company, producer, AvroCodec(), tmp_path)
+        connector.close()
+        services.worker.stop()
+        services.gateway.stop()
+    producer.close()
+    company.close()
+    store.close()
+
+
+def event(kind: str, entity_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    envelope = {
+        "tenant_id": "t-1",
+        "source_system": "test",
+        "entity_id": entity_id,
+        "source_updated_at": datetime.now(UTC).isoformat(),
+    }
+    return validate_event(kind, {"envelope": envelope, kind.split(".")[0]: payload})
+
+
+def customer(entity_id: str, last_name: str) -> dict[str, Any]:
+    return customer_event("t-1", entity_id, {"last_name": last_name})
+
+
+def invoice(entity_id: str, customer_id: str, day: str = "2026-03-02") -> dict[str, Any]:
+    return event(
+        "invoice.upserted",
+        entity_id,
+        {
+            "customer": {"id": customer_id},
+            "txn_date": day,
+            "ref_number": entity_id.upper(),
+            "status": "READY_FOR_SYNC",
+            "lines": [{"line_id": "l1", "description": "Service call", "amount": "185.00"}],
+        },
+    )
+
+
+def payment(entity_id: str, customer_id: str, invoice_id: str) -> dict[str, Any]:
+    return event(
+        "payment.upserted",
+        entity_id,
+        {
+            "customer": {"id": customer_id},
+            "txn_date": "2026-03-20",
+            "amount": "185.00",
+            "applied_to": [{"transaction": {"id": invoice_id}, "amount": "185.00"}],
+        },
+    )
+
+
+def test_a_payment_before_its_invoice_and_customer_lands_after_them(sync: Sync) -> None:
+    sync.publish(payment("p-1", "c-1", "i-1"))
+    sync.publish(invoice("i-1", "c-1"))
+    until(lambda: sync.parked().get("waiting") == 2, what="two events parked")
+    sync.publish(customer("c-1", "Lovelace"))
+
+    paid = sync.until_synced(
+        lambda: sync.store.mapping("t-1", "payment", "p-1"), "the payment in QuickBooks"
+    )
+    (bill,) = sync.invoices()
+    (cust,) = sync.company.customers()
+    assert bill["Entity"] == cust["FullName"] == "Lovelace"
+    assert bill["IsPaid"] is True  # the payment was applied to that invoice
+    assert sync.store.mapping("t-1", "invoice", "i-1").qb_id == bill["TxnID"]  # type: ignore[union-attr]
+    assert paid.qb_id
+    assert sync.parked() == {"paused": 0.0, "retry": 0.0, "waiting": 0.0}
+
+
+def test_busy_twice_then_synced_without_holding_up_the_file(sync: Sync) -> None:
+    sync.publish(customer("c-1", "Lovelace"))
+    first = sync.until_synced(
+        lambda: sync.store.mapping("t-1", "customer", "c-1"), "the customer in QuickBooks"
+    )
+    sync.company.faults.lock(first.qb_id, requests=2)  # someone has it open: 3175 twice
+    sync.publish(customer("c-1", "King"))
+    sync.publish(customer("c-2", "Hopper"))
+
+    sync.until_synced(
+        lambda: {c["FullName"] for c in sync.company.customers()} == {"King", "Hopper"},
+        "the edit after two refusals",
+    )
+    log = [(e.entity_id, e.status, e.code) for e in sync.store.sync_log("t-1")]
+    c1 = [row for row in log if row[0] == "c-1"]
+    assert c1 == [
+        ("c-1", "synced", 0),
+        ("c-1", "retrying", 3175),
+        ("c-1", "retrying", 3175),
+        ("c-1", "synced", 0),
+    ]
+    # The other customer of the same file went through while c-1 waited for its retry.
+    assert log.index(("c-2", "synced", 0)) < len(log) - 1
+    assert sync.company.duplicate_names() == 0
+
+
+def test_closed_period_dead_letter_replayed_after_the_fix_gives_one_invoice(
+    sync: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync.company.set_closing_date(date(2026, 1, 31))
+    sync.publish(customer("c-1", "Lovelace"))
+    sync.publish(invoice("i-1", "c-1", day="2026-01-15"))  # in the closed period
+    sync.publish(payment("p-1", "c-1", "i-1"))  # waits for the invoice, then follows it
+    sync.until_synced(
+        lambda: any(e.code == 3171 for e in sync.store.sync_log("t-1")), "the 3171 refusal"
+    )
+    for key in [k for k in os.environ if k.startswith("QBSYNC_")]:
+        monkeypatch.delenv(key)
+    for key, value in child_env(sync.settings).items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+
+    def letters() -> list[dict[str, Any]] | None:
+        listed = runner.invoke(cli, ["dlq", "list", "--json", "--tenant", "t-1"])
+        rows = json.loads(listed.stdout)
+        return rows if len(rows) == 2 else None
+
+    refused, blocked = until(letters, what="the refusal and the payment blocked by it")
+    assert (refused["code"], blocked["code"]) == ("3171", "blocked")
+    assert sync.invoices() == []
+
+    sync.company.set_closing_date(None)  # the bookkeeper moves the closing date
+    replay = runner.invoke(cli, ["dlq", "replay", "--tenant", "t-1"])
+    assert replay.exit_code == 0, replay.output
+    assert "2 to replay" in replay.output
+    sync.until_synced(
+        lambda: sync.store.mapping("t-1", "payment", "p-1"), "the replayed invoice and payment"
+    )
+    again = runner.invoke(cli, ["dlq", "replay", "--tenant", "t-1"])
+    assert "0 to replay, 2 replayed before" in again.output
+    sync.connector.run_once()
+    (only,) = sync.invoices()
+    assert only["RefNumber"] == "I-1"
+    assert only["IsPaid"] is True
+
+
+def test_parked_events_survive_a_killed_worker(sync: Sync) -> None:
+    sync.publish(invoice("i-1", "c-1"))
+    sync.publish(invoice("i-2", "c-1"))
+    until(lambda: sync.parked().get("waiting") == 2, what="two invoices parked")
+    sync.services.worker.process.kill()  # SIGKILL: no goodbye, no flush
+    sync.services.worker.process.wait(10)
+
+    env = child_env(sync.settings)
+    with child_process("worker", ["worker"], env=env, log_dir=sync.logs / "again") as worker:
+        until(
+            lambda: sync.parked().get("waiting") == 2,
+            timeout=120,
+            what="the parked invoices recovered",
+        )
+        sync.publish(customer("c-1", "Lovelace"))
+
+        def poll() -> None:
+            assert worker.alive(), worker.log_tail()
+            sync.connector.run_once()
+
+        until(lambda: len(sync.invoices()) == 2, step=poll, timeout=180, what="both invoices")
+        assert {r["RefNumber"] for r in sync.invoices()} == {"I-1", "I-2"}
+        assert worker.stop() == 0
+
+
+def test_first_sync_adopts_what_the_bookkeeper_entered_by_hand(sync: Sync) -> None:
+    """The seeds' warning: records already in QuickBooks must not be added twice. The tenant
+    was connected today; the invoice is dated in March, so it is looked up by RefNumber and
+    adopted, and the customer of the same name is adopted instead of refused (3100)."""
+    entered = build_message(
+        [
+            ("1", build_request("customer", "Add", {"Name": "Lovelace"})),
+            (
+                "2",
+                build_request(
+                    "invoice",
+                    "Add",
+                    {
+                        "CustomerRef": {"FullName": "Lovelace"},
+                        "TxnDate": date(2026, 3, 2),
+                        "RefNumber": "I-1",
+                        "InvoiceLineAdd": [{"Desc": "Service call", "Amount": Decimal("185")}],
+                    },
+                ),
+            ),
+        ],
+        version="13.0",
+    )
+    sync.company.process(entered)
+    ((by_hand,), (customer_by_hand,)) = sync.invoices(), sync.company.customers()
+
+    sync.publish(customer("c-1", "Lovelace"))
+    sync.publish(invoice("i-1", "c-1"))
+    adopted = sync.until_synced(
+        lambda: sync.store.mapping("t-1", "invoice", "i-1"), "the invoice's mapping"
+    )
+    assert adopted.qb_id == by_hand["TxnID"]
+    assert sync.store.mapping("t-1", "customer", "c-1").qb_id == customer_by_hand["ListID"]  # type: ignore[union-attr]
+    assert len(sync.invoices()) == 1
+    assert len(sync.company.customers()) == 1
