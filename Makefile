@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck ci helm-schema clean
+.PHONY: demo test lint format typecheck ci helm-schema clean bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qbsync needs Python >= 3.11"'
@@ -38,6 +38,16 @@ helm-schema: $(STAMP)
 	$(BIN)/python deploy/helm/schema/values.py
 
 ci: lint typecheck test
+
+## bench: every benchmark (docs/performance.md), one JSON object per line on stdout, progress
+## on stderr; about 10 minutes on 2 cores. Broker: QBSYNC_KAFKA_BOOTSTRAP_SERVERS, else the
+## test broker (connectors/kafka/brokers.py).
+bench: $(STAMP)
+	@$(BIN)/python bench/qbxml.py
+	@$(BIN)/python bench/transform.py
+	@$(BIN)/python bench/topics.py
+	@$(BIN)/python bench/gateway.py
+	@$(BIN)/python bench/e2e.py
 
 clean:
 	rm -rf $(VENV) .qbsync .pytest_cache .mypy_cache .ruff_cache

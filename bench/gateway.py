@@ -208,6 +208,9 @@ def main() -> None:
         settings.topics.prefix = f"bench-{uuid.uuid4().hex[:6]}"
         settings.gateway.port = free_port()
         settings.gateway.threads = args.threads
+        # Command throughput and idle polling, as before imports existed (an import is a
+        # first-session cost per profile, measured apart).
+        settings.gateway.imports = ""
         upgrade(settings.database_url)
         prepare_topics(settings)
         store = Store(settings.database_url)

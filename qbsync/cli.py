@@ -18,6 +18,7 @@ from rich.table import Table
 from qbsync.cli_contracts import publish, schemas_app
 from qbsync.cli_dlq import dlq_app
 from qbsync.cli_log import log_app
+from qbsync.cli_map import map_app
 from qbsync.cli_sandbox import sandbox_app
 from qbsync.cli_tenant import tenant_app
 from qbsync.errors import QbsyncError
@@ -257,6 +258,7 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
             host=settings.gateway.host,
             port=settings.gateway.port,
             threads=settings.gateway.threads,
+            connection_limit=settings.gateway.connection_limit,
         )
     finally:
         built.close()
@@ -332,6 +334,8 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(log_app, name="log")
 # Tenants and their sync settings: `qbsync tenant create|show|set`.
 app.add_typer(tenant_app, name="tenant")
+# Record mappings and matching before a first sync: `qbsync map list|match|unmatch`.
+app.add_typer(map_app, name="map")
 # The simulated company file and Web Connector: `qbsync sandbox run|show`.
 app.add_typer(sandbox_app, name="sandbox")
 

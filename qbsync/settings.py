@@ -129,6 +129,18 @@ class GatewaySettings(BaseSettings):
     refuse_client_below: str = ""
     # A profile counts as stalled after this many of its scheduled intervals without a call.
     stalled_factor: float = Field(default=3.0, gt=1.0)
+    # Open HTTP connections waitress accepts (each Web Connector may keep one alive).
+    connection_limit: int = Field(default=1000, ge=10)
+    # Lists read back from each company file after its commands, by qbXML entity name,
+    # comma-separated (connectors.qbwc._imports): what `qbsync map match` matches against and
+    # how the worker knows a class or sales tax code exists. Empty: no imports.
+    imports: str = "class,sales_tax_code,terms,account,item,customer,vendor"
+    import_interval_s: float = Field(default=900.0, gt=0)
+    import_page_size: int = Field(default=150, ge=1, le=150)
+
+    @property
+    def import_entities(self) -> tuple[str, ...]:
+        return tuple(e.strip() for e in self.imports.split(",") if e.strip())
 
 
 class WorkerSettings(BaseSettings):
@@ -156,6 +168,11 @@ class WorkerSettings(BaseSettings):
     # happened some other way (a mapping matched by support, the integration switched on).
     recheck_s: float = Field(default=60.0, gt=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)
+    # Events (and results) are taken in batches of up to batch_size, waiting at most
+    # batch_within_s for a batch to fill: one thread hop and one store transaction per batch
+    # instead of per message (docs/performance.md).
+    batch_size: int = Field(default=500, ge=1)
+    batch_within_s: float = Field(default=0.05, gt=0)
 
 
 class Settings(BaseSettings):

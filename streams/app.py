@@ -24,12 +24,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from connectors.qbwc import BLOCKED
 from connectors.qbxml import Category, explain
-from connectors.store import Mapping, Store, SyncLogEntry
+from connectors.store import Mapping, Store, SyncLogEntry, Tenant
 from qbsync.contracts import AvroCodec, DecodeError, codec_from_settings
 from qbsync.settings import Settings
 from streams.parking import Kind, Parked, ParkingLot, faust_lot, record_key
 from streams.sensor import PipelineSensor
-from streams.translate import Context, Paused, Rejection, Skip, Waiting, plan
+from streams.translate import Context, Held, Paused, Skip, Waiting, plan
 
 __all__ = ["Failure", "Pipeline", "Source", "Step", "carry_out", "create_app"]
 
@@ -80,6 +80,14 @@ class Step:
     requested: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass
+class _Writes:
+    """Store writes of a batch of results, committed together."""
+
+    mappings: list[Mapping] = field(default_factory=list)
+    log: list[SyncLogEntry] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why something is a dead letter: the catalog's words plus qbsync's own context."""
@@ -92,6 +100,10 @@ class Failure:
     attempts: int = 1
     first_failed_at: datetime | None = None
     blocked_by: str | None = None
+
+
+def _exists(store: Store, profile_id: str, entity: str, full_name: str) -> bool:
+    return store.qb_name_exists(profile_id, entity, full_name) is not False
 
 
 def _requested(event: dict[str, Any]) -> dict[str, Any]:
@@ -134,11 +146,19 @@ class Pipeline:
         # Records dead-lettered lately: a command the gateway held back because of one of
         # them ("blocked") follows it to the dead-letter topic instead of being retried.
         self._dead: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # Tenants looked up during one translate_many batch (None outside a batch).
+        self._tenants: dict[str, Tenant | None] | None = None
 
     # -- context ----------------------------------------------------------------------
 
     def context(self, envelope: dict[str, Any]) -> Context:
-        tenant = self.store.tenant(envelope["tenant_id"])
+        tenant_id = envelope["tenant_id"]
+        if self._tenants is not None:
+            if tenant_id not in self._tenants:
+                self._tenants[tenant_id] = self.store.tenant(tenant_id)
+            tenant = self._tenants[tenant_id]
+        else:
+            tenant = self.store.tenant(tenant_id)
         if tenant is None:
             return Context(profile_id=None, mapping=None, settings={})
         mapping = self.store.mapping(tenant.id, envelope["entity"], envelope["entity_id"])
@@ -149,6 +169,9 @@ class Pipeline:
             connected_on=tenant.created_at.date(),
             # An invoice's customer, a payment's invoices ...: what QuickBooks calls them.
             resolve=partial(self.store.mapping, tenant.id),
+            # Whether a class or sales tax code exists, from the file's imports; unknown
+            # (never imported) counts as existing: the name is sent and QuickBooks decides.
+            exists=partial(_exists, self.store, tenant.profile_id),
         )
 
     def _now(self) -> datetime:
@@ -201,6 +224,15 @@ class Pipeline:
         )
 
     # -- events -----------------------------------------------------------------------
+
+    def translate_many(self, messages: list[Any]) -> list[Step]:
+        """Events in a batch, in order (one thread hop and one tenant look-up per tenant
+        for the whole batch: the worker's first bottleneck, see docs/performance.md)."""
+        self._tenants = {}
+        try:
+            return [self.translate(message) for message in messages]
+        finally:
+            self._tenants = None
 
     def translate(self, message: Any) -> Step:
         """One event message: a command, a parked entry, a dead letter, or nothing (a
@@ -263,9 +295,11 @@ class Pipeline:
             step.unpark.append(record)
             step.send.append(self._command_record(outcome))
             return step
-        if isinstance(outcome, Waiting | Paused):
+        if isinstance(outcome, Waiting | Paused | Held):
+            # Held (a class or tax code QuickBooks lacks) waits like a missing record: the
+            # imports bring the name in once someone creates it, and a recheck sends it.
             now = self.clock()
-            kind: Kind = "waiting" if isinstance(outcome, Waiting) else "paused"
+            kind: Kind = "paused" if isinstance(outcome, Paused) else "waiting"
             entry = Parked(
                 kind=kind,
                 tenant_id=tenant_id,
@@ -279,7 +313,13 @@ class Pipeline:
                 parked_at=parked.parked_at if parked and parked.kind == kind else now,
                 checked_at=now,
                 reason=outcome.reason,
-                waiting_on=outcome.on if isinstance(outcome, Waiting) else (),
+                waiting_on=(
+                    outcome.on
+                    if isinstance(outcome, Waiting)
+                    else outcome.not_found
+                    if isinstance(outcome, Held)
+                    else ()
+                ),
                 profile_id=context.profile_id,
                 # A requested sync stays requested while it waits (manual mode).
                 extra={"requested": True} if envelope["kind"] == "SYNC_REQUESTED" else {},
@@ -294,17 +334,7 @@ class Pipeline:
             log.info("event parked", extra={"kind": kind, "offset": source.offset})
             step.park.append(entry)
             return step
-        failure = (
-            Failure(outcome.code, outcome.reason)
-            if isinstance(outcome, Rejection)
-            else Failure(
-                "held",
-                outcome.reason,
-                category="held",
-                remedy="Create it in QuickBooks under exactly that name (or correct the name"
-                " in the app), then replay.",
-            )
-        )
+        failure = Failure(outcome.code, outcome.reason)
         step.unpark += [record] if parked else []
         step.send.append(self.dead_letter(source, failure, profile_id=context.profile_id, **where))
         return step
@@ -392,8 +422,9 @@ class Pipeline:
                 f" {', '.join(entry.waiting_on)} to be in QuickBooks; it never arrived.",
                 category="expired",
                 explanation=entry.reason,
-                remedy="Sync the record it needs (or map it to an existing QuickBooks record"
-                " with `qbsync map`), then replay this one.",
+                remedy="Make what it waits for exist: a class or sales tax code in QuickBooks"
+                " under exactly that name; a record by syncing it from the app, or by mapping it"
+                " to an existing QuickBooks record (`qbsync map match`). Then replay this one.",
                 first_failed_at=datetime.fromtimestamp(entry.parked_at, UTC),
             )
             step.unpark.append(entry.record)
@@ -422,6 +453,17 @@ class Pipeline:
         release of what waited for the record; on a passing failure a retry (parked with
         backoff); on a lasting one the command on the dead-letter topic, with what
         depended on it."""
+        return self.settle_many([message])[0]
+
+    def settle_many(self, messages: list[Any]) -> list[Step]:
+        """Results in a batch: one store transaction for all their mappings and log rows
+        (written before any step is carried out, so a release finds the mapping)."""
+        writes = _Writes()
+        steps = [self._settle_one(message, writes) for message in messages]
+        self.store.save_outcomes(writes.mappings, writes.log)
+        return steps
+
+    def _settle_one(self, message: Any, writes: _Writes) -> Step:
         source = Source.of(message)
         try:
             _, result = self.codec.decode(source.value or b"", expected=RESULT)
@@ -434,7 +476,7 @@ class Pipeline:
         ok = result["status_severity"] != "Error" and 0 <= code < 1000
         if ok:
             if result["qb_id"]:
-                self.store.save_mapping(
+                writes.mappings.append(
                     Mapping(
                         tenant_id=tenant_id,
                         entity=entity,
@@ -445,7 +487,7 @@ class Pipeline:
                     )
                 )
             self._dead.pop((tenant_id, dependency), None)
-            self._log(result, "synced")
+            writes.log.append(self._log(result, "synced"))
             return Step(send=[self._status(result, ok=True)], mapped=[(tenant_id, dependency)])
         command = self._command(result)
         catalog = explain(code, result["status_message"])
@@ -454,7 +496,7 @@ class Pipeline:
         blocked_by = self._blocker(result, command) if code == BLOCKED else None
         passing = code == BLOCKED or catalog.category is Category.TRANSIENT
         if passing and blocked_by is None and command is not None and self._may_retry(command):
-            self._log(result, "retrying")
+            writes.log.append(self._log(result, "retrying"))
             return Step(park=[self._retry(source, result, command)])
         # A lasting failure: the command itself is what support replays.
         dead_letter_id = str(uuid.uuid4())
@@ -480,7 +522,7 @@ class Pipeline:
         self._dead[(tenant_id, dependency)] = dead_letter_id
         while len(self._dead) > 10_000:
             self._dead.popitem(last=False)
-        self._log(result, "failed")
+        writes.log.append(self._log(result, "failed"))
         return Step(
             send=[
                 self._status(result, ok=False),
@@ -545,21 +587,19 @@ class Pipeline:
             first_failed_at=first.timestamp(),
         )
 
-    def _log(self, result: dict[str, Any], status: str) -> None:
-        self.store.log_sync(
-            SyncLogEntry(
-                at=result["processed_at"],
-                tenant_id=result["tenant_id"],
-                profile_id=result["profile_id"],
-                entity=result["entity"],
-                entity_id=result["entity_id"],
-                command_id=str(result["command_id"]),
-                action=result["action"],
-                status=status,
-                code=result["status_code"],
-                message=result["status_message"],
-                qb_id=result["qb_id"],
-            )
+    def _log(self, result: dict[str, Any], status: str) -> SyncLogEntry:
+        return SyncLogEntry(
+            at=result["processed_at"],
+            tenant_id=result["tenant_id"],
+            profile_id=result["profile_id"],
+            entity=result["entity"],
+            entity_id=result["entity_id"],
+            command_id=str(result["command_id"]),
+            action=result["action"],
+            status=status,
+            code=result["status_code"],
+            message=result["status_message"],
+            qb_id=result["qb_id"],
         )
 
     def _status(self, result: dict[str, Any], *, ok: bool) -> Record:
@@ -694,15 +734,21 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
     async def run(step: Step) -> None:
         await carry_out(step, pipeline, lot, send, asyncio.to_thread)
 
+    batch, within = settings.worker.batch_size, settings.worker.batch_within_s
+
     @app.agent(events)
     async def translate(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await run(await asyncio.to_thread(pipeline.translate, event.message))
+        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
+            messages = [event.message for event in taken]
+            for step in await asyncio.to_thread(pipeline.translate_many, messages):
+                await run(step)
 
     @app.agent(results)
     async def settle(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await run(await asyncio.to_thread(pipeline.settle, event.message))
+        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
+            messages = [event.message for event in taken]
+            for step in await asyncio.to_thread(pipeline.settle_many, messages):
+                await run(step)
 
     @app.timer(interval=settings.worker.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep() -> None:

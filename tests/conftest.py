@@ -91,4 +91,6 @@ def settings(tmp_path: Path) -> Settings:
     values = Settings(data_dir=tmp_path)
     values.topics.prefix = f"test-{run}"
     values.worker.app_id = f"qbsync-test-{run}"
+    # Imports add their own exchanges to every session; the tests of imports turn them on.
+    values.gateway.imports = ""
     return values

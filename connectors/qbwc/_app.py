@@ -10,6 +10,7 @@ from spyne.server.wsgi import WsgiApplication
 
 from connectors.kafka import CommandQueue, RecordProducer
 from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
+from connectors.qbwc._imports import ImportConfig
 from connectors.qbwc._metrics import GatewayMetrics, StoreCollector
 from connectors.qbwc._soap import NAMESPACE, soap_application
 from connectors.qbwc._wsdl import WsdlCache
@@ -67,6 +68,11 @@ def create_gateway(settings: Settings) -> Gateway:
             server_version=f"qbsync {__version__}",
             min_client_version=settings.gateway.min_client_version,
             refuse_client_below=settings.gateway.refuse_client_below,
+            imports=ImportConfig(
+                entities=settings.gateway.import_entities,
+                interval=timedelta(seconds=settings.gateway.import_interval_s),
+                page_size=settings.gateway.import_page_size,
+            ),
         ),
         observer=metrics,
     )

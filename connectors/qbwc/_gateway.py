@@ -12,11 +12,12 @@ import logging
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from connectors.kafka import QueuedCommand
+from connectors.qbwc._imports import ImportConfig, absorb, due, import_request, start
 from connectors.qbwc._metrics import GatewayObserver, NullObserver
 from connectors.qbwc._passwords import CredentialCache, verify_password
 from connectors.qbwc._recovery import (
@@ -83,6 +84,8 @@ class GatewayConfig:
     # 2**(n - free) seconds (at most max_lockout): guessing gets slow, a typo does not hurt.
     free_login_failures: int = 5
     max_lockout: timedelta = timedelta(minutes=5)
+    # Lists read back from QuickBooks after the file's commands (connectors.qbwc._imports).
+    imports: ImportConfig = field(default_factory=ImportConfig)
 
 
 def _key(command: dict[str, Any]) -> str:
@@ -196,7 +199,7 @@ class WebConnectorGateway:
         if not profile.enabled:
             log.info("authenticate: profile disabled", extra={"profile_id": profile.id})
             return "disabled", "none"
-        if self._commands.pending(profile.id) == 0:
+        if self._commands.pending(profile.id) == 0 and not self._imports_due(profile.id):
             log.debug("authenticate: nothing to do", extra={"profile_id": profile.id})
             return "none", "none"
         try:
@@ -261,6 +264,9 @@ class WebConnectorGateway:
             session.profile_id, self._config.batch_size, self._config.batch_max_bytes
         )
         if not queued:
+            imported = self._next_import(key, session, version)
+            if imported is not None:
+                return imported
             self._store.update_session(
                 key,
                 self._config.session_ttl,
@@ -338,14 +344,18 @@ class WebConnectorGateway:
             return -1
         if hresult:
             explanation = explain(hresult, message).describe()
-            # Nothing is settled: the batch is sent again (and recognised as a re-send).
+            # Nothing is settled: the batch is sent again (and recognised as a re-send); an
+            # import under way starts over from its watermark.
             self._store.update_session(
                 key,
                 self._config.session_ttl,
                 in_flight=None,
+                importing=None,
                 last_error=f"QuickBooks could not process the request ({hresult}): {explanation}",
             )
             return -1
+        if session.importing and not session.in_flight:
+            return self._absorb_import(key, session, response)
         flight = session.in_flight
         if flight:
             try:
@@ -374,7 +384,13 @@ class WebConnectorGateway:
             failed_keys=sorted(failed_keys),
             last_error=None,
         )
-        return self._progress(settled + total_failed, session.profile_id, 100)
+        # Commands done; an import still due keeps the session open (imports come after
+        # writes, so what was just written is read back with the rest).
+        tried = set((session.importing or {}).get("tried", []))
+        imports_left = any(e not in tried for e in self._imports_due(session.profile_id))
+        return self._progress(
+            settled + total_failed, session.profile_id, 50 if imports_left else 100
+        )
 
     def _settle(self, profile_id: str, flight: dict[str, Any]) -> tuple[int, int]:
         """Emit one result per command, then commit past the batch: ``(ok, failed)``."""
@@ -409,6 +425,65 @@ class WebConnectorGateway:
         # batch, which recovery recognises; a crash after it loses nothing.
         self._commands.commit(profile_id, flight["next_offset"])
         return len(records) - failed, failed
+
+    # -- imports ------------------------------------------------------------------------
+
+    def _imports_due(self, profile_id: str) -> list[str]:
+        if not self._config.imports.entities:
+            return []
+        return due(self._config.imports, self._store.watermarks(profile_id), _millis_now())
+
+    def _next_import(self, key: str, session: WebConnectorSession, version: str) -> str | None:
+        """The next import page to ask for, once the file's commands are all sent; None
+        when no import is due (or every due one was tried this session)."""
+        state = session.importing
+        if state is None or state.get("iterator_id") is None:
+            tried = set((state or {}).get("tried", []))
+            todo = [e for e in self._imports_due(session.profile_id) if e not in tried]
+            if not todo:
+                return None
+            mark = self._store.watermarks(session.profile_id).get(todo[0])
+            state = {**start(todo[0], mark.modified_from if mark else None), "tried": sorted(tried)}
+        request_id, request = import_request(self._config.imports, state)
+        self._store.update_session(
+            key, self._config.session_ttl, qbxml_version=version, importing=state
+        )
+        log.info("import page asked", extra={"entity": state["entity"], "page": state["page"]})
+        return self._message([(request_id, request)], version)
+
+    def _absorb_import(self, key: str, session: WebConnectorSession, response: str) -> int:
+        state = session.importing or {}
+        try:
+            statuses = parse_response(response)
+        except UnsafeXml:
+            statuses = []
+        taken = absorb(state, statuses[0] if statuses else None)
+        entity = state["entity"]
+        if taken.records:
+            self._store.save_qb_records(session.profile_id, entity, taken.records)
+        tried = sorted({*state.get("tried", []), entity})
+        if taken.state is not None:
+            following: dict[str, Any] | None = {**taken.state, "tried": state.get("tried", [])}
+        else:
+            following = {"entity": entity, "iterator_id": None, "tried": tried}
+            if taken.error is None:
+                # Every page processed: only now does the watermark move.
+                self._store.complete_import(
+                    session.profile_id, entity, taken.watermark, taken.total
+                )
+                log.info("import completed", extra={"entity": entity, "records": taken.total})
+        self._store.update_session(
+            key,
+            self._config.session_ttl,
+            importing=following,
+            last_error=taken.error or session.last_error,
+        )
+        more = taken.state is not None or any(
+            e not in tried for e in self._imports_due(session.profile_id)
+        )
+        return self._progress(
+            session.settled + session.failed, session.profile_id, 50 if more else 100
+        )
 
     def _progress(self, done: int, profile_id: str, when_empty: int) -> int:
         """0-99 while commands wait; ``when_empty`` (100 ends the session) when none do."""

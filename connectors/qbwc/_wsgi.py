@@ -107,11 +107,20 @@ class GatewayServer:
     """waitress serving one WSGI app; :meth:`stop` may be called from any thread or from a
     signal handler and returns once the listening socket and every connection are closed."""
 
-    def __init__(self, app: WsgiApp, *, host: str, port: int, threads: int) -> None:
+    def __init__(
+        self, app: WsgiApp, *, host: str, port: int, threads: int, connection_limit: int = 1000
+    ) -> None:
         from waitress.server import create_server
 
+        # waitress' default of 100 open connections stalls a gateway whose Web Connectors
+        # keep connections alive (measured in bench/e2e.py with 100 files).
         self._server: Any = create_server(
-            app, host=host, port=port, threads=threads, ident="qbsync"
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="qbsync",
+            connection_limit=connection_limit,
         )
         self._stopping = threading.Event()
 
@@ -136,9 +145,13 @@ class GatewayServer:
         self._server.task_dispatcher.shutdown(timeout=5)
 
 
-def serve(app: WsgiApp, *, host: str, port: int, threads: int) -> None:
+def serve(
+    app: WsgiApp, *, host: str, port: int, threads: int, connection_limit: int = 1000
+) -> None:
     """Serve in this (main) thread until SIGTERM or SIGINT."""
-    server = GatewayServer(app, host=host, port=port, threads=threads)
+    server = GatewayServer(
+        app, host=host, port=port, threads=threads, connection_limit=connection_limit
+    )
     log.info("gateway listening", extra={"host": host, "port": server.port})
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:

@@ -7,7 +7,9 @@ from connectors.store._migrate import open_store, upgrade
 from connectors.store._models import (
     Base,
     IdMapping,
+    ImportWatermark,
     Profile,
+    QuickBooksRecord,
     SyncLogEntry,
     Tenant,
     WebConnectorSession,
@@ -17,8 +19,10 @@ from connectors.store._store import Mapping, SessionBusy, Store, StoreError, mak
 __all__ = [
     "Base",
     "IdMapping",
+    "ImportWatermark",
     "Mapping",
     "Profile",
+    "QuickBooksRecord",
     "SessionBusy",
     "Store",
     "StoreError",

@@ -96,6 +96,9 @@ class WebConnectorSession(Base):
     # "tenant:entity:entity_id" of commands that failed in this session: what depends on
     # them is not sent (connectors.qbwc._gateway).
     failed_keys: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # The import under way (entity, iterator, what was seen): iterators live only within one
+    # session, so this dies with it (connectors.qbwc._imports).
+    importing: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class DeadLetterReplay(Base):
@@ -125,3 +128,39 @@ class SyncLogEntry(Base):
     code: Mapped[int] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(Text)
     qb_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class QuickBooksRecord(Base):
+    """A record as QuickBooks holds it, from an import: what ``qbsync map match`` matches
+    against and what tells the worker whether a class or tax code exists."""
+
+    __tablename__ = "qb_records"
+    __table_args__ = (Index("ix_qb_records_name", "profile_id", "entity", "full_name"),)
+
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(40), primary_key=True)
+    qb_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    full_name: Mapped[str | None] = mapped_column(String(255))
+    ref_number: Mapped[str | None] = mapped_column(String(40))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    edit_sequence: Mapped[str | None] = mapped_column(String(20))
+    time_modified: Mapped[datetime | None] = mapped_column(default=None)
+    imported_at: Mapped[datetime]
+
+
+class ImportWatermark(Base):
+    """How far an import of one entity of one company file got.
+
+    ``modified_from`` is the newest TimeModified seen by a *completed* import (every page
+    processed); the next import asks from a minute before it, because QuickBooks stamps
+    times with the workstation's clock.
+    """
+
+    __tablename__ = "import_watermarks"
+
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(40), primary_key=True)
+    modified_from: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    records: Mapped[int] = mapped_column(Integer, default=0)

@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.store._models import (
     DeadLetterReplay,
     IdMapping,
+    ImportWatermark,
     Profile,
+    QuickBooksRecord,
     SyncLogEntry,
     Tenant,
     WebConnectorSession,
@@ -205,10 +207,15 @@ class Store:
             row = session.get(IdMapping, (tenant_id, entity, external_id))
             return None if row is None else _mapping(row)
 
-    def mappings(self, tenant_id: str | None = None) -> list[Mapping]:
-        query = select(IdMapping).order_by(IdMapping.tenant_id, IdMapping.entity)
+    def mappings(self, tenant_id: str | None = None, entity: str | None = None) -> list[Mapping]:
+        """Mappings (of one tenant, of one entity), by tenant, entity and source id."""
+        query = select(IdMapping).order_by(
+            IdMapping.tenant_id, IdMapping.entity, IdMapping.external_id
+        )
         if tenant_id is not None:
             query = query.where(IdMapping.tenant_id == tenant_id)
+        if entity is not None:
+            query = query.where(IdMapping.entity == entity)
         with self._tx() as session:
             return [_mapping(row) for row in session.scalars(query)]
 
@@ -231,6 +238,27 @@ class Store:
 
     # -- sync log -------------------------------------------------------------------------
 
+    def save_outcomes(self, mappings: list[Mapping], entries: list[SyncLogEntry]) -> None:
+        """A batch of results in one transaction: mappings (insert or update) and log rows."""
+        if not mappings and not entries:
+            return
+        with self._tx() as session:
+            for mapping in mappings:
+                key = (mapping.tenant_id, mapping.entity, mapping.external_id)
+                row = session.get(IdMapping, key)  # finds one added earlier in the batch too
+                if row is None:
+                    row = IdMapping(
+                        tenant_id=mapping.tenant_id,
+                        entity=mapping.entity,
+                        external_id=mapping.external_id,
+                    )
+                    session.add(row)
+                row.qb_id = mapping.qb_id
+                row.edit_sequence = mapping.edit_sequence
+                row.full_name = mapping.full_name
+                row.updated_at = _now()
+            session.add_all(entries)
+
     def log_sync(self, entry: SyncLogEntry) -> None:
         with self._tx() as session:
             session.add(entry)
@@ -242,6 +270,96 @@ class Store:
             query = query.where(SyncLogEntry.at >= since)
         with self._tx() as session:
             return list(session.scalars(query.order_by(SyncLogEntry.at, SyncLogEntry.id)))
+
+    def delete_mapping(self, tenant_id: str, entity: str, external_id: str) -> bool:
+        with self._tx() as session:
+            row = session.get(IdMapping, (tenant_id, entity, external_id))
+            if row is None:
+                return False
+            session.delete(row)
+            return True
+
+    # -- imports from QuickBooks --------------------------------------------------------
+
+    def save_qb_records(self, profile_id: str, entity: str, records: list[dict[str, Any]]) -> int:
+        """Insert or update imported records (``qb_id``, ``full_name``, ``ref_number``,
+        ``is_active``, ``edit_sequence``, ``time_modified``): importing twice is harmless."""
+        now = _now()
+        with self._tx() as session:
+            for record in records:
+                row = session.get(QuickBooksRecord, (profile_id, entity, record["qb_id"]))
+                if row is None:
+                    row = QuickBooksRecord(
+                        profile_id=profile_id, entity=entity, qb_id=record["qb_id"]
+                    )
+                    session.add(row)
+                row.full_name = record.get("full_name")
+                row.ref_number = record.get("ref_number")
+                row.is_active = record.get("is_active", True) is not False
+                row.edit_sequence = record.get("edit_sequence")
+                row.time_modified = record.get("time_modified")
+                row.imported_at = now
+        return len(records)
+
+    def qb_records(self, profile_id: str, entity: str) -> list[QuickBooksRecord]:
+        query = (
+            select(QuickBooksRecord)
+            .where(QuickBooksRecord.profile_id == profile_id, QuickBooksRecord.entity == entity)
+            .order_by(QuickBooksRecord.full_name, QuickBooksRecord.ref_number)
+        )
+        with self._tx() as session:
+            return list(session.scalars(query))
+
+    def qb_name_exists(self, profile_id: str, entity: str, full_name: str) -> bool | None:
+        """Whether QuickBooks has an active ``entity`` of exactly that name; None when no
+        import of that entity has completed (nothing is known)."""
+        with self._tx() as session:
+            mark = session.get(ImportWatermark, (profile_id, entity))
+            if mark is None or mark.completed_at is None:
+                return None
+            found = session.scalar(
+                select(func.count())
+                .select_from(QuickBooksRecord)
+                .where(
+                    QuickBooksRecord.profile_id == profile_id,
+                    QuickBooksRecord.entity == entity,
+                    QuickBooksRecord.full_name == full_name,
+                    QuickBooksRecord.is_active.is_(True),
+                )
+            )
+            return bool(found)
+
+    def watermarks(self, profile_id: str) -> dict[str, ImportWatermark]:
+        query = select(ImportWatermark).where(ImportWatermark.profile_id == profile_id)
+        with self._tx() as session:
+            return {row.entity: row for row in session.scalars(query)}
+
+    def complete_import(
+        self, profile_id: str, entity: str, modified_from: datetime | None, records: int
+    ) -> None:
+        """Every page of an import was processed: advance the watermark (never backwards)."""
+        with self._tx() as session:
+            row = session.get(ImportWatermark, (profile_id, entity))
+            if row is None:
+                row = ImportWatermark(profile_id=profile_id, entity=entity, records=0)
+                session.add(row)
+            if modified_from is not None and (
+                row.modified_from is None or _aware(row.modified_from) < modified_from
+            ):
+                row.modified_from = modified_from
+            row.completed_at = _now()
+            row.requested_at = None
+            row.records = (row.records or 0) + records
+
+    def request_import(self, profile_id: str, entities: list[str]) -> None:
+        """Import these at the file's next Web Connector session, due or not."""
+        with self._tx() as session:
+            for entity in entities:
+                row = session.get(ImportWatermark, (profile_id, entity))
+                if row is None:
+                    row = ImportWatermark(profile_id=profile_id, entity=entity, records=0)
+                    session.add(row)
+                row.requested_at = _now()
 
     # -- dead-letter replays -------------------------------------------------------------
 

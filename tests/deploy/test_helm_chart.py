@@ -367,6 +367,7 @@ def test_secrets_come_from_the_existing_secret(
         "QBSYNC_KAFKA_SASL_USERNAME",
         "QBSYNC_TOPIC_PREFIX",
         "QBSYNC_TOPIC_EVENTS_PARTITIONS",
+        "QBSYNC_TOPIC_RESULTS_PARTITIONS",
         "QBSYNC_GATEWAY_PUBLIC_URL",
         "QBSYNC_GATEWAY_BATCH_SIZE",
         "QBSYNC_GATEWAY_THREADS",

@@ -309,6 +309,29 @@ def test_a_recheck_releases_what_was_mapped_another_way(
     assert "<ListID>QB-OLD</ListID>" in command["request_xml"]
 
 
+def test_a_class_quickbooks_lacks_holds_the_invoice_until_it_is_imported(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    worker = make_worker(store, clock, tmp_path, recheck_s=60)
+    tenant = store.tenant("t-1")
+    assert tenant is not None
+    store.save_qb_records(tenant.profile_id, "class", [{"qb_id": "C1", "full_name": "Service"}])
+    store.complete_import(tenant.profile_id, "class", None, 1)
+    store.save_mapping(Mapping("t-1", "customer", "c-1", "QB-c-1", "1", "Doe"))
+    remodel = invoice()
+    remodel["invoice"]["class"] = {"full_name": "Remodel"}
+    worker.event(remodel)
+    assert worker.sent == []
+    (entry,) = worker.lot.waiting_on("t-1", "class 'Remodel'")
+    assert entry.reason == "class 'Remodel' not found in QuickBooks"
+    # The bookkeeper creates it; the next import brings it in; the recheck sends the invoice.
+    store.save_qb_records(tenant.profile_id, "class", [{"qb_id": "C2", "full_name": "Remodel"}])
+    clock.now += 60
+    worker.sweep()
+    (command,) = worker.take(COMMAND)
+    assert "<FullName>Remodel</FullName>" in command["request_xml"]
+
+
 def test_integration_off_pauses_and_on_again_sends(
     store: Store, clock: Clock, tmp_path: Path
 ) -> None:

@@ -9,7 +9,17 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from connectors.store import Base, Mapping, Profile, SessionBusy, Store, StoreError, Tenant, upgrade
+from connectors.store import (
+    Base,
+    Mapping,
+    Profile,
+    SessionBusy,
+    Store,
+    StoreError,
+    SyncLogEntry,
+    Tenant,
+    upgrade,
+)
 
 
 @pytest.fixture
@@ -133,3 +143,32 @@ def test_a_web_connector_silent_for_three_schedules_is_stalled(store: Store) -> 
     assert store.stalled_profiles(3.0) == 1
     store.update_profile(quiet.id, enabled=False)  # disabled on purpose: not stalled
     assert store.stalled_profiles(3.0) == 0
+
+
+def test_a_batch_of_outcomes_is_one_transaction_and_the_last_edit_wins(store: Store) -> None:
+    created = store.add_profile(profile())
+    store.add_tenant(
+        Tenant(
+            id="t-1", name="t-1", profile_id=created.id, settings={}, created_at=datetime.now(UTC)
+        )
+    )
+    first = Mapping("t-1", "customer", "c-1", "Q1", "1", "Doe")
+    later = Mapping("t-1", "customer", "c-1", "Q1", "2", "Doe Jr")
+    other = Mapping("t-1", "invoice", "i-1", "T1", "5", None)
+    entry = SyncLogEntry(
+        at=datetime(2026, 11, 22, tzinfo=UTC),
+        tenant_id="t-1",
+        profile_id="p",
+        entity="customer",
+        entity_id="c-1",
+        command_id="x",
+        action="ADD",
+        status="synced",
+        code=0,
+        message="ok",
+        qb_id="Q1",
+    )
+    store.save_outcomes([first, later, other], [entry])
+    assert store.mappings("t-1") == [later, other]
+    assert [e.status for e in store.sync_log("t-1")] == ["synced"]
+    store.save_outcomes([], [])  # nothing: no transaction, no error

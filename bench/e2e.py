@@ -1,0 +1,429 @@
+"""The whole pipeline, end to end: one JSON object on stdout (progress on stderr).
+
+``--commands`` customer UPSERTED events (new customers) spread round-robin over ``--files``
+company files (one profile and one tenant each), on one broker (see connectors.kafka.brokers)
+and a SQLite store: events -> the worker (``qbsync worker``) -> command topics -> the gateway
+(``qbsync gateway``, a real process over HTTP) -> sandbox Web Connectors in this process
+(``--sessions`` at a time, zero latency, no XSD validation) -> results -> the worker settles
+(mapping, sync log, a SyncStatus event). Worker and gateway are started as ``qbsync run``
+starts them (``qbsync.runtime.running_services``).
+
+The clock starts when the events are published (the services are up, the Web Connectors
+polling); it stops when the last SyncStatus event has been read. Reported: commands settled
+per second; when the last command reached its topic (the worker's translate) and when the
+last result reached the results topic (the gateway); SOAP round trips per command and their
+latency; requests per qbXML message; and the exactly-once check: every published customer is
+in its company file, once (counted per file by name), and every record there is mapped in
+the store.
+
+    python bench/e2e.py [--commands 10000] [--files 100] [--sessions 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from transform import (
+    File,
+    bench_settings,
+    create_files,
+    customer_events,
+    exit_on_sigterm,
+    progress,
+    publish,
+)
+
+from connectors.kafka import ensure_topics
+from connectors.kafka.brokers import running_broker
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
+from connectors.store import Store, upgrade
+from qbsync.contracts import AvroCodec, EventPublisher
+from qbsync.runtime import Services, prepare_topics, running_services
+from qbsync.settings import Settings
+
+SYNC_STATUS = "com.qbsync.events.SyncStatus"
+CALL_TIMEOUT_S = 300.0
+
+
+@dataclass
+class Tally:
+    """What the Web Connectors did, summed over every session (guarded by ``lock``)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    sessions: int = 0
+    idle_polls: int = 0  # sessions that found nothing to do ("none") or the file busy
+    calls: Counter[str] = field(default_factory=Counter)
+    messages: int = 0
+    requests: int = 0
+    errors: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+
+class TimedTransport:
+    """HTTP with a generous timeout (a call given up on leaves its session open, and the file
+    "busy" until the session's TTL), recording every call's latency."""
+
+    def __init__(self, url: str, latencies: list[float], lock: threading.Lock) -> None:
+        self._inner = HttpTransport(url, timeout=CALL_TIMEOUT_S)
+        self._latencies = latencies
+        self._lock = lock
+
+    def post(self, body: bytes, soap_action: str) -> bytes:
+        started = time.perf_counter()
+        answer = self._inner.post(body, soap_action)
+        elapsed = time.perf_counter() - started
+        with self._lock:
+            self._latencies.append(elapsed)
+        return answer
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class WebConnectors:
+    """``sessions`` threads taking files in turn, each running one whole Web Connector
+    session (``run_once``) per turn. A file leaves the rotation once all its customers are in
+    its company file; an idle answer ("none", "busy") makes
+    that thread wait ``idle_pause`` before its next turn, like QBWC's schedule."""
+
+    def __init__(
+        self,
+        url: str,
+        files: list[File],
+        companies: dict[str, CompanyFile],
+        expected: dict[str, int],
+        sessions: int,
+        idle_pause: float,
+    ) -> None:
+        self.tally = Tally()
+        self._url = url
+        self._expected = expected
+        self._queue: deque[SandboxWebConnector] = deque()
+        self._files: dict[int, str] = {}
+        for file in files:
+            connector = SandboxWebConnector(
+                TimedTransport(url, self.tally.latencies, self.tally.lock),
+                username=file.username,
+                password=file.password,
+                company=companies[file.profile_id],
+                noop_pause=idle_pause,
+            )
+            self._files[id(connector)] = file.profile_id
+            self._queue.append(connector)
+        self._all = list(self._queue)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._idle_pause = idle_pause
+        self._threads = [
+            threading.Thread(target=self._run, name=f"qbwc-{n}", daemon=True)
+            for n in range(sessions)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+        for connector in self._all:
+            connector.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                if not self._queue:
+                    return
+                connector = self._queue.popleft()
+            profile_id = self._files[id(connector)]
+            try:
+                report = connector.run_once()
+            except Exception as exc:  # reported in the JSON, never swallowed
+                with self.tally.lock:
+                    self.tally.errors.append(f"{type(exc).__name__}: {exc}")
+                report = None
+            # Between scheduled updates QBWC holds no connection: a hundred idle keep-alive
+            # connections would reach waitress' connection limit (100) and stall the rest.
+            connector.close()
+            done = False
+            with self.tally.lock:
+                self.tally.sessions += 1
+                if report is not None:
+                    self.tally.calls.update(report.calls)
+                    self.tally.messages += report.messages
+                    self.tally.requests += report.requests
+                    self.tally.errors.extend(report.errors)
+            if report is not None:
+                # Done once every command is in the company file (requests also count the
+                # gateway's own queries, such as list imports, so they are no measure).
+                landed = sum(
+                    1 for c in connector.company.customers() if c["FullName"].startswith("Bench ")
+                )
+                done = landed >= self._expected[profile_id]
+            with self._lock:
+                if not done:
+                    self._queue.append(connector)
+            if report is None or report.authenticate in ("none", "busy"):
+                with self.tally.lock:
+                    self.tally.idle_polls += 1
+                self._stop.wait(self._idle_pause)
+
+
+class Observer:
+    """Reads the command, results and status topics: when the last command was queued, when
+    the gateway had posted the last result, and how many commands the worker has settled."""
+
+    def __init__(self, settings: Settings, command_topics: list[str]) -> None:
+        self._codec = AvroCodec()
+        self._status = settings.topics.status
+        self._results = settings.topics.results
+        self._consumer = Consumer(
+            {
+                **settings.kafka.client_config(),
+                "group.id": f"{settings.topics.prefix}-bench-observer",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 50,
+            }
+        )
+        self._consumer.assign(
+            [TopicPartition(topic, 0, 0) for topic in command_topics]
+            + [
+                TopicPartition(topic, p, 0)
+                for topic in (settings.topics.results, settings.topics.status)
+                for p in range(settings.topics.results_partitions)
+            ]
+        )
+        self.commands = 0
+        self.results = 0
+        self.synced = 0
+        self.failed = 0
+
+    def poll(self, timeout: float) -> None:
+        for message in self._consumer.consume(5000, timeout=timeout):
+            if message.error() is not None:
+                continue
+            if message.topic() == self._results:
+                self.results += 1
+                continue
+            if message.topic() != self._status:
+                self.commands += 1
+                continue
+            _, status = self._codec.decode(message.value() or b"", expected=SYNC_STATUS)
+            if status["status"] == "SYNCED":
+                self.synced += 1
+            else:
+                self.failed += 1
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def exactly_once(
+    store: Store,
+    files: list[File],
+    companies: dict[str, CompanyFile],
+    names_by_tenant: dict[str, set[str]],
+) -> dict[str, Any]:
+    """Every published customer in its file once; nothing else added; everything mapped."""
+    landed = duplicates = missing = unexpected = unmapped = exact_files = 0
+    for file in files:
+        (tenant,) = file.tenants
+        expected = names_by_tenant.get(tenant, set())
+        records = [c for c in companies[file.profile_id].customers() if c["FullName"] in expected]
+        others = [
+            c
+            for c in companies[file.profile_id].customers()
+            if c["FullName"].startswith("Bench ") and c["FullName"] not in expected
+        ]
+        names = Counter(c["FullName"] for c in records)
+        mapped = {m.qb_id for m in store.mappings(tenant)}
+        file_duplicates = sum(n - 1 for n in names.values())
+        file_missing = len(expected - set(names))
+        landed += len(records)
+        duplicates += file_duplicates
+        missing += file_missing
+        unexpected += len(others)
+        unmapped += sum(1 for c in records if c["ListID"] not in mapped)
+        if not (file_duplicates or file_missing or others):
+            exact_files += 1
+    return {
+        "records_expected": sum(len(names) for names in names_by_tenant.values()),
+        "records_landed": landed,
+        "duplicates": duplicates,
+        "missing": missing,
+        "unexpected": unexpected,
+        "unmapped": unmapped,
+        "files_exact": exact_files,
+        "exactly_once": not (duplicates or missing or unexpected or unmapped),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(args.work)
+    with running_broker() as broker:
+        settings = bench_settings(work, broker, "e2e")
+        upgrade(settings.database_url)
+        prepare_topics(settings)
+        store = Store(settings.database_url)
+        progress(f"creating {args.files} profiles (one scrypt hash each)")
+        files = create_files(store, args.files, 1, logins=True)
+        tenants = [file.tenants[0] for file in files]
+        command_topics = [settings.topics.commands(file.profile_id) for file in files]
+        ensure_topics(settings.kafka.client_config(), dict.fromkeys(command_topics, 1))
+        publisher = EventPublisher(settings)
+        events = customer_events(publisher, tenants, args.commands)
+        names_by_tenant: dict[str, set[str]] = {}
+        for event in events:
+            payload = event.record["customer"]
+            names_by_tenant.setdefault(event.tenant_id, set()).add(payload["company_name"])
+        expected = {
+            file.profile_id: len(names_by_tenant.get(file.tenants[0], ())) for file in files
+        }
+        companies = {
+            file.profile_id: CompanyFile(work / "companies" / f"{file.profile_id}.db")
+            for file in files
+        }
+        observer = Observer(settings, command_topics)
+        # The gateway reads its thread count from the environment it inherits.
+        os.environ["QBSYNC_GATEWAY_THREADS"] = str(args.gateway_threads)
+        with running_services(settings, work / "logs") as services:
+            connectors = WebConnectors(
+                f"{services.url}/qbwc",
+                files,
+                companies,
+                expected,
+                args.sessions,
+                args.idle_pause,
+            )
+            progress(f"services up; publishing {args.commands} events to {args.files} files")
+            started = time.perf_counter()
+            connectors.start()
+            publish_s = publish(publisher, events)
+            queued_s, results_s, settled_s, complete = wait_settled(
+                observer, services, args.commands, started, args.timeout
+            )
+            connectors.stop()
+            progress(f"{observer.synced} settled in {settled_s:.1f} s")
+            if not complete:
+                progress(f"gateway log:\n{services.gateway.log_tail()}")
+        observer.close()
+        publisher.close()
+        check = exactly_once(store, files, companies, names_by_tenant)
+        mappings = len(store.mappings())
+        store.close()
+        for company in companies.values():
+            company.close()
+        tally = connectors.tally
+        calls = sum(tally.calls.values())
+        return {
+            "bench": "e2e",
+            "broker": {"kind": broker.kind, "version": broker.version},
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "database": settings.database_url.split(":", 1)[0],
+            "wsgi_server": f"waitress, {args.gateway_threads} threads",
+            "batch_size": settings.gateway.batch_size,
+            "commands": args.commands,
+            "files": args.files,
+            "web_connector_sessions": args.sessions,
+            "complete": complete,
+            "settled": observer.synced,
+            "failed": observer.failed,
+            "mappings": mappings,
+            "publish_s": round(publish_s, 3),
+            "commands_queued_s": round(queued_s, 3),
+            "results_posted_s": round(results_s, 3),
+            "elapsed_s": round(settled_s, 3),
+            "commands_per_s": round(observer.synced / settled_s, 1),
+            "soap_calls": calls,
+            "soap_calls_by_operation": dict(sorted(tally.calls.items())),
+            "soap_call_p50_ms": round(percentile(tally.latencies, 0.5) * 1000, 1),
+            "soap_call_p99_ms": round(percentile(tally.latencies, 0.99) * 1000, 1),
+            "soap_call_max_ms": round(max(tally.latencies, default=0.0) * 1000, 1),
+            "soap_calls_over_30_s": sum(1 for seconds in tally.latencies if seconds > 30),
+            "soap_calls_per_command": round(calls / max(1, observer.synced), 3),
+            "qbxml_messages": tally.messages,
+            "requests_per_message": round(tally.requests / max(1, tally.messages), 2),
+            "qbwc_sessions": tally.sessions,
+            "qbwc_idle_polls": tally.idle_polls,
+            "qbwc_errors": len(tally.errors),
+            "qbwc_first_errors": tally.errors[:3],
+            **check,
+        }
+
+
+def wait_settled(
+    observer: Observer, services: Services, commands: int, started: float, timeout: float
+) -> tuple[float, float, float, bool]:
+    """Poll the topics until every command is settled: seconds until the last command was
+    queued, the last result posted, the last command settled; and whether all were."""
+    queued_s = results_s = -1.0
+    deadline = started + timeout
+    last_report = started
+    while observer.synced + observer.failed < commands:
+        now = time.perf_counter()
+        if now > deadline:
+            return queued_s, results_s, now - started, False
+        services.check_alive()
+        observer.poll(0.2)
+        if queued_s < 0 and observer.commands >= commands:
+            queued_s = time.perf_counter() - started
+        if results_s < 0 and observer.results >= commands:
+            results_s = time.perf_counter() - started
+        if now - last_report > 5:
+            last_report = now
+            progress(
+                f"{observer.commands} commands queued, {observer.results} results,"
+                f" {observer.synced} settled, {observer.failed} failed"
+            )
+    settled_s = time.perf_counter() - started
+    # The last ones may have arrived in the same poll as the last settlement.
+    return (
+        settled_s if queued_s < 0 else queued_s,
+        settled_s if results_s < 0 else results_s,
+        settled_s,
+        True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--commands", type=int, default=10000)
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--sessions", type=int, default=16, help="concurrent Web Connectors")
+    parser.add_argument("--gateway-threads", type=int, default=16)
+    parser.add_argument("--idle-pause", type=float, default=0.2, help="seconds")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds")
+    args = parser.parse_args()
+    exit_on_sigterm()
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        args.work = tmp
+        os.chdir(tmp)  # Faust keeps its data directory in the working directory
+        report = run(args)
+        os.chdir("/")
+    sys.stdout.write(json.dumps(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()

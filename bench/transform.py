@@ -1,0 +1,427 @@
+"""Events -> commands through the real worker, next to a bare Faust pass-through: one JSON
+object on stdout (progress on stderr).
+
+On one broker (see connectors.kafka.brokers) and a SQLite store in a temporary directory,
+``--files`` profiles (company files) serving ``--tenants-per-file`` tenants each:
+
+- ``worker``: the real worker (``qbsync worker``, a child process started exactly as
+  ``qbsync run`` starts it) turns ``--events`` customer UPSERTED events, spread round-robin
+  over the tenants, into commands on the files' command topics;
+- ``passthrough``: a bare Faust agent (same broker options as the worker's app: raw
+  serializers, ``acks=all``) that only forwards every event, key and value unchanged, to one
+  topic, reading the same number of events from its own events topic.
+
+Each side first gets one event per tenant (warm-up: the group has joined, the output topics
+are declared), then the events are published as fast as the producer goes and the outputs
+are counted by consuming the output topics until all arrived. ``events_per_s`` is the count
+over the wall time from the first publish to the last output read; ``publish_s`` shows the
+publisher was not what limited it. ``ratio`` is worker / passthrough.
+
+    python bench/transform.py [--events 5000] [--files 4] [--tenants-per-file 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from connectors.kafka import ensure_topics
+from connectors.kafka.brokers import BrokerInfo, running_broker
+from connectors.qbwc import create_profile, hash_password
+from connectors.store import Profile, Store, Tenant, upgrade
+from qbsync.contracts import EventPublisher, PreparedEvent, customer_event
+from qbsync.processes import ChildProcess, child_process, die_with_parent
+from qbsync.runtime import child_env, free_port, prepare_topics, use_broker
+from qbsync.settings import Settings
+
+CUSTOMER_UPSERTED = "customer.upserted"
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C: children stopped, temporary files removed."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
+
+
+def progress(message: str) -> None:
+    sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+# -- set-up ------------------------------------------------------------------------------
+
+
+def bench_settings(work: Path, broker: BrokerInfo, name: str) -> Settings:
+    """Settings for one run: own data dir, topic prefix, worker group, free ports."""
+    run = uuid.uuid4().hex[:6]
+    settings = Settings(data_dir=work)
+    use_broker(settings, broker)
+    settings.topics.prefix = f"bench-{name}-{run}"
+    settings.worker.app_id = f"bench-{name}-{run}"
+    settings.worker.web_port = free_port()
+    settings.gateway.port = free_port()
+    # Commands only, comparable with the numbers taken before list imports existed (an
+    # import is a once-per-interval cost per file, not per command).
+    settings.gateway.imports = ""
+    return settings
+
+
+@dataclass(frozen=True)
+class File:
+    """A profile (company file) and the tenants it serves; ``password`` is empty when the
+    profile was created without a usable password (no Web Connector will log in)."""
+
+    profile_id: str
+    username: str
+    password: str
+    tenants: tuple[str, ...]
+
+
+def create_files(
+    store: Store, count: int, tenants_per_file: int, *, logins: bool, label: str = "f"
+) -> list[File]:
+    """``count`` profiles with their tenants. With ``logins``, through ``create_profile`` (a
+    real password, one scrypt hash each); without, with one shared unusable hash, since
+    thousands of scrypt runs would dominate the set-up of a worker-only benchmark."""
+    files = []
+    shared_hash = "" if logins else hash_password(uuid.uuid4().hex)
+    now = datetime.now(UTC)
+    for index in range(count):
+        tenants = tuple(f"{label}{index}-t{t}" for t in range(tenants_per_file))
+        if logins:
+            created = create_profile(store, name=f"{label}{index}", tenants=list(tenants))
+            files.append(
+                File(
+                    created.profile.id,
+                    created.profile.username,
+                    created.password,
+                    tenants,
+                )
+            )
+            continue
+        profile_id = uuid.uuid4().hex
+        store.add_profile(
+            Profile(
+                id=profile_id,
+                name=f"{label}{index}",
+                username=f"bench-{profile_id[:12]}",
+                password_hash=shared_hash,
+                owner_id=f"{{{uuid.uuid4()}}}",
+                file_id=f"{{{uuid.uuid4()}}}",
+                company_file="",
+                enabled=True,
+                created_at=now,
+            )
+        )
+        for tenant_id in tenants:
+            store.add_tenant(
+                Tenant(
+                    id=tenant_id, name=tenant_id, profile_id=profile_id, settings={}, created_at=now
+                )
+            )
+        files.append(File(profile_id, "", "", tenants))
+    return files
+
+
+def customer_events(
+    publisher: EventPublisher, tenants: Sequence[str], count: int, *, start: int = 0
+) -> list[PreparedEvent]:
+    """``count`` validated, encoded customer UPSERTED events, round-robin over ``tenants``;
+    each a new customer whose name is unique within its company file."""
+    prepared = []
+    for index in range(start, start + count):
+        tenant = tenants[index % len(tenants)]
+        customer = {"company_name": f"Bench {tenant} {index}", "phone": f"555-{index % 10000:04d}"}
+        event = customer_event(tenant, f"C-{index}", customer, source_system="bench")
+        prepared.append(publisher.prepare(CUSTOMER_UPSERTED, event))
+    return prepared
+
+
+def publish(publisher: EventPublisher, prepared: Sequence[PreparedEvent]) -> float:
+    """Send everything, wait for the broker's acknowledgements; the seconds it took."""
+    started = time.perf_counter()
+    for event in prepared:
+        publisher.send(event)
+    publisher.flush(120)
+    return time.perf_counter() - started
+
+
+class OutputCounter:
+    """Counts the records arriving on a set of single- or multi-partition topics, from the
+    offsets they have when the counter is created."""
+
+    def __init__(self, settings: Settings, topics: dict[str, int]) -> None:
+        self._consumer = Consumer(
+            {
+                **settings.kafka.client_config(),
+                "group.id": f"bench-count-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 20,
+            }
+        )
+        self._consumer.assign(
+            [
+                TopicPartition(topic, partition, 0)
+                for topic, partitions in topics.items()
+                for partition in range(partitions)
+            ]
+        )
+        self.count = 0
+        self.per_topic: dict[str, int] = {}
+
+    def wait_for(
+        self, target: int, *, timeout_s: float, alive: Callable[[], None] | None = None
+    ) -> bool:
+        """Consume until ``target`` records have been counted in all; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        last_check = 0.0
+        while self.count < target:
+            now = time.monotonic()
+            if now > deadline:
+                return False
+            if alive is not None and now - last_check > 1.0:
+                alive()
+                last_check = now
+            for message in self._consumer.consume(5000, timeout=0.2):
+                if message.error() is None:
+                    self.count += 1
+                    topic = message.topic() or ""
+                    self.per_topic[topic] = self.per_topic.get(topic, 0) + 1
+        return True
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+# -- the two processes -------------------------------------------------------------------
+
+
+@contextmanager
+def running_worker(settings: Settings, work: Path) -> Iterator[ChildProcess]:
+    """``qbsync worker`` as a child process, as ``qbsync run`` and the tests start it."""
+    with child_process("worker", ["worker"], env=child_env(settings), log_dir=work / "logs") as w:
+        yield w
+
+
+class Forwarder:
+    """The bare Faust pass-through as a child process (this file, ``--forward``)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.process = process
+        self.log_path = log_path
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            tail = self.log_path.read_text(errors="replace").splitlines()[-20:]
+            raise RuntimeError("the pass-through exited:\n" + "\n".join(tail))
+
+
+@contextmanager
+def running_forwarder(
+    settings: Settings, work: Path, source: str, sink: str
+) -> Iterator[Forwarder]:
+    log_path = work / "logs" / "passthrough.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        **child_env(settings),
+        "BENCH_FORWARD_SOURCE": source,
+        "BENCH_FORWARD_SINK": sink,
+        "BENCH_FORWARD_PARTITIONS": str(settings.topics.events_partitions),
+    }
+    with log_path.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--forward"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
+    try:
+        yield Forwarder(process, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def forward_main() -> None:
+    """The pass-through's process: a Faust app with the worker's broker options and one agent
+    that sends every event on, unchanged."""
+    import faust
+
+    settings = Settings()
+    source = os.environ["BENCH_FORWARD_SOURCE"]
+    sink = os.environ["BENCH_FORWARD_SINK"]
+    partitions = int(os.environ["BENCH_FORWARD_PARTITIONS"])
+    brokers = [f"kafka://{host.strip()}" for host in settings.kafka.bootstrap_servers.split(",")]
+    app = faust.App(
+        settings.worker.app_id,
+        broker=brokers,
+        store="memory://",
+        value_serializer="raw",
+        key_serializer="raw",
+        web_enabled=False,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        autodiscover=False,
+        producer_acks=-1,
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
+    )
+    events = app.topic(source, partitions=partitions)
+    out = app.topic(sink, partitions=partitions)
+
+    @app.agent(events)
+    async def forward(stream: Any) -> None:
+        async for event in stream.events():
+            await out.send(key=event.message.key, value=event.message.value)
+
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+# -- a measured pass ----------------------------------------------------------------------
+
+
+def measure(
+    name: str,
+    publisher: EventPublisher,
+    counter: OutputCounter,
+    warmup: Sequence[PreparedEvent],
+    events: Sequence[PreparedEvent],
+    alive: Callable[[], None],
+    *,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Warm up (the consumer group joined, output topics declared), then the timed pass."""
+    progress(f"{name}: warm-up, {len(warmup)} event(s)")
+    started = time.perf_counter()
+    publish(publisher, warmup)
+    if not counter.wait_for(len(warmup), timeout_s=180, alive=alive):
+        raise RuntimeError(f"{name}: {counter.count} of {len(warmup)} warm-up outputs arrived")
+    warmup_s = time.perf_counter() - started
+    progress(f"{name}: warm-up done in {warmup_s:.1f} s; {len(events)} events")
+    target = counter.count + len(events)
+    started = time.perf_counter()
+    publish_s = publish(publisher, events)
+    arrived = counter.wait_for(target, timeout_s=timeout_s, alive=alive)
+    elapsed = time.perf_counter() - started
+    outputs = counter.count - len(warmup)
+    progress(f"{name}: {outputs} outputs in {elapsed:.1f} s")
+    return {
+        "events": len(events),
+        "outputs": outputs,
+        "complete": arrived,
+        "warmup_s": round(warmup_s, 2),
+        "publish_s": round(publish_s, 3),
+        "elapsed_s": round(elapsed, 3),
+        "events_per_s": round(outputs / elapsed, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=5000, help="timed events per side")
+    parser.add_argument("--files", type=int, default=4, help="profiles (company files)")
+    parser.add_argument("--tenants-per-file", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=300.0, help="per side, seconds")
+    parser.add_argument("--forward", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.forward:
+        forward_main()
+        return
+    exit_on_sigterm()
+
+    with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp, running_broker() as broker:
+        work = Path(tmp)
+        os.chdir(work)  # Faust keeps its data directory in the working directory
+        settings = bench_settings(work, broker, "transform")
+        upgrade(settings.database_url)
+        prepare_topics(settings)
+        store = Store(settings.database_url)
+        files = create_files(store, args.files, args.tenants_per_file, logins=False)
+        store.close()
+        tenants = [tenant for file in files for tenant in file.tenants]
+        command_topics = {settings.topics.commands(file.profile_id): 1 for file in files}
+        ensure_topics(settings.kafka.client_config(), command_topics)
+        publisher = EventPublisher(settings)
+        warmup = customer_events(publisher, tenants, len(tenants), start=10**7)
+        events = customer_events(publisher, tenants, args.events)
+
+        counter = OutputCounter(settings, command_topics)
+        with running_worker(settings, work) as worker:
+
+            def worker_alive() -> None:
+                if not worker.alive():
+                    raise RuntimeError(f"the worker exited:\n{worker.log_tail()}")
+
+            real = measure(
+                "worker", publisher, counter, warmup, events, worker_alive, timeout_s=args.timeout
+            )
+        counter.close()
+        publisher.close()
+
+        # The pass-through reads its own copy of the same events from an events topic of
+        # its own (same partition count) and writes them to one topic.
+        pass_settings = settings.model_copy(deep=True)
+        pass_settings.topics.prefix = f"{settings.topics.prefix}-pt"
+        pass_settings.worker.app_id = f"{settings.worker.app_id}-pt"
+        source = pass_settings.topics.events
+        sink = f"{pass_settings.topics.prefix}.out"
+        partitions = settings.topics.events_partitions
+        ensure_topics(settings.kafka.client_config(), {source: partitions, sink: partitions})
+        publisher = EventPublisher(pass_settings)
+        counter = OutputCounter(settings, {sink: partitions})
+        with running_forwarder(pass_settings, work, source, sink) as forwarder:
+            bare = measure(
+                "passthrough",
+                publisher,
+                counter,
+                warmup,
+                events,
+                forwarder.check_alive,
+                timeout_s=args.timeout,
+            )
+        counter.close()
+        publisher.close()
+
+        ratio = real["events_per_s"] / bare["events_per_s"] if bare["events_per_s"] else 0.0
+        report = {
+            "bench": "transform",
+            "broker": {"kind": broker.kind, "version": broker.version},
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "database": settings.database_url.split(":", 1)[0],
+            "files": len(files),
+            "tenants": len(tenants),
+            "events_partitions": settings.topics.events_partitions,
+            "worker": real,
+            "passthrough": bare,
+            "ratio": round(ratio, 3),
+        }
+        sys.stdout.write(json.dumps(report) + "\n")
+        os.chdir("/")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Imports: reading lists back from QuickBooks through the Web Connector session.
+
+After a file's pending commands are sent (writes first: what we just changed should come
+back changed), the gateway pages through each import that is due with an iterator:
+``<XQueryRq iterator="Start"><MaxReturned>150</MaxReturned><FromModifiedDate>...``, then
+``iterator="Continue"`` until ``iteratorRemainingCount`` is 0. Every page's records are saved
+as they come (saving twice is harmless); the watermark (the newest ``TimeModified`` seen)
+advances only once every page was processed, so an interrupted import (the session ended,
+QuickBooks closed, the gateway crashed) starts over from the old watermark next time.
+Iterators live only within one session: the state is kept on the session row and dies with
+it. The next import asks from a minute before the watermark, because QuickBooks stamps
+``TimeModified`` with the workstation's clock.
+
+Pure functions over a plain-dict state, so the gateway stores it as JSON and tests need no
+QuickBooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.qbxml import ENTITIES, PAGE_SIZE, ResponseStatus, build_query
+
+__all__ = ["ImportConfig", "absorb", "due", "import_request", "start"]
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    """Which entities each company file imports, how often, and the page size."""
+
+    entities: tuple[str, ...] = ()
+    interval: timedelta = timedelta(minutes=15)
+    page_size: int = PAGE_SIZE
+    rewind: timedelta = timedelta(minutes=1)
+
+    def __post_init__(self) -> None:
+        unknown = [e for e in self.entities if "Query" not in ENTITIES.get(e, _NONE).actions]
+        if unknown:
+            raise ValueError(f"cannot import {unknown[0]!r}: not a queryable qbXML entity")
+        if not 1 <= self.page_size <= PAGE_SIZE:
+            raise ValueError(f"page size {self.page_size} must be between 1 and {PAGE_SIZE}")
+
+
+class _Nothing:
+    actions: tuple[str, ...] = ()
+
+
+_NONE = _Nothing()
+
+
+def due(config: ImportConfig, watermarks: Mapping[str, Any], now: datetime) -> list[str]:
+    """The configured entities to import now, in configuration order: never completed,
+    requested, or completed longer than ``interval`` ago. ``watermarks`` maps an entity to
+    a row with ``completed_at`` and ``requested_at`` (the store's ``ImportWatermark``)."""
+    chosen = []
+    for entity in config.entities:
+        mark = watermarks.get(entity)
+        completed = _aware(mark.completed_at) if mark is not None and mark.completed_at else None
+        requested = mark is not None and mark.requested_at is not None
+        if completed is None or requested or now - completed >= config.interval:
+            chosen.append(entity)
+    return chosen
+
+
+def start(entity: str, modified_from: datetime | None) -> dict[str, Any]:
+    """The state of an import about to ask for its first page."""
+    return {
+        "entity": entity,
+        # Stored naive by SQLite: every stored time is UTC, and QuickBooks must get the offset
+        # (without one it reads the workstation's local time).
+        "from": _aware(modified_from).isoformat() if modified_from else None,
+        "iterator_id": None,
+        "page": 0,
+        "seen": 0,
+        "newest": None,
+    }
+
+
+def import_request(config: ImportConfig, state: Mapping[str, Any]) -> tuple[str, str]:
+    """``(requestID, XQueryRq)`` for the state's next page."""
+    entity = state["entity"]
+    since = datetime.fromisoformat(state["from"]) - config.rewind if state["from"] else None
+    continuing = state["iterator_id"] is not None
+    # Short lists (classes, terms, sales tax codes ...) have no iterator in qbXML: one
+    # answer holds them all.
+    pageable = ENTITIES[entity].request("Query").iterator
+    request = build_query(
+        entity,
+        modified_from=None if continuing else since,
+        active="All" if ENTITIES[entity].is_list and not continuing else None,
+        max_returned=config.page_size if pageable else None,
+        iterator=("Continue" if continuing else "Start") if pageable else None,
+        iterator_id=state["iterator_id"],
+    )
+    return f"import-{entity}-{state['page']}", request
+
+
+@dataclass(frozen=True)
+class Absorbed:
+    """What one answered page gives: records to save, the next state (None: this entity is
+    finished), and for a finished entity its new watermark."""
+
+    records: list[dict[str, Any]]
+    state: dict[str, Any] | None
+    watermark: datetime | None = None
+    error: str | None = None
+    total: int = 0  # records of this entity over every page, when finished
+
+
+def absorb(state: Mapping[str, Any], status: ResponseStatus | None) -> Absorbed:
+    """Take one answered page. A refusal (no permission for the list, an expired iterator)
+    ends this entity's import without moving its watermark; the reason is returned."""
+    if status is None or not status.ok:
+        reason = "no answer" if status is None else f"{status.status_code} {status.status_message}"
+        return Absorbed([], None, error=f"import of {state['entity']} stopped: {reason}")
+    records = [
+        {
+            "qb_id": record.qb_id,
+            "full_name": record.full_name or record.name,
+            "ref_number": record.ref_number,
+            "is_active": record.is_active is not False,
+            "edit_sequence": record.edit_sequence,
+            "time_modified": record.time_modified,
+        }
+        for record in status.records
+        if record.qb_id
+    ]
+    stamps = [_aware(r.time_modified) for r in status.records if r.time_modified is not None]
+    if state["newest"]:
+        stamps.append(datetime.fromisoformat(state["newest"]))
+    newest = max(stamps, default=None)
+    if status.more:
+        return Absorbed(
+            records,
+            {
+                **state,
+                "iterator_id": status.iterator_id,
+                "page": state["page"] + 1,
+                "seen": state["seen"] + len(records),
+                "newest": newest.isoformat() if newest else None,
+            },
+        )
+    return Absorbed(records, None, watermark=newest, total=state["seen"] + len(records))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,0 +1,108 @@
+"""The pipeline benchmarks (``bench/transform.py``, ``topics.py``, ``e2e.py``) keep working:
+each runs with tiny sizes on the session's broker and prints one JSON object whose figures
+add up. Timings are reported, never asserted: machines differ."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.kafka.brokers import BROKER_KINDS, BrokerInfo
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str, broker: BrokerInfo, tmp_path: Path, *args: str) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "QBSYNC_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "QBSYNC_TEST_BROKER": "external",  # the session's broker, whatever kind it is
+        "TMPDIR": str(tmp_path),
+    }
+    if broker.kind == "tansu":  # what qbsync.runtime.use_broker sets for Tansu
+        env["QBSYNC_KAFKA_EXACT_WATERMARKS"] = "false"
+        env["QBSYNC_WORKER_SESSION_TIMEOUT_S"] = "6"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    report: dict[str, Any] = json.loads(lines[0])
+    assert report["broker"]["kind"] in BROKER_KINDS
+    assert report["broker"]["version"]
+    assert report["cores"] == os.cpu_count()
+    return report
+
+
+def test_transform_compares_the_worker_with_a_bare_pass_through(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    report = run_bench(
+        "transform.py",
+        broker,
+        tmp_path,
+        "--events",
+        "60",
+        "--files",
+        "2",
+        "--tenants-per-file",
+        "2",
+    )
+    assert report["bench"] == "transform"
+    assert (report["files"], report["tenants"]) == (2, 4)
+    for side in ("worker", "passthrough"):
+        assert report[side]["complete"] is True
+        assert report[side]["events"] == report[side]["outputs"] == 60
+        assert report[side]["events_per_s"] > 0
+    assert report["ratio"] == pytest.approx(
+        report["worker"]["events_per_s"] / report["passthrough"]["events_per_s"], abs=0.01
+    )
+
+
+def test_topics_reports_first_use_and_steady_sending_per_count(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    report = run_bench("topics.py", broker, tmp_path, "--counts", "3,6", "--events", "30")
+    assert report["bench"] == "topics"
+    assert [level["files"] for level in report["levels"]] == [3, 6]
+    for level in report["levels"]:
+        assert level["first_use"]["complete"] is True
+        assert level["first_use"]["topics"] == level["files"] - 1
+        assert level["steady"]["complete"] is True
+        assert level["steady"]["outputs"] == level["steady"]["events"] == 30
+        assert level["steady"]["events_per_s"] > 0
+
+
+def test_e2e_settles_every_command_exactly_once(broker: BrokerInfo, tmp_path: Path) -> None:
+    report = run_bench(
+        "e2e.py", broker, tmp_path, "--commands", "60", "--files", "3", "--sessions", "3"
+    )
+    assert report["bench"] == "e2e"
+    assert report["complete"] is True
+    assert report["settled"] == report["commands"] == 60
+    assert report["failed"] == 0
+    assert report["mappings"] == 60
+    assert report["records_expected"] == report["records_landed"] == 60
+    assert report["duplicates"] == report["missing"] == report["unexpected"] == 0
+    assert report["unmapped"] == 0
+    assert report["files_exact"] == 3
+    assert report["exactly_once"] is True
+    assert report["qbwc_errors"] == 0
+    assert report["soap_calls_per_command"] > 0
+    assert report["requests_per_message"] >= 1
+    assert report["commands_per_s"] > 0
