@@ -86,6 +86,7 @@ class _Writes:
 
     mappings: list[Mapping] = field(default_factory=list)
     log: list[SyncLogEntry] = field(default_factory=list)
+    forget: list[tuple[str, str, str]] = field(default_factory=list)  # stale mappings
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,8 @@ class Pipeline:
     def replan(self, entry: Parked, *, requested: bool = False) -> Step:
         """A parked event, planned again (its dependency is mapped, or time passed);
         ``requested``: as if a sync of it was requested (manual mode's "sync job")."""
+        if entry.extra.get("command"):
+            return self.replan_command(entry)
         source = Source.parked(entry)
         try:
             _, event = self.codec.decode(source.value)
@@ -460,7 +463,7 @@ class Pipeline:
         (written before any step is carried out, so a release finds the mapping)."""
         writes = _Writes()
         steps = [self._settle_one(message, writes) for message in messages]
-        self.store.save_outcomes(writes.mappings, writes.log)
+        self.store.save_outcomes(writes.mappings, writes.log, forget=writes.forget)
         return steps
 
     def _settle_one(self, message: Any, writes: _Writes) -> Step:
@@ -498,6 +501,10 @@ class Pipeline:
         if passing and blocked_by is None and command is not None and self._may_retry(command):
             writes.log.append(self._log(result, "retrying"))
             return Step(park=[self._retry(source, result, command)])
+        if catalog.action == "create-reference" and command is not None:
+            recreate = self._recreate_reference(source, result, command, writes)
+            if recreate is not None:
+                return recreate
         # A lasting failure: the command itself is what support replays.
         dead_letter_id = str(uuid.uuid4())
         if command is not None:
@@ -538,6 +545,77 @@ class Pipeline:
             ],
             dead=[(tenant_id, dependency, dead_letter_id)],
         )
+
+    def _recreate_reference(
+        self, source: Source, result: dict[str, Any], command: dict[str, Any], writes: _Writes
+    ) -> Step | None:
+        """3140 naming a record qbsync mapped (deleted or merged in QuickBooks since): the
+        stale mapping is forgotten, so the record's next event creates it again; the source
+        app is told to re-publish it (its status event); the command waits for the new
+        mapping and is sent again with the new id. None when the reference is not one of
+        ours (an account, a class ...): then it is a dead letter for a person."""
+        tenant_id = result["tenant_id"]
+        for dependency in command.get("depends_on") or []:
+            entity, _, source_id = dependency.partition(":")
+            mapping = self.store.mapping(tenant_id, entity, source_id)
+            if mapping is None or f'"{mapping.qb_id}"' not in result["status_message"]:
+                continue
+            writes.forget.append((tenant_id, entity, source_id))
+            writes.log.append(self._log(result, "waiting"))
+            now = self.clock()
+            entry = Parked(
+                kind="waiting",
+                tenant_id=tenant_id,
+                entity=result["entity"],
+                entity_id=result["entity_id"],
+                value=result["command"],
+                key=tenant_id.encode(),
+                # Expired, it is a dead letter replayable as the command it is.
+                source_topic=self.settings.topics.commands(result["profile_id"]),
+                partition=source.partition,
+                offset=source.offset,
+                parked_at=now,
+                checked_at=now,
+                reason=f"{dependency} is no longer in QuickBooks (3140); waiting for it to be"
+                " created again",
+                waiting_on=(dependency,),
+                profile_id=result["profile_id"],
+                extra={"command": True, "replace": {mapping.qb_id: dependency}},
+            )
+            gone = {
+                **result,
+                "entity": entity,
+                "entity_id": source_id,
+                "qb_id": mapping.qb_id,
+                "full_name": mapping.full_name,
+                "ref_number": None,
+            }
+            status = self._status(
+                gone,
+                ok=False,
+                explanation=f"QuickBooks no longer has this {entity} ({mapping.qb_id}): it was"
+                " deleted or merged there. qbsync forgot the old mapping; "
+                f"{result['entity']} {result['entity_id']!r} waits for it.",
+                remedy=f"Publish this {entity} again from the app (an upsert event): qbsync"
+                " creates it in QuickBooks, then sends what waits for it.",
+            )
+            log.info("stale reference forgotten", extra={"entity": entity})
+            return Step(park=[entry], send=[status])
+        return None
+
+    def replan_command(self, entry: Parked) -> Step:
+        """A parked command (its reference was created again): the old ids replaced by the
+        new mappings, sent to its file. Still unmapped: it keeps waiting."""
+        _, command = self.codec.decode(entry.value, expected=COMMAND)
+        xml = command["request_xml"]
+        for old, dependency in entry.extra.get("replace", {}).items():
+            entity, _, source_id = dependency.partition(":")
+            mapping = self.store.mapping(entry.tenant_id, entity, source_id)
+            if mapping is None:
+                return Step(touch=[entry.checked(self.clock())])
+            xml = xml.replace(f">{old}<", f">{mapping.qb_id}<")
+        request = {**command, "request_xml": xml, "attempt": int(command["attempt"]) + 1}
+        return Step(unpark=[entry.record], send=[self._command_record(request)])
 
     def _command(self, result: dict[str, Any]) -> dict[str, Any] | None:
         raw = result.get("command")
@@ -602,7 +680,14 @@ class Pipeline:
             qb_id=result["qb_id"],
         )
 
-    def _status(self, result: dict[str, Any], *, ok: bool) -> Record:
+    def _status(
+        self,
+        result: dict[str, Any],
+        *,
+        ok: bool,
+        explanation: str | None = None,
+        remedy: str | None = None,
+    ) -> Record:
         catalog = explain(result["status_code"], result["status_message"])
         status = {
             "tenant_id": result["tenant_id"],
@@ -611,8 +696,8 @@ class Pipeline:
             "command_id": result["command_id"],
             "status": "SYNCED" if ok else "FAILED",
             "code": result["status_code"],
-            "explanation": result["status_message"] if ok else catalog.explanation,
-            "remedy": "" if ok else catalog.remedy,
+            "explanation": explanation or (result["status_message"] if ok else catalog.explanation),
+            "remedy": remedy if remedy is not None else ("" if ok else catalog.remedy),
             "qb_id": result["qb_id"],
             "ref_number": result.get("ref_number"),
             "full_name": result["full_name"],

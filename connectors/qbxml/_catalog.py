@@ -150,9 +150,10 @@ _STATUSES: tuple[Explanation, ...] = (
         "Missing reference",
         "The request refers to a record (customer, vendor, item, account, class, terms, "
         "sales tax code ...) that QuickBooks cannot find under that name or id.",
-        "qbsync creates the referenced record first when it manages it (customers, jobs, "
-        "vendors, items) and tries again. Otherwise create it in QuickBooks with exactly the "
-        "same name, then retry.",
+        "When it is a record qbsync synced (a customer, job, vendor or item deleted or "
+        "merged in QuickBooks since), qbsync forgets the old id, asks the app to publish the "
+        "record again, creates it and then sends the request again by itself. Otherwise "
+        "create it in QuickBooks with exactly the same name, then retry.",
         action="create-reference",
     ),
     _e(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -238,11 +238,22 @@ class Store:
 
     # -- sync log -------------------------------------------------------------------------
 
-    def save_outcomes(self, mappings: list[Mapping], entries: list[SyncLogEntry]) -> None:
-        """A batch of results in one transaction: mappings (insert or update) and log rows."""
-        if not mappings and not entries:
+    def save_outcomes(
+        self,
+        mappings: list[Mapping],
+        entries: list[SyncLogEntry],
+        *,
+        forget: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        """A batch of results in one transaction: mappings (insert or update), log rows, and
+        stale mappings to forget (``(tenant, entity, source id)``)."""
+        if not mappings and not entries and not forget:
             return
         with self._tx() as session:
+            for key in forget:
+                row = session.get(IdMapping, key)
+                if row is not None:
+                    session.delete(row)
             for mapping in mappings:
                 key = (mapping.tenant_id, mapping.entity, mapping.external_id)
                 row = session.get(IdMapping, key)  # finds one added earlier in the batch too

@@ -494,6 +494,47 @@ def test_held_back_without_a_dead_dependency_is_retried(worker: Worker) -> None:
     assert worker.take(DEAD_LETTER) == []
 
 
+def test_a_reference_deleted_in_quickbooks_is_created_again_then_the_command_resent(
+    store: Store, worker: Worker
+) -> None:
+    store.save_mapping(Mapping("t-1", "customer", "c-1", "QB-OLD", "1", "Doe"))
+    worker.event(invoice())
+    (command,) = worker.take(COMMAND)
+    assert "<ListID>QB-OLD</ListID>" in command["request_xml"]
+    message = 'There is an invalid reference to QuickBooks Customer "QB-OLD" in the Invoice.'
+    worker.result(worker.answer(command, 3140, message))
+
+    assert worker.take(DEAD_LETTER) == []  # not a person's problem yet
+    assert store.mapping("t-1", "customer", "c-1") is None  # the stale mapping is forgotten
+    (status,) = worker.take("com.qbsync.events.SyncStatus")
+    assert (status["entity"], status["entity_id"], status["code"]) == ("customer", "c-1", 3140)
+    assert "Publish this customer again" in status["remedy"]
+    (waiting,) = worker.lot.waiting_on("t-1", "customer:c-1")
+    assert waiting.entity_id == "i-1"
+
+    # The app re-publishes the customer: an Add (no mapping now), then the invoice again
+    # with the new ListID.
+    worker.event(customer())
+    (add,) = worker.take(COMMAND)
+    assert add["action"] == "ADD"
+    worker.result(worker.answer(add, qb_id="QB-NEW"))
+    (again,) = worker.take(COMMAND)
+    assert str(again["command_id"]) == str(command["command_id"])
+    assert "<ListID>QB-NEW</ListID>" in again["request_xml"]
+    assert "QB-OLD" not in again["request_xml"]
+    assert again["attempt"] == 2
+    assert len(worker.lot) == 0
+
+
+def test_a_missing_reference_qbsync_does_not_manage_is_a_dead_letter(worker: Worker) -> None:
+    worker.event(customer())
+    (command,) = worker.take(COMMAND)
+    message = 'There is an invalid reference to QuickBooks Terms "Net 45" in the Customer.'
+    worker.result(worker.answer(command, 3140, message))
+    (letter,) = worker.take(DEAD_LETTER)
+    assert letter["code"] == "3140"
+
+
 def test_undecodable_result_is_dead_lettered(worker: Worker) -> None:
     step = worker.pipeline.settle(Message("qbsync.results", 1, 5, b"t-1", b"nope"))
     _, letter = worker.pipeline.codec.decode(step.send[0][2], expected=DEAD_LETTER)
