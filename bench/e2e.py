@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _stats import percentile
 from confluent_kafka import Consumer, TopicPartition
 from transform import (
     File,
@@ -90,13 +91,6 @@ class TimedTransport:
 
     def close(self) -> None:
         self._inner.close()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class WebConnectors:

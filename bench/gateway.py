@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _stats import percentile  # bench/ is the script's folder: first on sys.path
+
 from connectors.kafka import RecordProducer, ensure_topics
 from connectors.kafka.brokers import running_broker
 from connectors.qbwc import NewProfile, create_profile
@@ -57,13 +59,6 @@ class TimedTransport:
 
     def close(self) -> None:
         self._inner.close()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def enqueue(settings: Settings, codec: AvroCodec, profile: NewProfile, count: int) -> None:

@@ -31,7 +31,16 @@ from streams.parking import Kind, Parked, ParkingLot, faust_lot, record_key
 from streams.sensor import PipelineSensor
 from streams.translate import Context, Held, Paused, Skip, Waiting, plan
 
-__all__ = ["Failure", "Pipeline", "Source", "Step", "carry_out", "create_app"]
+__all__ = [
+    "Failure",
+    "Pipeline",
+    "Source",
+    "Step",
+    "carry_out",
+    "create_app",
+    "release",
+    "sweep_once",
+]
 
 log = logging.getLogger(__name__)
 
@@ -389,6 +398,10 @@ class Pipeline:
             first_failed_at=datetime.fromtimestamp(entry.parked_at, UTC),
             blocked_by=dead_letter_id,
         )
+        return self._dead_parked(entry, failure)
+
+    def _dead_parked(self, entry: Parked, failure: Failure) -> Step:
+        """A parked entry leaves the lot for the dead-letter topic, as it came in."""
         return Step(
             unpark=[entry.record],
             send=[
@@ -430,17 +443,9 @@ class Pipeline:
                 " to an existing QuickBooks record (`qbsync map match`). Then replay this one.",
                 first_failed_at=datetime.fromtimestamp(entry.parked_at, UTC),
             )
-            step.unpark.append(entry.record)
-            step.send.append(
-                self.dead_letter(
-                    Source.parked(entry),
-                    failure,
-                    tenant_id=entry.tenant_id,
-                    profile_id=entry.profile_id,
-                    entity=entry.entity,
-                    entity_id=entry.entity_id,
-                )
-            )
+            dead = self._dead_parked(entry, failure)
+            step.unpark += dead.unpark
+            step.send += dead.send
         expired = set(step.unpark)
         recheck = [
             entry
@@ -735,21 +740,57 @@ async def carry_out(
     for tenant_id, dependency in step.mapped:
         for entry in lot.waiting_on(tenant_id, dependency):
             if entry.kind != "manual":  # held until a sync is requested, mapped or not
-                follow = await offload(pipeline.replan, entry)
-                await carry_out(follow, pipeline, lot, send, offload)
+                await release(entry, pipeline.replan, pipeline, lot, send, offload)
     for tenant_id, dependency in step.requested:
         entity, _, entity_id = dependency.partition(":")
         itself = lot.get(record_key(tenant_id, entity, entity_id))
         held = [itself] if itself is not None else []
         held += lot.waiting_on(tenant_id, dependency)
         for entry in held:
-            if entry.kind == "manual" and lot.get(entry.record) == entry:
-                follow = await offload(partial(pipeline.replan, requested=True), entry)
-                await carry_out(follow, pipeline, lot, send, offload)
+            if entry.kind == "manual":
+                planner = partial(pipeline.replan, requested=True)
+                await release(entry, planner, pipeline, lot, send, offload)
     for tenant_id, dependency, dead_letter_id in step.dead:
         for entry in lot.waiting_on(tenant_id, dependency):
             follow = pipeline.blocked(entry, dependency, dead_letter_id)
             await carry_out(follow, pipeline, lot, send, offload)
+
+
+async def release(
+    entry: Parked,
+    planner: Callable[[Parked], Step],
+    pipeline: Pipeline,
+    lot: ParkingLot,
+    send: Callable[[Record], Awaitable[None]],
+    offload: Offload,
+) -> None:
+    """Plan a parked entry again (in a thread) and carry out the result, unless the entry
+    was released or replaced by a newer event of its record meanwhile: the other agent runs
+    while this one waits for the thread, and the newer version must win."""
+
+    def unchanged() -> bool:
+        current = lot.get(entry.record)
+        return current is not None and (current.kind, current.value) == (entry.kind, entry.value)
+
+    if not unchanged():
+        return
+    follow = await offload(planner, entry)
+    if unchanged():
+        await carry_out(follow, pipeline, lot, send, offload)
+
+
+async def sweep_once(
+    pipeline: Pipeline,
+    lot: ParkingLot,
+    send: Callable[[Record], Awaitable[None]],
+    offload: Offload,
+) -> None:
+    """One tick of the clock: due retries sent, expired waits dead-lettered, stale waiting
+    and paused entries planned again."""
+    step, recheck = pipeline.sweep(lot)
+    await carry_out(step, pipeline, lot, send, offload)
+    for entry in recheck:
+        await release(entry, pipeline.replan, pipeline, lot, send, offload)
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
@@ -837,11 +878,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
 
     @app.timer(interval=settings.worker.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep() -> None:
-        step, recheck = pipeline.sweep(lot)
-        await run(step)
-        for entry in recheck:
-            if lot.get(entry.record) == entry:  # not released meanwhile
-                await run(await asyncio.to_thread(pipeline.replan, entry))
+        await sweep_once(pipeline, lot, send, asyncio.to_thread)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -12,16 +12,15 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from pydantic import SecretStr
 
 from connectors.kafka import RecordProducer
 from connectors.kafka.brokers import BrokerInfo
-from connectors.qbwc import create_profile
-from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
-from connectors.store import Mapping, Store, upgrade
+from connectors.sandbox import SandboxWebConnector
+from connectors.store import Mapping, Store
 from qbsync.contracts import AvroCodec, customer_event
-from qbsync.runtime import Services, free_port, prepare_topics, running_services, use_broker
+from qbsync.runtime import Services
 from qbsync.settings import Settings
+from tests.support.pipeline import running_pipeline
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -57,31 +56,11 @@ class Pipeline:
 def pipeline(
     broker: BrokerInfo, settings: Settings, database_url: str, tmp_path: Path
 ) -> Iterator[Pipeline]:
-    use_broker(settings, broker)
-    settings.database.url = SecretStr(database_url)
-    settings.gateway.port = free_port()
-    settings.worker.web_port = free_port()
-    upgrade(database_url)
-    prepare_topics(settings)
-    store = Store(database_url)
-    created = create_profile(store, name="Shared Co", tenants=["t-1", "t-2"])
-    company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
-    producer = RecordProducer(settings.kafka.client_config())
-    with running_services(settings, tmp_path / "logs") as services:
-        connector = SandboxWebConnector(
-            HttpTransport(services.url + "/qbwc"),
-            username=created.profile.username,
-            password=created.password,
-            company=company,
-        )
-        yield Pipeline(settings, store, services, connector, producer, AvroCodec())
-        connector.close()
+    with running_pipeline(broker, settings, database_url, tmp_path, tenants=["t-1", "t-2"]) as run:
+        yield Pipeline(settings, run.store, run.services, run.connector, run.producer, AvroCodec())
         # Both processes stop cleanly on SIGTERM.
-        assert services.worker.stop() == 0, services.worker.log_tail()
-        assert services.gateway.stop() == 0, services.gateway.log_tail()
-    producer.close()
-    company.close()
-    store.close()
+        assert run.services.worker.stop() == 0, run.services.worker.log_tail()
+        assert run.services.gateway.stop() == 0, run.services.gateway.log_tail()
 
 
 def dead_letters(settings: Settings, codec: AvroCodec, count: int) -> list[dict[str, Any]]:

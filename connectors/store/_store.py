@@ -221,22 +221,7 @@ class Store:
 
     def save_mapping(self, mapping: Mapping) -> None:
         """Insert or update; the newest EditSequence wins."""
-        key = (mapping.tenant_id, mapping.entity, mapping.external_id)
-        with self._tx() as session:
-            row = session.get(IdMapping, key)
-            if row is None:
-                row = IdMapping(
-                    tenant_id=mapping.tenant_id,
-                    entity=mapping.entity,
-                    external_id=mapping.external_id,
-                )
-                session.add(row)
-            row.qb_id = mapping.qb_id
-            row.edit_sequence = mapping.edit_sequence
-            row.full_name = mapping.full_name
-            row.updated_at = _now()
-
-    # -- sync log -------------------------------------------------------------------------
+        self.save_outcomes([mapping], [])
 
     def save_outcomes(
         self,
@@ -254,7 +239,7 @@ class Store:
                 row = session.get(IdMapping, key)
                 if row is not None:
                     session.delete(row)
-            for mapping in mappings:
+            for mapping in mappings:  # insert or update; the newest EditSequence wins
                 key = (mapping.tenant_id, mapping.entity, mapping.external_id)
                 row = session.get(IdMapping, key)  # finds one added earlier in the batch too
                 if row is None:

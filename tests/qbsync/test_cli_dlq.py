@@ -44,9 +44,11 @@ def events_on(settings: Settings) -> list[bytes]:
     return found
 
 
-def test_list_show_and_replay_once(
+@pytest.fixture
+def cli_settings(
     broker: BrokerInfo, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Settings:
+    """Topics and a store ready, and the environment the CLI reads pointing at them."""
     use_broker(settings, broker)
     upgrade(settings.database_url)
     prepare_topics(settings)
@@ -54,6 +56,11 @@ def test_list_show_and_replay_once(
         monkeypatch.delenv(key)
     for key, value in child_env(settings).items():
         monkeypatch.setenv(key, value)
+    return settings
+
+
+def test_list_show_and_replay_once(cli_settings: Settings) -> None:
+    settings = cli_settings
     store = Store(settings.database_url)
     pipeline = Pipeline(settings, store, AvroCodec())
     events = settings.topics.events
@@ -113,15 +120,9 @@ def test_list_show_and_replay_once(
 
 
 def test_a_refused_command_goes_back_to_its_files_topic_with_a_fresh_retry_budget(
-    broker: BrokerInfo, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    cli_settings: Settings,
 ) -> None:
-    use_broker(settings, broker)
-    upgrade(settings.database_url)
-    prepare_topics(settings)
-    for key in [k for k in os.environ if k.startswith("QBSYNC_")]:
-        monkeypatch.delenv(key)
-    for key, value in child_env(settings).items():
-        monkeypatch.setenv(key, value)
+    settings = cli_settings
     store = Store(settings.database_url)
     codec = AvroCodec()
     pipeline = Pipeline(settings, store, codec)

@@ -19,7 +19,7 @@ from connectors.qbwc import BLOCKED, create_profile
 from connectors.store import Mapping, Store, upgrade
 from qbsync.contracts import AvroCodec, customer_event, validate_event
 from qbsync.settings import Settings, WorkerSettings
-from streams.app import Pipeline, Step, carry_out
+from streams.app import Pipeline, Step, carry_out, release, sweep_once
 from streams.parking import ParkingLot, record_key
 from tests.support.messages import Message
 
@@ -47,34 +47,34 @@ class Worker:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
         self._offsets: dict[str, int] = {}
 
+    async def send(self, record: tuple[str, bytes | None, bytes]) -> None:
+        self.sent.append(record)
+
+    async def inline(self, function: Callable[..., Step], *args: Any) -> Step:
+        return function(*args)
+
     def run(self, step: Step) -> None:
-        async def send(record: tuple[str, bytes | None, bytes]) -> None:
-            self.sent.append(record)
-
-        async def inline(function: Callable[..., Step], *args: Any) -> Step:
-            return function(*args)
-
-        asyncio.run(carry_out(step, self.pipeline, self.lot, send, inline))
+        asyncio.run(carry_out(step, self.pipeline, self.lot, self.send, self.inline))
 
     def _message(self, topic: str, value: bytes, key: bytes = b"t-1") -> Message:
         offset = self._offsets.get(topic, 0)
         self._offsets[topic] = offset + 1
         return Message(topic, 0, offset, key, value)
 
-    def event(self, event: dict[str, Any]) -> None:
+    def event_step(self, event: dict[str, Any]) -> Step:
         kind = event["envelope"]["entity"].title().replace("_", "")
         value = self.pipeline.codec.encode(f"com.qbsync.events.{kind}Event", event)
-        self.run(self.pipeline.translate(self._message("qbsync.events", value)))
+        return self.pipeline.translate(self._message("qbsync.events", value))
+
+    def event(self, event: dict[str, Any]) -> None:
+        self.run(self.event_step(event))
 
     def result(self, result: dict[str, Any]) -> None:
         value = self.pipeline.codec.encode(RESULT, result)
         self.run(self.pipeline.settle(self._message("qbsync.results", value)))
 
     def sweep(self) -> None:
-        step, recheck = self.pipeline.sweep(self.lot)
-        self.run(step)
-        for entry in recheck:
-            self.run(self.pipeline.replan(entry))
+        asyncio.run(sweep_once(self.pipeline, self.lot, self.send, self.inline))
 
     def take(self, schema: str) -> list[dict[str, Any]]:
         """Records of ``schema`` produced since the last take (decoded)."""
@@ -256,6 +256,28 @@ def test_a_newer_event_replaces_what_was_parked_for_the_record(worker: Worker) -
     (entry,) = worker.lot.waiting_on("t-1", "customer:c-2")
     assert entry.parked_at == first[0].parked_at  # it has waited since the first event
     assert len(worker.lot) == 1
+
+
+def test_a_release_planned_while_a_newer_event_arrived_is_dropped(worker: Worker) -> None:
+    """The settle agent plans a released invoice in a thread; meanwhile the translate agent
+    parks a newer version of it. The newer one must win: the stale plan is not sent."""
+    worker.event(invoice())
+    (old,) = worker.lot.waiting_on("t-1", "customer:c-1")
+    worker.pipeline.store.save_mapping(Mapping("t-1", "customer", "c-1", "QB-c-1", "1", "Doe"))
+
+    async def racing(function: Callable[..., Step], *args: Any) -> Step:
+        planned = function(*args)
+        # The other agent, while this one waited for its thread:
+        newer = worker.event_step(invoice(customer_id="c-2"))
+        await carry_out(newer, worker.pipeline, worker.lot, worker.send, worker.inline)
+        return planned
+
+    asyncio.run(
+        release(old, worker.pipeline.replan, worker.pipeline, worker.lot, worker.send, racing)
+    )
+    assert worker.take(COMMAND) == []
+    (newer,) = worker.lot.waiting_on("t-1", "customer:c-2")
+    assert newer.entity_id == "i-1"
 
 
 def test_waiting_too_long_is_dead_lettered_with_what_it_waited_for(

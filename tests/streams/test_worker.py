@@ -16,40 +16,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from connectors.kafka import RecordProducer
 from connectors.kafka.brokers import BrokerInfo
-from connectors.qbwc import create_profile
 from connectors.qbxml import build_message, build_request
-from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
-from connectors.store import Store, upgrade
 from qbsync.cli import app as cli
 from qbsync.contracts import AvroCodec, customer_event, validate_event
 from qbsync.processes import child_process
 from qbsync.runtime import (
-    Services,
     child_env,
-    free_port,
-    prepare_topics,
-    running_services,
-    use_broker,
 )
 from qbsync.settings import Settings
+from tests.support.pipeline import Running, running_pipeline
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
 
 @dataclass
-class Sync:
-    settings: Settings
-    store: Store
-    services: Services
-    connector: SandboxWebConnector
-    company: CompanyFile
-    producer: RecordProducer
+class Sync(Running):
     codec: AvroCodec
     logs: Path
 
@@ -87,10 +72,6 @@ class Sync:
 def sync(
     broker: BrokerInfo, settings: Settings, database_url: str, tmp_path: Path
 ) -> Iterator[Sync]:
-    use_broker(settings, broker)
-    settings.database.url = SecretStr(database_url)
-    settings.gateway.port = free_port()
-    settings.worker.web_port = free_port()
     # Seconds instead of minutes, so a test sees backoff and release happen.
     settings.worker.retry_base_s = 0.5
     settings.worker.retry_attempts = 4
@@ -99,26 +80,10 @@ def sync(
     # A killed worker's partitions move after this long; Kafka's 45 s would dominate the
     # restart test (the new worker waits for the dead member to time out).
     settings.worker.session_timeout_s = 10.0
-    upgrade(database_url)
-    prepare_topics(settings)
-    store = Store(database_url)
-    created = create_profile(store, name="Shared Co", tenants=["t-1"])
-    company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
-    producer = RecordProducer(settings.kafka.client_config())
-    with running_services(settings, tmp_path / "logs") as services:
-        connector = SandboxWebConnector(
-            HttpTransport(services.url + "/qbwc"),
-            username=created.profile.username,
-            password=created.password,
-            company=company,
-        )
-        yield Sync(settings, store, services, connector, company, producer, AvroCodec(), tmp_path)
-        connector.close()
-        services.worker.stop()
-        services.gateway.stop()
-    producer.close()
-    company.close()
-    store.close()
+    with running_pipeline(broker, settings, database_url, tmp_path, tenants=["t-1"]) as run:
+        yield Sync(**vars(run), codec=AvroCodec(), logs=tmp_path)
+        run.services.worker.stop()
+        run.services.gateway.stop()
 
 
 def event(kind: str, entity_id: str, payload: dict[str, Any]) -> dict[str, Any]:
