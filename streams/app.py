@@ -22,6 +22,7 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from connectors.kafka import ensure_topics
 from connectors.qbwc import BLOCKED
 from connectors.qbxml import Category, explain
 from connectors.store import Mapping, Store, SyncLogEntry, Tenant
@@ -156,8 +157,9 @@ class Pipeline:
         # Records dead-lettered lately: a command the gateway held back because of one of
         # them ("blocked") follows it to the dead-letter topic instead of being retried.
         self._dead: OrderedDict[tuple[str, str], str] = OrderedDict()
-        # Tenants looked up during one translate_many batch (None outside a batch).
+        # What one translate_many batch looked up (None outside a batch).
         self._tenants: dict[str, Tenant | None] | None = None
+        self._mappings: dict[tuple[str, str, str], Mapping] | None = None
 
     # -- context ----------------------------------------------------------------------
 
@@ -171,7 +173,11 @@ class Pipeline:
             tenant = self.store.tenant(tenant_id)
         if tenant is None:
             return Context(profile_id=None, mapping=None, settings={})
-        mapping = self.store.mapping(tenant.id, envelope["entity"], envelope["entity_id"])
+        key = (tenant.id, envelope["entity"], envelope["entity_id"])
+        if self._mappings is not None:  # in a batch: every record's mapping was read at once
+            mapping = self._mappings.get(key)
+        else:
+            mapping = self.store.mapping(*key)
         return Context(
             profile_id=tenant.profile_id,
             mapping=mapping,
@@ -236,25 +242,39 @@ class Pipeline:
     # -- events -----------------------------------------------------------------------
 
     def translate_many(self, messages: list[Any]) -> list[Step]:
-        """Events in a batch, in order (one thread hop and one tenant look-up per tenant
-        for the whole batch: the worker's first bottleneck, see docs/performance.md)."""
+        """Events in a batch, in order: one thread hop, one look-up per tenant and one
+        query for the mappings of every record in the batch (the worker's first
+        bottleneck was a round trip per event, see docs/performance.md)."""
+        decoded = [self._decode(message) for message in messages]
+        envelopes = [event["envelope"] for _, event in decoded if isinstance(event, dict)]
         self._tenants = {}
+        self._mappings = self.store.mappings_of(
+            [(e["tenant_id"], e["entity"], e["entity_id"]) for e in envelopes]
+        )
         try:
-            return [self.translate(message) for message in messages]
+            return [
+                self._plan(source, event, parked=None) if isinstance(event, dict) else event
+                for source, event in decoded
+            ]
         finally:
-            self._tenants = None
+            self._tenants = self._mappings = None
 
     def translate(self, message: Any) -> Step:
         """One event message: a command, a parked entry, a dead letter, or nothing (a
         setting or the record's state says it is not to be sent)."""
+        source, event = self._decode(message)
+        return self._plan(source, event, parked=None) if isinstance(event, dict) else event
+
+    def _decode(self, message: Any) -> tuple[Source, dict[str, Any] | Step]:
+        """The event, or the step that dead-letters what is not one."""
         source = Source.of(message)
         try:
             _, event = self.codec.decode(source.value or b"")
             event["envelope"]["tenant_id"]  # a domain event, not some other record
         except (DecodeError, KeyError, TypeError) as exc:
             failure = Failure("undecodable", f"The event could not be decoded: {exc}")
-            return Step(send=[self.dead_letter(source, failure)])
-        return self._plan(source, event, parked=None)
+            return source, Step(send=[self.dead_letter(source, failure)])
+        return source, event
 
     def replan(self, entry: Parked, *, requested: bool = False) -> Step:
         """A parked event, planned again (its dependency is mapped, or time passed);
@@ -852,10 +872,35 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         is_commands = name.startswith(topics.commands(""))
         topic = declared.get(name)
         if topic is None:
-            topic = app.topic(name, partitions=1 if is_commands else None)
-            await topic.maybe_declare()
+            if is_commands:
+                if name not in learned:
+                    await learn_command_topics(name)
+                topic = app.topic(name, partitions=1)
+            else:
+                topic = app.topic(name)
+                await topic.maybe_declare()
             declared[name] = topic
         await topic.send(key=key, value=value, partition=0 if is_commands else None)
+
+    learned: set[str] = set()
+
+    async def learn_command_topics(name: str) -> None:
+        """Meeting a company file's topic it does not know, the worker learns every file's
+        at once: one CreateTopics for those missing, one metadata request for all. One by
+        one (Faust's declare, then aiokafka re-reading the metadata of every topic it
+        tracks for each new one) cost O(files^2): 58 s for the first 1,000 files
+        (docs/performance.md)."""
+        profiles = await asyncio.to_thread(pipeline.store.profiles)
+        names = {name, *(topics.commands(profile.id) for profile in profiles)} - learned
+        await asyncio.to_thread(
+            ensure_topics, settings.kafka.client_config(), dict.fromkeys(names, 1)
+        )
+        # aiokafka's client (public on its producer; Faust hands the producer out through
+        # a private accessor): add_topic calls made together share one metadata update.
+        client = app.producer._ensure_producer().client  # type: ignore[attr-defined]
+        await asyncio.gather(*(client.add_topic(topic_name) for topic_name in names))
+        learned.update(names)
+        log.info("command topics learned", extra={"topics": len(names)})
 
     async def run(step: Step) -> None:
         await carry_out(step, pipeline, lot, send, asyncio.to_thread)

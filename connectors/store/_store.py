@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import create_engine, delete, event, func, select, tuple_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -218,6 +218,23 @@ class Store:
             query = query.where(IdMapping.entity == entity)
         with self._tx() as session:
             return [_mapping(row) for row in session.scalars(query)]
+
+    def mappings_of(
+        self, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], Mapping]:
+        """The mappings of these ``(tenant, entity, source id)`` records, in one query per
+        500 (a worker's batch); records without one are absent."""
+        wanted = sorted(set(keys))
+        found: dict[tuple[str, str, str], Mapping] = {}
+        with self._tx() as session:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                query = select(IdMapping).where(
+                    tuple_(IdMapping.tenant_id, IdMapping.entity, IdMapping.external_id).in_(chunk)
+                )
+                for row in session.scalars(query):
+                    found[(row.tenant_id, row.entity, row.external_id)] = _mapping(row)
+        return found
 
     def save_mapping(self, mapping: Mapping) -> None:
         """Insert or update; the newest EditSequence wins."""

@@ -210,6 +210,29 @@ def test_event_of_a_tenant_becomes_a_command_on_its_files_topic(
     assert (command["entity_id"], command["action"], command["attempt"]) == ("c-9", "ADD", 1)
 
 
+def test_a_batch_is_planned_in_order_with_its_mappings_read_at_once(
+    store: Store, worker: Worker
+) -> None:
+    store.save_mapping(Mapping("t-1", "customer", "c-2", "QB-c-2", "9", "Doe"))
+    codec = worker.pipeline.codec
+
+    def message(offset: int, value: bytes) -> Message:
+        return Message("qbsync.events", 0, offset, b"t-1", value)
+
+    batch = [
+        message(0, codec.encode("com.qbsync.events.CustomerEvent", customer("c-1"))),
+        message(1, b"\x00 not an event"),
+        message(2, codec.encode("com.qbsync.events.CustomerEvent", customer("c-2"))),
+    ]
+    steps = worker.pipeline.translate_many(batch)
+    assert len(steps) == 3
+    first, junk, second = (codec.decode(step.send[0][2])[1] for step in steps)
+    assert (first["entity_id"], first["action"]) == ("c-1", "ADD")
+    assert junk["code"] == "undecodable"
+    assert (second["entity_id"], second["action"]) == ("c-2", "MOD")
+    assert "<EditSequence>9</EditSequence>" in second["request_xml"]
+
+
 def test_a_skipped_event_produces_nothing(store: Store, worker: Worker) -> None:
     store.update_tenant_settings("t-1", {"entities": {"customers": False}})
     worker.event(customer())

@@ -172,3 +172,19 @@ def test_a_batch_of_outcomes_is_one_transaction_and_the_last_edit_wins(store: St
     assert store.mappings("t-1") == [later, other]
     assert [e.status for e in store.sync_log("t-1")] == ["synced"]
     store.save_outcomes([], [])  # nothing: no transaction, no error
+
+
+def test_mappings_of_many_records_in_one_go(store: Store) -> None:
+    created = store.add_profile(profile())
+    store.add_tenant(
+        Tenant(
+            id="t-1", name="t-1", profile_id=created.id, settings={}, created_at=datetime.now(UTC)
+        )
+    )
+    saved = [Mapping("t-1", "customer", f"c-{n}", f"Q{n}", "1", None) for n in range(700)]
+    store.save_outcomes(saved, [])
+    asked = [("t-1", "customer", f"c-{n}") for n in range(0, 1400, 2)]  # half exist
+    found = store.mappings_of([*asked, asked[0]])  # a repeat is harmless
+    assert set(found) == {("t-1", "customer", f"c-{n}") for n in range(0, 700, 2)}
+    assert found[("t-1", "customer", "c-4")].qb_id == "Q4"
+    assert store.mappings_of([]) == {}
