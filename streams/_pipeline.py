@@ -1,0 +1,719 @@
+"""The worker's steps, apart from Faust so they can be tested without a broker.
+
+A :class:`Pipeline` method (decode -> look up context in the store -> the pure rules of
+:mod:`streams.translate`) returns a :class:`Step`; :mod:`streams._runner` carries it out.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from connectors.qbwc import BLOCKED
+from connectors.qbxml import Category, explain
+from connectors.store import Mapping, Store, SyncLogEntry, Tenant
+from qbsync.contracts import AvroCodec, DecodeError
+from qbsync.settings import Settings
+from streams.parking import Kind, Parked, ParkingLot, record_key
+from streams.translate import Context, Held, Paused, Skip, Waiting, plan
+
+__all__ = ["Failure", "Pipeline", "Record", "Source", "Step"]
+
+log = logging.getLogger(__name__)
+
+COMMAND = "com.qbsync.pipeline.Command"
+RESULT = "com.qbsync.pipeline.Result"
+DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
+SYNC_STATUS = "com.qbsync.events.SyncStatus"
+
+
+Record = tuple[str, bytes | None, bytes]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a message came from: what its dead letter records, byte for byte."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+    @classmethod
+    def of(cls, message: Any) -> Source:
+        return cls(message.topic, message.partition, message.offset, message.key, message.value)
+
+    @classmethod
+    def parked(cls, entry: Parked) -> Source:
+        return cls(entry.source_topic, entry.partition, entry.offset, entry.key, entry.value)
+
+
+@dataclass
+class Step:
+    """What one message (or one sweep) asks of the agent, which alone does I/O with Kafka
+    and the table: records to send, entries to park and unpark, records now mapped (their
+    waiting entries are released), records now dead (their waiting entries follow them,
+    marked "blocked by") and records a manual sync was requested for (what is held for
+    them, and what they need, goes too)."""
+
+    send: list[Record] = field(default_factory=list)
+    unpark: list[bytes] = field(default_factory=list)
+    park: list[Parked] = field(default_factory=list)
+    touch: list[Parked] = field(default_factory=list)
+    mapped: list[tuple[str, str]] = field(default_factory=list)
+    dead: list[tuple[str, str, str]] = field(default_factory=list)
+    requested: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Writes:
+    """Store writes of a batch of results, committed together."""
+
+    mappings: list[Mapping] = field(default_factory=list)
+    log: list[SyncLogEntry] = field(default_factory=list)
+    forget: list[tuple[str, str, str]] = field(default_factory=list)  # stale mappings
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why something is a dead letter: the catalog's words plus qbsync's own context."""
+
+    code: str
+    reason: str
+    category: str = "rejected"
+    explanation: str = ""
+    remedy: str = ""
+    attempts: int = 1
+    first_failed_at: datetime | None = None
+    blocked_by: str | None = None
+
+
+def _exists(store: Store, profile_id: str, entity: str, full_name: str) -> bool:
+    return store.qb_name_exists(profile_id, entity, full_name) is not False
+
+
+def _requested(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as if a sync of its record was requested (manual mode)."""
+    return {**event, "envelope": {**event["envelope"], "kind": "SYNC_REQUESTED"}}
+
+
+def _references(outcome: object) -> list[str]:
+    """Every record an outcome names: a command's dependencies, a wait's alternatives."""
+    if isinstance(outcome, dict):
+        return list(outcome.get("depends_on") or [])
+    if isinstance(outcome, Waiting):
+        return [alternative for wanted in outcome.on for alternative in wanted.split("|")]
+    return []
+
+
+class Pipeline:
+    """The worker's steps, apart from Faust so they can be tested without a broker.
+
+    ``translate`` (an event), ``settle`` (a result), ``replan`` (a parked event),
+    ``blocked`` (a parked event whose dependency died) and ``sweep`` (the clock) return a
+    :class:`Step`; they read the store but never Kafka. ``clock`` and ``rng`` are injected
+    so backoff and expiry are tested without waiting.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        codec: AvroCodec,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.codec = codec
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        # Records dead-lettered lately: a command the gateway held back because of one of
+        # them ("blocked") follows it to the dead-letter topic instead of being retried.
+        self._dead: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # What one translate_many batch looked up (None outside a batch).
+        self._tenants: dict[str, Tenant | None] | None = None
+        self._mappings: dict[tuple[str, str, str], Mapping] | None = None
+
+    # -- context ----------------------------------------------------------------------
+
+    def context(self, envelope: dict[str, Any]) -> Context:
+        tenant_id = envelope["tenant_id"]
+        if self._tenants is not None:
+            if tenant_id not in self._tenants:
+                self._tenants[tenant_id] = self.store.tenant(tenant_id)
+            tenant = self._tenants[tenant_id]
+        else:
+            tenant = self.store.tenant(tenant_id)
+        if tenant is None:
+            return Context(profile_id=None, mapping=None, settings={})
+        key = (tenant.id, envelope["entity"], envelope["entity_id"])
+        if self._mappings is not None:  # in a batch: every record's mapping was read at once
+            mapping = self._mappings.get(key)
+        else:
+            mapping = self.store.mapping(*key)
+        return Context(
+            profile_id=tenant.profile_id,
+            mapping=mapping,
+            settings=tenant.settings,
+            connected_on=tenant.created_at.date(),
+            # An invoice's customer, a payment's invoices ...: what QuickBooks calls them.
+            resolve=partial(self.store.mapping, tenant.id),
+            # Whether a class or sales tax code exists, from the file's imports; unknown
+            # (never imported) counts as existing: the name is sent and QuickBooks decides.
+            exists=partial(_exists, self.store, tenant.profile_id),
+        )
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # -- dead letters -----------------------------------------------------------------
+
+    def dead_letter(
+        self,
+        source: Source,
+        failure: Failure,
+        *,
+        tenant_id: str | None = None,
+        profile_id: str | None = None,
+        entity: str | None = None,
+        entity_id: str | None = None,
+        dead_letter_id: str | None = None,
+    ) -> Record:
+        """``source``, byte for byte, on the dead-letter topic with why it is there."""
+        log.info(
+            "dead-lettered",
+            extra={"code": failure.code, "topic": source.topic, "offset": source.offset},
+        )
+        now = self._now()
+        record = {
+            "dead_letter_id": dead_letter_id or str(uuid.uuid4()),
+            "source_topic": source.topic,
+            "source_partition": source.partition,
+            "source_offset": source.offset,
+            "tenant_id": tenant_id,
+            "profile_id": profile_id,
+            "code": failure.code,
+            "reason": failure.reason,
+            "original_key": source.key,
+            "original_value": source.value,
+            "failed_at": now,
+            "entity": entity,
+            "entity_id": entity_id,
+            "category": failure.category,
+            "explanation": failure.explanation,
+            "remedy": failure.remedy,
+            "attempts": failure.attempts,
+            "first_failed_at": failure.first_failed_at or now,
+            "blocked_by": failure.blocked_by,
+        }
+        return (
+            self.settings.topics.dead_letters,
+            source.key,
+            self.codec.encode(DEAD_LETTER, record),
+        )
+
+    # -- events -----------------------------------------------------------------------
+
+    def translate_many(self, messages: list[Any]) -> list[Step]:
+        """Events in a batch, in order: one thread hop, one look-up per tenant and one
+        query for the mappings of every record in the batch (the worker's first
+        bottleneck was a round trip per event, see docs/performance.md)."""
+        decoded = [self._decode(message) for message in messages]
+        envelopes = [event["envelope"] for _, event in decoded if isinstance(event, dict)]
+        self._tenants = {}
+        self._mappings = self.store.mappings_of(
+            [(e["tenant_id"], e["entity"], e["entity_id"]) for e in envelopes]
+        )
+        try:
+            return [
+                self._plan(source, event, parked=None) if isinstance(event, dict) else event
+                for source, event in decoded
+            ]
+        finally:
+            self._tenants = self._mappings = None
+
+    def translate(self, message: Any) -> Step:
+        """One event message: a command, a parked entry, a dead letter, or nothing (a
+        setting or the record's state says it is not to be sent)."""
+        source, event = self._decode(message)
+        return self._plan(source, event, parked=None) if isinstance(event, dict) else event
+
+    def _decode(self, message: Any) -> tuple[Source, dict[str, Any] | Step]:
+        """The event, or the step that dead-letters what is not one."""
+        source = Source.of(message)
+        try:
+            _, event = self.codec.decode(source.value or b"")
+            event["envelope"]["tenant_id"]  # a domain event, not some other record
+        except (DecodeError, KeyError, TypeError) as exc:
+            failure = Failure("undecodable", f"The event could not be decoded: {exc}")
+            return source, Step(send=[self.dead_letter(source, failure)])
+        return source, event
+
+    def replan(self, entry: Parked, *, requested: bool = False) -> Step:
+        """A parked event, planned again (its dependency is mapped, or time passed);
+        ``requested``: as if a sync of it was requested (manual mode's "sync job")."""
+        if entry.extra.get("command"):
+            return self.replan_command(entry)
+        source = Source.parked(entry)
+        try:
+            _, event = self.codec.decode(source.value)
+        except DecodeError as exc:  # it decoded when parked: only a lost schema gets here
+            failure = Failure("undecodable", f"The parked event could not be decoded: {exc}")
+            return Step(unpark=[entry.record], send=[self.dead_letter(source, failure)])
+        if requested or entry.extra.get("requested"):
+            event = _requested(event)
+        return self._plan(source, event, parked=entry)
+
+    def _plan(self, source: Source, event: dict[str, Any], parked: Parked | None) -> Step:
+        envelope = event["envelope"]
+        tenant_id, entity, entity_id = (
+            envelope["tenant_id"],
+            envelope["entity"],
+            envelope["entity_id"],
+        )
+        record = record_key(tenant_id, entity, entity_id)
+        where = {"tenant_id": tenant_id, "entity": entity, "entity_id": entity_id}
+        try:
+            context = self.context(envelope)
+            outcome = plan(event, context, command_id=str(uuid.uuid4()), now=self._now())
+        except Exception as exc:  # one message must never stop the worker
+            log.exception("event failed", extra={"offset": source.offset})
+            failure = Failure(
+                "internal-error", f"qbsync failed on this event: {type(exc).__name__}"
+            )
+            return Step(send=[self.dead_letter(source, failure, **where)])
+        if isinstance(outcome, dict) and envelope["kind"] != "SYNC_REQUESTED":
+            # Sent: whatever was parked for this record is superseded.
+            return Step(unpark=[record], send=[self._command_record(outcome)])
+        if isinstance(outcome, Skip) and outcome.code == "manual-sync":
+            return self._hold_for_request(source, event, context, parked)
+        if isinstance(outcome, Skip):
+            log.info("event skipped", extra={"code": outcome.code, "offset": source.offset})
+            return Step(unpark=[record])
+        step = Step()
+        if envelope["kind"] == "SYNC_REQUESTED":
+            # Manual mode's "sync job": what this record needs and what needs it (a job's
+            # customer; its invoices, their payments, its bills) goes with it.
+            step.requested.append((tenant_id, f"{entity}:{entity_id}"))
+            step.requested += [(tenant_id, d) for d in _references(outcome)]
+        if isinstance(outcome, dict):
+            step.unpark.append(record)
+            step.send.append(self._command_record(outcome))
+            return step
+        if isinstance(outcome, Waiting | Paused | Held):
+            # Held (a class or tax code QuickBooks lacks) waits like a missing record: the
+            # imports bring the name in once someone creates it, and a recheck sends it.
+            now = self.clock()
+            kind: Kind = "paused" if isinstance(outcome, Paused) else "waiting"
+            entry = Parked(
+                kind=kind,
+                tenant_id=tenant_id,
+                entity=entity,
+                entity_id=entity_id,
+                value=source.value,
+                key=source.key,
+                source_topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
+                parked_at=parked.parked_at if parked and parked.kind == kind else now,
+                checked_at=now,
+                reason=outcome.reason,
+                waiting_on=(
+                    outcome.on
+                    if isinstance(outcome, Waiting)
+                    else outcome.not_found
+                    if isinstance(outcome, Held)
+                    else ()
+                ),
+                profile_id=context.profile_id,
+                # A requested sync stays requested while it waits (manual mode).
+                extra={"requested": True} if envelope["kind"] == "SYNC_REQUESTED" else {},
+            )
+            if parked is not None and (parked.kind, parked.waiting_on, parked.value) == (
+                entry.kind,
+                entry.waiting_on,
+                entry.value,
+            ):
+                step.touch.append(entry)  # still waiting for the same: nothing to write
+                return step
+            log.info("event parked", extra={"kind": kind, "offset": source.offset})
+            step.park.append(entry)
+            return step
+        failure = Failure(outcome.code, outcome.reason)
+        step.unpark += [record] if parked else []
+        step.send.append(self.dead_letter(source, failure, profile_id=context.profile_id, **where))
+        return step
+
+    def _command_record(self, command: dict[str, Any]) -> Record:
+        return (
+            self.settings.topics.commands(command["profile_id"]),
+            command["tenant_id"].encode(),
+            self.codec.encode(COMMAND, command),
+        )
+
+    def _hold_for_request(
+        self, source: Source, event: dict[str, Any], context: Context, parked: Parked | None
+    ) -> Step:
+        """Manual sync: the record's latest state waits (kind ``manual``, never expires)
+        until a sync is requested for it or for the job it belongs to. It is planned as if
+        requested only to learn what it references, so a "sync job" finds it."""
+        envelope = event["envelope"]
+        probe = plan(_requested(event), context, command_id="probe", now=self._now())
+        now = self.clock()
+        entry = Parked(
+            kind="manual",
+            tenant_id=envelope["tenant_id"],
+            entity=envelope["entity"],
+            entity_id=envelope["entity_id"],
+            value=source.value,
+            key=source.key,
+            source_topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            parked_at=parked.parked_at if parked and parked.kind == "manual" else now,
+            checked_at=now,
+            reason="manual sync: sent when a sync of it (or of its job) is requested",
+            waiting_on=tuple(_references(probe)),
+            profile_id=context.profile_id,
+        )
+        log.info("event held for a manual sync", extra={"offset": source.offset})
+        return Step(park=[entry])
+
+    def blocked(self, entry: Parked, dependency: str, dead_letter_id: str) -> Step:
+        """A parked event whose dependency went to the dead-letter topic follows it."""
+        failure = Failure(
+            "blocked",
+            f"{entry.entity} {entry.entity_id!r} needs {dependency}, which QuickBooks refused"
+            f" (dead letter {dead_letter_id}).",
+            category="blocked",
+            explanation=entry.reason,
+            remedy="Fix and replay the dead letter it is blocked by; then replay this one.",
+            first_failed_at=datetime.fromtimestamp(entry.parked_at, UTC),
+            blocked_by=dead_letter_id,
+        )
+        return self._dead_parked(entry, failure)
+
+    def _dead_parked(self, entry: Parked, failure: Failure) -> Step:
+        """A parked entry leaves the lot for the dead-letter topic, as it came in."""
+        return Step(
+            unpark=[entry.record],
+            send=[
+                self.dead_letter(
+                    Source.parked(entry),
+                    failure,
+                    tenant_id=entry.tenant_id,
+                    profile_id=entry.profile_id,
+                    entity=entry.entity,
+                    entity_id=entry.entity_id,
+                )
+            ],
+        )
+
+    # -- the clock --------------------------------------------------------------------
+
+    def sweep(self, lot: ParkingLot) -> tuple[Step, list[Parked]]:
+        """Due retries are sent again, expired waits dead-lettered; returns the step and the
+        waiting or paused entries to plan again (the agent plans them in a thread)."""
+        now = self.clock()
+        worker = self.settings.worker
+        step = Step()
+        for entry in lot.due(now):
+            assert entry.profile_id is not None  # a retry always knows its company file
+            step.unpark.append(entry.record)
+            step.send.append(
+                (self.settings.topics.commands(entry.profile_id), entry.key, entry.value)
+            )
+        for entry in lot.expired(now, worker.park_limit_s):
+            waited = timedelta(seconds=round(now - entry.parked_at))
+            failure = Failure(
+                "expired",
+                f"{entry.entity} {entry.entity_id!r} waited {waited} for"
+                f" {', '.join(entry.waiting_on)} to be in QuickBooks; it never arrived.",
+                category="expired",
+                explanation=entry.reason,
+                remedy="Make what it waits for exist: a class or sales tax code in QuickBooks"
+                " under exactly that name; a record by syncing it from the app, or by mapping it"
+                " to an existing QuickBooks record (`qbsync map match`). Then replay this one.",
+                first_failed_at=datetime.fromtimestamp(entry.parked_at, UTC),
+            )
+            dead = self._dead_parked(entry, failure)
+            step.unpark += dead.unpark
+            step.send += dead.send
+        expired = set(step.unpark)
+        recheck = [
+            entry
+            for entry in lot.stale(now, worker.recheck_s, limit=500)
+            if entry.record not in expired
+        ]
+        return step, recheck
+
+    # -- results ----------------------------------------------------------------------
+
+    def settle(self, message: Any) -> Step:
+        """One result: on success the mapping, a sync log row, a status event and the
+        release of what waited for the record; on a passing failure a retry (parked with
+        backoff); on a lasting one the command on the dead-letter topic, with what
+        depended on it."""
+        return self.settle_many([message])[0]
+
+    def settle_many(self, messages: list[Any]) -> list[Step]:
+        """Results in a batch: one store transaction for all their mappings and log rows
+        (written before any step is carried out, so a release finds the mapping)."""
+        writes = _Writes()
+        steps = [self._settle_one(message, writes) for message in messages]
+        self.store.save_outcomes(writes.mappings, writes.log, forget=writes.forget)
+        return steps
+
+    def _settle_one(self, message: Any, writes: _Writes) -> Step:
+        source = Source.of(message)
+        try:
+            _, result = self.codec.decode(source.value or b"", expected=RESULT)
+        except DecodeError as exc:
+            failure = Failure("undecodable", f"The result could not be decoded: {exc}")
+            return Step(send=[self.dead_letter(source, failure)])
+        tenant_id, entity, entity_id = result["tenant_id"], result["entity"], result["entity_id"]
+        dependency = f"{entity}:{entity_id}"
+        code = result["status_code"]
+        ok = result["status_severity"] != "Error" and 0 <= code < 1000
+        if ok:
+            if result["qb_id"]:
+                writes.mappings.append(
+                    Mapping(
+                        tenant_id=tenant_id,
+                        entity=entity,
+                        external_id=entity_id,
+                        qb_id=result["qb_id"],
+                        edit_sequence=result["edit_sequence"],
+                        full_name=result["full_name"],
+                    )
+                )
+            self._dead.pop((tenant_id, dependency), None)
+            writes.log.append(self._log(result, "synced"))
+            return Step(send=[self._status(result, ok=True)], mapped=[(tenant_id, dependency)])
+        command = self._command(result)
+        catalog = explain(code, result["status_message"])
+        attempts = command["attempt"] if command else 1
+        first = (command or {}).get("first_failed_at") or result["processed_at"]
+        blocked_by = self._blocker(result, command) if code == BLOCKED else None
+        passing = code == BLOCKED or catalog.category is Category.TRANSIENT
+        if passing and blocked_by is None and command is not None and self._may_retry(command):
+            writes.log.append(self._log(result, "retrying"))
+            return Step(park=[self._retry(source, result, command)])
+        if catalog.action == "create-reference" and command is not None:
+            recreate = self._recreate_reference(source, result, command, writes)
+            if recreate is not None:
+                return recreate
+        # A lasting failure: the command itself is what support replays.
+        dead_letter_id = str(uuid.uuid4())
+        if command is not None:
+            source = Source(
+                self.settings.topics.commands(result["profile_id"]),
+                0,
+                source.offset,
+                tenant_id.encode(),
+                result["command"],
+            )
+        failure = Failure(
+            str(code),
+            f"QuickBooks refused {entity} {entity_id!r}: {result['status_message']}"
+            + (f" (after {attempts} attempts)" if attempts > 1 else ""),
+            category="blocked" if blocked_by else str(catalog.category),
+            explanation=catalog.explanation,
+            remedy=catalog.remedy,
+            attempts=attempts,
+            first_failed_at=first,
+            blocked_by=blocked_by,
+        )
+        self._dead[(tenant_id, dependency)] = dead_letter_id
+        while len(self._dead) > 10_000:
+            self._dead.popitem(last=False)
+        writes.log.append(self._log(result, "failed"))
+        return Step(
+            send=[
+                self._status(result, ok=False),
+                self.dead_letter(
+                    source,
+                    failure,
+                    tenant_id=tenant_id,
+                    profile_id=result["profile_id"],
+                    entity=entity,
+                    entity_id=entity_id,
+                    dead_letter_id=dead_letter_id,
+                ),
+            ],
+            dead=[(tenant_id, dependency, dead_letter_id)],
+        )
+
+    def _recreate_reference(
+        self, source: Source, result: dict[str, Any], command: dict[str, Any], writes: _Writes
+    ) -> Step | None:
+        """3140 naming a record qbsync mapped (deleted or merged in QuickBooks since): the
+        stale mapping is forgotten, so the record's next event creates it again; the source
+        app is told to re-publish it (its status event); the command waits for the new
+        mapping and is sent again with the new id. None when the reference is not one of
+        ours (an account, a class ...): then it is a dead letter for a person."""
+        tenant_id = result["tenant_id"]
+        for dependency in command.get("depends_on") or []:
+            entity, _, source_id = dependency.partition(":")
+            mapping = self.store.mapping(tenant_id, entity, source_id)
+            if mapping is None or f'"{mapping.qb_id}"' not in result["status_message"]:
+                continue
+            writes.forget.append((tenant_id, entity, source_id))
+            writes.log.append(self._log(result, "waiting"))
+            now = self.clock()
+            entry = Parked(
+                kind="waiting",
+                tenant_id=tenant_id,
+                entity=result["entity"],
+                entity_id=result["entity_id"],
+                value=result["command"],
+                key=tenant_id.encode(),
+                # Expired, it is a dead letter replayable as the command it is.
+                source_topic=self.settings.topics.commands(result["profile_id"]),
+                partition=source.partition,
+                offset=source.offset,
+                parked_at=now,
+                checked_at=now,
+                reason=f"{dependency} is no longer in QuickBooks (3140); waiting for it to be"
+                " created again",
+                waiting_on=(dependency,),
+                profile_id=result["profile_id"],
+                extra={"command": True, "replace": {mapping.qb_id: dependency}},
+            )
+            gone = {
+                **result,
+                "entity": entity,
+                "entity_id": source_id,
+                "qb_id": mapping.qb_id,
+                "full_name": mapping.full_name,
+                "ref_number": None,
+            }
+            status = self._status(
+                gone,
+                ok=False,
+                explanation=f"QuickBooks no longer has this {entity} ({mapping.qb_id}): it was"
+                " deleted or merged there. qbsync forgot the old mapping; "
+                f"{result['entity']} {result['entity_id']!r} waits for it.",
+                remedy=f"Publish this {entity} again from the app (an upsert event): qbsync"
+                " creates it in QuickBooks, then sends what waits for it.",
+            )
+            log.info("stale reference forgotten", extra={"entity": entity})
+            return Step(park=[entry], send=[status])
+        return None
+
+    def replan_command(self, entry: Parked) -> Step:
+        """A parked command (its reference was created again): the old ids replaced by the
+        new mappings, sent to its file. Still unmapped: it keeps waiting."""
+        _, command = self.codec.decode(entry.value, expected=COMMAND)
+        xml = command["request_xml"]
+        for old, dependency in entry.extra.get("replace", {}).items():
+            entity, _, source_id = dependency.partition(":")
+            mapping = self.store.mapping(entry.tenant_id, entity, source_id)
+            if mapping is None:
+                return Step(touch=[entry.checked(self.clock())])
+            xml = xml.replace(f">{old}<", f">{mapping.qb_id}<")
+        request = {**command, "request_xml": xml, "attempt": int(command["attempt"]) + 1}
+        return Step(unpark=[entry.record], send=[self._command_record(request)])
+
+    def _command(self, result: dict[str, Any]) -> dict[str, Any] | None:
+        raw = result.get("command")
+        if not raw:
+            return None
+        try:
+            return self.codec.decode(raw, expected=COMMAND)[1]
+        except DecodeError:
+            return None
+
+    def _blocker(self, result: dict[str, Any], command: dict[str, Any] | None) -> str | None:
+        for dependency in (command or {}).get("depends_on") or []:
+            found = self._dead.get((result["tenant_id"], dependency))
+            if found is not None:
+                return found
+        return None
+
+    def _may_retry(self, command: dict[str, Any]) -> bool:
+        return int(command["attempt"]) < self.settings.worker.retry_attempts
+
+    def _retry(self, source: Source, result: dict[str, Any], command: dict[str, Any]) -> Parked:
+        """The command again, attempt + 1, due after exponential backoff with jitter."""
+        worker = self.settings.worker
+        attempt = int(command["attempt"])
+        delay = min(worker.retry_max_s, worker.retry_base_s * 2 ** (attempt - 1))
+        delay = self.rng.uniform(delay / 2, delay)
+        first = command.get("first_failed_at") or result["processed_at"]
+        again = {**command, "attempt": attempt + 1, "first_failed_at": first}
+        now = self.clock()
+        log.info("retry parked", extra={"code": result["status_code"], "attempt": attempt})
+        return Parked(
+            kind="retry",
+            tenant_id=result["tenant_id"],
+            entity=result["entity"],
+            entity_id=result["entity_id"],
+            value=self.codec.encode(COMMAND, again),
+            key=result["tenant_id"].encode(),
+            source_topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            parked_at=now,
+            checked_at=now,
+            reason=f"QuickBooks answered {result['status_code']}: {result['status_message']}",
+            due_at=now + delay,
+            profile_id=result["profile_id"],
+            attempts=attempt,
+            first_failed_at=first.timestamp(),
+        )
+
+    def _log(self, result: dict[str, Any], status: str) -> SyncLogEntry:
+        return SyncLogEntry(
+            at=result["processed_at"],
+            tenant_id=result["tenant_id"],
+            profile_id=result["profile_id"],
+            entity=result["entity"],
+            entity_id=result["entity_id"],
+            command_id=str(result["command_id"]),
+            action=result["action"],
+            status=status,
+            code=result["status_code"],
+            message=result["status_message"],
+            qb_id=result["qb_id"],
+        )
+
+    def _status(
+        self,
+        result: dict[str, Any],
+        *,
+        ok: bool,
+        explanation: str | None = None,
+        remedy: str | None = None,
+    ) -> Record:
+        catalog = explain(result["status_code"], result["status_message"])
+        status = {
+            "tenant_id": result["tenant_id"],
+            "entity": result["entity"],
+            "entity_id": result["entity_id"],
+            "command_id": result["command_id"],
+            "status": "SYNCED" if ok else "FAILED",
+            "code": result["status_code"],
+            "explanation": explanation or (result["status_message"] if ok else catalog.explanation),
+            "remedy": remedy if remedy is not None else ("" if ok else catalog.remedy),
+            "qb_id": result["qb_id"],
+            "ref_number": result.get("ref_number"),
+            "full_name": result["full_name"],
+            "at": result["processed_at"],
+        }
+        return (
+            self.settings.topics.status,
+            result["tenant_id"].encode(),
+            self.codec.encode(SYNC_STATUS, status),
+        )
