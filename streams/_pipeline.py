@@ -486,6 +486,10 @@ class Pipeline:
         dependency = f"{entity}:{entity_id}"
         code = result["status_code"]
         ok = result["status_severity"] != "Error" and 0 <= code < 1000
+        if ok and result["action"] == "ADD" and result["qb_id"]:
+            holder = self._holder(writes, tenant_id, entity, result["qb_id"])
+            if holder is not None and holder != entity_id:
+                return self._name_taken(source, result, holder, writes)
         if ok:
             if result["qb_id"]:
                 writes.mappings.append(
@@ -514,16 +518,6 @@ class Pipeline:
             recreate = self._recreate_reference(source, result, command, writes)
             if recreate is not None:
                 return recreate
-        # A lasting failure: the command itself is what support replays.
-        dead_letter_id = str(uuid.uuid4())
-        if command is not None:
-            source = Source(
-                self.settings.topics.commands(result["profile_id"]),
-                0,
-                source.offset,
-                tenant_id.encode(),
-                result["command"],
-            )
         failure = Failure(
             str(code),
             f"QuickBooks refused {entity} {entity_id!r}: {result['status_message']}"
@@ -535,13 +529,40 @@ class Pipeline:
             first_failed_at=first,
             blocked_by=blocked_by,
         )
+        return self._refused(source, result, failure, writes)
+
+    def _refused(
+        self,
+        source: Source,
+        result: dict[str, Any],
+        failure: Failure,
+        writes: _Writes,
+        *,
+        status_code: int | None = None,
+    ) -> Step:
+        """A lasting failure: the command itself (carried in the result) is the dead letter
+        support replays; the source app hears why; what waits for the record follows it."""
+        tenant_id, entity, entity_id = result["tenant_id"], result["entity"], result["entity_id"]
+        dependency = f"{entity}:{entity_id}"
+        dead_letter_id = str(uuid.uuid4())
+        if result.get("command"):
+            source = Source(
+                self.settings.topics.commands(result["profile_id"]),
+                0,
+                source.offset,
+                tenant_id.encode(),
+                result["command"],
+            )
         self._dead[(tenant_id, dependency)] = dead_letter_id
         while len(self._dead) > 10_000:
             self._dead.popitem(last=False)
         writes.log.append(self._log(result, "failed"))
+        told = result if status_code is None else {**result, "status_code": status_code}
         return Step(
             send=[
-                self._status(result, ok=False),
+                self._status(
+                    told, ok=False, explanation=failure.explanation, remedy=failure.remedy
+                ),
                 self.dead_letter(
                     source,
                     failure,
@@ -554,6 +575,26 @@ class Pipeline:
             ],
             dead=[(tenant_id, dependency, dead_letter_id)],
         )
+
+    def _name_taken(
+        self, source: Source, result: dict[str, Any], holder: str, writes: _Writes
+    ) -> Step:
+        """An Add answered with a record another app record is mapped to (a list record of
+        the same name adopted instead of a 3100): nothing was added in QuickBooks, and two
+        app records must not share one QuickBooks record."""
+        entity = result["entity"]
+        failure = Failure(
+            "name-taken",
+            f"{entity} {result['entity_id']!r} has the QuickBooks name"
+            f" {result['full_name']!r}, which {entity} {holder!r} is already synced to"
+            f" ({result['qb_id']}). Nothing was added in QuickBooks.",
+            category="permanent",
+            explanation="Two records of the app would become one QuickBooks record: QuickBooks"
+            " names are unique within a list.",
+            remedy=f"Give one of them a different name in the app (or, if they are the same"
+            f" {entity}, merge them there), then replay.",
+        )
+        return self._refused(source, result, failure, writes, status_code=3100)
 
     def _recreate_reference(
         self, source: Source, result: dict[str, Any], command: dict[str, Any], writes: _Writes
@@ -625,6 +666,13 @@ class Pipeline:
             xml = xml.replace(f">{old}<", f">{mapping.qb_id}<")
         request = {**command, "request_xml": xml, "attempt": int(command["attempt"]) + 1}
         return Step(unpark=[entry.record], send=[self._command_record(request)])
+
+    def _holder(self, writes: _Writes, tenant_id: str, entity: str, qb_id: str) -> str | None:
+        """The app record already mapped to ``qb_id`` (this batch's writes first)."""
+        for mapping in reversed(writes.mappings):
+            if (mapping.tenant_id, mapping.entity, mapping.qb_id) == (tenant_id, entity, qb_id):
+                return mapping.external_id
+        return self.store.external_id_of(tenant_id, entity, qb_id)
 
     def _command(self, result: dict[str, Any]) -> dict[str, Any] | None:
         raw = result.get("command")

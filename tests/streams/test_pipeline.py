@@ -580,6 +580,26 @@ def test_a_missing_reference_qbsync_does_not_manage_is_a_dead_letter(worker: Wor
     assert letter["code"] == "3140"
 
 
+def test_an_add_adopting_a_record_another_app_record_has_is_refused(
+    store: Store, worker: Worker
+) -> None:
+    """Two app customers named alike: the second Add meets 3100 and, matching existing
+    records, the gateway adopts the QuickBooks one, which the first is synced to already."""
+    store.save_mapping(Mapping("t-1", "customer", "c-1", "QB-1", "1", "Doe"))
+    worker.event(customer("c-2"))
+    (command,) = worker.take(COMMAND)
+    worker.result(worker.answer(command, qb_id="QB-1", full_name="Doe"))
+    (letter,) = worker.take(DEAD_LETTER)
+    assert (letter["code"], letter["entity_id"]) == ("name-taken", "c-2")
+    assert "'c-1'" in letter["reason"]
+    assert letter["source_topic"].startswith(worker.pipeline.settings.topics.commands(""))
+    (status,) = worker.take("com.qbsync.events.SyncStatus")
+    assert (status["status"], status["code"]) == ("FAILED", 3100)
+    assert "different name" in status["remedy"]
+    assert store.mapping("t-1", "customer", "c-2") is None
+    assert store.mapping("t-1", "customer", "c-1").qb_id == "QB-1"  # type: ignore[union-attr]
+
+
 def test_undecodable_result_is_dead_lettered(worker: Worker) -> None:
     step = worker.pipeline.settle(Message("qbsync.results", 1, 5, b"t-1", b"nope"))
     _, letter = worker.pipeline.codec.decode(step.send[0][2], expected=DEAD_LETTER)
