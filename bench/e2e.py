@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _stats import percentile
+from _stats import TimedTransport, percentile
 from confluent_kafka import Consumer, TopicPartition
 from transform import (
     File,
@@ -48,7 +48,7 @@ from transform import (
 
 from connectors.kafka import ensure_topics
 from connectors.kafka.brokers import running_broker
-from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
+from connectors.sandbox import CompanyFile, SandboxWebConnector
 from connectors.store import Store, upgrade
 from qbsync.contracts import AvroCodec, EventPublisher
 from qbsync.runtime import Services, prepare_topics, running_services
@@ -69,28 +69,11 @@ class Tally:
     messages: int = 0
     requests: int = 0
     errors: list[str] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
+    calls_timed: list[tuple[str, float]] = field(default_factory=list)
 
-
-class TimedTransport:
-    """HTTP with a generous timeout (a call given up on leaves its session open, and the file
-    "busy" until the session's TTL), recording every call's latency."""
-
-    def __init__(self, url: str, latencies: list[float], lock: threading.Lock) -> None:
-        self._inner = HttpTransport(url, timeout=CALL_TIMEOUT_S)
-        self._latencies = latencies
-        self._lock = lock
-
-    def post(self, body: bytes, soap_action: str) -> bytes:
-        started = time.perf_counter()
-        answer = self._inner.post(body, soap_action)
-        elapsed = time.perf_counter() - started
-        with self._lock:
-            self._latencies.append(elapsed)
-        return answer
-
-    def close(self) -> None:
-        self._inner.close()
+    @property
+    def latencies(self) -> list[float]:
+        return [seconds for _, seconds in self.calls_timed]
 
 
 class WebConnectors:
@@ -115,7 +98,9 @@ class WebConnectors:
         self._files: dict[int, str] = {}
         for file in files:
             connector = SandboxWebConnector(
-                TimedTransport(url, self.tally.latencies, self.tally.lock),
+                TimedTransport(
+                    url, self.tally.calls_timed, self.tally.lock, timeout=CALL_TIMEOUT_S
+                ),
                 username=file.username,
                 password=file.password,
                 company=companies[file.profile_id],

@@ -27,38 +27,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _stats import percentile  # bench/ is the script's folder: first on sys.path
+from _stats import TimedTransport, percentile  # bench/ is the script's folder: first on sys.path
 
 from connectors.kafka import RecordProducer, ensure_topics
 from connectors.kafka.brokers import running_broker
 from connectors.qbwc import NewProfile, create_profile
 from connectors.qbxml import build_request
-from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
+from connectors.sandbox import CompanyFile, SandboxWebConnector
 from connectors.store import Store, upgrade
 from qbsync.contracts import AvroCodec
 from qbsync.processes import child_process
 from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wait_healthy
 from qbsync.settings import Settings
-
-
-class TimedTransport:
-    """Records every call's operation and latency."""
-
-    def __init__(self, url: str, sink: list[tuple[str, float]], lock: threading.Lock) -> None:
-        self._inner = HttpTransport(url)
-        self._sink = sink
-        self._lock = lock
-
-    def post(self, body: bytes, soap_action: str) -> bytes:
-        started = time.perf_counter()
-        answer = self._inner.post(body, soap_action)
-        elapsed = time.perf_counter() - started
-        with self._lock:
-            self._sink.append((soap_action.rsplit("/", 1)[-1], elapsed))
-        return answer
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 def enqueue(settings: Settings, codec: AvroCodec, profile: NewProfile, count: int) -> None:

@@ -83,6 +83,14 @@ class _Writes:
     forget: list[tuple[str, str, str]] = field(default_factory=list)  # stale mappings
 
 
+@dataclass
+class _Batch:
+    """What one batch of events read from the store at once."""
+
+    mappings: dict[tuple[str, str, str], Mapping]
+    tenants: dict[str, Tenant | None] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why something is a dead letter: the catalog's words plus qbsync's own context."""
@@ -141,27 +149,22 @@ class Pipeline:
         # Records dead-lettered lately: a command the gateway held back because of one of
         # them ("blocked") follows it to the dead-letter topic instead of being retried.
         self._dead: OrderedDict[tuple[str, str], str] = OrderedDict()
-        # What one translate_many batch looked up (None outside a batch).
-        self._tenants: dict[str, Tenant | None] | None = None
-        self._mappings: dict[tuple[str, str, str], Mapping] | None = None
 
     # -- context ----------------------------------------------------------------------
 
-    def context(self, envelope: dict[str, Any]) -> Context:
+    def context(self, envelope: dict[str, Any], batch: _Batch | None = None) -> Context:
+        """What planning needs from the store; ``batch`` holds what a batch read at once."""
         tenant_id = envelope["tenant_id"]
-        if self._tenants is not None:
-            if tenant_id not in self._tenants:
-                self._tenants[tenant_id] = self.store.tenant(tenant_id)
-            tenant = self._tenants[tenant_id]
-        else:
+        if batch is None:
             tenant = self.store.tenant(tenant_id)
+        else:
+            if tenant_id not in batch.tenants:
+                batch.tenants[tenant_id] = self.store.tenant(tenant_id)
+            tenant = batch.tenants[tenant_id]
         if tenant is None:
             return Context(profile_id=None, mapping=None, settings={})
         key = (tenant.id, envelope["entity"], envelope["entity_id"])
-        if self._mappings is not None:  # in a batch: every record's mapping was read at once
-            mapping = self._mappings.get(key)
-        else:
-            mapping = self.store.mapping(*key)
+        mapping = self.store.mapping(*key) if batch is None else batch.mappings.get(key)
         return Context(
             profile_id=tenant.profile_id,
             mapping=mapping,
@@ -231,17 +234,19 @@ class Pipeline:
         bottleneck was a round trip per event, see docs/performance.md)."""
         decoded = [self._decode(message) for message in messages]
         envelopes = [event["envelope"] for _, event in decoded if isinstance(event, dict)]
-        self._tenants = {}
-        self._mappings = self.store.mappings_of(
-            [(e["tenant_id"], e["entity"], e["entity_id"]) for e in envelopes]
+        # Local to this call, never on self: settling and rechecks plan in other threads
+        # meanwhile, and must read the store, not this batch's snapshot.
+        batch = _Batch(
+            mappings=self.store.mappings_of(
+                [(e["tenant_id"], e["entity"], e["entity_id"]) for e in envelopes]
+            )
         )
-        try:
-            return [
-                self._plan(source, event, parked=None) if isinstance(event, dict) else event
-                for source, event in decoded
-            ]
-        finally:
-            self._tenants = self._mappings = None
+        return [
+            self._plan(source, event, parked=None, batch=batch)
+            if isinstance(event, dict)
+            else event
+            for source, event in decoded
+        ]
 
     def translate(self, message: Any) -> Step:
         """One event message: a command, a parked entry, a dead letter, or nothing (a
@@ -275,7 +280,13 @@ class Pipeline:
             event = _requested(event)
         return self._plan(source, event, parked=entry)
 
-    def _plan(self, source: Source, event: dict[str, Any], parked: Parked | None) -> Step:
+    def _plan(
+        self,
+        source: Source,
+        event: dict[str, Any],
+        parked: Parked | None,
+        batch: _Batch | None = None,
+    ) -> Step:
         envelope = event["envelope"]
         tenant_id, entity, entity_id = (
             envelope["tenant_id"],
@@ -285,7 +296,7 @@ class Pipeline:
         record = record_key(tenant_id, entity, entity_id)
         where = {"tenant_id": tenant_id, "entity": entity, "entity_id": entity_id}
         try:
-            context = self.context(envelope)
+            context = self.context(envelope, batch)
             outcome = plan(event, context, command_id=str(uuid.uuid4()), now=self._now())
         except Exception as exc:  # one message must never stop the worker
             log.exception("event failed", extra={"offset": source.offset})

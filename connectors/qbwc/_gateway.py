@@ -439,10 +439,12 @@ class WebConnectorGateway:
         state = session.importing
         if state is None or state.get("iterator_id") is None:
             tried = set((state or {}).get("tried", []))
-            todo = [e for e in self._imports_due(session.profile_id) if e not in tried]
+            marks = self._store.watermarks(session.profile_id)
+            now = _millis_now()
+            todo = [e for e in due(self._config.imports, marks, now) if e not in tried]
             if not todo:
                 return None
-            mark = self._store.watermarks(session.profile_id).get(todo[0])
+            mark = marks.get(todo[0])
             state = {**start(todo[0], mark.modified_from if mark else None), "tried": sorted(tried)}
         request_id, request = import_request(self._config.imports, state)
         self._store.update_session(

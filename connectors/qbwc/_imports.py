@@ -37,18 +37,13 @@ class ImportConfig:
     rewind: timedelta = timedelta(minutes=1)
 
     def __post_init__(self) -> None:
-        unknown = [e for e in self.entities if "Query" not in ENTITIES.get(e, _NONE).actions]
+        unknown = [
+            e for e in self.entities if e not in ENTITIES or "Query" not in ENTITIES[e].actions
+        ]
         if unknown:
             raise ValueError(f"cannot import {unknown[0]!r}: not a queryable qbXML entity")
         if not 1 <= self.page_size <= PAGE_SIZE:
             raise ValueError(f"page size {self.page_size} must be between 1 and {PAGE_SIZE}")
-
-
-class _Nothing:
-    actions: tuple[str, ...] = ()
-
-
-_NONE = _Nothing()
 
 
 def due(config: ImportConfig, watermarks: Mapping[str, Any], now: datetime) -> list[str]:

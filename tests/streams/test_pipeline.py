@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,6 +232,56 @@ def test_a_batch_is_planned_in_order_with_its_mappings_read_at_once(
     assert junk["code"] == "undecodable"
     assert (second["entity_id"], second["action"]) == ("c-2", "MOD")
     assert "<EditSequence>9</EditSequence>" in second["request_xml"]
+
+
+def test_an_event_planned_while_a_batch_is_being_planned_reads_the_store(
+    store: Store, worker: Worker
+) -> None:
+    """translate_many runs in one thread while settling and rechecks plan in others: the
+    batch's snapshot of mappings must not leak into them (a mapped record would be added
+    again instead of modified)."""
+    store.save_mapping(Mapping("t-1", "customer", "c-5", "QB-5", "3", "Doe"))
+    codec = worker.pipeline.codec
+    inside, go_on = threading.Event(), threading.Event()
+    original = store.tenant
+
+    def slow_tenant(tenant_id: str) -> Any:
+        if threading.current_thread().name == "batch":
+            inside.set()  # the batch is half planned
+            go_on.wait(10)
+        return original(tenant_id)
+
+    store.tenant = slow_tenant  # type: ignore[method-assign]
+    batch = [
+        Message(
+            "qbsync.events",
+            0,
+            0,
+            b"t-1",
+            codec.encode("com.qbsync.events.CustomerEvent", customer("c-1")),
+        )
+    ]
+    steps: list[Step] = []
+    planner = threading.Thread(
+        target=lambda: steps.extend(worker.pipeline.translate_many(batch)), name="batch"
+    )
+    planner.start()
+    assert inside.wait(10)
+    other = worker.pipeline.translate(
+        Message(
+            "qbsync.events",
+            0,
+            1,
+            b"t-1",
+            codec.encode("com.qbsync.events.CustomerEvent", customer("c-5")),
+        )
+    )
+    go_on.set()
+    planner.join(10)
+    _, command = codec.decode(other.send[0][2], expected=COMMAND)
+    assert (command["entity_id"], command["action"]) == ("c-5", "MOD")
+    _, batched = codec.decode(steps[0].send[0][2], expected=COMMAND)
+    assert (batched["entity_id"], batched["action"]) == ("c-1", "ADD")
 
 
 def test_a_skipped_event_produces_nothing(store: Store, worker: Worker) -> None:
