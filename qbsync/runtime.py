@@ -80,6 +80,10 @@ def prepare_topics(settings: Settings) -> None:
             settings.topics.events: settings.topics.events_partitions,
             settings.topics.results: settings.topics.results_partitions,
             settings.topics.status: settings.topics.results_partitions,
+            # Keyed by tenant like the events: the worker that parks a tenant's events
+            # reads its imports (a pending app change is a conflict).
+            settings.topics.imports: settings.topics.events_partitions,
+            settings.topics.changes: settings.topics.results_partitions,
             settings.topics.dead_letters: 1,
         },
     )

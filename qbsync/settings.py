@@ -94,6 +94,17 @@ class TopicSettings(BaseSettings):
         """One dead-letter topic for every tenant."""
         return f"{self.prefix}.deadletters"
 
+    @property
+    def imports(self) -> str:
+        """Records read back from QuickBooks, one message per tenant, keyed by tenant id
+        (internal: the gateway writes, the worker reads)."""
+        return f"{self.prefix}.imports"
+
+    @property
+    def changes(self) -> str:
+        """For source apps: records changed in QuickBooks by someone else, keyed by tenant."""
+        return f"{self.prefix}.changes"
+
     def commands(self, profile_id: str) -> str:
         """One command topic per QuickBooks company file (profile), one partition: ordered."""
         return f"{self.prefix}.commands.{profile_id}"
@@ -134,7 +145,10 @@ class GatewaySettings(BaseSettings):
     # Lists read back from each company file after its commands, by qbXML entity name,
     # comma-separated (connectors.qbwc._imports): what `qbsync map match` matches against and
     # how the worker knows a class or sales tax code exists. Empty: no imports.
-    imports: str = "class,sales_tax_code,terms,account,item,customer,vendor"
+    imports: str = (
+        "class,sales_tax_code,terms,account,item,customer,vendor,employee,invoice,"
+        "receive_payment,bill"
+    )
     import_interval_s: float = Field(default=900.0, gt=0)
     import_page_size: int = Field(default=150, ge=1, le=150)
 

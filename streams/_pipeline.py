@@ -20,8 +20,10 @@ from typing import Any
 from connectors.qbwc import BLOCKED
 from connectors.qbxml import Category, explain
 from connectors.store import Mapping, Store, SyncLogEntry, Tenant
+from qbsync.conflicts import CONFLICT
 from qbsync.contracts import AvroCodec, DecodeError
 from qbsync.settings import Settings
+from streams._changes import IMPORTED, reconcile
 from streams.parking import Kind, Parked, ParkingLot, record_key
 from streams.translate import Context, Held, Paused, Skip, Waiting, plan
 
@@ -72,6 +74,8 @@ class Step:
     mapped: list[tuple[str, str]] = field(default_factory=list)
     dead: list[tuple[str, str, str]] = field(default_factory=list)
     requested: list[tuple[str, str]] = field(default_factory=list)
+    # Store writes that must follow the sends (run in a thread once they are acknowledged).
+    after_send: list[Callable[[], object]] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +111,11 @@ class Failure:
 
 def _exists(store: Store, profile_id: str, entity: str, full_name: str) -> bool:
     return store.qb_name_exists(profile_id, entity, full_name) is not False
+
+
+def _qb_changed_at(store: Store, tenant_id: str, entity: str, qb_id: str) -> datetime | None:
+    row = store.delivered(tenant_id, entity, [qb_id]).get(qb_id)
+    return None if row is None else row.changed_at
 
 
 def _requested(event: dict[str, Any]) -> dict[str, Any]:
@@ -175,6 +184,7 @@ class Pipeline:
             # Whether a class or sales tax code exists, from the file's imports; unknown
             # (never imported) counts as existing: the name is sent and QuickBooks decides.
             exists=partial(_exists, self.store, tenant.profile_id),
+            qb_changed_at=partial(_qb_changed_at, self.store, tenant.id),
         )
 
     def _now(self) -> datetime:
@@ -225,6 +235,60 @@ class Pipeline:
             source.key,
             self.codec.encode(DEAD_LETTER, record),
         )
+
+    # -- imports: QuickBooks back to the apps -----------------------------------------
+
+    def reconcile_many(self, messages: list[Any]) -> list[Step]:
+        """Imported QuickBooks records in a batch: change events for what someone else
+        changed, nothing for our own writes and what the app was told already
+        (:mod:`streams.two_way`). The versions delivered are remembered after the events
+        are sent."""
+        step = Step()
+        imported = []
+        sources = []
+        for message in messages:
+            source = Source.of(message)
+            try:
+                imported.append(self.codec.decode(source.value or b"", expected=IMPORTED)[1])
+                sources.append(source)
+            except DecodeError as exc:
+                failure = Failure("undecodable", f"The import could not be decoded: {exc}")
+                step.send.append(self.dead_letter(source, failure))
+        if imported:
+            try:
+                done = reconcile(
+                    self.store, self.codec, self.settings.topics.changes, imported, self._now()
+                )
+            except Exception as exc:  # one batch must never stop the worker
+                log.exception("imports failed")
+                failure = Failure("internal-error", f"qbsync failed on this import: {exc!r}")
+                return [Step(send=[self.dead_letter(Source.of(m), failure) for m in messages])]
+            step.send += done.send
+            for position, reason in done.failed:
+                failure = Failure("unshapeable", f"Not delivered to the app: {reason}")
+                record = imported[position]
+                step.send.append(
+                    self.dead_letter(
+                        sources[position],
+                        failure,
+                        tenant_id=record["tenant_id"],
+                        profile_id=record["profile_id"],
+                        entity=record["entity"],
+                        entity_id=record["qb_id"],
+                    )
+                )
+            if done.delivered or done.mappings:
+                step.after_send.append(
+                    partial(self.store.record_delivered, done.delivered, done.mappings)
+                )
+            log.info(
+                "imports reconciled",
+                extra={
+                    "changes": len(done.send),
+                    **{f"dropped_{k}": v for k, v in done.dropped.items()},
+                },
+            )
+        return [step]
 
     # -- events -----------------------------------------------------------------------
 
@@ -516,6 +580,12 @@ class Pipeline:
             self._dead.pop((tenant_id, dependency), None)
             writes.log.append(self._log(result, "synced"))
             return Step(send=[self._status(result, ok=True)], mapped=[(tenant_id, dependency)])
+        if code == CONFLICT:
+            # Both sides changed it and QuickBooks' version wins: not an error, nothing to
+            # retry; the mapping keeps our version, so the next import delivers QuickBooks'.
+            writes.log.append(self._log(result, "conflict"))
+            status = self._status(result, ok=False, explanation=result["status_message"], remedy="")
+            return Step(send=[status])
         command = self._command(result)
         catalog = explain(code, result["status_message"])
         attempts = command["attempt"] if command else 1

@@ -5,30 +5,38 @@ thread-safe); planning runs in a thread through ``offload``.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 from streams._pipeline import Pipeline, Record, Step
 from streams.parking import Parked, ParkingLot, record_key
 
 __all__ = ["Offload", "carry_out", "release", "sweep_once"]
 
-Offload = Callable[..., Awaitable[Step]]
+Offload = Callable[..., Awaitable[Any]]
 
 
 async def carry_out(
     step: Step,
     pipeline: Pipeline,
     lot: ParkingLot,
-    send: Callable[[Record], Awaitable[None]],
+    send: Callable[[Record], Awaitable[Any]],
     offload: Offload,
 ) -> None:
     """Do what a step says, in the event loop (the table is not thread-safe). Entries it
     releases are planned through ``offload`` (a thread: the store blocks), and their steps
     are carried out in turn, so a customer's result releases its invoice, whose result
     releases its payment."""
-    for record in step.send:
-        await send(record)
+    sent = [await send(record) for record in step.send]
+    if step.after_send:
+        # Remembered only once Kafka acknowledged what was sent (``send`` may hand back
+        # the delivery's future).
+        await asyncio.gather(*(s for s in sent if inspect.isawaitable(s)))
+        for write in step.after_send:
+            await offload(write)
     for key in step.unpark:
         lot.remove(key)
     for entry in step.park:
@@ -59,7 +67,7 @@ async def release(
     planner: Callable[[Parked], Step],
     pipeline: Pipeline,
     lot: ParkingLot,
-    send: Callable[[Record], Awaitable[None]],
+    send: Callable[[Record], Awaitable[Any]],
     offload: Offload,
 ) -> None:
     """Plan a parked entry again (in a thread) and carry out the result, unless the entry
@@ -80,7 +88,7 @@ async def release(
 async def sweep_once(
     pipeline: Pipeline,
     lot: ParkingLot,
-    send: Callable[[Record], Awaitable[None]],
+    send: Callable[[Record], Awaitable[Any]],
     offload: Offload,
 ) -> None:
     """One tick of the clock: due retries sent, expired waits dead-lettered, stale waiting

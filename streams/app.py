@@ -88,7 +88,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
     sensor.watch(lot)
     declared: dict[str, faust.TopicT] = {}
 
-    async def send(record: Record) -> None:
+    async def send(record: Record) -> Any:
         name, key, value = record
         # A company file's commands are one ordered queue: partition 0 of its own topic, even
         # if something created the topic with more partitions before the worker declared it.
@@ -103,7 +103,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
                 topic = app.topic(name)
                 await topic.maybe_declare()
             declared[name] = topic
-        await topic.send(key=key, value=value, partition=0 if is_commands else None)
+        # The delivery's future: awaited by steps that write to the store after sending.
+        return await topic.send(key=key, value=value, partition=0 if is_commands else None)
 
     learned: set[str] = set()
 
@@ -142,6 +143,13 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
             messages = [event.message for event in taken]
             for step in await asyncio.to_thread(pipeline.settle_many, messages):
+                await run(step)
+
+    @app.agent(app.topic(topics.imports, partitions=topics.events_partitions))
+    async def reconcile(stream: faust.StreamT[bytes]) -> None:
+        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
+            messages = [event.message for event in taken]
+            for step in await asyncio.to_thread(pipeline.reconcile_many, messages):
                 await run(step)
 
     @app.timer(interval=settings.worker.sweep_interval_s)  # type: ignore[untyped-decorator]

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from qbsync.conflicts import Policy
 from qbsync.errors import QbsyncError
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
 
 Direction = Literal["to_quickbooks", "from_quickbooks", "two_way"]
 
+_DICTS = ("entities", "direction", "conflict")
 _NAME_FIELDS = frozenset({"first_name", "last_name", "company_name"})
 _JOB_FIELDS = frozenset({"name", "project_number", "project_address"})
 
@@ -122,8 +124,13 @@ class TenantSettings(BaseModel):
         "(the first sync's backlog), always, or never. List records (customers, vendors, "
         "items ...) of the same name are adopted unless 'never'.",
     )
-    conflict_policy: Literal["never", "most_recent", "always"] = Field(
-        "most_recent", description="Two-way: when a QuickBooks change overwrites the app's."
+    conflict_policy: Policy = Field(
+        "most_recent",
+        description="Two-way, a record changed on both sides: never (the app's version "
+        "wins), most_recent (the later change wins) or always (QuickBooks' version wins).",
+    )
+    conflict: dict[str, Policy] = Field(
+        default_factory=dict, description="Per entity: overrides conflict_policy."
     )
 
     @field_validator("customer_name_format")
@@ -139,6 +146,10 @@ class TenantSettings(BaseModel):
     def direction_of(self, entity: str) -> Direction:
         """The entity's direction; app → QuickBooks unless configured."""
         return self.direction.get(entity, "to_quickbooks")
+
+    def conflict_of(self, entity: str) -> Policy:
+        """The entity's conflict policy: its own, else the tenant's."""
+        return self.conflict.get(entity, self.conflict_policy)
 
 
 def _check_format(value: str, allowed: frozenset[str]) -> str:
@@ -199,14 +210,15 @@ def apply_changes(
         value: Any = {"true": True, "false": False, "null": None}.get(raw.strip(), raw)
         head, dot, tail = key.partition(".")
         if dot:
-            if head not in ("entities", "direction"):
+            if head not in _DICTS:
                 raise SettingsError(
-                    f"{key}: only entities.<group> and direction.<entity> take a dotted key"
+                    f"{key}: only entities.<group>, direction.<entity> and conflict.<entity>"
+                    " take a dotted key"
                 )
             if not isinstance(data.get(head), dict):
                 data[head] = {}
             data[head][tail] = value
-        elif head in ("entities", "direction"):
+        elif head in _DICTS:
             raise SettingsError(f"{key}: set one member, e.g. {head}.<name>=<value>")
         else:
             data[head] = value

@@ -20,13 +20,14 @@ values; settings, dates, references, Add vs Mod and building are shared here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from connectors.qbxml import ENTITIES, FieldError, FieldSpec, build_request
 from connectors.store import Mapping as IdMapping
+from qbsync.conflicts import earlier, winner
 from streams.rules import (
     ENTITY_RULES,
     EntityRule,
@@ -79,6 +80,9 @@ class Context:
     resolve: Resolver = field(default=nothing_known)
     exists: NameCheck | None = None
     connected_on: date | None = None  # when the tenant was connected to qbsync
+    # Two-way: when QuickBooks last changed a record the app was told about
+    # (``(entity, qb_id)``); None when unknown.
+    qb_changed_at: Callable[[str, str], datetime | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +287,11 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
                 tuple(refs.not_found),
                 "; ".join(f"{name} not found in QuickBooks" for name in refs.not_found),
             )
+    two_way = mapping is not None and settings.direction_of(entity) == "two_way"
+    if two_way and mapping is not None and kind == "UPSERTED":
+        superseded = _superseded(entity, envelope["source_updated_at"], mapping, context, settings)
+        if superseded is not None:
+            return superseded
     target = rule.target(payload, settings)
     try:
         if mapping is None:
@@ -315,4 +324,32 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         "request_xml": request,
         "created_at": now,
         "depends_on": list(refs.depends_on),
+        # Two-way: the gateway decides a 3200 (QuickBooks changed it meanwhile) with these.
+        "source_updated_at": envelope["source_updated_at"] if two_way else None,
+        "conflict_policy": settings.conflict_of(entity) if two_way else None,
     }
+
+
+def _superseded(
+    entity: str,
+    app_changed_at: datetime,
+    mapping: IdMapping,
+    context: Context,
+    settings: TenantSettings,
+) -> Skip | None:
+    """An app change made before a QuickBooks change the app was sent since: both sides
+    changed the record; when QuickBooks' version wins, the app's is not written."""
+    if context.qb_changed_at is None:
+        return None
+    qb_changed_at = context.qb_changed_at(entity, mapping.qb_id)
+    if qb_changed_at is None or not earlier(app_changed_at, qb_changed_at):
+        return None
+    policy = settings.conflict_of(entity)
+    if winner(policy, app_changed_at, qb_changed_at) == "app":
+        return None
+    return Skip(
+        "conflict",
+        f"QuickBooks changed this {entity} at {qb_changed_at.isoformat()}, after the app's"
+        f" change at {app_changed_at.isoformat()}; under conflict policy {policy!r} QuickBooks'"
+        " version stands (it was sent to the app as a change)",
+    )

@@ -554,8 +554,9 @@ def _format_kraft_storage(java: str, classpath: str, properties: Path, work: Pat
             classpath,
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
+            # One id in 64 starts with "-" (URL-safe base64), which argparse would take for
+            # an option after a separate "-t": the broker then failed to start.
+            f"--cluster-id={cluster_id}",
             "-c",
             str(properties),
         ],

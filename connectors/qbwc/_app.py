@@ -73,6 +73,7 @@ def create_gateway(settings: Settings) -> Gateway:
                 interval=timedelta(seconds=settings.gateway.import_interval_s),
                 page_size=settings.gateway.import_page_size,
             ),
+            imports_topic=settings.topics.imports,
         ),
         observer=metrics,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import secrets
 import uuid
@@ -29,6 +30,7 @@ from connectors.qbwc._recovery import (
     prepare,
 )
 from connectors.qbxml import (
+    Record,
     UnsafeXml,
     build_message,
     explain,
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 COMMAND = "com.qbsync.pipeline.Command"
 RESULT = "com.qbsync.pipeline.Result"
 DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
+IMPORTED = "com.qbsync.pipeline.Imported"
 # Batches settled without QuickBooks (all blocked or undecodable) before answering "NoOp".
 _LOCAL_BATCHES = 20
 # qbsync's own status code (QuickBooks' are >= 0): held back because a dependency failed.
@@ -86,6 +89,9 @@ class GatewayConfig:
     max_lockout: timedelta = timedelta(minutes=5)
     # Lists read back from QuickBooks after the file's commands (connectors.qbwc._imports).
     imports: ImportConfig = field(default_factory=ImportConfig)
+    # Where imported records go for the worker's two-way rules; empty: nowhere (the store's
+    # copy still serves matching and reference checks).
+    imports_topic: str = ""
 
 
 def _key(command: dict[str, Any]) -> str:
@@ -300,6 +306,10 @@ class WebConnectorGateway:
                 # worker says it may exist already (first sync): either way, look first.
                 "resent": item.offset < sent_through or bool(command.get("match_existing")),
             }
+            if command.get("conflict_policy") and command.get("source_updated_at"):
+                # Two-way: a 3200 is a conflict, decided by the tenant's policy (_recovery).
+                entry["conflict_policy"] = command["conflict_policy"]
+                entry["source_updated_at"] = command["source_updated_at"].isoformat()
             blockers = [
                 dependency
                 for dependency in command.get("depends_on") or []
@@ -420,6 +430,16 @@ class WebConnectorGateway:
                 )
             )
         self._sink.send_all(records)
+        if self._config.imports_topic and self._config.imports.entities:
+            self._store.record_written(
+                [
+                    (c["tenant_id"], c["entity"], answer["qb_id"], answer["edit_sequence"])
+                    for c in flight["commands"]
+                    if (answer := c.get("outcome") or {}).get("edit_sequence")
+                    and answer.get("qb_id")
+                    and not _failed(answer)
+                ]
+            )
         self._observer.settled(len(records) - failed, failed)
         # Only after every result is acknowledged: a crash before this line re-sends the
         # batch, which recovery recognises; a crash after it loses nothing.
@@ -445,7 +465,11 @@ class WebConnectorGateway:
             if not todo:
                 return None
             mark = marks.get(todo[0])
-            state = {**start(todo[0], mark.modified_from if mark else None), "tried": sorted(tried)}
+            modified_from = mark.modified_from if mark else None
+            state = {
+                **start(self._config.imports, todo[0], modified_from, now),
+                "tried": sorted(tried),
+            }
         request_id, request = import_request(self._config.imports, state)
         self._store.update_session(
             key, self._config.session_ttl, qbxml_version=version, importing=state
@@ -463,6 +487,9 @@ class WebConnectorGateway:
         entity = state["entity"]
         if taken.records:
             self._store.save_qb_records(session.profile_id, entity, taken.records)
+            # Acknowledged by Kafka before the watermark can move: an import that dies
+            # after this page asks for it again, and the worker drops what it saw already.
+            self._publish_imported(session.profile_id, entity, statuses[0].records)
         tried = sorted({*state.get("tried", []), entity})
         if taken.state is not None:
             following: dict[str, Any] | None = {**taken.state, "tried": state.get("tried", [])}
@@ -486,6 +513,37 @@ class WebConnectorGateway:
         return self._progress(
             session.settled + session.failed, session.profile_id, 50 if more else 100
         )
+
+    def _publish_imported(self, profile_id: str, entity: str, records: Sequence[Record]) -> None:
+        if not self._config.imports_topic:
+            return
+        now = _millis_now()
+        tenants = [tenant.id for tenant in self._store.tenants(profile_id)]
+        messages = [
+            (
+                self._config.imports_topic,
+                tenant_id.encode(),
+                self._codec.encode(
+                    IMPORTED,
+                    {
+                        "tenant_id": tenant_id,
+                        "profile_id": profile_id,
+                        "entity": entity,
+                        "qb_id": record.qb_id,
+                        "edit_sequence": record.edit_sequence,
+                        "time_modified": record.time_modified,
+                        "record_type": record.kind,
+                        "record_json": json.dumps(record.fields, separators=(",", ":")),
+                        "imported_at": now,
+                    },
+                ),
+            )
+            for tenant_id in tenants
+            for record in records
+            if record.qb_id
+        ]
+        if messages:
+            self._sink.send_all(messages)
 
     def _progress(self, done: int, profile_id: str, when_empty: int) -> int:
         """0-99 while commands wait; ``when_empty`` (100 ends the session) when none do."""

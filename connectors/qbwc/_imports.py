@@ -18,7 +18,7 @@ QuickBooks.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,20 @@ class ImportConfig:
     interval: timedelta = timedelta(minutes=15)
     page_size: int = PAGE_SIZE
     rewind: timedelta = timedelta(minutes=1)
+    # How far back a transaction is read at most, watermark or not: a file holds years of
+    # them, and the apps want recent bills (job costs) and the payments of invoices qbsync
+    # synced, not the file's history.
+    windows: Mapping[str, timedelta] = field(
+        default_factory=lambda: {
+            "bill": timedelta(days=14),
+            "invoice": timedelta(days=90),
+            "receive_payment": timedelta(days=90),
+        }
+    )
+    # Extra elements of an entity's query: a bill's lines are its job costs.
+    query_values: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: {"bill": {"IncludeLineItems": True}}
+    )
 
     def __post_init__(self) -> None:
         unknown = [
@@ -60,13 +74,17 @@ def due(config: ImportConfig, watermarks: Mapping[str, Any], now: datetime) -> l
     return chosen
 
 
-def start(entity: str, modified_from: datetime | None) -> dict[str, Any]:
+def start(
+    config: ImportConfig, entity: str, modified_from: datetime | None, now: datetime
+) -> dict[str, Any]:
     """The state of an import about to ask for its first page."""
+    window = config.windows.get(entity)
     return {
         "entity": entity,
         # Stored naive by SQLite: every stored time is UTC, and QuickBooks must get the offset
         # (without one it reads the workstation's local time).
         "from": _aware(modified_from).isoformat() if modified_from else None,
+        "not_before": (now - window).isoformat() if window else None,
         "iterator_id": None,
         "page": 0,
         "seen": 0,
@@ -78,12 +96,16 @@ def import_request(config: ImportConfig, state: Mapping[str, Any]) -> tuple[str,
     """``(requestID, XQueryRq)`` for the state's next page."""
     entity = state["entity"]
     since = datetime.fromisoformat(state["from"]) - config.rewind if state["from"] else None
+    if state.get("not_before"):
+        floor = datetime.fromisoformat(state["not_before"])
+        since = floor if since is None else max(since, floor)
     continuing = state["iterator_id"] is not None
     # Short lists (classes, terms, sales tax codes ...) have no iterator in qbXML: one
     # answer holds them all.
     pageable = ENTITIES[entity].request("Query").iterator
     request = build_query(
         entity,
+        None if continuing else config.query_values.get(entity),
         modified_from=None if continuing else since,
         active="All" if ENTITIES[entity].is_list and not continuing else None,
         max_returned=config.page_size if pageable else None,

@@ -7,7 +7,12 @@ Two answers get a follow-up within the same Web Connector session instead of a f
   is ours: look it up by its full name and settle with its ListID, so a retry never creates
   a duplicate. A 3100 on a first attempt is a real clash and stays an error.
 - **3200 (stale EditSequence) to a Mod**: read the current EditSequence by id and send the
-  Mod again, once. A Mod re-sent after a crash meets exactly this.
+  Mod again, once. A Mod re-sent after a crash meets exactly this. For a two-way entity the
+  command carries the tenant's conflict policy and the app's ``source_updated_at``: 3200
+  then means QuickBooks changed the record since we last wrote it, and the Mod is sent
+  again only when the app's version wins (:func:`qbsync.conflicts.winner` against the
+  record's ``TimeModified``); otherwise it settles as ``CONFLICT`` and QuickBooks' version
+  reaches the app through the next import.
 
 A batch is a ``flight``: a JSON-able dict kept in the session row, so any gateway replica can
 carry on with it. :func:`advance` takes a flight and QuickBooks' statuses and returns the
@@ -17,11 +22,13 @@ next flight; it is finished when it has no follow-ups left.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from lxml import etree
 
 from connectors.qbxml import ResponseStatus, parse_xml
+from qbsync.conflicts import CONFLICT, winner
 
 __all__ = [
     "advance",
@@ -147,6 +154,9 @@ def _after_followup(
             }
         return []
     if kind == "lookup-mod":
+        if found and status is not None and _quickbooks_wins(command, status):
+            command["outcome"] = _conflict(command, status)
+            return []
         if found and status is not None and status.edit_sequence:
             again = _with_edit_sequence(command["request_xml"], status.edit_sequence)
             return [_followup(followup["index"], "resend-mod", again, round_number)]
@@ -154,6 +164,27 @@ def _after_followup(
     # resend-mod: whatever QuickBooks says now is the answer.
     command["outcome"] = outcome(status)
     return []
+
+
+def _quickbooks_wins(command: Mapping[str, Any], status: ResponseStatus) -> bool:
+    policy = command.get("conflict_policy")
+    if not policy or not command.get("source_updated_at"):
+        return False  # one-way: the app's version is written
+    app_changed_at = datetime.fromisoformat(command["source_updated_at"])
+    return winner(policy, app_changed_at, status.time_modified) == "quickbooks"
+
+
+def _conflict(command: Mapping[str, Any], status: ResponseStatus) -> dict[str, Any]:
+    changed = status.time_modified.isoformat() if status.time_modified else "an unknown time"
+    return {
+        **outcome(status),
+        "status_code": CONFLICT,
+        "status_severity": "Warn",
+        "status_message": f"Not written: QuickBooks changed this record at {changed}, and the"
+        f" app's change of {command['source_updated_at']} loses under conflict policy"
+        f" {command['conflict_policy']!r}. QuickBooks' version goes to the app as a change.",
+        "edit_sequence": None,  # the mapping keeps the version we wrote: the import delivers
+    }
 
 
 def _followup(index: int, kind: str, request_xml: str, round_number: int) -> dict[str, Any]:

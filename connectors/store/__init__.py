@@ -6,6 +6,7 @@ SQLAlchemy 2 models with Alembic migrations; SQLite by default, PostgreSQL in pr
 from connectors.store._migrate import open_store, upgrade
 from connectors.store._models import (
     Base,
+    DeliveredChange,
     IdMapping,
     ImportWatermark,
     Profile,
@@ -18,6 +19,7 @@ from connectors.store._store import Mapping, SessionBusy, Store, StoreError, mak
 
 __all__ = [
     "Base",
+    "DeliveredChange",
     "IdMapping",
     "ImportWatermark",
     "Mapping",

@@ -66,6 +66,7 @@ class IdMapping(Base):
     """A source record and its QuickBooks twin (ListID or TxnID, EditSequence)."""
 
     __tablename__ = "id_mappings"
+    __table_args__ = (Index("ix_id_mappings_qb_id", "tenant_id", "qb_id"),)
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     entity: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -74,6 +75,23 @@ class IdMapping(Base):
     edit_sequence: Mapped[str | None] = mapped_column(String(16))
     full_name: Mapped[str | None] = mapped_column(String(209))
     updated_at: Mapped[datetime]
+
+
+class DeliveredChange(Base):
+    """The newest version of a QuickBooks record a tenant has been told about, or that
+    qbsync itself wrote: an import that brings the same EditSequence back is nothing new
+    (our own write, or a change delivered already), never a second change event."""
+
+    __tablename__ = "delivered_changes"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(40), primary_key=True)
+    qb_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    edit_sequence: Mapped[str | None] = mapped_column(String(20))
+    # QuickBooks' TimeModified of the delivered change: the app's later edit is compared
+    # with it (conflict policy); null when the row only records one of our own writes.
+    changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivered_at: Mapped[datetime]
 
 
 class WebConnectorSession(Base):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.store._models import (
     DeadLetterReplay,
+    DeliveredChange,
     IdMapping,
     ImportWatermark,
     Profile,
@@ -299,6 +300,82 @@ class Store:
                 return False
             session.delete(row)
             return True
+
+    # -- two-way: what the apps were told ---------------------------------------------
+
+    def mappings_by_qb_id(self, tenant_id: str, qb_ids: Sequence[str]) -> dict[str, list[Mapping]]:
+        """The tenant's mappings of these QuickBooks records (a record can be mapped under
+        more than one entity: a 1099 worker is an employee and a QuickBooks vendor)."""
+        found: dict[str, list[Mapping]] = {}
+        wanted = sorted(set(qb_ids))
+        with self._tx() as session:
+            for start in range(0, len(wanted), 500):
+                query = select(IdMapping).where(
+                    IdMapping.tenant_id == tenant_id,
+                    IdMapping.qb_id.in_(wanted[start : start + 500]),
+                )
+                for row in session.scalars(query):
+                    found.setdefault(row.qb_id, []).append(_mapping(row))
+        return found
+
+    def delivered(
+        self, tenant_id: str, entity: str, qb_ids: Sequence[str]
+    ) -> dict[str, DeliveredChange]:
+        """The newest version of each record the tenant was told about, by QuickBooks id."""
+        wanted = sorted(set(qb_ids))
+        with self._tx() as session:
+            rows: list[DeliveredChange] = []
+            for start in range(0, len(wanted), 500):
+                rows += session.scalars(
+                    select(DeliveredChange).where(
+                        DeliveredChange.tenant_id == tenant_id,
+                        DeliveredChange.entity == entity,
+                        DeliveredChange.qb_id.in_(wanted[start : start + 500]),
+                    )
+                )
+        return {row.qb_id: row for row in rows}
+
+    def record_written(self, written: Sequence[tuple[str, str, str, str]]) -> None:
+        """Versions qbsync itself wrote (``(tenant, entity, qb_id, edit_sequence)``), saved
+        by the gateway before the session's imports read them back: the import then knows
+        its own write without waiting for the worker to settle the result."""
+        if not written:
+            return
+        now = _now()
+        with self._tx() as session:
+            for tenant_id, entity, qb_id, edit_sequence in written:
+                row = session.get(DeliveredChange, (tenant_id, entity, qb_id))
+                if row is None:
+                    row = DeliveredChange(tenant_id=tenant_id, entity=entity, qb_id=qb_id)
+                    session.add(row)
+                row.edit_sequence = edit_sequence  # when QuickBooks changed it stays as it was
+                row.delivered_at = now
+
+    def record_delivered(
+        self, delivered: Sequence[DeliveredChange], mappings: Sequence[Mapping] = ()
+    ) -> None:
+        """Changes sent to the apps, and the EditSequence their mapped records are now at
+        (the app holds QuickBooks' version: its next edit is a Mod of that version), in
+        one transaction."""
+        if not delivered and not mappings:
+            return
+        with self._tx() as session:
+            for change in delivered:
+                key = (change.tenant_id, change.entity, change.qb_id)
+                row = session.get(DeliveredChange, key)
+                if row is None:
+                    session.add(change)
+                    continue
+                row.edit_sequence = change.edit_sequence
+                row.changed_at = change.changed_at
+                row.delivered_at = change.delivered_at
+            for mapping in mappings:
+                ours = session.get(
+                    IdMapping, (mapping.tenant_id, mapping.entity, mapping.external_id)
+                )
+                if ours is not None:
+                    ours.edit_sequence = mapping.edit_sequence
+                    ours.updated_at = _now()
 
     # -- imports from QuickBooks --------------------------------------------------------
 

@@ -38,6 +38,16 @@ def customer(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, A
         "LastName": p.get("last_name"),
         "BillAddress": qb_address(p.get("bill_address")),
         "ShipAddress": qb_address(p.get("ship_address")),
+        # The app's service locations are the customer's ship-to addresses.
+        "ShipToAddress": [
+            {
+                "Name": location.get("name"),
+                **(qb_address(location.get("address")) or {}),
+                "DefaultShipTo": location.get("is_default", False),
+            }
+            for location in p.get("ship_to_locations") or []
+        ]
+        or None,
         "Phone": p.get("phone"),
         "Email": p.get("email"),
         "TermsRef": refs.ref(p.get("terms"), "terms"),

@@ -18,6 +18,7 @@ import pytest
 
 from connectors.qbwc import BLOCKED, create_profile
 from connectors.store import Mapping, Store, upgrade
+from qbsync.conflicts import CONFLICT
 from qbsync.contracts import AvroCodec, customer_event, validate_event
 from qbsync.settings import Settings, WorkerSettings
 from streams.app import Pipeline, Step, carry_out, release, sweep_once
@@ -492,6 +493,35 @@ def test_ok_result_stores_the_mapping_logs_and_tells_the_source_app(
     assert mapping is not None
     assert (mapping.qb_id, mapping.edit_sequence) == ("QB-c-1", "1")
     assert [(e.status, e.code) for e in store.sync_log("t-1")] == [("synced", 0)]
+
+
+def test_a_conflict_quickbooks_won_is_told_to_the_app_and_nothing_else(
+    store: Store, worker: Worker
+) -> None:
+    """The gateway did not write a two-way Mod: QuickBooks' change wins under the policy.
+    Not an error: no retry, no dead letter, the mapping keeps our version (the import
+    delivers QuickBooks' one)."""
+    worker.event(customer())
+    (add,) = worker.take(COMMAND)
+    worker.result(worker.answer(add))
+    worker.event(customer())
+    (mod,) = worker.take(COMMAND)
+    worker.take("com.qbsync.events.SyncStatus")
+    message = "Not written: QuickBooks changed this record at ... 'always'."
+    worker.result(worker.answer(mod, CONFLICT, message, status_severity="Warn", qb_id="QB-c-1"))
+    (status,) = worker.take("com.qbsync.events.SyncStatus")
+    assert (status["status"], status["code"], status["explanation"]) == (
+        "FAILED",
+        CONFLICT,
+        message,
+    )
+    assert worker.take(DEAD_LETTER) == []
+    assert worker.table == {}  # nothing parked to retry
+    assert [(e.status, e.code) for e in store.sync_log("t-1")] == [
+        ("synced", 0),
+        ("conflict", CONFLICT),
+    ]
+    assert store.mapping("t-1", "customer", "c-1").edit_sequence == "1"  # type: ignore[union-attr]
 
 
 def test_busy_twice_then_success_retries_with_growing_jittered_backoff(

@@ -64,7 +64,16 @@ def test_changes_are_parsed_and_validated_together() -> None:
     assert changed.sync_from == date(2026, 1, 1)
     assert changed.entities.payments is False
     assert changed.direction == {"vendor": "two_way"}
+
     assert changed.retainage_item == "Retainage Payable"
+
+
+def test_a_conflict_policy_per_entity_overrides_the_tenants() -> None:
+    changed = apply_changes(TenantSettings(), ["conflict_policy=never", "conflict.customer=always"])
+    assert changed.conflict_of("customer") == "always"
+    assert changed.conflict_of("vendor") == "never"
+    with pytest.raises(SettingsError, match=r"conflict\.customer"):
+        apply_changes(changed, ["conflict.customer=sometimes"])
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -204,6 +204,56 @@ def test_direction_from_quickbooks_skips_outbound_events() -> None:
     assert isinstance(
         run(example("customer.upserted"), {"direction": {"customer": "two_way"}}), dict
     )
+
+
+def two_way(
+    settings: dict[str, Any], qb_changed_at: datetime | None, app_changed_at: datetime
+) -> Any:
+    event = example("customer.upserted")
+    event["envelope"]["source_updated_at"] = app_changed_at
+    context = Context(
+        "p-1",
+        mapping_of("customer", "x"),
+        {"direction": {"customer": "two_way"}, **settings},
+        knows_everything,
+        qb_changed_at=lambda entity, qb_id: qb_changed_at,
+    )
+    return plan(event, context, command_id="c", now=NOW)
+
+
+def test_a_two_way_mod_carries_what_the_gateway_needs_to_decide_a_3200() -> None:
+    sent = two_way({"conflict": {"customer": "always"}}, None, NOW)
+    assert sent["action"] == "MOD"
+    assert (sent["conflict_policy"], sent["source_updated_at"]) == ("always", NOW)
+    one_way = run(example("customer.upserted"), {}, mapped=True)
+    assert (one_way["conflict_policy"], one_way["source_updated_at"]) == (None, None)
+    added = run(example("customer.upserted"), {"direction": {"customer": "two_way"}})
+    assert added["conflict_policy"] is None  # an Add has nothing to conflict with
+
+
+@pytest.mark.parametrize(
+    ("policy", "app_offset", "sent"),
+    [
+        # The app's change was made before a QuickBooks change it was sent since.
+        ("always", timedelta(minutes=-5), False),
+        ("most_recent", timedelta(minutes=-5), False),
+        ("never", timedelta(minutes=-5), True),  # the app wins, whatever the times
+        # The app changed it again after receiving QuickBooks' change: no conflict.
+        ("always", timedelta(minutes=5), True),
+        ("most_recent", timedelta(minutes=5), True),
+    ],
+)
+def test_conflict_policy_when_quickbooks_changed_the_record_after_the_app(
+    policy: str, app_offset: timedelta, sent: bool
+) -> None:
+    qb_changed = NOW - timedelta(hours=1)
+    outcome = two_way({"conflict_policy": policy}, qb_changed, qb_changed + app_offset)
+    if sent:
+        assert isinstance(outcome, dict), outcome
+        return
+    skip = skipped(outcome, "conflict")
+    assert policy in skip.reason
+    assert qb_changed.isoformat() in skip.reason
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ __all__ = [
     "enqueue",
     "enqueue_requests",
     "post",
+    "records",
     "results",
     "serving",
 ]
@@ -85,12 +86,15 @@ def connector(
     )
 
 
-def enqueue(served: Served, *names: str, profile: NewProfile | None = None) -> None:
+def enqueue(
+    served: Served, *names: str, profile: NewProfile | None = None, tenant_id: str = "t-1"
+) -> None:
     """Customer adds on a file's command topic, as the worker writes them."""
     enqueue_requests(
         served,
         [(name, "ADD", build_request("customer", "Add", {"Name": name})) for name in names],
         profile=profile,
+        tenant_id=tenant_id,
     )
 
 
@@ -101,6 +105,7 @@ def enqueue_requests(
     profile: NewProfile | None = None,
     depends_on: dict[str, list[str]] | None = None,
     entity: str = "customer",
+    tenant_id: str = "t-1",
 ) -> None:
     """``(entity_id, action, request_xml)`` commands (of ``entity``) on a file's topic;
     ``depends_on`` maps an entity id to the ``entity:entity_id`` keys it needs first."""
@@ -111,7 +116,7 @@ def enqueue_requests(
         command = {
             "command_id": str(uuid.uuid4()),
             "event_id": str(uuid.uuid4()),
-            "tenant_id": "t-1",
+            "tenant_id": tenant_id,
             "profile_id": profile_id,
             "entity": entity,
             "entity_id": entity_id,
@@ -120,7 +125,9 @@ def enqueue_requests(
             "created_at": datetime.now(UTC),
             "depends_on": (depends_on or {}).get(entity_id, []),
         }
-        records.append((topic, b"t-1", served.codec.encode("com.qbsync.pipeline.Command", command)))
+        records.append(
+            (topic, tenant_id.encode(), served.codec.encode("com.qbsync.pipeline.Command", command))
+        )
     # As the worker does: the file's topic has one partition.
     ensure_topics(served.settings.kafka.client_config(), {topic: 1})
     producer = RecordProducer(served.settings.kafka.client_config())
@@ -129,6 +136,12 @@ def enqueue_requests(
 
 
 def results(served: Served, expected: int) -> list[dict[str, object]]:
+    return records(served, served.settings.topics.results, expected)
+
+
+def records(served: Served, topic: str, expected: int) -> list[dict[str, object]]:
+    """At least ``expected`` decoded records of ``topic`` (keyed like the results: as many
+    partitions), or all there are after 30 s of polling."""
     consumer = Consumer(
         {
             **served.settings.kafka.client_config(),
@@ -137,9 +150,7 @@ def results(served: Served, expected: int) -> list[dict[str, object]]:
         }
     )
     partitions = served.settings.topics.results_partitions
-    consumer.assign(
-        [TopicPartition(served.settings.topics.results, p, 0) for p in range(partitions)]
-    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     found: list[dict[str, object]] = []
     for _ in range(60):
         for message in consumer.consume(100, timeout=0.5):

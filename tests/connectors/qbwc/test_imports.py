@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from connectors.store import ImportWatermark, Store, upgrade
 from qbsync.contracts import AvroCodec
 from qbsync.runtime import prepare_topics, use_broker
 from qbsync.settings import Settings
-from tests.support.gateway import Served, enqueue, serving
+from tests.support.gateway import Served, enqueue, records, serving
 from tests.support.xsd import assert_valid_qbxml
 
 CUSTOMERS = 1000
@@ -128,13 +129,39 @@ def test_commands_go_before_imports_and_only_changes_come_again(
     assert asked <= newest.replace(tzinfo=newest.tzinfo or UTC) - timedelta(seconds=59)
 
 
+def test_imported_records_go_to_every_tenant_of_the_file_and_our_writes_are_known(
+    importing: Served, tmp_path: Path
+) -> None:
+    """A shared company file's import reaches each tenant's worker (keyed by tenant); what
+    the session itself wrote is recorded as ours before the import reads it back."""
+    shared = create_profile(importing.store, name="Shared Co", tenants=["t-a", "t-b"])
+    served = Served(importing.url, importing.settings, importing.store, shared, importing.codec)
+    company = company_with_customers(tmp_path / "shared.db", 2)
+    enqueue(served, "Written By Us", profile=shared, tenant_id="t-a")
+    assert not wc(served, company).run_once().errors
+
+    # Per tenant: three customers and the class the bookkeeper added.
+    imported = records(served, importing.settings.topics.imports, expected=8)
+    customers = [r for r in imported if r["entity"] == "customer"]
+    assert sorted({r["tenant_id"] for r in customers}) == ["t-a", "t-b"]
+    for tenant in ("t-a", "t-b"):
+        names = {
+            json.loads(str(r["record_json"]))["Name"] for r in customers if r["tenant_id"] == tenant
+        }
+        assert names == {"Customer 0000", "Customer 0001", "Written By Us"}
+    (ours,) = [c for c in company.customers() if c["FullName"] == "Written By Us"]
+    written = importing.store.delivered("t-a", "customer", [ours["ListID"]])
+    assert written[ours["ListID"]].edit_sequence == ours["EditSequence"]
+    assert importing.store.delivered("t-b", "customer", [ours["ListID"]]) == {}
+
+
 # -- pure logic ---------------------------------------------------------------------------
 
 
 def test_requests_are_valid_qbxml(qbxml_reference: Path) -> None:
     config = ImportConfig(entities=("customer", "class", "account", "item"), page_size=150)
     for entity in config.entities:
-        first = start(entity, datetime(2026, 5, 1, tzinfo=UTC))
+        first = start(config, entity, datetime(2026, 5, 1, tzinfo=UTC), datetime.now(UTC))
         request_id, xml = import_request(config, first)
         assert_valid_qbxml(build_message([(request_id, xml)], version="13.0"), qbxml_reference)
         assert "<FromModifiedDate>2026-04-30T23:59:00" in xml  # rewound a minute
@@ -159,10 +186,32 @@ def test_due_and_refusals() -> None:
     assert due(config, {"customer": fresh, "class": stale}, now) == ["class"]
     assert due(config, {"customer": asked, "class": fresh}, now) == ["customer"]
     refused = ResponseStatus("import-class-0", "ClassQueryRs", 3260, "Error", "no permission")
-    taken = absorb(start("class", None), refused)
+    taken = absorb(start(config, "class", None, now), refused)
     assert taken.state is None
     assert taken.watermark is None
     assert taken.error is not None
     assert "3260" in taken.error
     with pytest.raises(ValueError, match="invoice_line"):
         ImportConfig(entities=("invoice_line",))
+
+
+def test_bills_are_read_back_fourteen_days_at_most_with_their_lines(
+    qbxml_reference: Path,
+) -> None:
+    """Bills matter to the apps while recent (job costs): never older than 14 days, even
+    on a first import, and with their lines, whose customers are the jobs."""
+    config = ImportConfig(entities=("bill",))
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    for watermark, expected in [
+        (None, now - timedelta(days=14)),  # first import: not the file's whole history
+        (now - timedelta(days=30), now - timedelta(days=14)),
+        (now - timedelta(hours=1), now - timedelta(hours=1, minutes=1)),  # the usual rewind
+    ]:
+        request_id, xml = import_request(config, start(config, "bill", watermark, now))
+        assert_valid_qbxml(build_message([(request_id, xml)], version="13.0"), qbxml_reference)
+        asked = parse_xml(xml).findtext(".//FromModifiedDate")
+        assert asked is not None
+        assert datetime.fromisoformat(asked) == expected
+        assert parse_xml(xml).findtext("IncludeLineItems") == "true"
+    customers = import_request(config, start(config, "customer", None, now))[1]
+    assert "FromModifiedDate" not in customers  # no window: a first import reads everything

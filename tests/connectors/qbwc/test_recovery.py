@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from connectors.qbwc._recovery import (
     advance,
@@ -12,6 +15,7 @@ from connectors.qbwc._recovery import (
     prepare,
 )
 from connectors.qbxml import ResponseStatus, build_request, parse_xml
+from qbsync.conflicts import CONFLICT
 
 
 def status(request_id: str, code: int, **found: str) -> ResponseStatus:
@@ -157,3 +161,60 @@ def test_first_attempts_need_no_lookup() -> None:
     prepared = prepare(flight(invoice("1", resent=False)))
     assert finished(prepared)
     assert followup_requests(prepared) == []
+
+
+# -- two-way: a 3200 is a conflict, decided by the tenant's policy -------------------------
+
+QB_CHANGED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def two_way_mod(policy: str, app_changed: datetime) -> dict[str, Any]:
+    return {**mod("1"), "conflict_policy": policy, "source_updated_at": app_changed.isoformat()}
+
+
+def after_lookup(command: dict[str, Any]) -> dict[str, Any]:
+    after = advance(flight(command), {"1": status("1", 3200)})
+    ((lookup_id, _),) = followup_requests(after)
+    found = ResponseStatus(
+        request_id=lookup_id,
+        request_type="Customer",
+        status_code=0,
+        status_severity="Info",
+        status_message="Status OK",
+        qb_id="80000001-1",
+        edit_sequence="777",
+        time_modified=QB_CHANGED,
+    )
+    return advance(after, {lookup_id: found})
+
+
+@pytest.mark.parametrize(
+    ("policy", "app_offset", "resent"),
+    [
+        ("never", timedelta(hours=-1), True),  # the app always wins
+        ("always", timedelta(hours=1), False),  # QuickBooks always wins
+        ("most_recent", timedelta(minutes=1), True),
+        ("most_recent", timedelta(minutes=-1), False),
+    ],
+)
+def test_a_two_way_3200_is_resent_only_when_the_app_wins(
+    policy: str, app_offset: timedelta, resent: bool
+) -> None:
+    done = after_lookup(two_way_mod(policy, QB_CHANGED + app_offset))
+    if resent:
+        ((_, again),) = followup_requests(done)
+        assert parse_xml(again).findtext("CustomerMod/EditSequence") == "777"
+        return
+    assert finished(done)
+    answer = done["commands"][0]["outcome"]
+    assert answer["status_code"] == CONFLICT
+    assert answer["status_severity"] != "Error"  # not a failure of the file's session
+    assert answer["edit_sequence"] is None  # the mapping keeps our version: the import delivers
+    assert policy in answer["status_message"]
+    assert QB_CHANGED.isoformat() in answer["status_message"]
+
+
+def test_a_one_way_3200_is_resent_whatever_the_times() -> None:
+    done = after_lookup(mod("1"))
+    ((_, again),) = followup_requests(done)
+    assert parse_xml(again).findtext("CustomerMod/EditSequence") == "777"

@@ -1,0 +1,206 @@
+"""Imported QuickBooks records to change events for the apps: the store look-ups around
+:func:`streams.two_way.decide`, one query per tenant and kind of look-up for a batch.
+
+Returns the records to send and what to remember once they are sent; the caller sends
+first and remembers after, so a crash in between delivers a change twice (its ``change_id``
+is derived from the version, so consumers drop the copy) and never loses one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.store import DeliveredChange, Mapping, Store
+from qbsync.contracts import AvroCodec, EncodeError, InvalidEvent, from_json, to_json
+from streams.from_quickbooks import AppRecord, app_records
+from streams.tenant_settings import SettingsError, load_settings
+from streams.two_way import Deliver, Version, decide
+
+__all__ = ["CHANGE", "IMPORTED", "Reconciled", "reconcile"]
+
+log = logging.getLogger(__name__)
+
+IMPORTED = "com.qbsync.pipeline.Imported"
+CHANGE = "com.qbsync.events.QuickBooksChange"
+_CHANGE_IDS = uuid.UUID("6f1e0d1c-7a43-4c55-9a8e-5b2f3f0c1d2e")
+
+
+@dataclass
+class Reconciled:
+    """What a batch of imported records gives: change events to send, then the versions to
+    remember, and how many were dropped for which reason (for the log)."""
+
+    send: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    delivered: list[DeliveredChange] = field(default_factory=list)
+    mappings: list[Mapping] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+    # Records that could not become a change event (by position in the batch), and why.
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def change_id(tenant_id: str, entity: str, qb_id: str, edit_sequence: str | None) -> str:
+    """The same version of the same record always gets the same id."""
+    return str(uuid.uuid5(_CHANGE_IDS, f"{tenant_id}/{entity}/{qb_id}/{edit_sequence}"))
+
+
+def reconcile(
+    store: Store, codec: AvroCodec, topic: str, imported: Sequence[dict[str, Any]], now: datetime
+) -> Reconciled:
+    """``imported``: decoded ``Imported`` records, in topic order."""
+    out = Reconciled()
+    by_tenant: dict[str, list[dict[str, Any]]] = {}
+    for position, record in enumerate(imported):
+        by_tenant.setdefault(record["tenant_id"], []).append({**record, "_position": position})
+    for tenant_id, records in by_tenant.items():
+        tenant = store.tenant(tenant_id)
+        if tenant is None:
+            out.dropped["no-tenant"] += len(records)
+            continue
+        try:
+            settings = load_settings(tenant.settings)
+        except SettingsError:
+            out.dropped["invalid-settings"] += len(records)
+            log.warning("tenant settings invalid; imports not delivered")
+            continue
+        # The records themselves and everything they name (a payment's customer and
+        # invoices, a bill line's job): one query.
+        fields = [_fields(r) for r in records]
+        named = {r["qb_id"] for r in records}.union(*(_ids(f) for f in fields))
+        mapped = store.mappings_by_qb_id(tenant_id, sorted(named))
+
+        def resolve(entity: str, qb_id: str | None, mapped: Any = mapped) -> str | None:
+            if qb_id is None:
+                return None
+            found = [m for m in mapped.get(qb_id, []) if m.entity == entity]
+            return found[0].external_id if found else None
+
+        shaped = [
+            (r, shape)
+            for r, found in zip(records, fields, strict=True)
+            for shape in _shapes(r, found, resolve, out)
+        ]
+        delivered: dict[tuple[str, str], DeliveredChange] = {}
+        for entity in {shape.entity for _, shape in shaped}:
+            ids = [r["qb_id"] for r, shape in shaped if shape.entity == entity]
+            for qb_id, row in store.delivered(tenant_id, entity, ids).items():
+                delivered[(entity, qb_id)] = row
+        for record, shape in shaped:
+            _one(out, codec, topic, settings, record, shape, mapped, delivered, now)
+    return out
+
+
+def _fields(record: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        fields = json.loads(record["record_json"])
+    except ValueError:
+        return None
+    return fields if isinstance(fields, dict) else None
+
+
+def _ids(fields: Any) -> set[str]:
+    """Every ListID and TxnID in a record, its references' included."""
+    if isinstance(fields, list):
+        return set().union(*(_ids(item) for item in fields))
+    if not isinstance(fields, dict):
+        return set()
+    found = {v for k, v in fields.items() if k in ("ListID", "TxnID") and isinstance(v, str)}
+    return found.union(*(_ids(v) for v in fields.values() if isinstance(v, dict | list)))
+
+
+def _shapes(
+    record: dict[str, Any], fields: dict[str, Any] | None, resolve: Any, out: Reconciled
+) -> list[AppRecord]:
+    if fields is None:
+        out.dropped["unreadable"] += 1
+        return []
+    shaped = app_records(record["record_type"], fields, resolve)
+    if not shaped:
+        out.dropped["not-delivered"] += 1  # accounts, classes ...: for matching only
+    return shaped
+
+
+def _one(
+    out: Reconciled,
+    codec: AvroCodec,
+    topic: str,
+    settings: Any,
+    record: dict[str, Any],
+    shape: AppRecord,
+    mapped: dict[str, list[Mapping]],
+    delivered: dict[tuple[str, str], DeliveredChange],
+    now: datetime,
+) -> None:
+    tenant_id, qb_id = record["tenant_id"], record["qb_id"]
+    imported = Version(record["edit_sequence"], record["time_modified"])
+    mapping = next((m for m in mapped.get(qb_id, []) if m.entity == shape.entity), None)
+    seen = delivered.get((shape.entity, qb_id))
+    decision = decide(
+        settings,
+        shape,
+        imported,
+        ours=None if mapping is None else Version(mapping.edit_sequence, None),
+        delivered=None if seen is None else Version(seen.edit_sequence, seen.changed_at),
+    )
+    if not isinstance(decision, Deliver):
+        out.dropped[decision.reason] += 1
+        return
+    change = {
+        "change_id": change_id(tenant_id, shape.entity, qb_id, imported.edit_sequence),
+        "tenant_id": tenant_id,
+        "entity": shape.entity,
+        "entity_id": None if mapping is None else mapping.external_id,
+        "kind": decision.kind,
+        "qb_id": qb_id,
+        "qb_edit_sequence": imported.edit_sequence,
+        "qb_time_modified": imported.changed_at,
+        "detected_at": now,
+        "conflict": None,
+        "placeholders": list(shape.placeholders),
+        shape.entity: shape.payload,
+    }
+    try:
+        value = codec.encode(CHANGE, change)
+    except EncodeError:  # QuickBooks left out what the app's shape needs
+        out.failed.append(
+            (record["_position"], f"{record['record_type']} {qb_id}: {_problems(codec, change)}")
+        )
+        return
+    out.send.append((topic, tenant_id.encode(), value))
+    row = DeliveredChange(
+        tenant_id=tenant_id,
+        entity=shape.entity,
+        qb_id=qb_id,
+        edit_sequence=imported.edit_sequence,
+        changed_at=imported.changed_at,
+        delivered_at=now,
+    )
+    delivered[(shape.entity, qb_id)] = row  # a later copy in the same batch is "seen"
+    out.delivered.append(row)
+    if mapping is not None:
+        # The app now holds QuickBooks' version: its next edit is a Mod of this one.
+        out.mappings.append(
+            Mapping(
+                tenant_id=mapping.tenant_id,
+                entity=mapping.entity,
+                external_id=mapping.external_id,
+                qb_id=mapping.qb_id,
+                edit_sequence=imported.edit_sequence,
+                full_name=mapping.full_name,
+            )
+        )
+
+
+def _problems(codec: AvroCodec, change: dict[str, Any]) -> str:
+    """Every field that does not fit, by path (fastavro's message dumps the schema)."""
+    try:
+        from_json(codec.schemas.standalone[CHANGE], to_json(change), what="the change")
+    except InvalidEvent as exc:
+        return "; ".join(str(problem) for problem in exc.problems)
+    return "it does not match the QuickBooksChange schema"

@@ -1,0 +1,249 @@
+"""QuickBooks records in the apps' shapes: from qbXML captured from real QuickBooks and from
+the sandbox, each encoded with the QuickBooksChange schema (so every shape is a valid
+change event)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.qbxml import Record, build_message, build_query, build_request, parse_response
+from connectors.sandbox import CompanyFile, find_reference
+from qbsync.contracts import AvroCodec
+from streams.from_quickbooks import PLACEHOLDERS, AppRecord, app_records
+
+CHANGE = "com.qbsync.events.QuickBooksChange"
+
+
+def nobody(_entity: str, _qb_id: str | None) -> str | None:
+    return None
+
+
+def as_change(record: AppRecord) -> dict[str, Any]:
+    """Encoded and decoded again with the contract: what an app would read."""
+    codec = AvroCodec()
+    change = {
+        "change_id": str(uuid.uuid4()),
+        "tenant_id": "t-1",
+        "entity": record.entity,
+        "kind": "CREATED",
+        "qb_id": "X",
+        "detected_at": datetime.now(UTC),
+        "placeholders": list(record.placeholders),
+        record.entity: record.payload,
+    }
+    return codec.decode(codec.encode(CHANGE, change))[1]
+
+
+def captured(qbxml_reference: Path, name: str) -> list[Record]:
+    answer = (qbxml_reference / "samples" / name).read_bytes()
+    return [record for status in parse_response(answer) for record in status.records]
+
+
+def test_customers_captured_from_quickbooks(qbxml_reference: Path) -> None:
+    palmer = captured(qbxml_reference, "responses-customer_query_rs.xml")[0]
+    (shaped,) = app_records(palmer.kind, palmer.fields, nobody)
+    change = as_change(shaped)
+    assert change["entity"] == "customer"
+    customer = change["customer"]
+    assert (customer["first_name"], customer["last_name"]) == ("Keith", "Palmer")
+    assert customer["bill_address"]["city"] == "Storrs"
+    assert customer["company_name"] is None  # a person: no placeholder needed
+    assert change["placeholders"] == []
+
+
+def test_an_item_captured_from_quickbooks_is_an_item(qbxml_reference: Path) -> None:
+    (item,) = captured(qbxml_reference, "responses-item_inventory_add_rs.xml")
+    (shaped,) = app_records(item.kind, item.fields, nobody)  # inventory: not a cost code
+    change = as_change(shaped)["item"]
+    assert change["item_type"] == "INVENTORY"
+    assert change["price"] == Decimal("85.00000")
+    assert change["description"] == "your sales description here"
+    assert shaped.placeholders == ("is_taxable",)
+
+
+def test_a_payment_captured_from_quickbooks_names_the_invoices_it_pays(
+    qbxml_reference: Path,
+) -> None:
+    payment = captured(qbxml_reference, "responses-receive_payment_query_rs.xml")[0]
+
+    def ours(entity: str, qb_id: str | None) -> str | None:
+        return "inv-13988" if (entity, qb_id) == ("invoice", "244B-1263497335") else None
+
+    (shaped,) = app_records(payment.kind, payment.fields, ours)
+    assert shaped.refers_to_ours
+    change = as_change(shaped)["payment"]
+    assert change["amount"] == Decimal("112.35")
+    assert change["applied_to"] == [
+        {"transaction": {"id": "inv-13988", "full_name": "OP13988"}, "amount": Decimal("112.35")}
+    ]
+    (stranger,) = app_records(payment.kind, payment.fields, nobody)
+    assert not stranger.refers_to_ours
+
+
+@pytest.fixture
+def company(tmp_path: Path) -> Iterator[CompanyFile]:
+    file = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
+    yield file
+    file.close()
+
+
+def entered(company: CompanyFile, *requests: tuple[str, str, dict[str, Any]]) -> None:
+    message = build_message(
+        [(str(i), build_request(e, "Add", v)) for i, (e, _, v) in enumerate(requests)],
+        version="13.0",
+    )
+    answer = company.process(message)[0]
+    assert answer.count('statusCode="0"') == len(requests), answer
+
+
+def queried(company: CompanyFile, entity: str, **values: Any) -> list[Record]:
+    answer = company.process(
+        build_message([("q", build_query(entity, values or None))], version="13.0")
+    )[0]
+    return list(parse_response(answer)[0].records)
+
+
+def test_a_customer_job_is_the_apps_project_and_ship_tos_its_service_locations(
+    company: CompanyFile,
+) -> None:
+    entered(
+        company,
+        (
+            "customer",
+            "",
+            {
+                "Name": "Acme",
+                "CompanyName": "Acme Inc",
+                "ShipToAddress": [
+                    {"Name": "Depot", "Addr1": "9 Side", "City": "Austin", "DefaultShipTo": True},
+                    {"Name": "Yard", "Addr1": "1 Back"},
+                ],
+            },
+        ),
+        (
+            "customer",
+            "",
+            {
+                "Name": "Kitchen",
+                "ParentRef": {"FullName": "Acme"},
+                "JobStatus": "InProgress",
+                "JobDesc": "Remodel",
+            },
+        ),
+    )
+    acme, kitchen = sorted(queried(company, "customer"), key=lambda r: r.full_name or "")
+
+    def resolve(entity: str, qb_id: str | None) -> str | None:
+        return "app-acme" if (entity, qb_id) == ("customer", acme.qb_id) else None
+
+    (customer,) = app_records(acme.kind, acme.fields, resolve)
+    locations = as_change(customer)["customer"]["ship_to_locations"]
+    assert [(loc["name"], loc["is_default"]) for loc in locations] == [
+        ("Depot", True),
+        ("Yard", False),
+    ]
+    assert locations[0]["address"]["city"] == "Austin"
+
+    (job,) = app_records(kitchen.kind, kitchen.fields, resolve)  # a job, not a customer
+    project = as_change(job)["job"]
+    assert project["parent_customer"] == {"id": "app-acme", "full_name": "Acme"}
+    assert (project["name"], project["status"], project["description"]) == (
+        "Kitchen",
+        "IN_PROGRESS",
+        "Remodel",
+    )
+
+
+def test_placeholders_fill_what_quickbooks_leaves_empty_and_are_reported(
+    company: CompanyFile,
+) -> None:
+    entered(
+        company,
+        ("vendor", "", {"Name": "Bob Supply"}),
+        ("employee", "", {"FirstName": "Cher"}),
+        ("customer", "", {"Name": "Walk-in"}),
+    )
+    (vendor,) = app_records("Vendor", queried(company, "vendor")[0].fields, nobody)
+    assert vendor.placeholders == ("kind", "company_name")
+    assert as_change(vendor)["vendor"]["company_name"] == "Bob Supply"
+    (employee,) = app_records("Employee", queried(company, "employee")[0].fields, nobody)
+    assert employee.placeholders == ("last_name",)
+    assert as_change(employee)["employee"]["last_name"] == "-"
+    (walk_in,) = app_records("Customer", queried(company, "customer")[0].fields, nobody)
+    assert walk_in.placeholders == ("company_name",)
+    # Every placeholder is documented.
+    for record in (vendor, employee, walk_in):
+        for name in record.placeholders:
+            assert f"{record.entity}.{name}" in PLACEHOLDERS
+
+
+def test_a_bill_carries_its_job_costs_and_a_service_item_is_also_a_cost_code(
+    company: CompanyFile,
+) -> None:
+    entered(
+        company,
+        ("vendor", "", {"Name": "Lumber Co"}),
+        ("customer", "", {"Name": "Acme"}),
+        ("customer", "", {"Name": "Kitchen", "ParentRef": {"FullName": "Acme"}}),
+        (
+            "item_service",
+            "",
+            {
+                "Name": "03-300",
+                "SalesOrPurchase": {"Desc": "Concrete", "AccountRef": {"FullName": "Services"}},
+            },
+        ),
+    )
+    entered(
+        company,
+        (
+            "bill",
+            "",
+            {
+                "VendorRef": {"FullName": "Lumber Co"},
+                "TxnDate": date(2026, 11, 20),
+                "RefNumber": "B-7",
+                "ItemLineAdd": [
+                    {
+                        "ItemRef": {"FullName": "03-300"},
+                        "Amount": Decimal("400.00"),
+                        "CustomerRef": {"FullName": "Acme:Kitchen"},
+                    }
+                ],
+            },
+        ),
+    )
+    (kitchen,) = [r for r in queried(company, "customer") if r.full_name == "Acme:Kitchen"]
+
+    def resolve(entity: str, qb_id: str | None) -> str | None:
+        return "proj-9" if (entity, qb_id) == ("job", kitchen.qb_id) else None
+
+    (bill_record,) = queried(company, "bill", IncludeLineItems=True)
+    (bill,) = app_records(bill_record.kind, bill_record.fields, resolve)
+    shaped = as_change(bill)["bill"]
+    assert (shaped["ref_number"], shaped["txn_date"], shaped["status"]) == (
+        "B-7",
+        date(2026, 11, 20),
+        "APPROVED",
+    )
+    (line,) = shaped["item_lines"]
+    assert line["customer"] == {"id": "proj-9", "full_name": "Acme:Kitchen"}  # the job cost
+    assert line["amount"] == Decimal("400.00")
+
+    (service,) = queried(company, "item")
+    item, cost_code = app_records(service.kind, service.fields, nobody)
+    assert (item.entity, cost_code.entity) == ("item", "cost_code")
+    code = as_change(cost_code)["cost_code"]
+    assert (code["code"], code["name"]) == ("03-300", "Concrete")
+    assert code["item"]["full_name"] == "03-300"
+
+
+def test_kinds_the_apps_do_not_get_give_nothing() -> None:
+    assert app_records("Account", {"ListID": "1", "Name": "Bank"}, nobody) == []
