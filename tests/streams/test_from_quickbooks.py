@@ -247,3 +247,11 @@ def test_a_bill_carries_its_job_costs_and_a_service_item_is_also_a_cost_code(
 
 def test_kinds_the_apps_do_not_get_give_nothing() -> None:
     assert app_records("Account", {"ListID": "1", "Name": "Bank"}, nobody) == []
+
+
+def test_docs_list_every_placeholder_as_the_code_fills_it() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "two-way.md").read_text()
+    table = doc.split("<!-- placeholders:")[1].split("\n\n")[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| `")]
+    documented = {field.strip().strip("`"): why.strip() for field, why in rows}
+    assert documented == PLACEHOLDERS
