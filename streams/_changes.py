@@ -1,9 +1,12 @@
 """Imported QuickBooks records to change events for the apps: the store look-ups around
 :func:`streams.two_way.decide`, one query per tenant and kind of look-up for a batch.
 
-Returns the records to send and what to remember once they are sent; the caller sends
-first and remembers after, so a crash in between delivers a change twice (its ``change_id``
-is derived from the version, so consumers drop the copy) and never loses one.
+Returns :class:`Change` s: the record to send, and what to remember once it is sent; the
+caller sends first and remembers after, so a crash in between delivers a change twice (its
+``change_id`` is derived from the version, so consumers drop the copy) and never loses one.
+A change of a two-way record carries a :class:`Guard`: an app change of the same record
+still parked in the worker (waiting, or backing off after "record in use") is a conflict,
+which only the agent can see (the parking table lives in its event loop).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any
 from connectors.store import DeliveredChange, Mapping, Store
 from qbsync.contracts import AvroCodec, EncodeError, InvalidEvent, from_json, to_json
 from streams.from_quickbooks import AppRecord, app_records
-from streams.tenant_settings import SettingsError, load_settings
+from streams.parking import record_key
+from streams.tenant_settings import SettingsError, TenantSettings, load_settings
 from streams.two_way import Deliver, Version, decide
 
-__all__ = ["CHANGE", "IMPORTED", "Reconciled", "reconcile"]
+__all__ = ["CHANGE", "IMPORTED", "Change", "Guard", "Reconciled", "reconcile"]
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +36,31 @@ CHANGE = "com.qbsync.events.QuickBooksChange"
 _CHANGE_IDS = uuid.UUID("6f1e0d1c-7a43-4c55-9a8e-5b2f3f0c1d2e")
 
 
+@dataclass(frozen=True)
+class Guard:
+    """Hold the change back if the app's parked change of ``record`` wins under ``policy``."""
+
+    record: bytes  # streams.parking.record_key of the app's record
+    policy: str
+    qb_changed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change event, what to remember once it is sent, and its guard."""
+
+    record: tuple[str, bytes, bytes]
+    delivered: DeliveredChange
+    mapping: Mapping | None  # the mapping at QuickBooks' EditSequence, for a mapped record
+    guard: Guard | None = None
+
+
 @dataclass
 class Reconciled:
-    """What a batch of imported records gives: change events to send, then the versions to
-    remember, and how many were dropped for which reason (for the log)."""
+    """What a batch of imported records gives: changes, and how many records were dropped
+    for which reason (for the log)."""
 
-    send: list[tuple[str, bytes, bytes]] = field(default_factory=list)
-    delivered: list[DeliveredChange] = field(default_factory=list)
-    mappings: list[Mapping] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
     # Records that could not become a change event (by position in the batch), and why.
     failed: list[tuple[int, str]] = field(default_factory=list)
@@ -130,7 +151,7 @@ def _one(
     out: Reconciled,
     codec: AvroCodec,
     topic: str,
-    settings: Any,
+    settings: TenantSettings,
     record: dict[str, Any],
     shape: AppRecord,
     mapped: dict[str, list[Mapping]],
@@ -172,7 +193,6 @@ def _one(
             (record["_position"], f"{record['record_type']} {qb_id}: {_problems(codec, change)}")
         )
         return
-    out.send.append((topic, tenant_id.encode(), value))
     row = DeliveredChange(
         tenant_id=tenant_id,
         entity=shape.entity,
@@ -182,19 +202,21 @@ def _one(
         delivered_at=now,
     )
     delivered[(shape.entity, qb_id)] = row  # a later copy in the same batch is "seen"
-    out.delivered.append(row)
+    following = guard = None
     if mapping is not None:
         # The app now holds QuickBooks' version: its next edit is a Mod of this one.
-        out.mappings.append(
-            Mapping(
-                tenant_id=mapping.tenant_id,
-                entity=mapping.entity,
-                external_id=mapping.external_id,
-                qb_id=mapping.qb_id,
-                edit_sequence=imported.edit_sequence,
-                full_name=mapping.full_name,
-            )
+        following = Mapping(
+            tenant_id=mapping.tenant_id,
+            entity=mapping.entity,
+            external_id=mapping.external_id,
+            qb_id=mapping.qb_id,
+            edit_sequence=imported.edit_sequence,
+            full_name=mapping.full_name,
         )
+        if settings.direction_of(shape.entity) == "two_way":
+            key = record_key(tenant_id, mapping.entity, mapping.external_id)
+            guard = Guard(key, settings.conflict_of(shape.entity), imported.changed_at)
+    out.changes.append(Change((topic, tenant_id.encode(), value), row, following, guard))
 
 
 def _problems(codec: AvroCodec, change: dict[str, Any]) -> str:

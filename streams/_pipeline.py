@@ -20,10 +20,10 @@ from typing import Any
 from connectors.qbwc import BLOCKED
 from connectors.qbxml import Category, explain
 from connectors.store import Mapping, Store, SyncLogEntry, Tenant
-from qbsync.conflicts import CONFLICT
+from qbsync.conflicts import CONFLICT, winner
 from qbsync.contracts import AvroCodec, DecodeError
 from qbsync.settings import Settings
-from streams._changes import IMPORTED, reconcile
+from streams._changes import IMPORTED, Change, reconcile
 from streams.parking import Kind, Parked, ParkingLot, record_key
 from streams.translate import Context, Held, Paused, Skip, Waiting, plan
 
@@ -74,8 +74,8 @@ class Step:
     mapped: list[tuple[str, str]] = field(default_factory=list)
     dead: list[tuple[str, str, str]] = field(default_factory=list)
     requested: list[tuple[str, str]] = field(default_factory=list)
-    # Store writes that must follow the sends (run in a thread once they are acknowledged).
-    after_send: list[Callable[[], object]] = field(default_factory=list)
+    # Change events for the apps, sent unless their guard holds them back, then remembered.
+    changes: list[Change] = field(default_factory=list)
 
 
 @dataclass
@@ -263,7 +263,7 @@ class Pipeline:
                 log.exception("imports failed")
                 failure = Failure("internal-error", f"qbsync failed on this import: {exc!r}")
                 return [Step(send=[self.dead_letter(Source.of(m), failure) for m in messages])]
-            step.send += done.send
+            step.changes += done.changes
             for position, reason in done.failed:
                 failure = Failure("unshapeable", f"Not delivered to the app: {reason}")
                 record = imported[position]
@@ -277,18 +277,42 @@ class Pipeline:
                         entity_id=record["qb_id"],
                     )
                 )
-            if done.delivered or done.mappings:
-                step.after_send.append(
-                    partial(self.store.record_delivered, done.delivered, done.mappings)
-                )
             log.info(
                 "imports reconciled",
                 extra={
-                    "changes": len(done.send),
+                    "changes": len(done.changes),
                     **{f"dropped_{k}": v for k, v in done.dropped.items()},
                 },
             )
         return [step]
+
+    def held_back(self, change: Change, parked: Parked | None) -> bool:
+        """Whether an app change of the record, still parked here, wins over QuickBooks'
+        change under the tenant's policy: then the app is not told QuickBooks' version
+        (the parked change, once sent, meets 3200 and the gateway decides the same way)."""
+        guard = change.guard
+        if guard is None or parked is None:
+            return False
+        app_changed_at = self._source_updated_at(parked)
+        if winner(guard.policy, app_changed_at, guard.qb_changed_at) != "app":
+            return False
+        log.info("quickbooks change held back", extra={"kind": parked.kind})
+        return True
+
+    def _source_updated_at(self, parked: Parked) -> datetime | None:
+        try:
+            name, value = self.codec.decode(parked.value)
+        except DecodeError:
+            return None
+        if name == COMMAND:
+            return value.get("source_updated_at")
+        return (value.get("envelope") or {}).get("source_updated_at")
+
+    def remember(self, changes: list[Change]) -> None:
+        """Once sent: the versions the apps were told about, and the mappings following."""
+        self.store.record_delivered(
+            [c.delivered for c in changes], [c.mapping for c in changes if c.mapping]
+        )
 
     # -- events -----------------------------------------------------------------------
 

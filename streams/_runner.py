@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+from streams._changes import Change
 from streams._pipeline import Pipeline, Record, Step
 from streams.parking import Parked, ParkingLot, record_key
 
@@ -30,13 +31,15 @@ async def carry_out(
     releases are planned through ``offload`` (a thread: the store blocks), and their steps
     are carried out in turn, so a customer's result releases its invoice, whose result
     releases its payment."""
-    sent = [await send(record) for record in step.send]
-    if step.after_send:
-        # Remembered only once Kafka acknowledged what was sent (``send`` may hand back
-        # the delivery's future).
+    for record in step.send:
+        await send(record)
+    changes = [c for c in step.changes if not pipeline.held_back(c, _parked(lot, c))]
+    if changes:
+        sent = [await send(change.record) for change in changes]
+        # Remembered only once Kafka acknowledged them (``send`` may hand back the
+        # delivery's future): a crash in between re-delivers, never loses.
         await asyncio.gather(*(s for s in sent if inspect.isawaitable(s)))
-        for write in step.after_send:
-            await offload(write)
+        await offload(pipeline.remember, changes)
     for key in step.unpark:
         lot.remove(key)
     for entry in step.park:
@@ -97,3 +100,7 @@ async def sweep_once(
     await carry_out(step, pipeline, lot, send, offload)
     for entry in recheck:
         await release(entry, pipeline.replan, pipeline, lot, send, offload)
+
+
+def _parked(lot: ParkingLot, change: Change) -> Parked | None:
+    return None if change.guard is None else lot.get(change.guard.record)

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 
 from connectors.store import Mapping, Store
+from qbsync.contracts import customer_event
 from streams.app import Step, carry_out
 from tests.streams.test_pipeline import Clock, Worker, clock, make_worker, store
 from tests.support.messages import Message
 
+COMMAND = "com.qbsync.pipeline.Command"
 IMPORTED = "com.qbsync.pipeline.Imported"
 CHANGE = "com.qbsync.events.QuickBooksChange"
 DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
@@ -145,3 +147,35 @@ def test_versions_are_remembered_only_after_the_changes_are_sent(
     asyncio.run(carry_out(step, worker.pipeline, worker.lot, send, inline))
     assert remembered_when_sent == [False]
     assert store.delivered("t-1", "customer", ["80-9"])["80-9"].edit_sequence == "5"
+
+
+@pytest.mark.parametrize(
+    ("policy", "app_offset", "delivered"),
+    [
+        ("most_recent", timedelta(hours=1), False),
+        ("most_recent", timedelta(hours=-1), True),
+        ("never", timedelta(hours=-1), False),
+        ("always", timedelta(hours=1), True),
+    ],
+)
+def test_an_app_change_parked_for_a_retry_meets_a_quickbooks_change_by_the_policy(
+    worker: Worker, store: Store, policy: str, app_offset: timedelta, delivered: bool
+) -> None:
+    """The bookkeeper has the customer open (3175, record in use: the app's change backs
+    off) and then saves it: both sides changed it. The app is told QuickBooks' version
+    only if QuickBooks wins, as the gateway will decide when the app's change is re-sent."""
+    store.update_tenant_settings(
+        "t-1", {"direction": {"customer": "two_way"}, "conflict_policy": policy}
+    )
+    mapped(store)
+    event = customer_event("t-1", "c-1", {"last_name": "Lovelace"})
+    event["envelope"]["source_updated_at"] = T + app_offset
+    worker.event(event)
+    (mod,) = worker.take(COMMAND)
+    worker.result(worker.answer(mod, 3175, "The record is in use."))
+    assert worker.lot.counts().get("retry") == 1  # backing off
+
+    run(worker, imported("80-1", "2", at=T))
+    assert len(worker.take(CHANGE)) == (1 if delivered else 0)
+    remembered = store.delivered("t-1", "customer", ["80-1"])
+    assert bool(remembered) == delivered
