@@ -1,4 +1,5 @@
-"""``qbsync tenant create|show|set``: a tenant's company file and sync settings.
+"""``qbsync tenant create|show|set|import``: a tenant's company file, sync settings, and
+read-backs from QuickBooks on request.
 
 Settings are validated by :class:`streams.tenant_settings.TenantSettings` before anything is
 written, so a typo never reaches the worker (see ``docs/settings.md``).
@@ -128,3 +129,25 @@ def tenant_set(
         )
         view = _view(updated)
     _print(view, as_json)
+
+
+@tenant_app.command("import")
+def tenant_import(
+    tenant_id: Annotated[str, typer.Argument(help="The tenant id.")],
+    entities: Annotated[
+        list[str], typer.Argument(help="What to read back, e.g. account item customer bill")
+    ],
+) -> None:
+    """Read records back from the tenant's QuickBooks at its file's next Web Connector
+    session, due or not (what an app's import.sync_requested event does)."""
+    from streams.from_quickbooks import ImportRefused, imports_for
+
+    with _store() as store:
+        tenant = _tenant(store, tenant_id)
+        try:
+            imports = imports_for(entities, Settings().gateway.import_entities)
+        except ImportRefused as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
+        store.request_import(tenant.profile_id, imports)
+    typer.echo(f"requested: {', '.join(imports)} at the next session of {tenant.profile_id}")

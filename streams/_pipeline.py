@@ -24,6 +24,7 @@ from qbsync.conflicts import CONFLICT, winner
 from qbsync.contracts import AvroCodec, DecodeError
 from qbsync.settings import Settings
 from streams._changes import IMPORTED, Change, reconcile
+from streams.from_quickbooks import ImportRefused, imports_for
 from streams.parking import Kind, Parked, ParkingLot, record_key
 from streams.translate import Context, Held, Paused, Skip, Waiting, plan
 
@@ -383,6 +384,8 @@ class Pipeline:
         )
         record = record_key(tenant_id, entity, entity_id)
         where = {"tenant_id": tenant_id, "entity": entity, "entity_id": entity_id}
+        if entity == "import":
+            return self._import_requested(source, event, where)
         try:
             context = self.context(envelope, batch)
             outcome = plan(event, context, command_id=str(uuid.uuid4()), now=self._now())
@@ -453,6 +456,23 @@ class Pipeline:
         step.unpark += [record] if parked else []
         step.send.append(self.dead_letter(source, failure, profile_id=context.profile_id, **where))
         return step
+
+    def _import_requested(
+        self, source: Source, event: dict[str, Any], where: dict[str, str]
+    ) -> Step:
+        """``import.sync_requested``: the file reads these back at its next session."""
+        tenant = self.store.tenant(where["tenant_id"])
+        if tenant is None:
+            failure = Failure("unknown-tenant", f"tenant {where['tenant_id']!r} is not connected")
+            return Step(send=[self.dead_letter(source, failure, **where)])
+        wanted = (event.get("import") or {}).get("entities") or []
+        try:
+            imports = imports_for(wanted, self.settings.gateway.import_entities)
+        except ImportRefused as exc:
+            return Step(send=[self.dead_letter(source, Failure(exc.code, str(exc)), **where)])
+        self.store.request_import(tenant.profile_id, imports)
+        log.info("import requested", extra={"entities": ",".join(imports)})
+        return Step()
 
     def _command_record(self, command: dict[str, Any]) -> Record:
         return (

@@ -19,13 +19,15 @@ also the documentation (``docs/two-way.md`` prints it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-__all__ = ["PLACEHOLDERS", "SHAPES", "AppRecord", "Follows", "Shape", "app_records"]
+from qbsync.errors import QbsyncError
+
+__all__ = ["IMPORTED_AS", "PLACEHOLDERS", "SHAPES", "AppRecord", "Follows", "Shape", "app_records"]
 
 Fields = Mapping[str, Any]
 Resolve = Callable[[str, str | None], str | None]  # (app entity, QuickBooks id) -> app id
@@ -483,3 +485,52 @@ def _record(shape: Shape, fields: Fields, resolve: Resolve) -> AppRecord:
 def _named(payload: Mapping[str, Any], name: str) -> bool:
     """A customer's or vendor's company name is only needed when there is no last name."""
     return name == "company_name" and bool(payload.get("last_name"))
+
+
+# What an app asks to import (``import.sync_requested``), as the gateway's qbXML entity.
+IMPORTED_AS: Mapping[str, str] = {
+    "account": "account",
+    "class": "class",
+    "terms": "terms",
+    "sales_tax_code": "sales_tax_code",
+    "item": "item",
+    "cost_code": "item",
+    "customer": "customer",
+    "job": "customer",
+    "vendor": "vendor",
+    "employee": "employee",
+    "invoice": "invoice",
+    "payment": "receive_payment",
+    "bill": "bill",
+}
+
+
+class ImportRefused(QbsyncError):
+    """An import request naming nothing, or what cannot be imported; ``code`` says which."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def imports_for(wanted: Sequence[str], configured: Sequence[str]) -> list[str]:
+    """The gateway's entities for what an app asks to import (``cost_code`` -> ``item``),
+    or :class:`ImportRefused` naming what is wrong."""
+    if not wanted:
+        raise ImportRefused("missing-payload", "import.entities: name at least one entity")
+    unknown = [e for e in wanted if e not in IMPORTED_AS]
+    if unknown:
+        raise ImportRefused(
+            "unknown-import",
+            f"import.entities: cannot import {', '.join(map(repr, unknown))}; one of "
+            + ", ".join(IMPORTED_AS),
+        )
+    chosen = sorted({IMPORTED_AS[e] for e in wanted})
+    off = [e for e in chosen if e not in configured]
+    if off:
+        raise ImportRefused(
+            "import-off",
+            f"import.entities: {', '.join(off)} not imported by this deployment"
+            " (QBSYNC_GATEWAY_IMPORTS)",
+        )
+    return chosen

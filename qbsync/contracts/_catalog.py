@@ -43,6 +43,7 @@ class EntitySpec:
     entity: str
     record: str
     kinds: tuple[str, ...]
+    payload_always: bool = False  # the payload is required whatever the kind
 
     @property
     def event_schema(self) -> str:
@@ -80,8 +81,9 @@ class EventType:
 
     @property
     def payload_required(self) -> bool:
-        """Upserts carry the record; deactivations and sync requests need only the id."""
-        return self.kind == "UPSERTED"
+        """Upserts carry the record; deactivations and sync requests need only the id, except
+        where the payload is the request itself (an import request)."""
+        return self.kind == "UPSERTED" or self.spec.payload_always
 
 
 ENTITIES: tuple[EntitySpec, ...] = (
@@ -107,6 +109,8 @@ ENTITIES: tuple[EntitySpec, ...] = (
     EntitySpec("subcontractor_invoice", "SubcontractorInvoice", _TRANSACTION_KINDS),
     EntitySpec("cost_code", "CostCode", _LIST_KINDS),
     EntitySpec("budget_line", "BudgetLine", _LIST_KINDS),
+    # Not a record: an app asking for a read-back from QuickBooks (docs/two-way.md).
+    EntitySpec("import", "ImportRequest", ("SYNC_REQUESTED",), payload_always=True),
 )
 
 EVENT_TYPES: dict[str, EventType] = {

@@ -120,3 +120,29 @@ def test_an_invalid_stored_value_is_reported_and_can_be_fixed(data_dir: Path) ->
     assert "sync_type" in out
     settings = invoke_json("set", "acme", "sync_type=manual")["settings"]
     assert (settings["sync_type"], settings["upper_case"]) == ("manual", True)
+
+
+def test_import_asks_the_files_next_session_to_read_back(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QBSYNC_GATEWAY_IMPORTS", "account,item,customer")
+    assert invoke("create", "--id", "acme", "--profile", "Acme file")[0] == 0
+    code, out = invoke("import", "acme", "account", "cost_code", "job")
+    assert code == 0, out
+    store = Store(f"sqlite:///{data_dir}/qbsync.db")
+    try:
+        tenant = store.tenant("acme")
+        assert tenant is not None
+        marks = store.watermarks(tenant.profile_id)
+    finally:
+        store.close()
+    # Cost codes are items and jobs are customers in QuickBooks.
+    assert {e for e, m in marks.items() if m.requested_at} == {"account", "item", "customer"}
+
+    code, out = invoke("import", "acme", "acounts")
+    assert code == 2
+    assert "'acounts'" in out
+    assert "account" in out  # what is allowed
+    code, out = invoke("import", "acme", "bill")
+    assert code == 2
+    assert "QBSYNC_GATEWAY_IMPORTS" in out  # bills are not imported by this deployment

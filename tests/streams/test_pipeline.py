@@ -19,7 +19,7 @@ import pytest
 from connectors.qbwc import BLOCKED, create_profile
 from connectors.store import Mapping, Store, upgrade
 from qbsync.conflicts import CONFLICT
-from qbsync.contracts import AvroCodec, customer_event, validate_event
+from qbsync.contracts import ENTITIES, AvroCodec, customer_event, validate_event
 from qbsync.settings import Settings, WorkerSettings
 from streams.app import Pipeline, Step, carry_out, release, sweep_once
 from streams.parking import ParkingLot, record_key
@@ -64,8 +64,8 @@ class Worker:
         return Message(topic, 0, offset, key, value)
 
     def event_step(self, event: dict[str, Any]) -> Step:
-        kind = event["envelope"]["entity"].title().replace("_", "")
-        value = self.pipeline.codec.encode(f"com.qbsync.events.{kind}Event", event)
+        (spec,) = [s for s in ENTITIES if s.entity == event["envelope"]["entity"]]
+        value = self.pipeline.codec.encode(spec.event_schema, event)
         return self.pipeline.translate(self._message("qbsync.events", value))
 
     def event(self, event: dict[str, Any]) -> None:
@@ -493,6 +493,31 @@ def test_ok_result_stores_the_mapping_logs_and_tells_the_source_app(
     assert mapping is not None
     assert (mapping.qb_id, mapping.edit_sequence) == ("QB-c-1", "1")
     assert [(e.status, e.code) for e in store.sync_log("t-1")] == [("synced", 0)]
+
+
+def import_request(*entities: str) -> dict[str, Any]:
+    envelope = {
+        "tenant_id": "t-1",
+        "source_system": "app",
+        "entity_id": "req-1",
+        "source_updated_at": "2026-11-22T12:00:00Z",
+    }
+    return validate_event(
+        "import.sync_requested", {"envelope": envelope, "import": {"entities": list(entities)}}
+    )
+
+
+def test_an_import_request_event_asks_the_files_next_session(store: Store, worker: Worker) -> None:
+    worker.event(import_request("account", "payment"))
+    profile_id = store.tenant("t-1").profile_id  # type: ignore[union-attr]
+    marks = store.watermarks(profile_id)
+    assert {e for e, m in marks.items() if m.requested_at} == {"account", "receive_payment"}
+    assert worker.sent == []  # nothing to send: the gateway reads the request
+
+    worker.event(import_request("acount"))
+    (letter,) = worker.take(DEAD_LETTER)
+    assert letter["code"] == "unknown-import"
+    assert "'acount'" in letter["reason"]
 
 
 def test_a_conflict_quickbooks_won_is_told_to_the_app_and_nothing_else(
