@@ -48,6 +48,7 @@ bench: $(STAMP)
 	@$(BIN)/python bench/topics.py
 	@$(BIN)/python bench/gateway.py
 	@$(BIN)/python bench/e2e.py
+	@$(BIN)/python bench/changes.py
 
 clean:
 	rm -rf $(VENV) .qbsync .pytest_cache .mypy_cache .ruff_cache

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, delete, event, func, select, tuple_
+from sqlalchemy import create_engine, delete, event, func, inspect, select, tuple_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.store._models import (
+    Base,
     DeadLetterReplay,
     DeliveredChange,
     IdMapping,
@@ -27,6 +28,8 @@ from connectors.store._models import (
 from qbsync.errors import QbsyncError
 
 __all__ = ["Mapping", "SessionBusy", "Store", "StoreError"]
+
+Row = TypeVar("Row", bound=Base)
 
 
 class StoreError(QbsyncError):
@@ -54,6 +57,19 @@ def _now() -> datetime:
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything we write is UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _rows(session: Session, model: type[Row], keys: Iterable[tuple[Any, ...]]) -> dict[Any, Row]:
+    """The rows with these primary keys, by key, in one query per 500: a batch's upserts
+    then cost a query per 500 rows instead of one per row (``session.get`` each)."""
+    columns = model.__mapper__.primary_key
+    wanted = sorted(set(keys))
+    found: dict[Any, Row] = {}
+    for start in range(0, len(wanted), 500):
+        query = select(model).where(tuple_(*columns).in_(wanted[start : start + 500]))
+        for row in session.scalars(query):
+            found[inspect(row).identity] = row
+    return found
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -261,15 +277,17 @@ class Store:
         if not mappings and not entries and not forget:
             return
         with self._tx() as session:
-            for key in forget:
-                row = session.get(IdMapping, key)
-                if row is not None:
-                    session.delete(row)
-            for mapping in mappings:  # insert or update; the newest EditSequence wins
-                key = (mapping.tenant_id, mapping.entity, mapping.external_id)
-                row = session.get(IdMapping, key)  # finds one added earlier in the batch too
+            for stale in _rows(session, IdMapping, forget).values():
+                session.delete(stale)
+            if forget:
+                session.flush()
+            keys = [(m.tenant_id, m.entity, m.external_id) for m in mappings]
+            rows = _rows(session, IdMapping, keys)
+            for mapping, key in zip(mappings, keys, strict=True):
+                # insert or update; the newest EditSequence wins
+                row = rows.get(key)
                 if row is None:
-                    row = IdMapping(
+                    row = rows[key] = IdMapping(
                         tenant_id=mapping.tenant_id,
                         entity=mapping.entity,
                         external_id=mapping.external_id,
@@ -343,10 +361,13 @@ class Store:
             return
         now = _now()
         with self._tx() as session:
+            rows = _rows(session, DeliveredChange, [w[:3] for w in written])
             for tenant_id, entity, qb_id, edit_sequence in written:
-                row = session.get(DeliveredChange, (tenant_id, entity, qb_id))
+                row = rows.get((tenant_id, entity, qb_id))
                 if row is None:
-                    row = DeliveredChange(tenant_id=tenant_id, entity=entity, qb_id=qb_id)
+                    row = rows[(tenant_id, entity, qb_id)] = DeliveredChange(
+                        tenant_id=tenant_id, entity=entity, qb_id=qb_id
+                    )
                     session.add(row)
                 row.edit_sequence = edit_sequence  # when QuickBooks changed it stays as it was
                 row.delivered_at = now
@@ -360,22 +381,25 @@ class Store:
         if not delivered and not mappings:
             return
         with self._tx() as session:
-            for change in delivered:
-                key = (change.tenant_id, change.entity, change.qb_id)
-                row = session.get(DeliveredChange, key)
+            keys = [(c.tenant_id, c.entity, c.qb_id) for c in delivered]
+            rows = _rows(session, DeliveredChange, keys)
+            for change, key in zip(delivered, keys, strict=True):
+                row = rows.get(key)
                 if row is None:
+                    rows[key] = change
                     session.add(change)
                     continue
                 row.edit_sequence = change.edit_sequence
                 row.changed_at = change.changed_at
                 row.delivered_at = change.delivered_at
+            ours = _rows(
+                session, IdMapping, [(m.tenant_id, m.entity, m.external_id) for m in mappings]
+            )
             for mapping in mappings:
-                ours = session.get(
-                    IdMapping, (mapping.tenant_id, mapping.entity, mapping.external_id)
-                )
-                if ours is not None:
-                    ours.edit_sequence = mapping.edit_sequence
-                    ours.updated_at = _now()
+                found = ours.get((mapping.tenant_id, mapping.entity, mapping.external_id))
+                if found is not None:
+                    found.edit_sequence = mapping.edit_sequence
+                    found.updated_at = _now()
 
     # -- imports from QuickBooks --------------------------------------------------------
 
@@ -384,10 +408,12 @@ class Store:
         ``is_active``, ``edit_sequence``, ``time_modified``): importing twice is harmless."""
         now = _now()
         with self._tx() as session:
-            for record in records:
-                row = session.get(QuickBooksRecord, (profile_id, entity, record["qb_id"]))
+            keys = [(profile_id, entity, record["qb_id"]) for record in records]
+            rows = _rows(session, QuickBooksRecord, keys)
+            for record, key in zip(records, keys, strict=True):
+                row = rows.get(key)
                 if row is None:
-                    row = QuickBooksRecord(
+                    row = rows[key] = QuickBooksRecord(
                         profile_id=profile_id, entity=entity, qb_id=record["qb_id"]
                     )
                     session.add(row)

@@ -106,3 +106,28 @@ def test_e2e_settles_every_command_exactly_once(broker: BrokerInfo, tmp_path: Pa
     assert report["soap_calls_per_command"] > 0
     assert report["requests_per_message"] >= 1
     assert report["commands_per_s"] > 0
+
+
+def test_changes_reports_changes_and_echoes_that_add_up(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "changes.py"),
+            "--records",
+            "40",
+            "--changed",
+            "0.25",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    (line,) = result.stdout.splitlines()
+    report = json.loads(line)
+    # One record in four was edited in QuickBooks; the rest are our own writes read back.
+    assert (report["changes"], report["echoes_dropped"]) == (10, 30)
+    assert report["records_per_s"] > 0
+    assert report["cores"] == os.cpu_count()
