@@ -168,6 +168,7 @@ def _one(
         imported,
         ours=None if mapping is None else Version(mapping.edit_sequence, None),
         delivered=None if seen is None else Version(seen.edit_sequence, seen.changed_at),
+        elsewhere=bool(mapped.get(qb_id)),
     )
     if not isinstance(decision, Deliver):
         out.dropped[decision.reason] += 1

@@ -161,6 +161,15 @@ def lines(path: str, shape: Mapping[str, Getter]) -> Getter:
     return get
 
 
+def first(*getters: Getter) -> Getter:
+    """The first of ``getters`` that finds something."""
+
+    def get(fields: Fields, resolve: Resolve) -> Any:
+        return next((v for g in getters if (v := g(fields, resolve)) is not None), None)
+
+    return get
+
+
 def const(value: Any) -> Getter:
     return lambda fields, resolve: value
 
@@ -220,7 +229,11 @@ _ITEM = {
     "purchase_description": text("SalesAndPurchase/PurchaseDesc", "PurchaseDesc"),
     "price": amount("SalesOrPurchase/Price", "SalesAndPurchase/SalesPrice", "SalesPrice", scale=5),
     "cost": amount("SalesAndPurchase/PurchaseCost", "PurchaseCost", scale=5),
-    "income_account": ref("SalesOrPurchase/AccountRef", "account"),
+    "income_account": first(
+        ref("SalesOrPurchase/AccountRef", "account"),
+        ref("SalesAndPurchase/IncomeAccountRef", "account"),
+        ref("IncomeAccountRef", "account"),
+    ),
     "expense_account": ref("SalesAndPurchase/ExpenseAccountRef", "account"),
     "asset_account": ref("AssetAccountRef", "account"),
     "is_active": flag("IsActive", True),
@@ -230,15 +243,7 @@ _ITEM = {
 def _item(item_type: str) -> Shape:
     return Shape(
         "item",
-        {
-            **_ITEM,
-            "item_type": const(item_type),
-            "income_account": lambda f, r: (
-                ref("SalesOrPurchase/AccountRef", "account")(f, r)
-                or ref("SalesAndPurchase/IncomeAccountRef", "account")(f, r)
-                or ref("IncomeAccountRef", "account")(f, r)
-            ),
-        },
+        {**_ITEM, "item_type": const(item_type)},
         {
             "is_taxable": (
                 const(False),
@@ -253,13 +258,13 @@ def _billable(fields: Fields, _: Resolve) -> bool:
 
 
 def _job(path: str) -> Getter:
-    """A line's customer or job: a job cost when it names one of the app's jobs."""
+    """A line's customer or job: a job cost when it names one of the app's jobs (the id is
+    the app's job's, else its customer's, else null)."""
+    as_job, as_customer = ref(path, "job"), ref(path, "customer")
 
-    def get(fields: Fields, resolve: Resolve) -> dict[str, Any] | None:
-        found = ref(path, "job")(fields, resolve)
-        if found is not None and found["id"] is None:
-            found = ref(path, "customer")(fields, resolve)
-        return found  # type: ignore[no-any-return]
+    def get(fields: Fields, resolve: Resolve) -> Any:
+        found = as_job(fields, resolve)
+        return found if found is None or found["id"] else as_customer(fields, resolve)
 
     return get
 

@@ -13,7 +13,9 @@ QuickBooks:
    kept in the store for matching and reference checks.
 2. **Echo**: the EditSequence equals the one our last write got back, kept on the
    mapping: our own change coming back (``echo``).
-3. **Seen**: the EditSequence equals the last one delivered, or the one the gateway
+3. **Mapped elsewhere**: the app has the record under another entity: not offered as a new
+   one (``mapped-elsewhere``).
+4. **Seen**: the EditSequence equals the last one delivered, or the one the gateway
    recorded when it wrote the record (an import reading our write before the worker has
    settled its result), or the record is older than it: the rewound minute, a re-run
    import (``seen``).
@@ -52,7 +54,7 @@ class Deliver:
 
 @dataclass(frozen=True)
 class Drop:
-    reason: Literal["one-way", "not-ours", "echo", "seen"]
+    reason: Literal["one-way", "not-ours", "echo", "seen", "mapped-elsewhere"]
 
 
 def decide(
@@ -62,9 +64,14 @@ def decide(
     *,
     ours: Version | None,
     delivered: Version | None,
+    elsewhere: bool = False,
 ) -> Deliver | Drop:
     """``ours``: the mapping's version (what our last write got back), None when the app
-    has no such record; ``delivered``: the version the app was last told about."""
+    has no such record; ``delivered``: the version the app was last told about;
+    ``elsewhere``: the record is the app's under another entity (a 1099 worker synced as an
+    employee is a QuickBooks vendor; an item the app sent is not also a cost code)."""
+    if ours is None and elsewhere:
+        return Drop("mapped-elsewhere")
     if record.follows == "mapped" and ours is None:
         return Drop("not-ours")
     if record.follows == "our_invoices" and ours is None and not record.refers_to_ours:

@@ -28,6 +28,12 @@ def version(sequence: str, at: datetime = T) -> Version:
     return Version(sequence, at)
 
 
+def test_a_record_the_app_has_under_another_entity_is_not_offered_as_new() -> None:
+    vendor = record("vendor")  # a 1099 worker the app synced as an employee
+    decision = decide(TWO_WAY, vendor, version("2"), ours=None, delivered=None, elsewhere=True)
+    assert decision == Drop("mapped-elsewhere")
+
+
 @pytest.mark.parametrize(
     ("shape", "ours", "delivered", "expected"),
     [
