@@ -15,6 +15,9 @@ Structural mappings:
 the field gets the placeholder listed in :data:`PLACEHOLDERS` and its name is reported in the
 change's ``placeholders``, so the app can tell a placeholder from a real value. The table is
 also the documentation (``docs/two-way.md`` prints it).
+
+:data:`IMPORTED_AS` and :func:`imports_for` read the other way: an app's name for what it
+wants read back (``import.sync_requested``) as the gateway's qbXML entity.
 """
 
 from __future__ import annotations
