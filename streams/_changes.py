@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -206,14 +206,7 @@ def _one(
     following = guard = None
     if mapping is not None:
         # The app now holds QuickBooks' version: its next edit is a Mod of this one.
-        following = Mapping(
-            tenant_id=mapping.tenant_id,
-            entity=mapping.entity,
-            external_id=mapping.external_id,
-            qb_id=mapping.qb_id,
-            edit_sequence=imported.edit_sequence,
-            full_name=mapping.full_name,
-        )
+        following = replace(mapping, edit_sequence=imported.edit_sequence)
         if settings.direction_of(shape.entity) == "two_way":
             key = record_key(tenant_id, mapping.entity, mapping.external_id)
             guard = Guard(key, settings.conflict_of(shape.entity), imported.changed_at)

@@ -20,16 +20,10 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_bench(script: str, broker: BrokerInfo, tmp_path: Path, *args: str) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "QBSYNC_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "QBSYNC_TEST_BROKER": "external",  # the session's broker, whatever kind it is
-        "TMPDIR": str(tmp_path),
-    }
-    if broker.kind == "tansu":  # what qbsync.runtime.use_broker sets for Tansu
-        env["QBSYNC_KAFKA_EXACT_WATERMARKS"] = "false"
-        env["QBSYNC_WORKER_SESSION_TIMEOUT_S"] = "6"
+def run_script(
+    script: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``bench/<script>``; the one JSON object it prints."""
     result = subprocess.run(
         [sys.executable, str(REPO / "bench" / script), *args],
         capture_output=True,
@@ -43,9 +37,23 @@ def run_bench(script: str, broker: BrokerInfo, tmp_path: Path, *args: str) -> di
     lines = result.stdout.splitlines()
     assert len(lines) == 1, result.stdout
     report: dict[str, Any] = json.loads(lines[0])
+    assert report["cores"] == os.cpu_count()
+    return report
+
+
+def run_bench(script: str, broker: BrokerInfo, tmp_path: Path, *args: str) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "QBSYNC_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "QBSYNC_TEST_BROKER": "external",  # the session's broker, whatever kind it is
+        "TMPDIR": str(tmp_path),
+    }
+    if broker.kind == "tansu":  # what qbsync.runtime.use_broker sets for Tansu
+        env["QBSYNC_KAFKA_EXACT_WATERMARKS"] = "false"
+        env["QBSYNC_WORKER_SESSION_TIMEOUT_S"] = "6"
+    report = run_script(script, tmp_path, *args, env=env)
     assert report["broker"]["kind"] in BROKER_KINDS
     assert report["broker"]["version"]
-    assert report["cores"] == os.cpu_count()
     return report
 
 
@@ -109,25 +117,7 @@ def test_e2e_settles_every_command_exactly_once(broker: BrokerInfo, tmp_path: Pa
 
 
 def test_changes_reports_changes_and_echoes_that_add_up(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "changes.py"),
-            "--records",
-            "40",
-            "--changed",
-            "0.25",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    (line,) = result.stdout.splitlines()
-    report = json.loads(line)
+    report = run_script("changes.py", tmp_path, "--records", "40", "--changed", "0.25")
     # One record in four was edited in QuickBooks; the rest are our own writes read back.
     assert (report["changes"], report["echoes_dropped"]) == (10, 30)
     assert report["records_per_s"] > 0
-    assert report["cores"] == os.cpu_count()

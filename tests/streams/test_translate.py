@@ -70,6 +70,31 @@ def test_mapped_customer_becomes_a_mod_with_the_stored_edit_sequence(
     )
 
 
+@pytest.mark.parametrize("mapping", [None, MAPPED], ids=["add", "mod"])
+def test_service_locations_are_the_customers_ship_to_addresses(
+    qbxml_reference: Path, mapping: Mapping | None
+) -> None:
+    locations = [
+        {"name": "Tower A", "address": {"line1": "1200 Lakeshore Dr", "city": "Chicago"}},
+        {"name": "Warehouse", "address": {"line1": "4410 S Halsted St"}, "is_default": True},
+    ]
+    event = customer_event("t-1", "c-1", {"last_name": "Doe", "ship_to_locations": locations})
+    command = plan(event, Context(profile_id="p-1", mapping=mapping, settings={}))
+    request = request_of(command)
+    sent = request.findall("*/ShipToAddress")
+    assert [
+        (a.findtext("Name"), a.findtext("Addr1"), a.findtext("DefaultShipTo")) for a in sent
+    ] == [
+        ("Tower A", "1200 Lakeshore Dr", "false"),
+        ("Warehouse", "4410 S Halsted St", "true"),
+    ]
+    assert sent[0].findtext("City") == "Chicago"
+    assert isinstance(command, dict)
+    assert_valid_qbxml(
+        build_message([("1", command["request_xml"])], version="13.0"), qbxml_reference
+    )
+
+
 def test_deactivation_is_a_mod_to_inactive_never_a_delete() -> None:
     event = customer_event("t-1", "c-1", {}, kind="DEACTIVATED")
     event["customer"] = None
