@@ -1,42 +1,47 @@
-"""``qbsync``: the one command line for operators, support and developers."""
+"""qbsync: the one command line for operators, support and developers.
+
+Exit codes: 0 done, 1 the work failed, 2 usage or configuration (see docs/cli.md).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
-import sys
 import threading
-from contextlib import AbstractContextManager
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from qbsync import __version__
+from qbsync._cli_shell import DEBUG_KEY, QbsyncGroup, emit_json, say
 from qbsync.cli_contracts import publish, schemas_app
 from qbsync.cli_dlq import dlq_app
 from qbsync.cli_log import log_app
 from qbsync.cli_map import map_app
+from qbsync.cli_profile import profile_app
 from qbsync.cli_sandbox import sandbox_app
-from qbsync.cli_tenant import tenant_app
-from qbsync.errors import QbsyncError
+from qbsync.cli_tenant import JsonOption, tenant_app
+from qbsync.errors import ConfigurationError
 from qbsync.logs import configure_logging
 from qbsync.settings import Settings
 
-if TYPE_CHECKING:
-    from connectors.store import Profile, Store
-
 __all__ = ["app", "main"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-db_app = typer.Typer(no_args_is_help=True, help="The store's schema.")
-profile_app = typer.Typer(no_args_is_help=True, help="Web Connector profiles (company files).")
+app = typer.Typer(
+    cls=QbsyncGroup,
+    no_args_is_help=True,
+    help=__doc__,
+    rich_markup_mode=None,
+    # Locals may hold secrets: a traceback (--debug only) never shows them.
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(no_args_is_help=True, help="The store's schema.", rich_markup_mode=None)
 app.add_typer(db_app, name="db")
-app.add_typer(profile_app, name="profile")
 
-err = Console(stderr=True)
 log = logging.getLogger("qbsync")
 
 HostOption = Annotated[str | None, typer.Option("--host", help="Interface to listen on.")]
@@ -52,179 +57,38 @@ def _settings(host: str | None = None, port: int | None = None) -> Settings:
     return settings
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"qbsync {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    log_level: Annotated[str, typer.Option(envvar="QBSYNC_LOG_LEVEL")] = "INFO",
+    ctx: typer.Context,
+    log_level: Annotated[
+        str, typer.Option(envvar="QBSYNC_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
+    ] = "INFO",
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
 ) -> None:
+    ctx.meta[DEBUG_KEY] = debug
     configure_logging(log_level.upper())
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(as_json: JsonOption = False) -> None:
     """Apply the migrations to QBSYNC_DATABASE_URL (or the default SQLite file)."""
     from connectors.store import upgrade
 
     upgrade(_settings().database_url)
-    err.print("database is up to date")
-
-
-@profile_app.command("create")
-def profile_create(
-    name: Annotated[str, typer.Option(help="A name people recognise, e.g. the company.")],
-    tenant: Annotated[list[str], typer.Option(help="A tenant served by this file (repeat).")],
-    company_file: Annotated[str, typer.Option(help="Path of the .qbw file, if fixed.")] = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Create a profile; its password is shown once."""
-    from connectors.qbwc import create_profile
-
-    with _store() as store:
-        created = create_profile(store, name=name, tenants=tenant, company_file=company_file)
-    payload = {
-        "profile_id": created.profile.id,
-        "name": created.profile.name,
-        "username": created.profile.username,
-        "password": created.password,
-        "tenants": tenant,
-    }
     if as_json:
-        sys.stdout.write(json.dumps(payload) + "\n")
+        emit_json({"database": "up to date"})
         return
-    err.print(f"profile [bold]{name}[/] created; the password is shown only this once:")
-    for key, value in payload.items():
-        err.print(f"  {key}: {value}")
-
-
-@profile_app.command("list")
-def profile_list(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
-) -> None:
-    """The profiles, their tenants and when their Web Connector last called."""
-    with _store() as store:
-        rows = [
-            {**_profile_view(profile), "tenants": [t.id for t in store.tenants(profile.id)]}
-            for profile in store.profiles()
-        ]
-    if as_json:
-        sys.stdout.write(json.dumps(rows) + "\n")
-        return
-    table = Table("name", "profile_id", "username", "enabled", "tenants", "last seen")
-    for row in rows:
-        table.add_row(
-            row["name"],
-            row["profile_id"],
-            row["username"],
-            str(row["enabled"]),
-            ", ".join(row["tenants"]),
-            row["last_seen_at"] or "never",
-        )
-    Console().print(table)
-
-
-@profile_app.command("show")
-def profile_show(
-    name: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """One profile in full (never its password)."""
-    from connectors.qbwc import find_profile
-
-    with _store() as store:
-        profile = find_profile(store, name)
-        view = {**_profile_view(profile), "tenants": [t.id for t in store.tenants(profile.id)]}
-    if as_json:
-        sys.stdout.write(json.dumps(view) + "\n")
-        return
-    for key, value in view.items():
-        Console().print(f"{key}: {value}")
-
-
-@profile_app.command("qwc")
-def profile_qwc(
-    name: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
-    url: Annotated[str, typer.Option(help="The gateway's public SOAP URL, https://.../qbwc.")],
-    support_url: Annotated[str | None, typer.Option(help="AppSupport page (same host).")] = None,
-    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
-) -> None:
-    """The .qwc file to add to the Web Connector (the password is typed there, not stored)."""
-    from connectors.qbwc import QwcError, find_profile, render_qwc
-
-    with _store() as store:
-        profile = find_profile(store, name)
-    try:
-        text = render_qwc(profile, url=url, support_url=support_url)
-    except QwcError as exc:
-        raise QbsyncError(str(exc)) from None
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-        err.print(f"wrote {output}")
-
-
-@profile_app.command("reset-password")
-def profile_reset_password(
-    name: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """A new password, shown once; the old one stops working at once."""
-    from connectors.qbwc import reset_password
-
-    with _store() as store:
-        created = reset_password(store, name)
-    if as_json:
-        payload = {"profile_id": created.profile.id, "username": created.profile.username}
-        sys.stdout.write(json.dumps({**payload, "password": created.password}) + "\n")
-        return
-    err.print(f"new password for [bold]{created.profile.name}[/] (shown only this once):")
-    err.print(f"  username: {created.profile.username}\n  password: {created.password}")
-
-
-@profile_app.command("disable")
-def profile_disable(
-    name: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
-) -> None:
-    """Stop syncing this file: the Web Connector is told there is no work; commands queue."""
-    from connectors.qbwc import set_enabled
-
-    with _store() as store:
-        profile = set_enabled(store, name, enabled=False)
-    err.print(f"profile {profile.name} disabled; commands keep queueing")
-
-
-@profile_app.command("enable")
-def profile_enable(
-    name: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
-) -> None:
-    """Resume syncing this file from where it stopped."""
-    from connectors.qbwc import set_enabled
-
-    with _store() as store:
-        profile = set_enabled(store, name, enabled=True)
-    err.print(f"profile {profile.name} enabled")
-
-
-def _store() -> AbstractContextManager[Store]:
-    """The configured store, migrated, closed after use."""
-    from connectors.store import open_store
-
-    return open_store(_settings().database_url)
-
-
-def _profile_view(profile: Profile) -> dict[str, Any]:
-    return {
-        "profile_id": profile.id,
-        "name": profile.name,
-        "username": profile.username,
-        "enabled": profile.enabled,
-        "company_file": profile.company_file,
-        "owner_id": profile.owner_id,
-        "file_id": profile.file_id,
-        "run_every_minutes": profile.run_every_minutes,
-        "created_at": profile.created_at.isoformat(),
-        "last_seen_at": profile.last_seen_at.isoformat() if profile.last_seen_at else None,
-        "host": profile.host_info,
-    }
+    say("database is up to date")
 
 
 @app.command()
@@ -266,14 +130,32 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
 
 @app.command()
 def run(host: HostOption = None, port: PortOption = None) -> None:
-    """Run the worker and the gateway (and the embedded broker when none is configured)."""
+    """Run the worker and the gateway (and the embedded broker when none is configured).
+
+    Other commands started from the same directory (or with the same QBSYNC_DATA_DIR) find
+    this run's broker and gateway through <data dir>/run.json.
+    """
     from contextlib import ExitStack
 
     from connectors.kafka.brokers import running_broker
     from connectors.store import upgrade
-    from qbsync.runtime import prepare_topics, running_services, use_broker
+    from qbsync._local_run import LocalRun, read_run_file, remove_run_file, write_run_file
+    from qbsync.runtime import prepare_topics, require_free_port, running_services, use_broker
 
     settings = _settings(host, port)
+    other = read_run_file(settings.data_dir)
+    if other is not None:
+        raise ConfigurationError(
+            f"`qbsync run` (pid {other.pid}) already serves data dir {settings.data_dir};"
+            " stop it, or give this one its own QBSYNC_DATA_DIR"
+        )
+    require_free_port(settings.gateway.host, settings.gateway.port, "QBSYNC_GATEWAY_PORT or --port")
+    if settings.worker.web_port:
+        require_free_port(
+            settings.gateway.host,
+            settings.worker.web_port,
+            "QBSYNC_WORKER_WEB_PORT (0 turns the worker's web server off)",
+        )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -283,13 +165,25 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
                 running_broker("tansu", data_dir=settings.data_dir / "broker")
             )
             use_broker(settings, broker)
-            err.print(f"started the embedded broker: {broker.describe()}")
+            say(f"started the embedded broker: {broker.describe()}")
         upgrade(settings.database_url)
         prepare_topics(settings)
         logs = settings.data_dir / "logs"
         services = stack.enter_context(running_services(settings, logs))
-        err.print(
-            f"gateway on {services.url}/qbwc; logs in {logs}; Ctrl-C or SIGTERM stops everything"
+        stack.callback(remove_run_file, settings.data_dir, os.getpid())
+        found_at = write_run_file(
+            settings.data_dir,
+            LocalRun(
+                bootstrap_servers=settings.kafka.bootstrap_servers,
+                gateway_url=services.url,
+                worker_web_port=settings.worker.web_port,
+                pid=os.getpid(),
+            ),
+        )
+        say(f"gateway on {services.url}/qbwc; broker at {settings.kafka.bootstrap_servers}")
+        say(
+            f"other shells in this directory find both through {found_at}; logs in {logs};"
+            " Ctrl-C or SIGTERM stops everything"
         )
         while not stop.wait(1.0):
             services.check_alive()
@@ -302,26 +196,29 @@ def demo(
     ] = False,
     customers: Annotated[int, typer.Option(help="Customers per tenant.", min=1)] = 4,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 180.0,
-    keep: Annotated[bool, typer.Option(help="Keep the demo's data folder.")] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the demo's data folder (its path is printed).")
+    ] = False,
 ) -> None:
     """Run the whole pipeline against sandbox company files and report what happened."""
-    from qbsync.demo import run_demo
+    from qbsync.demo import explain, run_demo
 
     summary = run_demo(
         _settings(),
         customers_per_tenant=customers,
         timeout_s=timeout,
         keep=keep,
-        console=err,
+        console=Console(stderr=True),
         show_progress=True,
     )
     if as_json:
-        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+        emit_json(summary)
     else:
         table = Table("what", "value", title="qbsync demo")
         for key, value in summary.items():
             table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
         Console().print(table)
+        typer.echo("\n".join(explain(summary)))
     if not summary["settled"]:
         raise typer.Exit(1)
 
@@ -332,7 +229,9 @@ app.add_typer(schemas_app, name="schemas")
 # Support: `qbsync dlq list|show|replay`.
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(log_app, name="log")
-# Tenants and their sync settings: `qbsync tenant create|show|set`.
+# Web Connector profiles: `qbsync profile create|list|show|qwc|disable|enable|remove` ...
+app.add_typer(profile_app, name="profile")
+# Tenants and their sync settings: `qbsync tenant create|list|show|set|import|remove`.
 app.add_typer(tenant_app, name="tenant")
 # Record mappings and matching before a first sync: `qbsync map list|match|unmatch`.
 app.add_typer(map_app, name="map")
@@ -342,18 +241,15 @@ app.add_typer(sandbox_app, name="sandbox")
 
 def _require_broker(settings: Settings) -> None:
     if not settings.kafka.bootstrap_servers:
-        raise QbsyncError(
+        raise ConfigurationError(
             "QBSYNC_KAFKA_BOOTSTRAP_SERVERS is empty; set it, or use `qbsync run` which starts"
             " the embedded broker"
         )
 
 
 def main() -> None:
-    try:
-        app()
-    except QbsyncError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise SystemExit(2) from None
+    """The ``qbsync`` entry point (errors and exit codes: :class:`QbsyncGroup`)."""
+    app(prog_name="qbsync")
 
 
 if __name__ == "__main__":  # pragma: no cover

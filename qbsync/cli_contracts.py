@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from qbsync._cli_shell import command_group
+from qbsync._local_run import use_local_broker
 from qbsync.contracts import (
     EVENT_TYPES,
     AvroCodec,
@@ -32,7 +34,7 @@ from qbsync.settings import Settings
 
 __all__ = ["publish", "schemas_app"]
 
-schemas_app = typer.Typer(no_args_is_help=True, help="The event schemas: list, document, check.")
+schemas_app = command_group("The event schemas: list, document, check.")
 
 _DOCS = Path("docs") / "events.md"
 
@@ -89,6 +91,7 @@ def publish(
             f" {prepared.tenant_id!r}. Nothing was sent."
         )
         return
+    use_local_broker(settings, _say)
     with EventPublisher(settings, codec=codec) as publisher:
         delivery = publisher.publish(prepared)
     sys.stdout.write(

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qbsync._cli_shell import command_group, emit_json, say
+from qbsync._local_run import use_local_broker
 from qbsync.errors import QbsyncError
 from qbsync.settings import Settings
 
@@ -20,8 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["dlq_app"]
 
-dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter topic: list, show, replay.")
-err = Console(stderr=True)
+dlq_app = command_group("The dead-letter topic: list, show, replay.")
 
 CodeOption = Annotated[str | None, typer.Option("--code", help="e.g. undecodable, 3171.")]
 TenantOption = Annotated[str | None, typer.Option("--tenant")]
@@ -37,9 +38,7 @@ def _letters(
     from connectors.kafka import DeadLetterFilter, read_dead_letters
     from qbsync.contracts import codec_from_settings
 
-    settings = Settings()
-    if not settings.kafka.bootstrap_servers:
-        raise QbsyncError("QBSYNC_KAFKA_BOOTSTRAP_SERVERS is empty: no dead-letter topic to read")
+    settings = use_local_broker(Settings(), say)
     codec = codec_from_settings(settings)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
@@ -143,7 +142,10 @@ def dlq_replay(
     file: FileOption = None,
     since: SinceOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be replayed.")] = False,
-    force: Annotated[bool, typer.Option(help="Replay even what was replayed before.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replay even what was replayed before.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report.")] = False,
 ) -> None:
     """Put dead letters back where they came from, in their original order: refused
     commands on their company file's topic (with a fresh retry budget), events on the
@@ -158,34 +160,46 @@ def dlq_replay(
 
     settings, letters = _letters(code, tenant, file, since)
     chosen = replayable(letters, settings.topics.events, settings.topics.commands(""))
+    replayed: list[str] = []
     with open_store(settings.database_url) as store:
         done = set() if force else store.replayed([str(dl["dead_letter_id"]) for dl in chosen])
         todo = [dl for dl in chosen if str(dl["dead_letter_id"]) not in done]
         skipped = len(letters) - len(chosen)
-        err.print(
+        say(
             f"{len(todo)} to replay, {len(chosen) - len(todo)} replayed before,"
             f" {skipped} not replayable here (results without their command: re-publish the"
             " record from the source app)"
         )
-        if dry_run or not todo:
+        if dry_run:
             for letter in todo:
-                err.print(
+                say(
                     f"  would replay {letter['dead_letter_id']} ({letter['code']})"
                     f" to {letter['source_topic']}"
                 )
-            return
-        codec = codec_from_settings(settings)
-        producer = RecordProducer(settings.kafka.client_config())
-        try:
-            for number, letter in enumerate(todo, 1):
-                producer.send_all([_replayed(letter, settings.topics.events, codec)])
-                # Recorded one by one: an interruption never replays one twice.
-                store.record_replays([str(letter["dead_letter_id"])])
-                if number % 100 == 0 or number == len(todo):
-                    err.print(f"  replayed {number}/{len(todo)}")
-        finally:
-            producer.close()
-        err.print(f"replayed {len(todo)}")
+        elif todo:
+            codec = codec_from_settings(settings)
+            producer = RecordProducer(settings.kafka.client_config())
+            try:
+                for number, letter in enumerate(todo, 1):
+                    producer.send_all([_replayed(letter, settings.topics.events, codec)])
+                    # Recorded one by one: an interruption never replays one twice.
+                    store.record_replays([str(letter["dead_letter_id"])])
+                    replayed.append(str(letter["dead_letter_id"]))
+                    if number % 100 == 0 or number == len(todo):
+                        say(f"  replayed {number}/{len(todo)}")
+            finally:
+                producer.close()
+            say(f"replayed {len(todo)}")
+    if as_json:
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "to_replay": [str(dl["dead_letter_id"]) for dl in todo],
+                "replayed": replayed,
+                "replayed_before": len(chosen) - len(todo),
+                "not_replayable": skipped,
+            }
+        )
 
 
 def _replayed(

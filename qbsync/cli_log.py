@@ -11,11 +11,13 @@ from typing import Annotated
 
 import typer
 
+from qbsync._cli_shell import command_group, say
+from qbsync.errors import QbsyncError
 from qbsync.settings import Settings
 
 __all__ = ["log_app"]
 
-log_app = typer.Typer(no_args_is_help=True, help="The sync log: what reached QuickBooks, when.")
+log_app = command_group("The sync log: what reached QuickBooks, when.")
 
 COLUMNS = [
     "at",
@@ -58,6 +60,8 @@ def export(
             }
             for entry in store.sync_log(tenant, since)
         ]
+        if not rows and store.tenant(tenant) is None:
+            raise QbsyncError(f"--tenant {tenant}: no such tenant (try `qbsync tenant list`)")
     target = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
         if as_csv:
@@ -69,4 +73,4 @@ def export(
     finally:
         if output:
             target.close()
-    typer.echo(f"{len(rows)} entries", err=True)
+    say(f"{len(rows)} entries")

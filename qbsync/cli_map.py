@@ -12,16 +12,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qbsync._cli_shell import command_group, emit_json, say
 from qbsync.errors import QbsyncError
 from qbsync.settings import Settings
 
 __all__ = ["map_app"]
 
-map_app = typer.Typer(
-    no_args_is_help=True,
-    help="Record mappings (app id <-> QuickBooks ListID/TxnID): list, match, unmatch.",
+map_app = command_group(
+    "Record mappings (app id <-> QuickBooks ListID/TxnID): list, match, unmatch."
 )
-err = Console(stderr=True)
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant.")]
 EntityOption = Annotated[str, typer.Option("--entity", help="customer, vendor, invoice ...")]
@@ -31,7 +30,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def _profile_of(store: Any, tenant_id: str) -> str:
     tenant = store.tenant(tenant_id)
     if tenant is None:
-        raise QbsyncError(f"no tenant {tenant_id!r} (qbsync tenant create ...)")
+        raise QbsyncError(f"no tenant {tenant_id!r} (try `qbsync tenant list`)")
     return str(tenant.profile_id)
 
 
@@ -166,11 +165,9 @@ def map_match(
         sys.stdout.write(json.dumps(report) + "\n")
     else:
         verb = "would match" if dry_run else "matched"
-        err.print(
-            f"{verb} {len(matched)}, {len(unmatched)} unmatched, {len(already)} mapped before"
-        )
+        say(f"{verb} {len(matched)}, {len(unmatched)} unmatched, {len(already)} mapped before")
         for sid, why in unmatched:
-            err.print(f"  unmatched {sid}: {why}")
+            say(f"  unmatched {sid}: {why}")
 
 
 @map_app.command("unmatch")
@@ -178,6 +175,7 @@ def map_unmatch(
     tenant: TenantOption,
     entity: EntityOption,
     source_id: Annotated[str, typer.Option("--id", help="The app's id of the record.")],
+    as_json: JsonOption = False,
 ) -> None:
     """Forget one mapping: the record's next event adds it to QuickBooks (or is matched
     again on a first sync)."""
@@ -187,4 +185,7 @@ def map_unmatch(
         _profile_of(store, tenant)
         if not store.delete_mapping(tenant, entity, source_id):
             raise QbsyncError(f"{tenant}: no {entity} mapping for id {source_id!r}")
-    err.print(f"unmatched {entity} {source_id!r}")
+    if as_json:
+        emit_json({"tenant": tenant, "entity": entity, "id": source_id, "unmatched": True})
+        return
+    say(f"unmatched {entity} {source_id!r}")

@@ -32,14 +32,18 @@ from connectors.sandbox import (
     SessionReport,
     find_reference,
 )
+from qbsync._cli_shell import command_group
+from qbsync._local_run import use_local_gateway
+from qbsync.errors import ConfigurationError
+from qbsync.settings import Settings
 
 __all__ = ["LISTS", "sandbox_app"]
 
-sandbox_app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    help="A simulated QuickBooks company file and Web Connector (see docs/sandbox.md).",
+sandbox_app = command_group(
+    "A simulated QuickBooks company file and Web Connector (see docs/sandbox.md)."
 )
+# The company file both commands use when --file is not given, in the data dir.
+DEFAULT_COMPANY = "sandbox-company.db"
 
 # What ``show --list`` accepts, and the kinds each name covers.
 LISTS: dict[str, tuple[str, ...]] = {
@@ -126,16 +130,25 @@ def _failed(report: SessionReport) -> bool:
 
 @sandbox_app.command("run")
 def run(
-    gateway: Annotated[
-        str, typer.Option(help="The gateway's SOAP URL, e.g. http://127.0.0.1:8080/qbwc.")
+    username: Annotated[
+        str, typer.Option(help="The Web Connector user name (from `qbsync profile create`).")
     ],
-    username: Annotated[str, typer.Option(help="The Web Connector user name (from the .qwc).")],
     password: Annotated[
         str, typer.Option(envvar="QBSYNC_SANDBOX_PASSWORD", help="The Web Connector password.")
     ],
-    file: Annotated[Path, typer.Option(help="The company file (created if missing).")] = Path(
-        "sandbox-company.db"
-    ),
+    gateway: Annotated[
+        str | None,
+        typer.Option(
+            help="The gateway's SOAP URL, e.g. http://127.0.0.1:8080/qbwc (default: the"
+            " gateway of the local `qbsync run`)."
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"The company file, created if missing (default: <data dir>/{DEFAULT_COMPANY})."
+        ),
+    ] = None,
     company_name: Annotated[str, typer.Option(help="The name of a new company file.")] = (
         "Sandbox Company"
     ),
@@ -164,7 +177,11 @@ def run(
         False
     ),
 ) -> None:
-    """Run a Web Connector against GATEWAY with a sandbox company file."""
+    """Run a Web Connector against the gateway with a sandbox company file."""
+    settings = Settings()
+    url = gateway or use_local_gateway(settings, _say)
+    file = file or _default_company(settings)
+    file.parent.mkdir(parents=True, exist_ok=True)
     reference = (schema or find_reference()) if validate else None
     if validate and reference is None:
         _say("note: Intuit's qbXML schema was not found; requests are not validated (--schema)")
@@ -180,7 +197,7 @@ def run(
             except SandboxError as exc:
                 raise _fail(str(exc)) from None
         connector = SandboxWebConnector(
-            HttpTransport(gateway),
+            HttpTransport(url),
             username=username,
             password=password,
             company=company,
@@ -190,6 +207,11 @@ def run(
             reports = _sessions(connector, until_idle=until_idle, every=every, limit=max_sessions)
         except SandboxError as exc:
             raise _fail(f"the gateway answered badly: {exc}") from None
+        except OSError as exc:
+            raise ConfigurationError(
+                f"nothing answers at {url} ({exc.strerror or type(exc).__name__}): start"
+                " `qbsync run` (or `qbsync gateway`), or check --gateway"
+            ) from None
         finally:
             connector.close()
     finally:
@@ -198,6 +220,10 @@ def run(
         sys.stdout.write(json.dumps([_as_dict(r) for r in reports], indent=2) + "\n")
     if any(_failed(r) for r in reports):
         raise typer.Exit(1)
+
+
+def _default_company(settings: Settings) -> Path:
+    return settings.data_dir / DEFAULT_COMPANY
 
 
 def _sessions(
@@ -247,7 +273,10 @@ def _as_dict(report: SessionReport) -> dict[str, Any]:
 
 @sandbox_app.command("show")
 def show(
-    file: Annotated[Path, typer.Option(help="The company file.")],
+    file: Annotated[
+        Path | None,
+        typer.Option(help=f"The company file (default: <data dir>/{DEFAULT_COMPANY})."),
+    ] = None,
     list_: Annotated[
         str, typer.Option("--list", help=f"What to show: {', '.join(LISTS)}.")
     ] = "customers",
@@ -257,6 +286,7 @@ def show(
     kinds = LISTS.get(list_)
     if kinds is None:
         raise _fail(f"--list {list_}: unknown; choose one of {', '.join(LISTS)}")
+    file = file or _default_company(Settings())
     if not file.is_file():
         raise _fail(f"--file {file}: no such company file")
     try:
@@ -284,7 +314,11 @@ def show(
         )
     for row in rows:
         table.add_row(*(Text(_cell(row.get(column))) for column in columns))
-    Console(highlight=False).print(table)
+    # On a terminal, fit its width; piped or redirected, never cut a column.
+    Console(highlight=False, width=None if sys.stdout.isatty() else _PIPED_WIDTH).print(table)
+
+
+_PIPED_WIDTH = 10_000
 
 
 def _cell(value: object) -> str:

@@ -1,5 +1,5 @@
-"""``qbsync tenant create|show|set|import``: a tenant's company file, sync settings, and
-read-backs from QuickBooks on request.
+"""``qbsync tenant create|list|show|set|import|remove``: a tenant's company file, sync
+settings, and read-backs from QuickBooks on request.
 
 Settings are validated by :class:`streams.tenant_settings.TenantSettings` before anything is
 written, so a typo never reaches the worker (see ``docs/settings.md``).
@@ -8,7 +8,6 @@ written, so a typo never reaches the worker (see ``docs/settings.md``).
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,30 +15,59 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from qbsync.errors import QbsyncError
+from qbsync._cli_shell import command_group, emit_json, say
+from qbsync._local_run import use_local_broker
+from qbsync.errors import ConfigurationError, WorkFailed
 from qbsync.settings import Settings
 
 if TYPE_CHECKING:
     from connectors.store import Store, Tenant
 
-__all__ = ["tenant_app"]
+__all__ = ["JsonOption", "open_configured_store", "queued_commands", "tenant_app"]
 
-tenant_app = typer.Typer(no_args_is_help=True, help="Tenants and their sync settings.")
-err = Console(stderr=True)
+tenant_app = command_group("Tenants and their sync settings.")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
 @contextmanager
-def _store() -> Iterator[Store]:
-    """The configured store, migrated, closed after use; qbsync errors exit 1 with the reason."""
+def open_configured_store() -> Iterator[Store]:
+    """The configured store, migrated, closed after use."""
     from connectors.store import open_store
 
     with open_store(Settings().database_url) as store:
-        try:
-            yield store
-        except QbsyncError as exc:
-            err.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(1) from exc
+        yield store
+
+
+def queued_commands(profile_id: str) -> int:
+    """0, or an error: commands wait for this company file (or nobody can tell)."""
+    from connectors.kafka import CommandQueue
+
+    try:
+        settings = use_local_broker(Settings(), say)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"cannot tell whether commands wait for file {profile_id}: {exc}; or pass --force"
+        ) from None
+    commands = CommandQueue(
+        settings.kafka.client_config(),
+        group_id="qbsync-gateway",
+        topic_for=settings.topics.commands,
+        exact_watermarks=False,  # "at least this many" is all a refusal needs
+        consumers=1,
+    )
+    try:
+        waiting = commands.pending(profile_id)
+    finally:
+        commands.close()
+    if waiting:
+        raise WorkFailed(
+            f"{waiting} command(s) wait for company file {profile_id}: let its Web Connector"
+            " run first, or pass --force (they would never reach QuickBooks)"
+        )
+    return 0
 
 
 def _view(tenant: Tenant) -> dict[str, Any]:
@@ -58,13 +86,13 @@ def _tenant(store: Store, tenant_id: str) -> Tenant:
 
     tenant = store.tenant(tenant_id)
     if tenant is None:
-        raise StoreError(f"no tenant {tenant_id!r}")
+        raise StoreError(f"no tenant {tenant_id!r} (try `qbsync tenant list`)")
     return tenant
 
 
 def _print(view: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(view, sort_keys=True) + "\n")
+        emit_json(view)
         return
     out = Console()
     for key in ("id", "name", "profile_id"):
@@ -78,13 +106,13 @@ def tenant_create(
     tenant_id: Annotated[str, typer.Option("--id", help="The source app's tenant id.")],
     profile: Annotated[str, typer.Option(help="The company file: profile name or id.")],
     name: Annotated[str | None, typer.Option(help="A name people recognise.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Connect a tenant to a company file, with default settings."""
     from connectors.qbwc import find_profile
     from connectors.store import Tenant
 
-    with _store() as store:
+    with open_configured_store() as store:
         found = find_profile(store, profile)
         tenant = store.add_tenant(
             Tenant(
@@ -102,10 +130,10 @@ def tenant_create(
 @tenant_app.command("show")
 def tenant_show(
     tenant_id: Annotated[str, typer.Argument(help="The tenant id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """A tenant and every setting (defaults included)."""
-    with _store() as store:
+    with open_configured_store() as store:
         view = _view(_tenant(store, tenant_id))
     _print(view, as_json)
 
@@ -116,12 +144,12 @@ def tenant_set(
     assignments: Annotated[
         list[str], typer.Argument(help="key=value ... e.g. upper_case=true entities.payments=false")
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Change settings; all pairs are validated together and nothing changes on an error."""
     from streams.tenant_settings import apply_changes
 
-    with _store() as store:
+    with open_configured_store() as store:
         tenant = _tenant(store, tenant_id)
         changed = apply_changes(tenant.settings or {}, assignments)
         updated = store.update_tenant_settings(
@@ -131,23 +159,82 @@ def tenant_set(
     _print(view, as_json)
 
 
+@tenant_app.command("list")
+def tenant_list(
+    profile: Annotated[str | None, typer.Option(help="Only this company file's tenants.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The tenants and the company file each syncs with."""
+    from connectors.qbwc import find_profile
+
+    with open_configured_store() as store:
+        profile_id = find_profile(store, profile).id if profile else None
+        names = {p.id: p.name for p in store.profiles()}
+        rows = [
+            {
+                "id": t.id,
+                "name": t.name,
+                "profile_id": t.profile_id,
+                "profile": names.get(t.profile_id, ""),
+            }
+            for t in store.tenants(profile_id)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "name", "profile", "profile_id", title=f"{len(rows)} tenants")
+    for row in rows:
+        table.add_row(row["id"], row["name"], row["profile"], row["profile_id"])
+    Console().print(table)
+
+
 @tenant_app.command("import")
 def tenant_import(
     tenant_id: Annotated[str, typer.Argument(help="The tenant id.")],
     entities: Annotated[
         list[str], typer.Argument(help="What to read back, e.g. account item customer bill")
     ],
+    as_json: JsonOption = False,
 ) -> None:
     """Read records back from the tenant's QuickBooks at its file's next Web Connector
     session, due or not (what an app's import.sync_requested event does)."""
-    from streams.from_quickbooks import ImportRefused, imports_for
+    from streams.from_quickbooks import imports_for
 
-    with _store() as store:
+    with open_configured_store() as store:
         tenant = _tenant(store, tenant_id)
-        try:
-            imports = imports_for(entities, Settings().gateway.import_entities)
-        except ImportRefused as exc:
-            err.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from exc
+        imports = imports_for(entities, Settings().gateway.import_entities)
         store.request_import(tenant.profile_id, imports)
-    typer.echo(f"requested: {', '.join(imports)} at the next session of {tenant.profile_id}")
+    if as_json:
+        emit_json({"tenant": tenant_id, "profile_id": tenant.profile_id, "requested": imports})
+        return
+    say(f"requested: {', '.join(imports)} at the next session of {tenant.profile_id}")
+
+
+@tenant_app.command("remove")
+def tenant_remove(
+    tenant_id: Annotated[str, typer.Argument(help="The tenant id.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Remove even with commands queued for its file (never sent then)."
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Forget a tenant here (its settings, mappings and sync log). Nothing is deleted in
+    QuickBooks; refused while commands wait for its company file, unless --force."""
+    with open_configured_store() as store:
+        tenant = _tenant(store, tenant_id)
+        queued = None if force else queued_commands(tenant.profile_id)
+        removed = store.remove_tenant(tenant_id)
+    report = {
+        "tenant": tenant_id,
+        "profile_id": tenant.profile_id,
+        "rows_removed": removed,
+        "queued_commands": queued,
+        "forced": force,
+    }
+    if as_json:
+        emit_json(report)
+        return
+    say(f"removed tenant {tenant_id} ({removed} rows); nothing was deleted in QuickBooks")

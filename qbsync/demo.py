@@ -37,11 +37,15 @@ from qbsync.runtime import (
 )
 from qbsync.settings import Settings
 
-__all__ = ["run_demo"]
+__all__ = ["MALFORMED", "explain", "run_demo"]
 
 CUSTOMER_EVENT = "com.qbsync.events.CustomerEvent"
 RESULT = "com.qbsync.pipeline.Result"
 DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
+
+_LETTERS_SHOWN = 5
+# The deliberately malformed event: not Avro at all, so the worker cannot decode it.
+MALFORMED = b"{not avro}"
 
 _FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"]
 _LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"]
@@ -71,6 +75,8 @@ class _Tally:
     dead_letters: int = 0
     dead_letters_from_events: int = 0
     codes: dict[str, int] = field(default_factory=dict)
+    # The first few dead letters: id, code, tenant and reason (the demo explains them).
+    letters: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def settled_events(self) -> int:
@@ -115,6 +121,15 @@ class _Observer:
             elif name == DEAD_LETTER:
                 self.tally.dead_letters += 1
                 self.tally.codes[record["code"]] = self.tally.codes.get(record["code"], 0) + 1
+                if len(self.tally.letters) < _LETTERS_SHOWN:
+                    self.tally.letters.append(
+                        {
+                            "id": str(record["dead_letter_id"]),
+                            "code": str(record["code"]),
+                            "tenant": str(record["tenant_id"] or ""),
+                            "reason": str(record["reason"]),
+                        }
+                    )
                 if record["source_topic"] == self._settings.topics.events:
                     self.tally.dead_letters_from_events += 1
 
@@ -250,7 +265,7 @@ def run_demo(
                     )
                     for tenant_id, eid, customer in adds
                 ]
-                + [(settings.topics.events, b"acme-field", b"{not avro}")]
+                + [(settings.topics.events, b"acme-field", MALFORMED)]
             )
             progress = Progress(
                 TextColumn("{task.description}"),
@@ -308,6 +323,7 @@ def run_demo(
                 "results_error": tally.results_error,
                 "dead_letters": tally.dead_letters,
                 "dead_letter_codes": dict(sorted(tally.codes.items())),
+                "dead_letter_list": tally.letters,
                 "records_in_quickbooks": records,
                 "duplicates_in_quickbooks": _unmapped_records(store, companies),
                 "tenants": len(tenants),
@@ -315,6 +331,8 @@ def run_demo(
                 "web_connector_runs": sum(loop.runs for loop in loops),
                 "settled": settled,
                 "elapsed_s": round(time.monotonic() - started, 2),
+                "topic_prefix": settings.topics.prefix,
+                "kept": str(work) if keep else None,
             }
             failures = [loop.failure for loop in loops if loop.failure]
             if failures:
@@ -371,3 +389,56 @@ def _commands_sent(settings: Settings, profile_ids: list[str]) -> int:
         return total
     finally:
         consumer.close()
+
+
+def explain(summary: dict[str, Any]) -> list[str]:
+    """What the demo did, in words: the outcome, the deliberate dead letter and where to see
+    it, the next three commands to try, and the kept folder."""
+    lines = [
+        f"What happened: {summary['events_published']} events for {summary['tenants']} tenants"
+        f" became {summary['commands_sent']} qbXML commands for {summary['company_files']}"
+        f" company files; QuickBooks (the sandbox) accepted {summary['results_ok']} and refused"
+        f" {summary['results_error']}. {summary['records_in_quickbooks']} customers are in"
+        f" QuickBooks, {summary['duplicates_in_quickbooks']} of them twice.",
+    ]
+    if not summary["settled"]:
+        lines.append(
+            "Not everything settled before --timeout: the logs of the worker and gateway are"
+            " in the kept folder (run again with --keep)."
+        )
+    letters = summary.get("dead_letter_list") or []
+    if letters:
+        first = letters[0]
+        external = summary["broker"]["kind"] == "external"
+        lines.append(
+            f"{summary['dead_letters']} dead letter(s). The demo published one malformed event"
+            f" ({MALFORMED.decode()!r}, tenant acme-field) on purpose: the worker sets what it"
+            " cannot read aside with a reason, and goes on with the tenant's other records."
+        )
+        for letter in letters:
+            lines.append(f"  {letter['id'][:8]} {letter['code']}: {letter['reason']}")
+        if external:
+            lines.append(
+                f"  look at it: QBSYNC_TOPIC_PREFIX={summary['topic_prefix']}"
+                f" qbsync dlq show {first['id'][:8]}"
+            )
+        else:
+            lines.append(
+                "  the embedded broker kept it in memory only; under your own `qbsync run`,"
+                " `qbsync dlq list` and `qbsync dlq show ID` show dead letters like this one"
+            )
+    lines += [
+        "Next, try:",
+        "  1. qbsync run    (one shell: broker, worker and gateway)",
+        "  2. qbsync profile create --name 'My Company' --tenant my-app    (another shell)",
+        "  3. qbsync publish --tenant my-app --type customer.upserted"
+        " --file schemas/avro/examples/customer.upserted.json",
+        "  then `qbsync sandbox run --username ... --password ... --until-idle` plays"
+        " QuickBooks; docs/connect.md connects a real one.",
+    ]
+    if summary.get("kept"):
+        lines.append(
+            f"Kept in {summary['kept']}: the store (qbsync.db), the company files"
+            " (companies/*.db, `qbsync sandbox show --file ...`) and the logs."
+        )
+    return lines

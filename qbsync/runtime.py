@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.kafka.brokers import BrokerInfo
-from qbsync.errors import QbsyncError
+from qbsync.errors import ConfigurationError, WorkFailed
 from qbsync.processes import ChildProcess, child_process
 from qbsync.settings import Settings
 
@@ -20,6 +20,7 @@ __all__ = [
     "child_env",
     "free_port",
     "prepare_topics",
+    "require_free_port",
     "running_services",
     "use_broker",
     "wait_healthy",
@@ -31,6 +32,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def require_free_port(host: str, port: int, setting: str) -> None:
+    """One clear line naming ``setting`` when ``port`` is taken on ``host``."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"port {port} on {host} is not free ({exc.strerror}); set {setting} to a free port"
+            ) from None
 
 
 def use_broker(settings: Settings, broker: BrokerInfo) -> None:
@@ -98,7 +110,7 @@ class Services:
     def check_alive(self) -> None:
         for child in (self.worker, self.gateway):
             if not child.alive():
-                raise QbsyncError(f"{child.name} exited:\n{child.log_tail()}")
+                raise WorkFailed(_exited(child, "exited"))
 
 
 @contextmanager
@@ -123,11 +135,17 @@ def wait_healthy(child: ChildProcess, url: str, timeout_s: float = 60.0) -> None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not child.alive():
-            raise QbsyncError(f"{child.name} exited during start-up:\n{child.log_tail()}")
+            raise WorkFailed(_exited(child, "exited during start-up"))
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.1)  # polling a process that is still starting
-    raise QbsyncError(f"{child.name} did not answer {url} in time:\n{child.log_tail()}")
+    raise WorkFailed(_exited(child, f"did not answer {url} in time"))
+
+
+def _exited(child: ChildProcess, what: str) -> str:
+    """Two lines: what happened with the child's last log line, and where its log is."""
+    last = child.log_tail(1).strip()
+    return f"the {child.name} {what}: {last or 'no output'}\n  its log: {child.log_path}"

@@ -61,6 +61,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         web_enabled=settings.worker.web_port > 0,
         web_port=settings.worker.web_port or 6066,
         web_host="127.0.0.1",
+        # Bound like the gateway: loopback unless QBSYNC_GATEWAY_HOST says otherwise.
+        web_bind=settings.gateway.host,
         topic_replication_factor=1,
         topic_allow_declare=True,
         topic_partitions=topics.events_partitions,

@@ -5,14 +5,14 @@ from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from qbsync.errors import QbsyncError
+from qbsync.errors import WorkFailed
 
 __all__ = ["DeliveryFailed", "RecordProducer"]
 
 log = logging.getLogger(__name__)
 
 
-class DeliveryFailed(QbsyncError):
+class DeliveryFailed(WorkFailed):
     """The broker did not acknowledge every record of a batch."""
 
 

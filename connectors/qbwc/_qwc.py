@@ -39,7 +39,10 @@ def render_qwc(
     support_url: str | None = None,
     app_name: str = "qbsync",
     description: str = "Keeps your business apps and QuickBooks in sync.",
+    qb_type: str = "QBFS",
 ) -> str:
+    if qb_type not in ("QBFS", "QBPOS"):
+        raise QwcError(f"QBType: {qb_type!r} must be QBFS or QBPOS")
     app_url = _check_url("AppURL", url)
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(app_url))
     support = _check_url("AppSupport", support_url or f"{origin}/support")
@@ -55,7 +58,7 @@ def render_qwc(
         ("UserName", profile.username),
         ("OwnerID", profile.owner_id),
         ("FileID", profile.file_id),
-        ("QBType", "QBFS"),
+        ("QBType", qb_type),
     ):
         etree.SubElement(root, tag).text = text
     scheduler = etree.SubElement(root, "Scheduler")

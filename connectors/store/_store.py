@@ -217,6 +217,28 @@ class Store:
             tenant.settings = dict(settings)
             return tenant
 
+    def remove_tenant(self, tenant_id: str) -> int:
+        """Forget a tenant and what is kept for it here (mappings, delivered changes, sync
+        log), in one transaction; the rows removed. Nothing in QuickBooks changes."""
+        with self._tx() as session:
+            if session.get(Tenant, tenant_id) is None:
+                raise StoreError(f"no tenant {tenant_id!r} (try `qbsync tenant list`)")
+            return _remove_tenants(session, [tenant_id])
+
+    def remove_profile(self, profile_id: str) -> int:
+        """Forget a profile, its tenants, sessions and imported records, in one
+        transaction; the rows removed. Nothing in QuickBooks changes."""
+        with self._tx() as session:
+            if session.get(Profile, profile_id) is None:
+                raise StoreError(f"no profile {profile_id!r} (try `qbsync profile list`)")
+            tenants = list(
+                session.scalars(select(Tenant.id).where(Tenant.profile_id == profile_id))
+            )
+            removed = _remove_tenants(session, tenants)
+            for model in (WebConnectorSession, QuickBooksRecord, ImportWatermark):
+                removed += _deleted(session, delete(model).where(model.profile_id == profile_id))
+            return removed + _deleted(session, delete(Profile).where(Profile.id == profile_id))
+
     # -- id mappings ----------------------------------------------------------------------
 
     def mapping(self, tenant_id: str, entity: str, external_id: str) -> Mapping | None:
@@ -571,6 +593,20 @@ class Store:
             if row is not None:
                 session.delete(row)
             return row
+
+
+def _deleted(session: Session, statement: Any) -> int:
+    return int(getattr(session.execute(statement), "rowcount", 0) or 0)
+
+
+def _remove_tenants(session: Session, tenant_ids: list[str]) -> int:
+    """Delete the tenants and every row keyed by them (children first)."""
+    if not tenant_ids:
+        return 0
+    removed = 0
+    for model in (IdMapping, DeliveredChange, SyncLogEntry):
+        removed += _deleted(session, delete(model).where(model.tenant_id.in_(tenant_ids)))
+    return removed + _deleted(session, delete(Tenant).where(Tenant.id.in_(tenant_ids)))
 
 
 def _mapping(row: IdMapping) -> Mapping:

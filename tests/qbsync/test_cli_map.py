@@ -83,8 +83,9 @@ def test_match_from_a_file_reports_and_maps(store: Store, tmp_path: Path) -> Non
     again = runner.invoke(
         app, ["map", "unmatch", "--tenant", "t-1", "--entity", "customer", "--id", "c-2"]
     )
-    # Errors are QbsyncError: `qbsync` (main) prints them and exits 1; here we see the raise.
-    assert "no customer mapping for id 'c-2'" in str(again.exception)
+    # A usage mistake: one line on stderr, exit 2 (docs/cli.md).
+    assert again.exit_code == 2
+    assert "no customer mapping for id 'c-2'" in again.stderr
 
 
 def test_by_hand_and_clear_errors(store: Store, tmp_path: Path) -> None:
@@ -101,10 +102,13 @@ def test_by_hand_and_clear_errors(store: Store, tmp_path: Path) -> None:
     refused = runner.invoke(
         app, ["map", "match", "--tenant", "t-1", "--entity", "customer", "--records", str(bad)]
     )
-    assert "row 2 needs 'id' and 'name'" in str(refused.exception)
+    assert "row 2 needs 'id' and 'name'" in refused.stderr
+    assert refused.exit_code == 2
     nobody = runner.invoke(app, ["map", "list", "--tenant", "t-404"])
-    assert "no tenant 't-404'" in str(nobody.exception)
+    assert "no tenant 't-404'" in nobody.stderr
+    assert nobody.exit_code == 2
     nothing = runner.invoke(
         app, ["map", "match", "--tenant", "t-1", "--entity", "vendor", "--records", str(bad)]
     )
-    assert "no vendor records imported" in str(nothing.exception)
+    assert "no vendor records imported" in nothing.stderr
+    assert nothing.exit_code == 2

@@ -1,0 +1,69 @@
+"""What every ``qbsync`` command shares: plain help (flags shown as flags, paragraphs
+re-wrapped), one exit-code convention, and errors as one or two lines that name the cause
+and the fix, with a traceback only under ``--debug``.
+
+Exit codes: 0 the work was done; 1 the work was tried and failed; 2 usage or configuration
+(a bad flag, an unknown name, a missing setting, an unreachable broker). See docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from qbsync.errors import EXIT_FAILED, QbsyncError
+
+__all__ = ["DEBUG_KEY", "QbsyncGroup", "command_group", "emit_json", "say"]
+
+DEBUG_KEY = "qbsync.debug"
+_INTERRUPTED = 130
+# Enough of an unexpected error's message to recognise it; never a whole payload.
+_MESSAGE_LIMIT = 300
+
+
+def say(text: str) -> None:
+    """One line for a person, on stderr, as plain text (values may be user data)."""
+    sys.stderr.write(text + "\n")
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document for a script, on stdout."""
+    sys.stdout.write(json.dumps(value, sort_keys=True, default=str) + "\n")
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= _MESSAGE_LIMIT else line[: _MESSAGE_LIMIT - 3] + "..."
+
+
+class QbsyncGroup(TyperGroup):
+    """The root group: turns what a command raises into a message and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's (vendored) click Context
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except QbsyncError as exc:
+            if ctx.meta.get(DEBUG_KEY):
+                raise
+            say(f"error: {exc}")
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            say("interrupted")
+            ctx.exit(_INTERRUPTED)
+        except Exception as exc:
+            if ctx.meta.get(DEBUG_KEY):
+                raise
+            say(f"error: {type(exc).__name__}: {_first_line(str(exc))}")
+            say("  this is unexpected: run the command again with --debug for the traceback")
+            ctx.exit(EXIT_FAILED)
+
+
+def command_group(help_text: str, **options: Any) -> typer.Typer:
+    """A command group with qbsync's help style (plain click help: flags as flags)."""
+    return typer.Typer(no_args_is_help=True, help=help_text, rich_markup_mode=None, **options)
