@@ -13,11 +13,20 @@ import sys
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from qbsync.errors import EXIT_FAILED, QbsyncError
+from qbsync import settings as settings_module
+from qbsync.errors import EXIT_FAILED, EXIT_USAGE, QbsyncError
 
-__all__ = ["DEBUG_KEY", "QbsyncGroup", "command_group", "emit_json", "say"]
+__all__ = [
+    "DEBUG_KEY",
+    "QbsyncGroup",
+    "command_group",
+    "emit_json",
+    "say",
+    "settings_problem",
+]
 
 DEBUG_KEY = "qbsync.debug"
 _INTERRUPTED = 130
@@ -40,6 +49,18 @@ def _first_line(text: str) -> str:
     return line if len(line) <= _MESSAGE_LIMIT else line[: _MESSAGE_LIMIT - 3] + "..."
 
 
+def settings_problem(exc: ValidationError) -> str:
+    """A settings error as the environment variable to fix, what is wrong, and the value."""
+    model = getattr(settings_module, exc.title, None)
+    config = getattr(model, "model_config", None) or {}
+    prefix = str(config.get("env_prefix", "QBSYNC_"))
+    problems = []
+    for error in exc.errors():
+        name = (prefix + "_".join(str(part) for part in error["loc"])).upper()
+        problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+    return "setting " + "; ".join(problems)
+
+
 class QbsyncGroup(TyperGroup):
     """The root group: turns what a command raises into a message and an exit code."""
 
@@ -53,6 +74,11 @@ class QbsyncGroup(TyperGroup):
                 raise
             say(f"error: {exc}")
             ctx.exit(exc.exit_code)
+        except ValidationError as exc:
+            if ctx.meta.get(DEBUG_KEY):
+                raise
+            say(f"error: {settings_problem(exc)}")
+            ctx.exit(EXIT_USAGE)
         except KeyboardInterrupt:
             say("interrupted")
             ctx.exit(_INTERRUPTED)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qbsync import __version__
-from qbsync._cli_shell import DEBUG_KEY, QbsyncGroup, emit_json, say
+from qbsync._cli_shell import DEBUG_KEY, QbsyncGroup, command_group, emit_json, say
 from qbsync.cli_contracts import publish, schemas_app
 from qbsync.cli_dlq import dlq_app
 from qbsync.cli_log import log_app
@@ -39,7 +39,7 @@ app = typer.Typer(
     # Locals may hold secrets: a traceback (--debug only) never shows them.
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(no_args_is_help=True, help="The store's schema.", rich_markup_mode=None)
+db_app = command_group("The store's schema: upgrade.")
 app.add_typer(db_app, name="db")
 
 log = logging.getLogger("qbsync")
@@ -81,7 +81,10 @@ def _root(
 
 @db_app.command("upgrade")
 def db_upgrade(as_json: JsonOption = False) -> None:
-    """Apply the migrations to QBSYNC_DATABASE_URL (or the default SQLite file)."""
+    """Apply the migrations to the store.
+
+    The store is QBSYNC_DATABASE_URL, or the SQLite file in the data dir.
+    """
     from connectors.store import upgrade
 
     upgrade(_settings().database_url)
@@ -130,7 +133,7 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
 
 @app.command()
 def run(host: HostOption = None, port: PortOption = None) -> None:
-    """Run the worker and the gateway (and the embedded broker when none is configured).
+    """Run the broker (unless configured), the worker and the gateway.
 
     Other commands started from the same directory (or with the same QBSYNC_DATA_DIR) find
     this run's broker and gateway through <data dir>/run.json.
@@ -200,7 +203,10 @@ def demo(
         bool, typer.Option("--keep", help="Keep the demo's data folder (its path is printed).")
     ] = False,
 ) -> None:
-    """Run the whole pipeline against sandbox company files and report what happened."""
+    """Run the whole pipeline on sandbox company files.
+
+    Reports what happened, in figures and in words.
+    """
     from qbsync.demo import explain, run_demo
 
     summary = run_demo(

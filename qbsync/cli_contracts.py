@@ -58,8 +58,9 @@ def publish(
         bool, typer.Option("--dry-run", help="Validate and print the event; send nothing.")
     ] = False,
 ) -> None:
-    """Publish one event to <prefix>.events after checking it against its schema.
+    """Publish one event, checked against its schema.
 
+    It goes to <prefix>.events, keyed by tenant.
     Every problem is listed with its path; nothing is sent unless the whole event is valid.
     """
     try:
@@ -113,7 +114,10 @@ def publish(
 def schemas_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
-    """The event types, their schemas and schema fingerprints (CRC-64-AVRO)."""
+    """The event types and their schemas.
+
+    With each schema's fingerprint (CRC-64-AVRO).
+    """
     schemas = load_schemas()
     rows = [
         {
@@ -160,7 +164,10 @@ def schemas_docs(
 
 @schemas_app.command("check")
 def schemas_check() -> None:
-    """Check the schemas against every released version (exit 1 on a break)."""
+    """Check compatibility with every released version.
+
+    Exit 1 on a break.
+    """
     current = load_schemas()
     problems = [
         f"{version}: {problem}"

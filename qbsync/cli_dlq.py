@@ -100,7 +100,10 @@ def dlq_list(
 
 @dlq_app.command("show")
 def dlq_show(dead_letter_id: Annotated[str, typer.Argument(help="The id, or its start.")]) -> None:
-    """One dead letter in full (the original message as text when it is text)."""
+    """One dead letter in full.
+
+    With the original message as text when it is text.
+    """
     settings, letters = _letters(None, None, None, None)
     found = [dl for dl in letters if str(dl["dead_letter_id"]).startswith(dead_letter_id)]
     if len(found) != 1:
@@ -147,9 +150,10 @@ def dlq_replay(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report.")] = False,
 ) -> None:
-    """Put dead letters back where they came from, in their original order: refused
-    commands on their company file's topic (with a fresh retry budget), events on the
-    events topic.
+    """Put dead letters back where they came from.
+
+    In their original order: refused commands on their company file's topic (with a fresh
+    retry budget), events on the events topic.
 
     Each dead letter is replayed once: replaying again does nothing unless --force. An
     event whose record reached QuickBooks in the meantime becomes a Mod, never a second Add.

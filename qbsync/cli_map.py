@@ -18,9 +18,7 @@ from qbsync.settings import Settings
 
 __all__ = ["map_app"]
 
-map_app = command_group(
-    "Record mappings (app id <-> QuickBooks ListID/TxnID): list, match, unmatch."
-)
+map_app = command_group("Record mappings: app ids to QuickBooks ids.")
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant.")]
 EntityOption = Annotated[str, typer.Option("--entity", help="customer, vendor, invoice ...")]
@@ -89,13 +87,20 @@ def map_match(
         Path | None,
         typer.Option(help="The app's records: CSV (id,name or id,ref_number) or JSON array."),
     ] = None,
-    source_id: Annotated[str | None, typer.Option("--id", help="Match one by hand...")] = None,
-    qb_id: Annotated[str | None, typer.Option("--qb-id", help="...to this ListID/TxnID.")] = None,
+    source_id: Annotated[
+        str | None, typer.Option("--id", help="Match one app record by hand (with --qb-id).")
+    ] = None,
+    qb_id: Annotated[
+        str | None, typer.Option("--qb-id", help="The QuickBooks ListID or TxnID for --id.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Match the app's records to records already in QuickBooks (from the file's imports):
-    by exact name or RefNumber, then normalized; report what stayed unmatched."""
+    """Match app records to records already in QuickBooks.
+
+    QuickBooks records come from the file's imports; matched by exact name or RefNumber,
+    then normalized; what stayed unmatched is reported.
+    """
     from connectors.qbxml import ENTITIES
     from connectors.store import Mapping, open_store
     from qbsync.matching import Candidate, SourceRecord, match_records
@@ -177,8 +182,10 @@ def map_unmatch(
     source_id: Annotated[str, typer.Option("--id", help="The app's id of the record.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Forget one mapping: the record's next event adds it to QuickBooks (or is matched
-    again on a first sync)."""
+    """Forget one mapping.
+
+    The record's next event adds it to QuickBooks (or it is matched again on a first sync).
+    """
     from connectors.store import open_store
 
     with open_store(Settings().database_url) as store:

@@ -47,7 +47,10 @@ def _view(profile: Profile) -> dict[str, Any]:
 @profile_app.command("create")
 def profile_create(
     name: Annotated[str, typer.Option(help="A name people recognise, e.g. the company.")],
-    tenant: Annotated[list[str], typer.Option(help="A tenant served by this file (repeat).")],
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option(help="A tenant served by this file (repeat; or `qbsync tenant create`)."),
+    ] = None,
     company_file: Annotated[str, typer.Option(help="Path of the .qbw file, if fixed.")] = "",
     as_json: JsonOption = False,
 ) -> None:
@@ -55,13 +58,13 @@ def profile_create(
     from connectors.qbwc import create_profile
 
     with open_configured_store() as store:
-        created = create_profile(store, name=name, tenants=tenant, company_file=company_file)
+        created = create_profile(store, name=name, tenants=tenant or [], company_file=company_file)
     payload = {
         "profile_id": created.profile.id,
         "name": created.profile.name,
         "username": created.profile.username,
         "password": created.password,
-        "tenants": tenant,
+        "tenants": tenant or [],
     }
     if as_json:
         emit_json(payload)
@@ -74,7 +77,10 @@ def profile_create(
 
 @profile_app.command("list")
 def profile_list(as_json: JsonOption = False) -> None:
-    """The profiles, their tenants and when their Web Connector last called."""
+    """The profiles and their tenants.
+
+    With when each one's Web Connector last called.
+    """
     with open_configured_store() as store:
         rows = [
             {**_view(profile), "tenants": [t.id for t in store.tenants(profile.id)]}
@@ -133,7 +139,10 @@ def profile_qwc(
     ] = "QBFS",
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
 ) -> None:
-    """The .qwc file to add to the Web Connector (the password is typed there, not stored)."""
+    """The .qwc file to add to the Web Connector.
+
+    The password is typed there, never written in the file.
+    """
     from connectors.qbwc import QwcError, find_profile, render_qwc
 
     kind = qb_type.upper()
@@ -161,7 +170,10 @@ def profile_qwc(
 
 @profile_app.command("reset-password")
 def profile_reset_password(name: NameArgument, as_json: JsonOption = False) -> None:
-    """A new password, shown once; the old one stops working at once."""
+    """A new password, shown once.
+
+    The old one stops working at once.
+    """
     from connectors.qbwc import reset_password
 
     with open_configured_store() as store:
@@ -189,7 +201,10 @@ def _set_enabled(name: str, *, enabled: bool, as_json: bool) -> None:
 
 @profile_app.command("disable")
 def profile_disable(name: NameArgument, as_json: JsonOption = False) -> None:
-    """Stop syncing this file: the Web Connector is told there is no work; commands queue."""
+    """Stop syncing this file.
+
+    The Web Connector is told there is no work; commands keep queueing.
+    """
     _set_enabled(name, enabled=False, as_json=as_json)
 
 
@@ -208,8 +223,11 @@ def profile_remove(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Forget a profile and its tenants here (mappings, sync log, imports). Nothing is
-    deleted in QuickBooks; refused while commands wait for the file, unless --force."""
+    """Forget a profile and its tenants.
+
+    Here only (mappings, sync log, imports): nothing is deleted in QuickBooks. Refused
+    while commands wait for the file, unless --force.
+    """
     from connectors.qbwc import find_profile
 
     with open_configured_store() as store:

@@ -39,9 +39,7 @@ from qbsync.settings import Settings
 
 __all__ = ["LISTS", "sandbox_app"]
 
-sandbox_app = command_group(
-    "A simulated QuickBooks company file and Web Connector (see docs/sandbox.md)."
-)
+sandbox_app = command_group("A simulated QuickBooks and Web Connector.\n\nSee docs/sandbox.md.")
 # The company file both commands use when --file is not given, in the data dir.
 DEFAULT_COMPANY = "sandbox-company.db"
 

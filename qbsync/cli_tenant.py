@@ -146,7 +146,10 @@ def tenant_set(
     ],
     as_json: JsonOption = False,
 ) -> None:
-    """Change settings; all pairs are validated together and nothing changes on an error."""
+    """Change settings.
+
+    All pairs are validated together; nothing changes on an error.
+    """
     from streams.tenant_settings import apply_changes
 
     with open_configured_store() as store:
@@ -196,8 +199,11 @@ def tenant_import(
     ],
     as_json: JsonOption = False,
 ) -> None:
-    """Read records back from the tenant's QuickBooks at its file's next Web Connector
-    session, due or not (what an app's import.sync_requested event does)."""
+    """Read records back from the tenant's QuickBooks.
+
+    At its file's next Web Connector session, due or not (what an app's
+    import.sync_requested event does).
+    """
     from streams.from_quickbooks import imports_for
 
     with open_configured_store() as store:
@@ -221,8 +227,11 @@ def tenant_remove(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Forget a tenant here (its settings, mappings and sync log). Nothing is deleted in
-    QuickBooks; refused while commands wait for its company file, unless --force."""
+    """Forget a tenant.
+
+    Here only (its settings, mappings and sync log): nothing is deleted in QuickBooks.
+    Refused while commands wait for its company file, unless --force.
+    """
     with open_configured_store() as store:
         tenant = _tenant(store, tenant_id)
         queued = None if force else queued_commands(tenant.profile_id)
