@@ -108,11 +108,15 @@ def test_list_show_and_replay_once(cli_settings: Settings) -> None:
     assert "2 to replay" in dry.output
     assert events_on(settings) == []
 
-    replayed = runner.invoke(app, ["dlq", "replay"])
+    replayed = runner.invoke(app, ["dlq", "replay", "--json"])
     assert replayed.exit_code == 0, replayed.output
-    assert "1 not replayable" in replayed.output
-    again = runner.invoke(app, ["dlq", "replay"])
-    assert "0 to replay, 2 replayed before" in again.output
+    assert "1 not replayable" in replayed.stderr
+    report = json.loads(replayed.stdout)
+    assert report["replayed"] == [rows[0]["id"], rows[1]["id"]]
+    assert (report["replayed_before"], report["not_replayable"]) == (0, 1)
+    again = runner.invoke(app, ["dlq", "replay", "--json"])
+    assert "0 to replay, 2 replayed before" in again.stderr
+    assert json.loads(again.stdout)["replayed"] == []
     # In their original order, once, byte for byte; the QuickBooks refusal stays put.
     found = until(lambda: events_on(settings) or None, timeout=30, what="the replayed events")
     assert found == [b"\x00first", b"\x00second"]
