@@ -40,7 +40,7 @@ helm-schema: $(STAMP)
 ci: lint typecheck test
 
 ## bench: every benchmark (docs/performance.md), one JSON object per line on stdout, progress
-## on stderr; about 10 minutes on 2 cores. Broker: QBSYNC_KAFKA_BOOTSTRAP_SERVERS, else the
+## on stderr; about 8 to 10 minutes on 2 cores. Broker: QBSYNC_KAFKA_BOOTSTRAP_SERVERS, else the
 ## test broker (connectors/kafka/brokers.py).
 bench: $(STAMP)
 	@$(BIN)/python bench/qbxml.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -360,3 +361,29 @@ def test_the_demo_explains_its_dead_letter_and_what_to_try_next(tmp_path: Path) 
         "QBSYNC_TOPIC_PREFIX=qbsync-demo-abc qbsync dlq show 0f1e2d3c" in x for x in external
     )
     assert not any("Kept in" in line for line in external)
+
+
+# -- the README ----------------------------------------------------------------------------
+
+
+def test_the_readme_points_a_new_user_to_what_they_need() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text()
+    for heading in ("## Connect a real QuickBooks", "## Deploy", "## From the demo"):
+        assert heading in readme
+    for link in ("docs/connect.md", "docs/events.md", "schemas/avro/examples/", "docs/cli.md"):
+        assert f"]({link})" in readme
+        assert (repo / link).exists()
+    connect = (repo / "docs" / "connect.md").read_text()
+    for step in ("Web Connector", ".qwc", "Password", "single-user", "HTTPS", "Admin"):
+        assert step in connect
+    for part in ("Image", "Chart", "PostgreSQL", "Kafka", "TLS in front"):
+        assert f"**{part}**" in readme
+
+
+def test_the_bench_time_is_the_same_in_the_readme_and_the_makefile() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    pattern = re.compile(r"about ([\d.]+(?: to [\d.]+)?) minutes on 2 cores")
+    (in_readme,) = pattern.findall((repo / "README.md").read_text())
+    (in_makefile,) = pattern.findall((repo / "Makefile").read_text())
+    assert in_readme == in_makefile
