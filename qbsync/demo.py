@@ -430,8 +430,8 @@ def explain(summary: dict[str, Any]) -> list[str]:
     lines += [
         "Next, try:",
         "  1. qbsync run    (one shell: broker, worker and gateway)",
-        "  2. qbsync profile create --name 'My Company' --tenant my-app    (another shell)",
-        "  3. qbsync publish --tenant my-app --type customer.upserted"
+        "  2. qbsync profile create --name 'My Company' --tenant acme-hvac    (another shell)",
+        "  3. qbsync publish --tenant acme-hvac --type customer.upserted"
         " --file schemas/avro/examples/customer.upserted.json",
         "  then `qbsync sandbox run --username ... --password ... --until-idle` plays"
         " QuickBooks; docs/connect.md connects a real one.",
