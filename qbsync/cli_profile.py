@@ -72,7 +72,9 @@ def profile_create(
     say(f"profile {name} created; the password is shown only this once:")
     for key, value in payload.items():
         say(f"  {key}: {', '.join(value) if isinstance(value, list) else value}")
-    say(f"next: qbsync profile qwc {name!r} --output {name.replace(' ', '-').lower()}.qwc")
+    user = created.profile.username
+    say(f"next: qbsync sandbox run --username {user} --password ... --until-idle (a sandbox)")
+    say(f"  or: qbsync profile qwc {name!r} --output file.qwc (a real QuickBooks: docs/connect.md)")
 
 
 @profile_app.command("list")

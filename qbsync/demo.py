@@ -428,7 +428,7 @@ def explain(summary: dict[str, Any]) -> list[str]:
                 " `qbsync dlq list` and `qbsync dlq show ID` show dead letters like this one"
             )
     lines += [
-        "Next, try:",
+        "Next, try (`source .venv/bin/activate` first in a fresh clone):",
         "  1. qbsync run    (one shell: broker, worker and gateway)",
         "  2. qbsync profile create --name 'My Company' --tenant acme-hvac    (another shell)",
         "  3. qbsync publish --tenant acme-hvac --type customer.upserted"

@@ -79,6 +79,11 @@ def test_demo_json_settles_everything_and_leaves_nothing_running(
     assert (summary["results_ok"], summary["results_error"]) == (12, 0)
     assert summary["dead_letters"] == 1
     assert summary["dead_letter_codes"] == {"undecodable": 1}
+    # The deliberate one, with its reason, for the demo's words (qbsync.demo.explain).
+    (letter,) = summary["dead_letter_list"]
+    assert letter["code"] == "undecodable"
+    assert "could not be decoded" in letter["reason"]
+    assert summary["kept"] is None
     assert summary["records_in_quickbooks"] == 9
     assert summary["duplicates_in_quickbooks"] == 0
     assert summary["elapsed_s"] > 0
