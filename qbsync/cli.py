@@ -44,6 +44,10 @@ app.add_typer(db_app, name="db")
 
 log = logging.getLogger("qbsync")
 
+# The settings a taken port is fixed with.
+_GATEWAY_PORT = "QBSYNC_GATEWAY_PORT or --port"
+_WORKER_PORT = "QBSYNC_WORKER_WEB_PORT (0 turns the worker's web server off)"
+
 HostOption = Annotated[str | None, typer.Option("--host", help="Interface to listen on.")]
 PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on.")]
 
@@ -99,10 +103,13 @@ def worker() -> None:
     """Run the stream worker (Faust) until SIGTERM."""
     import faust
 
+    from qbsync.runtime import require_free_port
     from streams import create_app
 
     settings = _settings()
     _require_broker(settings)
+    if settings.worker.web_port:
+        require_free_port(settings.gateway.host, settings.worker.web_port, _WORKER_PORT)
     faust_app = create_app(settings)
     faust.Worker(
         faust_app, loglevel=logging.getLogger().level, quiet=True
@@ -114,9 +121,11 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
     """Run the Web Connector gateway: SOAP at /qbwc, WSDL at /qbwc?wsdl."""
     from connectors.qbwc import create_gateway, serve
     from connectors.store import upgrade
+    from qbsync.runtime import require_free_port
 
     settings = _settings(host, port)
     _require_broker(settings)
+    require_free_port(settings.gateway.host, settings.gateway.port, _GATEWAY_PORT)
     upgrade(settings.database_url)
     built = create_gateway(settings)
     try:
@@ -152,13 +161,9 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
             f"`qbsync run` (pid {other.pid}) already serves data dir {settings.data_dir};"
             " stop it, or give this one its own QBSYNC_DATA_DIR"
         )
-    require_free_port(settings.gateway.host, settings.gateway.port, "QBSYNC_GATEWAY_PORT or --port")
+    require_free_port(settings.gateway.host, settings.gateway.port, _GATEWAY_PORT)
     if settings.worker.web_port:
-        require_free_port(
-            settings.gateway.host,
-            settings.worker.web_port,
-            "QBSYNC_WORKER_WEB_PORT (0 turns the worker's web server off)",
-        )
+        require_free_port(settings.gateway.host, settings.worker.web_port, _WORKER_PORT)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -163,7 +163,9 @@ def schemas_docs(
 
 
 @schemas_app.command("check")
-def schemas_check() -> None:
+def schemas_check(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report.")] = False,
+) -> None:
     """Check compatibility with every released version.
 
     Exit 1 on a break.
@@ -174,6 +176,10 @@ def schemas_check() -> None:
         for version, released in load_released().items()
         for problem in check_compatibility(released, current, version=version)
     ]
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"released": list(load_released()), "problems": problems}) + "\n"
+        )
     for problem in problems:
         _say(problem)
     if problems:

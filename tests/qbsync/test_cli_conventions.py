@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -387,3 +388,38 @@ def test_the_bench_time_is_the_same_in_the_readme_and_the_makefile() -> None:
     (in_readme,) = pattern.findall((repo / "README.md").read_text())
     (in_makefile,) = pattern.findall((repo / "Makefile").read_text())
     assert in_readme == in_makefile
+
+
+@pytest.mark.parametrize(
+    ("command", "setting"),
+    [
+        (["gateway"], "QBSYNC_GATEWAY_PORT"),
+        (["worker"], "QBSYNC_WORKER_WEB_PORT"),
+    ],
+)
+def test_a_taken_port_names_its_setting(data_dir: Path, command: list[str], setting: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = qbsync(
+            *command,
+            env={
+                "QBSYNC_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+                "QBSYNC_GATEWAY_PORT": port,
+                "QBSYNC_WORKER_WEB_PORT": port,
+            },
+        )
+    assert done.exit_code == 2, done.output
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert f"port {port} on 127.0.0.1" in line
+    assert setting in line
+
+
+def test_schemas_check_json() -> None:
+    done = qbsync("schemas", "check", "--json")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["problems"] == []
+    released = Path(__file__).resolve().parents[2] / "schemas" / "avro" / "released"
+    assert sorted(report["released"]) == sorted(p.name for p in released.iterdir() if p.is_dir())
