@@ -104,10 +104,10 @@ def read_run_file(data_dir: Path) -> LocalRun | None:
     return found
 
 
-def _no_run(data_dir: Path, what: str) -> ConfigurationError:
+def _no_run(data_dir: Path, what: str, fix: str) -> ConfigurationError:
     return ConfigurationError(
         f"{what} is not set and no `qbsync run` is running for data dir {data_dir.resolve()};"
-        f" start `qbsync run` in another shell (same directory or QBSYNC_DATA_DIR), or set {what}"
+        f" start `qbsync run` in another shell (same directory or QBSYNC_DATA_DIR), or {fix}"
     )
 
 
@@ -117,7 +117,11 @@ def use_local_broker(settings: Settings, say: Callable[[str], None]) -> Settings
     if not settings.kafka.bootstrap_servers:
         run = read_run_file(settings.data_dir)
         if run is None:
-            raise _no_run(settings.data_dir, "QBSYNC_KAFKA_BOOTSTRAP_SERVERS")
+            raise _no_run(
+                settings.data_dir,
+                "QBSYNC_KAFKA_BOOTSTRAP_SERVERS",
+                "set QBSYNC_KAFKA_BOOTSTRAP_SERVERS to your broker",
+            )
         settings.kafka.bootstrap_servers = run.bootstrap_servers
         say(
             f"using the broker of `qbsync run` (pid {run.pid}) at {run.bootstrap_servers},"
@@ -133,7 +137,7 @@ def use_local_gateway(settings: Settings, say: Callable[[str], None]) -> str:
     """The SOAP URL of the local run's gateway (said on one line)."""
     run = read_run_file(settings.data_dir)
     if run is None:
-        raise _no_run(settings.data_dir, "--gateway")
+        raise _no_run(settings.data_dir, "--gateway", "pass --gateway http://HOST:PORT/qbwc")
     say(f"using the gateway of `qbsync run` (pid {run.pid}) at {run.soap_url}")
     return run.soap_url
 
@@ -142,7 +146,8 @@ def _quiet_logger() -> logging.Logger:
     """Where librdkafka's own log lines go: nowhere (a dead broker makes hundreds)."""
     quiet = logging.getLogger("qbsync.kafka.librdkafka")
     quiet.propagate = False
-    quiet.addHandler(logging.NullHandler())
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
     quiet.setLevel(logging.CRITICAL + 1)
     return quiet
 
