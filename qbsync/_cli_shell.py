@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
 from qbsync import settings as settings_module
@@ -78,6 +79,14 @@ class QbsyncGroup(TyperGroup):
             if ctx.meta.get(DEBUG_KEY):
                 raise
             say(f"error: {settings_problem(exc)}")
+            ctx.exit(EXIT_USAGE)
+        except OperationalError as exc:
+            if ctx.meta.get(DEBUG_KEY):
+                raise
+            say(
+                f"error: the database did not answer ({_first_line(str(exc.orig or exc))});"
+                " check QBSYNC_DATABASE_URL"
+            )
             ctx.exit(EXIT_USAGE)
         except KeyboardInterrupt:
             say("interrupted")

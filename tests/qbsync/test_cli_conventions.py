@@ -423,3 +423,15 @@ def test_schemas_check_json() -> None:
     assert report["problems"] == []
     released = Path(__file__).resolve().parents[2] / "schemas" / "avro" / "released"
     assert sorted(report["released"]) == sorted(p.name for p in released.iterdir() if p.is_dir())
+
+
+def test_a_database_that_does_not_answer_names_the_setting_not_the_password(
+    data_dir: Path,
+) -> None:
+    url = f"postgresql+psycopg://qbsync:hunter2-secret@127.0.0.1:{free_port()}/nowhere"
+    done = qbsync("tenant", "list", env={"QBSYNC_DATABASE_URL": url})
+    assert done.exit_code == 2, done.output
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "QBSYNC_DATABASE_URL" in line
+    assert "hunter2-secret" not in done.output
+    assert "Traceback" not in done.output
