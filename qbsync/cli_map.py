@@ -6,13 +6,14 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from qbsync.errors import QbsyncError
+from qbsync.mappings import match, profile_of, unmatch
 from qbsync.settings import Settings
 
 __all__ = ["map_app"]
@@ -28,13 +29,6 @@ EntityOption = Annotated[str, typer.Option("--entity", help="customer, vendor, i
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _profile_of(store: Any, tenant_id: str) -> str:
-    tenant = store.tenant(tenant_id)
-    if tenant is None:
-        raise QbsyncError(f"no tenant {tenant_id!r} (qbsync tenant create ...)")
-    return str(tenant.profile_id)
-
-
 @map_app.command("list")
 def map_list(
     tenant: TenantOption,
@@ -45,7 +39,7 @@ def map_list(
     from connectors.store import open_store
 
     with open_store(Settings().database_url) as store:
-        _profile_of(store, tenant)
+        profile_of(store, tenant)
         rows = [
             {
                 "entity": m.entity,
@@ -97,79 +91,23 @@ def map_match(
 ) -> None:
     """Match the app's records to records already in QuickBooks (from the file's imports):
     by exact name or RefNumber, then normalized; report what stayed unmatched."""
-    from connectors.qbxml import ENTITIES
-    from connectors.store import Mapping, open_store
-    from qbsync.matching import Candidate, SourceRecord, match_records
+    from connectors.store import open_store
 
     if (records is None) == (source_id is None):
         raise QbsyncError("give --records FILE, or --id and --qb-id to match one by hand")
     if source_id is not None and not qb_id:
         raise QbsyncError("--id needs --qb-id: the QuickBooks ListID or TxnID to map it to")
-    is_list = ENTITIES[entity].is_list if entity in ENTITIES else True
-    field = "name" if is_list else "ref_number"
+    rows = _read_records(records) if records is not None else None
+    one = (source_id, qb_id or "") if source_id is not None else None
     with open_store(Settings().database_url) as store:
-        profile_id = _profile_of(store, tenant)
-        imported = store.qb_records(profile_id, entity)
-        if not imported and source_id is None:
-            raise QbsyncError(
-                f"no {entity} records imported from QuickBooks for this file yet: add"
-                f" {entity!r} to QBSYNC_GATEWAY_IMPORTS and let the Web Connector run"
-            )
-        by_id = {r.qb_id: r for r in imported}
-        existing = store.mappings(tenant, entity)
-        if source_id is not None:
-            assert qb_id is not None
-            found = by_id.get(qb_id)
-            matched = [(source_id, qb_id, found.full_name if found else None, "by hand")]
-            unmatched: list[tuple[str, str]] = []
-            already: list[str] = []
-        else:
-            assert records is not None
-            rows = _read_records(records)
-            bad = [n for n, row in enumerate(rows, 2) if not row.get("id") or not row.get(field)]
-            if bad:
-                raise QbsyncError(
-                    f"{records}: row {bad[0]} needs 'id' and '{field}' ({entity} records are"
-                    f" matched by {field.replace('_', ' ')})"
-                )
-            outcome = match_records(
-                [SourceRecord(row["id"], row[field]) for row in rows],
-                [
-                    Candidate(r.qb_id, (r.full_name if is_list else r.ref_number) or "")
-                    for r in imported
-                ],
-                mapped_sources={m.external_id: m.qb_id for m in existing},
-                mapped_qb_ids=[m.qb_id for m in existing],
-            )
-            matched = [(m.source_id, m.qb_id, m.key, m.how) for m in outcome.matched]
-            unmatched, already = outcome.unmatched, outcome.already
-        if not dry_run:
-            for sid, qid, name, _how in matched:
-                record = by_id.get(qid)
-                store.save_mapping(
-                    Mapping(
-                        tenant,
-                        entity,
-                        sid,
-                        qid,
-                        record.edit_sequence if record else None,
-                        name if is_list else None,
-                    )
-                )
-    report = {
-        "matched": [{"id": s, "qb_id": q, "key": k, "how": h} for s, q, k, h in matched],
-        "unmatched": [{"id": s, "why": why} for s, why in unmatched],
-        "already_mapped": already,
-        "dry_run": dry_run,
-    }
-    if as_json:
-        sys.stdout.write(json.dumps(report) + "\n")
-    else:
-        verb = "would match" if dry_run else "matched"
-        err.print(
-            f"{verb} {len(matched)}, {len(unmatched)} unmatched, {len(already)} mapped before"
+        report = match(
+            store, tenant, entity, records=rows, one=one, dry_run=dry_run, source=str(records)
         )
-        for sid, why in unmatched:
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_json()) + "\n")
+    else:
+        err.print(report.describe())
+        for sid, why in report.unmatched:
             err.print(f"  unmatched {sid}: {why}")
 
 
@@ -184,7 +122,5 @@ def map_unmatch(
     from connectors.store import open_store
 
     with open_store(Settings().database_url) as store:
-        _profile_of(store, tenant)
-        if not store.delete_mapping(tenant, entity, source_id):
-            raise QbsyncError(f"{tenant}: no {entity} mapping for id {source_id!r}")
+        unmatch(store, tenant, entity, source_id)
     err.print(f"unmatched {entity} {source_id!r}")

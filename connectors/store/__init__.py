@@ -3,6 +3,7 @@
 SQLAlchemy 2 models with Alembic migrations; SQLite by default, PostgreSQL in production.
 """
 
+from connectors.store._console import ConsoleStore
 from connectors.store._migrate import open_store, upgrade
 from connectors.store._models import (
     Base,
@@ -19,6 +20,7 @@ from connectors.store._store import Mapping, SessionBusy, Store, StoreError, mak
 
 __all__ = [
     "Base",
+    "ConsoleStore",
     "DeliveredChange",
     "IdMapping",
     "ImportWatermark",
