@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qbsync.cli_console import console_app
 from qbsync.cli_contracts import publish, schemas_app
 from qbsync.cli_dlq import dlq_app
 from qbsync.cli_log import log_app
@@ -287,9 +288,13 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
         upgrade(settings.database_url)
         prepare_topics(settings)
         logs = settings.data_dir / "logs"
-        services = stack.enter_context(running_services(settings, logs))
+        services = stack.enter_context(
+            running_services(settings, logs, console=settings.console.enabled)
+        )
+        pages = f"; console on {services.console_url}/" if services.console_url else ""
         err.print(
-            f"gateway on {services.url}/qbwc; logs in {logs}; Ctrl-C or SIGTERM stops everything"
+            f"gateway on {services.url}/qbwc{pages}; logs in {logs};"
+            " Ctrl-C or SIGTERM stops everything"
         )
         while not stop.wait(1.0):
             services.check_alive()
@@ -338,6 +343,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(map_app, name="map")
 # The simulated company file and Web Connector: `qbsync sandbox run|show`.
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(console_app, name="console")  # the support console (qbsync/cli_console.py)
 
 
 def _require_broker(settings: Settings) -> None:

@@ -3,7 +3,7 @@
 SQLAlchemy 2 models with Alembic migrations; SQLite by default, PostgreSQL in production.
 """
 
-from connectors.store._console import ConsoleStore
+from connectors.store._console import STAFF_ROLES, ConsoleStore
 from connectors.store._migrate import open_store, upgrade
 from connectors.store._models import (
     Base,
@@ -19,6 +19,7 @@ from connectors.store._models import (
 from connectors.store._store import Mapping, SessionBusy, Store, StoreError, make_engine
 
 __all__ = [
+    "STAFF_ROLES",
     "Base",
     "ConsoleStore",
     "DeliveredChange",

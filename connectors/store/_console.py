@@ -18,11 +18,11 @@ from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, delete, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from connectors.store._models import Base
+from connectors.store._models import Base, WebConnectorSession
 from connectors.store._store import Store, StoreError
 
 __all__ = [
-    "ROLES",
+    "STAFF_ROLES",
     "AuditEntry",
     "ConsoleSession",
     "ConsoleStore",
@@ -31,7 +31,7 @@ __all__ = [
     "digest",
 ]
 
-ROLES = ("viewer", "operator")
+STAFF_ROLES = ("viewer", "operator")
 
 
 def digest(secret: str) -> str:
@@ -120,8 +120,8 @@ class ConsoleStore:
     # -- staff ----------------------------------------------------------------------------
 
     def add_user(self, username: str, password_hash: str, role: str) -> StaffUser:
-        if role not in ROLES:
-            raise StoreError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        if role not in STAFF_ROLES:
+            raise StoreError(f"role {role!r} is not one of {', '.join(STAFF_ROLES)}")
         user = StaffUser(
             username=username,
             password_hash=password_hash,
@@ -194,6 +194,14 @@ class ConsoleStore:
             session.execute(
                 delete(ConsoleSession).where(ConsoleSession.id_hash == digest(session_id))
             )
+
+    def files_in_session(self) -> set[str]:
+        """Profile ids with a live Web Connector session (the connections page's syncing)."""
+        with self._tx() as session:
+            query = select(WebConnectorSession.profile_id).where(
+                WebConnectorSession.expires_at >= _now()
+            )
+            return set(session.scalars(query))
 
     # -- setup links ----------------------------------------------------------------------
 
