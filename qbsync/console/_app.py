@@ -520,20 +520,20 @@ def create_console(settings: Settings) -> Console:
 
     # -- mappings --------------------------------------------------------------------------
 
+    def mappings_page(tenant: str, entity: str, report: Any = None) -> str:
+        return render_template(
+            "mappings.html",
+            rows=store.mappings(tenant, entity or None) if tenant else [],
+            tenant=tenant,
+            entity=entity,
+            tenants=store.tenants(),
+            report=report,
+        )
+
     @app.get("/mappings")
     @staff()
     def mappings() -> str:
-        tenant = request.args.get("tenant", "")
-        entity = request.args.get("entity", "") or None
-        rows = store.mappings(tenant, entity) if tenant else []
-        return render_template(
-            "mappings.html",
-            rows=rows,
-            tenant=tenant,
-            entity=entity or "",
-            tenants=store.tenants(),
-            report=None,
-        )
+        return mappings_page(request.args.get("tenant", ""), request.args.get("entity", ""))
 
     @app.post("/mappings/match")
     @staff("operator")
@@ -567,14 +567,7 @@ def create_console(settings: Settings) -> Console:
             )
         if not dry_run:
             audit("map.match", f"{tenant}:{entity}", **report.as_json())
-        return render_template(
-            "mappings.html",
-            rows=store.mappings(tenant, entity),
-            tenant=tenant,
-            entity=entity,
-            tenants=store.tenants(),
-            report=report,
-        )
+        return mappings_page(tenant, entity, report)
 
     @app.post("/mappings/unmatch")
     @staff("operator")

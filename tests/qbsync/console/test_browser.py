@@ -227,6 +227,7 @@ def test_support_replays_a_3171_after_the_closing_date_moves_and_the_bookkeeper_
     run.company.set_closing_date(date(2026, 1, 31))
     run.publish(customer_event("t-1", "c-1", {"last_name": "Lovelace"}))
     run.publish(invoice("i-1", "c-1", day="2026-01-15"))  # in the closed period
+    run.publish(invoice("i-2", "c-2", day="2026-03-02"))  # its customer never comes: parked
     until(
         lambda: any(e.code == 3171 for e in run.store.sync_log("t-1")),
         step=run.poll,
@@ -295,6 +296,8 @@ def test_support_replays_a_3171_after_the_closing_date_moves_and_the_bookkeeper_
         viewer = sign_in(browser, run.console_url, "vic")
         viewer.goto(letter_url)
         assert viewer.locator("#replay").count() == 0
+        assert "closing date" in viewer.inner_text("#remedy").lower()
+        assert viewer.locator("#request-xml").count() == 0  # the payload is an operator's
         token = viewer.get_attribute("header input[name=csrf_token]", "value")
         refused = forge(
             viewer,
@@ -326,7 +329,18 @@ def test_support_replays_a_3171_after_the_closing_date_moves_and_the_bookkeeper_
         page.goto(f"{run.console_url}/mappings?tenant=t-1")
         assert "c-1" in page.inner_text("#mappings")
         shot(page, "09-mappings")
-        page.goto(f"{run.console_url}/parked")
+        page.goto(f"{run.console_url}/parked?tenant=t-1")
+
+        def parked() -> str | None:
+            text = page.inner_text("#parked")
+            if "i-2" in text:
+                return text
+            page.reload()
+            return None
+
+        waiting = until(parked, timeout=60, what="the invoice waiting for its customer")
+        assert "waiting" in waiting
+        assert "customer:c-2" in waiting
         shot(page, "10-parked")
 
         # The bookkeeper's setup: a one-time link from the file's page.

@@ -13,11 +13,17 @@ import pytest
 from flask.testing import FlaskClient
 from pydantic import SecretStr
 
+from connectors.kafka import RecordProducer
+from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile, verify_password
 from connectors.store import ConsoleStore, Mapping, Store, SyncLogEntry, upgrade
 from qbsync.console import Console, create_console
 from qbsync.console._auth import create_user
+from qbsync.contracts import AvroCodec
+from qbsync.runtime import prepare_topics, use_broker
 from qbsync.settings import Settings
+from streams.app import Failure, Pipeline, Source
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -307,3 +313,85 @@ def test_an_expired_setup_link_is_refused(console: Console) -> None:
     assert answer.status_code == 410
     assert b"expired" in answer.data
     assert client(console).get("/setup/never-made").status_code == 404
+
+
+def test_dead_letters_list_preview_then_confirm_exactly_what_was_previewed(
+    console: Console, settings: Settings, broker: BrokerInfo
+) -> None:
+    """Through the pages on the real broker: the list explains, a preview sends nothing,
+    a confirmation whose set changed since its preview is refused, then it sends once."""
+    use_broker(settings, broker)
+    prepare_topics(settings)
+    built = create_console(settings)  # the fixture's console knows no broker
+    built.app.testing = True
+    try:
+        browser, good = signed_in(built, "olga")
+        codec = AvroCodec()
+        pipeline = Pipeline(settings, built.store, codec)
+        events = settings.topics.events
+        first = pipeline.dead_letter(
+            Source(events, 0, 7, b"t-1", b"\x00first"),
+            Failure("unknown-tenant", "who is t-1?"),
+            tenant_id="t-1",
+        )
+        producer = RecordProducer(settings.kafka.client_config())
+        producer.send_all([first])
+        listed = until(
+            lambda: (
+                (page := browser.get("/dead-letters?tenant=t-1").data.decode()).count(
+                    'data-code="unknown-tenant"'
+                )
+                and page
+            ),
+            timeout=30,
+            what="the dead letter on the list",
+        )
+        assert "who is t-1?" in listed
+        preview = browser.post(
+            "/dead-letters/replay", data={"csrf_token": good, "tenant": "t-1", "step": "preview"}
+        )
+        assert b"1 to replay, 0 replayed before" in preview.data
+        ids = re.search(rb'name="ids" value="([^"]*)"', preview.data)
+        assert ids is not None
+        # Another dead letter arrives between the preview and the confirmation.
+        producer.send_all(
+            [
+                pipeline.dead_letter(
+                    Source(events, 0, 9, b"t-1", b"\x00second"),
+                    Failure("unknown-tenant", "who?"),
+                    tenant_id="t-1",
+                )
+            ]
+        )
+        producer.close()
+        until(
+            lambda: browser.get("/dead-letters?tenant=t-1").data.count(b"data-code=") == 2,
+            timeout=30,
+            what="the second dead letter",
+        )
+        confirm = {
+            "csrf_token": good,
+            "tenant": "t-1",
+            "step": "confirm",
+            "ids": ids.group(1).decode(),
+        }
+        changed = browser.post("/dead-letters/replay", data=confirm)
+        assert changed.status_code == 409
+        assert b"preview again" in changed.data
+        assert ConsoleStore(built.store).audit_log(action="dlq.replay") == []
+        again = browser.post(
+            "/dead-letters/replay", data={"csrf_token": good, "tenant": "t-1", "step": "preview"}
+        )
+        ids = re.search(rb'name="ids" value="([^"]*)"', again.data)
+        assert ids is not None
+        sent = browser.post("/dead-letters/replay", data={**confirm, "ids": ids.group(1).decode()})
+        assert b"Sent 2" in sent.data
+        replays = ConsoleStore(built.store).audit_log(action="dlq.replay")
+        assert sorted(e.detail["to"] for e in replays) == [events, events]
+        assert {e.actor for e in replays} == {"olga"}
+        after = browser.post(
+            "/dead-letters/replay", data={"csrf_token": good, "tenant": "t-1", "step": "preview"}
+        )
+        assert b"0 to replay, 2 replayed before" in after.data
+    finally:
+        built.close()
