@@ -58,6 +58,9 @@ class StaffUser(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Consecutive wrong passwords; past a few, sign-ins are refused unchecked for a while.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failed_login_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ConsoleSession(Base):

@@ -208,7 +208,6 @@ def create_console(settings: Settings) -> Console:
                     csrf_token=new_secret(),
                     ttl=session_ttl,
                 )
-                console.update_user(username, last_login_at=datetime.now(UTC))
                 console.audit(username, "sign-in", username, {})
                 target = request.form.get("next") or ""
                 if target.startswith("/") and not target.startswith("//"):
@@ -224,7 +223,10 @@ def create_console(settings: Settings) -> Console:
                 )
                 response.delete_cookie(LOGIN_COOKIE, path=request.script_root or "/")
                 return response
-            error = "That user name and password do not match an enabled console user."
+            error = (
+                "That user name and password do not match an enabled console user (after"
+                " several wrong passwords, sign-in pauses for a few minutes)."
+            )
         token = new_secret()
         page = render_template(
             "login.html", csrf_token=token, error=error, next=request.args.get("next", "")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from connectors.qbwc import hash_password, verify_password
 from connectors.store import STAFF_ROLES, ConsoleStore
+from qbsync.console._views import locked_out
 
 __all__ = [
     "STAFF_ROLES",
@@ -56,11 +57,21 @@ def create_user(store: ConsoleStore, username: str, password: str, role: str) ->
 
 def sign_in(store: ConsoleStore, username: str, password: str) -> str | None:
     """The user's role when the password matches an enabled user, else ``None``. An unknown
-    name costs the same scrypt run as a known one."""
+    name costs the same scrypt run as a known one; after a few wrong passwords in a row the
+    user's sign-ins are refused unchecked for a while (:func:`locked_out`)."""
+    now = datetime.now(UTC)
     user = store.user(username)
-    ok = verify_password(password, user.password_hash if user else None)
-    if not ok or user is None or not user.enabled:
+    if user is not None and locked_out(user.failed_logins, user.last_failed_login_at, now):
         return None
+    ok = verify_password(password, user.password_hash if user else None)
+    if user is None:
+        return None
+    if not ok:
+        store.update_user(username, failed_logins=user.failed_logins + 1, last_failed_login_at=now)
+        return None
+    if not user.enabled:
+        return None
+    store.update_user(username, failed_logins=0, last_failed_login_at=None, last_login_at=now)
     return user.role
 
 

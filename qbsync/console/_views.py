@@ -19,6 +19,7 @@ __all__ = [
     "filter_connections",
     "filter_log",
     "format_age",
+    "locked_out",
     "setup_status",
 ]
 
@@ -41,6 +42,24 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def locked_out(
+    failures: int,
+    last_failure: datetime | None,
+    now: datetime,
+    *,
+    free: int = 5,
+    max_lockout: timedelta = timedelta(minutes=5),
+) -> bool:
+    """The gateway's throttle, also the console's sign-in's: after ``free`` wrong passwords
+    in a row, each next try waits 2**excess seconds after the last failure, at most
+    ``max_lockout``; a typo costs nothing, guessing gets slow."""
+    failed_at = _aware(last_failure)
+    excess = failures - free
+    if excess < 0 or failed_at is None:
+        return False
+    return now - failed_at < min(timedelta(seconds=2**excess), max_lockout)
+
+
 def connection_state(
     *,
     enabled: bool,
@@ -58,12 +77,14 @@ def connection_state(
     ``free_login_failures`` wrong passwords, 2**excess seconds, at most ``max_lockout``."""
     if not enabled:
         return "disabled"
-    failed_at = _aware(last_failed_login_at)
-    excess = failed_logins - free_login_failures
-    if excess >= 0 and failed_at is not None:
-        lockout = min(timedelta(seconds=2**excess), max_lockout)
-        if now - failed_at < lockout:
-            return "locked-out"
+    if locked_out(
+        failed_logins,
+        last_failed_login_at,
+        now,
+        free=free_login_failures,
+        max_lockout=max_lockout,
+    ):
+        return "locked-out"
     if in_session:
         return "syncing"
     seen = _aware(last_seen_at)

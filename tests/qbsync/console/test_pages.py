@@ -395,3 +395,34 @@ def test_dead_letters_list_preview_then_confirm_exactly_what_was_previewed(
         assert b"0 to replay, 2 replayed before" in after.data
     finally:
         built.close()
+
+
+def test_guessing_a_staff_password_gets_slow(console: Console) -> None:
+    browser = client(console)
+
+    def attempt(password: str) -> int:
+        form = browser.get("/login")
+        answer = browser.post(
+            "/login",
+            data={"username": "vic", "password": password, "csrf_token": token(form.data)},
+        )
+        return answer.status_code
+
+    assert [attempt(f"guess-{n}") for n in range(5)] == [401] * 5
+    staff = ConsoleStore(console.store)
+    user = staff.user("vic")
+    assert user is not None
+    assert user.failed_logins == 5  # each counted
+    # Past five in a row, tries are refused unchecked: 2**(n - 5) seconds after the last
+    # failure, 5 minutes at most. Twelve failures just now: 128 s, so even the right password
+    # is refused, and not counted.
+    staff.update_user("vic", failed_logins=12, last_failed_login_at=datetime.now(UTC))
+    assert attempt(PASSWORD) == 401
+    user = staff.user("vic")
+    assert user is not None
+    assert user.failed_logins == 12
+    staff.update_user("vic", last_failed_login_at=datetime.now(UTC) - timedelta(minutes=6))
+    assert attempt(PASSWORD) == 302
+    user = staff.user("vic")
+    assert user is not None
+    assert user.failed_logins == 0

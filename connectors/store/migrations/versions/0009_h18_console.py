@@ -23,6 +23,8 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failed_logins", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("last_failed_login_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("username"),
     )
     op.create_table(
