@@ -98,20 +98,29 @@ def create_console(settings: Settings) -> Console:
     @app.before_request
     def _identify() -> None:
         g.principal = None
+        g.csp_nonce = new_secret()
         staff = request.cookies.get(STAFF_COOKIE)
         setup = request.cookies.get(SETUP_COOKIE)
         for value, kind in ((staff, "staff"), (setup, "setup")):
             if not value:
                 continue
             row = console.live_session(value)
-            if row is not None and row.kind == kind:
-                since = row.since
-                if since is not None and since.tzinfo is None:
-                    since = since.replace(tzinfo=UTC)
-                g.principal = Principal(row.kind, row.subject, row.role, row.csrf_token, since)
-                if kind == "staff" and request.path.startswith("/setup"):
+            if row is None or row.kind != kind:
+                continue
+            role = row.role
+            if kind == "staff":
+                # A disabled user is out at once; a changed role applies at once.
+                user = console.user(row.subject)
+                if user is None or not user.enabled:
                     continue
-                break
+                role = user.role
+            since = row.since
+            if since is not None and since.tzinfo is None:
+                since = since.replace(tzinfo=UTC)
+            g.principal = Principal(row.kind, row.subject, role, row.csrf_token, since)
+            if kind == "staff" and request.path.startswith("/setup"):
+                continue
+            break
 
     @app.before_request
     def _csrf() -> None:
@@ -139,8 +148,9 @@ def create_console(settings: Settings) -> Console:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'"
-            " 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
+            "default-src 'self'; style-src 'self' 'unsafe-inline';"
+            f" script-src 'nonce-{g.get('csp_nonce', '')}'; frame-ancestors 'none';"
+            " form-action 'self'",
         )
         response.headers.setdefault("Cache-Control", "no-store")
         return response
@@ -171,6 +181,7 @@ def create_console(settings: Settings) -> Console:
     def _globals() -> dict[str, Any]:
         return {
             "principal": g.get("principal"),
+            "csp_nonce": g.get("csp_nonce", ""),
             "format_age": format_age,
             "now": datetime.now(UTC),
         }

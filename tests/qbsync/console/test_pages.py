@@ -273,6 +273,12 @@ def test_the_setup_link_works_once_and_the_password_reset_shows_once(
     page = bookkeeper.get("/setup")
     assert page.status_code == 200
     assert b"single-user mode" in page.data
+    # The status script runs under a per-response nonce; no other script may.
+    policy = page.headers["Content-Security-Policy"]
+    nonce = re.search(r"script-src 'nonce-([^']+)'", policy)
+    assert nonce is not None
+    assert f'<script nonce="{nonce.group(1)}">'.encode() in page.data
+    assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
     assert b"state-waiting" in page.data
     qwc = bookkeeper.get("/setup/qbsync.qwc")
     assert qwc.status_code == 200
@@ -426,3 +432,64 @@ def test_guessing_a_staff_password_gets_slow(console: Console) -> None:
     user = staff.user("vic")
     assert user is not None
     assert user.failed_logins == 0
+
+
+def test_connections_show_a_files_backlog_and_its_oldest_command(
+    console: Console, settings: Settings, broker: BrokerInfo
+) -> None:
+    from connectors.kafka import ensure_topics
+
+    use_broker(settings, broker)
+    built = create_console(settings)
+    built.app.testing = True
+    try:
+        browser, _ = signed_in(built, "vic")
+        profile = create_profile(built.store, name="Backlogged", tenants=["t-1"]).profile
+        topic = settings.topics.commands(profile.id)
+        ensure_topics(settings.kafka.client_config(), {topic: 1})
+        codec = AvroCodec()
+        made = datetime.now(UTC) - timedelta(minutes=10)
+        producer = RecordProducer(settings.kafka.client_config())
+        producer.send_all(
+            [
+                (
+                    topic,
+                    b"t-1",
+                    codec.encode(
+                        "com.qbsync.pipeline.Command",
+                        {
+                            "command_id": f"00000000-0000-0000-0000-00000000000{n}",
+                            "event_id": f"00000000-0000-0000-0000-10000000000{n}",
+                            "tenant_id": "t-1",
+                            "profile_id": profile.id,
+                            "entity": "customer",
+                            "entity_id": f"c-{n}",
+                            "action": "ADD",
+                            "request_xml": "<CustomerAddRq><CustomerAdd/></CustomerAddRq>",
+                            "created_at": made + timedelta(minutes=n),
+                            "depends_on": [],
+                            "attempt": 1,
+                            "first_failed_at": None,
+                        },
+                    ),
+                )
+                for n in (0, 1)
+            ]
+        )
+        producer.close()
+        page = browser.get(f"/files/{profile.id}").data.decode()
+        assert "Backlog: 2 command(s), oldest 10 min old" in " ".join(page.split())
+    finally:
+        built.close()
+
+
+def test_disabling_a_user_or_changing_a_role_applies_to_open_sessions(console: Console) -> None:
+    browser, good = signed_in(console, "olga")
+    profile = create_profile(console.store, name="Acme", tenants=["t-1"]).profile
+    staff = ConsoleStore(console.store)
+    staff.update_user("olga", role="viewer")
+    demoted = browser.post(f"/files/{profile.id}/setup-link", data={"csrf_token": good})
+    assert demoted.status_code == 403
+    staff.update_user("olga", enabled=False)
+    assert browser.get("/connections").status_code == 302
+    assert browser.post("/logout", data={"csrf_token": good}).status_code == 403
