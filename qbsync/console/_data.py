@@ -4,6 +4,7 @@ the parked events (the worker's parking table, read back from its changelog)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,18 +31,20 @@ class KafkaReader:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._queue: CommandQueue | None = None
+        self._lock = threading.Lock()  # pages are served by several threads
 
     def _commands(self) -> CommandQueue:
-        if self._queue is None:
-            # The gateway's group: its committed offset is where the file's backlog starts.
-            self._queue = CommandQueue(
-                self._settings.kafka.client_config(),
-                group_id="qbsync-gateway",
-                topic_for=self._settings.topics.commands,
-                exact_watermarks=self._settings.kafka.exact_watermarks,
-                consumers=1,
-            )
-        return self._queue
+        with self._lock:
+            if self._queue is None:
+                # The gateway's group: its committed offset is where the backlog starts.
+                self._queue = CommandQueue(
+                    self._settings.kafka.client_config(),
+                    group_id="qbsync-gateway",
+                    topic_for=self._settings.topics.commands,
+                    exact_watermarks=self._settings.kafka.exact_watermarks,
+                    consumers=1,
+                )
+            return self._queue
 
     def close(self) -> None:
         if self._queue is not None:
