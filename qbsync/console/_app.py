@@ -162,7 +162,7 @@ def create_console(settings: Settings) -> Console:
                 principal: Principal | None = g.principal
                 if principal is None or principal.kind != "staff":
                     if request.method == "GET":
-                        return redirect(url_for("login", next=request.full_path))
+                        return redirect(url_for("login", next=request.full_path.rstrip("?")))
                     abort(401)
                 if not principal.may(role):
                     abort(403, f"This needs the {role} role; you are a {principal.role}.")

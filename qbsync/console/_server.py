@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from qbsync.settings import Settings
 
 __all__ = ["prefixed", "serve_console"]
-
-log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -45,16 +42,13 @@ def serve_console(settings: Settings) -> None:
     from qbsync.console._app import create_console
 
     console = create_console(settings)
-    log.info(
-        "console listening",
-        extra={"host": settings.console.host, "port": settings.console.port},
-    )
     try:
         serve(
             prefixed(console.app, settings.console.path_prefix),
             host=settings.console.host,
             port=settings.console.port,
             threads=settings.console.threads,
+            name="console",
         )
     finally:
         console.close()
