@@ -596,6 +596,53 @@ def create_console(settings: Settings) -> Console:
 
     # -- parked, audit ---------------------------------------------------------------------
 
+    @app.get("/records")
+    @staff()
+    def record() -> str:
+        """ "Why is my invoice not in QuickBooks?": one record's mapping, sync log, dead
+        letters and parked entries on one page."""
+        from qbsync.dead_letters import LetterFilter, read_letters, summary
+        from qbsync.sync_log import log_rows
+
+        tenant = request.args.get("tenant", "")
+        record_id = request.args.get("id", "")
+        entity = request.args.get("entity", "")
+        if not (tenant and record_id):
+            return render_template("record.html", found=None, tenants=store.tenants())
+        rows = filter_log(log_rows(store, tenant), record=record_id, entity=entity)
+        letters: list[dict[str, Any]] | None
+        try:
+            letters = [
+                {**summary(dl), "remedy": dl.get("remedy") or ""}
+                for dl in read_letters(settings, LetterFilter(tenant=tenant))
+                if dl.get("entity_id") == record_id and (not entity or dl["entity"] == entity)
+            ]
+        except QbsyncError:
+            letters = None  # no broker configured: shown as unknown
+        waiting = [
+            e
+            for e in reader.parked()
+            if e.tenant_id == tenant
+            and e.entity_id == record_id
+            and (not entity or e.entity == entity)
+        ]
+        entities = sorted({r["entity"] for r in rows} | ({entity} if entity else set()))
+        found = {
+            "tenant": tenant,
+            "id": record_id,
+            "entity": entity,
+            "mappings": [m for e in entities if (m := store.mapping(tenant, e, record_id))],
+            "log": [(row, explained(row["code"], row["message"])) for row in reversed(rows)],
+            "letters": letters,
+            "parked": waiting,
+        }
+        return render_template(
+            "record.html",
+            found=found,
+            tenants=store.tenants(),
+            now=datetime.now(UTC).timestamp(),
+        )
+
     @app.get("/parked")
     @staff()
     def parked() -> str:

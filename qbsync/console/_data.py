@@ -85,6 +85,8 @@ class KafkaReader:
         value of each key; a tombstone means released)."""
         from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+        if not self._settings.kafka.bootstrap_servers:
+            return []
         topic = f"{self._settings.worker.app_id}-parked-changelog"
         consumer = Consumer(
             {

@@ -19,7 +19,7 @@ import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,13 @@ import pytest
 from connectors.kafka import RecordProducer
 from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile
-from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
+from connectors.sandbox import (
+    CompanyFile,
+    HttpTransport,
+    SandboxWebConnector,
+    SoapFault,
+    find_reference,
+)
 from connectors.store import ConsoleStore, Store, upgrade
 from qbsync.console._auth import create_user
 from qbsync.contracts import AvroCodec, customer_event, validate_event
@@ -60,6 +66,7 @@ class Run:
     username: str
     producer: RecordProducer
     codec: AvroCodec
+    faults: list[str] = field(default_factory=list)
 
     def publish(self, event: dict[str, Any]) -> None:
         kind = event["envelope"]["entity"].title().replace("_", "")
@@ -67,9 +74,14 @@ class Run:
         self.producer.send_all([(self.settings.topics.events, b"t-1", value)])
 
     def poll(self) -> None:
-        """One Web Connector session, as QBWC runs on its schedule."""
+        """One Web Connector session, as QBWC runs on its schedule. A SOAP fault ends the
+        session, and QBWC simply tries again at its next run: so does this (the faults are
+        kept for the failure message)."""
         assert self.process.poll() is None, "qbsync run exited"
-        self.connector.run_once()
+        try:
+            self.connector.run_once()
+        except SoapFault as fault:
+            self.faults.append(str(fault))
 
 
 def _answers(url: str) -> bool:
@@ -232,7 +244,7 @@ def test_support_replays_a_3171_after_the_closing_date_moves_and_the_bookkeeper_
         lambda: any(e.code == 3171 for e in run.store.sync_log("t-1")),
         step=run.poll,
         timeout=120,
-        what="QuickBooks' 3171 refusal",
+        what=f"QuickBooks' 3171 refusal (gateway faults: {run.faults})",
     )
     assert run.company.records("Invoice") == []
 
@@ -319,6 +331,15 @@ def test_support_replays_a_3171_after_the_closing_date_moves_and_the_bookkeeper_
         assert "security token" in page.inner_text("#error-message")
         replays = ConsoleStore(run.store).audit_log(action="dlq.replay")
         assert [(e.actor, e.detail["code"]) for e in replays] == [("olga", "3171")]
+
+        # The support question, answered on one page: the record's whole story.
+        page.goto(f"{run.console_url}/records?tenant=t-1&id=i-1")
+        assert "is QuickBooks" in page.inner_text("#record-mapping")
+        assert "3171" in page.inner_text("#record-letters")
+        story = page.inner_text("#record-log")
+        assert "failed" in story
+        assert "synced" in story
+        shot(page, "15-record")
 
         # The other pages, for the record.
         page.goto(f"{run.console_url}/log?tenant=t-1")

@@ -493,3 +493,32 @@ def test_disabling_a_user_or_changing_a_role_applies_to_open_sessions(console: C
     staff.update_user("olga", enabled=False)
     assert browser.get("/connections").status_code == 302
     assert browser.post("/logout", data={"csrf_token": good}).status_code == 403
+
+
+def test_a_records_page_tells_its_whole_story_even_without_a_broker(console: Console) -> None:
+    browser, _ = signed_in(console, "vic")
+    profile = create_profile(console.store, name="Acme", tenants=["t-1"]).profile
+    console.store.log_sync(log_entry("t-1", profile.id))
+    console.store.log_sync(
+        log_entry("t-1", profile.id, entity_id="i-2", command_id="c-9", code=3100)
+    )
+    console.store.log_sync(
+        log_entry(
+            "t-1",
+            profile.id,
+            at=datetime(2026, 12, 2, 9, 0, tzinfo=UTC),
+            command_id="c-2",
+            status="synced",
+            code=0,
+            message="OK",
+            qb_id="1A-1",
+        )
+    )
+    console.store.save_mapping(Mapping("t-1", "invoice", "i-1", "1A-1", "3", None))
+    page = browser.get("/records?tenant=t-1&id=i-1").data.decode()
+    assert "invoice i-1 is QuickBooks 1A-1" in page
+    assert "Unknown: no broker is configured." in page
+    log = page.split('id="record-log"')[1]
+    assert log.index("synced") < log.index("failed")  # newest first
+    assert "i-2" not in log
+    assert "closing date" in log.lower()
