@@ -221,7 +221,7 @@ def create_console(settings: Settings) -> Console:
                 )
                 console.audit(username, "sign-in", username, {})
                 target = request.form.get("next") or ""
-                if target.startswith("/") and not target.startswith("//"):
+                if target.startswith("/") and not target.startswith("//") and "\\" not in target:
                     response = redirect(request.script_root + target)
                 else:
                     response = redirect(url_for("connections"))

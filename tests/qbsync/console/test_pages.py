@@ -522,3 +522,20 @@ def test_a_records_page_tells_its_whole_story_even_without_a_broker(console: Con
     assert log.index("synced") < log.index("failed")  # newest first
     assert "i-2" not in log
     assert "closing date" in log.lower()
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example", "https://evil.example"])
+def test_sign_in_never_sends_the_browser_to_another_site(console: Console, target: str) -> None:
+    browser = client(console)
+    form = browser.get("/login")
+    answer = browser.post(
+        "/login",
+        data={
+            "username": "vic",
+            "password": PASSWORD,
+            "csrf_token": token(form.data),
+            "next": target,
+        },
+    )
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/connections"
