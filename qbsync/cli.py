@@ -18,6 +18,7 @@ from rich.table import Table
 
 from qbsync import __version__
 from qbsync._cli_shell import DEBUG_KEY, QbsyncGroup, command_group, emit_json, say
+from qbsync.cli_console import console_app
 from qbsync.cli_contracts import publish, schemas_app
 from qbsync.cli_dlq import dlq_app
 from qbsync.cli_log import log_app
@@ -177,7 +178,9 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
         upgrade(settings.database_url)
         prepare_topics(settings)
         logs = settings.data_dir / "logs"
-        services = stack.enter_context(running_services(settings, logs))
+        services = stack.enter_context(
+            running_services(settings, logs, console=settings.console.enabled)
+        )
         stack.callback(remove_run_file, settings.data_dir, os.getpid())
         found_at = write_run_file(
             settings.data_dir,
@@ -188,7 +191,8 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
                 pid=os.getpid(),
             ),
         )
-        say(f"gateway on {services.url}/qbwc; broker at {settings.kafka.bootstrap_servers}")
+        pages = f"; console on {services.console_url}/" if services.console_url else ""
+        say(f"gateway on {services.url}/qbwc{pages}; broker at {settings.kafka.bootstrap_servers}")
         say(
             f"other shells in this directory find both through {found_at}; logs in {logs};"
             " Ctrl-C or SIGTERM stops everything"
@@ -254,6 +258,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(map_app, name="map")
 # The simulated company file and Web Connector: `qbsync sandbox run|show`.
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(console_app, name="console")  # the support console (qbsync/cli_console.py)
 
 
 def _require_broker(settings: Settings) -> None:

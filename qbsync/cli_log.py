@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from datetime import UTC, datetime
@@ -14,24 +13,11 @@ import typer
 from qbsync._cli_shell import command_group, say
 from qbsync.errors import QbsyncError
 from qbsync.settings import Settings
+from qbsync.sync_log import log_rows, write_csv
 
 __all__ = ["log_app"]
 
 log_app = command_group("The sync log: what reached QuickBooks, when.")
-
-COLUMNS = [
-    "at",
-    "tenant_id",
-    "entity",
-    "entity_id",
-    "action",
-    "status",
-    "code",
-    "message",
-    "qb_id",
-    "command_id",
-    "profile_id",
-]
 
 
 @log_app.command("export")
@@ -49,25 +35,13 @@ def export(
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     with open_store(Settings().database_url) as store:
-        rows = [
-            {
-                column: (
-                    value.isoformat()
-                    if isinstance(value := getattr(entry, column), datetime)
-                    else value
-                )
-                for column in COLUMNS
-            }
-            for entry in store.sync_log(tenant, since)
-        ]
+        rows = log_rows(store, tenant, since)
         if not rows and store.tenant(tenant) is None:
             raise QbsyncError(f"--tenant {tenant}: no such tenant (try `qbsync tenant list`)")
     target = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
         if as_csv:
-            writer = csv.DictWriter(target, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+            write_csv(rows, target)
         else:
             target.write(json.dumps(rows) + "\n")
     finally:

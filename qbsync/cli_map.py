@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,7 @@ from rich.table import Table
 
 from qbsync._cli_shell import command_group, emit_json, say
 from qbsync.errors import QbsyncError
+from qbsync.mappings import match, profile_of, unmatch
 from qbsync.settings import Settings
 
 __all__ = ["map_app"]
@@ -23,13 +24,6 @@ map_app = command_group("Record mappings: app ids to QuickBooks ids.")
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant.")]
 EntityOption = Annotated[str, typer.Option("--entity", help="customer, vendor, invoice ...")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _profile_of(store: Any, tenant_id: str) -> str:
-    tenant = store.tenant(tenant_id)
-    if tenant is None:
-        raise QbsyncError(f"no tenant {tenant_id!r} (try `qbsync tenant list`)")
-    return str(tenant.profile_id)
 
 
 @map_app.command("list")
@@ -42,7 +36,7 @@ def map_list(
     from connectors.store import open_store
 
     with open_store(Settings().database_url) as store:
-        _profile_of(store, tenant)
+        profile_of(store, tenant)
         rows = [
             {
                 "entity": m.entity,
@@ -96,82 +90,25 @@ def map_match(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Match app records to records already in QuickBooks.
-
-    QuickBooks records come from the file's imports; matched by exact name or RefNumber,
-    then normalized; what stayed unmatched is reported.
-    """
-    from connectors.qbxml import ENTITIES
-    from connectors.store import Mapping, open_store
-    from qbsync.matching import Candidate, SourceRecord, match_records
+    """Match the app's records to records already in QuickBooks (from the file's imports):
+    by exact name or RefNumber, then normalized; report what stayed unmatched."""
+    from connectors.store import open_store
 
     if (records is None) == (source_id is None):
         raise QbsyncError("give --records FILE, or --id and --qb-id to match one by hand")
     if source_id is not None and not qb_id:
         raise QbsyncError("--id needs --qb-id: the QuickBooks ListID or TxnID to map it to")
-    is_list = ENTITIES[entity].is_list if entity in ENTITIES else True
-    field = "name" if is_list else "ref_number"
+    rows = _read_records(records) if records is not None else None
+    one = (source_id, qb_id or "") if source_id is not None else None
     with open_store(Settings().database_url) as store:
-        profile_id = _profile_of(store, tenant)
-        imported = store.qb_records(profile_id, entity)
-        if not imported and source_id is None:
-            raise QbsyncError(
-                f"no {entity} records imported from QuickBooks for this file yet: add"
-                f" {entity!r} to QBSYNC_GATEWAY_IMPORTS and let the Web Connector run"
-            )
-        by_id = {r.qb_id: r for r in imported}
-        existing = store.mappings(tenant, entity)
-        if source_id is not None:
-            assert qb_id is not None
-            found = by_id.get(qb_id)
-            matched = [(source_id, qb_id, found.full_name if found else None, "by hand")]
-            unmatched: list[tuple[str, str]] = []
-            already: list[str] = []
-        else:
-            assert records is not None
-            rows = _read_records(records)
-            bad = [n for n, row in enumerate(rows, 2) if not row.get("id") or not row.get(field)]
-            if bad:
-                raise QbsyncError(
-                    f"{records}: row {bad[0]} needs 'id' and '{field}' ({entity} records are"
-                    f" matched by {field.replace('_', ' ')})"
-                )
-            outcome = match_records(
-                [SourceRecord(row["id"], row[field]) for row in rows],
-                [
-                    Candidate(r.qb_id, (r.full_name if is_list else r.ref_number) or "")
-                    for r in imported
-                ],
-                mapped_sources={m.external_id: m.qb_id for m in existing},
-                mapped_qb_ids=[m.qb_id for m in existing],
-            )
-            matched = [(m.source_id, m.qb_id, m.key, m.how) for m in outcome.matched]
-            unmatched, already = outcome.unmatched, outcome.already
-        if not dry_run:
-            for sid, qid, name, _how in matched:
-                record = by_id.get(qid)
-                store.save_mapping(
-                    Mapping(
-                        tenant,
-                        entity,
-                        sid,
-                        qid,
-                        record.edit_sequence if record else None,
-                        name if is_list else None,
-                    )
-                )
-    report = {
-        "matched": [{"id": s, "qb_id": q, "key": k, "how": h} for s, q, k, h in matched],
-        "unmatched": [{"id": s, "why": why} for s, why in unmatched],
-        "already_mapped": already,
-        "dry_run": dry_run,
-    }
+        report = match(
+            store, tenant, entity, records=rows, one=one, dry_run=dry_run, source=str(records)
+        )
     if as_json:
-        sys.stdout.write(json.dumps(report) + "\n")
+        sys.stdout.write(json.dumps(report.as_json()) + "\n")
     else:
-        verb = "would match" if dry_run else "matched"
-        say(f"{verb} {len(matched)}, {len(unmatched)} unmatched, {len(already)} mapped before")
-        for sid, why in unmatched:
+        say(report.describe())
+        for sid, why in report.unmatched:
             say(f"  unmatched {sid}: {why}")
 
 
@@ -189,9 +126,7 @@ def map_unmatch(
     from connectors.store import open_store
 
     with open_store(Settings().database_url) as store:
-        _profile_of(store, tenant)
-        if not store.delete_mapping(tenant, entity, source_id):
-            raise QbsyncError(f"{tenant}: no {entity} mapping for id {source_id!r}")
+        unmatch(store, tenant, entity, source_id)
     if as_json:
         emit_json({"tenant": tenant, "entity": entity, "id": source_id, "unmatched": True})
         return

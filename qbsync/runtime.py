@@ -106,19 +106,23 @@ class Services:
     worker: ChildProcess
     gateway: ChildProcess
     url: str  # the gateway's base URL; SOAP at ``url + "/qbwc"``
+    console: ChildProcess | None = None
+    console_url: str = ""  # the support console's pages, when it runs
 
     def check_alive(self) -> None:
-        for child in (self.worker, self.gateway):
+        for child in (self.worker, self.gateway, self.console):
+            if child is None:
+                continue
             if not child.alive():
                 raise WorkFailed(_exited(child, "exited"))
 
 
 @contextmanager
 def running_services(
-    settings: Settings, log_dir: Path, *, start_timeout_s: float = 60.0
+    settings: Settings, log_dir: Path, *, start_timeout_s: float = 60.0, console: bool = False
 ) -> Iterator[Services]:
-    """The worker and the gateway as child processes; the gateway answers when this yields.
-    Both get SIGTERM (then SIGKILL) on exit."""
+    """The worker and the gateway (and, with ``console``, the support console) as child
+    processes; each answers when this yields. All get SIGTERM (then SIGKILL) on exit."""
     env = child_env(settings)
     with ExitStack() as stack:
         worker = stack.enter_context(child_process("worker", ["worker"], env=env, log_dir=log_dir))
@@ -126,8 +130,20 @@ def running_services(
             child_process("gateway", ["gateway"], env=env, log_dir=log_dir)
         )
         url = f"http://{settings.gateway.host}:{settings.gateway.port}"
+        pages = None
+        console_url = ""
+        if console:
+            pages = stack.enter_context(
+                child_process("console", ["console"], env=env, log_dir=log_dir)
+            )
+            origin = f"http://{settings.console.host}:{settings.console.port}"
+            console_url = origin + settings.console.path_prefix
         wait_healthy(gateway, f"{url}/healthz", start_timeout_s)
-        yield Services(worker=worker, gateway=gateway, url=url)
+        if pages is not None:
+            wait_healthy(pages, f"{origin}/healthz", start_timeout_s)
+        yield Services(
+            worker=worker, gateway=gateway, url=url, console=pages, console_url=console_url
+        )
 
 
 def wait_healthy(child: ChildProcess, url: str, timeout_s: float = 60.0) -> None:

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "ConsoleSettings",
     "DatabaseSettings",
     "GatewaySettings",
     "KafkaSettings",
@@ -189,6 +190,29 @@ class WorkerSettings(BaseSettings):
     batch_within_s: float = Field(default=0.05, gt=0)
 
 
+class ConsoleSettings(BaseSettings):
+    """``QBSYNC_CONSOLE_*``: the support console and the bookkeeper's setup page
+    (docs/console.md). Its own process and port; ``qbsync run`` starts it unless disabled."""
+
+    model_config = SettingsConfigDict(env_prefix="QBSYNC_CONSOLE_", extra="ignore")
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=0, le=65535)
+    # Where it is mounted (behind the Ingress, and locally): pages at <prefix>/...
+    path_prefix: str = Field(default="/console", pattern=r"^(/[A-Za-z0-9._-]+)*$")
+    # The console's address as a bookkeeper's browser sees it, for setup links
+    # (https://sync.example.com/console). Empty: the address of the request that made it.
+    public_url: str = ""
+    # Cookies only over HTTPS. Browsers also accept them from http://localhost.
+    cookie_secure: bool = True
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0)
+    setup_link_ttl_s: float = Field(default=72 * 3600.0, gt=0)
+    threads: int = Field(default=4, ge=1)
+    # The setup page's status refresh (seconds); the page also works without JavaScript.
+    status_poll_s: float = Field(default=3.0, gt=0)
+
+
 class Settings(BaseSettings):
     """The whole tree. ``Settings()`` reads the environment; tests pass values explicitly."""
 
@@ -201,6 +225,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @property
     def database_url(self) -> str:

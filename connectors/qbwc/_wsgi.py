@@ -146,13 +146,20 @@ class GatewayServer:
 
 
 def serve(
-    app: WsgiApp, *, host: str, port: int, threads: int, connection_limit: int = 1000
+    app: WsgiApp,
+    *,
+    host: str,
+    port: int,
+    threads: int,
+    connection_limit: int = 1000,
+    name: str = "gateway",
 ) -> None:
-    """Serve in this (main) thread until SIGTERM or SIGINT."""
+    """Serve in this (main) thread until SIGTERM or SIGINT; ``name`` is what the log calls
+    the server (the support console is served the same way)."""
     server = GatewayServer(
         app, host=host, port=port, threads=threads, connection_limit=connection_limit
     )
-    log.info("gateway listening", extra={"host": host, "port": server.port})
+    log.info(f"{name} listening", extra={"host": host, "port": server.port})
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         server.stop()
@@ -160,4 +167,4 @@ def serve(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     server.run()
-    log.info("gateway stopped")
+    log.info(f"{name} stopped")

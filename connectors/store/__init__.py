@@ -3,6 +3,7 @@
 SQLAlchemy 2 models with Alembic migrations; SQLite by default, PostgreSQL in production.
 """
 
+from connectors.store._console import STAFF_ROLES, ConsoleStore, digest
 from connectors.store._migrate import open_store, upgrade
 from connectors.store._models import (
     Base,
@@ -18,7 +19,9 @@ from connectors.store._models import (
 from connectors.store._store import Mapping, SessionBusy, Store, StoreError, make_engine
 
 __all__ = [
+    "STAFF_ROLES",
     "Base",
+    "ConsoleStore",
     "DeliveredChange",
     "IdMapping",
     "ImportWatermark",
@@ -31,6 +34,7 @@ __all__ = [
     "SyncLogEntry",
     "Tenant",
     "WebConnectorSession",
+    "digest",
     "make_engine",
     "open_store",
     "upgrade",

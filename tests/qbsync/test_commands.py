@@ -50,6 +50,7 @@ def start_run(broker: BrokerInfo, data_dir: Path, port: int) -> subprocess.Popen
     """``qbsync run`` as a user starts it, on the test broker."""
     env = env_for(broker, data_dir)
     env["QBSYNC_WORKER_WEB_PORT"] = str(free_port())
+    env["QBSYNC_CONSOLE_PORT"] = str(free_port())
     return subprocess.Popen(
         [sys.executable, "-m", "qbsync", "run", "--port", str(port)],
         env=env,
@@ -108,9 +109,9 @@ def test_run_serves_the_wsdl_and_stops_cleanly_on_sigterm(
     try:
         body = until(wsdl, timeout=90, what="the gateway started by `qbsync run`")
         assert b"http://developer.intuit.com/" in body
-        # `qbsync run` itself, the worker and the gateway:
+        # `qbsync run` itself, the worker, the gateway and the support console:
         assert process.pid in processes_using(tmp_path)
-        assert len(processes_using(tmp_path)) == 3
+        assert len(processes_using(tmp_path)) == 4
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0
         assert processes_using(tmp_path) == []
@@ -121,13 +122,13 @@ def test_run_serves_the_wsdl_and_stops_cleanly_on_sigterm(
 
 
 def test_children_do_not_outlive_a_killed_run(broker: BrokerInfo, tmp_path: Path) -> None:
-    """kill -9 of `qbsync run` itself: the worker and the gateway stop too."""
+    """kill -9 of `qbsync run` itself: the worker, the gateway and the console stop too."""
     process = start_run(broker, tmp_path, free_port())
     try:
         until(
-            lambda: len(processes_using(tmp_path)) == 3,
+            lambda: len(processes_using(tmp_path)) == 4,
             timeout=90,
-            what="`qbsync run` and its two children",
+            what="`qbsync run` and its three children",
         )
     finally:
         process.kill()

@@ -455,6 +455,62 @@ class Gateway(_Model):
     scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
 
 
+class ConsoleIngress(Ingress):
+    """HTTPS exposure of the support console and the bookkeepers' setup pages (their links
+    are sent by email, so they must be reachable from outside)."""
+
+    enabled: bool = Field(default=False, description="Create an Ingress for the console.")
+    path: str = Field(
+        default="/console",
+        pattern=r"^/.*",
+        description="Path routed to the console; equal to console.pathPrefix.",
+    )
+
+
+class Console(_Model):
+    """``qbsync console``: the support console and the setup page (docs/console.md). Off by
+    default: create its staff users first (``qbsync console user add``)."""
+
+    enabled: bool = Field(default=False, description="Deploy the console.")
+    replicas: int = Field(default=1, ge=0, description="Pods behind the Service.")
+    port: Port = Field(default=8090, description="Container port the console listens on.")
+    path_prefix: str = Field(
+        default="/console",
+        pattern=r"^(/[A-Za-z0-9._-]+)*$",
+        description="QBSYNC_CONSOLE_PATH_PREFIX: the pages are served under it.",
+    )
+    public_url: str = Field(
+        default="",
+        description="QBSYNC_CONSOLE_PUBLIC_URL, the base of setup links. Empty: "
+        "https://<console.ingress.host><pathPrefix> when the Ingress is enabled.",
+    )
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=ResourceList(cpu="50m", memory="192Mi"),
+            limits=ResourceList(memory="384Mi"),
+        ),
+        description="Container resources.",
+    )
+    readiness_probe: ProbeTiming = Field(
+        default_factory=lambda: ProbeTiming(initial_delay_seconds=5, period_seconds=10),
+        description="HTTP GET /healthz.",
+    )
+    liveness_probe: ProbeTiming = Field(
+        default_factory=lambda: ProbeTiming(initial_delay_seconds=15, period_seconds=20),
+        description="HTTP GET /healthz.",
+    )
+    service: Service = Field(default_factory=Service, description="The console Service.")
+    ingress: ConsoleIngress = Field(
+        default_factory=ConsoleIngress, description="The console Ingress."
+    )
+    termination_grace_period_seconds: int = Field(
+        default=30, ge=0, description="Time to finish requests under way (a replay)."
+    )
+    pod_annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations.")
+    pod_labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
+    scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
+
+
 class Migration(_Model):
     """``qbsync db upgrade`` as a Helm pre-install/pre-upgrade hook Job."""
 
@@ -500,6 +556,7 @@ class QbsyncValues(_Model):
     worker: Worker = Field(default_factory=Worker, description="The stream worker.")
     gateway: Gateway = Field(default_factory=Gateway, description="The Web Connector gateway.")
     migration: Migration = Field(default_factory=Migration, description="The migration Job.")
+    console: Console = Field(default_factory=Console, description="The support console.")
 
     @model_validator(mode="after")
     def _workers_fit_partitions(self) -> "QbsyncValues":

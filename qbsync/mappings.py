@@ -1,0 +1,137 @@
+"""Record mappings for support, shared by ``qbsync map`` and the console: list, match (from
+the app's records or one by hand) and unmatch, with one set of rules.
+
+Matching is :func:`qbsync.matching.match_records` (pure) against the company file's imported
+records; this module reads the store, applies the outcome and says what it did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from qbsync.errors import QbsyncError
+
+if TYPE_CHECKING:
+    from connectors.store import Store
+
+__all__ = ["MatchReport", "match", "profile_of", "unmatch"]
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    """``matched``: (app id, QuickBooks id, key, how); ``unmatched``: (app id, why)."""
+
+    matched: list[tuple[str, str, str | None, str]]
+    unmatched: list[tuple[str, str]] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "matched": [{"id": s, "qb_id": q, "key": k, "how": h} for s, q, k, h in self.matched],
+            "unmatched": [{"id": s, "why": why} for s, why in self.unmatched],
+            "already_mapped": self.already,
+            "dry_run": self.dry_run,
+        }
+
+    def describe(self) -> str:
+        verb = "would match" if self.dry_run else "matched"
+        return (
+            f"{verb} {len(self.matched)}, {len(self.unmatched)} unmatched,"
+            f" {len(self.already)} mapped before"
+        )
+
+
+def profile_of(store: Store, tenant_id: str) -> str:
+    """The tenant's company file (profile id), or a clear error."""
+    tenant = store.tenant(tenant_id)
+    if tenant is None:
+        raise QbsyncError(f"no tenant {tenant_id!r} (try `qbsync tenant list`)")
+    return str(tenant.profile_id)
+
+
+def match(
+    store: Store,
+    tenant: str,
+    entity: str,
+    *,
+    records: Sequence[dict[str, str]] | None = None,
+    one: tuple[str, str] | None = None,
+    dry_run: bool = False,
+    source: str = "records",
+) -> MatchReport:
+    """Match the app's ``records`` (rows with ``id`` and ``name``, or ``ref_number`` for a
+    transaction) to the file's imported records, by exact key then normalized; or ``one``
+    (app id, QuickBooks id) by hand. Nothing is saved when ``dry_run``."""
+    from connectors.qbxml import ENTITIES
+    from connectors.store import Mapping
+    from qbsync.matching import Candidate, SourceRecord, match_records
+
+    if (records is None) == (one is None):
+        raise QbsyncError("give the app's records, or one app id and a QuickBooks id")
+    if one is not None and not (one[0] and one[1]):
+        raise QbsyncError("matching by hand needs the app's id and the QuickBooks ListID/TxnID")
+    is_list = ENTITIES[entity].is_list if entity in ENTITIES else True
+    key = "name" if is_list else "ref_number"
+    profile_id = profile_of(store, tenant)
+    imported = store.qb_records(profile_id, entity)
+    if not imported and one is None:
+        raise QbsyncError(
+            f"no {entity} records imported from QuickBooks for this file yet: add"
+            f" {entity!r} to QBSYNC_GATEWAY_IMPORTS and let the Web Connector run"
+        )
+    by_id = {r.qb_id: r for r in imported}
+    existing = store.mappings(tenant, entity)
+    if one is not None:
+        source_id, qb_id = one
+        found = by_id.get(qb_id)
+        report = MatchReport(
+            [(source_id, qb_id, found.full_name if found else None, "by hand")], dry_run=dry_run
+        )
+    else:
+        assert records is not None
+        bad = [n for n, row in enumerate(records, 2) if not row.get("id") or not row.get(key)]
+        if bad:
+            raise QbsyncError(
+                f"{source}: row {bad[0]} needs 'id' and '{key}' ({entity} records are"
+                f" matched by {key.replace('_', ' ')})"
+            )
+        outcome = match_records(
+            [SourceRecord(row["id"], row[key]) for row in records],
+            [
+                Candidate(r.qb_id, (r.full_name if is_list else r.ref_number) or "")
+                for r in imported
+            ],
+            mapped_sources={m.external_id: m.qb_id for m in existing},
+            mapped_qb_ids=[m.qb_id for m in existing],
+        )
+        report = MatchReport(
+            [(m.source_id, m.qb_id, m.key, m.how) for m in outcome.matched],
+            outcome.unmatched,
+            outcome.already,
+            dry_run,
+        )
+    if not dry_run:
+        for sid, qid, name, _how in report.matched:
+            record = by_id.get(qid)
+            store.save_mapping(
+                Mapping(
+                    tenant,
+                    entity,
+                    sid,
+                    qid,
+                    record.edit_sequence if record else None,
+                    name if is_list else None,
+                )
+            )
+    return report
+
+
+def unmatch(store: Store, tenant: str, entity: str, source_id: str) -> None:
+    """Forget one mapping: the record's next event adds it to QuickBooks (or is matched
+    again on a first sync)."""
+    profile_of(store, tenant)
+    if not store.delete_mapping(tenant, entity, source_id):
+        raise QbsyncError(f"{tenant}: no {entity} mapping for id {source_id!r}")

@@ -1,0 +1,89 @@
+"""The chart's console: its own Deployment, Service and Ingress (off by default)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+
+from tests.deploy.test_helm_chart import (
+    CHART_DIR,
+    FULLNAME,
+    KUBE_VERSION,
+    REQUIRED,
+    container,
+    env_by_name,
+    index,
+    merged,
+    render,
+)
+
+CONSOLE: dict[str, Any] = {"console": {"enabled": True}}
+CONSOLE_INGRESS: dict[str, Any] = {
+    "console": {
+        "enabled": True,
+        "replicas": 2,
+        "ingress": {"enabled": True, "host": "support.example.com", "className": "nginx"},
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[helm.Chart]:
+    with helm.Chart.load(CHART_DIR) as loaded:
+        yield loaded
+
+
+def test_the_console_is_off_by_default(chart: helm.Chart) -> None:
+    names = {name for _, name in index(render(chart, REQUIRED))}
+    assert f"{FULLNAME}-console" not in names
+
+
+def test_the_console_runs_qbsync_console_behind_its_service(chart: helm.Chart) -> None:
+    docs = index(render(chart, merged(REQUIRED, CONSOLE)))
+    deployment = docs[("Deployment", f"{FULLNAME}-console")]
+    service = docs[("Service", f"{FULLNAME}-console")]
+    assert ("Ingress", f"{FULLNAME}-console") not in docs
+    ctr = container(deployment)
+    assert ctr["command"] + ctr["args"] == [
+        "qbsync", "console", "--host", "0.0.0.0", "--port", "8090",
+    ]  # fmt: skip
+    env = env_by_name(ctr)
+    assert env["QBSYNC_CONSOLE_PATH_PREFIX"]["value"] == "/console"
+    assert env["QBSYNC_CONSOLE_PUBLIC_URL"]["value"] == ""
+    assert "secretKeyRef" in env["QBSYNC_DATABASE_URL"]["valueFrom"]
+    assert ctr["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert ctr["securityContext"]["readOnlyRootFilesystem"] is True
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    for doc in (deployment, service):
+        assert kubernetes_validate.validate(doc, KUBE_VERSION, strict=True) == KUBE_VERSION
+
+
+def test_the_console_ingress_is_tls_on_its_path_and_names_the_setup_links_base(
+    chart: helm.Chart,
+) -> None:
+    docs = index(render(chart, merged(REQUIRED, CONSOLE_INGRESS)))
+    ingress = docs[("Ingress", f"{FULLNAME}-console")]
+    assert ingress["spec"]["tls"] == [{"hosts": ["support.example.com"]}]
+    (path,) = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert path["path"] == "/console"
+    assert path["backend"]["service"]["name"] == f"{FULLNAME}-console"
+    env = env_by_name(container(docs[("Deployment", f"{FULLNAME}-console")]))
+    assert env["QBSYNC_CONSOLE_PUBLIC_URL"]["value"] == "https://support.example.com/console"
+    assert kubernetes_validate.validate(ingress, KUBE_VERSION, strict=True) == KUBE_VERSION
+
+
+def test_the_console_ingress_needs_a_host(chart: helm.Chart) -> None:
+    bad = merged(REQUIRED, CONSOLE, {"console": {"ingress": {"enabled": True}}})
+    with pytest.raises(helm.HelmValuesError):
+        chart.render(bad, name="qb", namespace="qbsync")
+
+
+def test_helm_lint_is_clean_with_the_console() -> None:
+    values = merged(REQUIRED, CONSOLE_INGRESS)
+    report = helm.lint(CHART_DIR, values, strict=True, kube_version=f"v{KUBE_VERSION}.0")
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
