@@ -11,6 +11,7 @@ from spyne.server.wsgi import WsgiApplication
 from connectors.kafka import CommandQueue, RecordProducer
 from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
 from connectors.qbwc._imports import ImportConfig
+from connectors.qbwc._log_policy import install_log_policy
 from connectors.qbwc._metrics import GatewayMetrics, StoreCollector
 from connectors.qbwc._soap import NAMESPACE, soap_application
 from connectors.qbwc._wsdl import WsdlCache
@@ -78,6 +79,8 @@ def create_gateway(settings: Settings) -> Gateway:
         observer=metrics,
     )
     application = soap_application(conversation)
+    # spyne's loggers all exist once the application is built: no request body reaches a log.
+    install_log_policy()
     metrics.attach(application)
     wsgi = build_wsgi(
         WsgiApplication(application),
