@@ -372,6 +372,9 @@ class WebConnectorGateway:
                 statuses = {s.request_id: s for s in parse_response(response)}
             except UnsafeXml:
                 statuses = {}
+            asked = {r for r, _ in followup_requests(flight) or main_requests(flight)}
+            if unanswered := len(asked - statuses.keys()):
+                return self._unknown_outcome(key, session, unanswered, len(asked))
             flight = advance(flight, statuses)
             if not finished(flight):
                 self._store.update_session(key, self._config.session_ttl, in_flight=flight)
@@ -401,6 +404,32 @@ class WebConnectorGateway:
         return self._progress(
             settled + total_failed, session.profile_id, 50 if imports_left else 100
         )
+
+    def _unknown_outcome(
+        self, key: str, session: WebConnectorSession, unanswered: int, asked: int
+    ) -> int:
+        """QuickBooks' answer is unreadable or incomplete (garbage, truncated, another
+        document): it may have applied the batch, so nothing is settled, exactly as after a
+        crash between send and receive. The batch is sent again in the next session, looked
+        up in QuickBooks first (its commands are marked sent), so nothing is applied twice.
+        ``-1`` makes the Web Connector ask getLastError, which says so."""
+        log.warning(
+            "unreadable answer: outcome unknown",
+            extra={"profile_id": session.profile_id, "unanswered": unanswered, "asked": asked},
+        )
+        self._store.update_session(
+            key,
+            self._config.session_ttl,
+            in_flight=None,
+            importing=None,
+            last_error=(
+                f"QuickBooks' answer could not be read ({unanswered} of {asked} requests"
+                " without a readable answer), so QuickBooks may or may not have applied them."
+                " Nothing was settled: at the next update they are looked up in QuickBooks"
+                " and sent again only where missing."
+            ),
+        )
+        return -1
 
     def _settle(self, profile_id: str, flight: dict[str, Any]) -> tuple[int, int]:
         """Emit one result per command, then commit past the batch: ``(ok, failed)``."""
