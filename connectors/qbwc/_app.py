@@ -75,6 +75,11 @@ def create_gateway(settings: Settings) -> Gateway:
                 page_size=settings.gateway.import_page_size,
             ),
             imports_topic=settings.topics.imports,
+            free_login_failures=settings.gateway.login_free_failures,
+            max_lockout=timedelta(seconds=settings.gateway.login_max_lockout_s),
+            global_failures_per_minute=settings.gateway.login_global_failures_per_minute,
+            kdf_concurrency=settings.gateway.login_kdf_concurrency,
+            kdf_wait=settings.gateway.login_kdf_wait_s,
         ),
         observer=metrics,
     )
