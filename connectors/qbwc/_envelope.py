@@ -53,7 +53,7 @@ def screen_envelope(body: bytes, content_type: str) -> bytes:
             raise Refused("dtd", "DTDs are not accepted.", "400 Bad Request") from exc
         if "encoding" in text or "not valid" in text:
             raise Refused("encoding", f"Unreadable request: {text}.") from exc
-        raise Refused("not-xml", f"The request is not well-formed XML: {text}.") from exc
+        raise Refused("not-xml", f"Unreadable request: {text}.") from exc
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
         raise Refused("not-envelope", "Expected a SOAP 1.1 Envelope as the document element.")
     body_element = root.find(f"{{{SOAP_ENV}}}Body")
