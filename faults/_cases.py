@@ -24,6 +24,7 @@ from lxml import etree
 from connectors.qbwc import throttle_key
 from connectors.qbxml import build_request
 from faults._rig import Rig, soap_envelope, until
+from qbsync.contracts import customer_event
 from qbsync.runtime import free_port
 
 __all__ = ["CASES", "Case", "Outcome"]
@@ -449,16 +450,11 @@ def oversized_event(rig: Rig) -> Outcome:
     the big one is a dead letter, nothing is skipped."""
     run = rig.company_file("oversized")
     names = _names("AfterBig", 3)
-    big = rig.customer_events(run, ["Big"])[0][1]
+    # Too long for QuickBooks, so the worker rejects it, and its dead letter carries the
+    # whole original: more than the broker's 1 MB message limit.
     huge = rig.codec.encode(
         "com.qbsync.events.CustomerEvent",
-        {
-            **rig.codec.decode(big)[1],
-            "customer": {
-                **(rig.codec.decode(big)[1]["customer"] or {}),
-                "notes": "n" * (1_100_000),
-            },
-        },
+        customer_event(run.tenant, "c-big", {"company_name": "B" * 1_100_000}),
     )
     rig.publish([(run.tenant, huge), *rig.customer_events(run, names)])
     run.drain(3, timeout=90)
@@ -494,7 +490,10 @@ def run_child_killed(rig: Rig) -> Outcome:
         if gateway is None:
             return Outcome(False, f"no gateway child among {len(children)}")
         os.kill(gateway, signal.SIGKILL)
-        came_back = until(lambda: _down_then(url_ok, gateway), 60)
+        came_back = (
+            until(lambda: parent.poll() is not None or _down_then(url_ok, gateway), 60)
+            and parent.poll() is None
+        )
         alive = parent.poll() is None
         return Outcome(came_back and alive, f"gateway restarted={came_back} run alive={alive}")
     finally:
