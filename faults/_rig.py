@@ -200,9 +200,11 @@ class Rig:
         self._stack.callback(company.close)
         return CompanyRun(profile=profile, tenant=tenant, company=company, rig=self)
 
-    def publish(self, records: list[tuple[str, bytes]]) -> None:
-        """``(tenant, value)`` pairs on the events topic, in order."""
-        producer = RecordProducer(self.settings.kafka.client_config())
+    def publish(self, records: list[tuple[str, bytes]], *, max_bytes: int = 0) -> None:
+        """``(tenant, value)`` pairs on the events topic, in order; ``max_bytes``: this
+        producer's message size limit (librdkafka's ``message.max.bytes``), when raised."""
+        limit: dict[str, int] = {"message.max.bytes": max_bytes} if max_bytes else {}
+        producer = RecordProducer(self.settings.kafka.client_config(), **limit)
         try:
             producer.send_all([(self.settings.topics.events, t.encode(), v) for t, v in records])
         finally:

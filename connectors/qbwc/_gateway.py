@@ -59,6 +59,8 @@ DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
 IMPORTED = "com.qbsync.pipeline.Imported"
 # Batches settled without QuickBooks (all blocked or undecodable) before answering "NoOp".
 _LOCAL_BATCHES = 20
+# Login counters nobody has used for this long are deleted (names sprayed at the gateway).
+_FORGET_LOGINS = timedelta(days=1)
 # qbsync's own status code (QuickBooks' are >= 0): held back because a dependency failed.
 BLOCKED = -2
 
@@ -239,9 +241,12 @@ class WebConnectorGateway:
             self._store.login_failed(
                 key, free_failures=self._config.free_login_failures, lockout=self._lockout
             )
-            bucket = global_throttle_key(_millis_now())
-            if self._store.count_failure(bucket) == 1:
-                self._store.prune_counters(global_throttle_key(None), keep=[bucket])
+            now = _millis_now()
+            bucket = global_throttle_key(now)
+            if self._store.count_failure(bucket) == 1:  # once a minute, by one replica
+                self._store.prune_counters(
+                    global_throttle_key(None), keep=[bucket], idle_before=now - _FORGET_LOGINS
+                )
             log.info("authenticate refused", extra={"outcome": "nvu"})
             return "nvu", "nvu"
         assert profile is not None

@@ -158,19 +158,6 @@ class Store:
             if profile is not None:
                 profile.last_seen_at = _now()
 
-    def record_login(self, profile_id: str, *, ok: bool) -> None:
-        """Count consecutive failures (for throttling); a success resets the count."""
-        with self._tx() as session:
-            profile = session.get(Profile, profile_id)
-            if profile is None:
-                return
-            if ok:
-                profile.failed_logins = 0
-                profile.last_failed_login_at = None
-            else:
-                profile.failed_logins += 1
-                profile.last_failed_login_at = _now()
-
     # -- login throttling (atomic: one statement per change, no read-modify-write) -------
 
     def claim_login(
@@ -271,12 +258,23 @@ class Store:
                 update(LoginThrottle).where(LoginThrottle.key == key).values(locked_until=None)
             )
 
-    def prune_counters(self, prefix: str, keep: Sequence[str]) -> None:
-        """Delete the counters under ``prefix`` except ``keep`` (old per-minute buckets)."""
+    def prune_counters(self, prefix: str, keep: Sequence[str], idle_before: datetime) -> None:
+        """Delete the counters under ``prefix`` except ``keep`` (old per-minute buckets), and
+        every counter nobody has tried since ``idle_before`` and that holds no lockout (so
+        names sprayed at the gateway do not pile up)."""
         with self._tx() as session:
             session.execute(
                 delete(LoginThrottle).where(
                     LoginThrottle.key.startswith(prefix), LoginThrottle.key.not_in(list(keep))
+                )
+            )
+            session.execute(
+                delete(LoginThrottle).where(
+                    LoginThrottle.last_attempt_at < idle_before,
+                    or_(
+                        LoginThrottle.locked_until.is_(None),
+                        LoginThrottle.locked_until < idle_before,
+                    ),
                 )
             )
 

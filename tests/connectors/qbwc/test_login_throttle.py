@@ -10,14 +10,15 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, update
 
 import connectors.qbwc._passwords as passwords_module
 from connectors.qbwc import GatewayConfig, WebConnectorGateway, create_profile, throttle_key
-from connectors.store import Store, upgrade
+from connectors.store import LoginThrottle, Store, upgrade
 from qbsync.contracts import AvroCodec
 
 pytestmark = pytest.mark.integration
@@ -90,7 +91,7 @@ def gateway(store: Store, **config: Any) -> WebConnectorGateway:
             dead_letters_topic="d",
             commands_topic_prefix="c.",
             first_lockout=timedelta(minutes=5),
-            **config,
+            **{"kdf_wait": 30.0, **config},  # a loaded machine is not a busy answer here
         ),
     )
 
@@ -211,3 +212,19 @@ def test_a_login_that_finds_no_free_slot_is_busy_and_unchecked(
         spy.gate.set()
         assert holding.result(timeout=30)[1] == "nvu"
     assert spy.calls == 1
+
+
+def test_counters_of_names_nobody_tried_for_a_day_are_forgotten(store: Store) -> None:
+    conversation = gateway(store)
+    conversation.authenticate("sprayed-long-ago", "guess")
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key == throttle_key("sprayed-long-ago"))
+            .values(last_attempt_at=datetime.now(UTC) - timedelta(days=2))
+        )
+        # A new minute's first failure prunes: make this one the first of its minute.
+        connection.execute(delete(LoginThrottle).where(LoginThrottle.key.startswith("global:")))
+    conversation.authenticate("sprayed-now", "guess")
+    assert store.login_throttle(throttle_key("sprayed-long-ago")) is None
+    assert failures(store, "sprayed-now") == 1
