@@ -60,11 +60,8 @@ class CompanyRun:
     rig: Rig
 
     def connector(self, agent: str = "", password: str = "") -> SandboxWebConnector:
-        transport: HttpTransport = HttpTransport(self.rig.url + "/qbwc")
-        if agent:
-            transport = _AgentTransport(self.rig.url + "/qbwc", agent)
         return SandboxWebConnector(
-            transport,
+            HttpTransport(self.rig.url + "/qbwc", user_agent=agent),
             username=self.profile.profile.username,
             password=password or self.profile.password,
             company=self.company,
@@ -96,26 +93,6 @@ class CompanyRun:
         duplicated = len(present) - len(set(present)) + self.company.duplicate_names()
         duplicated += sum(1 for name in present if name not in names)
         return lost, duplicated
-
-
-class _AgentTransport(HttpTransport):
-    def __init__(self, url: str, agent: str) -> None:
-        super().__init__(url)
-        self._agent = agent
-
-    def post(self, body: bytes, soap_action: str) -> bytes:
-        fresh = self._connection is None
-        connection = self._connect()
-        if fresh:
-            original = connection.putheader
-
-            def putheader(header: str, *values: Any) -> None:
-                original(header, *values)
-                if header.lower() == "content-type":
-                    original("User-Agent", self._agent)
-
-            connection.putheader = putheader  # type: ignore[method-assign,assignment]
-        return super().post(body, soap_action)
 
 
 class Rig:

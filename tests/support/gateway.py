@@ -22,7 +22,6 @@ from qbsync.contracts import AvroCodec
 from qbsync.settings import Settings
 
 __all__ = [
-    "AgentTransport",
     "Served",
     "connector",
     "enqueue",
@@ -183,26 +182,3 @@ def send_request(wc: SandboxWebConnector, ticket: str) -> str:
         qbXMLMinorVers="0",
     )
     return answer.text or ""
-
-
-class AgentTransport(HttpTransport):
-    """HTTP as the sandbox speaks it, with a User-Agent of our choosing (another PC's QBWC)."""
-
-    def __init__(self, url: str, agent: str) -> None:
-        super().__init__(url)
-        self._agent = agent
-
-    def _connect(self) -> http.client.HTTPConnection:
-        fresh = self._connection is None
-        connection = super()._connect()
-        if not fresh:
-            return connection
-        original = connection.putheader
-
-        def putheader(header: str, *values: str) -> None:
-            original(header, *values)
-            if header.lower() == "content-type":
-                original("User-Agent", self._agent)
-
-        connection.putheader = putheader  # type: ignore[method-assign]
-        return connection

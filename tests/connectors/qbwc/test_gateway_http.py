@@ -11,7 +11,6 @@ from lxml import etree
 from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, SoapFault
 from tests.support.gateway import (
-    AgentTransport,
     Served,
     authenticate,
     connector,
@@ -127,7 +126,7 @@ def test_second_session_for_the_same_file_is_busy(served: Served, tmp_path: Path
     assert status == ""
     # Another client (another PC's Web Connector): the same client would take over.
     second = SandboxWebConnector(
-        AgentTransport(served.url + "/qbwc", "QBWC elsewhere"),
+        HttpTransport(served.url + "/qbwc", user_agent="QBWC elsewhere"),
         username=served.profile.profile.username,
         password=served.profile.password,
         company=CompanyFile(tmp_path / "elsewhere.db"),

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from connectors.qbxml import build_request
-from connectors.sandbox import CompanyFile, SandboxWebConnector, find_reference
+from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from tests.support.gateway import (
-    AgentTransport,
     Served,
     authenticate,
     enqueue_requests,
@@ -35,7 +34,7 @@ def test_the_same_web_connector_takes_its_file_back_at_once(served: Served, tmp_
 
     def web_connector(agent: str) -> SandboxWebConnector:
         return SandboxWebConnector(
-            AgentTransport(served.url + "/qbwc", agent),
+            HttpTransport(served.url + "/qbwc", user_agent=agent),
             username=served.profile.profile.username,
             password=served.profile.password,
             company=company,
