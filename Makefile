@@ -24,7 +24,7 @@ test: $(STAMP)
 
 ## faults: the fault suite (docs/faults.md): hostile requests, crashes, kill -9, a broker
 ## restart, against real gateway and worker processes on the test broker; prints one JSON
-## object, fails unless every case held with nothing lost or duplicated (~5 min on 2 cores)
+## object, fails unless every case held with nothing lost or duplicated (~3 min on 2 cores)
 faults: $(STAMP)
 	$(BIN)/python -m faults
 

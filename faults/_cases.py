@@ -234,7 +234,7 @@ def throttle(rig: Rig) -> Outcome:
     unknown_row = rig.store.login_throttle(throttle_key("nobody-here"))
     unknown_locked = unknown_row is not None and unknown_row.locked_until is not None
     held = status == 200 and b"qbsync" in version and nvu == 40 and counted == 40 and unknown_locked
-    return Outcome(held, f"nvu={nvu}/40 counted={counted} unknown name locked={unknown_locked}")
+    return Outcome(held, f"refused={nvu}/40 counted={counted} unknown name locked={unknown_locked}")
 
 
 # -- data cases ----------------------------------------------------------------------------
