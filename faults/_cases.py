@@ -23,7 +23,7 @@ from lxml import etree
 
 from connectors.qbwc import throttle_key
 from connectors.qbxml import build_request
-from faults._rig import Rig, soap_envelope, until
+from faults._rig import CompanyRun, Rig, soap_envelope, until
 from qbsync.contracts import customer_event
 from qbsync.runtime import free_port
 
@@ -298,12 +298,10 @@ def _invoice(ref: str, customer: str) -> tuple[str, str, str, str]:
     return ("invoice", ref, "ADD", xml)
 
 
-def _settled_once(run_names: list[str], refs: list[str], rig_run: object) -> tuple[int, int]:
-    from faults._rig import CompanyRun
-
-    assert isinstance(rig_run, CompanyRun)
-    lost, duplicated = rig_run.count(run_names)
-    invoices = [str(r["RefNumber"]) for r in rig_run.company.records("Invoice")]
+def _settled_once(run: CompanyRun, names: list[str], refs: list[str]) -> tuple[int, int]:
+    """``(lost, duplicated)`` over customers ``names`` and invoices ``refs``."""
+    lost, duplicated = run.count(names)
+    invoices = [str(r["RefNumber"]) for r in run.company.records("Invoice")]
     lost += sum(1 for ref in refs if ref not in invoices)
     duplicated += len(invoices) - len(set(invoices))
     return lost, duplicated
@@ -344,7 +342,7 @@ def kill_gateway_mid_session(rig: Rig) -> Outcome:
     rig.kill(rig.gateway)
     rig.start_gateway()
     run.drain(4)
-    lost, duplicated = _settled_once([*names, "Payer"], refs, run)
+    lost, duplicated = _settled_once(run, [*names, "Payer"], refs)
     return Outcome(
         lost == 0 and duplicated == 0, "kill -9 after the batch was applied", lost, duplicated
     )
@@ -385,7 +383,7 @@ def garbled_answer(rig: Rig) -> Outcome:
     run.company.process = garble  # type: ignore[method-assign]
     first = run.connector().run_once()
     run.drain(4)
-    lost, duplicated = _settled_once([*names, "GPayer"], refs, run)
+    lost, duplicated = _settled_once(run, [*names, "GPayer"], refs)
     said = (first.errors or [""])[-1]
     held = lost == 0 and duplicated == 0 and first.last_progress < 0 and "could not" in said
     return Outcome(held, f"getLastError: {said[:80]!r}", lost, duplicated)
