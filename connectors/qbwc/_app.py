@@ -94,6 +94,7 @@ def create_gateway(settings: Settings) -> Gateway:
         wsdl=WsdlCache(application, NAMESPACE),
         public_url=settings.gateway.public_url,
         max_body_bytes=settings.gateway.max_body_bytes,
+        refused=metrics.request_refused,
     )
     return Gateway(
         wsgi=wsgi,

@@ -60,6 +60,7 @@ def build_wsgi(
     wsdl: WsdlCache,
     public_url: str = "",
     max_body_bytes: int = 8 * 1024 * 1024,
+    refused: Callable[[str], None] = lambda _reason: None,
 ) -> WsgiApp:
     """Route by path; refuse oversize bodies and DTDs before spyne reads a byte of XML.
 
@@ -90,9 +91,10 @@ def build_wsgi(
         if environ.get("REQUEST_METHOD") == "POST":
             try:
                 environ = _screened(environ, max_body_bytes)
-            except Refused as refused:
-                log.info("request refused", extra={"reason": refused.code})
-                return _fault(start_response, refused.status, refused.reason)
+            except Refused as refusal:
+                log.info("request refused", extra={"reason": refusal.code})
+                refused(refusal.code)
+                return _fault(start_response, refusal.status, refusal.reason)
         return soap(environ, start_response)  # type: ignore[no-any-return]
 
     return app

@@ -108,6 +108,12 @@ def test_the_gateway_still_answers_after_the_hostile_requests(served: Served) ->
     status, _, answer = send(served.url, envelope("serverVersion").encode())
     assert status == 200
     assert b"qbsync" in answer
+    host, port = served.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", "/metrics")
+    metrics = connection.getresponse().read().decode()
+    assert 'qbsync_gateway_requests_refused_total{reason="dtd"} 5.0' in metrics
+    assert 'qbsync_gateway_requests_refused_total{reason="empty"} 1.0' in metrics
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "latin-1"])
