@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck ci helm-schema clean bench
+.PHONY: demo test lint format typecheck ci helm-schema clean bench faults
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qbsync needs Python >= 3.11"'
@@ -21,6 +21,12 @@ demo: $(STAMP)
 ## test: the test suite on a real broker and real databases (the README's command)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## faults: the fault suite (docs/faults.md): hostile requests, crashes, kill -9, a broker
+## restart, against real gateway and worker processes on the test broker; prints one JSON
+## object, fails unless every case held with nothing lost or duplicated (~3 min on 2 cores)
+faults: $(STAMP)
+	$(BIN)/python -m faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

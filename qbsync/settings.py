@@ -152,6 +152,17 @@ class GatewaySettings(BaseSettings):
     )
     import_interval_s: float = Field(default=900.0, gt=0)
     import_page_size: int = Field(default=150, ge=1, le=150)
+    # Login throttling (issue 13), the same for user names that exist and names that do not:
+    # after login_free_failures attempts a name is checked once per lockout, which doubles
+    # up to login_max_lockout_s; past login_global_failures_per_minute failed logins (all
+    # names) only recently verified passwords get in until the minute is over; at most
+    # login_kdf_concurrency scrypt checks run at once per process, a login waits
+    # login_kdf_wait_s for one, else it is answered "busy".
+    login_free_failures: int = Field(default=5, ge=1)
+    login_max_lockout_s: float = Field(default=300.0, gt=0)
+    login_global_failures_per_minute: int = Field(default=300, ge=1)
+    login_kdf_concurrency: int = Field(default=2, ge=1, le=64)
+    login_kdf_wait_s: float = Field(default=0.25, ge=0)
 
     @property
     def import_entities(self) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """The QuickBooks Web Connector gateway: SOAP over HTTP, one session per company file."""
 
 from connectors.qbwc._app import Gateway, create_gateway
-from connectors.qbwc._gateway import BLOCKED, GatewayConfig, WebConnectorGateway
+from connectors.qbwc._gateway import BLOCKED, GatewayConfig, WebConnectorGateway, throttle_key
 from connectors.qbwc._passwords import generate_password, hash_password, verify_password
 from connectors.qbwc._profiles import (
     NewProfile,
@@ -34,5 +34,6 @@ __all__ = [
     "serve",
     "set_enabled",
     "soap_application",
+    "throttle_key",
     "verify_password",
 ]

@@ -11,6 +11,7 @@ from spyne.server.wsgi import WsgiApplication
 from connectors.kafka import CommandQueue, RecordProducer
 from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
 from connectors.qbwc._imports import ImportConfig
+from connectors.qbwc._log_policy import install_log_policy
 from connectors.qbwc._metrics import GatewayMetrics, StoreCollector
 from connectors.qbwc._soap import NAMESPACE, soap_application
 from connectors.qbwc._wsdl import WsdlCache
@@ -74,10 +75,17 @@ def create_gateway(settings: Settings) -> Gateway:
                 page_size=settings.gateway.import_page_size,
             ),
             imports_topic=settings.topics.imports,
+            free_login_failures=settings.gateway.login_free_failures,
+            max_lockout=timedelta(seconds=settings.gateway.login_max_lockout_s),
+            global_failures_per_minute=settings.gateway.login_global_failures_per_minute,
+            kdf_concurrency=settings.gateway.login_kdf_concurrency,
+            kdf_wait=settings.gateway.login_kdf_wait_s,
         ),
         observer=metrics,
     )
     application = soap_application(conversation)
+    # spyne's loggers all exist once the application is built: no request body reaches a log.
+    install_log_policy()
     metrics.attach(application)
     wsgi = build_wsgi(
         WsgiApplication(application),
@@ -86,6 +94,7 @@ def create_gateway(settings: Settings) -> Gateway:
         wsdl=WsdlCache(application, NAMESPACE),
         public_url=settings.gateway.public_url,
         max_body_bytes=settings.gateway.max_body_bytes,
+        refused=metrics.request_refused,
     )
     return Gateway(
         wsgi=wsgi,

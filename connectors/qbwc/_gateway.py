@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from connectors.kafka import QueuedCommand
 from connectors.qbwc._imports import ImportConfig, absorb, due, import_request, start
 from connectors.qbwc._metrics import GatewayObserver, NullObserver
-from connectors.qbwc._passwords import CredentialCache, verify_password
+from connectors.qbwc._passwords import CredentialCache, PasswordChecker
 from connectors.qbwc._recovery import (
     advance,
     finished,
@@ -39,10 +39,17 @@ from connectors.qbxml import (
     parse_xml,
     reported_versions,
 )
-from connectors.store import SessionBusy, Store, WebConnectorSession
+from connectors.store import Profile, SessionBusy, Store, WebConnectorSession
 from qbsync.contracts import AvroCodec, DecodeError
 
-__all__ = ["CommandSource", "GatewayConfig", "RecordSink", "WebConnectorGateway"]
+__all__ = [
+    "CommandSource",
+    "GatewayConfig",
+    "RecordSink",
+    "WebConnectorGateway",
+    "global_throttle_key",
+    "throttle_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,8 @@ DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
 IMPORTED = "com.qbsync.pipeline.Imported"
 # Batches settled without QuickBooks (all blocked or undecodable) before answering "NoOp".
 _LOCAL_BATCHES = 20
+# Login counters nobody has used for this long are deleted (names sprayed at the gateway).
+_FORGET_LOGINS = timedelta(days=1)
 # qbsync's own status code (QuickBooks' are >= 0): held back because a dependency failed.
 BLOCKED = -2
 
@@ -87,6 +96,14 @@ class GatewayConfig:
     # 2**(n - free) seconds (at most max_lockout): guessing gets slow, a typo does not hurt.
     free_login_failures: int = 5
     max_lockout: timedelta = timedelta(minutes=5)
+    first_lockout: timedelta = timedelta(seconds=1)
+    # Failed logins per minute over all user names (known or not) beyond which logins
+    # without a recently verified password are refused unchecked until the minute is over.
+    global_failures_per_minute: int = 300
+    # scrypt derivations running at once in this process, and how long a login waits for
+    # one before it is answered "busy".
+    kdf_concurrency: int = 2
+    kdf_wait: float = 0.25
     # Lists read back from QuickBooks after the file's commands (connectors.qbwc._imports).
     imports: ImportConfig = field(default_factory=ImportConfig)
     # Where imported records go for the worker's two-way rules; empty: nowhere (the store's
@@ -122,6 +139,16 @@ def _ticket_hash(ticket: str) -> str:
     return hashlib.sha256(ticket.encode()).hexdigest()
 
 
+def throttle_key(username: str) -> str:
+    """The login counter of a user name, known or not (a hash: names are not stored)."""
+    return "name:" + hashlib.sha256(username.encode()).hexdigest()[:40]
+
+
+def global_throttle_key(moment: datetime | None) -> str:
+    """The counter of failed logins over all names in ``moment``'s minute (None: prefix)."""
+    return "global:" + ("" if moment is None else moment.strftime("%Y%m%dT%H%M"))
+
+
 def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".") if p.isdigit())
 
@@ -143,6 +170,7 @@ class WebConnectorGateway:
     ) -> None:
         self._observer: GatewayObserver = observer or NullObserver()
         self._credentials = CredentialCache()
+        self._passwords = PasswordChecker(config.kdf_concurrency, config.kdf_wait)
         self._store = store
         self._commands = commands
         self._sink = sink
@@ -172,35 +200,61 @@ class WebConnectorGateway:
             )
         return ""
 
-    def authenticate(self, username: str, password: str) -> list[str]:
+    def authenticate(self, username: str, password: str, client: str = "") -> list[str]:
+        """``client``: who is calling (a hash of address and agent), for session takeover."""
         ticket = secrets.token_urlsafe(32)
-        outcome, status = self._authenticate(username, password, ticket)
+        outcome, status = self._authenticate(username, password, ticket, client)
         self._observer.authenticated(outcome)
         return [ticket, status]
 
-    def _authenticate(self, username: str, password: str, ticket: str) -> tuple[str, str]:
-        """``(outcome for metrics and logs, status for the Web Connector)``."""
+    @property
+    def passwords(self) -> PasswordChecker:
+        return self._passwords
+
+    def _authenticate(
+        self, username: str, password: str, ticket: str, client: str
+    ) -> tuple[str, str]:
+        """``(outcome for metrics and logs, status for the Web Connector)``.
+
+        Which path runs depends only on what the caller sent and on the counters of the name
+        it sent, never on whether that name exists: an unknown name is throttled, counted and
+        checked (against a dummy hash) exactly like a known one, so neither the answer nor
+        its cost tells which names exist."""
         profile = self._store.profile_by_username(username)
-        if profile is not None and self._locked_out(
-            profile.failed_logins, profile.last_failed_login_at
+        # A password verified recently is not run through scrypt again (see CredentialCache);
+        # a Web Connector that knows its password is never locked out by someone guessing.
+        if profile is not None and self._credentials.hit(username, password, profile.password_hash):
+            return self._open(profile, ticket, client)
+        key = throttle_key(username)
+        if self._globally_throttled() or not self._store.claim_login(
+            key, free_failures=self._config.free_login_failures, lockout=self._lockout
         ):
-            log.info("authenticate throttled", extra={"profile_id": profile.id})
+            log.info("authenticate throttled")
             return "throttled", "nvu"
-        # A password verified recently is not run through scrypt again (see CredentialCache).
-        known = profile is not None and self._credentials.hit(
-            username, password, profile.password_hash
-        )
-        if not known and not verify_password(
+        verified = self._passwords.verify(
             password, None if profile is None else profile.password_hash
-        ):
-            if profile is not None:
-                self._store.record_login(profile.id, ok=False)
+        )
+        if verified is None:
+            log.info("authenticate: every password check slot is busy")
+            return "overloaded", "busy"
+        if not verified:
+            self._store.login_failed(
+                key, free_failures=self._config.free_login_failures, lockout=self._lockout
+            )
+            now = _millis_now()
+            bucket = global_throttle_key(now)
+            if self._store.count_failure(bucket) == 1:  # once a minute, by one replica
+                self._store.prune_counters(
+                    global_throttle_key(None), keep=[bucket], idle_before=now - _FORGET_LOGINS
+                )
             log.info("authenticate refused", extra={"outcome": "nvu"})
             return "nvu", "nvu"
         assert profile is not None
         self._credentials.remember(username, password, profile.password_hash)
-        if profile.failed_logins:
-            self._store.record_login(profile.id, ok=True)
+        self._store.login_succeeded(key)
+        return self._open(profile, ticket, client)
+
+    def _open(self, profile: Profile, ticket: str, client: str) -> tuple[str, str]:
         self._store.touch_profile(profile.id)
         if not profile.enabled:
             log.info("authenticate: profile disabled", extra={"profile_id": profile.id})
@@ -209,21 +263,23 @@ class WebConnectorGateway:
             log.debug("authenticate: nothing to do", extra={"profile_id": profile.id})
             return "none", "none"
         try:
-            self._store.open_session(profile.id, _ticket_hash(ticket), self._config.session_ttl)
+            self._store.open_session(
+                profile.id, _ticket_hash(ticket), self._config.session_ttl, client=client or None
+            )
         except SessionBusy:
             log.info("authenticate busy", extra={"profile_id": profile.id})
             return "busy", "busy"
         log.info("session opened", extra={"profile_id": profile.id})
         return "session", profile.company_file
 
-    def _locked_out(self, failures: int, last_failure: datetime | None) -> bool:
-        excess = failures - self._config.free_login_failures
-        if excess < 0 or last_failure is None:
-            return False
-        if last_failure.tzinfo is None:
-            last_failure = last_failure.replace(tzinfo=UTC)
-        lockout = min(timedelta(seconds=2**excess), self._config.max_lockout)
-        return _millis_now() - last_failure < lockout
+    def _lockout(self, excess: int) -> timedelta:
+        """How long a name stays locked after ``excess`` attempts beyond the free ones."""
+        grown: timedelta = self._config.first_lockout * 2 ** min(excess - 1, 20)
+        return min(grown, self._config.max_lockout)
+
+    def _globally_throttled(self) -> bool:
+        limit = self._config.global_failures_per_minute
+        return self._store.counter(global_throttle_key(_millis_now())) >= limit
 
     # -- the exchange -----------------------------------------------------------------
 
@@ -372,6 +428,9 @@ class WebConnectorGateway:
                 statuses = {s.request_id: s for s in parse_response(response)}
             except UnsafeXml:
                 statuses = {}
+            asked = {r for r, _ in followup_requests(flight) or main_requests(flight)}
+            if unanswered := len(asked - statuses.keys()):
+                return self._unknown_outcome(key, session, unanswered, len(asked))
             flight = advance(flight, statuses)
             if not finished(flight):
                 self._store.update_session(key, self._config.session_ttl, in_flight=flight)
@@ -401,6 +460,32 @@ class WebConnectorGateway:
         return self._progress(
             settled + total_failed, session.profile_id, 50 if imports_left else 100
         )
+
+    def _unknown_outcome(
+        self, key: str, session: WebConnectorSession, unanswered: int, asked: int
+    ) -> int:
+        """QuickBooks' answer is unreadable or incomplete (garbage, truncated, another
+        document): it may have applied the batch, so nothing is settled, exactly as after a
+        crash between send and receive. The batch is sent again in the next session, looked
+        up in QuickBooks first (its commands are marked sent), so nothing is applied twice.
+        ``-1`` makes the Web Connector ask getLastError, which says so."""
+        log.warning(
+            "unreadable answer: outcome unknown",
+            extra={"profile_id": session.profile_id, "unanswered": unanswered, "asked": asked},
+        )
+        self._store.update_session(
+            key,
+            self._config.session_ttl,
+            in_flight=None,
+            importing=None,
+            last_error=(
+                f"QuickBooks' answer could not be read ({unanswered} of {asked} requests"
+                " without a readable answer), so QuickBooks may or may not have applied them."
+                " Nothing was settled: at the next update they are looked up in QuickBooks"
+                " and sent again only where missing."
+            ),
+        )
+        return -1
 
     def _settle(self, profile_id: str, flight: dict[str, Any]) -> tuple[int, int]:
         """Emit one result per command, then commit past the batch: ``(ok, failed)``."""

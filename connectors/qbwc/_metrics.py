@@ -60,7 +60,8 @@ class GatewayMetrics:
         )
         self.authentications = Counter(
             "qbsync_gateway_authentications_total",
-            "authenticate answers: session (work to do), none, busy, nvu, throttled.",
+            "authenticate answers: session (work to do), none, busy, nvu, throttled,"
+            " overloaded (no password check slot free), disabled.",
             ["outcome"],
             registry=registry,
         )
@@ -85,6 +86,17 @@ class GatewayMetrics:
             ["status_class"],
             registry=registry,
         )
+
+        self.refused = Counter(
+            "qbsync_gateway_requests_refused_total",
+            "Requests answered with a SOAP fault before spyne read them, by reason (empty,"
+            " encoding, dtd, not-xml, not-envelope, no-operation, fault, too-large, length).",
+            ["reason"],
+            registry=registry,
+        )
+
+    def request_refused(self, reason: str) -> None:
+        self.refused.labels(reason).inc()
 
     # -- GatewayObserver ---------------------------------------------------------------
 

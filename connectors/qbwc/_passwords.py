@@ -9,7 +9,13 @@ import secrets
 import threading
 import time
 
-__all__ = ["CredentialCache", "generate_password", "hash_password", "verify_password"]
+__all__ = [
+    "CredentialCache",
+    "PasswordChecker",
+    "generate_password",
+    "hash_password",
+    "verify_password",
+]
 
 # scrypt with n=2**14, r=8, p=1: ~50 ms and 16 MiB per check, which makes guessing slow and
 # costs a gateway little at the Web Connector's few logins a minute.
@@ -86,3 +92,41 @@ class CredentialCache:
                 self._mac(password),
                 time.monotonic() + self._ttl,
             )
+
+
+class PasswordChecker:
+    """scrypt with a per-process bound: at most ``concurrency`` derivations at once.
+
+    Each costs ~50 ms of a core and 16 MiB; unbounded, a burst of logins (guessed names
+    included) keeps every core on scrypt and starves everything else the gateway serves
+    (a ``serverVersion`` took 1.7 s). A check that finds no free slot within ``wait``
+    seconds is not run: :meth:`verify` answers None and the caller says "busy, come back
+    later", which tells nothing about the user name or the password.
+
+    ``derivations`` and ``most_at_once`` count what ran (metrics, and tests asserting on
+    which path a login took instead of on durations).
+    """
+
+    def __init__(self, concurrency: int = 2, wait: float = 0.25) -> None:
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._wait = wait
+        self._lock = threading.Lock()
+        self._active = 0
+        self.derivations = 0
+        self.most_at_once = 0
+
+    def verify(self, password: str, stored: str | None) -> bool | None:
+        """:func:`verify_password` (a dummy hash for ``stored=None``), or None when no
+        slot was free in time."""
+        if not self._slots.acquire(timeout=self._wait):
+            return None
+        try:
+            with self._lock:
+                self.derivations += 1
+                self._active += 1
+                self.most_at_once = max(self.most_at_once, self._active)
+            return verify_password(password, stored)
+        finally:
+            with self._lock:
+                self._active -= 1
+            self._slots.release()

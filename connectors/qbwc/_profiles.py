@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from connectors.qbwc._gateway import throttle_key
 from connectors.qbwc._passwords import generate_password, hash_password
 from connectors.store import Profile, Store, StoreError, Tenant
 
@@ -72,6 +73,7 @@ def reset_password(store: Store, name_or_id: str) -> NewProfile:
         failed_logins=0,
         last_failed_login_at=None,
     )
+    store.login_succeeded(throttle_key(profile.username))  # a fresh start for the new one
     return NewProfile(profile=updated, password=password)
 
 

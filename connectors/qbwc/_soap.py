@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from spyne import Application, Array, Integer32, ServiceBase, Unicode, rpc
@@ -9,11 +10,21 @@ from spyne.protocol.soap import Soap11
 
 from connectors.qbwc._gateway import WebConnectorGateway
 
-__all__ = ["NAMESPACE", "soap_application"]
+__all__ = ["NAMESPACE", "client_of", "soap_application"]
 
 NAMESPACE = "http://developer.intuit.com/"
 
 _ArrayOfString = Array(Unicode, type_name="ArrayOfString")
+
+
+def client_of(environ: dict[str, Any]) -> str:
+    """Who is calling, as a hash of the address (the first X-Forwarded-For hop behind a
+    proxy) and the User-Agent: the same Web Connector coming back after its session died
+    takes that session over (a mismatch only costs the wait for the session to expire)."""
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "").split(",")[0].strip()
+    address = forwarded or str(environ.get("REMOTE_ADDR") or "")
+    agent = str(environ.get("HTTP_USER_AGENT") or "")
+    return hashlib.sha256(f"{address}\n{agent}".encode()).hexdigest()[:32]
 
 
 def soap_application(gateway: WebConnectorGateway) -> Application:
@@ -34,7 +45,9 @@ def soap_application(gateway: WebConnectorGateway) -> Application:
             strUserName: str | None,
             strPassword: str | None,
         ) -> list[str]:
-            return gateway.authenticate(strUserName or "", strPassword or "")
+            return gateway.authenticate(
+                strUserName or "", strPassword or "", client_of(ctx.transport.req_env)
+            )
 
         @rpc(  # type: ignore[untyped-decorator]
             Unicode, Unicode, Unicode, Unicode, Integer32, Integer32, _returns=Unicode

@@ -11,10 +11,13 @@ import threading
 from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
+from xml.sax.saxutils import escape
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from spyne.server.wsgi import WsgiApplication
 
+from connectors.qbwc._envelope import Refused, screen_envelope
+from connectors.qbwc._log_policy import install_log_policy
 from connectors.qbwc._wsdl import WsdlCache
 
 __all__ = ["GatewayServer", "WsgiApp", "build_wsgi", "serve"]
@@ -45,7 +48,7 @@ def _plain(start_response: StartResponse, status: str, body: bytes, ctype: str) 
 
 
 def _fault(start_response: StartResponse, status: str, reason: str) -> list[bytes]:
-    body = _FAULT.format(reason).encode()
+    body = _FAULT.format(escape(reason)).encode()
     return _plain(start_response, status, body, "text/xml; charset=utf-8")
 
 
@@ -57,6 +60,7 @@ def build_wsgi(
     wsdl: WsdlCache,
     public_url: str = "",
     max_body_bytes: int = 8 * 1024 * 1024,
+    refused: Callable[[str], None] = lambda _reason: None,
 ) -> WsgiApp:
     """Route by path; refuse oversize bodies and DTDs before spyne reads a byte of XML.
 
@@ -85,16 +89,37 @@ def build_wsgi(
             url = public_url or _own_url(environ)
             return _plain(start_response, "200 OK", wsdl.document(url), "text/xml; charset=utf-8")
         if environ.get("REQUEST_METHOD") == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            if length > max_body_bytes:
-                return _fault(start_response, "413 Request Entity Too Large", "request too large")
-            body = environ["wsgi.input"].read(length) if length else b""
-            if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-                return _fault(start_response, "400 Bad Request", "DTDs are not accepted")
-            environ["wsgi.input"] = io.BytesIO(body)
+            try:
+                environ = _screened(environ, max_body_bytes)
+            except Refused as refusal:
+                log.info("request refused", extra={"reason": refusal.code})
+                refused(refusal.code)
+                return _fault(start_response, refusal.status, refusal.reason)
         return soap(environ, start_response)  # type: ignore[no-any-return]
 
     return app
+
+
+def _screened(environ: dict[str, Any], max_body_bytes: int) -> dict[str, Any]:
+    """``environ`` with the body replaced by its screened UTF-8 form (see ``_envelope``)."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise Refused("length", "Content-Length is not a number.", "400 Bad Request") from None
+    if length > max_body_bytes:
+        raise Refused(
+            "too-large",
+            f"Request too large: {length} bytes, at most {max_body_bytes} are accepted.",
+            "413 Request Entity Too Large",
+        )
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    clean = screen_envelope(body, environ.get("CONTENT_TYPE", ""))
+    return {
+        **environ,
+        "wsgi.input": io.BytesIO(clean),
+        "CONTENT_LENGTH": str(len(clean)),
+        "CONTENT_TYPE": "text/xml; charset=utf-8",
+    }
 
 
 def _own_url(environ: dict[str, Any]) -> str:
@@ -123,6 +148,7 @@ class GatewayServer:
             connection_limit=connection_limit,
         )
         self._stopping = threading.Event()
+        install_log_policy()  # waitress' loggers exist now
 
     @property
     def port(self) -> int:

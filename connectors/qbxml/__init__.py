@@ -34,7 +34,7 @@ from connectors.qbxml._parse import (
 from connectors.qbxml._query import PAGE_SIZE, build_query
 from connectors.qbxml._spec import ChoiceRule, FieldSpec, RequestSpec
 from connectors.qbxml._values import clean_text, escape
-from connectors.qbxml._xml import parse_xml
+from connectors.qbxml._xml import decode_xml, parse_xml
 
 # A new line in a Mod (InvoiceLineMod, ItemLineMod ...) has this TxnLineID.
 NEW_LINE = "-1"
@@ -68,6 +68,7 @@ __all__ = [
     "build_request",
     "clean_text",
     "compose_message",
+    "decode_xml",
     "escape",
     "explain",
     "negotiate_version",

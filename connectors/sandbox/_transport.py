@@ -70,8 +70,11 @@ def soap_result(raw: bytes, operation: str) -> etree._Element:
 class HttpTransport:
     """SOAP 1.1 over one persistent HTTP connection."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 30.0, user_agent: str = "") -> None:
+        """``user_agent``: sent with every call when given (QBWC sends its own; the gateway
+        tells Web Connectors apart by address and agent)."""
         parts = urlsplit(url)
+        self._user_agent = user_agent
         self._path = parts.path or "/"
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -91,6 +94,8 @@ class HttpTransport:
             "Content-Type": "text/xml; charset=utf-8",
             "SOAPAction": f'"{soap_action}"',
         }
+        if self._user_agent:
+            headers["User-Agent"] = self._user_agent
         with self._lock:
             for attempt in (1, 2):
                 connection = self._connect()

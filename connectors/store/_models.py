@@ -10,6 +10,7 @@ __all__ = [
     "Base",
     "DeadLetterReplay",
     "IdMapping",
+    "LoginThrottle",
     "Profile",
     "SyncLogEntry",
     "Tenant",
@@ -117,6 +118,22 @@ class WebConnectorSession(Base):
     # The import under way (entity, iterator, what was seen): iterators live only within one
     # session, so this dies with it (connectors.qbwc._imports).
     importing: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Who opened the session (a hash of the Web Connector's address and agent): the same
+    # client authenticating again means the old session died, and it takes the file over.
+    client: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class LoginThrottle(Base):
+    """Failed-login counters, keyed by a hash of the user name whether or not it exists (so
+    throttling never tells which names do), plus one global key. Updated with single
+    atomic statements (connectors.store.Store.claim_login), never read-modify-write."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class DeadLetterReplay(Base):

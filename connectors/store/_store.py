@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, delete, event, func, inspect, select, tuple_
+from sqlalchemy import create_engine, delete, event, func, inspect, or_, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +19,7 @@ from connectors.store._models import (
     DeliveredChange,
     IdMapping,
     ImportWatermark,
+    LoginThrottle,
     Profile,
     QuickBooksRecord,
     SyncLogEntry,
@@ -157,18 +158,125 @@ class Store:
             if profile is not None:
                 profile.last_seen_at = _now()
 
-    def record_login(self, profile_id: str, *, ok: bool) -> None:
-        """Count consecutive failures (for throttling); a success resets the count."""
+    # -- login throttling (atomic: one statement per change, no read-modify-write) -------
+
+    def claim_login(
+        self, key: str, *, free_failures: int, lockout: Callable[[int], timedelta]
+    ) -> bool:
+        """Count one login attempt for ``key``; whether its password may be checked.
+
+        The count goes up in one ``UPDATE ... RETURNING`` (no lost updates between gateway
+        threads or replicas). Within ``free_failures`` the check runs. Beyond them only while
+        no lockout holds, and then only one attempt at a time: it takes the lockout itself
+        (compare-and-set on ``locked_until``), so N parallel guesses cost one check, not N.
+        """
+        now = _now()
+        try:
+            with self._tx() as session:
+                session.add(LoginThrottle(key=key, failures=0))
+        except IntegrityError:
+            pass  # exists already (or a parallel attempt created it)
         with self._tx() as session:
-            profile = session.get(Profile, profile_id)
-            if profile is None:
-                return
-            if ok:
-                profile.failed_logins = 0
-                profile.last_failed_login_at = None
-            else:
-                profile.failed_logins += 1
-                profile.last_failed_login_at = _now()
+            failures, locked_until = session.execute(
+                update(LoginThrottle)
+                .where(LoginThrottle.key == key)
+                .values(failures=LoginThrottle.failures + 1, last_attempt_at=now)
+                .returning(LoginThrottle.failures, LoginThrottle.locked_until)
+            ).one()
+        if locked_until is not None and _aware(locked_until) > now:
+            return False
+        if failures <= free_failures:
+            return True
+        with self._tx() as session:
+            taken = session.execute(
+                update(LoginThrottle)
+                .where(
+                    LoginThrottle.key == key,
+                    or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
+                )
+                .values(locked_until=now + lockout(failures - free_failures))
+            )
+            return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
+
+    def login_failed(
+        self, key: str, *, free_failures: int, lockout: Callable[[int], timedelta]
+    ) -> None:
+        """After a wrong password: past ``free_failures`` attempts, lock ``key`` for
+        ``lockout(attempts - free_failures)`` from now."""
+        now = _now()
+        with self._tx() as session:
+            failures = session.scalar(
+                select(LoginThrottle.failures).where(LoginThrottle.key == key)
+            )
+            if failures is not None and failures >= free_failures:
+                session.execute(
+                    update(LoginThrottle)
+                    .where(LoginThrottle.key == key)
+                    .values(locked_until=now + lockout(failures - free_failures + 1))
+                )
+
+    def login_succeeded(self, key: str) -> None:
+        with self._tx() as session:
+            session.execute(
+                update(LoginThrottle)
+                .where(LoginThrottle.key == key)
+                .values(failures=0, locked_until=None)
+            )
+
+    def count_failure(self, key: str) -> int:
+        """Add one to a plain counter (e.g. failed logins this minute, all names); the
+        new count."""
+        try:
+            with self._tx() as session:
+                session.add(LoginThrottle(key=key, failures=0, last_attempt_at=_now()))
+        except IntegrityError:
+            pass
+        with self._tx() as session:
+            return int(
+                session.execute(
+                    update(LoginThrottle)
+                    .where(LoginThrottle.key == key)
+                    .values(failures=LoginThrottle.failures + 1)
+                    .returning(LoginThrottle.failures)
+                ).scalar_one()
+            )
+
+    def counter(self, key: str) -> int:
+        with self._tx() as session:
+            return int(
+                session.scalar(select(LoginThrottle.failures).where(LoginThrottle.key == key)) or 0
+            )
+
+    def login_throttle(self, key: str) -> LoginThrottle | None:
+        with self._tx() as session:
+            return session.get(LoginThrottle, key)
+
+    def lift_lockout(self, key: str) -> None:
+        """Let the next attempt for ``key`` be checked (support, after a password reset)."""
+        with self._tx() as session:
+            session.execute(
+                update(LoginThrottle).where(LoginThrottle.key == key).values(locked_until=None)
+            )
+
+    def prune_counters(self, prefix: str, keep: Sequence[str], idle_before: datetime) -> None:
+        """Delete the counters under ``prefix`` except ``keep`` (old per-minute buckets), and
+        every counter nobody has tried since ``idle_before`` and that holds no lockout (so
+        names sprayed at the gateway do not pile up)."""
+        with self._tx() as session:
+            session.execute(
+                delete(LoginThrottle).where(
+                    LoginThrottle.key.startswith(prefix), LoginThrottle.key.not_in(list(keep))
+                )
+            )
+            session.execute(
+                delete(LoginThrottle).where(
+                    LoginThrottle.last_attempt_at < idle_before,
+                    or_(
+                        LoginThrottle.locked_until.is_(None),
+                        LoginThrottle.locked_until < idle_before,
+                    ),
+                )
+            )
 
     def stalled_profiles(self, factor: float) -> int:
         """Enabled profiles whose Web Connector has not called for ``factor`` x its schedule."""
@@ -530,15 +638,20 @@ class Store:
     # -- Web Connector sessions -----------------------------------------------------------
 
     def open_session(
-        self, profile_id: str, ticket_hash: str, ttl: timedelta
+        self, profile_id: str, ticket_hash: str, ttl: timedelta, *, client: str | None = None
     ) -> WebConnectorSession:
         """Claim the company file for one session, or raise SessionBusy.
 
         The unique constraint on ``profile_id`` makes the claim atomic across gateway
-        replicas; an expired session is removed first so a vanished Web Connector does not
-        block its file forever.
+        replicas. An expired session is removed first so a vanished Web Connector does not
+        block its file forever; and a session opened by the same ``client`` is taken over at
+        once: a Web Connector runs one session per file at a time, so the same one
+        authenticating again means its last session died. What that session knew about
+        failed commands is carried over; what it had in flight is re-checked in QuickBooks
+        (its commands are marked sent on the profile), exactly as after a crash.
         """
         now = _now()
+        carried: list[str] | None = None
         with self._tx() as session:
             session.execute(
                 delete(WebConnectorSession).where(
@@ -546,6 +659,16 @@ class Store:
                     WebConnectorSession.expires_at < now,
                 )
             )
+            if client:
+                stale = session.scalar(
+                    select(WebConnectorSession).where(
+                        WebConnectorSession.profile_id == profile_id,
+                        WebConnectorSession.client == client,
+                    )
+                )
+                if stale is not None:
+                    carried = stale.failed_keys
+                    session.delete(stale)
         row = WebConnectorSession(
             ticket_hash=ticket_hash,
             profile_id=profile_id,
@@ -553,6 +676,8 @@ class Store:
             expires_at=now + ttl,
             settled=0,
             failed=0,
+            failed_keys=carried,
+            client=client,
         )
         try:
             with self._tx() as session:

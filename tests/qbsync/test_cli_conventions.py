@@ -159,7 +159,9 @@ def test_shell_completion_script() -> None:
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "COLUMNS": "80"},
+        # Typer's own switch: the shell is the option's value instead of being detected
+        # from the parent processes (under CI there may be no interactive shell to find).
+        env={**os.environ, "COLUMNS": "80", "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"},
     )
     assert done.returncode == 0, done.stderr
     assert "_QBSYNC_COMPLETE" in done.stdout

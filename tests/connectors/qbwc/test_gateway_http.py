@@ -124,7 +124,13 @@ def test_second_session_for_the_same_file_is_busy(served: Served, tmp_path: Path
         )
     )
     assert status == ""
-    second = connector(served, tmp_path).run_once()
+    # Another client (another PC's Web Connector): the same client would take over.
+    second = SandboxWebConnector(
+        HttpTransport(served.url + "/qbwc", user_agent="QBWC elsewhere"),
+        username=served.profile.profile.username,
+        password=served.profile.password,
+        company=CompanyFile(tmp_path / "elsewhere.db"),
+    ).run_once()
     assert second.authenticate == "busy"
     first.call("closeConnection", ticket=ticket or "")
 

@@ -12,7 +12,14 @@ import pytest
 from lxml import etree
 from typer.testing import CliRunner
 
-from connectors.qbwc import QwcError, create_profile, render_qwc, reset_password, set_enabled
+from connectors.qbwc import (
+    QwcError,
+    create_profile,
+    render_qwc,
+    reset_password,
+    set_enabled,
+    throttle_key,
+)
 from connectors.store import Profile, StoreError
 from qbsync.cli import app
 from tests.support.gateway import Served, connector, enqueue
@@ -91,15 +98,16 @@ def test_repeated_failures_are_throttled_then_the_right_password_works_later(
         assert connector(served, tmp_path, password="guess").run_once().authenticate == "nvu"
     # Locked out now: even the right password is refused without being checked.
     assert connector(served, tmp_path).run_once().authenticate == "nvu"
-    profile = served.store.profile(served.profile.profile.id)
-    assert profile is not None
-    assert profile.failed_logins == 5
-    # Once the lockout has passed (moved into the past here), the right password works.
-    served.store.update_profile(profile.id, last_failed_login_at=datetime(2020, 1, 1, tzinfo=UTC))
+    key = throttle_key(served.profile.profile.username)
+    throttle = served.store.login_throttle(key)
+    assert throttle is not None
+    assert throttle.failures == 6  # every attempt counted, the refused one too
+    # Once the lockout has passed (lifted here), the right password works.
+    served.store.lift_lockout(key)
     assert connector(served, tmp_path).run_once().authenticate == ""
-    profile = served.store.profile(profile.id)
-    assert profile is not None
-    assert profile.failed_logins == 0
+    throttle = served.store.login_throttle(key)
+    assert throttle is not None
+    assert throttle.failures == 0
 
 
 def test_host_info_is_remembered_from_the_first_call(served: Served, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """support console: staff users, their sessions, setup links, audit trail
 
-Revision ID: 0009_h18
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02 07:00:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-02 07:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_h18"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
