@@ -288,21 +288,28 @@ class QboSandbox:
             )
             return self._log(realm_id, method, path, status, body, [])
         window = self._windows[realm_id]
+        refused = self._admit(realm_id, window, rest[:1] == ["batch"])
+        if refused is not None:
+            return self._log(realm_id, method, path, *_throttled(refused))
+        try:
+            status, body, headers = self._dispatch(company, method, rest, query, raw, chosen)
+        finally:
+            with self._lock:
+                window.active -= 1
+        return self._log(realm_id, method, path, status, body, headers)
+
+    def _admit(self, realm_id: str, window: _Window, is_batch: bool) -> int | None:
+        """Count one request in; the Retry-After seconds when it is over a limit."""
         with self._lock:
             now = time.monotonic()
             _trim(window.starts, now)
             _trim(window.batches, now)
-            is_batch = rest[:1] == ["batch"]
-            if (
-                len(window.starts) >= self.per_minute
-                or window.active >= self.concurrent
-                or (is_batch and len(window.batches) >= BATCHES_PER_MINUTE)
-            ):
-                oldest = window.starts[0] if window.starts else now
-                wait = (
-                    max(1, math.ceil(oldest + 60 - now)) if window.active < self.concurrent else 1
-                )
-                return self._log(realm_id, method, path, *_throttled(wait))
+            if window.active >= self.concurrent:
+                return 1
+            if len(window.starts) >= self.per_minute:
+                return max(1, math.ceil(window.starts[0] + 60 - now))
+            if is_batch and len(window.batches) >= BATCHES_PER_MINUTE:
+                return max(1, math.ceil(window.batches[0] + 60 - now))
             window.starts.append(now)
             if is_batch:
                 window.batches.append(now)
@@ -310,12 +317,7 @@ class QboSandbox:
             self.peak_concurrency[realm_id] = max(
                 self.peak_concurrency.get(realm_id, 0), window.active
             )
-        try:
-            status, body, headers = self._dispatch(company, method, rest, query, raw, chosen)
-        finally:
-            with self._lock:
-                window.active -= 1
-        return self._log(realm_id, method, path, status, body, headers)
+            return None
 
     def _log(
         self,
