@@ -27,6 +27,7 @@ posts (authorize URL, code exchange, refresh, revoke); writing them here costs a
 lines as adapting it, and keeps one HTTP client, one timeout policy and ``SecretStr`` secrets.
 """
 
+from connectors.qbo._app import SENDER_GROUP, QboRuntime, create_qbo_runtime, oauth_app
 from connectors.qbo._catalog import QBO_CATALOG, explain_fault
 from connectors.qbo._client import ClientConfig, QboClient, QboUnavailable, TokenSource
 from connectors.qbo._connections import QboCompany, QboConnections, RotationLost
@@ -52,6 +53,7 @@ from connectors.qbo._webhooks import (
 
 __all__ = [
     "QBO_CATALOG",
+    "SENDER_GROUP",
     "ClientConfig",
     "DataChange",
     "DrainReport",
@@ -66,6 +68,7 @@ __all__ = [
     "QboOperation",
     "QboRequest",
     "QboResponse",
+    "QboRuntime",
     "QboSender",
     "QboUnavailable",
     "RealmLimiter",
@@ -77,7 +80,9 @@ __all__ = [
     "TokenKeeper",
     "TokenSet",
     "TokenSource",
+    "create_qbo_runtime",
     "explain_fault",
+    "oauth_app",
     "parse_notifications",
     "sign",
     "verify",

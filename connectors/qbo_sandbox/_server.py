@@ -114,7 +114,8 @@ class QboSandbox:
         self._companies: dict[str, Company] = {}
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
-        self.requests: list[tuple[str, str, str, int]] = []  # realm, method, path, status
+        # (realm, method, path, status, time.monotonic()) of every API request answered
+        self.requests: list[tuple[str, str, str, int, float]] = []
         self.peak_concurrency: dict[str, int] = {}
         self._hooks: list[threading.Thread] = []
 
@@ -329,7 +330,7 @@ class QboSandbox:
         headers: list[tuple[str, str]],
     ) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         with self._lock:
-            self.requests.append((realm_id, method, path, status))
+            self.requests.append((realm_id, method, path, status, time.monotonic()))
         return status, body, headers
 
     def _dispatch(
