@@ -28,7 +28,7 @@ lines as adapting it, and keeps one HTTP client, one timeout policy and ``Secret
 """
 
 from connectors.qbo._app import SENDER_GROUP, QboRuntime, create_qbo_runtime, oauth_app
-from connectors.qbo._catalog import QBO_CATALOG, explain_fault
+from connectors.qbo._catalog import QBO_CATALOG, explain_code, explain_fault
 from connectors.qbo._client import ClientConfig, QboClient, QboUnavailable, TokenSource
 from connectors.qbo._connections import QboCompany, QboConnections, RotationLost
 from connectors.qbo._crypto import TokenCipher
@@ -81,6 +81,7 @@ __all__ = [
     "TokenSet",
     "TokenSource",
     "create_qbo_runtime",
+    "explain_code",
     "explain_fault",
     "oauth_app",
     "parse_notifications",
