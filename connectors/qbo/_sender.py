@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from connectors.kafka import QueuedCommand
+from confluent_kafka import KafkaException
+
+from connectors.kafka import DeliveryFailed, QueuedCommand
 from connectors.qbo._catalog import explain_fault
 from connectors.qbo._client import QboClient, QboUnavailable
 from connectors.qbo._oauth import ReconnectNeeded
@@ -149,9 +151,12 @@ class QboSender:
 
     def drain(self, profile_id: str, realm_id: str) -> DrainReport:
         """Send what waits for this company, one batch; see the module's docstring."""
-        queued = self._commands.fetch(
-            profile_id, self._config.batch_size, self._config.batch_max_bytes
-        )
+        try:
+            queued = self._commands.fetch(
+                profile_id, self._config.batch_size, self._config.batch_max_bytes
+            )
+        except KafkaException as exc:  # a topic just created, a leader moving: next drain
+            return DrainReport(0, 0, 0, 0, f"the command topic could not be read: {exc}")
         records: list[tuple[str, bytes | None, bytes]] = []
         next_offset: int | None = None
         ok = failed = dead = 0
@@ -190,7 +195,13 @@ class QboSender:
             records.append(self._result(profile_id, command, item.value, answer))
             next_offset = item.offset + 1
         if records:
-            self._sink.send_all(records)
+            try:
+                self._sink.send_all(records)
+            except (DeliveryFailed, KafkaException) as exc:
+                # Nothing committed: the next drain sends the same commands with the same
+                # requestids, and Intuit answers them without writing twice.
+                log.warning("qbo results not acknowledged", extra={"profile": profile_id})
+                return DrainReport(ok + failed, ok, failed, dead, f"results not published: {exc}")
         if next_offset is not None:
             # Only after every result is acknowledged (send_all returns then).
             self._commands.commit(profile_id, next_offset)
