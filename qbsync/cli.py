@@ -19,6 +19,7 @@ from qbsync.cli_contracts import publish, schemas_app
 from qbsync.cli_dlq import dlq_app
 from qbsync.cli_log import log_app
 from qbsync.cli_map import map_app
+from qbsync.cli_qbo import qbo_app
 from qbsync.cli_sandbox import sandbox_app
 from qbsync.cli_tenant import tenant_app
 from qbsync.errors import QbsyncError
@@ -338,6 +339,8 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(map_app, name="map")
 # The simulated company file and Web Connector: `qbsync sandbox run|show`.
 app.add_typer(sandbox_app, name="sandbox")
+# QuickBooks Online companies: `qbsync qbo add|connect|complete|status|send`.
+app.add_typer(qbo_app, name="qbo")
 
 
 def _require_broker(settings: Settings) -> None:

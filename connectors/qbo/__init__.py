@@ -30,10 +30,23 @@ lines as adapting it, and keeps one HTTP client, one timeout policy and ``Secret
 from connectors.qbo._app import SENDER_GROUP, QboRuntime, create_qbo_runtime, oauth_app
 from connectors.qbo._catalog import QBO_CATALOG, explain_code, explain_fault
 from connectors.qbo._client import ClientConfig, QboClient, QboUnavailable, TokenSource
-from connectors.qbo._connections import QboCompany, QboConnections, RotationLost
+from connectors.qbo._connections import (
+    QboCompany,
+    QboConnections,
+    RotationLost,
+    UnknownConnect,
+    create_company,
+)
 from connectors.qbo._crypto import TokenCipher
 from connectors.qbo._limits import RealmLimiter, RealmLimits
-from connectors.qbo._oauth import OAuthApp, OAuthClient, ReconnectNeeded, TokenSet
+from connectors.qbo._oauth import (
+    OAuthApp,
+    OAuthClient,
+    OAuthFailed,
+    ReconnectNeeded,
+    TokenSet,
+    authorize_url,
+)
 from connectors.qbo._records import (
     QboEntityRequest,
     QboError,
@@ -60,6 +73,7 @@ __all__ = [
     "InvalidSignature",
     "OAuthApp",
     "OAuthClient",
+    "OAuthFailed",
     "QboClient",
     "QboCompany",
     "QboConnections",
@@ -80,6 +94,9 @@ __all__ = [
     "TokenKeeper",
     "TokenSet",
     "TokenSource",
+    "UnknownConnect",
+    "authorize_url",
+    "create_company",
     "create_qbo_runtime",
     "explain_code",
     "explain_fault",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 from connectors.qbo._crypto import TokenCipher
 from connectors.qbo._oauth import TokenSet
-from connectors.store import QboCompanyRow
+from connectors.store import Profile, QboCompanyRow, Store, Tenant
 from qbsync.errors import QbsyncError
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "QboConnections",
     "RotationLost",
     "UnknownConnect",
+    "create_company",
 ]
 
 PENDING, CONNECTED, RECONNECT_NEEDED = "pending", "connected", "reconnect_needed"
@@ -57,6 +59,34 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# Well-formed for the gateway's password check, and no password ever matches it.
+_NO_LOGIN = "none$0$0$0$$"
+
+
+def create_company(store: Store, *, name: str, tenants: list[str]) -> str:
+    """A profile for a QBO company and its tenants; connect it with :meth:`begin_connect`.
+    It has no Web Connector login: disabled, with a hash no password matches."""
+    now = datetime.now(UTC)
+    profile_id = uuid.uuid4().hex
+    store.add_profile(
+        Profile(
+            id=profile_id,
+            name=name,
+            username=f"qbo-{profile_id[:12]}",
+            password_hash=_NO_LOGIN,
+            owner_id=f"{{{uuid.uuid4()}}}",
+            file_id=f"{{{uuid.uuid4()}}}",
+            enabled=False,  # for the Web Connector gateway: no login at all
+            created_at=now,
+        )
+    )
+    for tenant_id in tenants:
+        store.add_tenant(
+            Tenant(id=tenant_id, name=tenant_id, profile_id=profile_id, settings={}, created_at=now)
+        )
+    return profile_id
 
 
 class QboConnections:

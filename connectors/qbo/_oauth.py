@@ -20,7 +20,15 @@ from pydantic import SecretStr
 
 from qbsync.errors import QbsyncError
 
-__all__ = ["SCOPE", "OAuthApp", "OAuthClient", "OAuthFailed", "ReconnectNeeded", "TokenSet"]
+__all__ = [
+    "SCOPE",
+    "OAuthApp",
+    "OAuthClient",
+    "OAuthFailed",
+    "ReconnectNeeded",
+    "TokenSet",
+    "authorize_url",
+]
 
 SCOPE = "com.intuit.quickbooks.accounting"
 
@@ -56,23 +64,27 @@ class TokenSet:
         return now + margin < self.access_expires_at
 
 
+def authorize_url(app: OAuthApp, state: str) -> str:
+    """Where the administrator grants access; ``state`` comes back on the callback."""
+    query = urlencode(
+        {
+            "client_id": app.client_id,
+            "response_type": "code",
+            "scope": SCOPE,
+            "redirect_uri": app.redirect_uri,
+            "state": state,
+        }
+    )
+    return f"{app.authorize_url}?{query}"
+
+
 class OAuthClient:
     def __init__(self, app: OAuthApp, http: httpx2.Client) -> None:
         self._app = app
         self._http = http
 
     def authorize_url(self, state: str) -> str:
-        """Where the administrator grants access; ``state`` comes back on the callback."""
-        query = urlencode(
-            {
-                "client_id": self._app.client_id,
-                "response_type": "code",
-                "scope": SCOPE,
-                "redirect_uri": self._app.redirect_uri,
-                "state": state,
-            }
-        )
-        return f"{self._app.authorize_url}?{query}"
+        return authorize_url(self._app, state)
 
     def exchange(self, code: str) -> TokenSet:
         return self._grant(

@@ -28,9 +28,10 @@ from connectors.qbo import (
     RealmLimits,
     TokenCipher,
     TokenKeeper,
+    create_company,
 )
 from connectors.qbo_sandbox import QboSandbox
-from connectors.store import Profile, Store, Tenant, upgrade
+from connectors.store import Store, upgrade
 from qbsync.contracts import AvroCodec
 from qbsync.settings import Settings
 
@@ -75,24 +76,8 @@ class QboWorld:
 
 
 def add_qbo_profile(store: Store, name: str, tenants: tuple[str, ...] = ()) -> str:
-    """A profile for a QBO company (no Web Connector login: its password hash is unusable)."""
-    profile_id = uuid.uuid4().hex
-    store.add_profile(
-        Profile(
-            id=profile_id,
-            name=name,
-            username=f"qbo-{profile_id}",
-            password_hash="!",
-            owner_id=str(uuid.uuid4()),
-            file_id=str(uuid.uuid4()),
-            created_at=datetime.now(UTC),
-        )
-    )
-    for tenant in tenants:
-        store.add_tenant(
-            Tenant(id=tenant, name=tenant, profile_id=profile_id, created_at=datetime.now(UTC))
-        )
-    return profile_id
+    """A QBO company's profile, as ``qbsync qbo add`` creates it."""
+    return create_company(store, name=name, tenants=list(tenants))
 
 
 def connect(world: QboWorld, profile_id: str, realm_id: str) -> None:
