@@ -8,7 +8,6 @@ import signal
 import threading
 from types import FrameType
 from typing import Annotated
-from urllib.parse import parse_qs, urlsplit
 
 import typer
 
@@ -61,19 +60,14 @@ def complete(
     from connectors.qbo import OAuthClient, QboConnections, TokenCipher, oauth_app
     from connectors.store import open_store
 
-    query = parse_qs(urlsplit(callback).query)
-    if "error" in query:
-        raise QbsyncError(f"Intuit refused the connection: {query['error'][0]}")
-    missing = [k for k in ("code", "state", "realmId") if k not in query]
-    if missing:
-        raise QbsyncError(f"the callback URL lacks {', '.join(missing)}: paste it whole")
     settings = Settings()
-    with httpx2.Client(timeout=settings.qbo.timeout_s) as http:
-        tokens = OAuthClient(oauth_app(settings), http).exchange(query["code"][0])
-    with open_store(settings.database_url) as store:
+    with (
+        httpx2.Client(timeout=settings.qbo.timeout_s) as http,
+        open_store(settings.database_url) as store,
+    ):
         company = QboConnections(
             store.engine, TokenCipher(settings.qbo.token_keys)
-        ).complete_connect(query["state"][0], query["realmId"][0], tokens)
+        ).complete_callback(callback, OAuthClient(oauth_app(settings), http))
     typer.echo(f"profile {company.profile_id} connected to realm {company.realm_id}")
 
 

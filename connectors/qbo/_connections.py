@@ -9,13 +9,14 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from connectors.qbo._crypto import TokenCipher
-from connectors.qbo._oauth import TokenSet
+from connectors.qbo._oauth import OAuthClient, TokenSet
 from connectors.store import Profile, QboCompanyRow, Store, Tenant
 from qbsync.errors import QbsyncError
 
@@ -152,6 +153,18 @@ class QboConnections:
             row.connected_at = now
             row.last_error = None
             return self._company(row)
+
+    def complete_callback(self, callback_url: str, oauth: OAuthClient) -> QboCompany:
+        """The whole callback: Intuit redirected the administrator to ``callback_url`` with
+        ``code``, ``state`` and ``realmId`` (or ``error``); exchange the code, store."""
+        query = parse_qs(urlsplit(callback_url).query)
+        if "error" in query:
+            raise UnknownConnect(f"Intuit refused the connection: {query['error'][0]}")
+        missing = [k for k in ("code", "state", "realmId") if k not in query]
+        if missing:
+            raise UnknownConnect(f"the callback URL lacks {', '.join(missing)}: pass it whole")
+        tokens = oauth.exchange(query["code"][0])
+        return self.complete_connect(query["state"][0], query["realmId"][0], tokens)
 
     def _store_tokens(self, row: QboCompanyRow, tokens: TokenSet, now: datetime) -> None:
         row.access_token = self._cipher.encrypt(tokens.access_token)

@@ -135,6 +135,15 @@ class QboSandbox:
     def inject(self, realm_id: str, fault_: Fault) -> None:
         self.faults.inject(realm_id, fault_)
 
+    def consent(self, authorize_url: str, realm_id: str) -> str:
+        """An administrator of ``realm_id`` opens ``authorize_url`` (over HTTP) and grants
+        access; the callback URL Intuit redirects the browser to."""
+        self.consent_realm = realm_id
+        answer = httpx2.get(authorize_url, follow_redirects=False, timeout=10)
+        if answer.status_code != 302:
+            raise ValueError(f"consent refused ({answer.status_code}): check the client id")
+        return str(answer.headers["Location"])
+
     def tokens_for(self, realm_id: str) -> dict[str, object]:
         """Tokens as the code exchange would give them (for tests that skip the consent)."""
         code = self.oauth.grant_code(realm_id, "urn:sandbox")

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 from confluent_kafka import Consumer, TopicPartition
@@ -83,14 +82,10 @@ def add_qbo_profile(store: Store, name: str, tenants: tuple[str, ...] = ()) -> s
 def connect(world: QboWorld, profile_id: str, realm_id: str) -> None:
     """The whole connect flow over HTTP: authorize URL, consent (the sandbox's redirect),
     callback with code, state and realmId, code exchange, tokens stored."""
-    world.sandbox.consent_realm = realm_id
     state = world.connections.begin_connect(profile_id)
-    consent = world.http.get(world.oauth.authorize_url(state), follow_redirects=False)
-    assert consent.status_code == 302
-    callback = parse_qs(urlsplit(consent.headers["Location"]).query)
-    assert callback["state"] == [state]
-    tokens = world.oauth.exchange(callback["code"][0])
-    world.connections.complete_connect(callback["state"][0], callback["realmId"][0], tokens)
+    callback = world.sandbox.consent(world.oauth.authorize_url(state), realm_id)
+    assert f"state={state}" in callback
+    world.connections.complete_callback(callback, world.oauth)
 
 
 @contextmanager
