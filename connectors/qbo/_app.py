@@ -69,7 +69,11 @@ class QboRuntime:
         self.http.close()
 
 
-def create_qbo_runtime(settings: Settings, store: Store) -> QboRuntime:
+def create_qbo_runtime(
+    settings: Settings, store: Store, *, limits: RealmLimits | None = None
+) -> QboRuntime:
+    """Everything the sender needs, from settings; ``limits`` replaces the per-realm
+    limiters built from them (a benchmark's unlimited baseline)."""
     app = oauth_app(settings)
     qbo = settings.qbo
     http = httpx2.Client(
@@ -89,7 +93,7 @@ def create_qbo_runtime(settings: Settings, store: Store) -> QboRuntime:
         ),
         http,
         keeper,
-        RealmLimits(per_minute=qbo.requests_per_minute, concurrent=qbo.concurrent),
+        limits or RealmLimits(per_minute=qbo.requests_per_minute, concurrent=qbo.concurrent),
     )
     kafka = settings.kafka.client_config()
     commands = CommandQueue(

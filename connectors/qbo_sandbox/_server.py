@@ -60,8 +60,8 @@ class _Window:
         self.active = 0
 
 
-def _trim(starts: deque[float], now: float) -> None:
-    while starts and now - starts[0] >= 60:
+def _trim(starts: deque[float], now: float, window_s: float) -> None:
+    while starts and now - starts[0] >= window_s:
         starts.popleft()
 
 
@@ -103,11 +103,13 @@ class QboSandbox:
         client_secret: str = "sandbox-secret",  # noqa: S107 - the simulator's own app
         per_minute: int = PER_MINUTE,
         concurrent: int = CONCURRENT,
+        window_s: float = 60.0,
     ) -> None:
         self.oauth = OAuthServer(client_id, client_secret)
         self.faults = Faults()
         self.per_minute = per_minute
         self.concurrent = concurrent
+        self.window_s = window_s
         self.consent_realm: str | None = None
         self.webhook_url: str | None = None
         self.webhook_verifier: SecretStr | None = None
@@ -312,12 +314,12 @@ class QboSandbox:
         """Count one request in; the Retry-After seconds when it is over a limit."""
         with self._lock:
             now = time.monotonic()
-            _trim(window.starts, now)
-            _trim(window.batches, now)
+            _trim(window.starts, now, self.window_s)
+            _trim(window.batches, now, 60.0)
             if window.active >= self.concurrent:
                 return 1
             if len(window.starts) >= self.per_minute:
-                return max(1, math.ceil(window.starts[0] + 60 - now))
+                return max(1, math.ceil(window.starts[0] + self.window_s - now))
             if is_batch and len(window.batches) >= BATCHES_PER_MINUTE:
                 return max(1, math.ceil(window.batches[0] + 60 - now))
             window.starts.append(now)

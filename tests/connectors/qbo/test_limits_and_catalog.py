@@ -48,8 +48,9 @@ def test_the_501st_request_in_a_minute_waits_for_the_first_to_age_out() -> None:
     assert clock.slept == []
     with limiter.slot():
         pass
-    # The first started at 1000.0: the 501st may start at 1060.0, not before.
-    assert clock.now == pytest.approx(1060.0)
+    # The first started at 1000.0: the 501st may start a minute later, plus the headroom
+    # for latency (Intuit counts arrivals), not before.
+    assert clock.now == pytest.approx(1061.0)
 
 
 def test_retry_after_pauses_the_whole_realm() -> None:
