@@ -217,6 +217,8 @@ class QboSettings(BaseSettings):
     retry_max_s: float = Field(default=60.0, gt=0)
     # Commands read from a company's topic per drain (results published, then one commit).
     batch_size: int = Field(default=25, ge=1)
+    # Companies drained at once by one sender (each company by one thread, in order).
+    sender_threads: int = Field(default=8, ge=1)
 
     def missing(self) -> list[str]:
         """The settings a connected deployment needs that are empty, by variable name."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx2
@@ -53,15 +54,24 @@ class QboRuntime:
     sink: RecordProducer
     sender: QboSender
 
+    threads: int = 8
+
     def drain_all(self) -> dict[str, DrainReport]:
-        """One drain of every connected company; companies that need reconnecting wait."""
-        reports: dict[str, DrainReport] = {}
-        for company in self.connections.companies():
-            if company.status == CONNECTED and company.realm_id:
-                reports[company.profile_id] = self.sender.drain(
-                    company.profile_id, company.realm_id
-                )
-        return reports
+        """One drain of every connected company, ``threads`` companies at a time, so a
+        realm waiting out a ``Retry-After`` does not hold up the others (each realm is still
+        drained by one thread, in order); companies that need reconnecting wait."""
+        ready = [
+            (c.profile_id, c.realm_id)
+            for c in self.connections.companies()
+            if c.status == CONNECTED and c.realm_id
+        ]
+        if len(ready) <= 1 or self.threads <= 1:
+            return {profile: self.sender.drain(profile, realm) for profile, realm in ready}
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="qbo") as pool:
+            futures = {
+                profile: pool.submit(self.sender.drain, profile, realm) for profile, realm in ready
+            }
+            return {profile: future.result() for profile, future in futures.items()}
 
     def close(self) -> None:
         self.commands.close()
@@ -101,6 +111,7 @@ def create_qbo_runtime(
         group_id=SENDER_GROUP,
         topic_for=settings.topics.commands,
         exact_watermarks=settings.kafka.exact_watermarks,
+        consumers=qbo.sender_threads,
     )
     sink = RecordProducer(kafka)
     sender = QboSender(
@@ -115,4 +126,6 @@ def create_qbo_runtime(
             batch_size=qbo.batch_size,
         ),
     )
-    return QboRuntime(http, oauth, connections, keeper, client, commands, sink, sender)
+    return QboRuntime(
+        http, oauth, connections, keeper, client, commands, sink, sender, qbo.sender_threads
+    )

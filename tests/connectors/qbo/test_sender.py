@@ -297,3 +297,29 @@ def test_an_undecodable_command_is_dead_lettered_and_passed(rig: Rig) -> None:
     assert letter["original_value"] == b"not avro"
     (result,) = rig.results(1)
     assert result["entity_id"] == "c-1"
+
+
+def test_a_throttled_company_does_not_hold_up_another(rig: Rig) -> None:
+    other_realm = "1234500002"
+    rig.sandbox.add_company(other_realm)
+    other = add_qbo_profile(rig.world.store, "Other Co", tenants=("t-2",))
+    connect(rig.world, other, other_realm)
+    rig.sandbox.inject(REALM, Fault("throttle", retry_after_s=3))
+    rig.send(qbo_command(rig.profile_id, "customer", "c-1", customer("Throttled Co")))
+    enqueue_commands(
+        rig.settings,
+        rig.codec,
+        other,
+        [qbo_command(other, "customer", "c-2", customer("Free Co"), tenant_id="t-2")],
+    )
+    rig.drain_until_empty()
+    until(lambda: rig.queue.pending(other) == 0, step=rig.runtime.drain_all, what="other done")
+    written = {
+        realm: at
+        for (realm, verb, _path, status, at) in rig.sandbox.requests
+        if verb == "POST" and status == 200
+    }
+    throttled_at = next(at for (realm, _v, _p, status, at) in rig.sandbox.requests if status == 429)
+    # The other company's write went out while the throttled one waited out Retry-After.
+    assert written[other_realm] < throttled_at + 3
+    assert written[REALM] >= throttled_at + 3
