@@ -22,6 +22,7 @@ from qbsync.errors import QbsyncError
 
 __all__ = [
     "CONNECTED",
+    "NOT_CONNECTED",
     "PENDING",
     "RECONNECT_NEEDED",
     "QboCompany",
@@ -31,7 +32,12 @@ __all__ = [
     "create_company",
 ]
 
-PENDING, CONNECTED, RECONNECT_NEEDED = "pending", "connected", "reconnect_needed"
+NOT_CONNECTED, PENDING, CONNECTED, RECONNECT_NEEDED = (
+    "not_connected",
+    "pending",
+    "connected",
+    "reconnect_needed",
+)
 
 
 class RotationLost(QbsyncError):
@@ -86,6 +92,14 @@ def create_company(store: Store, *, name: str, tenants: list[str]) -> str:
     for tenant_id in tenants:
         store.add_tenant(
             Tenant(id=tenant_id, name=tenant_id, profile_id=profile_id, settings={}, created_at=now)
+        )
+    # From now on the worker plans this company's events as QBO commands; they wait on its
+    # topic until it is connected.
+    with sessionmaker(store.engine).begin() as session:
+        session.add(
+            QboCompanyRow(
+                profile_id=profile_id, status=NOT_CONNECTED, token_version=0, updated_at=now
+            )
         )
     return profile_id
 
