@@ -134,6 +134,17 @@ def _changed_at(found: Mapping[str, Any]) -> datetime | None:
         return None
 
 
+def _qbo_wins(policy: str, app_changed_at: datetime | None, found: Mapping[str, Any]) -> bool:
+    """Whether QBO's newer version stands under ``policy``; a policy qbsync does not know
+    (never written by the worker, which validates settings) is logged and treated as
+    one-way, rather than stopping the company's queue."""
+    try:
+        return winner(policy, app_changed_at, _changed_at(found)) == "quickbooks"
+    except ValueError:
+        log.warning("unknown conflict policy on a qbo command", extra={"policy": policy})
+        return False
+
+
 class QboSender:
     def __init__(
         self,
@@ -224,8 +235,7 @@ class QboSender:
             if not current.ok or found is None:
                 return _answer(request.entity, current)
             policy = command.get("conflict_policy")
-            app_at = command.get("source_updated_at")
-            if policy and winner(str(policy), app_at, _changed_at(found)) == "quickbooks":
+            if policy and _qbo_wins(str(policy), command.get("source_updated_at"), found):
                 return _Answer(
                     CONFLICT,
                     "Error",

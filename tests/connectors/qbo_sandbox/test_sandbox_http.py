@@ -307,3 +307,41 @@ def test_webhooks_are_signed_and_name_the_change(sandbox: QboSandbox) -> None:
     tampered = json.dumps({**json.loads(body), "x": 1}).encode()
     with pytest.raises(Exception, match="does not match"):
         verify(tampered, signature, verifier)
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "fault_code", "applied"),
+    [
+        ("duplicate_name", 400, "6240", False),
+        ("closed_books", 400, "6210", False),
+        ("server_error", 500, "10000", False),
+        ("throttle", 429, "3001", False),
+    ],
+)
+def test_injected_faults_answer_like_intuit(
+    sandbox: QboSandbox, api: Api, kind: Any, status: int, fault_code: str, applied: bool
+) -> None:
+    sandbox.inject(REALM, Fault(kind, entity="Customer"))
+    answer_status, body = api.post("customer", {"DisplayName": "Faulty"})
+    assert (answer_status, code(body)) == (status, fault_code)
+    assert bool(sandbox.company(REALM).all("Customer")) is applied
+    # Once only: the next request is served.
+    assert api.post("customer", {"DisplayName": "Faulty"})[0] == 200
+
+
+def test_unavailable_says_when_to_come_back(sandbox: QboSandbox, api: Api) -> None:
+    sandbox.inject(REALM, Fault("unavailable", retry_after_s=4))
+    answer = api.http.post(f"{api.base}/customer", json={"DisplayName": "Later"})
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "4"
+    assert sandbox.company(REALM).all("Customer") == []
+
+
+def test_stale_object_fault_is_someone_else_editing_first(sandbox: QboSandbox, api: Api) -> None:
+    _, created = api.post("customer", {"DisplayName": "Contested"})
+    sandbox.inject(REALM, Fault("stale_object", entity="Customer"))
+    status, body = api.post(
+        "customer", {"Id": created["Customer"]["Id"], "SyncToken": "0", "sparse": True}
+    )
+    assert (status, code(body)) == (400, "5010")
+    assert sandbox.company(REALM).all("Customer")[0]["SyncToken"] == "1"
