@@ -29,6 +29,7 @@ lines as adapting it, and keeps one HTTP client, one timeout policy and ``Secret
 
 from connectors.qbo._app import SENDER_GROUP, QboRuntime, create_qbo_runtime, oauth_app
 from connectors.qbo._catalog import QBO_CATALOG, explain_code, explain_fault
+from connectors.qbo._changes import ChangedRecord, ChangePage, read_changes
 from connectors.qbo._client import ClientConfig, QboClient, QboUnavailable, TokenSource
 from connectors.qbo._connections import (
     QboCompany,
@@ -67,6 +68,8 @@ from connectors.qbo._webhooks import (
 __all__ = [
     "QBO_CATALOG",
     "SENDER_GROUP",
+    "ChangePage",
+    "ChangedRecord",
     "ClientConfig",
     "DataChange",
     "DrainReport",
@@ -102,6 +105,7 @@ __all__ = [
     "explain_fault",
     "oauth_app",
     "parse_notifications",
+    "read_changes",
     "sign",
     "verify",
 ]
