@@ -118,17 +118,20 @@ def send(
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    with open_store(settings.database_url) as store:
-        runtime = create_qbo_runtime(settings, store)
-        try:
-            while not stop.is_set():
-                reports = runtime.drain_all()
-                if once:
-                    typer.echo(json.dumps({p: vars(r) for p, r in reports.items()}))
-                    return
-                if not any(r.sent or r.dead_lettered for r in reports.values()):
-                    stop.wait(idle_s)
-        finally:
-            runtime.close()
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with open_store(settings.database_url) as store:
+            runtime = create_qbo_runtime(settings, store)
+            try:
+                while not stop.is_set():
+                    reports = runtime.drain_all()
+                    if once:
+                        typer.echo(json.dumps({p: vars(r) for p, r in reports.items()}))
+                        return
+                    if not any(r.sent or r.dead_lettered for r in reports.values()):
+                        stop.wait(idle_s)
+            finally:
+                runtime.close()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -12,10 +12,14 @@ import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
+from connectors.kafka.brokers import BrokerInfo
+from connectors.qbo import QboEntityRequest, QboOperation
 from connectors.qbo_sandbox import QboSandbox
 from qbsync.cli import app
+from qbsync.contracts import AvroCodec
+from qbsync.runtime import prepare_topics
 from qbsync.settings import Settings
-from tests.support.qbo import REDIRECT, oauth_app
+from tests.support.qbo import REDIRECT, enqueue_commands, oauth_app, qbo_command
 
 REALM = "7770001"
 
@@ -74,3 +78,30 @@ def test_missing_settings_are_named(served: QboSandbox, monkeypatch: pytest.Monk
     result = CliRunner().invoke(app, ["qbo", "connect", "p-1"])
     assert result.exit_code != 0
     assert "QBSYNC_QBO_CLIENT_ID" in str(result.exception)
+
+
+def test_send_once_drains_a_connected_company(
+    served: QboSandbox, broker: BrokerInfo, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QBSYNC_KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers)
+    monkeypatch.setenv("QBSYNC_TOPIC_PREFIX", settings.topics.prefix)
+    configured = Settings()
+    prepare_topics(configured)
+    runner = CliRunner()
+    profile_id = runner.invoke(app, ["qbo", "add", "--name", "Co", "--tenant", "t-9"]).stdout
+    profile_id = profile_id.strip()
+    authorize = runner.invoke(app, ["qbo", "connect", profile_id]).stdout.strip()
+    callback = served.consent(authorize, REALM)
+    assert runner.invoke(app, ["qbo", "complete", callback]).exit_code == 0
+    request = QboEntityRequest(QboOperation.CREATE, "Customer", {"DisplayName": "From CLI"})
+    enqueue_commands(
+        configured,
+        AvroCodec(),
+        profile_id,
+        [qbo_command(profile_id, "customer", "c-1", request, tenant_id="t-9")],
+    )
+
+    sent = runner.invoke(app, ["qbo", "send", "--once"])
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout)[profile_id]["ok"] == 1
+    assert [c["DisplayName"] for c in served.company(REALM).all("Customer")] == ["From CLI"]
