@@ -241,7 +241,7 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
 
 
 def test_more_than_ten_at_once_are_throttled(sandbox: QboSandbox) -> None:
-    sandbox.inject(REALM, Fault("slow", times=12, delay_s=1.5))
+    sandbox.inject(REALM, Fault("slow", times=12, delay_s=3.0))
     with sandbox.serve(threads=16) as url:
         token = str(sandbox.tokens_for(REALM)["access_token"])
         statuses: list[int] = []
