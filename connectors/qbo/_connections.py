@@ -255,6 +255,19 @@ class QboConnections:
             )
             return getattr(done, "rowcount", 0) == 1
 
+    def release_refresh(self, profile_id: str, version: int) -> None:
+        """Give the refresh lease back (the refresh did not happen)."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(QboCompanyRow)
+                .where(
+                    QboCompanyRow.profile_id == profile_id,
+                    QboCompanyRow.token_version == version,
+                )
+                .values(refresh_lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
     def mark_reconnect(self, profile_id: str, expected_version: int, reason: str) -> bool:
         """The refresh token is dead: the company shows "reconnect needed" (unless someone
         rotated meanwhile, then False). Nothing queued is touched."""

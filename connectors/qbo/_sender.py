@@ -31,7 +31,7 @@ from confluent_kafka import KafkaException
 from connectors.kafka import DeliveryFailed, QueuedCommand
 from connectors.qbo._catalog import explain_fault
 from connectors.qbo._client import QboClient, QboUnavailable
-from connectors.qbo._oauth import ReconnectNeeded
+from connectors.qbo._oauth import OAuthFailed, ReconnectNeeded
 from connectors.qbo._records import QboEntityRequest, QboRequest, QboResponse
 from qbsync.conflicts import CONFLICT, winner
 from qbsync.contracts import AvroCodec, DecodeError
@@ -192,10 +192,17 @@ class QboSender:
                 continue
             try:
                 answer = self._execute(realm_id, item.offset, command, request)
-            except (QboUnavailable, ReconnectNeeded) as exc:
+            except (QboUnavailable, ReconnectNeeded, OAuthFailed) as exc:
                 stopped = str(exc)
                 log.warning(
                     "qbo drain stopped",
+                    extra={"profile": profile_id, "realm": realm_id, "offset": item.offset},
+                )
+                break
+            except Exception as exc:  # the store, a bug: stop here, never skip the command
+                stopped = f"{type(exc).__name__} at offset {item.offset}"
+                log.exception(
+                    "qbo drain failed",
                     extra={"profile": profile_id, "realm": realm_id, "offset": item.offset},
                 )
                 break

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import SecretStr
 
 from connectors.qbo._connections import CONNECTED, QboCompany, QboConnections, RotationLost
-from connectors.qbo._oauth import OAuthClient, ReconnectNeeded
+from connectors.qbo._oauth import OAuthClient, OAuthFailed, ReconnectNeeded
 
 __all__ = ["TokenKeeper"]
 
@@ -94,6 +94,10 @@ class TokenKeeper:
             self._connections.mark_reconnect(
                 company.profile_id, company.token_version, str(refused)
             )
+            raise
+        except OAuthFailed:
+            # Intuit did not answer: the refresh token is unspent; let the next one try.
+            self._connections.release_refresh(company.profile_id, company.token_version)
             raise
         try:
             rotated = self._connections.rotate(company.profile_id, company.token_version, tokens)

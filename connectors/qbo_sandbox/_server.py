@@ -111,6 +111,8 @@ class QboSandbox:
         self.concurrent = concurrent
         self.window_s = window_s
         self.consent_realm: str | None = None
+        # Token requests still to be answered 503 (Intuit's OAuth server having a bad day).
+        self.oauth_outages = 0
         self.webhook_url: str | None = None
         self.webhook_verifier: SecretStr | None = None
         self._companies: dict[str, Company] = {}
@@ -244,6 +246,10 @@ class QboSandbox:
         return (user, password) == (self.oauth.client_id, self.oauth.client_secret)
 
     def _token(self, environ: dict[str, Any], raw: bytes) -> Answer:
+        with self._lock:
+            if self.oauth_outages > 0:
+                self.oauth_outages -= 1
+                return 503, {"error": "temporarily_unavailable"}
         if not self._client_ok(environ):
             return 401, {"error": "invalid_client"}
         form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}

@@ -323,3 +323,23 @@ def test_a_throttled_company_does_not_hold_up_another(rig: Rig) -> None:
     # The other company's write went out while the throttled one waited out Retry-After.
     assert written[other_realm] < throttled_at + 5
     assert written[REALM] >= throttled_at + 5
+
+
+def test_an_oauth_outage_during_a_refresh_stops_the_drain_and_loses_nothing(rig: Rig) -> None:
+    rig.sandbox.inject(REALM, Fault("expired_token"))  # the next write needs a refresh
+    rig.sandbox.oauth_outages = 1  # ... and Intuit's token endpoint is down once
+    rig.send(qbo_command(rig.profile_id, "customer", "c-1", customer("Outage Co")))
+    until(lambda: rig.pending() == 1, what="the command queued", timeout=30)
+
+    report = rig.runtime.drain_all()[rig.profile_id]
+    assert report.stopped is not None
+    assert "503" in report.stopped
+    assert rig.pending() == 1
+    company = rig.runtime.connections.company(rig.profile_id)
+    assert company is not None
+    assert company.status == "connected"  # not a revocation: nobody has to reconnect
+
+    rig.drain_until_empty()  # the lease was given back: the next drain refreshes
+    (result,) = rig.results(1)
+    assert result["status_code"] == 0
+    assert len(rig.sandbox.company(REALM).all("Customer")) == 1
