@@ -301,7 +301,8 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         if superseded is not None:
             return superseded
     target = rule.target(payload, settings)
-    qbo_request = shape.request(values, mapping) if shape else None
+    deactivate = kind == "DEACTIVATED"
+    qbo_request = shape.request(values, mapping, deactivate=deactivate) if shape else None
     try:
         if qbo_request is not None:
             request, action = "", ("ADD" if mapping is None else "MOD")

@@ -48,7 +48,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
         "items_and_invoices",
         date_field="txn_date",
         skip=transactions.invoice_skip,
-        qbo=qbo.QboShape("Invoice", qbo.invoice),
+        qbo=qbo.QboShape("Invoice", qbo.invoice, is_list=False),
     ),
     "credit_memo": EntityRule(
         "credit_memo",

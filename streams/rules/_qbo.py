@@ -24,17 +24,25 @@ __all__ = ["QboShape", "customer", "invoice"]
 
 @dataclass(frozen=True)
 class QboShape:
-    """``entity``: QBO's name for it; ``values``: the payload as QBO's JSON (create form)."""
+    """``entity``: QBO's name for it; ``values``: the payload as QBO's JSON (create form);
+    ``is_list``: lists are made inactive, transactions voided (QBO deletes neither kind when
+    the app deactivates a record)."""
 
     entity: str
     values: Callable[[Mapping[str, Any], TenantSettings, Refs], dict[str, Any]]
+    is_list: bool = True
 
-    def request(self, values: Mapping[str, Any], mapping: IdMapping | None) -> QboEntityRequest:
-        """Create when not mapped yet; else a sparse update with the stored SyncToken."""
+    def request(
+        self, values: Mapping[str, Any], mapping: IdMapping | None, *, deactivate: bool = False
+    ) -> QboEntityRequest:
+        """Create when not mapped yet; else a sparse update with the stored SyncToken; a
+        deactivated transaction is voided."""
         if mapping is None:
             return QboEntityRequest(QboOperation.CREATE, self.entity, _clean(values))
-        body = {**_clean(values), "Id": mapping.qb_id, "SyncToken": mapping.edit_sequence or "0"}
-        return QboEntityRequest(QboOperation.SPARSE, self.entity, body)
+        token = {"Id": mapping.qb_id, "SyncToken": mapping.edit_sequence or "0"}
+        if deactivate and not self.is_list:
+            return QboEntityRequest(QboOperation.VOID, self.entity, token)
+        return QboEntityRequest(QboOperation.SPARSE, self.entity, {**_clean(values), **token})
 
 
 def _clean(value: Any) -> Any:

@@ -81,3 +81,18 @@ def test_desktop_commands_carry_no_qbo_request() -> None:
     assert isinstance(command, dict)
     assert command["qbo"] is None
     assert command["request_xml"].startswith("<CustomerAddRq")
+
+
+def test_deactivation_makes_a_customer_inactive_and_voids_an_invoice() -> None:
+    customer = example("customer.upserted")
+    customer["envelope"]["kind"] = "DEACTIVATED"
+    mapped = Mapping("acme-hvac", "customer", "x", "58", "3", "Acme")
+    request = qbo_of(planned(customer, Context("p-1", mapped, {}, api="qbo")))
+    assert request.operation is QboOperation.SPARSE
+    assert request.body == {"Active": False, "Id": "58", "SyncToken": "3"}
+
+    invoice = example("invoice.upserted")
+    invoice["envelope"]["kind"] = "DEACTIVATED"
+    billed = Mapping("acme-hvac", "invoice", "x", "77", "5", None)
+    request = qbo_of(planned(invoice, Context("p-1", billed, {}, api="qbo")))
+    assert (request.operation, request.body) == (QboOperation.VOID, {"Id": "77", "SyncToken": "5"})
