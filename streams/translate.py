@@ -323,7 +323,6 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         return Rejection("invalid-field", str(exc))
     return {
         "match_existing": action == "ADD"
-        and qbo_request is None
         and _may_exist(
             settings, context, payload, rule, is_transaction=not ENTITIES[target].is_list
         ),

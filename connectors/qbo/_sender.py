@@ -32,7 +32,7 @@ from connectors.kafka import DeliveryFailed, QueuedCommand
 from connectors.qbo._catalog import explain_fault
 from connectors.qbo._client import QboClient, QboUnavailable
 from connectors.qbo._oauth import OAuthFailed, ReconnectNeeded
-from connectors.qbo._records import QboEntityRequest, QboRequest, QboResponse
+from connectors.qbo._records import QboEntityRequest, QboOperation, QboRequest, QboResponse
 from qbsync.conflicts import CONFLICT, winner
 from qbsync.contracts import AvroCodec, DecodeError
 
@@ -45,6 +45,12 @@ RESULT = "com.qbsync.pipeline.Result"
 DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
 API = "qbo"
 STALE = "5010"
+DUPLICATE_NAME = "6240"
+# match_existing: how a record QBO may already have is found. Lists are adopted when a create
+# is refused as a duplicate name; transactions are looked up by number before the create
+# (as the gateway does for Desktop).
+_MATCH_KEYS = {"Customer": "DisplayName", "Vendor": "DisplayName", "Invoice": "DocNumber"}
+_BY_NUMBER = frozenset({"Invoice"})
 _REQUEST_IDS = uuid.UUID("5b0c8a52-5f0e-4c1e-9a57-0b0c7f6f1d19")
 
 
@@ -93,6 +99,20 @@ class _Answer:
     sync_token: str | None = None
     full_name: str | None = None
     ref_number: str | None = None
+
+
+def _adopted(entity: str, found: Mapping[str, Any]) -> _Answer:
+    adopted = _answer(entity, QboResponse(200, {entity: found}))
+    message = "OK: adopted the record QuickBooks Online already had (match_existing)"
+    return _Answer(
+        adopted.status_code,
+        adopted.severity,
+        message,
+        adopted.qb_id,
+        adopted.sync_token,
+        adopted.full_name,
+        adopted.ref_number,
+    )
 
 
 def request_id(command_id: str, offset: int, resend: int) -> str:
@@ -229,9 +249,19 @@ class QboSender:
         self, realm_id: str, offset: int, command: Mapping[str, Any], request: QboEntityRequest
     ) -> _Answer:
         command_id = str(command["command_id"])
+        adopt = bool(command.get("match_existing")) and request.operation is QboOperation.CREATE
+        key = _MATCH_KEYS.get(request.entity)
+        if adopt and key and request.entity in _BY_NUMBER:
+            found = self._find(realm_id, request.entity, key, request.body.get(key))
+            if found is not None:
+                return _adopted(request.entity, found)
         response = self._client.send(
             QboRequest.write(realm_id, request, request_id(command_id, offset, 0))
         )
+        if adopt and key and any(e.code == DUPLICATE_NAME for e in response.errors):
+            found = self._find(realm_id, request.entity, key, request.body.get(key))
+            if found is not None:
+                return _adopted(request.entity, found)
         for resend in range(1, self._config.stale_rounds + 1):
             if not self._stale(response) or not request.operation.changes_existing:
                 break
@@ -256,6 +286,19 @@ class QboSender:
                 QboRequest.write(realm_id, request, request_id(command_id, offset, resend))
             )
         return _answer(request.entity, response)
+
+    def _find(
+        self, realm_id: str, entity: str, field: str, value: object
+    ) -> Mapping[str, Any] | None:
+        """The record QBO already has under this name or number (match_existing)."""
+        if not isinstance(value, str) or not value:
+            return None
+        quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+        # QBO's query language, not SQL; the value is escaped as Intuit documents.
+        text = f"select * from {entity} where {field} = '{quoted}'"  # noqa: S608
+        answer = self._client.send(QboRequest.query(realm_id, text))
+        rows = (answer.body.get("QueryResponse") or {}).get(entity) if answer.ok else None
+        return rows[0] if isinstance(rows, list) and rows else None
 
     @staticmethod
     def _stale(response: QboResponse) -> bool:

@@ -131,7 +131,7 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 def _value(text: str) -> Any:
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] == "'":
-        return text[1:-1].replace("\\'", "'")
+        return re.sub(r"\\(.)", r"\1", text[1:-1])  # \' and \\ are escapes
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     try:

@@ -343,3 +343,44 @@ def test_an_oauth_outage_during_a_refresh_stops_the_drain_and_loses_nothing(rig:
     (result,) = rig.results(1)
     assert result["status_code"] == 0
     assert len(rig.sandbox.company(REALM).all("Customer")) == 1
+
+
+def test_match_existing_adopts_what_the_bookkeeper_entered_in_qbo(rig: Rig) -> None:
+    company = rig.sandbox.company(REALM)
+    status, body = company.create("Customer", {"DisplayName": "O'Brien & Sons"})
+    assert status == 200
+    existing = body["Customer"]
+    line = {"Amount": 99.0, "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+    status, body = company.create(
+        "Invoice", {"CustomerRef": {"value": existing["Id"]}, "Line": [line], "DocNumber": "A-7"}
+    )
+    assert status == 200
+    entered = body["Invoice"]
+    adopt_customer = qbo_command(rig.profile_id, "customer", "c-1", customer("O'Brien & Sons"))
+    adopt_invoice = qbo_command(
+        rig.profile_id,
+        "invoice",
+        "i-1",
+        QboEntityRequest(
+            QboOperation.CREATE,
+            "Invoice",
+            {"CustomerRef": {"value": existing["Id"]}, "Line": [line], "DocNumber": "A-7"},
+        ),
+    )
+    adopt_customer["match_existing"] = adopt_invoice["match_existing"] = True
+    rig.send(adopt_customer, adopt_invoice)
+    rig.drain_until_empty()
+    by_entity = {r["entity"]: r for r in rig.results(2)}
+    assert (by_entity["customer"]["status_code"], by_entity["customer"]["qb_id"]) == (
+        0,
+        existing["Id"],
+    )
+    assert "adopted" in by_entity["customer"]["status_message"]
+    assert (by_entity["invoice"]["qb_id"], by_entity["invoice"]["ref_number"]) == (
+        entered["Id"],
+        "A-7",
+    )
+    assert len(company.all("Customer")) == 1
+    assert len(company.all("Invoice")) == 1
+    # The invoice was found before any write; only the customer's create was tried (6240).
+    assert [r[3] for r in rig.sandbox.requests if r[1] == "POST"] == [400]
