@@ -21,6 +21,7 @@ import binascii
 import json
 import logging
 import math
+import secrets
 import threading
 import time
 from collections import deque
@@ -100,12 +101,13 @@ class QboSandbox:
         self,
         *,
         client_id: str = "sandbox-client",
-        client_secret: str = "sandbox-secret",  # noqa: S107 - the simulator's own app
+        client_secret: str | None = None,
         per_minute: int = PER_MINUTE,
         concurrent: int = CONCURRENT,
         window_s: float = 60.0,
     ) -> None:
-        self.oauth = OAuthServer(client_id, client_secret)
+        # The simulated app's secret: random unless a test names one.
+        self.oauth = OAuthServer(client_id, client_secret or secrets.token_urlsafe(24))
         self.faults = Faults()
         self.per_minute = per_minute
         self.concurrent = concurrent
