@@ -63,6 +63,7 @@ from connectors.qbo._webhooks import (
     parse_notifications,
     sign,
     verify,
+    webhook_app,
 )
 
 __all__ = [
@@ -108,4 +109,5 @@ __all__ = [
     "read_changes",
     "sign",
     "verify",
+    "webhook_app",
 ]

@@ -8,13 +8,25 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import SecretStr
 
 from qbsync.errors import QbsyncError
 
-__all__ = ["DataChange", "InvalidSignature", "parse_notifications", "sign", "verify"]
+__all__ = [
+    "DataChange",
+    "InvalidSignature",
+    "parse_notifications",
+    "sign",
+    "verify",
+    "webhook_app",
+]
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+_MAX_BODY = 1024 * 1024
 
 
 class InvalidSignature(QbsyncError):
@@ -66,3 +78,32 @@ def parse_notifications(body: bytes) -> list[DataChange]:
                     )
                 )
     return changes
+
+
+def webhook_app(
+    verifier: SecretStr, hint: Callable[[list[DataChange]], None]
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI endpoint Intuit posts notifications to: a bad signature is refused (401), a
+    good one is answered at once and handed to ``hint`` (which schedules a CDC read of the
+    realm; it must not do the read itself, Intuit wants a fast answer)."""
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            start_response("405 Method Not Allowed", [("Content-Length", "0")])
+            return [b""]
+        length = min(int(environ.get("CONTENT_LENGTH") or 0), _MAX_BODY)
+        body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            verify(body, environ.get("HTTP_INTUIT_SIGNATURE"), verifier)
+            changes = parse_notifications(body)
+        except InvalidSignature:
+            start_response("401 Unauthorized", [("Content-Length", "0")])
+            return [b""]
+        except ValueError:
+            start_response("400 Bad Request", [("Content-Length", "0")])
+            return [b""]
+        hint(changes)
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
+
+    return app
