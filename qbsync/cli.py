@@ -24,6 +24,7 @@ from qbsync.cli_dlq import dlq_app
 from qbsync.cli_log import log_app
 from qbsync.cli_map import map_app
 from qbsync.cli_profile import profile_app
+from qbsync.cli_qbo import qbo_app
 from qbsync.cli_sandbox import sandbox_app
 from qbsync.cli_tenant import JsonOption, tenant_app
 from qbsync.errors import ConfigurationError
@@ -259,6 +260,8 @@ app.add_typer(map_app, name="map")
 # The simulated company file and Web Connector: `qbsync sandbox run|show`.
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(console_app, name="console")  # the support console (qbsync/cli_console.py)
+# QuickBooks Online companies: `qbsync qbo add|connect|complete|status|send`.
+app.add_typer(qbo_app, name="qbo")
 
 
 def _require_broker(settings: Settings) -> None:

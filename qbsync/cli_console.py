@@ -15,15 +15,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qbsync._cli_shell import command_group
 from qbsync.errors import QbsyncError
 from qbsync.settings import Settings
 
 __all__ = ["console_app"]
 
 console_app = typer.Typer(
-    help="The support console (web pages for support staff and a setup page for bookkeepers)."
+    help="The support console (web pages for support staff and a setup page for bookkeepers).",
+    rich_markup_mode=None,
 )
-user_app = typer.Typer(no_args_is_help=True, help="Staff users of the console.")
+user_app = command_group("Staff users of the console.")
 console_app.add_typer(user_app, name="user")
 err = Console(stderr=True)
 

@@ -16,6 +16,7 @@ __all__ = [
     "DatabaseSettings",
     "GatewaySettings",
     "KafkaSettings",
+    "QboSettings",
     "SchemaRegistrySettings",
     "Settings",
     "TopicSettings",
@@ -224,6 +225,51 @@ class ConsoleSettings(BaseSettings):
     status_poll_s: float = Field(default=3.0, gt=0)
 
 
+class QboSettings(BaseSettings):
+    """``QBSYNC_QBO_*``: QuickBooks Online (issue 19). Intuit's URLs are settings like every
+    address; ``docs/qbo.md`` lists the production values."""
+
+    model_config = SettingsConfigDict(env_prefix="QBSYNC_QBO_", extra="ignore")
+
+    api_base_url: str = ""
+    authorize_url: str = ""
+    token_url: str = ""
+    revoke_url: str = ""
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    redirect_uri: str = ""
+    # Fernet keys, comma-separated: the first encrypts tokens at rest, all decrypt (rotation).
+    token_keys: SecretStr = SecretStr("")
+    # Intuit's webhook verifier token: the intuit-signature HMAC key.
+    webhook_verifier: SecretStr = SecretStr("")
+    minor_version: str = "75"
+    # Intuit's limits per realm (500 requests a minute, 10 concurrent): lower them, never raise.
+    requests_per_minute: int = Field(default=500, ge=1, le=500)
+    concurrent: int = Field(default=10, ge=1, le=10)
+    timeout_s: float = Field(default=30.0, gt=0)
+    retry_attempts: int = Field(default=6, ge=1)
+    retry_base_s: float = Field(default=1.0, gt=0)
+    retry_max_s: float = Field(default=60.0, gt=0)
+    # Commands read from a company's topic per drain (results published, then one commit).
+    batch_size: int = Field(default=25, ge=1)
+    # Companies drained at once by one sender (each company by one thread, in order).
+    sender_threads: int = Field(default=8, ge=1)
+
+    def missing(self) -> list[str]:
+        """The settings a connected deployment needs that are empty, by variable name."""
+        names = {
+            "api_base_url": self.api_base_url,
+            "authorize_url": self.authorize_url,
+            "token_url": self.token_url,
+            "revoke_url": self.revoke_url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret.get_secret_value(),
+            "redirect_uri": self.redirect_uri,
+            "token_keys": self.token_keys.get_secret_value(),
+        }
+        return [f"QBSYNC_QBO_{k.upper()}" for k, v in names.items() if not v]
+
+
 class Settings(BaseSettings):
     """The whole tree. ``Settings()`` reads the environment; tests pass values explicitly."""
 
@@ -237,6 +283,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    qbo: QboSettings = Field(default_factory=QboSettings)
 
     @property
     def database_url(self) -> str:

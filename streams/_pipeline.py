@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from connectors.qbo import explain_code
 from connectors.qbwc import BLOCKED
-from connectors.qbxml import Category, explain
+from connectors.qbxml import Category, Explanation, explain
 from connectors.store import Mapping, Store, SyncLogEntry, Tenant
 from qbsync.conflicts import CONFLICT, winner
 from qbsync.contracts import AvroCodec, DecodeError
@@ -114,6 +115,13 @@ def _exists(store: Store, profile_id: str, entity: str, full_name: str) -> bool:
     return store.qb_name_exists(profile_id, entity, full_name) is not False
 
 
+def _explain(result: dict[str, Any]) -> Explanation:
+    """The catalog entry for a result: QBO's codes for a QuickBooks Online company."""
+    if result.get("api") == "qbo":
+        return explain_code(str(result["status_code"]))
+    return explain(result["status_code"], result["status_message"])
+
+
 def _qb_changed_at(store: Store, tenant_id: str, entity: str, qb_id: str) -> datetime | None:
     row = store.delivered(tenant_id, entity, [qb_id]).get(qb_id)
     return None if row is None else row.changed_at
@@ -159,6 +167,7 @@ class Pipeline:
         # Records dead-lettered lately: a command the gateway held back because of one of
         # them ("blocked") follows it to the dead-letter topic instead of being retried.
         self._dead: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._apis: dict[str, str] = {}
 
     # -- context ----------------------------------------------------------------------
 
@@ -186,7 +195,15 @@ class Pipeline:
             # (never imported) counts as existing: the name is sent and QuickBooks decides.
             exists=partial(_exists, self.store, tenant.profile_id),
             qb_changed_at=partial(_qb_changed_at, self.store, tenant.id),
+            api=self._api(tenant.profile_id),
         )
+
+    def _api(self, profile_id: str) -> str:
+        """``qbo`` for a QuickBooks Online company, else ``qbxml``; a company's kind never
+        changes, so it is asked once per profile."""
+        if profile_id not in self._apis:
+            self._apis[profile_id] = "qbo" if self.store.is_qbo(profile_id) else "qbxml"
+        return self._apis[profile_id]
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -631,7 +648,7 @@ class Pipeline:
             status = self._status(result, ok=False, explanation=result["status_message"], remedy="")
             return Step(send=[status])
         command = self._command(result)
-        catalog = explain(code, result["status_message"])
+        catalog = _explain(result)
         attempts = command["attempt"] if command else 1
         first = (command or {}).get("first_failed_at") or result["processed_at"]
         blocked_by = self._blocker(result, command) if code == BLOCKED else None
@@ -870,7 +887,7 @@ class Pipeline:
         explanation: str | None = None,
         remedy: str | None = None,
     ) -> Record:
-        catalog = explain(result["status_code"], result["status_message"])
+        catalog = _explain(result)
         status = {
             "tenant_id": result["tenant_id"],
             "entity": result["entity"],

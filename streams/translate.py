@@ -83,6 +83,8 @@ class Context:
     # Two-way: when QuickBooks last changed a record the app was told about
     # (``(entity, qb_id)``); None when unknown.
     qb_changed_at: Callable[[str, str], datetime | None] | None = None
+    # "qbo": the tenant's company is QuickBooks Online; the rule's QBO column is used.
+    api: str = "qbxml"
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,12 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
     rule = ENTITY_RULES.get(entity)
     if rule is None:
         return Rejection("unsupported-entity", f"qbsync does not sync {entity!r} records yet")
+    shape = rule.qbo if context.api == "qbo" else None
+    if context.api == "qbo" and shape is None:
+        return Rejection(
+            "unsupported-entity",
+            f"qbsync does not sync {entity!r} records to QuickBooks Online yet",
+        )
     if context.profile_id is None:
         return Rejection(
             "unknown-tenant",
@@ -259,7 +267,7 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
                 f"{entity} {envelope['entity_id']!r} was never synced, so there is nothing"
                 " to deactivate",
             )
-        values: dict[str, Any] = {"IsActive": False}
+        values: dict[str, Any] = {"Active": False} if shape else {"IsActive": False}
     else:
         if payload is None:
             return Rejection("missing-payload", f"a {kind.lower()} event needs its {entity} data")
@@ -276,7 +284,7 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         reason = rule.skip(payload, settings)
         if reason is not None:
             return Skip("not-sendable", reason)
-        values = rule.values(payload, settings, refs)
+        values = (shape.values if shape else rule.values)(payload, settings, refs)
         if refs.missing:
             return Waiting(
                 tuple(refs.missing),
@@ -293,8 +301,12 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         if superseded is not None:
             return superseded
     target = rule.target(payload, settings)
+    deactivate = kind == "DEACTIVATED"
+    qbo_request = shape.request(values, mapping, deactivate=deactivate) if shape else None
     try:
-        if mapping is None:
+        if qbo_request is not None:
+            request, action = "", ("ADD" if mapping is None else "MOD")
+        elif mapping is None:
             request = build_request(target, "Add", values)
             action = "ADD"
         else:
@@ -327,6 +339,7 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         # Two-way: the gateway decides a 3200 (QuickBooks changed it meanwhile) with these.
         "source_updated_at": envelope["source_updated_at"] if two_way else None,
         "conflict_policy": settings.conflict_of(entity) if two_way else None,
+        "qbo": qbo_request.to_avro() if qbo_request else None,
     }
 
 

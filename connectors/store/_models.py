@@ -12,6 +12,7 @@ __all__ = [
     "IdMapping",
     "LoginThrottle",
     "Profile",
+    "QboCompanyRow",
     "SyncLogEntry",
     "Tenant",
     "WebConnectorSession",
@@ -199,3 +200,31 @@ class ImportWatermark(Base):
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
     requested_at: Mapped[datetime | None] = mapped_column(default=None)
     records: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QboCompanyRow(Base):
+    """A QuickBooks Online company (realm) behind a profile: its connection and OAuth tokens.
+
+    The profile gives the company its id, its command topic and its tenants, like a company
+    file's; this row says it is reached over Intuit's API instead of a Web Connector. Tokens
+    are stored encrypted (``connectors.qbo.TokenCipher``); ``token_version`` grows with every
+    rotation, so two refreshers cannot overwrite each other's newer tokens.
+    """
+
+    __tablename__ = "qbo_companies"
+
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id"), primary_key=True)
+    realm_id: Mapped[str | None] = mapped_column(String(32), unique=True, default=None)
+    # pending (authorize URL issued), connected, reconnect_needed
+    status: Mapped[str] = mapped_column(String(20))
+    state_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    access_token: Mapped[str | None] = mapped_column(Text, default=None)
+    refresh_token: Mapped[str | None] = mapped_column(Text, default=None)
+    access_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    # A refresh under way in some process (a lease: it lapses if that process dies).
+    refresh_lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    connected_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)

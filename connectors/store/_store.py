@@ -21,6 +21,7 @@ from connectors.store._models import (
     ImportWatermark,
     LoginThrottle,
     Profile,
+    QboCompanyRow,
     QuickBooksRecord,
     SyncLogEntry,
     Tenant,
@@ -142,6 +143,11 @@ class Store:
     def profile_by_name(self, name: str) -> Profile | None:
         with self._tx() as session:
             return session.scalar(select(Profile).where(Profile.name == name))
+
+    def is_qbo(self, profile_id: str) -> bool:
+        """Whether the profile is a QuickBooks Online company (``connectors.qbo``)."""
+        with self._sessions() as session:
+            return session.get(QboCompanyRow, profile_id) is not None
 
     def update_profile(self, profile_id: str, **changes: Any) -> Profile:
         with self._tx() as session:

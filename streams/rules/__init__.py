@@ -10,6 +10,7 @@ clock.
 from __future__ import annotations
 
 from streams.rules import _lists as lists
+from streams.rules import _qbo as qbo
 from streams.rules import _transactions as transactions
 from streams.rules._base import (
     EntityRule,
@@ -31,7 +32,9 @@ __all__ = [
 ]
 
 ENTITY_RULES: dict[str, EntityRule] = {
-    "customer": EntityRule("customer", lists.customer, group="customers"),
+    "customer": EntityRule(
+        "customer", lists.customer, group="customers", qbo=qbo.QboShape("Customer", qbo.customer)
+    ),
     "job": EntityRule("job", lists.job, group="customer_jobs"),
     "employee": EntityRule(
         "employee", lists.employee, "employees", qb_entity=lists.employee_entity
@@ -45,6 +48,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
         "items_and_invoices",
         date_field="txn_date",
         skip=transactions.invoice_skip,
+        qbo=qbo.QboShape("Invoice", qbo.invoice, is_list=False),
     ),
     "credit_memo": EntityRule(
         "credit_memo",

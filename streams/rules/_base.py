@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.store import Mapping as IdMapping
 from streams.tenant_settings import TenantSettings, load_settings
+
+if TYPE_CHECKING:
+    from streams.rules._qbo import QboShape
 
 __all__ = [
     "CUSTOMER_OR_JOB",
@@ -124,6 +127,8 @@ class EntityRule:
         default=lambda _payload, _settings: None
     )
     requires: Callable[[TenantSettings], str | None] = field(default=lambda _settings: None)
+    # The QuickBooks Online column (``streams.rules._qbo.QboShape``); None: Desktop only.
+    qbo: QboShape | None = None
 
     def target(self, payload: Mapping[str, Any] | None, settings: TenantSettings) -> str:
         if callable(self.qb_entity):

@@ -1,0 +1,131 @@
+"""Build the QBO sender and its parts from settings (a factory: nothing happens at import)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx2
+
+from connectors.kafka import CommandQueue, RecordProducer
+from connectors.qbo._client import ClientConfig, QboClient
+from connectors.qbo._connections import CONNECTED, QboConnections
+from connectors.qbo._crypto import TokenCipher
+from connectors.qbo._limits import RealmLimits
+from connectors.qbo._oauth import OAuthApp, OAuthClient
+from connectors.qbo._sender import DrainReport, QboSender, SenderConfig
+from connectors.qbo._tokens import TokenKeeper
+from connectors.store import Store
+from qbsync.contracts import codec_from_settings
+from qbsync.errors import ConfigurationError
+from qbsync.settings import Settings
+
+__all__ = ["SENDER_GROUP", "QboRuntime", "create_qbo_runtime", "oauth_app"]
+
+# The consumer group whose committed offsets are the QBO companies' progress.
+SENDER_GROUP = "qbsync-qbo-sender"
+
+
+def oauth_app(settings: Settings) -> OAuthApp:
+    qbo = settings.qbo
+    missing = qbo.missing()
+    if missing:
+        raise ConfigurationError(
+            "QuickBooks Online needs " + ", ".join(missing) + " (see docs/qbo.md, Settings)"
+        )
+    return OAuthApp(
+        client_id=qbo.client_id,
+        client_secret=qbo.client_secret,
+        redirect_uri=qbo.redirect_uri,
+        authorize_url=qbo.authorize_url,
+        token_url=qbo.token_url,
+        revoke_url=qbo.revoke_url,
+    )
+
+
+@dataclass
+class QboRuntime:
+    http: httpx2.Client
+    oauth: OAuthClient
+    connections: QboConnections
+    keeper: TokenKeeper
+    client: QboClient
+    commands: CommandQueue
+    sink: RecordProducer
+    sender: QboSender
+
+    threads: int = 8
+
+    def drain_all(self) -> dict[str, DrainReport]:
+        """One drain of every connected company, ``threads`` companies at a time, so a
+        realm waiting out a ``Retry-After`` does not hold up the others (each realm is still
+        drained by one thread, in order); companies that need reconnecting wait."""
+        ready = [
+            (c.profile_id, c.realm_id)
+            for c in self.connections.companies()
+            if c.status == CONNECTED and c.realm_id
+        ]
+        if len(ready) <= 1 or self.threads <= 1:
+            return {profile: self.sender.drain(profile, realm) for profile, realm in ready}
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="qbo") as pool:
+            futures = {
+                profile: pool.submit(self.sender.drain, profile, realm) for profile, realm in ready
+            }
+            return {profile: future.result() for profile, future in futures.items()}
+
+    def close(self) -> None:
+        self.commands.close()
+        self.sink.close()
+        self.http.close()
+
+
+def create_qbo_runtime(
+    settings: Settings, store: Store, *, limits: RealmLimits | None = None
+) -> QboRuntime:
+    """Everything the sender needs, from settings; ``limits`` replaces the per-realm
+    limiters built from them (a benchmark's unlimited baseline)."""
+    app = oauth_app(settings)
+    qbo = settings.qbo
+    http = httpx2.Client(
+        timeout=qbo.timeout_s,
+        limits=httpx2.Limits(max_connections=200, max_keepalive_connections=100),
+    )
+    oauth = OAuthClient(app, http)
+    connections = QboConnections(store.engine, TokenCipher(qbo.token_keys))
+    keeper = TokenKeeper(connections, oauth)
+    client = QboClient(
+        ClientConfig(
+            base_url=qbo.api_base_url.rstrip("/"),
+            minor_version=qbo.minor_version,
+            attempts=qbo.retry_attempts,
+            backoff_base_s=qbo.retry_base_s,
+            backoff_max_s=qbo.retry_max_s,
+        ),
+        http,
+        keeper,
+        limits or RealmLimits(per_minute=qbo.requests_per_minute, concurrent=qbo.concurrent),
+    )
+    kafka = settings.kafka.client_config()
+    commands = CommandQueue(
+        kafka,
+        group_id=SENDER_GROUP,
+        topic_for=settings.topics.commands,
+        exact_watermarks=settings.kafka.exact_watermarks,
+        consumers=qbo.sender_threads,
+    )
+    sink = RecordProducer(kafka)
+    sender = QboSender(
+        commands,
+        sink,
+        client,
+        codec_from_settings(settings),
+        SenderConfig(
+            results_topic=settings.topics.results,
+            dead_letters_topic=settings.topics.dead_letters,
+            commands_topic_prefix=settings.topics.commands(""),
+            batch_size=qbo.batch_size,
+        ),
+    )
+    return QboRuntime(
+        http, oauth, connections, keeper, client, commands, sink, sender, qbo.sender_threads
+    )

@@ -1,0 +1,142 @@
+"""Typed records for QBO's v3 API: what qbsync asks (:class:`QboRequest`), what Intuit answers
+(:class:`QboResponse`, its faults as :class:`QboError`), and the request a command carries
+(:class:`QboEntityRequest`, the ``qbo`` field of ``com.qbsync.pipeline.Command``).
+
+The entity bodies stay JSON objects: they are Intuit's documents (``Customer``, ``Invoice``),
+passed through as they are, the way a qbXML command carries its request element as text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+__all__ = ["QboEntityRequest", "QboError", "QboOperation", "QboRequest", "QboResponse"]
+
+
+class QboOperation(StrEnum):
+    """What a command does to one QBO entity."""
+
+    CREATE = "create"  # POST /<entity> without Id
+    UPDATE = "update"  # POST /<entity> with Id and SyncToken, every field (full update)
+    SPARSE = "sparse"  # POST /<entity> with Id, SyncToken and "sparse": true
+    DELETE = "delete"  # POST /<entity>?operation=delete (transactions)
+    VOID = "void"  # POST /<entity>?operation=void (transactions)
+
+    @property
+    def changes_existing(self) -> bool:
+        return self is not QboOperation.CREATE
+
+
+@dataclass(frozen=True)
+class QboEntityRequest:
+    """One write to one entity, as the worker plans it and the sender sends it."""
+
+    operation: QboOperation
+    entity: str  # QBO's entity name: "Customer", "Invoice"
+    body: Mapping[str, Any]  # the entity document; Id and SyncToken for changes
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation.value,
+            "entity": self.entity,
+            "body": json.dumps(self.body, sort_keys=True, separators=(",", ":")),
+        }
+
+    @classmethod
+    def from_avro(cls, value: Mapping[str, Any]) -> QboEntityRequest:
+        body = json.loads(value["body"])
+        if not isinstance(body, dict):
+            raise ValueError("a QBO command's body must be a JSON object")
+        return cls(QboOperation(value["operation"]), str(value["entity"]), body)
+
+    def with_sync_token(self, sync_token: str) -> QboEntityRequest:
+        return QboEntityRequest(self.operation, self.entity, {**self.body, "SyncToken": sync_token})
+
+
+@dataclass(frozen=True)
+class QboRequest:
+    """One HTTP request to ``/v3/company/<realm_id>/<path>``."""
+
+    realm_id: str
+    method: Literal["GET", "POST"]
+    path: str  # "customer", "customer/42", "query", "batch", "cdc"
+    params: tuple[tuple[str, str], ...] = ()
+    body: Mapping[str, Any] | None = None
+    # Writes only: Intuit answers a repeated id with the first request's result.
+    request_id: str | None = None
+
+    @property
+    def is_write(self) -> bool:
+        return self.method == "POST" and self.path not in ("query",)
+
+    @classmethod
+    def write(cls, realm_id: str, request: QboEntityRequest, request_id: str) -> QboRequest:
+        params: tuple[tuple[str, str], ...] = ()
+        body: Mapping[str, Any] = request.body
+        if request.operation in (QboOperation.DELETE, QboOperation.VOID):
+            params = (("operation", request.operation.value),)
+        elif request.operation is QboOperation.SPARSE:
+            body = {**request.body, "sparse": True}
+        return cls(realm_id, "POST", request.entity.lower(), params, body, request_id)
+
+    @classmethod
+    def read(cls, realm_id: str, entity: str, entity_id: str) -> QboRequest:
+        return cls(realm_id, "GET", f"{entity.lower()}/{entity_id}")
+
+    @classmethod
+    def query(cls, realm_id: str, text: str) -> QboRequest:
+        return cls(realm_id, "GET", "query", (("query", text),))
+
+
+@dataclass(frozen=True)
+class QboError:
+    """One ``Fault.Error`` item."""
+
+    code: str
+    message: str
+    detail: str = ""
+    element: str | None = None
+
+
+@dataclass(frozen=True)
+class QboResponse:
+    """What Intuit answered: the HTTP status, the JSON body, and the headers that matter."""
+
+    status: int
+    body: Mapping[str, Any] = field(default_factory=dict)
+    retry_after_s: float | None = None
+    intuit_tid: str | None = None  # Intuit's trace id: quote it to Intuit's support
+
+    @property
+    def fault_type(self) -> str | None:
+        fault = self.body.get("Fault") or self.body.get("fault")
+        return str(fault.get("type", "")) if isinstance(fault, Mapping) else None
+
+    @property
+    def errors(self) -> tuple[QboError, ...]:
+        fault = self.body.get("Fault") or self.body.get("fault")
+        if not isinstance(fault, Mapping):
+            return ()
+        items = fault.get("Error") or fault.get("error") or []
+        return tuple(
+            QboError(
+                code=str(item.get("code", "")),
+                message=str(item.get("Message", item.get("message", ""))),
+                detail=str(item.get("Detail", item.get("detail", ""))),
+                element=item.get("element"),
+            )
+            for item in items
+            if isinstance(item, Mapping)
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400 and self.fault_type is None
+
+    def entity(self, name: str) -> Mapping[str, Any] | None:
+        found = self.body.get(name)
+        return found if isinstance(found, Mapping) else None

@@ -1,0 +1,350 @@
+"""Drain one QBO company's command topic, like the gateway drains a company file's.
+
+Per company (profile, realm): read at the committed offset, send each command in offset order
+through :class:`QboClient` (limits, token, ``requestid``, retries), publish one result per
+command on ``<prefix>.results`` (the gateway's result contract, ``api = "qbo"``), and commit
+past them only once the broker acknowledged every result. When Intuit cannot be reached, is
+throttling beyond the client's patience, or the company must be reconnected, the drain stops
+*before* that command: the results so far are published and committed, the rest waits for the
+next drain, and nothing is skipped.
+
+A command's ``requestid`` is derived from its id, its offset and the resend number, so a
+re-drain after a crash between the write and the commit sends the same id and Intuit answers
+with the first result instead of writing twice; a replayed dead letter has a new offset, hence
+a new id, and is really sent again.
+
+A stale ``SyncToken`` (5010) is re-read and decided by the command's overwrite rule
+(``conflict_policy``; none: one-way, the app's version is resent with the current token).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaException
+
+from connectors.kafka import DeliveryFailed, QueuedCommand
+from connectors.qbo._catalog import explain_fault
+from connectors.qbo._client import QboClient, QboUnavailable
+from connectors.qbo._oauth import OAuthFailed, ReconnectNeeded
+from connectors.qbo._records import QboEntityRequest, QboOperation, QboRequest, QboResponse
+from qbsync.conflicts import CONFLICT, winner
+from qbsync.contracts import AvroCodec, DecodeError
+
+__all__ = ["DrainReport", "QboSender", "SenderConfig"]
+
+log = logging.getLogger(__name__)
+
+COMMAND = "com.qbsync.pipeline.Command"
+RESULT = "com.qbsync.pipeline.Result"
+DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
+API = "qbo"
+STALE = "5010"
+DUPLICATE_NAME = "6240"
+# match_existing: how a record QBO may already have is found. Lists are adopted when a create
+# is refused as a duplicate name; transactions are looked up by number before the create
+# (as the gateway does for Desktop).
+_MATCH_KEYS = {"Customer": "DisplayName", "Vendor": "DisplayName", "Invoice": "DocNumber"}
+_BY_NUMBER = frozenset({"Invoice"})
+_REQUEST_IDS = uuid.UUID("5b0c8a52-5f0e-4c1e-9a57-0b0c7f6f1d19")
+
+
+class CommandSource(Protocol):
+    """A company's command topic read at the committed offset (:class:`CommandQueue`)."""
+
+    def fetch(self, profile_id: str, max_count: int, max_bytes: int) -> list[QueuedCommand]: ...
+
+    def commit(self, profile_id: str, next_offset: int) -> None: ...
+
+
+class RecordSink(Protocol):
+    """Returns only once every record is acknowledged (:class:`RecordProducer`)."""
+
+    def send_all(
+        self, records: Sequence[tuple[str, bytes | None, bytes]], *, timeout: float = ...
+    ) -> int: ...
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    results_topic: str
+    dead_letters_topic: str
+    commands_topic_prefix: str
+    batch_size: int = 25
+    batch_max_bytes: int = 512 * 1024
+    # Re-reads after a stale SyncToken before the command is settled as failed.
+    stale_rounds: int = 3
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    sent: int
+    ok: int
+    failed: int
+    dead_lettered: int
+    stopped: str | None  # why the drain stopped before the end (reconnect, unavailable)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int
+    severity: str
+    message: str
+    qb_id: str | None = None
+    sync_token: str | None = None
+    full_name: str | None = None
+    ref_number: str | None = None
+
+
+def _adopted(entity: str, found: Mapping[str, Any]) -> _Answer:
+    adopted = _answer(entity, QboResponse(200, {entity: found}))
+    message = "OK: adopted the record QuickBooks Online already had (match_existing)"
+    return _Answer(
+        adopted.status_code,
+        adopted.severity,
+        message,
+        adopted.qb_id,
+        adopted.sync_token,
+        adopted.full_name,
+        adopted.ref_number,
+    )
+
+
+def request_id(command_id: str, offset: int, resend: int) -> str:
+    """Stable per (command, place in the topic, resend): see the module's docstring."""
+    return str(uuid.uuid5(_REQUEST_IDS, f"{command_id}:{offset}:{resend}"))
+
+
+def _answer(entity: str, response: QboResponse) -> _Answer:
+    if response.ok:
+        found = response.entity(entity) or {}
+        return _Answer(
+            0,
+            "Info",
+            "OK",
+            qb_id=_text(found.get("Id")),
+            sync_token=_text(found.get("SyncToken")),
+            full_name=_text(found.get("FullyQualifiedName") or found.get("DisplayName")),
+            ref_number=_text(found.get("DocNumber")),
+        )
+    explanation = explain_fault(response)
+    first = response.errors[0] if response.errors else None
+    code = int(first.code) if first and first.code.isdigit() else response.status
+    said = f"{first.message}: {first.detail}" if first else f"HTTP {response.status}"
+    return _Answer(code, "Error", f"{said} ({explanation.title})")
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _changed_at(found: Mapping[str, Any]) -> datetime | None:
+    meta = found.get("MetaData") or {}
+    text = meta.get("LastUpdatedTime") if isinstance(meta, Mapping) else None
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text)).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _qbo_wins(policy: str, app_changed_at: datetime | None, found: Mapping[str, Any]) -> bool:
+    """Whether QBO's newer version stands under ``policy``; a policy qbsync does not know
+    (never written by the worker, which validates settings) is logged and treated as
+    one-way, rather than stopping the company's queue."""
+    try:
+        return winner(policy, app_changed_at, _changed_at(found)) == "quickbooks"
+    except ValueError:
+        log.warning("unknown conflict policy on a qbo command", extra={"policy": policy})
+        return False
+
+
+class QboSender:
+    def __init__(
+        self,
+        commands: CommandSource,
+        sink: RecordSink,
+        client: QboClient,
+        codec: AvroCodec,
+        config: SenderConfig,
+    ) -> None:
+        self._commands = commands
+        self._sink = sink
+        self._client = client
+        self._codec = codec
+        self._config = config
+
+    def drain(self, profile_id: str, realm_id: str) -> DrainReport:
+        """Send what waits for this company, one batch; see the module's docstring."""
+        try:
+            queued = self._commands.fetch(
+                profile_id, self._config.batch_size, self._config.batch_max_bytes
+            )
+        except KafkaException as exc:  # a topic just created, a leader moving: next drain
+            return DrainReport(0, 0, 0, 0, f"the command topic could not be read: {exc}")
+        records: list[tuple[str, bytes | None, bytes]] = []
+        next_offset: int | None = None
+        ok = failed = dead = 0
+        stopped: str | None = None
+        for item in queued:
+            try:
+                _name, command = self._codec.decode(item.value, COMMAND)
+                request = QboEntityRequest.from_avro(command["qbo"]) if command["qbo"] else None
+            except (DecodeError, ValueError, KeyError, TypeError) as exc:
+                records.append(self._dead_letter(profile_id, item, str(exc)))
+                dead += 1
+                next_offset = item.offset + 1
+                continue
+            if request is None:
+                records.append(
+                    self._dead_letter(
+                        profile_id, item, "a QuickBooks Desktop command on a QBO company's topic"
+                    )
+                )
+                dead += 1
+                next_offset = item.offset + 1
+                continue
+            try:
+                answer = self._execute(realm_id, item.offset, command, request)
+            except (QboUnavailable, ReconnectNeeded, OAuthFailed) as exc:
+                stopped = str(exc)
+                log.warning(
+                    "qbo drain stopped",
+                    extra={"profile": profile_id, "realm": realm_id, "offset": item.offset},
+                )
+                break
+            except Exception as exc:  # the store, a bug: stop here, never skip the command
+                stopped = f"{type(exc).__name__} at offset {item.offset}"
+                log.exception(
+                    "qbo drain failed",
+                    extra={"profile": profile_id, "realm": realm_id, "offset": item.offset},
+                )
+                break
+            if answer.status_code == 0:
+                ok += 1
+            else:
+                failed += 1
+            records.append(self._result(profile_id, command, item.value, answer))
+            next_offset = item.offset + 1
+        if records:
+            try:
+                self._sink.send_all(records)
+            except (DeliveryFailed, KafkaException) as exc:
+                # Nothing committed: the next drain sends the same commands with the same
+                # requestids, and Intuit answers them without writing twice.
+                log.warning("qbo results not acknowledged", extra={"profile": profile_id})
+                return DrainReport(ok + failed, ok, failed, dead, f"results not published: {exc}")
+        if next_offset is not None:
+            # Only after every result is acknowledged (send_all returns then).
+            self._commands.commit(profile_id, next_offset)
+        return DrainReport(ok + failed, ok, failed, dead, stopped)
+
+    def _execute(
+        self, realm_id: str, offset: int, command: Mapping[str, Any], request: QboEntityRequest
+    ) -> _Answer:
+        command_id = str(command["command_id"])
+        adopt = bool(command.get("match_existing")) and request.operation is QboOperation.CREATE
+        key = _MATCH_KEYS.get(request.entity)
+        if adopt and key and request.entity in _BY_NUMBER:
+            found = self._find(realm_id, request.entity, key, request.body.get(key))
+            if found is not None:
+                return _adopted(request.entity, found)
+        response = self._client.send(
+            QboRequest.write(realm_id, request, request_id(command_id, offset, 0))
+        )
+        if adopt and key and any(e.code == DUPLICATE_NAME for e in response.errors):
+            found = self._find(realm_id, request.entity, key, request.body.get(key))
+            if found is not None:
+                return _adopted(request.entity, found)
+        for resend in range(1, self._config.stale_rounds + 1):
+            if not self._stale(response) or not request.operation.changes_existing:
+                break
+            current = self._client.send(
+                QboRequest.read(realm_id, request.entity, str(request.body.get("Id", "")))
+            )
+            found = current.entity(request.entity)
+            if not current.ok or found is None:
+                return _answer(request.entity, current)
+            policy = command.get("conflict_policy")
+            if policy and _qbo_wins(str(policy), command.get("source_updated_at"), found):
+                return _Answer(
+                    CONFLICT,
+                    "Error",
+                    "Not written: the record changed in QuickBooks Online after this change "
+                    f"and the tenant's overwrite rule ({policy}) keeps QuickBooks' version.",
+                    qb_id=_text(found.get("Id")),
+                    sync_token=_text(found.get("SyncToken")),
+                )
+            request = request.with_sync_token(str(found.get("SyncToken", "")))
+            response = self._client.send(
+                QboRequest.write(realm_id, request, request_id(command_id, offset, resend))
+            )
+        return _answer(request.entity, response)
+
+    def _find(
+        self, realm_id: str, entity: str, field: str, value: object
+    ) -> Mapping[str, Any] | None:
+        """The record QBO already has under this name or number (match_existing)."""
+        if not isinstance(value, str) or not value:
+            return None
+        quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+        # QBO's query language, not SQL; the value is escaped as Intuit documents.
+        text = f"select * from {entity} where {field} = '{quoted}'"  # noqa: S608
+        answer = self._client.send(QboRequest.query(realm_id, text))
+        rows = (answer.body.get("QueryResponse") or {}).get(entity) if answer.ok else None
+        return rows[0] if isinstance(rows, list) and rows else None
+
+    @staticmethod
+    def _stale(response: QboResponse) -> bool:
+        return any(error.code == STALE for error in response.errors)
+
+    def _result(
+        self, profile_id: str, command: Mapping[str, Any], raw: bytes, answer: _Answer
+    ) -> tuple[str, bytes | None, bytes]:
+        record = {
+            "command_id": command["command_id"],
+            "tenant_id": command["tenant_id"],
+            "profile_id": profile_id,
+            "entity": command["entity"],
+            "entity_id": command["entity_id"],
+            "action": command["action"],
+            "status_code": answer.status_code,
+            "status_severity": answer.severity,
+            "status_message": answer.message,
+            "qb_id": answer.qb_id,
+            "edit_sequence": answer.sync_token,
+            "full_name": answer.full_name,
+            "ref_number": answer.ref_number,
+            "processed_at": datetime.now(UTC),
+            "command": raw,
+            "api": API,
+        }
+        return (
+            self._config.results_topic,
+            str(command["tenant_id"]).encode(),
+            self._codec.encode(RESULT, record),
+        )
+
+    def _dead_letter(
+        self, profile_id: str, item: QueuedCommand, reason: str
+    ) -> tuple[str, bytes | None, bytes]:
+        record = {
+            "dead_letter_id": str(uuid.uuid4()),
+            "source_topic": f"{self._config.commands_topic_prefix}{profile_id}",
+            "source_partition": 0,
+            "source_offset": item.offset,
+            "tenant_id": None,
+            "profile_id": profile_id,
+            "code": "undecodable-command",
+            "reason": f"The command could not be read: {reason}",
+            "original_key": item.key,
+            "original_value": item.value,
+            "failed_at": datetime.now(UTC),
+        }
+        return self._config.dead_letters_topic, item.key, self._codec.encode(DEAD_LETTER, record)

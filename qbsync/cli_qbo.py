@@ -1,0 +1,138 @@
+"""``qbsync qbo add|connect|complete|status|send``: QuickBooks Online companies
+(``docs/qbo.md``)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from qbsync._cli_shell import command_group
+from qbsync.errors import QbsyncError
+from qbsync.settings import Settings
+
+__all__ = ["qbo_app"]
+
+qbo_app = command_group("QuickBooks Online companies.")
+
+
+@qbo_app.command("add")
+def add(
+    name: Annotated[str, typer.Option(help="A name for the company, unique.")],
+    tenant: Annotated[list[str], typer.Option(help="A tenant synced to it (repeatable).")],
+) -> None:
+    """Create a QBO company (a profile without Web Connector login) and its tenants."""
+    from connectors.qbo import create_company
+    from connectors.store import open_store
+
+    with open_store(Settings().database_url) as store:
+        typer.echo(create_company(store, name=name, tenants=tenant))
+
+
+@qbo_app.command("connect")
+def connect(profile: Annotated[str, typer.Argument(help="The company's profile id.")]) -> None:
+    """Print the URL where the company's administrator grants access ("Connect to
+    QuickBooks"); Intuit then redirects to QBSYNC_QBO_REDIRECT_URI with a code."""
+    from connectors.qbo import QboConnections, TokenCipher, authorize_url, oauth_app
+    from connectors.store import open_store
+
+    settings = Settings()
+    app = oauth_app(settings)
+    with open_store(settings.database_url) as store:
+        if store.profile(profile) is None:
+            raise QbsyncError(f"no profile {profile!r}: create it with qbsync qbo add")
+        state = QboConnections(store.engine, TokenCipher(settings.qbo.token_keys)).begin_connect(
+            profile
+        )
+    typer.echo(authorize_url(app, state))
+
+
+@qbo_app.command("complete")
+def complete(
+    callback: Annotated[str, typer.Argument(help="The URL Intuit redirected to.")],
+) -> None:
+    """Finish a connect: exchange the callback's code, store the tokens encrypted."""
+    import httpx2
+
+    from connectors.qbo import OAuthClient, QboConnections, TokenCipher, oauth_app
+    from connectors.store import open_store
+
+    settings = Settings()
+    with (
+        httpx2.Client(timeout=settings.qbo.timeout_s) as http,
+        open_store(settings.database_url) as store,
+    ):
+        company = QboConnections(
+            store.engine, TokenCipher(settings.qbo.token_keys)
+        ).complete_callback(callback, OAuthClient(oauth_app(settings), http))
+    typer.echo(f"profile {company.profile_id} connected to realm {company.realm_id}")
+
+
+@qbo_app.command("status")
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every QBO company: realm, connection status, when its access token expires."""
+    from connectors.qbo import QboConnections, TokenCipher
+    from connectors.store import open_store
+
+    settings = Settings()
+    with open_store(settings.database_url) as store:
+        companies = QboConnections(store.engine, TokenCipher(settings.qbo.token_keys)).companies()
+    rows = [
+        {
+            "profile_id": c.profile_id,
+            "realm_id": c.realm_id,
+            "status": c.status,
+            "access_expires_at": c.tokens.access_expires_at.isoformat() if c.tokens else None,
+            "refresh_expires_at": c.tokens.refresh_expires_at.isoformat() if c.tokens else None,
+            "last_error": c.last_error,
+        }
+        for c in companies
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['profile_id']}  realm {row['realm_id'] or '-'}  {row['status']}"
+            + (f"  ({row['last_error']})" if row["last_error"] else "")
+        )
+
+
+@qbo_app.command("send")
+def send(
+    once: Annotated[bool, typer.Option(help="One drain of every company, then exit.")] = False,
+    idle_s: Annotated[float, typer.Option(help="Pause when nothing was sent.")] = 1.0,
+) -> None:
+    """Drain every connected company's command topic until SIGTERM (the QBO sender)."""
+    from connectors.qbo import create_qbo_runtime
+    from connectors.store import open_store
+
+    settings = Settings()
+    if not settings.kafka.bootstrap_servers:
+        raise QbsyncError("QBSYNC_KAFKA_BOOTSTRAP_SERVERS is empty: the sender needs the broker")
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with open_store(settings.database_url) as store:
+            runtime = create_qbo_runtime(settings, store)
+            try:
+                while not stop.is_set():
+                    reports = runtime.drain_all()
+                    if once:
+                        typer.echo(json.dumps({p: vars(r) for p, r in reports.items()}))
+                        return
+                    if not any(r.sent or r.dead_lettered for r in reports.values()):
+                        stop.wait(idle_s)
+            finally:
+                runtime.close()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
