@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -17,6 +20,7 @@ from connectors.kafka import ensure_topics
 from connectors.store import Store
 from qbsync.contracts import codec_from_settings
 from qbsync.settings import Settings
+from streams._delivery import Halt, process
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams._runner import carry_out, release, sweep_once
 from streams.parking import faust_lot
@@ -126,31 +130,45 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         learned.update(names)
         log.info("command topics learned", extra={"topics": len(names)})
 
-    async def run(step: Step) -> None:
-        await carry_out(step, pipeline, lot, send, asyncio.to_thread)
-
     batch, within = settings.worker.batch_size, settings.worker.batch_within_s
+
+    async def take(
+        stream: faust.StreamT[bytes], plan_many: Callable[[list[Any]], list[Step]]
+    ) -> None:
+        """Batches, each acknowledged only once it is carried out (streams._delivery): Faust's
+        take_events acknowledges a batch when the body leaves it, even by an exception, so
+        every message is held by one more reference until its batch is done."""
+        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
+            for event in taken:
+                event.message.incref()
+            try:
+                await process([e.message for e in taken], plan_many, pipeline, lot, send, offload)
+            except Halt as exc:
+                await halt(exc)
+            for event in taken:
+                event.message.ack(app.consumer)
+
+    async def halt(exc: Halt) -> None:
+        """Stop the worker without acknowledging the batch: its offsets are not committed,
+        and the restarted worker (``qbsync run``, Kubernetes) reads it again."""
+        log.critical("worker stopping: a batch could not be finished", extra={"error": str(exc)})
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.Event().wait()  # until the shutdown cancels this agent
+
+    async def offload(function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(function, *args)
 
     @app.agent(events)
     async def translate(stream: faust.StreamT[bytes]) -> None:
-        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
-            messages = [event.message for event in taken]
-            for step in await asyncio.to_thread(pipeline.translate_many, messages):
-                await run(step)
+        await take(stream, pipeline.translate_many)
 
     @app.agent(results)
     async def settle(stream: faust.StreamT[bytes]) -> None:
-        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
-            messages = [event.message for event in taken]
-            for step in await asyncio.to_thread(pipeline.settle_many, messages):
-                await run(step)
+        await take(stream, pipeline.settle_many)
 
     @app.agent(app.topic(topics.imports, partitions=topics.events_partitions))
     async def reconcile(stream: faust.StreamT[bytes]) -> None:
-        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
-            messages = [event.message for event in taken]
-            for step in await asyncio.to_thread(pipeline.reconcile_many, messages):
-                await run(step)
+        await take(stream, pipeline.reconcile_many)
 
     @app.timer(interval=settings.worker.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep() -> None:

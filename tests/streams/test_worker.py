@@ -8,6 +8,7 @@ import json
 import os
 import re
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from typer.testing import CliRunner
 
+from connectors.kafka import RecordProducer, read_dead_letters
 from connectors.kafka.brokers import BrokerInfo
 from connectors.qbxml import build_message, build_request
 from qbsync.cli import app as cli
@@ -272,3 +275,70 @@ def test_first_sync_adopts_what_the_bookkeeper_entered_by_hand(sync: Sync) -> No
     assert sync.store.mapping("t-1", "customer", "c-1").qb_id == customer_by_hand["ListID"]  # type: ignore[union-attr]
     assert len(sync.invoices()) == 1
     assert len(sync.company.customers()) == 1
+
+
+def test_an_oversized_event_is_a_dead_letter_and_the_events_behind_it_go_through(
+    sync: Sync,
+) -> None:
+    """Issue 13, item 1: a ~1.1 MB customer event, then three good ones on the same
+    partition. The big one becomes a bounded dead letter naming where the original is; the
+    three reach QuickBooks; the worker stays up; nothing is lost."""
+    big = customer_event("t-1", "c-big", {"last_name": "Big", "email": "x" * 1_100_000})
+    value = sync.codec.encode("com.qbsync.events.CustomerEvent", big)
+    assert len(value) > 1_048_576  # over both the producer's and the broker's default limit
+    # A source app that raised its own limit: lz4 makes the batch small enough for the broker.
+    roomy = RecordProducer(sync.settings.kafka.client_config(), **{"message.max.bytes": 4 << 20})
+    try:
+        roomy.send_all([(sync.settings.topics.events, b"t-1", value)])
+    finally:
+        roomy.close()
+    for number, name in enumerate(["Lovelace", "Hopper", "Noether"], start=1):
+        sync.publish(customer(f"c-{number}", name))
+
+    def all_three() -> bool:
+        return all(sync.store.mapping("t-1", "customer", f"c-{n}") for n in (1, 2, 3))
+
+    sync.until_synced(all_three, "the three customers behind the big one")
+    assert {c["FullName"] for c in sync.company.customers()} == {"Lovelace", "Hopper", "Noether"}
+
+    def letters() -> list[dict[str, Any]] | None:
+        found = read_dead_letters(
+            sync.settings.kafka.client_config(),
+            sync.settings.topics.dead_letters,
+            lambda data: sync.codec.decode(data)[1],
+            idle_s=1.0,
+        )
+        return found or None
+
+    (letter,) = until(letters, timeout=60, what="the big event's dead letter")
+    assert letter["code"] == "unproducible"
+    assert letter["source_topic"] == sync.settings.topics.events
+    assert "max" in letter["reason"].lower()
+    assert letter["remedy"]
+    excerpt = letter["original_value"]
+    assert 0 < len(excerpt) <= 64 * 1024 < len(value)
+    assert value.startswith(excerpt)
+    # Its coordinates lead back to the whole original on the events topic.
+    assert _read_one(sync, letter["source_partition"], letter["source_offset"]) == value
+    assert sync.services.worker.alive(), sync.services.worker.log_tail()
+
+
+def _read_one(sync: Sync, partition: int, offset: int) -> bytes | None:
+    consumer = Consumer(
+        {
+            **sync.settings.kafka.client_config(),
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 8 << 20,
+            "max.partition.fetch.bytes": 8 << 20,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(sync.settings.topics.events, partition, offset)])
+        message = until(
+            lambda: consumer.poll(1.0), timeout=30, what="the original on the events topic"
+        )
+        assert message.error() is None, message.error()
+        return message.value()
+    finally:
+        consumer.close()
