@@ -232,10 +232,12 @@ def worker() -> None:
     """Run the stream worker (Faust) until SIGTERM."""
     import faust
 
+    from qbsync.runtime import prepare_topics
     from streams import create_app
 
     settings = _settings()
     _require_broker(settings)
+    prepare_topics(settings)  # topics with their configs; drifted ones set back, logged
     faust_app = create_app(settings)
     faust.Worker(
         faust_app, loglevel=logging.getLogger().level, quiet=True

@@ -10,6 +10,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.kafka import ConfigChange, TopicSpec
 from connectors.kafka.brokers import BrokerInfo
 from qbsync.errors import QbsyncError
 from qbsync.processes import ChildProcess, child_process
@@ -21,6 +22,7 @@ __all__ = [
     "free_port",
     "prepare_topics",
     "running_services",
+    "topic_specs",
     "use_broker",
     "wait_healthy",
 ]
@@ -70,23 +72,48 @@ def child_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def prepare_topics(settings: Settings) -> None:
-    """Create the shared topics; per-file command topics are created on first use."""
-    from connectors.kafka import ensure_topics
+def topic_specs(settings: Settings) -> dict[str, TopicSpec]:
+    """Every shared topic and the worker's table changelog, as qbsync creates them
+    (docs/architecture.md, "Topics and keys"); command topics: ``TopicSettings.command_config``."""
+    topics = settings.topics
+    events, results = topics.events_partitions, topics.results_partitions
 
-    ensure_topics(
-        settings.kafka.client_config(),
-        {
-            settings.topics.events: settings.topics.events_partitions,
-            settings.topics.results: settings.topics.results_partitions,
-            settings.topics.status: settings.topics.results_partitions,
-            # Keyed by tenant like the events: the worker that parks a tenant's events
-            # reads its imports (a pending app change is a conflict).
-            settings.topics.imports: settings.topics.events_partitions,
-            settings.topics.changes: settings.topics.results_partitions,
-            settings.topics.dead_letters: 1,
-        },
-    )
+    def spec(partitions: int, retention_ms: int) -> TopicSpec:
+        return TopicSpec(partitions, topics.replication_factor, topics.config(retention_ms))
+
+    return {
+        topics.events: spec(events, topics.events_retention_ms),
+        topics.results: spec(results, topics.results_retention_ms),
+        topics.status: spec(results, topics.status_retention_ms),
+        # Keyed by tenant like the events: the worker that parks a tenant's events reads
+        # its imports (a pending app change is a conflict).
+        topics.imports: spec(events, topics.imports_retention_ms),
+        topics.changes: spec(results, topics.changes_retention_ms),
+        topics.dead_letters: spec(1, topics.dead_letters_retention_ms),
+        # Faust's table changelog, created here so it gets the replication asked for.
+        topics.changelog(settings.worker.app_id): TopicSpec(
+            events, topics.changelog_replicas, topics.config(None)
+        ),
+    }
+
+
+def prepare_topics(settings: Settings) -> list[ConfigChange]:
+    """Create the shared topics with their configs, and set back every config an existing
+    topic (command topics included) drifted from; returns (and logs) what changed.
+    Per-file command topics are created on first use, by the worker."""
+    from confluent_kafka.admin import AdminClient
+
+    from connectors.kafka import ensure_topics, reconcile_topics
+
+    client = settings.kafka.client_config()
+    specs = topic_specs(settings)
+    ensure_topics(client, specs)
+    wanted = {name: dict(spec.config or {}) for name, spec in specs.items()}
+    prefix = settings.topics.commands("")
+    existing = AdminClient(dict(client)).list_topics(timeout=30).topics
+    command = settings.topics.command_config()
+    wanted.update({name: command for name in existing if name.startswith(prefix)})
+    return reconcile_topics(client, wanted)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from connectors.kafka import ensure_topics
+from connectors.kafka import TopicSpec, ensure_topics
 from connectors.store import Store
 from qbsync.contracts import codec_from_settings
 from qbsync.settings import Settings
@@ -65,7 +65,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         web_enabled=settings.worker.web_port > 0,
         web_port=settings.worker.web_port or 6066,
         web_host="127.0.0.1",
-        topic_replication_factor=1,
+        # Faust's own declarations (its table changelog, when `prepare_topics` did not
+        # create it first); Faust needs a number where Kafka takes -1 for "the default".
+        topic_replication_factor=max(topics.changelog_replicas, 1),
         topic_allow_declare=True,
         topic_partitions=topics.events_partitions,
         autodiscover=False,
@@ -120,8 +122,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         (docs/performance.md)."""
         profiles = await asyncio.to_thread(pipeline.store.profiles)
         names = {name, *(topics.commands(profile.id) for profile in profiles)} - learned
+        # Created with their configs (commands never expire by default: QBSYNC_TOPIC_*).
+        spec = TopicSpec(1, topics.replication_factor, topics.command_config())
         await asyncio.to_thread(
-            ensure_topics, settings.kafka.client_config(), dict.fromkeys(names, 1)
+            ensure_topics, settings.kafka.client_config(), dict.fromkeys(names, spec)
         )
         # aiokafka's client (public on its producer; Faust hands the producer out through
         # a private accessor): add_topic calls made together share one metadata update.
