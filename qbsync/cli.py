@@ -268,33 +268,15 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
 
 @app.command()
 def run(host: HostOption = None, port: PortOption = None) -> None:
-    """Run the worker and the gateway (and the embedded broker when none is configured)."""
-    from contextlib import ExitStack
-
-    from connectors.kafka.brokers import running_broker
-    from connectors.store import upgrade
-    from qbsync.runtime import prepare_topics, running_services, use_broker
+    """Run the worker and the gateway (and a local Apache Kafka, its data kept in the data
+    dir, when no broker is configured), restarting any that exits; SIGTERM stops all."""
+    from qbsync.runtime import serve
 
     settings = _settings(host, port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with ExitStack() as stack:
-        if not settings.kafka.bootstrap_servers:
-            broker = stack.enter_context(
-                running_broker("tansu", data_dir=settings.data_dir / "broker")
-            )
-            use_broker(settings, broker)
-            err.print(f"started the embedded broker: {broker.describe()}")
-        upgrade(settings.database_url)
-        prepare_topics(settings)
-        logs = settings.data_dir / "logs"
-        services = stack.enter_context(running_services(settings, logs))
-        err.print(
-            f"gateway on {services.url}/qbwc; logs in {logs}; Ctrl-C or SIGTERM stops everything"
-        )
-        while not stop.wait(1.0):
-            services.check_alive()
+    serve(settings, stop, err.print)
 
 
 @app.command()
@@ -354,7 +336,7 @@ def main() -> None:
     try:
         app()
     except QbsyncError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", soft_wrap=True)  # one line, whatever the width
         raise SystemExit(2) from None
 
 

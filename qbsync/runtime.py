@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from connectors.kafka import ConfigChange, TopicSpec
+from connectors.kafka._kraft import java_missing, kraft_node, probe
 from connectors.kafka.brokers import BrokerInfo
 from qbsync.errors import QbsyncError
-from qbsync.processes import ChildProcess, child_process
+from qbsync.processes import ChildProcess, Supervised, child_process, qbsync_argv, spawn
 from qbsync.settings import Settings
 
 __all__ = [
+    "RUN_FILE",
     "Services",
     "child_env",
     "free_port",
     "prepare_topics",
     "running_services",
+    "serve",
     "topic_specs",
     "use_broker",
     "wait_healthy",
+    "write_run_file",
 ]
 
 
@@ -158,3 +166,122 @@ def wait_healthy(child: ChildProcess, url: str, timeout_s: float = 60.0) -> None
         except OSError:
             time.sleep(0.1)  # polling a process that is still starting
     raise QbsyncError(f"{child.name} did not answer {url} in time:\n{child.log_tail()}")
+
+
+RUN_FILE = "run.json"
+
+
+def write_run_file(
+    data_dir: Path,
+    *,
+    bootstrap_servers: str,
+    gateway_url: str,
+    worker_web_port: int,
+    children: Mapping[str, int],
+) -> Path:
+    """``<data dir>/run.json``: what a running ``qbsync run`` uses, for other commands to
+    find it. One JSON object::
+
+        {"bootstrap_servers": "127.0.0.1:9092",   # the broker (the local one it started,
+                                                  #  or QBSYNC_KAFKA_BOOTSTRAP_SERVERS)
+         "gateway_url": "http://127.0.0.1:8080",  # SOAP at gateway_url + "/qbwc"
+         "worker_web_port": 6066,                 # the worker's /metrics (0: none)
+         "pid": 4242,                             # the `qbsync run` process
+         "children": {"broker": 4243, "worker": 4250, "gateway": 4251}}
+
+    Written (atomically) once everything answers and again after a child is restarted;
+    removed when ``qbsync run`` stops cleanly. A file whose ``pid`` is not running is left
+    from a run that was killed: ignore it. ``children`` is informative (``broker`` only
+    when ``run`` started the broker)."""
+    path = data_dir / RUN_FILE
+    content = {
+        "bootstrap_servers": bootstrap_servers,
+        "gateway_url": gateway_url,
+        "worker_web_port": worker_web_port,
+        "pid": os.getpid(),
+        "children": dict(children),
+    }
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def _local_kafka(settings: Settings, say: Callable[[str], None]) -> Supervised:
+    """Apache Kafka in KRaft mode with its data under ``<data dir>/kafka``, supervised;
+    ``settings`` pointed at it once it answers."""
+    reason = java_missing()
+    if reason is not None:
+        raise QbsyncError(
+            f"qbsync run starts a local Apache Kafka when no broker is configured, but {reason}:"
+            " install Java 17 or newer (and Maven, once, to fetch the Kafka jars), or set"
+            " QBSYNC_KAFKA_BOOTSTRAP_SERVERS to your broker"
+        )
+    # The same ports as last time when free: a child restarted meanwhile finds it again.
+    node = kraft_node(settings.data_dir / "kafka", keep_ports=True)
+    broker = Supervised(
+        "broker",
+        lambda: spawn("broker", node.argv, env={}, log_path=node.log_path, cwd=node.work),
+    )
+    deadline = time.monotonic() + 120
+    while (why := probe(node.bootstrap_servers, 1.0)) is not None:
+        if not broker.child.alive() or time.monotonic() > deadline:
+            broker.stop()
+            raise QbsyncError(
+                f"the local Apache Kafka did not start ({why}); its log: {node.broker_log}"
+            )
+    settings.kafka.bootstrap_servers = node.bootstrap_servers
+    say(
+        f"started Apache Kafka {node.version} (KRaft) at {node.bootstrap_servers};"
+        f" its data in {node.work} (kept across restarts)"
+    )
+    return broker
+
+
+def serve(settings: Settings, stop: threading.Event, say: Callable[[str], None]) -> None:
+    """``qbsync run`` until ``stop`` is set: the broker (a local Apache Kafka when none is
+    configured), the worker and the gateway, each restarted with backoff when it exits
+    (:class:`~qbsync.processes.Supervised`), all stopped in reverse order at the end."""
+    from connectors.store import upgrade
+
+    children: list[Supervised] = []
+    run_file: Path | None = None
+    try:
+        if not settings.kafka.bootstrap_servers:
+            children.append(_local_kafka(settings, say))
+        upgrade(settings.database_url)
+        prepare_topics(settings)
+        env = child_env(settings)
+        logs = settings.data_dir / "logs"
+        for name in ("worker", "gateway"):
+            argv = qbsync_argv([name])
+            log_path = logs / f"{name}.log"
+            children.append(
+                Supervised(name, partial(spawn, name, argv, env=env, log_path=log_path))
+            )
+        url = f"http://{settings.gateway.host}:{settings.gateway.port}"
+        wait_healthy(children[-1].child, f"{url}/healthz")
+
+        def record() -> Path:
+            return write_run_file(
+                settings.data_dir,
+                bootstrap_servers=settings.kafka.bootstrap_servers,
+                gateway_url=url,
+                worker_web_port=settings.worker.web_port,
+                children={child.name: child.pid for child in children},
+            )
+
+        run_file = record()
+        say(
+            f"gateway on {url}/qbwc; logs in {logs}; a child that exits is restarted;"
+            " Ctrl-C or SIGTERM stops everything"
+        )
+        while not stop.wait(1.0):
+            restarted = [child.check() for child in children]  # every child, each time
+            if any(restarted):
+                record()
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if run_file is not None:
+            run_file.unlink(missing_ok=True)
