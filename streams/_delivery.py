@@ -32,10 +32,10 @@ from sqlalchemy.exc import DBAPIError
 from qbsync.contracts import DecodeError
 from qbsync.errors import QbsyncError
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
-from streams._runner import Offload, carry_out
+from streams._runner import Offload, carry_out, sweep_once
 from streams.parking import ParkingLot
 
-__all__ = ["EXCERPT_BYTES", "Halt", "Produce", "process", "unproducible"]
+__all__ = ["EXCERPT_BYTES", "Halt", "Produce", "process", "sweep", "unproducible"]
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,13 @@ class _Batch:
     """Deliveries of one batch, each tied to the message whose step produced it."""
 
     produce: Produce
-    pending: list[tuple[Source, Record, Awaitable[Any]]] = field(default_factory=list)
-    refused: list[tuple[Source, Record, BaseException]] = field(default_factory=list)
+    pending: list[tuple[Source | None, Record, Awaitable[Any]]] = field(default_factory=list)
+    refused: list[tuple[Source | None, Record, BaseException]] = field(default_factory=list)
 
-    def sender(self, source: Source) -> Produce:
+    def sender(self, source: Source | None) -> Produce:
+        """``send`` for the records of ``source``'s step (``None``: a sweep, whose dead
+        letters name their own source)."""
+
         async def send(record: Record) -> Any:
             try:
                 delivery = await self.produce(record)
@@ -159,7 +162,8 @@ class _Batch:
                     raise Halt(f"the broker did not take a record for {record[0]}: {outcome!r}")
                 self.refused.append((source, record, outcome))
         letters = []
-        for source, record, exc in self.refused:
+        for known, record, exc in self.refused:
+            source = known or _source_of(pipeline, record)
             log.warning(
                 "record refused by the broker; dead-lettered",
                 extra={
@@ -179,6 +183,25 @@ class _Batch:
                 outcome = await _outcome(delivery)
                 if isinstance(outcome, BaseException):
                     raise Halt(f"a dead letter was not acknowledged: {outcome!r}")
+
+
+def _source_of(pipeline: Pipeline, record: Record) -> Source:
+    """Where a record of a sweep came from: a dead letter names its source (a parked event
+    that waited too long); anything else is its own."""
+    topic, key, value = record
+    if topic == pipeline.settings.topics.dead_letters:
+        try:
+            _, letter = pipeline.codec.decode(value)
+            return Source(
+                letter["source_topic"],
+                letter["source_partition"],
+                letter["source_offset"],
+                letter["original_key"],
+                letter["original_value"] or b"",
+            )
+        except (DecodeError, KeyError, TypeError):
+            pass
+    return Source(topic, 0, -1, key, value)
 
 
 async def _outcome(delivery: Awaitable[Any]) -> Any:
@@ -257,3 +280,17 @@ async def process(
         raise
     except Exception as exc:
         raise Halt(f"carrying out a batch failed: {exc!r}") from exc
+
+
+async def sweep(pipeline: Pipeline, lot: ParkingLot, produce: Produce, offload: Offload) -> None:
+    """One tick of the clock (:func:`streams._runner.sweep_once`) with the same rule: a
+    record the broker refuses (an event that waited too long, too large for its dead
+    letter) becomes a bounded dead letter; anything else is :class:`Halt`."""
+    batch = _Batch(produce)
+    try:
+        await sweep_once(pipeline, lot, batch.sender(None), offload)
+        await batch.finish(pipeline)
+    except Halt:
+        raise
+    except Exception as exc:
+        raise Halt(f"a sweep failed: {exc!r}") from exc

@@ -21,6 +21,7 @@ from connectors.store import Store
 from qbsync.contracts import codec_from_settings
 from qbsync.settings import Settings
 from streams._delivery import Halt, process
+from streams._delivery import sweep as sweep_guarded
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams._runner import carry_out, release, sweep_once
 from streams.parking import faust_lot
@@ -176,7 +177,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
 
     @app.timer(interval=settings.worker.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep() -> None:
-        await sweep_once(pipeline, lot, send, asyncio.to_thread)
+        try:
+            await sweep_guarded(pipeline, lot, send, offload)
+        except Halt as exc:
+            await halt(exc)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
