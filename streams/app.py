@@ -54,6 +54,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
             f" QBSYNC_TOPIC_RESULTS_PARTITIONS ({topics.results_partitions}) must be equal"
         )
     brokers = [f"kafka://{host.strip()}" for host in settings.kafka.bootstrap_servers.split(",")]
+    # Faust logs a failed delivery with the whole message (payload included) at WARNING;
+    # streams._delivery reports it instead, with ids and the error's name only.
+    logging.getLogger("faust.topics").setLevel(logging.ERROR)
     app = faust.App(
         settings.worker.app_id,
         broker=brokers,

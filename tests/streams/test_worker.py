@@ -321,6 +321,9 @@ def test_an_oversized_event_is_a_dead_letter_and_the_events_behind_it_go_through
     # Its coordinates lead back to the whole original on the events topic.
     assert _read_one(sync, letter["source_partition"], letter["source_offset"]) == value
     assert sync.services.worker.alive(), sync.services.worker.log_tail()
+    log = sync.services.worker.log_path.read_text(errors="replace")
+    assert "record refused by the broker; dead-lettered" in log
+    assert "x" * 64 not in log  # ids and codes, never the payload
 
 
 def _read_one(sync: Sync, partition: int, offset: int) -> bytes | None:
