@@ -77,6 +77,15 @@ def _cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def _describe(exc: BaseException) -> str:
+    """For a log line: the Kafka client's error with its message (sizes, codes), anything
+    else by its type only (a database error's text can quote the statement's values)."""
+    cause = _cause(exc)
+    if isinstance(cause, kafka_errors.KafkaError):
+        return f"{type(cause).__name__}: {cause}"
+    return type(cause).__name__
+
+
 def per_record(exc: BaseException) -> bool:
     """Whether ``exc`` is the fault of the one record being produced."""
     return isinstance(_cause(exc), _PER_RECORD)
@@ -139,7 +148,7 @@ class _Batch:
                 raise
             except Exception as exc:
                 if not per_record(exc):
-                    raise Halt(f"producing to {record[0]} failed: {exc!r}") from exc
+                    raise Halt(f"producing to {record[0]} failed: {_describe(exc)}") from exc
                 self.refused.append((source, record, exc))
                 return None
             if not isinstance(delivery, Awaitable):
@@ -159,7 +168,9 @@ class _Batch:
             outcome = await settled
             if isinstance(outcome, BaseException):
                 if not per_record(outcome):
-                    raise Halt(f"the broker did not take a record for {record[0]}: {outcome!r}")
+                    raise Halt(
+                        f"the broker did not take a record for {record[0]}: {_describe(outcome)}"
+                    )
                 self.refused.append((source, record, outcome))
         letters = []
         for known, record, exc in self.refused:
@@ -177,12 +188,12 @@ class _Batch:
             try:
                 letters.append(await self.produce(letter))
             except Exception as error:
-                raise Halt(f"a dead letter could not be produced: {error!r}") from error
+                raise Halt(f"a dead letter could not be produced: {_describe(error)}") from error
         for delivery in letters:
             if isinstance(delivery, Awaitable):
                 outcome = await _outcome(delivery)
                 if isinstance(outcome, BaseException):
-                    raise Halt(f"a dead letter was not acknowledged: {outcome!r}")
+                    raise Halt(f"a dead letter was not acknowledged: {_describe(outcome)}")
 
 
 def _source_of(pipeline: Pipeline, record: Record) -> Source:
@@ -233,7 +244,7 @@ async def _plan(
         steps = await offload(plan_many, list(messages))
     except Exception as exc:
         if _infrastructure(exc):
-            raise Halt(f"planning a batch failed: {exc!r}") from exc
+            raise Halt(f"planning a batch failed: {_describe(exc)}") from exc
         log.error(
             "planning a batch failed; planning its messages one by one",
             extra={"error": type(exc).__name__, "messages": len(messages)},
@@ -244,7 +255,7 @@ async def _plan(
                 paired += [(source, step) for step in await offload(plan_many, [message])]
             except Exception as error:
                 if _infrastructure(error):
-                    raise Halt(f"planning a message failed: {error!r}") from error
+                    raise Halt(f"planning a message failed: {_describe(error)}") from error
                 # Not the store, not the broker: this message.
                 failure = Failure(
                     "internal-error",
@@ -279,7 +290,7 @@ async def process(
     except Halt:
         raise
     except Exception as exc:
-        raise Halt(f"carrying out a batch failed: {exc!r}") from exc
+        raise Halt(f"carrying out a batch failed: {_describe(exc)}") from exc
 
 
 async def sweep(pipeline: Pipeline, lot: ParkingLot, produce: Produce, offload: Offload) -> None:
@@ -293,4 +304,4 @@ async def sweep(pipeline: Pipeline, lot: ParkingLot, produce: Produce, offload: 
     except Halt:
         raise
     except Exception as exc:
-        raise Halt(f"a sweep failed: {exc!r}") from exc
+        raise Halt(f"a sweep failed: {_describe(exc)}") from exc

@@ -213,3 +213,61 @@ def test_without_java_or_a_broker_run_says_how_to_fix_it_in_one_line(tmp_path: P
     assert done.stderr.rstrip().endswith(line)  # the last word, not followed by a traceback
     assert "install Java" in line
     assert "QBSYNC_KAFKA_BOOTSTRAP_SERVERS" in line
+
+
+def test_a_killed_broker_and_worker_come_back_and_an_event_still_lands(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    env = run_env(data_dir)
+    prefix = env["QBSYNC_TOPIC_PREFIX"]
+    with qbsync_run(data_dir, env) as run:
+        before = run_file(data_dir)
+        store = Store(f"sqlite:///{(data_dir / 'qbsync.db').resolve()}")
+        try:
+            created = create_profile(store, name="Crash Co", tenants=["t-1"])
+        finally:
+            store.close()
+        for name in ("broker", "worker"):
+            os.kill(before["children"][name], signal.SIGKILL)
+
+        def restarted() -> dict[str, Any] | None:
+            now = run_file(data_dir)
+            moved = all(
+                now["children"][name] != before["children"][name] for name in ("broker", "worker")
+            )
+            return now if moved else None
+
+        after = until(restarted, timeout=90, what="the broker and the worker restarted")
+        assert after["bootstrap_servers"] == before["bootstrap_servers"]  # same port again
+        assert after["children"]["gateway"] == before["children"]["gateway"]
+        producer = RecordProducer({"bootstrap.servers": after["bootstrap_servers"]})
+        try:
+            value = AvroCodec().encode(
+                "com.qbsync.events.CustomerEvent",
+                customer_event("t-1", "c-1", {"last_name": "Hopper"}),
+            )
+            producer.send_all([(f"{prefix}.events", b"t-1", value)], timeout=60)
+        finally:
+            producer.close()
+        company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
+        connector = SandboxWebConnector(
+            HttpTransport(after["gateway_url"] + "/qbwc"),
+            username=created.profile.username,
+            password=created.password,
+            company=company,
+        )
+        try:
+            until(
+                lambda: company.customers(),
+                step=connector.run_once,
+                timeout=120,
+                what="the customer delivered after the crashes",
+            )
+            assert [c["FullName"] for c in company.customers()] == ["Hopper"]
+        finally:
+            connector.close()
+            company.close()
+        assert run.poll() is None
+        text = (data_dir / "run.out").read_text()
+        assert "child=broker" in text
+        assert "child=worker" in text
