@@ -3,12 +3,13 @@
 from connectors.kafka._admin import ConfigChange, TopicSpec, ensure_topics, reconcile_topics
 from connectors.kafka._command_queue import CommandQueue, QueuedCommand
 from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
-from connectors.kafka._producer import RecordProducer
+from connectors.kafka._producer import DeliveryFailed, RecordProducer
 
 __all__ = [
     "CommandQueue",
     "ConfigChange",
     "DeadLetterFilter",
+    "DeliveryFailed",
     "QueuedCommand",
     "RecordProducer",
     "TopicSpec",
