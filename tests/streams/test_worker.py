@@ -321,6 +321,13 @@ def test_an_oversized_event_is_a_dead_letter_and_the_events_behind_it_go_through
     # Its coordinates lead back to the whole original on the events topic.
     assert _read_one(sync, letter["source_partition"], letter["source_offset"]) == value
     assert sync.services.worker.alive(), sync.services.worker.log_tail()
+    # Every event, the refused one included, was acknowledged: the group's committed
+    # offset reaches the end of the partition (Faust commits every few seconds).
+    until(
+        lambda: _committed(sync, letter["source_partition"]) == letter["source_offset"] + 4,
+        timeout=60,
+        what="the worker's offset committed past all four events",
+    )
     log = sync.services.worker.log_path.read_text(errors="replace")
     assert "record refused by the broker; dead-lettered" in log
     assert "x" * 64 not in log  # ids and codes, never the payload
@@ -343,5 +350,19 @@ def _read_one(sync: Sync, partition: int, offset: int) -> bytes | None:
         )
         assert message.error() is None, message.error()
         return message.value()
+    finally:
+        consumer.close()
+
+
+def _committed(sync: Sync, partition: int) -> int:
+    """The worker group's committed offset on an events partition (-1001: none yet)."""
+    consumer = Consumer(
+        {**sync.settings.kafka.client_config(), "group.id": sync.settings.worker.app_id}
+    )
+    try:
+        (committed,) = consumer.committed(
+            [TopicPartition(sync.settings.topics.events, partition)], timeout=10
+        )
+        return int(committed.offset)
     finally:
         consumer.close()
