@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +27,7 @@ from streams.parking import faust_lot
 from streams.sensor import PipelineSensor
 
 __all__ = [
+    "HALTED",
     "Failure",
     "Pipeline",
     "Source",
@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+HALTED = 70  # the worker's exit code when it stopped itself (EX_SOFTWARE)
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
@@ -158,10 +160,16 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
 
     async def halt(exc: Halt) -> None:
         """Stop the worker without acknowledging the batch: its offsets are not committed,
-        and the restarted worker (``qbsync run``, Kubernetes) reads it again."""
-        log.critical("worker stopping: a batch could not be finished", extra={"error": str(exc)})
-        os.kill(os.getpid(), signal.SIGTERM)
-        await asyncio.Event().wait()  # until the shutdown cancels this agent
+        and the restarted worker (``qbsync run``, Kubernetes) reads it again. At once, as
+        a kill -9 would (which the worker is built to survive): a graceful stop waits for
+        the unacknowledged batch forever (Faust's ``wait_empty``)."""
+        log.critical(
+            "worker stopping: a batch could not be finished; it is read again after a restart",
+            extra={"error": str(exc)},
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(HALTED)
 
     async def offload(function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(function, *args)

@@ -18,6 +18,13 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 from typer.testing import CliRunner
 
 from connectors.kafka import RecordProducer, read_dead_letters
@@ -30,6 +37,7 @@ from qbsync.runtime import (
     child_env,
 )
 from qbsync.settings import Settings
+from streams.app import HALTED
 from tests.support.pipeline import Running, running_pipeline
 from tests.support.waiting import until
 
@@ -366,3 +374,71 @@ def _committed(sync: Sync, partition: int) -> int:
         return int(committed.offset)
     finally:
         consumer.close()
+
+
+def test_a_dead_letter_the_broker_refuses_stops_the_worker_before_its_offset_moves(
+    sync: Sync,
+) -> None:
+    """What is neither produced nor dead-lettered is never committed, whatever fails: with
+    the dead-letter topic refusing everything, an undecodable event stops the worker
+    unacknowledged; once the topic is fixed, a new worker dead-letters it and moves on."""
+    letters = sync.settings.topics.dead_letters
+    _set_topic_config(sync, letters, "max.message.bytes", "100")
+    sync.producer.send_all([(sync.settings.topics.events, b"t-1", b"not an event")])
+    partition = _partition_holding_one(sync)
+    worker = sync.services.worker
+    until(lambda: not worker.alive(), timeout=90, what="the worker to stop itself")
+    assert worker.process.returncode == HALTED
+    assert "worker stopping: a batch could not be finished" in worker.log_tail(200)
+    assert _committed(sync, partition) < 1  # not past the event
+
+    _set_topic_config(sync, letters, "max.message.bytes", "1048588")
+    env = child_env(sync.settings)
+    with child_process("worker", ["worker"], env=env, log_dir=sync.logs / "again") as again:
+
+        def dead_lettered() -> list[dict[str, Any]] | None:
+            assert again.alive(), again.log_tail()
+            found = read_dead_letters(
+                sync.settings.kafka.client_config(),
+                letters,
+                lambda data: sync.codec.decode(data)[1],
+                idle_s=1.0,
+            )
+            return found or None
+
+        (letter,) = until(dead_lettered, timeout=120, what="the event dead-lettered")
+        assert (letter["code"], letter["source_partition"]) == ("undecodable", partition)
+        assert letter["original_value"] == b"not an event"
+        until(
+            lambda: _committed(sync, partition) == 1,
+            timeout=60,
+            what="the offset committed once the event is dead-lettered",
+        )
+        assert again.stop() == 0
+
+
+def _set_topic_config(sync: Sync, topic: str, name: str, value: str) -> None:
+    admin = AdminClient(sync.settings.kafka.client_config())
+    entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(30)
+
+    def applied() -> bool:
+        (described,) = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)]).values()
+        return bool(described.result(30)[name].value == value)
+
+    until(applied, timeout=30, what=f"{topic} {name}={value}")
+
+
+def _partition_holding_one(sync: Sync) -> int:
+    """The events partition the test's one event went to."""
+    consumer = Consumer({**sync.settings.kafka.client_config(), "group.id": "watermarks"})
+    try:
+        for partition in range(sync.settings.topics.events_partitions):
+            where = TopicPartition(sync.settings.topics.events, partition)
+            if consumer.get_watermark_offsets(where, timeout=10)[1] == 1:
+                return partition
+    finally:
+        consumer.close()
+    raise AssertionError("the event is on no partition")
