@@ -218,7 +218,12 @@ def _local_kafka(settings: Settings, say: Callable[[str], None]) -> Supervised:
             " QBSYNC_KAFKA_BOOTSTRAP_SERVERS to your broker"
         )
     # The same ports as last time when free: a child restarted meanwhile finds it again.
-    node = kraft_node(settings.data_dir / "kafka", keep_ports=True)
+    node = kraft_node(
+        settings.data_dir / "kafka",
+        keep_ports=True,
+        # Chosen for the gateway and the worker, which bind them only later.
+        avoid_ports=frozenset({settings.gateway.port, settings.worker.web_port}),
+    )
     broker = Supervised(
         "broker",
         lambda: spawn("broker", node.argv, env={}, log_path=node.log_path, cwd=node.work),

@@ -297,18 +297,21 @@ class KraftNode:
     broker_log: Path
 
 
-def _ports(work: Path, keep: bool) -> tuple[int, int]:
+def _ports(work: Path, keep: bool, avoid: frozenset[int]) -> tuple[int, int]:
     """The broker and controller ports: those of the last run in ``work`` when ``keep``
     and they are free (clients restarted with the old address find the broker again),
-    else new free ones."""
+    else new free ones; never one of ``avoid`` (ports chosen for others, not bound yet)."""
     path = work / _PORTS
     if keep:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             last = json.loads(path.read_text(encoding="utf-8"))
             wanted = (int(last["port"]), int(last["controller_port"]))
-            if all(_port_free(port) for port in wanted):
+            if all(_port_free(port) and port not in avoid for port in wanted):
                 return wanted
-    port, controller_port = free_loopback_ports(2)
+    while True:
+        port, controller_port = free_loopback_ports(2)
+        if not {port, controller_port} & avoid:
+            break
     path.write_text(
         json.dumps({"port": port, "controller_port": controller_port}), encoding="utf-8"
     )
@@ -324,9 +327,16 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def kraft_node(work: Path, *, keep_ports: bool = False, max_heap: str = "1g") -> KraftNode:
+def kraft_node(
+    work: Path,
+    *,
+    keep_ports: bool = False,
+    avoid_ports: frozenset[int] = frozenset(),
+    max_heap: str = "1g",
+) -> KraftNode:
     """Prepare a node whose configuration, logs and data live in ``work`` (created; its
-    storage formatted once, then reused, so a restart keeps every message). Raises
+    storage formatted once, then reused, so a restart keeps every message). ``keep_ports``:
+    the ports of the last run in ``work`` when free; never one of ``avoid_ports``. Raises
     :class:`BrokerUnavailable` naming what is missing."""
     java = shutil.which("java")
     if java is None:
@@ -335,7 +345,7 @@ def kraft_node(work: Path, *, keep_ports: bool = False, max_heap: str = "1g") ->
     classpath = str(_ensure_kafka_jars() / "*")
     work.mkdir(parents=True, exist_ok=True)
     work = work.resolve()
-    port, controller_port = _ports(work, keep_ports)
+    port, controller_port = _ports(work, keep_ports, avoid_ports)
     properties = work / "server.properties"
     properties.write_text(_kafka_server_properties(work, port, controller_port), encoding="utf-8")
     broker_log = work / "broker.log"
