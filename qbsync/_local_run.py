@@ -11,7 +11,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ class LocalRun:
     gateway_url: str  # the gateway's base URL; SOAP at ``gateway_url + "/qbwc"``
     worker_web_port: int
     pid: int
+    # The supervised children's pids by name ("broker" only when `run` started it);
+    # informative: rewritten after a child is restarted.
+    children: dict[str, int] = field(default_factory=dict)
 
     @property
     def soap_url(self) -> str:
@@ -86,6 +89,7 @@ def _read(path: Path) -> LocalRun | None:
             gateway_url=str(data["gateway_url"]),
             worker_web_port=int(data["worker_web_port"]),
             pid=int(data["pid"]),
+            children={str(k): int(v) for k, v in dict(data.get("children") or {}).items()},
         )
     except FileNotFoundError:
         return None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import threading
 from typing import Annotated
@@ -105,13 +104,14 @@ def worker() -> None:
     """Run the stream worker (Faust) until SIGTERM."""
     import faust
 
-    from qbsync.runtime import require_free_port
+    from qbsync.runtime import prepare_topics, require_free_port
     from streams import create_app
 
     settings = _settings()
     _require_broker(settings)
     if settings.worker.web_port:
         require_free_port(settings.gateway.host, settings.worker.web_port, _WORKER_PORT)
+    prepare_topics(settings)  # topics with their configs; drifted ones set back, logged
     faust_app = create_app(settings)
     faust.Worker(
         faust_app, loglevel=logging.getLogger().level, quiet=True
@@ -144,17 +144,14 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
 
 @app.command()
 def run(host: HostOption = None, port: PortOption = None) -> None:
-    """Run the broker (unless configured), the worker and the gateway.
+    """Run the worker, the gateway and the console, restarting any that exits.
 
+    With no broker configured, a local Apache Kafka too, its data kept in the data dir.
     Other commands started from the same directory (or with the same QBSYNC_DATA_DIR) find
-    this run's broker and gateway through <data dir>/run.json.
+    this run's broker and gateway through <data dir>/run.json. SIGTERM stops all.
     """
-    from contextlib import ExitStack
-
-    from connectors.kafka.brokers import running_broker
-    from connectors.store import upgrade
-    from qbsync._local_run import LocalRun, read_run_file, remove_run_file, write_run_file
-    from qbsync.runtime import prepare_topics, require_free_port, running_services, use_broker
+    from qbsync._local_run import read_run_file
+    from qbsync.runtime import require_free_port, serve
 
     settings = _settings(host, port)
     other = read_run_file(settings.data_dir)
@@ -166,40 +163,12 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
     require_free_port(settings.gateway.host, settings.gateway.port, _GATEWAY_PORT)
     if settings.worker.web_port:
         require_free_port(settings.gateway.host, settings.worker.web_port, _WORKER_PORT)
+    if settings.console.enabled:
+        require_free_port(settings.console.host, settings.console.port, "QBSYNC_CONSOLE_PORT")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with ExitStack() as stack:
-        if not settings.kafka.bootstrap_servers:
-            broker = stack.enter_context(
-                running_broker("tansu", data_dir=settings.data_dir / "broker")
-            )
-            use_broker(settings, broker)
-            say(f"started the embedded broker: {broker.describe()}")
-        upgrade(settings.database_url)
-        prepare_topics(settings)
-        logs = settings.data_dir / "logs"
-        services = stack.enter_context(
-            running_services(settings, logs, console=settings.console.enabled)
-        )
-        stack.callback(remove_run_file, settings.data_dir, os.getpid())
-        found_at = write_run_file(
-            settings.data_dir,
-            LocalRun(
-                bootstrap_servers=settings.kafka.bootstrap_servers,
-                gateway_url=services.url,
-                worker_web_port=settings.worker.web_port,
-                pid=os.getpid(),
-            ),
-        )
-        pages = f"; console on {services.console_url}/" if services.console_url else ""
-        say(f"gateway on {services.url}/qbwc{pages}; broker at {settings.kafka.bootstrap_servers}")
-        say(
-            f"other shells in this directory find both through {found_at}; logs in {logs};"
-            " Ctrl-C or SIGTERM stops everything"
-        )
-        while not stop.wait(1.0):
-            services.check_alive()
+    serve(settings, stop, say)
 
 
 # In the demo's words below its table, not in the table.

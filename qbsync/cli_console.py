@@ -22,7 +22,7 @@ from qbsync.settings import Settings
 __all__ = ["console_app"]
 
 console_app = typer.Typer(
-    help="The support console (web pages for support staff and a setup page for bookkeepers).",
+    help="The support console: pages for support staff and for bookkeepers.",
     rich_markup_mode=None,
 )
 user_app = command_group("Staff users of the console.")

@@ -1,5 +1,6 @@
 """Child processes of ``qbsync run`` and ``qbsync demo``: started with the same Python,
-stopped with SIGTERM (then SIGKILL after a grace period), never left behind."""
+stopped with SIGTERM (then SIGKILL after a grace period), never left behind; under
+``qbsync run``, :class:`Supervised`: started again with backoff whenever one exits."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["ChildProcess", "child_process", "die_with_parent"]
+__all__ = ["ChildProcess", "Supervised", "child_process", "die_with_parent", "qbsync_argv", "spawn"]
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +62,111 @@ def die_with_parent() -> None:
         return
 
 
-@contextmanager
-def child_process(
-    name: str, args: list[str], *, env: Mapping[str, str], log_dir: Path
-) -> Iterator[ChildProcess]:
-    """Run ``python -m qbsync <args>`` with ``env`` added; its output goes to a log file."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    cwd: Path | None = None,
+) -> ChildProcess:
+    """Start ``argv`` with ``env`` added; its output is appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "qbsync", *args],
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter, or the broker's JVM
+            list(argv),
             env={**os.environ, **env},
+            cwd=cwd,
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
         )
-    child = ChildProcess(name, process, log_path)
     log.info("child started", extra={"child": name, "pid": process.pid})
+    return ChildProcess(name, process, log_path)
+
+
+def qbsync_argv(args: Sequence[str]) -> list[str]:
+    """``python -m qbsync <args>`` with this interpreter."""
+    return [sys.executable, "-m", "qbsync", *args]
+
+
+@contextmanager
+def child_process(
+    name: str, args: list[str], *, env: Mapping[str, str], log_dir: Path
+) -> Iterator[ChildProcess]:
+    """Run ``python -m qbsync <args>`` with ``env`` added; its output goes to a log file."""
+    child = spawn(name, qbsync_argv(args), env=env, log_path=log_dir / f"{name}.log")
     try:
         yield child
     finally:
         code = child.stop()
         log.info("child stopped", extra={"child": name, "code": code})
+
+
+class Supervised:
+    """A child kept alive: :meth:`check` (called every second or so) starts it again after
+    it exited, whatever the cause (a crash, kill -9, out of memory), waiting
+    ``backoff_s``, then twice that ... up to ``max_backoff_s`` between attempts; a child
+    that stayed up ``stable_s`` starts counting from the first attempt again. Each restart
+    is logged with the child's name, exit code and attempt. :meth:`stop` ends it for good.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[], ChildProcess],
+        *,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 30.0,
+        stable_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self._start = start
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._stable_s = stable_s
+        self._clock = clock
+        self.attempt = 0
+        self.restarts = 0
+        self._due: float | None = None
+        self.child = start()
+        self._started_at = clock()
+
+    @property
+    def pid(self) -> int:
+        return int(self.child.process.pid)
+
+    def check(self) -> bool:
+        """Start the child again if it exited and its backoff has passed; True if it did."""
+        now = self._clock()
+        if self.child.alive():
+            if self.attempt and now - self._started_at >= self._stable_s:
+                self.attempt = 0
+            return False
+        if self._due is None:
+            self.attempt += 1
+            delay = min(self._backoff_s * 2 ** (self.attempt - 1), self._max_backoff_s)
+            self._due = now + delay
+            log.warning(
+                "child exited; restarting",
+                extra={
+                    "child": self.name,
+                    "code": self.child.process.returncode,
+                    "attempt": self.attempt,
+                    "in_s": delay,
+                },
+            )
+        if now < self._due:
+            return False
+        self._due = None
+        self.child = self._start()
+        self._started_at = now
+        self.restarts += 1
+        return True
+
+    def stop(self, grace: float = 20.0) -> int:
+        code = self.child.stop(grace)
+        log.info("child stopped", extra={"child": self.name, "code": code})
+        return code

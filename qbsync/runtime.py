@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from connectors.kafka import ConfigChange, TopicSpec
+from connectors.kafka._kraft import java_missing, kraft_node, probe
 from connectors.kafka.brokers import BrokerInfo
+from qbsync._local_run import RUN_FILE, LocalRun, remove_run_file, write_run_file
 from qbsync.errors import ConfigurationError, WorkFailed
-from qbsync.processes import ChildProcess, child_process
+from qbsync.processes import ChildProcess, Supervised, child_process, qbsync_argv, spawn
 from qbsync.settings import Settings
 
 __all__ = [
+    "RUN_FILE",
     "Services",
     "child_env",
     "free_port",
     "prepare_topics",
     "require_free_port",
     "running_services",
+    "serve",
+    "topic_specs",
     "use_broker",
     "wait_healthy",
 ]
@@ -82,23 +91,48 @@ def child_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def prepare_topics(settings: Settings) -> None:
-    """Create the shared topics; per-file command topics are created on first use."""
-    from connectors.kafka import ensure_topics
+def topic_specs(settings: Settings) -> dict[str, TopicSpec]:
+    """Every shared topic and the worker's table changelog, as qbsync creates them
+    (docs/architecture.md, "Topics and keys"); command topics: ``TopicSettings.command_config``."""
+    topics = settings.topics
+    events, results = topics.events_partitions, topics.results_partitions
 
-    ensure_topics(
-        settings.kafka.client_config(),
-        {
-            settings.topics.events: settings.topics.events_partitions,
-            settings.topics.results: settings.topics.results_partitions,
-            settings.topics.status: settings.topics.results_partitions,
-            # Keyed by tenant like the events: the worker that parks a tenant's events
-            # reads its imports (a pending app change is a conflict).
-            settings.topics.imports: settings.topics.events_partitions,
-            settings.topics.changes: settings.topics.results_partitions,
-            settings.topics.dead_letters: 1,
-        },
-    )
+    def spec(partitions: int, retention_ms: int) -> TopicSpec:
+        return TopicSpec(partitions, topics.replication_factor, topics.config(retention_ms))
+
+    return {
+        topics.events: spec(events, topics.events_retention_ms),
+        topics.results: spec(results, topics.results_retention_ms),
+        topics.status: spec(results, topics.status_retention_ms),
+        # Keyed by tenant like the events: the worker that parks a tenant's events reads
+        # its imports (a pending app change is a conflict).
+        topics.imports: spec(events, topics.imports_retention_ms),
+        topics.changes: spec(results, topics.changes_retention_ms),
+        topics.dead_letters: spec(1, topics.dead_letters_retention_ms),
+        # Faust's table changelog, created here so it gets the replication asked for.
+        topics.changelog(settings.worker.app_id): TopicSpec(
+            events, topics.changelog_replicas, topics.config(None)
+        ),
+    }
+
+
+def prepare_topics(settings: Settings) -> list[ConfigChange]:
+    """Create the shared topics with their configs, and set back every config an existing
+    topic (command topics included) drifted from; returns (and logs) what changed.
+    Per-file command topics are created on first use, by the worker."""
+    from confluent_kafka.admin import AdminClient
+
+    from connectors.kafka import ensure_topics, reconcile_topics
+
+    client = settings.kafka.client_config()
+    specs = topic_specs(settings)
+    ensure_topics(client, specs)
+    wanted = {name: dict(spec.config or {}) for name, spec in specs.items()}
+    prefix = settings.topics.commands("")
+    existing = AdminClient(dict(client)).list_topics(timeout=30).topics
+    command = settings.topics.command_config()
+    wanted.update({name: command for name in existing if name.startswith(prefix)})
+    return reconcile_topics(client, wanted)
 
 
 @dataclass(frozen=True)
@@ -165,3 +199,101 @@ def _exited(child: ChildProcess, what: str) -> str:
     """Two lines: what happened with the child's last log line, and where its log is."""
     last = child.log_tail(1).strip()
     return f"the {child.name} {what}: {last or 'no output'}\n  its log: {child.log_path}"
+
+
+def _local_kafka(settings: Settings, say: Callable[[str], None]) -> Supervised:
+    """Apache Kafka in KRaft mode with its data under ``<data dir>/kafka``, supervised;
+    ``settings`` pointed at it once it answers."""
+    reason = java_missing()
+    if reason is not None:
+        raise ConfigurationError(
+            f"qbsync run starts a local Apache Kafka when no broker is configured, but {reason}:"
+            " install Java 17 or newer (and Maven, once, to fetch the Kafka jars), or set"
+            " QBSYNC_KAFKA_BOOTSTRAP_SERVERS to your broker"
+        )
+    # The same ports as last time when free: a child restarted meanwhile finds it again.
+    node = kraft_node(
+        settings.data_dir / "kafka",
+        keep_ports=True,
+        # Chosen for the gateway, the worker and the console, which bind them only later.
+        avoid_ports=frozenset(
+            {settings.gateway.port, settings.worker.web_port, settings.console.port}
+        ),
+    )
+    broker = Supervised(
+        "broker",
+        lambda: spawn("broker", node.argv, env={}, log_path=node.log_path, cwd=node.work),
+    )
+    deadline = time.monotonic() + 120
+    while (why := probe(node.bootstrap_servers, 1.0)) is not None:
+        if not broker.child.alive() or time.monotonic() > deadline:
+            broker.stop()
+            raise WorkFailed(
+                f"the local Apache Kafka did not start ({why}); its log: {node.broker_log}"
+            )
+    settings.kafka.bootstrap_servers = node.bootstrap_servers
+    say(
+        f"started Apache Kafka {node.version} (KRaft) at {node.bootstrap_servers};"
+        f" its data in {node.work} (kept across restarts)"
+    )
+    return broker
+
+
+def serve(settings: Settings, stop: threading.Event, say: Callable[[str], None]) -> None:
+    """``qbsync run`` until ``stop`` is set: the broker (a local Apache Kafka when none is
+    configured), the worker and the gateway, each restarted with backoff when it exits
+    (:class:`~qbsync.processes.Supervised`), all stopped in reverse order at the end."""
+    from connectors.store import upgrade
+
+    children: list[Supervised] = []
+    run_file: Path | None = None
+    try:
+        if not settings.kafka.bootstrap_servers:
+            children.append(_local_kafka(settings, say))
+        upgrade(settings.database_url)
+        prepare_topics(settings)
+        env = child_env(settings)
+        logs = settings.data_dir / "logs"
+        names = ["worker", "gateway"] + (["console"] if settings.console.enabled else [])
+        for name in names:
+            argv = qbsync_argv([name])
+            log_path = logs / f"{name}.log"
+            children.append(
+                Supervised(name, partial(spawn, name, argv, env=env, log_path=log_path))
+            )
+        supervised = {child.name: child for child in children}
+        url = f"http://{settings.gateway.host}:{settings.gateway.port}"
+        wait_healthy(supervised["gateway"].child, f"{url}/healthz")
+        pages = ""
+        if "console" in supervised:
+            origin = f"http://{settings.console.host}:{settings.console.port}"
+            wait_healthy(supervised["console"].child, f"{origin}/healthz")
+            pages = f"; console on {origin}{settings.console.path_prefix}/"
+
+        def record() -> Path:
+            return write_run_file(
+                settings.data_dir,
+                LocalRun(
+                    bootstrap_servers=settings.kafka.bootstrap_servers,
+                    gateway_url=url,
+                    worker_web_port=settings.worker.web_port,
+                    pid=os.getpid(),
+                    children={child.name: child.pid for child in children},
+                ),
+            )
+
+        run_file = record()
+        say(f"gateway on {url}/qbwc{pages}; broker at {settings.kafka.bootstrap_servers}")
+        say(
+            f"other shells in this directory find both through {run_file}; logs in {logs};"
+            " a child that exits is restarted; Ctrl-C or SIGTERM stops everything"
+        )
+        while not stop.wait(1.0):
+            restarted = [child.check() for child in children]  # every child, each time
+            if any(restarted):
+                record()
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if run_file is not None:
+            remove_run_file(settings.data_dir, os.getpid())

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_DAY_MS = 24 * 3600 * 1000
+
 __all__ = [
     "ConsoleSettings",
     "DatabaseSettings",
@@ -75,6 +77,52 @@ class TopicSettings(BaseSettings):
     prefix: str = "qbsync"
     events_partitions: int = Field(default=6, ge=1)
     results_partitions: int = Field(default=6, ge=1)
+    # How every topic qbsync creates is configured (docs/architecture.md, "Topics and
+    # keys"): applied when a topic is created, and existing topics that drifted are set back
+    # at start (`qbsync run`, `qbsync worker`), each change logged. cleanup.policy is not a
+    # setting: `delete` for every topic (compaction keeps one message per tenant and drops
+    # the rest), `compact` for the worker's table changelog (Faust's state).
+    # -1: the broker's default.replication.factor; production: 3.
+    replication_factor: int = Field(default=-1, ge=-1)
+    # 0: the broker's default (1); production: 2, with replication_factor 3 and acks=all.
+    min_insync_replicas: int = Field(default=0, ge=0)
+    # The worker's parking-table changelog; 0: as replication_factor (1 when that is -1,
+    # for Faust's own declarations).
+    changelog_replication_factor: int = Field(default=0, ge=0)
+    # retention.ms per topic kind; -1 keeps messages until they are deleted by hand.
+    # Command topics never expire by default: a Web Connector switched off for the
+    # holidays must find its commands when it comes back (alert on their lag instead).
+    events_retention_ms: int = Field(default=7 * _DAY_MS, ge=-1)
+    commands_retention_ms: int = Field(default=-1, ge=-1)
+    results_retention_ms: int = Field(default=7 * _DAY_MS, ge=-1)
+    status_retention_ms: int = Field(default=7 * _DAY_MS, ge=-1)
+    imports_retention_ms: int = Field(default=7 * _DAY_MS, ge=-1)
+    changes_retention_ms: int = Field(default=7 * _DAY_MS, ge=-1)
+    dead_letters_retention_ms: int = Field(default=90 * _DAY_MS, ge=-1)
+
+    def config(self, retention_ms: int | None) -> dict[str, str]:
+        """Topic configs: ``delete`` with ``retention_ms``, or ``compact`` when ``None``."""
+        config = (
+            {"cleanup.policy": "compact"}
+            if retention_ms is None
+            else {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
+        )
+        if self.min_insync_replicas:
+            config["min.insync.replicas"] = str(self.min_insync_replicas)
+        return config
+
+    def command_config(self) -> dict[str, str]:
+        """A company file's command topic (created on first use by the worker)."""
+        return self.config(self.commands_retention_ms)
+
+    @property
+    def changelog_replicas(self) -> int:
+        """The parking-table changelog's replication factor (-1: the broker's default)."""
+        return self.changelog_replication_factor or self.replication_factor
+
+    def changelog(self, app_id: str) -> str:
+        """The worker's parking-table changelog (Faust names it after the app and table)."""
+        return f"{app_id}-parked-changelog"
 
     @property
     def events(self) -> str:

@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from collections.abc import Callable
 from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from connectors.kafka import ensure_topics
+from connectors.kafka import TopicSpec, ensure_topics
 from connectors.store import Store
 from qbsync.contracts import codec_from_settings
 from qbsync.settings import Settings
+from streams._delivery import Halt, process
+from streams._delivery import sweep as sweep_guarded
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams._runner import carry_out, release, sweep_once
 from streams.parking import faust_lot
 from streams.sensor import PipelineSensor
 
 __all__ = [
+    "HALTED",
     "Failure",
     "Pipeline",
     "Source",
@@ -34,6 +39,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+HALTED = 70  # the worker's exit code when it stopped itself (EX_SOFTWARE)
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
@@ -49,6 +56,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
             f" QBSYNC_TOPIC_RESULTS_PARTITIONS ({topics.results_partitions}) must be equal"
         )
     brokers = [f"kafka://{host.strip()}" for host in settings.kafka.bootstrap_servers.split(",")]
+    # Faust logs a failed delivery with the whole message (payload included) at WARNING;
+    # streams._delivery reports it instead, with ids and the error's name only.
+    logging.getLogger("faust.topics").setLevel(logging.ERROR)
     app = faust.App(
         settings.worker.app_id,
         broker=brokers,
@@ -63,7 +73,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         web_host="127.0.0.1",
         # Bound like the gateway: loopback unless QBSYNC_GATEWAY_HOST says otherwise.
         web_bind=settings.gateway.host,
-        topic_replication_factor=1,
+        # Faust's own declarations (its table changelog, when `prepare_topics` did not
+        # create it first); Faust needs a number where Kafka takes -1 for "the default".
+        topic_replication_factor=max(topics.changelog_replicas, 1),
         topic_allow_declare=True,
         topic_partitions=topics.events_partitions,
         autodiscover=False,
@@ -118,8 +130,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         (docs/performance.md)."""
         profiles = await asyncio.to_thread(pipeline.store.profiles)
         names = {name, *(topics.commands(profile.id) for profile in profiles)} - learned
+        # Created with their configs (commands never expire by default: QBSYNC_TOPIC_*).
+        spec = TopicSpec(1, topics.replication_factor, topics.command_config())
         await asyncio.to_thread(
-            ensure_topics, settings.kafka.client_config(), dict.fromkeys(names, 1)
+            ensure_topics, settings.kafka.client_config(), dict.fromkeys(names, spec)
         )
         # aiokafka's client (public on its producer; Faust hands the producer out through
         # a private accessor): add_topic calls made together share one metadata update.
@@ -128,35 +142,58 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         learned.update(names)
         log.info("command topics learned", extra={"topics": len(names)})
 
-    async def run(step: Step) -> None:
-        await carry_out(step, pipeline, lot, send, asyncio.to_thread)
-
     batch, within = settings.worker.batch_size, settings.worker.batch_within_s
+
+    async def take(
+        stream: faust.StreamT[bytes], plan_many: Callable[[list[Any]], list[Step]]
+    ) -> None:
+        """Batches, each acknowledged only once it is carried out (streams._delivery): Faust's
+        take_events acknowledges a batch when the body leaves it, even by an exception, so
+        every message is held by one more reference until its batch is done."""
+        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
+            for event in taken:
+                event.message.incref()
+            try:
+                await process([e.message for e in taken], plan_many, pipeline, lot, send, offload)
+            except Halt as exc:
+                await halt(exc)
+            for event in taken:
+                event.message.ack(app.consumer)
+
+    async def halt(exc: Halt) -> None:
+        """Stop the worker without acknowledging the batch: its offsets are not committed,
+        and the restarted worker (``qbsync run``, Kubernetes) reads it again. At once, as
+        a kill -9 would (which the worker is built to survive): a graceful stop waits for
+        the unacknowledged batch forever (Faust's ``wait_empty``)."""
+        log.critical(
+            "worker stopping: a batch could not be finished; it is read again after a restart",
+            extra={"error": str(exc)},
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(HALTED)
+
+    async def offload(function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(function, *args)
 
     @app.agent(events)
     async def translate(stream: faust.StreamT[bytes]) -> None:
-        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
-            messages = [event.message for event in taken]
-            for step in await asyncio.to_thread(pipeline.translate_many, messages):
-                await run(step)
+        await take(stream, pipeline.translate_many)
 
     @app.agent(results)
     async def settle(stream: faust.StreamT[bytes]) -> None:
-        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
-            messages = [event.message for event in taken]
-            for step in await asyncio.to_thread(pipeline.settle_many, messages):
-                await run(step)
+        await take(stream, pipeline.settle_many)
 
     @app.agent(app.topic(topics.imports, partitions=topics.events_partitions))
     async def reconcile(stream: faust.StreamT[bytes]) -> None:
-        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
-            messages = [event.message for event in taken]
-            for step in await asyncio.to_thread(pipeline.reconcile_many, messages):
-                await run(step)
+        await take(stream, pipeline.reconcile_many)
 
     @app.timer(interval=settings.worker.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep() -> None:
-        await sweep_once(pipeline, lot, send, asyncio.to_thread)
+        try:
+            await sweep_guarded(pipeline, lot, send, offload)
+        except Halt as exc:
+            await halt(exc)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

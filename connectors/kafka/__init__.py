@@ -1,17 +1,20 @@
 """Kafka adapters (confluent-kafka) and the broker harness used by tests, demo and benchmarks."""
 
-from connectors.kafka._admin import ensure_topics
+from connectors.kafka._admin import ConfigChange, TopicSpec, ensure_topics, reconcile_topics
 from connectors.kafka._command_queue import CommandQueue, QueuedCommand
 from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
 from connectors.kafka._producer import DeliveryFailed, RecordProducer
 
 __all__ = [
     "CommandQueue",
+    "ConfigChange",
     "DeadLetterFilter",
     "DeliveryFailed",
     "QueuedCommand",
     "RecordProducer",
+    "TopicSpec",
     "ensure_topics",
     "read_dead_letters",
+    "reconcile_topics",
     "replayable",
 ]

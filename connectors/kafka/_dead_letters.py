@@ -85,7 +85,9 @@ def replayable(
         letter
         for letter in letters
         if letter["original_value"] is not None
-        and letter["code"] != "undecodable-command"  # it would only come back
+        # These would only come back: the gateway could not read the command, or the
+        # broker refused what the message became (and only an excerpt of it is kept).
+        and letter["code"] not in {"undecodable-command", "unproducible"}
         and (
             letter["source_topic"] == events_topic
             or letter["source_topic"].startswith(commands_prefix)

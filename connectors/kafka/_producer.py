@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from qbsync.errors import WorkFailed
 
@@ -12,8 +12,36 @@ __all__ = ["DeliveryFailed", "RecordProducer"]
 log = logging.getLogger(__name__)
 
 
+_RECORD_FAULTS = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_MSG,  # corrupt
+        KafkaError.TOPIC_EXCEPTION,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+    }
+)
+
+
 class DeliveryFailed(WorkFailed):
-    """The broker did not acknowledge every record of a batch."""
+    """The broker did not acknowledge every record of a batch. ``failures`` lists the
+    records refused, by position in the batch, with the error's name (e.g.
+    ``MSG_SIZE_TOO_LARGE``); ``unacknowledged`` counts those never answered (a timeout)."""
+
+    def __init__(
+        self, message: str, failures: list[tuple[int, str, bool]], unacknowledged: int
+    ) -> None:
+        super().__init__(message)
+        self.failures = [(position, name) for position, name, _ in failures]
+        self.unacknowledged = unacknowledged
+        self._record_faults = all(fault for _, _, fault in failures)
+
+    @property
+    def records_at_fault(self) -> bool:
+        """Every failure is the fault of its record (too large, invalid), none the broker's
+        or the network's: dead-letter those records rather than retrying the batch."""
+        return bool(self.failures) and self._record_faults and not self.unacknowledged
 
 
 class RecordProducer:
@@ -40,27 +68,41 @@ class RecordProducer:
     def send_all(
         self, records: Iterable[tuple[str, bytes | None, bytes]], *, timeout: float = 30.0
     ) -> int:
-        """Send ``(topic, key, value)`` records, wait for every acknowledgement."""
-        errors: list[KafkaError] = []
+        """Send ``(topic, key, value)`` records, wait for every acknowledgement. A record
+        refused (at once, or by the broker) does not stop the others; :class:`DeliveryFailed`
+        then says which."""
+        failures: list[tuple[int, str, bool]] = []
 
-        def on_delivery(error: KafkaError | None, _message: Message) -> None:
-            if error is not None:
-                errors.append(error)
+        def on_delivery(position: int) -> Callable[[KafkaError | None, Message], None]:
+            def delivered(error: KafkaError | None, _message: Message) -> None:
+                if error is not None:
+                    failures.append((position, error.name(), error.code() in _RECORD_FAULTS))
+
+            return delivered
 
         count = 0
-        for topic, key, value in records:
+        for position, (topic, key, value) in enumerate(records):
             while True:
                 try:
-                    self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                    self._producer.produce(
+                        topic, value=value, key=key, on_delivery=on_delivery(position)
+                    )
                     break
                 except BufferError:
                     self._producer.poll(0.1)
+                except KafkaException as exc:  # refused before sending (e.g. too large)
+                    error = exc.args[0]
+                    failures.append((position, error.name(), error.code() in _RECORD_FAULTS))
+                    break
             count += 1
         remaining = self._producer.flush(timeout)
-        if remaining or errors:
+        if remaining or failures:
+            failures.sort()
             raise DeliveryFailed(
-                f"{remaining} record(s) unacknowledged, {len(errors)} failed"
-                + (f": {errors[0].str()}" if errors else "")
+                f"{remaining} record(s) unacknowledged, {len(failures)} failed"
+                + (f": {failures[0][1]} (record {failures[0][0]})" if failures else ""),
+                failures,
+                remaining,
             )
         return count
 

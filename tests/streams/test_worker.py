@@ -8,6 +8,7 @@ import json
 import os
 import re
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,8 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 from typer.testing import CliRunner
 
+from connectors.kafka import RecordProducer, read_dead_letters
 from connectors.kafka.brokers import BrokerInfo
 from connectors.qbxml import build_message, build_request
 from qbsync.cli import app as cli
@@ -27,6 +37,7 @@ from qbsync.runtime import (
     child_env,
 )
 from qbsync.settings import Settings
+from streams.app import HALTED
 from tests.support.pipeline import Running, running_pipeline
 from tests.support.waiting import until
 
@@ -272,3 +283,162 @@ def test_first_sync_adopts_what_the_bookkeeper_entered_by_hand(sync: Sync) -> No
     assert sync.store.mapping("t-1", "customer", "c-1").qb_id == customer_by_hand["ListID"]  # type: ignore[union-attr]
     assert len(sync.invoices()) == 1
     assert len(sync.company.customers()) == 1
+
+
+def test_an_oversized_event_is_a_dead_letter_and_the_events_behind_it_go_through(
+    sync: Sync,
+) -> None:
+    """Issue 13, item 1: a ~1.1 MB customer event, then three good ones on the same
+    partition. The big one becomes a bounded dead letter naming where the original is; the
+    three reach QuickBooks; the worker stays up; nothing is lost."""
+    big = customer_event("t-1", "c-big", {"last_name": "Big", "email": "x" * 1_100_000})
+    value = sync.codec.encode("com.qbsync.events.CustomerEvent", big)
+    assert len(value) > 1_048_576  # over both the producer's and the broker's default limit
+    # A source app that raised its own limit: lz4 makes the batch small enough for the broker.
+    roomy = RecordProducer(sync.settings.kafka.client_config(), **{"message.max.bytes": 4 << 20})
+    try:
+        roomy.send_all([(sync.settings.topics.events, b"t-1", value)])
+    finally:
+        roomy.close()
+    for number, name in enumerate(["Lovelace", "Hopper", "Noether"], start=1):
+        sync.publish(customer(f"c-{number}", name))
+
+    def all_three() -> bool:
+        return all(sync.store.mapping("t-1", "customer", f"c-{n}") for n in (1, 2, 3))
+
+    sync.until_synced(all_three, "the three customers behind the big one")
+    assert {c["FullName"] for c in sync.company.customers()} == {"Lovelace", "Hopper", "Noether"}
+
+    def letters() -> list[dict[str, Any]] | None:
+        found = read_dead_letters(
+            sync.settings.kafka.client_config(),
+            sync.settings.topics.dead_letters,
+            lambda data: sync.codec.decode(data)[1],
+            idle_s=1.0,
+        )
+        return found or None
+
+    (letter,) = until(letters, timeout=60, what="the big event's dead letter")
+    assert letter["code"] == "unproducible"
+    assert letter["source_topic"] == sync.settings.topics.events
+    assert "max" in letter["reason"].lower()
+    assert letter["remedy"]
+    excerpt = letter["original_value"]
+    assert 0 < len(excerpt) <= 64 * 1024 < len(value)
+    assert value.startswith(excerpt)
+    # Its coordinates lead back to the whole original on the events topic.
+    assert _read_one(sync, letter["source_partition"], letter["source_offset"]) == value
+    assert sync.services.worker.alive(), sync.services.worker.log_tail()
+    # Every event, the refused one included, was acknowledged: the group's committed
+    # offset reaches the end of the partition (Faust commits every few seconds).
+    until(
+        lambda: _committed(sync, letter["source_partition"]) == letter["source_offset"] + 4,
+        timeout=60,
+        what="the worker's offset committed past all four events",
+    )
+    log = sync.services.worker.log_path.read_text(errors="replace")
+    assert "record refused by the broker; dead-lettered" in log
+    assert "x" * 64 not in log  # ids and codes, never the payload
+
+
+def _read_one(sync: Sync, partition: int, offset: int) -> bytes | None:
+    consumer = Consumer(
+        {
+            **sync.settings.kafka.client_config(),
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 8 << 20,
+            "max.partition.fetch.bytes": 8 << 20,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(sync.settings.topics.events, partition, offset)])
+        message = until(
+            lambda: consumer.poll(1.0), timeout=30, what="the original on the events topic"
+        )
+        assert message.error() is None, message.error()
+        return message.value()
+    finally:
+        consumer.close()
+
+
+def _committed(sync: Sync, partition: int) -> int:
+    """The worker group's committed offset on an events partition (-1001: none yet)."""
+    consumer = Consumer(
+        {**sync.settings.kafka.client_config(), "group.id": sync.settings.worker.app_id}
+    )
+    try:
+        (committed,) = consumer.committed(
+            [TopicPartition(sync.settings.topics.events, partition)], timeout=10
+        )
+        return int(committed.offset)
+    finally:
+        consumer.close()
+
+
+def test_a_dead_letter_the_broker_refuses_stops_the_worker_before_its_offset_moves(
+    sync: Sync,
+) -> None:
+    """What is neither produced nor dead-lettered is never committed, whatever fails: with
+    the dead-letter topic refusing everything, an undecodable event stops the worker
+    unacknowledged; once the topic is fixed, a new worker dead-letters it and moves on."""
+    letters = sync.settings.topics.dead_letters
+    _set_topic_config(sync, letters, "max.message.bytes", "100")
+    sync.producer.send_all([(sync.settings.topics.events, b"t-1", b"not an event")])
+    partition = _partition_holding_one(sync)
+    worker = sync.services.worker
+    until(lambda: not worker.alive(), timeout=90, what="the worker to stop itself")
+    assert worker.process.returncode == HALTED
+    assert "worker stopping: a batch could not be finished" in worker.log_tail(200)
+    assert _committed(sync, partition) < 1  # not past the event
+
+    _set_topic_config(sync, letters, "max.message.bytes", "1048588")
+    env = child_env(sync.settings)
+    with child_process("worker", ["worker"], env=env, log_dir=sync.logs / "again") as again:
+
+        def dead_lettered() -> list[dict[str, Any]] | None:
+            assert again.alive(), again.log_tail()
+            found = read_dead_letters(
+                sync.settings.kafka.client_config(),
+                letters,
+                lambda data: sync.codec.decode(data)[1],
+                idle_s=1.0,
+            )
+            return found or None
+
+        (letter,) = until(dead_lettered, timeout=120, what="the event dead-lettered")
+        assert (letter["code"], letter["source_partition"]) == ("undecodable", partition)
+        assert letter["original_value"] == b"not an event"
+        until(
+            lambda: _committed(sync, partition) == 1,
+            timeout=60,
+            what="the offset committed once the event is dead-lettered",
+        )
+        assert again.stop() == 0
+
+
+def _set_topic_config(sync: Sync, topic: str, name: str, value: str) -> None:
+    admin = AdminClient(sync.settings.kafka.client_config())
+    entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(30)
+
+    def applied() -> bool:
+        (described,) = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)]).values()
+        return bool(described.result(30)[name].value == value)
+
+    until(applied, timeout=30, what=f"{topic} {name}={value}")
+
+
+def _partition_holding_one(sync: Sync) -> int:
+    """The events partition the test's one event went to."""
+    consumer = Consumer({**sync.settings.kafka.client_config(), "group.id": "watermarks"})
+    try:
+        for partition in range(sync.settings.topics.events_partitions):
+            where = TopicPartition(sync.settings.topics.events, partition)
+            if consumer.get_watermark_offsets(where, timeout=10)[1] == 1:
+                return partition
+    finally:
+        consumer.close()
+    raise AssertionError("the event is on no partition")
