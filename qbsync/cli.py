@@ -144,7 +144,7 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
 
 @app.command()
 def run(host: HostOption = None, port: PortOption = None) -> None:
-    """Run the worker, the gateway and the console, restarting any that exits.
+    """Run the worker, gateway and console; restart any that exits.
 
     With no broker configured, a local Apache Kafka too, its data kept in the data dir.
     Other commands started from the same directory (or with the same QBSYNC_DATA_DIR) find

@@ -59,7 +59,10 @@ def user_add(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Add a staff user; without --password-stdin a password is made and shown once."""
+    """Add a staff user.
+
+    Without --password-stdin a password is made and shown once.
+    """
     from connectors.qbwc import generate_password
     from connectors.store import STAFF_ROLES, ConsoleStore, open_store
     from qbsync.console._auth import create_user
@@ -98,7 +101,10 @@ def user_list() -> None:
 
 @user_app.command("disable")
 def user_disable(username: Annotated[str, typer.Argument(help="The user name.")]) -> None:
-    """Stop a user from signing in (their open sessions end at their next request)."""
+    """Stop a user from signing in.
+
+    Their open sessions end at their next request.
+    """
     from connectors.store import ConsoleStore, open_store
 
     with open_store(Settings().database_url) as store:
@@ -112,7 +118,10 @@ def setup_link(
     profile: Annotated[str, typer.Argument(help="Profile name, id or user name.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """A one-time link to the file's setup page for its bookkeeper (shown once)."""
+    """A one-time link to a file's setup page.
+
+    For its bookkeeper; shown once.
+    """
     from connectors.qbwc import find_profile
     from connectors.store import ConsoleStore, open_store
     from qbsync.console._auth import new_secret

@@ -75,7 +75,10 @@ def dlq_list(
 
 @dlq_app.command("show")
 def dlq_show(dead_letter_id: Annotated[str, typer.Argument(help="The id, or its start.")]) -> None:
-    """One dead letter in full (the original message as text when it is text)."""
+    """One dead letter in full.
+
+    With the original message as text when it is text.
+    """
     settings = _settings()
     letter = find_letter(read_letters(settings), dead_letter_id)
     sys.stdout.write(json.dumps(story(letter, settings), indent=2) + "\n")

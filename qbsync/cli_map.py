@@ -90,8 +90,11 @@ def map_match(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Match the app's records to records already in QuickBooks (from the file's imports):
-    by exact name or RefNumber, then normalized; report what stayed unmatched."""
+    """Match app records to records already in QuickBooks.
+
+    QuickBooks records come from the file's imports; matched by exact name or RefNumber,
+    then normalized; what stayed unmatched is reported.
+    """
     from connectors.store import open_store
 
     if (records is None) == (source_id is None):

@@ -25,7 +25,10 @@ def add(
     name: Annotated[str, typer.Option(help="A name for the company, unique.")],
     tenant: Annotated[list[str], typer.Option(help="A tenant synced to it (repeatable).")],
 ) -> None:
-    """Create a QBO company (a profile without Web Connector login) and its tenants."""
+    """Create a QBO company and its tenants.
+
+    A profile without a Web Connector login.
+    """
     from connectors.qbo import create_company
     from connectors.store import open_store
 
@@ -35,8 +38,11 @@ def add(
 
 @qbo_app.command("connect")
 def connect(profile: Annotated[str, typer.Argument(help="The company's profile id.")]) -> None:
-    """Print the URL where the company's administrator grants access ("Connect to
-    QuickBooks"); Intuit then redirects to QBSYNC_QBO_REDIRECT_URI with a code."""
+    """Print the URL that connects a company.
+
+    Its administrator grants access there ("Connect to QuickBooks"); Intuit then redirects
+    to QBSYNC_QBO_REDIRECT_URI with a code.
+    """
     from connectors.qbo import QboConnections, TokenCipher, authorize_url, oauth_app
     from connectors.store import open_store
 
@@ -55,7 +61,10 @@ def connect(profile: Annotated[str, typer.Argument(help="The company's profile i
 def complete(
     callback: Annotated[str, typer.Argument(help="The URL Intuit redirected to.")],
 ) -> None:
-    """Finish a connect: exchange the callback's code, store the tokens encrypted."""
+    """Finish a connect.
+
+    Exchanges the callback's code and stores the tokens encrypted.
+    """
     import httpx2
 
     from connectors.qbo import OAuthClient, QboConnections, TokenCipher, oauth_app
@@ -74,7 +83,10 @@ def complete(
 
 @qbo_app.command("status")
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Every QBO company: realm, connection status, when its access token expires."""
+    """Every QBO company and its connection.
+
+    Realm, connection status, when its access token expires.
+    """
     from connectors.qbo import QboConnections, TokenCipher
     from connectors.store import open_store
 
@@ -107,7 +119,10 @@ def send(
     once: Annotated[bool, typer.Option(help="One drain of every company, then exit.")] = False,
     idle_s: Annotated[float, typer.Option(help="Pause when nothing was sent.")] = 1.0,
 ) -> None:
-    """Drain every connected company's command topic until SIGTERM (the QBO sender)."""
+    """Run the QBO sender until SIGTERM.
+
+    Drains every connected company's command topic.
+    """
     from connectors.qbo import create_qbo_runtime
     from connectors.store import open_store
 
