@@ -55,8 +55,14 @@ def _settings(host: str | None = None, port: int | None = None) -> Settings:
 @app.callback()
 def _root(
     log_level: Annotated[str, typer.Option(envvar="QBSYNC_LOG_LEVEL")] = "INFO",
+    log_format: Annotated[
+        str, typer.Option(envvar="QBSYNC_LOG_FORMAT", help="text or json (one object a line).")
+    ] = "text",
 ) -> None:
-    configure_logging(log_level.upper())
+    try:
+        configure_logging(log_level.upper(), log_format.lower())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @db_app.command("upgrade")
@@ -237,8 +243,9 @@ def worker() -> None:
     settings = _settings()
     _require_broker(settings)
     faust_app = create_app(settings)
+    # Our handler (text or JSON, UTC) stays: Faust would replace it with its own.
     faust.Worker(
-        faust_app, loglevel=logging.getLogger().level, quiet=True
+        faust_app, loglevel=logging.getLogger().level, quiet=True, override_logging=False
     ).execute_from_commandline()
 
 
