@@ -26,7 +26,17 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
 # Libraries that narrate routine steps at INFO on every command (alembic's "Context impl",
 # "Will assume transactional DDL", "setup plugin"; Faust and aiokafka at every rebalance step):
 # they speak at WARNING and above only.
-_NOISY: Final = ("alembic", "aiokafka", "faust", "mode", "kafka", "urllib3", "httpx", "waitress")
+_NOISY: Final = (
+    "alembic",
+    "aiokafka",
+    "faust",
+    "mode",
+    "kafka",
+    "urllib3",
+    "httpx",
+    "waitress",
+    "spyne",
+)
 
 
 def _timestamp(record: logging.LogRecord) -> str:

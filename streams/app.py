@@ -20,7 +20,7 @@ from qbsync.settings import Settings
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams._runner import carry_out, release, sweep_once
 from streams.parking import faust_lot
-from streams.sensor import PipelineSensor
+from streams.sensor import FaustConsumer, PipelineSensor
 
 __all__ = [
     "Failure",
@@ -60,7 +60,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         key_serializer="raw",
         web_enabled=settings.worker.web_port > 0,
         web_port=settings.worker.web_port or 6066,
-        web_host="127.0.0.1",
+        web_host=settings.worker.web_host,
         topic_replication_factor=1,
         topic_allow_declare=True,
         topic_partitions=topics.events_partitions,
@@ -69,12 +69,20 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         broker_session_timeout=settings.worker.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
     )
-    pipeline = Pipeline(
-        settings, store or Store(settings.database_url), codec_from_settings(settings)
-    )
     registry = CollectorRegistry()
     sensor = PipelineSensor(topics, registry)
+    sensor.watch_consumer(lambda: FaustConsumer(app))
     app.sensors.add(sensor)
+    database = settings.database
+    pipeline = Pipeline(
+        settings,
+        store
+        or Store(
+            settings.database_url, pool_size=database.pool_size, max_overflow=database.max_overflow
+        ),
+        codec_from_settings(settings),
+        observer=sensor,
+    )
     events = app.topic(topics.events, partitions=topics.events_partitions)
     results = app.topic(topics.results, partitions=topics.results_partitions)
     table = app.Table(
@@ -155,6 +163,18 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
     @app.timer(interval=settings.worker.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep() -> None:
         await sweep_once(pipeline, lot, send, asyncio.to_thread)
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        # Ready while the consumer holds partitions and reads whenever work is waiting: a
+        # stuck consumer (lag, no progress for QBSYNC_WORKER_READY_STALL_S) is taken out.
+        verdict = sensor.readiness(settings.worker.ready_stall_s)
+        status = 200 if verdict.ready else 503
+        return web.json({"ready": verdict.ready, "reason": verdict.reason}, status=status)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"alive": True})
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -327,6 +327,7 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         # Two-way: the gateway decides a 3200 (QuickBooks changed it meanwhile) with these.
         "source_updated_at": envelope["source_updated_at"] if two_way else None,
         "conflict_policy": settings.conflict_of(entity) if two_way else None,
+        "occurred_at": envelope["occurred_at"],
     }
 
 
