@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 import faust
@@ -16,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from connectors.kafka import ensure_topics
 from connectors.store import Store
 from qbsync.contracts import codec_from_settings
-from qbsync.settings import Settings
+from qbsync.settings import KafkaSettings, Settings
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams._runner import carry_out, release, sweep_once
 from streams.parking import faust_lot
@@ -27,6 +28,7 @@ __all__ = [
     "Pipeline",
     "Source",
     "Step",
+    "broker_credentials",
     "carry_out",
     "create_app",
     "release",
@@ -34,6 +36,43 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
+    """The worker's broker authentication, from the same settings as every other client:
+    TLS with the CA (and, for mutual TLS, the client certificate and key), SASL (over TLS
+    or not); None for PLAINTEXT."""
+    context: ssl.SSLContext | None = None
+    if kafka.uses_tls:
+        try:
+            context = ssl.create_default_context(cafile=kafka.ssl_ca_location or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"QBSYNC_KAFKA_SSL_CA_LOCATION={kafka.ssl_ca_location!r} is not a readable PEM"
+                f" CA file: {exc}"
+            ) from None
+        if kafka.ssl_certificate_location:
+            try:
+                context.load_cert_chain(
+                    kafka.ssl_certificate_location,
+                    kafka.ssl_key_location or None,
+                    password=kafka.ssl_key_password.get_secret_value() or None,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    "QBSYNC_KAFKA_SSL_CERTIFICATE_LOCATION / _SSL_KEY_LOCATION /"
+                    f" _SSL_KEY_PASSWORD do not make a client certificate: {exc}"
+                ) from None
+    if kafka.sasl_mechanism:
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
@@ -49,6 +88,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
             f" QBSYNC_TOPIC_RESULTS_PARTITIONS ({topics.results_partitions}) must be equal"
         )
     brokers = [f"kafka://{host.strip()}" for host in settings.kafka.bootstrap_servers.split(",")]
+    credentials = broker_credentials(settings.kafka)
     app = faust.App(
         settings.worker.app_id,
         broker=brokers,
@@ -66,6 +106,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         topic_partitions=topics.events_partitions,
         autodiscover=False,
         producer_acks=-1,
+        broker_credentials=credentials,
         broker_session_timeout=settings.worker.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
     )
