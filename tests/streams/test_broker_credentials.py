@@ -20,8 +20,22 @@ def pem(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate and its key (stand-ins for the CA and the client's pair)."""
     cert, key = tmp_path / "client.pem", tmp_path / "client.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
-        + ["-subj", "/CN=qbsync-test-ca", "-keyout", str(key), "-out", str(cert)],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=qbsync-test-ca",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
     )
