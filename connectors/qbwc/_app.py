@@ -11,6 +11,7 @@ from spyne.server.wsgi import WsgiApplication
 from connectors.kafka import BacklogReader, CommandQueue, RecordProducer
 from connectors.qbwc._backlog_metrics import BacklogCollector
 from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
+from connectors.qbwc._http_metrics import count_responses
 from connectors.qbwc._imports import ImportConfig
 from connectors.qbwc._metrics import GatewayMetrics, StoreCollector
 from connectors.qbwc._soap import NAMESPACE, soap_application
@@ -100,13 +101,16 @@ def create_gateway(settings: Settings) -> Gateway:
     )
     application = soap_application(conversation)
     metrics.attach(application)
-    wsgi = build_wsgi(
-        WsgiApplication(application),
-        ready=store.ping,
-        registry=registry,
-        wsdl=WsdlCache(application, NAMESPACE),
-        public_url=settings.gateway.public_url,
-        max_body_bytes=settings.gateway.max_body_bytes,
+    wsgi = count_responses(
+        build_wsgi(
+            WsgiApplication(application),
+            ready=store.ping,
+            registry=registry,
+            wsdl=WsdlCache(application, NAMESPACE),
+            public_url=settings.gateway.public_url,
+            max_body_bytes=settings.gateway.max_body_bytes,
+        ),
+        registry,
     )
     return Gateway(
         wsgi=wsgi,

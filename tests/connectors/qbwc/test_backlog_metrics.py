@@ -4,6 +4,7 @@ commands waiting, the oldest waiting command's age, broker reachability; no file
 from __future__ import annotations
 
 import re
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -77,3 +78,18 @@ def test_an_unreachable_broker_is_a_metric_not_an_error(served: Served) -> None:
     finally:
         gateway.close()
     assert "qbsync_kafka_up 0.0" in text
+
+
+def test_http_responses_are_counted_by_status_class_and_route(served: Served) -> None:
+    try:
+        urllib.request.urlopen(served.url + "/tenants/t-1/secret", timeout=10)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404
+    text = scrape(served)
+    labels = '{route="other",status_class="4xx"}'
+    assert sample(text, "qbsync_gateway_http_responses_total", labels) == 1
+    assert (
+        sample(text, "qbsync_gateway_http_responses_total", '{route="qbwc",status_class="5xx"}')
+        == 0
+    )
+    assert "t-1" not in text
