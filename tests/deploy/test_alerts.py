@@ -39,7 +39,8 @@ def test_the_rules_are_valid_and_cover_the_sre_questions() -> None:
     assert set(alerts) >= REQUIRED
     for name, rule in alerts.items():
         assert rule["labels"]["severity"] in {"warning", "critical"}, name
-        assert rule["annotations"]["summary"] and rule["annotations"]["description"], name
+        assert rule["annotations"]["summary"], name
+        assert rule["annotations"]["description"], name
 
 
 def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
