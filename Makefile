@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck ci helm-schema clean bench image image-smoke
+.PHONY: demo test lint format typecheck ci helm-schema clean bench image image-smoke dashboard
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qbsync needs Python >= 3.11"'
@@ -33,9 +33,14 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict deploy/helm/schema/values.py
+	$(BIN)/mypy --strict deploy/grafana/dashboard.py
 
 helm-schema: $(STAMP)
 	$(BIN)/python deploy/helm/schema/values.py
+
+## dashboard: regenerate the Grafana dashboard JSON the chart ships
+dashboard: $(STAMP)
+	$(BIN)/python deploy/grafana/dashboard.py
 
 ci: lint typecheck test
 
