@@ -67,11 +67,18 @@ def _root(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the migrations to QBSYNC_DATABASE_URL (or the default SQLite file)."""
-    from connectors.store import upgrade
+    """Apply the migrations to QBSYNC_DATABASE_URL (or the default SQLite file). The only
+    command that migrates a configured database (the chart runs it as its migration Job)."""
+    from connectors.store import current_revision, head_revision, upgrade
 
-    upgrade(_settings().database_url)
-    err.print("database is up to date")
+    url = _settings().database_url
+    before = current_revision(url)
+    upgrade(url)
+    after = head_revision()
+    if before == after:
+        err.print(f"database is up to date (revision {after})")
+    else:
+        err.print(f"database upgraded from revision {before or 'none'} to {after}")
 
 
 @profile_app.command("create")
@@ -211,7 +218,7 @@ def profile_enable(
 
 
 def _store() -> AbstractContextManager[Store]:
-    """The configured store, migrated, closed after use."""
+    """The configured store, checked to be at this schema revision, closed after use."""
     from connectors.store import open_store
 
     return open_store(_settings().database_url)
@@ -238,10 +245,12 @@ def worker() -> None:
     """Run the stream worker (Faust) until SIGTERM."""
     import faust
 
+    from connectors.store import check_schema
     from streams import create_app
 
     settings = _settings()
     _require_broker(settings)
+    check_schema(settings.database_url)
     faust_app = create_app(settings)
     # Our handler (text or JSON, UTC) stays: Faust would replace it with its own.
     faust.Worker(
@@ -253,11 +262,11 @@ def worker() -> None:
 def gateway(host: HostOption = None, port: PortOption = None) -> None:
     """Run the Web Connector gateway: SOAP at /qbwc, WSDL at /qbwc?wsdl."""
     from connectors.qbwc import create_gateway, serve
-    from connectors.store import upgrade
+    from connectors.store import check_schema
 
     settings = _settings(host, port)
     _require_broker(settings)
-    upgrade(settings.database_url)
+    check_schema(settings.database_url)
     built = create_gateway(settings)
     try:
         serve(
@@ -273,11 +282,13 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
 
 @app.command()
 def run(host: HostOption = None, port: PortOption = None) -> None:
-    """Run the worker and the gateway (and the embedded broker when none is configured)."""
+    """Run the worker and the gateway (and the embedded broker when none is configured) on
+    this machine. Migrates its own SQLite file in the data dir; a configured database
+    (QBSYNC_DATABASE_URL) must be migrated with `qbsync db upgrade` first."""
     from contextlib import ExitStack
 
     from connectors.kafka.brokers import running_broker
-    from connectors.store import upgrade
+    from connectors.store import check_schema, upgrade
     from qbsync.runtime import prepare_topics, running_services, use_broker
 
     settings = _settings(host, port)
@@ -291,7 +302,10 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
             )
             use_broker(settings, broker)
             err.print(f"started the embedded broker: {broker.describe()}")
-        upgrade(settings.database_url)
+        if settings.database.url.get_secret_value():
+            check_schema(settings.database_url)
+        else:
+            upgrade(settings.database_url)  # this machine's own SQLite file
         prepare_topics(settings)
         logs = settings.data_dir / "logs"
         services = stack.enter_context(running_services(settings, logs))
@@ -359,7 +373,7 @@ def main() -> None:
     try:
         app()
     except QbsyncError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", soft_wrap=True)  # one line, whatever the width
         raise SystemExit(2) from None
 
 

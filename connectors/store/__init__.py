@@ -3,7 +3,14 @@
 SQLAlchemy 2 models with Alembic migrations; SQLite by default, PostgreSQL in production.
 """
 
-from connectors.store._migrate import open_store, upgrade
+from connectors.store._migrate import (
+    SchemaMismatch,
+    check_schema,
+    current_revision,
+    head_revision,
+    open_store,
+    upgrade,
+)
 from connectors.store._models import (
     Base,
     DeliveredChange,
@@ -25,12 +32,16 @@ __all__ = [
     "Mapping",
     "Profile",
     "QuickBooksRecord",
+    "SchemaMismatch",
     "SessionBusy",
     "Store",
     "StoreError",
     "SyncLogEntry",
     "Tenant",
     "WebConnectorSession",
+    "check_schema",
+    "current_revision",
+    "head_revision",
     "make_engine",
     "open_store",
     "upgrade",
