@@ -98,11 +98,13 @@ class BacklogCollector(Collector):
         *,
         interval_s: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reader = reader
         self._topics = topics
         self._interval = interval_s
         self._clock = clock
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._read_at = -float("inf")
         self._summary: BacklogSummary | None = None
@@ -110,12 +112,17 @@ class BacklogCollector(Collector):
 
     def _refresh(self) -> None:
         with self._lock:
-            if time.monotonic() - self._read_at < self._interval:
+            if self._monotonic() - self._read_at < self._interval:
                 return
-            self._read_at = time.monotonic()
+            self._read_at = self._monotonic()
             try:
-                backlogs = self._reader.read(self._topics())
-            except Exception as exc:  # a broker or store outage is a metric, never a 500
+                topics = self._topics()
+            except Exception as exc:  # the store is down: /readyz says so; keep the last read
+                log.warning("backlog not read", extra={"error": type(exc).__name__})
+                return
+            try:
+                backlogs = self._reader.read(topics)
+            except Exception as exc:  # a broker outage is a metric, never a failed scrape
                 log.warning("backlog not read", extra={"error": type(exc).__name__})
                 self._up = 0
                 return

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.kafka import FileBacklog
-from connectors.qbwc._backlog_metrics import summarise_backlog
+from connectors.qbwc._backlog_metrics import BacklogCollector, summarise_backlog
 from streams.sensor import ready
 
 NOW = datetime(2026, 12, 2, 7, 0, tzinfo=UTC)
@@ -58,3 +58,52 @@ def test_no_files_is_an_empty_distribution_not_an_error() -> None:
     summary = summarise_backlog([], NOW)
     assert (summary.files, summary.commands, summary.oldest_age_s) == (0, 0, 0.0)
     assert dict(summary.by_size)[float("inf")] == 0
+
+
+class _Reader:
+    def __init__(self, answer: list[FileBacklog] | Exception) -> None:
+        self.answer = answer
+        self.calls = 0
+
+    def read(self, topics: object) -> list[FileBacklog]:
+        self.calls += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def _samples(collector: BacklogCollector) -> dict[str, float]:
+    return {s.name: s.value for family in collector.collect() for s in family.samples}
+
+
+def test_the_backlog_is_read_at_most_once_per_interval_and_an_outage_is_a_metric() -> None:
+    reader = _Reader([FileBacklog("a", 2, NOW - timedelta(minutes=5))])
+    collector = BacklogCollector(reader, lambda: ["a"], interval_s=3_600, clock=lambda: NOW)
+    first = _samples(collector)
+    assert (first["qbsync_kafka_up"], first["qbsync_oldest_command_age_seconds"]) == (1, 300)
+    assert _samples(collector) == first
+    assert reader.calls == 1  # the second scrape answered from the last read
+
+    down = BacklogCollector(
+        _Reader(ConnectionError("broker")), lambda: ["a"], interval_s=0.001, clock=lambda: NOW
+    )
+    assert _samples(down) == {"qbsync_kafka_up": 0}
+
+
+def test_a_store_outage_does_not_claim_the_broker_is_down() -> None:
+    answers: list[list[str] | Exception] = [["a"], OSError("database unreachable")]
+
+    def topics() -> list[str]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    ticks = iter(range(0, 1_000, 60))  # each look at the clock: a minute later
+    reader = _Reader([FileBacklog("a", 1, NOW)])
+    collector = BacklogCollector(
+        reader, topics, interval_s=30, clock=lambda: NOW, monotonic=lambda: next(ticks)
+    )
+    assert _samples(collector)["qbsync_kafka_up"] == 1
+    assert _samples(collector)["qbsync_kafka_up"] == 1  # the store failed, not the broker
+    assert reader.calls == 1
