@@ -186,6 +186,14 @@ def test_the_image_serves_the_web_connector_and_joins_the_worker_group(
 
             until(worker_joined, timeout=180, what="the image's worker in its consumer group")
             log.info("image %s: worker joined consumer group %s", image, settings.worker.app_id)
+            until(
+                lambda: get(worker_port, "/readyz")[0] == 200,
+                timeout=120,
+                what="the image's worker /readyz",
+            )
+            log.info(
+                "image %s: worker GET /readyz -> 200 %s", image, get(worker_port, "/readyz")[1]
+            )
         finally:
             codes = (stop(worker), stop(gateway))
         assert codes == (0, 0), box.log("worker") + box.log("gateway")
