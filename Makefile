@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck ci helm-schema clean bench faults
+.PHONY: demo test lint format typecheck ci helm-schema clean bench faults image image-smoke dashboard
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qbsync needs Python >= 3.11"'
@@ -39,11 +39,28 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict deploy/helm/schema/values.py
+	$(BIN)/mypy --strict deploy/grafana/dashboard.py
 
 helm-schema: $(STAMP)
 	$(BIN)/python deploy/helm/schema/values.py
 
+## dashboard: regenerate the Grafana dashboard JSON the chart ships
+dashboard: $(STAMP)
+	$(BIN)/python deploy/grafana/dashboard.py
+
 ci: lint typecheck test
+
+## image: the container image from the Containerfile, with buildah (docs/operations.md);
+## BASE=<image> to build on a registry's base instead of a local debootstrap of bookworm.
+IMAGE ?= localhost/qbsync:ci
+image: $(STAMP)
+	deploy/image/build.sh $(IMAGE)
+
+## image-smoke: build it, then start it against the test broker: the gateway answers /readyz
+## and SOAP serverVersion, the worker joins its group (tests/deploy/test_image.py)
+image-smoke: image
+	QBSYNC_TEST_IMAGE=$(IMAGE) $(BIN)/python -m pytest tests/deploy/test_image.py -q \
+	  -o log_cli=true --log-cli-level=INFO --log-cli-format='%(message)s'
 
 ## bench: every benchmark (docs/performance.md), one JSON object per line on stdout, progress
 ## on stderr; about 8 to 10 minutes on 2 cores. Broker: QBSYNC_KAFKA_BOOTSTRAP_SERVERS, else the

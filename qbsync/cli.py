@@ -75,28 +75,41 @@ def _root(
         str, typer.Option(envvar="QBSYNC_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+    log_format: Annotated[
+        str, typer.Option(envvar="QBSYNC_LOG_FORMAT", help="text or json (one object a line).")
+    ] = "text",
     version: Annotated[
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     ctx.meta[DEBUG_KEY] = debug
-    configure_logging(log_level.upper())
+    try:
+        configure_logging(log_level.upper(), log_format.lower())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @db_app.command("upgrade")
 def db_upgrade(as_json: JsonOption = False) -> None:
     """Apply the migrations to the store.
 
-    The store is QBSYNC_DATABASE_URL, or the SQLite file in the data dir.
+    The store is QBSYNC_DATABASE_URL, or the SQLite file in the data dir. The only command
+    that migrates a configured database (the chart runs it as its migration Job).
     """
-    from connectors.store import upgrade
+    from connectors.store import current_revision, head_revision, upgrade
 
-    upgrade(_settings().database_url)
+    url = _settings().database_url
+    before = current_revision(url)
+    upgrade(url)
+    after = head_revision()
     if as_json:
-        emit_json({"database": "up to date"})
+        emit_json({"database": "up to date", "from_revision": before, "revision": after})
         return
-    say("database is up to date")
+    if before == after:
+        say(f"database is up to date (revision {after})")
+    else:
+        say(f"database upgraded from revision {before or 'none'} to {after}")
 
 
 @app.command()
@@ -104,17 +117,20 @@ def worker() -> None:
     """Run the stream worker (Faust) until SIGTERM."""
     import faust
 
+    from connectors.store import check_schema
     from qbsync.runtime import prepare_topics, require_free_port
     from streams import create_app
 
     settings = _settings()
     _require_broker(settings)
+    check_schema(settings.database_url)
     if settings.worker.web_port:
-        require_free_port(settings.gateway.host, settings.worker.web_port, _WORKER_PORT)
+        require_free_port(settings.worker.web_host, settings.worker.web_port, _WORKER_PORT)
     prepare_topics(settings)  # topics with their configs; drifted ones set back, logged
     faust_app = create_app(settings)
+    # Our handler (text or JSON, UTC) stays: Faust would replace it with its own.
     faust.Worker(
-        faust_app, loglevel=logging.getLogger().level, quiet=True
+        faust_app, loglevel=logging.getLogger().level, quiet=True, override_logging=False
     ).execute_from_commandline()
 
 
@@ -122,13 +138,13 @@ def worker() -> None:
 def gateway(host: HostOption = None, port: PortOption = None) -> None:
     """Run the Web Connector gateway: SOAP at /qbwc, WSDL at /qbwc?wsdl."""
     from connectors.qbwc import create_gateway, serve
-    from connectors.store import upgrade
+    from connectors.store import check_schema
     from qbsync.runtime import require_free_port
 
     settings = _settings(host, port)
     _require_broker(settings)
     require_free_port(settings.gateway.host, settings.gateway.port, _GATEWAY_PORT)
-    upgrade(settings.database_url)
+    check_schema(settings.database_url)
     built = create_gateway(settings)
     try:
         serve(
@@ -162,7 +178,7 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
         )
     require_free_port(settings.gateway.host, settings.gateway.port, _GATEWAY_PORT)
     if settings.worker.web_port:
-        require_free_port(settings.gateway.host, settings.worker.web_port, _WORKER_PORT)
+        require_free_port(settings.worker.web_host, settings.worker.web_port, _WORKER_PORT)
     if settings.console.enabled:
         require_free_port(settings.console.host, settings.console.port, "QBSYNC_CONSOLE_PORT")
     stop = threading.Event()

@@ -38,15 +38,15 @@ def console(ctx: typer.Context, host: HostOption = None, port: PortOption = None
     """Serve the console until SIGTERM (pages under QBSYNC_CONSOLE_PATH_PREFIX)."""
     if ctx.invoked_subcommand is not None:
         return
-    from connectors.store import upgrade
     from qbsync.console import serve_console
+    from qbsync.runtime import migrate_local_store
 
     settings = Settings()
     if host is not None:
         settings.console.host = host
     if port is not None:
         settings.console.port = port
-    upgrade(settings.database_url)
+    migrate_local_store(settings)
     serve_console(settings)
 
 
@@ -64,13 +64,14 @@ def user_add(
     Without --password-stdin a password is made and shown once.
     """
     from connectors.qbwc import generate_password
-    from connectors.store import STAFF_ROLES, ConsoleStore, open_store
+    from connectors.store import STAFF_ROLES, ConsoleStore
     from qbsync.console._auth import create_user
+    from qbsync.runtime import open_cli_store
 
     if role not in STAFF_ROLES:
         raise QbsyncError(f"--role {role!r}: use one of {', '.join(STAFF_ROLES)}")
     password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
-    with open_store(Settings().database_url) as store:
+    with open_cli_store() as store:
         try:
             create_user(ConsoleStore(store), username, password, role)
         except ValueError as exc:
@@ -88,9 +89,10 @@ def user_add(
 @user_app.command("list")
 def user_list() -> None:
     """The staff users and their roles (never a password)."""
-    from connectors.store import ConsoleStore, open_store
+    from connectors.store import ConsoleStore
+    from qbsync.runtime import open_cli_store
 
-    with open_store(Settings().database_url) as store:
+    with open_cli_store() as store:
         users = ConsoleStore(store).users()
     table = Table("user", "role", "enabled", "last sign-in")
     for user in users:
@@ -105,9 +107,10 @@ def user_disable(username: Annotated[str, typer.Argument(help="The user name.")]
 
     Their open sessions end at their next request.
     """
-    from connectors.store import ConsoleStore, open_store
+    from connectors.store import ConsoleStore
+    from qbsync.runtime import open_cli_store
 
-    with open_store(Settings().database_url) as store:
+    with open_cli_store() as store:
         ConsoleStore(store).update_user(username, enabled=False)
         ConsoleStore(store).audit("cli", "user.disable", username, {})
     err.print(f"console user {username} disabled")
@@ -123,15 +126,16 @@ def setup_link(
     For its bookkeeper; shown once.
     """
     from connectors.qbwc import find_profile
-    from connectors.store import ConsoleStore, open_store
+    from connectors.store import ConsoleStore
     from qbsync.console._auth import new_secret
+    from qbsync.runtime import open_cli_store
 
     settings = Settings()
     base = settings.console.public_url.rstrip("/") or (
         f"http://{settings.console.host}:{settings.console.port}{settings.console.path_prefix}"
     )
     token = new_secret()
-    with open_store(settings.database_url) as store:
+    with open_cli_store(settings) as store:
         found = find_profile(store, profile)
         pages = ConsoleStore(store)
         link = pages.add_setup_link(

@@ -104,11 +104,11 @@ def dlq_replay(
     Each dead letter is replayed once: replaying again does nothing unless --force. An
     event whose record reached QuickBooks in the meantime becomes a Mod, never a second Add.
     """
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
     settings = _settings()
     letters = read_letters(settings, LetterFilter(code, tenant, file, since))
-    with open_store(settings.database_url) as store:
+    with open_cli_store(settings) as store:
         done = store.replayed([str(dl["dead_letter_id"]) for dl in letters])
         plan = plan_replay(letters, done, settings, force=force)
         say(plan.describe())

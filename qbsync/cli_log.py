@@ -12,7 +12,6 @@ import typer
 
 from qbsync._cli_shell import command_group, say
 from qbsync.errors import QbsyncError
-from qbsync.settings import Settings
 from qbsync.sync_log import log_rows, write_csv
 
 __all__ = ["log_app"]
@@ -30,11 +29,11 @@ def export(
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
 ) -> None:
     """Every settled command of a tenant, oldest first."""
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    with open_store(Settings().database_url) as store:
+    with open_cli_store() as store:
         rows = log_rows(store, tenant, since)
         if not rows and store.tenant(tenant) is None:
             raise QbsyncError(f"--tenant {tenant}: no such tenant (try `qbsync tenant list`)")

@@ -15,7 +15,6 @@ from rich.table import Table
 from qbsync._cli_shell import command_group, emit_json, say
 from qbsync.errors import QbsyncError
 from qbsync.mappings import match, profile_of, unmatch
-from qbsync.settings import Settings
 
 __all__ = ["map_app"]
 
@@ -33,9 +32,9 @@ def map_list(
     as_json: JsonOption = False,
 ) -> None:
     """A tenant's mappings, by entity and source id."""
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
-    with open_store(Settings().database_url) as store:
+    with open_cli_store() as store:
         profile_of(store, tenant)
         rows = [
             {
@@ -95,7 +94,7 @@ def map_match(
     QuickBooks records come from the file's imports; matched by exact name or RefNumber,
     then normalized; what stayed unmatched is reported.
     """
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
     if (records is None) == (source_id is None):
         raise QbsyncError("give --records FILE, or --id and --qb-id to match one by hand")
@@ -103,7 +102,7 @@ def map_match(
         raise QbsyncError("--id needs --qb-id: the QuickBooks ListID or TxnID to map it to")
     rows = _read_records(records) if records is not None else None
     one = (source_id, qb_id or "") if source_id is not None else None
-    with open_store(Settings().database_url) as store:
+    with open_cli_store() as store:
         report = match(
             store, tenant, entity, records=rows, one=one, dry_run=dry_run, source=str(records)
         )
@@ -126,9 +125,9 @@ def map_unmatch(
 
     The record's next event adds it to QuickBooks (or it is matched again on a first sync).
     """
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
-    with open_store(Settings().database_url) as store:
+    with open_cli_store() as store:
         unmatch(store, tenant, entity, source_id)
     if as_json:
         emit_json({"tenant": tenant, "entity": entity, "id": source_id, "unmatched": True})

@@ -30,9 +30,9 @@ def add(
     A profile without a Web Connector login.
     """
     from connectors.qbo import create_company
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
-    with open_store(Settings().database_url) as store:
+    with open_cli_store() as store:
         typer.echo(create_company(store, name=name, tenants=tenant))
 
 
@@ -44,11 +44,11 @@ def connect(profile: Annotated[str, typer.Argument(help="The company's profile i
     to QBSYNC_QBO_REDIRECT_URI with a code.
     """
     from connectors.qbo import QboConnections, TokenCipher, authorize_url, oauth_app
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
     settings = Settings()
     app = oauth_app(settings)
-    with open_store(settings.database_url) as store:
+    with open_cli_store(settings) as store:
         if store.profile(profile) is None:
             raise QbsyncError(f"no profile {profile!r}: create it with qbsync qbo add")
         state = QboConnections(store.engine, TokenCipher(settings.qbo.token_keys)).begin_connect(
@@ -68,12 +68,12 @@ def complete(
     import httpx2
 
     from connectors.qbo import OAuthClient, QboConnections, TokenCipher, oauth_app
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
     settings = Settings()
     with (
         httpx2.Client(timeout=settings.qbo.timeout_s) as http,
-        open_store(settings.database_url) as store,
+        open_cli_store(settings) as store,
     ):
         company = QboConnections(
             store.engine, TokenCipher(settings.qbo.token_keys)
@@ -88,10 +88,10 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     Realm, connection status, when its access token expires.
     """
     from connectors.qbo import QboConnections, TokenCipher
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
     settings = Settings()
-    with open_store(settings.database_url) as store:
+    with open_cli_store(settings) as store:
         companies = QboConnections(store.engine, TokenCipher(settings.qbo.token_keys)).companies()
     rows = [
         {
@@ -124,7 +124,7 @@ def send(
     Drains every connected company's command topic.
     """
     from connectors.qbo import create_qbo_runtime
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
     settings = Settings()
     if not settings.kafka.bootstrap_servers:
@@ -136,7 +136,7 @@ def send(
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with open_store(settings.database_url) as store:
+        with open_cli_store(settings) as store:
             runtime = create_qbo_runtime(settings, store)
             try:
                 while not stop.is_set():

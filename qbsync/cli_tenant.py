@@ -35,9 +35,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout."
 @contextmanager
 def open_configured_store() -> Iterator[Store]:
     """The configured store, migrated, closed after use."""
-    from connectors.store import open_store
+    from qbsync.runtime import open_cli_store
 
-    with open_store(Settings().database_url) as store:
+    with open_cli_store() as store:
         yield store
 
 

@@ -8,10 +8,11 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from connectors.kafka import ConfigChange, TopicSpec
 from connectors.kafka._kraft import java_missing, kraft_node, probe
@@ -21,11 +22,16 @@ from qbsync.errors import ConfigurationError, WorkFailed
 from qbsync.processes import ChildProcess, Supervised, child_process, qbsync_argv, spawn
 from qbsync.settings import Settings
 
+if TYPE_CHECKING:
+    from connectors.store import Store
+
 __all__ = [
     "RUN_FILE",
     "Services",
     "child_env",
     "free_port",
+    "migrate_local_store",
+    "open_cli_store",
     "prepare_topics",
     "require_free_port",
     "running_services",
@@ -34,6 +40,27 @@ __all__ = [
     "use_broker",
     "wait_healthy",
 ]
+
+
+def migrate_local_store(settings: Settings) -> None:
+    """The one-machine commands (`run`, `demo`) migrate their own SQLite file in the data
+    dir; a configured database (QBSYNC_DATABASE_URL) is only checked: `qbsync db upgrade`
+    (the chart's migration Job) migrates it, never a command that happens to start."""
+    from connectors.store import check_schema, upgrade
+
+    if settings.database.url.get_secret_value():
+        check_schema(settings.database_url)
+    else:
+        upgrade(settings.database_url)
+
+
+def open_cli_store(settings: Settings | None = None) -> AbstractContextManager[Store]:
+    """The store a CLI command works on, by the policy of :func:`migrate_local_store`."""
+    from connectors.store import open_store
+
+    chosen = settings or Settings()
+    local = not chosen.database.url.get_secret_value()
+    return open_store(chosen.database_url, migrate=local)
 
 
 def free_port() -> int:
@@ -243,14 +270,13 @@ def serve(settings: Settings, stop: threading.Event, say: Callable[[str], None])
     """``qbsync run`` until ``stop`` is set: the broker (a local Apache Kafka when none is
     configured), the worker and the gateway, each restarted with backoff when it exits
     (:class:`~qbsync.processes.Supervised`), all stopped in reverse order at the end."""
-    from connectors.store import upgrade
 
     children: list[Supervised] = []
     run_file: Path | None = None
     try:
         if not settings.kafka.bootstrap_servers:
             children.append(_local_kafka(settings, say))
-        upgrade(settings.database_url)
+        migrate_local_store(settings)
         prepare_topics(settings)
         env = child_env(settings)
         logs = settings.data_dir / "logs"

@@ -39,6 +39,16 @@ class KafkaSettings(BaseSettings):
     # Tansu 0.6 (the embedded demo broker) moves its high watermark once per record batch;
     # false makes the gateway read to find the end of a file's queue. True for Apache Kafka.
     exact_watermarks: bool = True
+    # TLS (security_protocol SSL or SASL_SSL): PEM files, e.g. mounted from a Secret. Empty
+    # CA: the system's; a client certificate and key: mutual TLS.
+    ssl_ca_location: str = ""
+    ssl_certificate_location: str = ""
+    ssl_key_location: str = ""
+    ssl_key_password: SecretStr = SecretStr("")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol.upper() in {"SSL", "SASL_SSL"}
 
     def client_config(self) -> dict[str, str]:
         """librdkafka-style settings (confluent-kafka); the secret is revealed only here."""
@@ -50,6 +60,15 @@ class KafkaSettings(BaseSettings):
             config["sasl.mechanism"] = self.sasl_mechanism
             config["sasl.username"] = self.sasl_username
             config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.uses_tls:
+            for key, value in (
+                ("ssl.ca.location", self.ssl_ca_location),
+                ("ssl.certificate.location", self.ssl_certificate_location),
+                ("ssl.key.location", self.ssl_key_location),
+                ("ssl.key.password", self.ssl_key_password.get_secret_value()),
+            ):
+                if value:
+                    config[key] = value
         return config
 
 
@@ -167,6 +186,9 @@ class DatabaseSettings(BaseSettings):
 
     url: SecretStr = SecretStr("")
     echo: bool = False
+    # PostgreSQL connections each process keeps (pool) and may open beyond it (overflow).
+    pool_size: int = Field(default=5, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=200)
 
 
 class GatewaySettings(BaseSettings):
@@ -190,6 +212,8 @@ class GatewaySettings(BaseSettings):
     refuse_client_below: str = ""
     # A profile counts as stalled after this many of its scheduled intervals without a call.
     stalled_factor: float = Field(default=3.0, gt=1.0)
+    # The company files' backlog (/metrics): read from Kafka at most this often.
+    backlog_interval_s: float = Field(default=30.0, gt=0)
     # Open HTTP connections waitress accepts (each Web Connector may keep one alive).
     connection_limit: int = Field(default=1000, ge=10)
     # Lists read back from each company file after its commands, by qbXML entity name,
@@ -225,6 +249,11 @@ class WorkerSettings(BaseSettings):
 
     app_id: str = "qbsync-worker"
     web_port: int = Field(default=6066, ge=0, le=65535)
+    # The interface of the worker's web server (/metrics, /healthz, /readyz): 0.0.0.0 in a
+    # container, so the kubelet and Prometheus reach it.
+    web_host: str = "127.0.0.1"
+    # /readyz fails when the consumer holds no partition, or has not polled for this long.
+    ready_stall_s: float = Field(default=120.0, gt=0)
     # How long the group waits for a silent worker before moving its partitions. Kafka's
     # default is 45 s; 30 s fails over sooner and is still far above a heartbeat's 3 s.
     session_timeout_s: float = Field(default=30.0, ge=6.0)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.qbo import explain_code
 from connectors.qbwc import BLOCKED
@@ -29,7 +29,7 @@ from streams.from_quickbooks import ImportRefused, imports_for
 from streams.parking import Kind, Parked, ParkingLot, record_key
 from streams.translate import Context, Held, Paused, Skip, Waiting, plan
 
-__all__ = ["Failure", "Pipeline", "Record", "Source", "Step"]
+__all__ = ["Failure", "Pipeline", "PipelineObserver", "Record", "Source", "Step"]
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,22 @@ def _references(outcome: object) -> list[str]:
     return []
 
 
+class PipelineObserver(Protocol):
+    """What the worker's metrics hear from the pipeline (streams.sensor); ids never."""
+
+    def dead_lettered(self, code: str, category: str) -> None: ...
+
+    def settled(self, occurred_at: datetime, answered_at: datetime) -> None: ...
+
+
+class _Unobserved:
+    def dead_lettered(self, code: str, category: str) -> None:
+        pass
+
+    def settled(self, occurred_at: datetime, answered_at: datetime) -> None:
+        pass
+
+
 class Pipeline:
     """The worker's steps, apart from Faust so they can be tested without a broker.
 
@@ -158,8 +174,10 @@ class Pipeline:
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        observer: PipelineObserver | None = None,
     ) -> None:
         self.settings = settings
+        self.observer: PipelineObserver = observer or _Unobserved()
         self.store = store
         self.codec = codec
         self.clock = clock
@@ -226,6 +244,7 @@ class Pipeline:
             "dead-lettered",
             extra={"code": failure.code, "topic": source.topic, "offset": source.offset},
         )
+        self.observer.dead_lettered(failure.code, failure.category)
         now = self._now()
         record = {
             "dead_letter_id": dead_letter_id or str(uuid.uuid4()),
@@ -640,6 +659,7 @@ class Pipeline:
                 )
             self._dead.pop((tenant_id, dependency), None)
             writes.log.append(self._log(result, "synced"))
+            self._observe_latency(result)
             return Step(send=[self._status(result, ok=True)], mapped=[(tenant_id, dependency)])
         if code == CONFLICT:
             # Both sides changed it and QuickBooks' version wins: not an error, nothing to
@@ -815,6 +835,13 @@ class Pipeline:
             if (mapping.tenant_id, mapping.entity, mapping.qb_id) == (tenant_id, entity, qb_id):
                 return mapping.external_id
         return self.store.external_id_of(tenant_id, entity, qb_id)
+
+    def _observe_latency(self, result: dict[str, Any]) -> None:
+        """Event published -> QuickBooks answered, for the command the result answers."""
+        command = self._command(result)
+        occurred_at = (command or {}).get("occurred_at")
+        if isinstance(occurred_at, datetime):
+            self.observer.settled(occurred_at, result["processed_at"])
 
     def _command(self, result: dict[str, Any]) -> dict[str, Any] | None:
         raw = result.get("command")

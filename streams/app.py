@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -18,13 +19,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from connectors.kafka import TopicSpec, ensure_topics
 from connectors.store import Store
 from qbsync.contracts import codec_from_settings
-from qbsync.settings import Settings
+from qbsync.settings import KafkaSettings, Settings
 from streams._delivery import Halt, process
 from streams._delivery import sweep as sweep_guarded
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams._runner import carry_out, release, sweep_once
 from streams.parking import faust_lot
-from streams.sensor import PipelineSensor
+from streams.sensor import FaustConsumer, PipelineSensor
 
 __all__ = [
     "HALTED",
@@ -32,6 +33,7 @@ __all__ = [
     "Pipeline",
     "Source",
     "Step",
+    "broker_credentials",
     "carry_out",
     "create_app",
     "release",
@@ -41,6 +43,43 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 HALTED = 70  # the worker's exit code when it stopped itself (EX_SOFTWARE)
+
+
+def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
+    """The worker's broker authentication, from the same settings as every other client:
+    TLS with the CA (and, for mutual TLS, the client certificate and key), SASL (over TLS
+    or not); None for PLAINTEXT."""
+    context: ssl.SSLContext | None = None
+    if kafka.uses_tls:
+        try:
+            context = ssl.create_default_context(cafile=kafka.ssl_ca_location or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"QBSYNC_KAFKA_SSL_CA_LOCATION={kafka.ssl_ca_location!r} is not a readable PEM"
+                f" CA file: {exc}"
+            ) from None
+        if kafka.ssl_certificate_location:
+            try:
+                context.load_cert_chain(
+                    kafka.ssl_certificate_location,
+                    kafka.ssl_key_location or None,
+                    password=kafka.ssl_key_password.get_secret_value() or None,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    "QBSYNC_KAFKA_SSL_CERTIFICATE_LOCATION / _SSL_KEY_LOCATION /"
+                    f" _SSL_KEY_PASSWORD do not make a client certificate: {exc}"
+                ) from None
+    if kafka.sasl_mechanism:
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
@@ -59,6 +98,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
     # Faust logs a failed delivery with the whole message (payload included) at WARNING;
     # streams._delivery reports it instead, with ids and the error's name only.
     logging.getLogger("faust.topics").setLevel(logging.ERROR)
+    credentials = broker_credentials(settings.kafka)
     app = faust.App(
         settings.worker.app_id,
         broker=brokers,
@@ -70,9 +110,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         key_serializer="raw",
         web_enabled=settings.worker.web_port > 0,
         web_port=settings.worker.web_port or 6066,
-        web_host="127.0.0.1",
-        # Bound like the gateway: loopback unless QBSYNC_GATEWAY_HOST says otherwise.
-        web_bind=settings.gateway.host,
+        # Loopback by default like the gateway; the chart sets QBSYNC_WORKER_WEB_HOST=0.0.0.0
+        # so probes and scrapes reach the pod.
+        web_host=settings.worker.web_host,
+        web_bind=settings.worker.web_host,
         # Faust's own declarations (its table changelog, when `prepare_topics` did not
         # create it first); Faust needs a number where Kafka takes -1 for "the default".
         topic_replication_factor=max(topics.changelog_replicas, 1),
@@ -80,15 +121,24 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         topic_partitions=topics.events_partitions,
         autodiscover=False,
         producer_acks=-1,
+        broker_credentials=credentials,
         broker_session_timeout=settings.worker.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
     )
-    pipeline = Pipeline(
-        settings, store or Store(settings.database_url), codec_from_settings(settings)
-    )
     registry = CollectorRegistry()
     sensor = PipelineSensor(topics, registry)
+    sensor.watch_consumer(lambda: FaustConsumer(app))
     app.sensors.add(sensor)
+    database = settings.database
+    pipeline = Pipeline(
+        settings,
+        store
+        or Store(
+            settings.database_url, pool_size=database.pool_size, max_overflow=database.max_overflow
+        ),
+        codec_from_settings(settings),
+        observer=sensor,
+    )
     events = app.topic(topics.events, partitions=topics.events_partitions)
     results = app.topic(topics.results, partitions=topics.results_partitions)
     table = app.Table(
@@ -194,6 +244,18 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
             await sweep_guarded(pipeline, lot, send, offload)
         except Halt as exc:
             await halt(exc)
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        # Ready while the consumer holds partitions and reads whenever work is waiting: a
+        # stuck consumer (lag, no progress for QBSYNC_WORKER_READY_STALL_S) is taken out.
+        verdict = sensor.readiness(settings.worker.ready_stall_s)
+        status = 200 if verdict.ready else 503
+        return web.json({"ready": verdict.ready, "reason": verdict.reason}, status=status)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"alive": True})
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -340,6 +340,7 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         "source_updated_at": envelope["source_updated_at"] if two_way else None,
         "conflict_policy": settings.conflict_of(entity) if two_way else None,
         "qbo": qbo_request.to_avro() if qbo_request else None,
+        "occurred_at": envelope["occurred_at"],
     }
 
 

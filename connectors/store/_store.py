@@ -74,7 +74,9 @@ def _rows(session: Session, model: type[Row], keys: Iterable[tuple[Any, ...]]) -
     return found
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10
+) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
@@ -89,14 +91,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(
+        url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+    )
 
 
 class Store:
     """Tenants, profiles, id mappings and Web Connector sessions."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
-        self.engine = make_engine(url, echo=echo)
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10
+    ) -> None:
+        self.engine = make_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,37 @@ INGRESS: dict[str, Any] = {
         },
         "podDisruptionBudget": {"enabled": True},
     }
+}
+MONITORING: dict[str, Any] = {
+    "metrics": {
+        "podMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
+        "dashboard": {"enabled": True, "annotations": {"grafana_folder": "QuickBooks"}},
+    },
+    "gateway": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 8}},
+    "worker": {
+        "keda": {
+            "enabled": True,
+            "maxReplicas": 6,
+            "prometheusServerAddress": "http://prometheus-operated.monitoring:9090",
+        }
+    },
+}
+TLS: dict[str, Any] = {
+    "config": {
+        "kafka": {
+            "securityProtocol": "SSL",
+            "tls": {
+                "existingSecret": "kafka-client-tls",
+                "caKey": "ca.crt",
+                "certificateKey": "tls.crt",
+                "keyKey": "tls.key",
+                "keyPasswordKey": "key-password",
+            },
+        },
+        "database": {"poolSize": 20, "maxOverflow": 5},
+    },
+    "secrets": {"schemaRegistryUserInfoKey": "schema-registry-user-info"},
 }
 EVERYTHING: dict[str, Any] = {
     "imagePullSecrets": [{"name": "regcred"}],
@@ -371,6 +403,8 @@ def test_secrets_come_from_the_existing_secret(
         "QBSYNC_GATEWAY_PUBLIC_URL",
         "QBSYNC_GATEWAY_BATCH_SIZE",
         "QBSYNC_GATEWAY_THREADS",
+        "QBSYNC_DATABASE_POOL_SIZE",
+        "QBSYNC_DATABASE_MAX_OVERFLOW",
         "QBSYNC_DATA_DIR",
     }
 
@@ -432,7 +466,7 @@ def test_probes_ports_and_scrape_annotations(
     worker = default_docs[("Deployment", f"{FULLNAME}-worker")]
     wk = container(worker)
     assert wk["ports"] == [{"name": "metrics", "containerPort": 6066, "protocol": "TCP"}]
-    assert wk["livenessProbe"]["tcpSocket"] == {"port": "metrics"}
+    assert wk["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert env_by_name(wk)["QBSYNC_WORKER_WEB_PORT"]["value"] == "6066"
 
     for workload, port in ((gateway, "8080"), (worker, "6066")):
@@ -492,9 +526,11 @@ def test_ingress_render(ingress_docs: dict[tuple[str, str], dict[str, Any]]) -> 
     assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "qbwc.example.com"
-    (path,) = rule["http"]["paths"]
-    assert path["path"] == "/qbwc"
-    assert path["backend"]["service"] == {"name": gateway_name, "port": {"name": "http"}}
+    # Every public path: the SOAP endpoint and the .qwc's AppSupport page.
+    paths = rule["http"]["paths"]
+    assert [path["path"] for path in paths] == ["/qbwc", "/support"]
+    for path in paths:
+        assert path["backend"]["service"] == {"name": gateway_name, "port": {"name": "http"}}
     service_ports = ingress_docs[("Service", gateway_name)]["spec"]["ports"]
     assert [p["name"] for p in service_ports] == ["http"]
 
@@ -553,6 +589,7 @@ def test_components_can_be_disabled(chart: helm.Chart) -> None:
         pytest.param(REQUIRED, id="defaults"),
         pytest.param(merged(REQUIRED, INGRESS), id="ingress-3-gateways"),
         pytest.param(merged(REQUIRED, INGRESS, EVERYTHING), id="everything"),
+        pytest.param(merged(REQUIRED, INGRESS, TLS), id="kafka-mtls"),
         pytest.param(
             merged(REQUIRED, {"serviceAccount": {"create": False}}), id="existing-service-account"
         ),
@@ -612,3 +649,112 @@ def test_invalid_value_is_rejected_by_the_schema(chart: helm.Chart, tmp_path: Pa
     assert gateway["spec"]["replicas"] == "three"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(gateway, KUBE_VERSION, strict=True)
+
+
+# --------------------------------------------------------------------------- operations (issue 17)
+
+CRD_KINDS = {"PodMonitor", "PrometheusRule", "ScaledObject"}
+
+
+def test_monitoring_scaling_and_dashboard_are_off_by_default(
+    default_docs: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    kinds = {kind for kind, _ in default_docs}
+    assert not kinds & (CRD_KINDS | {"HorizontalPodAutoscaler"})
+    assert ("ConfigMap", f"{FULLNAME}-dashboard") not in default_docs
+
+
+def test_monitoring_on_renders_rules_monitor_dashboard_and_scalers(chart: helm.Chart) -> None:
+    docs = index(render(chart, merged(REQUIRED, MONITORING)))
+    rule = docs[("PrometheusRule", FULLNAME)]
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    shipped = yaml.safe_load((CHART_DIR / "files/prometheus-rules.yaml").read_text())
+    assert rule["spec"] == shipped  # the promtool-tested file, unchanged
+    alerts = {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert {"QbsyncBacklogTooOld", "QbsyncBrokerUnreachable", "QbsyncGatewayErrors"} <= alerts
+
+    monitor = docs[("PodMonitor", FULLNAME)]
+    assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} == {"metrics", "http"}
+    worker = docs[("Deployment", f"{FULLNAME}-worker")]
+    gateway = docs[("Deployment", f"{FULLNAME}-gateway")]
+    ports = {p["name"] for d in (worker, gateway) for p in container(d)["ports"]}
+    assert ports == {"metrics", "http"}
+    expressions = {e["key"]: e["values"] for e in monitor["spec"]["selector"]["matchExpressions"]}
+    assert expressions["app.kubernetes.io/instance"] == [RELEASE]
+
+    board = docs[("ConfigMap", f"{FULLNAME}-dashboard")]
+    assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert board["metadata"]["annotations"] == {"grafana_folder": "QuickBooks"}
+    shipped_board = (CHART_DIR / "files/grafana-dashboard.json").read_text()
+    assert json.loads(board["data"]["qbsync.json"]) == json.loads(shipped_board)
+
+    hpa = docs[("HorizontalPodAutoscaler", f"{FULLNAME}-gateway")]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 8)
+    assert hpa["spec"]["scaleTargetRef"]["name"] == gateway["metadata"]["name"]
+    assert "replicas" not in gateway["spec"]  # the HPA owns it
+
+    scaled = docs[("ScaledObject", f"{FULLNAME}-worker")]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
+    (trigger,) = scaled["spec"]["triggers"]
+    assert "qbsync_worker_consumer_lag_messages" in trigger["metadata"]["query"]
+    assert "replicas" not in worker["spec"]
+
+    for doc in docs.values():
+        if doc["kind"] not in CRD_KINDS:
+            assert kubernetes_validate.validate(doc, KUBE_VERSION, strict=True) == KUBE_VERSION
+
+
+def test_keda_may_not_scale_past_the_partitions(chart: helm.Chart) -> None:
+    too_many = merged(REQUIRED, MONITORING, {"worker": {"keda": {"maxReplicas": 7}}})
+    with pytest.raises(ValidationError, match="maxReplicas"):
+        models.QbsyncValues.model_validate(too_many)
+    with pytest.raises(helm.HelmError, match=r"exceeds config\.topics\.eventsPartitions"):
+        render(chart, too_many)
+
+
+def test_worker_probes_its_consumer_and_listens_for_the_kubelet(
+    default_docs: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    worker = container(default_docs[("Deployment", f"{FULLNAME}-worker")])
+    assert worker["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert env_by_name(worker)["QBSYNC_WORKER_WEB_HOST"]["value"] == "0.0.0.0"
+
+
+def test_kafka_mtls_and_registry_credentials_come_from_existing_secrets(
+    chart: helm.Chart,
+) -> None:
+    docs = index(render(chart, merged(REQUIRED, TLS)))
+    data = docs[("ConfigMap", f"{FULLNAME}-config")]["data"]
+    assert data["QBSYNC_KAFKA_SSL_CA_LOCATION"] == "/etc/qbsync/kafka-tls/ca.crt"
+    assert data["QBSYNC_KAFKA_SSL_CERTIFICATE_LOCATION"] == "/etc/qbsync/kafka-tls/tls.crt"
+    assert data["QBSYNC_KAFKA_SSL_KEY_LOCATION"] == "/etc/qbsync/kafka-tls/tls.key"
+    assert (data["QBSYNC_DATABASE_POOL_SIZE"], data["QBSYNC_DATABASE_MAX_OVERFLOW"]) == ("20", "5")
+    for name in ("worker", "gateway"):
+        workload = docs[("Deployment", f"{FULLNAME}-{name}")]
+        ctr = container(workload)
+        env = env_by_name(ctr)
+        assert env["QBSYNC_KAFKA_SSL_KEY_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": "kafka-client-tls",
+            "key": "key-password",
+        }
+        assert env["QBSYNC_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"]["valueFrom"]["secretKeyRef"] == {
+            "name": "qbsync-secrets",
+            "key": "schema-registry-user-info",
+        }
+        mounts = {m["name"]: m for m in ctr["volumeMounts"]}
+        assert mounts["kafka-tls"] == {
+            "name": "kafka-tls",
+            "mountPath": "/etc/qbsync/kafka-tls",
+            "readOnly": True,
+        }
+        volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["kafka-tls"]["secret"]["secretName"] == "kafka-client-tls"
+    # No secret value is ever in the ConfigMap.
+    assert not any("password" in key.lower() or "user_info" in key.lower() for key in data)
+
+
+def test_kafka_tls_files_need_a_tls_protocol() -> None:
+    plain = merged(REQUIRED, {"config": {"kafka": {"tls": {"existingSecret": "kafka-tls"}}}})
+    with pytest.raises(ValidationError, match="SSL or SASL_SSL"):
+        models.QbsyncValues.model_validate(plain)

@@ -197,12 +197,39 @@ class KafkaConfig(_Model):
         "QBSYNC_KAFKA_SASL_PASSWORD from the Secret.",
     )
     sasl_username: str = Field(default="", description="QBSYNC_KAFKA_SASL_USERNAME.")
+    tls: "KafkaTls" = Field(
+        default_factory=lambda: KafkaTls(), description="TLS / mutual TLS files from a Secret."
+    )
 
     @model_validator(mode="after")
     def _sasl_needs_mechanism(self) -> "KafkaConfig":
         if self.security_protocol.startswith("SASL_") and not self.sasl_mechanism:
             raise ValueError(f"securityProtocol {self.security_protocol} needs a saslMechanism")
+        if self.tls.existing_secret and self.security_protocol not in {"SSL", "SASL_SSL"}:
+            raise ValueError("config.kafka.tls needs securityProtocol SSL or SASL_SSL")
         return self
+
+
+class KafkaTls(_Model):
+    """PEM files for Kafka TLS from an existing Secret, mounted read-only at
+    /etc/qbsync/kafka-tls (QBSYNC_KAFKA_SSL_*_LOCATION). A client certificate and key make it
+    mutual TLS."""
+
+    existing_secret: str = Field(
+        default="",
+        pattern=r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Secret with the files; empty: no TLS files (the system CAs).",
+    )
+    ca_key: str = Field(default="ca.crt", description="Key of the CA certificate; empty: none.")
+    certificate_key: str = Field(
+        default="", description="Key of the client certificate (mutual TLS); empty: none."
+    )
+    key_key: str = Field(default="", description="Key of the client's private key.")
+    key_password_key: str = Field(
+        default="",
+        description="Key of the private key's password (QBSYNC_KAFKA_SSL_KEY_PASSWORD); empty: "
+        "the key is not encrypted.",
+    )
 
 
 class TopicsConfig(_Model):
@@ -257,8 +284,30 @@ RESERVED_ENV = frozenset(
         "QBSYNC_GATEWAY_THREADS",
         "QBSYNC_DATA_DIR",
         "QBSYNC_WORKER_WEB_PORT",
+        "QBSYNC_WORKER_WEB_HOST",
+        "QBSYNC_KAFKA_SSL_CA_LOCATION",
+        "QBSYNC_KAFKA_SSL_CERTIFICATE_LOCATION",
+        "QBSYNC_KAFKA_SSL_KEY_LOCATION",
+        "QBSYNC_KAFKA_SSL_KEY_PASSWORD",
+        "QBSYNC_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
+        "QBSYNC_DATABASE_POOL_SIZE",
+        "QBSYNC_DATABASE_MAX_OVERFLOW",
     }
 )
+
+
+class DatabaseConfig(_Model):
+    """``QBSYNC_DATABASE_*`` besides the URL (which is secret)."""
+
+    pool_size: int = Field(
+        default=5, ge=1, le=200, description="QBSYNC_DATABASE_POOL_SIZE: connections per process."
+    )
+    max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=200,
+        description="QBSYNC_DATABASE_MAX_OVERFLOW: connections a process may open beyond the pool.",
+    )
 
 
 class Config(_Model):
@@ -267,6 +316,9 @@ class Config(_Model):
     kafka: KafkaConfig = Field(default_factory=KafkaConfig, description="Kafka connection.")
     topics: TopicsConfig = Field(default_factory=TopicsConfig, description="Kafka topics.")
     gateway: GatewayConfig = Field(default_factory=GatewayConfig, description="The gateway.")
+    database: DatabaseConfig = Field(
+        default_factory=DatabaseConfig, description="Database connection pools."
+    )
     data_dir: str = Field(
         default="/var/lib/qbsync",
         pattern=r"^/.*",
@@ -313,16 +365,61 @@ class Secrets(_Model):
         description="Key in the Secret holding QBSYNC_KAFKA_SASL_PASSWORD; read only when "
         "config.kafka.saslMechanism is set.",
     )
+    schema_registry_user_info_key: str = Field(
+        default="",
+        description="Key in the Secret holding QBSYNC_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO "
+        "(user:password); empty: the registry needs no credential.",
+    )
+
+
+class PodMonitor(_Model):
+    """A Prometheus Operator PodMonitor scraping the worker and gateway pods' /metrics."""
+
+    enabled: bool = Field(default=False, description="Create the PodMonitor (needs its CRD).")
+    interval: str = Field(
+        default="30s", pattern=r"^[0-9]+(ms|s|m|h)$", description="Scrape interval."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels your Prometheus selects PodMonitors by."
+    )
+
+
+class PrometheusRule(_Model):
+    """qbsync's alert rules (files/prometheus-rules.yaml) as a PrometheusRule."""
+
+    enabled: bool = Field(default=False, description="Create the PrometheusRule (needs its CRD).")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels your Prometheus selects rules by."
+    )
+
+
+class Dashboard(_Model):
+    """The Grafana dashboard (files/grafana-dashboard.json) in a ConfigMap that Grafana's
+    dashboard sidecar loads."""
+
+    enabled: bool = Field(default=False, description="Create the dashboard ConfigMap.")
+    labels: dict[str, str] = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"},
+        description="Labels the sidecar watches for (its `label`, default grafana_dashboard).",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="e.g. {grafana_folder: QuickBooks} for the folder."
+    )
 
 
 class Metrics(_Model):
-    """Prometheus scraping of the pods' /metrics."""
+    """Prometheus scraping of the pods' /metrics, alert rules and the dashboard."""
 
     scrape_annotations: bool = Field(
         default=True,
         description="Add prometheus.io/scrape, /port and /path annotations to the worker and "
         "gateway pods.",
     )
+    pod_monitor: PodMonitor = Field(default_factory=PodMonitor, description="The PodMonitor.")
+    prometheus_rule: PrometheusRule = Field(
+        default_factory=PrometheusRule, description="The alert rules."
+    )
+    dashboard: Dashboard = Field(default_factory=Dashboard, description="The Grafana dashboard.")
 
 
 # --------------------------------------------------------------------------- processes
@@ -348,7 +445,16 @@ class Worker(_Model):
     )
     liveness_probe: ProbeTiming = Field(
         default_factory=lambda: ProbeTiming(initial_delay_seconds=30, period_seconds=15),
-        description="TCP check on the metrics port.",
+        description="HTTP GET /healthz on the metrics port.",
+    )
+    readiness_probe: ProbeTiming = Field(
+        default_factory=lambda: ProbeTiming(initial_delay_seconds=20, period_seconds=15),
+        description="HTTP GET /readyz: fails while the consumer holds no partition or has lag "
+        "and has read nothing for QBSYNC_WORKER_READY_STALL_S.",
+    )
+    keda: "WorkerScaler" = Field(
+        default_factory=lambda: WorkerScaler(),
+        description="A KEDA ScaledObject scaling the worker on its consumer lag.",
     )
     termination_grace_period_seconds: int = Field(
         default=60, ge=0, description="Time to commit offsets and leave the group on shutdown."
@@ -356,6 +462,60 @@ class Worker(_Model):
     pod_annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations.")
     pod_labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
     scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
+
+
+class WorkerScaler(_Model):
+    """KEDA ScaledObject on ``sum(qbsync_worker_consumer_lag_messages)`` from Prometheus (the
+    workers' own metric: no broker credentials in KEDA). Needs KEDA's CRDs."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
+            "then": {"properties": {"prometheusServerAddress": {"minLength": 1}}},
+        }
+    )
+
+    enabled: bool = Field(default=False, description="Create the ScaledObject.")
+    min_replicas: int = Field(default=1, ge=1, description="Fewest workers (never 0).")
+    max_replicas: int = Field(
+        default=6, ge=1, description="Most workers; at most config.topics.eventsPartitions."
+    )
+    lag_threshold: int = Field(
+        default=1000, ge=1, description="Target messages of lag per worker replica."
+    )
+    prometheus_server_address: str = Field(
+        default="", description="e.g. http://prometheus-operated.monitoring:9090; required."
+    )
+    polling_interval: int = Field(default=30, ge=5, description="Seconds between checks.")
+
+    @model_validator(mode="after")
+    def _enabled_needs_prometheus(self) -> "WorkerScaler":
+        if self.enabled and not self.prometheus_server_address:
+            raise ValueError("worker.keda.prometheusServerAddress is required when enabled")
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("worker.keda.minReplicas exceeds maxReplicas")
+        return self
+
+
+class GatewayAutoscaling(_Model):
+    """A HorizontalPodAutoscaler for the gateway on CPU; replicas is then its start."""
+
+    enabled: bool = Field(default=False, description="Create the HPA.")
+    min_replicas: int = Field(default=2, ge=1, description="Fewest gateway pods.")
+    max_replicas: int = Field(default=10, ge=1, description="Most gateway pods.")
+    target_cpu_utilization_percentage: int = Field(
+        default=70,
+        ge=1,
+        le=100,
+        alias="targetCPUUtilizationPercentage",
+        description="Average CPU (of requests) to aim for.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "GatewayAutoscaling":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("gateway.autoscaling.minReplicas exceeds maxReplicas")
+        return self
 
 
 class Service(_Model):
@@ -389,11 +549,12 @@ class Ingress(_Model):
         pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
         description="Public DNS name; required when enabled.",
     )
-    path: str = Field(
-        default="/qbwc",
-        pattern=r"^/.*",
-        description="Path routed to the gateway. /qbwc exposes only the SOAP endpoint; "
-        "/healthz, /readyz and /metrics stay inside the cluster.",
+    paths: list[Annotated[str, StringConstraints(pattern=r"^/.*")]] = Field(
+        default_factory=lambda: ["/qbwc", "/support"],
+        min_length=1,
+        description="Public paths routed to the gateway: /qbwc (SOAP, WSDL) and /support (the "
+        ".qwc's AppSupport page); add others the gateway serves (e.g. /console). /healthz, "
+        "/readyz and /metrics stay inside the cluster.",
     )
     path_type: Literal["Prefix", "Exact", "ImplementationSpecific"] = Field(
         default="Prefix", description="Ingress pathType."
@@ -446,6 +607,9 @@ class Gateway(_Model):
     ingress: Ingress = Field(default_factory=Ingress, description="The gateway Ingress.")
     pod_disruption_budget: PodDisruptionBudget = Field(
         default_factory=PodDisruptionBudget, description="The gateway PodDisruptionBudget."
+    )
+    autoscaling: GatewayAutoscaling = Field(
+        default_factory=GatewayAutoscaling, description="The gateway HPA."
     )
     termination_grace_period_seconds: int = Field(
         default=30, ge=0, description="Time to finish in-flight Web Connector calls."
@@ -564,6 +728,12 @@ class QbsyncValues(_Model):
         if self.worker.enabled and self.worker.replicas > partitions:
             raise ValueError(
                 f"worker.replicas ({self.worker.replicas}) exceeds "
+                f"config.topics.eventsPartitions ({partitions})"
+            )
+        keda = self.worker.keda
+        if self.worker.enabled and keda.enabled and keda.max_replicas > partitions:
+            raise ValueError(
+                f"worker.keda.maxReplicas ({keda.max_replicas}) exceeds "
                 f"config.topics.eventsPartitions ({partitions})"
             )
         return self

@@ -125,6 +125,7 @@ def test_profile_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.delenv(key)
     monkeypatch.setenv("QBSYNC_DATA_DIR", str(tmp_path))
     runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
 
     created = runner.invoke(
         app, ["profile", "create", "--name", "Acme", "--tenant", "t1", "--tenant", "t2", "--json"]

@@ -117,6 +117,21 @@ QBSYNC_GATEWAY_PUBLIC_URL: {{ include "qbsync.gatewayPublicUrl" . | quote }}
 QBSYNC_GATEWAY_BATCH_SIZE: {{ .Values.config.gateway.batchSize | int | quote }}
 QBSYNC_GATEWAY_THREADS: {{ .Values.config.gateway.threads | int | quote }}
 QBSYNC_DATA_DIR: {{ .Values.config.dataDir | quote }}
+QBSYNC_DATABASE_POOL_SIZE: {{ .Values.config.database.poolSize | int | quote }}
+QBSYNC_DATABASE_MAX_OVERFLOW: {{ .Values.config.database.maxOverflow | int | quote }}
+{{- with .Values.config.kafka.tls }}
+{{- if .existingSecret }}
+{{- if .caKey }}
+QBSYNC_KAFKA_SSL_CA_LOCATION: {{ printf "/etc/qbsync/kafka-tls/%s" .caKey | quote }}
+{{- end }}
+{{- if .certificateKey }}
+QBSYNC_KAFKA_SSL_CERTIFICATE_LOCATION: {{ printf "/etc/qbsync/kafka-tls/%s" .certificateKey | quote }}
+{{- end }}
+{{- if .keyKey }}
+QBSYNC_KAFKA_SSL_KEY_LOCATION: {{ printf "/etc/qbsync/kafka-tls/%s" .keyKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range $key, $value := .Values.config.extraEnv }}
 {{ $key }}: {{ $value | quote }}
 {{- end }}
@@ -135,6 +150,22 @@ QBSYNC_DATA_DIR: {{ .Values.config.dataDir | quote }}
     secretKeyRef:
       name: {{ .Values.secrets.existingSecret }}
       key: {{ .Values.secrets.kafkaSaslPasswordKey }}
+{{- end }}
+{{- with .Values.config.kafka.tls }}
+{{- if and .existingSecret .keyPasswordKey }}
+- name: QBSYNC_KAFKA_SSL_KEY_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .keyPasswordKey }}
+{{- end }}
+{{- end }}
+{{- if .Values.secrets.schemaRegistryUserInfoKey }}
+- name: QBSYNC_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.existingSecret }}
+      key: {{ .Values.secrets.schemaRegistryUserInfoKey }}
 {{- end }}
 {{- end }}
 
@@ -165,6 +196,12 @@ capabilities:
   emptyDir: {}
 - name: tmp
   emptyDir: {}
+{{- with .Values.config.kafka.tls.existingSecret }}
+- name: kafka-tls
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+{{- end }}
 {{- end }}
 
 {{- define "qbsync.volumeMounts" -}}
@@ -172,6 +209,11 @@ capabilities:
   mountPath: {{ .Values.config.dataDir }}
 - name: tmp
   mountPath: /tmp
+{{- if .Values.config.kafka.tls.existingSecret }}
+- name: kafka-tls
+  mountPath: /etc/qbsync/kafka-tls
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/* Shared pod-spec fields: pull secrets, security context. */}}
