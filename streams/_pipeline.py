@@ -793,11 +793,16 @@ class Pipeline:
         return Step(unpark=[entry.record], send=[self._command_record(request)])
 
     def _holder(self, writes: _Writes, tenant_id: str, entity: str, qb_id: str) -> str | None:
-        """The app record already mapped to ``qb_id`` (this batch's writes first)."""
+        """The app record already mapped to ``qb_id`` (this batch's writes first); on a
+        shared company file, another tenant's record is named ``tenant/id``."""
         for mapping in reversed(writes.mappings):
             if (mapping.tenant_id, mapping.entity, mapping.qb_id) == (tenant_id, entity, qb_id):
                 return mapping.external_id
-        return self.store.external_id_of(tenant_id, entity, qb_id)
+        own = self.store.external_id_of(tenant_id, entity, qb_id)
+        other = None if own else self.store.held_by_others(tenant_id, [qb_id]).get(qb_id)
+        if other is not None:
+            return f"{other}/{self.store.external_id_of(other, entity, qb_id) or '?'}"
+        return own
 
     def _command(self, result: dict[str, Any]) -> dict[str, Any] | None:
         raw = result.get("command")

@@ -336,6 +336,37 @@ class Store:
                     found.setdefault(row.qb_id, []).append(_mapping(row))
         return found
 
+    def held_by_others(self, tenant_id: str, qb_ids: Sequence[str]) -> dict[str, str]:
+        """Which of these QuickBooks records belong to *another* tenant of the tenant's
+        company file, by QuickBooks id: that tenant maps it, or qbsync wrote it for that
+        tenant (the gateway's record of the write, before the worker settles the result).
+        One query per 500 ids and kind; a tenant alone on its file gets ``{}``."""
+        wanted = sorted(set(qb_ids))
+        found: dict[str, str] = {}
+        with self._tx() as session:
+            profile_id = session.scalar(select(Tenant.profile_id).where(Tenant.id == tenant_id))
+            others = list(
+                session.scalars(
+                    select(Tenant.id).where(Tenant.profile_id == profile_id, Tenant.id != tenant_id)
+                )
+            )
+            if not others or not wanted:
+                return found
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                mapped = select(IdMapping.qb_id, IdMapping.tenant_id).where(
+                    IdMapping.tenant_id.in_(others), IdMapping.qb_id.in_(chunk)
+                )
+                written = select(DeliveredChange.qb_id, DeliveredChange.tenant_id).where(
+                    DeliveredChange.tenant_id.in_(others),
+                    DeliveredChange.qb_id.in_(chunk),
+                    DeliveredChange.changed_at.is_(None),  # only our own writes have none
+                )
+                for query in (mapped, written):
+                    for qb_id, other in session.execute(query):
+                        found.setdefault(qb_id, other)
+        return found
+
     def delivered(
         self, tenant_id: str, entity: str, qb_ids: Sequence[str]
     ) -> dict[str, DeliveredChange]:
