@@ -19,6 +19,7 @@ from qbsync.cli_contracts import publish, schemas_app
 from qbsync.cli_dlq import dlq_app
 from qbsync.cli_log import log_app
 from qbsync.cli_map import map_app
+from qbsync.cli_parked import parked_app
 from qbsync.cli_sandbox import sandbox_app
 from qbsync.cli_tenant import tenant_app
 from qbsync.errors import QbsyncError
@@ -338,6 +339,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(map_app, name="map")
 # The simulated company file and Web Connector: `qbsync sandbox run|show`.
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(parked_app, name="parked")  # What waits, why, since when: `qbsync parked ...`.
 
 
 def _require_broker(settings: Settings) -> None:

@@ -67,6 +67,8 @@ def _summary(letter: Mapping[str, Any]) -> dict[str, Any]:
         "blocked_by": letter.get("blocked_by"),
         "source": "{source_topic}[{source_partition}]@{source_offset}".format(**letter),
         "reason": letter["reason"],
+        "explanation": letter.get("explanation") or "",
+        "remedy": letter.get("remedy") or "",
     }
 
 
@@ -112,8 +114,6 @@ def dlq_show(dead_letter_id: Annotated[str, typer.Argument(help="The id, or its 
     original = letter["original_value"] or b""
     view = {
         **_summary(letter),
-        "explanation": letter.get("explanation") or "",
-        "remedy": letter.get("remedy") or "",
         "original_key": (letter["original_key"] or b"").decode("utf-8", "replace"),
         "original_bytes": len(original),
         "original_hex_head": original[:64].hex(" "),

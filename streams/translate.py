@@ -206,6 +206,29 @@ def _gate(
     return None
 
 
+# Records qbsync matches to existing QuickBooks records and never creates: a reference to
+# one waits until a person maps it, not until a sync adds it.
+MATCHED_ONLY = frozenset(
+    {"account", "class", "terms", "sales_tax_code", "payment_method", "cost_code"}
+)
+
+
+def _waiting_reason(tenant_id: str, missing: list[str]) -> str:
+    """What an event waits for, and for a record qbsync never creates, how to map it."""
+    parts = []
+    for wanted in missing:
+        entity, _, entity_id = wanted.partition(":")
+        if "|" not in wanted and entity in MATCHED_ONLY:
+            parts.append(
+                f"{wanted}, which has no QuickBooks {entity.replace('_', ' ')} mapped (qbsync"
+                f" never creates one: map it with `qbsync map match --tenant {tenant_id}"
+                f" --entity {entity} --id {entity_id} --qb-id <ListID>`)"
+            )
+        else:
+            parts.append(f"{wanted} to be in QuickBooks")
+    return "waiting for " + "; ".join(parts)
+
+
 def plan_command(
     event: Mapping[str, Any], context: Context, *, command_id: str, now: datetime
 ) -> dict[str, Any] | Rejection:
@@ -279,8 +302,7 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         values = rule.values(payload, settings, refs)
         if refs.missing:
             return Waiting(
-                tuple(refs.missing),
-                f"waiting for {', '.join(refs.missing)} to be in QuickBooks",
+                tuple(refs.missing), _waiting_reason(envelope["tenant_id"], refs.missing)
             )
         if refs.not_found:
             return Held(

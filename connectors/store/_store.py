@@ -19,6 +19,7 @@ from connectors.store._models import (
     DeliveredChange,
     IdMapping,
     ImportWatermark,
+    ParkRelease,
     Profile,
     QuickBooksRecord,
     SyncLogEntry,
@@ -517,6 +518,38 @@ class Store:
                 row.requested_at = _now()
 
     # -- dead-letter replays -------------------------------------------------------------
+
+    # -- parked records support asked to release ----------------------------------------
+
+    def request_release(self, tenant_id: str, entity: str, entity_id: str) -> None:
+        """Ask the worker holding this parked record to plan it again at its next sweep."""
+        with self._tx() as session:
+            row = session.get(ParkRelease, (tenant_id, entity, entity_id))
+            if row is None:
+                row = ParkRelease(tenant_id=tenant_id, entity=entity, entity_id=entity_id)
+                session.add(row)
+            row.requested_at = _now()
+
+    def release_requests(self) -> list[tuple[str, str, str, datetime]]:
+        """``(tenant, entity, id, requested_at)`` of every pending release, oldest first."""
+        query = select(ParkRelease).order_by(ParkRelease.requested_at)
+        with self._tx() as session:
+            return [
+                (r.tenant_id, r.entity, r.entity_id, _aware(r.requested_at))
+                for r in session.scalars(query)
+            ]
+
+    def forget_releases(self, keys: Sequence[tuple[str, str, str]]) -> None:
+        if not keys:
+            return
+        with self._tx() as session:
+            session.execute(
+                delete(ParkRelease).where(
+                    tuple_(ParkRelease.tenant_id, ParkRelease.entity, ParkRelease.entity_id).in_(
+                        list(keys)
+                    )
+                )
+            )
 
     def replayed(self, dead_letter_ids: list[str]) -> set[str]:
         """Which of these dead letters were replayed already."""

@@ -1,0 +1,194 @@
+"""``qbsync parked list|show|release``: the records the worker holds back, what each waits
+for, why and since when; ask the worker to plan one again now.
+
+The worker keeps parked records in a Faust table; its changelog topic
+(``<QBSYNC_WORKER_APP_ID>-parked-changelog``) holds every park and release, so reading it to
+the end gives what is parked now. A release is a request in the store that the worker
+holding the record picks up at its next sweep (a few seconds): it plans the record again,
+which sends it if what it waited for is there now, and otherwise parks it again as it was.
+Exit codes: 0 done, 1 no such parked record, 2 configuration (no broker).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qbsync.errors import ConfigurationError
+from qbsync.settings import Settings
+from streams.parking import Parked, latest_parked
+
+__all__ = ["parked_app"]
+
+parked_app = typer.Typer(
+    no_args_is_help=True,
+    help="Records the worker holds back (waiting, paused, retrying, manual): list, show, release.",
+)
+err = Console(stderr=True)
+
+TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant id.")]
+EntityOption = Annotated[str, typer.Option("--entity", help="e.g. invoice, payment.")]
+IdOption = Annotated[str, typer.Option("--id", help="The record's id in the app.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def changelog_topic(settings: Settings) -> str:
+    """Faust names a table's changelog ``<app id>-<table>-changelog``."""
+    return f"{settings.worker.app_id}-parked-changelog"
+
+
+def read_parked(settings: Settings, *, timeout_s: float = 30.0) -> list[Parked]:
+    """What is parked now: the changelog read from its start to its end, last write wins,
+    a tombstone is a release."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+    if not settings.kafka.bootstrap_servers:
+        raise ConfigurationError(
+            "QBSYNC_KAFKA_BOOTSTRAP_SERVERS is empty: set it to the broker the worker uses"
+        )
+    topic = changelog_topic(settings)
+    consumer = Consumer(
+        {
+            **settings.kafka.client_config(),
+            "group.id": "qbsync-parked-reader",
+            "enable.auto.commit": False,
+        }
+    )
+    writes: list[tuple[bytes, bytes | None]] = []
+    try:
+        try:
+            metadata = consumer.list_topics(topic, timeout=10)
+        except KafkaException as exc:
+            raise ConfigurationError(f"the broker did not answer: {exc}") from None
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            return []  # the worker never parked anything
+        ends: dict[int, int] = {}
+        for partition in found.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        deadline = time.monotonic() + timeout_s
+        while ends and time.monotonic() < deadline:
+            for message in consumer.consume(500, timeout=1.0):
+                if message.error() is not None:
+                    continue
+                writes.append((message.key() or b"", message.value()))
+                partition, offset = message.partition() or 0, message.offset() or 0
+                if offset + 1 >= ends.get(partition, 0):
+                    ends.pop(partition, None)
+        return latest_parked(writes)
+    finally:
+        consumer.close()
+
+
+def _when(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def _summary(entry: Parked, now: float) -> dict[str, Any]:
+    return {
+        "tenant": entry.tenant_id,
+        "entity": entry.entity,
+        "id": entry.entity_id,
+        "kind": entry.kind,
+        "waiting_on": list(entry.waiting_on),
+        "reason": entry.reason,
+        "since": _when(entry.parked_at),
+        "waited_s": round(now - entry.parked_at),
+        "file": entry.profile_id,
+        "attempts": entry.attempts,
+        "due_at": _when(entry.due_at),
+    }
+
+
+@parked_app.command("list")
+def parked_list(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="waiting, paused, retry or manual.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Parked records, longest waiting first: what each waits for, why, since when."""
+    now = time.time()
+    entries = [
+        e
+        for e in read_parked(Settings())
+        if (tenant is None or e.tenant_id == tenant) and (kind is None or e.kind == kind)
+    ]
+    rows = [_summary(e, now) for e in sorted(entries, key=lambda e: e.parked_at)]
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table(
+        "tenant", "record", "kind", "since", "waits for", "reason", title=f"{len(rows)} parked"
+    )
+    for row in rows:
+        table.add_row(
+            row["tenant"],
+            f"{row['entity']}:{row['id']}",
+            row["kind"],
+            row["since"][:19],
+            ", ".join(row["waiting_on"]),
+            row["reason"],
+        )
+    Console().print(table)
+
+
+def _one(tenant: str, entity: str, entity_id: str) -> Parked:
+    for entry in read_parked(Settings()):
+        if (entry.tenant_id, entry.entity, entry.entity_id) == (tenant, entity, entity_id):
+            return entry
+    err.print(f"[red]error:[/] {entity} {entity_id!r} of tenant {tenant!r} is not parked")
+    raise typer.Exit(1)
+
+
+@parked_app.command("show")
+def parked_show(
+    tenant: TenantOption, entity: EntityOption, entity_id: IdOption, as_json: JsonOption = False
+) -> None:
+    """One parked record in full: what it waits for, why, since when, where it came from."""
+    entry = _one(tenant, entity, entity_id)
+    view = {
+        **_summary(entry, time.time()),
+        "checked_at": _when(entry.checked_at),
+        "first_failed_at": _when(entry.first_failed_at),
+        "source": f"{entry.source_topic}[{entry.partition}]@{entry.offset}",
+        "requested": bool(entry.extra.get("requested")),
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(view) + "\n")
+        return
+    for key, value in view.items():
+        typer.echo(f"{key}: {value}")
+
+
+@parked_app.command("release")
+def parked_release(
+    tenant: TenantOption, entity: EntityOption, entity_id: IdOption, as_json: JsonOption = False
+) -> None:
+    """Ask the worker to plan a parked record again now (after mapping what it waits for,
+    or switching the integration on); it stays parked if it still cannot go."""
+    from connectors.store import open_store
+
+    settings = Settings()
+    entry = _one(tenant, entity, entity_id)
+    with open_store(settings.database_url) as store:
+        store.request_release(tenant, entity, entity_id)
+    answer = {"released": f"{entity}:{entity_id}", "tenant": tenant, "kind": entry.kind}
+    if as_json:
+        sys.stdout.write(json.dumps(answer) + "\n")
+        return
+    typer.echo(
+        f"release of {entity} {entity_id!r} ({entry.kind}) requested: the worker plans it again"
+        " within a few seconds; `qbsync parked list` and `qbsync log export` show the outcome"
+    )
