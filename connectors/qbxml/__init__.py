@@ -13,7 +13,15 @@ See ``docs/qbxml.md``.
 """
 
 from connectors.qbxml._build import Built, build, build_deactivation, build_request
-from connectors.qbxml._catalog import CATALOG, HRESULTS, Category, Explanation, explain
+from connectors.qbxml._catalog import (
+    CATALOG,
+    HRESULTS,
+    VARIANTS,
+    Category,
+    Explanation,
+    Variant,
+    explain,
+)
 from connectors.qbxml._entities import ENTITIES, Action, EntitySpec
 from connectors.qbxml._errors import FieldError, QbxmlError, UnsafeXml
 from connectors.qbxml._generated import REQUESTS
@@ -47,6 +55,7 @@ __all__ = [
     "PAGE_SIZE",
     "REQUESTS",
     "SUPPORTED_VERSIONS",
+    "VARIANTS",
     "Action",
     "Built",
     "Category",
@@ -61,6 +70,7 @@ __all__ = [
     "ResponseMessage",
     "ResponseStatus",
     "UnsafeXml",
+    "Variant",
     "build",
     "build_deactivation",
     "build_message",

@@ -140,3 +140,45 @@ def test_a_missing_class_and_an_unmapped_account_show_after_one_sync(sync: Sync)
     ret = sync.company.record(mapped.qb_id)
     assert ret is not None
     assert ret.findtext("DepositToAccountRef/FullName") == "Checking"
+
+
+def test_a_payment_deposited_to_an_income_account_is_explained_as_the_wrong_type(
+    sync: Sync,
+) -> None:
+    """Issue 15, item 4: QuickBooks' 3140 "must be of type Bank or UndepositedFunds" is a
+    wrong kind of account, not a missing one: the remedy must not say "create it"."""
+    profile = sync.store.tenant("t-1")
+    assert profile is not None
+    until(
+        lambda: sync.store.qb_records(profile.profile_id, "account"),
+        step=sync.connector.run_once,
+        what="the file's accounts imported",
+    )
+    (sales,) = [
+        r for r in sync.store.qb_records(profile.profile_id, "account") if r.full_name == "Sales"
+    ]
+    sync.store.save_mapping(Mapping("t-1", "account", "acc-sales", sales.qb_id, None, "Sales"))
+    paid = event(
+        "payment.upserted",
+        "p-2",
+        {
+            "customer": {"id": "c-1"},
+            "txn_date": "2026-03-20",
+            "amount": "185.00",
+            "deposit_to": {"id": "acc-sales"},
+            "applied_to": [{"transaction": {"id": "i-2"}, "amount": "185.00"}],
+        },
+    )
+    for published in (customer("c-1", "Lovelace"), invoice("i-2", "c-1"), paid):
+        sync.publish(published)
+    sync.until_synced(
+        lambda: "failed" in [e.status for e in sync.store.sync_log("t-1") if e.entity_id == "p-2"],
+        "the payment refused",
+    )
+    (letter,) = [dl for dl in cli("dlq", "list", "--json") if dl["record"] == "payment:p-2"]
+    assert letter["code"] == "3140"
+    assert "must be of type Bank or UndepositedFunds" in letter["reason"]
+    assert "bank" in letter["explanation"].lower()
+    assert "Create it" not in letter["remedy"]
+    assert "map match" in letter["remedy"]
+    assert sync.company.records("ReceivePayment") == []
