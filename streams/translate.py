@@ -209,7 +209,7 @@ def _gate(
 # Records qbsync matches to existing QuickBooks records and never creates: a reference to
 # one waits until a person maps it, not until a sync adds it.
 MATCHED_ONLY = frozenset(
-    {"account", "class", "terms", "sales_tax_code", "payment_method", "cost_code"}
+    {"account", "class", "terms", "sales_tax_code", "sales_tax_item", "payment_method", "cost_code"}
 )
 
 
@@ -274,7 +274,7 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         return gated
     mapping = context.mapping
     payload = event.get(rule.payload_field)
-    refs = Refs(context.resolve, context.exists)
+    refs = Refs(context.resolve, context.exists, settings.tax_code)
     if kind == "DEACTIVATED":
         if mapping is None:
             return Rejection(
@@ -299,6 +299,9 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         reason = rule.skip(payload, settings)
         if reason is not None:
             return Skip("not-sendable", reason)
+        refused = rule.refuse(payload, settings)
+        if refused is not None:
+            return Rejection("missing-field", refused)
         values = rule.values(payload, settings, refs)
         if refs.missing:
             return Waiting(
@@ -330,7 +333,13 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
             )
             action = "MOD"
     except FieldError as exc:
-        return Rejection("invalid-field", str(exc))
+        reason = str(exc)
+        if "SalesTaxCodeRef" in reason:
+            reason += (
+                ": QuickBooks sales tax codes are 3-character codes; map the app's name to one"
+                f" with `qbsync tenant set {envelope['tenant_id']} sales_tax_codes.<name>=<code>`"
+            )
+        return Rejection("invalid-field", reason)
     return {
         "match_existing": action == "ADD"
         and _may_exist(

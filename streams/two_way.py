@@ -17,6 +17,7 @@ QuickBooks:
    one (``mapped-elsewhere``). **Another tenant's**: on a company file shared by several
    tenants, a record another tenant of the file maps, or that qbsync wrote for it, is that
    tenant's alone (``other-tenant``): our own writes never come back to anyone as a change.
+   The tenant's retainage item is never offered as a cost code (``retainage-item``).
 4. **Seen**: the EditSequence equals the last one delivered, or the one the gateway
    recorded when it wrote the record (an import reading our write before the worker has
    settled its result), or the record is older than it: the rewound minute, a re-run
@@ -56,7 +57,9 @@ class Deliver:
 
 @dataclass(frozen=True)
 class Drop:
-    reason: Literal["one-way", "not-ours", "echo", "seen", "mapped-elsewhere", "other-tenant"]
+    reason: Literal[
+        "one-way", "not-ours", "echo", "seen", "mapped-elsewhere", "other-tenant", "retainage-item"
+    ]
 
 
 def decide(
@@ -77,6 +80,8 @@ def decide(
     written by qbsync."""
     if ours is None and other_tenant:
         return Drop("other-tenant")
+    if record.entity == "cost_code" and _is_retainage_item(settings, record):
+        return Drop("retainage-item")  # qbsync's own bookkeeping item, no cost code
     if ours is None and elsewhere:
         return Drop("mapped-elsewhere")
     if record.follows == "mapped" and ours is None:
@@ -95,3 +100,9 @@ def decide(
     if ours is None:
         return Deliver("CREATED")
     return Deliver("UPDATED" if record.is_active else "DEACTIVATED")
+
+
+def _is_retainage_item(settings: TenantSettings, record: AppRecord) -> bool:
+    item = record.payload.get("item") or {}
+    name = settings.retainage_item
+    return bool(name) and str(item.get("full_name") or "").casefold() == str(name).casefold()

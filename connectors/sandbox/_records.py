@@ -350,6 +350,7 @@ def _add_txn(ctx: Context, kind: Kind, body: etree._Element) -> str:
         if found is not None:
             refs.append(found)
     ctx.check_used_records_free(refs, kind.name)
+    _check_sales_tax(ctx, kind, ret, "add")
     if ret.find("TxnDate") is None:
         set_child(ret, "TxnDate", ctx.today.isoformat())
     ctx.check_closing_date(kind.name, ret.findtext("TxnDate"), "add")
@@ -459,6 +460,7 @@ def _mod_txn(ctx: Context, kind: Kind, body: etree._Element) -> str:
     for element in changed:
         refs += ctx.resolve_all(element)
     ctx.check_used_records_free(refs, kind.name)
+    _check_sales_tax(ctx, kind, ret, "modify")
     if kind.lines and not all_lines(kind, ret):
         raise status.empty_transaction(kind.name)
     ctx.check_closing_date(kind.name, ret.findtext("TxnDate"), "modify")
@@ -468,6 +470,23 @@ def _mod_txn(ctx: Context, kind: Kind, body: etree._Element) -> str:
         payments.reapply(ctx, ret, body, txn_id, entity_id(kind, ret))
     save_txn(ctx, kind, row, ret)
     return txn_id
+
+
+# Sales forms that carry a sales tax item when the company charges sales tax.
+_TAXED_FORMS = frozenset({"Invoice", "SalesReceipt", "CreditMemo", "Estimate"})
+
+
+def _check_sales_tax(ctx: Context, kind: Kind, ret: etree._Element, action: str) -> None:
+    """With sales tax on, the form needs a sales tax item, its own or its customer's."""
+    if kind.name not in _TAXED_FORMS or ctx.store.setting("sales_tax") != "on":
+        return
+    if ret.find("ItemSalesTaxRef") is not None:
+        return
+    customer_id = ret.findtext("CustomerRef/ListID")
+    customer = ctx.store.list_by_id(customer_id) if customer_id else None
+    if customer is not None and parse_xml(customer["ret"]).find("ItemSalesTaxRef") is not None:
+        return
+    raise status.sales_tax_blank(kind.name, action)
 
 
 def _del_txn(ctx: Context, body: etree._Element) -> list[tuple[str, str]]:

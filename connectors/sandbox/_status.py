@@ -148,6 +148,17 @@ def save_failed(obj: str, reason: str) -> Failed:
     )
 
 
+def modify_failed(obj: str, reason: str) -> Failed:
+    return Failed(
+        3170, f"There was an error when modifying a {obj}.  QuickBooks error message: {reason}"
+    )
+
+
+def sales_tax_blank(obj: str, action: str) -> Failed:
+    reason = "The Transaction Sales Tax field cannot be left blank."
+    return save_failed(obj, reason) if action == "add" else modify_failed(obj, reason)
+
+
 def empty_transaction(obj: str) -> Failed:
     return save_failed(obj, "The transaction is empty.")
 

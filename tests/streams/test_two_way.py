@@ -88,3 +88,17 @@ def test_a_record_another_tenant_of_the_file_holds_is_not_news(
 ) -> None:
     decision = decide(TWO_WAY, shape, version("2"), ours=ours, delivered=None, other_tenant=True)
     assert decision == expected
+
+
+def test_the_retainage_item_is_never_offered_as_a_cost_code() -> None:
+    settings = TenantSettings(
+        direction={"cost_code": "from_quickbooks"}, retainage_item="Retainage Payable"
+    )
+    retainage = AppRecord(
+        "cost_code", {"item": {"id": None, "full_name": "retainage payable"}}, (), True
+    )
+    concrete = AppRecord("cost_code", {"item": {"id": None, "full_name": "03-300"}}, (), True)
+    assert decide(settings, retainage, version("1"), ours=None, delivered=None) == Drop(
+        "retainage-item"
+    )
+    assert decide(settings, concrete, version("1"), ours=None, delivered=None) == Deliver("CREATED")
