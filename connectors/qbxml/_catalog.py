@@ -498,6 +498,20 @@ VARIANTS: tuple[Variant, ...] = (
         name="never-created",
     ),
     Variant(
+        ("3160",),
+        _re(r"deposit"),
+        {
+            "title": "Payment in a deposit",
+            "explanation": "The payment has been deposited: a bookkeeper included it in a "
+            "bank deposit from Undeposited Funds (a summary deposit), and QuickBooks does not "
+            "let a deposited payment be changed or deleted.",
+            "remedy": "In QuickBooks, remove the payment from the deposit (open the deposit, "
+            "delete the payment's line, save); replay this dead letter so the change syncs "
+            "(`qbsync dlq replay`); then add the payment back to the deposit.",
+        },
+        name="deposited-payment",
+    ),
+    Variant(
         ("3170", "3180"),
         _re(r"Sales Tax field|sales tax item"),
         {

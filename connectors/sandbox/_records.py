@@ -15,6 +15,7 @@ from datetime import timedelta
 from lxml import etree
 
 from connectors.qbxml import parse_xml
+from connectors.sandbox import _deposits as deposits
 from connectors.sandbox import _payments as payments
 from connectors.sandbox import _status as status
 from connectors.sandbox._amounts import all_lines, entity_id, refresh_amounts, refs_of, save_txn
@@ -366,6 +367,8 @@ def _add_txn(ctx: Context, kind: Kind, body: etree._Element) -> str:
     entity = entity_id(kind, ret)
     if kind.name == "ReceivePayment":
         payments.apply(ctx, ret, body, txn_id, entity)
+    if kind.name == "Deposit":
+        deposits.add(ctx, ret, body, txn_id)
     amounts = refresh_amounts(ctx, kind, ret, txn_id)
     number = ctx.store.counter("txn_number")
     for tag, value in (
@@ -447,6 +450,9 @@ def _mod_txn(ctx: Context, kind: Kind, body: etree._Element) -> str:
     txn_id = child_text(body, "TxnID") or ""
     row = _load_txn(ctx, kind.name, txn_id)
     ctx.check_locked(row, status.txn_in_use(kind.name, txn_id))
+    if kind.name == "Deposit":
+        raise status.unsupported()  # the sandbox removes payments by deleting the deposit
+    deposits.check_free(ctx, kind.name, txn_id, "modify")
     edit_sequence = child_text(body, "EditSequence") or ""
     if edit_sequence != row["edit_sequence"]:
         raise status.stale_edit_sequence(edit_sequence)
@@ -496,6 +502,8 @@ def _del_txn(ctx: Context, body: etree._Element) -> list[tuple[str, str]]:
     ctx.obj = kind_name
     ctx.check_locked(row, status.txn_in_use(kind_name, txn_id))
     ctx.check_closing_date(kind_name, row["txn_date"], "delete")
+    deposits.check_free(ctx, kind_name, txn_id, "delete")
+    deposits.forget(ctx, txn_id)
     payments.unlink(ctx, txn_id)
     ctx.store.run("delete from txns where txn_id = ?", (txn_id,))
     ctx.store.set_refs(txn_id, ())

@@ -81,6 +81,10 @@ create table if not exists links (
     primary key (txn_id, applied_to)
 );
 create index if not exists links_applied_to on links (applied_to);
+create table if not exists deposited (
+    payment_id text primary key,
+    deposit_id text not null
+);
 create table if not exists message_sets (
     message_set_id text primary key,
     response text not null,

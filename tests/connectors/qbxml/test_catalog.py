@@ -228,6 +228,23 @@ VARIANT_CASES = [
         Category.PERMANENT,
         "exactly the same name",
     ),
+    # 3160, a payment in a summary deposit (the membership system's case)
+    (
+        3160,
+        'There was an error when modifying a ReceivePayment "1A-9".  QuickBooks error message:'
+        " This payment has been deposited and cannot be changed. Remove it from the deposit"
+        " first.",
+        "Payment in a deposit",
+        Category.PERMANENT,
+        "remove the payment from the deposit",
+    ),
+    (
+        3160,
+        "The record cannot be changed because other records depend on it.",
+        "Record cannot be changed",
+        Category.PERMANENT,
+        "remove the payment from the deposit",
+    ),
     # 3170 / 3180
     (
         3180,
