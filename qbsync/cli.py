@@ -17,6 +17,7 @@ from rich.table import Table
 
 from qbsync.cli_contracts import publish, schemas_app
 from qbsync.cli_dlq import dlq_app
+from qbsync.cli_feed import feed_app
 from qbsync.cli_log import log_app
 from qbsync.cli_map import map_app
 from qbsync.cli_parked import parked_app
@@ -339,6 +340,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(map_app, name="map")
 # The simulated company file and Web Connector: `qbsync sandbox run|show`.
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(feed_app, name="feed")  # What apps read back: `qbsync feed changes|status`.
 app.add_typer(parked_app, name="parked")  # What waits, why, since when: `qbsync parked ...`.
 
 

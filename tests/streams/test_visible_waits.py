@@ -39,7 +39,7 @@ def sync(
 ) -> Iterator[Sync]:
     settings.worker.sweep_interval_s = 0.2
     settings.worker.recheck_s = 3600.0  # only a release (or a result) plans it again
-    settings.gateway.imports = "class,account"
+    settings.gateway.imports = "class,account,customer"
     with running_pipeline(broker, settings, database_url, tmp_path, tenants=["t-1"]) as run:
         for key in [k for k in os.environ if k.startswith("QBSYNC_")]:
             monkeypatch.delenv(key)
@@ -182,3 +182,53 @@ def test_a_payment_deposited_to_an_income_account_is_explained_as_the_wrong_type
     assert "Create it" not in letter["remedy"]
     assert "map match" in letter["remedy"]
     assert sync.company.records("ReceivePayment") == []
+
+
+def test_the_feeds_show_a_tenants_statuses_and_changes_and_follow_new_ones(sync: Sync) -> None:
+    """Issue 15, item 7: `qbsync feed status|changes --tenant T [--follow] [--json]`."""
+    import time
+
+    from qbsync.cli_feed import read_feed
+
+    sync.store.update_tenant_settings("t-1", {"direction": {"customer": "two_way"}})
+    sync.publish(customer("c-1", "Lovelace"))
+    mapped = sync.until_synced(lambda: sync.store.mapping("t-1", "customer", "c-1"), "c-1")
+    result = CliRunner().invoke(app, ["feed", "status", "--tenant", "t-1", "--json"])
+    assert result.exit_code == 0, result.output
+    statuses = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(s["entity_id"], s["status"], s["qb_id"]) for s in statuses] == [
+        ("c-1", "SYNCED", mapped.qb_id)
+    ]
+    other = CliRunner().invoke(app, ["feed", "status", "--tenant", "t-2", "--json"])
+    assert other.exit_code == 0
+    assert other.stdout == ""  # another tenant's feed is its own
+
+    # A bookkeeper's edit reaches the changes feed; following it shows the next one live.
+    request = "<CustomerAddRq><CustomerAdd><Name>Babbage</Name></CustomerAdd></CustomerAddRq>"
+    from connectors.qbxml import build_message
+
+    answer = sync.company.process(build_message([("1", request)], version="13.0"))
+    assert 'statusCode="0"' in answer[0]
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 90
+
+    def keep_following() -> bool:
+        if any(c.get("customer", {}).get("company_name") == "Babbage" for c in seen):
+            return False
+        assert time.monotonic() < deadline, "the change never arrived on the feed"
+        profile = sync.store.tenant("t-1")
+        assert profile is not None
+        sync.store.request_import(profile.profile_id, ["customer"])
+        sync.connector.run_once()
+        return True
+
+    for change in read_feed(
+        sync.settings, sync.settings.topics.changes, "t-1", follow=keep_following
+    ):
+        seen.append(change)
+    (babbage,) = [c for c in seen if (c.get("customer") or {}).get("company_name") == "Babbage"]
+    assert (babbage["kind"], babbage["entity_id"]) == ("CREATED", None)
+    listed = CliRunner().invoke(app, ["feed", "changes", "--tenant", "t-1"])
+    assert listed.exit_code == 0, listed.output
+    assert "CREATED" in listed.stdout
+    assert babbage["qb_id"] in listed.stdout
