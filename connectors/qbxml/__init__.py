@@ -36,6 +36,7 @@ from connectors.qbxml._parse import (
     Record,
     ResponseMessage,
     ResponseStatus,
+    element_fields,
     parse_message,
     parse_response,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "build_request",
     "clean_text",
     "compose_message",
+    "element_fields",
     "escape",
     "explain",
     "negotiate_version",

@@ -89,11 +89,13 @@ class CompanyFile:
             versions=qbxml_versions,
             schema=None if validate_with is None else load_schema(validate_with),
         )
-        with self._lock, self._store.transaction():
-            if self._store.setting("company_name") is None:
-                self._store.set_setting("company_name", company_name)
-            if self._store.created:
-                self._seed(clock())
+        # A file already set up is only read here (two readers never race for a write).
+        if self._store.created or self._store.setting("company_name") is None:
+            with self._lock, self._store.transaction():
+                if self._store.setting("company_name") is None:
+                    self._store.set_setting("company_name", company_name)
+                if self._store.created:
+                    self._seed(clock())
 
     def _seed(self, now: float) -> None:
         ctx = Context(self._store, Faults(), now)

@@ -155,3 +155,37 @@ def test_show_refuses_an_unknown_list_or_a_missing_file(filled: Path, tmp_path: 
     result = runner.invoke(sandbox_app, ["show", "--file", str(missing)])
     assert result.exit_code == 2
     assert not missing.exists()  # show never creates a company file
+
+
+def test_show_full_json_gives_the_whole_record(filled: Path) -> None:
+    result = runner.invoke(
+        sandbox_app, ["show", "--file", str(filled), "--list", "invoices", "--json", "--full"]
+    )
+    assert result.exit_code == 0, result.stderr
+    (invoice,) = json.loads(result.stdout)
+    whole = invoice["record"]
+    assert whole["TxnID"] == invoice["TxnID"]
+    assert whole["RefNumber"] == "INV-1"
+    assert whole["CustomerRef"]["FullName"]  # beyond the summary columns
+    assert "InvoiceLineRet" in whole
+
+
+def test_many_show_calls_at_once_never_fail_on_a_lock(filled: Path) -> None:
+    """Issue 15: two `sandbox show` at once failed with "database is locked" (each opened
+    the file with a deferred transaction that wrote). Thirty real processes at once."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "qbsync", "sandbox", "show", "--file", str(filled)]
+    children = [
+        subprocess.Popen(
+            [*command, "--list", "accounts", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(30)
+    ]
+    outcomes = [(child.wait(timeout=120), child.communicate()) for child in children]
+    failed = [err.decode() for code, (_, err) in outcomes if code != 0]
+    assert failed == []
+    assert all(json.loads(out) for _, (out, _) in outcomes)
