@@ -100,6 +100,7 @@ def map_match(
     from connectors.qbxml import ENTITIES
     from connectors.store import Mapping, open_store
     from qbsync.matching import Candidate, SourceRecord, match_records
+    from streams.from_quickbooks import IMPORTED_AS
 
     if (records is None) == (source_id is None):
         raise QbsyncError("give --records FILE, or --id and --qb-id to match one by hand")
@@ -107,13 +108,16 @@ def map_match(
         raise QbsyncError("--id needs --qb-id: the QuickBooks ListID or TxnID to map it to")
     is_list = ENTITIES[entity].is_list if entity in ENTITIES else True
     field = "name" if is_list else "ref_number"
+    # The app's entity as QuickBooks keeps it: a cost code is an item (matched by its code,
+    # the item's name), a job a customer, a payment a received payment.
+    kept_as = IMPORTED_AS.get(entity, entity)
     with open_store(Settings().database_url) as store:
         profile_id = _profile_of(store, tenant)
-        imported = store.qb_records(profile_id, entity)
+        imported = store.qb_records(profile_id, kept_as)
         if not imported and source_id is None:
             raise QbsyncError(
                 f"no {entity} records imported from QuickBooks for this file yet: add"
-                f" {entity!r} to QBSYNC_GATEWAY_IMPORTS and let the Web Connector run"
+                f" {kept_as!r} to QBSYNC_GATEWAY_IMPORTS and let the Web Connector run"
             )
         by_id = {r.qb_id: r for r in imported}
         existing = store.mappings(tenant, entity)
@@ -126,6 +130,8 @@ def map_match(
         else:
             assert records is not None
             rows = _read_records(records)
+            if entity == "cost_code":  # the app's cost code is the QuickBooks item's name
+                rows = [{**row, "name": row.get("code") or row.get("name") or ""} for row in rows]
             bad = [n for n, row in enumerate(rows, 2) if not row.get("id") or not row.get(field)]
             if bad:
                 raise QbsyncError(
