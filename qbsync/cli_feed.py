@@ -19,7 +19,6 @@ from typing import Annotated, Any
 
 import typer
 
-from qbsync.errors import ConfigurationError
 from qbsync.settings import Settings
 
 __all__ = ["feed_app", "read_feed"]
@@ -46,57 +45,21 @@ def read_feed(
 ) -> Iterator[dict[str, Any]]:
     """The tenant's events on ``topic`` (every partition, from the start), decoded; after
     the end, more as they come while ``follow()`` says so."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
-
+    from connectors.kafka import read_topic
     from qbsync.contracts import codec_from_settings, to_json
 
-    if not settings.kafka.bootstrap_servers:
-        raise ConfigurationError(
-            "QBSYNC_KAFKA_BOOTSTRAP_SERVERS is empty: set it to the broker qbsync uses"
-        )
     codec = codec_from_settings(settings)
-    consumer = Consumer(
-        {
-            **settings.kafka.client_config(),
-            "group.id": "qbsync-feed-reader",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
+    key = tenant.encode()
+    config = settings.kafka.client_config()
+    for message in read_topic(config, topic, follow=follow, idle_s=idle_s):
+        if message.key != key:
+            continue
         try:
-            metadata = consumer.list_topics(topic, timeout=10)
-        except KafkaException as exc:
-            raise ConfigurationError(f"the broker did not answer: {exc}") from None
-        found = metadata.topics.get(topic)
-        if found is None or found.error is not None:
-            raise ConfigurationError(f"no topic {topic!r}: is QBSYNC_TOPIC_PREFIX right?")
-        ends = {}
-        for partition in found.partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            ends[partition] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in found.partitions])
-        behind = {p for p, high in ends.items() if high > 0}
-        key = tenant.encode()
-        while True:
-            batch = consumer.consume(500, timeout=idle_s)
-            for message in batch:
-                if message.error() is not None:
-                    continue
-                partition, offset = message.partition() or 0, message.offset() or 0
-                if offset + 1 >= ends.get(partition, 0):
-                    behind.discard(partition)
-                if message.key() != key:
-                    continue
-                try:
-                    _, value = codec.decode(message.value() or b"")
-                except Exception as exc:  # one bad message must not end the feed
-                    yield {"error": f"undecodable at {partition}@{offset}: {exc}"}
-                    continue
-                yield to_json(value)
-            if not behind and not batch and not follow():
-                return
-    finally:
-        consumer.close()
+            _, value = codec.decode(message.value or b"")
+        except Exception as exc:  # one bad message must not end the feed
+            yield {"error": f"undecodable at {message.partition}@{message.offset}: {exc}"}
+            continue
+        yield to_json(value)
 
 
 def _print(event: dict[str, Any], as_json: bool, fields: tuple[str, ...]) -> None:

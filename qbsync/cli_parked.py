@@ -21,7 +21,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from qbsync.errors import ConfigurationError
 from qbsync.settings import Settings
 from streams.parking import Parked, latest_parked
 
@@ -44,50 +43,14 @@ def changelog_topic(settings: Settings) -> str:
     return f"{settings.worker.app_id}-parked-changelog"
 
 
-def read_parked(settings: Settings, *, timeout_s: float = 30.0) -> list[Parked]:
+def read_parked(settings: Settings) -> list[Parked]:
     """What is parked now: the changelog read from its start to its end, last write wins,
     a tombstone is a release."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+    from connectors.kafka import read_topic
 
-    if not settings.kafka.bootstrap_servers:
-        raise ConfigurationError(
-            "QBSYNC_KAFKA_BOOTSTRAP_SERVERS is empty: set it to the broker the worker uses"
-        )
-    topic = changelog_topic(settings)
-    consumer = Consumer(
-        {
-            **settings.kafka.client_config(),
-            "group.id": "qbsync-parked-reader",
-            "enable.auto.commit": False,
-        }
-    )
-    writes: list[tuple[bytes, bytes | None]] = []
-    try:
-        try:
-            metadata = consumer.list_topics(topic, timeout=10)
-        except KafkaException as exc:
-            raise ConfigurationError(f"the broker did not answer: {exc}") from None
-        found = metadata.topics.get(topic)
-        if found is None or found.error is not None or not found.partitions:
-            return []  # the worker never parked anything
-        ends: dict[int, int] = {}
-        for partition in found.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > low:
-                ends[partition] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        deadline = time.monotonic() + timeout_s
-        while ends and time.monotonic() < deadline:
-            for message in consumer.consume(500, timeout=1.0):
-                if message.error() is not None:
-                    continue
-                writes.append((message.key() or b"", message.value()))
-                partition, offset = message.partition() or 0, message.offset() or 0
-                if offset + 1 >= ends.get(partition, 0):
-                    ends.pop(partition, None)
-        return latest_parked(writes)
-    finally:
-        consumer.close()
+    config = settings.kafka.client_config()
+    messages = read_topic(config, changelog_topic(settings), missing_ok=True)
+    return latest_parked([(m.key or b"", m.value) for m in messages])
 
 
 def _when(epoch: float | None) -> str | None:

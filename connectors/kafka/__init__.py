@@ -4,13 +4,16 @@ from connectors.kafka._admin import ensure_topics
 from connectors.kafka._command_queue import CommandQueue, QueuedCommand
 from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
 from connectors.kafka._producer import RecordProducer
+from connectors.kafka._topic_reader import TopicMessage, read_topic
 
 __all__ = [
     "CommandQueue",
     "DeadLetterFilter",
     "QueuedCommand",
     "RecordProducer",
+    "TopicMessage",
     "ensure_topics",
     "read_dead_letters",
+    "read_topic",
     "replayable",
 ]
