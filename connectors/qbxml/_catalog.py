@@ -609,6 +609,7 @@ def explain(code: int | str, message: str = "") -> Explanation:
     QuickBooks' message where the message changes the meaning."""
     key = _normalise(code)
     found = CATALOG.get(key) or _by_range(key)
+    message = message or ""  # the Web Connector may send no message with an HRESULT
     named = _REFERENCE.search(message)
     for variant in VARIANTS:
         if key not in variant.codes or not variant.pattern.search(message):

@@ -329,3 +329,10 @@ def test_every_variant_is_exercised() -> None:
 
     titles = {case[2] for case in VARIANT_CASES}
     assert {str(v.changes["title"]) for v in VARIANTS} <= titles
+
+
+def test_an_hresult_without_a_message_is_explained() -> None:
+    # The Web Connector may send none (spyne passes None for an empty element).
+    entry = explain("0x80040408", None)  # type: ignore[arg-type]
+    assert entry.title == "Could not start QuickBooks"
+    assert explain(3140, None).title == "Missing reference"  # type: ignore[arg-type]
