@@ -603,7 +603,7 @@ def _by_range(code: str) -> Explanation:
     )
 
 
-def explain(code: int | str, message: str = "") -> Explanation:
+def explain(code: int | str, message: str | None = "") -> Explanation:
     """The catalog entry for a status code (``3200``, ``"3200"``) or an HRESULT
     (``"0x80040408"``, ``"80040408"``, or the signed int ``-2147220472``), adjusted by
     QuickBooks' message where the message changes the meaning."""

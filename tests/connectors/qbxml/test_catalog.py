@@ -333,6 +333,6 @@ def test_every_variant_is_exercised() -> None:
 
 def test_an_hresult_without_a_message_is_explained() -> None:
     # The Web Connector may send none (spyne passes None for an empty element).
-    entry = explain("0x80040408", None)  # type: ignore[arg-type]
+    entry = explain("0x80040408", None)
     assert entry.title == "Could not start QuickBooks"
-    assert explain(3140, None).title == "Missing reference"  # type: ignore[arg-type]
+    assert explain(3140, None).title == "Missing reference"
