@@ -20,8 +20,10 @@ from qbsync._cli_shell import DEBUG_KEY, QbsyncGroup, command_group, emit_json, 
 from qbsync.cli_console import console_app
 from qbsync.cli_contracts import publish, schemas_app
 from qbsync.cli_dlq import dlq_app
+from qbsync.cli_feed import feed_app
 from qbsync.cli_log import log_app
 from qbsync.cli_map import map_app
+from qbsync.cli_parked import parked_app
 from qbsync.cli_profile import profile_app
 from qbsync.cli_qbo import qbo_app
 from qbsync.cli_sandbox import sandbox_app
@@ -247,6 +249,8 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(console_app, name="console")  # the support console (qbsync/cli_console.py)
 # QuickBooks Online companies: `qbsync qbo add|connect|complete|status|send`.
 app.add_typer(qbo_app, name="qbo")
+app.add_typer(feed_app, name="feed")  # What apps read back: `qbsync feed changes|status`.
+app.add_typer(parked_app, name="parked")  # What waits, why, since when: `qbsync parked ...`.
 
 
 def _require_broker(settings: Settings) -> None:

@@ -19,6 +19,7 @@ from qbsync.contracts import (
     EVENT_TYPES,
     AvroCodec,
     EventPublisher,
+    EventType,
     InvalidEvent,
     UnknownEventType,
     check_compatibility,
@@ -57,11 +58,17 @@ def publish(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and print the event; send nothing.")
     ] = False,
+    lines: Annotated[
+        bool,
+        typer.Option("--lines", help="The file holds many events, one JSON object per line."),
+    ] = False,
 ) -> None:
     """Publish one event, checked against its schema.
 
     It goes to <prefix>.events, keyed by tenant.
     Every problem is listed with its path; nothing is sent unless the whole event is valid.
+    With --lines, every line is an event, all are checked first, and all are published by
+    one producer, in file order (one JSON line per delivery).
     """
     try:
         kind = event_type(type_)
@@ -75,6 +82,9 @@ def publish(
     settings = Settings()
     # A dry run must not register schemas, so it encodes without the registry.
     codec = AvroCodec(registry_url="") if dry_run else AvroCodec()
+    if lines:
+        _publish_lines(settings, codec, kind, text, source, tenant, dry_run)
+        return
     try:
         prepared = prepare_event(codec, kind, parse_json(text, source=source), tenant_id=tenant)
     except InvalidEvent as exc:
@@ -185,3 +195,49 @@ def schemas_check(
     if problems:
         raise typer.Exit(1)
     _say(f"compatible with {', '.join(load_released()) or 'no released version'}")
+
+
+def _publish_lines(
+    settings: Settings,
+    codec: AvroCodec,
+    kind: EventType,
+    text: str,
+    source: str,
+    tenant: str,
+    dry_run: bool,
+) -> None:
+    """``publish --lines``: every non-empty line one event; all valid, or nothing sent."""
+    prepared, bad = [], 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{source} line {number}"
+        try:
+            prepared.append(
+                prepare_event(codec, kind, parse_json(line, source=where), tenant_id=tenant)
+            )
+        except InvalidEvent as exc:
+            bad += 1
+            _say(f"{where} is not a valid {kind.name} event:")
+            for problem in exc.problems:
+                _say(f"  {problem}")
+    if bad or not prepared:
+        _say(f"{bad} of {bad + len(prepared)} events invalid; nothing was sent")
+        raise typer.Exit(1)
+    if dry_run:
+        _say(f"dry run: {len(prepared)} valid {kind.name} events; nothing was sent")
+        return
+    with EventPublisher(settings, codec=codec) as publisher:
+        for event in prepared:
+            delivery = publisher.publish(event)
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "event_id": delivery.event_id,
+                        "partition": delivery.partition,
+                        "offset": delivery.offset,
+                    }
+                )
+                + "\n"
+            )
+    _say(f"published {len(prepared)} events to {settings.topics.events}")

@@ -269,6 +269,13 @@ def _as_dict(report: SessionReport) -> dict[str, Any]:
     return dataclasses.asdict(report)
 
 
+def _whole(company: CompanyFile, row: dict[str, Any]) -> dict[str, Any] | None:
+    from connectors.qbxml import element_fields
+
+    ret = company.record(str(row.get("TxnID") or row.get("ListID")))
+    return None if ret is None else element_fields(ret)
+
+
 @sandbox_app.command("show")
 def show(
     file: Annotated[
@@ -279,6 +286,9 @@ def show(
         str, typer.Option("--list", help=f"What to show: {', '.join(LISTS)}.")
     ] = "customers",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="With --json: each record whole, as QuickBooks has it.")
+    ] = False,
 ) -> None:
     """Show one list (or kind of transaction) of a sandbox company file."""
     kinds = LISTS.get(list_)
@@ -294,6 +304,8 @@ def show(
     try:
         rows = company.records(*kinds)
         name = company.company_name
+        if full:
+            rows = [{**row, "record": _whole(company, row)} for row in rows]
     finally:
         company.close()
     if as_json:

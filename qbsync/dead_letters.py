@@ -106,6 +106,8 @@ def summary(letter: Letter) -> dict[str, Any]:
         "blocked_by": letter.get("blocked_by"),
         "source": "{source_topic}[{source_partition}]@{source_offset}".format(**letter),
         "reason": letter["reason"],
+        "explanation": letter.get("explanation") or "",
+        "remedy": letter.get("remedy") or "",
     }
 
 
@@ -115,8 +117,6 @@ def story(letter: Letter, settings: Settings) -> dict[str, Any]:
     original = letter["original_value"] or b""
     view = {
         **summary(letter),
-        "explanation": letter.get("explanation") or "",
-        "remedy": letter.get("remedy") or "",
         "original_key": (letter["original_key"] or b"").decode("utf-8", "replace"),
         "original_bytes": len(original),
         "original_hex_head": original[:64].hex(" "),

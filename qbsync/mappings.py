@@ -68,6 +68,7 @@ def match(
     from connectors.qbxml import ENTITIES
     from connectors.store import Mapping
     from qbsync.matching import Candidate, SourceRecord, match_records
+    from streams.from_quickbooks import IMPORTED_AS
 
     if (records is None) == (one is None):
         raise QbsyncError("give the app's records, or one app id and a QuickBooks id")
@@ -75,12 +76,15 @@ def match(
         raise QbsyncError("matching by hand needs the app's id and the QuickBooks ListID/TxnID")
     is_list = ENTITIES[entity].is_list if entity in ENTITIES else True
     key = "name" if is_list else "ref_number"
+    # The app's entity as QuickBooks keeps it: a cost code is an item (matched by its code,
+    # the item's name), a job a customer, a payment a received payment.
+    kept_as = IMPORTED_AS.get(entity, entity)
     profile_id = profile_of(store, tenant)
-    imported = store.qb_records(profile_id, entity)
+    imported = store.qb_records(profile_id, kept_as)
     if not imported and one is None:
         raise QbsyncError(
             f"no {entity} records imported from QuickBooks for this file yet: add"
-            f" {entity!r} to QBSYNC_GATEWAY_IMPORTS and let the Web Connector run"
+            f" {kept_as!r} to QBSYNC_GATEWAY_IMPORTS and let the Web Connector run"
         )
     by_id = {r.qb_id: r for r in imported}
     existing = store.mappings(tenant, entity)
@@ -92,6 +96,8 @@ def match(
         )
     else:
         assert records is not None
+        if entity == "cost_code":  # the app's cost code is the QuickBooks item's name
+            records = [{**row, "name": row.get("code") or row.get("name") or ""} for row in records]
         bad = [n for n, row in enumerate(records, 2) if not row.get("id") or not row.get(key)]
         if bad:
             raise QbsyncError(

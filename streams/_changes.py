@@ -95,6 +95,8 @@ def reconcile(
         fields = [_fields(r) for r in records]
         named = {r["qb_id"] for r in records}.union(*(_ids(f) for f in fields))
         mapped = store.mappings_by_qb_id(tenant_id, sorted(named))
+        # A shared company file: what another tenant of the file holds is never news here.
+        theirs = store.held_by_others(tenant_id, [r["qb_id"] for r in records])
 
         def resolve(entity: str, qb_id: str | None, mapped: Any = mapped) -> str | None:
             if qb_id is None:
@@ -113,7 +115,7 @@ def reconcile(
             for qb_id, row in store.delivered(tenant_id, entity, ids).items():
                 delivered[(entity, qb_id)] = row
         for record, shape in shaped:
-            _one(out, codec, topic, settings, record, shape, mapped, delivered, now)
+            _one(out, codec, topic, settings, record, shape, mapped, delivered, theirs, now)
     return out
 
 
@@ -156,6 +158,7 @@ def _one(
     shape: AppRecord,
     mapped: dict[str, list[Mapping]],
     delivered: dict[tuple[str, str], DeliveredChange],
+    theirs: dict[str, str],
     now: datetime,
 ) -> None:
     tenant_id, qb_id = record["tenant_id"], record["qb_id"]
@@ -169,6 +172,7 @@ def _one(
         ours=None if mapping is None else Version(mapping.edit_sequence, None),
         delivered=None if seen is None else Version(seen.edit_sequence, seen.changed_at),
         elsewhere=bool(mapped.get(qb_id)),
+        other_tenant=qb_id in theirs,
     )
     if not isinstance(decision, Deliver):
         out.dropped[decision.reason] += 1

@@ -25,6 +25,7 @@ from qbsync.conflicts import CONFLICT, winner
 from qbsync.contracts import AvroCodec, DecodeError
 from qbsync.settings import Settings
 from streams._changes import IMPORTED, Change, reconcile
+from streams._waits import Releases, log_waiting
 from streams.from_quickbooks import ImportRefused, imports_for
 from streams.parking import Kind, Parked, ParkingLot, record_key
 from streams.translate import Context, Held, Paused, Skip, Waiting, plan
@@ -186,6 +187,7 @@ class Pipeline:
         # them ("blocked") follows it to the dead-letter topic instead of being retried.
         self._dead: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._apis: dict[str, str] = {}
+        self._releases = Releases(store)
 
     # -- context ----------------------------------------------------------------------
 
@@ -449,9 +451,26 @@ class Pipeline:
             step.unpark.append(record)
             step.send.append(self._command_record(outcome))
             return step
-        if isinstance(outcome, Waiting | Paused | Held):
-            # Held (a class or tax code QuickBooks lacks) waits like a missing record: the
-            # imports bring the name in once someone creates it, and a recheck sends it.
+        if isinstance(outcome, Held):
+            # A class or tax code QuickBooks lacks: a person must create it (or fix the
+            # name in the app), so it is a dead letter they see at once, replayed after.
+            failure = Failure(
+                "held",
+                f"{entity} {entity_id!r} was not sent: {outcome.reason}.",
+                category="held",
+                explanation="The record names a class or sales tax code that the company file"
+                " does not have under exactly that name (as of the file's last import).",
+                remedy="Create it in QuickBooks under that exact name (or correct the name in"
+                " the app and publish the record again), let the file sync once, then"
+                " `qbsync dlq replay --code held`.",
+            )
+            step.unpark += [record] if parked else []
+            self._log_event(envelope, context.profile_id, "held", failure.reason)
+            step.send.append(
+                self.dead_letter(source, failure, profile_id=context.profile_id, **where)
+            )
+            return step
+        if isinstance(outcome, Waiting | Paused):
             now = self.clock()
             kind: Kind = "paused" if isinstance(outcome, Paused) else "waiting"
             entry = Parked(
@@ -467,13 +486,7 @@ class Pipeline:
                 parked_at=parked.parked_at if parked and parked.kind == kind else now,
                 checked_at=now,
                 reason=outcome.reason,
-                waiting_on=(
-                    outcome.on
-                    if isinstance(outcome, Waiting)
-                    else outcome.not_found
-                    if isinstance(outcome, Held)
-                    else ()
-                ),
+                waiting_on=outcome.on if isinstance(outcome, Waiting) else (),
                 profile_id=context.profile_id,
                 # A requested sync stays requested while it waits (manual mode).
                 extra={"requested": True} if envelope["kind"] == "SYNC_REQUESTED" else {},
@@ -486,9 +499,16 @@ class Pipeline:
                 step.touch.append(entry)  # still waiting for the same: nothing to write
                 return step
             log.info("event parked", extra={"kind": kind, "offset": source.offset})
+            if parked is None or (parked.kind, parked.waiting_on) != (kind, entry.waiting_on):
+                # Seen in the sync log at once, not only when the wait expires (once per
+                # wait: a newer version waiting for the same is no news).
+                self._log_event(envelope, context.profile_id, kind, outcome.reason)
             step.park.append(entry)
             return step
         failure = Failure(outcome.code, outcome.reason)
+        self._log_event(
+            envelope, context.profile_id, "rejected", f"{outcome.code}: {outcome.reason}"
+        )
         step.unpark += [record] if parked else []
         step.send.append(self.dead_letter(source, failure, profile_id=context.profile_id, **where))
         return step
@@ -561,6 +581,12 @@ class Pipeline:
 
     def _dead_parked(self, entry: Parked, failure: Failure) -> Step:
         """A parked entry leaves the lot for the dead-letter topic, as it came in."""
+        self._log_event(
+            {"tenant_id": entry.tenant_id, "entity": entry.entity, "entity_id": entry.entity_id},
+            entry.profile_id,
+            failure.code,
+            failure.reason,
+        )
         return Step(
             unpark=[entry.record],
             send=[
@@ -611,7 +637,7 @@ class Pipeline:
             for entry in lot.stale(now, worker.recheck_s, limit=500)
             if entry.record not in expired
         ]
-        return step, recheck
+        return step, recheck + self._releases.due(lot, now, expired | {e.record for e in recheck})
 
     # -- results ----------------------------------------------------------------------
 
@@ -830,11 +856,16 @@ class Pipeline:
         return Step(unpark=[entry.record], send=[self._command_record(request)])
 
     def _holder(self, writes: _Writes, tenant_id: str, entity: str, qb_id: str) -> str | None:
-        """The app record already mapped to ``qb_id`` (this batch's writes first)."""
+        """The app record already mapped to ``qb_id`` (this batch's writes first); on a
+        shared company file, another tenant's record is named ``tenant/id``."""
         for mapping in reversed(writes.mappings):
             if (mapping.tenant_id, mapping.entity, mapping.qb_id) == (tenant_id, entity, qb_id):
                 return mapping.external_id
-        return self.store.external_id_of(tenant_id, entity, qb_id)
+        own = self.store.external_id_of(tenant_id, entity, qb_id)
+        other = None if own else self.store.held_by_others(tenant_id, [qb_id]).get(qb_id)
+        if other is not None:
+            return f"{other}/{self.store.external_id_of(other, entity, qb_id) or '?'}"
+        return own
 
     def _observe_latency(self, result: dict[str, Any]) -> None:
         """Event published -> QuickBooks answered, for the command the result answers."""
@@ -890,6 +921,11 @@ class Pipeline:
             attempts=attempt,
             first_failed_at=first.timestamp(),
         )
+
+    def _log_event(
+        self, envelope: dict[str, Any], profile_id: str | None, status: str, message: str
+    ) -> None:
+        log_waiting(self.store, self._now(), envelope, profile_id, status, message)
 
     def _log(self, result: dict[str, Any], status: str) -> SyncLogEntry:
         return SyncLogEntry(

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-__all__ = ["Kind", "Parked", "ParkingLot", "faust_lot", "record_key"]
+__all__ = ["Kind", "Parked", "ParkingLot", "faust_lot", "latest_parked", "record_key"]
 
 Kind = Literal["waiting", "paused", "retry", "manual"]
 Write = Callable[[int, bytes, bytes | None], None]
@@ -234,3 +234,16 @@ def faust_lot(table: Any) -> ParkingLot:
         table.send_changelog(partition, key, value, key_serializer="raw", value_serializer="raw")
 
     return ParkingLot(table.data, write)
+
+
+def latest_parked(writes: Iterable[tuple[bytes, bytes | None]]) -> list[Parked]:
+    """What is parked after these changelog writes (in order, of every partition): the last
+    write of a key wins, a tombstone (None) is a release. For readers outside the worker
+    (``qbsync parked``); entries only touched in memory show their last written check."""
+    current: dict[bytes, bytes] = {}
+    for key, value in writes:
+        if value is None:
+            current.pop(key, None)
+        else:
+            current[key] = value
+    return [Parked.loads(raw) for raw in current.values()]

@@ -60,6 +60,28 @@ def _placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
 
 
+DocumentStatus = Literal["DRAFT", "APPROVED", "READY_FOR_SYNC"]
+
+
+def _not_drafts() -> list[DocumentStatus]:
+    return ["APPROVED", "READY_FOR_SYNC"]
+
+
+# The entities whose direction and conflict policy a tenant sets (docs/two-way.md).
+TWO_WAY_ENTITIES = frozenset({"customer", "job", "vendor", "employee", "item", "cost_code", "bill"})
+# What apps call QuickBooks Desktop's two standard sales tax codes.
+COMMON_TAX_CODES = {
+    "taxable": "Tax",
+    "tax": "Tax",
+    "non-taxable": "Non",
+    "nontaxable": "Non",
+    "non taxable": "Non",
+    "non": "Non",
+    "exempt": "Non",
+    "tax exempt": "Non",
+}
+
+
 class TenantSettings(BaseModel):
     """Everything a tenant can configure about its integration (see ``docs/settings.md``)."""
 
@@ -113,6 +135,31 @@ class TenantSettings(BaseModel):
     retainage_item: str | None = Field(
         None, description="Other-charge item (FullName) for retainage on subcontractor invoices."
     )
+    # -- issue 15: sales tax, which invoices sync, commitment numbers --------------------
+    sales_tax_item: str | None = Field(
+        None,
+        description="Sales tax item or group (FullName) put on invoices, credit memos and "
+        "estimates that name none; needed when the file charges sales tax and customers "
+        "have no default tax item (else QuickBooks answers 3170/3180).",
+    )
+    sales_tax_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="The app's sales tax code names to QuickBooks codes (at most 3 "
+        "characters, e.g. {'Taxable': 'Tax', 'Exempt': 'Non'}); 'Taxable', 'Non-Taxable' and "
+        "'Exempt' are known without it.",
+    )
+    invoice_sync_statuses: list[DocumentStatus] = Field(
+        default_factory=_not_drafts,
+        description="Which app statuses of invoices, credit memos and estimates are sent "
+        "(e.g. ['READY_FOR_SYNC']: only those marked ready for sync); others are skipped.",
+    )
+    commitment_id: Literal["contract_number", "explicit", "quickbooks"] = Field(
+        "quickbooks",
+        description="A commitment's RefNumber: its contract number, an explicit QuickBooks "
+        "id the app gives (`qb_ref_number`; refused until given), or QuickBooks numbers it. "
+        "contract_number_as_id=true means contract_number.",
+    )
+
     direction: dict[str, Direction] = Field(
         default_factory=dict,
         description="Per entity: to_quickbooks (default), from_quickbooks or two_way.",
@@ -132,6 +179,34 @@ class TenantSettings(BaseModel):
     conflict: dict[str, Policy] = Field(
         default_factory=dict, description="Per entity: overrides conflict_policy."
     )
+
+    @field_validator("sales_tax_codes")
+    @classmethod
+    def _tax_codes(cls, value: dict[str, str]) -> dict[str, str]:
+        long = sorted(f"{name}={code}" for name, code in value.items() if not 0 < len(code) <= 3)
+        if long:
+            raise ValueError(
+                f"QuickBooks sales tax codes have 1 to 3 characters; fix {', '.join(long)}"
+            )
+        return value
+
+    @field_validator("direction", "conflict")
+    @classmethod
+    def _two_way_entities(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - TWO_WAY_ENTITIES)
+        if unknown:
+            raise ValueError(
+                f"unknown entity {', '.join(map(repr, unknown))}; allowed:"
+                f" {', '.join(sorted(TWO_WAY_ENTITIES))}"
+            )
+        return value
+
+    def tax_code(self, name: str) -> str:
+        """The QuickBooks sales tax code for the app's code name: the tenant's own
+        mapping, then the common names, else the name itself."""
+        mine = {k.casefold(): v for k, v in self.sales_tax_codes.items()}
+        key = name.strip().casefold()
+        return mine.get(key) or COMMON_TAX_CODES.get(key) or name
 
     @field_validator("customer_name_format")
     @classmethod

@@ -208,6 +208,29 @@ def _gate(
     return None
 
 
+# Records qbsync matches to existing QuickBooks records and never creates: a reference to
+# one waits until a person maps it, not until a sync adds it.
+MATCHED_ONLY = frozenset(
+    {"account", "class", "terms", "sales_tax_code", "sales_tax_item", "payment_method", "cost_code"}
+)
+
+
+def _waiting_reason(tenant_id: str, missing: list[str]) -> str:
+    """What an event waits for, and for a record qbsync never creates, how to map it."""
+    parts = []
+    for wanted in missing:
+        entity, _, entity_id = wanted.partition(":")
+        if "|" not in wanted and entity in MATCHED_ONLY:
+            parts.append(
+                f"{wanted}, which has no QuickBooks {entity.replace('_', ' ')} mapped (qbsync"
+                f" never creates one: map it with `qbsync map match --tenant {tenant_id}"
+                f" --entity {entity} --id {entity_id} --qb-id <ListID>`)"
+            )
+        else:
+            parts.append(f"{wanted} to be in QuickBooks")
+    return "waiting for " + "; ".join(parts)
+
+
 def plan_command(
     event: Mapping[str, Any], context: Context, *, command_id: str, now: datetime
 ) -> dict[str, Any] | Rejection:
@@ -259,7 +282,7 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         return gated
     mapping = context.mapping
     payload = event.get(rule.payload_field)
-    refs = Refs(context.resolve, context.exists)
+    refs = Refs(context.resolve, context.exists, settings.tax_code)
     if kind == "DEACTIVATED":
         if mapping is None:
             return Rejection(
@@ -284,11 +307,13 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         reason = rule.skip(payload, settings)
         if reason is not None:
             return Skip("not-sendable", reason)
+        refused = rule.refuse(payload, settings)
+        if refused is not None:
+            return Rejection("missing-field", refused)
         values = (shape.values if shape else rule.values)(payload, settings, refs)
         if refs.missing:
             return Waiting(
-                tuple(refs.missing),
-                f"waiting for {', '.join(refs.missing)} to be in QuickBooks",
+                tuple(refs.missing), _waiting_reason(envelope["tenant_id"], refs.missing)
             )
         if refs.not_found:
             return Held(
@@ -320,7 +345,13 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
             )
             action = "MOD"
     except FieldError as exc:
-        return Rejection("invalid-field", str(exc))
+        reason = str(exc)
+        if "SalesTaxCodeRef" in reason:
+            reason += (
+                ": QuickBooks sales tax codes are 3-character codes; map the app's name to one"
+                f" with `qbsync tenant set {envelope['tenant_id']} sales_tax_codes.<name>=<code>`"
+            )
+        return Rejection("invalid-field", reason)
     return {
         "match_existing": action == "ADD"
         and _may_exist(

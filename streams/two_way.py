@@ -14,7 +14,10 @@ QuickBooks:
 2. **Echo**: the EditSequence equals the one our last write got back, kept on the
    mapping: our own change coming back (``echo``).
 3. **Mapped elsewhere**: the app has the record under another entity: not offered as a new
-   one (``mapped-elsewhere``).
+   one (``mapped-elsewhere``). **Another tenant's**: on a company file shared by several
+   tenants, a record another tenant of the file maps, or that qbsync wrote for it, is that
+   tenant's alone (``other-tenant``): our own writes never come back to anyone as a change.
+   The tenant's retainage item is never offered as a cost code (``retainage-item``).
 4. **Seen**: the EditSequence equals the last one delivered, or the one the gateway
    recorded when it wrote the record (an import reading our write before the worker has
    settled its result), or the record is older than it: the rewound minute, a re-run
@@ -54,7 +57,9 @@ class Deliver:
 
 @dataclass(frozen=True)
 class Drop:
-    reason: Literal["one-way", "not-ours", "echo", "seen", "mapped-elsewhere"]
+    reason: Literal[
+        "one-way", "not-ours", "echo", "seen", "mapped-elsewhere", "other-tenant", "retainage-item"
+    ]
 
 
 def decide(
@@ -65,11 +70,18 @@ def decide(
     ours: Version | None,
     delivered: Version | None,
     elsewhere: bool = False,
+    other_tenant: bool = False,
 ) -> Deliver | Drop:
     """``ours``: the mapping's version (what our last write got back), None when the app
     has no such record; ``delivered``: the version the app was last told about;
     ``elsewhere``: the record is the app's under another entity (a 1099 worker synced as an
-    employee is a QuickBooks vendor; an item the app sent is not also a cost code)."""
+    employee is a QuickBooks vendor; an item the app sent is not also a cost code);
+    ``other_tenant``: another tenant of the shared company file maps the record or had it
+    written by qbsync."""
+    if ours is None and other_tenant:
+        return Drop("other-tenant")
+    if record.entity == "cost_code" and _is_retainage_item(settings, record):
+        return Drop("retainage-item")  # qbsync's own bookkeeping item, no cost code
     if ours is None and elsewhere:
         return Drop("mapped-elsewhere")
     if record.follows == "mapped" and ours is None:
@@ -88,3 +100,9 @@ def decide(
     if ours is None:
         return Deliver("CREATED")
     return Deliver("UPDATED" if record.is_active else "DEACTIVATED")
+
+
+def _is_retainage_item(settings: TenantSettings, record: AppRecord) -> bool:
+    item = record.payload.get("item") or {}
+    name = settings.retainage_item
+    return bool(name) and str(item.get("full_name") or "").casefold() == str(name).casefold()

@@ -5,6 +5,7 @@ from connectors.kafka._backlog import BacklogReader, FileBacklog
 from connectors.kafka._command_queue import CommandQueue, QueuedCommand
 from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
 from connectors.kafka._producer import DeliveryFailed, RecordProducer
+from connectors.kafka._topic_reader import TopicMessage, read_topic
 
 __all__ = [
     "BacklogReader",
@@ -15,9 +16,11 @@ __all__ = [
     "FileBacklog",
     "QueuedCommand",
     "RecordProducer",
+    "TopicMessage",
     "TopicSpec",
     "ensure_topics",
     "read_dead_letters",
+    "read_topic",
     "reconcile_topics",
     "replayable",
 ]

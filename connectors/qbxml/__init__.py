@@ -13,7 +13,15 @@ See ``docs/qbxml.md``.
 """
 
 from connectors.qbxml._build import Built, build, build_deactivation, build_request
-from connectors.qbxml._catalog import CATALOG, HRESULTS, Category, Explanation, explain
+from connectors.qbxml._catalog import (
+    CATALOG,
+    HRESULTS,
+    VARIANTS,
+    Category,
+    Explanation,
+    Variant,
+    explain,
+)
 from connectors.qbxml._entities import ENTITIES, Action, EntitySpec
 from connectors.qbxml._errors import FieldError, QbxmlError, UnsafeXml
 from connectors.qbxml._generated import REQUESTS
@@ -28,6 +36,7 @@ from connectors.qbxml._parse import (
     Record,
     ResponseMessage,
     ResponseStatus,
+    element_fields,
     parse_message,
     parse_response,
 )
@@ -47,6 +56,7 @@ __all__ = [
     "PAGE_SIZE",
     "REQUESTS",
     "SUPPORTED_VERSIONS",
+    "VARIANTS",
     "Action",
     "Built",
     "Category",
@@ -61,6 +71,7 @@ __all__ = [
     "ResponseMessage",
     "ResponseStatus",
     "UnsafeXml",
+    "Variant",
     "build",
     "build_deactivation",
     "build_message",
@@ -69,6 +80,7 @@ __all__ = [
     "clean_text",
     "compose_message",
     "decode_xml",
+    "element_fields",
     "escape",
     "explain",
     "negotiate_version",

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-__all__ = ["CATALOG", "HRESULTS", "Category", "Explanation", "explain"]
+__all__ = ["CATALOG", "HRESULTS", "VARIANTS", "Category", "Explanation", "Variant", "explain"]
 
 
 class Category(StrEnum):
@@ -383,15 +383,176 @@ CATALOG: dict[str, Explanation] = {e.code: e for e in _STATUSES + _HRESULTS}
 HRESULTS: dict[str, Explanation] = {e.code: e for e in _HRESULTS}
 
 _IN_USE_MESSAGE = re.compile(
-    r"\bin use\b|being used|\blocked\b|\block\b|another user|currently (being )?(edited|modified)",
+    r"\bin use\b|being used|\blocked\b|\block\b|another user"
+    r"|currently (being )?(edited|modified)",
     re.IGNORECASE,
 )
-_ACCOUNT_KIND = re.compile(r"current asset|bank account|account type", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One message QuickBooks sends with a code that changes what the code means: when
+    ``pattern`` matches the message (and ``kind``, if given, matches the record kind the
+    message names: ``invalid reference to QuickBooks <kind>``), the entry's fields named in
+    ``changes`` replace the code's own. The first matching variant of a code wins."""
+
+    codes: tuple[str, ...]
+    pattern: re.Pattern[str]
+    changes: dict[str, object]
+    kind: re.Pattern[str] | None = None
+    name: str = ""  # what the variant is, for tests and docs
+
+
+def _re(text: str) -> re.Pattern[str]:
+    return re.compile(text, re.IGNORECASE)
+
+
 # References qbsync matches by exact name and never creates: a 3140 about them needs a person.
-_NEVER_CREATED = re.compile(
-    r"QuickBooks (Account|Class|SalesTaxCode|Sales Tax Code|ItemSalesTax|Terms|StandardTerms|"
-    r"DateDrivenTerms|PaymentMethod|Payment Method)\b",
-    re.IGNORECASE,
+_NEVER_CREATED = _re(
+    r"^(Account|AR Account|AP Account|Class|SalesTaxCode|Sales Tax Code|ItemSalesTax|"
+    r"ItemSalesTaxGroup|Terms|StandardTerms|DateDrivenTerms|PaymentMethod|Payment Method)$"
+)
+_REFERENCE = re.compile(r"invalid reference to QuickBooks ([A-Za-z /]+?) \"", re.IGNORECASE)
+_ANY = _re(r"")
+
+# Audited against the messages QuickBooks sends (the SDK's status appendix, the captured
+# messages of integrations' users, and the sandbox, which sends them the same way): each
+# variant names its cause and a remedy that fixes that cause.
+VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        ("3000",),
+        _re(r"iteratorID"),
+        {
+            "category": TRANSIENT,
+            "title": "Import iterator expired",
+            "explanation": "QuickBooks no longer knows the iterator an import was reading "
+            "pages with: iterators end with the Web Connector session that opened them.",
+            "remedy": "Nothing to do: the import starts again from its watermark at the "
+            "file's next session.",
+        },
+        name="iterator",
+    ),
+    Variant(
+        ("3140",),
+        _re(r"must be of type|of the wrong type|account type|must be deposited to|current asset"),
+        {
+            "category": PERMANENT,
+            "action": None,
+            "title": "Wrong kind of account",
+            "explanation": "QuickBooks has the account, but an account of that type cannot "
+            "be used there: a payment's deposit account must be a bank (or other current "
+            "asset) account or Undeposited Funds, an invoice's AR account of type Accounts "
+            "Receivable, a bill's AP account Accounts Payable. QuickBooks' message names the "
+            "type it needs.",
+            "remedy": "Point the reference at an account of the type QuickBooks names: map "
+            "the app's account to one (`qbsync map match --entity account`) or change the "
+            "tenant's deposit setting (`qbsync tenant set T deposit_to=account "
+            "deposit_account='<bank account>'`); creating an "
+            "account does not help. Then replay.",
+        },
+        name="wrong-account-type",
+    ),
+    Variant(
+        ("3140",),
+        _re(r"currency"),
+        {
+            "category": PERMANENT,
+            "action": None,
+            "title": "Currency does not match",
+            "explanation": "Multicurrency is on and the referenced customer or account uses a "
+            "currency that is neither the home currency nor the transaction's.",
+            "remedy": "Use a customer and accounts in the transaction's (or the home) "
+            "currency: change the customer's currency in QuickBooks or map the app's record "
+            "to the right one, then replay.",
+        },
+        name="currency",
+    ),
+    Variant(
+        ("3140",),
+        _re(r"\binactive\b|is not active|has been made inactive"),
+        {
+            "category": PERMANENT,
+            "action": None,
+            "title": "Record inactive",
+            "explanation": "The referenced record exists in QuickBooks but is inactive, and "
+            "QuickBooks does not let new transactions use it.",
+            "remedy": "Make it active again in QuickBooks (its list > Include inactive > Make "
+            "Active), or map the app's record to an active one; then replay.",
+        },
+        name="inactive",
+    ),
+    Variant(
+        ("3140",),
+        _ANY,
+        {
+            "category": PERMANENT,
+            "action": None,
+            "title": "Name not found in QuickBooks",
+            "explanation": "The request names an account, class, sales tax code or item, "
+            "terms or payment method that does not exist in QuickBooks under that name. qbsync "
+            "matches those by their exact name and never creates them.",
+            "remedy": "Create it in QuickBooks under exactly the same name, or map the app's "
+            "record to an existing one (`qbsync map match`); then replay.",
+        },
+        kind=_NEVER_CREATED,
+        name="never-created",
+    ),
+    Variant(
+        ("3160",),
+        _re(r"deposit"),
+        {
+            "title": "Payment in a deposit",
+            "explanation": "The payment has been deposited: a bookkeeper included it in a "
+            "bank deposit from Undeposited Funds (a summary deposit), and QuickBooks does not "
+            "let a deposited payment be changed or deleted.",
+            "remedy": "In QuickBooks, remove the payment from the deposit (open the deposit, "
+            "delete the payment's line, save); replay this dead letter so the change syncs "
+            "(`qbsync dlq replay`); then add the payment back to the deposit.",
+        },
+        name="deposited-payment",
+    ),
+    Variant(
+        ("3170", "3180"),
+        _re(r"Sales Tax field|sales tax item"),
+        {
+            "category": PERMANENT,
+            "title": "Sales tax item missing",
+            "explanation": "The company file charges sales tax and the transaction names no "
+            "sales tax item (ItemSalesTaxRef), and the customer has no default one either.",
+            "remedy": "Set the tenant's sales tax item (`qbsync tenant set T "
+            "sales_tax_item='<QuickBooks sales tax item or group>'`), or give the customer a "
+            "default tax item in QuickBooks (Customer > Sales Tax Settings); then replay.",
+        },
+        name="sales-tax-item",
+    ),
+    Variant(
+        ("3170", "3180"),
+        _re(r"cannot be deleted"),
+        {
+            "category": PERMANENT,
+            "title": "Record in use cannot be deleted",
+            "explanation": "QuickBooks will not delete a list record that transactions use.",
+            "remedy": "Make it inactive instead (deactivate it in the app: qbsync sends that "
+            "as IsActive false).",
+        },
+        name="cannot-delete",
+    ),
+    Variant(
+        ("3170", "3180"),
+        _IN_USE_MESSAGE,
+        {"category": TRANSIENT, "title": "Record in use", "remedy": _IN_USE},
+        name="in-use",
+    ),
+    Variant(
+        ("3170", "3180"),
+        _re(r"tax code|tax"),
+        {
+            "title": "Sales tax code missing",
+            "remedy": "Give the customer, job or item a sales tax code in QuickBooks (or map "
+            "one in qbsync's settings), then retry.",
+        },
+        name="sales-tax-code",
+    ),
 )
 _HEX = re.compile(r"(?:0x)?([0-9a-f]{8})", re.IGNORECASE)
 
@@ -442,43 +603,20 @@ def _by_range(code: str) -> Explanation:
     )
 
 
-def explain(code: int | str, message: str = "") -> Explanation:
+def explain(code: int | str, message: str | None = "") -> Explanation:
     """The catalog entry for a status code (``3200``, ``"3200"``) or an HRESULT
     (``"0x80040408"``, ``"80040408"``, or the signed int ``-2147220472``), adjusted by
     QuickBooks' message where the message changes the meaning."""
     key = _normalise(code)
     found = CATALOG.get(key) or _by_range(key)
-    if key in ("3170", "3180") and _IN_USE_MESSAGE.search(message):
-        return replace(found, category=TRANSIENT, title="Record in use", remedy=_IN_USE)
-    if key == "3140" and _ACCOUNT_KIND.search(message):
-        return replace(
-            found,
-            category=PERMANENT,
-            title="Wrong kind of account",
-            explanation="The account named in the request cannot be used there: payments "
-            "must be deposited to a bank or other current asset account (or to Undeposited "
-            "Funds).",
-            remedy="Choose a bank or other current asset account (or Undeposited Funds) as "
-            "the deposit account in qbsync's settings, then retry.",
-            action=None,
-        )
-    if key == "3140" and (match := _NEVER_CREATED.search(message)):
-        return replace(
-            found,
-            category=PERMANENT,
-            title="Name not found in QuickBooks",
-            explanation=f"The request names a {match.group(1)} that does not exist in "
-            "QuickBooks. qbsync matches accounts, classes, sales tax codes, terms and payment "
-            "methods by their exact name and never creates them.",
-            remedy="Create it in QuickBooks under exactly the same name (or correct the "
-            "mapping in qbsync's settings), then retry.",
-            action=None,
-        )
-    if key == "3170" and "tax" in message.lower():
-        return replace(
-            found,
-            title="Sales tax code missing",
-            remedy="Give the customer, job or item a sales tax code in QuickBooks (or map one "
-            "in qbsync's settings), then retry.",
-        )
+    message = message or ""  # the Web Connector may send no message with an HRESULT
+    named = _REFERENCE.search(message)
+    for variant in VARIANTS:
+        if key not in variant.codes or not variant.pattern.search(message):
+            continue
+        if variant.kind is not None and (
+            named is None or not variant.kind.match(named.group(1).strip())
+        ):
+            continue
+        return replace(found, **variant.changes)  # type: ignore[arg-type]
     return found

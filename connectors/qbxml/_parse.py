@@ -23,7 +23,14 @@ from lxml import etree
 from connectors.qbxml._catalog import Explanation, explain
 from connectors.qbxml._xml import parse_xml
 
-__all__ = ["Record", "ResponseMessage", "ResponseStatus", "parse_message", "parse_response"]
+__all__ = [
+    "Record",
+    "ResponseMessage",
+    "ResponseStatus",
+    "element_fields",
+    "parse_message",
+    "parse_response",
+]
 
 
 def _timestamp(text: str | None) -> datetime | None:
@@ -163,6 +170,12 @@ def _value(element: etree._Element) -> Any:
         else:
             result[tag] = value
     return result
+
+
+def element_fields(element: etree._Element) -> dict[str, Any]:
+    """A ``*Ret`` element as nested dicts (what :attr:`Record.fields` holds)."""
+    value = _value(element)
+    return value if isinstance(value, dict) else {}
 
 
 def _record(element: etree._Element) -> Record:

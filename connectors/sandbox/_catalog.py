@@ -218,6 +218,9 @@ KINDS: dict[str, Kind] = {
             defaults=(("IsManuallyClosed", "false"), ("IsFullyReceived", "false"), *_PRINT),
         ),
         Kind("TimeTracking", "txn", entity_ref="EntityRef"),
+        # A bank deposit; a line naming a payment takes it out of Undeposited Funds (a
+        # summary deposit), after which QuickBooks refuses to change the payment (3160).
+        Kind("Deposit", "txn", lines=("DepositLine",), totals=("DepositTotal",)),
     )
 }
 

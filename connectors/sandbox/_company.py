@@ -89,11 +89,13 @@ class CompanyFile:
             versions=qbxml_versions,
             schema=None if validate_with is None else load_schema(validate_with),
         )
-        with self._lock, self._store.transaction():
-            if self._store.setting("company_name") is None:
-                self._store.set_setting("company_name", company_name)
-            if self._store.created:
-                self._seed(clock())
+        # A file already set up is only read here (two readers never race for a write).
+        if self._store.created or self._store.setting("company_name") is None:
+            with self._lock, self._store.transaction():
+                if self._store.setting("company_name") is None:
+                    self._store.set_setting("company_name", company_name)
+                if self._store.created:
+                    self._seed(clock())
 
     def _seed(self, now: float) -> None:
         ctx = Context(self._store, Faults(), now)
@@ -127,6 +129,19 @@ class CompanyFile:
             self._store.set_setting(
                 "closing_date", None if closing is None else closing.isoformat()
             )
+
+    @property
+    def charges_sales_tax(self) -> bool:
+        with self._lock:
+            return self._store.setting("sales_tax") == "on"
+
+    def charge_sales_tax(self, on: bool = True) -> None:
+        """Sales tax on (Edit > Preferences > Sales Tax): an invoice, sales receipt, credit
+        memo or estimate must then name a sales tax item (``ItemSalesTaxRef``) or its
+        customer must have a default one, else QuickBooks answers 3180 on an Add and 3170
+        on a Mod, "The Transaction Sales Tax field cannot be left blank"."""
+        with self._lock, self._store.transaction():
+            self._store.set_setting("sales_tax", "on" if on else None)
 
     def apply_faults(self, spec: FaultSpec | str) -> FaultSpec:
         """Arm a fault spec (a :class:`FaultSpec` or its JSON text); returns it parsed."""

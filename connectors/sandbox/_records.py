@@ -15,6 +15,7 @@ from datetime import timedelta
 from lxml import etree
 
 from connectors.qbxml import parse_xml
+from connectors.sandbox import _deposits as deposits
 from connectors.sandbox import _payments as payments
 from connectors.sandbox import _status as status
 from connectors.sandbox._amounts import all_lines, entity_id, refresh_amounts, refs_of, save_txn
@@ -350,6 +351,7 @@ def _add_txn(ctx: Context, kind: Kind, body: etree._Element) -> str:
         if found is not None:
             refs.append(found)
     ctx.check_used_records_free(refs, kind.name)
+    _check_sales_tax(ctx, kind, ret, "add")
     if ret.find("TxnDate") is None:
         set_child(ret, "TxnDate", ctx.today.isoformat())
     ctx.check_closing_date(kind.name, ret.findtext("TxnDate"), "add")
@@ -365,6 +367,8 @@ def _add_txn(ctx: Context, kind: Kind, body: etree._Element) -> str:
     entity = entity_id(kind, ret)
     if kind.name == "ReceivePayment":
         payments.apply(ctx, ret, body, txn_id, entity)
+    if kind.name == "Deposit":
+        deposits.add(ctx, ret, body, txn_id)
     amounts = refresh_amounts(ctx, kind, ret, txn_id)
     number = ctx.store.counter("txn_number")
     for tag, value in (
@@ -446,6 +450,9 @@ def _mod_txn(ctx: Context, kind: Kind, body: etree._Element) -> str:
     txn_id = child_text(body, "TxnID") or ""
     row = _load_txn(ctx, kind.name, txn_id)
     ctx.check_locked(row, status.txn_in_use(kind.name, txn_id))
+    if kind.name == "Deposit":
+        raise status.unsupported()  # the sandbox removes payments by deleting the deposit
+    deposits.check_free(ctx, kind.name, txn_id, "modify")
     edit_sequence = child_text(body, "EditSequence") or ""
     if edit_sequence != row["edit_sequence"]:
         raise status.stale_edit_sequence(edit_sequence)
@@ -459,6 +466,7 @@ def _mod_txn(ctx: Context, kind: Kind, body: etree._Element) -> str:
     for element in changed:
         refs += ctx.resolve_all(element)
     ctx.check_used_records_free(refs, kind.name)
+    _check_sales_tax(ctx, kind, ret, "modify")
     if kind.lines and not all_lines(kind, ret):
         raise status.empty_transaction(kind.name)
     ctx.check_closing_date(kind.name, ret.findtext("TxnDate"), "modify")
@@ -470,6 +478,23 @@ def _mod_txn(ctx: Context, kind: Kind, body: etree._Element) -> str:
     return txn_id
 
 
+# Sales forms that carry a sales tax item when the company charges sales tax.
+_TAXED_FORMS = frozenset({"Invoice", "SalesReceipt", "CreditMemo", "Estimate"})
+
+
+def _check_sales_tax(ctx: Context, kind: Kind, ret: etree._Element, action: str) -> None:
+    """With sales tax on, the form needs a sales tax item, its own or its customer's."""
+    if kind.name not in _TAXED_FORMS or ctx.store.setting("sales_tax") != "on":
+        return
+    if ret.find("ItemSalesTaxRef") is not None:
+        return
+    customer_id = ret.findtext("CustomerRef/ListID")
+    customer = ctx.store.list_by_id(customer_id) if customer_id else None
+    if customer is not None and parse_xml(customer["ret"]).find("ItemSalesTaxRef") is not None:
+        return
+    raise status.sales_tax_blank(kind.name, action)
+
+
 def _del_txn(ctx: Context, body: etree._Element) -> list[tuple[str, str]]:
     kind_name = child_text(body, "TxnDelType") or ""
     txn_id = child_text(body, "TxnID") or ""
@@ -477,6 +502,8 @@ def _del_txn(ctx: Context, body: etree._Element) -> list[tuple[str, str]]:
     ctx.obj = kind_name
     ctx.check_locked(row, status.txn_in_use(kind_name, txn_id))
     ctx.check_closing_date(kind_name, row["txn_date"], "delete")
+    deposits.check_free(ctx, kind_name, txn_id, "delete")
+    deposits.forget(ctx, txn_id)
     payments.unlink(ctx, txn_id)
     ctx.store.run("delete from txns where txn_id = ?", (txn_id,))
     ctx.store.set_refs(txn_id, ())

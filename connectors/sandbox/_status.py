@@ -148,6 +148,26 @@ def save_failed(obj: str, reason: str) -> Failed:
     )
 
 
+def modify_failed(obj: str, reason: str) -> Failed:
+    return Failed(
+        3170, f"There was an error when modifying a {obj}.  QuickBooks error message: {reason}"
+    )
+
+
+def sales_tax_blank(obj: str, action: str) -> Failed:
+    reason = "The Transaction Sales Tax field cannot be left blank."
+    return save_failed(obj, reason) if action == "add" else modify_failed(obj, reason)
+
+
+def in_deposit(obj: str, txn_id: str, action: str) -> Failed:
+    verb = "deleting" if action == "delete" else "modifying"
+    return Failed(
+        3160,
+        f'There was an error when {verb} a {obj} "{txn_id}".  QuickBooks error message: This'
+        " payment has been deposited and cannot be changed. Remove it from the deposit first.",
+    )
+
+
 def empty_transaction(obj: str) -> Failed:
     return save_failed(obj, "The transaction is empty.")
 

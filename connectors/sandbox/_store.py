@@ -14,6 +14,7 @@ closing date).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -81,6 +82,10 @@ create table if not exists links (
     primary key (txn_id, applied_to)
 );
 create index if not exists links_applied_to on links (applied_to);
+create table if not exists deposited (
+    payment_id text primary key,
+    deposit_id text not null
+);
 create table if not exists message_sets (
     message_set_id text primary key,
     response text not null,
@@ -111,11 +116,26 @@ class Store:
                 f"{path} was written by an older sandbox (format {version}, this one reads "
                 f"{SCHEMA_VERSION}); delete it and let the sandbox create a new company file"
             )
+        # Wait for another process's write instead of failing at once (two `sandbox show`
+        # while a Web Connector writes).
+        self.db.execute("pragma busy_timeout = 10000")
         # WAL: ``qbsync sandbox show`` can read while a Web Connector writes.
-        self.db.execute("pragma journal_mode = wal")
+        if self.db.execute("pragma journal_mode").fetchone()[0] != "wal":
+            self.db.execute("pragma journal_mode = wal")
         self.db.execute("pragma synchronous = normal")
-        self.db.executescript(f"begin; {_SCHEMA} pragma user_version = {SCHEMA_VERSION}; commit;")
+        if not existing or self._missing_tables():
+            # ``begin immediate``: a deferred transaction that reads the schema and then
+            # writes fails with "database is locked" when another process wrote meanwhile.
+            self.db.executescript(
+                f"begin immediate; {_SCHEMA} pragma user_version = {SCHEMA_VERSION}; commit;"
+            )
         self.created = not existing
+
+    def _missing_tables(self) -> bool:
+        """A file of this format written before a table was added (``deposited``)."""
+        wanted = set(re.findall(r"create table if not exists (\w+)", _SCHEMA))
+        have = {row[0] for row in self.db.execute("select name from sqlite_master")}
+        return not wanted <= have
 
     def close(self) -> None:
         self.db.close()

@@ -146,6 +146,18 @@ class DeadLetterReplay(Base):
     replayed_at: Mapped[datetime]
 
 
+class ParkRelease(Base):
+    """Support asked (``qbsync parked release``) that a parked record be planned again now:
+    the worker holding it does so at its next sweep and removes the row."""
+
+    __tablename__ = "park_releases"
+
+    tenant_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(40), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    requested_at: Mapped[datetime]
+
+
 class SyncLogEntry(Base):
     """One settled command: what support and the tenant's accountant look back at."""
 

@@ -20,6 +20,7 @@ from connectors.store._models import (
     IdMapping,
     ImportWatermark,
     LoginThrottle,
+    ParkRelease,
     Profile,
     QboCompanyRow,
     QuickBooksRecord,
@@ -478,6 +479,37 @@ class Store:
                     found.setdefault(row.qb_id, []).append(_mapping(row))
         return found
 
+    def held_by_others(self, tenant_id: str, qb_ids: Sequence[str]) -> dict[str, str]:
+        """Which of these QuickBooks records belong to *another* tenant of the tenant's
+        company file, by QuickBooks id: that tenant maps it, or qbsync wrote it for that
+        tenant (the gateway's record of the write, before the worker settles the result).
+        One query per 500 ids and kind; a tenant alone on its file gets ``{}``."""
+        wanted = sorted(set(qb_ids))
+        found: dict[str, str] = {}
+        with self._tx() as session:
+            profile_id = session.scalar(select(Tenant.profile_id).where(Tenant.id == tenant_id))
+            others = list(
+                session.scalars(
+                    select(Tenant.id).where(Tenant.profile_id == profile_id, Tenant.id != tenant_id)
+                )
+            )
+            if not others or not wanted:
+                return found
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                mapped = select(IdMapping.qb_id, IdMapping.tenant_id).where(
+                    IdMapping.tenant_id.in_(others), IdMapping.qb_id.in_(chunk)
+                )
+                written = select(DeliveredChange.qb_id, DeliveredChange.tenant_id).where(
+                    DeliveredChange.tenant_id.in_(others),
+                    DeliveredChange.qb_id.in_(chunk),
+                    DeliveredChange.changed_at.is_(None),  # only our own writes have none
+                )
+                for query in (mapped, written):
+                    for qb_id, other in session.execute(query):
+                        found.setdefault(qb_id, other)
+        return found
+
     def delivered(
         self, tenant_id: str, entity: str, qb_ids: Sequence[str]
     ) -> dict[str, DeliveredChange]:
@@ -628,6 +660,38 @@ class Store:
                 row.requested_at = _now()
 
     # -- dead-letter replays -------------------------------------------------------------
+
+    # -- parked records support asked to release ----------------------------------------
+
+    def request_release(self, tenant_id: str, entity: str, entity_id: str) -> None:
+        """Ask the worker holding this parked record to plan it again at its next sweep."""
+        with self._tx() as session:
+            row = session.get(ParkRelease, (tenant_id, entity, entity_id))
+            if row is None:
+                row = ParkRelease(tenant_id=tenant_id, entity=entity, entity_id=entity_id)
+                session.add(row)
+            row.requested_at = _now()
+
+    def release_requests(self) -> list[tuple[str, str, str, datetime]]:
+        """``(tenant, entity, id, requested_at)`` of every pending release, oldest first."""
+        query = select(ParkRelease).order_by(ParkRelease.requested_at)
+        with self._tx() as session:
+            return [
+                (r.tenant_id, r.entity, r.entity_id, _aware(r.requested_at))
+                for r in session.scalars(query)
+            ]
+
+    def forget_releases(self, keys: Sequence[tuple[str, str, str]]) -> None:
+        if not keys:
+            return
+        with self._tx() as session:
+            session.execute(
+                delete(ParkRelease).where(
+                    tuple_(ParkRelease.tenant_id, ParkRelease.entity, ParkRelease.entity_id).in_(
+                        list(keys)
+                    )
+                )
+            )
 
     def replayed(self, dead_letter_ids: list[str]) -> set[str]:
         """Which of these dead letters were replayed already."""

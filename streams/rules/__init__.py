@@ -97,6 +97,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
         "commitments",
         date_field="contract_date",
         skip=transactions.commitment_skip,
+        refuse=transactions.needs_explicit_id,
     ),
     "subcontractor_invoice": EntityRule(
         "subcontractor_invoice",

@@ -61,9 +61,16 @@ class Refs:
     rather than sent to fail.
     """
 
-    def __init__(self, resolve: Resolver, exists: NameCheck | None = None) -> None:
+    def __init__(
+        self,
+        resolve: Resolver,
+        exists: NameCheck | None = None,
+        tax_code: Callable[[str], str] | None = None,
+    ) -> None:
         self._resolve = resolve
         self._exists = exists
+        # The app's sales tax code names to QuickBooks' codes (TenantSettings.tax_code).
+        self._tax_code = tax_code or (lambda name: name)
         self.depends_on: list[str] = []
         self.missing: list[str] = []
         self.not_found: list[str] = []
@@ -92,6 +99,8 @@ class Refs:
             # A placeholder keeps building going so every missing reference is reported.
             return {"ListID": found.qb_id if found else "pending"}
         name = ref.get("full_name")
+        if name and "sales_tax_code" in entities:
+            name = self._tax_code(name)
         if name:
             for entity in MUST_EXIST.intersection(entities):
                 if self._exists is not None and not self._exists(entity, name):
@@ -129,6 +138,10 @@ class EntityRule:
     requires: Callable[[TenantSettings], str | None] = field(default=lambda _settings: None)
     # The QuickBooks Online column (``streams.rules._qbo.QboShape``); None: Desktop only.
     qbo: QboShape | None = None
+    # Why this record cannot be sent until the app gives more (a rejection naming the field).
+    refuse: Callable[[Mapping[str, Any], TenantSettings], str | None] = field(
+        default=lambda _payload, _settings: None
+    )
 
     def target(self, payload: Mapping[str, Any] | None, settings: TenantSettings) -> str:
         if callable(self.qb_entity):

@@ -25,9 +25,11 @@ from streams.tenant_settings import TenantSettings
 __all__ = [
     "bill_skip",
     "commitment",
+    "commitment_ref_number",
     "commitment_skip",
     "draft",
     "invoice_skip",
+    "needs_explicit_id",
     "needs_retainage_item",
     "payment",
     "purchases",
@@ -51,6 +53,10 @@ def sales(line_element: str, *, printed: bool, due: str | None) -> Callable[...,
             "TermsRef": refs.ref(p.get("terms"), "terms"),
             "DueDate": p.get(due) if due else None,
             "SalesRepRef": refs.ref(p.get("sales_rep"), "sales_rep"),
+            # The form's sales tax item: the record's own, else the tenant's (a file that
+            # charges sales tax refuses a form without one when the customer has none).
+            "ItemSalesTaxRef": refs.ref(p.get("sales_tax_item"), "sales_tax_item")
+            or named(s.sales_tax_item),
             "Memo": p.get("memo"),
             line_element: nonempty(sales_lines(p.get("lines") or [], refs)),
         }
@@ -62,8 +68,14 @@ def sales(line_element: str, *, printed: bool, due: str | None) -> Callable[...,
     return values
 
 
-def draft(p: Mapping[str, Any], _s: TenantSettings) -> str | None:
-    return "drafts are not sent to QuickBooks" if p.get("status") == "DRAFT" else None
+def draft(p: Mapping[str, Any], s: TenantSettings) -> str | None:
+    """Only the statuses the tenant syncs (``invoice_sync_statuses``) are sent."""
+    status = p.get("status")
+    if status is None or status in s.invoice_sync_statuses:
+        return None
+    if status == "DRAFT":
+        return "drafts are not sent to QuickBooks"
+    return f"status {status} is not one the tenant syncs ({', '.join(s.invoice_sync_statuses)})"
 
 
 def invoice_skip(p: Mapping[str, Any], s: TenantSettings) -> str | None:
@@ -154,7 +166,7 @@ def commitment(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str,
     return {
         "VendorRef": refs.ref(p.get("vendor"), "vendor"),
         "TxnDate": p.get("contract_date"),
-        "RefNumber": p.get("contract_number") if s.contract_number_as_id else None,
+        "RefNumber": commitment_ref_number(p, s),
         "Memo": memo or None,
         "PurchaseOrderLineAdd": nonempty(
             [
@@ -168,6 +180,27 @@ def commitment(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str,
             ]
         ),
     }
+
+
+def commitment_ref_number(p: Mapping[str, Any], s: TenantSettings) -> str | None:
+    """The purchase order's RefNumber by the tenant's ``commitment_id``."""
+    if s.contract_number_as_id or s.commitment_id == "contract_number":
+        return str(p.get("contract_number") or "") or None
+    if s.commitment_id == "explicit":
+        return str(p.get("quickbooks_ref_number") or "") or None
+    return None  # QuickBooks numbers it
+
+
+def needs_explicit_id(p: Mapping[str, Any], s: TenantSettings) -> str | None:
+    """``commitment_id=explicit``: refused until the app gives the QuickBooks ref number."""
+    if s.commitment_id != "explicit" or s.contract_number_as_id or p.get("quickbooks_ref_number"):
+        return None
+    return (
+        f"commitment {p.get('contract_number')!r} has no quickbooks_ref_number, which the"
+        " tenant's commitment_id=explicit requires (QuickBooks does not number it): publish it"
+        " with quickbooks_ref_number, or set `commitment_id=contract_number` or"
+        " `commitment_id=quickbooks`"
+    )
 
 
 def commitment_skip(p: Mapping[str, Any], _s: TenantSettings) -> str | None:

@@ -219,3 +219,53 @@ def test_schemas_check_passes_against_the_releases() -> None:
 @pytest.mark.parametrize("command", ["publish", "schemas"])
 def test_commands_are_registered(command: str) -> None:
     assert command in run("--help").stdout
+
+
+def test_publish_lines_sends_many_events_from_stdin_in_order(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    """Issue 15: many events from one file or stdin (JSON lines), one process."""
+    settings = Settings(data_dir=tmp_path)
+    settings.kafka.bootstrap_servers = broker.bootstrap_servers
+    settings.topics.prefix = f"cli-lines-{uuid.uuid4().hex[:8]}"
+    ensure_topics(settings.kafka.client_config(), {settings.topics.events: 2})
+    example = json.loads((EXAMPLES / "customer.upserted.json").read_text())
+    events = []
+    for number in range(3):
+        event = json.loads(json.dumps(example))
+        event["envelope"]["entity_id"] = f"c-{number}"
+        events.append(json.dumps(event))
+    env = {
+        "QBSYNC_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "QBSYNC_TOPIC_PREFIX": settings.topics.prefix,
+    }
+    args = (
+        "publish",
+        "--tenant",
+        "acme-hvac",
+        "--type",
+        "customer.upserted",
+        "--file",
+        "-",
+        "--lines",
+    )
+    # One bad line: nothing is sent, and the line is named.
+    bad = run(*args, env=env, stdin="\n".join([events[0], '{"envelope": {}}', events[2]]))
+    assert bad.exit_code == 1
+    assert "line 2" in bad.stderr
+    done = run(*args, env=env, stdin="\n".join(events) + "\n\n")
+    assert done.exit_code == 0, done.output
+    deliveries = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(deliveries) == 3
+    partitions = {d["partition"] for d in deliveries}
+    assert len(partitions) == 1  # one tenant, one partition
+    offsets = [d["offset"] for d in deliveries]
+    assert offsets == sorted(offsets)
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": uuid.uuid4().hex})
+    try:
+        consumer.assign([TopicPartition(settings.topics.events, partitions.pop(), 0)])
+        got = consumer.consume(10, timeout=20)
+    finally:
+        consumer.close()
+    ids = [AvroCodec().decode(m.value())[1]["envelope"]["entity_id"] for m in got]
+    assert ids == ["c-0", "c-1", "c-2"]  # the bad run sent nothing; this one in file order

@@ -112,3 +112,46 @@ def test_by_hand_and_clear_errors(store: Store, tmp_path: Path) -> None:
     )
     assert "no vendor records imported" in nothing.stderr
     assert nothing.exit_code == 2
+
+
+def test_cost_codes_match_the_items_they_are_in_quickbooks(store: Store, tmp_path: Path) -> None:
+    """Issue 15: cost codes are items in QuickBooks; the app's records give their code."""
+    profile = store.tenants()[0].profile_id
+    store.save_qb_records(
+        profile,
+        "item",
+        [
+            {"qb_id": "I1", "full_name": "03-300", "edit_sequence": "3"},
+            {"qb_id": "I2", "full_name": "Retainage Payable"},
+        ],
+    )
+    records = tmp_path / "cost_codes.json"
+    records.write_text(
+        json.dumps(
+            [
+                {"id": "cc-1", "code": "03-300", "name": "Cast-in-place concrete"},
+                {"id": "cc-2", "code": "09-900", "name": "Painting"},
+            ]
+        )
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "map",
+            "match",
+            "--tenant",
+            "t-1",
+            "--entity",
+            "cost_code",
+            "--records",
+            str(records),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [(m["id"], m["qb_id"]) for m in report["matched"]] == [("cc-1", "I1")]
+    assert [u["id"] for u in report["unmatched"]] == ["cc-2"]
+    mapped = store.mapping("t-1", "cost_code", "cc-1")
+    assert mapped is not None
+    assert (mapped.qb_id, mapped.edit_sequence) == ("I1", "3")

@@ -410,7 +410,7 @@ def test_a_recheck_releases_what_was_mapped_another_way(
     assert "<ListID>QB-OLD</ListID>" in command["request_xml"]
 
 
-def test_a_class_quickbooks_lacks_holds_the_invoice_until_it_is_imported(
+def test_a_class_quickbooks_lacks_is_a_held_dead_letter_and_in_the_sync_log(
     store: Store, clock: Clock, tmp_path: Path
 ) -> None:
     worker = make_worker(store, clock, tmp_path, recheck_s=60)
@@ -422,15 +422,47 @@ def test_a_class_quickbooks_lacks_holds_the_invoice_until_it_is_imported(
     remodel = invoice()
     remodel["invoice"]["class"] = {"full_name": "Remodel"}
     worker.event(remodel)
-    assert worker.sent == []
-    (entry,) = worker.lot.waiting_on("t-1", "class 'Remodel'")
-    assert entry.reason == "class 'Remodel' not found in QuickBooks"
-    # The bookkeeper creates it; the next import brings it in; the recheck sends the invoice.
+    assert worker.take(COMMAND) == []
+    (dead,) = worker.take(DEAD_LETTER)
+    assert (dead["code"], dead["entity"], dead["entity_id"]) == ("held", "invoice", "i-1")
+    assert "class 'Remodel' not found in QuickBooks" in dead["reason"]
+    assert "Create it in QuickBooks" in dead["remedy"]
+    assert len(worker.lot) == 0  # not parked: nothing waits invisibly
+    (row,) = store.sync_log("t-1")
+    assert (row.entity_id, row.status) == ("i-1", "held")
+    assert "Remodel" in row.message
+    # The bookkeeper creates it; the next import brings it in; the replayed event is sent.
     store.save_qb_records(tenant.profile_id, "class", [{"qb_id": "C2", "full_name": "Remodel"}])
-    clock.now += 60
-    worker.sweep()
+    worker.event(remodel)
     (command,) = worker.take(COMMAND)
     assert "<FullName>Remodel</FullName>" in command["request_xml"]
+
+
+def test_a_payment_to_an_unmapped_account_waits_visibly_and_says_how_to_map_it(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    worker = make_worker(store, clock, tmp_path, recheck_s=60)
+    store.save_mapping(Mapping("t-1", "customer", "c-1", "QB-c-1", "1", "Doe"))
+    store.save_mapping(Mapping("t-1", "invoice", "i-1", "QB-i-1", "1", None))
+    paid = payment()
+    paid = event("payment.upserted", "p-1", {**paid["payment"], "deposit_to": {"id": "acc-9"}})
+    worker.event(paid)
+    (entry,) = worker.lot.waiting_on("t-1", "account:acc-9")
+    assert "qbsync map match --tenant t-1 --entity account --id acc-9" in entry.reason
+    (row,) = store.sync_log("t-1")
+    assert (row.entity, row.status) == ("payment", "waiting")
+    assert row.message == entry.reason
+    # A recheck that finds it still waiting for the same writes no second row.
+    clock.now += 60
+    worker.sweep()
+    assert len(store.sync_log("t-1")) == 1
+    # Support maps the account and asks for a release: planned at the next sweep.
+    store.save_mapping(Mapping("t-1", "account", "acc-9", "QB-acc", None, "Checking"))
+    store.request_release("t-1", "payment", entry.entity_id)
+    clock.now += 5
+    worker.sweep()
+    assert worker.take(COMMAND) != []
+    assert store.release_requests() == []
 
 
 def test_integration_off_pauses_and_on_again_sends(

@@ -35,6 +35,10 @@ def test_every_field_is_documented() -> None:
         ({"deposit_to": "mattress"}, ["deposit_to", "undeposited_funds"]),
         ({"sync_from": "yesterday"}, ["sync_from"]),
         ({"direction": {"invoice": "sideways"}}, ["direction.invoice", "two_way"]),
+        # an entity that has no direction is refused like any unknown setting (issue 15)
+        ({"direction": {"custmer": "two_way"}}, ["direction", "custmer", "allowed", "customer"]),
+        ({"conflict": {"invoices": "always"}}, ["conflict", "invoices", "allowed", "cost_code"]),
+        ({"sales_tax_codes": {"Taxable": "Taxable"}}, ["sales_tax_codes", "1 to 3"]),
         ({"job_name_format": "{project_colour}"}, ["job_name_format", "project_colour"]),
         ({"customer_name_format": "{last_name"}, ["customer_name_format"]),
     ],

@@ -331,3 +331,49 @@ def test_match_existing_decides_which_adds_are_looked_up_first(
     )
     assert isinstance(modified, dict)
     assert modified["match_existing"] is False  # a Mod has its TxnID: nothing to look for
+
+
+# -- issue 15, item 5 ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statuses", "status", "sent"),
+    [
+        (None, "APPROVED", True),  # default: everything but drafts
+        (None, "DRAFT", False),
+        (["READY_FOR_SYNC"], "APPROVED", False),  # only what is marked ready for sync
+        (["READY_FOR_SYNC"], "READY_FOR_SYNC", True),
+        (["DRAFT", "APPROVED", "READY_FOR_SYNC"], "DRAFT", True),
+    ],
+)
+def test_invoices_sync_only_in_the_statuses_the_tenant_chose(
+    statuses: list[str] | None, status: str, sent: bool
+) -> None:
+    settings = {} if statuses is None else {"invoice_sync_statuses": statuses}
+    for event_type in ("invoice.upserted", "credit_memo.upserted", "estimate.upserted"):
+        outcome = run(example(event_type, status=status), settings)
+        if sent:
+            assert isinstance(outcome, dict), outcome
+        else:
+            assert status in skipped(outcome, "not-sendable").reason or "drafts" in outcome.reason
+
+
+def test_an_unknown_invoice_status_setting_is_refused_naming_it() -> None:
+    outcome = run(example("invoice.upserted"), {"invoice_sync_statuses": ["READY"]})
+    assert isinstance(outcome, Rejection)
+    assert "invoice_sync_statuses" in outcome.reason
+
+
+def test_an_explicit_commitment_id_is_required_until_given(qbxml_reference: Path) -> None:
+    settings = {"commitment_id": "explicit"}
+    refused = run(example("commitment.upserted"), settings)
+    assert isinstance(refused, Rejection)
+    assert refused.code == "missing-field"
+    assert "quickbooks_ref_number" in refused.reason
+    given = example("commitment.upserted", quickbooks_ref_number="PO-4471")
+    order = request(given, settings, qbxml_reference)
+    assert order.findtext("PurchaseOrderAdd/RefNumber") == "PO-4471"
+    numbered = request(example("commitment.upserted"), {"commitment_id": "contract_number"})
+    assert numbered.findtext("PurchaseOrderAdd/RefNumber") == "SC-017-04"
+    # Not approved yet: skipped, not refused (nothing to fix before it is approved).
+    skipped(run(example("commitment.upserted", status="DRAFT"), settings), "not-sendable")

@@ -67,3 +67,38 @@ def test_decide(
     shape: AppRecord, ours: Version | None, delivered: Version | None, expected: object
 ) -> None:
     assert decide(TWO_WAY, shape, version("2"), ours=ours, delivered=delivered) == expected
+
+
+@pytest.mark.parametrize(
+    ("shape", "ours", "expected"),
+    [
+        # another tenant of the shared file holds it: never this tenant's news
+        (record(), None, Drop("other-tenant")),
+        (
+            record("payment", follows="our_invoices", refers_to_ours=True),
+            None,
+            Drop("other-tenant"),
+        ),
+        # this tenant maps it too (it adopted it first): its own rules apply
+        (record(), version("1"), Deliver("UPDATED")),
+    ],
+)
+def test_a_record_another_tenant_of_the_file_holds_is_not_news(
+    shape: AppRecord, ours: Version | None, expected: Deliver | Drop
+) -> None:
+    decision = decide(TWO_WAY, shape, version("2"), ours=ours, delivered=None, other_tenant=True)
+    assert decision == expected
+
+
+def test_the_retainage_item_is_never_offered_as_a_cost_code() -> None:
+    settings = TenantSettings(
+        direction={"cost_code": "from_quickbooks"}, retainage_item="Retainage Payable"
+    )
+    retainage = AppRecord(
+        "cost_code", {"item": {"id": None, "full_name": "retainage payable"}}, (), True
+    )
+    concrete = AppRecord("cost_code", {"item": {"id": None, "full_name": "03-300"}}, (), True)
+    assert decide(settings, retainage, version("1"), ours=None, delivered=None) == Drop(
+        "retainage-item"
+    )
+    assert decide(settings, concrete, version("1"), ours=None, delivered=None) == Deliver("CREATED")

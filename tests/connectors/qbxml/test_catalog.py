@@ -139,3 +139,200 @@ def test_describe_is_one_line() -> None:
     line = explain(3200).describe()
     assert line.startswith("3200 Changed meanwhile: ")
     assert "\n" not in line
+
+
+# Messages as QuickBooks sends them with each code (the sandbox sends the same wording), and
+# what each must be explained as: the variant's cause, never another's remedy.
+_REF = 'There is an invalid reference to QuickBooks {kind} "{name}" in the {obj}.  '
+_NOT_THERE = (
+    "QuickBooks error message: Invalid argument.  The specified record does not exist in the list."
+)
+VARIANT_CASES = [
+    # 3140, a record qbsync synced and can recreate
+    (
+        3140,
+        _REF.format(kind="Customer", name="Ada", obj="Invoice") + _NOT_THERE,
+        "Missing reference",
+        Category.FIX_THEN_RETRY,
+        "create",
+    ),
+    (
+        3140,
+        _REF.format(kind="Item", name="Labor", obj="Invoice line") + _NOT_THERE,
+        "Missing reference",
+        Category.FIX_THEN_RETRY,
+        "create",
+    ),
+    # 3140, an account of the wrong type: the issue's case, never "create it"
+    (
+        3140,
+        _REF.format(kind="Account", name="Sales", obj="ReceivePayment")
+        + "QuickBooks error message: The account must be of type Bank or UndepositedFunds.",
+        "Wrong kind of account",
+        Category.PERMANENT,
+        "creating an account does not help",
+    ),
+    (
+        3140,
+        _REF.format(kind="AR Account", name="Sales", obj="ReceivedPayment")
+        + "The account for this transaction must be of type Accounts Receivable",
+        "Wrong kind of account",
+        Category.PERMANENT,
+        "type QuickBooks names",
+    ),
+    (
+        3140,
+        "The specified account is invalid or of the wrong type.",
+        "Wrong kind of account",
+        Category.PERMANENT,
+        "type QuickBooks names",
+    ),
+    # 3140, multicurrency
+    (
+        3140,
+        _REF.format(kind="Customer", name="Ada", obj="SalesReceipt")
+        + "QuickBooks error message: The currency of the account must be either in home currency"
+        " or the transaction currency.",
+        "Currency does not match",
+        Category.PERMANENT,
+        "currency",
+    ),
+    # 3140, an inactive record
+    (
+        3140,
+        _REF.format(kind="Account", name="Old Expenses", obj="item NonInventory")
+        + "QuickBooks error message: The account is inactive.",
+        "Record inactive",
+        Category.PERMANENT,
+        "Make it active",
+    ),
+    # 3140, a name qbsync never creates
+    (
+        3140,
+        _REF.format(kind="Account", name="Checkng", obj="ReceivePayment") + _NOT_THERE,
+        "Name not found in QuickBooks",
+        Category.PERMANENT,
+        "map match",
+    ),
+    (
+        3140,
+        _REF.format(kind="Class", name="Remodel", obj="Invoice") + _NOT_THERE,
+        "Name not found in QuickBooks",
+        Category.PERMANENT,
+        "exactly the same name",
+    ),
+    (
+        3140,
+        _REF.format(kind="ItemSalesTax", name="CA", obj="Invoice") + _NOT_THERE,
+        "Name not found in QuickBooks",
+        Category.PERMANENT,
+        "exactly the same name",
+    ),
+    # 3160, a payment in a summary deposit (the membership system's case)
+    (
+        3160,
+        'There was an error when modifying a ReceivePayment "1A-9".  QuickBooks error message:'
+        " This payment has been deposited and cannot be changed. Remove it from the deposit"
+        " first.",
+        "Payment in a deposit",
+        Category.PERMANENT,
+        "remove the payment from the deposit",
+    ),
+    (
+        3160,
+        "The record cannot be changed because other records depend on it.",
+        "Record cannot be changed",
+        Category.PERMANENT,
+        "remove the payment from the deposit",
+    ),
+    # 3170 / 3180
+    (
+        3180,
+        "There was an error when saving a Invoice.  QuickBooks error message: The"
+        " Transaction Sales Tax field cannot be left blank.",
+        "Sales tax item missing",
+        Category.PERMANENT,
+        "sales_tax_item",
+    ),
+    (
+        3170,
+        "There was an error when modifying a Invoice.  QuickBooks error message: The"
+        " Transaction Sales Tax field cannot be left blank.",
+        "Sales tax item missing",
+        Category.PERMANENT,
+        "sales_tax_item",
+    ),
+    (
+        3170,
+        'There was an error when deleting a Customer list, element "Ada".  QuickBooks error'
+        " message: This list element is in use and cannot be deleted; make it inactive instead.",
+        "Record in use cannot be deleted",
+        Category.PERMANENT,
+        "inactive",
+    ),
+    (
+        3180,
+        "There was an error when saving a Invoice.  QuickBooks error message: The record"
+        ' "Ada" is in use by another QuickBooks user.',
+        "Record in use",
+        Category.TRANSIENT,
+        "tries again",
+    ),
+    (
+        3170,
+        "There was an error when modifying a Customer.  QuickBooks error message: A sales"
+        " tax code is required.",
+        "Sales tax code missing",
+        Category.PERMANENT,
+        "sales tax code",
+    ),
+    (
+        3180,
+        "There was an error when saving a Invoice.  QuickBooks error message: The"
+        " transaction is empty.",
+        "QuickBooks refused the record",
+        Category.PERMANENT,
+        "Read QuickBooks' message",
+    ),
+    # 3000: an id of another file, or an import's iterator that QuickBooks forgot
+    (
+        3000,
+        'The given object ID "abc" in the field "iteratorID" is invalid.',
+        "Import iterator expired",
+        Category.TRANSIENT,
+        "next session",
+    ),
+    (
+        3000,
+        'The given object ID "80000001-99" in the field "list id" is invalid.',
+        "Invalid id",
+        Category.PERMANENT,
+        "right company file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("code", "message", "title", "category", "remedy"), VARIANT_CASES)
+def test_each_message_variant_gets_its_own_cause_and_remedy(
+    code: int, message: str, title: str, category: Category, remedy: str
+) -> None:
+    entry = explain(code, message)
+    assert (entry.title, entry.category) == (title, category)
+    assert remedy.lower() in (entry.remedy + entry.explanation).lower()
+    if title == "Wrong kind of account":
+        assert "Create it" not in entry.remedy
+        assert entry.action is None  # qbsync must not try to create anything
+
+
+def test_every_variant_is_exercised() -> None:
+    from connectors.qbxml import VARIANTS
+
+    titles = {case[2] for case in VARIANT_CASES}
+    assert {str(v.changes["title"]) for v in VARIANTS} <= titles
+
+
+def test_an_hresult_without_a_message_is_explained() -> None:
+    # The Web Connector may send none (spyne passes None for an empty element).
+    entry = explain("0x80040408", None)
+    assert entry.title == "Could not start QuickBooks"
+    assert explain(3140, None).title == "Missing reference"

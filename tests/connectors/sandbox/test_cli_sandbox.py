@@ -155,3 +155,55 @@ def test_show_refuses_an_unknown_list_or_a_missing_file(filled: Path, tmp_path: 
     result = runner.invoke(sandbox_app, ["show", "--file", str(missing)])
     assert result.exit_code == 2
     assert not missing.exists()  # show never creates a company file
+
+
+def test_show_full_json_gives_the_whole_record(filled: Path) -> None:
+    result = runner.invoke(
+        sandbox_app, ["show", "--file", str(filled), "--list", "invoices", "--json", "--full"]
+    )
+    assert result.exit_code == 0, result.stderr
+    (invoice,) = json.loads(result.stdout)
+    whole = invoice["record"]
+    assert whole["TxnID"] == invoice["TxnID"]
+    assert whole["RefNumber"] == "INV-1"
+    assert whole["CustomerRef"]["FullName"]  # beyond the summary columns
+    assert "InvoiceLineRet" in whole
+
+
+def test_show_reads_while_another_process_holds_the_write_lock(filled: Path) -> None:
+    """Issue 15: two `sandbox show` at once failed with "database is locked": opening the
+    file wrote (schema script, company name) inside a deferred transaction. Now a set-up
+    file is only read on open, so `show` works even while a writer holds the lock (a Web
+    Connector mid-request, or another process opening it)."""
+    import sqlite3
+
+    writer = sqlite3.connect(filled, isolation_level=None, timeout=0.1)
+    try:
+        writer.execute("begin immediate")  # the write lock, held across the call
+        result = runner.invoke(
+            sandbox_app, ["show", "--file", str(filled), "--list", "accounts", "--json"]
+        )
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)
+    finally:
+        writer.execute("rollback")
+        writer.close()
+
+
+def test_several_show_processes_at_once(filled: Path) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "qbsync", "sandbox", "show", "--file", str(filled)]
+    children = [
+        subprocess.Popen(
+            [*command, "--list", "accounts", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    outcomes = [(child.wait(timeout=600), child.communicate()) for child in children]
+    failed = [err.decode() for code, (_, err) in outcomes if code != 0]
+    assert failed == []
+    assert all(json.loads(out) for _, (out, _) in outcomes)

@@ -1,0 +1,164 @@
+"""``qbsync parked list|show|release``: the records the worker holds back, what each waits
+for, why and since when; ask the worker to plan one again now.
+
+The worker keeps parked records in a Faust table; its changelog topic
+(``<QBSYNC_WORKER_APP_ID>-parked-changelog``) holds every park and release, so reading it to
+the end gives what is parked now. A release is a request in the store that the worker
+holding the record picks up at its next sweep (a few seconds): it plans the record again,
+which sends it if what it waited for is there now, and otherwise parks it again as it was.
+Exit codes: 0 done, 1 no such parked record, 2 configuration (no broker).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qbsync._cli_shell import command_group, say
+from qbsync._local_run import use_local_broker
+from qbsync.settings import Settings
+from streams.parking import Parked, latest_parked
+
+__all__ = ["parked_app"]
+
+parked_app = command_group(
+    "Records the worker holds back (waiting, paused, retrying, manual): list, show, release."
+)
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    """Settings with a broker: the configured one, else the local `qbsync run`'s."""
+    return use_local_broker(Settings(), say)
+
+
+TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant id.")]
+EntityOption = Annotated[str, typer.Option("--entity", help="e.g. invoice, payment.")]
+IdOption = Annotated[str, typer.Option("--id", help="The record's id in the app.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def changelog_topic(settings: Settings) -> str:
+    """Faust names a table's changelog ``<app id>-<table>-changelog``."""
+    return f"{settings.worker.app_id}-parked-changelog"
+
+
+def read_parked(settings: Settings) -> list[Parked]:
+    """What is parked now: the changelog read from its start to its end, last write wins,
+    a tombstone is a release."""
+    from connectors.kafka import read_topic
+
+    config = settings.kafka.client_config()
+    messages = read_topic(config, changelog_topic(settings), missing_ok=True)
+    return latest_parked([(m.key or b"", m.value) for m in messages])
+
+
+def _when(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def _summary(entry: Parked, now: float) -> dict[str, Any]:
+    return {
+        "tenant": entry.tenant_id,
+        "entity": entry.entity,
+        "id": entry.entity_id,
+        "kind": entry.kind,
+        "waiting_on": list(entry.waiting_on),
+        "reason": entry.reason,
+        "since": _when(entry.parked_at),
+        "waited_s": round(now - entry.parked_at),
+        "file": entry.profile_id,
+        "attempts": entry.attempts,
+        "due_at": _when(entry.due_at),
+    }
+
+
+@parked_app.command("list")
+def parked_list(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="waiting, paused, retry or manual.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Parked records, longest waiting first: what each waits for, why, since when."""
+    now = time.time()
+    entries = [
+        e
+        for e in read_parked(_settings())
+        if (tenant is None or e.tenant_id == tenant) and (kind is None or e.kind == kind)
+    ]
+    rows = [_summary(e, now) for e in sorted(entries, key=lambda e: e.parked_at)]
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table(
+        "tenant", "record", "kind", "since", "waits for", "reason", title=f"{len(rows)} parked"
+    )
+    for row in rows:
+        table.add_row(
+            row["tenant"],
+            f"{row['entity']}:{row['id']}",
+            row["kind"],
+            row["since"][:19],
+            ", ".join(row["waiting_on"]),
+            row["reason"],
+        )
+    Console().print(table)
+
+
+def _one(tenant: str, entity: str, entity_id: str) -> Parked:
+    for entry in read_parked(_settings()):
+        if (entry.tenant_id, entry.entity, entry.entity_id) == (tenant, entity, entity_id):
+            return entry
+    err.print(f"[red]error:[/] {entity} {entity_id!r} of tenant {tenant!r} is not parked")
+    raise typer.Exit(1)
+
+
+@parked_app.command("show")
+def parked_show(
+    tenant: TenantOption, entity: EntityOption, entity_id: IdOption, as_json: JsonOption = False
+) -> None:
+    """One parked record in full: what it waits for, why, since when, where it came from."""
+    entry = _one(tenant, entity, entity_id)
+    view = {
+        **_summary(entry, time.time()),
+        "checked_at": _when(entry.checked_at),
+        "first_failed_at": _when(entry.first_failed_at),
+        "source": f"{entry.source_topic}[{entry.partition}]@{entry.offset}",
+        "requested": bool(entry.extra.get("requested")),
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(view) + "\n")
+        return
+    for key, value in view.items():
+        typer.echo(f"{key}: {value}")
+
+
+@parked_app.command("release")
+def parked_release(
+    tenant: TenantOption, entity: EntityOption, entity_id: IdOption, as_json: JsonOption = False
+) -> None:
+    """Ask the worker to plan a parked record again now (after mapping what it waits for,
+    or switching the integration on); it stays parked if it still cannot go."""
+    from qbsync.runtime import open_cli_store
+
+    settings = _settings()
+    entry = _one(tenant, entity, entity_id)
+    with open_cli_store(settings) as store:
+        store.request_release(tenant, entity, entity_id)
+    answer = {"released": f"{entity}:{entity_id}", "tenant": tenant, "kind": entry.kind}
+    if as_json:
+        sys.stdout.write(json.dumps(answer) + "\n")
+        return
+    typer.echo(
+        f"release of {entity} {entity_id!r} ({entry.kind}) requested: the worker plans it again"
+        " within a few seconds; `qbsync parked list` and `qbsync log export` show the outcome"
+    )
