@@ -125,9 +125,9 @@ def worker() -> None:
 
     settings = _settings()
     _require_broker(settings)
-    check_schema(settings.database_url)
     if settings.worker.web_port:
         require_free_port(settings.worker.web_host, settings.worker.web_port, _WORKER_PORT)
+    check_schema(settings.database_url)
     prepare_topics(settings)  # topics with their configs; drifted ones set back, logged
     faust_app = create_app(settings)
     # Our handler (text or JSON, UTC) stays: Faust would replace it with its own.

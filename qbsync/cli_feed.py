@@ -26,7 +26,7 @@ from qbsync.settings import Settings
 __all__ = ["feed_app", "read_feed"]
 
 feed_app = command_group(
-    "What the apps read back: QuickBooks changes and sync statuses of one tenant."
+    "What an app reads back: QuickBooks changes, sync statuses."
 )
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant id.")]
@@ -97,7 +97,10 @@ def _run(topic: str, tenant: str, follow: bool, as_json: bool, fields: tuple[str
 def feed_changes(
     tenant: TenantOption, follow: FollowOption = False, as_json: JsonOption = False
 ) -> None:
-    """QuickBooksChange events of the tenant: what someone else changed in QuickBooks."""
+    """The tenant's QuickBooksChange events.
+
+    What someone else changed in QuickBooks.
+    """
     fields = ("detected_at", "kind", "entity", "entity_id", "qb_id", "qb_edit_sequence")
     _run("{topics.changes}", tenant, follow, as_json, fields)
 
@@ -106,6 +109,9 @@ def feed_changes(
 def feed_status(
     tenant: TenantOption, follow: FollowOption = False, as_json: JsonOption = False
 ) -> None:
-    """SyncStatus events of the tenant: what happened to each record sent to QuickBooks."""
+    """The tenant's SyncStatus events.
+
+    What happened to each record sent to QuickBooks.
+    """
     fields = ("at", "status", "entity", "entity_id", "qb_id", "code", "explanation")
     _run("{topics.status}", tenant, follow, as_json, fields)

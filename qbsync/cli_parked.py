@@ -29,7 +29,7 @@ from streams.parking import Parked, latest_parked
 __all__ = ["parked_app"]
 
 parked_app = command_group(
-    "Records the worker holds back (waiting, paused, retrying, manual): list, show, release."
+    "Records the worker holds back: list, show, release."
 )
 err = Console(stderr=True)
 

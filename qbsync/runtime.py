@@ -73,6 +73,9 @@ def free_port() -> int:
 def require_free_port(host: str, port: int, setting: str) -> None:
     """One clear line naming ``setting`` when ``port`` is taken on ``host``."""
     with socket.socket() as sock:
+        # As the servers bind (waitress and aiohttp set SO_REUSEADDR): a port whose last
+        # connections linger in TIME_WAIT after a restart is free for them, so for us too.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:

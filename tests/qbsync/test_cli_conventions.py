@@ -195,7 +195,14 @@ def test_help_shows_flags_as_flags_and_never_cuts_a_sentence() -> None:
 
 def test_json_on_every_reporting_command(data_dir: Path) -> None:
     created = made_profile("Acme file")
-    assert json.loads(qbsync("db", "upgrade", "--json").stdout) == {"database": "up to date"}
+    from connectors.store import head_revision
+
+    upgraded = json.loads(qbsync("db", "upgrade", "--json").stdout)
+    assert upgraded == {
+        "database": "up to date",
+        "from_revision": head_revision(),  # the data dir's SQLite, migrated by earlier commands
+        "revision": head_revision(),
+    }
     off = json.loads(qbsync("profile", "disable", "Acme file", "--json").stdout)
     assert (off["profile_id"], off["enabled"]) == (created["profile_id"], False)
     assert json.loads(qbsync("profile", "enable", "Acme file", "--json").stdout)["enabled"]

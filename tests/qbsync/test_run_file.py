@@ -31,6 +31,7 @@ def test_written_as_the_agreed_json_and_read_back(tmp_path: Path) -> None:
         "gateway_url": "http://127.0.0.1:8080",
         "worker_web_port": 6066,
         "pid": os.getpid(),
+        "children": {},
     }
     found = read_run_file(tmp_path / "data")
     assert found == this_run()
