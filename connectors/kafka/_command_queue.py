@@ -55,6 +55,13 @@ class QueuedCommand:
     value: bytes
 
 
+def _listed(consumer: Consumer, topic: str) -> bool:
+    """Whether the broker knows ``topic`` now. ``list_topics`` names an unknown topic too,
+    with the error UNKNOWN_TOPIC_OR_PART: only that error (or no entry) means absent."""
+    found = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    return found is not None and (found.error is None or found.error.code() not in _ABSENT)
+
+
 class CommandQueue:
     def __init__(
         self,
@@ -108,7 +115,7 @@ class CommandQueue:
         None when the topic does not exist yet; :class:`CommandTopicNotReady` when it exists
         but its partition has had no leader for ``leader_wait`` seconds."""
         partition = TopicPartition(topic, 0)
-        refreshed = False
+        listed = False
         deadline = time.monotonic() + self._leader_wait
         attempt = 0
         while True:
@@ -118,16 +125,16 @@ class CommandQueue:
                 break
             except KafkaException as exc:
                 code = exc.args[0].code()
-                if code in _ABSENT and not refreshed:
-                    # librdkafka remembers a topic it once found absent; the worker may have
-                    # created it since. Ask the broker again, once.
-                    refreshed = True
-                    if topic not in consumer.list_topics(topic, timeout=10).topics:
-                        return None
-                    continue
                 if code in _ABSENT:
-                    return None
-                if code not in _LEADERLESS:
+                    # librdkafka remembers a topic it once found absent; the worker may have
+                    # created it since. Ask the broker, once: absent, there is nothing to
+                    # read; listed, this client's view lags and is waited for like a leader.
+                    if not listed:
+                        if not _listed(consumer, topic):
+                            return None
+                        listed = True
+                        continue
+                elif code not in _LEADERLESS:
                     raise
                 if time.monotonic() >= deadline:
                     raise CommandTopicNotReady(

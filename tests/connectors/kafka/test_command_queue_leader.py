@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -120,3 +121,45 @@ def test_a_partition_that_stays_leaderless_is_named(monkeypatch: pytest.MonkeyPa
     queue = _queue(monkeypatch, misses=10**6, wait=0.2)
     with pytest.raises(CommandTopicNotReady, match=r"'cmd\.p1'.*no leader.*NOT_LEADER"):
         queue.pending("p1")
+
+
+class _Lagging(_Leaderless):
+    """A consumer that does not know the topic yet (UNKNOWN_TOPIC_OR_PART) for the first
+    ``misses`` queries, while the broker lists it (``exists``) or names it unknown."""
+
+    def __init__(self, config: dict[str, Any], misses: int, exists: bool) -> None:
+        super().__init__(config, misses)
+        self.exists = exists
+        self.listed = 0
+
+    def get_watermark_offsets(
+        self, _partition: TopicPartition, timeout: float, cached: bool
+    ) -> tuple[int, int]:
+        self.asked += 1
+        if not self.exists or self.asked <= self.misses:
+            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+        return 0, 3
+
+    def list_topics(self, topic: str, timeout: float) -> Any:
+        self.listed += 1
+        # What librdkafka answers: an unknown topic is listed too, with its error.
+        error = None if self.exists else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)
+        return SimpleNamespace(topics={topic: SimpleNamespace(error=error, partitions={})})
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_a_topic_this_client_does_not_know_yet_is_asked_about_once(
+    monkeypatch: pytest.MonkeyPatch, exists: bool
+) -> None:
+    made: list[_Lagging] = []
+
+    def consumer(config: dict[str, Any]) -> _Lagging:
+        made.append(_Lagging(config, misses=2, exists=exists))
+        return made[-1]
+
+    monkeypatch.setattr(module, "Consumer", consumer)
+    queue = CommandQueue({}, group_id="g", topic_for=lambda p: f"cmd.{p}", consumers=1)
+    # Listed by the broker: waited for, then counted; unknown: nothing waits, at once.
+    assert queue.pending("p1") == (2 if exists else 0)
+    assert made[0].listed == 1
+    assert made[0].asked == (3 if exists else 1)
