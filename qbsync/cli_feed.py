@@ -25,9 +25,7 @@ from qbsync.settings import Settings
 
 __all__ = ["feed_app", "read_feed"]
 
-feed_app = command_group(
-    "What an app reads back: QuickBooks changes, sync statuses."
-)
+feed_app = command_group("What an app reads back: QuickBooks changes, sync statuses.")
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant id.")]
 FollowOption = Annotated[

@@ -28,9 +28,7 @@ from streams.parking import Parked, latest_parked
 
 __all__ = ["parked_app"]
 
-parked_app = command_group(
-    "Records the worker holds back: list, show, release."
-)
+parked_app = command_group("Records the worker holds back: list, show, release.")
 err = Console(stderr=True)
 
 
@@ -88,7 +86,10 @@ def parked_list(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Parked records, longest waiting first: what each waits for, why, since when."""
+    """Parked records, longest waiting first.
+
+    What each waits for, why, since when.
+    """
     now = time.time()
     entries = [
         e
@@ -126,7 +127,10 @@ def _one(tenant: str, entity: str, entity_id: str) -> Parked:
 def parked_show(
     tenant: TenantOption, entity: EntityOption, entity_id: IdOption, as_json: JsonOption = False
 ) -> None:
-    """One parked record in full: what it waits for, why, since when, where it came from."""
+    """One parked record in full.
+
+    What it waits for, why, since when, where it came from.
+    """
     entry = _one(tenant, entity, entity_id)
     view = {
         **_summary(entry, time.time()),
@@ -146,8 +150,11 @@ def parked_show(
 def parked_release(
     tenant: TenantOption, entity: EntityOption, entity_id: IdOption, as_json: JsonOption = False
 ) -> None:
-    """Ask the worker to plan a parked record again now (after mapping what it waits for,
-    or switching the integration on); it stays parked if it still cannot go."""
+    """Plan a parked record again now.
+
+    After mapping what it waits for, or switching the integration on; it stays parked if
+    it still cannot go.
+    """
     from qbsync.runtime import open_cli_store
 
     settings = _settings()

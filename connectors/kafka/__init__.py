@@ -2,7 +2,7 @@
 
 from connectors.kafka._admin import ConfigChange, TopicSpec, ensure_topics, reconcile_topics
 from connectors.kafka._backlog import BacklogReader, FileBacklog
-from connectors.kafka._command_queue import CommandQueue, QueuedCommand
+from connectors.kafka._command_queue import CommandQueue, CommandTopicNotReady, QueuedCommand
 from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
 from connectors.kafka._producer import DeliveryFailed, RecordProducer
 from connectors.kafka._topic_reader import TopicMessage, read_topic
@@ -10,6 +10,7 @@ from connectors.kafka._topic_reader import TopicMessage, read_topic
 __all__ = [
     "BacklogReader",
     "CommandQueue",
+    "CommandTopicNotReady",
     "ConfigChange",
     "DeadLetterFilter",
     "DeliveryFailed",

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-__all__ = ["CommandQueue", "QueuedCommand"]
+__all__ = ["CommandQueue", "CommandTopicNotReady", "QueuedCommand"]
+
+
+class CommandTopicNotReady(RuntimeError):
+    """The company file's command topic exists but its partition has no leader yet (it was
+    just created, or its broker is moving): nothing can be read or counted until it has."""
+
 
 _ABSENT = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION}
 _COORDINATOR_MOVING = {
@@ -29,6 +35,15 @@ _COORDINATOR_MOVING = {
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
 }
 _COORDINATOR_ATTEMPTS = 5
+# A topic the worker has just created is listed before its partition has a leader: the
+# broker answers NOT_LEADER_FOR_PARTITION (or LEADER_NOT_AVAILABLE) for a moment. The queue
+# asks again until the leader is known, for at most this long, then reports "not ready".
+_LEADERLESS = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.REPLICA_NOT_AVAILABLE,
+}
+_LEADER_WAIT_S = 5.0
 # How long a read waits for one more record once it has stopped trusting the watermark.
 _PEEK_S = 0.3
 
@@ -38,6 +53,13 @@ class QueuedCommand:
     offset: int
     key: bytes | None
     value: bytes
+
+
+def _listed(consumer: Consumer, topic: str) -> bool:
+    """Whether the broker knows ``topic`` now. ``list_topics`` names an unknown topic too,
+    with the error UNKNOWN_TOPIC_OR_PART: only that error (or no entry) means absent."""
+    found = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    return found is not None and (found.error is None or found.error.code() not in _ABSENT)
 
 
 class CommandQueue:
@@ -50,6 +72,7 @@ class CommandQueue:
         fetch_timeout: float = 5.0,
         exact_watermarks: bool = True,
         consumers: int = 4,
+        leader_wait: float = _LEADER_WAIT_S,
     ) -> None:
         config = {
             **client_config,
@@ -73,6 +96,7 @@ class CommandQueue:
         self._topic_for = topic_for
         self._fetch_timeout = fetch_timeout
         self._exact = exact_watermarks
+        self._leader_wait = leader_wait
 
     def close(self) -> None:
         for consumer in self._all:
@@ -86,25 +110,40 @@ class CommandQueue:
         finally:
             self._idle.put(consumer)
 
-    def _bounds(
-        self, consumer: Consumer, topic: str, *, refreshed: bool = False
-    ) -> tuple[int, int] | None:
+    def _bounds(self, consumer: Consumer, topic: str) -> tuple[int, int] | None:
         """``(next unsettled offset, high watermark)`` of the file's single partition, or
-        None when the topic does not exist yet."""
+        None when the topic does not exist yet; :class:`CommandTopicNotReady` when it exists
+        but its partition has had no leader for ``leader_wait`` seconds."""
         partition = TopicPartition(topic, 0)
-        try:
-            low, high = consumer.get_watermark_offsets(partition, timeout=10, cached=False)
-            (committed,) = self._committed(consumer, partition)
-        except KafkaException as exc:
-            if exc.args[0].code() not in _ABSENT:
-                raise
-            if refreshed:
-                return None
-            # librdkafka remembers a topic it once found absent; the worker may have created
-            # it since. Ask the broker again, once.
-            if topic not in consumer.list_topics(topic, timeout=10).topics:
-                return None
-            return self._bounds(consumer, topic, refreshed=True)
+        listed = False
+        deadline = time.monotonic() + self._leader_wait
+        attempt = 0
+        while True:
+            try:
+                low, high = consumer.get_watermark_offsets(partition, timeout=10, cached=False)
+                (committed,) = self._committed(consumer, partition)
+                break
+            except KafkaException as exc:
+                code = exc.args[0].code()
+                if code in _ABSENT:
+                    # librdkafka remembers a topic it once found absent; the worker may have
+                    # created it since. Ask the broker, once: absent, there is nothing to
+                    # read; listed, this client's view lags and is waited for like a leader.
+                    if not listed:
+                        if not _listed(consumer, topic):
+                            return None
+                        listed = True
+                        continue
+                elif code not in _LEADERLESS:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise CommandTopicNotReady(
+                        f"command topic {topic!r}: partition 0 has no leader yet"
+                        f" ({exc.args[0].name()}); its commands wait in Kafka and are read"
+                        " at the next update"
+                    ) from exc
+                attempt += 1
+                time.sleep(min(0.05 * 2**attempt, 0.5))  # backoff for the broker
         start = committed.offset if committed.offset >= 0 else low
         return max(start, low), high
 

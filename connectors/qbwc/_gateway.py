@@ -149,6 +149,20 @@ def global_throttle_key(moment: datetime | None) -> str:
     return "global:" + ("" if moment is None else moment.strftime("%Y%m%dT%H%M"))
 
 
+def _error_code(error: Exception) -> str:
+    """A code that says which failure, without the error's text: Kafka's error name, the
+    database driver's error name or SQLSTATE; "" when there is none."""
+    first = error.args[0] if error.args else None
+    if callable(getattr(first, "name", None)) and callable(getattr(first, "code", None)):
+        return str(first.name())  # type: ignore[union-attr]  # confluent_kafka.KafkaError
+    cause = getattr(error, "orig", None) or error.__cause__
+    for attribute in ("sqlite_errorname", "sqlstate"):
+        value = getattr(cause, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
 def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".") if p.isdigit())
 
@@ -668,6 +682,52 @@ class WebConnectorGateway:
         if session.failed:
             text += f"; {session.failed} need{'s' if session.failed == 1 else ''} attention"
         return text + "."
+
+    def failed(self, operation: str, ticket: str, error: Exception) -> None:
+        """``operation`` raised ``error``: log it and leave the session's batch as an
+        unknown outcome, exactly as after a crash between send and receive (nothing was
+        committed past it, its commands are marked sent, so the next session looks them up
+        in QuickBooks before sending any again). Never raises: the SOAP layer answers the
+        Web Connector with the operation's failure value, and getLastError reads the words
+        left here. Logs the type, a code and ids, never the text (it may quote input)."""
+        key = _ticket_hash(ticket) if ticket else ""
+        profile_id: str | None = None
+        recorded = False
+        try:
+            session = self._store.live_session(key) if key else None
+            if session is not None:
+                profile_id = session.profile_id
+                self._store.update_session(
+                    key,
+                    self._config.session_ttl,
+                    in_flight=None,
+                    importing=None,
+                    last_error=(
+                        f"qbsync failed while answering {operation} ({type(error).__name__},"
+                        " logged on the server). Nothing in flight was settled: QuickBooks may"
+                        " or may not have applied the last request, so at the next update its"
+                        " records are looked up in QuickBooks and sent again only where"
+                        " missing."
+                    ),
+                )
+                recorded = True
+        except Exception as again:  # the store itself may be what failed
+            log.error(
+                "failure not recorded on the session",
+                extra={"operation": operation, "error": type(again).__name__},
+            )
+        self._observer.operation_failed(operation, type(error).__name__)
+        log.error(
+            "operation failed",
+            extra={
+                "operation": operation,
+                "error": type(error).__name__,
+                "code": _error_code(error),
+                "profile_id": profile_id,
+                "ticket_hash": key[:12] or None,
+                "session_marked": recorded,
+            },
+        )
 
     # -- helpers ----------------------------------------------------------------------
 

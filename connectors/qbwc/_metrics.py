@@ -29,6 +29,8 @@ class GatewayObserver(Protocol):
 
     def settled(self, ok: int, failed: int) -> None: ...
 
+    def operation_failed(self, operation: str, error: str) -> None: ...
+
 
 class NullObserver:
     def authenticated(self, outcome: str) -> None:
@@ -38,6 +40,9 @@ class NullObserver:
         pass
 
     def settled(self, ok: int, failed: int) -> None:
+        pass
+
+    def operation_failed(self, operation: str, error: str) -> None:
         pass
 
 
@@ -86,7 +91,13 @@ class GatewayMetrics:
             ["status_class"],
             registry=registry,
         )
-
+        self.failures = Counter(
+            "qbsync_gateway_operation_failures_total",
+            "Operations that raised inside the gateway (answered as failures, the batch left"
+            " as an unknown outcome), by operation and exception type.",
+            ["operation", "error"],
+            registry=registry,
+        )
         self.refused = Counter(
             "qbsync_gateway_requests_refused_total",
             "Requests answered with a SOAP fault before spyne read them, by reason (empty,"
@@ -111,6 +122,9 @@ class GatewayMetrics:
     def settled(self, ok: int, failed: int) -> None:
         self.results.labels("ok").inc(ok)
         self.results.labels("error").inc(failed)
+
+    def operation_failed(self, operation: str, error: str) -> None:
+        self.failures.labels(operation, error).inc()
 
     # -- spyne hooks ---------------------------------------------------------------------
 

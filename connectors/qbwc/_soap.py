@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from spyne import Application, Array, Integer32, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
@@ -15,6 +17,8 @@ __all__ = ["NAMESPACE", "client_of", "soap_application"]
 NAMESPACE = "http://developer.intuit.com/"
 
 _ArrayOfString = Array(Unicode, type_name="ArrayOfString")
+
+T = TypeVar("T")
 
 
 def client_of(environ: dict[str, Any]) -> str:
@@ -28,7 +32,19 @@ def client_of(environ: dict[str, Any]) -> str:
 
 
 def soap_application(gateway: WebConnectorGateway) -> Application:
-    """A spyne Application bound to ``gateway``; built per process, never at import time."""
+    """A spyne Application bound to ``gateway``; built per process, never at import time.
+
+    An exception inside an operation is never spyne's bare "Internal Error" fault: the
+    gateway logs it (type, operation, ids), leaves the session's batch as an unknown outcome
+    and the operation answers as the protocol expects on failure (``""`` or ``-1``: the Web
+    Connector then asks getLastError, which says what happened)."""
+
+    def guarded(operation: str, ticket: str, call: Callable[[], T], failure: T) -> T:
+        try:
+            return call()
+        except Exception as error:  # one message never kills a session's protocol
+            gateway.failed(operation, ticket, error)
+            return failure
 
     class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
         @rpc(_returns=Unicode)  # type: ignore[untyped-decorator]
@@ -45,8 +61,14 @@ def soap_application(gateway: WebConnectorGateway) -> Application:
             strUserName: str | None,
             strPassword: str | None,
         ) -> list[str]:
-            return gateway.authenticate(
-                strUserName or "", strPassword or "", client_of(ctx.transport.req_env)
+            return guarded(
+                "authenticate",
+                "",
+                lambda: gateway.authenticate(
+                    strUserName or "", strPassword or "", client_of(ctx.transport.req_env)
+                ),
+                # "busy": the Web Connector comes back at its next scheduled update.
+                [secrets.token_urlsafe(32), "busy"],
             )
 
         @rpc(  # type: ignore[untyped-decorator]
@@ -61,11 +83,16 @@ def soap_application(gateway: WebConnectorGateway) -> Application:
             qbXMLMajorVers: int | None,
             qbXMLMinorVers: int | None,
         ) -> str:
-            return gateway.send_request_xml(
+            return guarded(
+                "sendRequestXML",
                 ticket or "",
-                strHCPResponse or "",
-                "" if qbXMLMajorVers is None else str(qbXMLMajorVers),
-                "" if qbXMLMinorVers is None else str(qbXMLMinorVers),
+                lambda: gateway.send_request_xml(
+                    ticket or "",
+                    strHCPResponse or "",
+                    "" if qbXMLMajorVers is None else str(qbXMLMajorVers),
+                    "" if qbXMLMinorVers is None else str(qbXMLMinorVers),
+                ),
+                "",
             )
 
         @rpc(Unicode, Unicode, Unicode, Unicode, _returns=Integer32)  # type: ignore[untyped-decorator]
@@ -76,23 +103,44 @@ def soap_application(gateway: WebConnectorGateway) -> Application:
             hresult: str | None,
             message: str | None,
         ) -> int:
-            return gateway.receive_response_xml(
-                ticket or "", response or "", hresult or "", message or ""
+            return guarded(
+                "receiveResponseXML",
+                ticket or "",
+                lambda: gateway.receive_response_xml(
+                    ticket or "", response or "", hresult or "", message or ""
+                ),
+                -1,
             )
 
         @rpc(Unicode, Unicode, Unicode, _returns=Unicode)  # type: ignore[untyped-decorator]
         def connectionError(
             ctx: Any, ticket: str | None, hresult: str | None, message: str | None
         ) -> str:
-            return gateway.connection_error(ticket or "", hresult or "", message or "")
+            return guarded(
+                "connectionError",
+                ticket or "",
+                lambda: gateway.connection_error(ticket or "", hresult or "", message or ""),
+                "done",
+            )
 
         @rpc(Unicode, _returns=Unicode)  # type: ignore[untyped-decorator]
         def getLastError(ctx: Any, ticket: str | None) -> str:
-            return gateway.get_last_error(ticket or "")
+            return guarded(
+                "getLastError",
+                ticket or "",
+                lambda: gateway.get_last_error(ticket or ""),
+                "qbsync could not read this session's state; the error is logged on the server"
+                " and the next scheduled update will try again.",
+            )
 
         @rpc(Unicode, _returns=Unicode)  # type: ignore[untyped-decorator]
         def closeConnection(ctx: Any, ticket: str | None) -> str:
-            return gateway.close_connection(ticket or "")
+            return guarded(
+                "closeConnection",
+                ticket or "",
+                lambda: gateway.close_connection(ticket or ""),
+                "Session closed.",
+            )
 
     return Application(
         [QBWebConnectorSvc],

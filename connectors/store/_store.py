@@ -779,14 +779,22 @@ class Store:
             return int(count or 0)
 
     def update_session(self, ticket_hash: str, ttl: timedelta, **changes: Any) -> None:
-        """Apply ``changes`` and extend the session's life by ``ttl`` from now."""
+        """Apply ``changes`` and extend the session's life by ``ttl`` from now.
+
+        One UPDATE, no read first: a session deleted meanwhile (taken over by its Web
+        Connector authenticating again, closed, or removed as expired by another file's
+        claim) is simply not updated. Read, then written, it failed the gateway's call with
+        StaleDataError ("expected to update 1 row(s); 0 were matched")."""
+        unknown = sorted(set(changes) - set(WebConnectorSession.__mapper__.columns.keys()))
+        if unknown:
+            raise StoreError(f"a Web Connector session has no field(s) {', '.join(unknown)}")
         with self._tx() as session:
-            row = session.get(WebConnectorSession, ticket_hash)
-            if row is None:
-                return
-            for name, value in changes.items():
-                setattr(row, name, value)
-            row.expires_at = _now() + ttl
+            session.execute(
+                update(WebConnectorSession)
+                .where(WebConnectorSession.ticket_hash == ticket_hash)
+                .values(**changes, expires_at=_now() + ttl)
+                .execution_options(synchronize_session=False)
+            )
 
     def close_session(self, ticket_hash: str) -> WebConnectorSession | None:
         with self._tx() as session:
