@@ -254,6 +254,9 @@ class QboSettings(BaseSettings):
     batch_size: int = Field(default=25, ge=1)
     # Companies drained at once by one sender (each company by one thread, in order).
     sender_threads: int = Field(default=8, ge=1)
+    # Reading back (issue 19, second step): a sender holds a lease on each company it drains
+    # (renewed before every command; lapses if the process dies); CDC reads per company.
+    drain_lease_s: float = Field(default=120.0, gt=0)
 
     def missing(self) -> list[str]:
         """The settings a connected deployment needs that are empty, by variable name."""

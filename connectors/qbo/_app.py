@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx2
 
@@ -55,23 +57,43 @@ class QboRuntime:
     sender: QboSender
 
     threads: int = 8
+    lease: timedelta = timedelta(minutes=2)
+    # This process, as the holder of companies' drain leases.
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def drain_all(self) -> dict[str, DrainReport]:
         """One drain of every connected company, ``threads`` companies at a time, so a
         realm waiting out a ``Retry-After`` does not hold up the others (each realm is still
-        drained by one thread, in order); companies that need reconnecting wait."""
+        drained by one thread, in order); companies that need reconnecting wait, and so do
+        companies another sender process holds the lease of (not in the answer)."""
         ready = [
             (c.profile_id, c.realm_id)
             for c in self.connections.companies()
             if c.status == CONNECTED and c.realm_id
         ]
         if len(ready) <= 1 or self.threads <= 1:
-            return {profile: self.sender.drain(profile, realm) for profile, realm in ready}
-        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="qbo") as pool:
-            futures = {
-                profile: pool.submit(self.sender.drain, profile, realm) for profile, realm in ready
-            }
-            return {profile: future.result() for profile, future in futures.items()}
+            drained = {profile: self.drain_leased(profile, realm) for profile, realm in ready}
+        else:
+            with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="qbo") as pool:
+                futures = {
+                    profile: pool.submit(self.drain_leased, profile, realm)
+                    for profile, realm in ready
+                }
+                drained = {profile: future.result() for profile, future in futures.items()}
+        return {profile: report for profile, report in drained.items() if report is not None}
+
+    def drain_leased(self, profile_id: str, realm_id: str) -> DrainReport | None:
+        """One drain of one company under its lease; None when another process holds it."""
+        if not self.connections.claim_drain(profile_id, self.owner, self.lease):
+            return None
+        try:
+            return self.sender.drain(
+                profile_id,
+                realm_id,
+                keep=lambda: self.connections.claim_drain(profile_id, self.owner, self.lease),
+            )
+        finally:
+            self.connections.release_drain(profile_id, self.owner)
 
     def close(self) -> None:
         self.commands.close()
@@ -127,5 +149,14 @@ def create_qbo_runtime(
         ),
     )
     return QboRuntime(
-        http, oauth, connections, keeper, client, commands, sink, sender, qbo.sender_threads
+        http,
+        oauth,
+        connections,
+        keeper,
+        client,
+        commands,
+        sink,
+        sender,
+        qbo.sender_threads,
+        timedelta(seconds=qbo.drain_lease_s),
     )

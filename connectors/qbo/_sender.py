@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -180,8 +180,12 @@ class QboSender:
         self._codec = codec
         self._config = config
 
-    def drain(self, profile_id: str, realm_id: str) -> DrainReport:
-        """Send what waits for this company, one batch; see the module's docstring."""
+    def drain(
+        self, profile_id: str, realm_id: str, keep: Callable[[], bool] | None = None
+    ) -> DrainReport:
+        """Send what waits for this company, one batch; see the module's docstring.
+        ``keep`` renews this process's lease on the company before every command; when it
+        returns False (another sender holds the company now) the drain stops there."""
         try:
             queued = self._commands.fetch(
                 profile_id, self._config.batch_size, self._config.batch_max_bytes
@@ -193,6 +197,10 @@ class QboSender:
         ok = failed = dead = 0
         stopped: str | None = None
         for item in queued:
+            if keep is not None and not keep():
+                stopped = "another sender holds this company's lease"
+                log.warning("qbo drain lease lost", extra={"profile": profile_id})
+                break
             try:
                 _name, command = self._codec.decode(item.value, COMMAND)
                 request = QboEntityRequest.from_avro(command["qbo"]) if command["qbo"] else None
