@@ -257,6 +257,13 @@ class QboSettings(BaseSettings):
     # Reading back (issue 19, second step): a sender holds a lease on each company it drains
     # (renewed before every command; lapses if the process dies); CDC reads per company.
     drain_lease_s: float = Field(default=120.0, gt=0)
+    # QBO entities read back by CDC after a company's commands (empty: none), and how often.
+    read_entities: str = "Customer,Vendor,Employee,Item,Invoice,Payment"
+    read_interval_s: float = Field(default=300.0, gt=0)
+
+    @property
+    def read_entity_names(self) -> tuple[str, ...]:
+        return tuple(e.strip() for e in self.read_entities.split(",") if e.strip())
 
     def missing(self) -> list[str]:
         """The settings a connected deployment needs that are empty, by variable name."""

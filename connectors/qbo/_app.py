@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,12 +16,15 @@ from connectors.qbo._connections import CONNECTED, QboConnections
 from connectors.qbo._crypto import TokenCipher
 from connectors.qbo._limits import RealmLimits
 from connectors.qbo._oauth import OAuthApp, OAuthClient
+from connectors.qbo._reader import QboReader, ReaderConfig
 from connectors.qbo._sender import DrainReport, QboSender, SenderConfig
 from connectors.qbo._tokens import TokenKeeper
 from connectors.store import Store
 from qbsync.contracts import codec_from_settings
 from qbsync.errors import ConfigurationError
 from qbsync.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SENDER_GROUP", "QboRuntime", "create_qbo_runtime", "oauth_app"]
 
@@ -60,6 +64,8 @@ class QboRuntime:
     lease: timedelta = timedelta(minutes=2)
     # This process, as the holder of companies' drain leases.
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Reads the company's changes back after its commands (None: not configured).
+    reader: QboReader | None = None
 
     def drain_all(self) -> dict[str, DrainReport]:
         """One drain of every connected company, ``threads`` companies at a time, so a
@@ -87,13 +93,25 @@ class QboRuntime:
         if not self.connections.claim_drain(profile_id, self.owner, self.lease):
             return None
         try:
-            return self.sender.drain(
+            report = self.sender.drain(
                 profile_id,
                 realm_id,
                 keep=lambda: self.connections.claim_drain(profile_id, self.owner, self.lease),
             )
+            if report.stopped is None and self.reader is not None:
+                self._read(profile_id, realm_id)
+            return report
         finally:
             self.connections.release_drain(profile_id, self.owner)
+
+    def _read(self, profile_id: str, realm_id: str) -> None:
+        """Read the company's changes back after its commands; a failure leaves its
+        watermarks where they were (the next drain reads again) and stops nothing else."""
+        try:
+            assert self.reader is not None
+            self.reader.read(profile_id, realm_id)
+        except Exception:  # Intuit, the broker, the store: the next drain tries again
+            log.exception("qbo changes not read", extra={"profile": profile_id})
 
     def close(self) -> None:
         self.commands.close()
@@ -136,18 +154,31 @@ def create_qbo_runtime(
         consumers=qbo.sender_threads,
     )
     sink = RecordProducer(kafka)
+    codec = codec_from_settings(settings)
     sender = QboSender(
         commands,
         sink,
         client,
-        codec_from_settings(settings),
+        codec,
         SenderConfig(
             results_topic=settings.topics.results,
             dead_letters_topic=settings.topics.dead_letters,
             commands_topic_prefix=settings.topics.commands(""),
             batch_size=qbo.batch_size,
         ),
+        written=store.record_written,
     )
+    reader = None
+    if qbo.read_entity_names:
+        try:
+            read_config = ReaderConfig(
+                imports_topic=settings.topics.imports,
+                entities=qbo.read_entity_names,
+                interval=timedelta(seconds=qbo.read_interval_s),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        reader = QboReader(client, store, sink, codec, read_config)
     return QboRuntime(
         http,
         oauth,
@@ -159,4 +190,5 @@ def create_qbo_runtime(
         sender,
         qbo.sender_threads,
         timedelta(seconds=qbo.drain_lease_s),
+        reader=reader,
     )
