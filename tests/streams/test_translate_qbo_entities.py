@@ -1,0 +1,111 @@
+"""More entities in the QBO column of the rules (issue 19, second step): payments, items,
+vendors, employees, and the issue's rules for them. Pure planner tests: no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from connectors.qbo import QboEntityRequest, QboOperation
+from connectors.store import Mapping
+from streams.translate import Context, Skip, Waiting, nothing_known, plan
+from tests.streams._events import NOW, example, knows_everything
+
+
+def planned(event: dict[str, Any], context: Context) -> Any:
+    return plan(event, context, command_id=str(uuid.uuid4()), now=NOW)
+
+
+def qbo_of(command: Any) -> QboEntityRequest:
+    assert isinstance(command, dict), command
+    return QboEntityRequest.from_avro(command["qbo"])
+
+
+def two_invoices() -> dict[str, Any]:
+    return example(
+        "payment.upserted",
+        amount="900.00",
+        deposit_to=None,
+        applied_to=[
+            {"transaction": {"id": "inv-1"}, "amount": "614.00"},
+            {"transaction": {"id": "inv-2"}, "amount": "286.00"},
+        ],
+    )
+
+
+def test_a_payment_for_several_invoices_is_one_payment_with_a_line_each() -> None:
+    request = qbo_of(
+        planned(two_invoices(), Context("p-1", None, {}, resolve=knows_everything, api="qbo"))
+    )
+    assert (request.operation, request.entity) == (QboOperation.CREATE, "Payment")
+    assert request.body["TotalAmt"] == 900.0
+    assert request.body["CustomerRef"] == {"value": "ID-customer-cus-1042"}
+    assert request.body["Line"] == [
+        {"Amount": 614.0, "LinkedTxn": [{"TxnId": "ID-invoice-inv-1", "TxnType": "Invoice"}]},
+        {"Amount": 286.0, "LinkedTxn": [{"TxnId": "ID-invoice-inv-2", "TxnType": "Invoice"}]},
+    ]
+
+
+def test_a_payment_waits_while_any_of_its_invoices_is_missing_in_qbo() -> None:
+    def all_but_inv_2(entity: str, external_id: str) -> Mapping | None:
+        return None if external_id == "inv-2" else knows_everything(entity, external_id)
+
+    outcome = planned(two_invoices(), Context("p-1", None, {}, resolve=all_but_inv_2, api="qbo"))
+    assert isinstance(outcome, Waiting)
+    assert outcome.on == ("invoice:inv-2",)
+
+
+def test_a_payment_deposits_to_undeposited_funds_unless_configured() -> None:
+    context = Context("p-1", None, {}, resolve=knows_everything, api="qbo")
+    default = qbo_of(planned(two_invoices(), context))
+    # No account: QBO puts the payment in Undeposited Funds.
+    assert "DepositToAccountRef" not in default.body
+    configured = Context(
+        "p-1",
+        None,
+        {"deposit_to": "account", "deposit_account": "Operating Checking"},
+        resolve=knows_everything,
+        api="qbo",
+    )
+    assert qbo_of(planned(two_invoices(), configured)).body["DepositToAccountRef"] == {
+        "name": "Operating Checking"
+    }
+
+
+def test_a_synced_payment_is_not_updated() -> None:
+    mapping = Mapping("acme-hvac", "payment", "pmt-5120", "77", "0", None)
+    outcome = planned(
+        two_invoices(), Context("p-1", mapping, {}, resolve=knows_everything, api="qbo")
+    )
+    assert isinstance(outcome, Skip)
+    assert outcome.code == "synced-once"
+    assert "not updated" in outcome.reason
+
+
+def test_a_vendor_is_a_create_with_its_display_name_and_address() -> None:
+    request = qbo_of(planned(example("vendor.upserted"), Context("p-1", None, {}, api="qbo")))
+    assert (request.operation, request.entity) == (QboOperation.CREATE, "Vendor")
+    assert request.body["DisplayName"] == "Midwest Duct Supply"
+    assert request.body["BillAddr"]["City"] == "Joliet"
+    assert request.body["PrimaryEmailAddr"] == {"Address": "orders@mwduct.example"}
+    assert request.body["Vendor1099"] is False
+
+
+def test_an_employee_is_a_create_named_like_desktop() -> None:
+    event = example("employee.upserted", first_name="Ada", last_name="Lovelace")
+    request = qbo_of(planned(event, Context("p-1", None, {}, api="qbo")))
+    assert (request.operation, request.entity) == (QboOperation.CREATE, "Employee")
+    assert (request.body["GivenName"], request.body["FamilyName"]) == ("Ada", "Lovelace")
+    assert "Lovelace" in request.body["DisplayName"]
+
+
+def test_an_item_has_qbo_type_and_waits_for_its_income_account() -> None:
+    event = example("item.upserted", income_account={"id": "acc-9"})
+    waiting = planned(event, Context("p-1", None, {}, resolve=nothing_known, api="qbo"))
+    assert isinstance(waiting, Waiting)
+    assert waiting.on == ("account:acc-9",)
+    request = qbo_of(planned(event, Context("p-1", None, {}, resolve=knows_everything, api="qbo")))
+    assert (request.entity, request.body["Type"]) == ("Item", "Service")
+    assert request.body["Name"] == "RTU service call"
+    assert request.body["UnitPrice"] == 185.0
+    assert request.body["IncomeAccountRef"] == {"value": "ID-account-acc-9"}
