@@ -3,7 +3,8 @@
 The same payload, settings and references (:class:`Refs`: dependencies, waiting) as the
 qbXML column; only the values differ, in the JSON form Intuit's v3 API takes (``Id`` and
 ``SyncToken`` are added for changes, which are sparse updates: only the fields sent change).
-Pure: no I/O, no clock. Customers and invoices for now (issue 19's first slice).
+Pure: no I/O, no clock. Customers, invoices, payments, items, vendors and employees so far
+(docs/qbo.md, "What is left").
 """
 
 from __future__ import annotations
