@@ -284,6 +284,10 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         reason = rule.skip(payload, settings)
         if reason is not None:
             return Skip("not-sendable", reason)
+        if shape is not None and (refused := shape.refuse(payload)) is not None:
+            return Rejection("refused-by-rule", refused)
+        if shape is not None and (reason := shape.skip(payload)) is not None:
+            return Skip("not-sendable", reason)
         values = (shape.values if shape else rule.values)(payload, settings, refs)
         if refs.missing:
             return Waiting(

@@ -108,6 +108,14 @@ ENTITY_RULES: dict[str, EntityRule] = {
         "time_entries",
         qb_entity="time_tracking",
         date_field="date",
+        qbo=qbo.QboShape(
+            "TimeActivity",
+            qbo.time_activity,
+            is_list=False,
+            once="a time entry synced to QuickBooks Online is never re-sent",
+            refuse=qbo.time_refused,
+            skip=qbo.time_skipped,
+        ),
     ),
     "commitment": EntityRule(
         "commitment",

@@ -21,7 +21,18 @@ from streams.rules._base import CUSTOMER_OR_JOB, Refs, cased, customer_name, per
 from streams.rules._lists import vendor_name
 from streams.tenant_settings import TenantSettings
 
-__all__ = ["QboShape", "customer", "employee", "invoice", "item", "payment", "vendor"]
+__all__ = [
+    "QboShape",
+    "customer",
+    "employee",
+    "invoice",
+    "item",
+    "payment",
+    "time_activity",
+    "time_refused",
+    "time_skipped",
+    "vendor",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,10 @@ class QboShape:
     is_list: bool = True
     # Why a record synced once is never sent again (payments, time entries), or None.
     once: str | None = None
+    # The issue's rules for QBO: why a record is refused (a dead letter with the reason) or
+    # deliberately not sent; None when it may go.
+    refuse: Callable[[Mapping[str, Any]], str | None] = lambda _payload: None
+    skip: Callable[[Mapping[str, Any]], str | None] = lambda _payload: None
 
     def request(
         self, values: Mapping[str, Any], mapping: IdMapping | None, *, deactivate: bool = False
@@ -218,3 +233,42 @@ def payment(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, An
             if (amount := applied.get("amount")) is not None
         ],
     }
+
+
+_DAY_MINUTES = 24 * 60
+
+
+def time_activity(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    """A TimeActivity for the employee (or, for a 1099 worker synced as a vendor, the
+    vendor) who did the work, in whole hours and minutes."""
+    worker = _ref(refs.ref(p.get("employee"), "employee", "vendor"))
+    as_vendor = bool(refs.depends_on) and refs.depends_on[-1].startswith("vendor:")
+    minutes = int(p.get("duration_minutes") or 0)
+    return {
+        "NameOf": "Vendor" if as_vendor else "Employee",
+        "VendorRef" if as_vendor else "EmployeeRef": worker,
+        "TxnDate": p.get("date"),
+        "Hours": minutes // 60,
+        "Minutes": minutes % 60,
+        "CustomerRef": _ref(refs.ref(p.get("customer"), *CUSTOMER_OR_JOB)),
+        "ItemRef": _ref(refs.ref(p.get("service_item"), "item")),
+        "ClassRef": _ref(refs.ref(p.get("class"), "class")),
+        "BillableStatus": "Billable" if p.get("is_billable") else "NotBillable",
+        "Description": p.get("memo"),
+    }
+
+
+def time_refused(p: Mapping[str, Any]) -> str | None:
+    minutes = int(p.get("duration_minutes") or 0)
+    if minutes > _DAY_MINUTES:
+        return (
+            f"duration_minutes is {minutes}: more than 24 hours in one day is refused; "
+            "split the entry by day in the app"
+        )
+    return None
+
+
+def time_skipped(p: Mapping[str, Any]) -> str | None:
+    if int(p.get("duration_minutes") or 0) < 0:
+        return "negative hours are not sent to QuickBooks Online"
+    return None

@@ -8,7 +8,7 @@ from typing import Any
 
 from connectors.qbo import QboEntityRequest, QboOperation
 from connectors.store import Mapping
-from streams.translate import Context, Skip, Waiting, nothing_known, plan
+from streams.translate import Context, Rejection, Skip, Waiting, nothing_known, plan
 from tests.streams._events import NOW, example, knows_everything
 
 
@@ -109,3 +109,51 @@ def test_an_item_has_qbo_type_and_waits_for_its_income_account() -> None:
     assert request.body["Name"] == "RTU service call"
     assert request.body["UnitPrice"] == 185.0
     assert request.body["IncomeAccountRef"] == {"value": "ID-account-acc-9"}
+
+
+def time_entry(minutes: int) -> dict[str, Any]:
+    return example("time_entry.upserted", duration_minutes=minutes)
+
+
+def test_a_time_entry_is_a_time_activity_in_hours_and_minutes() -> None:
+    context = Context("p-1", None, {}, resolve=knows_everything, api="qbo")
+    request = qbo_of(planned(time_entry(150), context))
+    assert (request.operation, request.entity) == (QboOperation.CREATE, "TimeActivity")
+    assert request.body["NameOf"] == "Employee"
+    assert request.body["EmployeeRef"] == {"value": "ID-employee-usr-31"}
+    assert (request.body["Hours"], request.body["Minutes"]) == (2, 30)
+    assert request.body["TxnDate"] == "2026-03-02"
+    assert request.body["BillableStatus"] == "Billable"
+
+
+def test_a_1099_workers_time_goes_to_the_vendor() -> None:
+    def as_vendor(entity: str, external_id: str) -> Mapping | None:
+        return None if entity == "employee" else knows_everything(entity, external_id)
+
+    request = qbo_of(
+        planned(time_entry(60), Context("p-1", None, {}, resolve=as_vendor, api="qbo"))
+    )
+    assert request.body["NameOf"] == "Vendor"
+    assert request.body["VendorRef"] == {"value": "ID-vendor-usr-31"}
+    assert "EmployeeRef" not in request.body
+
+
+def test_time_rules_negative_hours_more_than_a_day_and_never_resent() -> None:
+    context = Context("p-1", None, {}, resolve=knows_everything, api="qbo")
+    negative = planned(time_entry(-30), context)
+    assert isinstance(negative, Skip)
+    assert negative.reason == "negative hours are not sent to QuickBooks Online"
+
+    too_long = planned(time_entry(24 * 60 + 1), context)
+    assert isinstance(too_long, Rejection)
+    assert too_long.code == "refused-by-rule"
+    assert "more than 24 hours" in too_long.reason
+    assert "duration_minutes" in too_long.reason
+    assert isinstance(qbo_of(planned(time_entry(24 * 60), context)), QboEntityRequest)
+
+    mapping = Mapping("acme-hvac", "time_entry", "te-44120", "91", "0", None)
+    synced = planned(
+        time_entry(90), Context("p-1", mapping, {}, resolve=knows_everything, api="qbo")
+    )
+    assert isinstance(synced, Skip)
+    assert synced.code == "synced-once"
