@@ -1,7 +1,9 @@
 """More entities to QBO end to end (issue 19, second step): events -> worker (a real
 process) -> the company's command topic -> QBO sender -> the QBO sandbox over HTTP -> results
 -> mappings. A payment for two invoices is one Payment with a line each, sent only once both
-invoices are in QBO, and never updated once synced; a vendor, an employee and an item land."""
+invoices are in QBO, and never updated once synced; a vendor, an employee and an item land;
+time entries follow the issue's rules (negative not sent, more than 24 h refused as a dead
+letter with the reason, never re-sent once synced)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from connectors.store import Mapping
 from qbsync.contracts import AvroCodec, customer_event, validate_event
 from qbsync.settings import Settings
 from tests.support.pipeline import running_pipeline
-from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings
+from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings, read_topic
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -197,6 +199,32 @@ def test_payments_items_vendors_and_employees_land_once_in_qbo(
             (employee,) = company.all("Employee")
             assert (employee["GivenName"], employee["FamilyName"]) == ("Ada", "Lovelace")
             items = {i["Name"]: i for i in company.all("Item")}
+
+            # Time: a valid entry lands; negative hours are not sent; more than a day is a
+            # dead letter naming the field; an edit of a synced entry is not re-sent.
+            def time_entry(entity_id: str, minutes: int) -> dict[str, Any]:
+                return event(
+                    "time_entry",
+                    entity_id,
+                    {"employee": {"id": "e-1"}, "date": "2026-03-02", "duration_minutes": minutes},
+                )
+
+            publish(time_entry("te-1", 90), time_entry("te-2", -30), time_entry("te-3", 1500))
+            until(lambda: synced("time_entry", "te-1"), step=drain, timeout=120, what="te-1")
+            publish(time_entry("te-1", 95), time_entry("te-4", 60))
+            until(lambda: synced("time_entry", "te-4"), step=drain, timeout=120, what="te-4")
+            activities = {a["Id"]: a for a in company.all("TimeActivity")}
+            te_1, te_4 = synced("time_entry", "te-1"), synced("time_entry", "te-4")
+            assert te_1 is not None
+            assert te_4 is not None
+            assert sorted(activities) == sorted([te_1.qb_id, te_4.qb_id])
+            first = activities[te_1.qb_id]
+            assert (first["Hours"], first["Minutes"], first["SyncToken"]) == (1, 30, "0")
+            assert first["EmployeeRef"] == {"value": employee["Id"]}
+            assert synced("time_entry", "te-2") is None
+            letters = read_topic(settings, codec, settings.topics.dead_letters, 1, 1)
+            (refused,) = [d for d in letters if d["code"] == "refused-by-rule"]
+            assert "more than 24 hours" in refused["reason"]
             assert (items["Filter swap"]["Type"], items["Filter swap"]["UnitPrice"]) == (
                 "Service",
                 45.0,
