@@ -260,6 +260,8 @@ class QboSettings(BaseSettings):
     # QBO entities read back by CDC after a company's commands (empty: none), and how often.
     read_entities: str = "Customer,Vendor,Employee,Item,Invoice,Payment"
     read_interval_s: float = Field(default=300.0, gt=0)
+    # host:port where `qbsync qbo send` serves Intuit's webhooks (behind TLS); empty: none.
+    webhook_listen: str = ""
 
     @property
     def read_entity_names(self) -> tuple[str, ...]:

@@ -62,6 +62,7 @@ from connectors.qbo._tokens import TokenKeeper
 from connectors.qbo._webhooks import (
     DataChange,
     InvalidSignature,
+    WebhookApp,
     parse_notifications,
     sign,
     verify,
@@ -105,6 +106,7 @@ __all__ = [
     "TokenSet",
     "TokenSource",
     "UnknownConnect",
+    "WebhookApp",
     "as_imported",
     "authorize_url",
     "create_company",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx2
+from pydantic import SecretStr
 
 from connectors.kafka import CommandQueue, RecordProducer
 from connectors.qbo._client import ClientConfig, QboClient
@@ -16,9 +17,10 @@ from connectors.qbo._connections import CONNECTED, QboConnections
 from connectors.qbo._crypto import TokenCipher
 from connectors.qbo._limits import RealmLimits
 from connectors.qbo._oauth import OAuthApp, OAuthClient
-from connectors.qbo._reader import QboReader, ReaderConfig
+from connectors.qbo._reader import QboReader, ReaderConfig, webhook_hints
 from connectors.qbo._sender import DrainReport, QboSender, SenderConfig
 from connectors.qbo._tokens import TokenKeeper
+from connectors.qbo._webhooks import WebhookApp, webhook_app
 from connectors.store import Store
 from qbsync.contracts import codec_from_settings
 from qbsync.errors import ConfigurationError
@@ -112,6 +114,21 @@ class QboRuntime:
             self.reader.read(profile_id, realm_id)
         except Exception:  # Intuit, the broker, the store: the next drain tries again
             log.exception("qbo changes not read", extra={"profile": profile_id})
+
+    def webhooks(self, verifier: SecretStr, store: Store) -> WebhookApp:
+        """Intuit's webhook endpoint (``webhook_app``): a verified notification asks for a
+        read of the entities it names (``webhook_hints``), nothing more."""
+        if not verifier.get_secret_value():
+            raise ConfigurationError(
+                "QBSYNC_QBO_WEBHOOK_VERIFIER is empty: copy the verifier token from the app's "
+                "webhooks page at developer.intuit.com"
+            )
+        if self.reader is None:
+            raise ConfigurationError(
+                "webhooks only ask for reads, and QBSYNC_QBO_READ_ENTITIES is empty: "
+                "name the entities to read back"
+            )
+        return webhook_app(verifier, webhook_hints(self.connections, store, self.reader.config))
 
     def close(self) -> None:
         self.commands.close()

@@ -117,6 +117,10 @@ class QboReader:
         self._codec = codec
         self._config = config
 
+    @property
+    def config(self) -> ReaderConfig:
+        return self._config
+
     def read(self, profile_id: str, realm_id: str) -> ReadReport | None:
         """Read what is due for this company; None when nothing is. Errors (Intuit
         unreachable, CDC refused, the broker) propagate: no watermark has moved then."""
