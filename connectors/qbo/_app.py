@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx2
 from pydantic import SecretStr
@@ -68,6 +69,9 @@ class QboRuntime:
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Reads the company's changes back after its commands (None: not configured).
     reader: QboReader | None = None
+    # The companies whose drain lease this process holds, and until when.
+    _held: dict[str, datetime] = field(default_factory=dict)
+    _held_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def drain_all(self) -> dict[str, DrainReport]:
         """One drain of every connected company, ``threads`` companies at a time, so a
@@ -91,20 +95,32 @@ class QboRuntime:
         return {profile: report for profile, report in drained.items() if report is not None}
 
     def drain_leased(self, profile_id: str, realm_id: str) -> DrainReport | None:
-        """One drain of one company under its lease; None when another process holds it."""
-        if not self.connections.claim_drain(profile_id, self.owner, self.lease):
+        """One drain of one company under its lease; None when another process holds it.
+        The lease is kept between drains (given back by :meth:`close`) and renewed in the
+        store only once half of it is gone, so an idle company costs no write per drain."""
+        if not self._hold(profile_id):
             return None
-        try:
-            report = self.sender.drain(
-                profile_id,
-                realm_id,
-                keep=lambda: self.connections.claim_drain(profile_id, self.owner, self.lease),
-            )
-            if report.stopped is None and self.reader is not None:
-                self._read(profile_id, realm_id)
-            return report
-        finally:
-            self.connections.release_drain(profile_id, self.owner)
+        report = self.sender.drain(profile_id, realm_id, keep=lambda: self._hold(profile_id))
+        if report.stopped is None and self.reader is not None:
+            self._read(profile_id, realm_id)
+        return report
+
+    def _hold(self, profile_id: str) -> bool:
+        """Whether this process holds the company's lease, claiming or renewing it when less
+        than half is left (by this process's clock, from before the claim: never later
+        than the store's)."""
+        now = datetime.now(UTC)
+        with self._held_lock:
+            until = self._held.get(profile_id)
+        if until is not None and until - now > self.lease / 2:
+            return True
+        claimed = self.connections.claim_drain(profile_id, self.owner, self.lease)
+        with self._held_lock:
+            if claimed:
+                self._held[profile_id] = now + self.lease
+            else:
+                self._held.pop(profile_id, None)
+        return claimed
 
     def _read(self, profile_id: str, realm_id: str) -> None:
         """Read the company's changes back after its commands; a failure leaves its
@@ -131,6 +147,10 @@ class QboRuntime:
         return webhook_app(verifier, webhook_hints(self.connections, store, self.reader.config))
 
     def close(self) -> None:
+        with self._held_lock:
+            held, self._held = list(self._held), {}
+        for profile_id in held:  # another sender may take them over at once
+            self.connections.release_drain(profile_id, self.owner)
         self.commands.close()
         self.sink.close()
         self.http.close()

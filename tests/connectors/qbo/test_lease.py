@@ -69,6 +69,7 @@ def test_two_senders_never_drain_one_company_at_once(
             topic_for=settings.topics.commands,
             consumers=1,
         )
+        closed = False
         try:
             names = [f"Leased {n:02d}" for n in range(24)]
             enqueue_commands(
@@ -116,7 +117,15 @@ def test_two_senders_never_drain_one_company_at_once(
             assert sorted(r["entity_id"] for r in results) == sorted(f"c-{n}" for n in names)
             in_qbo = [c["DisplayName"] for c in world.sandbox.company(REALM).all("Customer")]
             assert sorted(in_qbo) == names
-        finally:
-            queue.close()
+
+            # The lease is kept between drains, and given back when a sender closes.
+            assert not world.connections.claim_drain(profile_id, "a-third-sender", MINUTE)
             first.close()
             second.close()
+            closed = True
+            assert world.connections.claim_drain(profile_id, "a-third-sender", MINUTE)
+        finally:
+            queue.close()
+            if not closed:
+                first.close()
+                second.close()
