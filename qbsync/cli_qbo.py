@@ -6,16 +6,21 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from qbsync._cli_shell import command_group
-from qbsync.errors import QbsyncError
+from qbsync.errors import ConfigurationError, QbsyncError
 from qbsync.settings import Settings
 
-__all__ = ["qbo_app"]
+if TYPE_CHECKING:
+    from connectors.qbo import WebhookApp
+
+__all__ = ["qbo_app", "serving_webhooks"]
 
 qbo_app = command_group("QuickBooks Online companies.")
 
@@ -121,7 +126,8 @@ def send(
 ) -> None:
     """Run the QBO sender until SIGTERM.
 
-    Drains every connected company's command topic.
+    Drains every connected company's command topic and reads its changes back; serves
+    Intuit's webhooks on QBSYNC_QBO_WEBHOOK_LISTEN if set.
     """
     from connectors.qbo import create_qbo_runtime
     from qbsync.runtime import open_cli_store
@@ -136,18 +142,45 @@ def send(
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with open_cli_store(settings) as store:
+        with open_cli_store(settings) as store, ExitStack() as serving:
             runtime = create_qbo_runtime(settings, store)
-            try:
-                while not stop.is_set():
-                    reports = runtime.drain_all()
-                    if once:
-                        typer.echo(json.dumps({p: vars(r) for p, r in reports.items()}))
-                        return
-                    if not any(r.sent or r.dead_lettered for r in reports.values()):
-                        stop.wait(idle_s)
-            finally:
-                runtime.close()
+            serving.callback(runtime.close)
+            if settings.qbo.webhook_listen:
+                port = serving.enter_context(
+                    serving_webhooks(
+                        runtime.webhooks(settings.qbo.webhook_verifier, store),
+                        settings.qbo.webhook_listen,
+                    )
+                )
+                typer.echo(f"webhooks served on port {port}", err=True)
+            while not stop.is_set():
+                reports = runtime.drain_all()
+                if once:
+                    typer.echo(json.dumps({p: vars(r) for p, r in reports.items()}))
+                    return
+                if not any(r.sent or r.dead_lettered for r in reports.values()):
+                    stop.wait(idle_s)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+@contextmanager
+def serving_webhooks(app: WebhookApp, listen: str) -> Iterator[int]:
+    """Serve ``app`` on ``listen`` (``host:port``, port 0: a free one) in a thread; yields
+    the port. Intuit posts over HTTPS: put a TLS terminator in front."""
+    from connectors.qbwc import GatewayServer
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigurationError(
+            f"QBSYNC_QBO_WEBHOOK_LISTEN is {listen!r}: give host:port, e.g. 127.0.0.1:8090"
+        )
+    server = GatewayServer(app, host=host, port=int(port), threads=2)
+    thread = threading.Thread(target=server.run, name="qbo-webhooks", daemon=True)
+    thread.start()
+    try:
+        yield server.port
+    finally:
+        server.stop()
+        thread.join(10)

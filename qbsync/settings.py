@@ -331,6 +331,18 @@ class QboSettings(BaseSettings):
     batch_size: int = Field(default=25, ge=1)
     # Companies drained at once by one sender (each company by one thread, in order).
     sender_threads: int = Field(default=8, ge=1)
+    # Reading back (issue 19, second step): a sender holds a lease on each company it drains
+    # (renewed before every command; lapses if the process dies); CDC reads per company.
+    drain_lease_s: float = Field(default=120.0, gt=0)
+    # QBO entities read back by CDC after a company's commands (empty: none), and how often.
+    read_entities: str = "Customer,Vendor,Employee,Item,Invoice,Payment"
+    read_interval_s: float = Field(default=300.0, gt=0)
+    # host:port where `qbsync qbo send` serves Intuit's webhooks (behind TLS); empty: none.
+    webhook_listen: str = ""
+
+    @property
+    def read_entity_names(self) -> tuple[str, ...]:
+        return tuple(e.strip() for e in self.read_entities.split(",") if e.strip())
 
     def missing(self) -> list[str]:
         """The settings a connected deployment needs that are empty, by variable name."""

@@ -310,6 +310,10 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         refused = rule.refuse(payload, settings)
         if refused is not None:
             return Rejection("missing-field", refused)
+        if shape is not None and (refused := shape.refuse(payload)) is not None:
+            return Rejection("refused-by-rule", refused)
+        if shape is not None and (reason := shape.skip(payload)) is not None:
+            return Skip("not-sendable", reason)
         values = (shape.values if shape else rule.values)(payload, settings, refs)
         if refs.missing:
             return Waiting(
@@ -320,6 +324,8 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
                 tuple(refs.not_found),
                 "; ".join(f"{name} not found in QuickBooks" for name in refs.not_found),
             )
+    if shape is not None and shape.once and mapping is not None and kind == "UPSERTED":
+        return Skip("synced-once", shape.once)
     two_way = mapping is not None and settings.direction_of(entity) == "two_way"
     if two_way and mapping is not None and kind == "UPSERTED":
         superseded = _superseded(entity, envelope["source_updated_at"], mapping, context, settings)

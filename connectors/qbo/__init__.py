@@ -39,6 +39,7 @@ from connectors.qbo._connections import (
     create_company,
 )
 from connectors.qbo._crypto import TokenCipher
+from connectors.qbo._imports import READABLE, as_imported
 from connectors.qbo._limits import RealmLimiter, RealmLimits
 from connectors.qbo._oauth import (
     OAuthApp,
@@ -48,6 +49,7 @@ from connectors.qbo._oauth import (
     TokenSet,
     authorize_url,
 )
+from connectors.qbo._reader import QboReader, ReaderConfig, ReadReport, webhook_hints
 from connectors.qbo._records import (
     QboEntityRequest,
     QboError,
@@ -60,6 +62,7 @@ from connectors.qbo._tokens import TokenKeeper
 from connectors.qbo._webhooks import (
     DataChange,
     InvalidSignature,
+    WebhookApp,
     parse_notifications,
     sign,
     verify,
@@ -68,6 +71,7 @@ from connectors.qbo._webhooks import (
 
 __all__ = [
     "QBO_CATALOG",
+    "READABLE",
     "SENDER_GROUP",
     "ChangePage",
     "ChangedRecord",
@@ -84,11 +88,14 @@ __all__ = [
     "QboEntityRequest",
     "QboError",
     "QboOperation",
+    "QboReader",
     "QboRequest",
     "QboResponse",
     "QboRuntime",
     "QboSender",
     "QboUnavailable",
+    "ReadReport",
+    "ReaderConfig",
     "RealmLimiter",
     "RealmLimits",
     "ReconnectNeeded",
@@ -99,6 +106,8 @@ __all__ = [
     "TokenSet",
     "TokenSource",
     "UnknownConnect",
+    "WebhookApp",
+    "as_imported",
     "authorize_url",
     "create_company",
     "create_qbo_runtime",
@@ -110,4 +119,5 @@ __all__ = [
     "sign",
     "verify",
     "webhook_app",
+    "webhook_hints",
 ]

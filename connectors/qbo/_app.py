@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import httpx2
+from pydantic import SecretStr
 
 from connectors.kafka import CommandQueue, RecordProducer
 from connectors.qbo._client import ClientConfig, QboClient
@@ -13,12 +18,16 @@ from connectors.qbo._connections import CONNECTED, QboConnections
 from connectors.qbo._crypto import TokenCipher
 from connectors.qbo._limits import RealmLimits
 from connectors.qbo._oauth import OAuthApp, OAuthClient
+from connectors.qbo._reader import QboReader, ReaderConfig, webhook_hints
 from connectors.qbo._sender import DrainReport, QboSender, SenderConfig
 from connectors.qbo._tokens import TokenKeeper
+from connectors.qbo._webhooks import WebhookApp, webhook_app
 from connectors.store import Store
 from qbsync.contracts import codec_from_settings
 from qbsync.errors import ConfigurationError
 from qbsync.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SENDER_GROUP", "QboRuntime", "create_qbo_runtime", "oauth_app"]
 
@@ -55,25 +64,93 @@ class QboRuntime:
     sender: QboSender
 
     threads: int = 8
+    lease: timedelta = timedelta(minutes=2)
+    # This process, as the holder of companies' drain leases.
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Reads the company's changes back after its commands (None: not configured).
+    reader: QboReader | None = None
+    # The companies whose drain lease this process holds, and until when.
+    _held: dict[str, datetime] = field(default_factory=dict)
+    _held_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def drain_all(self) -> dict[str, DrainReport]:
         """One drain of every connected company, ``threads`` companies at a time, so a
         realm waiting out a ``Retry-After`` does not hold up the others (each realm is still
-        drained by one thread, in order); companies that need reconnecting wait."""
+        drained by one thread, in order); companies that need reconnecting wait, and so do
+        companies another sender process holds the lease of (not in the answer)."""
         ready = [
             (c.profile_id, c.realm_id)
             for c in self.connections.companies()
             if c.status == CONNECTED and c.realm_id
         ]
         if len(ready) <= 1 or self.threads <= 1:
-            return {profile: self.sender.drain(profile, realm) for profile, realm in ready}
-        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="qbo") as pool:
-            futures = {
-                profile: pool.submit(self.sender.drain, profile, realm) for profile, realm in ready
-            }
-            return {profile: future.result() for profile, future in futures.items()}
+            drained = {profile: self.drain_leased(profile, realm) for profile, realm in ready}
+        else:
+            with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="qbo") as pool:
+                futures = {
+                    profile: pool.submit(self.drain_leased, profile, realm)
+                    for profile, realm in ready
+                }
+                drained = {profile: future.result() for profile, future in futures.items()}
+        return {profile: report for profile, report in drained.items() if report is not None}
+
+    def drain_leased(self, profile_id: str, realm_id: str) -> DrainReport | None:
+        """One drain of one company under its lease; None when another process holds it.
+        The lease is kept between drains (given back by :meth:`close`) and renewed in the
+        store only once half of it is gone, so an idle company costs no write per drain."""
+        if not self._hold(profile_id):
+            return None
+        report = self.sender.drain(profile_id, realm_id, keep=lambda: self._hold(profile_id))
+        if report.stopped is None and self.reader is not None:
+            self._read(profile_id, realm_id)
+        return report
+
+    def _hold(self, profile_id: str) -> bool:
+        """Whether this process holds the company's lease, claiming or renewing it when less
+        than half is left (by this process's clock, from before the claim: never later
+        than the store's)."""
+        now = datetime.now(UTC)
+        with self._held_lock:
+            until = self._held.get(profile_id)
+        if until is not None and until - now > self.lease / 2:
+            return True
+        claimed = self.connections.claim_drain(profile_id, self.owner, self.lease)
+        with self._held_lock:
+            if claimed:
+                self._held[profile_id] = now + self.lease
+            else:
+                self._held.pop(profile_id, None)
+        return claimed
+
+    def _read(self, profile_id: str, realm_id: str) -> None:
+        """Read the company's changes back after its commands; a failure leaves its
+        watermarks where they were (the next drain reads again) and stops nothing else."""
+        try:
+            assert self.reader is not None
+            self.reader.read(profile_id, realm_id)
+        except Exception:  # Intuit, the broker, the store: the next drain tries again
+            log.exception("qbo changes not read", extra={"profile": profile_id})
+
+    def webhooks(self, verifier: SecretStr, store: Store) -> WebhookApp:
+        """Intuit's webhook endpoint (``webhook_app``): a verified notification asks for a
+        read of the entities it names (``webhook_hints``), nothing more."""
+        if not verifier.get_secret_value():
+            raise ConfigurationError(
+                "QBSYNC_QBO_WEBHOOK_VERIFIER is empty: copy the verifier token from the app's "
+                "webhooks page at developer.intuit.com"
+            )
+        if self.reader is None:
+            raise ConfigurationError(
+                "webhooks only ask for reads, and QBSYNC_QBO_READ_ENTITIES is empty: "
+                "name the entities to read back"
+            )
+        return webhook_app(verifier, webhook_hints(self.connections, store, self.reader.config))
 
     def close(self) -> None:
+        with self._held_lock:
+            held, self._held = list(self._held), {}
+        for profile_id in held:  # another sender may take them over at once
+            self.connections.release_drain(profile_id, self.owner)
         self.commands.close()
         self.sink.close()
         self.http.close()
@@ -114,18 +191,41 @@ def create_qbo_runtime(
         consumers=qbo.sender_threads,
     )
     sink = RecordProducer(kafka)
+    codec = codec_from_settings(settings)
     sender = QboSender(
         commands,
         sink,
         client,
-        codec_from_settings(settings),
+        codec,
         SenderConfig(
             results_topic=settings.topics.results,
             dead_letters_topic=settings.topics.dead_letters,
             commands_topic_prefix=settings.topics.commands(""),
             batch_size=qbo.batch_size,
         ),
+        written=store.record_written,
     )
+    reader = None
+    if qbo.read_entity_names:
+        try:
+            read_config = ReaderConfig(
+                imports_topic=settings.topics.imports,
+                entities=qbo.read_entity_names,
+                interval=timedelta(seconds=qbo.read_interval_s),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        reader = QboReader(client, store, sink, codec, read_config)
     return QboRuntime(
-        http, oauth, connections, keeper, client, commands, sink, sender, qbo.sender_threads
+        http,
+        oauth,
+        connections,
+        keeper,
+        client,
+        commands,
+        sink,
+        sender,
+        qbo.sender_threads,
+        timedelta(seconds=qbo.drain_lease_s),
+        reader=reader,
     )

@@ -3,8 +3,8 @@
 deleted ones as ``"status": "Deleted"``, at most 30 days back and 1,000 objects an answer;
 the answer's ``time`` is the next watermark (Intuit's clock, not ours).
 
-A first slice: the page is read and typed; feeding ``<prefix>.imports`` and the two-way rules
-is the next step (``docs/qbo.md``).
+The page is read and typed here; :mod:`connectors.qbo._reader` runs it per company and feeds
+``<prefix>.imports`` (``docs/qbo.md``).
 """
 
 from __future__ import annotations

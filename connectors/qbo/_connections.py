@@ -268,6 +268,37 @@ class QboConnections:
                 .execution_options(synchronize_session=False)
             )
 
+    def claim_drain(self, profile_id: str, owner: str, lease: timedelta) -> bool:
+        """Take (or renew) the right to drain this company for ``lease``, in one statement,
+        so of two sender processes only one wins; False when another holds a live lease."""
+        now = datetime.now(UTC)
+        with self._sessions.begin() as session:
+            done = session.execute(
+                update(QboCompanyRow)
+                .where(
+                    QboCompanyRow.profile_id == profile_id,
+                    or_(
+                        QboCompanyRow.drain_owner.is_(None),
+                        QboCompanyRow.drain_owner == owner,
+                        QboCompanyRow.drain_lease_until.is_(None),
+                        QboCompanyRow.drain_lease_until < now,
+                    ),
+                )
+                .values(drain_owner=owner, drain_lease_until=now + lease)
+                .execution_options(synchronize_session=False)
+            )
+            return getattr(done, "rowcount", 0) == 1
+
+    def release_drain(self, profile_id: str, owner: str) -> None:
+        """Give the drain lease back (only if ``owner`` still holds it)."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(QboCompanyRow)
+                .where(QboCompanyRow.profile_id == profile_id, QboCompanyRow.drain_owner == owner)
+                .values(drain_owner=None, drain_lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
     def mark_reconnect(self, profile_id: str, expected_version: int, reason: str) -> bool:
         """The refresh token is dead: the company shows "reconnect needed" (unless someone
         rotated meanwhile, then False). Nothing queued is touched."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -173,15 +173,24 @@ class QboSender:
         client: QboClient,
         codec: AvroCodec,
         config: SenderConfig,
+        written: Callable[[Sequence[tuple[str, str, str, str]]], None] | None = None,
     ) -> None:
         self._commands = commands
         self._sink = sink
         self._client = client
         self._codec = codec
         self._config = config
+        # Versions we wrote, (tenant, entity, Id, SyncToken), saved before the commit, so a
+        # CDC read that comes before the worker settled the result knows its own write
+        # (the store's record_written, as the gateway does for imports).
+        self._written = written
 
-    def drain(self, profile_id: str, realm_id: str) -> DrainReport:
-        """Send what waits for this company, one batch; see the module's docstring."""
+    def drain(
+        self, profile_id: str, realm_id: str, keep: Callable[[], bool] | None = None
+    ) -> DrainReport:
+        """Send what waits for this company, one batch; see the module's docstring.
+        ``keep`` renews this process's lease on the company before every command; when it
+        returns False (another sender holds the company now) the drain stops there."""
         try:
             queued = self._commands.fetch(
                 profile_id, self._config.batch_size, self._config.batch_max_bytes
@@ -191,8 +200,13 @@ class QboSender:
         records: list[tuple[str, bytes | None, bytes]] = []
         next_offset: int | None = None
         ok = failed = dead = 0
+        versions: list[tuple[str, str, str, str]] = []
         stopped: str | None = None
         for item in queued:
+            if keep is not None and not keep():
+                stopped = "another sender holds this company's lease"
+                log.warning("qbo drain lease lost", extra={"profile": profile_id})
+                break
             try:
                 _name, command = self._codec.decode(item.value, COMMAND)
                 request = QboEntityRequest.from_avro(command["qbo"]) if command["qbo"] else None
@@ -228,6 +242,15 @@ class QboSender:
                 break
             if answer.status_code == 0:
                 ok += 1
+                if answer.qb_id and answer.sync_token:
+                    versions.append(
+                        (
+                            str(command["tenant_id"]),
+                            str(command["entity"]),
+                            answer.qb_id,
+                            answer.sync_token,
+                        )
+                    )
             else:
                 failed += 1
             records.append(self._result(profile_id, command, item.value, answer))
@@ -240,6 +263,8 @@ class QboSender:
                 # requestids, and Intuit answers them without writing twice.
                 log.warning("qbo results not acknowledged", extra={"profile": profile_id})
                 return DrainReport(ok + failed, ok, failed, dead, f"results not published: {exc}")
+        if self._written is not None and versions:
+            self._written(versions)
         if next_offset is not None:
             # Only after every result is acknowledged (send_all returns then).
             self._commands.commit(profile_id, next_offset)

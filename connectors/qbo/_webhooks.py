@@ -19,6 +19,7 @@ from qbsync.errors import QbsyncError
 __all__ = [
     "DataChange",
     "InvalidSignature",
+    "WebhookApp",
     "parse_notifications",
     "sign",
     "verify",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+WebhookApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 _MAX_BODY = 1024 * 1024
 
 

@@ -25,18 +25,28 @@ Answer = tuple[int, dict[str, Any]]
 # Entity name (as in URLs, lower case) -> QBO's name.
 ENTITIES = {
     name.lower(): name
-    for name in ("Customer", "Vendor", "Employee", "Item", "Account", "Invoice", "Payment")
+    for name in (
+        "Customer",
+        "Vendor",
+        "Employee",
+        "Item",
+        "Account",
+        "Invoice",
+        "Payment",
+        "TimeActivity",
+    )
 }
 # Display names are unique across these three (6240).
 _NAMED = ("Customer", "Vendor", "Employee")
 # Unique by Name within their own list.
 _NAME_FIELD = {"Item": "Name", "Account": "Name"}
-_TRANSACTIONS = ("Invoice", "Payment")
+_TRANSACTIONS = ("Invoice", "Payment", "TimeActivity")
 _REQUIRED = {
     "Item": ("Name",),
     "Account": ("Name",),
     "Invoice": ("CustomerRef", "Line"),
     "Payment": ("CustomerRef", "TotalAmt"),
+    "TimeActivity": ("NameOf", "TxnDate"),
 }
 # (field, entity referenced) checked on every write (2500 when missing or inactive).
 _REFERENCES = {"Invoice": (("CustomerRef", "Customer"),), "Payment": (("CustomerRef", "Customer"),)}

@@ -240,3 +240,7 @@ class QboCompanyRow(Base):
     connected_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The sender process draining this company (a lease: it lapses if that process dies), so
+    # two senders never send one company's commands at once.
+    drain_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    drain_lease_until: Mapped[datetime | None] = mapped_column(default=None)

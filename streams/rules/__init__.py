@@ -37,11 +37,23 @@ ENTITY_RULES: dict[str, EntityRule] = {
     ),
     "job": EntityRule("job", lists.job, group="customer_jobs"),
     "employee": EntityRule(
-        "employee", lists.employee, "employees", qb_entity=lists.employee_entity
+        "employee",
+        lists.employee,
+        "employees",
+        qb_entity=lists.employee_entity,
+        qbo=qbo.QboShape("Employee", qbo.employee),
     ),
     "sales_rep": EntityRule("sales_rep", lists.sales_rep, group="employees"),
-    "vendor": EntityRule("vendor", lists.vendor, group="vendors_and_bills"),
-    "item": EntityRule("item", lists.item, "items_and_invoices", qb_entity=lists.item_entity),
+    "vendor": EntityRule(
+        "vendor", lists.vendor, group="vendors_and_bills", qbo=qbo.QboShape("Vendor", qbo.vendor)
+    ),
+    "item": EntityRule(
+        "item",
+        lists.item,
+        "items_and_invoices",
+        qb_entity=lists.item_entity,
+        qbo=qbo.QboShape("Item", qbo.item),
+    ),
     "invoice": EntityRule(
         "invoice",
         transactions.sales("InvoiceLineAdd", printed=True, due="due_date"),
@@ -70,6 +82,12 @@ ENTITY_RULES: dict[str, EntityRule] = {
         "payments",
         qb_entity="receive_payment",
         date_field="txn_date",
+        qbo=qbo.QboShape(
+            "Payment",
+            qbo.payment,
+            is_list=False,
+            once="a payment synced to QuickBooks Online is not updated",
+        ),
     ),
     "bill": EntityRule(
         "bill",
@@ -90,6 +108,14 @@ ENTITY_RULES: dict[str, EntityRule] = {
         "time_entries",
         qb_entity="time_tracking",
         date_field="date",
+        qbo=qbo.QboShape(
+            "TimeActivity",
+            qbo.time_activity,
+            is_list=False,
+            once="a time entry synced to QuickBooks Online is never re-sent",
+            refuse=qbo.time_refused,
+            skip=qbo.time_skipped,
+        ),
     ),
     "commitment": EntityRule(
         "commitment",

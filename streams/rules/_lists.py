@@ -123,11 +123,16 @@ def sales_rep(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, 
     }
 
 
-def vendor(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+def vendor_name(p: Mapping[str, Any], s: TenantSettings) -> str:
+    """A vendor's name in QuickBooks (Desktop's Name, QBO's DisplayName)."""
     company = text(p.get("company_name"))
     name = company if company and s.use_company_name else person(p, s)
+    return cased(name or company, s)
+
+
+def vendor(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
     return {
-        "Name": cased(name or company, s),
+        "Name": vendor_name(p, s),
         "IsActive": p.get("is_active", True),
         "CompanyName": p.get("company_name"),
         "FirstName": p.get("first_name"),

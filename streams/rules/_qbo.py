@@ -3,7 +3,8 @@
 The same payload, settings and references (:class:`Refs`: dependencies, waiting) as the
 qbXML column; only the values differ, in the JSON form Intuit's v3 API takes (``Id`` and
 ``SyncToken`` are added for changes, which are sparse updates: only the fields sent change).
-Pure: no I/O, no clock. Customers and invoices for now (issue 19's first slice).
+Pure: no I/O, no clock. Customers, invoices, payments, items, vendors and employees so far
+(docs/qbo.md, "What is left").
 """
 
 from __future__ import annotations
@@ -16,10 +17,22 @@ from typing import Any
 
 from connectors.qbo import QboEntityRequest, QboOperation
 from connectors.store import Mapping as IdMapping
-from streams.rules._base import CUSTOMER_OR_JOB, Refs, customer_name
+from streams.rules._base import CUSTOMER_OR_JOB, Refs, cased, customer_name, person, text
+from streams.rules._lists import vendor_name
 from streams.tenant_settings import TenantSettings
 
-__all__ = ["QboShape", "customer", "invoice"]
+__all__ = [
+    "QboShape",
+    "customer",
+    "employee",
+    "invoice",
+    "item",
+    "payment",
+    "time_activity",
+    "time_refused",
+    "time_skipped",
+    "vendor",
+]
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,12 @@ class QboShape:
     entity: str
     values: Callable[[Mapping[str, Any], TenantSettings, Refs], dict[str, Any]]
     is_list: bool = True
+    # Why a record synced once is never sent again (payments, time entries), or None.
+    once: str | None = None
+    # The issue's rules for QBO: why a record is refused (a dead letter with the reason) or
+    # deliberately not sent; None when it may go.
+    refuse: Callable[[Mapping[str, Any]], str | None] = lambda _payload: None
+    skip: Callable[[Mapping[str, Any]], str | None] = lambda _payload: None
 
     def request(
         self, values: Mapping[str, Any], mapping: IdMapping | None, *, deactivate: bool = False
@@ -119,3 +138,137 @@ def invoice(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, A
             for line in p.get("lines") or []
         ],
     }
+
+
+def _contact(p: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "PrimaryPhone": {"FreeFormNumber": p["phone"]} if p.get("phone") else None,
+        "PrimaryEmailAddr": {"Address": p["email"]} if p.get("email") else None,
+    }
+
+
+def vendor(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    return {
+        "DisplayName": vendor_name(p, s),
+        "Active": p.get("is_active", True),
+        "CompanyName": p.get("company_name"),
+        "GivenName": p.get("first_name"),
+        "FamilyName": p.get("last_name"),
+        "BillAddr": _address(p.get("address")),
+        "TermRef": _ref(refs.ref(p.get("terms"), "terms")),
+        "Vendor1099": p.get("is_1099"),
+        **_contact(p),
+    }
+
+
+def employee(p: Mapping[str, Any], s: TenantSettings, _refs: Refs) -> dict[str, Any]:
+    """QBO has no 1099-worker routing: a 1099 worker is sent as a vendor by the vendor rule
+    when the app publishes it as one."""
+    return {
+        "DisplayName": cased(person(p, s), s),
+        "Active": p.get("is_active", True),
+        "GivenName": cased(text(p.get("first_name")), s) or None,
+        "FamilyName": cased(text(p.get("last_name")), s) or None,
+        "PrimaryAddr": _address(p.get("address")),
+        **_contact(p),
+    }
+
+
+# QBO's item types (no "other charge": a non-inventory item is the nearest).
+_ITEM_TYPES = {
+    "SERVICE": "Service",
+    "NON_INVENTORY": "NonInventory",
+    "OTHER_CHARGE": "NonInventory",
+    "INVENTORY": "Inventory",
+}
+
+
+def item(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    kind = _ITEM_TYPES[p.get("item_type") or "SERVICE"]
+    values = {
+        "Name": cased(text(p.get("name")), s),
+        "Type": kind,
+        "Active": p.get("is_active", True),
+        "Description": p.get("description"),
+        "UnitPrice": p.get("price"),
+        "IncomeAccountRef": _ref(refs.ref(p.get("income_account"), "account")),
+        "PurchaseDesc": p.get("purchase_description"),
+        "PurchaseCost": p.get("cost"),
+        "ExpenseAccountRef": _ref(refs.ref(p.get("expense_account"), "account")),
+        "ParentRef": _ref(refs.ref(p.get("parent"), "item")),
+        "SubItem": True if p.get("parent") else None,
+    }
+    if kind == "Inventory":
+        values |= {
+            "TrackQtyOnHand": True,
+            "AssetAccountRef": _ref(refs.ref(p.get("asset_account"), "account")),
+        }
+    return values
+
+
+def payment(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    """One Payment, one line per invoice it pays (each line linked to its invoice); an
+    invoice not in QBO yet makes the payment wait (``Refs``). The deposit account: the
+    payment's own, else the tenant's (``deposit_to=account``), else none, which QBO takes as
+    Undeposited Funds."""
+    deposit = _ref(refs.ref(p.get("deposit_to"), "account"))
+    if deposit is None and s.deposit_to == "account" and s.deposit_account:
+        deposit = {"name": s.deposit_account}
+    return {
+        "CustomerRef": _ref(refs.ref(p.get("customer"), *CUSTOMER_OR_JOB)),
+        "TxnDate": p.get("txn_date"),
+        "TotalAmt": p.get("amount"),
+        "PaymentRefNum": p.get("reference"),
+        "PaymentMethodRef": _ref(refs.ref(p.get("payment_method"), "payment_method")),
+        "PrivateNote": p.get("memo"),
+        "DepositToAccountRef": deposit,
+        "Line": [
+            {
+                "Amount": amount,
+                "LinkedTxn": [
+                    {"TxnId": refs.txn_id(applied["transaction"], "invoice"), "TxnType": "Invoice"}
+                ],
+            }
+            for applied in p.get("applied_to") or []
+            if (amount := applied.get("amount")) is not None
+        ],
+    }
+
+
+_DAY_MINUTES = 24 * 60
+
+
+def time_activity(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    """A TimeActivity for the employee (or, for a 1099 worker synced as a vendor, the
+    vendor) who did the work, in whole hours and minutes."""
+    worker = _ref(refs.ref(p.get("employee"), "employee", "vendor"))
+    as_vendor = bool(refs.depends_on) and refs.depends_on[-1].startswith("vendor:")
+    minutes = int(p.get("duration_minutes") or 0)
+    return {
+        "NameOf": "Vendor" if as_vendor else "Employee",
+        "VendorRef" if as_vendor else "EmployeeRef": worker,
+        "TxnDate": p.get("date"),
+        "Hours": minutes // 60,
+        "Minutes": minutes % 60,
+        "CustomerRef": _ref(refs.ref(p.get("customer"), *CUSTOMER_OR_JOB)),
+        "ItemRef": _ref(refs.ref(p.get("service_item"), "item")),
+        "ClassRef": _ref(refs.ref(p.get("class"), "class")),
+        "BillableStatus": "Billable" if p.get("is_billable") else "NotBillable",
+        "Description": p.get("memo"),
+    }
+
+
+def time_refused(p: Mapping[str, Any]) -> str | None:
+    minutes = int(p.get("duration_minutes") or 0)
+    if minutes > _DAY_MINUTES:
+        return (
+            f"duration_minutes is {minutes}: more than 24 hours in one day is refused; "
+            "split the entry by day in the app"
+        )
+    return None
+
+
+def time_skipped(p: Mapping[str, Any]) -> str | None:
+    if int(p.get("duration_minutes") or 0) < 0:
+        return "negative hours are not sent to QuickBooks Online"
+    return None

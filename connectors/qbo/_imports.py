@@ -1,0 +1,232 @@
+"""QBO records read back (CDC) in the shape the Desktop gateway's imports have, so the
+worker's ``reconcile`` agent treats both alike: the same ``Imported`` record on
+``<prefix>.imports`` (``qb_id`` = ``Id``, ``edit_sequence`` = ``SyncToken``,
+``time_modified`` = ``MetaData.LastUpdatedTime`` in UTC, QuickBooks' time), and
+``record_json`` holding the qbXML element's fields (``Name``, ``FirstName``,
+``BillAddress/Addr1`` ...) that ``streams.from_quickbooks`` reads.
+
+Rules as data: per QBO entity, the qbXML element it becomes and, per qbXML field, where the
+value is in QBO's JSON. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["READABLE", "ImportedShape", "as_imported"]
+
+Json = Mapping[str, Any]
+Get = Callable[[Json], Any]
+
+
+def _at(record: Json, path: str) -> Any:
+    value: Any = record
+    for part in path.split("/"):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def text(path: str) -> Get:
+    """qbXML is text: numbers and flags become strings, as the Desktop import has them."""
+
+    def get(record: Json) -> str | None:
+        value = _at(record, path)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    return get
+
+
+def ref(path: str) -> Get:
+    """``{"value": id, "name": n}`` -> ``{"ListID": id, "FullName": n}``."""
+
+    def get(record: Json) -> dict[str, Any] | None:
+        found = _at(record, path)
+        if not isinstance(found, Mapping) or not found.get("value"):
+            return None
+        return {"ListID": str(found["value"]), "FullName": found.get("name")}
+
+    return get
+
+
+def address(path: str) -> Get:
+    def get(record: Json) -> dict[str, Any] | None:
+        found = _at(record, path)
+        if not isinstance(found, Mapping):
+            return None
+        return {
+            "Addr1": found.get("Line1"),
+            "Addr2": found.get("Line2"),
+            "City": found.get("City"),
+            "State": found.get("CountrySubDivisionCode"),
+            "PostalCode": found.get("PostalCode"),
+            "Country": found.get("Country"),
+        }
+
+    return get
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return None if value is None else Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _subtotal(record: Json) -> str | None:
+    total, tax = _decimal(record.get("TotalAmt")), _decimal(_at(record, "TxnTaxDetail/TotalTax"))
+    return None if total is None else str(total - (tax or Decimal(0)))
+
+
+def _applied(record: Json) -> str | None:
+    """qbXML's AppliedAmount is negative: what payments and credits took off the total."""
+    total, balance = _decimal(record.get("TotalAmt")), _decimal(record.get("Balance"))
+    return None if total is None or balance is None else str(balance - total)
+
+
+def _job_parent(record: Json) -> dict[str, Any] | None:
+    """A sub-customer (``Job: true``) is a job of its parent, as in Desktop."""
+    return ref("ParentRef")(record) if record.get("Job") else None
+
+
+def _payment_lines(record: Json) -> list[dict[str, Any]]:
+    """Each line of a Payment, per invoice it pays: qbXML's ``AppliedToTxnRet``."""
+    applied = []
+    for line in record.get("Line") or []:
+        if not isinstance(line, Mapping):
+            continue
+        for linked in line.get("LinkedTxn") or []:
+            if isinstance(linked, Mapping) and linked.get("TxnType") == "Invoice":
+                applied.append({"TxnID": str(linked.get("TxnId")), "Amount": text("Amount")(line)})
+    return applied
+
+
+_PERSON = {
+    "Name": text("DisplayName"),
+    "FullName": text("FullyQualifiedName"),
+    "CompanyName": text("CompanyName"),
+    "FirstName": text("GivenName"),
+    "LastName": text("FamilyName"),
+    "Email": text("PrimaryEmailAddr/Address"),
+    "Phone": text("PrimaryPhone/FreeFormNumber"),
+    "IsActive": text("Active"),
+}
+
+
+@dataclass(frozen=True)
+class ImportedShape:
+    """A QBO entity as a qbXML element: its name (per record, an item's by its ``Type``),
+    the Desktop import's entity name, and its fields."""
+
+    element: Callable[[Json], str | None]
+    entity: str
+    fields: Mapping[str, Get]
+
+
+_ITEM_TYPES = {
+    "Service": "ItemService",
+    "Inventory": "ItemInventory",
+    "NonInventory": "ItemNonInventory",
+}
+
+READABLE: Mapping[str, ImportedShape] = {
+    "Customer": ImportedShape(
+        lambda r: "Customer",
+        "customer",
+        {
+            **_PERSON,
+            "BillAddress": address("BillAddr"),
+            "ShipAddress": address("ShipAddr"),
+            "ParentRef": _job_parent,
+            "JobDesc": text("Notes"),
+            "CurrencyRef": lambda r: (
+                {"FullName": _at(r, "CurrencyRef/value")} if _at(r, "CurrencyRef/value") else None
+            ),
+        },
+    ),
+    "Vendor": ImportedShape(
+        lambda r: "Vendor",
+        "vendor",
+        {
+            **_PERSON,
+            "VendorAddress": address("BillAddr"),
+            "IsVendorEligibleFor1099": text("Vendor1099"),
+        },
+    ),
+    "Employee": ImportedShape(
+        lambda r: "Employee",
+        "employee",
+        {**_PERSON, "EmployeeAddress": address("PrimaryAddr")},
+    ),
+    "Item": ImportedShape(
+        lambda r: _ITEM_TYPES.get(str(r.get("Type"))),
+        "item",
+        {
+            "Name": text("Name"),
+            "FullName": text("FullyQualifiedName"),
+            "IsActive": text("Active"),
+            "ParentRef": ref("ParentRef"),
+            "SalesAndPurchase": lambda r: {
+                "SalesDesc": text("Description")(r),
+                "SalesPrice": text("UnitPrice")(r),
+                "PurchaseDesc": text("PurchaseDesc")(r),
+                "PurchaseCost": text("PurchaseCost")(r),
+                "IncomeAccountRef": ref("IncomeAccountRef")(r),
+                "ExpenseAccountRef": ref("ExpenseAccountRef")(r),
+            },
+            "AssetAccountRef": ref("AssetAccountRef"),
+        },
+    ),
+    "Invoice": ImportedShape(
+        lambda r: "Invoice",
+        "invoice",
+        {
+            "RefNumber": text("DocNumber"),
+            "CustomerRef": ref("CustomerRef"),
+            "TxnDate": text("TxnDate"),
+            "Subtotal": _subtotal,
+            "SalesTaxTotal": text("TxnTaxDetail/TotalTax"),
+            "AppliedAmount": _applied,
+            "BalanceRemaining": text("Balance"),
+        },
+    ),
+    "Payment": ImportedShape(
+        lambda r: "ReceivePayment",
+        "receive_payment",
+        {
+            "CustomerRef": ref("CustomerRef"),
+            "TxnDate": text("TxnDate"),
+            "TotalAmount": text("TotalAmt"),
+            "RefNumber": text("PaymentRefNum"),
+            "DepositToAccountRef": ref("DepositToAccountRef"),
+            "PaymentMethodRef": ref("PaymentMethodRef"),
+            "Memo": text("PrivateNote"),
+            "AppliedToTxnRet": _payment_lines,
+        },
+    ),
+}
+
+
+def as_imported(entity: str, record: Json) -> tuple[str, str, dict[str, Any]] | None:
+    """``(import entity, qbXML element, fields)`` of a QBO record; None for an entity or an
+    item type qbsync does not read back. The element's id goes under ``ListID`` (lists) or
+    ``TxnID`` (transactions), as the worker resolves references by them."""
+    shape = READABLE.get(entity)
+    if shape is None:
+        return None
+    element = shape.element(record)
+    if element is None:
+        return None
+    fields = {name: value for name, get in shape.fields.items() if (value := get(record))}
+    key = "TxnID" if entity in ("Invoice", "Payment") else "ListID"
+    fields[key] = str(record.get("Id", ""))
+    fields["EditSequence"] = text("SyncToken")(record)
+    return shape.entity, element, fields

@@ -1,0 +1,260 @@
+"""Reading a QBO company back: CDC since a watermark per entity, published on
+``<prefix>.imports`` as the Desktop gateway's imports are, so the worker's ``reconcile``
+agent gives the same ``QuickBooksChange`` events, echo suppression and conflict policies.
+
+Per company, after its commands (the sender calls :meth:`QboReader.read` under the
+company's drain lease):
+
+1. **Due** entities (:func:`due`): never read, asked for (a webhook's hint or an app's
+   ``import.sync_requested`` sets ``requested_at``), or read longer than ``interval`` ago.
+   Watermarks are the Desktop imports' rows (``import_watermarks``), keyed by the import
+   entity (``customer``, ``invoice``, ``receive_payment`` ...).
+2. **One CDC request** for them all since the oldest watermark, rewound a minute (the
+   worker drops what it saw: same SyncToken). A first read goes back ``lookback`` (CDC
+   refuses more than 30 days).
+3. **A truncated answer** (1,000 objects: CDC cannot page) is read again entity by entity
+   with the query language, ordered by ``MetaData.LastUpdatedTime``, 1,000 a page, until a
+   page is short.
+4. Every record goes to every tenant of the company, **acknowledged by Kafka before the
+   watermark moves**: a crash in between reads the same changes again, which the worker drops
+   as seen. The watermark is the CDC answer's ``time`` (Intuit's clock, not ours), or after
+   a paged read the newest ``LastUpdatedTime`` seen.
+
+Deleted records (``"status": "Deleted"``) carry only an id: QBO lists cannot be deleted
+(made inactive instead, which arrives as a change), deleted transactions are counted and
+not delivered yet (docs/qbo.md, "What is left").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from connectors.qbo._changes import CDC_LIMIT, ChangedRecord, read_changes
+from connectors.qbo._client import QboClient
+from connectors.qbo._connections import QboConnections
+from connectors.qbo._imports import READABLE, as_imported
+from connectors.qbo._records import QboRequest
+from connectors.qbo._webhooks import DataChange
+from connectors.store import Store
+from qbsync.contracts import AvroCodec
+
+__all__ = ["QboReader", "ReadReport", "ReaderConfig", "due", "webhook_hints"]
+
+log = logging.getLogger(__name__)
+
+IMPORTED = "com.qbsync.pipeline.Imported"
+
+
+class _Sink(Protocol):
+    def send_all(
+        self, records: Sequence[tuple[str, bytes | None, bytes]], *, timeout: float = ...
+    ) -> int: ...
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    imports_topic: str
+    # QBO entities read back, by their QBO names (``READABLE``).
+    entities: tuple[str, ...] = ("Customer", "Vendor", "Employee", "Item", "Invoice", "Payment")
+    interval: timedelta = timedelta(minutes=5)
+    rewind: timedelta = timedelta(minutes=1)
+    lookback: timedelta = timedelta(days=29)
+
+    def __post_init__(self) -> None:
+        unknown = [e for e in self.entities if e not in READABLE]
+        if unknown:
+            raise ValueError(
+                f"QBSYNC_QBO_READ_ENTITIES: cannot read {unknown[0]!r} back; "
+                f"choose among {', '.join(READABLE)}"
+            )
+
+
+@dataclass(frozen=True)
+class ReadReport:
+    entities: tuple[str, ...]
+    records: int  # read from QBO
+    published: int  # Imported records acknowledged (one per record and tenant)
+    skipped: int  # deleted, or an item type not read back
+    watermark: datetime | None
+    paged: bool  # the CDC answer was truncated and read again by queries
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def due(config: ReaderConfig, watermarks: Mapping[str, Any], now: datetime) -> list[str]:
+    """The QBO entities to read now (``watermarks``: the store's rows by import entity)."""
+    chosen = []
+    for entity in config.entities:
+        mark = watermarks.get(READABLE[entity].entity)
+        completed = _aware(mark.completed_at) if mark is not None else None
+        requested = mark is not None and mark.requested_at is not None
+        if completed is None or requested or now - completed >= config.interval:
+            chosen.append(entity)
+    return chosen
+
+
+class QboReader:
+    def __init__(
+        self,
+        client: QboClient,
+        store: Store,
+        sink: _Sink,
+        codec: AvroCodec,
+        config: ReaderConfig,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._sink = sink
+        self._codec = codec
+        self._config = config
+
+    @property
+    def config(self) -> ReaderConfig:
+        return self._config
+
+    def read(self, profile_id: str, realm_id: str) -> ReadReport | None:
+        """Read what is due for this company; None when nothing is. Errors (Intuit
+        unreachable, CDC refused, the broker) propagate: no watermark has moved then."""
+        now = datetime.now(UTC)
+        marks = self._store.watermarks(profile_id)
+        entities = due(self._config, marks, now)
+        if not entities:
+            return None
+        floor = now - self._config.lookback
+        starts = []
+        for entity in entities:
+            mark = marks.get(READABLE[entity].entity)
+            since = _aware(mark.modified_from) if mark is not None else None
+            starts.append(floor if since is None else max(floor, since - self._config.rewind))
+        since = min(starts)
+        page = read_changes(self._client, realm_id, entities, since)
+        records = list(page.records)
+        watermark: datetime | None = page.watermark
+        paged = page.truncated
+        if paged:
+            records = []
+            newest: list[datetime] = []
+            for entity in entities:
+                found = self._query_since(realm_id, entity, since)
+                records.extend(found)
+                newest.extend(r.last_updated for r in found if r.last_updated is not None)
+            # Nothing newer than what was read can have been missed; with nothing read,
+            # the watermark stays.
+            watermark = max(newest) if newest else None
+        tenants = [tenant.id for tenant in self._store.tenants(profile_id)]
+        messages, counted, skipped = self._messages(profile_id, tenants, records, now)
+        if messages:
+            # Acknowledged before any watermark moves (send_all returns then).
+            self._sink.send_all(messages)
+        for entity in entities:
+            name = READABLE[entity].entity
+            self._store.complete_import(profile_id, name, watermark, counted.get(name, 0))
+        log.info(
+            "qbo changes read",
+            extra={"profile": profile_id, "records": len(records), "paged": paged},
+        )
+        return ReadReport(tuple(entities), len(records), len(messages), skipped, watermark, paged)
+
+    def _query_since(self, realm_id: str, entity: str, since: datetime) -> list[ChangedRecord]:
+        """Every record of ``entity`` changed after ``since``, by pages of the query
+        language (what CDC's 1,000-object answer could not hold)."""
+        stamp = since.astimezone(UTC).isoformat(timespec="seconds")
+        found: list[ChangedRecord] = []
+        start = 1
+        while True:
+            text = (
+                f"select * from {entity} where MetaData.LastUpdatedTime > '{stamp}' "  # noqa: S608
+                f"orderby MetaData.LastUpdatedTime startposition {start} maxresults {CDC_LIMIT}"
+            )
+            answer = self._client.send(QboRequest.query(realm_id, text))
+            if not answer.ok:
+                raise RuntimeError(f"realm {realm_id}: the {entity} query was refused")
+            rows = (answer.body.get("QueryResponse") or {}).get(entity) or []
+            for row in rows:
+                meta = row.get("MetaData") or {}
+                moment = _aware(_parse(meta.get("LastUpdatedTime")))
+                found.append(ChangedRecord(entity, str(row.get("Id", "")), False, moment, row))
+            if len(rows) < CDC_LIMIT:
+                return found
+            start += len(rows)
+
+    def _messages(
+        self,
+        profile_id: str,
+        tenants: Sequence[str],
+        records: Sequence[ChangedRecord],
+        now: datetime,
+    ) -> tuple[list[tuple[str, bytes | None, bytes]], dict[str, int], int]:
+        messages: list[tuple[str, bytes | None, bytes]] = []
+        counted: dict[str, int] = {}
+        skipped = 0
+        for record in records:
+            shaped = None if record.deleted else as_imported(record.entity, record.record)
+            if shaped is None or not record.entity_id:
+                skipped += 1
+                continue
+            entity, element, fields = shaped
+            counted[entity] = counted.get(entity, 0) + 1
+            body = json.dumps(fields, separators=(",", ":"), default=str)
+            for tenant_id in tenants:
+                value = {
+                    "tenant_id": tenant_id,
+                    "profile_id": profile_id,
+                    "entity": entity,
+                    "qb_id": record.entity_id,
+                    "edit_sequence": fields.get("EditSequence"),
+                    "time_modified": record.last_updated,
+                    "record_type": element,
+                    "record_json": body,
+                    "imported_at": now,
+                }
+                messages.append(
+                    (
+                        self._config.imports_topic,
+                        tenant_id.encode(),
+                        self._codec.encode(IMPORTED, value),
+                    )
+                )
+        return messages, counted, skipped
+
+
+def webhook_hints(
+    connections: QboConnections, store: Store, config: ReaderConfig
+) -> Callable[[list[DataChange]], None]:
+    """``webhook_app``'s hint: a verified notification only asks for a CDC read of the
+    entities it names (``requested_at`` on their watermarks, in the store, so a crash does
+    not lose it); its contents are never used as data. Unknown realms and entities not read
+    back are ignored."""
+
+    def hint(changes: list[DataChange]) -> None:
+        wanted: dict[str, set[str]] = {}
+        for change in changes:
+            if change.entity not in config.entities:
+                continue
+            company = connections.by_realm(change.realm_id)
+            if company is None:
+                log.warning("webhook for an unknown realm", extra={"realm": change.realm_id})
+                continue
+            wanted.setdefault(company.profile_id, set()).add(READABLE[change.entity].entity)
+        for profile_id, names in wanted.items():
+            store.request_import(profile_id, sorted(names))
+
+    return hint
+
+
+def _parse(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None

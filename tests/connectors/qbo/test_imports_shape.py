@@ -1,0 +1,125 @@
+"""QBO records read back become the Desktop import's qbXML-shaped fields, which the
+worker's shapes (``streams.from_quickbooks``) turn into app records: pure, no I/O."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from connectors.qbo import READABLE, ReaderConfig, as_imported
+from streams.from_quickbooks import app_records
+
+KNOWN = {("customer", "7"): "c-7", ("invoice", "130"): "inv-1", ("invoice", "131"): "inv-2"}
+
+
+def resolve(entity: str, qb_id: str | None) -> str | None:
+    return KNOWN.get((entity, qb_id or ""))
+
+
+def shaped(entity: str, record: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    found = as_imported(entity, record)
+    assert found is not None
+    return found
+
+
+def test_a_customer_becomes_the_desktop_customer_shape() -> None:
+    name, element, fields = shaped(
+        "Customer",
+        {
+            "Id": "7",
+            "SyncToken": "3",
+            "DisplayName": "Hopper, Grace",
+            "GivenName": "Grace",
+            "FamilyName": "Hopper",
+            "PrimaryEmailAddr": {"Address": "grace@example.com"},
+            "BillAddr": {
+                "Line1": "1 Navy Way",
+                "City": "Arlington",
+                "CountrySubDivisionCode": "VA",
+            },
+            "Active": True,
+        },
+    )
+    assert (name, element, fields["ListID"], fields["EditSequence"]) == (
+        "customer",
+        "Customer",
+        "7",
+        "3",
+    )
+    (record,) = app_records(element, fields, resolve)
+    assert record.entity == "customer"
+    assert record.payload["first_name"] == "Grace"
+    assert record.payload["email"] == "grace@example.com"
+    assert record.payload["bill_address"]["city"] == "Arlington"
+    assert record.payload["bill_address"]["state"] == "VA"
+    assert record.is_active
+
+
+def test_an_inactive_customer_and_a_sub_customer() -> None:
+    _n, element, fields = shaped("Customer", {"Id": "8", "DisplayName": "Gone", "Active": False})
+    (record,) = app_records(element, fields, resolve)
+    assert not record.is_active
+    _n, element, fields = shaped(
+        "Customer",
+        {"Id": "9", "DisplayName": "Roof", "Job": True, "ParentRef": {"value": "7"}},
+    )
+    (job,) = app_records(element, fields, resolve)
+    assert job.entity == "job"
+    assert job.payload["parent_customer"]["id"] == "c-7"
+
+
+def test_an_invoice_says_how_much_is_paid() -> None:
+    _n, element, fields = shaped(
+        "Invoice",
+        {"Id": "130", "DocNumber": "INV-1", "TotalAmt": 185.0, "Balance": 0, "SyncToken": "1"},
+    )
+    assert fields["TxnID"] == "130"
+    (record,) = app_records(element, fields, resolve)
+    assert record.payload["ref_number"] == "INV-1"
+    assert record.payload["total"] == Decimal("185.00")
+    assert record.payload["applied"] == Decimal("185.00")
+    assert record.payload["is_paid"] is True
+
+
+def test_a_payment_lists_the_invoices_it_pays() -> None:
+    _n, element, fields = shaped(
+        "Payment",
+        {
+            "Id": "140",
+            "CustomerRef": {"value": "7"},
+            "TotalAmt": 280.0,
+            "TxnDate": "2026-03-20",
+            "Line": [
+                {"Amount": 185.0, "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]},
+                {"Amount": 95.0, "LinkedTxn": [{"TxnId": "131", "TxnType": "Invoice"}]},
+            ],
+        },
+    )
+    assert element == "ReceivePayment"
+    (record,) = app_records(element, fields, resolve)
+    assert record.entity == "payment"
+    assert record.payload["amount"] == Decimal("280.00")
+    assert [
+        (line["transaction"]["id"], line["amount"]) for line in record.payload["applied_to"]
+    ] == [("inv-1", Decimal("185.00")), ("inv-2", Decimal("95.00"))]
+    assert record.refers_to_ours
+
+
+def test_items_by_type_and_kinds_not_read_back() -> None:
+    _n, element, fields = shaped(
+        "Item", {"Id": "21", "Name": "Filter swap", "Type": "Service", "UnitPrice": 45}
+    )
+    assert element == "ItemService"
+    item = next(r for r in app_records(element, fields, resolve) if r.entity == "item")
+    assert (item.payload["name"], item.payload["price"]) == ("Filter swap", Decimal("45.00000"))
+    assert item.payload["item_type"] == "SERVICE"
+    assert as_imported("Item", {"Id": "22", "Name": "Bundle", "Type": "Group"}) is None
+    assert as_imported("Account", {"Id": "1"}) is None
+
+
+def test_the_reader_refuses_an_entity_it_cannot_read_back_by_name() -> None:
+    with pytest.raises(ValueError, match="QBSYNC_QBO_READ_ENTITIES: cannot read 'Bill'"):
+        ReaderConfig("imports", ("Customer", "Bill"))
+    assert set(READABLE) >= {"Customer", "Vendor", "Employee", "Item", "Invoice", "Payment"}

@@ -1,0 +1,76 @@
+"""The QBO reader on real Kafka against the QBO sandbox over HTTP, store on SQLite and
+PostgreSQL: more changes than one CDC answer holds are all read (by query pages), every one
+published before the watermark moves; a read that fails moves nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from connectors.kafka import RecordProducer
+from connectors.kafka.brokers import BrokerInfo
+from connectors.qbo import QboReader, QboUnavailable, ReaderConfig
+from connectors.qbo_sandbox import Fault
+from qbsync.contracts import AvroCodec
+from qbsync.runtime import prepare_topics, use_broker
+from qbsync.settings import Settings
+from tests.support.qbo import add_qbo_profile, connect, qbo_world, read_topic
+
+REALM = "8880001111"
+
+
+def test_more_changes_than_one_cdc_answer_holds_are_all_read(
+    broker: BrokerInfo, settings: Settings, database_url: str
+) -> None:
+    use_broker(settings, broker)
+    prepare_topics(settings)
+    codec = AvroCodec()
+    with qbo_world(database_url, attempts=1) as world:
+        world.sandbox.add_company(REALM)
+        profile_id = add_qbo_profile(world.store, "Online Co", tenants=("t-1",))
+        connect(world, profile_id, REALM)
+        company = world.sandbox.company(REALM)
+        names = [f"Customer {n:04d}" for n in range(1003)]
+        for name in names:
+            status, _ = company.create("Customer", {"DisplayName": name})
+            assert status == 200
+        producer = RecordProducer(settings.kafka.client_config())
+        reader = QboReader(
+            world.client,
+            world.store,
+            producer,
+            codec,
+            ReaderConfig(settings.topics.imports, ("Customer",)),
+        )
+        try:
+            # Intuit unreachable: nothing published, the watermark does not move.
+            world.sandbox.inject(REALM, Fault("server_error", writes_only=False))
+            with pytest.raises(QboUnavailable):
+                reader.read(profile_id, REALM)
+            assert "customer" not in world.store.watermarks(profile_id)
+
+            report = reader.read(profile_id, REALM)
+            assert report is not None
+            assert report.paged  # CDC answered 1,000: read again by query pages
+            assert report.records == len(names)
+            imported = read_topic(
+                settings,
+                codec,
+                settings.topics.imports,
+                settings.topics.events_partitions,
+                len(names),
+            )
+            assert len(imported) == len(names)
+            assert {i["qb_id"] for i in imported} == {c["Id"] for c in company.all("Customer")}
+            assert {i["record_type"] for i in imported} == {"Customer"}
+            mark = world.store.watermarks(profile_id)["customer"]
+            newest = max(
+                datetime.fromisoformat(c["MetaData"]["LastUpdatedTime"])
+                for c in company.all("Customer")
+            )
+            assert mark.modified_from is not None
+            assert mark.modified_from.replace(tzinfo=newest.tzinfo) == newest
+            assert reader.read(profile_id, REALM) is None  # not due again yet
+        finally:
+            producer.close()
