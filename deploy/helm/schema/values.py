@@ -624,10 +624,10 @@ class ConsoleIngress(Ingress):
     are sent by email, so they must be reachable from outside)."""
 
     enabled: bool = Field(default=False, description="Create an Ingress for the console.")
-    path: str = Field(
-        default="/console",
-        pattern=r"^/.*",
-        description="Path routed to the console; equal to console.pathPrefix.",
+    paths: list[Annotated[str, StringConstraints(pattern=r"^/.*")]] = Field(
+        default_factory=lambda: ["/console"],
+        min_length=1,
+        description="Paths routed to the console; console.pathPrefix.",
     )
 
 
