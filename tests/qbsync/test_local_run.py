@@ -102,12 +102,15 @@ def test_the_first_hour_from_run_to_a_record_in_quickbooks(
             return dict(json.loads(run_file.read_text())) if run_file.is_file() else None
 
         found = until(recorded, timeout=120, what="`qbsync run` to write run.json")
+        children = found.pop("children")
         assert found == {
             "bootstrap_servers": broker.bootstrap_servers,
             "gateway_url": f"http://127.0.0.1:{port}",
             "worker_web_port": int(run_env["QBSYNC_WORKER_WEB_PORT"]),
             "pid": run.pid,
         }
+        # The broker is the test's, not one `run` started; the console is on by default.
+        assert set(children) == {"worker", "gateway", "console"}
 
         # The worker's web server listens on loopback only, like the gateway.
         web_port = int(run_env["QBSYNC_WORKER_WEB_PORT"])

@@ -110,7 +110,7 @@ def test_a_killed_gateway_comes_back_and_nothing_else_stops(data_dir: Path) -> N
     env = run_env(data_dir)
     with qbsync_run(data_dir, env) as run:
         before = run_file(data_dir)
-        assert set(before["children"]) == {"broker", "worker", "gateway"}
+        assert set(before["children"]) == {"broker", "worker", "gateway", "console"}
         assert before["pid"] == run.pid
         assert healthy(before["gateway_url"])
         os.kill(before["children"]["gateway"], signal.SIGKILL)
@@ -122,7 +122,7 @@ def test_a_killed_gateway_comes_back_and_nothing_else_stops(data_dir: Path) -> N
 
         after = until(restarted, timeout=60, what="the gateway restarted and serving")
         assert run.poll() is None
-        for name in ("broker", "worker"):  # no cascade: the others kept running
+        for name in ("broker", "worker", "console"):  # no cascade: the others kept running
             assert after["children"][name] == before["children"][name]
             assert running(after["children"][name])
         assert after["bootstrap_servers"] == before["bootstrap_servers"]
