@@ -708,8 +708,18 @@ class Store:
             )
             return int(count or 0)
 
-    def update_session(self, ticket_hash: str, ttl: timedelta, **changes: Any) -> None:
-        """Apply ``changes`` and extend the session's life by ``ttl`` from now."""
+    def update_session(
+        self,
+        ticket_hash: str,
+        ttl: timedelta,
+        *,
+        sent_through: tuple[str, int] | None = None,
+        **changes: Any,
+    ) -> None:
+        """Apply ``changes`` and extend the session's life by ``ttl`` from now.
+
+        ``sent_through``: ``(profile_id, offset)`` raises that profile's ``sent_through``
+        in the same transaction (a batch handed to QuickBooks: one write, not two)."""
         with self._tx() as session:
             row = session.get(WebConnectorSession, ticket_hash)
             if row is None:
@@ -717,6 +727,28 @@ class Store:
             for name, value in changes.items():
                 setattr(row, name, value)
             row.expires_at = _now() + ttl
+            if sent_through is not None:
+                profile_id, offset = sent_through
+                session.execute(
+                    update(Profile)
+                    .where(Profile.id == profile_id, Profile.sent_through < offset)
+                    .values(sent_through=offset)
+                )
+
+    def touch_profiles(self, seen: dict[str, datetime]) -> None:
+        """Record when each profile's Web Connector last called, in one transaction."""
+        if not seen:
+            return
+        with self._tx() as session:
+            for profile_id, moment in sorted(seen.items()):
+                session.execute(
+                    update(Profile)
+                    .where(
+                        Profile.id == profile_id,
+                        or_(Profile.last_seen_at.is_(None), Profile.last_seen_at < moment),
+                    )
+                    .values(last_seen_at=moment)
+                )
 
     def close_session(self, ticket_hash: str) -> WebConnectorSession | None:
         with self._tx() as session:
