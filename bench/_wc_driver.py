@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-__all__ = ["DriverReport", "drive"]
+__all__ = ["DriverReport", "drive", "schedule"]
 
 _ENVELOPE = (
     '<?xml version="1.0" encoding="utf-8"?>'
@@ -187,3 +187,59 @@ async def _run(url: str, users: list[tuple[str, str]], start_at: float) -> Drive
 def drive(url: str, users: list[tuple[str, str]], start_at: float) -> DriverReport:
     """One session per ``(username, password)`` at once, from wall-clock ``start_at``."""
     return asyncio.run(_run(url, users, start_at))
+
+
+async def _poll(
+    target: tuple[str, int, str],
+    username: str,
+    password: str,
+    report: DriverReport,
+    calls: list[tuple[str, float]],
+) -> None:
+    """One idle scheduled update on its own connection, as QBWC opens one per update."""
+    connection = _Connection(*target, calls)
+    try:
+        await connection.call("serverVersion")
+        await connection.call("clientVersion", strVersion=_CLIENT)
+        values = await connection.call("authenticate", strUserName=username, strPassword=password)
+        report.authenticate[username] = ([*values, "", ""])[1]
+        report.sessions += 1
+    finally:
+        await connection.close()
+
+
+async def _schedule(
+    url: str, users: list[tuple[str, str]], start_at: float, seconds: float, every: float
+) -> tuple[DriverReport, list[tuple[float, str, float]]]:
+    parts = urlsplit(url)
+    target = (parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/")
+    report = DriverReport()
+    timeline: list[tuple[float, str, float]] = []
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    report.started = time.time()
+    cpu = time.process_time()
+    end = start_at + seconds
+
+    async def user(index: int, username: str, password: str) -> None:
+        # Spread evenly over the period, as thousands of independent schedules are.
+        due = start_at + every * index / max(1, len(users))
+        while due < end:
+            await asyncio.sleep(max(0.0, due - time.time()))
+            calls: list[tuple[str, float]] = []
+            await _poll(target, username, password, report, calls)
+            report.calls.extend(calls)
+            timeline.extend((time.time() - start_at, op, s) for op, s in calls)
+            due += every
+
+    await asyncio.gather(*(user(i, u, p) for i, (u, p) in enumerate(users)))
+    report.cpu_s = time.process_time() - cpu
+    report.ended = time.time()
+    return report, timeline
+
+
+def schedule(
+    url: str, users: list[tuple[str, str]], start_at: float, seconds: float, every: float
+) -> tuple[DriverReport, list[tuple[float, str, float]]]:
+    """Every user polls once per ``every`` seconds (idle updates), spread over the period,
+    for ``seconds`` from wall-clock ``start_at``; the report and ``(at_s, op, seconds)``."""
+    return asyncio.run(_schedule(url, users, start_at, seconds, every))

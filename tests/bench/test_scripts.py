@@ -160,3 +160,23 @@ def test_gateway_peer_runs_both_sides_on_the_same_workload(
         assert level["ratio"]["calls_per_s"] == pytest.approx(
             level["qbsync"]["calls_per_s"] / level["peer"]["calls_per_s"], rel=0.02
         )
+
+
+def test_gateway_profiles_mode_polls_every_profile_on_schedule(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    report = run_bench(
+        "gateway.py",
+        broker,
+        tmp_path,
+        *("--profiles", "12", "--every", "2", "--duration", "4", "--window", "2"),
+    )
+    assert report["mode"] == "profiles"
+    scale = report["scale"]
+    assert scale["profiles"] == 12
+    # Each profile polls at 0-2 s and 2-4 s into the run: 24 idle updates, all "none".
+    assert scale["polls"] == 24
+    assert scale["all_none"] is True
+    assert [w["from_s"] for w in scale["windows"]] == [0, 2]
+    assert sum(w["calls"] for w in scale["windows"]) <= scale["polls"] * 3
+    assert scale["p99_ms"] >= scale["p50_ms"] > 0
