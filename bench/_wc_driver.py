@@ -45,6 +45,7 @@ class DriverReport:
     authenticate: dict[str, str] = field(default_factory=dict)
     started: float = 0.0
     ended: float = 0.0
+    errors: int = 0
 
 
 def _body(op: str, params: dict[str, str]) -> bytes:
@@ -226,7 +227,10 @@ async def _schedule(
         while due < end:
             await asyncio.sleep(max(0.0, due - time.time()))
             calls: list[tuple[str, float]] = []
-            await _poll(target, username, password, report, calls)
+            try:
+                await _poll(target, username, password, report, calls)
+            except (OSError, RuntimeError, asyncio.IncompleteReadError):
+                report.errors += 1  # counted and reported; the schedule goes on
             report.calls.extend(calls)
             timeline.extend((time.time() - start_at, op, s) for op, s in calls)
             due += every

@@ -190,7 +190,9 @@ def scale_round(
     with ProcessPoolExecutor(args.drivers) as pool:
         todo = users
         for _ in range(50):  # first polls: one scrypt each, bounded per process ("busy")
-            answers = warm(pool, url, todo, args.drivers)
+            answers: dict[str, str] = {}
+            for first in range(0, len(todo), 100):  # 100 at once: within the listen backlog
+                answers |= warm(pool, url, todo[first : first + 100], args.drivers)
             todo = [u for u in todo if answers.get(u[0]) != "none"]
             if not todo:
                 break
@@ -227,6 +229,7 @@ def scale_round(
         "polls": polls,
         "polls_per_s": round(polls / args.duration, 1),
         "all_none": all(a == "none" for a in answers),
+        "errors": sum(report.errors for report, _ in outcomes),
         "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "authenticate_p99_ms": round(percentile(auth, 0.99) * 1000, 2),
