@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, delete, event, func, inspect, or_, select, tuple_, update
+from sqlalchemy import (
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -739,16 +750,19 @@ class Store:
         """Record when each profile's Web Connector last called, in one transaction."""
         if not seen:
             return
+        # One statement with many parameter sets (an executemany), not a statement per row.
+        # Replicas flushing the same profile may set an older time over a newer one by up to
+        # their flush period; "stalled" is counted in scheduled intervals, so it cannot tell.
+        rows = [
+            {"pid": profile_id, "moment": moment} for profile_id, moment in sorted(seen.items())
+        ]
+        statement = (
+            update(Profile.__table__)  # type: ignore[arg-type]
+            .where(Profile.__table__.c.id == bindparam("pid"))
+            .values(last_seen_at=bindparam("moment"))
+        )
         with self._tx() as session:
-            for profile_id, moment in sorted(seen.items()):
-                session.execute(
-                    update(Profile)
-                    .where(
-                        Profile.id == profile_id,
-                        or_(Profile.last_seen_at.is_(None), Profile.last_seen_at < moment),
-                    )
-                    .values(last_seen_at=moment)
-                )
+            session.connection().execute(statement, rows)
 
     def close_session(self, ticket_hash: str) -> WebConnectorSession | None:
         with self._tx() as session:
