@@ -10,7 +10,17 @@ file, run whole sessions concurrently:
   "none") as fast as ``--idle-concurrency`` clients can: polls per second, p99, and how many
   profiles polling once a minute that rate serves.
 
+- ``--profiles N`` (instead of the above): N distinct profiles, each polling once every
+  ``--every`` seconds (idle updates spread evenly over the period, a new connection each, as
+  QBWC makes them) for ``--duration`` seconds, from ``--drivers`` asyncio processes: p99 per
+  ``--window`` seconds (flat, or growing?), server CPU per poll, the drivers' own CPU. Each
+  profile polls once first, unmeasured (its password's one scrypt check). The profiles'
+  hashes use scrypt n=2**10 instead of 2**14 so that creating 5,000 fits the run; polls hit
+  the credential cache either way. ``--database-url`` (PostgreSQL) runs it on a new database
+  there, dropped afterwards.
+
     python bench/gateway.py [--commands 50] [--concurrency 1,16,64] [--idle-seconds 15]
+    python bench/gateway.py --profiles 5000 [--every 60] [--duration 60] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -28,9 +38,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from _stats import TimedTransport, percentile  # bench/ is the script's folder: first on sys.path
+from _wc_driver import schedule
+from pydantic import SecretStr
 
 from connectors.kafka import RecordProducer, ensure_topics
-from connectors.kafka.brokers import running_broker
+from connectors.kafka.brokers import BrokerInfo, running_broker
 from connectors.qbwc import NewProfile, create_profile
 from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, SandboxWebConnector
@@ -165,6 +177,146 @@ def idle_round(
     }
 
 
+def scale_round(
+    url: str,
+    users: list[tuple[str, str]],
+    args: argparse.Namespace,
+    gateway_pid: int,
+) -> dict[str, object]:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gateway_peer import cpu_seconds, warm
+
+    with ProcessPoolExecutor(args.drivers) as pool:
+        todo = users
+        for _ in range(50):  # first polls: one scrypt each, bounded per process ("busy")
+            answers: dict[str, str] = {}
+            for first in range(0, len(todo), 100):  # 100 at once: within the listen backlog
+                answers |= warm(pool, url, todo[first : first + 100], args.drivers)
+            todo = [u for u in todo if answers.get(u[0]) != "none"]
+            if not todo:
+                break
+        assert not todo, f"{len(todo)} profiles never let in"
+        shares = [users[i :: args.drivers] for i in range(args.drivers)]
+        start_at = time.time() + 1.0
+        cpu = cpu_seconds([gateway_pid])
+        futures = [
+            pool.submit(schedule, url, share, start_at, args.duration, args.every)
+            for share in shares
+        ]
+        outcomes = [future.result() for future in futures]
+        cpu = cpu_seconds([gateway_pid]) - cpu
+    timeline = sorted(t for _, part in outcomes for t in part)
+    polls = sum(report.sessions for report, _ in outcomes)
+    answers = [a for report, _ in outcomes for a in report.authenticate.values()]
+    windows = []
+    for start in range(0, int(args.duration), int(args.window)):
+        inside = [s for at, _, s in timeline if start <= at < start + args.window]
+        windows.append(
+            {
+                "from_s": start,
+                "calls": len(inside),
+                "p50_ms": round(percentile(inside, 0.5) * 1000, 2),
+                "p99_ms": round(percentile(inside, 0.99) * 1000, 2),
+            }
+        )
+    latencies = [s for _, _, s in timeline]
+    auth = [s for _, op, s in timeline if op == "authenticate"]
+    return {
+        "profiles": len(users),
+        "every_s": args.every,
+        "duration_s": args.duration,
+        "polls": polls,
+        "polls_per_s": round(polls / args.duration, 1),
+        "all_none": all(a == "none" for a in answers),
+        "errors": sum(report.errors for report, _ in outcomes),
+        "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "authenticate_p99_ms": round(percentile(auth, 0.99) * 1000, 2),
+        "server_cpu_ms_per_poll": round(cpu * 1000 / max(1, polls), 3),
+        "driver_cpu_ms_per_call": round(
+            sum(r.cpu_s for r, _ in outcomes) * 1000 / max(1, len(timeline)), 3
+        ),
+        "windows": windows,
+    }
+
+
+def fresh_database(url: str) -> str:
+    """A new, empty database beside the one ``url`` names (PostgreSQL); its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(url)
+    name = f"qbsync_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str, admin_url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    engine = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def scale(
+    settings: Settings, store: Store, args: argparse.Namespace, work: Path, broker: BrokerInfo
+) -> None:
+    from connectors.qbwc import generate_password, hash_password
+    from connectors.store import Profile
+
+    users = []
+    now = datetime.now(UTC)
+    for index in range(args.profiles):
+        password = generate_password()
+        profile_id = uuid.uuid4().hex
+        username = f"scale-{index}-{profile_id[:6]}"
+        store.add_profile(
+            Profile(
+                id=profile_id,
+                name=username,
+                username=username,
+                password_hash=hash_password(password, n=2**10),
+                owner_id=f"{{{uuid.uuid4()}}}",
+                file_id=f"{{{uuid.uuid4()}}}",
+                company_file="",
+                enabled=True,
+                created_at=now,
+            )
+        )
+        users.append((username, password))
+    env = child_env(settings)
+    with child_process("gateway", ["gateway"], env=env, log_dir=work / "logs") as gateway:
+        base = f"http://127.0.0.1:{settings.gateway.port}"
+        wait_healthy(gateway, f"{base}/healthz")
+        result = scale_round(f"{base}/qbwc", users, args, gateway.process.pid)
+    store.close()
+    if args.database_url:
+        drop_database(settings.database_url, args.database_url)
+    print(
+        json.dumps(
+            {
+                "bench": "gateway",
+                "mode": "profiles",
+                "broker": {"kind": broker.kind, "version": broker.version},
+                "database": settings.database_url.split(":", 1)[0],
+                "wsgi_server": f"waitress, {args.threads} threads",
+                "drivers": args.drivers,
+                "cores": os.cpu_count(),
+                "python": platform.python_version(),
+                "scale": result,
+            }
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--commands", type=int, default=50, help="commands per session")
@@ -173,6 +325,12 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=15.0)
     parser.add_argument("--idle-concurrency", type=int, default=16)
     parser.add_argument("--threads", type=int, default=16, help="gateway worker threads")
+    parser.add_argument("--profiles", type=int, default=0, help="idle profiles at scale")
+    parser.add_argument("--every", type=float, default=60.0, help="seconds between polls")
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--drivers", type=int, default=2)
+    parser.add_argument("--database-url", default="")
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]
 
@@ -186,10 +344,15 @@ def main() -> None:
         # Command throughput and idle polling, as before imports existed (an import is a
         # first-session cost per profile, measured apart).
         settings.gateway.imports = ""
+        if args.database_url:
+            settings.database.url = SecretStr(fresh_database(args.database_url))
         upgrade(settings.database_url)
         prepare_topics(settings)
         store = Store(settings.database_url)
         codec = AvroCodec()
+        if args.profiles:
+            scale(settings, store, args, work, broker)
+            return
         busy = [
             create_profile(store, name=f"busy-{i}", tenants=[f"busy-{i}"])
             for i in range(max(levels))

@@ -236,6 +236,13 @@ class GatewaySettings(BaseSettings):
     login_global_failures_per_minute: int = Field(default=300, ge=1)
     login_kdf_concurrency: int = Field(default=2, ge=1, le=64)
     login_kdf_wait_s: float = Field(default=0.25, ge=0)
+    # Gateway at scale (issue 14): which files have commands waiting is read from the broker
+    # in bulk every work_index_s seconds (all watermarks and committed offsets at once), so
+    # an idle poll is answered from memory; a command written since the last refresh is
+    # seen at the Web Connector's next poll. 0: ask the broker on every authenticate.
+    # Off by default: with it on, a command written since the last read waits for the Web
+    # Connector's next scheduled poll (minutes), a latency trade an operator should choose.
+    work_index_s: float = Field(default=0.0, ge=0)
 
     @property
     def import_entities(self) -> tuple[str, ...]:

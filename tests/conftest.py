@@ -93,4 +93,7 @@ def settings(tmp_path: Path) -> Settings:
     values.worker.app_id = f"qbsync-test-{run}"
     # Imports add their own exchanges to every session; the tests of imports turn them on.
     values.gateway.imports = ""
+    # Tests enqueue a command and connect at once; the in-memory work index (which sees it
+    # within a second) is tested on its own (tests/connectors/kafka/test_work_index.py).
+    values.gateway.work_index_s = 0
     return values

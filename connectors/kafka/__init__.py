@@ -6,6 +6,7 @@ from connectors.kafka._command_queue import CommandQueue, CommandTopicNotReady, 
 from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
 from connectors.kafka._producer import DeliveryFailed, RecordProducer
 from connectors.kafka._topic_reader import TopicMessage, read_topic
+from connectors.kafka._work_index import WorkIndex
 
 __all__ = [
     "BacklogReader",
@@ -19,6 +20,7 @@ __all__ = [
     "RecordProducer",
     "TopicMessage",
     "TopicSpec",
+    "WorkIndex",
     "ensure_topics",
     "read_dead_letters",
     "read_topic",

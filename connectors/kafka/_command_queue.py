@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from connectors.kafka._work_index import WorkIndex
+
 __all__ = ["CommandQueue", "CommandTopicNotReady", "QueuedCommand"]
 
 
@@ -73,7 +75,11 @@ class CommandQueue:
         exact_watermarks: bool = True,
         consumers: int = 4,
         leader_wait: float = _LEADER_WAIT_S,
+        index: WorkIndex | None = None,
     ) -> None:
+        """``index``: answers :meth:`pending` from memory when it can (see WorkIndex; only
+        with exact watermarks, since it reads nothing but watermarks and offsets). The
+        queue tells it about its own commits; its owner starts and closes it."""
         config = {
             **client_config,
             "group.id": group_id,
@@ -97,6 +103,7 @@ class CommandQueue:
         self._fetch_timeout = fetch_timeout
         self._exact = exact_watermarks
         self._leader_wait = leader_wait
+        self._index = index if exact_watermarks else None
 
     def close(self) -> None:
         for consumer in self._all:
@@ -166,6 +173,9 @@ class CommandQueue:
         """How many commands wait for this file (0 when its topic does not exist yet).
         Without exact watermarks: at least this many (1 means "some")."""
         topic = self._topic_for(profile_id)
+        known = self._index.pending(topic) if self._index is not None else None
+        if known is not None:
+            return known
         with self._borrow() as consumer:
             bounds = self._bounds(consumer, topic)
             if bounds is None:
@@ -232,8 +242,8 @@ class CommandQueue:
 
     def commit(self, profile_id: str, next_offset: int) -> None:
         """Mark everything before ``next_offset`` as settled."""
+        topic = self._topic_for(profile_id)
         with self._borrow() as consumer:
-            consumer.commit(
-                offsets=[TopicPartition(self._topic_for(profile_id), 0, next_offset)],
-                asynchronous=False,
-            )
+            consumer.commit(offsets=[TopicPartition(topic, 0, next_offset)], asynchronous=False)
+        if self._index is not None:
+            self._index.settled(topic, next_offset)

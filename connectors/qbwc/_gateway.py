@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from connectors.kafka import QueuedCommand
 from connectors.qbwc._imports import ImportConfig, absorb, due, import_request, start
+from connectors.qbwc._last_seen import LastSeen
 from connectors.qbwc._metrics import GatewayObserver, NullObserver
 from connectors.qbwc._passwords import CredentialCache, PasswordChecker
 from connectors.qbwc._recovery import (
@@ -109,6 +110,8 @@ class GatewayConfig:
     # Where imported records go for the worker's two-way rules; empty: nowhere (the store's
     # copy still serves matching and reference checks).
     imports_topic: str = ""
+    # When Web Connectors last called is written in bulk at most this often (_last_seen).
+    last_seen_flush_s: float = 30.0
 
 
 def _key(command: dict[str, Any]) -> str:
@@ -190,6 +193,11 @@ class WebConnectorGateway:
         self._sink = sink
         self._codec = codec
         self._config = config
+        self._last_seen = LastSeen(store, flush_s=config.last_seen_flush_s)
+
+    def close(self) -> None:
+        """Write what is only in memory (when Web Connectors last called)."""
+        self._last_seen.flush()
 
     # -- handshake --------------------------------------------------------------------
 
@@ -269,7 +277,7 @@ class WebConnectorGateway:
         return self._open(profile, ticket, client)
 
     def _open(self, profile: Profile, ticket: str, client: str) -> tuple[str, str]:
-        self._store.touch_profile(profile.id)
+        self._last_seen.seen(profile.id, first=profile.last_seen_at is None)
         if not profile.enabled:
             log.info("authenticate: profile disabled", extra={"profile_id": profile.id})
             return "disabled", "none"
@@ -406,13 +414,16 @@ class WebConnectorGateway:
             )
             return None
         flight = prepare({"next_offset": next_offset, "commands": commands})
+        # sent_through is recorded before QuickBooks sees the batch (in the same write as
+        # the batch itself), so a crash at any later point marks these commands as possibly
+        # applied when they are sent again.
         self._store.update_session(
-            key, self._config.session_ttl, qbxml_version=version, in_flight=flight
+            key,
+            self._config.session_ttl,
+            qbxml_version=version,
+            in_flight=flight,
+            sent_through=(session.profile_id, next_offset) if next_offset > sent_through else None,
         )
-        if next_offset > sent_through:
-            # Recorded before QuickBooks sees the batch, so a crash at any later point marks
-            # these commands as possibly applied when they are sent again.
-            self._store.update_profile(session.profile_id, sent_through=next_offset)
         if not finished(flight):
             return self._message(followup_requests(flight), version)
         return self._message(to_send, version)

@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, delete, event, func, inspect, or_, select, tuple_, update
+from sqlalchemy import (
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -778,13 +789,23 @@ class Store:
             )
             return int(count or 0)
 
-    def update_session(self, ticket_hash: str, ttl: timedelta, **changes: Any) -> None:
+    def update_session(
+        self,
+        ticket_hash: str,
+        ttl: timedelta,
+        *,
+        sent_through: tuple[str, int] | None = None,
+        **changes: Any,
+    ) -> None:
         """Apply ``changes`` and extend the session's life by ``ttl`` from now.
 
         One UPDATE, no read first: a session deleted meanwhile (taken over by its Web
         Connector authenticating again, closed, or removed as expired by another file's
         claim) is simply not updated. Read, then written, it failed the gateway's call with
-        StaleDataError ("expected to update 1 row(s); 0 were matched")."""
+        StaleDataError ("expected to update 1 row(s); 0 were matched").
+
+        ``sent_through``: ``(profile_id, offset)`` raises that profile's ``sent_through``
+        in the same transaction (a batch handed to QuickBooks: one write, not two)."""
         unknown = sorted(set(changes) - set(WebConnectorSession.__mapper__.columns.keys()))
         if unknown:
             raise StoreError(f"a Web Connector session has no field(s) {', '.join(unknown)}")
@@ -795,6 +816,31 @@ class Store:
                 .values(**changes, expires_at=_now() + ttl)
                 .execution_options(synchronize_session=False)
             )
+            if sent_through is not None:
+                profile_id, offset = sent_through
+                session.execute(
+                    update(Profile)
+                    .where(Profile.id == profile_id, Profile.sent_through < offset)
+                    .values(sent_through=offset)
+                )
+
+    def touch_profiles(self, seen: dict[str, datetime]) -> None:
+        """Record when each profile's Web Connector last called, in one transaction."""
+        if not seen:
+            return
+        # One statement with many parameter sets (an executemany), not a statement per row.
+        # Replicas flushing the same profile may set an older time over a newer one by up to
+        # their flush period; "stalled" is counted in scheduled intervals, so it cannot tell.
+        rows = [
+            {"pid": profile_id, "moment": moment} for profile_id, moment in sorted(seen.items())
+        ]
+        statement = (
+            update(Profile.__table__)  # type: ignore[arg-type]
+            .where(Profile.__table__.c.id == bindparam("pid"))
+            .values(last_seen_at=bindparam("moment"))
+        )
+        with self._tx() as session:
+            session.connection().execute(statement, rows)
 
     def close_session(self, ticket_hash: str) -> WebConnectorSession | None:
         with self._tx() as session:

@@ -121,3 +121,62 @@ def test_changes_reports_changes_and_echoes_that_add_up(tmp_path: Path) -> None:
     # One record in four was edited in QuickBooks; the rest are our own writes read back.
     assert (report["changes"], report["echoes_dropped"]) == (10, 30)
     assert report["records_per_s"] > 0
+
+
+def test_gateway_peer_runs_both_sides_on_the_same_workload(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    report = run_bench(
+        "gateway_peer.py",
+        broker,
+        tmp_path,
+        "--levels",
+        "1,2",
+        "--commands",
+        "6",
+        "--per-message",
+        "4",
+        "--drivers",
+        "2",
+        "--peer-dir",
+        str(REPO / ".cache" / "peer"),
+    )
+    assert report["bench"] == "gateway_peer"
+    assert report["peer"] == "qbwc-kit 0.1.3"
+    assert [level["sessions"] for level in report["levels"]] == [1, 2]
+    for level in report["levels"]:
+        for side in ("qbsync", "peer"):
+            figures = level[side]
+            # Every session ran and QuickBooks answered every add, on both sides.
+            assert figures["sessions"] == level["sessions"]
+            assert figures["requests_answered"] == 6 * level["sessions"]
+            # serverVersion, clientVersion, authenticate, two send/receive pairs (6 adds,
+            # 4 to a message), closeConnection.
+            assert figures["soap_calls"] == 8 * level["sessions"]
+            assert len(figures["calls_per_s_runs"]) == 2  # ABBA: two runs a side
+            assert figures["calls_per_s"] > 0
+            assert figures["p99_ms"] >= figures["p50_ms"] > 0
+            assert figures["driver_cpu_ms_per_call"] > 0
+        assert level["ratio"]["calls_per_s"] == pytest.approx(
+            level["qbsync"]["calls_per_s"] / level["peer"]["calls_per_s"], rel=0.02
+        )
+
+
+def test_gateway_profiles_mode_polls_every_profile_on_schedule(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    report = run_bench(
+        "gateway.py",
+        broker,
+        tmp_path,
+        *("--profiles", "12", "--every", "2", "--duration", "4", "--window", "2"),
+    )
+    assert report["mode"] == "profiles"
+    scale = report["scale"]
+    assert scale["profiles"] == 12
+    # Each profile polls at 0-2 s and 2-4 s into the run: 24 idle updates, all "none".
+    assert scale["polls"] == 24
+    assert scale["all_none"] is True
+    assert [w["from_s"] for w in scale["windows"]] == [0, 2]
+    assert sum(w["calls"] for w in scale["windows"]) <= scale["polls"] * 3
+    assert scale["p99_ms"] >= scale["p50_ms"] > 0

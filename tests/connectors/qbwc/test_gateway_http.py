@@ -300,3 +300,23 @@ def test_connection_error_is_recorded_with_an_explanation(served: Served, tmp_pa
     wc.call("closeConnection", ticket=ticket)
     # Nothing was settled: the command is still there for the next run.
     assert connector(served, tmp_path).run_once().requests == 1
+
+
+def test_no_full_garbage_collection_on_the_request_path(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """spyne runs ``gc.collect()`` at the end of a request when its interval has passed; the
+    gateway switches that off (a full collection stalls every request thread)."""
+    import gc
+
+    import spyne.context
+
+    collections: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda *a: collections.append(1) or 0)
+    # As if spyne's last full collection were long ago: without the gateway's setting the
+    # next request ends with one.
+    monkeypatch.setattr(spyne.context, "_LAST_GC_RUN", 0.0)
+    report = connector(served, tmp_path).run_once()
+    assert report.authenticate == "none"
+    assert report.calls == ["serverVersion", "clientVersion", "authenticate"]
+    assert collections == []

@@ -16,6 +16,7 @@ from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
 from qbsync.processes import child_process
 from qbsync.runtime import child_env, free_port, wait_healthy
 from tests.support.gateway import Served, authenticate, connector, enqueue, results, send_request
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +102,11 @@ def test_two_gateway_processes_behind_one_url_serve_one_session(
         password=served.profile.password,
         company=CompanyFile(tmp_path / "two.db"),
     )
-    report = wc.run_once()
+    # The gateway processes run with their work index on (as by default): the commands are
+    # found by the first poll after its refresh has seen them.
+    report = until(
+        lambda: (run := wc.run_once()).requests and run, timeout=30, what="a session with work"
+    )
     wc.close()
     assert transport.calls[0] > 2
     assert transport.calls[1] > 2

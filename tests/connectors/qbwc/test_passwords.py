@@ -46,3 +46,18 @@ def test_credential_cache_holds_no_password() -> None:
     cache = CredentialCache()
     cache.remember("user", "hunter2-secret", "hash-1")
     assert "hunter2-secret" not in repr(cache.__dict__)
+
+
+def test_a_credential_cache_hit_extends_the_entry() -> None:
+    """A Web Connector polling within the ttl never pays scrypt again; one that stops
+    polling for longer does."""
+    now = [0.0]
+    cache = CredentialCache(ttl=900.0, clock=lambda: now[0])
+    cache.remember("user", "right", "hash-1")
+    for minute in range(1, 61):  # an hour of polls once a minute
+        now[0] = minute * 60.0
+        assert cache.hit("user", "right", "hash-1")
+    now[0] += 899.0
+    assert not cache.hit("user", "wrong", "hash-1")  # a miss does not extend it...
+    now[0] += 2.0
+    assert not cache.hit("user", "right", "hash-1")  # ...so the entry ran out

@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from connectors.qbwc._last_seen import LastSeen
 from connectors.store import (
     Base,
     Mapping,
@@ -188,3 +189,55 @@ def test_mappings_of_many_records_in_one_go(store: Store) -> None:
     assert set(found) == {("t-1", "customer", f"c-{n}") for n in range(0, 700, 2)}
     assert found[("t-1", "customer", "c-4")].qb_id == "Q4"
     assert store.mappings_of([]) == {}
+
+
+def test_a_batch_and_its_sent_through_are_one_write(store: Store) -> None:
+    store.add_profile(profile())
+    store.open_session("sharedco", "hash-a", timedelta(minutes=5))
+    flight = {"next_offset": 25, "commands": []}
+    store.update_session(
+        "hash-a", timedelta(minutes=5), in_flight=flight, sent_through=("sharedco", 25)
+    )
+    session = store.live_session("hash-a")
+    assert session is not None
+    assert session.in_flight == flight
+    assert store.profile("sharedco").sent_through == 25  # type: ignore[union-attr]
+    # Never lowered: a batch sent again (an earlier offset) leaves the mark where it was.
+    store.update_session("hash-a", timedelta(minutes=5), sent_through=("sharedco", 10))
+    assert store.profile("sharedco").sent_through == 25  # type: ignore[union-attr]
+    # No live session, no write at all.
+    store.update_session("hash-gone", timedelta(minutes=5), sent_through=("sharedco", 99))
+    assert store.profile("sharedco").sent_through == 25  # type: ignore[union-attr]
+
+
+def test_last_seen_is_written_in_bulk(store: Store) -> None:
+    store.add_profile(profile())
+    store.add_profile(profile("Other Co", "user-2"))
+    now = [0.0]
+    seen = LastSeen(store, flush_s=30, clock=lambda: now[0])
+
+    def last(profile_id: str) -> datetime | None:
+        row = store.profile(profile_id)
+        assert row is not None
+        return row.last_seen_at
+
+    seen.seen("sharedco", first=True)  # a first call is written at once
+    first = last("sharedco")
+    assert first is not None
+    now[0] = 10
+    seen.seen("sharedco", first=False)
+    seen.seen("otherco", first=False)
+    assert (last("sharedco"), last("otherco")) == (first, None)  # kept in memory
+    now[0] = 31
+    seen.seen("otherco", first=False)  # the period is over: everything is written
+    later = last("sharedco")
+    assert later is not None
+    assert later > first
+    assert last("otherco") is not None
+    now[0] = 40
+    seen.seen("sharedco", first=False)
+    seen.seen("removed-since", first=False)  # a profile removed meanwhile: nothing to write
+    seen.flush()  # the gateway closing
+    flushed = last("sharedco")
+    assert flushed is not None
+    assert flushed > later

@@ -1,0 +1,336 @@
+"""qbsync's gateway side by side with a bare peer, in one run, printed as one JSON object.
+
+The peer is the PyPI package qbwc-kit (pinned: ``PEER_VERSION``), installed by this script
+with ``pip install --target`` into ``--peer-dir`` (default ``.cache/peer`` under the current
+directory) and served by ``bench/_peer_server.py``: its ``QBWCService.dispatch`` as bare WSGI
+on waitress, queues in memory. qbsync's gateway is the real ``qbsync gateway`` process
+(waitress + spyne, the store, the broker). Both get the same number of waitress threads and
+the same driver: ``bench/_wc_driver.py``, asyncio Web Connectors spread over ``--drivers``
+processes, whose own CPU time is reported so that it can be seen not to be the bottleneck.
+
+The workload per level (concurrent sessions, ``--levels``): every session drains its own
+company file's queue of ``--commands`` customer adds, ``--per-message`` to a message. Levels
+run in ABBA order (qbsync, peer, peer, qbsync) and each side's figures are the mean of its two
+runs: calls/s, p50/p99 call latency, server CPU per call (qbsync's with the broker's beside
+it). ``ratio`` is qbsync / peer (calls/s above 1 is qbsync ahead; CPU and p99 below 1 is).
+
+    python bench/gateway_peer.py [--levels 1,16,64] [--commands 50] [--drivers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from _stats import percentile  # bench/ is the script's folder: first on sys.path
+from _wc_driver import DriverReport, drive
+from gateway import enqueue as enqueue_one
+
+from connectors.kafka.brokers import running_broker
+from connectors.qbwc import NewProfile, create_profile
+from connectors.store import Store, upgrade
+from qbsync.contracts import AvroCodec
+from qbsync.processes import child_process
+from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wait_healthy
+from qbsync.settings import Settings
+
+PEER = "qbwc-kit"
+PEER_VERSION = "0.1.3"
+BENCH = Path(__file__).resolve().parent
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def install_peer(folder: Path) -> Path:
+    """The pinned peer, installed once under ``folder`` (no dependencies: its core is the
+    standard library only)."""
+    target = folder / f"{PEER}-{PEER_VERSION}"
+    if not (target / "qbwc_kit" / "__init__.py").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(target),
+                f"{PEER}=={PEER_VERSION}",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return target
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU of these processes so far (0 for one that is gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICKS
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below ``root`` (the broker, when this script started it)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found.extend(children)
+        todo.extend(children)
+    return found
+
+
+def run_level(
+    pool: ProcessPoolExecutor,
+    drivers: int,
+    url: str,
+    users: list[tuple[str, str]],
+    server: list[int],
+    broker: list[int],
+) -> dict[str, Any]:
+    """All ``users`` run one session at once, spread over ``drivers`` processes."""
+    shares = [users[i::drivers] for i in range(drivers) if users[i::drivers]]
+    start_at = time.time() + 0.3
+    server_cpu, broker_cpu = cpu_seconds(server), cpu_seconds(broker)
+    reports: list[DriverReport] = [
+        f.result() for f in [pool.submit(drive, url, share, start_at) for share in shares]
+    ]
+    server_cpu, broker_cpu = cpu_seconds(server) - server_cpu, cpu_seconds(broker) - broker_cpu
+    calls = [c for r in reports for c in r.calls]
+    elapsed = max(r.ended for r in reports) - min(r.started for r in reports)
+    latencies = [seconds for _, seconds in calls]
+    return {
+        "sessions": sum(r.sessions for r in reports),
+        "requests_answered": sum(r.requests for r in reports),
+        "soap_calls": len(calls),
+        "calls_per_s": len(calls) / elapsed,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "server_cpu_ms_per_call": server_cpu * 1000 / len(calls),
+        "broker_cpu_ms_per_call": broker_cpu * 1000 / len(calls),
+        "driver_cpu_ms_per_call": sum(r.cpu_s for r in reports) * 1000 / len(calls),
+    }
+
+
+def warm(
+    pool: ProcessPoolExecutor, url: str, users: list[tuple[str, str]], drivers: int
+) -> dict[str, str]:
+    """One poll by every user; what ``authenticate`` answered each."""
+    shares = [users[i::drivers] for i in range(drivers) if users[i::drivers]]
+    start_at = time.time() + 0.3
+    answers: dict[str, str] = {}
+    for future in [pool.submit(drive, url, share, start_at) for share in shares]:
+        answers |= future.result().authenticate
+    return answers
+
+
+def averaged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of each figure over the runs, rounded; the runs' own calls/s beside it."""
+    merged = {key: round(mean(run[key] for run in runs), 2) for key in runs[0]}
+    merged["calls_per_s_runs"] = [round(run["calls_per_s"], 1) for run in runs]
+    return merged
+
+
+def ratio(ours: float, theirs: float) -> float | None:
+    """``ours / theirs``; None when the peer's figure is 0 (below the clock's resolution:
+    the kernel counts CPU in ticks of 1/SC_CLK_TCK s)."""
+    return round(ours / theirs, 3) if theirs else None
+
+
+def enqueue(settings: Settings, codec: AvroCodec, profiles: list[NewProfile], count: int) -> None:
+    for profile in profiles:
+        enqueue_one(settings, codec, profile, count)  # the same commands as bench/gateway.py
+
+
+@contextmanager
+def peer_server(args: argparse.Namespace, users: int, password: str) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(install_peer(args.peer_dir.resolve()))}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(BENCH / "_peer_server.py"),
+            "--port",
+            str(port),
+            "--users",
+            str(users),
+            "--password",
+            password,
+            "--threads",
+            str(args.threads),
+            "--per-message",
+            str(args.per_message),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the peer server did not start") from None
+                time.sleep(0.05)  # waiting for a port to open, not synchronising work
+        yield base, process.pid
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--levels", default="1,16,64", help="concurrent sessions per level")
+    parser.add_argument("--commands", type=int, default=50, help="adds per company file")
+    parser.add_argument("--per-message", type=int, default=25, help="adds per qbXML message")
+    parser.add_argument("--drivers", type=int, default=4, help="driver processes")
+    parser.add_argument("--threads", type=int, default=16, help="waitress threads, both sides")
+    parser.add_argument("--peer-dir", type=Path, default=Path(".cache/peer"))
+    args = parser.parse_args()
+    levels = [int(level) for level in args.levels.split(",")]
+    top = max(levels)
+    password = uuid.uuid4().hex
+
+    with tempfile.TemporaryDirectory() as tmp, running_broker() as broker:
+        work = Path(tmp)
+        settings = Settings(data_dir=work)
+        use_broker(settings, broker)
+        settings.topics.prefix = f"bench-{uuid.uuid4().hex[:6]}"
+        settings.gateway.port = free_port()
+        settings.gateway.threads = args.threads
+        settings.gateway.batch_size = args.per_message
+        settings.gateway.imports = ""
+        upgrade(settings.database_url)
+        prepare_topics(settings)
+        store = Store(settings.database_url)
+        codec = AvroCodec()
+        profiles = [create_profile(store, name=f"busy-{i}", tenants=[f"b-{i}"]) for i in range(top)]
+        ours = [(p.profile.username, p.password) for p in profiles]
+        broker_pids = descendants(os.getpid())
+        env = child_env(settings)
+        results: dict[str, list[dict[str, Any]]] = {}
+        with (
+            ProcessPoolExecutor(args.drivers) as pool,
+            child_process("gateway", ["gateway"], env=env, log_dir=work / "logs") as gateway,
+            peer_server(args, top, password) as (peer, peer_pid),
+        ):
+            wait_healthy(gateway, f"http://127.0.0.1:{settings.gateway.port}/healthz")
+            qbsync_url = f"http://127.0.0.1:{settings.gateway.port}/qbwc"
+            theirs = [(f"peer-{i}", password) for i in range(top)]
+            # Warm both, and qbsync's credential cache (one scrypt per profile, as in steady
+            # state): every profile polls with nothing to do until it is let in ("busy" is
+            # the gateway's bound on concurrent password checks).
+            for url, users in ((qbsync_url, ours), (f"{peer}/qbwc", theirs)):
+                for _ in range(20):
+                    polled = warm(pool, url, users, args.drivers)
+                    users = [u for u in users if polled.get(u[0]) != "none"]
+                    if not users:
+                        break
+                assert not users, f"never let in: {[u for u, _ in users]}"
+
+            # The gateway learns which files have work from a bulk refresh every
+            # work_index_s (0: it asks the broker per poll): a level starts once that has
+            # run, as in steady state, where commands wait for a file's next scheduled poll.
+            index_s = getattr(settings.gateway, "work_index_s", 0.0)
+
+            def ours_once(level: int) -> dict[str, Any]:
+                enqueue(settings, codec, profiles[:level], args.commands)
+                time.sleep(2 * index_s + 0.2 if index_s else 0)  # outside the measured calls
+                run = run_level(
+                    pool,
+                    args.drivers,
+                    qbsync_url,
+                    ours[:level],
+                    [gateway.process.pid],
+                    broker_pids,
+                )
+                assert run["requests_answered"] == level * args.commands, run
+                return run
+
+            def theirs_once(level: int) -> dict[str, Any]:
+                fill = urllib.request.Request(f"{peer}/fill?count={args.commands}", method="POST")
+                urllib.request.urlopen(fill, timeout=10).close()
+                run = run_level(pool, args.drivers, f"{peer}/qbwc", theirs[:level], [peer_pid], [])
+                assert run["requests_answered"] == level * args.commands, run
+                return run
+
+            sides: dict[str, Callable[[int], dict[str, Any]]] = {
+                "qbsync": ours_once,
+                "peer": theirs_once,
+            }
+            for level in levels:
+                for side in ("qbsync", "peer", "peer", "qbsync"):  # ABBA
+                    results.setdefault(f"{side}:{level}", []).append(sides[side](level))
+        store.close()
+        report_levels = []
+        for level in levels:
+            qb, peer_avg = averaged(results[f"qbsync:{level}"]), averaged(results[f"peer:{level}"])
+            qb_cpu = qb["server_cpu_ms_per_call"] + qb["broker_cpu_ms_per_call"]
+            report_levels.append(
+                {
+                    "sessions": level,
+                    "qbsync": qb,
+                    "peer": peer_avg,
+                    "ratio": {
+                        "calls_per_s": ratio(qb["calls_per_s"], peer_avg["calls_per_s"]),
+                        "p99": ratio(qb["p99_ms"], peer_avg["p99_ms"]),
+                        "server_cpu_per_call_with_broker": ratio(
+                            qb_cpu, peer_avg["server_cpu_ms_per_call"]
+                        ),
+                    },
+                }
+            )
+        print(
+            json.dumps(
+                {
+                    "bench": "gateway_peer",
+                    "broker": {"kind": broker.kind, "version": broker.version},
+                    "database": settings.database_url.split(":", 1)[0],
+                    "peer": f"{PEER} {PEER_VERSION}",
+                    "wsgi_server": f"waitress, {args.threads} threads (both)",
+                    "drivers": args.drivers,
+                    "commands_per_file": args.commands,
+                    "per_message": args.per_message,
+                    "order": "ABBA per level, mean of two runs per side",
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "levels": report_levels,
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
