@@ -184,9 +184,17 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
     if settings.console.enabled:
         require_free_port(settings.console.host, settings.console.port, "QBSYNC_CONSOLE_PORT")
     stop = threading.Event()
+    interrupted = threading.Event()
+
+    def on_interrupt(*_: object) -> None:
+        interrupted.set()
+        stop.set()
+
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, on_interrupt)
     serve(settings, stop, say)
+    if interrupted.is_set():
+        raise typer.Exit(130)  # Ctrl-C: stopped cleanly, reported as interrupted (docs/cli.md)
 
 
 # In the demo's words below its table, not in the table.

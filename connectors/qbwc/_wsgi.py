@@ -148,6 +148,7 @@ class GatewayServer:
             connection_limit=connection_limit,
         )
         self._stopping = threading.Event()
+        self._stop_once = threading.Lock()
         install_log_policy()  # waitress' loggers exist now
 
     @property
@@ -164,6 +165,11 @@ class GatewayServer:
                 raise
 
     def stop(self) -> None:
+        # Once: Ctrl-C sends SIGINT from the terminal and then SIGTERM from `qbsync run`, and
+        # the second handler runs inside the first one's shutdown(), whose lock is not
+        # re-entrant (the process hung until SIGKILL). An atomic try-acquire, not a check.
+        if not self._stop_once.acquire(blocking=False):
+            return
         self._stopping.set()
         # Keep-alive connections hold waitress' loop open; close them with the listener.
         for channel in list(self._server._map.values()):

@@ -92,8 +92,13 @@ def test_demo_json_settles_everything_and_leaves_nothing_running(
     assert not (data_dir / "demo").exists() or not any((data_dir / "demo").iterdir())
 
 
+@pytest.mark.parametrize(
+    ("stop_with", "exit_code"),
+    [(signal.SIGTERM, 0), (signal.SIGINT, 130)],  # docs/cli.md: 130 is Ctrl-C
+    ids=["sigterm", "ctrl-c"],
+)
 def test_run_serves_the_wsdl_and_stops_cleanly_on_sigterm(
-    broker: BrokerInfo, tmp_path: Path
+    broker: BrokerInfo, tmp_path: Path, stop_with: signal.Signals, exit_code: int
 ) -> None:
     port = free_port()
     process = start_run(broker, tmp_path, port)
@@ -112,8 +117,8 @@ def test_run_serves_the_wsdl_and_stops_cleanly_on_sigterm(
         # `qbsync run` itself, the worker, the gateway and the support console:
         assert process.pid in processes_using(tmp_path)
         assert len(processes_using(tmp_path)) == 4
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(60) == 0
+        process.send_signal(stop_with)
+        assert process.wait(60) == exit_code
         assert processes_using(tmp_path) == []
     finally:
         if process.poll() is None:
