@@ -53,7 +53,9 @@ from qbsync.settings import Settings
 UNLIMITED = 1_000_000
 
 
-def queue_commands(settings: Settings, codec: AvroCodec, profile_id: str, count: int) -> None:
+def queue_commands(
+    settings: Settings, codec: AvroCodec, profile_id: str, tenant_id: str, count: int
+) -> None:
     topic = settings.topics.commands(profile_id)
     ensure_topics(settings.kafka.client_config(), {topic: 1})
     records = []
@@ -62,7 +64,7 @@ def queue_commands(settings: Settings, codec: AvroCodec, profile_id: str, count:
         command = {
             "command_id": str(uuid.uuid4()),
             "event_id": str(uuid.uuid4()),
-            "tenant_id": f"tenant-{profile_id}",
+            "tenant_id": tenant_id,
             "profile_id": profile_id,
             "entity": "customer",
             "entity_id": f"c-{n}",
@@ -122,7 +124,7 @@ def one_round(
             state = runtime.connections.begin_connect(profile_id)
             callback = sandbox.consent(runtime.oauth.authorize_url(state), realm)
             runtime.connections.complete_callback(callback, runtime.oauth)
-            queue_commands(settings, codec, profile_id, count)
+            queue_commands(settings, codec, profile_id, f"tenant-{realm}", count)
             sent = 0
             started = time.monotonic()
             while sent < count:

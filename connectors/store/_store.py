@@ -810,13 +810,14 @@ class Store:
         if unknown:
             raise StoreError(f"a Web Connector session has no field(s) {', '.join(unknown)}")
         with self._tx() as session:
-            session.execute(
+            updated = session.execute(
                 update(WebConnectorSession)
                 .where(WebConnectorSession.ticket_hash == ticket_hash)
                 .values(**changes, expires_at=_now() + ttl)
                 .execution_options(synchronize_session=False)
             )
-            if sent_through is not None:
+            # A session gone meanwhile sent nothing: its file's mark stays where it was.
+            if sent_through is not None and getattr(updated, "rowcount", 0) == 1:
                 profile_id, offset = sent_through
                 session.execute(
                     update(Profile)

@@ -235,7 +235,7 @@ class FailingOnce:
     def send_all(self, records: Any, *, timeout: float = 30.0) -> int:
         if not self.failed:
             self.failed = True
-            raise DeliveryFailed("1 record(s) unacknowledged, 0 failed")
+            raise DeliveryFailed("1 record(s) unacknowledged, 0 failed", [], 1)
         return int(self.real.send_all(records, timeout=timeout))
 
 

@@ -71,7 +71,7 @@ FAULTS: dict[str, tuple[str, str, Callable[[], Exception]]] = {
     "receiveResponseXML": (
         "_sink",
         "send_all",
-        lambda: DeliveryFailed("1 record(s) unacknowledged, 0 failed"),
+        lambda: DeliveryFailed("1 record(s) unacknowledged, 0 failed", [], 1),
     ),
 }
 
