@@ -81,6 +81,20 @@ def test_reset_password_stops_the_old_one_at_once(served: Served, tmp_path: Path
     assert (report.authenticate, report.requests) == ("", 1)
 
 
+def test_the_first_call_after_a_reset_is_recorded_at_once(served: Served, tmp_path: Path) -> None:
+    """The setup page turns green on ``last_seen_at``; the gateway writes it in bulk except
+    for a first contact, which a reset makes of the next call (not a flush period later)."""
+    connector(served, tmp_path).run_once()
+    assert served.store.profile(served.profile.profile.id).last_seen_at is not None  # type: ignore[union-attr]
+    renewed = reset_password(served.store, served.profile.profile.name)
+    assert served.store.profile(served.profile.profile.id).last_seen_at is None  # type: ignore[union-attr]
+    reset_at = datetime.now(UTC)
+    connector(served, tmp_path, password=renewed.password).run_once()
+    seen = served.store.profile(served.profile.profile.id).last_seen_at  # type: ignore[union-attr]
+    assert seen is not None
+    assert seen.replace(tzinfo=seen.tzinfo or UTC) >= reset_at.replace(microsecond=0)
+
+
 def test_disabled_profile_gets_none_and_its_commands_wait(served: Served, tmp_path: Path) -> None:
     set_enabled(served.store, served.profile.profile.id, enabled=False)
     enqueue(served, "Ada", "Grace")
