@@ -64,7 +64,7 @@ image-smoke: image
 
 ## bench: every benchmark (docs/performance.md), one JSON object per line on stdout, progress
 ## on stderr; about 8 to 10 minutes on 2 cores. Broker: QBSYNC_KAFKA_BOOTSTRAP_SERVERS, else the
-## test broker (connectors/kafka/brokers.py).
+## test broker (qbsync/brokers.py).
 bench: $(STAMP)
 	@$(BIN)/python bench/qbxml.py
 	@$(BIN)/python bench/transform.py

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.qbwc import create_profile
 from connectors.store import Mapping, Store, upgrade
-from qbsync.contracts import AvroCodec
-from qbsync.settings import Settings
+from core.contracts import AvroCodec
+from core.settings import Settings
 from streams.app import Pipeline
 
 BATCH = 500

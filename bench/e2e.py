@@ -1,7 +1,7 @@
 """The whole pipeline, end to end: one JSON object on stdout (progress on stderr).
 
 ``--commands`` customer UPSERTED events (new customers) spread round-robin over ``--files``
-company files (one profile and one tenant each), on one broker (see connectors.kafka.brokers)
+company files (one profile and one tenant each), on one broker (see qbsync.brokers)
 and a SQLite store: events -> the worker (``qbsync worker``) -> command topics -> the gateway
 (``qbsync gateway``, a real process over HTTP) -> sandbox Web Connectors in this process
 (``--sessions`` at a time, zero latency, no XSD validation) -> results -> the worker settles
@@ -47,12 +47,12 @@ from transform import (
 )
 
 from connectors.kafka import ensure_topics
-from connectors.kafka.brokers import running_broker
 from connectors.sandbox import CompanyFile, SandboxWebConnector
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec, EventPublisher
+from core.contracts import AvroCodec, EventPublisher
+from core.settings import Settings
+from qbsync.brokers import running_broker
 from qbsync.runtime import Services, prepare_topics, running_services
-from qbsync.settings import Settings
 
 SYNC_STATUS = "com.qbsync.events.SyncStatus"
 CALL_TIMEOUT_S = 300.0

@@ -1,6 +1,6 @@
 """Gateway throughput and latency over real HTTP, printed as one JSON object.
 
-A real gateway process (waitress + spyne) on the test broker (see connectors.kafka.brokers)
+A real gateway process (waitress + spyne) on the test broker (see qbsync.brokers)
 and a store; sandbox Web Connectors in this process, each with its own profile and company
 file, run whole sessions concurrently:
 
@@ -42,15 +42,15 @@ from _wc_driver import schedule
 from pydantic import SecretStr
 
 from connectors.kafka import RecordProducer, ensure_topics
-from connectors.kafka.brokers import BrokerInfo, running_broker
 from connectors.qbwc import NewProfile, create_profile
 from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, SandboxWebConnector
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec
-from qbsync.processes import child_process
+from core.contracts import AvroCodec
+from core.processes import child_process
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo, running_broker
 from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wait_healthy
-from qbsync.settings import Settings
 
 
 def enqueue(settings: Settings, codec: AvroCodec, profile: NewProfile, count: int) -> None:

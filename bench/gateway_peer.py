@@ -40,13 +40,13 @@ from _stats import percentile  # bench/ is the script's folder: first on sys.pat
 from _wc_driver import DriverReport, drive
 from gateway import enqueue as enqueue_one
 
-from connectors.kafka.brokers import running_broker
 from connectors.qbwc import NewProfile, create_profile
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec
-from qbsync.processes import child_process
+from core.contracts import AvroCodec
+from core.processes import child_process
+from core.settings import Settings
+from qbsync.brokers import running_broker
 from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wait_healthy
-from qbsync.settings import Settings
 
 PEER = "qbwc-kit"
 PEER_VERSION = "0.1.3"

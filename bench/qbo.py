@@ -36,7 +36,6 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from connectors.kafka import RecordProducer, ensure_topics
-from connectors.kafka.brokers import running_broker
 from connectors.qbo import (
     QboEntityRequest,
     QboOperation,
@@ -46,9 +45,10 @@ from connectors.qbo import (
 )
 from connectors.qbo_sandbox import QboSandbox
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import running_broker
 from qbsync.runtime import prepare_topics, use_broker
-from qbsync.settings import Settings
 
 UNLIMITED = 1_000_000
 

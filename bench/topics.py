@@ -1,7 +1,7 @@
 """The worker's send rate as the number of per-file command topics grows: one JSON object on
 stdout (progress on stderr).
 
-For each count in ``--counts``, on one broker (see connectors.kafka.brokers) and a fresh
+For each count in ``--counts``, on one broker (see qbsync.brokers) and a fresh
 SQLite store, topic prefix and worker group: that many profiles (company files), one tenant
 each, their command topics created up front (in production they exist already, except a new
 file's); then the real worker (``qbsync worker``, a child process):
@@ -44,9 +44,9 @@ from transform import (
 )
 
 from connectors.kafka import ensure_topics
-from connectors.kafka.brokers import BrokerInfo, running_broker
 from connectors.store import Store, upgrade
-from qbsync.contracts import EventPublisher
+from core.contracts import EventPublisher
+from qbsync.brokers import BrokerInfo, running_broker
 from qbsync.runtime import prepare_topics
 
 CREATE_CHUNK = 500  # topics per CreateTopics request

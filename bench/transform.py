@@ -1,7 +1,7 @@
 """Events -> commands through the real worker, next to a bare Faust pass-through: one JSON
 object on stdout (progress on stderr).
 
-On one broker (see connectors.kafka.brokers) and a SQLite store in a temporary directory,
+On one broker (see qbsync.brokers) and a SQLite store in a temporary directory,
 ``--files`` profiles (company files) serving ``--tenants-per-file`` tenants each:
 
 - ``worker``: the real worker (``qbsync worker``, a child process started exactly as
@@ -42,13 +42,13 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import ensure_topics
-from connectors.kafka.brokers import BrokerInfo, running_broker
 from connectors.qbwc import create_profile, hash_password
 from connectors.store import Profile, Store, Tenant, upgrade
-from qbsync.contracts import EventPublisher, PreparedEvent, customer_event
-from qbsync.processes import ChildProcess, child_process, die_with_parent
+from core.contracts import EventPublisher, PreparedEvent, customer_event
+from core.processes import ChildProcess, child_process, die_with_parent
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo, running_broker
 from qbsync.runtime import child_env, free_port, prepare_topics, use_broker
-from qbsync.settings import Settings
 
 CUSTOMER_UPSERTED = "customer.upserted"
 

@@ -23,8 +23,8 @@ from lxml import etree
 
 from connectors.qbwc import throttle_key
 from connectors.qbxml import build_request
+from core.contracts import customer_event
 from faults._rig import CompanyRun, Rig, soap_envelope, until
-from qbsync.contracts import customer_event
 from qbsync.runtime import free_port
 
 __all__ = ["CASES", "Case", "Outcome"]

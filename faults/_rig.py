@@ -19,7 +19,6 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import RecordProducer, ensure_topics
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import NewProfile, create_profile
 from connectors.qbxml import build_request
 from connectors.sandbox import (
@@ -30,10 +29,11 @@ from connectors.sandbox import (
     find_reference,
 )
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec, codec_from_settings, customer_event
-from qbsync.processes import ChildProcess, child_process
+from core.contracts import AvroCodec, codec_from_settings, customer_event
+from core.processes import ChildProcess, child_process
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wait_healthy
-from qbsync.settings import Settings
 
 __all__ = ["CompanyRun", "Rig", "soap_envelope", "until"]
 

@@ -5,7 +5,7 @@
 
 ``lost`` and ``duplicated`` add up the data cases' counts in the sandbox company files (what
 QuickBooks holds). Progress goes to stderr. The broker is the test broker
-(``connectors.kafka.brokers``; ``QBSYNC_TEST_BROKER=kafka`` forces Apache Kafka).
+(``qbsync.brokers``; ``QBSYNC_TEST_BROKER=kafka`` forces Apache Kafka).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from connectors.kafka.brokers import BrokerInfo, running_broker
 from faults._cases import CASES, Case, Outcome
 from faults._rig import Rig
+from qbsync.brokers import BrokerInfo, running_broker
 
 __all__ = ["main", "run_cases"]
 

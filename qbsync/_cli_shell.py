@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from qbsync import settings as settings_module
-from qbsync.errors import EXIT_FAILED, EXIT_USAGE, QbsyncError
+from core import settings as settings_module
+from core.errors import EXIT_FAILED, EXIT_USAGE, QbsyncError
 
 __all__ = [
     "DEBUG_KEY",

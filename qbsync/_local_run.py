@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qbsync.errors import ConfigurationError
-from qbsync.settings import Settings
+from core.errors import ConfigurationError
+from core.settings import Settings
 
 __all__ = [
     "RUN_FILE",

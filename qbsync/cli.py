@@ -15,7 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from qbsync import __version__
+from core import __version__
+from core.errors import ConfigurationError
+from core.settings import Settings
 from qbsync._cli_shell import DEBUG_KEY, QbsyncGroup, command_group, emit_json, say
 from qbsync.cli_console import console_app
 from qbsync.cli_contracts import publish, schemas_app
@@ -28,9 +30,7 @@ from qbsync.cli_profile import profile_app
 from qbsync.cli_qbo import qbo_app
 from qbsync.cli_sandbox import sandbox_app
 from qbsync.cli_tenant import JsonOption, tenant_app
-from qbsync.errors import ConfigurationError
 from qbsync.logs import configure_logging
-from qbsync.settings import Settings
 
 __all__ = ["app", "main"]
 

@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import QbsyncError
+from core.settings import Settings
 from qbsync._cli_shell import command_group
-from qbsync.errors import QbsyncError
-from qbsync.settings import Settings
 
 __all__ = ["console_app"]
 

@@ -13,9 +13,7 @@ from typing import Annotated
 
 import typer
 
-from qbsync._cli_shell import command_group
-from qbsync._local_run import use_local_broker
-from qbsync.contracts import (
+from core.contracts import (
     EVENT_TYPES,
     AvroCodec,
     EventPublisher,
@@ -31,7 +29,9 @@ from qbsync.contracts import (
     render_events_doc,
     to_json,
 )
-from qbsync.settings import Settings
+from core.settings import Settings
+from qbsync._cli_shell import command_group
+from qbsync._local_run import use_local_broker
 
 __all__ = ["publish", "schemas_app"]
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.settings import Settings
 from qbsync._cli_shell import command_group, emit_json, say
 from qbsync._local_run import use_local_broker
 from qbsync.dead_letters import (
@@ -25,7 +26,6 @@ from qbsync.dead_letters import (
     story,
     summary,
 )
-from qbsync.settings import Settings
 
 __all__ = ["dlq_app"]
 

@@ -19,9 +19,9 @@ from typing import Annotated, Any
 
 import typer
 
+from core.settings import Settings
 from qbsync._cli_shell import command_group, say
 from qbsync._local_run import use_local_broker
-from qbsync.settings import Settings
 
 __all__ = ["feed_app", "read_feed"]
 
@@ -45,7 +45,7 @@ def read_feed(
     """The tenant's events on ``topic`` (every partition, from the start), decoded; after
     the end, more as they come while ``follow()`` says so."""
     from connectors.kafka import read_topic
-    from qbsync.contracts import codec_from_settings, to_json
+    from core.contracts import codec_from_settings, to_json
 
     codec = codec_from_settings(settings)
     key = tenant.encode()

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
+from core.errors import QbsyncError
 from qbsync._cli_shell import command_group, say
-from qbsync.errors import QbsyncError
 from qbsync.sync_log import log_rows, write_csv
 
 __all__ = ["log_app"]

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import QbsyncError
 from qbsync._cli_shell import command_group, emit_json, say
-from qbsync.errors import QbsyncError
 from qbsync.mappings import match, profile_of, unmatch
 
 __all__ = ["map_app"]

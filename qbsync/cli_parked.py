@@ -21,9 +21,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.settings import Settings
 from qbsync._cli_shell import command_group, say
 from qbsync._local_run import use_local_broker
-from qbsync.settings import Settings
 from streams.parking import Parked, latest_parked
 
 __all__ = ["parked_app"]

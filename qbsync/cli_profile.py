@@ -12,10 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import ConfigurationError, QbsyncError
+from core.settings import Settings
 from qbsync._cli_shell import command_group, emit_json, say
 from qbsync.cli_tenant import JsonOption, open_configured_store, queued_commands
-from qbsync.errors import ConfigurationError, QbsyncError
-from qbsync.settings import Settings
 
 if TYPE_CHECKING:
     from connectors.store import Profile

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from core.errors import ConfigurationError, QbsyncError
+from core.settings import Settings
 from qbsync._cli_shell import command_group
-from qbsync.errors import ConfigurationError, QbsyncError
-from qbsync.settings import Settings
 
 if TYPE_CHECKING:
     from connectors.qbo import WebhookApp

@@ -32,10 +32,10 @@ from connectors.sandbox import (
     SessionReport,
     find_reference,
 )
+from core.errors import ConfigurationError
+from core.settings import Settings
 from qbsync._cli_shell import command_group
 from qbsync._local_run import use_local_gateway
-from qbsync.errors import ConfigurationError
-from qbsync.settings import Settings
 
 __all__ = ["LISTS", "sandbox_app"]
 

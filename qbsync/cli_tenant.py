@@ -17,10 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import ConfigurationError, WorkFailed
+from core.settings import Settings
 from qbsync._cli_shell import command_group, emit_json, say
 from qbsync._local_run import use_local_broker
-from qbsync.errors import ConfigurationError, WorkFailed
-from qbsync.settings import Settings
 
 if TYPE_CHECKING:
     from connectors.store import Store, Tenant

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from qbsync.errors import QbsyncError
-from qbsync.settings import Settings
+from core.errors import QbsyncError
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from connectors.store import Store
-    from qbsync.contracts import AvroCodec
+    from core.contracts import AvroCodec
 
 __all__ = [
     "Letter",
@@ -62,7 +62,7 @@ class LetterFilter:
 def read_letters(settings: Settings, chosen: LetterFilter | None = None) -> list[dict[str, Any]]:
     """The dead letters on the topic that match ``chosen``, oldest first."""
     from connectors.kafka import DeadLetterFilter, read_dead_letters
-    from qbsync.contracts import codec_from_settings
+    from core.contracts import codec_from_settings
 
     chosen = chosen or LetterFilter()
     if not settings.kafka.bootstrap_servers:
@@ -122,7 +122,7 @@ def story(letter: Letter, settings: Settings) -> dict[str, Any]:
         "original_hex_head": original[:64].hex(" "),
     }
     if letter["source_topic"].startswith(settings.topics.commands("")):
-        from qbsync.contracts import DecodeError, codec_from_settings
+        from core.contracts import DecodeError, codec_from_settings
 
         try:
             _, command = codec_from_settings(settings).decode(
@@ -178,7 +178,7 @@ def carry_out_replay(
     """Send ``plan.todo`` one by one, recording each replay right after it is acknowledged;
     ``on_each(number, letter)`` after each. Returns how many were sent."""
     from connectors.kafka import RecordProducer
-    from qbsync.contracts import codec_from_settings
+    from core.contracts import codec_from_settings
 
     if not plan.todo:
         return 0

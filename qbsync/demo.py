@@ -23,11 +23,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connectors.kafka import RecordProducer
-from connectors.kafka.brokers import BrokerInfo, running_broker
 from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec, codec_from_settings, customer_event
+from core.contracts import AvroCodec, codec_from_settings, customer_event
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo, running_broker
 from qbsync.runtime import (
     Services,
     free_port,
@@ -35,7 +36,6 @@ from qbsync.runtime import (
     running_services,
     use_broker,
 )
-from qbsync.settings import Settings
 
 __all__ = ["MALFORMED", "explain", "run_demo"]
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 if TYPE_CHECKING:
     from connectors.store import Store

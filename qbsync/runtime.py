@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from connectors.kafka import ConfigChange, TopicSpec
 from connectors.kafka._kraft import java_missing, kraft_node, probe
-from connectors.kafka.brokers import BrokerInfo
+from core.errors import ConfigurationError, WorkFailed
+from core.processes import ChildProcess, Supervised, child_process, qbsync_argv, spawn
+from core.settings import Settings
 from qbsync._local_run import RUN_FILE, LocalRun, remove_run_file, write_run_file
-from qbsync.errors import ConfigurationError, WorkFailed
-from qbsync.processes import ChildProcess, Supervised, child_process, qbsync_argv, spawn
-from qbsync.settings import Settings
+from qbsync.brokers import BrokerInfo
 
 if TYPE_CHECKING:
     from connectors.store import Store
@@ -272,7 +272,7 @@ def _local_kafka(settings: Settings, say: Callable[[str], None]) -> Supervised:
 def serve(settings: Settings, stop: threading.Event, say: Callable[[str], None]) -> None:
     """``qbsync run`` until ``stop`` is set: the broker (a local Apache Kafka when none is
     configured), the worker and the gateway, each restarted with backoff when it exits
-    (:class:`~qbsync.processes.Supervised`), all stopped in reverse order at the end."""
+    (:class:`~core.processes.Supervised`), all stopped in reverse order at the end."""
 
     children: list[Supervised] = []
     run_file: Path | None = None

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.store import DeliveredChange, Mapping, Store
-from qbsync.contracts import AvroCodec, EncodeError, InvalidEvent, from_json, to_json
+from core.contracts import AvroCodec, EncodeError, InvalidEvent, from_json, to_json
 from streams.from_quickbooks import AppRecord, app_records
 from streams.parking import record_key
 from streams.tenant_settings import SettingsError, TenantSettings, load_settings

@@ -29,8 +29,8 @@ from typing import Any
 from aiokafka import errors as kafka_errors  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError
 
-from qbsync.contracts import DecodeError
-from qbsync.errors import QbsyncError
+from core.contracts import DecodeError
+from core.errors import QbsyncError
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams._runner import Offload, carry_out, sweep_once
 from streams.parking import ParkingLot

@@ -18,12 +18,12 @@ from functools import partial
 from typing import Any, Protocol
 
 from connectors.qbo import explain_code
-from connectors.qbwc import BLOCKED
 from connectors.qbxml import Category, Explanation, explain
 from connectors.store import Mapping, Store, SyncLogEntry, Tenant
-from qbsync.conflicts import CONFLICT, winner
-from qbsync.contracts import AvroCodec, DecodeError
-from qbsync.settings import Settings
+from core.conflicts import CONFLICT, winner
+from core.contracts import AvroCodec, DecodeError
+from core.settings import Settings
+from core.status import Status
 from streams._changes import IMPORTED, Change, reconcile
 from streams._waits import Releases, log_waiting
 from streams.from_quickbooks import ImportRefused, imports_for
@@ -697,8 +697,8 @@ class Pipeline:
         catalog = _explain(result)
         attempts = command["attempt"] if command else 1
         first = (command or {}).get("first_failed_at") or result["processed_at"]
-        blocked_by = self._blocker(result, command) if code == BLOCKED else None
-        passing = code == BLOCKED or catalog.category is Category.TRANSIENT
+        blocked_by = self._blocker(result, command) if code == Status.BLOCKED else None
+        passing = code == Status.BLOCKED or catalog.category is Category.TRANSIENT
         if passing and blocked_by is None and command is not None and self._may_retry(command):
             writes.log.append(self._log(result, "retrying"))
             return Step(park=[self._retry(source, result, command)])

@@ -18,8 +18,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from connectors.kafka import TopicSpec, ensure_topics
 from connectors.store import Store
-from qbsync.contracts import codec_from_settings
-from qbsync.settings import KafkaSettings, Settings
+from core.contracts import codec_from_settings
+from core.settings import KafkaSettings, Settings
 from streams._delivery import Halt, process
 from streams._delivery import sweep as sweep_guarded
 from streams._pipeline import Failure, Pipeline, Record, Source, Step

@@ -28,7 +28,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = ["IMPORTED_AS", "PLACEHOLDERS", "SHAPES", "AppRecord", "Follows", "Shape", "app_records"]
 

@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from qbsync.build_info import register_process_metrics
-from qbsync.settings import TopicSettings
+from core.build_info import register_process_metrics
+from core.settings import TopicSettings
 
 __all__ = [
     "AGENTS",

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from qbsync.conflicts import Policy
-from qbsync.errors import QbsyncError
+from core.conflicts import Policy
+from core.errors import QbsyncError
 
 __all__ = [
     "Direction",

@@ -27,7 +27,7 @@ from typing import Any
 
 from connectors.qbxml import ENTITIES, FieldError, FieldSpec, build_request
 from connectors.store import Mapping as IdMapping
-from qbsync.conflicts import earlier, winner
+from core.conflicts import earlier, winner
 from streams.rules import (
     ENTITY_RULES,
     EntityRule,

@@ -24,7 +24,7 @@ QuickBooks:
    import (``seen``).
 
 Everything else is delivered; conflicts with an app change are decided where the app change
-meets QuickBooks' (see :mod:`qbsync.conflicts` and ``docs/two-way.md``).
+meets QuickBooks' (see :mod:`core.conflicts` and ``docs/two-way.md``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from qbsync.conflicts import earlier
+from core.conflicts import earlier
 from streams.from_quickbooks import AppRecord
 from streams.tenant_settings import TenantSettings
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from connectors.kafka.brokers import BrokerInfo, running_broker
-from qbsync.settings import Settings
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo, running_broker
 from tests.support.postgres import postgres_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[BrokerInfo]:
-    """The test broker (see ``connectors.kafka.brokers`` for the order it is chosen in)."""
+    """The test broker (see ``qbsync.brokers`` for the order it is chosen in)."""
     with running_broker() as info:
         _brokers.append(info)
         yield info

@@ -14,12 +14,12 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import RecordProducer
-from connectors.kafka.brokers import BrokerInfo
 from connectors.sandbox import SandboxWebConnector
 from connectors.store import Mapping, Store
-from qbsync.contracts import AvroCodec, customer_event
+from core.contracts import AvroCodec, customer_event
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import Services
-from qbsync.settings import Settings
 from tests.support.pipeline import running_pipeline
 from tests.support.waiting import until
 

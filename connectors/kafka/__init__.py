@@ -1,4 +1,5 @@
-"""Kafka adapters (confluent-kafka) and the broker harness used by tests, demo and benchmarks."""
+"""Kafka adapters (confluent-kafka): producer, admin, command queues, topic readers. The broker
+harness of the tests, demo and benchmarks is the shell's (:mod:`qbsync.brokers`)."""
 
 from connectors.kafka._admin import ConfigChange, TopicSpec, ensure_topics, reconcile_topics
 from connectors.kafka._backlog import BacklogReader, FileBacklog

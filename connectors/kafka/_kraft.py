@@ -1,7 +1,7 @@
 """Apache Kafka in KRaft mode (one combined broker/controller node) on the local JVM, from
 the Maven Central jars of the version pinned in ``broker-pom.xml``: what ``qbsync run``
 uses as its single-machine broker (data kept under the data dir) and the test harness
-(:mod:`connectors.kafka.brokers`) uses as its real broker.
+(:mod:`qbsync.brokers`) uses as its real broker.
 
 The jars are fetched once with Maven into ``$QBSYNC_CACHE_DIR`` (else ``<repo>/.cache`` in
 a checkout, else ``~/.cache/qbsync``).
@@ -31,7 +31,7 @@ import defusedxml.ElementTree as SafeElementTree
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = [
     "BrokerUnavailable",

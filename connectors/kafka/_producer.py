@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from qbsync.errors import WorkFailed
+from core.errors import WorkFailed
 
 __all__ = ["DeliveryFailed", "RecordProducer"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from qbsync.errors import ConfigurationError
+from core.errors import ConfigurationError
 
 __all__ = ["TopicMessage", "read_topic"]
 

@@ -23,9 +23,9 @@ from connectors.qbo._sender import DrainReport, QboSender, SenderConfig
 from connectors.qbo._tokens import TokenKeeper
 from connectors.qbo._webhooks import WebhookApp, webhook_app
 from connectors.store import Store
-from qbsync.contracts import codec_from_settings
-from qbsync.errors import ConfigurationError
-from qbsync.settings import Settings
+from core.contracts import codec_from_settings
+from core.errors import ConfigurationError
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from connectors.qbo._client import QboClient
 from connectors.qbo._records import QboRequest
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = ["CDC_LIMIT", "NOT_IN_CDC", "CdcRefused", "ChangePage", "ChangedRecord", "read_changes"]
 

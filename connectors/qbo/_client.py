@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from connectors.qbo._limits import RealmLimits
 from connectors.qbo._oauth import ReconnectNeeded
 from connectors.qbo._records import QboRequest, QboResponse
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = ["RETRYABLE_STATUSES", "ClientConfig", "QboClient", "QboUnavailable", "TokenSource"]
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from connectors.qbo._crypto import TokenCipher
 from connectors.qbo._oauth import OAuthClient, TokenSet
 from connectors.store import Profile, QboCompanyRow, Store, Tenant
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = [
     "CONNECTED",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = ["TokenCipher", "UndecryptableToken"]
 

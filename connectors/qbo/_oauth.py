@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import httpx2
 from pydantic import SecretStr
 
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = [
     "SCOPE",

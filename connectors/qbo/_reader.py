@@ -41,7 +41,7 @@ from connectors.qbo._imports import READABLE, as_imported
 from connectors.qbo._records import QboRequest
 from connectors.qbo._webhooks import DataChange
 from connectors.store import Store
-from qbsync.contracts import AvroCodec
+from core.contracts import AvroCodec
 
 __all__ = ["QboReader", "ReadReport", "ReaderConfig", "due", "webhook_hints"]
 

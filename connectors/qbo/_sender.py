@@ -33,8 +33,8 @@ from connectors.qbo._catalog import explain_fault
 from connectors.qbo._client import QboClient, QboUnavailable
 from connectors.qbo._oauth import OAuthFailed, ReconnectNeeded
 from connectors.qbo._records import QboEntityRequest, QboOperation, QboRequest, QboResponse
-from qbsync.conflicts import CONFLICT, winner
-from qbsync.contracts import AvroCodec, DecodeError
+from core.conflicts import CONFLICT, winner
+from core.contracts import AvroCodec, DecodeError
 
 __all__ = ["DrainReport", "QboSender", "SenderConfig"]
 

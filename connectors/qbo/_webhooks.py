@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = [
     "DataChange",

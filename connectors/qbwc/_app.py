@@ -20,10 +20,10 @@ from connectors.qbwc._soap import NAMESPACE, soap_application
 from connectors.qbwc._wsdl import WsdlCache
 from connectors.qbwc._wsgi import WsgiApp, build_wsgi
 from connectors.store import Store
-from qbsync import __version__
-from qbsync.build_info import register_process_metrics
-from qbsync.contracts import codec_from_settings
-from qbsync.settings import Settings
+from core import __version__
+from core.build_info import register_process_metrics
+from core.contracts import codec_from_settings
+from core.settings import Settings
 
 __all__ = ["Gateway", "create_gateway"]
 

@@ -41,7 +41,8 @@ from connectors.qbxml import (
     reported_versions,
 )
 from connectors.store import Profile, SessionBusy, Store, WebConnectorSession
-from qbsync.contracts import AvroCodec, DecodeError
+from core.contracts import AvroCodec, DecodeError
+from core.status import Status
 
 __all__ = [
     "CommandSource",
@@ -62,8 +63,8 @@ IMPORTED = "com.qbsync.pipeline.Imported"
 _LOCAL_BATCHES = 20
 # Login counters nobody has used for this long are deleted (names sprayed at the gateway).
 _FORGET_LOGINS = timedelta(days=1)
-# qbsync's own status code (QuickBooks' are >= 0): held back because a dependency failed.
-BLOCKED = -2
+# Held back because a dependency failed (qbsync's own status code, core.status).
+BLOCKED = Status.BLOCKED
 
 
 class CommandSource(Protocol):

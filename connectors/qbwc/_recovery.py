@@ -10,7 +10,7 @@ Two answers get a follow-up within the same Web Connector session instead of a f
   Mod again, once. A Mod re-sent after a crash meets exactly this. For a two-way entity the
   command carries the tenant's conflict policy and the app's ``source_updated_at``: 3200
   then means QuickBooks changed the record since we last wrote it, and the Mod is sent
-  again only when the app's version wins (:func:`qbsync.conflicts.winner` against the
+  again only when the app's version wins (:func:`core.conflicts.winner` against the
   record's ``TimeModified``); otherwise it settles as ``CONFLICT`` and QuickBooks' version
   reaches the app through the next import.
 
@@ -28,7 +28,8 @@ from typing import Any
 from lxml import etree
 
 from connectors.qbxml import ResponseStatus, parse_xml
-from qbsync.conflicts import CONFLICT, winner
+from core.conflicts import CONFLICT, winner
+from core.status import Status
 
 __all__ = [
     "advance",
@@ -42,7 +43,7 @@ __all__ = [
 NAME_IN_USE = 3100
 STALE_EDIT_SEQUENCE = 3200
 NO_ANSWER = {
-    "status_code": -1,
+    "status_code": int(Status.NO_ANSWER),
     "status_severity": "Error",
     "status_message": "QuickBooks returned no answer for this request.",
     "qb_id": None,

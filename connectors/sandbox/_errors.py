@@ -3,7 +3,7 @@ purpose without also catching programming errors."""
 
 from __future__ import annotations
 
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = ["FaultSpecError", "QuickBooksCrashed", "SandboxError"]
 

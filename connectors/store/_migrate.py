@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
 from connectors.store._store import Store
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = [
     "SchemaMismatch",

@@ -39,7 +39,7 @@ from connectors.store._models import (
     Tenant,
     WebConnectorSession,
 )
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = ["Mapping", "SessionBusy", "Store", "StoreError"]
 

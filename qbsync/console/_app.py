@@ -15,6 +15,8 @@ from flask import Flask, Response, abort, g, jsonify, redirect, render_template,
 from werkzeug.wrappers import Response as BaseResponse
 
 from connectors.store import ConsoleStore, Store
+from core.errors import QbsyncError
+from core.settings import Settings
 from qbsync.console._auth import Principal, check_csrf, new_secret, sign_in
 from qbsync.console._data import KafkaReader
 from qbsync.console._views import (
@@ -27,8 +29,6 @@ from qbsync.console._views import (
     format_age,
     setup_status,
 )
-from qbsync.errors import QbsyncError
-from qbsync.settings import Settings
 
 __all__ = ["Console", "create_console"]
 

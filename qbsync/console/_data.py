@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connectors.kafka import CommandQueue
-from qbsync.settings import Settings
+from core.settings import Settings
 from streams.parking import Parked
 
 __all__ = ["Backlog", "KafkaReader"]
@@ -54,7 +54,7 @@ class KafkaReader:
         """Commands waiting for the file, and when the oldest of them was made."""
         if not self._settings.kafka.bootstrap_servers:
             return Backlog(None, None)
-        from qbsync.contracts import DecodeError, codec_from_settings
+        from core.contracts import DecodeError, codec_from_settings
 
         try:
             queue = self._commands()

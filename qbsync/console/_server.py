@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from qbsync.settings import Settings
+from core.settings import Settings
 
 __all__ = ["prefixed", "serve_console"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.kafka.brokers import BrokerInfo
+from qbsync.brokers import BrokerInfo
 from tests.bench.test_scripts import run_bench
 
 pytestmark = pytest.mark.integration

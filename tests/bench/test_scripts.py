@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from connectors.kafka.brokers import BROKER_KINDS, BrokerInfo
+from qbsync.brokers import BROKER_KINDS, BrokerInfo
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ GENERATOR = ROOT / "deploy/grafana/dashboard.py"
 CHECKED_IN = ROOT / "deploy/helm/qbsync/files/grafana-dashboard.json"
 EXPORTERS = [
     ROOT / "streams/sensor.py",
-    ROOT / "qbsync/build_info.py",
+    ROOT / "core/build_info.py",
     *sorted((ROOT / "connectors/qbwc").glob("_*metrics.py")),
 ]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from connectors.kafka.brokers import BrokerInfo
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import free_port, prepare_topics, use_broker
-from qbsync.settings import Settings
 from tests.conftest import missing
 from tests.support.waiting import until
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.kafka import brokers
+from qbsync import brokers
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

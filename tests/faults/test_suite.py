@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from connectors.kafka.brokers import BrokerInfo
+from qbsync.brokers import BrokerInfo
 
 pytestmark = pytest.mark.integration
 

@@ -12,17 +12,17 @@ from confluent_kafka import Consumer, TopicPartition
 from typer.testing import CliRunner
 
 from connectors.kafka import ensure_topics
-from connectors.kafka.brokers import BrokerInfo
-from qbsync.cli import app
-from qbsync.contracts import (
+from core.contracts import (
     EVENT_TYPES,
     AvroCodec,
     customer_event,
     load_schemas,
     render_events_doc,
 )
-from qbsync.contracts._schemas import default_schema_dir
-from qbsync.settings import Settings
+from core.contracts._schemas import default_schema_dir
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
+from qbsync.cli import app
 
 EXAMPLES = default_schema_dir() / "examples"
 ENV = {"QBSYNC_TOPIC_PREFIX": "qbsync", "QBSYNC_SCHEMA_REGISTRY_URL": ""}

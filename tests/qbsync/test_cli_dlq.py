@@ -11,12 +11,12 @@ from confluent_kafka import Consumer, TopicPartition
 from typer.testing import CliRunner
 
 from connectors.kafka import RecordProducer
-from connectors.kafka.brokers import BrokerInfo
 from connectors.store import Store, upgrade
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.cli import app
-from qbsync.contracts import AvroCodec
 from qbsync.runtime import child_env, prepare_topics, use_broker
-from qbsync.settings import Settings
 from streams.app import Failure, Pipeline, Source
 from tests.support.waiting import until
 

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from connectors.qbwc import create_profile
 from connectors.store import Mapping, Store, upgrade
+from core.settings import Settings
 from qbsync.cli import app
-from qbsync.settings import Settings
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbo import QboEntityRequest, QboOperation
 from connectors.qbo_sandbox import QboSandbox
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.cli import app
-from qbsync.contracts import AvroCodec
 from qbsync.runtime import prepare_topics
-from qbsync.settings import Settings
 from tests.support.qbo import REDIRECT, enqueue_commands, oauth_app, qbo_command
 
 REALM = "7770001"

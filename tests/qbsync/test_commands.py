@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.kafka.brokers import BrokerInfo
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import free_port
 from tests.support.waiting import until
 

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.kafka import RecordProducer, ensure_topics
-from connectors.kafka.brokers import BrokerInfo
+from qbsync.brokers import BrokerInfo
 from qbsync.cli import app
 from qbsync.runtime import free_port
 from tests.support.waiting import until

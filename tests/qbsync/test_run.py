@@ -21,11 +21,11 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import RecordProducer
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store
-from qbsync.contracts import AvroCodec, customer_event
+from core.contracts import AvroCodec, customer_event
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import RUN_FILE, free_port
 from tests.conftest import missing
 from tests.support.waiting import until

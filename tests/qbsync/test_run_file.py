@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConfigurationError
 from qbsync._local_run import LocalRun, read_run_file, remove_run_file, write_run_file
-from qbsync.errors import ConfigurationError
 
 
 def this_run(**changes: object) -> LocalRun:

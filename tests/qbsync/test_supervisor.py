@@ -1,11 +1,11 @@
-"""qbsync.processes.Supervised on its own (a fake child and clock): restarts after the
+"""core.processes.Supervised on its own (a fake child and clock): restarts after the
 backoff, doubling up to the cap, counting again once a child stayed up."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from qbsync.processes import ChildProcess, Supervised
+from core.processes import ChildProcess, Supervised
 
 
 class FakePopen:

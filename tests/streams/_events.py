@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.store import Mapping
-from qbsync.contracts import validate_event
+from core.contracts import validate_event
 
 __all__ = ["NOW", "example", "knows_everything", "mapping_of"]
 

@@ -11,7 +11,7 @@ import faust
 import pytest
 from pydantic import SecretStr
 
-from qbsync.settings import KafkaSettings
+from core.settings import KafkaSettings
 from streams.app import broker_credentials
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from connectors.store import Mapping, Store
-from qbsync.contracts import customer_event
+from core.contracts import customer_event
 from streams.app import Step, carry_out
 from tests.streams.test_pipeline import Clock, Worker, clock, make_worker, store
 from tests.support.messages import Message

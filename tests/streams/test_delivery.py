@@ -17,8 +17,8 @@ from sqlalchemy.exc import OperationalError
 
 from connectors.kafka import replayable
 from connectors.store import Store
-from qbsync.contracts import AvroCodec
-from qbsync.settings import Settings
+from core.contracts import AvroCodec
+from core.settings import Settings
 from streams._delivery import EXCERPT_BYTES, Halt, process
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams.parking import ParkingLot

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from connectors.kafka import read_dead_letters
 from connectors.qbxml import build_message
+from core.contracts import AvroCodec
 from qbsync.cli import app
-from qbsync.contracts import AvroCodec
 from qbsync.runtime import child_env
 from tests.streams.test_worker import Sync, customer, event, invoice, sync
 

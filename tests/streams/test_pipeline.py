@@ -20,9 +20,9 @@ from faust.exceptions import ProducerSendError
 
 from connectors.qbwc import BLOCKED, create_profile
 from connectors.store import Mapping, Store, upgrade
-from qbsync.conflicts import CONFLICT
-from qbsync.contracts import ENTITIES, AvroCodec, customer_event, validate_event
-from qbsync.settings import Settings, WorkerSettings
+from core.conflicts import CONFLICT
+from core.contracts import ENTITIES, AvroCodec, customer_event, validate_event
+from core.settings import Settings, WorkerSettings
 from streams._delivery import EXCERPT_BYTES
 from streams._delivery import sweep as guarded_sweep
 from streams.app import Pipeline, Step, carry_out, release, sweep_once

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.qbo import QboEntityRequest, QboOperation, create_company
 from connectors.store import Store, upgrade
-from qbsync.contracts import customer_event
+from core.contracts import customer_event
 from tests.streams.test_pipeline import COMMAND, DEAD_LETTER, Clock, Worker, make_worker
 
 

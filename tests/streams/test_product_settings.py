@@ -12,7 +12,7 @@ import pytest
 from connectors.kafka import read_dead_letters
 from connectors.qbxml import build_message
 from connectors.store import Mapping
-from qbsync.contracts import AvroCodec, validate_event
+from core.contracts import AvroCodec, validate_event
 from tests.streams.test_worker import Sync, customer, invoice, sync
 
 __all__ = ["sync"]  # the worker tests' fixture, used here too

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.qbxml import build_message, parse_xml
 from connectors.store import Mapping
-from qbsync.contracts import customer_event
+from core.contracts import customer_event
 from streams.translate import Context, Rejection, customer_name, plan_command
 from tests.support.xsd import assert_valid_qbxml
 

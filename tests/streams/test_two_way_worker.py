@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbxml import build_message, build_request
-from qbsync.contracts import AvroCodec, validate_event
-from qbsync.settings import Settings
+from core.contracts import AvroCodec, validate_event
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from tests.streams.test_worker import Sync, invoice
 from tests.support.pipeline import running_pipeline
 from tests.support.waiting import until

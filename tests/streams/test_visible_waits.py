@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from connectors.kafka.brokers import BrokerInfo
 from connectors.store import Mapping
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.cli import app
-from qbsync.contracts import AvroCodec
 from qbsync.runtime import child_env
-from qbsync.settings import Settings
 from tests.streams.test_worker import Sync, customer, event, invoice
 from tests.support.pipeline import running_pipeline
 from tests.support.waiting import until

@@ -28,15 +28,15 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from typer.testing import CliRunner
 
 from connectors.kafka import RecordProducer, read_dead_letters
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbxml import build_message, build_request
+from core.contracts import AvroCodec, customer_event, validate_event
+from core.processes import child_process
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.cli import app as cli
-from qbsync.contracts import AvroCodec, customer_event, validate_event
-from qbsync.processes import child_process
 from qbsync.runtime import (
     child_env,
 )
-from qbsync.settings import Settings
 from streams.app import HALTED
 from tests.support.pipeline import Running, running_pipeline
 from tests.support.waiting import until

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from connectors.kafka import RecordProducer
-from connectors.kafka.brokers import BrokerInfo
-from qbsync.contracts import AvroCodec, customer_event
-from qbsync.settings import Settings
+from core.contracts import AvroCodec, customer_event
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from tests.support.pipeline import Running, running_pipeline
 from tests.support.promtool import check_metrics
 from tests.support.waiting import until

@@ -18,8 +18,8 @@ from connectors.qbwc import GatewayServer, NewProfile, create_gateway
 from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store
-from qbsync.contracts import AvroCodec
-from qbsync.settings import Settings
+from core.contracts import AvroCodec
+from core.settings import Settings
 
 __all__ = [
     "Served",

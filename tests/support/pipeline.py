@@ -11,12 +11,12 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from connectors.kafka import RecordProducer
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store, upgrade
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import Services, free_port, prepare_topics, running_services, use_broker
-from qbsync.settings import Settings
 
 __all__ = ["Running", "running_pipeline"]
 

@@ -31,8 +31,8 @@ from connectors.qbo import (
 )
 from connectors.qbo_sandbox import QboSandbox
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec
-from qbsync.settings import Settings
+from core.contracts import AvroCodec
+from core.settings import Settings
 
 __all__ = [
     "REDIRECT",

@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from connectors.kafka import CommandQueue, CommandTopicNotReady
 from connectors.kafka import _command_queue as module
-from connectors.kafka.brokers import BrokerInfo
+from qbsync.brokers import BrokerInfo
 from tests.support.waiting import until
 
 

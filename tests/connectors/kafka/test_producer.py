@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import DeliveryFailed, RecordProducer, ensure_topics
-from connectors.kafka.brokers import BrokerInfo
+from qbsync.brokers import BrokerInfo
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration

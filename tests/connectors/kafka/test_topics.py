@@ -16,9 +16,9 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from connectors.kafka import TopicSpec, ensure_topics
-from connectors.kafka.brokers import BrokerInfo
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import prepare_topics, use_broker
-from qbsync.settings import Settings
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from connectors.kafka import CommandQueue, RecordProducer, WorkIndex, ensure_topics
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import prepare_topics, use_broker
-from qbsync.settings import Settings
 from tests.support.gateway import Served, connector, enqueue, results, serving
 from tests.support.waiting import until
 

@@ -13,12 +13,12 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbo import create_qbo_runtime
 from connectors.qbo_sandbox import QboSandbox
 from connectors.store import Mapping
-from qbsync.contracts import AvroCodec, customer_event, validate_event
-from qbsync.settings import Settings
+from core.contracts import AvroCodec, customer_event, validate_event
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from tests.support.pipeline import running_pipeline
 from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings
 from tests.support.waiting import until

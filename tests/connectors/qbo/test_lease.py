@@ -8,11 +8,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from connectors.kafka import CommandQueue
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbo import SENDER_GROUP, QboEntityRequest, QboOperation, create_qbo_runtime
-from qbsync.contracts import AvroCodec
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import prepare_topics, use_broker
-from qbsync.settings import Settings
 from tests.support.qbo import (
     add_qbo_profile,
     connect,

@@ -9,12 +9,12 @@ from datetime import datetime
 import pytest
 
 from connectors.kafka import RecordProducer
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbo import QboReader, QboUnavailable, ReaderConfig
 from connectors.qbo_sandbox import Fault
-from qbsync.contracts import AvroCodec
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import prepare_topics, use_broker
-from qbsync.settings import Settings
 from tests.support.qbo import add_qbo_profile, connect, qbo_world, read_topic
 
 REALM = "8880001111"

@@ -18,11 +18,11 @@ from confluent_kafka import Consumer, TopicPartition
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbo import ReaderConfig, create_qbo_runtime, sign, webhook_app, webhook_hints
 from connectors.qbo_sandbox import QboSandbox
-from qbsync.contracts import AvroCodec, customer_event
-from qbsync.settings import Settings
+from core.contracts import AvroCodec, customer_event
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from tests.support.pipeline import running_pipeline
 from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings
 from tests.support.waiting import until

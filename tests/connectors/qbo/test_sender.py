@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from connectors.kafka import CommandQueue, DeliveryFailed
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbo import (
     SENDER_GROUP,
     QboEntityRequest,
@@ -21,10 +20,11 @@ from connectors.qbo import (
     create_qbo_runtime,
 )
 from connectors.qbo_sandbox import Fault, QboSandbox
-from qbsync.conflicts import CONFLICT
-from qbsync.contracts import AvroCodec
+from core.conflicts import CONFLICT
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import prepare_topics, use_broker
-from qbsync.settings import Settings
 from tests.support.qbo import (
     QboWorld,
     add_qbo_profile,

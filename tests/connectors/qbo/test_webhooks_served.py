@@ -11,7 +11,6 @@ import httpx2
 import pytest
 from pydantic import SecretStr
 
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbo import (
     QboEntityRequest,
     QboOperation,
@@ -19,10 +18,11 @@ from connectors.qbo import (
     QboRuntime,
     create_qbo_runtime,
 )
+from core.errors import ConfigurationError
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.cli_qbo import serving_webhooks
-from qbsync.errors import ConfigurationError
 from qbsync.runtime import use_broker
-from qbsync.settings import Settings
 from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings, qbo_world
 from tests.support.waiting import until
 

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from connectors.qbwc import create_gateway, create_profile
-from qbsync.settings import Settings
+from core.settings import Settings
 from tests.support.gateway import Served, connector, enqueue
 from tests.support.promtool import check_metrics
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.qbwc import GatewayConfig, WebConnectorGateway
-from qbsync.contracts import AvroCodec
+from core.contracts import AvroCodec
 
 
 def gateway(**config: str) -> WebConnectorGateway:

@@ -12,7 +12,7 @@ import pytest
 
 from connectors.qbxml import build_message, build_request, parse_response
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
-from qbsync.processes import ChildProcess, child_process
+from core.processes import ChildProcess, child_process
 from qbsync.runtime import child_env, free_port, wait_healthy
 from tests.support.gateway import (
     Served,

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile
 from connectors.qbwc._imports import ImportConfig, absorb, due, import_request, start
 from connectors.qbxml import ENTITIES, build_message, build_request, parse_xml
 from connectors.qbxml._parse import ResponseStatus
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import ImportWatermark, Store, upgrade
-from qbsync.contracts import AvroCodec
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import prepare_topics, use_broker
-from qbsync.settings import Settings
 from tests.support.gateway import Served, enqueue, records, serving
 from tests.support.xsd import assert_valid_qbxml
 

@@ -13,7 +13,7 @@ import pytest
 
 from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector
-from qbsync.processes import child_process
+from core.processes import child_process
 from qbsync.runtime import child_env, free_port, wait_healthy
 from tests.support.gateway import Served, authenticate, connector, enqueue, results, send_request
 from tests.support.waiting import until

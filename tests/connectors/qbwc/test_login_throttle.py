@@ -19,7 +19,7 @@ from sqlalchemy import delete, update
 import connectors.qbwc._passwords as passwords_module
 from connectors.qbwc import GatewayConfig, WebConnectorGateway, create_profile, throttle_key
 from connectors.store import LoginThrottle, Store, upgrade
-from qbsync.contracts import AvroCodec
+from core.contracts import AvroCodec
 
 pytestmark = pytest.mark.integration
 

@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 
 from connectors.kafka import CommandTopicNotReady, DeliveryFailed
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import Gateway, GatewayServer, create_gateway, create_profile
 from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store, upgrade
-from qbsync.contracts import AvroCodec
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.runtime import prepare_topics, use_broker
-from qbsync.settings import Settings
 from tests.support.gateway import Served, enqueue_requests, results
 from tests.support.waiting import until
 

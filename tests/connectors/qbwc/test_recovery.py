@@ -15,7 +15,7 @@ from connectors.qbwc._recovery import (
     prepare,
 )
 from connectors.qbxml import ResponseStatus, build_request, parse_xml
-from qbsync.conflicts import CONFLICT
+from core.conflicts import CONFLICT
 
 
 def status(request_id: str, code: int, **found: str) -> ResponseStatus:

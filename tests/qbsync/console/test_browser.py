@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 
 from connectors.kafka import RecordProducer
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile
 from connectors.sandbox import (
     CompanyFile,
@@ -37,10 +36,11 @@ from connectors.sandbox import (
     find_reference,
 )
 from connectors.store import ConsoleStore, Store, upgrade
+from core.contracts import AvroCodec, customer_event, validate_event
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.console._auth import create_user
-from qbsync.contracts import AvroCodec, customer_event, validate_event
 from qbsync.runtime import free_port
-from qbsync.settings import Settings
 from tests.conftest import missing
 from tests.support.waiting import until
 

@@ -14,14 +14,14 @@ from flask.testing import FlaskClient
 from pydantic import SecretStr
 
 from connectors.kafka import RecordProducer
-from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile, verify_password
 from connectors.store import ConsoleStore, Mapping, Store, SyncLogEntry, upgrade
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 from qbsync.console import Console, create_console
 from qbsync.console._auth import create_user
-from qbsync.contracts import AvroCodec
 from qbsync.runtime import prepare_topics, use_broker
-from qbsync.settings import Settings
 from streams.app import Failure, Pipeline, Source
 from tests.support.waiting import until
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qbsync.contracts import (
+from core.contracts import (
     EVENT_TYPES,
     AvroCodec,
     InvalidEvent,
@@ -25,7 +25,7 @@ from qbsync.contracts import (
     to_json,
     validate_event,
 )
-from qbsync.contracts._schemas import default_schema_dir
+from core.contracts._schemas import default_schema_dir
 
 EXAMPLES = default_schema_dir() / "examples"
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

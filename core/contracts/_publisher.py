@@ -19,11 +19,11 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from qbsync.contracts._catalog import EventType, event_type
-from qbsync.contracts._codec import AvroCodec
-from qbsync.contracts._errors import ContractError
-from qbsync.contracts._validate import validate_event
-from qbsync.settings import Settings
+from core.contracts._catalog import EventType, event_type
+from core.contracts._codec import AvroCodec
+from core.contracts._errors import ContractError
+from core.contracts._validate import validate_event
+from core.settings import Settings
 
 __all__ = ["Delivery", "EventPublisher", "PreparedEvent", "PublishFailed", "prepare_event"]
 

@@ -13,8 +13,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import ensure_topics
-from connectors.kafka.brokers import BrokerInfo
-from qbsync.contracts import (
+from core.contracts import (
     AvroCodec,
     Delivery,
     EventPublisher,
@@ -24,8 +23,9 @@ from qbsync.contracts import (
     new_event,
     parse_json,
 )
-from qbsync.contracts._schemas import default_schema_dir
-from qbsync.settings import Settings
+from core.contracts._schemas import default_schema_dir
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
 
 pytestmark = pytest.mark.integration
 
@@ -171,7 +171,7 @@ def test_no_broker_configured_is_a_clear_error(settings: Settings) -> None:
 
 
 def test_prepared_events_say_what_would_be_sent() -> None:
-    from qbsync.contracts import prepare_event
+    from core.contracts import prepare_event
 
     prepared = prepare_event(AvroCodec(), "invoice.upserted", copy.deepcopy(example("invoice")))
     assert isinstance(prepared, PreparedEvent)

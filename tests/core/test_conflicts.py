@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from qbsync.conflicts import earlier, winner
+from core.conflicts import earlier, winner
 
 QB = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -51,7 +51,7 @@ from connectors.kafka._kraft import (
     kraft_node,
     probe,
 )
-from qbsync.processes import die_with_parent
+from core.processes import die_with_parent
 
 __all__ = [
     "BROKER_KINDS",

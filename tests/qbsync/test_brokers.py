@@ -1,4 +1,4 @@
-"""The test infrastructure itself: ``connectors.kafka.brokers`` starts a broker that really
+"""The test infrastructure itself: ``qbsync.brokers`` starts a broker that really
 round-trips records, and ``tests.support.postgres`` gives a database that answers.
 
 ``broker`` is the session fixture of ``tests/conftest.py``: the broker ``running_broker()``
@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from connectors.kafka.brokers import (
+from qbsync.brokers import (
     BROKER_KINDS,
     BrokerInfo,
     BrokerUnavailable,

@@ -26,9 +26,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from qbsync.contracts._catalog import EventType, event_type
-from qbsync.contracts._errors import ContractError
-from qbsync.contracts._schemas import SchemaSet, load_schemas, named_types
+from core.contracts._catalog import EventType, event_type
+from core.contracts._errors import ContractError
+from core.contracts._schemas import SchemaSet, load_schemas, named_types
 
 __all__ = [
     "InvalidEvent",

@@ -25,17 +25,17 @@ from typing import Any
 import fastavro
 import fastavro.schema
 
-from qbsync.contracts import _registry
-from qbsync.contracts._errors import ContractError
-from qbsync.contracts._registry import (
+from core.contracts import _registry
+from core.contracts._errors import ContractError
+from core.contracts._registry import (
     RegistryClient,
     RegistryRefused,
     SchemaUnknownToRegistry,
     registry_from_url,
     subject_for,
 )
-from qbsync.contracts._schemas import SchemaSet, load_released, load_schemas
-from qbsync.settings import Settings
+from core.contracts._schemas import SchemaSet, load_released, load_schemas
+from core.settings import Settings
 
 __all__ = [
     "SCHEMA_REGISTRY",
@@ -129,7 +129,7 @@ class AvroCodec:
         """Return ``(schema name, record)``; ``expected`` refuses any other type.
 
         Raises :class:`DecodeError` for bytes that will never decode, and
-        :class:`~qbsync.contracts.RegistryUnavailable` when the registry does not answer (the
+        :class:`~core.contracts.RegistryUnavailable` when the registry does not answer (the
         same bytes may decode later).
         """
         if len(data) >= _HEADER and data.startswith(_MAGIC):

@@ -7,7 +7,7 @@ Schema Registry takes one document per subject, a reader resolving old data need
 writer schema in one piece, and ``docs/events.md`` walks the fields.
 
 In a checkout the schemas are read from ``schemas/avro``; an installed wheel carries them as
-package data (``qbsync/contracts/avro``). Snapshots of released versions sit under
+package data (``core/contracts/avro``). Snapshots of released versions sit under
 ``released/<version>/`` next to them and are loaded with :func:`load_released`.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import fastavro.schema
 
-from qbsync.contracts._errors import ContractError
+from core.contracts._errors import ContractError
 
 __all__ = [
     "SchemaNotFound",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from qbsync.contracts._errors import ContractError
+from core.contracts._errors import ContractError
 
 __all__ = [
     "REGISTRY_URL_ENV",

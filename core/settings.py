@@ -74,7 +74,7 @@ class KafkaSettings(BaseSettings):
 
 class SchemaRegistrySettings(BaseSettings):
     """``QBSYNC_SCHEMA_REGISTRY_*``: a Confluent Schema Registry. Empty URL: Avro
-    single-object encoding, no registry (see ``qbsync.contracts``)."""
+    single-object encoding, no registry (see ``core.contracts``)."""
 
     model_config = SettingsConfigDict(env_prefix="QBSYNC_SCHEMA_REGISTRY_", extra="ignore")
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from qbsync.contracts._catalog import EventType, event_type
+from core.contracts._catalog import EventType, event_type
 
 __all__ = ["customer_event", "new_event"]
 

@@ -10,7 +10,7 @@ import platform
 
 from prometheus_client import CollectorRegistry, Info, PlatformCollector, ProcessCollector
 
-from qbsync import __version__
+from core import __version__
 
 __all__ = ["build_labels", "register_process_metrics"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from qbsync.contracts import check_compatibility, load_released, load_schemas
-from qbsync.contracts._schemas import default_schema_dir
+from core.contracts import check_compatibility, load_released, load_schemas
+from core.contracts._schemas import default_schema_dir
 
 RELEASES = load_released()
 

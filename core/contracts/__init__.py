@@ -4,7 +4,7 @@ validator that says what is wrong with an event, and the publisher for upstream 
 See ``docs/events.md`` (generated from the schemas) for the events themselves.
 """
 
-from qbsync.contracts._catalog import (
+from core.contracts._catalog import (
     ENTITIES,
     EVENT_TYPES,
     EntitySpec,
@@ -12,7 +12,7 @@ from qbsync.contracts._catalog import (
     UnknownEventType,
     event_type,
 )
-from qbsync.contracts._codec import (
+from core.contracts._codec import (
     SCHEMA_REGISTRY,
     SINGLE_OBJECT,
     AvroCodec,
@@ -20,26 +20,26 @@ from qbsync.contracts._codec import (
     EncodeError,
     codec_from_settings,
 )
-from qbsync.contracts._docs import render_events_doc
-from qbsync.contracts._errors import ContractError
-from qbsync.contracts._events import customer_event, new_event
-from qbsync.contracts._evolution import check_compatibility
-from qbsync.contracts._publisher import (
+from core.contracts._docs import render_events_doc
+from core.contracts._errors import ContractError
+from core.contracts._events import customer_event, new_event
+from core.contracts._evolution import check_compatibility
+from core.contracts._publisher import (
     Delivery,
     EventPublisher,
     PreparedEvent,
     PublishFailed,
     prepare_event,
 )
-from qbsync.contracts._registry import (
+from core.contracts._registry import (
     REGISTRY_URL_ENV,
     RegistryClient,
     RegistryUnavailable,
     registry_from_url,
 )
-from qbsync.contracts._samples import sample, variants_for
-from qbsync.contracts._schemas import SchemaNotFound, SchemaSet, load_released, load_schemas
-from qbsync.contracts._validate import (
+from core.contracts._samples import sample, variants_for
+from core.contracts._schemas import SchemaNotFound, SchemaSet, load_released, load_schemas
+from core.contracts._validate import (
     InvalidEvent,
     Problem,
     from_json,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qbsync.contracts._errors import ContractError
+from core.contracts._errors import ContractError
 
 __all__ = [
     "ENTITIES",

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from qbsync.contracts import ENTITIES, EVENT_TYPES, UnknownEventType, event_type, load_schemas
-from qbsync.contracts._schemas import default_schema_dir
+from core.contracts import ENTITIES, EVENT_TYPES, UnknownEventType, event_type, load_schemas
+from core.contracts._schemas import default_schema_dir
 
 SCHEMAS = load_schemas()
 FILES = sorted(default_schema_dir().glob("*.avsc"))

@@ -1,4 +1,4 @@
-from qbsync.errors import QbsyncError
+from core.errors import QbsyncError
 
 __all__ = ["ContractError"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qbsync.contracts import EVENT_TYPES, load_schemas, render_events_doc
+from core.contracts import EVENT_TYPES, load_schemas, render_events_doc
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "events.md"
 

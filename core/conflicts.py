@@ -19,14 +19,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
+from core.status import Status
+
 __all__ = ["CONFLICT", "Policy", "Side", "earlier", "winner"]
 
 Policy = Literal["never", "most_recent", "always"]
 Side = Literal["app", "quickbooks"]
 
-# qbsync's own status code (QuickBooks' are >= 0) for an app change that was not written
-# because QuickBooks' change to the same record wins under the tenant's policy.
-CONFLICT = -3
+# An app change not written because QuickBooks' change to the same record wins.
+CONFLICT = Status.CONFLICT
 
 
 def winner(policy: str, app_changed_at: datetime | None, qb_changed_at: datetime | None) -> Side:

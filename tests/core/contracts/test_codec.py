@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qbsync.contracts import (
+from core.contracts import (
     SCHEMA_REGISTRY,
     SINGLE_OBJECT,
     AvroCodec,
@@ -27,7 +27,7 @@ from qbsync.contracts import (
     sample,
     variants_for,
 )
-from tests.qbsync.contracts.conftest import FakeRegistry
+from tests.core.contracts.conftest import FakeRegistry
 
 NOW = datetime(2026, 11, 21, 12, 30, 15, 123000, tzinfo=UTC)
 SCHEMAS = load_schemas()

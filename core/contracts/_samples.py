@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from qbsync.contracts._schemas import named_types
+from core.contracts._schemas import named_types
 
 __all__ = ["sample", "variants_for"]
 

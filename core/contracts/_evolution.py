@@ -20,8 +20,8 @@ from typing import Any
 
 import fastavro
 
-from qbsync.contracts._samples import sample, variants_for
-from qbsync.contracts._schemas import SchemaSet
+from core.contracts._samples import sample, variants_for
+from core.contracts._schemas import SchemaSet
 
 __all__ = ["check_compatibility"]
 

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qbsync.contracts._catalog import ENTITIES, EVENT_TYPES, EntitySpec
-from qbsync.contracts._schemas import SchemaSet, load_schemas
+from core.contracts._catalog import ENTITIES, EVENT_TYPES, EntitySpec
+from core.contracts._schemas import SchemaSet, load_schemas
 
 __all__ = ["render_events_doc"]
 
@@ -43,8 +43,8 @@ be deactivated.
 From Python (validates first; raises `InvalidEvent` listing every problem):
 
 ```python
-from qbsync.contracts import EventPublisher, new_event
-from qbsync.settings import Settings
+from core.contracts import EventPublisher, new_event
+from core.settings import Settings
 
 with EventPublisher(Settings()) as publisher:
     event = new_event(

@@ -1,0 +1,19 @@
+"""qbsync's own status codes, beside QuickBooks' (which are >= 0) in a result's
+``status_code``: one enum, so the gateway, the QBO sender and the worker agree on them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["Status"]
+
+
+class Status(IntEnum):
+    """A result QuickBooks did not give: qbsync's reason, as a negative code."""
+
+    # QuickBooks returned no answer for the request (or one that could not be read).
+    NO_ANSWER = -1
+    # Held back because a record it depends on failed; sent once that record is fixed.
+    BLOCKED = -2
+    # Not written: QuickBooks' change to the same record wins under the tenant's policy.
+    CONFLICT = -3
