@@ -28,8 +28,10 @@ __all__ = [
     "SYNC_STATUS",
     "Command",
     "DeadLetter",
+    "Failure",
     "Imported",
     "Message",
+    "Origin",
     "QboRequest",
     "Result",
 ]
@@ -162,6 +164,31 @@ class Result(Message):
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a message came from, and its bytes: what its dead letter keeps, byte for byte."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why something is a dead letter: the catalog's words plus qbsync's own context."""
+
+    code: str
+    reason: str
+    category: str = "rejected"
+    explanation: str = ""
+    remedy: str = ""
+    attempts: int = 1
+    first_failed_at: datetime | None = None
+    blocked_by: str | None = None
+
+
+@dataclass(frozen=True)
 class DeadLetter(Message):
     """A message nobody could act on, its original bytes kept for a replay."""
 
@@ -186,6 +213,42 @@ class DeadLetter(Message):
     attempts: int = 1
     first_failed_at: datetime | None = None
     blocked_by: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        origin: Origin,
+        failure: Failure,
+        failed_at: datetime,
+        *,
+        tenant_id: str | None = None,
+        profile_id: str | None = None,
+        entity: str | None = None,
+        entity_id: str | None = None,
+        dead_letter_id: str | None = None,
+    ) -> DeadLetter:
+        """The one way to build a dead letter: ``origin`` byte for byte, and why."""
+        return cls(
+            dead_letter_id=dead_letter_id or str(uuid.uuid4()),
+            source_topic=origin.topic,
+            source_partition=origin.partition,
+            source_offset=origin.offset,
+            code=failure.code,
+            reason=failure.reason,
+            failed_at=failed_at,
+            tenant_id=tenant_id,
+            profile_id=profile_id,
+            original_key=origin.key,
+            original_value=origin.value,
+            entity=entity,
+            entity_id=entity_id,
+            category=failure.category,
+            explanation=failure.explanation,
+            remedy=failure.remedy,
+            attempts=failure.attempts,
+            first_failed_at=failure.first_failed_at or failed_at,
+            blocked_by=failure.blocked_by,
+        )
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,21 @@ def test_dead_letters_and_imports_round_trip() -> None:
         imported_at=NOW,
     )
     assert Imported.decode(codec, imported.encode(codec)) == imported
+
+
+def test_a_dead_letter_keeps_its_origin_byte_for_byte_and_its_first_failure() -> None:
+    from core.messages import Failure, Origin
+
+    origin = Origin(topic="qbsync.commands.f1", partition=0, offset=7, key=b"acme", value=b"\x01")
+    letter = DeadLetter.of(
+        origin, Failure(code="3171", reason="closed", attempts=2), NOW, tenant_id="acme"
+    )
+    assert (letter.source_topic, letter.source_partition, letter.source_offset) == (
+        "qbsync.commands.f1",
+        0,
+        7,
+    )
+    assert (letter.original_key, letter.original_value) == (b"acme", b"\x01")
+    assert letter.first_failed_at == NOW  # unknown first failure: this one
+    assert letter.attempts == 2
+    assert letter.tenant_id == "acme"
