@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from connectors.qbwc import create_profile
 from connectors.store import Mapping, Store, upgrade
 from core.contracts import AvroCodec
+from core.messages import IMPORTED
 from core.settings import Settings
 from streams.app import Pipeline
 
@@ -94,7 +95,7 @@ def main() -> None:
         every = max(1, round(1 / args.changed)) if args.changed else 0
         values = [
             codec.encode(
-                "com.qbsync.pipeline.Imported",
+                IMPORTED,
                 imported(n, "2" if every and n % every == 0 else "1"),
             )
             for n in range(args.records)

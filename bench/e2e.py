@@ -50,11 +50,11 @@ from connectors.kafka import ensure_topics
 from connectors.sandbox import CompanyFile, SandboxWebConnector
 from connectors.store import Store, upgrade
 from core.contracts import AvroCodec, EventPublisher
+from core.messages import SYNC_STATUS
 from core.settings import Settings
 from qbsync.brokers import running_broker
 from qbsync.runtime import Services, prepare_topics, running_services
 
-SYNC_STATUS = "com.qbsync.events.SyncStatus"
 CALL_TIMEOUT_S = 300.0
 
 

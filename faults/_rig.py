@@ -30,6 +30,7 @@ from connectors.sandbox import (
 )
 from connectors.store import Store, upgrade
 from core.contracts import AvroCodec, codec_from_settings, customer_event
+from core.messages import COMMAND
 from core.processes import ChildProcess, child_process
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
@@ -38,8 +39,6 @@ from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wai
 __all__ = ["CompanyRun", "Rig", "soap_envelope", "until"]
 
 CUSTOMER_EVENT = "com.qbsync.events.CustomerEvent"
-COMMAND = "com.qbsync.pipeline.Command"
-DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
 
 
 def soap_envelope(operation: str, inner: str = "") -> str:

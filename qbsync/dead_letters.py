@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.errors import QbsyncError
+from core.messages import COMMAND, DEAD_LETTER
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def read_letters(settings: Settings, chosen: LetterFilter | None = None) -> list
     letters = read_dead_letters(
         settings.kafka.client_config(),
         settings.topics.dead_letters,
-        lambda data: codec.decode(data, expected="com.qbsync.pipeline.DeadLetter")[1],
+        lambda data: codec.decode(data, expected=DEAD_LETTER)[1],
     )
     return [letter for letter in letters if matches(letter)]
 
@@ -125,9 +126,7 @@ def story(letter: Letter, settings: Settings) -> dict[str, Any]:
         from core.contracts import DecodeError, codec_from_settings
 
         try:
-            _, command = codec_from_settings(settings).decode(
-                original, expected="com.qbsync.pipeline.Command"
-            )
+            _, command = codec_from_settings(settings).decode(original, expected=COMMAND)
             view["command"] = {
                 "action": command["action"],
                 "depends_on": command["depends_on"],
@@ -204,10 +203,10 @@ def _replayed(
     value: bytes = letter["original_value"]
     if letter["source_topic"] == events_topic:
         return events_topic, letter["original_key"], value
-    _, command = codec.decode(value, expected="com.qbsync.pipeline.Command")
+    _, command = codec.decode(value, expected=COMMAND)
     fresh = {**command, "attempt": 1, "first_failed_at": None}
     return (
         letter["source_topic"],
         letter["original_key"],
-        codec.encode("com.qbsync.pipeline.Command", fresh),
+        codec.encode(COMMAND, fresh),
     )

@@ -27,6 +27,7 @@ from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store, upgrade
 from core.contracts import AvroCodec, codec_from_settings, customer_event
+from core.messages import DEAD_LETTER, RESULT
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo, running_broker
 from qbsync.runtime import (
@@ -40,8 +41,6 @@ from qbsync.runtime import (
 __all__ = ["MALFORMED", "explain", "run_demo"]
 
 CUSTOMER_EVENT = "com.qbsync.events.CustomerEvent"
-RESULT = "com.qbsync.pipeline.Result"
-DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
 
 _LETTERS_SHOWN = 5
 # The deliberately malformed event: not Avro at all, so the worker cannot decode it.
