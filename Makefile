@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck ci helm-schema clean bench faults image image-smoke dashboard
+.PHONY: demo test lint format typecheck ci helm-schema clean bench faults image image-smoke dashboard codemap
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qbsync needs Python >= 3.11"'
@@ -40,9 +40,14 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict deploy/helm/schema/values.py
 	$(BIN)/mypy --strict deploy/grafana/dashboard.py
+	$(BIN)/mypy --strict docs/codemap.py
 
 helm-schema: $(STAMP)
 	$(BIN)/python deploy/helm/schema/values.py
+
+## codemap: regenerate the code map in docs/architecture.md from the tree (tests/test_codemap.py)
+codemap: $(STAMP)
+	$(BIN)/python docs/codemap.py
 
 ## dashboard: regenerate the Grafana dashboard JSON the chart ships
 dashboard: $(STAMP)
