@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
