@@ -165,15 +165,7 @@ def ticket_misuse(rig: Rig) -> Outcome:
     rig.enqueue(run, rig.customer_adds(["Ticketed"]))
     wc = run.connector()
     problems = []
-    forged = wc.call(
-        "sendRequestXML",
-        ticket="forged-ticket",
-        strHCPResponse="",
-        strCompanyFileName="",
-        qbXMLCountry="US",
-        qbXMLMajorVers="13",
-        qbXMLMinorVers="0",
-    ).text
+    forged = wc.send_request("forged-ticket")
     if forged:
         problems.append("a forged ticket got requests")
     answer = wc.call(
@@ -181,24 +173,9 @@ def ticket_misuse(rig: Rig) -> Outcome:
     ).text
     if answer != "-1":
         problems.append(f"a forged ticket's answer was taken ({answer})")
-    ticket = (
-        wc.call(
-            "authenticate",
-            strUserName=run.profile.profile.username,
-            strPassword=run.profile.password,
-        )[0].text
-        or ""
-    )
+    ticket = wc.authenticate(run.profile.profile.username, run.profile.password)
     wc.call("closeConnection", ticket=ticket)
-    reused = wc.call(
-        "sendRequestXML",
-        ticket=ticket,
-        strHCPResponse="",
-        strCompanyFileName="",
-        qbXMLCountry="US",
-        qbXMLMajorVers="13",
-        qbXMLMinorVers="0",
-    ).text
+    reused = wc.send_request(ticket)
     if reused:
         problems.append("a closed ticket got requests")
     wc.close()
@@ -298,6 +275,15 @@ def _invoice(ref: str, customer: str) -> tuple[str, str, str, str]:
     return ("invoice", ref, "ADD", xml)
 
 
+def _add_customer(run: CompanyRun, name: str) -> None:
+    """A customer already in the company file, added by hand in QuickBooks."""
+    run.company.process(
+        '<?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="continueOnError">'
+        f'<CustomerAddRq requestID="0"><CustomerAdd><Name>{name}</Name></CustomerAdd>'
+        "</CustomerAddRq></QBXMLMsgsRq></QBXML>"
+    )
+
+
 def _settled_once(run: CompanyRun, names: list[str], refs: list[str]) -> tuple[int, int]:
     """``(lost, duplicated)`` over customers ``names`` and invoices ``refs``."""
     lost, duplicated = run.count(names)
@@ -310,33 +296,11 @@ def _settled_once(run: CompanyRun, names: list[str], refs: list[str]) -> tuple[i
 def kill_gateway_mid_session(rig: Rig) -> Outcome:
     run = rig.company_file("killgw")
     names, refs = _names("KillGw", 3), ["KG-1", "KG-2"]
-    run.company.process(
-        '<?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="continueOnError">'
-        '<CustomerAddRq requestID="0"><CustomerAdd><Name>Payer</Name></CustomerAdd>'
-        "</CustomerAddRq></QBXMLMsgsRq></QBXML>"
-    )
+    _add_customer(run, "Payer")
     rig.enqueue(run, rig.customer_adds(names) + [_invoice(r, "Payer") for r in refs])
     wc = run.connector()
-    ticket = (
-        wc.call(
-            "authenticate",
-            strUserName=run.profile.profile.username,
-            strPassword=run.profile.password,
-        )[0].text
-        or ""
-    )
-    request = (
-        wc.call(
-            "sendRequestXML",
-            ticket=ticket,
-            strHCPResponse="",
-            strCompanyFileName="",
-            qbXMLCountry="US",
-            qbXMLMajorVers="13",
-            qbXMLMinorVers="0",
-        ).text
-        or ""
-    )
+    ticket = wc.authenticate(run.profile.profile.username, run.profile.password)
+    request = wc.send_request(ticket)
     run.company.process(request)  # QuickBooks applies it; the answer never arrives
     wc.close()
     rig.kill(rig.gateway)
@@ -364,11 +328,7 @@ def garbled_answer(rig: Rig) -> Outcome:
     """Issue 13 item 3: QuickBooks applied the batch, the answer arrives truncated."""
     run = rig.company_file("garbled")
     names, refs = _names("Garbled", 3), ["GA-1"]
-    run.company.process(
-        '<?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="continueOnError">'
-        '<CustomerAddRq requestID="0"><CustomerAdd><Name>GPayer</Name></CustomerAdd>'
-        "</CustomerAddRq></QBXMLMsgsRq></QBXML>"
-    )
+    _add_customer(run, "GPayer")
     rig.enqueue(run, rig.customer_adds(names) + [_invoice(r, "GPayer") for r in refs])
     applied = run.company.process
     garbled: list[str] = []
@@ -395,26 +355,8 @@ def session_takeover(rig: Rig) -> Outcome:
     names = _names("Takeover", 3)
     rig.enqueue(run, rig.customer_adds(names))
     crashed = run.connector("QBWC office")
-    ticket = (
-        crashed.call(
-            "authenticate",
-            strUserName=run.profile.profile.username,
-            strPassword=run.profile.password,
-        )[0].text
-        or ""
-    )
-    request = (
-        crashed.call(
-            "sendRequestXML",
-            ticket=ticket,
-            strHCPResponse="",
-            strCompanyFileName="",
-            qbXMLCountry="US",
-            qbXMLMajorVers="13",
-            qbXMLMinorVers="0",
-        ).text
-        or ""
-    )
+    ticket = crashed.authenticate(run.profile.profile.username, run.profile.password)
+    request = crashed.send_request(ticket)
     run.company.process(request)
     crashed.close()
     other = run.connector("QBWC elsewhere").run_once().authenticate

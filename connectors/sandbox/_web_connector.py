@@ -123,6 +123,24 @@ class SandboxWebConnector:
         raw = self._transport.post(soap_request(operation, params), INTUIT_NS + operation)
         return soap_result(raw, operation)
 
+    def authenticate(self, username: str, password: str) -> str:
+        """One ``authenticate`` call by hand (a test stepping through a session): the ticket."""
+        return self.call("authenticate", strUserName=username, strPassword=password)[0].text or ""
+
+    def send_request(self, ticket: str, major: str = "13", minor: str = "0") -> str:
+        """One ``sendRequestXML`` call by hand, as a US Web Connector of that qbXML version
+        makes it: the request, or "" when there is nothing to do."""
+        answer = self.call(
+            "sendRequestXML",
+            ticket=ticket,
+            strHCPResponse="",
+            strCompanyFileName="",
+            qbXMLCountry="US",
+            qbXMLMajorVers=major,
+            qbXMLMinorVers=minor,
+        )
+        return answer.text or ""
+
     def run_once(self) -> SessionReport:
         """One scheduled update, as QBWC does it, until the server says it is done."""
         with self._session_lock:  # one QBWC entry never runs two sessions at once

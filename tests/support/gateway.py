@@ -164,21 +164,9 @@ def records(served: Served, topic: str, expected: int) -> list[dict[str, object]
 
 def authenticate(wc: SandboxWebConnector, profile: NewProfile) -> str:
     """One ``authenticate`` call by hand; the ticket."""
-    answer = wc.call(
-        "authenticate", strUserName=profile.profile.username, strPassword=profile.password
-    )
-    return answer[0].text or ""
+    return wc.authenticate(profile.profile.username, profile.password)
 
 
 def send_request(wc: SandboxWebConnector, ticket: str) -> str:
     """One ``sendRequestXML`` call by hand, as a 13.0 Web Connector makes it."""
-    answer = wc.call(
-        "sendRequestXML",
-        ticket=ticket,
-        strHCPResponse="",
-        strCompanyFileName="",
-        qbXMLCountry="US",
-        qbXMLMajorVers="13",
-        qbXMLMinorVers="0",
-    )
-    return answer.text or ""
+    return wc.send_request(ticket)
