@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import RecordProducer
-from connectors.qbwc import create_profile
+from connectors.qbwc import NewProfile, create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store
 from core.contracts import AvroCodec, customer_event
@@ -165,24 +165,33 @@ def test_a_queued_command_survives_a_restart_of_run_and_is_delivered(
     with qbsync_run(data_dir, env):
         second = run_file(data_dir)
         assert queued(second["bootstrap_servers"], topic) == 1
-        company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
-        connector = SandboxWebConnector(
-            HttpTransport(second["gateway_url"] + "/qbwc"),
-            username=created.profile.username,
-            password=created.password,
-            company=company,
-        )
-        try:
-            until(
-                lambda: company.customers(),
-                step=connector.run_once,
-                timeout=90,
-                what="the customer delivered after the restart",
-            )
-            assert [c["FullName"] for c in company.customers()] == ["Lovelace"]
-        finally:
-            connector.close()
-            company.close()
+        assert delivered_customers(
+            tmp_path,
+            second["gateway_url"],
+            created,
+            timeout=90,
+            what="the customer delivered after the restart",
+        ) == ["Lovelace"]
+
+
+def delivered_customers(
+    tmp_path: Path, gateway_url: str, created: NewProfile, *, timeout: float, what: str
+) -> list[str]:
+    """A sandbox company file's Web Connector runs sessions until a customer arrives: their
+    names."""
+    company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
+    connector = SandboxWebConnector(
+        HttpTransport(gateway_url + "/qbwc"),
+        username=created.profile.username,
+        password=created.password,
+        company=company,
+    )
+    try:
+        until(lambda: company.customers(), step=connector.run_once, timeout=timeout, what=what)
+        return [c["FullName"] for c in company.customers()]
+    finally:
+        connector.close()
+        company.close()
 
 
 def queued(bootstrap_servers: str, topic: str) -> int:
@@ -249,24 +258,13 @@ def test_a_killed_broker_and_worker_come_back_and_an_event_still_lands(
             producer.send_all([(f"{prefix}.events", b"t-1", value)], timeout=60)
         finally:
             producer.close()
-        company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
-        connector = SandboxWebConnector(
-            HttpTransport(after["gateway_url"] + "/qbwc"),
-            username=created.profile.username,
-            password=created.password,
-            company=company,
-        )
-        try:
-            until(
-                lambda: company.customers(),
-                step=connector.run_once,
-                timeout=120,
-                what="the customer delivered after the crashes",
-            )
-            assert [c["FullName"] for c in company.customers()] == ["Hopper"]
-        finally:
-            connector.close()
-            company.close()
+        assert delivered_customers(
+            tmp_path,
+            after["gateway_url"],
+            created,
+            timeout=120,
+            what="the customer delivered after the crashes",
+        ) == ["Hopper"]
         assert run.poll() is None
         text = (data_dir / "run.out").read_text()
         assert "child=broker" in text
