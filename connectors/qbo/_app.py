@@ -16,6 +16,7 @@ from connectors.kafka import CommandQueue, RecordProducer
 from connectors.qbo._client import ClientConfig, QboClient
 from connectors.qbo._connections import CONNECTED, QboConnections
 from connectors.qbo._crypto import TokenCipher
+from connectors.qbo._http import sender_http_app
 from connectors.qbo._limits import RealmLimits
 from connectors.qbo._oauth import OAuthApp, OAuthClient
 from connectors.qbo._reader import QboReader, ReaderConfig, webhook_hints
@@ -145,6 +146,18 @@ class QboRuntime:
                 "name the entities to read back"
             )
         return webhook_app(verifier, webhook_hints(self.connections, store, self.reader.config))
+
+    def http_app(self, verifier: SecretStr, store: Store) -> WebhookApp:
+        """What the sender serves (``connectors.qbo._http``): the OAuth callback that
+        completes a "Connect to QuickBooks", ``/healthz``, and Intuit's webhooks when a
+        verifier is configured (and something is read back)."""
+        hooks = None
+        if verifier.get_secret_value() and self.reader is not None:
+            hooks = self.webhooks(verifier, store)
+        return sender_http_app(
+            complete=lambda url: self.connections.complete_callback(url, self.oauth),
+            webhooks=hooks,
+        )
 
     def close(self) -> None:
         with self._held_lock:
