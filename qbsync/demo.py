@@ -334,7 +334,7 @@ def run_demo(
                     services,
                 )
             tally = observer.tally
-            desktop = [
+            desktop: list[dict[str, Any]] = [
                 {
                     "kind": "desktop",
                     "name": name,
@@ -346,7 +346,7 @@ def run_demo(
                 }
                 for name, created in profiles.items()
             ]
-            qbo = {
+            qbo: dict[str, Any] = {
                 "kind": "qbo",
                 "name": f"Online Co (realm {QBO_REALM})",
                 "tenants": len(store.tenants(qbo_profile)),
