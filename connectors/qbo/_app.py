@@ -13,6 +13,7 @@ import httpx2
 from pydantic import SecretStr
 
 from connectors.kafka import CommandQueue, RecordProducer
+from connectors.qbo._checks import CompanyChecks
 from connectors.qbo._client import ClientConfig, QboClient
 from connectors.qbo._connections import CONNECTED, QboConnections
 from connectors.qbo._crypto import TokenCipher
@@ -217,6 +218,7 @@ def create_qbo_runtime(
             batch_size=qbo.batch_size,
         ),
         written=store.record_written,
+        checks=CompanyChecks(client),
     )
     reader = None
     if qbo.read_entity_names:

@@ -206,6 +206,18 @@ class Company:
             return fault("610", "Object Not Found", f"Object Not Found (Id {entity_id})")
         return 200, {entity: copy.deepcopy(found), "time": now_text(datetime.now(UTC))}
 
+    def company_info(self) -> Answer:
+        """``GET /companyinfo/<realm>``: the company's settings a sync needs (its start
+        date; Intuit's CompanyInfo has many more fields)."""
+        info = {
+            "Id": "1",
+            "SyncToken": "0",
+            "CompanyName": f"Sandbox Company {self.realm_id}",
+            "CompanyStartDate": self.start_date.isoformat(),
+            "Country": "US",
+        }
+        return 200, {"CompanyInfo": info, "time": now_text(datetime.now(UTC))}
+
     def query(self, text: str) -> Answer:
         try:
             query = parse_query(text)
