@@ -71,6 +71,9 @@ class QboRuntime:
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Reads the company's changes back after its commands (None: not configured).
     reader: QboReader | None = None
+    # A company whose limiter would hold the next request longer than this is left for the
+    # next drain, so one busy realm does not keep a thread from the others.
+    pace_s: float = 1.0
     # The companies whose drain lease this process holds, and until when.
     _held: dict[str, datetime] = field(default_factory=dict)
     _held_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -98,12 +101,22 @@ class QboRuntime:
 
     def drain_leased(self, profile_id: str, realm_id: str) -> DrainReport | None:
         """One drain of one company under its lease; None when another process holds it.
-        The lease is kept between drains (given back by :meth:`close`) and renewed in the
+        A company whose minute is full (Intuit's 500 requests) yields its thread to the
+        others until its limiter lets the next request go. The lease is kept between drains
+        (given back by :meth:`close`) and renewed in the
         store only once half of it is gone, so an idle company costs no write per drain."""
         if not self._hold(profile_id):
             return None
-        report = self.sender.drain(profile_id, realm_id, keep=lambda: self._hold(profile_id))
-        if report.stopped is None and self.reader is not None:
+        if self.client.wait_s(realm_id) > self.pace_s:
+            return DrainReport(0, 0, 0, 0, None)  # its minute is full: the others first
+        report = self.sender.drain(
+            profile_id,
+            realm_id,
+            keep=lambda: self._hold(profile_id),
+            pace=lambda: self.client.wait_s(realm_id) <= self.pace_s,
+        )
+        paced = self.client.wait_s(realm_id) > self.pace_s
+        if report.stopped is None and not paced and self.reader is not None:
             self._read(profile_id, realm_id)
         return report
 

@@ -191,11 +191,18 @@ class QboSender:
         self._checks = checks
 
     def drain(
-        self, profile_id: str, realm_id: str, keep: Callable[[], bool] | None = None
+        self,
+        profile_id: str,
+        realm_id: str,
+        keep: Callable[[], bool] | None = None,
+        pace: Callable[[], bool] | None = None,
     ) -> DrainReport:
         """Send what waits for this company, one batch; see the module's docstring.
         ``keep`` renews this process's lease on the company before every command; when it
-        returns False (another sender holds the company now) the drain stops there."""
+        returns False (another sender holds the company now) the drain stops there.
+        ``pace`` says whether the next command may go without waiting long for the realm's
+        limiter; when it returns False the drain ends there (what was sent is committed, the
+        rest waits for the next drain), so the thread drains other companies meanwhile."""
         try:
             queued = self._commands.fetch(
                 profile_id, self._config.batch_size, self._config.batch_max_bytes
@@ -212,6 +219,8 @@ class QboSender:
                 stopped = "another sender holds this company's lease"
                 log.warning("qbo drain lease lost", extra={"profile": profile_id})
                 break
+            if pace is not None and not pace():
+                break  # the realm's minute is full: not a stop, the next drain goes on
             try:
                 _name, command = self._codec.decode(item.value, COMMAND)
                 request = QboEntityRequest.from_avro(command["qbo"]) if command["qbo"] else None
