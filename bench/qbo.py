@@ -1,6 +1,8 @@
-"""Commands per second through the QBO sender for one realm: at Intuit's limit, and without.
+"""Commands per second through the QBO sender: one realm at Intuit's limit and without, or
+many realms at once.
 
     .venv/bin/python bench/qbo.py [--per-minute 500] [--windows 2] [--window-s 60]
+    .venv/bin/python bench/qbo.py --realms 1000 [--per-realm 3] [--per-minute 500 --window-s 60]
 
 Two rounds, each on a fresh realm of the QBO sandbox (over HTTP) with the same broker and
 store: ``limited``, the client's limiter at ``--per-minute`` (Intuit's 500 a minute, 10 at a
@@ -14,6 +16,15 @@ the first and the last, over the time between them) sits at ``bound_per_s`` = pe
 (window_s + the client's headroom of a second a minute) when the limiter is the bound,
 while the baseline is far above it. Throttled answers (429) count how often the client
 exceeded the sandbox's (Intuit's) limit: 0 expected. One JSON object on stdout.
+
+``--realms N``: N companies of one sandbox (Intuit's limits on each), each connected through
+the OAuth flow, ``--per-realm`` creates queued on each company's topic, then one sender
+(``create_qbo_runtime``: ``QBSYNC_QBO_SENDER_THREADS`` companies at a time, each under its
+lease) runs ``drain_all`` until every command is committed. Reported: the aggregate
+commands/s, what each realm got (its commands over the time from the start to its last
+write: min, median, max), the most requests any realm had in any minute, 429s, and whether
+every command was written once. What bounds it is stated, not assumed: the limiter binds
+only if the aggregate reaches N x 500/61 s.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +51,7 @@ from connectors.qbo import (
     QboEntityRequest,
     QboOperation,
     RealmLimits,
+    TokenSet,
     create_company,
     create_qbo_runtime,
 )
@@ -51,13 +63,36 @@ from qbsync.brokers import running_broker
 from qbsync.runtime import prepare_topics, use_broker
 
 UNLIMITED = 1_000_000
+PER_MINUTE_INTUIT = 500
 
 
 def queue_commands(
     settings: Settings, codec: AvroCodec, profile_id: str, tenant_id: str, count: int
 ) -> None:
+    queue_many(settings, codec, [(profile_id, tenant_id)], count)
+
+
+def queue_many(
+    settings: Settings, codec: AvroCodec, companies: list[tuple[str, str]], count: int
+) -> None:
+    """``count`` customer creates on each (profile, tenant)'s command topic."""
+    ensure_topics(
+        settings.kafka.client_config(), {settings.topics.commands(p): 1 for p, _ in companies}
+    )
+    records = [
+        record
+        for profile_id, tenant_id in companies
+        for record in _commands(settings, codec, profile_id, tenant_id, count)
+    ]
+    producer = RecordProducer(settings.kafka.client_config())
+    producer.send_all(records)
+    producer.close()
+
+
+def _commands(
+    settings: Settings, codec: AvroCodec, profile_id: str, tenant_id: str, count: int
+) -> list[tuple[str, bytes, bytes]]:
     topic = settings.topics.commands(profile_id)
-    ensure_topics(settings.kafka.client_config(), {topic: 1})
     records = []
     for n in range(count):
         request = QboEntityRequest(QboOperation.CREATE, "Customer", {"DisplayName": f"C {n}"})
@@ -80,9 +115,7 @@ def queue_commands(
                 codec.encode("com.qbsync.pipeline.Command", command),
             )
         )
-    producer = RecordProducer(settings.kafka.client_config())
-    producer.send_all(records)
-    producer.close()
+    return records
 
 
 def max_in_window(times: list[float], window_s: float) -> int:
@@ -153,13 +186,163 @@ def one_round(
     }
 
 
+def _point_at(settings: Settings, sandbox: QboSandbox, url: str) -> None:
+    qbo = settings.qbo
+    qbo.api_base_url = url
+    qbo.authorize_url = f"{url}/connect/oauth2"
+    qbo.token_url = f"{url}/oauth2/v1/tokens/bearer"
+    qbo.revoke_url = f"{url}/oauth2/v1/tokens/revoke"
+    qbo.client_id = sandbox.oauth.client_id
+    qbo.client_secret = SecretStr(sandbox.oauth.client_secret)
+    qbo.redirect_uri = "https://bench.example/callback"
+
+
+def _tokens(sandbox: QboSandbox, realm: str) -> TokenSet:
+    issued = sandbox.tokens_for(realm)
+    now = datetime.now(UTC)
+    return TokenSet(
+        access_token=SecretStr(str(issued["access_token"])),
+        refresh_token=SecretStr(str(issued["refresh_token"])),
+        access_expires_at=now + timedelta(seconds=int(str(issued["expires_in"]))),
+        refresh_expires_at=now + timedelta(days=100),
+    )
+
+
+def many_realms(
+    settings: Settings,
+    store: Store,
+    codec: AvroCodec,
+    realms: int,
+    per_realm: int,
+    per_minute: int = PER_MINUTE_INTUIT,
+    window_s: float = 60.0,
+) -> dict[str, Any]:
+    """See the module's docstring (``--realms``)."""
+    # The same limits on every realm in the sandbox (Intuit) and in the client.
+    sandbox = QboSandbox(per_minute=per_minute, window_s=window_s)
+    ids = [f"9{n:09d}" for n in range(realms)]
+    for realm in ids:
+        sandbox.add_company(realm)
+    with sandbox.serve(threads=16) as url:
+        _point_at(settings, sandbox, url)
+        limits = RealmLimits(per_minute=per_minute, window_s=window_s, margin_s=window_s / 60)
+        runtime = create_qbo_runtime(settings, store, limits=limits)
+        try:
+            setup = time.monotonic()
+            companies: list[tuple[str, str]] = []
+            for realm in ids:
+                tenant = f"tenant-{realm}"
+                profile_id = create_company(store, name=f"bench {realm}", tenants=[tenant])
+                state = runtime.connections.begin_connect(profile_id)
+                # The consent's tokens without its two HTTP round trips (the flow itself is
+                # the single-realm rounds' and the tests'): setup, not what is measured.
+                runtime.connections.complete_connect(state, realm, _tokens(sandbox, realm))
+                companies.append((profile_id, tenant))
+            queue_many(settings, codec, companies, per_realm)
+            setup_s = time.monotonic() - setup
+            total, sent, passes = realms * per_realm, 0, 0
+            started = time.monotonic()
+            while sent < total:
+                reports = runtime.drain_all()
+                passes += 1
+                done = sum(r.sent for r in reports.values())
+                sent += done
+                if not done:
+                    time.sleep(0.2)  # every realm waits for its limiter: as qbo send idles
+                stopped = {r.stopped for r in reports.values() if r.stopped}
+                if stopped:
+                    print(f"drains stopped: {sorted(stopped)[:3]}", file=sys.stderr)
+            elapsed = time.monotonic() - started
+        finally:
+            runtime.close()
+    writes: dict[str, list[float]] = {}
+    for realm, verb, _path, code, at in sandbox.requests:
+        if verb == "POST" and code == 200:
+            writes.setdefault(realm, []).append(at)
+    rates = sorted(len(times) / (max(times) - started) for times in writes.values())
+    # Between a realm's first and last write: its pace once it was being sent to.
+    sustained = sorted(
+        (len(t) - 1) / (max(t) - min(t)) for t in writes.values() if len(t) > 1 and max(t) > min(t)
+    )
+    written = sum(len(sandbox.company(r).all("Customer")) for r in ids)
+    bound = per_minute / (window_s * 61 / 60)
+    aggregate = total / elapsed
+    return {
+        "realms": realms,
+        "commands_per_realm": per_realm,
+        "commands": total,
+        "written": written,
+        "written_once": written == total,
+        "setup_s": round(setup_s, 1),
+        "elapsed_s": round(elapsed, 2),
+        "drain_all_passes": passes,
+        "sender_threads": settings.qbo.sender_threads,
+        "commands_per_s": round(aggregate, 1),
+        "per_realm_commands_per_s": {
+            "min": round(rates[0], 3),
+            "median": round(rates[len(rates) // 2], 3),
+            "max": round(rates[-1], 3),
+        },
+        "per_realm_sustained_per_s": {
+            "min": round(sustained[0], 3),
+            "median": round(sustained[len(sustained) // 2], 3),
+            "max": round(sustained[-1], 3),
+        }
+        if sustained
+        else None,
+        "per_window": per_minute,
+        "window_s": window_s,
+        "max_in_any_window_any_realm": max(
+            max_in_window(sorted(t), window_s) for t in writes.values()
+        ),
+        "throttled_429": sum(1 for entry in sandbox.requests if entry[3] == 429),
+        "limiter_bound_per_realm_per_s": round(bound, 3),
+        "limiter_bound_aggregate_per_s": round(bound * realms, 1),
+        "bound_by": "limiter" if aggregate >= 0.9 * bound * realms else "qbsync",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-minute", type=int, default=500, help="Intuit's limit: 500")
     parser.add_argument("--window-s", type=float, default=60.0, help="Intuit's: a minute")
     parser.add_argument("--windows", type=int, default=2, help="full windows to measure")
+    parser.add_argument("--realms", type=int, default=0, help="many realms at once instead")
+    parser.add_argument("--per-realm", type=int, default=3, help="commands per realm")
     args = parser.parse_args()
     count = args.per_minute * args.windows + 1
+    if args.realms:
+        with tempfile.TemporaryDirectory() as tmp, running_broker() as broker:
+            settings = Settings(data_dir=Path(tmp))
+            use_broker(settings, broker)
+            settings.topics.prefix = f"bench-{uuid.uuid4().hex[:6]}"
+            settings.qbo.token_keys = SecretStr(Fernet.generate_key().decode())
+            settings.qbo.read_entities = ""
+            upgrade(settings.database_url)
+            prepare_topics(settings)
+            store = Store(settings.database_url)
+            result = many_realms(
+                settings,
+                store,
+                AvroCodec(),
+                args.realms,
+                args.per_realm,
+                args.per_minute,
+                args.window_s,
+            )
+            store.close()
+        print(
+            json.dumps(
+                {
+                    "bench": "qbo-realms",
+                    "broker": {"kind": broker.kind, "version": broker.version},
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                    **result,
+                }
+            )
+        )
+        return
     with tempfile.TemporaryDirectory() as tmp, running_broker() as broker:
         settings = Settings(data_dir=Path(tmp))
         use_broker(settings, broker)

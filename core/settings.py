@@ -342,14 +342,21 @@ class QboSettings(BaseSettings):
     # (renewed before every command; lapses if the process dies); CDC reads per company.
     drain_lease_s: float = Field(default=120.0, gt=0)
     # QBO entities read back by CDC after a company's commands (empty: none), and how often.
-    read_entities: str = "Customer,Vendor,Employee,Item,Invoice,Payment"
+    read_entities: str = "Customer,Vendor,Employee,Item,Invoice,Payment,CreditMemo"
     read_interval_s: float = Field(default=300.0, gt=0)
-    # host:port where `qbsync qbo send` serves Intuit's webhooks (behind TLS); empty: none.
-    webhook_listen: str = ""
+    # host:port where `qbsync qbo send` serves HTTP (behind TLS): the OAuth callback
+    # (/qbo/callback), Intuit's webhooks (/qbo/webhooks), /healthz; empty: nothing served.
+    listen: str = ""
 
     @property
     def read_entity_names(self) -> tuple[str, ...]:
         return tuple(e.strip() for e in self.read_entities.split(",") if e.strip())
+
+    @property
+    def configured(self) -> bool:
+        """Whether this deployment talks to QuickBooks Online at all (``qbsync run``
+        starts the sender only then)."""
+        return not self.missing()
 
     def missing(self) -> list[str]:
         """The settings a connected deployment needs that are empty, by variable name."""

@@ -17,3 +17,7 @@ class Status(IntEnum):
     BLOCKED = -2
     # Not written: QuickBooks' change to the same record wins under the tenant's policy.
     CONFLICT = -3
+    # QuickBooks Online, refused before sending (connectors/qbo/_checks.py): a transaction
+    # dated before the company's start date; an employee's day over 24 hours.
+    BEFORE_START = -41
+    OVER_A_DAY = -42

@@ -198,7 +198,7 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
 
 
 # In the demo's words below its table, not in the table.
-_EXPLAINED = {"dead_letter_list", "topic_prefix", "kept"}
+_EXPLAINED = {"dead_letter_list", "topic_prefix", "kept", "companies", "qbo"}
 
 
 @app.command()
@@ -235,6 +235,16 @@ def demo(
                 continue
             table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
         Console().print(table)
+        side = Table("kind", "company", "tenants", "customers", "twice", title="side by side")
+        for company in summary["companies"]:
+            side.add_row(
+                company["kind"],
+                company["name"],
+                str(company["tenants"]),
+                str(company["records"]),
+                str(company["duplicates"]),
+            )
+        Console().print(side)
         typer.echo("\n".join(explain(summary)))
     if not summary["settled"]:
         raise typer.Exit(1)

@@ -20,7 +20,7 @@ from qbsync._cli_shell import command_group
 if TYPE_CHECKING:
     from connectors.qbo import WebhookApp
 
-__all__ = ["qbo_app", "serving_webhooks"]
+__all__ = ["qbo_app", "serving_http"]
 
 qbo_app = command_group("QuickBooks Online companies.")
 
@@ -126,8 +126,8 @@ def send(
 ) -> None:
     """Run the QBO sender until SIGTERM.
 
-    Drains every connected company's command topic and reads its changes back; serves
-    Intuit's webhooks on QBSYNC_QBO_WEBHOOK_LISTEN if set.
+    Drains every connected company's command topic and reads its changes back; serves the
+    OAuth callback, Intuit's webhooks and /healthz on QBSYNC_QBO_LISTEN if set.
     """
     from connectors.qbo import create_qbo_runtime
     from qbsync.runtime import open_cli_store
@@ -145,14 +145,14 @@ def send(
         with open_cli_store(settings) as store, ExitStack() as serving:
             runtime = create_qbo_runtime(settings, store)
             serving.callback(runtime.close)
-            if settings.qbo.webhook_listen:
+            if settings.qbo.listen:
                 port = serving.enter_context(
-                    serving_webhooks(
-                        runtime.webhooks(settings.qbo.webhook_verifier, store),
-                        settings.qbo.webhook_listen,
+                    serving_http(
+                        runtime.http_app(settings.qbo.webhook_verifier, store),
+                        settings.qbo.listen,
                     )
                 )
-                typer.echo(f"webhooks served on port {port}", err=True)
+                typer.echo(f"callback, webhooks and /healthz served on port {port}", err=True)
             while not stop.is_set():
                 reports = runtime.drain_all()
                 if once:
@@ -166,15 +166,15 @@ def send(
 
 
 @contextmanager
-def serving_webhooks(app: WebhookApp, listen: str) -> Iterator[int]:
+def serving_http(app: WebhookApp, listen: str) -> Iterator[int]:
     """Serve ``app`` on ``listen`` (``host:port``, port 0: a free one) in a thread; yields
-    the port. Intuit posts over HTTPS: put a TLS terminator in front."""
+    the port. Intuit posts and redirects over HTTPS: put a TLS terminator in front."""
     from connectors.qbwc import GatewayServer
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigurationError(
-            f"QBSYNC_QBO_WEBHOOK_LISTEN is {listen!r}: give host:port, e.g. 127.0.0.1:8090"
+            f"QBSYNC_QBO_LISTEN is {listen!r}: give host:port, e.g. 127.0.0.1:8090"
         )
     server = GatewayServer(app, host=host, port=int(port), threads=2)
     thread = threading.Thread(target=server.run, name="qbo-webhooks", daemon=True)

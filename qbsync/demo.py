@@ -1,6 +1,8 @@
-"""``qbsync demo``: the whole pipeline on this machine, against sandbox company files.
+"""``qbsync demo``: the whole pipeline on this machine, against sandbox companies.
 
-Three tenants: two share one company file, the third has its own. Each publishes customers;
+Four tenants: two share one Desktop company file, the third has its own, the fourth syncs to
+a QuickBooks Online company (the QBO sandbox over HTTP, connected through the sender's OAuth
+callback as "Connect to QuickBooks" does). Each publishes customers;
 once they are in QuickBooks, one customer per tenant is edited (a Mod with the stored
 EditSequence); one malformed event shows the dead-letter path. The demo waits until every
 event is settled (a result from QuickBooks, or a dead letter) and reports what it saw.
@@ -18,15 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx2
 from confluent_kafka import Consumer, TopicPartition
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connectors.kafka import RecordProducer
+from connectors.qbo import QboConnections, TokenCipher, authorize_url, create_company, oauth_app
+from connectors.qbo_sandbox import Company, QboSandbox
 from connectors.qbwc import create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store, upgrade
 from core.contracts import AvroCodec, codec_from_settings, customer_event
+from core.errors import WorkFailed
 from core.messages import DEAD_LETTER, RESULT
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo, running_broker
@@ -38,7 +46,11 @@ from qbsync.runtime import (
     use_broker,
 )
 
-__all__ = ["MALFORMED", "explain", "run_demo"]
+__all__ = ["MALFORMED", "QBO_REALM", "QBO_TENANT", "explain", "run_demo"]
+
+# The QBO company of the demo: its realm in the QBO sandbox, and the tenant synced to it.
+QBO_REALM = "9130350000000001"
+QBO_TENANT = "online-co"
 
 CUSTOMER_EVENT = "com.qbsync.events.CustomerEvent"
 
@@ -217,10 +229,19 @@ def run_demo(
                     profiles[company] = create_profile(
                         store, name=f"{company} {run_id}", tenants=served
                     )
+            sandbox = QboSandbox()
+            online = sandbox.add_company(QBO_REALM)
+            _use_qbo_sandbox(settings, stack.enter_context(sandbox.serve()), sandbox)
+            qbo_profile = create_company(store, name=f"Online Co {run_id}", tenants=[QBO_TENANT])
 
-            services = stack.enter_context(running_services(settings, work / "logs"))
+            services = stack.enter_context(running_services(settings, work / "logs", qbo=True))
             url = services.url
             console.print(f"gateway: {url}/qbwc (WSDL at {url}/qbwc?wsdl)")
+            _connect_to_quickbooks(settings, store, sandbox, qbo_profile)
+            console.print(
+                f"QuickBooks Online company {QBO_REALM} connected through"
+                f" {services.qbo_url}/qbo/callback"
+            )
 
             companies: dict[str, CompanyFile] = {}  # profile id -> its company file
             loops: list[_WebConnectorLoop] = []
@@ -252,7 +273,7 @@ def run_demo(
 
             adds = [
                 (tenant_id, f"C-{ti}-{i}", _sample_customer(ti, i))
-                for ti, tenant_id in enumerate(tenants)
+                for ti, tenant_id in enumerate([*tenants, QBO_TENANT])
                 for i in range(customers_per_tenant)
             ]
             published = producer.send_all(
@@ -312,8 +333,32 @@ def run_demo(
                     services,
                 )
             tally = observer.tally
-            records = sum(len(c.customers()) for c in companies.values())
-            commands = _commands_sent(settings, [p.profile.id for p in profiles.values()])
+            desktop: list[dict[str, Any]] = [
+                {
+                    "kind": "desktop",
+                    "name": name,
+                    "tenants": len(store.tenants(created.profile.id)),
+                    "records": len(companies[created.profile.id].customers()),
+                    "duplicates": _unmapped_records(
+                        store, {created.profile.id: companies[created.profile.id]}
+                    ),
+                }
+                for name, created in profiles.items()
+            ]
+            qbo: dict[str, Any] = {
+                "kind": "qbo",
+                "name": f"Online Co (realm {QBO_REALM})",
+                "tenants": len(store.tenants(qbo_profile)),
+                "records": len(online.all("Customer")),
+                "duplicates": _unmapped_qbo(store, qbo_profile, online),
+                "api_requests": len(sandbox.requests),
+                "throttled": sum(1 for r in sandbox.requests if r[3] == 429),
+                "connected_via": f"{services.qbo_url}/qbo/callback",
+            }
+            records = sum(c["records"] for c in desktop) + qbo["records"]
+            commands = _commands_sent(
+                settings, [p.profile.id for p in profiles.values()] + [qbo_profile]
+            )
             summary = {
                 "broker": {"kind": broker.kind, "version": broker.version},
                 "events_published": published,
@@ -324,9 +369,14 @@ def run_demo(
                 "dead_letter_codes": dict(sorted(tally.codes.items())),
                 "dead_letter_list": tally.letters,
                 "records_in_quickbooks": records,
-                "duplicates_in_quickbooks": _unmapped_records(store, companies),
-                "tenants": len(tenants),
+                "duplicates_in_quickbooks": sum(c["duplicates"] for c in desktop)
+                + qbo["duplicates"],
+                "tenants": len(tenants) + 1,
                 "company_files": len(profiles),
+                "qbo_companies": 1,
+                # Side by side: every Desktop file and the QBO company, with its own numbers.
+                "companies": [*desktop, qbo],
+                "qbo": qbo,
                 "web_connector_runs": sum(loop.runs for loop in loops),
                 "settled": settled,
                 "elapsed_s": round(time.monotonic() - started, 2),
@@ -358,6 +408,43 @@ def _await(
             return True
         services.check_alive()
     return False
+
+
+def _use_qbo_sandbox(settings: Settings, url: str, sandbox: QboSandbox) -> None:
+    """Point ``settings.qbo`` at the served QBO sandbox, as an operator sets QBSYNC_QBO_*
+    for Intuit; the sender serves its callback on a free loopback port."""
+    qbo = settings.qbo
+    qbo.api_base_url = url
+    qbo.authorize_url = f"{url}/connect/oauth2"
+    qbo.token_url = f"{url}/oauth2/v1/tokens/bearer"
+    qbo.revoke_url = f"{url}/oauth2/v1/tokens/revoke"
+    qbo.client_id = sandbox.oauth.client_id
+    qbo.client_secret = SecretStr(sandbox.oauth.client_secret)
+    qbo.listen = f"127.0.0.1:{free_port()}"
+    qbo.redirect_uri = f"http://{qbo.listen}/qbo/callback"
+    qbo.token_keys = SecretStr(Fernet.generate_key().decode())
+    qbo.read_entities = ""  # the demo shows the way in; reading back: docs/qbo.md
+    qbo.retry_base_s = 0.2
+    qbo.drain_lease_s = 10.0
+
+
+def _connect_to_quickbooks(
+    settings: Settings, store: Store, sandbox: QboSandbox, profile_id: str
+) -> None:
+    """ "Connect to QuickBooks": the administrator opens the authorize URL, grants access
+    (the sandbox's consent), and Intuit redirects the browser to the sender's callback."""
+    connections = QboConnections(store.engine, TokenCipher(settings.qbo.token_keys))
+    state = connections.begin_connect(profile_id)
+    callback = sandbox.consent(authorize_url(oauth_app(settings), state), QBO_REALM)
+    answer = httpx2.get(callback, timeout=30)
+    if answer.status_code != 200:
+        raise WorkFailed(f"the QBO sender's callback answered {answer.status_code}")
+
+
+def _unmapped_qbo(store: Store, profile_id: str, company: Company) -> int:
+    """Customers in the QBO company that no source record maps to (a write made twice)."""
+    mapped = {m.qb_id for t in store.tenants(profile_id) for m in store.mappings(t.id)}
+    return sum(1 for c in company.all("Customer") if c["Id"] not in mapped)
 
 
 def _unmapped_records(store: Store, companies: dict[str, CompanyFile]) -> int:
@@ -395,11 +482,19 @@ def explain(summary: dict[str, Any]) -> list[str]:
     it, the next three commands to try, and the kept folder."""
     lines = [
         f"What happened: {summary['events_published']} events for {summary['tenants']} tenants"
-        f" became {summary['commands_sent']} qbXML commands for {summary['company_files']}"
-        f" company files; QuickBooks (the sandbox) accepted {summary['results_ok']} and refused"
+        f" became {summary['commands_sent']} commands for {summary['company_files']} Desktop"
+        f" company files (qbXML) and {summary['qbo_companies']} QuickBooks Online company"
+        f" (REST); QuickBooks (the sandboxes) accepted {summary['results_ok']} and refused"
         f" {summary['results_error']}. {summary['records_in_quickbooks']} customers are in"
         f" QuickBooks, {summary['duplicates_in_quickbooks']} of them twice.",
     ]
+    qbo = summary.get("qbo")
+    if qbo:
+        lines.append(
+            f"QuickBooks Online: {qbo['name']} was connected through the sender's OAuth"
+            f" callback ({qbo['connected_via']}); it holds {qbo['records']} customers after"
+            f" {qbo['api_requests']} API requests ({qbo['throttled']} throttled)."
+        )
     if not summary["settled"]:
         lines.append(
             "Not everything settled before --timeout: the logs of the worker and gateway are"

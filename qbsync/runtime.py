@@ -14,11 +14,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 from connectors.kafka import ConfigChange, TopicSpec
 from connectors.kafka._kraft import java_missing, kraft_node, probe
 from core.errors import ConfigurationError, WorkFailed
 from core.processes import ChildProcess, Supervised, child_process, qbsync_argv, spawn
-from core.settings import Settings
+from core.settings import QboSettings, Settings
 from qbsync._local_run import RUN_FILE, LocalRun, remove_run_file, write_run_file
 from qbsync.brokers import BrokerInfo
 
@@ -40,6 +42,10 @@ __all__ = [
     "use_broker",
     "wait_healthy",
 ]
+
+# Where ``qbsync run`` serves the QBO sender's callback, webhooks and /healthz when
+# QBSYNC_QBO_LISTEN is empty (QBSYNC_QBO_REDIRECT_URI must point at its /qbo/callback).
+QBO_LISTEN = "127.0.0.1:8091"
 
 
 def migrate_local_store(settings: Settings) -> None:
@@ -118,7 +124,18 @@ def child_env(settings: Settings) -> dict[str, str]:
             f"QBSYNC_WORKER_{name.upper()}": str(value)
             for name, value in settings.worker.model_dump().items()
         },
+        **_qbo_env(settings.qbo),
     }
+
+
+def _qbo_env(qbo: QboSettings) -> dict[str, str]:
+    """Every ``QBSYNC_QBO_*`` setting for the sender child (secrets too: a child's
+    environment, like QBSYNC_DATABASE_URL above, never a log line)."""
+    env: dict[str, str] = {}
+    for name, value in qbo:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        env[f"QBSYNC_QBO_{name.upper()}"] = text
+    return env
 
 
 def topic_specs(settings: Settings) -> dict[str, TopicSpec]:
@@ -172,9 +189,11 @@ class Services:
     url: str  # the gateway's base URL; SOAP at ``url + "/qbwc"``
     console: ChildProcess | None = None
     console_url: str = ""  # the support console's pages, when it runs
+    qbo: ChildProcess | None = None  # the QBO sender, when it runs
+    qbo_url: str = ""  # its callback at ``qbo_url + "/qbo/callback"``
 
     def check_alive(self) -> None:
-        for child in (self.worker, self.gateway, self.console):
+        for child in (self.worker, self.gateway, self.console, self.qbo):
             if child is None:
                 continue
             if not child.alive():
@@ -183,10 +202,16 @@ class Services:
 
 @contextmanager
 def running_services(
-    settings: Settings, log_dir: Path, *, start_timeout_s: float = 60.0, console: bool = False
+    settings: Settings,
+    log_dir: Path,
+    *,
+    start_timeout_s: float = 60.0,
+    console: bool = False,
+    qbo: bool = False,
 ) -> Iterator[Services]:
-    """The worker and the gateway (and, with ``console``, the support console) as child
-    processes; each answers when this yields. All get SIGTERM (then SIGKILL) on exit."""
+    """The worker and the gateway (and, with ``console``, the support console; with ``qbo``,
+    the QBO sender serving on ``settings.qbo.listen``) as child processes; each answers
+    when this yields. All get SIGTERM (then SIGKILL) on exit."""
     env = child_env(settings)
     with ExitStack() as stack:
         worker = stack.enter_context(child_process("worker", ["worker"], env=env, log_dir=log_dir))
@@ -202,11 +227,26 @@ def running_services(
             )
             origin = f"http://{settings.console.host}:{settings.console.port}"
             console_url = origin + settings.console.path_prefix
+        sender = None
+        qbo_url = ""
+        if qbo:
+            sender = stack.enter_context(
+                child_process("qbo", ["qbo", "send"], env=env, log_dir=log_dir)
+            )
+            qbo_url = f"http://{settings.qbo.listen}"
         wait_healthy(gateway, f"{url}/healthz", start_timeout_s)
         if pages is not None:
             wait_healthy(pages, f"{origin}/healthz", start_timeout_s)
+        if sender is not None:
+            wait_healthy(sender, f"{qbo_url}/healthz", start_timeout_s)
         yield Services(
-            worker=worker, gateway=gateway, url=url, console=pages, console_url=console_url
+            worker=worker,
+            gateway=gateway,
+            url=url,
+            console=pages,
+            console_url=console_url,
+            qbo=sender,
+            qbo_url=qbo_url,
         )
 
 
@@ -271,7 +311,8 @@ def _local_kafka(settings: Settings, say: Callable[[str], None]) -> Supervised:
 
 def serve(settings: Settings, stop: threading.Event, say: Callable[[str], None]) -> None:
     """``qbsync run`` until ``stop`` is set: the broker (a local Apache Kafka when none is
-    configured), the worker and the gateway, each restarted with backoff when it exits
+    configured), the worker and the gateway (the console when enabled, the QBO sender when
+    QuickBooks Online is configured), each restarted with backoff when it exits
     (:class:`~core.processes.Supervised`), all stopped in reverse order at the end."""
 
     children: list[Supervised] = []
@@ -281,11 +322,17 @@ def serve(settings: Settings, stop: threading.Event, say: Callable[[str], None])
             children.append(_local_kafka(settings, say))
         migrate_local_store(settings)
         prepare_topics(settings)
+        if settings.qbo.configured and not settings.qbo.listen:
+            settings.qbo.listen = QBO_LISTEN
         env = child_env(settings)
         logs = settings.data_dir / "logs"
-        names = ["worker", "gateway"] + (["console"] if settings.console.enabled else [])
-        for name in names:
-            argv = qbsync_argv([name])
+        commands = {"worker": ["worker"], "gateway": ["gateway"]}
+        if settings.console.enabled:
+            commands["console"] = ["console"]
+        if settings.qbo.configured:
+            commands["qbo"] = ["qbo", "send"]
+        for name, args in commands.items():
+            argv = qbsync_argv(args)
             log_path = logs / f"{name}.log"
             children.append(
                 Supervised(name, partial(spawn, name, argv, env=env, log_path=log_path))
@@ -298,6 +345,10 @@ def serve(settings: Settings, stop: threading.Event, say: Callable[[str], None])
             origin = f"http://{settings.console.host}:{settings.console.port}"
             wait_healthy(supervised["console"].child, f"{origin}/healthz")
             pages = f"; console on {origin}{settings.console.path_prefix}/"
+        if "qbo" in supervised:
+            qbo_origin = f"http://{settings.qbo.listen}"
+            wait_healthy(supervised["qbo"].child, f"{qbo_origin}/healthz")
+            pages += f"; QBO callback on {qbo_origin}/qbo/callback"
 
         def record() -> Path:
             return write_run_file(

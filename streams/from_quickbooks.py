@@ -455,6 +455,29 @@ SHAPES: Mapping[str, tuple[Shape, ...]] = {
             follows="mapped",
         ),
     ),
+    # A credit memo (read from QuickBooks Online) is a negative invoice numbered CM<ref>
+    # (connectors.qbo._imports numbers it); the tenant's direction.invoice decides.
+    "CreditMemo": (
+        Shape(
+            "invoice",
+            {
+                "ref_number": text("RefNumber"),
+                "total": lambda f, r: (
+                    -(
+                        (amount("Subtotal")(f, r) or Decimal(0))
+                        + (amount("SalesTaxTotal")(f, r) or Decimal(0))
+                    )
+                ),
+                "applied": lambda f, r: (
+                    (amount("Subtotal")(f, r) or Decimal(0))
+                    + (amount("SalesTaxTotal")(f, r) or Decimal(0))
+                    - (amount("CreditRemaining")(f, r) or Decimal(0))
+                ),
+                "balance_remaining": amount("CreditRemaining", negate=True),
+                "is_paid": lambda f, r: not amount("CreditRemaining")(f, r),
+            },
+        ),
+    ),
 }
 
 PLACEHOLDERS: dict[str, str] = {

@@ -304,7 +304,8 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
                 f"dated {day.isoformat()}, before the tenant's sync-from date"
                 f" {settings.sync_from.isoformat()}",
             )
-        reason = rule.skip(payload, settings)
+        withhold = shape.withhold if shape is not None and shape.withhold else rule.skip
+        reason = withhold(payload, settings)
         if reason is not None:
             return Skip("not-sendable", reason)
         refused = rule.refuse(payload, settings)

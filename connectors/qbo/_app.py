@@ -13,9 +13,11 @@ import httpx2
 from pydantic import SecretStr
 
 from connectors.kafka import CommandQueue, RecordProducer
+from connectors.qbo._checks import CompanyChecks
 from connectors.qbo._client import ClientConfig, QboClient
 from connectors.qbo._connections import CONNECTED, QboConnections
 from connectors.qbo._crypto import TokenCipher
+from connectors.qbo._http import sender_http_app
 from connectors.qbo._limits import RealmLimits
 from connectors.qbo._oauth import OAuthApp, OAuthClient
 from connectors.qbo._reader import QboReader, ReaderConfig, webhook_hints
@@ -69,6 +71,9 @@ class QboRuntime:
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Reads the company's changes back after its commands (None: not configured).
     reader: QboReader | None = None
+    # A company whose limiter would hold the next request longer than this is left for the
+    # next drain, so one busy realm does not keep a thread from the others.
+    pace_s: float = 1.0
     # The companies whose drain lease this process holds, and until when.
     _held: dict[str, datetime] = field(default_factory=dict)
     _held_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -96,12 +101,22 @@ class QboRuntime:
 
     def drain_leased(self, profile_id: str, realm_id: str) -> DrainReport | None:
         """One drain of one company under its lease; None when another process holds it.
-        The lease is kept between drains (given back by :meth:`close`) and renewed in the
+        A company whose minute is full (Intuit's 500 requests) yields its thread to the
+        others until its limiter lets the next request go. The lease is kept between drains
+        (given back by :meth:`close`) and renewed in the
         store only once half of it is gone, so an idle company costs no write per drain."""
         if not self._hold(profile_id):
             return None
-        report = self.sender.drain(profile_id, realm_id, keep=lambda: self._hold(profile_id))
-        if report.stopped is None and self.reader is not None:
+        if self.client.wait_s(realm_id) > self.pace_s:
+            return DrainReport(0, 0, 0, 0, None)  # its minute is full: the others first
+        report = self.sender.drain(
+            profile_id,
+            realm_id,
+            keep=lambda: self._hold(profile_id),
+            pace=lambda: self.client.wait_s(realm_id) <= self.pace_s,
+        )
+        paced = self.client.wait_s(realm_id) > self.pace_s
+        if report.stopped is None and not paced and self.reader is not None:
             self._read(profile_id, realm_id)
         return report
 
@@ -145,6 +160,18 @@ class QboRuntime:
                 "name the entities to read back"
             )
         return webhook_app(verifier, webhook_hints(self.connections, store, self.reader.config))
+
+    def http_app(self, verifier: SecretStr, store: Store) -> WebhookApp:
+        """What the sender serves (``connectors.qbo._http``): the OAuth callback that
+        completes a "Connect to QuickBooks", ``/healthz``, and Intuit's webhooks when a
+        verifier is configured (and something is read back)."""
+        hooks = None
+        if verifier.get_secret_value() and self.reader is not None:
+            hooks = self.webhooks(verifier, store)
+        return sender_http_app(
+            complete=lambda url: self.connections.complete_callback(url, self.oauth),
+            webhooks=hooks,
+        )
 
     def close(self) -> None:
         with self._held_lock:
@@ -204,6 +231,7 @@ def create_qbo_runtime(
             batch_size=qbo.batch_size,
         ),
         written=store.record_written,
+        checks=CompanyChecks(client),
     )
     reader = None
     if qbo.read_entity_names:

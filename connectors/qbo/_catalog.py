@@ -210,6 +210,24 @@ _ENTRIES: tuple[Explanation, ...] = (
         "QuickBooks Online is unavailable or overloaded.",
         "Nothing to do: qbsync backs off and sends again with the same request id.",
     ),
+    # qbsync's own refusals, checked against the company before a write (connectors.qbo._checks).
+    _e(
+        "-41",
+        PERMANENT,
+        "Before the company's start date",
+        "The transaction is dated before the QuickBooks Online company's start date; qbsync "
+        "does not send it (nothing was written).",
+        "Date the transaction on or after the start date in the app, or move the company's "
+        "start date in QuickBooks Online (Account and settings), then replay.",
+    ),
+    _e(
+        "-42",
+        PERMANENT,
+        "More than 24 hours in one day",
+        "With this entry the person's time in QuickBooks Online for that day would be more "
+        "than 24 hours; qbsync does not send it (nothing was written).",
+        "Correct the day's time entries in the app (or in QuickBooks Online), then replay.",
+    ),
 )
 
 QBO_CATALOG: Mapping[str, Explanation] = {entry.code: entry for entry in _ENTRIES}

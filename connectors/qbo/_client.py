@@ -88,6 +88,11 @@ class QboClient:
         self._sleep = sleep
         self._jitter = jitter
 
+    def wait_s(self, realm_id: str) -> float:
+        """How long the realm's limiter would hold the next request (its minute is full, or
+        Intuit asked to wait): a sender drains another company meanwhile."""
+        return self._limits(realm_id).wait_s()
+
     def send(self, request: QboRequest) -> QboResponse:
         if request.is_write and not request.request_id:
             raise ValueError("every QBO write needs a requestid (QboRequest.request_id)")

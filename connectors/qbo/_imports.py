@@ -109,6 +109,12 @@ def _payment_lines(record: Json) -> list[dict[str, Any]]:
     return applied
 
 
+def _credit_number(record: Json) -> str | None:
+    """A credit memo read back is a negative invoice numbered ``CM<ref>`` (the issue)."""
+    number = text("DocNumber")(record)
+    return None if number is None else f"CM{number}"
+
+
 _PERSON = {
     "Name": text("DisplayName"),
     "FullName": text("FullyQualifiedName"),
@@ -130,6 +136,8 @@ class ImportedShape:
     entity: str
     fields: Mapping[str, Get]
 
+
+_TRANSACTIONS = frozenset({"Invoice", "Payment", "CreditMemo"})
 
 _ITEM_TYPES = {
     "Service": "ItemService",
@@ -198,6 +206,21 @@ READABLE: Mapping[str, ImportedShape] = {
             "BalanceRemaining": text("Balance"),
         },
     ),
+    # Read as the qbXML CreditMemoRet has it (amounts positive); the worker's
+    # ``streams.from_quickbooks`` shape makes it the negative invoice the apps receive.
+    "CreditMemo": ImportedShape(
+        lambda r: "CreditMemo",
+        "credit_memo",
+        {
+            "RefNumber": _credit_number,
+            "CustomerRef": ref("CustomerRef"),
+            "TxnDate": text("TxnDate"),
+            "Subtotal": _subtotal,
+            "SalesTaxTotal": text("TxnTaxDetail/TotalTax"),
+            "CreditRemaining": text("RemainingCredit"),
+            "Memo": text("PrivateNote"),
+        },
+    ),
     "Payment": ImportedShape(
         lambda r: "ReceivePayment",
         "receive_payment",
@@ -226,7 +249,7 @@ def as_imported(entity: str, record: Json) -> tuple[str, str, dict[str, Any]] | 
     if element is None:
         return None
     fields = {name: value for name, get in shape.fields.items() if (value := get(record))}
-    key = "TxnID" if entity in ("Invoice", "Payment") else "ListID"
+    key = "TxnID" if entity in _TRANSACTIONS else "ListID"
     fields[key] = str(record.get("Id", ""))
     fields["EditSequence"] = text("SyncToken")(record)
     return shape.entity, element, fields

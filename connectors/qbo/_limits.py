@@ -60,6 +60,11 @@ class RealmLimiter:
             wait = max(wait, self._starts[0] + self.window_s - now)
         return wait
 
+    def wait_s(self) -> float:
+        """Seconds until one more request may start now (0: at once); nothing is taken."""
+        with self._lock:
+            return self.delay(self._clock())
+
     def pause(self, seconds: float) -> None:
         """Intuit said ``Retry-After: seconds``: nobody sends to this realm before then."""
         with self._lock:

@@ -38,12 +38,16 @@ class QboEntityRequest:
     operation: QboOperation
     entity: str  # QBO's entity name: "Customer", "Invoice"
     body: Mapping[str, Any]  # the entity document; Id and SyncToken for changes
+    # Rules the sender checks against the company before writing (the rule column names
+    # them: ``connectors.qbo._checks.CHECKS``), e.g. "start-date", "day-limit".
+    checks: tuple[str, ...] = ()
 
     def to_avro(self) -> dict[str, Any]:
         return {
             "operation": self.operation.value,
             "entity": self.entity,
             "body": json.dumps(self.body, sort_keys=True, separators=(",", ":")),
+            "checks": list(self.checks),
         }
 
     @classmethod
@@ -51,10 +55,13 @@ class QboEntityRequest:
         body = json.loads(value["body"])
         if not isinstance(body, dict):
             raise ValueError("a QBO command's body must be a JSON object")
-        return cls(QboOperation(value["operation"]), str(value["entity"]), body)
+        checks = tuple(str(c) for c in value.get("checks") or ())
+        return cls(QboOperation(value["operation"]), str(value["entity"]), body, checks)
 
     def with_sync_token(self, sync_token: str) -> QboEntityRequest:
-        return QboEntityRequest(self.operation, self.entity, {**self.body, "SyncToken": sync_token})
+        return QboEntityRequest(
+            self.operation, self.entity, {**self.body, "SyncToken": sync_token}, self.checks
+        )
 
 
 @dataclass(frozen=True)

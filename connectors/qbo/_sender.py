@@ -30,6 +30,7 @@ from confluent_kafka import KafkaException
 
 from connectors.kafka import DeliveryFailed, QueuedCommand
 from connectors.qbo._catalog import explain_fault
+from connectors.qbo._checks import CompanyChecks
 from connectors.qbo._client import QboClient, QboUnavailable
 from connectors.qbo._oauth import OAuthFailed, ReconnectNeeded
 from connectors.qbo._records import QboEntityRequest, QboOperation, QboRequest, QboResponse
@@ -174,6 +175,7 @@ class QboSender:
         codec: AvroCodec,
         config: SenderConfig,
         written: Callable[[Sequence[tuple[str, str, str, str]]], None] | None = None,
+        checks: CompanyChecks | None = None,
     ) -> None:
         self._commands = commands
         self._sink = sink
@@ -184,13 +186,23 @@ class QboSender:
         # CDC read that comes before the worker settled the result knows its own write
         # (the store's record_written, as the gateway does for imports).
         self._written = written
+        # The rules a command names that only the company can answer (start date, a
+        # worker's day): ``connectors.qbo._checks``; None: not checked (unit tests).
+        self._checks = checks
 
     def drain(
-        self, profile_id: str, realm_id: str, keep: Callable[[], bool] | None = None
+        self,
+        profile_id: str,
+        realm_id: str,
+        keep: Callable[[], bool] | None = None,
+        pace: Callable[[], bool] | None = None,
     ) -> DrainReport:
         """Send what waits for this company, one batch; see the module's docstring.
         ``keep`` renews this process's lease on the company before every command; when it
-        returns False (another sender holds the company now) the drain stops there."""
+        returns False (another sender holds the company now) the drain stops there.
+        ``pace`` says whether the next command may go without waiting long for the realm's
+        limiter; when it returns False the drain ends there (what was sent is committed, the
+        rest waits for the next drain), so the thread drains other companies meanwhile."""
         try:
             queued = self._commands.fetch(
                 profile_id, self._config.batch_size, self._config.batch_max_bytes
@@ -207,6 +219,8 @@ class QboSender:
                 stopped = "another sender holds this company's lease"
                 log.warning("qbo drain lease lost", extra={"profile": profile_id})
                 break
+            if pace is not None and not pace():
+                break  # the realm's minute is full: not a stop, the next drain goes on
             try:
                 _name, command = self._codec.decode(item.value, COMMAND)
                 request = QboEntityRequest.from_avro(command["qbo"]) if command["qbo"] else None
@@ -274,6 +288,10 @@ class QboSender:
         self, realm_id: str, offset: int, command: Mapping[str, Any], request: QboEntityRequest
     ) -> _Answer:
         command_id = str(command["command_id"])
+        if self._checks is not None and request.checks:
+            refusal = self._checks.refused(realm_id, request)
+            if refusal is not None:
+                return _Answer(refusal.code, "Error", refusal.reason)
         adopt = bool(command.get("match_existing")) and request.operation is QboOperation.CREATE
         key = _MATCH_KEYS.get(request.entity)
         if adopt and key and request.entity in _BY_NUMBER:

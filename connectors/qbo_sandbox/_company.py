@@ -32,6 +32,7 @@ ENTITIES = {
         "Item",
         "Account",
         "Invoice",
+        "CreditMemo",
         "Payment",
         "TimeActivity",
     )
@@ -40,16 +41,21 @@ ENTITIES = {
 _NAMED = ("Customer", "Vendor", "Employee")
 # Unique by Name within their own list.
 _NAME_FIELD = {"Item": "Name", "Account": "Name"}
-_TRANSACTIONS = ("Invoice", "Payment", "TimeActivity")
+_TRANSACTIONS = ("Invoice", "CreditMemo", "Payment", "TimeActivity")
 _REQUIRED = {
     "Item": ("Name",),
     "Account": ("Name",),
     "Invoice": ("CustomerRef", "Line"),
+    "CreditMemo": ("CustomerRef", "Line"),
     "Payment": ("CustomerRef", "TotalAmt"),
     "TimeActivity": ("NameOf", "TxnDate"),
 }
 # (field, entity referenced) checked on every write (2500 when missing or inactive).
-_REFERENCES = {"Invoice": (("CustomerRef", "Customer"),), "Payment": (("CustomerRef", "Customer"),)}
+_REFERENCES = {
+    "Invoice": (("CustomerRef", "Customer"),),
+    "CreditMemo": (("CustomerRef", "Customer"),),
+    "Payment": (("CustomerRef", "Customer"),),
+}
 _LINE_REFERENCES = {"SalesItemLineDetail": ("ItemRef", "Item")}
 
 
@@ -205,6 +211,18 @@ class Company:
         if found is None:
             return fault("610", "Object Not Found", f"Object Not Found (Id {entity_id})")
         return 200, {entity: copy.deepcopy(found), "time": now_text(datetime.now(UTC))}
+
+    def company_info(self) -> Answer:
+        """``GET /companyinfo/<realm>``: the company's settings a sync needs (its start
+        date; Intuit's CompanyInfo has many more fields)."""
+        info = {
+            "Id": "1",
+            "SyncToken": "0",
+            "CompanyName": f"Sandbox Company {self.realm_id}",
+            "CompanyStartDate": self.start_date.isoformat(),
+            "Country": "US",
+        }
+        return 200, {"CompanyInfo": info, "time": now_text(datetime.now(UTC))}
 
     def query(self, text: str) -> Answer:
         try:
@@ -408,10 +426,11 @@ class Company:
     # -- storage ----------------------------------------------------------------------
 
     def _derive(self, entity: str, record: dict[str, Any]) -> None:
-        if entity == "Invoice":
+        if entity in ("Invoice", "CreditMemo"):
             total = round(sum(float(line.get("Amount") or 0) for line in record["Line"]), 2)
             record["TotalAmt"] = total
-            record["Balance"] = total
+            # What is still owed on an invoice; what is left to apply of a credit memo.
+            record["Balance" if entity == "Invoice" else "RemainingCredit"] = total
             record.setdefault("TxnDate", date.today().isoformat())
         if entity in _NAMED or entity in _NAME_FIELD:
             record.setdefault("Active", True)
@@ -421,7 +440,7 @@ class Company:
     def _store(self, entity: str, record: dict[str, Any], operation: str) -> dict[str, Any]:
         entity_id = str(self._next_id)
         self._next_id += 1
-        if entity == "Invoice" and not record.get("DocNumber"):
+        if entity in ("Invoice", "CreditMemo") and not record.get("DocNumber"):
             record["DocNumber"] = str(self._next_doc)
             self._next_doc += 1
         moment = now_text(datetime.now(UTC))

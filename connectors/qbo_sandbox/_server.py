@@ -385,6 +385,14 @@ class QboSandbox:
             return (*self._cdc(company, query), [])
         if head == "batch" and method == "POST":
             return (*self._batch(company, raw), [])
+        if head == "companyinfo" and method == "GET":
+            if len(rest) < 2 or rest[1] != company.realm_id:
+                return (
+                    *fault("610", "Object Not Found", "CompanyInfo is at /companyinfo/<realm>"),
+                    [],
+                )
+            with company.lock:
+                return (*company.company_info(), [])
         entity = ENTITIES.get(head)
         if entity is None:
             return (*fault("500", "Unsupported Operation", f"Unknown entity {rest[0]}"), [])

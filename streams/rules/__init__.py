@@ -60,7 +60,13 @@ ENTITY_RULES: dict[str, EntityRule] = {
         "items_and_invoices",
         date_field="txn_date",
         skip=transactions.invoice_skip,
-        qbo=qbo.QboShape("Invoice", qbo.invoice, is_list=False),
+        qbo=qbo.QboShape(
+            "Invoice",
+            qbo.invoice,
+            is_list=False,
+            withhold=qbo.invoice_withheld,
+            checks=("start-date",),
+        ),
     ),
     "credit_memo": EntityRule(
         "credit_memo",
@@ -87,6 +93,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             qbo.payment,
             is_list=False,
             once="a payment synced to QuickBooks Online is not updated",
+            checks=("start-date",),
         ),
     ),
     "bill": EntityRule(
@@ -115,6 +122,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             once="a time entry synced to QuickBooks Online is never re-sent",
             refuse=qbo.time_refused,
             skip=qbo.time_skipped,
+            checks=("start-date", "day-limit"),
         ),
     ),
     "commitment": EntityRule(

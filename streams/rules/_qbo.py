@@ -3,7 +3,9 @@
 The same payload, settings and references (:class:`Refs`: dependencies, waiting) as the
 qbXML column; only the values differ, in the JSON form Intuit's v3 API takes (``Id`` and
 ``SyncToken`` are added for changes, which are sparse updates: only the fields sent change).
-Pure: no I/O, no clock. Customers, invoices, payments, items, vendors and employees so far
+Pure: no I/O, no clock: rules only the company can answer (its start date, a worker's day in
+QBO) are named in ``QboShape.checks`` and checked by the sender (``connectors.qbo._checks``).
+Customers, invoices, payments, items, vendors, employees and time so far
 (docs/qbo.md, "What is left").
 """
 
@@ -19,6 +21,7 @@ from connectors.qbo import QboEntityRequest, QboOperation
 from connectors.store import Mapping as IdMapping
 from streams.rules._base import CUSTOMER_OR_JOB, Refs, cased, customer_name, person, text
 from streams.rules._lists import vendor_name
+from streams.rules._transactions import draft
 from streams.tenant_settings import TenantSettings
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "customer",
     "employee",
     "invoice",
+    "invoice_withheld",
     "item",
     "payment",
     "time_activity",
@@ -50,6 +54,12 @@ class QboShape:
     # deliberately not sent; None when it may go.
     refuse: Callable[[Mapping[str, Any]], str | None] = lambda _payload: None
     skip: Callable[[Mapping[str, Any]], str | None] = lambda _payload: None
+    # When set, replaces the rule's (Desktop's) ``skip`` for QBO: the issue's QBO rules
+    # differ (a $0 invoice with a discount or retainer is sent to QBO).
+    withhold: Callable[[Mapping[str, Any], TenantSettings], str | None] | None = None
+    # Rules only the company can answer, checked by the sender before the write
+    # (``connectors.qbo._checks.CHECKS``): "start-date", "day-limit".
+    checks: tuple[str, ...] = ()
 
     def request(
         self, values: Mapping[str, Any], mapping: IdMapping | None, *, deactivate: bool = False
@@ -57,11 +67,13 @@ class QboShape:
         """Create when not mapped yet; else a sparse update with the stored SyncToken; a
         deactivated transaction is voided."""
         if mapping is None:
-            return QboEntityRequest(QboOperation.CREATE, self.entity, _clean(values))
+            return QboEntityRequest(QboOperation.CREATE, self.entity, _clean(values), self.checks)
         token = {"Id": mapping.qb_id, "SyncToken": mapping.edit_sequence or "0"}
         if deactivate and not self.is_list:
             return QboEntityRequest(QboOperation.VOID, self.entity, token)
-        return QboEntityRequest(QboOperation.SPARSE, self.entity, {**_clean(values), **token})
+        return QboEntityRequest(
+            QboOperation.SPARSE, self.entity, {**_clean(values), **token}, self.checks
+        )
 
 
 def _clean(value: Any) -> Any:
@@ -271,4 +283,20 @@ def time_refused(p: Mapping[str, Any]) -> str | None:
 def time_skipped(p: Mapping[str, Any]) -> str | None:
     if int(p.get("duration_minutes") or 0) < 0:
         return "negative hours are not sent to QuickBooks Online"
+    approval = p.get("approval") or "APPROVED"
+    if approval != "APPROVED":
+        return (
+            f"approval is {approval}: only approved time entries are sent to QuickBooks "
+            "Online (sent once approved)"
+        )
     return None
+
+
+def invoice_withheld(p: Mapping[str, Any], s: TenantSettings) -> str | None:
+    """Drafts (statuses the tenant does not sync) are not sent; neither is a $0 invoice,
+    unless a discount or retainer brings it to zero (a negative line: the work and what was
+    taken off are the record the customer gets)."""
+    amounts = [Decimal(line.get("amount") or 0) for line in p.get("lines") or []]
+    if sum(amounts, Decimal(0)) == 0 and not any(a < 0 for a in amounts):
+        return "$0 invoices are not sent to QuickBooks Online (unless a discount or retainer)"
+    return draft(p, s)

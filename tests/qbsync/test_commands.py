@@ -74,10 +74,10 @@ def test_demo_json_settles_everything_and_leaves_nothing_running(
     summary = json.loads(done.stdout)
     assert summary["broker"]["kind"] == "external"
     assert summary["settled"] is True
-    # 3 tenants x 3 customers, one edit per tenant, one malformed event.
-    assert summary["events_published"] == 9 + 3 + 1
-    assert summary["commands_sent"] == 12
-    assert (summary["results_ok"], summary["results_error"]) == (12, 0)
+    # 3 Desktop tenants and 1 QBO tenant x 3 customers, one edit per tenant, one malformed.
+    assert summary["events_published"] == 12 + 4 + 1
+    assert summary["commands_sent"] == 16
+    assert (summary["results_ok"], summary["results_error"]) == (16, 0)
     assert summary["dead_letters"] == 1
     assert summary["dead_letter_codes"] == {"undecodable": 1}
     # The deliberate one, with its reason, for the demo's words (qbsync.demo.explain).
@@ -85,8 +85,19 @@ def test_demo_json_settles_everything_and_leaves_nothing_running(
     assert letter["code"] == "undecodable"
     assert "could not be decoded" in letter["reason"]
     assert summary["kept"] is None
-    assert summary["records_in_quickbooks"] == 9
+    assert summary["records_in_quickbooks"] == 12
     assert summary["duplicates_in_quickbooks"] == 0
+    # Side by side: two Desktop files (2 tenants + 1) and the QBO company (1 tenant).
+    assert (summary["company_files"], summary["qbo_companies"]) == (2, 1)
+    by_kind = sorted(
+        (c["kind"], c["tenants"], c["records"], c["duplicates"]) for c in summary["companies"]
+    )
+    assert by_kind == [("desktop", 1, 3, 0), ("desktop", 2, 6, 0), ("qbo", 1, 3, 0)]
+    qbo = summary["qbo"]
+    assert qbo["connected_via"].endswith("/qbo/callback")
+    # 3 creates and 1 update: at least one request each, never throttled.
+    assert qbo["api_requests"] >= 4
+    assert qbo["throttled"] == 0
     assert summary["elapsed_s"] > 0
     assert processes_using(data_dir.resolve() / "demo") == []
     assert not (data_dir / "demo").exists() or not any((data_dir / "demo").iterdir())

@@ -675,6 +675,115 @@ class Console(_Model):
     scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
 
 
+class QboIngress(Ingress):
+    """HTTPS exposure of what Intuit sends to the QBO sender: the OAuth callback after
+    "Connect to QuickBooks" (a browser redirect) and the webhooks (Intuit posts over HTTPS)."""
+
+    enabled: bool = Field(default=False, description="Create an Ingress for the QBO sender.")
+    paths: list[Annotated[str, StringConstraints(pattern=r"^/.*")]] = Field(
+        default_factory=lambda: ["/qbo/callback", "/qbo/webhooks"],
+        min_length=1,
+        description="Paths routed to the sender: the OAuth callback and the webhooks; "
+        "/healthz stays inside the cluster.",
+    )
+
+
+class Qbo(_Model):
+    """``qbsync qbo send``: the QuickBooks Online sender (docs/qbo.md). Drains every connected
+    company's command topic under a per-company lease (several replicas share the companies),
+    reads changes back, and serves the OAuth callback, Intuit's webhooks and /healthz."""
+
+    enabled: bool = Field(default=False, description="Deploy the QBO sender.")
+    replicas: int = Field(
+        default=1, ge=0, description="Sender pods; each company is drained by one at a time."
+    )
+    port: Port = Field(default=8091, description="QBSYNC_QBO_LISTEN's port in the container.")
+    api_base_url: str = Field(
+        default="https://quickbooks.api.intuit.com",
+        pattern=r"^https?://",
+        description="QBSYNC_QBO_API_BASE_URL (sandbox companies: "
+        "https://sandbox-quickbooks.api.intuit.com).",
+    )
+    authorize_url: str = Field(
+        default="https://appcenter.intuit.com/connect/oauth2",
+        pattern=r"^https?://",
+        description="QBSYNC_QBO_AUTHORIZE_URL.",
+    )
+    token_url: str = Field(
+        default="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+        pattern=r"^https?://",
+        description="QBSYNC_QBO_TOKEN_URL.",
+    )
+    revoke_url: str = Field(
+        default="https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
+        pattern=r"^https?://",
+        description="QBSYNC_QBO_REVOKE_URL.",
+    )
+    client_id: str = Field(
+        default="", description="QBSYNC_QBO_CLIENT_ID, the app's; required when enabled."
+    )
+    redirect_uri: str = Field(
+        default="",
+        description="QBSYNC_QBO_REDIRECT_URI, registered with Intuit. Empty: "
+        "https://<qbo.ingress.host>/qbo/callback when the Ingress is enabled.",
+    )
+    read_entities: str = Field(
+        default="Customer,Vendor,Employee,Item,Invoice,Payment,CreditMemo",
+        description="QBSYNC_QBO_READ_ENTITIES: read back by CDC (empty: none).",
+    )
+    client_secret_key: str = Field(
+        default="qbo-client-secret",
+        min_length=1,
+        description="Key in secrets.existingSecret holding QBSYNC_QBO_CLIENT_SECRET.",
+    )
+    token_keys_key: str = Field(
+        default="qbo-token-keys",
+        min_length=1,
+        description="Key in secrets.existingSecret holding QBSYNC_QBO_TOKEN_KEYS (Fernet keys, "
+        "comma-separated: the first encrypts).",
+    )
+    webhook_verifier_key: str = Field(
+        default="",
+        description="Key in secrets.existingSecret holding QBSYNC_QBO_WEBHOOK_VERIFIER; empty: "
+        "no webhooks (changes are read every QBSYNC_QBO_READ_INTERVAL_S).",
+    )
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=ResourceList(cpu="100m", memory="192Mi"),
+            limits=ResourceList(memory="384Mi"),
+        ),
+        description="Container resources.",
+    )
+    readiness_probe: ProbeTiming = Field(
+        default_factory=lambda: ProbeTiming(initial_delay_seconds=5, period_seconds=10),
+        description="HTTP GET /healthz.",
+    )
+    liveness_probe: ProbeTiming = Field(
+        default_factory=lambda: ProbeTiming(initial_delay_seconds=15, period_seconds=20),
+        description="HTTP GET /healthz.",
+    )
+    service: Service = Field(default_factory=Service, description="The sender's Service.")
+    ingress: QboIngress = Field(default_factory=QboIngress, description="The sender's Ingress.")
+    termination_grace_period_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="Time to finish the command under way and give the companies' leases back.",
+    )
+    pod_annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations.")
+    pod_labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
+    scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
+
+    @model_validator(mode="after")
+    def _enabled_needs_the_app(self) -> "Qbo":
+        if self.enabled and not self.client_id:
+            raise ValueError("qbo.clientId is required when the QBO sender is enabled")
+        if self.enabled and not (self.redirect_uri or self.ingress.enabled):
+            raise ValueError(
+                "qbo.redirectUri is required when the QBO sender is enabled without its Ingress"
+            )
+        return self
+
+
 class Migration(_Model):
     """``qbsync db upgrade`` as a Helm pre-install/pre-upgrade hook Job."""
 
@@ -721,6 +830,7 @@ class QbsyncValues(_Model):
     gateway: Gateway = Field(default_factory=Gateway, description="The Web Connector gateway.")
     migration: Migration = Field(default_factory=Migration, description="The migration Job.")
     console: Console = Field(default_factory=Console, description="The support console.")
+    qbo: Qbo = Field(default_factory=Qbo, description="The QuickBooks Online sender.")
 
     @model_validator(mode="after")
     def _workers_fit_partitions(self) -> "QbsyncValues":

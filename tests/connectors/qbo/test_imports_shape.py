@@ -123,3 +123,31 @@ def test_the_reader_refuses_an_entity_it_cannot_read_back_by_name() -> None:
     with pytest.raises(ValueError, match="QBSYNC_QBO_READ_ENTITIES: cannot read 'Bill'"):
         ReaderConfig("imports", ("Customer", "Bill"))
     assert set(READABLE) >= {"Customer", "Vendor", "Employee", "Item", "Invoice", "Payment"}
+
+
+def test_a_credit_memo_is_a_negative_invoice_numbered_cm() -> None:
+    name, element, fields = shaped(
+        "CreditMemo",
+        {
+            "Id": "140",
+            "SyncToken": "0",
+            "DocNumber": "1007",
+            "CustomerRef": {"value": "7", "name": "Hopper, Grace"},
+            "TxnDate": "2026-03-04",
+            "TotalAmt": 80.0,
+            "RemainingCredit": 30.0,
+        },
+    )
+    assert (name, element, fields["TxnID"], fields["RefNumber"]) == (
+        "credit_memo",
+        "CreditMemo",
+        "140",
+        "CM1007",
+    )
+    (record,) = app_records(element, fields, resolve)
+    assert record.entity == "invoice"
+    assert record.payload["ref_number"] == "CM1007"
+    assert record.payload["total"] == Decimal("-80.00")
+    assert record.payload["balance_remaining"] == Decimal("-30.00")
+    assert record.payload["applied"] == Decimal("50.00")
+    assert record.payload["is_paid"] is False

@@ -21,7 +21,7 @@ from connectors.qbo import (
 from core.errors import ConfigurationError
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from qbsync.cli_qbo import serving_webhooks
+from qbsync.cli_qbo import serving_http
 from qbsync.runtime import use_broker
 from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings, qbo_world
 from tests.support.waiting import until
@@ -52,7 +52,7 @@ def test_a_signed_notification_asks_for_a_read_and_a_forged_one_is_refused(
     world_and_runtime: tuple[QboWorld, QboRuntime, str],
 ) -> None:
     world, runtime, profile_id = world_and_runtime
-    with serving_webhooks(runtime.webhooks(VERIFIER, world.store), "127.0.0.1:0") as port:
+    with serving_http(runtime.webhooks(VERIFIER, world.store), "127.0.0.1:0") as port:
         url = f"http://127.0.0.1:{port}/qbo/webhooks"
         change = {"name": "Invoice", "id": "1", "operation": "Create"}
         notification = {"realmId": REALM, "dataChangeEvent": {"entities": [change]}}
@@ -91,7 +91,7 @@ def test_webhook_settings_are_named_when_missing(
         runtime.webhooks(SecretStr(""), world.store)
     app = runtime.webhooks(VERIFIER, world.store)
     with (
-        pytest.raises(ConfigurationError, match="QBSYNC_QBO_WEBHOOK_LISTEN is 'nowhere'"),
-        serving_webhooks(app, "nowhere"),
+        pytest.raises(ConfigurationError, match="QBSYNC_QBO_LISTEN is 'nowhere'"),
+        serving_http(app, "nowhere"),
     ):
         pass

@@ -1,0 +1,167 @@
+"""Rules the sender checks against the QBO company itself before a write, because only the
+company knows the answer (the worker plans a company's commands before it is even connected).
+The entity rule's QBO column names them (``QboShape.checks``); each command carries the
+names (``QboEntityRequest.checks``); this table says what each one asks of the company.
+
+- ``start-date``: a transaction dated before the company's start date
+  (``CompanyInfo.CompanyStartDate``) is refused (the issue: "transactions dated before the
+  QBO company's start date are refused with a clear reason").
+- ``day-limit``: a time entry that would bring its worker's time in QBO for that day
+  (every ``TimeActivity`` of the same employee or vendor on the same ``TxnDate``, this one
+  included) above 24 hours is refused.
+
+A refusal is an error result with its own code in the QBO catalog (``-41``, ``-42``), which
+the worker dead-letters with the reason, like a permanent fault: replayable once fixed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from connectors.qbo._client import QboClient
+from connectors.qbo._records import QboEntityRequest, QboOperation, QboRequest
+from core.errors import QbsyncError
+from core.status import Status
+
+__all__ = [
+    "BEFORE_START",
+    "CHECKS",
+    "DAY_MINUTES",
+    "OVER_A_DAY",
+    "CompanyChecks",
+    "Refusal",
+    "UnknownCheck",
+]
+
+BEFORE_START = Status.BEFORE_START
+OVER_A_DAY = Status.OVER_A_DAY
+DAY_MINUTES = 24 * 60
+# How long a company's start date is trusted before it is read again (it rarely changes).
+_START_TTL_S = 3600.0
+
+
+class UnknownCheck(QbsyncError):
+    """A command names a check this sender does not have: its drain stops there."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: int
+    reason: str
+
+
+def _day(value: object) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _minutes(activity: Mapping[str, Any]) -> int:
+    return int(activity.get("Hours") or 0) * 60 + int(activity.get("Minutes") or 0)
+
+
+def _worker(activity: Mapping[str, Any]) -> tuple[str, str] | None:
+    for field in ("EmployeeRef", "VendorRef"):
+        ref = activity.get(field)
+        if isinstance(ref, Mapping) and ref.get("value"):
+            return field, str(ref["value"])
+    return None
+
+
+class CompanyChecks:
+    """Runs the checks a command names, asking the company through ``client`` (so within
+    Intuit's limits, like every other request)."""
+
+    def __init__(self, client: QboClient, clock: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._clock = clock
+        self._starts: dict[str, tuple[float, date | None]] = {}
+        self._lock = threading.Lock()
+
+    def refused(self, realm_id: str, request: QboEntityRequest) -> Refusal | None:
+        """The first check the write fails, or None; a delete or void is never refused."""
+        if request.operation in (QboOperation.DELETE, QboOperation.VOID):
+            return None
+        for name in request.checks:
+            check = CHECKS.get(name)
+            if check is None:  # a newer worker than this sender: stop, never skip
+                raise UnknownCheck(
+                    f"the command names the check {name!r}, which this sender does not know "
+                    f"(known: {', '.join(CHECKS)}): upgrade the QBO sender"
+                )
+            refusal = check(self, realm_id, request)
+            if refusal is not None:
+                return refusal
+        return None
+
+    def start_date(self, realm_id: str) -> date | None:
+        """``CompanyInfo.CompanyStartDate``, cached an hour per realm."""
+        now = self._clock()
+        with self._lock:
+            cached = self._starts.get(realm_id)
+        if cached is not None and now - cached[0] < _START_TTL_S:
+            return cached[1]
+        answer = self._client.send(QboRequest.read(realm_id, "CompanyInfo", realm_id))
+        info = answer.entity("CompanyInfo") if answer.ok else None
+        found = _day(info.get("CompanyStartDate")) if info else None
+        if answer.ok:
+            with self._lock:
+                self._starts[realm_id] = (now, found)
+        return found
+
+    def day_minutes(self, realm_id: str, worker: tuple[str, str], day: date) -> int:
+        """The worker's time in QBO on ``day``, every TimeActivity of theirs summed."""
+        text = f"select * from TimeActivity where TxnDate = '{day.isoformat()}'"  # noqa: S608
+        total, start = 0, 1
+        while True:
+            answer = self._client.send(
+                QboRequest.query(realm_id, f"{text} startposition {start} maxresults 1000")
+            )
+            rows = (answer.body.get("QueryResponse") or {}).get("TimeActivity") or []
+            total += sum(_minutes(r) for r in rows if _worker(r) == worker)
+            if len(rows) < 1000:
+                return total
+            start += 1000
+
+
+def _start_date(checks: CompanyChecks, realm_id: str, request: QboEntityRequest) -> Refusal | None:
+    day = _day(request.body.get("TxnDate"))
+    if day is None:
+        return None
+    start = checks.start_date(realm_id)
+    if start is None or day >= start:
+        return None
+    return Refusal(
+        BEFORE_START,
+        f"TxnDate {day.isoformat()} is before the QuickBooks Online company's start date "
+        f"{start.isoformat()}: date the {request.entity.lower()} on or after it in the app, "
+        "or move the company's start date in QuickBooks Online, then replay",
+    )
+
+
+def _day_limit(checks: CompanyChecks, realm_id: str, request: QboEntityRequest) -> Refusal | None:
+    day, worker = _day(request.body.get("TxnDate")), _worker(request.body)
+    if day is None or worker is None or request.operation is not QboOperation.CREATE:
+        return None
+    this = _minutes(request.body)
+    already = checks.day_minutes(realm_id, worker, day)
+    if already + this <= DAY_MINUTES:
+        return None
+    return Refusal(
+        OVER_A_DAY,
+        f"duration: {this} minutes on {day.isoformat()} on top of {already} already in "
+        "QuickBooks Online for the same person would be more than 24 hours in one day; "
+        "correct the day's entries in the app, then replay",
+    )
+
+
+CHECKS: dict[str, Callable[[CompanyChecks, str, QboEntityRequest], Refusal | None]] = {
+    "start-date": _start_date,
+    "day-limit": _day_limit,
+}

@@ -1,0 +1,83 @@
+"""The issue's QBO rules as data in the rules' QBO column (issue 19, third step): only
+approved time entries; drafts and $0 invoices withheld unless a discount or retainer brings
+the total to zero; transactions carry the checks only the company can answer (start date,
+a worker's day) for the sender. Pure planner tests: no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from connectors.qbo import QboEntityRequest
+from streams.translate import Context, Skip, plan
+from tests.streams._events import NOW, example, knows_everything
+
+QBO = Context("p-1", None, {}, resolve=knows_everything, api="qbo")
+DESKTOP = Context("p-1", None, {}, resolve=knows_everything)
+
+
+def planned(event: dict[str, Any], context: Context = QBO) -> Any:
+    return plan(event, context, command_id=str(uuid.uuid4()), now=NOW)
+
+
+def qbo_of(command: Any) -> QboEntityRequest:
+    assert isinstance(command, dict), command
+    return QboEntityRequest.from_avro(command["qbo"])
+
+
+@pytest.mark.parametrize("approval", ["PENDING", "REJECTED"])
+def test_a_time_entry_not_approved_is_not_sent(approval: str) -> None:
+    outcome = planned(example("time_entry.upserted", approval=approval))
+    assert isinstance(outcome, Skip)
+    assert outcome.code == "not-sendable"
+    assert f"approval is {approval}" in outcome.reason
+
+
+def test_an_approved_time_entry_carries_the_start_date_and_day_limit_checks() -> None:
+    request = qbo_of(planned(example("time_entry.upserted", approval="APPROVED")))
+    assert request.entity == "TimeActivity"
+    assert request.checks == ("start-date", "day-limit")
+
+
+def test_an_event_without_approval_reads_as_approved() -> None:
+    event = example("time_entry.upserted")
+    del event["time_entry"]["approval"]
+    assert qbo_of(planned(event)).entity == "TimeActivity"
+
+
+def _lines(*amounts: str) -> list[dict[str, Any]]:
+    return [
+        {"line_id": f"l{n}", "item": {"id": "itm-55"}, "description": "x", "amount": a}
+        for n, a in enumerate(amounts)
+    ]
+
+
+def test_a_zero_invoice_is_withheld_but_one_zeroed_by_a_discount_is_sent() -> None:
+    zero = planned(example("invoice.upserted", lines=_lines("0.00")))
+    assert isinstance(zero, Skip)
+    assert "$0 invoices" in zero.reason
+    discounted = qbo_of(planned(example("invoice.upserted", lines=_lines("250.00", "-250.00"))))
+    assert [line["Amount"] for line in discounted.body["Line"]] == [250.0, -250.0]
+    assert discounted.checks == ("start-date",)
+    # Desktop keeps its own rule (the rule's skip): a $0 invoice is never sent there.
+    assert isinstance(
+        planned(example("invoice.upserted", lines=_lines("250.00", "-250.00")), DESKTOP), Skip
+    )
+
+
+def test_a_draft_invoice_is_not_sent_to_qbo() -> None:
+    outcome = planned(example("invoice.upserted", status="DRAFT"))
+    assert isinstance(outcome, Skip)
+    assert "drafts are not sent" in outcome.reason
+
+
+def test_a_payment_carries_the_start_date_check_and_a_list_none() -> None:
+    payment = example(
+        "payment.upserted",
+        applied_to=[{"transaction": {"id": "inv-1"}, "amount": "10.00"}],
+        amount="10.00",
+    )
+    assert qbo_of(planned(payment)).checks == ("start-date",)
+    assert qbo_of(planned(example("customer.upserted"))).checks == ()
