@@ -6,22 +6,18 @@ Real worker, real Kafka, the QBO sandbox over HTTP."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
 
 from connectors.kafka.brokers import BrokerInfo
-from connectors.qbo import create_qbo_runtime
 from connectors.qbo_sandbox import QboSandbox
 from connectors.store import Mapping
-from qbsync.contracts import AvroCodec, customer_event, validate_event
+from qbsync.contracts import AvroCodec, customer_event
 from qbsync.settings import Settings
-from tests.support.pipeline import running_pipeline
-from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings, read_topic
+from tests.support.qbo import qbo_event, qbo_pipeline, read_topic
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -31,13 +27,7 @@ TENANT = "q-1"
 
 
 def event(entity: str, entity_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    envelope = {
-        "tenant_id": TENANT,
-        "source_system": "test",
-        "entity_id": entity_id,
-        "source_updated_at": datetime.now(UTC).isoformat(),
-    }
-    return validate_event(f"{entity}.upserted", {"envelope": envelope, entity: payload})
+    return qbo_event(TENANT, entity, entity_id, payload)
 
 
 def bill(entity_id: str, day: str, freight: str) -> dict[str, Any]:
@@ -94,81 +84,46 @@ def test_a_vendor_bill_lands_once_with_its_lines_and_dates_are_checked(
     company = qbo.company(REALM)
     _s, account = company.create("Account", {"Name": "Freight In", "AccountType": "Expense"})
     account_id = account["Account"]["Id"]
-    with running_pipeline(broker, settings, database_url, tmp_path, tenants=["t-1"]) as run:
-        profile_id = add_qbo_profile(run.store, "Online Co", tenants=(TENANT,))
-        key = SecretStr(Fernet.generate_key().decode())
-        qbo_settings(settings, qbo, url, key)
-        runtime = create_qbo_runtime(settings, run.store)
-        try:
-            world = QboWorld(
-                qbo, url, run.store, key, runtime.http, runtime.oauth,
-                runtime.connections, runtime.keeper, runtime.client,
-            )  # fmt: skip
-            connect(world, profile_id, REALM)
-            run.store.save_mapping(Mapping(TENANT, "item", "itm-service", "1", "0", "Services"))
-            run.store.save_mapping(
-                Mapping(TENANT, "account", "acc-freight", account_id, "0", "Freight In")
-            )
+    with qbo_pipeline(broker, settings, database_url, tmp_path, qbo, url, REALM) as online:
+        store, publish, drain, synced = (
+            online.run.store,
+            online.publish,
+            online.drain,
+            online.synced,
+        )
+        store.save_mapping(Mapping(TENANT, "item", "itm-service", "1", "0", "Services"))
+        store.save_mapping(Mapping(TENANT, "account", "acc-freight", account_id, "0", "Freight In"))
+        publish(
+            customer_event(TENANT, "c-1", {"last_name": "Hopper", "first_name": "Grace"}),
+            event("vendor", "v-1", {"kind": "SUPPLIER", "company_name": "Midwest Duct"}),
+            bill("b-old", "2025-12-01", "10.00"),
+            bill("b-1", "2026-03-03", "42.10"),
+        )
+        until(lambda: synced("bill", "b-1"), step=drain, timeout=120, what="b-1 synced")
+        (landed,) = company.all("Bill")
+        (vendor,) = company.all("Vendor")
+        (customer,) = company.all("Customer")
+        assert landed["VendorRef"] == {"value": vendor["Id"]}
+        assert (landed["DocNumber"], landed["TxnDate"], landed["TotalAmt"]) == (
+            "B-1",
+            "2026-03-03",
+            162.1,
+        )
+        expense, item = landed["Line"]
+        assert expense["AccountBasedExpenseLineDetail"] == {
+            "AccountRef": {"value": account_id},
+            "CustomerRef": {"value": customer["Id"]},
+            "BillableStatus": "Billable",
+        }
+        assert item["ItemBasedExpenseLineDetail"]["ItemRef"] == {"value": "1"}
+        assert item["ItemBasedExpenseLineDetail"]["BillableStatus"] == "NotBillable"
+        (refused,) = read_topic(settings, codec, settings.topics.dead_letters, 1, 1)
+        assert refused["entity_id"] == "b-old"
+        assert "TxnDate 2025-12-01 is before" in refused["reason"]
 
-            def publish(*events: dict[str, Any]) -> None:
-                run.producer.send_all(
-                    [
-                        (
-                            settings.topics.events,
-                            TENANT.encode(),
-                            codec.encode(
-                                "com.qbsync.events."
-                                + e["envelope"]["entity"].title().replace("_", "")
-                                + "Event",
-                                e,
-                            ),
-                        )
-                        for e in events
-                    ]
-                )
-
-            def drain() -> None:
-                run.services.check_alive()
-                runtime.drain_all()
-
-            def synced(entity: str, entity_id: str) -> Mapping | None:
-                return run.store.mapping(TENANT, entity, entity_id)
-
-            publish(
-                customer_event(TENANT, "c-1", {"last_name": "Hopper", "first_name": "Grace"}),
-                event("vendor", "v-1", {"kind": "SUPPLIER", "company_name": "Midwest Duct"}),
-                bill("b-old", "2025-12-01", "10.00"),
-                bill("b-1", "2026-03-03", "42.10"),
-            )
-            until(lambda: synced("bill", "b-1"), step=drain, timeout=120, what="b-1 synced")
-            (landed,) = company.all("Bill")
-            (vendor,) = company.all("Vendor")
-            (customer,) = company.all("Customer")
-            assert landed["VendorRef"] == {"value": vendor["Id"]}
-            assert (landed["DocNumber"], landed["TxnDate"], landed["TotalAmt"]) == (
-                "B-1",
-                "2026-03-03",
-                162.1,
-            )
-            expense, item = landed["Line"]
-            assert expense["AccountBasedExpenseLineDetail"] == {
-                "AccountRef": {"value": account_id},
-                "CustomerRef": {"value": customer["Id"]},
-                "BillableStatus": "Billable",
-            }
-            assert item["ItemBasedExpenseLineDetail"]["ItemRef"] == {"value": "1"}
-            assert item["ItemBasedExpenseLineDetail"]["BillableStatus"] == "NotBillable"
-            (refused,) = read_topic(settings, codec, settings.topics.dead_letters, 1, 1)
-            assert refused["entity_id"] == "b-old"
-            assert "TxnDate 2025-12-01 is before" in refused["reason"]
-
-            # A synced bill is not updated; the next bill (sent after it) shows it was read.
-            publish(bill("b-1", "2026-03-03", "50.00"), bill("b-2", "2026-03-05", "5.00"))
-            until(lambda: synced("bill", "b-2"), step=drain, timeout=120, what="b-2 synced")
-            first = next(b for b in company.all("Bill") if b["DocNumber"] == "B-1")
-            assert (first["SyncToken"], first["TotalAmt"]) == ("0", 162.1)
-            assert sorted(b["DocNumber"] for b in company.all("Bill")) == ["B-1", "B-2"]
-        finally:
-            runtime.close()
-            assert run.services.worker.stop() == 0
-            run.services.gateway.stop()
+        # A synced bill is not updated; the next bill (sent after it) shows it was read.
+        publish(bill("b-1", "2026-03-03", "50.00"), bill("b-2", "2026-03-05", "5.00"))
+        until(lambda: synced("bill", "b-2"), step=drain, timeout=120, what="b-2 synced")
+        first = next(b for b in company.all("Bill") if b["DocNumber"] == "B-1")
+        assert (first["SyncToken"], first["TotalAmt"]) == ("0", 162.1)
+        assert sorted(b["DocNumber"] for b in company.all("Bill")) == ["B-1", "B-2"]
