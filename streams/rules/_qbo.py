@@ -248,8 +248,13 @@ def payment(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, An
     }
 
 
-def _billable(line: Mapping[str, Any]) -> str:
-    return "Billable" if line.get("is_billable") else "NotBillable"
+def _job_costing(line: Mapping[str, Any], refs: Refs) -> dict[str, Any]:
+    """What a cost line says about the customer:job it is for (and whether it is billed on)."""
+    return {
+        "CustomerRef": _ref(refs.ref(line.get("customer"), *CUSTOMER_OR_JOB)),
+        "ClassRef": _ref(refs.ref(line.get("class"), "class")),
+        "BillableStatus": "Billable" if line.get("is_billable") else "NotBillable",
+    }
 
 
 def bill(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]:
@@ -262,9 +267,7 @@ def bill(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]
             "DetailType": "AccountBasedExpenseLineDetail",
             "AccountBasedExpenseLineDetail": {
                 "AccountRef": _ref(refs.ref(line.get("account"), "account")),
-                "CustomerRef": _ref(refs.ref(line.get("customer"), *CUSTOMER_OR_JOB)),
-                "ClassRef": _ref(refs.ref(line.get("class"), "class")),
-                "BillableStatus": _billable(line),
+                **_job_costing(line, refs),
             },
         }
         for line in p.get("expense_lines") or []
@@ -278,9 +281,7 @@ def bill(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]
                 "ItemRef": _ref(refs.ref(line.get("item"), "item")),
                 "Qty": line.get("quantity"),
                 "UnitPrice": line.get("cost"),
-                "CustomerRef": _ref(refs.ref(line.get("customer"), *CUSTOMER_OR_JOB)),
-                "ClassRef": _ref(refs.ref(line.get("class"), "class")),
-                "BillableStatus": _billable(line),
+                **_job_costing(line, refs),
             },
         }
         for line in p.get("item_lines") or []
