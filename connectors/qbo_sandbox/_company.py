@@ -31,6 +31,7 @@ ENTITIES = {
         "Employee",
         "Item",
         "Account",
+        "Class",
         "Invoice",
         "CreditMemo",
         "Payment",
@@ -41,11 +42,12 @@ ENTITIES = {
 # Display names are unique across these three (6240).
 _NAMED = ("Customer", "Vendor", "Employee")
 # Unique by Name within their own list.
-_NAME_FIELD = {"Item": "Name", "Account": "Name"}
+_NAME_FIELD = {"Item": "Name", "Account": "Name", "Class": "Name"}
 _TRANSACTIONS = ("Invoice", "CreditMemo", "Payment", "Bill", "TimeActivity")
 _REQUIRED = {
     "Item": ("Name",),
     "Account": ("Name",),
+    "Class": ("Name",),
     "Invoice": ("CustomerRef", "Line"),
     "CreditMemo": ("CustomerRef", "Line"),
     "Bill": ("VendorRef", "Line"),
