@@ -157,8 +157,8 @@ class QboReader:
             self._sink.send_all(messages)
         # What QuickBooks has, by name, for matching and reference checks (the Desktop
         # import's ``save_qb_records``): before the watermark moves, so a crash re-reads.
-        for name, found in _known(records).items():
-            self._store.save_qb_records(profile_id, name, found)
+        for name, kept in _known(records).items():
+            self._store.save_qb_records(profile_id, name, kept)
         for entity in entities:
             name = READABLE[entity].entity
             self._store.complete_import(profile_id, name, watermark, counted.get(name, 0))
