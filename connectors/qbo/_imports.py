@@ -206,6 +206,30 @@ READABLE: Mapping[str, ImportedShape] = {
             "BalanceRemaining": text("Balance"),
         },
     ),
+    # Accounts and classes: no app entity; kept in the store (``save_qb_records``) for
+    # matching (``qbsync map``) and reference checks, as the Desktop import keeps them.
+    "Account": ImportedShape(
+        lambda r: "Account",
+        "account",
+        {
+            "Name": text("Name"),
+            "FullName": lambda r: text("FullyQualifiedName")(r) or text("Name")(r),
+            "IsActive": text("Active"),
+            "AccountType": text("AccountType"),
+            "AccountNumber": text("AcctNum"),
+            "ParentRef": ref("ParentRef"),
+        },
+    ),
+    "Class": ImportedShape(
+        lambda r: "Class",
+        "class",
+        {
+            "Name": text("Name"),
+            "FullName": lambda r: text("FullyQualifiedName")(r) or text("Name")(r),
+            "IsActive": text("Active"),
+            "ParentRef": ref("ParentRef"),
+        },
+    ),
     # Read as the qbXML CreditMemoRet has it (amounts positive); the worker's
     # ``streams.from_quickbooks`` shape makes it the negative invoice the apps receive.
     "CreditMemo": ImportedShape(

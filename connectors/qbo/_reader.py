@@ -155,6 +155,10 @@ class QboReader:
         if messages:
             # Acknowledged before any watermark moves (send_all returns then).
             self._sink.send_all(messages)
+        # What QuickBooks has, by name, for matching and reference checks (the Desktop
+        # import's ``save_qb_records``): before the watermark moves, so a crash re-reads.
+        for name, kept in _known(records).items():
+            self._store.save_qb_records(profile_id, name, kept)
         for entity in entities:
             name = READABLE[entity].entity
             self._store.complete_import(profile_id, name, watermark, counted.get(name, 0))
@@ -225,6 +229,27 @@ class QboReader:
                     )
                 )
         return messages, counted, skipped
+
+
+def _known(records: Sequence[ChangedRecord]) -> dict[str, list[dict[str, Any]]]:
+    """Per import entity, the records as the store keeps them (``save_qb_records``)."""
+    known: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        shaped = None if record.deleted else as_imported(record.entity, record.record)
+        if shaped is None or not record.entity_id:
+            continue
+        entity, _element, fields = shaped
+        known.setdefault(entity, []).append(
+            {
+                "qb_id": record.entity_id,
+                "full_name": fields.get("FullName") or fields.get("Name"),
+                "ref_number": fields.get("RefNumber"),
+                "is_active": fields.get("IsActive") != "false",
+                "edit_sequence": fields.get("EditSequence"),
+                "time_modified": record.last_updated,
+            }
+        )
+    return known
 
 
 def webhook_hints(

@@ -31,22 +31,26 @@ ENTITIES = {
         "Employee",
         "Item",
         "Account",
+        "Class",
         "Invoice",
         "CreditMemo",
         "Payment",
+        "Bill",
         "TimeActivity",
     )
 }
 # Display names are unique across these three (6240).
 _NAMED = ("Customer", "Vendor", "Employee")
 # Unique by Name within their own list.
-_NAME_FIELD = {"Item": "Name", "Account": "Name"}
-_TRANSACTIONS = ("Invoice", "CreditMemo", "Payment", "TimeActivity")
+_NAME_FIELD = {"Item": "Name", "Account": "Name", "Class": "Name"}
+_TRANSACTIONS = ("Invoice", "CreditMemo", "Payment", "Bill", "TimeActivity")
 _REQUIRED = {
     "Item": ("Name",),
     "Account": ("Name",),
+    "Class": ("Name",),
     "Invoice": ("CustomerRef", "Line"),
     "CreditMemo": ("CustomerRef", "Line"),
+    "Bill": ("VendorRef", "Line"),
     "Payment": ("CustomerRef", "TotalAmt"),
     "TimeActivity": ("NameOf", "TxnDate"),
 }
@@ -55,8 +59,13 @@ _REFERENCES = {
     "Invoice": (("CustomerRef", "Customer"),),
     "CreditMemo": (("CustomerRef", "Customer"),),
     "Payment": (("CustomerRef", "Customer"),),
+    "Bill": (("VendorRef", "Vendor"),),
 }
-_LINE_REFERENCES = {"SalesItemLineDetail": ("ItemRef", "Item")}
+_LINE_REFERENCES = {
+    "SalesItemLineDetail": ("ItemRef", "Item"),
+    "ItemBasedExpenseLineDetail": ("ItemRef", "Item"),
+    "AccountBasedExpenseLineDetail": ("AccountRef", "Account"),
+}
 
 
 def now_text(moment: datetime) -> str:
@@ -426,11 +435,11 @@ class Company:
     # -- storage ----------------------------------------------------------------------
 
     def _derive(self, entity: str, record: dict[str, Any]) -> None:
-        if entity in ("Invoice", "CreditMemo"):
+        if entity in ("Invoice", "CreditMemo", "Bill"):
             total = round(sum(float(line.get("Amount") or 0) for line in record["Line"]), 2)
             record["TotalAmt"] = total
-            # What is still owed on an invoice; what is left to apply of a credit memo.
-            record["Balance" if entity == "Invoice" else "RemainingCredit"] = total
+            # What is still owed on an invoice or bill; what is left of a credit memo.
+            record["RemainingCredit" if entity == "CreditMemo" else "Balance"] = total
             record.setdefault("TxnDate", date.today().isoformat())
         if entity in _NAMED or entity in _NAME_FIELD:
             record.setdefault("Active", True)

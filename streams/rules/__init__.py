@@ -102,6 +102,13 @@ ENTITY_RULES: dict[str, EntityRule] = {
         "vendors_and_bills",
         date_field="txn_date",
         skip=transactions.bill_skip,
+        qbo=qbo.QboShape(
+            "Bill",
+            qbo.bill,
+            is_list=False,
+            once="a bill synced to QuickBooks Online is not updated",
+            checks=("start-date",),
+        ),
     ),
     "vendor_credit": EntityRule(
         "vendor_credit",

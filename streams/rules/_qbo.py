@@ -5,7 +5,7 @@ qbXML column; only the values differ, in the JSON form Intuit's v3 API takes (``
 ``SyncToken`` are added for changes, which are sparse updates: only the fields sent change).
 Pure: no I/O, no clock: rules only the company can answer (its start date, a worker's day in
 QBO) are named in ``QboShape.checks`` and checked by the sender (``connectors.qbo._checks``).
-Customers, invoices, payments, items, vendors, employees and time so far
+Customers, invoices, payments, items, vendors, employees, time and bills so far
 (docs/qbo.md, "What is left").
 """
 
@@ -26,6 +26,7 @@ from streams.tenant_settings import TenantSettings
 
 __all__ = [
     "QboShape",
+    "bill",
     "customer",
     "employee",
     "invoice",
@@ -244,6 +245,55 @@ def payment(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, An
             for applied in p.get("applied_to") or []
             if (amount := applied.get("amount")) is not None
         ],
+    }
+
+
+def _job_costing(line: Mapping[str, Any], refs: Refs) -> dict[str, Any]:
+    """What a cost line says about the customer:job it is for (and whether it is billed on)."""
+    return {
+        "CustomerRef": _ref(refs.ref(line.get("customer"), *CUSTOMER_OR_JOB)),
+        "ClassRef": _ref(refs.ref(line.get("class"), "class")),
+        "BillableStatus": "Billable" if line.get("is_billable") else "NotBillable",
+    }
+
+
+def bill(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    """A vendor bill (an expense): lines booked to accounts, then lines for items, each with
+    the customer:job it is for (job costing) and whether it is billable on."""
+    expense = [
+        {
+            "Amount": line.get("amount"),
+            "Description": line.get("memo"),
+            "DetailType": "AccountBasedExpenseLineDetail",
+            "AccountBasedExpenseLineDetail": {
+                "AccountRef": _ref(refs.ref(line.get("account"), "account")),
+                **_job_costing(line, refs),
+            },
+        }
+        for line in p.get("expense_lines") or []
+    ]
+    items = [
+        {
+            "Amount": line.get("amount"),
+            "Description": line.get("description"),
+            "DetailType": "ItemBasedExpenseLineDetail",
+            "ItemBasedExpenseLineDetail": {
+                "ItemRef": _ref(refs.ref(line.get("item"), "item")),
+                "Qty": line.get("quantity"),
+                "UnitPrice": line.get("cost"),
+                **_job_costing(line, refs),
+            },
+        }
+        for line in p.get("item_lines") or []
+    ]
+    return {
+        "VendorRef": _ref(refs.ref(p.get("vendor"), "vendor", "employee")),
+        "TxnDate": p.get("txn_date"),
+        "DueDate": p.get("due_date"),
+        "DocNumber": p.get("ref_number"),
+        "PrivateNote": p.get("memo"),
+        "SalesTermRef": _ref(refs.ref(p.get("terms"), "terms")),
+        "Line": expense + items,
     }
 
 

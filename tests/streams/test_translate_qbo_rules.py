@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from connectors.qbo import QboEntityRequest
+from connectors.store import Mapping
 from streams.translate import Context, Skip, plan
 from tests.streams._events import NOW, example, knows_everything
 
@@ -81,3 +82,26 @@ def test_a_payment_carries_the_start_date_check_and_a_list_none() -> None:
     )
     assert qbo_of(planned(payment)).checks == ("start-date",)
     assert qbo_of(planned(example("customer.upserted"))).checks == ()
+
+
+def test_a_bill_has_account_and_item_lines_and_is_sent_once() -> None:
+    request = qbo_of(planned(example("bill.upserted")))
+    assert (request.entity, request.checks) == ("Bill", ("start-date",))
+    assert request.body["VendorRef"] == {"value": "ID-vendor-ven-301"}
+    assert (request.body["DocNumber"], request.body["TxnDate"]) == ("MW-55102", "2026-03-03")
+    expense, item = request.body["Line"]
+    assert expense["DetailType"] == "AccountBasedExpenseLineDetail"
+    assert expense["AccountBasedExpenseLineDetail"] == {
+        "AccountRef": {"name": "Freight"},
+        "CustomerRef": {"value": "ID-customer-prj-220"},
+        "BillableStatus": "Billable",
+    }
+    assert expense["Amount"] == 42.1
+    assert item["ItemBasedExpenseLineDetail"]["ItemRef"] == {"name": "Duct:Flex 8in"}
+    assert (item["ItemBasedExpenseLineDetail"]["Qty"], item["Amount"]) == (6, 232.5)
+    synced = Mapping("acme-hvac", "bill", "bil-7781", "91", "0", None)
+    again = planned(
+        example("bill.upserted"), Context("p-1", synced, {}, resolve=knows_everything, api="qbo")
+    )
+    assert isinstance(again, Skip)
+    assert again.code == "synced-once"

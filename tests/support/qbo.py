@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -24,24 +25,31 @@ from connectors.qbo import (
     QboConnections,
     QboEntityRequest,
     QboOperation,
+    QboRuntime,
     RealmLimits,
     TokenCipher,
     TokenKeeper,
     create_company,
+    create_qbo_runtime,
 )
 from connectors.qbo_sandbox import QboSandbox
-from connectors.store import Store, upgrade
-from core.contracts import AvroCodec
+from connectors.store import Mapping, Store, upgrade
+from core.contracts import AvroCodec, validate_event
 from core.settings import Settings
+from qbsync.brokers import BrokerInfo
+from tests.support.pipeline import Running, running_pipeline
 
 __all__ = [
     "REDIRECT",
+    "QboPipeline",
     "QboWorld",
     "add_qbo_profile",
     "connect",
     "enqueue_commands",
     "oauth_app",
     "qbo_command",
+    "qbo_event",
+    "qbo_pipeline",
     "qbo_settings",
     "qbo_world",
     "read_topic",
@@ -200,3 +208,89 @@ def read_topic(
                 break
     consumer.close()
     return found
+
+
+def qbo_event(
+    tenant_id: str, entity: str, entity_id: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """A validated ``<entity>.upserted`` event of ``tenant_id``."""
+    envelope = {
+        "tenant_id": tenant_id,
+        "source_system": "test",
+        "entity_id": entity_id,
+        "source_updated_at": datetime.now(UTC).isoformat(),
+    }
+    return validate_event(f"{entity}.upserted", {"envelope": envelope, entity: payload})
+
+
+@dataclass
+class QboPipeline:
+    """The real worker (and gateway) on real Kafka, and a QBO sender for one company of the
+    QBO sandbox, connected through the OAuth flow over HTTP."""
+
+    run: Running
+    runtime: QboRuntime
+    sandbox: QboSandbox
+    realm_id: str
+    profile_id: str
+    tenant_id: str
+    codec: AvroCodec
+
+    def publish(self, *events: dict[str, Any]) -> None:
+        """Events on the events topic, keyed by tenant (schema by the envelope's entity)."""
+        topic = self.run.settings.topics.events
+        self.run.producer.send_all(
+            [
+                (
+                    topic,
+                    e["envelope"]["tenant_id"].encode(),
+                    self.codec.encode(
+                        "com.qbsync.events."
+                        + e["envelope"]["entity"].title().replace("_", "")
+                        + "Event",
+                        e,
+                    ),
+                )
+                for e in events
+            ]
+        )
+
+    def drain(self) -> None:
+        """One drain of every company (then its due reads); fails if a child died."""
+        self.run.services.check_alive()
+        self.runtime.drain_all()
+
+    def synced(self, entity: str, entity_id: str) -> Mapping | None:
+        return self.run.store.mapping(self.tenant_id, entity, entity_id)
+
+
+@contextmanager
+def qbo_pipeline(
+    broker: BrokerInfo,
+    settings: Settings,
+    database_url: str,
+    tmp_path: Path,
+    sandbox: QboSandbox,
+    url: str,
+    realm_id: str,
+    *,
+    tenants: tuple[str, ...] = ("q-1",),
+) -> Iterator[QboPipeline]:
+    """:class:`QboPipeline` for ``realm_id`` (added to ``sandbox`` beforehand), its profile
+    serving ``tenants``; the worker must exit cleanly at the end."""
+    with running_pipeline(broker, settings, database_url, tmp_path, tenants=["t-1"]) as run:
+        profile_id = add_qbo_profile(run.store, "Online Co", tenants=tenants)
+        key = SecretStr(Fernet.generate_key().decode())
+        qbo_settings(settings, sandbox, url, key)
+        runtime = create_qbo_runtime(settings, run.store)
+        try:
+            world = QboWorld(
+                sandbox, url, run.store, key, runtime.http, runtime.oauth,
+                runtime.connections, runtime.keeper, runtime.client,
+            )  # fmt: skip
+            connect(world, profile_id, realm_id)
+            yield QboPipeline(run, runtime, sandbox, realm_id, profile_id, tenants[0], AvroCodec())
+        finally:
+            runtime.close()
+            assert run.services.worker.stop() == 0
+            run.services.gateway.stop()

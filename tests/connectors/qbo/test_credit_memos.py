@@ -13,16 +13,12 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
 
-from connectors.qbo import create_qbo_runtime
 from connectors.qbo_sandbox import QboSandbox
 from core.contracts import AvroCodec
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from tests.support.pipeline import running_pipeline
-from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings
+from tests.support.qbo import qbo_pipeline
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -49,12 +45,10 @@ def test_a_credit_memo_in_qbo_reaches_the_app_as_a_negative_cm_invoice(
     qbo, url = sandbox
     codec = AvroCodec()
     settings.qbo.read_entities = "CreditMemo"
-    with running_pipeline(broker, settings, database_url, tmp_path, tenants=["t-1"]) as run:
-        profile_id = add_qbo_profile(run.store, "Online Co", tenants=(GETS, SENDS))
-        run.store.update_tenant_settings(GETS, {"direction": {"invoice": "from_quickbooks"}})
-        key = SecretStr(Fernet.generate_key().decode())
-        qbo_settings(settings, qbo, url, key)
-        runtime = create_qbo_runtime(settings, run.store)
+    with qbo_pipeline(
+        broker, settings, database_url, tmp_path, qbo, url, REALM, tenants=(GETS, SENDS)
+    ) as online:
+        online.run.store.update_tenant_settings(GETS, {"direction": {"invoice": "from_quickbooks"}})
         consumer = Consumer({**settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex}"})
         consumer.assign(
             [
@@ -64,11 +58,6 @@ def test_a_credit_memo_in_qbo_reaches_the_app_as_a_negative_cm_invoice(
         )
         changes: list[dict[str, Any]] = []
         try:
-            world = QboWorld(
-                qbo, url, run.store, key, runtime.http, runtime.oauth,
-                runtime.connections, runtime.keeper, runtime.client,
-            )  # fmt: skip
-            connect(world, profile_id, REALM)
             company = qbo.company(REALM)
             _s, made = company.create("Customer", {"DisplayName": "Hopper, Grace"})
             customer_id = made["Customer"]["Id"]
@@ -90,8 +79,7 @@ def test_a_credit_memo_in_qbo_reaches_the_app_as_a_negative_cm_invoice(
             number = memo["CreditMemo"]["DocNumber"]
 
             def poll() -> list[dict[str, Any]]:
-                run.services.check_alive()
-                runtime.drain_all()  # a drain, then the due read (the first read is due)
+                online.drain()  # a drain, then the due read (the first read is due)
                 for message in consumer.consume(100, timeout=0.5):
                     if message.error() is None:
                         changes.append(codec.decode(message.value() or b"")[1])
@@ -111,6 +99,3 @@ def test_a_credit_memo_in_qbo_reaches_the_app_as_a_negative_cm_invoice(
             assert invoice["is_paid"] is False
         finally:
             consumer.close()
-            runtime.close()
-            assert run.services.worker.stop() == 0
-            run.services.gateway.stop()

@@ -10,22 +10,22 @@ process) -> the company's command topic -> QBO sender -> the QBO sandbox over HT
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
 
-from connectors.qbo import create_qbo_runtime
 from connectors.qbo_sandbox import QboSandbox
 from connectors.store import Mapping
-from core.contracts import AvroCodec, customer_event, validate_event
+from core.contracts import AvroCodec, customer_event
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from tests.support.pipeline import running_pipeline
-from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings, read_topic
+from tests.support.qbo import (
+    qbo_event,
+    qbo_pipeline,
+    read_topic,
+)
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -36,13 +36,7 @@ START = date(2026, 1, 1)
 
 
 def event(entity: str, entity_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    envelope = {
-        "tenant_id": TENANT,
-        "source_system": "test",
-        "entity_id": entity_id,
-        "source_updated_at": datetime.now(UTC).isoformat(),
-    }
-    return validate_event(f"{entity}.upserted", {"envelope": envelope, entity: payload})
+    return qbo_event(TENANT, entity, entity_id, payload)
 
 
 def invoice(
@@ -100,87 +94,49 @@ def test_start_date_approval_day_limit_and_invoice_rules(
     qbo, url = sandbox
     codec = AvroCodec()
     settings.qbo.read_entities = ""  # writes only
-    with running_pipeline(broker, settings, database_url, tmp_path, tenants=["t-1"]) as run:
-        profile_id = add_qbo_profile(run.store, "Online Co", tenants=(TENANT,))
-        key = SecretStr(Fernet.generate_key().decode())
-        qbo_settings(settings, qbo, url, key)
-        runtime = create_qbo_runtime(settings, run.store)
-        try:
-            world = QboWorld(
-                qbo, url, run.store, key, runtime.http, runtime.oauth,
-                runtime.connections, runtime.keeper, runtime.client,
-            )  # fmt: skip
-            connect(world, profile_id, REALM)
-            run.store.save_mapping(Mapping(TENANT, "item", "itm-service", "1", "0", "Services"))
+    with qbo_pipeline(broker, settings, database_url, tmp_path, qbo, url, REALM) as online:
+        publish, drain, synced = online.publish, online.drain, online.synced
+        online.run.store.save_mapping(Mapping(TENANT, "item", "itm-service", "1", "0", "Services"))
+        company = qbo.company(REALM)
+        publish(
+            customer_event(TENANT, "c-1", {"last_name": "Hopper", "first_name": "Grace"}),
+            event(
+                "employee",
+                "e-1",
+                {"first_name": "Ada", "last_name": "Lovelace", "employment_type": "EMPLOYEE"},
+            ),
+            invoice("inv-old", "2025-12-15", "120.00"),
+            invoice("inv-zero", "2026-03-02", "0.00"),
+            invoice("inv-draft", "2026-03-02", "80.00", status="DRAFT"),
+            invoice("inv-disc", "2026-03-02", "250.00", "-250.00"),
+            time_entry("te-p", 60, approval="PENDING"),
+            time_entry("te-a", 900),
+            time_entry("te-b", 600),
+            time_entry("te-c", 300),
+        )
+        until(lambda: synced("time_entry", "te-c"), step=drain, timeout=120, what="te-c")
 
-            def publish(*events: dict[str, Any]) -> None:
-                run.producer.send_all(
-                    [
-                        (
-                            settings.topics.events,
-                            TENANT.encode(),
-                            codec.encode(
-                                "com.qbsync.events."
-                                + e["envelope"]["entity"].title().replace("_", "")
-                                + "Event",
-                                e,
-                            ),
-                        )
-                        for e in events
-                    ]
-                )
+        # Before the start date: refused by the sender, nothing written, the reason kept.
+        letters = read_topic(settings, codec, settings.topics.dead_letters, 1, 2)
+        by_entity = {d["entity_id"]: d for d in letters}
+        assert set(by_entity) == {"inv-old", "te-b"}
+        old = by_entity["inv-old"]["reason"]
+        assert "TxnDate 2025-12-15 is before the QuickBooks Online company's start date" in old
+        assert "2026-01-01" in old
+        assert "more than 24 hours in one day" in by_entity["te-b"]["reason"]
+        assert "600 minutes on 2026-03-02 on top of 900" in by_entity["te-b"]["reason"]
+        numbers = sorted(i["DocNumber"] for i in company.all("Invoice"))
+        assert numbers == ["INV-DISC"]  # not the old one, the $0 one or the draft
+        (discounted,) = company.all("Invoice")
+        assert [line["Amount"] for line in discounted["Line"]] == [250.0, -250.0]
+        assert synced("invoice", "inv-zero") is None
+        assert synced("invoice", "inv-draft") is None
 
-            def drain() -> None:
-                run.services.check_alive()
-                runtime.drain_all()
-
-            def synced(entity: str, entity_id: str) -> Mapping | None:
-                return run.store.mapping(TENANT, entity, entity_id)
-
-            company = qbo.company(REALM)
-            publish(
-                customer_event(TENANT, "c-1", {"last_name": "Hopper", "first_name": "Grace"}),
-                event(
-                    "employee",
-                    "e-1",
-                    {"first_name": "Ada", "last_name": "Lovelace", "employment_type": "EMPLOYEE"},
-                ),
-                invoice("inv-old", "2025-12-15", "120.00"),
-                invoice("inv-zero", "2026-03-02", "0.00"),
-                invoice("inv-draft", "2026-03-02", "80.00", status="DRAFT"),
-                invoice("inv-disc", "2026-03-02", "250.00", "-250.00"),
-                time_entry("te-p", 60, approval="PENDING"),
-                time_entry("te-a", 900),
-                time_entry("te-b", 600),
-                time_entry("te-c", 300),
-            )
-            until(lambda: synced("time_entry", "te-c"), step=drain, timeout=120, what="te-c")
-
-            # Before the start date: refused by the sender, nothing written, the reason kept.
-            letters = read_topic(settings, codec, settings.topics.dead_letters, 1, 2)
-            by_entity = {d["entity_id"]: d for d in letters}
-            assert set(by_entity) == {"inv-old", "te-b"}
-            old = by_entity["inv-old"]["reason"]
-            assert "TxnDate 2025-12-15 is before the QuickBooks Online company's start date" in old
-            assert "2026-01-01" in old
-            assert "more than 24 hours in one day" in by_entity["te-b"]["reason"]
-            assert "600 minutes on 2026-03-02 on top of 900" in by_entity["te-b"]["reason"]
-            numbers = sorted(i["DocNumber"] for i in company.all("Invoice"))
-            assert numbers == ["INV-DISC"]  # not the old one, the $0 one or the draft
-            (discounted,) = company.all("Invoice")
-            assert [line["Amount"] for line in discounted["Line"]] == [250.0, -250.0]
-            assert synced("invoice", "inv-zero") is None
-            assert synced("invoice", "inv-draft") is None
-
-            # Time: the pending entry was not sent; 900 + 300 minutes are in QBO, not the 600.
-            minutes = sorted(a["Hours"] * 60 + a["Minutes"] for a in company.all("TimeActivity"))
-            assert minutes == [300, 900]
-            assert synced("time_entry", "te-p") is None
-            publish(time_entry("te-p", 60))  # approved now: sent (1,260 minutes that day)
-            until(lambda: synced("time_entry", "te-p"), step=drain, timeout=120, what="te-p")
-            minutes = sorted(a["Hours"] * 60 + a["Minutes"] for a in company.all("TimeActivity"))
-            assert minutes == [60, 300, 900]
-        finally:
-            runtime.close()
-            assert run.services.worker.stop() == 0
-            run.services.gateway.stop()
+        # Time: the pending entry was not sent; 900 + 300 minutes are in QBO, not the 600.
+        minutes = sorted(a["Hours"] * 60 + a["Minutes"] for a in company.all("TimeActivity"))
+        assert minutes == [300, 900]
+        assert synced("time_entry", "te-p") is None
+        publish(time_entry("te-p", 60))  # approved now: sent (1,260 minutes that day)
+        until(lambda: synced("time_entry", "te-p"), step=drain, timeout=120, what="te-p")
+        minutes = sorted(a["Hours"] * 60 + a["Minutes"] for a in company.all("TimeActivity"))
+        assert minutes == [60, 300, 900]
