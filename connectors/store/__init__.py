@@ -25,9 +25,18 @@ from connectors.store._models import (
     Tenant,
     WebConnectorSession,
 )
-from connectors.store._store import Mapping, SessionBusy, Store, StoreError, make_engine
+from connectors.store._store import (
+    RELEASE_ACTIONS,
+    Mapping,
+    ReleaseRequest,
+    SessionBusy,
+    Store,
+    StoreError,
+    make_engine,
+)
 
 __all__ = [
+    "RELEASE_ACTIONS",
     "STAFF_ROLES",
     "Base",
     "ConsoleStore",
@@ -39,6 +48,7 @@ __all__ = [
     "Profile",
     "QboCompanyRow",
     "QuickBooksRecord",
+    "ReleaseRequest",
     "SchemaMismatch",
     "SessionBusy",
     "Store",

@@ -651,6 +651,72 @@ def create_console(settings: Settings) -> Console:
         now = datetime.now(UTC).timestamp()
         return render_template("parked.html", entries=entries, now=now, tenant=tenant)
 
+    def parked_entry(tenant: str, entity: str, entity_id: str, action: str) -> Any:
+        from qbsync.parked import ACTIONS, NotParked, find_parked
+
+        if action not in ACTIONS:
+            abort(400, f"action: {action!r} is not one of {', '.join(ACTIONS)}")
+        try:
+            return find_parked(reader.parked(), tenant, entity, entity_id)
+        except NotParked as exc:
+            abort(404, str(exc))
+
+    def parked_page(entry: Any, action: str, *, done: bool) -> str:
+        from qbsync.parked import consequence
+
+        return render_template(
+            "parked_confirm.html",
+            entry=entry,
+            action=action,
+            title={"release": "Release", "dead-letter": "Dead-letter"}[action],
+            what=consequence(entry, action, settings),
+            done=done,
+            now=datetime.now(UTC).timestamp(),
+        )
+
+    @app.get("/parked/confirm")
+    @staff("operator")
+    def parked_confirm() -> str:
+        """What releasing or dead-lettering this parked record will do, before it is asked."""
+        args = request.args
+        action = args.get("action", "")
+        entry = parked_entry(
+            args.get("tenant", ""), args.get("entity", ""), args.get("id", ""), action
+        )
+        return parked_page(entry, action, done=False)
+
+    @app.post("/parked/act")
+    @staff("operator")
+    def parked_act() -> str:
+        """The request the worker carries out at its next sweep (``qbsync parked``'s code),
+        for the version confirmed: a newer event of the record since is a 409."""
+        from qbsync.parked import ask_worker
+
+        form = request.form
+        action = form.get("action", "")
+        entry = parked_entry(
+            form.get("tenant", ""), form.get("entity", ""), form.get("id", ""), action
+        )
+        try:
+            confirmed = float(form.get("parked_at", ""))
+        except ValueError:
+            abort(400, "parked_at: missing; open the confirmation again")
+        if abs(entry.parked_at - confirmed) > 1e-6:
+            abort(
+                409,
+                "A newer event of this record replaced the one you confirmed: look at it again"
+                " before deciding.",
+            )
+        ask_worker(store, entry, action, by=g.principal.subject)
+        audit(
+            f"parked.{action}",
+            f"{entry.tenant_id}:{entry.entity}:{entry.entity_id}",
+            kind=entry.kind,
+            waiting_on=list(entry.waiting_on),
+            parked_at=entry.parked_at,
+        )
+        return parked_page(entry, action, done=True)
+
     @app.get("/audit")
     @staff()
     def audit_page() -> str:

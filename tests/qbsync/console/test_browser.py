@@ -364,6 +364,46 @@ def test_support_replays_a_3171_after_the_closing_date_moves_and_the_bookkeeper_
         assert "customer:c-2" in waiting
         shot(page, "10-parked")
 
+        # The customer will never come: support dead-letters the parked invoice by hand,
+        # after a confirmation saying what happens; the worker files it once.
+        page.click("tr[data-record='invoice:i-2'] a.parked-dead-letter")
+        what = page.inner_text("#parked-what")
+        assert f"dead-letter topic {run.settings.topics.dead_letters}" in what
+        assert "Nothing is sent to QuickBooks" in what
+        shot(page, "16-parked-confirm")
+        page.click("#parked-confirm")
+        assert "Requested:" in page.inner_text("#parked-requested")
+        shot(page, "17-parked-requested")
+        page.goto(f"{run.console_url}/dead-letters?code=withdrawn")
+
+        def withdrawn() -> bool:
+            if page.locator("tr[data-code='withdrawn']").count():
+                return True
+            page.reload()
+            return False
+
+        until(withdrawn, timeout=60, what="the withdrawn invoice among the dead letters")
+        assert "replay this dead letter" in page.inner_text("tr[data-code='withdrawn']")
+        shot(page, "18-parked-dead-letter")
+        page.goto(f"{run.console_url}/parked?tenant=t-1")
+
+        def released() -> bool:
+            if "i-2" not in page.inner_text("#parked"):
+                return True
+            page.reload()
+            return False
+
+        until(released, timeout=60, what="the invoice out of the parked records")
+        from qbsync.dead_letters import LetterFilter, read_letters
+
+        letters = read_letters(run.settings, LetterFilter(code="withdrawn"))
+        assert [(dl["entity"], dl["entity_id"]) for dl in letters] == [("invoice", "i-2")]
+        assert "by olga" in letters[0]["reason"]
+        assert run.store.release_requests() == []
+        assert [
+            e.actor for e in ConsoleStore(run.store).audit_log(action="parked.dead-letter")
+        ] == ["olga"]
+
         # The bookkeeper's setup: a one-time link from the file's page.
         page.goto(f"{run.console_url}/files/{run.profile_id}")
         page.click("text=Make a new setup link")
