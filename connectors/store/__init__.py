@@ -25,6 +25,7 @@ from connectors.store._models import (
     Tenant,
     WebConnectorSession,
 )
+from connectors.store._sessions import PastSession, SessionLog
 from connectors.store._store import (
     RELEASE_ACTIONS,
     Mapping,
@@ -45,12 +46,14 @@ __all__ = [
     "ImportWatermark",
     "LoginThrottle",
     "Mapping",
+    "PastSession",
     "Profile",
     "QboCompanyRow",
     "QuickBooksRecord",
     "ReleaseRequest",
     "SchemaMismatch",
     "SessionBusy",
+    "SessionLog",
     "Store",
     "StoreError",
     "SyncLogEntry",

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from connectors.store import ConsoleStore, Store
+from connectors.store import ConsoleStore, SessionLog, Store
 from qbsync.console._auth import Principal, check_csrf, new_secret, sign_in
 from qbsync.console._data import KafkaReader
 from qbsync.console._views import (
@@ -25,7 +25,10 @@ from qbsync.console._views import (
     filter_connections,
     filter_log,
     format_age,
+    quickbooks_words,
+    session_views,
     setup_status,
+    web_connector_words,
 )
 from qbsync.errors import QbsyncError
 from qbsync.settings import Settings
@@ -68,6 +71,7 @@ def create_console(settings: Settings) -> Console:
     """The support console and the setup page, on the configured store and broker."""
     store = Store(settings.database_url)
     console = ConsoleStore(store)
+    history = SessionLog(store)
     reader = KafkaReader(settings)
     app = Flask(
         "qbsync.console",
@@ -259,10 +263,10 @@ def create_console(settings: Settings) -> Console:
     def connection_rows(profiles: list[Any], *, with_backlog: bool) -> list[ConnectionRow]:
         now = datetime.now(UTC)
         busy = console.files_in_session()
+        latest = history.latest([p.id for p in profiles])
         rows = []
         for profile in profiles:
             backlog = reader.backlog(profile.id) if with_backlog else None
-            host = profile.host_info or {}
             rows.append(
                 ConnectionRow(
                     profile_id=profile.id,
@@ -285,14 +289,10 @@ def create_console(settings: Settings) -> Console:
                         if backlog and backlog.oldest_at
                         else None
                     ),
-                    web_connector=str(host.get("web_connector") or "not reported"),
-                    quickbooks=" ".join(
-                        filter(
-                            None,
-                            [host.get("product"), ",".join(host.get("supported_versions") or [])],
-                        )
-                    )
-                    or "not reported",
+                    web_connector=web_connector_words(
+                        latest[profile.id].web_connector if profile.id in latest else None
+                    ),
+                    quickbooks=quickbooks_words(profile.host_info, latest.get(profile.id)),
                 )
             )
         return rows
@@ -335,6 +335,12 @@ def create_console(settings: Settings) -> Console:
                     failures.append((entry, explained(entry.code, entry.message)))
         failures = sorted(failures, key=lambda f: f[0].at, reverse=True)[:50]
         links = console.setup_links(profile_id)
+        sessions = session_views(
+            history.recent(profile_id),
+            [entry for entry, _ in failures if entry.code],
+            live=row.state == "syncing",
+            now=datetime.now(UTC),
+        )
         return render_template(
             "file.html",
             row=row,
@@ -342,6 +348,7 @@ def create_console(settings: Settings) -> Console:
             failures=failures,
             links=links,
             new_link=None,
+            sessions=sessions,
         )
 
     @app.post("/files/<profile_id>/setup-link")
@@ -367,6 +374,7 @@ def create_console(settings: Settings) -> Console:
             failures=[],
             links=console.setup_links(profile_id),
             new_link=f"{base}/setup/{token}",
+            sessions=None,
         )
 
     # -- sync log --------------------------------------------------------------------------

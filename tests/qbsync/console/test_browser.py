@@ -30,6 +30,7 @@ from connectors.kafka import RecordProducer
 from connectors.kafka.brokers import BrokerInfo
 from connectors.qbwc import create_profile
 from connectors.sandbox import (
+    CLIENT_VERSION,
     CompanyFile,
     HttpTransport,
     SandboxWebConnector,
@@ -405,7 +406,18 @@ def test_support_replays_a_3171_after_the_closing_date_moves_and_the_bookkeeper_
         ] == ["olga"]
 
         # The bookkeeper's setup: a one-time link from the file's page.
+        page.goto(f"{run.console_url}/connections")
+        assert CLIENT_VERSION in page.inner_text("#connections td.web-connector")
+        assert "qbXML" in page.inner_text("#connections td.quickbooks")
         page.goto(f"{run.console_url}/files/{run.profile_id}")
+        # Its sessions: the one QuickBooks refused the 3171 in, explained; the replay's.
+        assert page.inner_text("#web-connector") == CLIENT_VERSION
+        sessions = page.inner_text("#sessions")
+        assert "1 refused by QuickBooks" in sessions
+        assert "closing date" in sessions.lower()
+        assert "closed; 1 synced" in sessions
+        assert f"{CLIENT_VERSION} · " in sessions
+        shot(page, "19-file-sessions")
         page.click("text=Make a new setup link")
         link = page.inner_text("#setup-link")
         shot(page, "11-file")

@@ -644,3 +644,57 @@ def test_an_operator_dead_letters_a_parked_record_after_a_confirmation_a_viewer_
     finally:
         producer.close()
         built.close()
+
+
+def test_a_files_page_shows_its_sessions_and_the_versions_its_web_connector_reported(
+    console: Console,
+) -> None:
+    """What the gateway records (``SessionLog``, written here as the gateway's
+    ``SessionHistory`` does) on the connections page and the file's page."""
+    from connectors.store import SessionLog
+
+    browser, _ = signed_in(console, "vic")
+    profile = create_profile(console.store, name="Acme", tenants=["t-1"]).profile
+    history = SessionLog(console.store)
+    assert "not reported" in browser.get(f"/files/{profile.id}").data.decode()
+    history.note_client("client-a", "2.3.0.215")
+    history.opened(profile.id, "ticket-1", "client-a")
+    history.reported("ticket-1", "US", 16, 0)
+    console.store.log_sync(log_entry("t-1", profile.id, at=datetime.now(UTC)))
+    history.ended("ticket-1", "closed", settled=3, failed=1, qbxml_version="13.0")
+    history.opened(profile.id, "ticket-2", "client-a")  # never closed: it expired
+    console.store.update_profile(profile.id, host_info={"product": "QuickBooks Pro 2024"})
+
+    listed = browser.get("/connections").data.decode()
+    assert '<td class="web-connector">2.3.0.215</td>' in listed
+    # The newest session has not reported yet: the one before it says what QuickBooks is.
+    assert '<td class="quickbooks">QuickBooks Pro 2024 (US) qbXML 16.0</td>' in listed
+    page = browser.get(f"/files/{profile.id}").data.decode()
+    assert 'id="web-connector">2.3.0.215<' in page
+    sessions = page[page.index('id="sessions"') :]
+    sessions = sessions[: sessions.index("</table>")]
+    expired, closed = sessions.split('<tr class="session')[1:]
+    assert "ended without closing" in expired
+    assert "closed; 3 synced, 1 refused by QuickBooks" in closed
+    assert "<td>4</td>" in closed
+    assert "3171" in closed
+    assert "closing date" in closed.lower()  # the catalog's words, not only the message
+    assert "2.3.0.215 · QuickBooks" not in closed
+    assert "2.3.0.215 · (US) qbXML 16.0" in closed
+
+
+def test_a_files_session_history_is_bounded(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.store import SessionLog, _sessions
+
+    monkeypatch.setattr(_sessions, "KEPT", 3)
+    profile = create_profile(console.store, name="Acme", tenants=["t-1"]).profile
+    other = create_profile(console.store, name="Other", tenants=["t-2"]).profile
+    history = SessionLog(console.store)
+    history.opened(other.id, "other", None)
+    for number in range(6):
+        history.opened(profile.id, f"ticket-{number}", None)
+        history.ended(f"ticket-{number}", "closed", settled=number)
+    assert [s.settled for s in history.recent(profile.id)] == [5, 4, 3, 2]
+    assert len(history.recent(other.id)) == 1
