@@ -7,16 +7,14 @@ themselves) and ``qbwc_clients`` (the Web Connector version a client reported at
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.store._models import SessionRecord, WebConnectorClient
-from connectors.store._store import Store
+from connectors.store._tables import OwnTables
 
 __all__ = ["KEPT", "PastSession", "SessionLog"]
 
@@ -75,16 +73,8 @@ def _past(row: SessionRecord) -> PastSession:
     )
 
 
-class SessionLog:
+class SessionLog(OwnTables):
     """The history tables, on the same database (and engine) as :class:`Store`."""
-
-    def __init__(self, store: Store) -> None:
-        self._sessions = sessionmaker(store.engine, expire_on_commit=False)
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
 
     # -- written by the gateway -----------------------------------------------------------
 
