@@ -307,6 +307,22 @@ class ConsoleSettings(BaseSettings):
     threads: int = Field(default=4, ge=1)
     # The setup page's status refresh (seconds); the page also works without JavaScript.
     status_poll_s: float = Field(default=3.0, gt=0)
+    # Staff sign-in through an OpenID Connect provider (docs/console.md), on when the issuer
+    # is set; local users keep working. The provider's discovery document is read from
+    # <issuer>/.well-known/openid-configuration (https, or http on a loopback address).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_scopes: str = "openid email profile"
+    # The ID token claim holding the user's roles or groups (a list or one string), and the
+    # values that make an operator or a viewer (comma-separated); no match: no sign-in.
+    oidc_role_claim: str = "groups"
+    oidc_operator_values: str = "qbsync-operator"
+    oidc_viewer_values: str = "qbsync-viewer"
+    # The claim naming the user in the audit trail (as "oidc:<value>").
+    oidc_username_claim: str = "email"
+    # The button's words on the sign-in page.
+    oidc_name: str = "single sign-on"
 
 
 class QboSettings(BaseSettings):

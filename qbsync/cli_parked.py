@@ -1,5 +1,6 @@
-"""``qbsync parked list|show|release``: the records the worker holds back, what each waits
-for, why and since when; ask the worker to plan one again now.
+"""``qbsync parked list|show|release|dead-letter``: the records the worker holds back, what
+each waits for, why and since when; ask the worker to plan one again now, or to send it to
+the dead-letter topic.
 
 The worker keeps parked records in a Faust table; its changelog topic
 (``<QBSYNC_WORKER_APP_ID>-parked-changelog``) holds every park and release, so reading it to
@@ -28,7 +29,7 @@ from streams.parking import Parked, latest_parked
 
 __all__ = ["parked_app"]
 
-parked_app = command_group("Records the worker holds back: list, show, release.")
+parked_app = command_group("Records the worker holds back: list, show, release, dead-letter.")
 err = Console(stderr=True)
 
 
@@ -115,12 +116,14 @@ def parked_list(
     Console().print(table)
 
 
-def _one(tenant: str, entity: str, entity_id: str) -> Parked:
-    for entry in read_parked(_settings()):
-        if (entry.tenant_id, entry.entity, entry.entity_id) == (tenant, entity, entity_id):
-            return entry
-    err.print(f"[red]error:[/] {entity} {entity_id!r} of tenant {tenant!r} is not parked")
-    raise typer.Exit(1)
+def _one(settings: Settings, tenant: str, entity: str, entity_id: str) -> Parked:
+    from qbsync.parked import NotParked, find_parked
+
+    try:
+        return find_parked(read_parked(settings), tenant, entity, entity_id)
+    except NotParked as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
 
 
 @parked_app.command("show")
@@ -131,7 +134,7 @@ def parked_show(
 
     What it waits for, why, since when, where it came from.
     """
-    entry = _one(tenant, entity, entity_id)
+    entry = _one(_settings(), tenant, entity, entity_id)
     view = {
         **_summary(entry, time.time()),
         "checked_at": _when(entry.checked_at),
@@ -146,6 +149,26 @@ def parked_show(
         typer.echo(f"{key}: {value}")
 
 
+def _ask(tenant: str, entity: str, entity_id: str, action: str, as_json: bool) -> None:
+    """``release`` or ``dead-letter`` through :mod:`qbsync.parked`, as the console does."""
+    import getpass
+
+    from qbsync.parked import ask_worker, consequence
+    from qbsync.runtime import open_cli_store
+
+    settings = _settings()
+    entry = _one(settings, tenant, entity, entity_id)
+    with open_cli_store(settings) as store:
+        ask_worker(store, entry, action, by=f"cli:{getpass.getuser()}")
+    if as_json:
+        answer = {"requested": action, "record": f"{entity}:{entity_id}", "tenant": tenant}
+        sys.stdout.write(json.dumps({**answer, "kind": entry.kind}) + "\n")
+        return
+    typer.echo(f"{action} of {entity} {entity_id!r} ({entry.kind}) requested.")
+    typer.echo(consequence(entry, action, settings))
+    typer.echo("`qbsync parked list` and `qbsync log export` show the outcome.")
+
+
 @parked_app.command("release")
 def parked_release(
     tenant: TenantOption, entity: EntityOption, entity_id: IdOption, as_json: JsonOption = False
@@ -155,17 +178,15 @@ def parked_release(
     After mapping what it waits for, or switching the integration on; it stays parked if
     it still cannot go.
     """
-    from qbsync.runtime import open_cli_store
+    _ask(tenant, entity, entity_id, "release", as_json)
 
-    settings = _settings()
-    entry = _one(tenant, entity, entity_id)
-    with open_cli_store(settings) as store:
-        store.request_release(tenant, entity, entity_id)
-    answer = {"released": f"{entity}:{entity_id}", "tenant": tenant, "kind": entry.kind}
-    if as_json:
-        sys.stdout.write(json.dumps(answer) + "\n")
-        return
-    typer.echo(
-        f"release of {entity} {entity_id!r} ({entry.kind}) requested: the worker plans it again"
-        " within a few seconds; `qbsync parked list` and `qbsync log export` show the outcome"
-    )
+
+@parked_app.command("dead-letter")
+def parked_dead_letter(
+    tenant: TenantOption, entity: EntityOption, entity_id: IdOption, as_json: JsonOption = False
+) -> None:
+    """Send a parked record to the dead-letter topic.
+
+    Nothing goes to QuickBooks; replaying the dead letter later plans it again.
+    """
+    _ask(tenant, entity, entity_id, "dead-letter", as_json)

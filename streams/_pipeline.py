@@ -128,6 +128,23 @@ def _qb_changed_at(store: Store, tenant_id: str, entity: str, qb_id: str) -> dat
     return None if row is None else row.changed_at
 
 
+def _dead_by_hand(entry: Parked, by: str | None, now: float) -> Failure:
+    """Support sent a parked record to the dead-letter topic (``qbsync parked dead-letter``,
+    the console): it is not sent to QuickBooks; a replay brings it back."""
+    waited = timedelta(seconds=round(now - entry.parked_at))
+    return Failure(
+        "withdrawn",
+        f"{entry.entity} {entry.entity_id!r} was taken out of the parked records by"
+        f" {by or 'support'} after waiting {waited} ({entry.kind}: {entry.reason})",
+        category="withdrawn",
+        explanation=entry.reason,
+        remedy="Nothing was sent to QuickBooks. When what it waited for is fixed, replay this"
+        " dead letter (`qbsync dlq replay` or the console's Dead letters page); it is planned"
+        " again as it came in.",
+        first_failed_at=datetime.fromtimestamp(entry.parked_at, UTC),
+    )
+
+
 def _requested(event: dict[str, Any]) -> dict[str, Any]:
     """The event as if a sync of its record was requested (manual mode)."""
     return {**event, "envelope": {**event["envelope"], "kind": "SYNC_REQUESTED"}}
@@ -610,11 +627,7 @@ class Pipeline:
         worker = self.settings.worker
         step = Step()
         for entry in lot.due(now):
-            assert entry.profile_id is not None  # a retry always knows its company file
-            step.unpark.append(entry.record)
-            step.send.append(
-                (self.settings.topics.commands(entry.profile_id), entry.key, entry.value)
-            )
+            self._resend(entry, step)
         for entry in lot.expired(now, worker.park_limit_s):
             waited = timedelta(seconds=round(now - entry.parked_at))
             failure = Failure(
@@ -631,13 +644,27 @@ class Pipeline:
             dead = self._dead_parked(entry, failure)
             step.unpark += dead.unpark
             step.send += dead.send
-        expired = set(step.unpark)
+        released, withdrawn = self._releases.due(lot, now, set(step.unpark))
+        for entry in [e for e in released if e.kind == "retry"]:
+            self._resend(entry, step)  # released by hand: due now (it holds a command)
+        released = [e for e in released if e.kind != "retry"]
+        for entry, by in withdrawn:
+            gone = self._dead_parked(entry, _dead_by_hand(entry, by, now))
+            step.unpark += gone.unpark
+            step.send += gone.send
+        leaving = set(step.unpark) | {e.record for e in released}
         recheck = [
             entry
             for entry in lot.stale(now, worker.recheck_s, limit=500)
-            if entry.record not in expired
+            if entry.record not in leaving
         ]
-        return step, recheck + self._releases.due(lot, now, expired | {e.record for e in recheck})
+        return step, recheck + released
+
+    def _resend(self, entry: Parked, step: Step) -> None:
+        """A parked retry's command, sent to its company file again."""
+        assert entry.profile_id is not None  # a retry always knows its company file
+        step.unpark.append(entry.record)
+        step.send.append((self.settings.topics.commands(entry.profile_id), entry.key, entry.value))
 
     # -- results ----------------------------------------------------------------------
 

@@ -56,39 +56,59 @@ def log_waiting(
 
 
 class Releases:
-    """Releases support requested, for the sweep: at most one store read every
-    :data:`RELEASE_POLL_S`."""
+    """Releases and dead-letterings support requested, for the sweep: at most one store
+    read every :data:`RELEASE_POLL_S`."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._checked_at = 0.0
 
-    def due(self, lot: ParkingLot, now: float, planned: set[bytes]) -> list[Parked]:
-        """The parked records this worker holds that support asked to release and that are
-        not being planned anyway (``planned``); a manual one as if its sync was requested."""
+    def due(
+        self, lot: ParkingLot, now: float, gone: set[bytes]
+    ) -> tuple[list[Parked], list[tuple[Parked, str | None]]]:
+        """``(to plan again, to dead-letter with who asked)``: the parked records this
+        worker holds that support asked about, except those leaving the lot anyway
+        (``gone``: expired in this sweep). A manual one released as if its sync was
+        requested. A request about a version of the record that a newer event replaced
+        since is dropped: support decided about what it saw, not about the newer one."""
         if now - self._checked_at < RELEASE_POLL_S:
-            return []
+            return [], []
         self._checked_at = now
         try:
             requests = self._store.release_requests()
         except Exception:  # the store is down: the sweep's other work goes on
             log.exception("release requests unreadable")
-            return []
-        found: list[Parked] = []
+            return [], []
+        released: list[Parked] = []
+        dead: list[tuple[Parked, str | None]] = []
         done: list[tuple[str, str, str]] = []
-        for tenant_id, entity, entity_id, requested_at in requests:
-            entry = lot.get(record_key(tenant_id, entity, entity_id))
+        for request in requests:
+            entry = lot.get(record_key(*request.record))
             if entry is not None:
-                done.append((tenant_id, entity, entity_id))
-                if entry.record not in planned:
+                done.append(request.record)
+                if entry.record in gone:
+                    continue
+                if (
+                    request.parked_at is not None
+                    and abs(entry.parked_at - request.parked_at) > 1e-3
+                ):
+                    log.info("release request for a replaced version dropped")
+                elif request.action == "dead-letter":
+                    dead.append((entry, request.requested_by))
+                else:
                     extra = {**entry.extra, "requested": True}
-                    found.append(replace(entry, extra=extra) if entry.kind == "manual" else entry)
-            elif now - requested_at.timestamp() > RELEASE_KEPT_S:
-                done.append((tenant_id, entity, entity_id))  # no worker holds it
+                    released.append(
+                        replace(entry, extra=extra) if entry.kind == "manual" else entry
+                    )
+            elif now - request.requested_at.timestamp() > RELEASE_KEPT_S:
+                done.append(request.record)  # no worker holds it
         try:
+            # Forgotten before the step is carried out: a crash in between leaves the
+            # record parked (support asks again), never dead-lettered twice.
             self._store.forget_releases(done)
-        except Exception:  # planned once more at the next poll: harmless
+        except Exception:  # asked once more at the next poll
             log.exception("release requests not forgotten")
-        if found:
-            log.info("parked records released", extra={"count": len(found)})
-        return found
+            return [], []
+        if released or dead:
+            log.info("parked records released", extra={"count": len(released), "dead": len(dead)})
+        return released, dead

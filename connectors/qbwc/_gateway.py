@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from connectors.kafka import QueuedCommand
+from connectors.qbwc._history import SessionHistory
 from connectors.qbwc._imports import ImportConfig, absorb, due, import_request, start
 from connectors.qbwc._last_seen import LastSeen
 from connectors.qbwc._metrics import GatewayObserver, NullObserver
@@ -195,6 +196,7 @@ class WebConnectorGateway:
         self._codec = codec
         self._config = config
         self._last_seen = LastSeen(store, flush_s=config.last_seen_flush_s)
+        self.history = SessionHistory(store)  # for people: the console's pages
 
     def close(self) -> None:
         """Write what is only in memory (when Web Connectors last called)."""
@@ -293,6 +295,7 @@ class WebConnectorGateway:
             log.info("authenticate busy", extra={"profile_id": profile.id})
             return "busy", "busy"
         log.info("session opened", extra={"profile_id": profile.id})
+        self.history.opened(profile.id, ticket, client)
         return "session", profile.company_file
 
     def _lockout(self, excess: int) -> timedelta:
@@ -690,6 +693,7 @@ class WebConnectorGateway:
         session = self._store.close_session(_ticket_hash(ticket))
         if session is None:
             return "Session closed."
+        self.history.ended(ticket, "closed", session)
         text = f"Synced {session.settled} record{'s' if session.settled != 1 else ''}"
         if session.failed:
             text += f"; {session.failed} need{'s' if session.failed == 1 else ''} attention"

@@ -53,6 +53,7 @@ def soap_application(gateway: WebConnectorGateway) -> Application:
 
         @rpc(Unicode, _returns=Unicode)  # type: ignore[untyped-decorator]
         def clientVersion(ctx: Any, strVersion: str | None) -> str:
+            gateway.history.client_version(client_of(ctx.transport.req_env), strVersion or "")
             return gateway.client_version(strVersion or "")
 
         @rpc(Unicode, Unicode, _returns=_ArrayOfString)  # type: ignore[untyped-decorator]
@@ -83,6 +84,7 @@ def soap_application(gateway: WebConnectorGateway) -> Application:
             qbXMLMajorVers: int | None,
             qbXMLMinorVers: int | None,
         ) -> str:
+            gateway.history.reported(ticket or "", qbXMLCountry, qbXMLMajorVers, qbXMLMinorVers)
             return guarded(
                 "sendRequestXML",
                 ticket or "",

@@ -25,9 +25,19 @@ from connectors.store._models import (
     Tenant,
     WebConnectorSession,
 )
-from connectors.store._store import Mapping, SessionBusy, Store, StoreError, make_engine
+from connectors.store._sessions import PastSession, SessionLog
+from connectors.store._store import (
+    RELEASE_ACTIONS,
+    Mapping,
+    ReleaseRequest,
+    SessionBusy,
+    Store,
+    StoreError,
+    make_engine,
+)
 
 __all__ = [
+    "RELEASE_ACTIONS",
     "STAFF_ROLES",
     "Base",
     "ConsoleStore",
@@ -36,11 +46,14 @@ __all__ = [
     "ImportWatermark",
     "LoginThrottle",
     "Mapping",
+    "PastSession",
     "Profile",
     "QboCompanyRow",
     "QuickBooksRecord",
+    "ReleaseRequest",
     "SchemaMismatch",
     "SessionBusy",
+    "SessionLog",
     "Store",
     "StoreError",
     "SyncLogEntry",

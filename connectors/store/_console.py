@@ -9,17 +9,17 @@ neither a live session nor a usable link).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
 
 from connectors.store._models import Base, WebConnectorSession
-from connectors.store._store import Store, StoreError
+from connectors.store._store import StoreError
+from connectors.store._tables import OwnTables
 
 __all__ = [
     "STAFF_ROLES",
@@ -109,16 +109,8 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-class ConsoleStore:
+class ConsoleStore(OwnTables):
     """The console's tables, on the same database (and engine) as :class:`Store`."""
-
-    def __init__(self, store: Store) -> None:
-        self._sessions = sessionmaker(store.engine, expire_on_commit=False)
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
 
     # -- staff ----------------------------------------------------------------------------
 

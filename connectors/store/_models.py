@@ -3,7 +3,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -13,8 +23,10 @@ __all__ = [
     "LoginThrottle",
     "Profile",
     "QboCompanyRow",
+    "SessionRecord",
     "SyncLogEntry",
     "Tenant",
+    "WebConnectorClient",
     "WebConnectorSession",
 ]
 
@@ -156,6 +168,12 @@ class ParkRelease(Base):
     entity: Mapped[str] = mapped_column(String(40), primary_key=True)
     entity_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     requested_at: Mapped[datetime]
+    # "release" (plan it again) or "dead-letter" (send it to the dead-letter topic as it is).
+    action: Mapped[str] = mapped_column(String(20), default="release", server_default="release")
+    # The parked version asked about (its parked_at): a newer event of the record that
+    # replaced it meanwhile is not what support saw, and is left alone. None: any version.
+    parked_at: Mapped[float | None] = mapped_column(Float, default=None)
+    requested_by: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
 class SyncLogEntry(Base):
@@ -244,3 +262,40 @@ class QboCompanyRow(Base):
     # two senders never send one company's commands at once.
     drain_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     drain_lease_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebConnectorClient(Base):
+    """The Web Connector version a client (the hash of its address and agent, as on
+    ``qbwc_sessions.client``) said at ``clientVersion``, which comes before any ticket."""
+
+    __tablename__ = "qbwc_clients"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    web_connector: Mapped[str] = mapped_column(String(40))
+    seen_at: Mapped[datetime]
+
+
+class SessionRecord(Base):
+    """One Web Connector session, kept after it ends (``qbwc_sessions`` holds only live
+    ones): when, how it ended, what it did, and what the Web Connector and QuickBooks said
+    about themselves."""
+
+    __tablename__ = "qbwc_session_history"
+    __table_args__ = (Index("ix_qbwc_session_history_profile", "profile_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(String(32))
+    ticket_hash: Mapped[str] = mapped_column(String(64), index=True)
+    client: Mapped[str | None] = mapped_column(String(64), default=None)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    # closed (closeConnection), error (connectionError); None while live or if it expired.
+    outcome: Mapped[str | None] = mapped_column(String(20), default=None)
+    web_connector: Mapped[str | None] = mapped_column(String(40), default=None)
+    qbxml_country: Mapped[str | None] = mapped_column(String(10), default=None)
+    qbxml_major: Mapped[int | None] = mapped_column(Integer, default=None)
+    qbxml_minor: Mapped[int | None] = mapped_column(Integer, default=None)
+    qbxml_version: Mapped[str | None] = mapped_column(String(10), default=None)
+    settled: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)

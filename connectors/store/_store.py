@@ -41,7 +41,34 @@ from connectors.store._models import (
 )
 from core.errors import QbsyncError
 
-__all__ = ["Mapping", "SessionBusy", "Store", "StoreError"]
+__all__ = [
+    "RELEASE_ACTIONS",
+    "Mapping",
+    "ReleaseRequest",
+    "SessionBusy",
+    "Store",
+    "StoreError",
+]
+
+RELEASE_ACTIONS = ("release", "dead-letter")
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """Support's request about one parked record (``qbsync parked``, the console)."""
+
+    tenant_id: str
+    entity: str
+    entity_id: str
+    requested_at: datetime
+    action: str  # release | dead-letter
+    parked_at: float | None  # the version asked about; None: whatever is parked
+    requested_by: str | None
+
+    @property
+    def record(self) -> tuple[str, str, str]:
+        return (self.tenant_id, self.entity, self.entity_id)
+
 
 Row = TypeVar("Row", bound=Base)
 
@@ -674,21 +701,45 @@ class Store:
 
     # -- parked records support asked to release ----------------------------------------
 
-    def request_release(self, tenant_id: str, entity: str, entity_id: str) -> None:
-        """Ask the worker holding this parked record to plan it again at its next sweep."""
+    def request_release(
+        self,
+        tenant_id: str,
+        entity: str,
+        entity_id: str,
+        *,
+        action: str = "release",
+        parked_at: float | None = None,
+        by: str | None = None,
+    ) -> None:
+        """Ask the worker holding this parked record, at its next sweep, to plan it again
+        (``release``) or to send it to the dead-letter topic (``dead-letter``). One request
+        per record: a second replaces the first (what support asked last)."""
+        if action not in RELEASE_ACTIONS:
+            raise StoreError(f"action: {action!r} is not one of {', '.join(RELEASE_ACTIONS)}")
         with self._tx() as session:
             row = session.get(ParkRelease, (tenant_id, entity, entity_id))
             if row is None:
                 row = ParkRelease(tenant_id=tenant_id, entity=entity, entity_id=entity_id)
                 session.add(row)
             row.requested_at = _now()
+            row.action = action
+            row.parked_at = parked_at
+            row.requested_by = by
 
-    def release_requests(self) -> list[tuple[str, str, str, datetime]]:
-        """``(tenant, entity, id, requested_at)`` of every pending release, oldest first."""
+    def release_requests(self) -> list[ReleaseRequest]:
+        """Every pending release or dead-letter request, oldest first."""
         query = select(ParkRelease).order_by(ParkRelease.requested_at)
         with self._tx() as session:
             return [
-                (r.tenant_id, r.entity, r.entity_id, _aware(r.requested_at))
+                ReleaseRequest(
+                    r.tenant_id,
+                    r.entity,
+                    r.entity_id,
+                    _aware(r.requested_at),
+                    r.action,
+                    r.parked_at,
+                    r.requested_by,
+                )
                 for r in session.scalars(query)
             ]
 

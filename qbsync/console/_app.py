@@ -14,11 +14,12 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from connectors.store import ConsoleStore, Store
+from connectors.store import ConsoleStore, SessionLog, Store
 from core.errors import QbsyncError
 from core.settings import Settings
 from qbsync.console._auth import Principal, check_csrf, new_secret, sign_in
 from qbsync.console._data import KafkaReader
+from qbsync.console._oidc import OidcClient, OidcConfig, OidcRefused, Pending, role_of
 from qbsync.console._views import (
     STATES,
     ConnectionRow,
@@ -27,7 +28,10 @@ from qbsync.console._views import (
     filter_connections,
     filter_log,
     format_age,
+    quickbooks_words,
+    session_views,
     setup_status,
+    web_connector_words,
 )
 
 __all__ = ["Console", "create_console"]
@@ -35,6 +39,9 @@ __all__ = ["Console", "create_console"]
 log = logging.getLogger(__name__)
 
 STAFF_COOKIE = "qbsync_console"
+OIDC_COOKIE = "qbsync_oidc"
+OIDC_PREFIX = "oidc:"  # staff signed in through the identity provider: "oidc:<name>"
+OIDC_PENDING_TTL = timedelta(minutes=10)
 SETUP_COOKIE = "qbsync_setup"
 LOGIN_COOKIE = "qbsync_login"
 
@@ -68,6 +75,9 @@ def create_console(settings: Settings) -> Console:
     """The support console and the setup page, on the configured store and broker."""
     store = Store(settings.database_url)
     console = ConsoleStore(store)
+    history = SessionLog(store)
+    oidc_config = OidcConfig.from_settings(settings.console)
+    oidc = OidcClient(oidc_config) if oidc_config else None
     reader = KafkaReader(settings)
     app = Flask(
         "qbsync.console",
@@ -108,8 +118,9 @@ def create_console(settings: Settings) -> Console:
             if row is None or row.kind != kind:
                 continue
             role = row.role
-            if kind == "staff":
-                # A disabled user is out at once; a changed role applies at once.
+            if kind == "staff" and not row.subject.startswith(OIDC_PREFIX):
+                # A disabled user is out at once; a changed role applies at once. (Users
+                # of the identity provider: their role as of their sign-in.)
                 user = console.user(row.subject)
                 if user is None or not user.enabled:
                     continue
@@ -190,7 +201,7 @@ def create_console(settings: Settings) -> Console:
     def _refused(exc: QbsyncError) -> tuple[str, int]:
         return render_template("error.html", code=400, message=str(exc)), 400
 
-    for status in (400, 401, 403, 404, 409, 410):
+    for status in (400, 401, 403, 404, 409, 410, 502):
 
         @app.errorhandler(status)
         def _error(exc: Any) -> tuple[str, int]:
@@ -203,6 +214,100 @@ def create_console(settings: Settings) -> Console:
     def index() -> BaseResponse:
         return redirect(url_for("connections"))
 
+    def signed_in(subject: str, role: str, target: str, **detail: Any) -> BaseResponse:
+        """A staff session for ``subject``, audited, and the browser sent on to ``target``
+        (a path of this console only)."""
+        session_id = new_secret()
+        console.open_session(
+            session_id,
+            kind="staff",
+            subject=subject,
+            role=role,
+            csrf_token=new_secret(),
+            ttl=session_ttl,
+        )
+        console.audit(subject, "sign-in", subject, detail)
+        if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+            response = redirect(request.script_root + target)
+        else:
+            response = redirect(url_for("connections"))
+        set_cookie(
+            response, STAFF_COOKIE, session_id, session_ttl.total_seconds(), request.script_root
+        )
+        return response
+
+    def oidc_redirect_uri() -> str:
+        base = settings.console.public_url.rstrip("/") or request.url_root.rstrip("/")
+        return f"{base}/login/oidc/callback"
+
+    @app.get("/login/oidc")
+    def login_oidc() -> BaseResponse:
+        """Off to the identity provider: state, nonce and PKCE verifier kept server-side
+        (ten minutes, once), the state also in a cookie of this browser."""
+        if oidc is None:
+            abort(404, "Sign-in through an identity provider is not configured.")
+        try:
+            url, pending = oidc.begin(oidc_redirect_uri(), new_secret)
+        except OidcRefused as exc:
+            abort(502, f"Single sign-on is not available now: {exc}.")
+        console.open_session(
+            pending.state,
+            kind="oidc",
+            subject=pending.nonce,
+            role="pending",
+            csrf_token=pending.verifier,
+            ttl=OIDC_PENDING_TTL,
+        )
+        response = redirect(url)
+        # Lax, not Strict: the provider's redirect back is a cross-site navigation.
+        response.set_cookie(
+            OIDC_COOKIE,
+            pending.state,
+            max_age=int(OIDC_PENDING_TTL.total_seconds()),
+            path=request.script_root or "/",
+            secure=settings.console.cookie_secure,
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+    @app.get("/login/oidc/callback")
+    def login_oidc_callback() -> BaseResponse:
+        """Back from the provider: the state must be this browser's and unused; the code is
+        exchanged and the ID token verified; the role claim decides the role."""
+        if oidc is None:
+            abort(404, "Sign-in through an identity provider is not configured.")
+        if request.args.get("error"):
+            abort(403, f"The identity provider did not sign you in ({request.args['error']}).")
+        state = request.args.get("state", "")
+        if not state or not check_csrf(request.cookies.get(OIDC_COOKIE, ""), state):
+            abort(403, "This sign-in did not start in this browser: sign in again.")
+        pending = console.live_session(state)
+        console.close_session(state)  # once, whatever happens next
+        if pending is None or pending.kind != "oidc":
+            abort(403, "This sign-in has expired or was used already: sign in again.")
+        try:
+            claims = oidc.finish(
+                Pending(state, pending.subject, pending.csrf_token),
+                request.args.get("code", ""),
+                oidc_redirect_uri(),
+            )
+        except OidcRefused as exc:
+            log.info("oidc sign-in refused", extra={"error": type(exc).__name__})
+            abort(403, f"Sign-in refused: {exc}.")
+        role = role_of(claims, oidc.config)
+        name = str(claims.get(oidc.config.username_claim) or claims.get("sub") or "")
+        if role is None or not name:
+            abort(
+                403,
+                f"Your account has none of the console's roles (claim {oidc.config.role_claim!r}:"
+                f" {', '.join(sorted(oidc.config.operator_values | oidc.config.viewer_values))})."
+                " Ask your administrator to add one.",
+            )
+        response = signed_in(f"{OIDC_PREFIX}{name}"[:100], role, "", via="oidc")
+        response.delete_cookie(OIDC_COOKIE, path=request.script_root or "/")
+        return response
+
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Any:
         error = ""
@@ -210,28 +315,7 @@ def create_console(settings: Settings) -> Console:
             username = request.form.get("username", "")
             role = sign_in(console, username, request.form.get("password", ""))
             if role is not None:
-                session_id = new_secret()
-                console.open_session(
-                    session_id,
-                    kind="staff",
-                    subject=username,
-                    role=role,
-                    csrf_token=new_secret(),
-                    ttl=session_ttl,
-                )
-                console.audit(username, "sign-in", username, {})
-                target = request.form.get("next") or ""
-                if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-                    response = redirect(request.script_root + target)
-                else:
-                    response = redirect(url_for("connections"))
-                set_cookie(
-                    response,
-                    STAFF_COOKIE,
-                    session_id,
-                    session_ttl.total_seconds(),
-                    request.script_root,
-                )
+                response = signed_in(username, role, request.form.get("next") or "")
                 response.delete_cookie(LOGIN_COOKIE, path=request.script_root or "/")
                 return response
             error = (
@@ -240,7 +324,11 @@ def create_console(settings: Settings) -> Console:
             )
         token = new_secret()
         page = render_template(
-            "login.html", csrf_token=token, error=error, next=request.args.get("next", "")
+            "login.html",
+            csrf_token=token,
+            error=error,
+            next=request.args.get("next", ""),
+            oidc_name=oidc.config.name if oidc else "",
         )
         response = Response(page, status=401 if error else 200)
         set_cookie(response, LOGIN_COOKIE, token, 3600, request.script_root)
@@ -259,10 +347,10 @@ def create_console(settings: Settings) -> Console:
     def connection_rows(profiles: list[Any], *, with_backlog: bool) -> list[ConnectionRow]:
         now = datetime.now(UTC)
         busy = console.files_in_session()
+        latest = history.latest([p.id for p in profiles])
         rows = []
         for profile in profiles:
             backlog = reader.backlog(profile.id) if with_backlog else None
-            host = profile.host_info or {}
             rows.append(
                 ConnectionRow(
                     profile_id=profile.id,
@@ -285,14 +373,10 @@ def create_console(settings: Settings) -> Console:
                         if backlog and backlog.oldest_at
                         else None
                     ),
-                    web_connector=str(host.get("web_connector") or "not reported"),
-                    quickbooks=" ".join(
-                        filter(
-                            None,
-                            [host.get("product"), ",".join(host.get("supported_versions") or [])],
-                        )
-                    )
-                    or "not reported",
+                    web_connector=web_connector_words(
+                        latest[profile.id].web_connector if profile.id in latest else None
+                    ),
+                    quickbooks=quickbooks_words(profile.host_info, latest.get(profile.id)),
                 )
             )
         return rows
@@ -335,6 +419,12 @@ def create_console(settings: Settings) -> Console:
                     failures.append((entry, explained(entry.code, entry.message)))
         failures = sorted(failures, key=lambda f: f[0].at, reverse=True)[:50]
         links = console.setup_links(profile_id)
+        sessions = session_views(
+            history.recent(profile_id),
+            [entry for entry, _ in failures if entry.code],
+            live=row.state == "syncing",
+            now=datetime.now(UTC),
+        )
         return render_template(
             "file.html",
             row=row,
@@ -342,6 +432,7 @@ def create_console(settings: Settings) -> Console:
             failures=failures,
             links=links,
             new_link=None,
+            sessions=sessions,
         )
 
     @app.post("/files/<profile_id>/setup-link")
@@ -367,6 +458,7 @@ def create_console(settings: Settings) -> Console:
             failures=[],
             links=console.setup_links(profile_id),
             new_link=f"{base}/setup/{token}",
+            sessions=None,
         )
 
     # -- sync log --------------------------------------------------------------------------
@@ -650,6 +742,72 @@ def create_console(settings: Settings) -> Console:
         entries = [e for e in reader.parked() if not tenant or e.tenant_id == tenant]
         now = datetime.now(UTC).timestamp()
         return render_template("parked.html", entries=entries, now=now, tenant=tenant)
+
+    def parked_entry(tenant: str, entity: str, entity_id: str, action: str) -> Any:
+        from qbsync.parked import ACTIONS, NotParked, find_parked
+
+        if action not in ACTIONS:
+            abort(400, f"action: {action!r} is not one of {', '.join(ACTIONS)}")
+        try:
+            return find_parked(reader.parked(), tenant, entity, entity_id)
+        except NotParked as exc:
+            abort(404, str(exc))
+
+    def parked_page(entry: Any, action: str, *, done: bool) -> str:
+        from qbsync.parked import consequence
+
+        return render_template(
+            "parked_confirm.html",
+            entry=entry,
+            action=action,
+            title={"release": "Release", "dead-letter": "Dead-letter"}[action],
+            what=consequence(entry, action, settings),
+            done=done,
+            now=datetime.now(UTC).timestamp(),
+        )
+
+    @app.get("/parked/confirm")
+    @staff("operator")
+    def parked_confirm() -> str:
+        """What releasing or dead-lettering this parked record will do, before it is asked."""
+        args = request.args
+        action = args.get("action", "")
+        entry = parked_entry(
+            args.get("tenant", ""), args.get("entity", ""), args.get("id", ""), action
+        )
+        return parked_page(entry, action, done=False)
+
+    @app.post("/parked/act")
+    @staff("operator")
+    def parked_act() -> str:
+        """The request the worker carries out at its next sweep (``qbsync parked``'s code),
+        for the version confirmed: a newer event of the record since is a 409."""
+        from qbsync.parked import ask_worker
+
+        form = request.form
+        action = form.get("action", "")
+        entry = parked_entry(
+            form.get("tenant", ""), form.get("entity", ""), form.get("id", ""), action
+        )
+        try:
+            confirmed = float(form.get("parked_at", ""))
+        except ValueError:
+            abort(400, "parked_at: missing; open the confirmation again")
+        if abs(entry.parked_at - confirmed) > 1e-6:
+            abort(
+                409,
+                "A newer event of this record replaced the one you confirmed: look at it again"
+                " before deciding.",
+            )
+        ask_worker(store, entry, action, by=g.principal.subject)
+        audit(
+            f"parked.{action}",
+            f"{entry.tenant_id}:{entry.entity}:{entry.entity_id}",
+            kind=entry.kind,
+            waiting_on=list(entry.waiting_on),
+            parked_at=entry.parked_at,
+        )
+        return parked_page(entry, action, done=True)
 
     @app.get("/audit")
     @staff()

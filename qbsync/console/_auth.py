@@ -50,6 +50,8 @@ class Principal:
 
 def create_user(store: ConsoleStore, username: str, password: str, role: str) -> None:
     """A staff user; the password is stored only as its scrypt hash."""
+    if username.startswith("oidc:"):
+        raise ValueError("a console user name cannot start with 'oidc:' (the identity provider's)")
     if len(password) < 12:
         raise ValueError("a console password needs at least 12 characters")
     store.add_user(username, hash_password(password), role)

@@ -14,13 +14,17 @@ __all__ = [
     "STATES",
     "ConnectionRow",
     "Explained",
+    "SessionView",
     "connection_state",
     "explained",
     "filter_connections",
     "filter_log",
     "format_age",
     "locked_out",
+    "quickbooks_words",
+    "session_views",
     "setup_status",
+    "web_connector_words",
 ]
 
 # Each state, with the words support and a bookkeeper read.
@@ -217,3 +221,94 @@ def setup_status(
         "state": "waiting",
         "text": "Waiting for the Web Connector's first session (click Update Selected in it).",
     }
+
+
+# -- versions and sessions (the connections and file pages) -------------------------------
+
+
+def web_connector_words(version: str | None) -> str:
+    return version or "not reported"
+
+
+def quickbooks_words(host_info: Mapping[str, Any] | None, latest: Any | None) -> str:
+    """QuickBooks as the Web Connector described it: the product (from ``strHCPResponse``),
+    the country and the newest qbXML version it speaks (``sendRequestXML``'s parameters of
+    the newest session; else the versions the host listed)."""
+    host = host_info or {}
+    parts = [str(host.get("product") or "")]
+    country = (latest.qbxml_country if latest else None) or host.get("country") or ""
+    if country:
+        parts.append(f"({country})")
+    if latest is not None and latest.qbxml_major:
+        parts.append(f"qbXML {latest.qbxml_major}.{latest.qbxml_minor or 0}")
+    elif host.get("supported_versions"):
+        parts.append("qbXML " + ",".join(host["supported_versions"]))
+    return " ".join(p for p in parts if p) or "not reported"
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One session on a file's page, with the errors of its time in plain words."""
+
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str  # words
+    ok: bool
+    requests: int
+    settled: int
+    failed: int
+    web_connector: str
+    quickbooks: str
+    errors: tuple[tuple[Any, Explained | None], ...]  # (sync log entry, the catalog's words)
+    last_error: str
+
+
+def _outcome(past: Any, live: bool) -> tuple[str, bool]:
+    if past.outcome is None:
+        if live:
+            return "running now", True
+        return (
+            "ended without closing: the Web Connector stopped calling (QuickBooks or the PC"
+            " closed, or the network dropped) and the session expired; the next session"
+            " checks what it had in flight",
+            False,
+        )
+    counts = f"{past.settled} synced"
+    if past.failed:
+        counts += f", {past.failed} refused by QuickBooks (below)"
+    if past.last_error:
+        return f"closed after an error; {counts}", False
+    return f"closed; {counts}", not past.failed
+
+
+def session_views(
+    sessions: Sequence[Any], failures: Sequence[Any], *, live: bool, now: datetime
+) -> list[SessionView]:
+    """Each session (newest first; ``live``: the newest is running) with the failed sync
+    log rows written while it ran, explained by the qbXML catalog."""
+    views = []
+    for number, past in enumerate(sessions):
+        start = _aware(past.started_at) or now
+        end = _aware(past.ended_at) or now
+        words, ok = _outcome(past, live and number == 0)
+        errors = tuple(
+            (entry, explained(entry.code, entry.message))
+            for entry in failures
+            if start <= (_aware(entry.at) or now) <= end
+        )
+        views.append(
+            SessionView(
+                started_at=start,
+                ended_at=_aware(past.ended_at),
+                outcome=words,
+                ok=ok,
+                requests=past.settled + past.failed,
+                settled=past.settled,
+                failed=past.failed,
+                web_connector=web_connector_words(past.web_connector),
+                quickbooks=quickbooks_words(None, past),
+                errors=errors,
+                last_error=past.last_error or "",
+            )
+        )
+    return views

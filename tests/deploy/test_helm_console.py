@@ -87,3 +87,48 @@ def test_helm_lint_is_clean_with_the_console() -> None:
     report = helm.lint(CHART_DIR, values, strict=True, kube_version=f"v{KUBE_VERSION}.0")
     assert report["errors"] == []
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_single_sign_on_reaches_the_console_with_its_secret_from_the_secret(
+    chart: helm.Chart,
+) -> None:
+    off = env_by_name(
+        container(
+            index(render(chart, merged(REQUIRED, CONSOLE)))[("Deployment", f"{FULLNAME}-console")]
+        )
+    )
+    assert not any(name.startswith("QBSYNC_CONSOLE_OIDC_") for name in off)
+    values = merged(
+        REQUIRED,
+        {
+            "console": {
+                "enabled": True,
+                "oidc": {
+                    "issuer": "https://id.example.com/realms/acme",
+                    "clientId": "qbsync-console",
+                    "roleClaim": "roles",
+                },
+            }
+        },
+    )
+    docs = index(render(chart, values))
+    env = env_by_name(container(docs[("Deployment", f"{FULLNAME}-console")]))
+    assert env["QBSYNC_CONSOLE_OIDC_ISSUER"]["value"] == "https://id.example.com/realms/acme"
+    assert env["QBSYNC_CONSOLE_OIDC_CLIENT_ID"]["value"] == "qbsync-console"
+    assert env["QBSYNC_CONSOLE_OIDC_ROLE_CLAIM"]["value"] == "roles"
+    secret = env["QBSYNC_CONSOLE_OIDC_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert secret["key"] == "console-oidc-client-secret"
+    assert "value" not in env["QBSYNC_CONSOLE_OIDC_CLIENT_SECRET"]
+    # The settings the console reads accept what the chart renders.
+    from core.settings import ConsoleSettings
+
+    names = {
+        name.removeprefix("QBSYNC_CONSOLE_").lower()
+        for name in env
+        if name.startswith("QBSYNC_CONSOLE_OIDC_")
+    }
+    assert names <= set(ConsoleSettings.model_fields)
+    with pytest.raises(Exception, match="clientId"):
+        render(
+            chart, merged(REQUIRED, {"console": {"enabled": True, "oidc": {"issuer": "https://x"}}})
+        )

@@ -465,6 +465,81 @@ def test_a_payment_to_an_unmapped_account_waits_visibly_and_says_how_to_map_it(
     assert store.release_requests() == []
 
 
+def test_support_dead_letters_a_parked_invoice_once_and_nothing_goes_to_quickbooks(
+    store: Store, clock: Clock, worker: Worker
+) -> None:
+    """``qbsync parked dead-letter`` and the console: the worker holding the record takes it
+    out at its next sweep, once, and a second request for it finds nothing to do."""
+    worker.event(invoice())
+    (entry,) = worker.lot.waiting_on("t-1", "customer:c-1")
+    store.request_release(
+        "t-1", "invoice", "i-1", action="dead-letter", parked_at=entry.parked_at, by="olga"
+    )
+    clock.now += 5
+    worker.sweep()
+    (letter,) = worker.take(DEAD_LETTER)
+    assert (letter["code"], letter["category"], letter["entity_id"]) == (
+        "withdrawn",
+        "withdrawn",
+        "i-1",
+    )
+    assert "by olga" in letter["reason"]
+    assert "customer:c-1" in letter["explanation"] or "c-1" in letter["explanation"]
+    _, original = worker.pipeline.codec.decode(letter["original_value"])
+    assert original["envelope"]["entity_id"] == "i-1"  # the event as it came in: replayable
+    assert worker.take(COMMAND) == []
+    assert len(worker.lot) == 0
+    assert store.release_requests() == []
+    assert [e.status for e in store.sync_log("t-1")][-1] == "withdrawn"
+    # Asked again (a second click, another operator): nothing left to dead-letter.
+    store.request_release(
+        "t-1", "invoice", "i-1", action="dead-letter", parked_at=entry.parked_at, by="olga"
+    )
+    clock.now += 5
+    worker.sweep()
+    assert worker.take(DEAD_LETTER) == []
+    # The customer arriving later sends nothing either: the invoice is the dead letter's now.
+    store.save_mapping(Mapping("t-1", "customer", "c-1", "QB-c-1", "1", "Doe"))
+    clock.now += 3600
+    worker.sweep()
+    assert worker.take(COMMAND) == []
+
+
+def test_a_dead_letter_request_for_a_version_a_newer_event_replaced_is_dropped(
+    store: Store, clock: Clock, worker: Worker
+) -> None:
+    worker.event(invoice())
+    (seen,) = worker.lot.waiting_on("t-1", "customer:c-1")
+    clock.now += 30
+    worker.sweep()
+    store.request_release(
+        "t-1", "invoice", "i-1", action="dead-letter", parked_at=seen.parked_at - 60
+    )
+    clock.now += 5
+    worker.sweep()
+    assert worker.take(DEAD_LETTER) == []
+    assert len(worker.lot) == 1  # still parked: support decided about another version
+    assert store.release_requests() == []
+
+
+def test_a_parked_retry_released_by_hand_is_sent_again_now(
+    store: Store, clock: Clock, worker: Worker
+) -> None:
+    worker.event(customer())
+    (command,) = worker.take(COMMAND)
+    worker.result(worker.answer(command, 3175, "The object is in use."))
+    (entry,) = worker.lot.due(float("inf"))
+    store.request_release("t-1", "customer", "c-1")
+    assert entry.due_at is not None
+    clock.now += 2.5  # before its own due time (at least 5 s away)
+    assert clock.now < entry.due_at
+    worker.sweep()
+    (again,) = worker.take(COMMAND)
+    assert (again["command_id"], again["attempt"]) == (command["command_id"], 2)
+    assert worker.take(DEAD_LETTER) == []
+    assert len(worker.lot) == 0
+
+
 def test_integration_off_pauses_and_on_again_sends(
     store: Store, clock: Clock, tmp_path: Path
 ) -> None:

@@ -631,6 +631,31 @@ class ConsoleIngress(Ingress):
     )
 
 
+class ConsoleOidc(_Model):
+    """Staff sign-in through an OpenID Connect provider (QBSYNC_CONSOLE_OIDC_*); off while
+    the issuer is empty. The client secret is read from secrets.existingSecret."""
+
+    issuer: str = Field(
+        default="",
+        description="QBSYNC_CONSOLE_OIDC_ISSUER (https). Empty: no single sign-on.",
+    )
+    client_id: str = Field(default="", description="The client registered at the provider.")
+    client_secret_key: str = Field(
+        default="console-oidc-client-secret",
+        description="Key of the client secret in secrets.existingSecret.",
+    )
+    scopes: str = Field(default="openid email profile", description="Must include openid.")
+    role_claim: str = Field(default="groups", description="The ID token claim with roles.")
+    operator_values: str = Field(
+        default="qbsync-operator", description="Claim values making an operator (comma-separated)."
+    )
+    viewer_values: str = Field(
+        default="qbsync-viewer", description="Claim values making a viewer (comma-separated)."
+    )
+    username_claim: str = Field(default="email", description="Who the user is in the audit.")
+    name: str = Field(default="single sign-on", description="The sign-in button's words.")
+
+
 class Console(_Model):
     """``qbsync console``: the support console and the setup page (docs/console.md). Off by
     default: create its staff users first (``qbsync console user add``)."""
@@ -666,6 +691,9 @@ class Console(_Model):
     service: Service = Field(default_factory=Service, description="The console Service.")
     ingress: ConsoleIngress = Field(
         default_factory=ConsoleIngress, description="The console Ingress."
+    )
+    oidc: ConsoleOidc = Field(
+        default_factory=ConsoleOidc, description="Single sign-on for staff (docs/console.md)."
     )
     termination_grace_period_seconds: int = Field(
         default=30, ge=0, description="Time to finish requests under way (a replay)."

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ import pytest
 from connectors.kafka import RecordProducer
 from connectors.qbwc import create_profile
 from connectors.sandbox import (
+    CLIENT_VERSION,
     CompanyFile,
     HttpTransport,
     SandboxWebConnector,
@@ -210,6 +211,18 @@ def sign_in(browser: Any, url: str, user: str, *, screenshot: bool = False) -> A
     return page
 
 
+def reloaded_until(page: Any, shown: Callable[[], bool], what: str) -> None:
+    """Reload the page until ``shown`` (what the worker does reaches the page later)."""
+
+    def look() -> bool:
+        if shown():
+            return True
+        page.reload()
+        return False
+
+    until(look, timeout=60, what=what)
+
+
 def forge(page: Any, action: str, fields: dict[str, str]) -> Any:
     """Submit a hand-made form from the page, as a hostile or a curious user could."""
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
@@ -261,13 +274,11 @@ def test_support_replays_a_3171_after_the_closing_date_moves_and_the_bookkeeper_
         page.fill("input[name=code]", "3171")
         page.click("form.filters >> text=Filter")
 
-        def listed() -> bool:
-            if page.locator("tr[data-code='3171']").count():
-                return True
-            page.reload()
-            return False
-
-        until(listed, timeout=60, what="the 3171 dead letter on the page")
+        reloaded_until(
+            page,
+            lambda: page.locator("tr[data-code='3171']").count() > 0,
+            "the 3171 dead letter on the page",
+        )
         shot(page, "03-dead-letters")
         page.click("tr[data-code='3171'] a")
         remedy = page.inner_text("#remedy")
@@ -352,20 +363,65 @@ def test_support_replays_a_3171_after_the_closing_date_moves_and_the_bookkeeper_
         shot(page, "09-mappings")
         page.goto(f"{run.console_url}/parked?tenant=t-1")
 
-        def parked() -> str | None:
-            text = page.inner_text("#parked")
-            if "i-2" in text:
-                return text
-            page.reload()
-            return None
-
-        waiting = until(parked, timeout=60, what="the invoice waiting for its customer")
+        reloaded_until(
+            page,
+            lambda: "i-2" in page.inner_text("#parked"),
+            "the invoice waiting for its customer",
+        )
+        waiting = page.inner_text("#parked")
         assert "waiting" in waiting
         assert "customer:c-2" in waiting
         shot(page, "10-parked")
 
+        # The customer will never come: support dead-letters the parked invoice by hand,
+        # after a confirmation saying what happens; the worker files it once.
+        page.click("tr[data-record='invoice:i-2'] a.parked-dead-letter")
+        what = page.inner_text("#parked-what")
+        assert f"dead-letter topic {run.settings.topics.dead_letters}" in what
+        assert "Nothing is sent to QuickBooks" in what
+        shot(page, "16-parked-confirm")
+        page.click("#parked-confirm")
+        assert "Requested:" in page.inner_text("#parked-requested")
+        shot(page, "17-parked-requested")
+        page.goto(f"{run.console_url}/dead-letters?code=withdrawn")
+
+        reloaded_until(
+            page,
+            lambda: page.locator("tr[data-code='withdrawn']").count() > 0,
+            "the withdrawn invoice among the dead letters",
+        )
+        assert "replay this dead letter" in page.inner_text("tr[data-code='withdrawn']")
+        shot(page, "18-parked-dead-letter")
+        page.goto(f"{run.console_url}/parked?tenant=t-1")
+
+        reloaded_until(
+            page,
+            lambda: "i-2" not in page.inner_text("#parked"),
+            "the invoice out of the parked records",
+        )
+        from qbsync.dead_letters import LetterFilter, read_letters
+
+        letters = read_letters(run.settings, LetterFilter(code="withdrawn"))
+        assert [(dl["entity"], dl["entity_id"]) for dl in letters] == [("invoice", "i-2")]
+        assert "by olga" in letters[0]["reason"]
+        assert run.store.release_requests() == []
+        assert [
+            e.actor for e in ConsoleStore(run.store).audit_log(action="parked.dead-letter")
+        ] == ["olga"]
+
         # The bookkeeper's setup: a one-time link from the file's page.
+        page.goto(f"{run.console_url}/connections")
+        assert CLIENT_VERSION in page.inner_text("#connections td.web-connector")
+        assert "qbXML" in page.inner_text("#connections td.quickbooks")
         page.goto(f"{run.console_url}/files/{run.profile_id}")
+        # Its sessions: the one QuickBooks refused the 3171 in, explained; the replay's.
+        assert page.inner_text("#web-connector") == CLIENT_VERSION
+        sessions = page.inner_text("#sessions")
+        assert "1 refused by QuickBooks" in sessions
+        assert "closing date" in sessions.lower()
+        assert "closed; 1 synced" in sessions
+        assert f"{CLIENT_VERSION} · " in sessions
+        shot(page, "19-file-sessions")
         page.click("text=Make a new setup link")
         link = page.inner_text("#setup-link")
         shot(page, "11-file")

@@ -8,6 +8,7 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -539,3 +540,161 @@ def test_sign_in_never_sends_the_browser_to_another_site(console: Console, targe
     )
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/connections"
+
+
+def test_an_operator_dead_letters_a_parked_record_after_a_confirmation_a_viewer_cannot(
+    console: Console, settings: Settings, broker: BrokerInfo
+) -> None:
+    """The parking table's changelog on the real broker; the request lands in the store as
+    ``qbsync parked`` puts it, for the version confirmed, once; a viewer gets 403."""
+    from streams.parking import Parked
+
+    use_broker(settings, broker)
+    built = create_console(settings)
+    built.app.testing = True
+    topic = f"{settings.worker.app_id}-parked-changelog"
+    entry = Parked(
+        kind="waiting",
+        tenant_id="t-1",
+        entity="invoice",
+        entity_id="i-9",
+        value=b"\x00event",
+        key=b"t-1",
+        source_topic=settings.topics.events,
+        partition=0,
+        offset=4,
+        parked_at=1_764_000_000.123456,
+        checked_at=1_764_000_000.5,
+        reason="waits for customer 'c-9'",
+        waiting_on=("customer:c-9",),
+    )
+    producer = RecordProducer(settings.kafka.client_config())
+    try:
+        producer.send_all([(topic, entry.record, entry.dumps())])
+        viewer, viewer_token = signed_in(built, "vic")
+        listed = until(
+            lambda: b"i-9" in (page := viewer.get("/parked?tenant=t-1").data) and page,
+            timeout=30,
+            what="the parked invoice on the page",
+        )
+        assert b"Dead-letter" not in listed  # no buttons for a viewer
+        query = "tenant=t-1&entity=invoice&id=i-9&action=dead-letter"
+        assert viewer.get(f"/parked/confirm?{query}").status_code == 403
+        form = {
+            "csrf_token": viewer_token,
+            "tenant": "t-1",
+            "entity": "invoice",
+            "id": "i-9",
+            "action": "dead-letter",
+            "parked_at": repr(entry.parked_at),
+        }
+        assert viewer.post("/parked/act", data=form).status_code == 403
+
+        browser, good = signed_in(built, "olga")
+        assert b"Dead-letter" in browser.get("/parked?tenant=t-1").data
+        confirm = browser.get(f"/parked/confirm?{query}")
+        assert confirm.status_code == 200
+        page = confirm.data.decode()
+        assert f"on the dead-letter topic {settings.topics.dead_letters}" in page
+        assert "Nothing is sent to QuickBooks" in page
+        assert built.store.release_requests() == []  # the confirmation asks nothing yet
+        shown = re.search(r'name="parked_at" value="([^"]+)"', page)
+        assert shown is not None
+        assert float(shown.group(1)) == entry.parked_at
+        form["csrf_token"] = good
+        stale = browser.post("/parked/act", data={**form, "parked_at": "1764000000.0"})
+        assert stale.status_code == 409
+        assert browser.post("/parked/act", data={**form, "action": "drop"}).status_code == 400
+        assert (
+            browser.post(
+                "/parked/act", data={k: v for k, v in form.items() if k != "csrf_token"}
+            ).status_code
+            == 403
+        )
+        assert built.store.release_requests() == []
+        done = browser.post("/parked/act", data={**form, "parked_at": shown.group(1)})
+        assert done.status_code == 200
+        assert b"Requested:" in done.data
+        (request,) = built.store.release_requests()
+        assert (request.record, request.action, request.requested_by) == (
+            ("t-1", "invoice", "i-9"),
+            "dead-letter",
+            "olga",
+        )
+        assert request.parked_at == entry.parked_at
+        (audited,) = ConsoleStore(built.store).audit_log(action="parked.dead-letter")
+        assert (audited.actor, audited.target) == ("olga", "t-1:invoice:i-9")
+        # A second click is the same one request; a release instead replaces it.
+        browser.post("/parked/act", data={**form, "parked_at": shown.group(1)})
+        assert len(built.store.release_requests()) == 1
+        browser.post("/parked/act", data={**form, "action": "release", "parked_at": shown.group(1)})
+        (request,) = built.store.release_requests()
+        assert request.action == "release"
+        # The worker took it out (a tombstone): nothing to ask about any more.
+        tombstone: Any = None
+        producer.send_all([(topic, entry.record, tombstone)])
+        until(
+            lambda: b"i-9" not in browser.get("/parked?tenant=t-1").data,
+            timeout=30,
+            what="the tombstone read",
+        )
+        gone = browser.get(f"/parked/confirm?{query}")
+        assert gone.status_code == 404
+        assert b"not parked" in gone.data
+    finally:
+        producer.close()
+        built.close()
+
+
+def test_a_files_page_shows_its_sessions_and_the_versions_its_web_connector_reported(
+    console: Console,
+) -> None:
+    """What the gateway records (``SessionLog``, written here as the gateway's
+    ``SessionHistory`` does) on the connections page and the file's page."""
+    from connectors.store import SessionLog
+
+    browser, _ = signed_in(console, "vic")
+    profile = create_profile(console.store, name="Acme", tenants=["t-1"]).profile
+    history = SessionLog(console.store)
+    assert "not reported" in browser.get(f"/files/{profile.id}").data.decode()
+    history.note_client("client-a", "2.3.0.215")
+    history.opened(profile.id, "ticket-1", "client-a")
+    history.reported("ticket-1", "US", 16, 0)
+    console.store.log_sync(log_entry("t-1", profile.id, at=datetime.now(UTC)))
+    history.ended("ticket-1", "closed", settled=3, failed=1, qbxml_version="13.0")
+    history.opened(profile.id, "ticket-2", "client-a")  # never closed: it expired
+    console.store.update_profile(profile.id, host_info={"product": "QuickBooks Pro 2024"})
+
+    listed = browser.get("/connections").data.decode()
+    assert '<td class="web-connector">2.3.0.215</td>' in listed
+    # The newest session has not reported yet: the one before it says what QuickBooks is.
+    assert '<td class="quickbooks">QuickBooks Pro 2024 (US) qbXML 16.0</td>' in listed
+    page = browser.get(f"/files/{profile.id}").data.decode()
+    assert 'id="web-connector">2.3.0.215<' in page
+    sessions = page[page.index('id="sessions"') :]
+    sessions = sessions[: sessions.index("</table>")]
+    expired, closed = sessions.split('<tr class="session')[1:]
+    assert "ended without closing" in expired
+    assert "closed; 3 synced, 1 refused by QuickBooks" in closed
+    assert "<td>4</td>" in closed
+    assert "3171" in closed
+    assert "closing date" in closed.lower()  # the catalog's words, not only the message
+    assert "2.3.0.215 · QuickBooks" not in closed
+    assert "2.3.0.215 · (US) qbXML 16.0" in closed
+
+
+def test_a_files_session_history_is_bounded(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.store import SessionLog, _sessions
+
+    monkeypatch.setattr(_sessions, "KEPT", 3)
+    profile = create_profile(console.store, name="Acme", tenants=["t-1"]).profile
+    other = create_profile(console.store, name="Other", tenants=["t-2"]).profile
+    history = SessionLog(console.store)
+    history.opened(other.id, "other", None)
+    for number in range(6):
+        history.opened(profile.id, f"ticket-{number}", None)
+        history.ended(f"ticket-{number}", "closed", settled=number)
+    assert [s.settled for s in history.recent(profile.id)] == [5, 4, 3, 2]
+    assert len(history.recent(other.id)) == 1

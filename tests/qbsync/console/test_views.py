@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from qbsync.console._views import (
@@ -11,7 +12,10 @@ from qbsync.console._views import (
     filter_connections,
     filter_log,
     format_age,
+    quickbooks_words,
+    session_views,
     setup_status,
+    web_connector_words,
 )
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -118,3 +122,69 @@ def test_setup_status_turns_green_only_after_a_login_since_the_link() -> None:
     assert setup_status(last_seen_at=None, since=since, failed_logins=2)["state"] == "refused"
     after = NOW - timedelta(minutes=1)
     assert setup_status(last_seen_at=after, since=since, failed_logins=0)["state"] == "connected"
+
+
+@dataclass(frozen=True)
+class Past:
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+    settled: int = 0
+    failed: int = 0
+    last_error: str | None = None
+    web_connector: str | None = "2.3.0.215"
+    qbxml_country: str | None = "US"
+    qbxml_major: int | None = 16
+    qbxml_minor: int | None = 0
+
+
+@dataclass(frozen=True)
+class Logged:
+    at: datetime
+    code: int
+    message: str
+    entity: str = "invoice"
+    entity_id: str = "i-1"
+
+
+def test_versions_read_as_the_web_connector_reported_them() -> None:
+    host = {"product": "QuickBooks Pro 2024", "country": "CA", "supported_versions": ["13.0"]}
+    assert quickbooks_words(host, Past(NOW, NOW, "closed")) == "QuickBooks Pro 2024 (US) qbXML 16.0"
+    assert quickbooks_words(host, None) == "QuickBooks Pro 2024 (CA) qbXML 13.0"
+    assert quickbooks_words(None, None) == "not reported"
+    assert web_connector_words(None) == "not reported"
+
+
+def test_a_files_sessions_say_how_each_ended_with_its_errors_in_plain_words() -> None:
+    hour = timedelta(hours=1)
+    sessions = [
+        Past(NOW - timedelta(minutes=1), None, None),  # running
+        Past(NOW - hour, NOW - hour + timedelta(minutes=2), "closed", settled=4, failed=1),
+        Past(NOW - 2 * hour, None, None),  # never closed, expired
+        Past(NOW - 3 * hour, NOW - 3 * hour, "closed", last_error="could not reach QuickBooks"),
+    ]
+    refused = Logged(NOW - hour + timedelta(minutes=1), 3171, "closing date")
+    elsewhere = Logged(NOW - 4 * hour, 3100, "name taken")
+    running, closed, expired, broken = session_views(
+        sessions, [refused, elsewhere], live=True, now=NOW
+    )
+    assert (running.outcome, running.ok) == ("running now", True)
+    assert (closed.outcome, closed.ok, closed.requests) == (
+        "closed; 4 synced, 1 refused by QuickBooks (below)",
+        False,
+        5,
+    )
+    ((entry, why),) = closed.errors
+    assert entry is refused
+    assert why is not None
+    assert "closing date" in (why.title + why.explanation).lower()
+    assert "expired" in expired.outcome
+    assert not expired.ok
+    assert broken.outcome.startswith("closed after an error")
+    assert broken.last_error == "could not reach QuickBooks"
+    assert all(
+        entry is not elsewhere for s in (running, closed, expired, broken) for entry, _ in s.errors
+    )
+    assert running.web_connector == "2.3.0.215"
+    # Not live: the newest session without an end expired too.
+    assert "expired" in session_views(sessions[:1], [], live=False, now=NOW)[0].outcome
