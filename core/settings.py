@@ -358,7 +358,9 @@ class QboSettings(BaseSettings):
     # (renewed before every command; lapses if the process dies); CDC reads per company.
     drain_lease_s: float = Field(default=120.0, gt=0)
     # QBO entities read back by CDC after a company's commands (empty: none), and how often.
-    read_entities: str = "Customer,Vendor,Employee,Item,Invoice,Payment,CreditMemo,Account,Class"
+    read_entities: str = (
+        "Customer,Vendor,Employee,Item,Invoice,Payment,CreditMemo,Estimate,Account,Class"
+    )
     read_interval_s: float = Field(default=300.0, gt=0)
     # host:port where `qbsync qbo send` serves HTTP (behind TLS): the OAuth callback
     # (/qbo/callback), Intuit's webhooks (/qbo/webhooks), /healthz; empty: nothing served.

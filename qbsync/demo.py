@@ -483,8 +483,8 @@ def explain(summary: dict[str, Any]) -> list[str]:
     lines = [
         f"What happened: {summary['events_published']} events for {summary['tenants']} tenants"
         f" became {summary['commands_sent']} commands for {summary['company_files']} Desktop"
-        f" company files (qbXML) and {summary['qbo_companies']} QuickBooks Online company"
-        f" (REST); QuickBooks (the sandboxes) accepted {summary['results_ok']} and refused"
+        f" company files (qbXML) and {summary.get('qbo_companies', 0)} QuickBooks Online"
+        f" company (REST); QuickBooks (the sandboxes) accepted {summary['results_ok']} and refused"
         f" {summary['results_error']}. {summary['records_in_quickbooks']} customers are in"
         f" QuickBooks, {summary['duplicates_in_quickbooks']} of them twice.",
     ]

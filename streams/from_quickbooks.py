@@ -455,6 +455,33 @@ SHAPES: Mapping[str, tuple[Shape, ...]] = {
             follows="mapped",
         ),
     ),
+    # An estimate (from QuickBooks Online only): the app's estimate, its item lines.
+    "Estimate": (
+        Shape(
+            "estimate",
+            {
+                "customer": ref("CustomerRef", "customer"),
+                "ref_number": text("RefNumber"),
+                "txn_date": day("TxnDate"),
+                "expiration_date": day("ExpirationDate"),
+                "memo": text("Memo"),
+                "status": lambda f, _r: (
+                    "APPROVED" if f.get("TxnStatus") in ("Accepted", "Closed") else "DRAFT"
+                ),
+                "lines": lines(
+                    "EstimateLineRet",
+                    {
+                        "line_id": text("TxnLineID"),
+                        "item": ref("ItemRef", "item"),
+                        "description": text("Desc"),
+                        "quantity": amount("Quantity", scale=5),
+                        "rate": amount("Rate", scale=5),
+                        "amount": amount("Amount"),
+                    },
+                ),
+            },
+        ),
+    ),
     # A credit memo (read from QuickBooks Online) is a negative invoice numbered CM<ref>
     # (connectors.qbo._imports numbers it); the tenant's direction.invoice decides.
     "CreditMemo": (

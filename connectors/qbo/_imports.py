@@ -109,6 +109,23 @@ def _payment_lines(record: Json) -> list[dict[str, Any]]:
     return applied
 
 
+def _estimate_lines(record: Json) -> list[dict[str, Any]]:
+    """An estimate's item lines as qbXML's ``EstimateLineRet`` (subtotals and the like are
+    not lines of the app's estimate)."""
+    return [
+        {
+            "TxnLineID": text("Id")(line),
+            "ItemRef": ref("SalesItemLineDetail/ItemRef")(line),
+            "Desc": text("Description")(line),
+            "Quantity": text("SalesItemLineDetail/Qty")(line),
+            "Rate": text("SalesItemLineDetail/UnitPrice")(line),
+            "Amount": text("Amount")(line),
+        }
+        for line in record.get("Line") or []
+        if isinstance(line, Mapping) and line.get("DetailType") == "SalesItemLineDetail"
+    ]
+
+
 def _credit_number(record: Json) -> str | None:
     """A credit memo read back is a negative invoice numbered ``CM<ref>`` (the issue)."""
     number = text("DocNumber")(record)
@@ -137,7 +154,7 @@ class ImportedShape:
     fields: Mapping[str, Get]
 
 
-_TRANSACTIONS = frozenset({"Invoice", "Payment", "CreditMemo"})
+_TRANSACTIONS = frozenset({"Invoice", "Payment", "CreditMemo", "Estimate"})
 
 _ITEM_TYPES = {
     "Service": "ItemService",
@@ -228,6 +245,20 @@ READABLE: Mapping[str, ImportedShape] = {
             "FullName": lambda r: text("FullyQualifiedName")(r) or text("Name")(r),
             "IsActive": text("Active"),
             "ParentRef": ref("ParentRef"),
+        },
+    ),
+    # Estimates come from QBO only (the issue): read as qbXML's EstimateRet has them.
+    "Estimate": ImportedShape(
+        lambda r: "Estimate",
+        "estimate",
+        {
+            "RefNumber": text("DocNumber"),
+            "CustomerRef": ref("CustomerRef"),
+            "TxnDate": text("TxnDate"),
+            "ExpirationDate": text("ExpirationDate"),
+            "Memo": text("PrivateNote"),
+            "TxnStatus": text("TxnStatus"),
+            "EstimateLineRet": _estimate_lines,
         },
     ),
     # Read as the qbXML CreditMemoRet has it (amounts positive); the worker's

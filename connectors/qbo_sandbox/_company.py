@@ -33,6 +33,7 @@ ENTITIES = {
         "Account",
         "Class",
         "Invoice",
+        "Estimate",
         "CreditMemo",
         "Payment",
         "Bill",
@@ -43,13 +44,14 @@ ENTITIES = {
 _NAMED = ("Customer", "Vendor", "Employee")
 # Unique by Name within their own list.
 _NAME_FIELD = {"Item": "Name", "Account": "Name", "Class": "Name"}
-_TRANSACTIONS = ("Invoice", "CreditMemo", "Payment", "Bill", "TimeActivity")
+_TRANSACTIONS = ("Invoice", "Estimate", "CreditMemo", "Payment", "Bill", "TimeActivity")
 _REQUIRED = {
     "Item": ("Name",),
     "Account": ("Name",),
     "Class": ("Name",),
     "Invoice": ("CustomerRef", "Line"),
     "CreditMemo": ("CustomerRef", "Line"),
+    "Estimate": ("CustomerRef", "Line"),
     "Bill": ("VendorRef", "Line"),
     "Payment": ("CustomerRef", "TotalAmt"),
     "TimeActivity": ("NameOf", "TxnDate"),
@@ -58,6 +60,7 @@ _REQUIRED = {
 _REFERENCES = {
     "Invoice": (("CustomerRef", "Customer"),),
     "CreditMemo": (("CustomerRef", "Customer"),),
+    "Estimate": (("CustomerRef", "Customer"),),
     "Payment": (("CustomerRef", "Customer"),),
     "Bill": (("VendorRef", "Vendor"),),
 }
@@ -435,11 +438,12 @@ class Company:
     # -- storage ----------------------------------------------------------------------
 
     def _derive(self, entity: str, record: dict[str, Any]) -> None:
-        if entity in ("Invoice", "CreditMemo", "Bill"):
+        if entity in ("Invoice", "Estimate", "CreditMemo", "Bill"):
             total = round(sum(float(line.get("Amount") or 0) for line in record["Line"]), 2)
             record["TotalAmt"] = total
             # What is still owed on an invoice or bill; what is left of a credit memo.
-            record["RemainingCredit" if entity == "CreditMemo" else "Balance"] = total
+            if entity != "Estimate":  # an estimate is owed nothing
+                record["RemainingCredit" if entity == "CreditMemo" else "Balance"] = total
             record.setdefault("TxnDate", date.today().isoformat())
         if entity in _NAMED or entity in _NAME_FIELD:
             record.setdefault("Active", True)
@@ -449,7 +453,7 @@ class Company:
     def _store(self, entity: str, record: dict[str, Any], operation: str) -> dict[str, Any]:
         entity_id = str(self._next_id)
         self._next_id += 1
-        if entity in ("Invoice", "CreditMemo") and not record.get("DocNumber"):
+        if entity in ("Invoice", "Estimate", "CreditMemo") and not record.get("DocNumber"):
             record["DocNumber"] = str(self._next_doc)
             self._next_doc += 1
         moment = now_text(datetime.now(UTC))

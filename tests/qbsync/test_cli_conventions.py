@@ -368,6 +368,17 @@ def test_the_demo_explains_its_dead_letter_and_what_to_try_next(tmp_path: Path) 
     for command in ("qbsync run", "qbsync profile create", "qbsync publish"):
         assert command in text
     assert str(tmp_path / "kept") in text
+    assert "2 Desktop company files (qbXML) and 0 QuickBooks Online company" in text
+    online = {
+        "name": "Online Co (realm 9130350000000001)",
+        "connected_via": "http://127.0.0.1:8091/qbo/callback",
+        "records": 4,
+        "api_requests": 9,
+        "throttled": 0,
+    }
+    with_qbo = "\n".join(explain({**summary, "qbo_companies": 1, "qbo": online}))
+    assert "through the sender's OAuth callback (http://127.0.0.1:8091/qbo/callback)" in with_qbo
+    assert "it holds 4 customers after 9 API requests (0 throttled)" in with_qbo
     external = explain({**summary, "broker": {"kind": "external"}, "kept": None})
     assert any(
         "QBSYNC_TOPIC_PREFIX=qbsync-demo-abc qbsync dlq show 0f1e2d3c" in x for x in external

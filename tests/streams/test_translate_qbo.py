@@ -70,7 +70,7 @@ def test_an_invoice_references_mapped_ids_and_waits_for_unmapped_ones() -> None:
 
 
 def test_an_entity_without_a_qbo_column_is_refused_clearly() -> None:
-    outcome = planned(example("bill.upserted"), Context("p-1", None, {}, api="qbo"))
+    outcome = planned(example("estimate.upserted"), Context("p-1", None, {}, api="qbo"))
     assert isinstance(outcome, Rejection)
     assert outcome.code == "unsupported-entity"
     assert "QuickBooks Online" in outcome.reason

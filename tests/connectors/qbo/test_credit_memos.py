@@ -1,7 +1,8 @@
-"""Credit memos read from QuickBooks Online (issue 19): a credit memo entered in QBO comes
-back by CDC and reaches the app as a negative invoice numbered ``CM<ref>`` (a
-``QuickBooksChange``, CREATED), once, for a tenant that gets invoices from QuickBooks; a
-tenant that only sends invoices does not get it. Real worker, real Kafka, sandbox over HTTP."""
+"""Credit memos and estimates read from QuickBooks Online (issue 19): a credit memo entered
+in QBO comes back by CDC and reaches the app as a negative invoice numbered ``CM<ref>``, an
+estimate as the app's estimate (``QuickBooksChange``, CREATED), once each, for a tenant that
+gets them from QuickBooks; a tenant that only sends does not. Real worker, real Kafka,
+sandbox over HTTP."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def sandbox() -> Iterator[tuple[QboSandbox, str]]:
         yield value, url
 
 
-def test_a_credit_memo_in_qbo_reaches_the_app_as_a_negative_cm_invoice(
+def test_credit_memos_and_estimates_in_qbo_reach_the_app(
     broker: BrokerInfo,
     settings: Settings,
     database_url: str,
@@ -44,11 +45,13 @@ def test_a_credit_memo_in_qbo_reaches_the_app_as_a_negative_cm_invoice(
 ) -> None:
     qbo, url = sandbox
     codec = AvroCodec()
-    settings.qbo.read_entities = "CreditMemo"
+    settings.qbo.read_entities = "CreditMemo,Estimate"
     with qbo_pipeline(
         broker, settings, database_url, tmp_path, qbo, url, REALM, tenants=(GETS, SENDS)
     ) as online:
-        online.run.store.update_tenant_settings(GETS, {"direction": {"invoice": "from_quickbooks"}})
+        online.run.store.update_tenant_settings(
+            GETS, {"direction": {"invoice": "from_quickbooks", "estimate": "from_quickbooks"}}
+        )
         consumer = Consumer({**settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex}"})
         consumer.assign(
             [
@@ -77,19 +80,41 @@ def test_a_credit_memo_in_qbo_reaches_the_app_as_a_negative_cm_invoice(
             )
             assert status == 200
             number = memo["CreditMemo"]["DocNumber"]
+            status, quote = company.create(
+                "Estimate",
+                {
+                    "CustomerRef": {"value": customer_id, "name": "Hopper, Grace"},
+                    "TxnDate": "2026-03-05",
+                    "TxnStatus": "Pending",
+                    "Line": [
+                        {
+                            "Amount": 370.0,
+                            "Description": "Two filters",
+                            "DetailType": "SalesItemLineDetail",
+                            "SalesItemLineDetail": {
+                                "ItemRef": {"value": "1"},
+                                "Qty": 2,
+                                "UnitPrice": 185,
+                            },
+                        }
+                    ],
+                },
+            )
+            assert status == 200
 
             def poll() -> list[dict[str, Any]]:
                 online.drain()  # a drain, then the due read (the first read is due)
                 for message in consumer.consume(100, timeout=0.5):
                     if message.error() is None:
                         changes.append(codec.decode(message.value() or b"")[1])
-                return [c for c in changes if c["entity"] == "invoice"]
+                found = [c for c in changes if c["entity"] in ("invoice", "estimate")]
+                return found if len(found) >= 2 else []
 
-            (change,) = until(poll, timeout=120, what="the credit memo read back")
+            until(poll, timeout=120, what="the credit memo and the estimate read back")
             for _ in range(4):  # more reads: nothing more arrives (once, and not for SENDS)
                 poll()
-            (again,) = [c for c in changes if c["entity"] == "invoice"]
-            assert again == change
+            (change,) = [c for c in changes if c["entity"] == "invoice"]
+            (estimate,) = [c for c in changes if c["entity"] == "estimate"]
             assert (change["tenant_id"], change["kind"]) == (GETS, "CREATED")
             assert change["qb_id"] == memo["CreditMemo"]["Id"]
             invoice = change["invoice"]
@@ -97,5 +122,14 @@ def test_a_credit_memo_in_qbo_reaches_the_app_as_a_negative_cm_invoice(
             assert invoice["total"] == Decimal("-80.00")
             assert invoice["balance_remaining"] == Decimal("-80.00")
             assert invoice["is_paid"] is False
+            # The estimate (from QBO only) as the app's estimate, its customer by name.
+            assert (estimate["tenant_id"], estimate["kind"]) == (GETS, "CREATED")
+            assert estimate["qb_id"] == quote["Estimate"]["Id"]
+            body = estimate["estimate"]
+            # A customer the app does not have (entered in QBO): named, no app id.
+            assert body["customer"] == {"id": None, "full_name": "Hopper, Grace"}
+            assert (body["ref_number"], body["status"]) == (quote["Estimate"]["DocNumber"], "DRAFT")
+            (line,) = body["lines"]
+            assert (line["description"], line["amount"]) == ("Two filters", Decimal("370.00"))
         finally:
             consumer.close()

@@ -116,7 +116,7 @@ def test_items_by_type_and_kinds_not_read_back() -> None:
     assert (item.payload["name"], item.payload["price"]) == ("Filter swap", Decimal("45.00000"))
     assert item.payload["item_type"] == "SERVICE"
     assert as_imported("Item", {"Id": "22", "Name": "Bundle", "Type": "Group"}) is None
-    assert as_imported("Account", {"Id": "1"}) is None
+    assert as_imported("TaxCode", {"Id": "1"}) is None  # kept by Intuit, not read back
 
 
 def test_the_reader_refuses_an_entity_it_cannot_read_back_by_name() -> None:
@@ -151,3 +151,41 @@ def test_a_credit_memo_is_a_negative_invoice_numbered_cm() -> None:
     assert record.payload["balance_remaining"] == Decimal("-30.00")
     assert record.payload["applied"] == Decimal("50.00")
     assert record.payload["is_paid"] is False
+
+
+def test_an_estimate_becomes_the_apps_estimate_with_its_item_lines() -> None:
+    name, element, fields = shaped(
+        "Estimate",
+        {
+            "Id": "150",
+            "SyncToken": "2",
+            "DocNumber": "1009",
+            "CustomerRef": {"value": "7", "name": "Hopper, Grace"},
+            "TxnDate": "2026-03-05",
+            "ExpirationDate": "2026-04-05",
+            "TxnStatus": "Accepted",
+            "Line": [
+                {
+                    "Id": "1",
+                    "Amount": 370.0,
+                    "Description": "Two filters",
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": "9"}, "Qty": 2, "UnitPrice": 185},
+                },
+                {"Amount": 370.0, "DetailType": "SubTotalLineDetail"},
+            ],
+        },
+    )
+    assert (name, element, fields["TxnID"]) == ("estimate", "Estimate", "150")
+    (record,) = app_records(element, fields, resolve)
+    assert record.entity == "estimate"
+    payload = record.payload
+    assert payload["customer"] == {"id": "c-7", "full_name": "Hopper, Grace"}
+    assert (payload["ref_number"], payload["status"]) == ("1009", "APPROVED")
+    (line,) = payload["lines"]  # the subtotal is no line of the app's estimate
+    assert (line["quantity"], line["rate"], line["amount"]) == (
+        Decimal("2.00000"),
+        Decimal("185.00000"),
+        Decimal("370.00"),
+    )
+    assert line["description"] == "Two filters"
