@@ -102,6 +102,7 @@ class QboRequest(Message):
     operation: str
     entity: str
     body: str
+    checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
