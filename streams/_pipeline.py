@@ -20,7 +20,6 @@ from connectors.store import Store, Tenant
 from core.contracts import AvroCodec, DecodeError
 from core.messages import Command, Failure, Result
 from core.settings import Settings
-from streams._changes import Change, read
 from streams._waits import Releases
 from streams.flows import reconcile as reconciling
 from streams.flows import settle as settling
@@ -30,6 +29,7 @@ from streams.flows._step import Message, Outbox, Record, Source, Step
 from streams.parking import Parked, ParkingLot
 from streams.tenant_settings import SettingsError, TenantSettings, load_settings
 from streams.translate import wanted
+from streams.two_way import Change, read
 
 __all__ = ["Failure", "Pipeline", "PipelineObserver", "Record", "Source", "Step"]
 

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from streams._changes import Change
 from streams._pipeline import Pipeline
 from streams.flows import Record, Step
 from streams.parking import Parked, ParkingLot, record_key
+from streams.two_way import Change
 
 __all__ = ["Offload", "carry_out", "release", "sweep_once"]
 

@@ -15,8 +15,8 @@ from connectors.store import Mapping, SyncLogEntry
 from core.contracts import AvroCodec
 from core.messages import SYNC_STATUS, Command, DeadLetter, Failure, Origin, Result
 from core.settings import TopicSettings
-from streams._changes import Change
 from streams.parking import Parked
+from streams.two_way import Change
 
 __all__ = ["Failure", "Message", "Outbox", "Record", "Source", "Step", "Writes", "explained"]
 

@@ -1,8 +1,8 @@
 """Imports to change events: records read back from QuickBooks, decided by the two-way
-rules (:mod:`streams._changes`, :mod:`streams.two_way`) into one complete
+rules (:mod:`streams.two_way._changes`, :mod:`streams.two_way`) into one complete
 :class:`~streams.flows.Step` for the batch, with a dead letter for what is not one.
 
-Pure: what the store knows was read before (:func:`streams._changes.read`); the versions
+Pure: what the store knows was read before (:func:`streams.two_way._changes.read`); the versions
 delivered are remembered by the runner once the change events are acknowledged.
 """
 
@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from core.conflicts import winner
 from core.contracts import AvroCodec, DecodeError
 from core.messages import COMMAND, Command, Failure, Imported
-from streams._changes import Change, Tenanted, reconcile
 from streams.flows._step import Outbox, Source, Step
 from streams.parking import Parked
+from streams.two_way import Change, Tenanted, reconcile
 
 __all__ = ["decode", "failed", "held_back", "reconciled"]
 

@@ -18,9 +18,9 @@ from connectors.store import Mapping as IdMapping
 from connectors.store import SyncLogEntry, Tenant
 from core.messages import Command, Failure
 from streams.flows._step import Outbox, Source, Step
-from streams.from_quickbooks import ImportRefused, imports_for
 from streams.parking import Kind, Parked, record_key
 from streams.translate import Context, Held, Paused, Skip, Waiting, plan
+from streams.two_way.from_quickbooks import ImportRefused, imports_for
 
 __all__ = [
     "Event",

@@ -1,5 +1,5 @@
 """Imported QuickBooks records to change events for the apps: the store look-ups around
-:func:`streams.two_way.decide`, one query per tenant and kind of look-up for a batch.
+:func:`streams.two_way.news.decide`, one query per tenant and kind of look-up for a batch.
 
 Returns :class:`Change` s: the record to send, and what to remember once it is sent; the
 caller sends first and remembers after, so a crash in between delivers a change twice (its
@@ -24,10 +24,10 @@ from typing import Any
 from connectors.store import DeliveredChange, Mapping, Store
 from core.contracts import AvroCodec, EncodeError, InvalidEvent, from_json, to_json
 from core.messages import Imported
-from streams.from_quickbooks import AppRecord, app_records
 from streams.parking import record_key
 from streams.tenant_settings import SettingsError, TenantSettings, load_settings
-from streams.two_way import Deliver, Version, decide
+from streams.two_way.from_quickbooks import AppRecord, app_records
+from streams.two_way.news import Deliver, Version, decide
 
 __all__ = ["CHANGE", "Change", "Guard", "Reconciled", "Tenanted", "read", "reconcile"]
 
