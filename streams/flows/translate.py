@@ -212,18 +212,12 @@ def _park(
     now: float,
 ) -> Step:
     kind: Kind = "paused" if isinstance(outcome, Paused) else "waiting"
-    entry = Parked(
-        kind=kind,
-        tenant_id=envelope["tenant_id"],
-        entity=envelope["entity"],
-        entity_id=envelope["entity_id"],
-        value=source.value,
-        key=source.key,
-        source_topic=source.topic,
-        partition=source.partition,
-        offset=source.offset,
-        parked_at=parked.parked_at if parked and parked.kind == kind else now,
-        checked_at=now,
+    entry = _entry(
+        kind,
+        source,
+        envelope,
+        parked,
+        now,
         reason=outcome.reason,
         waiting_on=outcome.on if isinstance(outcome, Waiting) else (),
         profile_id=profile_id,
@@ -244,6 +238,39 @@ def _park(
         step.writes.log += waiting_log(_at(now), envelope, profile_id, kind, outcome.reason)
     step.park.append(entry)
     return step
+
+
+def _entry(
+    kind: Kind,
+    source: Source,
+    envelope: Mapping[str, Any],
+    parked: Parked | None,
+    now: float,
+    *,
+    reason: str,
+    waiting_on: tuple[str, ...],
+    profile_id: str | None,
+    extra: dict[str, Any] | None = None,
+) -> Parked:
+    """The event parked as it came in; first parked when its record's earlier entry of the
+    same kind was (a newer version waiting for the same keeps its place in time)."""
+    return Parked(
+        kind=kind,
+        tenant_id=envelope["tenant_id"],
+        entity=envelope["entity"],
+        entity_id=envelope["entity_id"],
+        value=source.value,
+        key=source.key,
+        source_topic=source.topic,
+        partition=source.partition,
+        offset=source.offset,
+        parked_at=parked.parked_at if parked and parked.kind == kind else now,
+        checked_at=now,
+        reason=reason,
+        waiting_on=waiting_on,
+        profile_id=profile_id,
+        extra=extra or {},
+    )
 
 
 def _import_requested(
@@ -279,18 +306,12 @@ def _hold_for_request(
     only to learn what it references, so a "sync job" finds it."""
     envelope = event["envelope"]
     probe = plan(requested(event), context, command_id="probe", now=_at(now))
-    entry = Parked(
-        kind="manual",
-        tenant_id=envelope["tenant_id"],
-        entity=envelope["entity"],
-        entity_id=envelope["entity_id"],
-        value=source.value,
-        key=source.key,
-        source_topic=source.topic,
-        partition=source.partition,
-        offset=source.offset,
-        parked_at=parked.parked_at if parked and parked.kind == "manual" else now,
-        checked_at=now,
+    entry = _entry(
+        "manual",
+        source,
+        envelope,
+        parked,
+        now,
         reason="manual sync: sent when a sync of it (or of its job) is requested",
         waiting_on=tuple(_references(probe)),
         profile_id=context.profile_id,
