@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from connectors.qbxml import Category
 from connectors.store import Mapping as IdMapping
 from connectors.store import SyncLogEntry
-from core.conflicts import CONFLICT
 from core.messages import Command, Failure, Result
 from core.settings import WorkerSettings
 from core.status import Status
@@ -109,7 +108,7 @@ def settle(
             )
         step.writes.log.append(_log(result, "synced"))
         return step
-    if code == CONFLICT:
+    if code == Status.CONFLICT:
         # Both sides changed it and QuickBooks' version wins: not an error, nothing to
         # retry; the mapping keeps our version, so the next import delivers QuickBooks'.
         status = outbox.status(result, ok=False, explanation=result.status_message, remedy="")
