@@ -204,7 +204,7 @@ def tenant_import(
     At its file's next Web Connector session, due or not (what an app's
     import.sync_requested event does).
     """
-    from streams.from_quickbooks import imports_for
+    from streams.two_way.from_quickbooks import imports_for
 
     with open_configured_store() as store:
         tenant = _tenant(store, tenant_id)

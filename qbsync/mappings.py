@@ -1,8 +1,8 @@
 """Record mappings for support, shared by ``qbsync map`` and the console: list, match (from
 the app's records or one by hand) and unmatch, with one set of rules.
 
-Matching is :func:`qbsync.matching.match_records` (pure) against the company file's imported
-records; this module reads the store, applies the outcome and says what it did.
+Matching is :func:`streams.two_way.matching.match_records` (pure) against the company
+file's imported records; this module reads the store, applies the outcome and says what it did.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def match(
     (app id, QuickBooks id) by hand. Nothing is saved when ``dry_run``."""
     from connectors.qbxml import ENTITIES
     from connectors.store import Mapping
-    from qbsync.matching import Candidate, SourceRecord, match_records
-    from streams.from_quickbooks import IMPORTED_AS
+    from streams.two_way.from_quickbooks import IMPORTED_AS
+    from streams.two_way.matching import Candidate, SourceRecord, match_records
 
     if (records is None) == (one is None):
         raise QbsyncError("give the app's records, or one app id and a QuickBooks id")

@@ -1,6 +1,8 @@
-"""Carrying out a :class:`~streams._pipeline.Step` in the event loop: produce records, park
-and release entries. Only here do the agents touch the parking table (it is not
-thread-safe); planning runs in a thread through ``offload``.
+"""Carrying out a :class:`~streams.flows.Step` in the event loop: produce records, park
+and release entries, remember what the apps were told once Kafka has it. Only here do the
+agents touch the parking table (it is not thread-safe); every decision is a flow's, planned
+in a thread through ``offload``: what a step releases (a mapped record's waiting events, a
+dead record's followers, a requested sync's held events) is planned again there.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from streams._changes import Change
-from streams._pipeline import Pipeline, Record, Step
+from streams._pipeline import Pipeline
+from streams.flows import Record, Step
 from streams.parking import Parked, ParkingLot, record_key
+from streams.two_way import Change
 
 __all__ = ["Offload", "carry_out", "release", "sweep_once"]
 
@@ -61,8 +64,10 @@ async def carry_out(
                 await release(entry, planner, pipeline, lot, send, offload)
     for tenant_id, dependency, dead_letter_id in step.dead:
         for entry in lot.waiting_on(tenant_id, dependency):
-            follow = pipeline.blocked(entry, dependency, dead_letter_id)
-            await carry_out(follow, pipeline, lot, send, offload)
+            planner = partial(
+                pipeline.blocked, dependency=dependency, dead_letter_id=dead_letter_id
+            )
+            await release(entry, planner, pipeline, lot, send, offload)
 
 
 async def release(

@@ -1,19 +1,17 @@
-"""Records that are not moving, made visible: a sync log row the moment an event waits, is
-held or refused (not only when a wait expires), and the releases support asks for with
-``qbsync parked release``, which the worker holding the parked record picks up at its sweep.
+"""The releases support asks for with ``qbsync parked release``, which the worker holding the
+parked record picks up at its sweep (records that are not moving get a sync log row the
+moment they wait, are held or refused: :func:`streams.flows.translate.waiting_log`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime
-from typing import Any
 
-from connectors.store import Store, SyncLogEntry
+from connectors.store import Store
 from streams.parking import Parked, ParkingLot, record_key
 
-__all__ = ["Releases", "log_waiting"]
+__all__ = ["Releases"]
 
 log = logging.getLogger(__name__)
 
@@ -21,38 +19,6 @@ log = logging.getLogger(__name__)
 # is kept (the worker holding the record may be restarting).
 RELEASE_POLL_S = 2.0
 RELEASE_KEPT_S = 300.0
-
-
-def log_waiting(
-    store: Store,
-    now: datetime,
-    envelope: dict[str, Any],
-    profile_id: str | None,
-    status: str,
-    message: str,
-) -> None:
-    """A sync log row for an event that is not moving (``waiting``, ``paused``, ``held``,
-    ``rejected``, ``expired``, ``blocked``): no command was sent, so no command id and no
-    QuickBooks code (0); the action is the event's kind."""
-    if profile_id is None:
-        return  # no company file: no tenant sync to log (its dead letter says why)
-    entry = SyncLogEntry(
-        at=now,
-        tenant_id=envelope["tenant_id"],
-        profile_id=profile_id,
-        entity=envelope["entity"],
-        entity_id=envelope["entity_id"],
-        command_id="",
-        action=str(envelope.get("kind") or "")[:10],
-        status=status[:10],
-        code=0,
-        message=message,
-        qb_id=None,
-    )
-    try:
-        store.log_sync(entry)
-    except Exception:  # the log is for people: the event's own fate goes on
-        log.exception("sync log write failed", extra={"status": status})
 
 
 class Releases:

@@ -6,7 +6,7 @@ values; settings, dates, references, Add vs Mod and building are shared here.
 
 :func:`plan_command` has four outcomes, because the worker must treat them differently:
 
-- a Command record (a ``dict``): send it to the company file's topic;
+- a :class:`core.messages.Command`: send it to the company file's topic;
 - :class:`Paused`: the tenant's integration is off; hold the event (never drop it) and plan
   it again once the integration is back on ("off pauses, nothing is lost");
 - :class:`Skip`: deliberately not sent (entity switched off, manual sync, dated before
@@ -20,6 +20,7 @@ values; settings, dates, references, Add vs Mod and building are shared here.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,6 +29,7 @@ from typing import Any
 from connectors.qbxml import ENTITIES, FieldError, FieldSpec, build_request
 from connectors.store import Mapping as IdMapping
 from core.conflicts import earlier, winner
+from core.messages import Action, Command, QboRequest
 from streams.rules import (
     ENTITY_RULES,
     EntityRule,
@@ -51,11 +53,13 @@ __all__ = [
     "Resolver",
     "Skip",
     "Waiting",
+    "Wanted",
     "customer_name",
     "job_name",
     "nothing_known",
     "plan",
     "plan_command",
+    "wanted",
 ]
 
 
@@ -66,7 +70,8 @@ def nothing_known(_entity: str, _external_id: str) -> IdMapping | None:
 
 @dataclass(frozen=True)
 class Context:
-    """What the worker looked up before calling :func:`plan_command`.
+    """What the worker looked up before calling :func:`plan` (its batch's snapshot of the
+    store, read before planning: the functions below are look-ups in it, never queries).
 
     ``resolve(entity, source_id)`` finds the mapping of a *referenced* record (an invoice's
     customer); the default knows nothing, so every reference by id waits.
@@ -131,7 +136,51 @@ class Waiting:
     reason: str
 
 
-Outcome = dict[str, Any] | Rejection | Held | Paused | Skip | Waiting
+Outcome = Command | Rejection | Held | Paused | Skip | Waiting
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What :func:`plan` will look up for an event: the records it references
+    (``(entity, source id)``) and the class or tax code names it checks
+    (``(entity, full name)``), so the worker reads them for a whole batch at once."""
+
+    references: frozenset[tuple[str, str]] = frozenset()
+    names: frozenset[tuple[str, str]] = frozenset()
+
+
+class _Asked:
+    """A resolver that knows nothing and notes every question (see :func:`wanted`)."""
+
+    def __init__(self) -> None:
+        self.references: set[tuple[str, str]] = set()
+        self.names: set[tuple[str, str]] = set()
+
+    def resolve(self, entity: str, source_id: str) -> IdMapping | None:
+        self.references.add((entity, source_id))
+        return None
+
+    def exists(self, entity: str, full_name: str) -> bool:
+        self.names.add((entity, full_name))
+        return True
+
+
+def wanted(event: Mapping[str, Any], settings: TenantSettings, *, api: str = "qbxml") -> Wanted:
+    """Every reference and name :func:`plan` may look up for ``event``: its rule's values
+    built once over a resolver that knows nothing, which asks for every alternative (a
+    customer *and* a job) and so for a superset of what planning asks."""
+    envelope = event["envelope"]
+    rule = ENTITY_RULES.get(envelope["entity"])
+    payload = event.get(rule.payload_field) if rule is not None else None
+    if rule is None or payload is None or envelope["kind"] == "DEACTIVATED":
+        return Wanted()
+    shape = rule.qbo if api == "qbo" else None
+    asked = _Asked()
+    refs = Refs(asked.resolve, asked.exists, settings.tax_code)
+    # Whatever fails here fails again in planning, which says why.
+    with contextlib.suppress(Exception):
+        (shape.values if shape else rule.values)(payload, settings, refs)
+    return Wanted(frozenset(asked.references), frozenset(asked.names))
 
 
 def _dated(value: Any) -> date | None:
@@ -233,7 +282,7 @@ def _waiting_reason(tenant_id: str, missing: list[str]) -> str:
 
 def plan_command(
     event: Mapping[str, Any], context: Context, *, command_id: str, now: datetime
-) -> dict[str, Any] | Rejection:
+) -> Command | Rejection:
     """The original two-outcome API, kept until the worker handles the others: a
     :class:`Skip`, :class:`Waiting`, :class:`Paused` or :class:`Held` comes back as a
     :class:`Rejection` with code ``skip:<code>``, ``waiting``, ``paused`` or ``held``, so
@@ -335,6 +384,7 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
     target = rule.target(payload, settings)
     deactivate = kind == "DEACTIVATED"
     qbo_request = shape.request(values, mapping, deactivate=deactivate) if shape else None
+    action: Action
     try:
         if qbo_request is not None:
             request, action = "", ("ADD" if mapping is None else "MOD")
@@ -359,27 +409,27 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
                 f" with `qbsync tenant set {envelope['tenant_id']} sales_tax_codes.<name>=<code>`"
             )
         return Rejection("invalid-field", reason)
-    return {
-        "match_existing": action == "ADD"
+    return Command(
+        match_existing=action == "ADD"
         and _may_exist(
             settings, context, payload, rule, is_transaction=not ENTITIES[target].is_list
         ),
-        "command_id": command_id,
-        "event_id": str(envelope["event_id"]),
-        "tenant_id": envelope["tenant_id"],
-        "profile_id": context.profile_id,
-        "entity": entity,
-        "entity_id": envelope["entity_id"],
-        "action": action,
-        "request_xml": request,
-        "created_at": now,
-        "depends_on": list(refs.depends_on),
+        command_id=command_id,
+        event_id=str(envelope["event_id"]),
+        tenant_id=envelope["tenant_id"],
+        profile_id=context.profile_id,
+        entity=entity,
+        entity_id=envelope["entity_id"],
+        action=action,
+        request_xml=request,
+        created_at=now,
+        depends_on=tuple(refs.depends_on),
         # Two-way: the gateway decides a 3200 (QuickBooks changed it meanwhile) with these.
-        "source_updated_at": envelope["source_updated_at"] if two_way else None,
-        "conflict_policy": settings.conflict_of(entity) if two_way else None,
-        "qbo": qbo_request.to_avro() if qbo_request else None,
-        "occurred_at": envelope["occurred_at"],
-    }
+        source_updated_at=envelope["source_updated_at"] if two_way else None,
+        conflict_policy=settings.conflict_of(entity) if two_way else None,
+        qbo=QboRequest.from_avro(qbo_request.to_avro()) if qbo_request else None,
+        occurred_at=envelope["occurred_at"],
+    )
 
 
 def _superseded(

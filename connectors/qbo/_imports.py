@@ -3,7 +3,7 @@ worker's ``reconcile`` agent treats both alike: the same ``Imported`` record on
 ``<prefix>.imports`` (``qb_id`` = ``Id``, ``edit_sequence`` = ``SyncToken``,
 ``time_modified`` = ``MetaData.LastUpdatedTime`` in UTC, QuickBooks' time), and
 ``record_json`` holding the qbXML element's fields (``Name``, ``FirstName``,
-``BillAddress/Addr1`` ...) that ``streams.from_quickbooks`` reads.
+``BillAddress/Addr1`` ...) that ``streams.two_way.from_quickbooks`` reads.
 
 Rules as data: per QBO entity, the qbXML element it becomes and, per qbXML field, where the
 value is in QBO's JSON. Pure: no I/O.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qbsync.matching import Candidate, SourceRecord, match_records, normalize
+from streams.two_way.matching import Candidate, SourceRecord, match_records, normalize
 
 
 def test_normalize_folds_case_spacing_punctuation_and_company_suffixes() -> None:

@@ -16,7 +16,7 @@ import pytest
 from connectors.qbxml import Record, build_message, build_query, build_request, parse_response
 from connectors.sandbox import CompanyFile, find_reference
 from core.contracts import AvroCodec
-from streams.from_quickbooks import PLACEHOLDERS, AppRecord, app_records
+from streams.two_way.from_quickbooks import PLACEHOLDERS, AppRecord, app_records
 
 CHANGE = "com.qbsync.events.QuickBooksChange"
 

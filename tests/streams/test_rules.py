@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from connectors.qbxml import build_message, parse_xml
+from core.messages import Command
 from streams.translate import Context, Held, Rejection, Skip, Waiting, plan, plan_command
 from tests.streams._events import NOW, example, knows_everything, mapping_of
 from tests.support.xsd import assert_valid_qbxml
@@ -47,13 +48,13 @@ def event_for(entity: str) -> dict[str, Any]:
     return event
 
 
-def command(outcome: object) -> dict[str, Any]:
-    assert isinstance(outcome, dict), outcome
+def command(outcome: object) -> Command:
+    assert isinstance(outcome, Command), outcome
     return outcome
 
 
 def assert_valid(outcome: dict[str, Any], reference: Path) -> None:
-    assert_valid_qbxml(build_message([("1", outcome["request_xml"])], version="13.0"), reference)
+    assert_valid_qbxml(build_message([("1", outcome.request_xml)], version="13.0"), reference)
 
 
 @pytest.mark.parametrize("entity", sorted(ENTITIES))
@@ -63,9 +64,9 @@ def test_an_unmapped_record_is_an_add_valid_against_the_xsd(
     context = Context("p-1", None, SETTINGS, resolve=knows_everything)
     result = command(plan(event_for(entity), context, command_id="c-1", now=NOW))
     qb_object, depends_on = ENTITIES[entity]
-    assert parse_xml(result["request_xml"]).tag == f"{qb_object}AddRq"
-    assert (result["action"], result["entity"], result["command_id"]) == ("ADD", entity, "c-1")
-    assert result["depends_on"] == depends_on
+    assert parse_xml(result.request_xml).tag == f"{qb_object}AddRq"
+    assert (result.action, result.entity, result.command_id) == ("ADD", entity, "c-1")
+    assert list(result.depends_on) == depends_on
     assert_valid(result, qbxml_reference)
 
 
@@ -76,20 +77,20 @@ def test_a_mapped_record_is_a_mod_with_the_stored_edit_sequence(
     mapped = mapping_of(entity, "self")
     context = Context("p-1", mapped, SETTINGS, resolve=knows_everything)
     result = command(plan(event_for(entity), context, command_id="c-1", now=NOW))
-    request = parse_xml(result["request_xml"])
+    request = parse_xml(result.request_xml)
     qb_object = ENTITIES[entity][0]
     assert request.tag == f"{qb_object}ModRq"
     body = request[0]
     assert body.findtext("EditSequence") == mapped.edit_sequence
     assert mapped.qb_id in {body.findtext("ListID"), body.findtext("TxnID")}
-    assert result["action"] == "MOD"
+    assert result.action == "MOD"
     assert_valid(result, qbxml_reference)
 
 
 def test_a_mod_replaces_lines_with_new_ones() -> None:
     context = Context("p-1", mapping_of("invoice", "x"), {}, resolve=knows_everything)
     request = parse_xml(
-        command(plan(event_for("invoice"), context, command_id="c", now=NOW))["request_xml"]
+        command(plan(event_for("invoice"), context, command_id="c", now=NOW)).request_xml
     )
     lines = request.findall("InvoiceMod/InvoiceLineMod")
     assert len(lines) == 3
@@ -99,7 +100,7 @@ def test_a_mod_replaces_lines_with_new_ones() -> None:
 def test_references_resolve_to_quickbooks_ids() -> None:
     context = Context("p-1", None, {}, resolve=knows_everything)
     request = parse_xml(
-        command(plan(event_for("payment"), context, command_id="c", now=NOW))["request_xml"]
+        command(plan(event_for("payment"), context, command_id="c", now=NOW)).request_xml
     )
     assert request.findtext("ReceivePaymentAdd/CustomerRef/ListID") == "ID-customer-cus-1042"
     assert request.findtext("ReceivePaymentAdd/AppliedToTxnAdd/TxnID") == "ID-invoice-inv-88121"
@@ -108,8 +109,8 @@ def test_references_resolve_to_quickbooks_ids() -> None:
 def test_a_reference_by_name_only_is_sent_by_name_and_waits_for_nothing() -> None:
     event = example("credit_memo.upserted", customer={"id": None, "full_name": "Lakeshore"})
     result = command(plan(event, Context("p-1", None, {}), command_id="c", now=NOW))
-    assert result["depends_on"] == []
-    assert parse_xml(result["request_xml"]).findtext("CreditMemoAdd/CustomerRef/FullName") == (
+    assert result.depends_on == ()
+    assert parse_xml(result.request_xml).findtext("CreditMemoAdd/CustomerRef/FullName") == (
         "Lakeshore"
     )
 
@@ -128,7 +129,7 @@ def test_a_customer_or_job_reference_finds_the_job() -> None:
     result = command(
         plan(event_for("invoice"), Context("p-1", None, {}, only_jobs), command_id="c", now=NOW)
     )
-    assert result["depends_on"][0] == "job:prj-220"
+    assert result.depends_on[0] == "job:prj-220"
 
 
 @pytest.mark.parametrize(("entity", "qb_object"), [("job", "Customer"), ("vendor", "Vendor")])
@@ -137,7 +138,7 @@ def test_list_records_are_deactivated_never_deleted(entity: str, qb_object: str)
     event["envelope"]["kind"] = "DEACTIVATED"
     event[entity] = None
     context = Context("p-1", mapping_of(entity, "x"), {})
-    request = parse_xml(command(plan(event, context, command_id="c", now=NOW))["request_xml"])
+    request = parse_xml(command(plan(event, context, command_id="c", now=NOW)).request_xml)
     assert request.tag == f"{qb_object}ModRq"
     assert request.findtext(f"{qb_object}Mod/IsActive") == "false"
 
@@ -164,7 +165,7 @@ def test_items_become_the_quickbooks_item_of_their_type(
     for mapped in (None, mapping_of("item", "x")):
         event = example("item.upserted", item_type=item_type)
         result = command(plan(event, Context("p", mapped, {}), command_id="c", now=NOW))
-        assert parse_xml(result["request_xml"]).tag.startswith(qb_object)
+        assert parse_xml(result.request_xml).tag.startswith(qb_object)
         assert_valid(result, qbxml_reference)
 
 
@@ -202,7 +203,7 @@ def test_a_class_or_tax_code_quickbooks_lacks_holds_the_event_with_the_reason() 
     assert outcome == Held(("class 'Commercial'",), "class 'Commercial' not found in QuickBooks")
     # Unknown company file (no check given): sent by name.
     assert isinstance(
-        plan(event, Context("p", None, {}, knows_everything), command_id="c", now=NOW), dict
+        plan(event, Context("p", None, {}, knows_everything), command_id="c", now=NOW), Command
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 from connectors.qbxml import build_message
 from connectors.sandbox import find_reference
 from connectors.store import IdMapping
+from core.messages import Command
 from streams.tenant_settings import TenantSettings, load_settings
 from streams.translate import Context, plan
 from tests.streams.test_worker import Sync, customer, invoice, sync
@@ -87,8 +88,8 @@ def test_the_request_is_valid_against_intuits_schema() -> None:
         command_id="c",
         now=datetime.now(UTC),
     )
-    assert isinstance(outcome, dict), outcome
-    xml = outcome["request_xml"]
+    assert isinstance(outcome, Command), outcome
+    xml = outcome.request_xml
     assert "<ItemSalesTaxRef><FullName>State Tax</FullName></ItemSalesTaxRef>" in xml
     assert "<SalesTaxCodeRef><FullName>Non</FullName></SalesTaxCodeRef>" in xml
     assert_valid_qbxml(build_message([("1", xml)], version="13.0"), find_reference())
@@ -99,5 +100,5 @@ def test_the_request_is_valid_against_intuits_schema() -> None:
         command_id="c",
         now=datetime.now(UTC),
     )
-    assert not isinstance(refused, dict)
+    assert not isinstance(refused, Command)
     assert "sales_tax_codes" in str(refused)

@@ -12,6 +12,7 @@ import pytest
 from connectors.qbxml import build_message, parse_xml
 from connectors.store import Mapping
 from core.contracts import customer_event
+from core.messages import Command
 from streams.translate import Context, Rejection, customer_name, plan_command
 from tests.support.xsd import assert_valid_qbxml
 
@@ -19,13 +20,13 @@ NOW = datetime(2026, 11, 21, tzinfo=UTC)
 MAPPED = Mapping("t-1", "customer", "c-1", "80000001-1700000000", "1700000123", "Doe, Jane")
 
 
-def plan(event: dict[str, Any], context: Context) -> dict[str, Any] | Rejection:
+def plan(event: dict[str, Any], context: Context) -> Command | Rejection:
     return plan_command(event, context, command_id=str(uuid.uuid4()), now=NOW)
 
 
-def request_of(command: dict[str, Any] | Rejection) -> Any:
-    assert isinstance(command, dict), command
-    return parse_xml(command["request_xml"])
+def request_of(command: Command | Rejection) -> Any:
+    assert isinstance(command, Command), command
+    return parse_xml(command.request_xml)
 
 
 @pytest.mark.parametrize(
@@ -47,13 +48,11 @@ def test_unmapped_customer_becomes_an_add(qbxml_reference: Path) -> None:
     event = customer_event("t-1", "c-1", {"first_name": "Jane", "last_name": "Doe", "phone": "1"})
     command = plan(event, Context(profile_id="p-1", mapping=None, settings={}))
     request = request_of(command)
-    assert isinstance(command, dict)
-    assert (command["action"], command["profile_id"], command["tenant_id"]) == ("ADD", "p-1", "t-1")
+    assert isinstance(command, Command)
+    assert (command.action, command.profile_id, command.tenant_id) == ("ADD", "p-1", "t-1")
     assert request.tag == "CustomerAddRq"
     assert request.findtext("CustomerAdd/Name") == "Doe, Jane"
-    assert_valid_qbxml(
-        build_message([("1", command["request_xml"])], version="13.0"), qbxml_reference
-    )
+    assert_valid_qbxml(build_message([("1", command.request_xml)], version="13.0"), qbxml_reference)
 
 
 def test_mapped_customer_becomes_a_mod_with_the_stored_edit_sequence(
@@ -64,10 +63,8 @@ def test_mapped_customer_becomes_a_mod_with_the_stored_edit_sequence(
     request = request_of(command)
     assert request.findtext("CustomerMod/ListID") == MAPPED.qb_id
     assert request.findtext("CustomerMod/EditSequence") == MAPPED.edit_sequence
-    assert isinstance(command, dict)
-    assert_valid_qbxml(
-        build_message([("1", command["request_xml"])], version="13.0"), qbxml_reference
-    )
+    assert isinstance(command, Command)
+    assert_valid_qbxml(build_message([("1", command.request_xml)], version="13.0"), qbxml_reference)
 
 
 @pytest.mark.parametrize("mapping", [None, MAPPED], ids=["add", "mod"])
@@ -89,10 +86,8 @@ def test_service_locations_are_the_customers_ship_to_addresses(
         ("Warehouse", "4410 S Halsted St", "true"),
     ]
     assert sent[0].findtext("City") == "Chicago"
-    assert isinstance(command, dict)
-    assert_valid_qbxml(
-        build_message([("1", command["request_xml"])], version="13.0"), qbxml_reference
-    )
+    assert isinstance(command, Command)
+    assert_valid_qbxml(build_message([("1", command.request_xml)], version="13.0"), qbxml_reference)
 
 
 def test_deactivation_is_a_mod_to_inactive_never_a_delete() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from connectors.qbo import QboEntityRequest, QboOperation
 from connectors.store import Mapping
+from core.messages import Command
 from streams.translate import Context, Rejection, Waiting, nothing_known, plan
 from tests.streams._events import NOW, example, knows_everything
 
@@ -17,9 +18,9 @@ def planned(event: dict[str, Any], context: Context) -> Any:
 
 
 def qbo_of(command: Any) -> QboEntityRequest:
-    assert isinstance(command, dict), command
-    assert command["request_xml"] == ""
-    request = QboEntityRequest.from_avro(command["qbo"])
+    assert isinstance(command, Command), command
+    assert command.request_xml == ""
+    request = QboEntityRequest.from_avro(command.qbo.to_avro())
     json.dumps(request.body)  # what the sender posts must be JSON
     return request
 
@@ -34,7 +35,7 @@ def test_a_new_customer_is_a_create_with_its_display_name() -> None:
     )
     command = planned(event, Context("p-1", None, {}, api="qbo"))
     request = qbo_of(command)
-    assert command["action"] == "ADD"
+    assert command.action == "ADD"
     assert (request.operation, request.entity) == (QboOperation.CREATE, "Customer")
     assert request.body["DisplayName"] == "Doe, Jane"
     assert request.body["PrimaryEmailAddr"] == {"Address": "jane@example.com"}
@@ -46,7 +47,7 @@ def test_a_mapped_customer_is_a_sparse_update_with_its_sync_token() -> None:
     mapping = Mapping("acme-hvac", "customer", event["envelope"]["entity_id"], "58", "3", "Acme")
     command = planned(event, Context("p-1", mapping, {}, api="qbo"))
     request = qbo_of(command)
-    assert command["action"] == "MOD"
+    assert command.action == "MOD"
     assert request.operation is QboOperation.SPARSE
     assert (request.body["Id"], request.body["SyncToken"]) == ("58", "3")
 
@@ -66,7 +67,7 @@ def test_an_invoice_references_mapped_ids_and_waits_for_unmapped_ones() -> None:
     first = request.body["Line"][0]
     assert first["Amount"] == 185.0
     assert first["SalesItemLineDetail"]["ItemRef"] == {"value": "ID-item-itm-55"}
-    assert command["depends_on"][0] == "customer:prj-220"
+    assert command.depends_on[0] == "customer:prj-220"
 
 
 def test_an_entity_without_a_qbo_column_is_refused_clearly() -> None:
@@ -78,9 +79,9 @@ def test_an_entity_without_a_qbo_column_is_refused_clearly() -> None:
 
 def test_desktop_commands_carry_no_qbo_request() -> None:
     command = planned(example("customer.upserted"), Context("p-1", None, {}))
-    assert isinstance(command, dict)
-    assert command["qbo"] is None
-    assert command["request_xml"].startswith("<CustomerAddRq")
+    assert isinstance(command, Command)
+    assert command.qbo is None
+    assert command.request_xml.startswith("<CustomerAddRq")
 
 
 def test_deactivation_makes_a_customer_inactive_and_voids_an_invoice() -> None:

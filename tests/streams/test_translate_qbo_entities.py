@@ -8,6 +8,7 @@ from typing import Any
 
 from connectors.qbo import QboEntityRequest, QboOperation
 from connectors.store import Mapping
+from core.messages import Command
 from streams.translate import Context, Rejection, Skip, Waiting, nothing_known, plan
 from tests.streams._events import NOW, example, knows_everything
 
@@ -17,8 +18,8 @@ def planned(event: dict[str, Any], context: Context) -> Any:
 
 
 def qbo_of(command: Any) -> QboEntityRequest:
-    assert isinstance(command, dict), command
-    return QboEntityRequest.from_avro(command["qbo"])
+    assert isinstance(command, Command), command
+    return QboEntityRequest.from_avro(command.qbo.to_avro())
 
 
 def two_invoices() -> dict[str, Any]:

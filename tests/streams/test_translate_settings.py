@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from connectors.qbxml import build_message, parse_xml
+from core.messages import Command
 from streams.translate import Context, Paused, Rejection, Skip, plan
 from tests.streams._events import NOW, example, knows_everything, mapping_of
 from tests.support.xsd import assert_valid_qbxml
@@ -22,12 +23,10 @@ def run(event: dict[str, Any], settings: dict[str, Any], mapped: bool = False) -
 
 def request(event: dict[str, Any], settings: dict[str, Any], reference: Path | None = None) -> Any:
     outcome = run(event, settings)
-    assert isinstance(outcome, dict), outcome
+    assert isinstance(outcome, Command), outcome
     if reference is not None:
-        assert_valid_qbxml(
-            build_message([("1", outcome["request_xml"])], version="13.0"), reference
-        )
-    return parse_xml(outcome["request_xml"])
+        assert_valid_qbxml(build_message([("1", outcome.request_xml)], version="13.0"), reference)
+    return parse_xml(outcome.request_xml)
 
 
 def skipped(outcome: Any, code: str) -> Skip:
@@ -72,16 +71,16 @@ def test_records_dated_before_sync_from_are_skipped() -> None:
     event = example("invoice.upserted")  # dated 2026-03-02
     outcome = skipped(run(event, {"sync_from": "2026-03-03"}), "before-sync-from")
     assert "2026-03-02" in outcome.reason
-    assert isinstance(run(event, {"sync_from": "2026-03-02"}), dict)
+    assert isinstance(run(event, {"sync_from": "2026-03-02"}), Command)
     # Lists have no date: never filtered by it.
-    assert isinstance(run(example("customer.upserted"), {"sync_from": "2030-01-01"}), dict)
+    assert isinstance(run(example("customer.upserted"), {"sync_from": "2030-01-01"}), Command)
 
 
 def test_manual_sync_sends_only_on_request() -> None:
     event = example("customer.upserted")
     skipped(run(event, {"sync_type": "manual"}), "manual-sync")
     event["envelope"]["kind"] = "SYNC_REQUESTED"
-    assert isinstance(run(event, {"sync_type": "manual"}), dict)
+    assert isinstance(run(event, {"sync_type": "manual"}), Command)
 
 
 def test_upper_case_applies_to_names(qbxml_reference: Path) -> None:
@@ -133,10 +132,10 @@ def test_payments_go_to_undeposited_funds_or_the_deposit_account(qbxml_reference
 
 def test_expense_export_status() -> None:
     approved = example("bill.upserted")  # APPROVED
-    assert isinstance(run(approved, {}), dict)
+    assert isinstance(run(approved, {}), Command)
     skipped(run(approved, {"expense_export_status": "paid"}), "not-sendable")
     paid = example("bill.upserted", status="PAID")
-    assert isinstance(run(paid, {"expense_export_status": "paid"}), dict)
+    assert isinstance(run(paid, {"expense_export_status": "paid"}), Command)
 
 
 def test_invoices_to_be_printed(qbxml_reference: Path) -> None:
@@ -202,7 +201,7 @@ def test_direction_from_quickbooks_skips_outbound_events() -> None:
     settings = {"direction": {"customer": "from_quickbooks"}}
     skipped(run(example("customer.upserted"), settings), "direction")
     assert isinstance(
-        run(example("customer.upserted"), {"direction": {"customer": "two_way"}}), dict
+        run(example("customer.upserted"), {"direction": {"customer": "two_way"}}), Command
     )
 
 
@@ -223,12 +222,12 @@ def two_way(
 
 def test_a_two_way_mod_carries_what_the_gateway_needs_to_decide_a_3200() -> None:
     sent = two_way({"conflict": {"customer": "always"}}, None, NOW)
-    assert sent["action"] == "MOD"
-    assert (sent["conflict_policy"], sent["source_updated_at"]) == ("always", NOW)
+    assert sent.action == "MOD"
+    assert (sent.conflict_policy, sent.source_updated_at) == ("always", NOW)
     one_way = run(example("customer.upserted"), {}, mapped=True)
-    assert (one_way["conflict_policy"], one_way["source_updated_at"]) == (None, None)
+    assert (one_way.conflict_policy, one_way.source_updated_at) == (None, None)
     added = run(example("customer.upserted"), {"direction": {"customer": "two_way"}})
-    assert added["conflict_policy"] is None  # an Add has nothing to conflict with
+    assert added.conflict_policy is None  # an Add has nothing to conflict with
 
 
 @pytest.mark.parametrize(
@@ -249,7 +248,7 @@ def test_conflict_policy_when_quickbooks_changed_the_record_after_the_app(
     qb_changed = NOW - timedelta(hours=1)
     outcome = two_way({"conflict_policy": policy}, qb_changed, qb_changed + app_offset)
     if sent:
-        assert isinstance(outcome, dict), outcome
+        assert isinstance(outcome, Command), outcome
         return
     skip = skipped(outcome, "conflict")
     assert policy in skip.reason
@@ -291,7 +290,7 @@ def test_invalid_stored_settings_reject_naming_the_field() -> None:
 
 def test_conflict_policy_is_stored_for_the_two_way_sync() -> None:
     # It does not change app -> QuickBooks requests; it is validated like every setting.
-    assert isinstance(run(example("customer.upserted"), {"conflict_policy": "always"}), dict)
+    assert isinstance(run(example("customer.upserted"), {"conflict_policy": "always"}), Command)
     outcome = run(example("customer.upserted"), {"conflict_policy": "sometimes"})
     assert isinstance(outcome, Rejection)
     assert "conflict_policy" in outcome.reason
@@ -318,19 +317,19 @@ def test_match_existing_decides_which_adds_are_looked_up_first(
         connected_on=date.fromisoformat(connected_on) if connected_on else None,
     )
     outcome = plan(example("invoice.upserted"), context, command_id="c", now=NOW)
-    assert isinstance(outcome, dict), outcome
-    assert outcome["match_existing"] is expected
+    assert isinstance(outcome, Command), outcome
+    assert outcome.match_existing is expected
     customer = plan(example("customer.upserted"), context, command_id="c", now=NOW)
-    assert isinstance(customer, dict)
-    assert customer["match_existing"] is (policy != "never")  # names are unique anyway
+    assert isinstance(customer, Command)
+    assert customer.match_existing is (policy != "never")  # names are unique anyway
     modified = plan(
         example("invoice.upserted"),
         Context("p-1", mapping_of("invoice", "x"), {"match_existing": "always"}, knows_everything),
         command_id="c",
         now=NOW,
     )
-    assert isinstance(modified, dict)
-    assert modified["match_existing"] is False  # a Mod has its TxnID: nothing to look for
+    assert isinstance(modified, Command)
+    assert modified.match_existing is False  # a Mod has its TxnID: nothing to look for
 
 
 # -- issue 15, item 5 ----------------------------------------------------------------------
@@ -353,7 +352,7 @@ def test_invoices_sync_only_in_the_statuses_the_tenant_chose(
     for event_type in ("invoice.upserted", "credit_memo.upserted", "estimate.upserted"):
         outcome = run(example(event_type, status=status), settings)
         if sent:
-            assert isinstance(outcome, dict), outcome
+            assert isinstance(outcome, Command), outcome
         else:
             assert status in skipped(outcome, "not-sendable").reason or "drafts" in outcome.reason
 

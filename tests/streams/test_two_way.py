@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.from_quickbooks import AppRecord, Follows
 from streams.tenant_settings import TenantSettings
 from streams.two_way import Deliver, Drop, Version, decide
+from streams.two_way.from_quickbooks import AppRecord, Follows
 
 T = datetime(2026, 11, 22, 12, tzinfo=UTC)
 TWO_WAY = TenantSettings(direction={"customer": "two_way", "vendor": "from_quickbooks"})

@@ -1,5 +1,5 @@
 """QBO records read back become the Desktop import's qbXML-shaped fields, which the
-worker's shapes (``streams.from_quickbooks``) turn into app records: pure, no I/O."""
+worker's shapes (``streams.two_way.from_quickbooks``) turn into app records: pure, no I/O."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from connectors.qbo import READABLE, ReaderConfig, as_imported
-from streams.from_quickbooks import app_records
+from streams.two_way.from_quickbooks import app_records
 
 KNOWN = {("customer", "7"): "c-7", ("invoice", "130"): "inv-1", ("invoice", "131"): "inv-2"}
 

@@ -5,7 +5,7 @@ includes our own writes and changes the app was told about already. :func:`decid
 only what someone else changed in QuickBooks, for an entity the tenant syncs from
 QuickBooks:
 
-1. **Who it is for** (:class:`~streams.from_quickbooks.Shape` ``follows``): most entities
+1. **Who it is for** (:class:`~streams.two_way.from_quickbooks.Shape` ``follows``): most entities
    go to the app when its ``direction.<entity>`` is ``from_quickbooks`` or ``two_way``
    (``one-way``); an invoice's paid status whenever qbsync synced the invoice, and a
    payment when it is applied to such an invoice, whatever the direction (``not-ours``).
@@ -34,8 +34,8 @@ from datetime import datetime
 from typing import Literal
 
 from core.conflicts import earlier
-from streams.from_quickbooks import AppRecord
 from streams.tenant_settings import TenantSettings
+from streams.two_way.from_quickbooks import AppRecord
 
 __all__ = ["Deliver", "Drop", "Version", "decide"]
 

@@ -1,5 +1,5 @@
 """Imported QuickBooks records to change events for the apps: the store look-ups around
-:func:`streams.two_way.decide`, one query per tenant and kind of look-up for a batch.
+:func:`streams.two_way.news.decide`, one query per tenant and kind of look-up for a batch.
 
 Returns :class:`Change` s: the record to send, and what to remember once it is sent; the
 caller sends first and remembers after, so a crash in between delivers a change twice (its
@@ -18,20 +18,21 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from connectors.store import DeliveredChange, Mapping, Store
 from core.contracts import AvroCodec, EncodeError, InvalidEvent, from_json, to_json
-from streams.from_quickbooks import AppRecord, app_records
+from core.messages import Imported
 from streams.parking import record_key
 from streams.tenant_settings import SettingsError, TenantSettings, load_settings
-from streams.two_way import Deliver, Version, decide
+from streams.two_way.from_quickbooks import AppRecord, app_records
+from streams.two_way.news import Deliver, Version, decide
 
-__all__ = ["CHANGE", "IMPORTED", "Change", "Guard", "Reconciled", "reconcile"]
+__all__ = ["CHANGE", "Change", "Guard", "Reconciled", "Tenanted", "read", "reconcile"]
 
 log = logging.getLogger(__name__)
 
-IMPORTED = "com.qbsync.pipeline.Imported"
 CHANGE = "com.qbsync.events.QuickBooksChange"
 _CHANGE_IDS = uuid.UUID("6f1e0d1c-7a43-4c55-9a8e-5b2f3f0c1d2e")
 
@@ -71,57 +72,97 @@ def change_id(tenant_id: str, entity: str, qb_id: str, edit_sequence: str | None
     return str(uuid.uuid5(_CHANGE_IDS, f"{tenant_id}/{entity}/{qb_id}/{edit_sequence}"))
 
 
-def reconcile(
-    store: Store, codec: AvroCodec, topic: str, imported: Sequence[dict[str, Any]], now: datetime
-) -> Reconciled:
-    """``imported``: decoded ``Imported`` records, in topic order."""
-    out = Reconciled()
-    by_tenant: dict[str, list[dict[str, Any]]] = {}
+@dataclass
+class Tenanted:
+    """One tenant's imported records in a batch, with what the store knows about them (read
+    by :func:`read` before :func:`reconcile` decides)."""
+
+    tenant_id: str
+    records: list[tuple[int, Imported]]  # (position in the batch, record)
+    settings: TenantSettings | None = None
+    dropped: str | None = None  # why none of them is delivered ("no-tenant", ...)
+    shaped: list[tuple[int, Imported, AppRecord]] = field(default_factory=list)
+    mapped: dict[str, list[Mapping]] = field(default_factory=dict)
+    theirs: dict[str, str] = field(default_factory=dict)
+    delivered: dict[tuple[str, str], DeliveredChange] = field(default_factory=dict)
+    unreadable: int = 0
+    not_delivered: int = 0
+
+
+def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
+    """Everything :func:`reconcile` needs from the store, one query per tenant and kind of
+    look-up: the tenant, the mappings of the records and of what they name, what another
+    tenant of a shared file holds, and the versions delivered already."""
+    by_tenant: dict[str, Tenanted] = {}
     for position, record in enumerate(imported):
-        by_tenant.setdefault(record["tenant_id"], []).append({**record, "_position": position})
-    for tenant_id, records in by_tenant.items():
-        tenant = store.tenant(tenant_id)
+        by_tenant.setdefault(record.tenant_id, Tenanted(record.tenant_id, [])).records.append(
+            (position, record)
+        )
+    for batch in by_tenant.values():
+        tenant = store.tenant(batch.tenant_id)
         if tenant is None:
-            out.dropped["no-tenant"] += len(records)
+            batch.dropped = "no-tenant"
             continue
         try:
-            settings = load_settings(tenant.settings)
+            batch.settings = load_settings(tenant.settings)
         except SettingsError:
-            out.dropped["invalid-settings"] += len(records)
+            batch.dropped = "invalid-settings"
             log.warning("tenant settings invalid; imports not delivered")
             continue
         # The records themselves and everything they name (a payment's customer and
         # invoices, a bill line's job): one query.
-        fields = [_fields(r) for r in records]
-        named = {r["qb_id"] for r in records}.union(*(_ids(f) for f in fields))
-        mapped = store.mappings_by_qb_id(tenant_id, sorted(named))
+        fields = [_fields(r) for _, r in batch.records]
+        named = {r.qb_id for _, r in batch.records}.union(*(_ids(f) for f in fields))
+        batch.mapped = store.mappings_by_qb_id(batch.tenant_id, sorted(named))
         # A shared company file: what another tenant of the file holds is never news here.
-        theirs = store.held_by_others(tenant_id, [r["qb_id"] for r in records])
+        batch.theirs = store.held_by_others(batch.tenant_id, [r.qb_id for _, r in batch.records])
+        resolve = partial(_resolve, batch.mapped)
+        for (position, record), found in zip(batch.records, fields, strict=True):
+            if found is None:
+                batch.unreadable += 1
+                continue
+            shapes = app_records(record.record_type, found, resolve)
+            if not shapes:
+                batch.not_delivered += 1  # accounts, classes ...: for matching only
+            batch.shaped += [(position, record, shape) for shape in shapes]
+        for entity in {shape.entity for _, _, shape in batch.shaped}:
+            ids = [r.qb_id for _, r, shape in batch.shaped if shape.entity == entity]
+            for qb_id, row in store.delivered(batch.tenant_id, entity, ids).items():
+                batch.delivered[(entity, qb_id)] = row
+    return list(by_tenant.values())
 
-        def resolve(entity: str, qb_id: str | None, mapped: Any = mapped) -> str | None:
-            if qb_id is None:
-                return None
-            found = [m for m in mapped.get(qb_id, []) if m.entity == entity]
-            return found[0].external_id if found else None
 
-        shaped = [
-            (r, shape)
-            for r, found in zip(records, fields, strict=True)
-            for shape in _shapes(r, found, resolve, out)
-        ]
-        delivered: dict[tuple[str, str], DeliveredChange] = {}
-        for entity in {shape.entity for _, shape in shaped}:
-            ids = [r["qb_id"] for r, shape in shaped if shape.entity == entity]
-            for qb_id, row in store.delivered(tenant_id, entity, ids).items():
-                delivered[(entity, qb_id)] = row
-        for record, shape in shaped:
-            _one(out, codec, topic, settings, record, shape, mapped, delivered, theirs, now)
+def _resolve(mapped: dict[str, list[Mapping]], entity: str, qb_id: str | None) -> str | None:
+    if qb_id is None:
+        return None
+    found = [m for m in mapped.get(qb_id, []) if m.entity == entity]
+    return found[0].external_id if found else None
+
+
+def reconcile(
+    codec: AvroCodec, topic: str, batches: Sequence[Tenanted], now: datetime
+) -> Reconciled:
+    """The change events for what :func:`read` found: pure, no I/O."""
+    out = Reconciled()
+    for batch in batches:
+        if batch.dropped is not None or batch.settings is None:
+            out.dropped[batch.dropped or "invalid-settings"] += len(batch.records)
+            continue
+        for reason, count in (
+            ("unreadable", batch.unreadable),
+            ("not-delivered", batch.not_delivered),
+        ):
+            if count:
+                out.dropped[reason] += count
+        delivered = dict(batch.delivered)
+        for position, record, shape in batch.shaped:
+            _one(out, codec, topic, batch, position, record, shape, delivered, now)
     return out
 
 
-def _fields(record: dict[str, Any]) -> dict[str, Any] | None:
+def _fields(record: Imported) -> dict[str, Any] | None:
     try:
-        fields = json.loads(record["record_json"])
+        fields = json.loads(record.record_json)
     except ValueError:
         return None
     return fields if isinstance(fields, dict) else None
@@ -137,32 +178,21 @@ def _ids(fields: Any) -> set[str]:
     return found.union(*(_ids(v) for v in fields.values() if isinstance(v, dict | list)))
 
 
-def _shapes(
-    record: dict[str, Any], fields: dict[str, Any] | None, resolve: Any, out: Reconciled
-) -> list[AppRecord]:
-    if fields is None:
-        out.dropped["unreadable"] += 1
-        return []
-    shaped = app_records(record["record_type"], fields, resolve)
-    if not shaped:
-        out.dropped["not-delivered"] += 1  # accounts, classes ...: for matching only
-    return shaped
-
-
 def _one(
     out: Reconciled,
     codec: AvroCodec,
     topic: str,
-    settings: TenantSettings,
-    record: dict[str, Any],
+    batch: Tenanted,
+    position: int,
+    record: Imported,
     shape: AppRecord,
-    mapped: dict[str, list[Mapping]],
     delivered: dict[tuple[str, str], DeliveredChange],
-    theirs: dict[str, str],
     now: datetime,
 ) -> None:
-    tenant_id, qb_id = record["tenant_id"], record["qb_id"]
-    imported = Version(record["edit_sequence"], record["time_modified"])
+    tenant_id, qb_id, mapped = record.tenant_id, record.qb_id, batch.mapped
+    settings = batch.settings
+    assert settings is not None  # reconcile skips a tenant without settings
+    imported = Version(record.edit_sequence, record.time_modified)
     mapping = next((m for m in mapped.get(qb_id, []) if m.entity == shape.entity), None)
     seen = delivered.get((shape.entity, qb_id))
     decision = decide(
@@ -172,7 +202,7 @@ def _one(
         ours=None if mapping is None else Version(mapping.edit_sequence, None),
         delivered=None if seen is None else Version(seen.edit_sequence, seen.changed_at),
         elsewhere=bool(mapped.get(qb_id)),
-        other_tenant=qb_id in theirs,
+        other_tenant=qb_id in batch.theirs,
     )
     if not isinstance(decision, Deliver):
         out.dropped[decision.reason] += 1
@@ -194,9 +224,7 @@ def _one(
     try:
         value = codec.encode(CHANGE, change)
     except EncodeError:  # QuickBooks left out what the app's shape needs
-        out.failed.append(
-            (record["_position"], f"{record['record_type']} {qb_id}: {_problems(codec, change)}")
-        )
+        out.failed.append((position, f"{record.record_type} {qb_id}: {_problems(codec, change)}"))
         return
     row = DeliveredChange(
         tenant_id=tenant_id,
