@@ -63,13 +63,8 @@ class GatewayConfig(DrainConfig):
     min_client_version: str = "2.1.0.0"
     # Refused outright (``E:``) below this version; empty: never refused.
     refuse_client_below: str = ""
-    # Login throttling and the scrypt bound (connectors.qbwc._login.LoginPolicy).
-    free_login_failures: int = 5
-    max_lockout: timedelta = timedelta(minutes=5)
-    first_lockout: timedelta = timedelta(seconds=1)
-    global_failures_per_minute: int = 300
-    kdf_concurrency: int = 2
-    kdf_wait: float = 0.25
+    # Login throttling and the scrypt bound.
+    login: LoginPolicy = field(default_factory=LoginPolicy)
     # Lists read back from QuickBooks after the file's commands (connectors.qbwc._imports).
     imports: ImportConfig = field(default_factory=ImportConfig)
     # Where imported records go for the worker's two-way rules; empty: nowhere (the store's
@@ -77,17 +72,6 @@ class GatewayConfig(DrainConfig):
     imports_topic: str = ""
     # When Web Connectors last called is written in bulk at most this often (_last_seen).
     last_seen_flush_s: float = 30.0
-
-    @property
-    def login(self) -> LoginPolicy:
-        return LoginPolicy(
-            free_failures=self.free_login_failures,
-            max_lockout=self.max_lockout,
-            first_lockout=self.first_lockout,
-            global_failures_per_minute=self.global_failures_per_minute,
-            kdf_concurrency=self.kdf_concurrency,
-            kdf_wait=self.kdf_wait,
-        )
 
 
 def _ticket_hash(ticket: str) -> str:
