@@ -109,6 +109,7 @@ def create_gateway(settings: Settings) -> Gateway:
                 page_size=settings.gateway.import_page_size,
             ),
             imports_topic=settings.topics.imports,
+            profile_cache_s=settings.gateway.profile_cache_s,
             login=LoginPolicy(
                 free_failures=settings.gateway.login_free_failures,
                 max_lockout=timedelta(seconds=settings.gateway.login_max_lockout_s),

@@ -26,6 +26,7 @@ from connectors.qbwc._last_seen import LastSeen
 from connectors.qbwc._login import Login, LoginPolicy, global_throttle_key, throttle_key
 from connectors.qbwc._metrics import GatewayObserver, NullObserver
 from connectors.qbwc._passwords import PasswordChecker
+from connectors.qbwc._profile_cache import ProfileCache
 from connectors.qbwc._recovery import (
     Flight,
     advance,
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 # Batches settled without QuickBooks (all blocked or undecodable) before answering "NoOp".
 _LOCAL_BATCHES = 20
+_NOTHING_LEFT = "Nothing left to send: every command is settled."
 # Held back because a dependency failed (qbsync's own status code, core.status).
 BLOCKED = Status.BLOCKED
 
@@ -72,6 +74,8 @@ class GatewayConfig(DrainConfig):
     imports_topic: str = ""
     # When Web Connectors last called is written in bulk at most this often (_last_seen).
     last_seen_flush_s: float = 30.0
+    # A profile read for a login is used this long (_profile_cache); 0: read every time.
+    profile_cache_s: float = 0.0
 
 
 def _ticket_hash(ticket: str) -> str:
@@ -112,7 +116,7 @@ class WebConnectorGateway:
         self._commands = commands
         self._drain = CompanyDrain(commands, sink, codec, config)
         self._config = config
-        self._login = Login(store, config.login)
+        self._login = Login(store, ProfileCache(store, config.profile_cache_s), config.login)
         self._imports = ImportPages(store, self._drain, config.imports, config.imports_topic)
         self._settler = Settler(
             self._drain, store, self._observer, record_written=self._imports.publishing
@@ -153,7 +157,9 @@ class WebConnectorGateway:
 
     def _open(self, profile: Profile, ticket: str, client: str) -> tuple[str, str]:
         """``(outcome for metrics and logs, status for the Web Connector)``."""
-        self._last_seen.seen(profile.id, first=profile.last_seen_at is None)
+        self._last_seen.seen(
+            profile.id, first=profile.last_seen_at is None, version=profile.password_hash
+        )
         if not profile.enabled:
             log.info("authenticate: profile disabled", extra={"profile_id": profile.id})
             return "disabled", "none"
@@ -184,8 +190,8 @@ class WebConnectorGateway:
         if flight is not None and not finished(flight):
             if flight.followups:
                 # Answers are in but not settled, or a re-sent batch is checked first: ask
-                # QuickBooks what the follow-ups need to know.
-                self._store.update_session(key, self._config.session_ttl, qbxml_version=version)
+                # QuickBooks what the follow-ups need to know. No write: the flight and the
+                # version are on the row already.
                 return self._message(followup_requests(flight), version)
             flight = dataclasses.replace(flight, main_sent=True)
             requests = main_requests(flight)
@@ -219,12 +225,7 @@ class WebConnectorGateway:
             imported = self._next_import(key, session, version)
             if imported is not None:
                 return imported
-            self._store.update_session(
-                key,
-                self._config.session_ttl,
-                qbxml_version=version,
-                last_error="Nothing left to send: every command is settled.",
-            )
+            # No write: getLastError, which the Web Connector asks next, says so.
             return ""
         profile = self._store.profile(session.profile_id)
         sent_through = profile.sent_through if profile is not None else 0
@@ -386,7 +387,7 @@ class WebConnectorGateway:
         session = self._store.live_session(_ticket_hash(ticket))
         if session is None:
             return "This session has ended or expired; the next scheduled update will continue."
-        return session.last_error or "No error."
+        return session.last_error or _NOTHING_LEFT
 
     def connection_error(self, ticket: str, hresult: str, message: str) -> str:
         explanation = explain(hresult, message).describe()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from connectors.qbwc._passwords import CredentialCache, PasswordChecker
+from connectors.qbwc._profile_cache import ProfileCache
 from connectors.store import Profile, Store
 
 __all__ = ["Login", "LoginPolicy", "Verdict", "global_throttle_key", "throttle_key"]
@@ -62,14 +63,15 @@ def global_throttle_key(moment: datetime | None) -> str:
 
 
 class Login:
-    def __init__(self, store: Store, policy: LoginPolicy) -> None:
+    def __init__(self, store: Store, profiles: ProfileCache, policy: LoginPolicy) -> None:
         self._store = store
+        self._profiles = profiles
         self._policy = policy
         self.credentials = CredentialCache()
         self.passwords = PasswordChecker(policy.kdf_concurrency, policy.kdf_wait)
 
     def check(self, username: str, password: str) -> Verdict:
-        profile = self._store.profile_by_username(username)
+        profile = self._profiles.by_username(username)
         if profile is not None and self.credentials.hit(username, password, profile.password_hash):
             return Verdict(profile)
         key = throttle_key(username)
