@@ -240,9 +240,13 @@ class GatewaySettings(BaseSettings):
     # in bulk every work_index_s seconds (all watermarks and committed offsets at once), so
     # an idle poll is answered from memory; a command written since the last refresh is
     # seen at the Web Connector's next poll. 0: ask the broker on every authenticate.
-    # Off by default: with it on, a command written since the last read waits for the Web
-    # Connector's next scheduled poll (minutes), a latency trade an operator should choose.
-    work_index_s: float = Field(default=0.0, ge=0)
+    # On by default (1 s): a command written within a second before a poll waits for the
+    # Web Connector's next scheduled poll (about 1 s / poll interval of commands, never lost),
+    # for idle polls that cost no broker round trip (docs/gateway-scale.md).
+    work_index_s: float = Field(default=1.0, ge=0)
+    # A profile read for a login is used this long (a disabled profile or a reset password
+    # takes effect within it, on every replica); 0: read the store on every authenticate.
+    profile_cache_s: float = Field(default=1.0, ge=0)
 
     @property
     def import_entities(self) -> tuple[str, ...]:

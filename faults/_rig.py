@@ -107,6 +107,9 @@ class Rig:
         self.settings.gateway.host = "127.0.0.1"
         self.settings.gateway.port = free_port()
         self.settings.gateway.imports = ""  # the cases are about writes
+        # Cases enqueue and connect at once; the work index sees a command only within a
+        # second (tests/connectors/qbwc/test_idle_poll.py), so here every poll asks the broker.
+        self.settings.gateway.work_index_s = 0
         self.settings.database.url = type(self.settings.database.url)(
             f"sqlite:///{work / 'qbsync.db'}"
         )

@@ -96,4 +96,7 @@ def settings(tmp_path: Path) -> Settings:
     # Tests enqueue a command and connect at once; the in-memory work index (which sees it
     # within a second) is tested on its own (tests/connectors/kafka/test_work_index.py).
     values.gateway.work_index_s = 0
+    # Tests disable or reset a profile and authenticate at once; the profile cache (which
+    # sees it within a second) is tested on its own (tests/connectors/qbwc/test_profiles.py).
+    values.gateway.profile_cache_s = 0
     return values

@@ -5,20 +5,35 @@ from connectors.kafka._admin import ConfigChange, TopicSpec, ensure_topics, reco
 from connectors.kafka._backlog import BacklogReader, FileBacklog
 from connectors.kafka._command_queue import CommandQueue, CommandTopicNotReady, QueuedCommand
 from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
+from connectors.kafka._drain import (
+    CommandBacklog,
+    CommandSource,
+    CompanyDrain,
+    DrainConfig,
+    Outgoing,
+    RecordSink,
+    undecodable,
+)
 from connectors.kafka._producer import DeliveryFailed, RecordProducer
 from connectors.kafka._topic_reader import TopicMessage, read_topic
 from connectors.kafka._work_index import WorkIndex
 
 __all__ = [
     "BacklogReader",
+    "CommandBacklog",
     "CommandQueue",
+    "CommandSource",
     "CommandTopicNotReady",
+    "CompanyDrain",
     "ConfigChange",
     "DeadLetterFilter",
     "DeliveryFailed",
+    "DrainConfig",
     "FileBacklog",
+    "Outgoing",
     "QueuedCommand",
     "RecordProducer",
+    "RecordSink",
     "TopicMessage",
     "TopicSpec",
     "WorkIndex",
@@ -27,4 +42,5 @@ __all__ = [
     "read_topic",
     "reconcile_topics",
     "replayable",
+    "undecodable",
 ]

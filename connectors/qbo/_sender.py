@@ -24,11 +24,18 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from confluent_kafka import KafkaException
 
-from connectors.kafka import DeliveryFailed, QueuedCommand
+from connectors.kafka import (
+    CommandSource,
+    DeliveryFailed,
+    DrainConfig,
+    QueuedCommand,
+    RecordSink,
+    undecodable,
+)
 from connectors.qbo._catalog import explain_fault
 from connectors.qbo._checks import CompanyChecks
 from connectors.qbo._client import QboClient, QboUnavailable
@@ -36,14 +43,12 @@ from connectors.qbo._oauth import OAuthFailed, ReconnectNeeded
 from connectors.qbo._records import QboEntityRequest, QboOperation, QboRequest, QboResponse
 from core.conflicts import CONFLICT, winner
 from core.contracts import AvroCodec, DecodeError
+from core.messages import COMMAND, RESULT
 
 __all__ = ["DrainReport", "QboSender", "SenderConfig"]
 
 log = logging.getLogger(__name__)
 
-COMMAND = "com.qbsync.pipeline.Command"
-RESULT = "com.qbsync.pipeline.Result"
-DEAD_LETTER = "com.qbsync.pipeline.DeadLetter"
 API = "qbo"
 STALE = "5010"
 DUPLICATE_NAME = "6240"
@@ -55,29 +60,8 @@ _BY_NUMBER = frozenset({"Invoice"})
 _REQUEST_IDS = uuid.UUID("5b0c8a52-5f0e-4c1e-9a57-0b0c7f6f1d19")
 
 
-class CommandSource(Protocol):
-    """A company's command topic read at the committed offset (:class:`CommandQueue`)."""
-
-    def fetch(self, profile_id: str, max_count: int, max_bytes: int) -> list[QueuedCommand]: ...
-
-    def commit(self, profile_id: str, next_offset: int) -> None: ...
-
-
-class RecordSink(Protocol):
-    """Returns only once every record is acknowledged (:class:`RecordProducer`)."""
-
-    def send_all(
-        self, records: Sequence[tuple[str, bytes | None, bytes]], *, timeout: float = ...
-    ) -> int: ...
-
-
 @dataclass(frozen=True)
-class SenderConfig:
-    results_topic: str
-    dead_letters_topic: str
-    commands_topic_prefix: str
-    batch_size: int = 25
-    batch_max_bytes: int = 512 * 1024
+class SenderConfig(DrainConfig):
     # Re-reads after a stale SyncToken before the command is settled as failed.
     stale_rounds: int = 3
 
@@ -377,17 +361,5 @@ class QboSender:
     def _dead_letter(
         self, profile_id: str, item: QueuedCommand, reason: str
     ) -> tuple[str, bytes | None, bytes]:
-        record = {
-            "dead_letter_id": str(uuid.uuid4()),
-            "source_topic": f"{self._config.commands_topic_prefix}{profile_id}",
-            "source_partition": 0,
-            "source_offset": item.offset,
-            "tenant_id": None,
-            "profile_id": profile_id,
-            "code": "undecodable-command",
-            "reason": f"The command could not be read: {reason}",
-            "original_key": item.key,
-            "original_value": item.value,
-            "failed_at": datetime.now(UTC),
-        }
-        return self._config.dead_letters_topic, item.key, self._codec.encode(DEAD_LETTER, record)
+        letter = undecodable(self._config, profile_id, item, reason, datetime.now(UTC))
+        return self._config.dead_letters_topic, item.key, letter.encode(self._codec)

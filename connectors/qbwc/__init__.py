@@ -2,6 +2,7 @@
 
 from connectors.qbwc._app import Gateway, create_gateway
 from connectors.qbwc._gateway import BLOCKED, GatewayConfig, WebConnectorGateway, throttle_key
+from connectors.qbwc._login import LoginPolicy
 from connectors.qbwc._passwords import generate_password, hash_password, verify_password
 from connectors.qbwc._profiles import (
     NewProfile,
@@ -20,6 +21,7 @@ __all__ = [
     "Gateway",
     "GatewayConfig",
     "GatewayServer",
+    "LoginPolicy",
     "NewProfile",
     "QwcError",
     "WebConnectorGateway",

@@ -15,6 +15,7 @@ from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
 from connectors.qbwc._http_metrics import count_responses
 from connectors.qbwc._imports import ImportConfig
 from connectors.qbwc._log_policy import install_log_policy
+from connectors.qbwc._login import LoginPolicy
 from connectors.qbwc._metrics import GatewayMetrics, StoreCollector
 from connectors.qbwc._soap import NAMESPACE, soap_application
 from connectors.qbwc._wsdl import WsdlCache
@@ -108,11 +109,14 @@ def create_gateway(settings: Settings) -> Gateway:
                 page_size=settings.gateway.import_page_size,
             ),
             imports_topic=settings.topics.imports,
-            free_login_failures=settings.gateway.login_free_failures,
-            max_lockout=timedelta(seconds=settings.gateway.login_max_lockout_s),
-            global_failures_per_minute=settings.gateway.login_global_failures_per_minute,
-            kdf_concurrency=settings.gateway.login_kdf_concurrency,
-            kdf_wait=settings.gateway.login_kdf_wait_s,
+            profile_cache_s=settings.gateway.profile_cache_s,
+            login=LoginPolicy(
+                free_failures=settings.gateway.login_free_failures,
+                max_lockout=timedelta(seconds=settings.gateway.login_max_lockout_s),
+                global_failures_per_minute=settings.gateway.login_global_failures_per_minute,
+                kdf_concurrency=settings.gateway.login_kdf_concurrency,
+                kdf_wait=settings.gateway.login_kdf_wait_s,
+            ),
         ),
         observer=metrics,
     )

@@ -34,11 +34,21 @@ class LastSeen:
         self._lock = threading.Lock()
         self._pending: dict[str, datetime] = {}
         self._flushed_at = clock()
+        # The first contacts written, per profile: the version they were written for.
+        self._firsts: dict[str, str] = {}
 
-    def seen(self, profile_id: str, *, first: bool) -> None:
-        """``profile_id`` called now; ``first``: it never had before (written at once)."""
+    def seen(self, profile_id: str, *, first: bool, version: str = "") -> None:
+        """``profile_id`` called now; ``first``: it never had before (written at once).
+
+        A profile read from a cache says ``first`` until the cache reads it again: a first
+        contact is written once per ``version`` (the password hash: a reset makes the next
+        call a first contact again)."""
         now = datetime.now(UTC)
         with self._lock:
+            if first and self._firsts.get(profile_id) == version:
+                first = False
+            elif first:
+                self._firsts[profile_id] = version
             self._pending[profile_id] = now
             due = first or self._clock() - self._flushed_at >= self._flush_s
             if not due:

@@ -14,187 +14,296 @@ Two answers get a follow-up within the same Web Connector session instead of a f
   record's ``TimeModified``); otherwise it settles as ``CONFLICT`` and QuickBooks' version
   reaches the app through the next import.
 
-A batch is a ``flight``: a JSON-able dict kept in the session row, so any gateway replica can
-carry on with it. :func:`advance` takes a flight and QuickBooks' statuses and returns the
-next flight; it is finished when it has no follow-ups left.
+A batch is a :class:`Flight`, a frozen record kept in the session row as JSON
+(:meth:`Flight.to_json`), so any gateway replica can carry on with it. :func:`advance` takes a
+flight and QuickBooks' statuses and returns the next flight; it is finished when it has no
+follow-ups left.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from lxml import etree
 
 from connectors.qbxml import ResponseStatus, parse_xml
 from core.conflicts import CONFLICT, winner
+from core.messages import Action
 from core.status import Status
 
 __all__ = [
+    "Answer",
+    "Flight",
+    "Followup",
+    "Sent",
     "advance",
     "finished",
     "followup_requests",
     "main_requests",
-    "outcome",
     "prepare",
 ]
 
 NAME_IN_USE = 3100
 STALE_EDIT_SEQUENCE = 3200
-NO_ANSWER = {
-    "status_code": int(Status.NO_ANSWER),
-    "status_severity": "Error",
-    "status_message": "QuickBooks returned no answer for this request.",
-    "qb_id": None,
-    "edit_sequence": None,
-    "full_name": None,
-    "ref_number": None,
-}
+FollowupKind = Literal["lookup-add", "lookup-txn", "lookup-mod", "resend-mod"]
 
 
-def outcome(status: ResponseStatus | None) -> dict[str, Any]:
-    if status is None:
-        return dict(NO_ANSWER)
-    return {
-        "status_code": status.status_code,
-        "status_severity": status.status_severity,
-        "status_message": status.status_message,
-        "qb_id": status.qb_id,
-        "edit_sequence": status.edit_sequence,
-        "full_name": status.full_name,
-        "ref_number": status.ref_number,
-    }
+@dataclass(frozen=True)
+class Answer:
+    """What became of one command: QuickBooks' status, or qbsync's own (core.status)."""
+
+    status_code: int
+    status_severity: str
+    status_message: str
+    qb_id: str | None = None
+    edit_sequence: str | None = None
+    full_name: str | None = None
+    ref_number: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status_severity == "Error" or self.status_code >= 1000
+
+    @classmethod
+    def of(cls, status: ResponseStatus | None) -> Answer:
+        if status is None:
+            return NO_ANSWER
+        return cls(
+            status_code=status.status_code,
+            status_severity=status.status_severity,
+            status_message=status.status_message,
+            qb_id=status.qb_id,
+            edit_sequence=status.edit_sequence,
+            full_name=status.full_name,
+            ref_number=status.ref_number,
+        )
 
 
-def finished(flight: Mapping[str, Any]) -> bool:
-    return not flight.get("followups") and bool(flight.get("main_sent", True))
+NO_ANSWER = Answer(
+    status_code=int(Status.NO_ANSWER),
+    status_severity="Error",
+    status_message="QuickBooks returned no answer for this request.",
+)
 
 
-def prepare(flight: Mapping[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Sent:
+    """One command of a batch, as the gateway hands it to QuickBooks."""
+
+    request_id: str
+    action: Action
+    request_xml: str
+    command_id: str = ""
+    tenant_id: str = ""
+    entity: str = ""
+    entity_id: str = ""
+    # The command's own bytes: they travel back in the result, so the worker re-sends it on
+    # a passing failure and dead-letters exactly it on a lasting one.
+    command: bytes | None = None
+    # Handed to QuickBooks before without an answer (it may be applied), or the worker says
+    # it may exist already: either way, look it up first.
+    resent: bool = False
+    # Two-way: a 3200 is a conflict, decided by the tenant's policy.
+    conflict_policy: str | None = None
+    source_updated_at: datetime | None = None
+    outcome: Answer | None = None
+
+    @property
+    def key(self) -> str:
+        """``tenant:entity:entity_id``: what a dependent names (a session's failed keys)."""
+        return f"{self.tenant_id}:{self.entity}:{self.entity_id}"
+
+    @property
+    def answer(self) -> Answer:
+        return self.outcome or NO_ANSWER
+
+
+@dataclass(frozen=True)
+class Followup:
+    request_id: str
+    index: int
+    kind: FollowupKind
+    request_xml: str
+
+
+@dataclass(frozen=True)
+class Flight:
+    """A batch in flight: its commands, the follow-ups asked, the offset past it."""
+
+    next_offset: int
+    commands: tuple[Sent, ...]
+    followups: tuple[Followup, ...] = ()
+    main_sent: bool = True
+    round: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The session row's form (JSON): bytes in base64, times in ISO 8601."""
+        return {
+            "next_offset": self.next_offset,
+            "round": self.round,
+            "main_sent": self.main_sent,
+            "followups": [dataclasses.asdict(f) for f in self.followups],
+            "commands": [_sent_json(c) for c in self.commands],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Flight:
+        return cls(
+            next_offset=int(data["next_offset"]),
+            round=int(data.get("round", 0)),
+            main_sent=bool(data.get("main_sent", True)),
+            followups=tuple(Followup(**f) for f in data.get("followups") or ()),
+            commands=tuple(_sent_of(c) for c in data["commands"]),
+        )
+
+
+def _sent_json(sent: Sent) -> dict[str, Any]:
+    data = {f.name: getattr(sent, f.name) for f in dataclasses.fields(sent)}
+    data["command"] = None if sent.command is None else base64.b64encode(sent.command).decode()
+    if sent.source_updated_at is not None:
+        data["source_updated_at"] = sent.source_updated_at.isoformat()
+    data["outcome"] = None if sent.outcome is None else dataclasses.asdict(sent.outcome)
+    return data
+
+
+def _sent_of(data: Mapping[str, Any]) -> Sent:
+    known = {f.name for f in dataclasses.fields(Sent)}
+    values = {k: v for k, v in data.items() if k in known}
+    if values.get("command") is not None:
+        values["command"] = base64.b64decode(values["command"])
+    if values.get("source_updated_at") is not None:
+        values["source_updated_at"] = datetime.fromisoformat(values["source_updated_at"])
+    if values.get("outcome") is not None:
+        values["outcome"] = Answer(**values["outcome"])
+    return Sent(**values)
+
+
+def finished(flight: Flight) -> bool:
+    return not flight.followups and flight.main_sent
+
+
+def prepare(flight: Flight) -> Flight:
     """Before a batch goes out: a transaction add sent once already (it may be applied) is
     first looked up by its RefNumber; found, it settles without being added again."""
     followups = []
-    for index, command in enumerate(flight["commands"]):
-        if "outcome" in command or command["action"] != "ADD" or not command.get("resent"):
+    for index, command in enumerate(flight.commands):
+        if command.outcome is not None or command.action != "ADD" or not command.resent:
             continue
-        lookup = _lookup_by_ref_number(command.get("request_xml") or "")
+        lookup = _lookup_by_ref_number(command.request_xml)
         if lookup is not None:
             followups.append(_followup(index, "lookup-txn", lookup, 0))
-    return {**flight, "followups": followups, "main_sent": not followups}
+    return dataclasses.replace(flight, followups=tuple(followups), main_sent=not followups)
 
 
-def main_requests(flight: Mapping[str, Any]) -> list[tuple[str, str]]:
+def main_requests(flight: Flight) -> list[tuple[str, str]]:
     """The batch's own requests: every command not settled without QuickBooks."""
-    return [(c["request_id"], c["request_xml"]) for c in flight["commands"] if "outcome" not in c]
+    return [(c.request_id, c.request_xml) for c in flight.commands if c.outcome is None]
 
 
-def followup_requests(flight: Mapping[str, Any]) -> list[tuple[str, str]]:
-    return [(f["request_id"], f["request_xml"]) for f in flight.get("followups", [])]
+def followup_requests(flight: Flight) -> list[tuple[str, str]]:
+    return [(f.request_id, f.request_xml) for f in flight.followups]
 
 
-def advance(flight: Mapping[str, Any], statuses: Mapping[str, ResponseStatus]) -> dict[str, Any]:
+def advance(flight: Flight, statuses: Mapping[str, ResponseStatus]) -> Flight:
     """Record what QuickBooks answered; plan the follow-ups that answer calls for."""
-    commands = [dict(c) for c in flight["commands"]]
-    round_number = int(flight.get("round", 0)) + 1
-    followups: list[dict[str, Any]] = []
-    pending = flight.get("followups") or []
-    if not pending:
+    commands = list(flight.commands)
+    round_number = flight.round + 1
+    followups: list[Followup] = []
+    if not flight.followups:
         for index, command in enumerate(commands):
-            if "outcome" in command:
+            if command.outcome is not None:
                 continue  # settled without QuickBooks (blocked by a failed dependency)
-            answer = outcome(statuses.get(command["request_id"]))
-            command["outcome"] = answer
+            answer = Answer.of(statuses.get(command.request_id))
+            commands[index] = dataclasses.replace(command, outcome=answer)
             followups.extend(_after_first_answer(index, command, answer, round_number))
     else:
-        for followup in pending:
-            command = commands[followup["index"]]
-            status = statuses.get(followup["request_id"])
-            followups.extend(_after_followup(followup, command, status, round_number))
-    return {**flight, "commands": commands, "followups": followups, "round": round_number}
+        for followup in flight.followups:
+            command = commands[followup.index]
+            status = statuses.get(followup.request_id)
+            settled, more = _after_followup(followup, command, status, round_number)
+            commands[followup.index] = settled
+            followups.extend(more)
+    return dataclasses.replace(
+        flight, commands=tuple(commands), followups=tuple(followups), round=round_number
+    )
 
 
 def _after_first_answer(
-    index: int, command: dict[str, Any], answer: Mapping[str, Any], round_number: int
-) -> list[dict[str, Any]]:
-    code = answer["status_code"]
-    request = command.get("request_xml") or ""
-    if code == NAME_IN_USE and command["action"] == "ADD" and command.get("resent"):
-        lookup = _lookup_by_name(request)
+    index: int, command: Sent, answer: Answer, round_number: int
+) -> list[Followup]:
+    code = answer.status_code
+    if code == NAME_IN_USE and command.action == "ADD" and command.resent:
+        lookup = _lookup_by_name(command.request_xml)
         if lookup is not None:
             return [_followup(index, "lookup-add", lookup, round_number)]
-    if code == STALE_EDIT_SEQUENCE and command["action"] == "MOD":
-        lookup = _lookup_by_id(request)
+    if code == STALE_EDIT_SEQUENCE and command.action == "MOD":
+        lookup = _lookup_by_id(command.request_xml)
         if lookup is not None:
             return [_followup(index, "lookup-mod", lookup, round_number)]
     return []
 
 
+_MATCHED_BY = {
+    "lookup-add": "Already in QuickBooks from an earlier attempt; matched by name instead of"
+    " adding it twice.",
+    "lookup-txn": "Already in QuickBooks from an earlier attempt; matched by RefNumber instead"
+    " of adding it twice.",
+}
+
+
 def _after_followup(
-    followup: Mapping[str, Any],
-    command: dict[str, Any],
-    status: ResponseStatus | None,
-    round_number: int,
-) -> list[dict[str, Any]]:
-    kind = followup["kind"]
-    found = status is not None and status.ok and status.status_code == 0 and status.qb_id
-    if kind == "lookup-add":
+    followup: Followup, command: Sent, status: ResponseStatus | None, round_number: int
+) -> tuple[Sent, list[Followup]]:
+    """The command as the follow-up's answer leaves it, and any further follow-up."""
+    kind = followup.kind
+    found = status is not None and status.ok and status.status_code == 0 and bool(status.qb_id)
+    if kind in _MATCHED_BY:
         if found:
-            command["outcome"] = {
-                **outcome(status),
-                "status_message": "Already in QuickBooks from an earlier attempt; matched by"
-                " name instead of adding it twice.",
-            }
-        return []
-    if kind == "lookup-txn":
-        if found:
-            command["outcome"] = {
-                **outcome(status),
-                "status_message": "Already in QuickBooks from an earlier attempt; matched by"
-                " RefNumber instead of adding it twice.",
-            }
-        return []
+            matched = dataclasses.replace(Answer.of(status), status_message=_MATCHED_BY[kind])
+            return dataclasses.replace(command, outcome=matched), []
+        return command, []
     if kind == "lookup-mod":
         if found and status is not None and _quickbooks_wins(command, status):
-            command["outcome"] = _conflict(command, status)
-            return []
+            return dataclasses.replace(command, outcome=_conflict(command, status)), []
         if found and status is not None and status.edit_sequence:
-            again = _with_edit_sequence(command["request_xml"], status.edit_sequence)
-            return [_followup(followup["index"], "resend-mod", again, round_number)]
-        return []
+            again = _with_edit_sequence(command.request_xml, status.edit_sequence)
+            return command, [_followup(followup.index, "resend-mod", again, round_number)]
+        return command, []
     # resend-mod: whatever QuickBooks says now is the answer.
-    command["outcome"] = outcome(status)
-    return []
+    return dataclasses.replace(command, outcome=Answer.of(status)), []
 
 
-def _quickbooks_wins(command: Mapping[str, Any], status: ResponseStatus) -> bool:
-    policy = command.get("conflict_policy")
-    if not policy or not command.get("source_updated_at"):
+def _quickbooks_wins(command: Sent, status: ResponseStatus) -> bool:
+    if not command.conflict_policy or command.source_updated_at is None:
         return False  # one-way: the app's version is written
-    app_changed_at = datetime.fromisoformat(command["source_updated_at"])
-    return winner(policy, app_changed_at, status.time_modified) == "quickbooks"
+    return winner(command.conflict_policy, command.source_updated_at, status.time_modified) == (
+        "quickbooks"
+    )
 
 
-def _conflict(command: Mapping[str, Any], status: ResponseStatus) -> dict[str, Any]:
+def _conflict(command: Sent, status: ResponseStatus) -> Answer:
     changed = status.time_modified.isoformat() if status.time_modified else "an unknown time"
-    return {
-        **outcome(status),
-        "status_code": CONFLICT,
-        "status_severity": "Warn",
-        "status_message": f"Not written: QuickBooks changed this record at {changed}, and the"
-        f" app's change of {command['source_updated_at']} loses under conflict policy"
-        f" {command['conflict_policy']!r}. QuickBooks' version goes to the app as a change.",
-        "edit_sequence": None,  # the mapping keeps the version we wrote: the import delivers
-    }
+    app_changed = command.source_updated_at.isoformat() if command.source_updated_at else ""
+    return dataclasses.replace(
+        Answer.of(status),
+        status_code=CONFLICT,
+        status_severity="Warn",
+        status_message=f"Not written: QuickBooks changed this record at {changed}, and the"
+        f" app's change of {app_changed} loses under conflict policy"
+        f" {command.conflict_policy!r}. QuickBooks' version goes to the app as a change.",
+        edit_sequence=None,  # the mapping keeps the version we wrote: the import delivers
+    )
 
 
-def _followup(index: int, kind: str, request_xml: str, round_number: int) -> dict[str, Any]:
-    return {
-        "request_id": f"r{round_number}-{index}",
-        "index": index,
-        "kind": kind,
-        "request_xml": request_xml,
-    }
+def _followup(index: int, kind: FollowupKind, request_xml: str, round_number: int) -> Followup:
+    return Followup(
+        request_id=f"r{round_number}-{index}", index=index, kind=kind, request_xml=request_xml
+    )
 
 
 def _body(request_xml: str) -> tuple[str, etree._Element] | None:

@@ -126,7 +126,7 @@ class WebConnectorSession(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     # "tenant:entity:entity_id" of commands that failed in this session: what depends on
-    # them is not sent (connectors.qbwc._gateway).
+    # them is not sent (connectors.qbwc._batch).
     failed_keys: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     # The import under way (entity, iterator, what was seen): iterators live only within one
     # session, so this dies with it (connectors.qbwc._imports).

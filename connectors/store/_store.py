@@ -789,36 +789,37 @@ class Store:
         (its commands are marked sent on the profile), exactly as after a crash.
         """
         now = _now()
-        carried: list[str] | None = None
-        with self._tx() as session:
-            session.execute(
-                delete(WebConnectorSession).where(
-                    WebConnectorSession.profile_id == profile_id,
-                    WebConnectorSession.expires_at < now,
-                )
-            )
-            if client:
-                stale = session.scalar(
-                    select(WebConnectorSession).where(
+        try:
+            # One transaction: the claim is the one write of a session's start.
+            with self._tx() as session:
+                session.execute(
+                    delete(WebConnectorSession).where(
                         WebConnectorSession.profile_id == profile_id,
-                        WebConnectorSession.client == client,
+                        WebConnectorSession.expires_at < now,
                     )
                 )
-                if stale is not None:
-                    carried = stale.failed_keys
-                    session.delete(stale)
-        row = WebConnectorSession(
-            ticket_hash=ticket_hash,
-            profile_id=profile_id,
-            created_at=now,
-            expires_at=now + ttl,
-            settled=0,
-            failed=0,
-            failed_keys=carried,
-            client=client,
-        )
-        try:
-            with self._tx() as session:
+                carried: list[str] | None = None
+                if client:
+                    stale = session.scalar(
+                        select(WebConnectorSession).where(
+                            WebConnectorSession.profile_id == profile_id,
+                            WebConnectorSession.client == client,
+                        )
+                    )
+                    if stale is not None:
+                        carried = stale.failed_keys
+                        session.delete(stale)
+                        session.flush()  # the old row goes before the new one comes
+                row = WebConnectorSession(
+                    ticket_hash=ticket_hash,
+                    profile_id=profile_id,
+                    created_at=now,
+                    expires_at=now + ttl,
+                    settled=0,
+                    failed=0,
+                    failed_keys=carried,
+                    client=client,
+                )
                 session.add(row)
         except IntegrityError as exc:
             raise SessionBusy(f"profile {profile_id} has a live session") from exc

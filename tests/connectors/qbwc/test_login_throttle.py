@@ -17,7 +17,13 @@ import pytest
 from sqlalchemy import delete, update
 
 import connectors.qbwc._passwords as passwords_module
-from connectors.qbwc import GatewayConfig, WebConnectorGateway, create_profile, throttle_key
+from connectors.qbwc import (
+    GatewayConfig,
+    LoginPolicy,
+    WebConnectorGateway,
+    create_profile,
+    throttle_key,
+)
 from connectors.store import LoginThrottle, Store, upgrade
 from core.contracts import AvroCodec
 
@@ -90,8 +96,10 @@ def gateway(store: Store, **config: Any) -> WebConnectorGateway:
             results_topic="r",
             dead_letters_topic="d",
             commands_topic_prefix="c.",
-            first_lockout=timedelta(minutes=5),
-            **{"kdf_wait": 30.0, **config},  # a loaded machine is not a busy answer here
+            login=LoginPolicy(
+                first_lockout=timedelta(minutes=5),
+                **{"kdf_wait": 30.0, **config},  # a loaded machine is not a busy answer here
+            ),
         ),
     )
 
@@ -129,7 +137,7 @@ def test_40_parallel_wrong_passwords_count_40_and_the_lockout_holds(
 
 def test_unknown_names_are_throttled_per_name_like_known_ones(store: Store, spy: ScryptSpy) -> None:
     profile = create_profile(store, name="Ada Co", tenants=["t-1"])
-    conversation = gateway(store, free_login_failures=3)
+    conversation = gateway(store, free_failures=3)
     for name in ("nobody", profile.profile.username):
         spy.calls = 0
         answers = [conversation.authenticate(name, "guess") for _ in range(8)]
@@ -146,7 +154,7 @@ def test_answers_and_paths_are_the_same_whether_the_name_exists_or_not(
     store: Store, spy: ScryptSpy
 ) -> None:
     profile = create_profile(store, name="Ada Co", tenants=["t-1"])
-    conversation = gateway(store, free_login_failures=2)
+    conversation = gateway(store, free_failures=2)
     known, unknown = profile.profile.username, "no-such-user"
     seen: dict[str, list[tuple[int, int]]] = {}
     for name in (known, unknown):

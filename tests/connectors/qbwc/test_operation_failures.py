@@ -10,6 +10,7 @@ ones raise: DeliveryFailed, CommandTopicNotReady) once, at the named operation."
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -56,7 +57,7 @@ class _FailOnce:
         return failing
 
 
-# operation -> (adapter attribute of the conversation, its method, the error it raises)
+# operation -> (adapter attribute of the conversation, a dotted path; its method; the error)
 FAULTS: dict[str, tuple[str, str, Callable[[], Exception]]] = {
     "authenticate": (
         "_commands",
@@ -64,12 +65,12 @@ FAULTS: dict[str, tuple[str, str, Callable[[], Exception]]] = {
         lambda: CommandTopicNotReady("command topic 'x': partition 0 has no leader yet"),
     ),
     "sendRequestXML": (
-        "_commands",
+        "_drain._commands",
         "fetch",
         lambda: CommandTopicNotReady("command topic 'x': partition 0 has no leader yet"),
     ),
     "receiveResponseXML": (
-        "_sink",
+        "_drain._sink",
         "send_all",
         lambda: DeliveryFailed("1 record(s) unacknowledged, 0 failed", [], 1),
     ),
@@ -82,8 +83,10 @@ def gateway_with_fault(
 ) -> Iterator[tuple[str, Gateway, _FailOnce]]:
     gateway = create_gateway(settings)
     attribute, method, error = FAULTS[operation]
-    fault = _FailOnce(getattr(gateway.conversation, attribute), method, error())
-    setattr(gateway.conversation, attribute, fault)
+    *path, name = attribute.split(".")
+    owner = functools.reduce(getattr, path, gateway.conversation)
+    fault = _FailOnce(getattr(owner, name), method, error())
+    setattr(owner, name, fault)
     server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from connectors.qbwc._recovery import (
+    Flight,
+    Sent,
     advance,
     finished,
     followup_requests,
@@ -32,41 +36,41 @@ def status(request_id: str, code: int, **found: str) -> ResponseStatus:
     )
 
 
-def flight(*commands: dict[str, Any]) -> dict[str, Any]:
-    return {"next_offset": 10, "commands": list(commands)}
+def flight(*commands: Sent) -> Flight:
+    return Flight(next_offset=10, commands=commands)
 
 
-def add(request_id: str, name: str, *, resent: bool) -> dict[str, Any]:
+def add(request_id: str, name: str, *, resent: bool) -> Sent:
     values: dict[str, Any] = {"Name": name}
-    return {
-        "request_id": request_id,
-        "action": "ADD",
-        "resent": resent,
-        "request_xml": build_request("customer", "Add", values),
-    }
+    return Sent(
+        request_id=request_id,
+        action="ADD",
+        resent=resent,
+        request_xml=build_request("customer", "Add", values),
+    )
 
 
-def mod(request_id: str) -> dict[str, Any]:
-    return {
-        "request_id": request_id,
-        "action": "MOD",
-        "resent": False,
-        "request_xml": build_request(
+def mod(request_id: str) -> Sent:
+    return Sent(
+        request_id=request_id,
+        action="MOD",
+        resent=False,
+        request_xml=build_request(
             "customer", "Mod", {"Name": "Ada"}, qb_id="80000001-1", edit_sequence="100"
         ),
-    }
+    )
 
 
 def test_plain_answers_finish_the_flight() -> None:
     after = advance(flight(add("1", "Ada", resent=False)), {"1": status("1", 0, qb_id="X")})
     assert finished(after)
-    assert after["commands"][0]["outcome"]["qb_id"] == "X"
+    assert after.commands[0].outcome.qb_id == "X"
 
 
 def test_3100_on_a_first_attempt_is_a_real_clash() -> None:
     after = advance(flight(add("1", "Ada", resent=False)), {"1": status("1", 3100)})
     assert finished(after)
-    assert after["commands"][0]["outcome"]["status_code"] == 3100
+    assert after.commands[0].outcome.status_code == 3100
 
 
 def test_3100_on_a_resent_add_is_resolved_by_name() -> None:
@@ -80,13 +84,13 @@ def test_3100_on_a_resent_add_is_resolved_by_name() -> None:
         after, {request_id: status(request_id, 0, qb_id="80000007-1", edit_sequence="5")}
     )
     assert finished(done)
-    answer = done["commands"][0]["outcome"]
-    assert (answer["status_code"], answer["qb_id"], answer["edit_sequence"]) == (
+    answer = done.commands[0].outcome
+    assert (answer.status_code, answer.qb_id, answer.edit_sequence) == (
         0,
         "80000007-1",
         "5",
     )
-    assert "earlier attempt" in answer["status_message"]
+    assert "earlier attempt" in answer.status_message
 
 
 def test_lookup_that_finds_nothing_keeps_the_original_error() -> None:
@@ -94,7 +98,7 @@ def test_lookup_that_finds_nothing_keeps_the_original_error() -> None:
     ((request_id, _),) = followup_requests(after)
     done = advance(after, {request_id: status(request_id, 1)})
     assert finished(done)
-    assert done["commands"][0]["outcome"]["status_code"] == 3100
+    assert done.commands[0].outcome.status_code == 3100
 
 
 def test_3200_rereads_the_edit_sequence_and_sends_the_mod_once_more() -> None:
@@ -110,12 +114,12 @@ def test_3200_rereads_the_edit_sequence_and_sends_the_mod_once_more() -> None:
     # A second 3200 is final: no loop.
     done = advance(resend, {resend_id: status(resend_id, 3200)})
     assert finished(done)
-    assert done["commands"][0]["outcome"]["status_code"] == 3200
+    assert done.commands[0].outcome.status_code == 3200
 
 
 def test_missing_answer_is_an_error_not_a_silent_success() -> None:
     done = advance(flight(add("1", "Ada", resent=False)), {})
-    assert done["commands"][0]["outcome"]["status_severity"] == "Error"
+    assert done.commands[0].outcome.status_severity == "Error"
 
 
 def test_only_commands_that_need_it_get_follow_ups() -> None:
@@ -123,7 +127,7 @@ def test_only_commands_that_need_it_get_follow_ups() -> None:
         flight(add("1", "Ada", resent=True), add("2", "Grace", resent=True), mod("3")),
         {"1": status("1", 0, qb_id="A"), "2": status("2", 3100), "3": status("3", 0, qb_id="M")},
     )
-    assert [f["index"] for f in after["followups"]] == [1]
+    assert [f.index for f in after.followups] == [1]
 
 
 INVOICE_ADD = (
@@ -133,8 +137,8 @@ INVOICE_ADD = (
 )
 
 
-def invoice(request_id: str, *, resent: bool) -> dict[str, Any]:
-    return {"request_id": request_id, "action": "ADD", "resent": resent, "request_xml": INVOICE_ADD}
+def invoice(request_id: str, *, resent: bool) -> Sent:
+    return Sent(request_id=request_id, action="ADD", resent=resent, request_xml=INVOICE_ADD)
 
 
 def test_a_resent_transaction_add_is_looked_up_by_ref_number_before_it_goes_out() -> None:
@@ -146,7 +150,7 @@ def test_a_resent_transaction_add_is_looked_up_by_ref_number_before_it_goes_out(
     found = advance(prepared, {lookup_id: status(lookup_id, 0, qb_id="1A-1", edit_sequence="3")})
     # Found: settled as already there; only the customer goes out.
     assert not finished(found)
-    assert found["commands"][0]["outcome"]["qb_id"] == "1A-1"
+    assert found.commands[0].outcome.qb_id == "1A-1"
     assert [request_id for request_id, _ in main_requests(found)] == ["2"]
 
 
@@ -168,11 +172,11 @@ def test_first_attempts_need_no_lookup() -> None:
 QB_CHANGED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-def two_way_mod(policy: str, app_changed: datetime) -> dict[str, Any]:
-    return {**mod("1"), "conflict_policy": policy, "source_updated_at": app_changed.isoformat()}
+def two_way_mod(policy: str, app_changed: datetime) -> Sent:
+    return dataclasses.replace(mod("1"), conflict_policy=policy, source_updated_at=app_changed)
 
 
-def after_lookup(command: dict[str, Any]) -> dict[str, Any]:
+def after_lookup(command: Sent) -> Flight:
     after = advance(flight(command), {"1": status("1", 3200)})
     ((lookup_id, _),) = followup_requests(after)
     found = ResponseStatus(
@@ -206,15 +210,27 @@ def test_a_two_way_3200_is_resent_only_when_the_app_wins(
         assert parse_xml(again).findtext("CustomerMod/EditSequence") == "777"
         return
     assert finished(done)
-    answer = done["commands"][0]["outcome"]
-    assert answer["status_code"] == CONFLICT
-    assert answer["status_severity"] != "Error"  # not a failure of the file's session
-    assert answer["edit_sequence"] is None  # the mapping keeps our version: the import delivers
-    assert policy in answer["status_message"]
-    assert QB_CHANGED.isoformat() in answer["status_message"]
+    answer = done.commands[0].outcome
+    assert answer.status_code == CONFLICT
+    assert answer.status_severity != "Error"  # not a failure of the file's session
+    assert answer.edit_sequence is None  # the mapping keeps our version: the import delivers
+    assert policy in answer.status_message
+    assert QB_CHANGED.isoformat() in answer.status_message
 
 
 def test_a_one_way_3200_is_resent_whatever_the_times() -> None:
     done = after_lookup(mod("1"))
     ((_, again),) = followup_requests(done)
     assert parse_xml(again).findtext("CustomerMod/EditSequence") == "777"
+
+
+def test_a_flight_survives_the_session_row() -> None:
+    """The session row keeps a flight as JSON: any replica reads back the same flight."""
+    two_way = dataclasses.replace(
+        two_way_mod("most_recent", QB_CHANGED), command=b"\x00raw\xff", tenant_id="t"
+    )
+    after = advance(flight(add("0", "Ada", resent=True), two_way), {"0": status("0", 3100)})
+    again = Flight.from_json(json.loads(json.dumps(after.to_json())))
+    assert again == after
+    assert again.commands[1].source_updated_at == QB_CHANGED
+    assert again.commands[1].command == b"\x00raw\xff"

@@ -1,0 +1,112 @@
+"""Who is calling: the credential check of ``authenticate``, with throttling and lockout.
+
+Which path runs depends only on what the caller sent and on the counters of the name it sent,
+never on whether that name exists: an unknown name is throttled, counted and checked (against
+a dummy hash) exactly like a known one, so neither the answer nor its cost tells which names
+exist. A password verified recently is not run through scrypt again (:class:`CredentialCache`):
+a Web Connector that knows its password is never locked out by someone guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from connectors.qbwc._passwords import CredentialCache, PasswordChecker
+from connectors.qbwc._profile_cache import ProfileCache
+from connectors.store import Profile, Store
+
+__all__ = ["Login", "LoginPolicy", "Verdict", "global_throttle_key", "throttle_key"]
+
+log = logging.getLogger(__name__)
+
+# Login counters nobody has used for this long are deleted (names sprayed at the gateway).
+_FORGET_LOGINS = timedelta(days=1)
+
+Refusal = Literal["throttled", "overloaded", "nvu"]
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    # Failed logins for one user name before further attempts are refused unchecked, for
+    # 2**(n - free) seconds (at most max_lockout): guessing gets slow, a typo does not hurt.
+    free_failures: int = 5
+    max_lockout: timedelta = timedelta(minutes=5)
+    first_lockout: timedelta = timedelta(seconds=1)
+    # Failed logins per minute over all user names beyond which logins without a recently
+    # verified password are refused unchecked until the minute is over.
+    global_failures_per_minute: int = 300
+    # scrypt derivations at once in this process, and how long a login waits for one.
+    kdf_concurrency: int = 2
+    kdf_wait: float = 0.25
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The profile whose password was given, or why there is none."""
+
+    profile: Profile | None
+    refusal: Refusal | None = None
+
+
+def throttle_key(username: str) -> str:
+    """The login counter of a user name, known or not (a hash: names are not stored)."""
+    return "name:" + hashlib.sha256(username.encode()).hexdigest()[:40]
+
+
+def global_throttle_key(moment: datetime | None) -> str:
+    """The counter of failed logins over all names in ``moment``'s minute (None: prefix)."""
+    return "global:" + ("" if moment is None else moment.strftime("%Y%m%dT%H%M"))
+
+
+class Login:
+    def __init__(self, store: Store, profiles: ProfileCache, policy: LoginPolicy) -> None:
+        self._store = store
+        self._profiles = profiles
+        self._policy = policy
+        self.credentials = CredentialCache()
+        self.passwords = PasswordChecker(policy.kdf_concurrency, policy.kdf_wait)
+
+    def check(self, username: str, password: str) -> Verdict:
+        profile = self._profiles.by_username(username)
+        if profile is not None and self.credentials.hit(username, password, profile.password_hash):
+            return Verdict(profile)
+        key = throttle_key(username)
+        free = self._policy.free_failures
+        if self._globally_throttled() or not self._store.claim_login(
+            key, free_failures=free, lockout=self._lockout
+        ):
+            log.info("authenticate throttled")
+            return Verdict(None, "throttled")
+        verified = self.passwords.verify(
+            password, None if profile is None else profile.password_hash
+        )
+        if verified is None:
+            log.info("authenticate: every password check slot is busy")
+            return Verdict(None, "overloaded")
+        if not verified:
+            self._store.login_failed(key, free_failures=free, lockout=self._lockout)
+            now = datetime.now(UTC)
+            bucket = global_throttle_key(now)
+            if self._store.count_failure(bucket) == 1:  # once a minute, by one replica
+                self._store.prune_counters(
+                    global_throttle_key(None), keep=[bucket], idle_before=now - _FORGET_LOGINS
+                )
+            log.info("authenticate refused", extra={"outcome": "nvu"})
+            return Verdict(None, "nvu")
+        assert profile is not None
+        self.credentials.remember(username, password, profile.password_hash)
+        self._store.login_succeeded(key)
+        return Verdict(profile)
+
+    def _lockout(self, excess: int) -> timedelta:
+        """How long a name stays locked after ``excess`` attempts beyond the free ones."""
+        grown: timedelta = self._policy.first_lockout * 2 ** min(excess - 1, 20)
+        return min(grown, self._policy.max_lockout)
+
+    def _globally_throttled(self) -> bool:
+        limit = self._policy.global_failures_per_minute
+        return self._store.counter(global_throttle_key(datetime.now(UTC))) >= limit

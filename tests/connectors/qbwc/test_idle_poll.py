@@ -1,0 +1,120 @@
+"""An idle poll (authenticate -> "none") is answered from memory: no database statement and
+no broker request, once the work index has read the broker and the profile was read once.
+The same gateway still finds a file's work when a command arrives (so "none" is not a
+gateway that sees nothing)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from connectors.kafka import CommandQueue, WorkIndex
+from connectors.qbwc import create_gateway, create_profile, set_enabled
+from connectors.qbwc._profile_cache import ProfileCache
+from connectors.store import Store, upgrade
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
+from qbsync.runtime import prepare_topics, use_broker
+from tests.support.gateway import Served, enqueue
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def counting_statements() -> Iterator[list[str]]:
+    """Every SQL statement any engine of this process runs meanwhile."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def test_an_idle_poll_touches_neither_the_database_nor_the_broker(
+    broker: BrokerInfo, settings: Settings
+) -> None:
+    use_broker(settings, broker)
+    settings.gateway.work_index_s = 0.2
+    settings.gateway.profile_cache_s = 60.0
+    upgrade(settings.database_url)
+    prepare_topics(settings)
+    store = Store(settings.database_url)
+    profile = create_profile(store, name=f"Idle {uuid.uuid4().hex[:6]}", tenants=["t-1"])
+    gateway = create_gateway(settings)
+    try:
+        conversation = gateway.conversation
+        queue = conversation._commands
+        assert isinstance(queue, CommandQueue)
+        index = next(c for c in gateway._closers if isinstance(c, WorkIndex))
+        topic = settings.topics.commands(profile.profile.id)
+        login = profile.profile.username, profile.password
+        assert conversation.authenticate(*login)[1] == "none"  # scrypt once, profile read
+        until(lambda: index.pending(topic) == 0, timeout=30, what="the index's first read")
+
+        borrowed: list[int] = []
+        borrow = queue._borrow
+
+        def counted() -> Any:
+            borrowed.append(1)
+            return borrow()
+
+        queue._borrow = counted  # type: ignore[method-assign]  # every broker request of the queue
+        with counting_statements() as statements:
+            answers = [conversation.authenticate(*login)[1] for _ in range(20)]
+        assert answers == ["none"] * 20
+        assert statements == []
+        assert borrowed == []
+
+        # Not a gateway that sees nothing: a command arrives, a poll soon opens a session.
+        served = Served("", settings, store, profile, AvroCodec())
+        enqueue(served, "Ada")
+        opened = until(
+            lambda: [s for s in [conversation.authenticate(*login)[1]] if s != "none"],
+            timeout=30,
+            what="a poll that sees the new command",
+        )
+        assert opened == [profile.profile.company_file]
+    finally:
+        gateway.close()
+        store.close()
+
+
+def test_a_cached_profile_is_read_again_once_its_time_is_up(tmp_path: Path) -> None:
+    """A disabled profile or a reset password takes effect within the cache's time."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    store = Store(url)
+    profile = create_profile(store, name="Cached", tenants=["t-1"]).profile
+    now = [0.0]
+    cache = ProfileCache(store, 1.0, clock=lambda: now[0])
+    try:
+        first = cache.by_username(profile.username)
+        assert first is not None
+        assert first.enabled
+        set_enabled(store, profile.id, enabled=False)
+        now[0] = 0.9
+        cached = cache.by_username(profile.username)
+        assert cached is not None
+        assert cached.enabled  # within the second: the cached read
+        now[0] = 1.1
+        again = cache.by_username(profile.username)
+        assert again is not None
+        assert not again.enabled
+        assert cache.by_username("nobody") is None
+        assert ProfileCache(store, 0.0).by_username(profile.username) is not None
+    finally:
+        store.close()
