@@ -12,6 +12,7 @@ import pytest
 
 from connectors.qbo import QboEntityRequest
 from connectors.store import Mapping
+from core.messages import Command
 from streams.translate import Context, Skip, plan
 from tests.streams._events import NOW, example, knows_everything
 
@@ -24,8 +25,9 @@ def planned(event: dict[str, Any], context: Context = QBO) -> Any:
 
 
 def qbo_of(command: Any) -> QboEntityRequest:
-    assert isinstance(command, dict), command
-    return QboEntityRequest.from_avro(command["qbo"])
+    assert isinstance(command, Command), command
+    assert command.qbo is not None
+    return QboEntityRequest.from_avro(command.qbo.to_avro())
 
 
 @pytest.mark.parametrize("approval", ["PENDING", "REJECTED"])
