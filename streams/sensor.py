@@ -254,6 +254,13 @@ class PipelineSensor(Sensor):
     def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
         self.send_errors.inc()
 
+    def delivered(self, topic: str, acknowledged: bool) -> None:
+        """A record of the app's own producer (streams.app) settled by the broker."""
+        if acknowledged:
+            self.messages_out.labels(self.role(topic)).inc()
+        else:
+            self.send_errors.inc()
+
     # -- the pipeline's observer --------------------------------------------------------
 
     def dead_lettered(self, code: str, category: str) -> None:

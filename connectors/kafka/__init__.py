@@ -4,11 +4,12 @@ from connectors.kafka._admin import ConfigChange, TopicSpec, ensure_topics, reco
 from connectors.kafka._backlog import BacklogReader, FileBacklog
 from connectors.kafka._command_queue import CommandQueue, CommandTopicNotReady, QueuedCommand
 from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
-from connectors.kafka._producer import DeliveryFailed, RecordProducer
+from connectors.kafka._producer import AsyncProducer, DeliveryFailed, ProduceError, RecordProducer
 from connectors.kafka._topic_reader import TopicMessage, read_topic
 from connectors.kafka._work_index import WorkIndex
 
 __all__ = [
+    "AsyncProducer",
     "BacklogReader",
     "CommandQueue",
     "CommandTopicNotReady",
@@ -16,6 +17,7 @@ __all__ = [
     "DeadLetterFilter",
     "DeliveryFailed",
     "FileBacklog",
+    "ProduceError",
     "QueuedCommand",
     "RecordProducer",
     "TopicMessage",
