@@ -432,7 +432,7 @@ def main() -> None:
 
                 def alive() -> None:
                     if not worker.alive():
-                        raise RuntimeError(f"the worker exited:\n{worker.log_tail()}")
+                        raise RuntimeError(f"the worker exited:\n{worker.log_tail(400)}")
 
                 yield worker.process.pid, alive
 

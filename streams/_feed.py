@@ -48,9 +48,14 @@ class Feed:
     def __len__(self) -> int:
         return len(self._messages)
 
-    def put(self, tp: TP, message: Any) -> None:
+    def put(self, message: Any) -> None:
         self._messages.append(message)
-        if len(self._messages) >= self._high and tp not in self._paused:
+        if len(self._messages) < self._high:
+            self._arrived.set()
+            return
+        # Faust's TP (the message's ``tp`` is the client's own TopicPartition).
+        tp = TP(message.topic, message.partition)
+        if tp not in self._paused:
             self._paused.add(tp)
             self._app.consumer.on_buffer_full(tp)
         self._arrived.set()
@@ -135,7 +140,7 @@ class FeedConsumer(aiokafka_driver.Consumer):
                     if feed is None:
                         await self.wait_first(callback(message), self.suspend_flow.wait())
                     elif flow_control.is_active():
-                        feed.put(tp, message)
+                        feed.put(message)
                     else:
                         # A rebalance began: fetched again from the committed offset.
                         continue
