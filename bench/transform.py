@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
+from pydantic import SecretStr
 
 from connectors.kafka import ensure_topics
 from connectors.kafka.brokers import BrokerInfo, running_broker
@@ -244,6 +245,7 @@ def running_forwarder(
         "BENCH_FORWARD_SOURCE": source,
         "BENCH_FORWARD_SINK": sink,
         "BENCH_FORWARD_PARTITIONS": str(settings.topics.events_partitions),
+        "BENCH_LOOP_REPORT": str(work / "loop.json"),
     }
     with log_path.open("ab") as output:
         process = subprocess.Popen(
@@ -329,15 +331,23 @@ def loop_main() -> None:
         stop = True
 
     signal.signal(signal.SIGTERM, on_term)
+    # Its own clock: it is done before a reader outside could sample its CPU time twice.
+    count, first, last = 0, (0.0, 0.0), (0.0, 0.0)
     while not stop:
         messages = consumer.consume(500, timeout=0.2)
+        if messages and not count:
+            first = (time.perf_counter(), time.process_time())
         for message in messages:
             if message.error() is None:
                 producer.produce(sink, value=message.value(), key=message.key())
+                count += 1
         if messages:
             if producer.flush(30):
                 raise RuntimeError("deliveries not acknowledged")
             consumer.commit(asynchronous=True)
+            last = (time.perf_counter(), time.process_time())
+    report = {"events": count, "wall_s": last[0] - first[0], "cpu_s": last[1] - first[1]}
+    Path(os.environ["BENCH_LOOP_REPORT"]).write_text(json.dumps(report))
     consumer.close()
 
 
@@ -400,6 +410,11 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=4, help="profiles (company files)")
     parser.add_argument("--tenants-per-file", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300.0, help="per side, seconds")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="the worker's store (e.g. a PostgreSQL URL); default: SQLite in a temporary dir",
+    )
     parser.add_argument("--forward", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -415,10 +430,14 @@ def main() -> None:
         work = Path(tmp)
         os.chdir(work)  # Faust keeps its data directory in the working directory
         settings = bench_settings(work, broker, "transform")
+        if args.database_url:
+            settings.database.url = SecretStr(args.database_url)
         upgrade(settings.database_url)
         prepare_topics(settings)
         store = Store(settings.database_url)
-        files = create_files(store, args.files, args.tenants_per_file, logins=False)
+        # Tenant ids of their own: a shared database keeps earlier runs' tenants.
+        label = f"{settings.topics.prefix}-f"
+        files = create_files(store, args.files, args.tenants_per_file, logins=False, label=label)
         store.close()
         tenants = [tenant for file in files for tenant in file.tenants]
         command_topics = {settings.topics.commands(file.profile_id): 1 for file in files}
@@ -472,12 +491,19 @@ def main() -> None:
             publisher.close()
 
         bare, loop = peers["passthrough"], peers["librdkafka"]
+        # The loop's own account: from its first batch consumed to its last delivered.
+        own = json.loads((work / "loop.json").read_text())
+        loop["measured_outputs"] = own["events"]
+        loop["elapsed_s"] = round(own["wall_s"], 3)
+        loop["cpu_s"] = round(own["cpu_s"], 3)
+        loop["events_per_s"] = round(own["events"] / own["wall_s"], 1) if own["wall_s"] else 0.0
+        loop["events_per_cpu_s"] = round(own["events"] / own["cpu_s"], 1) if own["cpu_s"] else 0.0
         report = {
             "bench": "transform",
             "broker": {"kind": broker.kind, "version": broker.version},
             "cores": os.cpu_count(),
             "python": platform.python_version(),
-            "database": settings.database_url.split(":", 1)[0],
+            "database": settings.database_url.split(":", 1)[0].split("+", 1)[0],
             "files": len(files),
             "tenants": len(tenants),
             "events_partitions": settings.topics.events_partitions,

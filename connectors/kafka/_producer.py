@@ -134,8 +134,8 @@ class ProduceError(Exception):
         self.topic = topic
 
 
-Settled = Callable[[str, bool], None]
-"""Told of every record's outcome: its topic, and whether the broker acknowledged it."""
+Settled = Callable[[str, bool, int], None]
+"""Told of records' outcomes: a topic, whether the broker acknowledged them, how many."""
 
 
 class AsyncProducer:
@@ -207,16 +207,19 @@ class AsyncProducer:
                     return
 
     def _settle(self, done: list[tuple[asyncio.Future[None], str, int, KafkaError | None]]) -> None:
-        settled = self._settled
+        counts: dict[tuple[str, bool], int] = {}
         for future, topic, size, error in done:
-            if settled is not None:
-                settled(topic, error is None)
+            outcome = (topic, error is None)
+            counts[outcome] = counts.get(outcome, 0) + 1
             if future.done():
                 continue
             if error is None:
                 future.set_result(None)
             else:
                 future.set_exception(ProduceError(topic, size, error, self._limit))
+        if self._settled is not None:
+            for (topic, acknowledged), count in counts.items():
+                self._settled(topic, acknowledged, count)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop serving reports, deliver what is queued, release the client."""
