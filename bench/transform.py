@@ -1,23 +1,27 @@
-"""Events -> commands through the real worker, next to a bare Faust pass-through: one JSON
-object on stdout (progress on stderr).
+"""Events -> commands through the real worker, next to a bare Faust pass-through and a plain
+confluent-kafka loop: one JSON object on stdout (progress on stderr).
 
-On one broker (see connectors.kafka.brokers) and a SQLite store in a temporary directory,
-``--files`` profiles (company files) serving ``--tenants-per-file`` tenants each:
+On one broker (see connectors.kafka.brokers) and a SQLite store in a temporary directory
+(``--database-url``: another store, e.g. PostgreSQL), ``--files`` profiles (company files)
+serving ``--tenants-per-file`` tenants each; three processes in turn, each reading its own
+copy of the same ``--events`` customer UPSERTED events:
 
 - ``worker``: the real worker (``qbsync worker``, a child process started exactly as
-  ``qbsync run`` starts it) turns ``--events`` customer UPSERTED events, spread round-robin
-  over the tenants, into commands on the files' command topics;
+  ``qbsync run`` starts it) turns them into commands on the files' command topics;
 - ``passthrough``: a bare Faust agent (same broker options as the worker's app: raw
-  serializers, ``acks=all``) that only forwards every event, key and value unchanged, to one
-  topic, reading the same number of events from its own events topic.
+  serializers, ``acks=all``) that only forwards every event, key and value unchanged;
+- ``librdkafka``: a plain confluent-kafka loop doing the same (consume 500, produce, wait
+  for the deliveries, commit).
 
-Each side first gets one event per tenant (warm-up: the group has joined, the output topics
-are declared), then the events are published as fast as the producer goes and the outputs
-are counted by consuming the output topics until all arrived. ``events_per_s`` is the count
-over the wall time from the first publish to the last output read; ``publish_s`` shows the
-publisher was not what limited it. ``ratio`` is worker / passthrough.
+The events are published before each process starts (the publisher is never the limit), and
+the outputs counted by consuming the output topics until all arrived. Rates run from the
+first output to the last (start-up and the group join excluded, see ``first_output_s``);
+``cpu_s`` is the process' CPU time (all threads, /proc) over the same span; the loop, done in
+well under a second, times itself. ``ratio`` is worker / passthrough in events/s,
+``cpu_ratio`` the worker's events per CPU-second over each peer's.
 
-    python bench/transform.py [--events 5000] [--files 4] [--tenants-per-file 2]
+    python bench/transform.py [--events 20000] [--files 4] [--tenants-per-file 2]
+        [--database-url URL]
 """
 
 from __future__ import annotations
