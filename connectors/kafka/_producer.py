@@ -26,6 +26,25 @@ _RECORD_FAULTS = frozenset(
 )
 
 
+def _idempotent(
+    client_config: Mapping[str, str], overrides: Mapping[str, str | int]
+) -> dict[str, str | int]:
+    """The producers' configuration: idempotent, every replica, small batches."""
+    config: dict[str, str | int] = {
+        **client_config,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        # The Java client's and Faust's (aiokafka's) partitioner: a tenant's results land
+        # on the partition index its events use, so the worker that parked the tenant's
+        # events is the one that sees the results releasing them (docs/architecture.md).
+        "partitioner": "murmur2_random",
+    }
+    config.update(overrides)
+    return config
+
+
 class DeliveryFailed(WorkFailed):
     """The broker did not acknowledge every record of a batch. ``failures`` lists the
     records refused, by position in the batch, with the error's name (e.g.
@@ -53,19 +72,7 @@ class RecordProducer:
     """
 
     def __init__(self, client_config: Mapping[str, str], **overrides: str | int) -> None:
-        config: dict[str, str | int] = {
-            **client_config,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            # The Java client's and Faust's (aiokafka's) partitioner: a tenant's results land
-            # on the partition index its events use, so the worker that parked the tenant's
-            # events is the one that sees the results releasing them (docs/architecture.md).
-            "partitioner": "murmur2_random",
-        }
-        config.update(overrides)
-        self._producer = Producer(config)
+        self._producer = Producer(_idempotent(client_config, overrides))
 
     def send_all(
         self, records: Iterable[tuple[str, bytes | None, bytes]], *, timeout: float = 30.0
@@ -153,18 +160,8 @@ class AsyncProducer:
         settled: Settled | None = None,
         **overrides: str | int,
     ) -> None:
-        config: dict[str, str | int] = {
-            **client_config,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            # Faust's (aiokafka's) and the Java client's partitioner, as RecordProducer.
-            "partitioner": "murmur2_random",
-            # A broker gone for this long fails the batch (the worker halts and comes back).
-            "delivery.timeout.ms": 60_000,
-        }
-        config.update(overrides)
+        # A broker gone for this long fails the batch (the worker halts and comes back).
+        config = _idempotent(client_config, {"delivery.timeout.ms": 60_000, **overrides})
         self._limit = int(config.get("message.max.bytes", 1_000_000))
         self._producer = Producer(config)
         self._loop = loop
