@@ -1,23 +1,27 @@
-"""Events -> commands through the real worker, next to a bare Faust pass-through: one JSON
-object on stdout (progress on stderr).
+"""Events -> commands through the real worker, next to a bare Faust pass-through and a plain
+confluent-kafka loop: one JSON object on stdout (progress on stderr).
 
-On one broker (see qbsync.brokers) and a SQLite store in a temporary directory,
-``--files`` profiles (company files) serving ``--tenants-per-file`` tenants each:
+On one broker (see qbsync.brokers) and a SQLite store in a temporary directory
+(``--database-url``: another store, e.g. PostgreSQL), ``--files`` profiles (company files)
+serving ``--tenants-per-file`` tenants each; three processes in turn, each reading its own
+copy of the same ``--events`` customer UPSERTED events:
 
 - ``worker``: the real worker (``qbsync worker``, a child process started exactly as
-  ``qbsync run`` starts it) turns ``--events`` customer UPSERTED events, spread round-robin
-  over the tenants, into commands on the files' command topics;
+  ``qbsync run`` starts it) turns them into commands on the files' command topics;
 - ``passthrough``: a bare Faust agent (same broker options as the worker's app: raw
-  serializers, ``acks=all``) that only forwards every event, key and value unchanged, to one
-  topic, reading the same number of events from its own events topic.
+  serializers, ``acks=all``) that only forwards every event, key and value unchanged;
+- ``librdkafka``: a plain confluent-kafka loop doing the same (consume 500, produce, wait
+  for the deliveries, commit).
 
-Each side first gets one event per tenant (warm-up: the group has joined, the output topics
-are declared), then the events are published as fast as the producer goes and the outputs
-are counted by consuming the output topics until all arrived. ``events_per_s`` is the count
-over the wall time from the first publish to the last output read; ``publish_s`` shows the
-publisher was not what limited it. ``ratio`` is worker / passthrough.
+The events are published before each process starts (the publisher is never the limit), and
+the outputs counted by consuming the output topics until all arrived. Rates run from the
+first output to the last (start-up and the group join excluded, see ``first_output_s``);
+``cpu_s`` is the process' CPU time (all threads, /proc) over the same span; the loop, done in
+well under a second, times itself. ``ratio`` is worker / passthrough in events/s,
+``cpu_ratio`` the worker's events per CPU-second over each peer's.
 
-    python bench/transform.py [--events 5000] [--files 4] [--tenants-per-file 2]
+    python bench/transform.py [--events 20000] [--files 4] [--tenants-per-file 2]
+        [--database-url URL]
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
+from pydantic import SecretStr
 
 from connectors.kafka import ensure_topics
 from connectors.qbwc import create_profile, hash_password
@@ -234,9 +239,9 @@ class Forwarder:
 
 @contextmanager
 def running_forwarder(
-    settings: Settings, work: Path, source: str, sink: str
+    settings: Settings, work: Path, source: str, sink: str, mode: str = "--forward"
 ) -> Iterator[Forwarder]:
-    log_path = work / "logs" / "passthrough.log"
+    log_path = work / "logs" / f"peer{mode}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -244,10 +249,11 @@ def running_forwarder(
         "BENCH_FORWARD_SOURCE": source,
         "BENCH_FORWARD_SINK": sink,
         "BENCH_FORWARD_PARTITIONS": str(settings.topics.events_partitions),
+        "BENCH_LOOP_REPORT": str(work / "loop.json"),
     }
     with log_path.open("ab") as output:
         process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--forward"],
+            [sys.executable, str(Path(__file__).resolve()), mode],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -300,55 +306,127 @@ def forward_main() -> None:
     faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
 
 
+# -- the plain librdkafka loop -----------------------------------------------------------
+
+
+def loop_main() -> None:
+    """The peer without a framework: one confluent-kafka consumer and producer, batches of
+    500 consumed, produced, delivery reports awaited, offsets committed (at-least-once)."""
+    from confluent_kafka import Producer
+
+    settings = Settings()
+    source = os.environ["BENCH_FORWARD_SOURCE"]
+    sink = os.environ["BENCH_FORWARD_SINK"]
+    client = settings.kafka.client_config()
+    consumer = Consumer(
+        {
+            **client,
+            "group.id": settings.worker.app_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    producer = Producer({**client, "acks": "all", "enable.idempotence": True, "linger.ms": 5})
+    consumer.subscribe([source])
+    stop = False
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    # Its own clock: it is done before a reader outside could sample its CPU time twice.
+    count, first, last = 0, (0.0, 0.0), (0.0, 0.0)
+    while not stop:
+        messages = consumer.consume(500, timeout=0.2)
+        if messages and not count:
+            first = (time.perf_counter(), time.process_time())
+        for message in messages:
+            if message.error() is None:
+                producer.produce(sink, value=message.value(), key=message.key())
+                count += 1
+        if messages:
+            if producer.flush(30):
+                raise RuntimeError("deliveries not acknowledged")
+            consumer.commit(asynchronous=True)
+            last = (time.perf_counter(), time.process_time())
+    report = {"events": count, "wall_s": last[0] - first[0], "cpu_s": last[1] - first[1]}
+    Path(os.environ["BENCH_LOOP_REPORT"]).write_text(json.dumps(report))
+    consumer.close()
+
+
 # -- a measured pass ----------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(
     name: str,
+    events: Sequence[PreparedEvent],
     publisher: EventPublisher,
     counter: OutputCounter,
-    warmup: Sequence[PreparedEvent],
-    events: Sequence[PreparedEvent],
-    alive: Callable[[], None],
+    start: Callable[[], AbstractContextManager[tuple[int, Callable[[], None]]]],
     *,
     timeout_s: float,
 ) -> dict[str, Any]:
-    """Warm up (the consumer group joined, output topics declared), then the timed pass."""
-    progress(f"{name}: warm-up, {len(warmup)} event(s)")
-    started = time.perf_counter()
-    publish(publisher, warmup)
-    if not counter.wait_for(len(warmup), timeout_s=180, alive=alive):
-        raise RuntimeError(f"{name}: {counter.count} of {len(warmup)} warm-up outputs arrived")
-    warmup_s = time.perf_counter() - started
-    progress(f"{name}: warm-up done in {warmup_s:.1f} s; {len(events)} events")
-    target = counter.count + len(events)
-    started = time.perf_counter()
+    """Pre-publish ``events``, then start the consumer process. Rates are taken from its
+    first output to its last (start-up and the group join excluded; ``first_output_s``
+    shows them), CPU from /proc over the same span."""
     publish_s = publish(publisher, events)
-    arrived = counter.wait_for(target, timeout_s=timeout_s, alive=alive)
-    elapsed = time.perf_counter() - started
-    outputs = counter.count - len(warmup)
-    progress(f"{name}: {outputs} outputs in {elapsed:.1f} s")
+    progress(f"{name}: {len(events)} events published in {publish_s:.1f} s; starting")
+    started = time.perf_counter()
+    with start() as (pid, alive):
+        if not counter.wait_for(1, timeout_s=180, alive=alive):
+            raise RuntimeError(f"{name}: no output within 180 s")
+        first_at, first_cpu, first_count = time.perf_counter(), cpu_seconds(pid), counter.count
+        arrived = counter.wait_for(len(events), timeout_s=timeout_s, alive=alive)
+        last_at, last_cpu = time.perf_counter(), cpu_seconds(pid)
+    outputs = counter.count
+    span_s = last_at - first_at
+    cpu_s = last_cpu - first_cpu
+    measured = outputs - first_count
+    progress(f"{name}: {outputs} outputs, {measured} in {span_s:.1f} s, {cpu_s:.1f} CPU-s")
     return {
         "events": len(events),
         "outputs": outputs,
         "complete": arrived,
-        "warmup_s": round(warmup_s, 2),
         "publish_s": round(publish_s, 3),
-        "elapsed_s": round(elapsed, 3),
-        "events_per_s": round(outputs / elapsed, 1),
+        "first_output_s": round(first_at - started, 2),
+        "measured_outputs": measured,
+        "elapsed_s": round(span_s, 3),
+        "cpu_s": round(cpu_s, 3),
+        "events_per_s": round(measured / span_s, 1) if span_s > 0 else 0.0,
+        "events_per_cpu_s": round(measured / cpu_s, 1) if cpu_s > 0 else 0.0,
     }
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else 0.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=5000, help="timed events per side")
+    parser.add_argument("--events", type=int, default=20000, help="events per side")
     parser.add_argument("--files", type=int, default=4, help="profiles (company files)")
     parser.add_argument("--tenants-per-file", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300.0, help="per side, seconds")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="the worker's store (e.g. a PostgreSQL URL); default: SQLite in a temporary dir",
+    )
     parser.add_argument("--forward", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.forward:
         forward_main()
+        return
+    if args.loop:
+        loop_main()
         return
     exit_on_sigterm()
 
@@ -356,68 +434,92 @@ def main() -> None:
         work = Path(tmp)
         os.chdir(work)  # Faust keeps its data directory in the working directory
         settings = bench_settings(work, broker, "transform")
+        if args.database_url:
+            settings.database.url = SecretStr(args.database_url)
         upgrade(settings.database_url)
         prepare_topics(settings)
         store = Store(settings.database_url)
-        files = create_files(store, args.files, args.tenants_per_file, logins=False)
+        # Tenant ids of their own: a shared database keeps earlier runs' tenants.
+        label = f"{settings.topics.prefix}-f"
+        files = create_files(store, args.files, args.tenants_per_file, logins=False, label=label)
         store.close()
         tenants = [tenant for file in files for tenant in file.tenants]
         command_topics = {settings.topics.commands(file.profile_id): 1 for file in files}
         ensure_topics(settings.kafka.client_config(), command_topics)
         publisher = EventPublisher(settings)
-        warmup = customer_events(publisher, tenants, len(tenants), start=10**7)
         events = customer_events(publisher, tenants, args.events)
 
+        @contextmanager
+        def worker_side() -> Iterator[tuple[int, Callable[[], None]]]:
+            with running_worker(settings, work) as worker:
+
+                def alive() -> None:
+                    if not worker.alive():
+                        raise RuntimeError(f"the worker exited:\n{worker.log_tail(400)}")
+
+                yield worker.process.pid, alive
+
         counter = OutputCounter(settings, command_topics)
-        with running_worker(settings, work) as worker:
-
-            def worker_alive() -> None:
-                if not worker.alive():
-                    raise RuntimeError(f"the worker exited:\n{worker.log_tail()}")
-
-            real = measure(
-                "worker", publisher, counter, warmup, events, worker_alive, timeout_s=args.timeout
-            )
+        real = measure("worker", events, publisher, counter, worker_side, timeout_s=args.timeout)
         counter.close()
         publisher.close()
 
-        # The pass-through reads its own copy of the same events from an events topic of
-        # its own (same partition count) and writes them to one topic.
-        pass_settings = settings.model_copy(deep=True)
-        pass_settings.topics.prefix = f"{settings.topics.prefix}-pt"
-        pass_settings.worker.app_id = f"{settings.worker.app_id}-pt"
-        source = pass_settings.topics.events
-        sink = f"{pass_settings.topics.prefix}.out"
-        partitions = settings.topics.events_partitions
-        ensure_topics(settings.kafka.client_config(), {source: partitions, sink: partitions})
-        publisher = EventPublisher(pass_settings)
-        counter = OutputCounter(settings, {sink: partitions})
-        with running_forwarder(pass_settings, work, source, sink) as forwarder:
-            bare = measure(
-                "passthrough",
-                publisher,
-                counter,
-                warmup,
-                events,
-                forwarder.check_alive,
-                timeout_s=args.timeout,
-            )
-        counter.close()
-        publisher.close()
+        # The peers read their own copy of the same events from an events topic of their
+        # own (same partition count) and write them to one topic.
+        peers = {}
+        for name, mode in (("passthrough", "--forward"), ("librdkafka", "--loop")):
+            peer_settings = settings.model_copy(deep=True)
+            peer_settings.topics.prefix = f"{settings.topics.prefix}-{name}"
+            peer_settings.worker.app_id = f"{settings.worker.app_id}-{name}"
+            source = peer_settings.topics.events
+            sink = f"{peer_settings.topics.prefix}.out"
+            partitions = settings.topics.events_partitions
+            ensure_topics(settings.kafka.client_config(), {source: partitions, sink: partitions})
+            publisher = EventPublisher(peer_settings)
+            counter = OutputCounter(settings, {sink: partitions})
 
-        ratio = real["events_per_s"] / bare["events_per_s"] if bare["events_per_s"] else 0.0
+            @contextmanager
+            def peer_side(
+                mode: str = mode,
+                peer: Settings = peer_settings,
+                source: str = source,
+                sink: str = sink,
+            ) -> Iterator[tuple[int, Callable[[], None]]]:
+                with running_forwarder(peer, work, source, sink, mode) as forwarder:
+                    yield forwarder.process.pid, forwarder.check_alive
+
+            peers[name] = measure(
+                name, events, publisher, counter, peer_side, timeout_s=args.timeout
+            )
+            counter.close()
+            publisher.close()
+
+        bare, loop = peers["passthrough"], peers["librdkafka"]
+        # The loop's own account: from its first batch consumed to its last delivered.
+        own = json.loads((work / "loop.json").read_text())
+        loop["measured_outputs"] = own["events"]
+        loop["elapsed_s"] = round(own["wall_s"], 3)
+        loop["cpu_s"] = round(own["cpu_s"], 3)
+        loop["events_per_s"] = round(own["events"] / own["wall_s"], 1) if own["wall_s"] else 0.0
+        loop["events_per_cpu_s"] = round(own["events"] / own["cpu_s"], 1) if own["cpu_s"] else 0.0
         report = {
             "bench": "transform",
             "broker": {"kind": broker.kind, "version": broker.version},
             "cores": os.cpu_count(),
             "python": platform.python_version(),
-            "database": settings.database_url.split(":", 1)[0],
+            "database": settings.database_url.split(":", 1)[0].split("+", 1)[0],
             "files": len(files),
             "tenants": len(tenants),
             "events_partitions": settings.topics.events_partitions,
+            "batch_size": settings.worker.batch_size,
             "worker": real,
             "passthrough": bare,
-            "ratio": round(ratio, 3),
+            "librdkafka": loop,
+            "ratio": _ratio(real["events_per_s"], bare["events_per_s"]),
+            "cpu_ratio": {
+                "passthrough": _ratio(real["events_per_cpu_s"], bare["events_per_cpu_s"]),
+                "librdkafka": _ratio(real["events_per_cpu_s"], loop["events_per_cpu_s"]),
+            },
         }
         sys.stdout.write(json.dumps(report) + "\n")
         os.chdir("/")

@@ -29,6 +29,7 @@ from typing import Any
 from aiokafka import errors as kafka_errors  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError
 
+from connectors.kafka import ProduceError
 from core.contracts import DecodeError
 from core.errors import QbsyncError
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
@@ -53,6 +54,7 @@ _TOO_LARGE = (
     kafka_errors.RecordTooLargeError,
     kafka_errors.RecordListTooLargeError,
 )
+_TOO_LARGE_CODES = frozenset({"MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_MSG_SIZE"})
 _PER_RECORD = (
     *_TOO_LARGE,
     kafka_errors.InvalidTopicError,
@@ -70,7 +72,7 @@ def _cause(exc: BaseException) -> BaseException:
     """The Kafka client's error under Faust's wrapper (``ProducerSendError``), if any."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, kafka_errors.KafkaError):
+        if isinstance(seen, kafka_errors.KafkaError | ProduceError):
             found: BaseException = seen
             return found
         seen = seen.__cause__ or seen.__context__
@@ -81,14 +83,17 @@ def _describe(exc: BaseException) -> str:
     """For a log line: the Kafka client's error with its message (sizes, codes), anything
     else by its type only (a database error's text can quote the statement's values)."""
     cause = _cause(exc)
-    if isinstance(cause, kafka_errors.KafkaError):
+    if isinstance(cause, kafka_errors.KafkaError | ProduceError):
         return f"{type(cause).__name__}: {cause}"
     return type(cause).__name__
 
 
 def per_record(exc: BaseException) -> bool:
     """Whether ``exc`` is the fault of the one record being produced."""
-    return isinstance(_cause(exc), _PER_RECORD)
+    cause = _cause(exc)
+    if isinstance(cause, ProduceError):
+        return cause.record_fault
+    return isinstance(cause, _PER_RECORD)
 
 
 def unproducible(pipeline: Pipeline, source: Source, record: Record, exc: BaseException) -> Record:
@@ -113,7 +118,9 @@ def unproducible(pipeline: Pipeline, source: Source, record: Record, exc: BaseEx
             f" the whole message is on {source.topic} partition {source.partition} offset"
             f" {source.offset} until the topic's retention removes it."
         )
-    if isinstance(cause, _TOO_LARGE):
+    if isinstance(cause, _TOO_LARGE) or (
+        isinstance(cause, ProduceError) and cause.code in _TOO_LARGE_CODES
+    ):
         remedy = (
             "Make the record smaller in the source app (a long note, description or list is"
             " the usual cause) and publish it again. Replaying this dead letter would fail"
@@ -155,7 +162,7 @@ class _Batch:
                 return delivery
             # What carry_out awaits (a change is remembered once acknowledged) never
             # raises: a refused record is sorted out at the end of the batch.
-            settled = asyncio.ensure_future(_outcome(delivery))
+            settled = _settled(delivery)
             self.pending.append((source, record, settled))
             return settled
 
@@ -215,6 +222,25 @@ def _source_of(pipeline: Pipeline, record: Record) -> Source:
     return Source(topic, 0, -1, key, value)
 
 
+def _settled(delivery: Awaitable[Any]) -> Awaitable[Any]:
+    """``delivery``'s outcome (its result, or the exception it failed with) as an
+    awaitable that never raises; a future is chained with a callback, not a task each."""
+    if not isinstance(delivery, asyncio.Future):
+        return asyncio.ensure_future(_outcome(delivery))
+    outcome: asyncio.Future[Any] = delivery.get_loop().create_future()
+
+    def settle(done: asyncio.Future[Any]) -> None:
+        if outcome.done():
+            return
+        if done.cancelled():
+            outcome.set_result(asyncio.CancelledError())
+        else:
+            outcome.set_result(done.exception() or done.result())
+
+    delivery.add_done_callback(settle)
+    return outcome
+
+
 async def _outcome(delivery: Awaitable[Any]) -> Any:
     try:
         return await delivery
@@ -228,7 +254,7 @@ def _infrastructure(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError):
         return True
-    return isinstance(exc, kafka_errors.KafkaError | OSError | asyncio.TimeoutError)
+    return isinstance(exc, kafka_errors.KafkaError | ProduceError | OSError | asyncio.TimeoutError)
 
 
 async def _plan(

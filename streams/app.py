@@ -16,12 +16,13 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from connectors.kafka import TopicSpec, ensure_topics
+from connectors.kafka import AsyncProducer, TopicSpec, ensure_topics
 from connectors.store import Store
 from core.contracts import codec_from_settings
 from core.settings import KafkaSettings, Settings
 from streams._delivery import Halt, process
 from streams._delivery import sweep as sweep_guarded
+from streams._feed import WorkerApp
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams._runner import carry_out, release, sweep_once
 from streams.parking import faust_lot
@@ -99,7 +100,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
     # streams._delivery reports it instead, with ids and the error's name only.
     logging.getLogger("faust.topics").setLevel(logging.ERROR)
     credentials = broker_credentials(settings.kafka)
-    app = faust.App(
+    app = WorkerApp(
         settings.worker.app_id,
         broker=brokers,
         store="memory://",
@@ -150,34 +151,50 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
     )
     lot = faust_lot(table)
     sensor.watch(lot)
-    declared: dict[str, faust.TopicT] = {}
+    # The app's own librdkafka producer for every record the agents and the sweep make
+    # (Faust's keeps the parked table's changelog); made in the event loop, on first use.
+    producers: list[AsyncProducer] = []
+    known: set[str] = set()
+
+    def producer() -> AsyncProducer:
+        if not producers:
+            producers.append(
+                AsyncProducer(
+                    settings.kafka.client_config(),
+                    asyncio.get_running_loop(),
+                    settled=sensor.delivered,
+                )
+            )
+        return producers[0]
 
     async def send(record: Record) -> Any:
+        """Queue one record on the app's librdkafka producer; its delivery's future
+        (awaited by the batch before its messages are acknowledged)."""
         name, key, value = record
         # A company file's commands are one ordered queue: partition 0 of its own topic, even
         # if something created the topic with more partitions before the worker declared it.
-        is_commands = name.startswith(topics.commands(""))
-        topic = declared.get(name)
-        if topic is None:
+        is_commands = name.startswith(commands_prefix)
+        if name not in known:
             if is_commands:
                 if name not in learned:
                     await learn_command_topics(name)
-                topic = app.topic(name, partitions=1)
             else:
-                topic = app.topic(name)
-                await topic.maybe_declare()
-            declared[name] = topic
-        # The delivery's future: awaited by steps that write to the store after sending.
-        return await topic.send(key=key, value=value, partition=0 if is_commands else None)
+                await app.topic(name).maybe_declare()
+            known.add(name)
+        while True:
+            try:
+                return producer().send(name, key, value, 0 if is_commands else None)
+            except BufferError:  # the producer's queue is full: let deliveries drain it
+                await asyncio.sleep(0.01)
 
+    commands_prefix = topics.commands("")
     learned: set[str] = set()
 
     async def learn_command_topics(name: str) -> None:
         """Meeting a company file's topic it does not know, the worker learns every file's
-        at once: one CreateTopics for those missing, one metadata request for all. One by
-        one (Faust's declare, then aiokafka re-reading the metadata of every topic it
-        tracks for each new one) cost O(files^2): 58 s for the first 1,000 files
-        (docs/performance.md)."""
+        at once: one CreateTopics for those missing. One by one (Faust's declare, then the
+        client re-reading the metadata of every topic it tracks for each new one) cost
+        O(files^2): 58 s for the first 1,000 files (docs/performance.md)."""
         profiles = await asyncio.to_thread(pipeline.store.profiles)
         names = {name, *(topics.commands(profile.id) for profile in profiles)} - learned
         # Created with their configs (commands never expire by default: QBSYNC_TOPIC_*).
@@ -185,30 +202,40 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         await asyncio.to_thread(
             ensure_topics, settings.kafka.client_config(), dict.fromkeys(names, spec)
         )
-        # aiokafka's client (public on its producer; Faust hands the producer out through
-        # a private accessor): add_topic calls made together share one metadata update.
-        client = app.producer._ensure_producer().client  # type: ignore[attr-defined]
-        await asyncio.gather(*(client.add_topic(topic_name) for topic_name in names))
         learned.update(names)
         log.info("command topics learned", extra={"topics": len(names)})
 
+    @app.on_before_shutdown.connect
+    async def close_producer(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+        for made in producers:
+            await asyncio.to_thread(made.close)
+
     batch, within = settings.worker.batch_size, settings.worker.batch_within_s
 
-    async def take(
-        stream: faust.StreamT[bytes], plan_many: Callable[[list[Any]], list[Step]]
+    def batch_agent(
+        name: str, topic: faust.TopicT, plan_many: Callable[[list[Any]], list[Step]]
     ) -> None:
-        """Batches, each acknowledged only once it is carried out (streams._delivery): Faust's
-        take_events acknowledges a batch when the body leaves it, even by an exception, so
-        every message is held by one more reference until its batch is done."""
-        async for taken in stream.take_events(batch, within=within):  # type: ignore[attr-defined]
-            for event in taken:
-                event.message.incref()
-            try:
-                await process([e.message for e in taken], plan_many, pipeline, lot, send, offload)
-            except Halt as exc:
-                await halt(exc)
-            for event in taken:
-                event.message.ack(app.consumer)
+        """The one shape of the three agents: take a batch of ``topic``'s messages from
+        its feed (streams._feed), carry it out (streams._delivery), then acknowledge it.
+        A message is pending (tracked by Faust: a rebalance waits for it) from the moment
+        it is taken until it is acknowledged, only once every record of its batch is."""
+        feed = app.feed(topic.get_topic_name(), high=4 * batch)
+
+        async def agent(stream: faust.StreamT[bytes]) -> None:
+            consumer = app.consumer
+            while True:
+                taken = await feed.take(batch, within)
+                for message in taken:
+                    consumer.track_message(message)
+                try:
+                    await process(taken, plan_many, pipeline, lot, send, offload)
+                except Halt as exc:
+                    await halt(exc)
+                for message in taken:
+                    consumer.ack(message)
+
+        agent.__name__ = agent.__qualname__ = name
+        app.agent(topic, name=name)(agent)
 
     async def halt(exc: Halt) -> None:
         """Stop the worker without acknowledging the batch: its offsets are not committed,
@@ -226,17 +253,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
     async def offload(function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(function, *args)
 
-    @app.agent(events)
-    async def translate(stream: faust.StreamT[bytes]) -> None:
-        await take(stream, pipeline.translate_many)
-
-    @app.agent(results)
-    async def settle(stream: faust.StreamT[bytes]) -> None:
-        await take(stream, pipeline.settle_many)
-
-    @app.agent(app.topic(topics.imports, partitions=topics.events_partitions))
-    async def reconcile(stream: faust.StreamT[bytes]) -> None:
-        await take(stream, pipeline.reconcile_many)
+    batch_agent("translate", events, pipeline.translate_many)
+    batch_agent("settle", results, pipeline.settle_many)
+    imports = app.topic(topics.imports, partitions=topics.events_partitions)
+    batch_agent("reconcile", imports, pipeline.reconcile_many)
 
     @app.timer(interval=settings.worker.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep() -> None:

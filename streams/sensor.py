@@ -254,6 +254,13 @@ class PipelineSensor(Sensor):
     def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
         self.send_errors.inc()
 
+    def delivered(self, topic: str, acknowledged: bool, count: int = 1) -> None:
+        """Records of the app's own producer (streams.app) settled by the broker."""
+        if acknowledged:
+            self.messages_out.labels(self.role(topic)).inc(count)
+        else:
+            self.send_errors.inc(count)
+
     # -- the pipeline's observer --------------------------------------------------------
 
     def dead_lettered(self, code: str, category: str) -> None:

@@ -14,11 +14,12 @@ from connectors.kafka._drain import (
     RecordSink,
     undecodable,
 )
-from connectors.kafka._producer import DeliveryFailed, RecordProducer
+from connectors.kafka._producer import AsyncProducer, DeliveryFailed, ProduceError, RecordProducer
 from connectors.kafka._topic_reader import TopicMessage, read_topic
 from connectors.kafka._work_index import WorkIndex
 
 __all__ = [
+    "AsyncProducer",
     "BacklogReader",
     "CommandBacklog",
     "CommandQueue",
@@ -31,6 +32,7 @@ __all__ = [
     "DrainConfig",
     "FileBacklog",
     "Outgoing",
+    "ProduceError",
     "QueuedCommand",
     "RecordProducer",
     "RecordSink",

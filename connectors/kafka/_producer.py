@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from core.errors import WorkFailed
 
-__all__ = ["DeliveryFailed", "RecordProducer"]
+__all__ = ["AsyncProducer", "DeliveryFailed", "ProduceError", "RecordProducer", "Settled"]
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,25 @@ _RECORD_FAULTS = frozenset(
         KafkaError.RECORD_LIST_TOO_LARGE,
     }
 )
+
+
+def _idempotent(
+    client_config: Mapping[str, str], overrides: Mapping[str, str | int]
+) -> dict[str, str | int]:
+    """The producers' configuration: idempotent, every replica, small batches."""
+    config: dict[str, str | int] = {
+        **client_config,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        # The Java client's and Faust's (aiokafka's) partitioner: a tenant's results land
+        # on the partition index its events use, so the worker that parked the tenant's
+        # events is the one that sees the results releasing them (docs/architecture.md).
+        "partitioner": "murmur2_random",
+    }
+    config.update(overrides)
+    return config
 
 
 class DeliveryFailed(WorkFailed):
@@ -51,19 +72,7 @@ class RecordProducer:
     """
 
     def __init__(self, client_config: Mapping[str, str], **overrides: str | int) -> None:
-        config: dict[str, str | int] = {
-            **client_config,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            # The Java client's and Faust's (aiokafka's) partitioner: a tenant's results land
-            # on the partition index its events use, so the worker that parked the tenant's
-            # events is the one that sees the results releasing them (docs/architecture.md).
-            "partitioner": "murmur2_random",
-        }
-        config.update(overrides)
-        self._producer = Producer(config)
+        self._producer = Producer(_idempotent(client_config, overrides))
 
     def send_all(
         self, records: Iterable[tuple[str, bytes | None, bytes]], *, timeout: float = 30.0
@@ -110,4 +119,108 @@ class RecordProducer:
         """Deliver what is queued, then release the client (its threads and sockets)."""
         if self._producer.flush(timeout):
             self._producer.purge()  # undeliverable; callers of send_all already heard so
+        self._producer.close()
+
+
+class ProduceError(Exception):
+    """A record the broker (or the producer, before sending) did not take. ``code`` is
+    librdkafka's error name (e.g. ``MSG_SIZE_TOO_LARGE``); ``record_fault`` says whether it
+    is the record's own fault (too large, invalid) rather than the broker's or the
+    network's."""
+
+    def __init__(self, topic: str, size: int, error: KafkaError, limit: int) -> None:
+        self.code = error.name()
+        self.record_fault = error.code() in _RECORD_FAULTS
+        detail = error.str()
+        if error.code() in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE):
+            detail += (
+                f" ({size:,} bytes; over the producer's message.max.bytes of {limit:,} or the"
+                f" topic's max.message.bytes)"
+            )
+        super().__init__(f"{self.code}: {detail}")
+        self.topic = topic
+
+
+Settled = Callable[[str, bool, int], None]
+"""Told of records' outcomes: a topic, whether the broker acknowledged them, how many."""
+
+
+class AsyncProducer:
+    """One idempotent librdkafka producer for an asyncio application. :meth:`send` queues a
+    record and hands back a future that the broker's delivery report resolves (or fails
+    with :class:`ProduceError`); a thread serves the reports and settles the futures in the
+    event loop, one hop per poll rather than per record. Order per partition holds
+    (idempotence: retries keep their place)."""
+
+    def __init__(
+        self,
+        client_config: Mapping[str, str],
+        loop: asyncio.AbstractEventLoop,
+        *,
+        settled: Settled | None = None,
+        **overrides: str | int,
+    ) -> None:
+        # A broker gone for this long fails the batch (the worker halts and comes back).
+        config = _idempotent(client_config, {"delivery.timeout.ms": 60_000, **overrides})
+        self._limit = int(config.get("message.max.bytes", 1_000_000))
+        self._producer = Producer(config)
+        self._loop = loop
+        self._settled = settled
+        self._done: list[tuple[asyncio.Future[None], str, int, KafkaError | None]] = []
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="producer-reports", daemon=True)
+        self._thread.start()
+
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    ) -> asyncio.Future[None]:
+        """Queue one record; its delivery's future. Raises :class:`ProduceError` when the
+        producer refuses it at once (too large) and :class:`BufferError` when its queue is
+        full (wait for deliveries, then send again)."""
+        future: asyncio.Future[None] = self._loop.create_future()
+
+        def delivered(error: KafkaError | None, _message: Message) -> None:
+            # Called by poll() in the reports' thread, the only one touching _done.
+            self._done.append((future, topic, len(value), error))
+
+        try:
+            if partition is None:
+                self._producer.produce(topic, value, key, on_delivery=delivered)
+            else:
+                self._producer.produce(topic, value, key, partition, on_delivery=delivered)
+        except KafkaException as exc:
+            raise ProduceError(topic, len(value), exc.args[0], self._limit) from None
+        return future
+
+    def _serve(self) -> None:
+        """The reports' thread: poll, then settle what arrived in the loop in one call."""
+        while not self._closing.is_set():
+            self._producer.poll(0.05)
+            if self._done:
+                done, self._done = self._done, []
+                try:
+                    self._loop.call_soon_threadsafe(self._settle, done)
+                except RuntimeError:  # the loop is closed: nobody waits any more
+                    return
+
+    def _settle(self, done: list[tuple[asyncio.Future[None], str, int, KafkaError | None]]) -> None:
+        counts: dict[tuple[str, bool], int] = {}
+        for future, topic, size, error in done:
+            outcome = (topic, error is None)
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(ProduceError(topic, size, error, self._limit))
+        if self._settled is not None:
+            for (topic, acknowledged), count in counts.items():
+                self._settled(topic, acknowledged, count)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop serving reports, deliver what is queued, release the client."""
+        self._closing.set()
+        self._thread.join(timeout)
+        self._producer.flush(timeout)
         self._producer.close()

@@ -73,13 +73,29 @@ def test_transform_compares_the_worker_with_a_bare_pass_through(
     )
     assert report["bench"] == "transform"
     assert (report["files"], report["tenants"]) == (2, 4)
-    for side in ("worker", "passthrough"):
-        assert report[side]["complete"] is True
-        assert report[side]["events"] == report[side]["outputs"] == 60
-        assert report[side]["events_per_s"] > 0
+    for side in ("worker", "passthrough", "librdkafka"):
+        figures = report[side]
+        assert figures["complete"] is True
+        assert figures["events"] == figures["outputs"] == 60
+        assert 0 <= figures["measured_outputs"] <= 60
+        for rate, span in (("events_per_s", "elapsed_s"), ("events_per_cpu_s", "cpu_s")):
+            if figures[span] >= 0.1:  # rounded to 1 ms: a shorter span is too coarse here
+                expected = figures["measured_outputs"] / figures[span]
+                assert figures[rate] == pytest.approx(expected, rel=0.01, abs=0.1)
+    # The plain loop counts for itself, from its first batch to its last delivery.
+    assert report["librdkafka"]["measured_outputs"] == 60
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b else 0.0
+
     assert report["ratio"] == pytest.approx(
-        report["worker"]["events_per_s"] / report["passthrough"]["events_per_s"], abs=0.01
+        ratio(report["worker"]["events_per_s"], report["passthrough"]["events_per_s"]), abs=0.01
     )
+    for peer in ("passthrough", "librdkafka"):
+        assert report["cpu_ratio"][peer] == pytest.approx(
+            ratio(report["worker"]["events_per_cpu_s"], report[peer]["events_per_cpu_s"]),
+            abs=0.01,
+        )
 
 
 def test_topics_reports_first_use_and_steady_sending_per_count(

@@ -1,0 +1,180 @@
+"""Messages of the agents' topics handed to the agents a batch at a time.
+
+Faust delivers every message on its own: the consumer's fetch loop waits on each message's
+delivery (a task pair per message), the conductor decodes it into an event and queues it on
+every subscribed stream, the stream tracks and acknowledges it. That path cost ~300 µs of
+CPU per message (docs/performance.md), far more than the worker's own work. Here Faust
+stays the host (the consumer group, assignment, offsets and commits, the parked table's
+changelog and recovery, agents, web server), but the fetch loop appends the messages of the
+agents' topics to a :class:`Feed` per topic, from which the agent takes a batch. Messages
+of any other topic (a table's changelog) go Faust's own way.
+
+The same promises as Faust's streams: a message is tracked (pending acknowledgement, so a
+rebalance waits for it) when its agent takes it, and acknowledged by the agent once its
+batch is carried out; offsets are committed by Faust up to the last acknowledged message.
+A rebalance clears the feeds (Faust's flow control), and the fetch loop puts nothing in
+them while flow is suspended: the new assignment reads again from the committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, ClassVar, cast
+
+import faust
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+
+__all__ = ["Feed", "FeedConsumer", "WorkerApp"]
+
+log = logging.getLogger(__name__)
+
+
+class Feed:
+    """The messages of one topic fetched for its agent and not yet taken. Above ``high``
+    waiting messages a partition's fetching is paused (Faust's ``on_buffer_full``) until
+    the agent has taken the feed below half of it."""
+
+    def __init__(self, topic: str, app: faust.App, *, high: int) -> None:
+        self.topic = topic
+        self._app = app
+        self._high = high
+        self._messages: deque[Any] = deque()
+        self._arrived = asyncio.Event()
+        self._paused: set[TP] = set()
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def put(self, message: Any) -> None:
+        self._messages.append(message)
+        if len(self._messages) < self._high:
+            self._arrived.set()
+            return
+        # Faust's TP (the message's ``tp`` is the client's own TopicPartition).
+        tp = TP(message.topic, message.partition)
+        if tp not in self._paused:
+            self._paused.add(tp)
+            self._app.consumer.on_buffer_full(tp)
+        self._arrived.set()
+
+    def clear(self) -> None:
+        """Forget what was fetched (a rebalance): it is read again from the committed
+        offset by whichever worker gets its partition."""
+        self._messages.clear()
+        self._arrived.clear()
+        self._resume()
+
+    def _resume(self) -> None:
+        if self._paused:
+            for tp in self._paused:
+                self._app.consumer.on_buffer_drop(tp)
+            self._paused.clear()
+
+    async def take(self, size: int, within: float) -> list[Any]:
+        """The next batch: waits for a first message, then up to ``within`` seconds for
+        the batch to fill to ``size``."""
+        messages = self._messages
+        while not messages:
+            self._arrived.clear()
+            await self._arrived.wait()
+        if len(messages) < size:
+            deadline = asyncio.get_running_loop().time() + within
+            while len(messages) < size:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), left)
+                except TimeoutError:
+                    break
+        count = min(size, len(messages))
+        taken = [messages.popleft() for _ in range(count)]
+        if len(messages) <= self._high // 2:
+            self._resume()
+        return taken
+
+
+class FeedConsumer(aiokafka_driver.Consumer):
+    """Faust's aiokafka consumer whose fetch loop puts the messages of fed topics in their
+    :class:`Feed` (one call, no task per message); any other topic goes Faust's way. The
+    loop is Faust's own (``Consumer._drain_messages``), otherwise unchanged."""
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
+        feeds: dict[str, Feed] = getattr(self.app, "feeds", {})
+        flow_control = self.app.flow_control
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        since_yield = 0
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                ait = getmany(timeout=1.0)
+                await self.sleep(0)
+                if self.should_stop:
+                    continue
+                async for tp, message in ait:
+                    since_yield += 1
+                    if since_yield > 100:
+                        await asyncio.sleep(0)
+                        since_yield = 0
+                    offset = message.offset
+                    r_offset = get_read_offset(tp)
+                    if r_offset is not None and offset < r_offset:
+                        continue
+                    gap = offset - (r_offset or 0)
+                    if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                        await self._add_gap(tp, r_offset + 1, offset)
+                    if commit_every is not None and self._n_acked >= commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    feed = feeds.get(tp.topic)
+                    if feed is None:
+                        await self.wait_first(callback(message), self.suspend_flow.wait())
+                    elif flow_control.is_active():
+                        feed.put(message)
+                    else:
+                        # A rebalance began: fetched again from the committed offset.
+                        continue
+                    set_read_offset(tp, offset)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+
+
+class _Transport(aiokafka_driver.Transport):
+    Consumer: ClassVar[type[Any]] = FeedConsumer
+
+
+class WorkerApp(faust.App):
+    """Faust's app whose consumer feeds the topics in :attr:`feeds` to their agents in
+    batches (:class:`FeedConsumer`)."""
+
+    feeds: dict[str, Feed]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.feeds = {}
+
+    def feed(self, topic: str, *, high: int) -> Feed:
+        """The feed of ``topic`` (cleared by Faust's flow control on a rebalance)."""
+        feed = self.feeds[topic] = Feed(topic, self, high=high)
+        self.flow_control.manage_queue(cast(Any, feed))
+        return feed
+
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
