@@ -355,14 +355,12 @@ def test_the_demo_explains_its_dead_letter_and_what_to_try_next(tmp_path: Path) 
         "duplicates_in_quickbooks": 0,
         "tenants": 3,
         "company_files": 2,
-        "qbo_companies": 1,
         "settled": True,
         "topic_prefix": "qbsync-demo-abc",
         "kept": str(tmp_path / "kept"),
     }
     text = "\n".join(explain(summary))
     assert "on purpose" in text
-    assert "2 Desktop company files (qbXML) and 1 QuickBooks Online company" in text
     assert "0f1e2d3c undecodable: R" in text
     assert "qbsync dlq show" in text
     for command in ("qbsync run", "qbsync profile create", "qbsync publish"):
