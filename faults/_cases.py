@@ -427,6 +427,10 @@ def run_child_killed(rig: Rig) -> Outcome:
         "QBSYNC_TOPIC_PREFIX": f"{rig.settings.topics.prefix}-run",
         "QBSYNC_WORKER_WEB_PORT": str(free_port()),
         "QBSYNC_WORKER_APP_ID": f"{rig.settings.worker.app_id}-run",
+        # Not the console's fixed default (8090): another process on this machine may hold it,
+        # and a console child that cannot bind ends `qbsync run` at start (seen after a run of
+        # the whole test suite, whose last `qbsync run` console was still closing).
+        "QBSYNC_CONSOLE_PORT": str(free_port()),
     }
     parent = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "qbsync", "run", "--port", str(port)],
@@ -448,7 +452,7 @@ def run_child_killed(rig: Rig) -> Outcome:
             and parent.poll() is None
         )
         alive = parent.poll() is None
-        return Outcome(came_back and alive, f"gateway restarted={came_back} run alive={alive}")
+        return Outcome(came_back and alive, f"gateway restarted={came_back} run alive={alive} exit={parent.returncode}")
     finally:
         parent.send_signal(signal.SIGTERM)
         try:
