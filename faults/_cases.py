@@ -452,7 +452,10 @@ def run_child_killed(rig: Rig) -> Outcome:
             and parent.poll() is None
         )
         alive = parent.poll() is None
-        return Outcome(came_back and alive, f"gateway restarted={came_back} run alive={alive} exit={parent.returncode}")
+        return Outcome(
+            came_back and alive,
+            f"gateway restarted={came_back} run alive={alive} exit={parent.returncode}",
+        )
     finally:
         parent.send_signal(signal.SIGTERM)
         try:
