@@ -7,7 +7,6 @@ sandbox over HTTP."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,6 @@ pytestmark = pytest.mark.integration
 
 REALM = "5550005555"
 GETS, SENDS = "q-get", "q-send"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[tuple[QboSandbox, str]]:
-    value = QboSandbox()
-    value.add_company(REALM)
-    with value.serve() as url:
-        yield value, url
 
 
 def test_credit_memos_and_estimates_in_qbo_reach_the_app(

@@ -4,7 +4,6 @@ One Desktop company file and one QBO company in the same store, on the same topi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,14 +52,6 @@ def invoice(entity_id: str, customer_id: str) -> dict[str, Any]:
         ],
     }
     return validate_event("invoice.upserted", {"envelope": envelope, "invoice": payload})
-
-
-@pytest.fixture
-def sandbox() -> Iterator[tuple[QboSandbox, str]]:
-    value = QboSandbox()
-    value.add_company(REALM)
-    with value.serve() as url:
-        yield value, url
 
 
 def test_customer_and_invoice_events_land_once_in_qbo(

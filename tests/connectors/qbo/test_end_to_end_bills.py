@@ -5,7 +5,6 @@ Real worker, real Kafka, the QBO sandbox over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tests.support.waiting import until
 pytestmark = pytest.mark.integration
 
 REALM = "5550006666"
+START_DATE = date(2026, 1, 1)  # the sandbox company's (conftest.py)
 TENANT = "q-1"
 
 
@@ -61,14 +61,6 @@ def bill(entity_id: str, day: str, freight: str) -> dict[str, Any]:
             ],
         },
     )
-
-
-@pytest.fixture
-def sandbox() -> Iterator[tuple[QboSandbox, str]]:
-    value = QboSandbox()
-    value.add_company(REALM).start_date = date(2026, 1, 1)
-    with value.serve() as url:
-        yield value, url
 
 
 def test_a_vendor_bill_lands_once_with_its_lines_and_dates_are_checked(

@@ -7,7 +7,6 @@ letter with the reason, never re-sent once synced)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,14 +79,6 @@ def payment(total: str) -> dict[str, Any]:
             ],
         },
     )
-
-
-@pytest.fixture
-def sandbox() -> Iterator[tuple[QboSandbox, str]]:
-    value = QboSandbox()
-    value.add_company(REALM)
-    with value.serve() as url:
-        yield value, url
 
 
 def test_payments_items_vendors_and_employees_land_once_in_qbo(

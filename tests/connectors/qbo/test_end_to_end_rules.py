@@ -9,7 +9,6 @@ process) -> the company's command topic -> QBO sender -> the QBO sandbox over HT
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ pytestmark = pytest.mark.integration
 REALM = "5550004444"
 TENANT = "q-1"
 START = date(2026, 1, 1)
+START_DATE = START  # the sandbox company's (conftest.py)
 
 
 def event(entity: str, entity_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -74,14 +74,6 @@ def time_entry(entity_id: str, minutes: int, approval: str = "APPROVED") -> dict
             "approval": approval,
         },
     )
-
-
-@pytest.fixture
-def sandbox() -> Iterator[tuple[QboSandbox, str]]:
-    value = QboSandbox()
-    value.add_company(REALM).start_date = START
-    with value.serve() as url:
-        yield value, url
 
 
 def test_start_date_approval_day_limit_and_invoice_rules(

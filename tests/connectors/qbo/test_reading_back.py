@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +30,6 @@ pytestmark = pytest.mark.integration
 
 REALM = "5550002222"
 TENANT = "q-1"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[tuple[QboSandbox, str]]:
-    value = QboSandbox()
-    value.add_company(REALM)
-    with value.serve() as url:
-        yield value, url
 
 
 def test_a_customer_edited_in_qbo_arrives_once_and_our_write_does_not_echo(
