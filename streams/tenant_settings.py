@@ -54,6 +54,9 @@ class EntitySwitches(BaseModel):
     vendors_and_bills: bool = Field(True, description="Vendors, bills and vendor credits.")
     time_entries: bool = Field(True, description="Time entries.")
     commitments: bool = Field(True, description="Procore commitments and subcontractor invoices.")
+    accounts_and_classes: bool = Field(
+        True, description="Accounts and classes (created in QuickBooks Online only)."
+    )
 
 
 def _placeholders(template: str) -> set[str]:

@@ -312,6 +312,12 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
             "unsupported-entity",
             f"qbsync does not sync {entity!r} records to QuickBooks Online yet",
         )
+    if context.api != "qbo" and not rule.desktop:
+        return Rejection(
+            "unsupported-entity",
+            f"qbsync creates {entity!r} records in QuickBooks Online only; in QuickBooks"
+            f" Desktop map the existing one (qbsync map match --entity {entity})",
+        )
     if context.profile_id is None:
         return Rejection(
             "unknown-tenant",

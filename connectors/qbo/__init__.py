@@ -27,6 +27,12 @@ posts (authorize URL, code exchange, refresh, revoke); writing them here costs a
 lines as adapting it, and keeps one HTTP client, one timeout policy and ``SecretStr`` secrets.
 """
 
+from connectors.qbo._accounts import (
+    ACCOUNT_SUB_TYPES,
+    ACCOUNT_TYPES,
+    account_problem,
+    qbo_account_problem,
+)
 from connectors.qbo._app import SENDER_GROUP, QboRuntime, create_qbo_runtime, oauth_app
 from connectors.qbo._catalog import QBO_CATALOG, explain_code, explain_fault
 from connectors.qbo._changes import ChangedRecord, ChangePage, read_changes
@@ -70,6 +76,8 @@ from connectors.qbo._webhooks import (
 )
 
 __all__ = [
+    "ACCOUNT_SUB_TYPES",
+    "ACCOUNT_TYPES",
     "QBO_CATALOG",
     "READABLE",
     "SENDER_GROUP",
@@ -107,6 +115,7 @@ __all__ = [
     "TokenSource",
     "UnknownConnect",
     "WebhookApp",
+    "account_problem",
     "as_imported",
     "authorize_url",
     "create_company",
@@ -115,6 +124,7 @@ __all__ = [
     "explain_fault",
     "oauth_app",
     "parse_notifications",
+    "qbo_account_problem",
     "read_changes",
     "sign",
     "verify",

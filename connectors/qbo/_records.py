@@ -25,10 +25,13 @@ class QboOperation(StrEnum):
     SPARSE = "sparse"  # POST /<entity> with Id, SyncToken and "sparse": true
     DELETE = "delete"  # POST /<entity>?operation=delete (transactions)
     VOID = "void"  # POST /<entity>?operation=void (transactions)
+    # Synced once, never updated: GET /<entity>/<Id> first; present -> nothing written
+    # (skipped), missing (deleted in QBO) -> POST without Id, a new record (bills, payments).
+    ENSURE = "ensure"
 
     @property
     def changes_existing(self) -> bool:
-        return self is not QboOperation.CREATE
+        return self not in (QboOperation.CREATE, QboOperation.ENSURE)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,12 @@ class QboEntityRequest:
             raise ValueError("a QBO command's body must be a JSON object")
         checks = tuple(str(c) for c in value.get("checks") or ())
         return cls(QboOperation(value["operation"]), str(value["entity"]), body, checks)
+
+    def as_create(self) -> QboEntityRequest:
+        """The same record as a new one: no Id, SyncToken or sparse flag (re-created after
+        QBO lost it: 610 on an update, or an ENSURE that found nothing)."""
+        body = {k: v for k, v in self.body.items() if k not in ("Id", "SyncToken", "sparse")}
+        return QboEntityRequest(QboOperation.CREATE, self.entity, body, self.checks)
 
     def with_sync_token(self, sync_token: str) -> QboEntityRequest:
         return QboEntityRequest(

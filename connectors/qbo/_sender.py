@@ -15,6 +15,12 @@ a new id, and is really sent again.
 
 A stale ``SyncToken`` (5010) is re-read and decided by the command's overwrite rule
 (``conflict_policy``; none: one-way, the app's version is resent with the current token).
+
+Records QBO no longer has: an update answered 610 (object not found: deleted or merged in
+QBO) forgets the old Id and creates the record again, and the result carries the new Id, so
+the worker's mapping follows it. A bill or payment synced once is never updated
+(``QboOperation.ENSURE``): it is read by Id; present, nothing is written and the result
+says it was skipped (not an error); missing, it is created again the same way.
 """
 
 from __future__ import annotations
@@ -52,6 +58,10 @@ log = logging.getLogger(__name__)
 API = "qbo"
 STALE = "5010"
 DUPLICATE_NAME = "6240"
+NOT_FOUND = "610"
+# The requestid's resend number for a record created again after QBO lost it (610), past
+# any stale-SyncToken resend, so its id differs from every write before it.
+_RECREATE = 1000
 # match_existing: how a record QBO may already have is found. Lists are adopted when a create
 # is refused as a duplicate name; transactions are looked up by number before the create
 # (as the gateway does for Desktop).
@@ -126,6 +136,17 @@ def _answer(entity: str, response: QboResponse) -> _Answer:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _not_found(response: QboResponse) -> bool:
+    return any(error.code == NOT_FOUND for error in response.errors)
+
+
+def _recreatable(request: QboEntityRequest) -> bool:
+    """An update that carries the record (not a deactivation, a void or a delete: there is
+    nothing to make inactive in a record that is gone)."""
+    fields = set(request.body) - {"Id", "SyncToken", "sparse", "Active"}
+    return request.operation in (QboOperation.UPDATE, QboOperation.SPARSE) and bool(fields)
 
 
 def _changed_at(found: Mapping[str, Any]) -> datetime | None:
@@ -276,6 +297,8 @@ class QboSender:
             refusal = self._checks.refused(realm_id, request)
             if refusal is not None:
                 return _Answer(refusal.code, "Error", refusal.reason)
+        if request.operation is QboOperation.ENSURE:
+            return self._ensure(realm_id, command_id, offset, request)
         adopt = bool(command.get("match_existing")) and request.operation is QboOperation.CREATE
         key = _MATCH_KEYS.get(request.entity)
         if adopt and key and request.entity in _BY_NUMBER:
@@ -312,7 +335,64 @@ class QboSender:
             response = self._client.send(
                 QboRequest.write(realm_id, request, request_id(command_id, offset, resend))
             )
+        if _not_found(response) and _recreatable(request):
+            log.info("qbo record gone, created again", extra={"entity": request.entity})
+            return self._recreate(realm_id, command_id, offset, request, "an update was")
         return _answer(request.entity, response)
+
+    def _ensure(
+        self, realm_id: str, command_id: str, offset: int, request: QboEntityRequest
+    ) -> _Answer:
+        """A record synced once and never updated: see the module's docstring."""
+        entity, entity_id = request.entity, str(request.body.get("Id", ""))
+        current = self._client.send(QboRequest.read(realm_id, entity, entity_id))
+        found = current.entity(entity)
+        if current.ok and found is not None and found.get("status") != "Deleted":
+            return _Answer(
+                0,
+                "Info",
+                f"Skipped: QuickBooks Online has this {entity.lower()} already (Id {entity_id});"
+                " a synced bill or payment is not updated, only sent again when missing",
+                qb_id=_text(found.get("Id")),
+                sync_token=_text(found.get("SyncToken")),
+                full_name=_text(found.get("FullyQualifiedName") or found.get("DisplayName")),
+                ref_number=_text(found.get("DocNumber")),
+            )
+        if not _not_found(current):
+            return _answer(entity, current)
+        return self._recreate(realm_id, command_id, offset, request, "the read was")
+
+    def _recreate(
+        self,
+        realm_id: str,
+        command_id: str,
+        offset: int,
+        request: QboEntityRequest,
+        what: str,
+    ) -> _Answer:
+        """The record again, new: the old Id is forgotten (the result's is the new one)."""
+        old = request.body.get("Id")
+        response = self._client.send(
+            QboRequest.write(
+                realm_id, request.as_create(), request_id(command_id, offset, _RECREATE)
+            )
+        )
+        answer = _answer(request.entity, response)
+        if answer.status_code != 0:
+            return answer
+        message = (
+            f"OK: created again: {what} answered 610 (Id {old} is no longer in QuickBooks "
+            f"Online: deleted or merged there); the mapping now points at Id {answer.qb_id}"
+        )
+        return _Answer(
+            0,
+            "Info",
+            message,
+            answer.qb_id,
+            answer.sync_token,
+            answer.full_name,
+            answer.ref_number,
+        )
 
     def _find(
         self, realm_id: str, entity: str, field: str, value: object

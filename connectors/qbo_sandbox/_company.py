@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from connectors.qbo import qbo_account_problem
 from connectors.qbo_sandbox._query import QueryError, parse_query
 
 __all__ = ["ENTITIES", "Answer", "Company", "fault"]
@@ -37,6 +38,7 @@ ENTITIES = {
         "CreditMemo",
         "Payment",
         "Bill",
+        "Purchase",
         "TimeActivity",
     )
 }
@@ -44,7 +46,15 @@ ENTITIES = {
 _NAMED = ("Customer", "Vendor", "Employee")
 # Unique by Name within their own list.
 _NAME_FIELD = {"Item": "Name", "Account": "Name", "Class": "Name"}
-_TRANSACTIONS = ("Invoice", "Estimate", "CreditMemo", "Payment", "Bill", "TimeActivity")
+_TRANSACTIONS = (
+    "Invoice",
+    "Estimate",
+    "CreditMemo",
+    "Payment",
+    "Bill",
+    "Purchase",
+    "TimeActivity",
+)
 _REQUIRED = {
     "Item": ("Name",),
     "Account": ("Name",),
@@ -53,6 +63,9 @@ _REQUIRED = {
     "CreditMemo": ("CustomerRef", "Line"),
     "Estimate": ("CustomerRef", "Line"),
     "Bill": ("VendorRef", "Line"),
+    # An expense paid at once: a check (PaymentType Check, a bank account) or a credit-card
+    # charge (CreditCard, a credit-card account); Cash too.
+    "Purchase": ("PaymentType", "AccountRef", "Line"),
     "Payment": ("CustomerRef", "TotalAmt"),
     "TimeActivity": ("NameOf", "TxnDate"),
 }
@@ -63,7 +76,9 @@ _REFERENCES = {
     "Estimate": (("CustomerRef", "Customer"),),
     "Payment": (("CustomerRef", "Customer"),),
     "Bill": (("VendorRef", "Vendor"),),
+    "Purchase": (("AccountRef", "Account"),),
 }
+_PAYMENT_TYPES = ("Cash", "Check", "CreditCard")
 _LINE_REFERENCES = {
     "SalesItemLineDetail": ("ItemRef", "Item"),
     "ItemBasedExpenseLineDetail": ("ItemRef", "Item"),
@@ -124,6 +139,13 @@ class Company:
             record = self.records[entity][entity_id]
             record.update(copy.deepcopy(dict(changes)))
             return self._touch(entity, record, "Update")
+
+    def remove(self, entity: str, entity_id: str) -> None:
+        """Someone deletes a transaction, or merges a list record into another, in QBO's
+        own screens: the Id is gone (reads and updates answer 610), CDC says Deleted."""
+        with self.lock:
+            del self.records[entity][entity_id]
+            self.changes.append(_Change(datetime.now(UTC), entity, entity_id, "Delete"))
 
     def all(self, entity: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -327,6 +349,23 @@ class Company:
             problem = self._unique_display_name(entity, record, own_id)
             if problem:
                 return problem
+        if entity == "Customer" and record.get("ParentRef") is not None:
+            problem = self._reference(record["ParentRef"], "Customer", "ParentRef")
+            if problem:
+                return problem
+        if entity == "Account":
+            said = qbo_account_problem(record.get("AccountType"), record.get("AccountSubType"))
+            if said:
+                element = "AccountType" if said.startswith("AccountType") else "AccountSubType"
+                return fault("2170", "Invalid Enumeration", said, element)
+        if entity == "Purchase" and record.get("PaymentType") not in _PAYMENT_TYPES:
+            return fault(
+                "2170",
+                "Invalid Enumeration",
+                f"PaymentType {record.get('PaymentType')!r} is not one of: "
+                + ", ".join(_PAYMENT_TYPES),
+                "PaymentType",
+            )
         name_field = _NAME_FIELD.get(entity)
         if name_field:
             wanted = str(record.get(name_field, "")).strip().lower()
@@ -438,17 +477,25 @@ class Company:
     # -- storage ----------------------------------------------------------------------
 
     def _derive(self, entity: str, record: dict[str, Any]) -> None:
-        if entity in ("Invoice", "Estimate", "CreditMemo", "Bill"):
+        if entity in ("Invoice", "Estimate", "CreditMemo", "Bill", "Purchase"):
             total = round(sum(float(line.get("Amount") or 0) for line in record["Line"]), 2)
             record["TotalAmt"] = total
             # What is still owed on an invoice or bill; what is left of a credit memo.
-            if entity != "Estimate":  # an estimate is owed nothing
+            if entity not in ("Estimate", "Purchase"):  # owed nothing: quoted, or paid
                 record["RemainingCredit" if entity == "CreditMemo" else "Balance"] = total
             record.setdefault("TxnDate", date.today().isoformat())
         if entity in _NAMED or entity in _NAME_FIELD:
             record.setdefault("Active", True)
         if entity == "Customer":
-            record["FullyQualifiedName"] = record["DisplayName"]
+            # A sub-customer (project) is filed under its parent: "Parent:Project".
+            parent = record.get("ParentRef") or {}
+            above = self.records["Customer"].get(str(parent.get("value")))
+            record["Job"] = above is not None and bool(record.get("Job", True))
+            record["FullyQualifiedName"] = (
+                f"{above['FullyQualifiedName']}:{record['DisplayName']}"
+                if above is not None
+                else record["DisplayName"]
+            )
 
     def _store(self, entity: str, record: dict[str, Any], operation: str) -> dict[str, Any]:
         entity_id = str(self._next_id)

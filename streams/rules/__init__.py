@@ -19,6 +19,7 @@ from streams.rules._base import (
     Resolver,
     customer_name,
     job_name,
+    online_only,
 )
 
 __all__ = [
@@ -35,7 +36,25 @@ ENTITY_RULES: dict[str, EntityRule] = {
     "customer": EntityRule(
         "customer", lists.customer, group="customers", qbo=qbo.QboShape("Customer", qbo.customer)
     ),
-    "job": EntityRule("job", lists.job, group="customer_jobs"),
+    "job": EntityRule(
+        "job", lists.job, group="customer_jobs", qbo=qbo.QboShape("Customer", qbo.job)
+    ),
+    # The chart of accounts and classes: created in QuickBooks Online only (Desktop's are
+    # matched, never created: ``streams.translate.MATCHED_ONLY``).
+    "account": EntityRule(
+        "account",
+        online_only,
+        "accounts_and_classes",
+        desktop=False,
+        qbo=qbo.QboShape("Account", qbo.account, refuse=qbo.account_refused),
+    ),
+    "class": EntityRule(
+        "class",
+        online_only,
+        "accounts_and_classes",
+        desktop=False,
+        qbo=qbo.QboShape("Class", qbo.klass),
+    ),
     "employee": EntityRule(
         "employee",
         lists.employee,
@@ -92,7 +111,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             "Payment",
             qbo.payment,
             is_list=False,
-            once="a payment synced to QuickBooks Online is not updated",
+            resend_if_missing=True,
             checks=("start-date",),
         ),
     ),
@@ -106,7 +125,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             "Bill",
             qbo.bill,
             is_list=False,
-            once="a bill synced to QuickBooks Online is not updated",
+            resend_if_missing=True,
             checks=("start-date",),
         ),
     ),

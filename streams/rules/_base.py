@@ -33,6 +33,7 @@ __all__ = [
     "job_name",
     "named",
     "nonempty",
+    "online_only",
     "person",
     "qb_address",
     "sales_lines",
@@ -142,6 +143,8 @@ class EntityRule:
     refuse: Callable[[Mapping[str, Any], TenantSettings], str | None] = field(
         default=lambda _payload, _settings: None
     )
+    # False: QuickBooks Online only (accounts, classes): a Desktop company refuses the event.
+    desktop: bool = True
 
     def target(self, payload: Mapping[str, Any] | None, settings: TenantSettings) -> str:
         if callable(self.qb_entity):
@@ -261,6 +264,11 @@ def item_lines(lines: list[Mapping[str, Any]], refs: Refs) -> list[dict[str, Any
         }
         for line in lines
     ]
+
+
+def online_only(_p: Mapping[str, Any], _s: TenantSettings, _refs: Refs) -> dict[str, Any]:
+    """The Desktop column of a QBO-only rule (``desktop=False``): never called."""
+    return {}
 
 
 def nonempty(lines: list[dict[str, Any]]) -> list[dict[str, Any]] | None:

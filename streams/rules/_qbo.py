@@ -5,8 +5,8 @@ qbXML column; only the values differ, in the JSON form Intuit's v3 API takes (``
 ``SyncToken`` are added for changes, which are sparse updates: only the fields sent change).
 Pure: no I/O, no clock: rules only the company can answer (its start date, a worker's day in
 QBO) are named in ``QboShape.checks`` and checked by the sender (``connectors.qbo._checks``).
-Customers, invoices, payments, items, vendors, employees, time and bills so far
-(docs/qbo.md, "What is left").
+Customers and their projects (sub-customers), invoices, payments, items, vendors,
+employees, time, bills, accounts and classes (docs/qbo.md, "Modules and directions").
 """
 
 from __future__ import annotations
@@ -17,21 +17,33 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from connectors.qbo import QboEntityRequest, QboOperation
+from connectors.qbo import ACCOUNT_TYPES, QboEntityRequest, QboOperation, account_problem
 from connectors.store import Mapping as IdMapping
-from streams.rules._base import CUSTOMER_OR_JOB, Refs, cased, customer_name, person, text
+from streams.rules._base import (
+    CUSTOMER_OR_JOB,
+    Refs,
+    cased,
+    customer_name,
+    job_name,
+    person,
+    text,
+)
 from streams.rules._lists import vendor_name
 from streams.rules._transactions import draft
 from streams.tenant_settings import TenantSettings
 
 __all__ = [
     "QboShape",
+    "account",
+    "account_refused",
     "bill",
     "customer",
     "employee",
     "invoice",
     "invoice_withheld",
     "item",
+    "job",
+    "klass",
     "payment",
     "time_activity",
     "time_refused",
@@ -49,8 +61,11 @@ class QboShape:
     entity: str
     values: Callable[[Mapping[str, Any], TenantSettings, Refs], dict[str, Any]]
     is_list: bool = True
-    # Why a record synced once is never sent again (payments, time entries), or None.
+    # Why a record synced once is never sent again (time entries), or None.
     once: str | None = None
+    # Synced once, never updated, but sent again when it is missing in QBO (deleted there):
+    # the sender reads it first (``QboOperation.ENSURE``); bills and payments (the issue).
+    resend_if_missing: bool = False
     # The issue's rules for QBO: why a record is refused (a dead letter with the reason) or
     # deliberately not sent; None when it may go.
     refuse: Callable[[Mapping[str, Any]], str | None] = lambda _payload: None
@@ -70,6 +85,13 @@ class QboShape:
         if mapping is None:
             return QboEntityRequest(QboOperation.CREATE, self.entity, _clean(values), self.checks)
         token = {"Id": mapping.qb_id, "SyncToken": mapping.edit_sequence or "0"}
+        if self.resend_if_missing and not deactivate:
+            return QboEntityRequest(
+                QboOperation.ENSURE,
+                self.entity,
+                {**_clean(values), "Id": mapping.qb_id},
+                self.checks,
+            )
         if deactivate and not self.is_list:
             return QboEntityRequest(QboOperation.VOID, self.entity, token)
         return QboEntityRequest(
@@ -125,6 +147,49 @@ def customer(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, A
         "PrimaryPhone": {"FreeFormNumber": p["phone"]} if p.get("phone") else None,
         "PrimaryEmailAddr": {"Address": p["email"]} if p.get("email") else None,
         "SalesTermRef": _ref(refs.ref(p.get("terms"), "terms")),
+    }
+
+
+def job(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    """A project is a sub-customer: a Customer with ``Job: true`` under its client
+    (``ParentRef``), which must be in QBO first (the reference makes the event wait)."""
+    return {
+        "DisplayName": job_name(p, s),
+        "Job": True,
+        "ParentRef": _ref(refs.ref(p.get("parent_customer"), "customer")),
+        "BillWithParent": True,
+        "Active": p.get("is_active", True),
+        "Notes": p.get("description"),
+        "ShipAddr": _address(p.get("job_address")),
+    }
+
+
+def account(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    """An account of the chart; the app's type is QBO's ``AccountType``, its optional
+    ``sub_type`` QBO's ``AccountSubType`` (checked by :func:`account_refused`)."""
+    kind = ACCOUNT_TYPES.get(str(p.get("account_type") or ""))
+    return {
+        "Name": cased(text(p.get("name")), s),
+        "AcctNum": p.get("number"),
+        "AccountType": kind,
+        "AccountSubType": p.get("sub_type"),
+        "Description": p.get("description"),
+        "ParentRef": _ref(refs.ref(p.get("parent"), "account")),
+        "SubAccount": True if p.get("parent") else None,
+        "Active": p.get("is_active", True),
+    }
+
+
+def account_refused(p: Mapping[str, Any]) -> str | None:
+    return account_problem(str(p.get("account_type") or ""), p.get("sub_type"))
+
+
+def klass(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    return {
+        "Name": cased(text(p.get("name")), s),
+        "ParentRef": _ref(refs.ref(p.get("parent"), "class")),
+        "SubClass": True if p.get("parent") else None,
+        "Active": p.get("is_active", True),
     }
 
 
