@@ -72,7 +72,18 @@ def _not_drafts() -> list[DocumentStatus]:
 
 # The entities whose direction and conflict policy a tenant sets (docs/two-way.md).
 TWO_WAY_ENTITIES = frozenset(
-    {"customer", "job", "vendor", "employee", "item", "cost_code", "bill", "invoice", "estimate"}
+    {
+        "customer",
+        "job",
+        "vendor",
+        "employee",
+        "item",
+        "cost_code",
+        "bill",
+        "invoice",
+        "estimate",
+        "expense",
+    }
 )
 # What apps call QuickBooks Desktop's two standard sales tax codes.
 COMMON_TAX_CODES = {

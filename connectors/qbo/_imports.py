@@ -126,6 +126,57 @@ def _estimate_lines(record: Json) -> list[dict[str, Any]]:
     ]
 
 
+def _job_costing(detail: Json) -> dict[str, Any]:
+    return {
+        "CustomerRef": ref("CustomerRef")(detail),
+        "ClassRef": ref("ClassRef")(detail),
+        "BillableStatus": text("BillableStatus")(detail),
+    }
+
+
+def _expense_lines(record: Json) -> list[dict[str, Any]]:
+    """Lines booked to accounts, as qbXML's ``ExpenseLineRet``."""
+    found = []
+    for line in record.get("Line") or []:
+        detail = line.get("AccountBasedExpenseLineDetail") if isinstance(line, Mapping) else None
+        if isinstance(detail, Mapping):
+            found.append(
+                {
+                    "TxnLineID": text("Id")(line),
+                    "AccountRef": ref("AccountRef")(detail),
+                    "Amount": text("Amount")(line),
+                    "Memo": text("Description")(line),
+                    **_job_costing(detail),
+                }
+            )
+    return found
+
+
+def _item_lines(record: Json) -> list[dict[str, Any]]:
+    """Lines for items, as qbXML's ``ItemLineRet``."""
+    found = []
+    for line in record.get("Line") or []:
+        detail = line.get("ItemBasedExpenseLineDetail") if isinstance(line, Mapping) else None
+        if isinstance(detail, Mapping):
+            found.append(
+                {
+                    "TxnLineID": text("Id")(line),
+                    "ItemRef": ref("ItemRef")(detail),
+                    "Desc": text("Description")(line),
+                    "Quantity": text("Qty")(detail),
+                    "Cost": text("UnitPrice")(detail),
+                    "Amount": text("Amount")(line),
+                    **_job_costing(detail),
+                }
+            )
+    return found
+
+
+# A Purchase is Desktop's check or credit-card charge (by how it was paid; cash reads as a
+# check, qbXML has no cash purchase).
+_PURCHASE_ELEMENTS = {"Check": "Check", "Cash": "Check", "CreditCard": "CreditCardCharge"}
+
+
 def _credit_number(record: Json) -> str | None:
     """A credit memo read back is a negative invoice numbered ``CM<ref>`` (the issue)."""
     number = text("DocNumber")(record)
@@ -154,7 +205,7 @@ class ImportedShape:
     fields: Mapping[str, Get]
 
 
-_TRANSACTIONS = frozenset({"Invoice", "Payment", "CreditMemo", "Estimate"})
+_TRANSACTIONS = frozenset({"Invoice", "Payment", "CreditMemo", "Estimate", "Purchase"})
 
 _ITEM_TYPES = {
     "Service": "ItemService",
@@ -274,6 +325,23 @@ READABLE: Mapping[str, ImportedShape] = {
             "SalesTaxTotal": text("TxnTaxDetail/TotalTax"),
             "CreditRemaining": text("RemainingCredit"),
             "Memo": text("PrivateNote"),
+        },
+    ),
+    # Expenses paid at once (checks, credit-card charges): read back only (the apps send
+    # vendor bills); qbXML's CheckRet / CreditCardChargeRet fields.
+    "Purchase": ImportedShape(
+        lambda r: _PURCHASE_ELEMENTS.get(str(r.get("PaymentType"))),
+        "purchase",
+        {
+            "PaymentType": text("PaymentType"),
+            "AccountRef": ref("AccountRef"),
+            "PayeeEntityRef": ref("EntityRef"),
+            "RefNumber": text("DocNumber"),
+            "TxnDate": text("TxnDate"),
+            "Amount": text("TotalAmt"),
+            "Memo": text("PrivateNote"),
+            "ExpenseLineRet": _expense_lines,
+            "ItemLineRet": _item_lines,
         },
     ),
     "Payment": ImportedShape(

@@ -312,6 +312,28 @@ _BILL = Shape(
     },
 )
 
+_PAYMENT_TYPES = {"Check": "CHECK", "Cash": "CASH", "CreditCard": "CREDIT_CARD"}
+
+
+def _expense(paid_by: str) -> Shape:
+    """An expense paid at once (a check, a credit-card charge): read back only
+    (direction.expense); QBO says how it was paid, Desktop by the element."""
+    return Shape(
+        "expense",
+        {
+            "payment_type": lambda f, _r: _PAYMENT_TYPES.get(str(f.get("PaymentType")), paid_by),
+            "paid_from": ref("AccountRef", "account"),
+            "payee": ref("PayeeEntityRef", "vendor"),
+            "ref_number": text("RefNumber"),
+            "txn_date": day("TxnDate"),
+            "total": amount("Amount"),
+            "memo": text("Memo"),
+            "expense_lines": _BILL.fields["expense_lines"],
+            "item_lines": _BILL.fields["item_lines"],
+        },
+    )
+
+
 _PAYMENT = Shape(
     "payment",
     {
@@ -438,6 +460,8 @@ SHAPES: Mapping[str, tuple[Shape, ...]] = {
     "ItemNonInventory": (_item("NON_INVENTORY"), _COST_CODE),
     "ItemOtherCharge": (_item("OTHER_CHARGE"), _COST_CODE),
     "Bill": (_BILL,),
+    "Check": (_expense("CHECK"),),
+    "CreditCardCharge": (_expense("CREDIT_CARD"),),
     "ReceivePayment": (_PAYMENT,),
     "Invoice": (
         Shape(
