@@ -363,7 +363,8 @@ class QboSettings(BaseSettings):
     drain_lease_s: float = Field(default=120.0, gt=0)
     # QBO entities read back by CDC after a company's commands (empty: none), and how often.
     read_entities: str = (
-        "Customer,Vendor,Employee,Item,Invoice,Payment,CreditMemo,Estimate,Purchase,Account,Class"
+        "Customer,Vendor,Employee,Item,Invoice,Payment,CreditMemo,Estimate,Bill,Purchase,"
+        "Account,Class"
     )
     read_interval_s: float = Field(default=300.0, gt=0)
     # host:port where `qbsync qbo send` serves HTTP (behind TLS): the OAuth callback

@@ -172,6 +172,12 @@ def _item_lines(record: Json) -> list[dict[str, Any]]:
     return found
 
 
+def _paid(record: Json) -> str | None:
+    """qbXML's IsPaid: nothing left to pay (``Balance`` 0)."""
+    balance = _decimal(record.get("Balance"))
+    return None if balance is None else ("true" if balance == 0 else "false")
+
+
 # A Purchase is Desktop's check or credit-card charge (by how it was paid; cash reads as a
 # check, qbXML has no cash purchase).
 _PURCHASE_ELEMENTS = {"Check": "Check", "Cash": "Check", "CreditCard": "CreditCardCharge"}
@@ -205,7 +211,7 @@ class ImportedShape:
     fields: Mapping[str, Get]
 
 
-_TRANSACTIONS = frozenset({"Invoice", "Payment", "CreditMemo", "Estimate", "Purchase"})
+_TRANSACTIONS = frozenset({"Invoice", "Payment", "CreditMemo", "Estimate", "Purchase", "Bill"})
 
 _ITEM_TYPES = {
     "Service": "ItemService",
@@ -325,6 +331,22 @@ READABLE: Mapping[str, ImportedShape] = {
             "SalesTaxTotal": text("TxnTaxDetail/TotalTax"),
             "CreditRemaining": text("RemainingCredit"),
             "Memo": text("PrivateNote"),
+        },
+    ),
+    # Vendor bills entered or changed in QBO: qbXML's BillRet (paid once nothing is owed).
+    "Bill": ImportedShape(
+        lambda r: "Bill",
+        "bill",
+        {
+            "VendorRef": ref("VendorRef"),
+            "RefNumber": text("DocNumber"),
+            "TxnDate": text("TxnDate"),
+            "DueDate": text("DueDate"),
+            "TermsRef": ref("SalesTermRef"),
+            "Memo": text("PrivateNote"),
+            "IsPaid": _paid,
+            "ExpenseLineRet": _expense_lines,
+            "ItemLineRet": _item_lines,
         },
     ),
     # Expenses paid at once (checks, credit-card charges): read back only (the apps send

@@ -756,7 +756,7 @@ class Qbo(_Model):
         "https://<qbo.ingress.host>/qbo/callback when the Ingress is enabled.",
     )
     read_entities: str = Field(
-        default="Customer,Vendor,Employee,Item,Invoice,Payment,CreditMemo,Estimate,Purchase,Account,Class",
+        default="Customer,Vendor,Employee,Item,Invoice,Payment,CreditMemo,Estimate,Bill,Purchase,Account,Class",
         description="QBSYNC_QBO_READ_ENTITIES: read back by CDC (empty: none).",
     )
     client_secret_key: str = Field(

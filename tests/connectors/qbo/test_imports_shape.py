@@ -120,8 +120,8 @@ def test_items_by_type_and_kinds_not_read_back() -> None:
 
 
 def test_the_reader_refuses_an_entity_it_cannot_read_back_by_name() -> None:
-    with pytest.raises(ValueError, match="QBSYNC_QBO_READ_ENTITIES: cannot read 'Bill'"):
-        ReaderConfig("imports", ("Customer", "Bill"))
+    with pytest.raises(ValueError, match="QBSYNC_QBO_READ_ENTITIES: cannot read 'TimeActivity'"):
+        ReaderConfig("imports", ("Customer", "TimeActivity"))
     assert set(READABLE) >= {"Customer", "Vendor", "Employee", "Item", "Invoice", "Payment"}
 
 
@@ -189,3 +189,78 @@ def test_an_estimate_becomes_the_apps_estimate_with_its_item_lines() -> None:
         Decimal("370.00"),
     )
     assert line["description"] == "Two filters"
+
+
+def test_a_bill_entered_in_qbo_becomes_the_apps_bill_with_its_job_costs() -> None:
+    KNOWN[("vendor", "12")] = "v-1"
+    _name, element, fields = shaped(
+        "Bill",
+        {
+            "Id": "40",
+            "SyncToken": "0",
+            "VendorRef": {"value": "12", "name": "Midwest Duct"},
+            "DocNumber": "MD-88",
+            "TxnDate": "2026-03-03",
+            "Balance": 0,
+            "Line": [
+                {
+                    "Id": "1",
+                    "Amount": 42.1,
+                    "Description": "Freight",
+                    "DetailType": "AccountBasedExpenseLineDetail",
+                    "AccountBasedExpenseLineDetail": {
+                        "AccountRef": {"value": "9", "name": "Freight In"},
+                        "CustomerRef": {"value": "7", "name": "Hopper, Grace"},
+                        "BillableStatus": "Billable",
+                    },
+                },
+                {
+                    "Id": "2",
+                    "Amount": 120,
+                    "DetailType": "ItemBasedExpenseLineDetail",
+                    "ItemBasedExpenseLineDetail": {
+                        "ItemRef": {"value": "1", "name": "Services"},
+                        "Qty": 2,
+                        "UnitPrice": 60,
+                        "BillableStatus": "NotBillable",
+                    },
+                },
+            ],
+        },
+    )
+    (record,) = app_records(element, fields, resolve)
+    bill = record.payload
+    assert (record.entity, bill["vendor"]["id"], bill["ref_number"]) == ("bill", "v-1", "MD-88")
+    assert bill["status"] == "PAID"  # nothing left to pay
+    (expense,) = bill["expense_lines"]
+    assert (expense["account"]["full_name"], expense["amount"]) == ("Freight In", Decimal("42.10"))
+    assert (expense["customer"]["id"], expense["is_billable"]) == ("c-7", True)
+    (item,) = bill["item_lines"]
+    assert (item["quantity"], item["cost"], item["is_billable"]) == (
+        Decimal("2.00000"),
+        Decimal("60.00000"),
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("paid_with", "expected"), [("Check", "CHECK"), ("CreditCard", "CREDIT_CARD")]
+)
+def test_a_purchase_is_an_expense_paid_at_once(paid_with: str, expected: str) -> None:
+    _name, element, fields = shaped(
+        "Purchase",
+        {
+            "Id": "50",
+            "SyncToken": "1",
+            "PaymentType": paid_with,
+            "AccountRef": {"value": "3", "name": "Checking"},
+            "TxnDate": "2026-03-09",
+            "TotalAmt": 84.5,
+            "Line": [],
+        },
+    )
+    assert element == {"Check": "Check", "CreditCard": "CreditCardCharge"}[paid_with]
+    (record,) = app_records(element, fields, resolve)
+    assert (record.entity, record.payload["payment_type"]) == ("expense", expected)
+    assert record.payload["total"] == Decimal("84.50")
+    assert record.payload["paid_from"]["full_name"] == "Checking"
