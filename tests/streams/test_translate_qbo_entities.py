@@ -73,14 +73,15 @@ def test_a_payment_deposits_to_undeposited_funds_unless_configured() -> None:
     }
 
 
-def test_a_synced_payment_is_not_updated() -> None:
+def test_a_synced_payment_is_not_updated_only_resent_if_missing() -> None:
     mapping = Mapping("acme-hvac", "payment", "pmt-5120", "77", "0", None)
-    outcome = planned(
-        two_invoices(), Context("p-1", mapping, {}, resolve=knows_everything, api="qbo")
+    request = qbo_of(
+        planned(two_invoices(), Context("p-1", mapping, {}, resolve=knows_everything, api="qbo"))
     )
-    assert isinstance(outcome, Skip)
-    assert outcome.code == "synced-once"
-    assert "not updated" in outcome.reason
+    # Read by Id first (the sender): present, nothing written; missing, created again.
+    assert (request.operation, request.body["Id"]) == (QboOperation.ENSURE, "77")
+    assert "SyncToken" not in request.body
+    assert request.body["TotalAmt"] == 900.0
 
 
 def test_a_vendor_is_a_create_with_its_display_name_and_address() -> None:

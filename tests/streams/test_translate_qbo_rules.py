@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.qbo import QboEntityRequest
+from connectors.qbo import QboEntityRequest, QboOperation
 from connectors.store import Mapping
 from core.messages import Command
 from streams.translate import Context, Skip, plan
@@ -86,7 +86,7 @@ def test_a_payment_carries_the_start_date_check_and_a_list_none() -> None:
     assert qbo_of(planned(example("customer.upserted"))).checks == ()
 
 
-def test_a_bill_has_account_and_item_lines_and_is_sent_once() -> None:
+def test_a_bill_has_account_and_item_lines_and_is_resent_only_if_missing() -> None:
     request = qbo_of(planned(example("bill.upserted")))
     assert (request.entity, request.checks) == ("Bill", ("start-date",))
     assert request.body["VendorRef"] == {"value": "ID-vendor-ven-301"}
@@ -105,5 +105,6 @@ def test_a_bill_has_account_and_item_lines_and_is_sent_once() -> None:
     again = planned(
         example("bill.upserted"), Context("p-1", synced, {}, resolve=knows_everything, api="qbo")
     )
-    assert isinstance(again, Skip)
-    assert again.code == "synced-once"
+    resent = qbo_of(again)
+    assert (resent.operation, resent.body["Id"]) == (QboOperation.ENSURE, "91")
+    assert resent.checks == ("start-date",)
