@@ -134,42 +134,47 @@ def _job_costing(detail: Json) -> dict[str, Any]:
     }
 
 
-def _expense_lines(record: Json) -> list[dict[str, Any]]:
-    """Lines booked to accounts, as qbXML's ``ExpenseLineRet``."""
-    found = []
-    for line in record.get("Line") or []:
-        detail = line.get("AccountBasedExpenseLineDetail") if isinstance(line, Mapping) else None
-        if isinstance(detail, Mapping):
+def _cost_lines(detail_type: str, fields: Mapping[str, tuple[str, Get]]) -> Get:
+    """A bill's or purchase's lines of one detail type as qbXML lines; each field is read
+    from the ``line`` or from its ``detail``, plus the job costing every cost line has."""
+
+    def get(record: Json) -> list[dict[str, Any]]:
+        found = []
+        for line in record.get("Line") or []:
+            detail = line.get(detail_type) if isinstance(line, Mapping) else None
+            if not isinstance(detail, Mapping):
+                continue
+            values = {
+                name: read(line if where == "line" else detail)
+                for name, (where, read) in fields.items()
+            }
             found.append(
                 {
                     "TxnLineID": text("Id")(line),
-                    "AccountRef": ref("AccountRef")(detail),
                     "Amount": text("Amount")(line),
-                    "Memo": text("Description")(line),
+                    **values,
                     **_job_costing(detail),
                 }
             )
-    return found
+        return found
+
+    return get
 
 
-def _item_lines(record: Json) -> list[dict[str, Any]]:
-    """Lines for items, as qbXML's ``ItemLineRet``."""
-    found = []
-    for line in record.get("Line") or []:
-        detail = line.get("ItemBasedExpenseLineDetail") if isinstance(line, Mapping) else None
-        if isinstance(detail, Mapping):
-            found.append(
-                {
-                    "TxnLineID": text("Id")(line),
-                    "ItemRef": ref("ItemRef")(detail),
-                    "Desc": text("Description")(line),
-                    "Quantity": text("Qty")(detail),
-                    "Cost": text("UnitPrice")(detail),
-                    "Amount": text("Amount")(line),
-                    **_job_costing(detail),
-                }
-            )
-    return found
+# Lines booked to accounts (qbXML's ``ExpenseLineRet``) and for items (``ItemLineRet``).
+_EXPENSE_LINES = _cost_lines(
+    "AccountBasedExpenseLineDetail",
+    {"AccountRef": ("detail", ref("AccountRef")), "Memo": ("line", text("Description"))},
+)
+_ITEM_LINES = _cost_lines(
+    "ItemBasedExpenseLineDetail",
+    {
+        "ItemRef": ("detail", ref("ItemRef")),
+        "Desc": ("line", text("Description")),
+        "Quantity": ("detail", text("Qty")),
+        "Cost": ("detail", text("UnitPrice")),
+    },
+)
 
 
 def _paid(record: Json) -> str | None:
@@ -345,8 +350,8 @@ READABLE: Mapping[str, ImportedShape] = {
             "TermsRef": ref("SalesTermRef"),
             "Memo": text("PrivateNote"),
             "IsPaid": _paid,
-            "ExpenseLineRet": _expense_lines,
-            "ItemLineRet": _item_lines,
+            "ExpenseLineRet": _EXPENSE_LINES,
+            "ItemLineRet": _ITEM_LINES,
         },
     ),
     # Expenses paid at once (checks, credit-card charges): read back only (the apps send
@@ -362,8 +367,8 @@ READABLE: Mapping[str, ImportedShape] = {
             "TxnDate": text("TxnDate"),
             "Amount": text("TotalAmt"),
             "Memo": text("PrivateNote"),
-            "ExpenseLineRet": _expense_lines,
-            "ItemLineRet": _item_lines,
+            "ExpenseLineRet": _EXPENSE_LINES,
+            "ItemLineRet": _ITEM_LINES,
         },
     ),
     "Payment": ImportedShape(

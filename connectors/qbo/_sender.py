@@ -293,12 +293,11 @@ class QboSender:
         self, realm_id: str, offset: int, command: Mapping[str, Any], request: QboEntityRequest
     ) -> _Answer:
         command_id = str(command["command_id"])
-        if self._checks is not None and request.checks:
-            refusal = self._checks.refused(realm_id, request)
-            if refusal is not None:
-                return _Answer(refusal.code, "Error", refusal.reason)
         if request.operation is QboOperation.ENSURE:
             return self._ensure(realm_id, command_id, offset, request)
+        refusal = self._refusal(realm_id, request)
+        if refusal is not None:
+            return refusal
         adopt = bool(command.get("match_existing")) and request.operation is QboOperation.CREATE
         key = _MATCH_KEYS.get(request.entity)
         if adopt and key and request.entity in _BY_NUMBER:
@@ -360,7 +359,18 @@ class QboSender:
             )
         if not _not_found(current):
             return _answer(entity, current)
+        # Only what is written again is checked (a record QBO has is never refused).
+        refusal = self._refusal(realm_id, request)
+        if refusal is not None:
+            return refusal
         return self._recreate(realm_id, command_id, offset, request, "the read was")
+
+    def _refusal(self, realm_id: str, request: QboEntityRequest) -> _Answer | None:
+        """The company's own rules the command names (start date, a worker's day)."""
+        if self._checks is None or not request.checks:
+            return None
+        refusal = self._checks.refused(realm_id, request)
+        return None if refusal is None else _Answer(refusal.code, "Error", refusal.reason)
 
     def _recreate(
         self,

@@ -4,7 +4,7 @@ PostgreSQL) with companies connected through the real OAuth flow, and the real c
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +44,7 @@ __all__ = [
     "QboPipeline",
     "QboWorld",
     "add_qbo_profile",
+    "changes_feed",
     "connect",
     "enqueue_commands",
     "oauth_app",
@@ -208,6 +209,31 @@ def read_topic(
                 break
     consumer.close()
     return found
+
+
+@contextmanager
+def changes_feed(settings: Settings, codec: AvroCodec) -> Iterator[Callable[[], list[Any]]]:
+    """A reader of ``<prefix>.changes`` from the start: each call polls once and returns
+    every ``QuickBooksChange`` seen so far, decoded."""
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex}"})
+    consumer.assign(
+        [
+            TopicPartition(settings.topics.changes, p, 0)
+            for p in range(settings.topics.results_partitions)
+        ]
+    )
+    seen: list[dict[str, Any]] = []
+
+    def read() -> list[dict[str, Any]]:
+        for message in consumer.consume(100, timeout=0.5):
+            if message.error() is None:
+                seen.append(codec.decode(message.value() or b"")[1])
+        return seen
+
+    try:
+        yield read
+    finally:
+        consumer.close()
 
 
 def qbo_event(

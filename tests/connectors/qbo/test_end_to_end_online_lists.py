@@ -6,19 +6,17 @@ sandbox over HTTP."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from connectors.qbo import ACCOUNT_SUB_TYPES
 from connectors.qbo_sandbox import QboSandbox
 from core.contracts import AvroCodec, customer_event
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from tests.support.qbo import qbo_event, qbo_pipeline, read_topic
+from tests.support.qbo import changes_feed, qbo_event, qbo_pipeline, read_topic
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -46,15 +44,7 @@ def test_projects_as_sub_customers_accounts_and_classes(
         publish, drain, synced = online.publish, online.drain, online.synced
         online.run.store.update_tenant_settings(TENANT, {"direction": {"job": "two_way"}})
         company = qbo.company(REALM)
-        consumer = Consumer({**settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex}"})
-        consumer.assign(
-            [
-                TopicPartition(settings.topics.changes, p, 0)
-                for p in range(settings.topics.results_partitions)
-            ]
-        )
-        changes: list[dict[str, Any]] = []
-        try:
+        with changes_feed(settings, codec) as changes:
             # The project first: it waits for its client (clients before projects).
             publish(
                 event(
@@ -130,10 +120,7 @@ def test_projects_as_sub_customers_accounts_and_classes(
 
             def poll() -> list[dict[str, Any]]:
                 drain()
-                for message in consumer.consume(100, timeout=0.5):
-                    if message.error() is None:
-                        changes.append(codec.decode(message.value() or b"")[1])
-                return [c for c in changes if c["entity"] == "job"]
+                return [c for c in changes() if c["entity"] == "job"]
 
             (change,) = until(poll, timeout=120, what="the project's change read back")
             assert (change["entity_id"], change["kind"]) == ("j-1", "UPDATED")
@@ -142,5 +129,3 @@ def test_projects_as_sub_customers_accounts_and_classes(
             assert job["description"] == "Cabinets, counters and floor"
             assert job["parent_customer"]["id"] == "c-1"
             assert job["name"] == "Kitchen remodel"
-        finally:
-            consumer.close()

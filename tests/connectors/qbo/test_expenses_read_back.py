@@ -6,20 +6,18 @@ Real worker, real Kafka, the QBO sandbox over HTTP."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from connectors.qbo_sandbox import QboSandbox
 from core.contracts import AvroCodec
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from tests.support.qbo import qbo_event, qbo_pipeline
+from tests.support.qbo import changes_feed, qbo_event, qbo_pipeline
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -52,15 +50,7 @@ def test_checks_and_card_charges_in_qbo_reach_the_app_as_expenses(
         )
         until(lambda: online.synced("vendor", "v-1"), step=online.drain, timeout=120, what="v-1")
         vendor_id = online.synced("vendor", "v-1").qb_id  # type: ignore[union-attr]
-        consumer = Consumer({**settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex}"})
-        consumer.assign(
-            [
-                TopicPartition(settings.topics.changes, p, 0)
-                for p in range(settings.topics.results_partitions)
-            ]
-        )
-        changes: list[dict[str, Any]] = []
-        try:
+        with changes_feed(settings, codec) as changes:
 
             def purchase(kind: str, account: dict[str, Any], amount: float) -> dict[str, Any]:
                 status, made = company.create(
@@ -93,17 +83,15 @@ def test_checks_and_card_charges_in_qbo_reach_the_app_as_expenses(
 
             def poll() -> list[dict[str, Any]]:
                 online.drain()
-                for message in consumer.consume(100, timeout=0.5):
-                    if message.error() is None:
-                        changes.append(codec.decode(message.value() or b"")[1])
-                found = [c for c in changes if c["entity"] == "expense"]
+                found = [c for c in changes() if c["entity"] == "expense"]
                 return found if len(found) >= 2 else []
 
             until(poll, timeout=120, what="the check and the card charge read back")
             for _ in range(3):  # more reads: nothing more arrives
                 poll()
-            by_id = {c["qb_id"]: c for c in changes if c["entity"] == "expense"}
-            assert len([c for c in changes if c["entity"] == "expense"]) == 2
+            expenses = [c for c in changes() if c["entity"] == "expense"]
+            assert len(expenses) == 2
+            by_id = {c["qb_id"]: c for c in expenses}
             paid_by_check = by_id[check["Id"]]
             assert (paid_by_check["kind"], paid_by_check["entity_id"]) == ("CREATED", None)
             expense = paid_by_check["expense"]
@@ -118,5 +106,3 @@ def test_checks_and_card_charges_in_qbo_reach_the_app_as_expenses(
             assert expense["item_lines"] == []
             by_card = by_id[charge["Id"]]["expense"]
             assert (by_card["payment_type"], by_card["total"]) == ("CREDIT_CARD", Decimal("61.25"))
-        finally:
-            consumer.close()

@@ -343,3 +343,62 @@ def test_stale_object_fault_is_someone_else_editing_first(sandbox: QboSandbox, a
     )
     assert (status, code(body)) == (400, "5010")
     assert sandbox.company(REALM).all("Customer")[0]["SyncToken"] == "1"
+
+
+def test_sub_customers_account_types_purchases_and_removed_records(
+    api: Api, sandbox: QboSandbox
+) -> None:
+    _s, client = api.post("customer", {"DisplayName": "Hopper, Grace"})
+    parent = client["Customer"]["Id"]
+    status, body = api.post(
+        "customer", {"DisplayName": "Kitchen", "Job": True, "ParentRef": {"value": "999"}}
+    )
+    assert (status, code(body), body["Fault"]["Error"][0]["element"]) == (400, "2500", "ParentRef")
+    status, body = api.post(
+        "customer", {"DisplayName": "Kitchen", "Job": True, "ParentRef": {"value": parent}}
+    )
+    assert status == 200
+    assert body["Customer"]["FullyQualifiedName"] == "Hopper, Grace:Kitchen"
+    assert body["Customer"]["Job"] is True
+    # Accounts: AccountType and AccountSubType are Intuit's enumerations (2170).
+    status, body = api.post("account", {"Name": "Odd", "AccountType": "Expenses"})
+    assert (status, code(body), body["Fault"]["Error"][0]["element"]) == (
+        400,
+        "2170",
+        "AccountType",
+    )
+    status, body = api.post(
+        "account", {"Name": "Odd", "AccountType": "Expense", "AccountSubType": "Checking"}
+    )
+    assert (status, code(body), body["Fault"]["Error"][0]["element"]) == (
+        400,
+        "2170",
+        "AccountSubType",
+    )
+    assert "SuppliesMaterials" in body["Fault"]["Error"][0]["Detail"]
+    status, bank = api.post(
+        "account", {"Name": "Checking", "AccountType": "Bank", "AccountSubType": "Checking"}
+    )
+    assert status == 200
+    # A purchase: how it was paid, from which account.
+    line = {"Amount": 20, "DetailType": "AccountBasedExpenseLineDetail"}
+    paid_from = {"value": bank["Account"]["Id"]}
+    status, body = api.post(
+        "purchase", {"PaymentType": "Barter", "AccountRef": paid_from, "Line": [line]}
+    )
+    assert (status, code(body)) == (400, "2170")
+    status, body = api.post(
+        "purchase", {"PaymentType": "Check", "AccountRef": paid_from, "Line": []}
+    )
+    assert (status, code(body)) == (400, "2020")
+    line["AccountBasedExpenseLineDetail"] = {"AccountRef": paid_from}
+    status, check = api.post(
+        "purchase", {"PaymentType": "Check", "AccountRef": paid_from, "Line": [line]}
+    )
+    assert (status, check["Purchase"]["TotalAmt"]) == (200, 20.0)
+    # Deleted (or merged) in QBO's screens: reads and updates answer 610.
+    purchase_id = check["Purchase"]["Id"]
+    sandbox.company(REALM).remove("Purchase", purchase_id)
+    assert code(api.get(f"purchase/{purchase_id}")[1]) == "610"
+    status, body = api.post("purchase", {**check["Purchase"], "PrivateNote": "again"})
+    assert (status, code(body)) == (400, "610")
