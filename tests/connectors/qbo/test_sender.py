@@ -384,3 +384,47 @@ def test_match_existing_adopts_what_the_bookkeeper_entered_in_qbo(rig: Rig) -> N
     assert len(company.all("Invoice")) == 1
     # The invoice was found before any write; only the customer's create was tried (6240).
     assert [r[3] for r in rig.sandbox.requests if r[1] == "POST"] == [400]
+
+
+def test_a_record_created_again_after_a_hiccup_is_written_once(rig: Rig) -> None:
+    """ENSURE of a bill QBO lost, and an update answered 610: each record is created again,
+    and a re-drain after the results were not published (nothing committed) answers from
+    the first write (its own requestid) instead of creating a second one."""
+    company = rig.sandbox.company(REALM)
+    _s, vendor = company.create("Vendor", {"DisplayName": "Midwest Duct"})
+    line = {
+        "Amount": 20.0,
+        "DetailType": "ItemBasedExpenseLineDetail",
+        "ItemBasedExpenseLineDetail": {"ItemRef": {"value": "1"}},
+    }
+    body = {"VendorRef": {"value": vendor["Vendor"]["Id"]}, "Line": [line], "DocNumber": "B-9"}
+    _s, first = company.create("Bill", body)
+    gone_bill = first["Bill"]["Id"]
+    _s, customer_made = company.create("Customer", {"DisplayName": "Hopper, Grace"})
+    gone_customer = customer_made["Customer"]["Id"]
+    company.remove("Bill", gone_bill)
+    company.remove("Customer", gone_customer)
+    ensure = QboEntityRequest(QboOperation.ENSURE, "Bill", {**body, "Id": gone_bill})
+    update = QboEntityRequest(
+        QboOperation.SPARSE,
+        "Customer",
+        {"Id": gone_customer, "SyncToken": "0", "DisplayName": "Hopper, Grace", "Notes": "new"},
+    )
+    rig.send(
+        qbo_command(rig.profile_id, "bill", "b-9", ensure),
+        qbo_command(rig.profile_id, "customer", "c-1", update),
+    )
+    sink = FailingOnce(rig.runtime.sink)
+    rig.runtime.sender._sink = sink  # the sender's seam, as the factory wires it
+    report = rig.runtime.drain_all()[rig.profile_id]
+    assert report.stopped is not None
+    assert rig.pending() == 2  # nothing committed
+    rig.drain_until_empty()
+    by_entity = {r["entity"]: r for r in rig.results(2)}
+    (bill,) = company.all("Bill")
+    (customer,) = company.all("Customer")
+    assert by_entity["bill"]["qb_id"] == bill["Id"] != gone_bill
+    assert by_entity["customer"]["qb_id"] == customer["Id"] != gone_customer
+    assert customer["Notes"] == "new"
+    assert all(r["status_code"] == 0 for r in by_entity.values())
+    assert "created again" in by_entity["bill"]["status_message"]
