@@ -72,6 +72,7 @@ image-smoke: image
 ## test broker (qbsync/brokers.py).
 bench: $(STAMP)
 	@$(BIN)/python bench/qbxml.py
+	@$(BIN)/python bench/soap_path.py
 	@$(BIN)/python bench/transform.py
 	@$(BIN)/python bench/topics.py
 	@$(BIN)/python bench/gateway.py

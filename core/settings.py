@@ -7,6 +7,7 @@ embedded broker") or local to ``QBSYNC_DATA_DIR``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -247,6 +248,11 @@ class GatewaySettings(BaseSettings):
     # A profile read for a login is used this long (a disabled profile or a reset password
     # takes effect within it, on every replica); 0: read the store on every authenticate.
     profile_cache_s: float = Field(default=1.0, ge=0)
+    # Which code answers the Web Connector's eight SOAP operations: "lean" (parsed once by
+    # the hardened parser, answered from templates, connectors/qbwc/_lean.py; anything it
+    # does not recognise still goes to spyne) or "spyne" (everything through spyne).
+    # spyne always serves the WSDL. docs/performance.md has the numbers.
+    soap_path: Literal["lean", "spyne"] = "lean"
 
     @property
     def import_entities(self) -> tuple[str, ...]:

@@ -118,6 +118,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         "QBSYNC_GATEWAY_IMPORT_PAGE_SIZE": str(settings.gateway.import_page_size),
         "QBSYNC_GATEWAY_WORK_INDEX_S": str(settings.gateway.work_index_s),
         "QBSYNC_GATEWAY_PROFILE_CACHE_S": str(settings.gateway.profile_cache_s),
+        "QBSYNC_GATEWAY_SOAP_PATH": settings.gateway.soap_path,
         "QBSYNC_KAFKA_EXACT_WATERMARKS": str(settings.kafka.exact_watermarks).lower(),
         "QBSYNC_TOPIC_EVENTS_PARTITIONS": str(settings.topics.events_partitions),
         "QBSYNC_TOPIC_RESULTS_PARTITIONS": str(settings.topics.results_partitions),

@@ -14,10 +14,11 @@ from connectors.qbwc._backlog_metrics import BacklogCollector
 from connectors.qbwc._gateway import GatewayConfig, WebConnectorGateway
 from connectors.qbwc._http_metrics import count_responses
 from connectors.qbwc._imports import ImportConfig
+from connectors.qbwc._lean import LeanSoap
 from connectors.qbwc._log_policy import install_log_policy
 from connectors.qbwc._login import LoginPolicy
 from connectors.qbwc._metrics import GatewayMetrics, StoreCollector
-from connectors.qbwc._soap import NAMESPACE, soap_application
+from connectors.qbwc._soap import NAMESPACE, Operations, soap_application
 from connectors.qbwc._wsdl import WsdlCache
 from connectors.qbwc._wsgi import WsgiApp, build_wsgi
 from connectors.store import Store
@@ -126,7 +127,9 @@ def create_gateway(settings: Settings) -> Gateway:
     # stays on, so the full collection is taken off the request path (process-wide, as
     # spyne's own setting is).
     spyne_const.MIN_GC_INTERVAL = float("inf")
-    application = soap_application(conversation)
+    operations = Operations(conversation)
+    application = soap_application(operations)
+    lean = LeanSoap(operations, metrics.soap_call) if settings.gateway.soap_path == "lean" else None
     # spyne's loggers all exist once the application is built: no request body reaches a log.
     install_log_policy()
     metrics.attach(application)
@@ -139,6 +142,7 @@ def create_gateway(settings: Settings) -> Gateway:
             public_url=settings.gateway.public_url,
             max_body_bytes=settings.gateway.max_body_bytes,
             refused=metrics.request_refused,
+            lean=lean.answer if lean is not None else None,
         ),
         registry,
     )

@@ -16,7 +16,7 @@ from lxml import etree
 
 from connectors.qbxml import UnsafeXml, decode_xml, parse_xml
 
-__all__ = ["SOAP_ENV", "Refused", "screen_envelope"]
+__all__ = ["SOAP_ENV", "Refused", "screen_envelope", "screen_root"]
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]*)\"?", re.IGNORECASE)
@@ -42,6 +42,12 @@ def _charset(content_type: str) -> str:
 
 def screen_envelope(body: bytes, content_type: str) -> bytes:
     """The request as clean UTF-8 XML, or :class:`Refused`."""
+    root = screen_root(body, content_type)
+    return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def screen_root(body: bytes, content_type: str) -> etree._Element:
+    """The request's envelope as parsed by the hardened parser, or :class:`Refused`."""
     if not body.strip():
         raise Refused("empty", "The request is empty: expected a SOAP 1.1 envelope.")
     charset = _charset(content_type)
@@ -62,4 +68,4 @@ def screen_envelope(body: bytes, content_type: str) -> bytes:
         raise Refused("no-operation", "The SOAP Body must hold exactly one operation.")
     if calls[0].tag == f"{{{SOAP_ENV}}}Fault":
         raise Refused("fault", "A SOAP Fault is an answer, not a request.")
-    return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
+    return root

@@ -306,19 +306,29 @@ class WebConnectorGateway:
             failed_keys |= settled.failed_keys
         done = session.settled + ok
         total_failed = session.failed + failed
+        # Commands done; an import still due keeps the session open (imports come after
+        # writes, so what was just written is read back with the rest).
+        imports_left = self._imports.left(session.profile_id, session.importing)
+        progress = self._progress(
+            done + total_failed, session.profile_id, 50 if imports_left else 100
+        )
         self._store.update_session(
             key,
-            self._config.session_ttl,
+            self._ttl(progress),
             in_flight=None,
             settled=done,
             failed=total_failed,
             failed_keys=sorted(failed_keys),
             last_error=None,
         )
-        # Commands done; an import still due keeps the session open (imports come after
-        # writes, so what was just written is read back with the rest).
-        imports_left = self._imports.left(session.profile_id, session.importing)
-        return self._progress(done + total_failed, session.profile_id, 50 if imports_left else 100)
+        return progress
+
+    def _ttl(self, progress: int) -> timedelta:
+        """The lease a session keeps after a write: the TTL while there is more to do; none
+        at 100, the end of the work (this write releases the file, and closeConnection then
+        only reads the row: one write fewer per session). Nothing is in flight then, so a
+        Web Connector that calls again finds no session and is told so."""
+        return timedelta(0) if progress >= 100 else self._config.session_ttl
 
     def _unknown_outcome(
         self, key: str, session: WebConnectorSession, unanswered: int, asked: int
@@ -362,15 +372,16 @@ class WebConnectorGateway:
 
     def _absorb_import(self, key: str, session: WebConnectorSession, response: str) -> int:
         taken = self._imports.take(session.profile_id, session.importing or {}, response)
+        progress = self._progress(
+            session.settled + session.failed, session.profile_id, 50 if taken.more else 100
+        )
         self._store.update_session(
             key,
-            self._config.session_ttl,
+            self._ttl(progress),
             importing=taken.state,
             last_error=taken.error or session.last_error,
         )
-        return self._progress(
-            session.settled + session.failed, session.profile_id, 50 if taken.more else 100
-        )
+        return progress
 
     def _progress(self, done: int, profile_id: str, when_empty: int) -> int:
         """0-99 while commands wait; ``when_empty`` (100 ends the session) when none do."""

@@ -126,7 +126,12 @@ class GatewayMetrics:
     def operation_failed(self, operation: str, error: str) -> None:
         self.failures.labels(operation, error).inc()
 
-    # -- spyne hooks ---------------------------------------------------------------------
+    # -- SOAP calls -------------------------------------------------------------------------
+
+    def soap_call(self, operation: str, outcome: str, seconds: float) -> None:
+        """One answered call (the lean path reports here; spyne through :meth:`attach`)."""
+        self.calls.labels(operation, outcome).inc()
+        self.latency.labels(operation).observe(seconds)
 
     def attach(self, application: Any) -> None:
         """Time and count every call through spyne's event manager."""
@@ -136,9 +141,10 @@ class GatewayMetrics:
 
         def finished(ctx: Any, outcome: str) -> None:
             operation = ctx.descriptor.name if ctx.descriptor is not None else "unknown"
-            self.calls.labels(operation, outcome).inc()
             if isinstance(ctx.udc, float):
-                self.latency.labels(operation).observe(time.perf_counter() - ctx.udc)
+                self.soap_call(operation, outcome, time.perf_counter() - ctx.udc)
+            else:
+                self.calls.labels(operation, outcome).inc()
 
         application.event_manager.add_listener("method_call", started)
         application.event_manager.add_listener(

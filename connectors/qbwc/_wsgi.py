@@ -13,10 +13,11 @@ from types import FrameType
 from typing import Any
 from xml.sax.saxutils import escape
 
+from lxml import etree
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from spyne.server.wsgi import WsgiApplication
 
-from connectors.qbwc._envelope import Refused, screen_envelope
+from connectors.qbwc._envelope import Refused, screen_root
 from connectors.qbwc._log_policy import install_log_policy
 from connectors.qbwc._wsdl import WsdlCache
 
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+# The lean SOAP path (connectors.qbwc._lean.LeanSoap.answer): (status, body), or None when
+# spyne answers the request.
+Lean = Callable[[etree._Element, dict[str, Any]], tuple[str, bytes] | None]
 
 _FAULT = (
     '<?xml version="1.0" encoding="utf-8"?>'
@@ -61,8 +65,11 @@ def build_wsgi(
     public_url: str = "",
     max_body_bytes: int = 8 * 1024 * 1024,
     refused: Callable[[str], None] = lambda _reason: None,
+    lean: Lean | None = None,
 ) -> WsgiApp:
-    """Route by path; refuse oversize bodies and DTDs before spyne reads a byte of XML.
+    """Route by path; refuse oversize bodies and DTDs before spyne reads a byte of XML; a
+    SOAP call goes to ``lean`` when given (routed by the body's operation element, never by
+    SOAPAction, which Web Connectors fill inconsistently), else or when it declines to spyne.
 
     ``public_url`` is the SOAP endpoint's address as the Web Connector sees it (behind a TLS
     terminator it differs from ours); empty: the request's own host and scheme."""
@@ -90,18 +97,23 @@ def build_wsgi(
             return _plain(start_response, "200 OK", wsdl.document(url), "text/xml; charset=utf-8")
         if environ.get("REQUEST_METHOD") == "POST":
             try:
-                environ = _screened(environ, max_body_bytes)
+                root = _screened(environ, max_body_bytes)
             except Refused as refusal:
                 log.info("request refused", extra={"reason": refusal.code})
                 refused(refusal.code)
                 return _fault(start_response, refusal.status, refusal.reason)
+            answered = lean(root, environ) if lean is not None else None
+            if answered is not None:
+                status, body = answered
+                return _plain(start_response, status, body, "text/xml; charset=utf-8")
+            environ = _for_spyne(environ, root)
         return soap(environ, start_response)  # type: ignore[no-any-return]
 
     return app
 
 
-def _screened(environ: dict[str, Any], max_body_bytes: int) -> dict[str, Any]:
-    """``environ`` with the body replaced by its screened UTF-8 form (see ``_envelope``)."""
+def _screened(environ: dict[str, Any], max_body_bytes: int) -> etree._Element:
+    """The request's screened envelope (see ``_envelope``)."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -113,7 +125,12 @@ def _screened(environ: dict[str, Any], max_body_bytes: int) -> dict[str, Any]:
             "413 Request Entity Too Large",
         )
     body = environ["wsgi.input"].read(length) if length > 0 else b""
-    clean = screen_envelope(body, environ.get("CONTENT_TYPE", ""))
+    return screen_root(body, environ.get("CONTENT_TYPE", ""))
+
+
+def _for_spyne(environ: dict[str, Any], root: etree._Element) -> dict[str, Any]:
+    """``environ`` with the body replaced by the screened envelope as clean UTF-8."""
+    clean = bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
     return {
         **environ,
         "wsgi.input": io.BytesIO(clean),

@@ -896,9 +896,12 @@ class Store:
             session.connection().execute(statement, rows)
 
     def close_session(self, ticket_hash: str) -> WebConnectorSession | None:
+        """The session's row; a live one is deleted (a write), one already released (its
+        lease ended by the write that settled its last batch, ``ttl`` 0) or expired is only
+        read: the file's next claim removes it (:meth:`open_session`)."""
         with self._tx() as session:
             row = session.get(WebConnectorSession, ticket_hash)
-            if row is not None:
+            if row is not None and _aware(row.expires_at) > _now():
                 session.delete(row)
             return row
 

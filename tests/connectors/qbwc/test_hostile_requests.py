@@ -9,9 +9,20 @@ import logging
 import pytest
 from lxml import etree
 
+from core.settings import Settings
 from tests.support.gateway import Served
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True, params=["lean", "spyne"])
+def soap_path(request: pytest.FixtureRequest, settings: Settings) -> str:
+    """Every case on both SOAP paths: the screening before them is the same code, and
+    neither may be the one that lets a DTD or an entity through."""
+    path: str = request.param
+    settings.gateway.soap_path = path  # type: ignore[assignment]
+    return path
+
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SENTINEL = "Sentinel-Pa55word-7f3a9c"

@@ -6,14 +6,10 @@ gateway that sees nothing)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from connectors.kafka import CommandQueue, WorkIndex
 from connectors.qbwc import create_gateway, create_profile, set_enabled
@@ -24,24 +20,10 @@ from core.settings import Settings
 from qbsync.brokers import BrokerInfo
 from qbsync.runtime import prepare_topics, use_broker
 from tests.support.gateway import Served, enqueue
+from tests.support.statements import counting_statements
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def counting_statements() -> Iterator[list[str]]:
-    """Every SQL statement any engine of this process runs meanwhile."""
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
 
 
 def test_an_idle_poll_touches_neither_the_database_nor_the_broker(

@@ -115,6 +115,21 @@ def test_one_live_session_per_company_file(store: Store) -> None:
     store.open_session("sharedco", "hash-b", timedelta(minutes=5))
 
 
+def test_a_released_session_frees_the_file_and_closing_it_only_reads(store: Store) -> None:
+    store.add_profile(profile())
+    store.open_session("sharedco", "hash-a", timedelta(minutes=5))
+    store.update_session("hash-a", timedelta(0), settled=2)  # the last settle: released
+    assert store.live_session("hash-a") is None
+    assert store.live_session_count() == 0
+    closed = store.close_session("hash-a")
+    assert closed is not None
+    assert closed.settled == 2
+    assert store.close_session("hash-a") is not None  # still there: not deleted
+    store.open_session("sharedco", "hash-b", timedelta(minutes=5))
+    assert store.close_session("hash-a") is None  # the claim removed it
+    assert store.live_session_count() == 1
+
+
 def test_an_expired_session_frees_the_file(store: Store) -> None:
     store.add_profile(profile())
     store.open_session("sharedco", "hash-a", timedelta(seconds=-1))
