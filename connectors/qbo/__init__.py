@@ -27,7 +27,13 @@ posts (authorize URL, code exchange, refresh, revoke); writing them here costs a
 lines as adapting it, and keeps one HTTP client, one timeout policy and ``SecretStr`` secrets.
 """
 
-from connectors.qbo._app import SENDER_GROUP, QboRuntime, create_qbo_runtime, oauth_app
+from connectors.qbo._app import (
+    SENDER_GROUP,
+    QboRuntime,
+    create_qbo_runtime,
+    oauth_app,
+    sender_name,
+)
 from connectors.qbo._catalog import QBO_CATALOG, explain_code, explain_fault
 from connectors.qbo._changes import ChangedRecord, ChangePage, read_changes
 from connectors.qbo._client import ClientConfig, QboClient, QboUnavailable, TokenSource
@@ -58,6 +64,7 @@ from connectors.qbo._records import (
     QboResponse,
 )
 from connectors.qbo._sender import DrainReport, QboSender, SenderConfig
+from connectors.qbo._sharing import SenderRoster, assign
 from connectors.qbo._tokens import TokenKeeper
 from connectors.qbo._webhooks import (
     DataChange,
@@ -101,6 +108,7 @@ __all__ = [
     "ReconnectNeeded",
     "RotationLost",
     "SenderConfig",
+    "SenderRoster",
     "TokenCipher",
     "TokenKeeper",
     "TokenSet",
@@ -108,6 +116,7 @@ __all__ = [
     "UnknownConnect",
     "WebhookApp",
     "as_imported",
+    "assign",
     "authorize_url",
     "create_company",
     "create_qbo_runtime",
@@ -116,6 +125,7 @@ __all__ = [
     "oauth_app",
     "parse_notifications",
     "read_changes",
+    "sender_name",
     "sign",
     "verify",
     "webhook_app",
