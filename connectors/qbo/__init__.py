@@ -38,8 +38,12 @@ from connectors.qbo._catalog import QBO_CATALOG, explain_code, explain_fault
 from connectors.qbo._changes import ChangedRecord, ChangePage, read_changes
 from connectors.qbo._client import ClientConfig, QboClient, QboUnavailable, TokenSource
 from connectors.qbo._connections import (
+    CONNECTED,
+    PENDING,
+    RECONNECT_NEEDED,
     QboCompany,
     QboConnections,
+    QboStatus,
     RotationLost,
     UnknownConnect,
     create_company,
@@ -77,8 +81,11 @@ from connectors.qbo._webhooks import (
 )
 
 __all__ = [
+    "CONNECTED",
+    "PENDING",
     "QBO_CATALOG",
     "READABLE",
+    "RECONNECT_NEEDED",
     "SENDER_GROUP",
     "ChangePage",
     "ChangedRecord",
@@ -100,6 +107,7 @@ __all__ = [
     "QboResponse",
     "QboRuntime",
     "QboSender",
+    "QboStatus",
     "QboUnavailable",
     "ReadReport",
     "ReaderConfig",

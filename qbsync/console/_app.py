@@ -14,12 +14,14 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from connectors.qbo import QboConnections, authorize_url
 from connectors.store import ConsoleStore, SessionLog, Store
 from core.errors import QbsyncError
 from core.settings import Settings
 from qbsync.console._auth import Principal, check_csrf, new_secret, sign_in
 from qbsync.console._data import KafkaReader
 from qbsync.console._oidc import OidcClient, OidcConfig, OidcRefused, Pending, role_of
+from qbsync.console._qbo import QboView, connect_app, qbo_connection
 from qbsync.console._views import (
     STATES,
     ConnectionRow,
@@ -79,6 +81,7 @@ def create_console(settings: Settings) -> Console:
     oidc_config = OidcConfig.from_settings(settings.console)
     oidc = OidcClient(oidc_config) if oidc_config else None
     reader = KafkaReader(settings)
+    qbo_connections = QboConnections(store.engine, None)  # status and state only: no tokens
     app = Flask(
         "qbsync.console",
         template_folder=str(Path(__file__).parent / "templates"),
@@ -157,11 +160,13 @@ def create_console(settings: Settings) -> Console:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # A form may also lead to Intuit and the QBO sender ("Connect to QuickBooks").
+        targets = " ".join(["'self'", *g.get("form_targets", [])])
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; style-src 'self' 'unsafe-inline';"
             f" script-src 'nonce-{g.get('csp_nonce', '')}'; frame-ancestors 'none';"
-            " form-action 'self'",
+            f" form-action {targets}",
         )
         response.headers.setdefault("Cache-Control", "no-store")
         return response
@@ -419,6 +424,7 @@ def create_console(settings: Settings) -> Console:
                     failures.append((entry, explained(entry.code, entry.message)))
         failures = sorted(failures, key=lambda f: f[0].at, reverse=True)[:50]
         links = console.setup_links(profile_id)
+        qbo = qbo_view(profile_id)
         sessions = session_views(
             history.recent(profile_id),
             [entry for entry, _ in failures if entry.code],
@@ -433,7 +439,29 @@ def create_console(settings: Settings) -> Console:
             links=links,
             new_link=None,
             sessions=sessions,
+            qbo=qbo,
         )
+
+    def qbo_view(profile_id: str) -> QboView | None:
+        """A QBO company's connection for its page (None: a Desktop file); its connect form
+        may lead to Intuit's authorize page."""
+        if not store.is_qbo(profile_id):
+            return None
+        view = qbo_connection(qbo_connections.status(profile_id), settings.qbo)
+        g.form_targets = list(view.form_targets)
+        return view
+
+    @app.post("/files/<profile_id>/qbo-connect")
+    @staff("operator")
+    def qbo_connect(profile_id: str) -> BaseResponse:
+        """Start "Connect to QuickBooks": a fresh ``state``, then Intuit's authorize page;
+        Intuit sends the browser on to the sender's ``/qbo/callback``."""
+        if store.profile(profile_id) is None or not store.is_qbo(profile_id):
+            abort(404, f"No QuickBooks Online company with id {profile_id!r}.")
+        app_ = connect_app(settings.qbo)
+        state = qbo_connections.begin_connect(profile_id)
+        audit("qbo.connect", profile_id)
+        return redirect(authorize_url(app_, state), code=303)
 
     @app.post("/files/<profile_id>/setup-link")
     @staff("operator")
