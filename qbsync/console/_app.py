@@ -562,10 +562,18 @@ def create_console(settings: Settings) -> Console:
     @app.get("/dead-letters")
     @staff()
     def dead_letters() -> str:
-        from qbsync.dead_letters import read_letters, summary
+        from qbsync.dead_letters import read_letter_page, summary
 
         chosen = letter_filter()
-        letters = read_letters(settings, chosen)
+        before = request.args.get("before", "")
+        if before and not before.isdigit():
+            abort(400, "before: an offset of the dead-letter topic (a whole number)")
+        letters, older = read_letter_page(
+            settings,
+            chosen,
+            before=int(before) if before else None,
+            size=settings.console.dead_letter_page,
+        )
         ids = [str(dl["dead_letter_id"]) for dl in letters]
         replayed = replays_of(ids)
         done = store.replayed(ids)
@@ -581,7 +589,13 @@ def create_console(settings: Settings) -> Console:
             }
             for dl in reversed(letters)
         ]
-        return render_template("dead_letters.html", rows=rows, chosen=chosen)
+        return render_template(
+            "dead_letters.html",
+            rows=rows,
+            chosen=chosen,
+            older=older,
+            page=settings.console.dead_letter_page,
+        )
 
     @app.get("/dead-letters/<letter_id>")
     @staff()
