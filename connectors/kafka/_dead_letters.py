@@ -43,6 +43,18 @@ class DeadLetterFilter:
         )
 
 
+def _reader(client_config: Mapping[str, str]) -> Consumer:
+    """A consumer that reads the topic by hand (assigned offsets, nothing committed)."""
+    return Consumer(
+        {
+            **client_config,
+            "group.id": "qbsync-dlq-reader",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+
+
 @dataclass(frozen=True)
 class LetterWindow:
     """A window of the dead-letter topic: its letters (oldest first), the offsets read
@@ -73,14 +85,7 @@ def read_dead_letter_window(
     ``before`` (paging back), so a page costs a window of the topic, not all of it. The
     newest window is read until nothing more arrives for ``idle_s`` (a broker whose high
     watermark is not exact may hold a few more)."""
-    consumer = Consumer(
-        {
-            **client_config,
-            "group.id": "qbsync-dlq-reader",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = _reader(client_config)
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         end = high if before is None else max(low, min(before, high))
@@ -116,14 +121,7 @@ def read_dead_letters(
     """Every dead letter on ``topic`` (one partition), oldest first: read until nothing more
     arrives for ``idle_s`` (not every broker's high watermark is exact), at most
     ``timeout_s``."""
-    consumer = Consumer(
-        {
-            **client_config,
-            "group.id": "qbsync-dlq-reader",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = _reader(client_config)
     try:
         low, _ = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         consumer.assign([TopicPartition(topic, 0, low)])

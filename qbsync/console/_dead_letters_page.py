@@ -1,7 +1,4 @@
-"""The dead-letter list, one dead letter, and replay (preview, then confirm).
-
-A page of the console: :func:`register` adds its routes to the app that
-:func:`qbsync.console._app.create_console` builds."""
+"""The dead-letter list, one dead letter, and replay (preview, then confirm)."""
 
 from __future__ import annotations
 
@@ -17,12 +14,8 @@ __all__ = ["register"]
 
 
 def register(ctx: Context) -> None:
-    app = ctx.app
-    settings = ctx.settings
-    store = ctx.store
-    console = ctx.console
-    staff = ctx.staff
-    audit = ctx.audit
+    app, settings, store, console = ctx.app, ctx.settings, ctx.store, ctx.console
+    staff, audit = ctx.staff, ctx.audit
 
     # -- dead letters ----------------------------------------------------------------------
 

@@ -1,7 +1,4 @@
-"""The sync log page and its CSV download.
-
-A page of the console: :func:`register` adds its routes to the app that
-:func:`qbsync.console._app.create_console` builds."""
+"""The sync log page and its CSV download."""
 
 from __future__ import annotations
 
@@ -18,9 +15,7 @@ __all__ = ["register"]
 
 
 def register(ctx: Context) -> None:
-    app = ctx.app
-    store = ctx.store
-    staff = ctx.staff
+    app, store, staff = ctx.app, ctx.store, ctx.staff
 
     # -- sync log --------------------------------------------------------------------------
 

@@ -1,7 +1,4 @@
-"""A tenant's mappings: match and unmatch.
-
-A page of the console: :func:`register` adds its routes to the app that
-:func:`qbsync.console._app.create_console` builds."""
+"""A tenant's mappings: match and unmatch."""
 
 from __future__ import annotations
 
@@ -16,10 +13,7 @@ __all__ = ["register"]
 
 
 def register(ctx: Context) -> None:
-    app = ctx.app
-    store = ctx.store
-    staff = ctx.staff
-    audit = ctx.audit
+    app, store, staff, audit = ctx.app, ctx.store, ctx.staff, ctx.audit
 
     # -- mappings --------------------------------------------------------------------------
 

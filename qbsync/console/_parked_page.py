@@ -1,7 +1,4 @@
-"""What the worker holds back (release, dead-letter) and the audit trail.
-
-A page of the console: :func:`register` adds its routes to the app that
-:func:`qbsync.console._app.create_console` builds."""
+"""What the worker holds back (release, dead-letter) and the audit trail."""
 
 from __future__ import annotations
 
@@ -18,13 +15,8 @@ __all__ = ["register"]
 
 
 def register(ctx: Context) -> None:
-    app = ctx.app
-    settings = ctx.settings
-    store = ctx.store
-    console = ctx.console
-    staff = ctx.staff
-    audit = ctx.audit
-    reader = ctx.reader
+    app, settings, store, console = ctx.app, ctx.settings, ctx.store, ctx.console
+    staff, audit, reader = ctx.staff, ctx.audit, ctx.reader
 
     # -- parked, audit ---------------------------------------------------------------------
 

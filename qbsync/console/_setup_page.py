@@ -1,7 +1,4 @@
-"""The bookkeeper's setup page: the one-time link, the .qwc, the password, the status.
-
-A page of the console: :func:`register` adds its routes to the app that
-:func:`qbsync.console._app.create_console` builds."""
+"""The bookkeeper's setup page: the one-time link, the .qwc, the password, the status."""
 
 from __future__ import annotations
 
@@ -19,12 +16,8 @@ __all__ = ["register"]
 
 
 def register(ctx: Context) -> None:
-    app = ctx.app
-    settings = ctx.settings
-    store = ctx.store
-    console = ctx.console
-    audit = ctx.audit
-    set_cookie = ctx.set_cookie
+    app, settings, store, console = ctx.app, ctx.settings, ctx.store, ctx.console
+    audit, set_cookie = ctx.audit, ctx.set_cookie
 
     # -- the bookkeeper's setup page -------------------------------------------------------
 
