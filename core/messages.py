@@ -161,7 +161,9 @@ class Result(Message):
 
     @property
     def succeeded(self) -> bool:
-        return self.status_code == 0
+        """Done in QuickBooks: no error, and a status below 1000 (0, or a warning such as
+        qbXML's 530 that still did the work); what the worker settles as written."""
+        return self.status_severity != "Error" and 0 <= self.status_code < 1000
 
 
 @dataclass(frozen=True)

@@ -317,6 +317,8 @@ class ConsoleSettings(BaseSettings):
     threads: int = Field(default=4, ge=1)
     # The setup page's status refresh (seconds); the page also works without JavaScript.
     status_poll_s: float = Field(default=3.0, gt=0)
+    # The dead-letter list reads at most this many of the topic's letters per page.
+    dead_letter_page: int = Field(default=500, ge=1)
     # Staff sign-in through an OpenID Connect provider (docs/console.md), on when the issuer
     # is set; local users keep working. The provider's discovery document is read from
     # <issuer>/.well-known/openid-configuration (https, or http on a loopback address).

@@ -29,6 +29,7 @@ __all__ = [
     "carry_out_replay",
     "find_letter",
     "plan_replay",
+    "read_letter_page",
     "read_letters",
     "story",
     "summary",
@@ -60,12 +61,13 @@ class LetterFilter:
         return ", ".join(parts) or "every dead letter"
 
 
-def read_letters(settings: Settings, chosen: LetterFilter | None = None) -> list[dict[str, Any]]:
-    """The dead letters on the topic that match ``chosen``, oldest first."""
-    from connectors.kafka import DeadLetterFilter, read_dead_letters
+def _reading(
+    settings: Settings, chosen: LetterFilter
+) -> tuple[Callable[[bytes], dict[str, Any]], Callable[[Mapping[str, Any]], bool]]:
+    """How to decode the topic's letters, and which of them ``chosen`` keeps."""
+    from connectors.kafka import DeadLetterFilter
     from core.contracts import codec_from_settings
 
-    chosen = chosen or LetterFilter()
     if not settings.kafka.bootstrap_servers:
         raise QbsyncError("QBSYNC_KAFKA_BOOTSTRAP_SERVERS is empty: no dead-letter topic to read")
     codec = codec_from_settings(settings)
@@ -75,12 +77,37 @@ def read_letters(settings: Settings, chosen: LetterFilter | None = None) -> list
     matches = DeadLetterFilter(
         code=chosen.code, tenant=chosen.tenant, profile=chosen.file, since=since
     ).matches
+    return (lambda data: codec.decode(data, expected=DEAD_LETTER)[1]), matches
+
+
+def read_letters(settings: Settings, chosen: LetterFilter | None = None) -> list[dict[str, Any]]:
+    """The dead letters on the topic that match ``chosen``, oldest first."""
+    from connectors.kafka import read_dead_letters
+
+    decode, matches = _reading(settings, chosen or LetterFilter())
     letters = read_dead_letters(
-        settings.kafka.client_config(),
-        settings.topics.dead_letters,
-        lambda data: codec.decode(data, expected=DEAD_LETTER)[1],
+        settings.kafka.client_config(), settings.topics.dead_letters, decode
     )
     return [letter for letter in letters if matches(letter)]
+
+
+def read_letter_page(
+    settings: Settings, chosen: LetterFilter, *, before: int | None, size: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The dead letters matching ``chosen`` among at most ``size`` of the topic's newest (or
+    those before offset ``before``), oldest first, and where the next older page ends
+    (None: this page reaches the topic's start). A page reads a window, never the topic."""
+    from connectors.kafka import read_dead_letter_window
+
+    decode, matches = _reading(settings, chosen)
+    window = read_dead_letter_window(
+        settings.kafka.client_config(),
+        settings.topics.dead_letters,
+        decode,
+        before=before,
+        size=size,
+    )
+    return [letter for letter in window.letters if matches(letter)], window.older
 
 
 def find_letter(letters: Sequence[Letter], start: str) -> Letter:

@@ -4,7 +4,13 @@ harness of the tests, demo and benchmarks is the shell's (:mod:`qbsync.brokers`)
 from connectors.kafka._admin import ConfigChange, TopicSpec, ensure_topics, reconcile_topics
 from connectors.kafka._backlog import BacklogReader, FileBacklog
 from connectors.kafka._command_queue import CommandQueue, CommandTopicNotReady, QueuedCommand
-from connectors.kafka._dead_letters import DeadLetterFilter, read_dead_letters, replayable
+from connectors.kafka._dead_letters import (
+    DeadLetterFilter,
+    LetterWindow,
+    read_dead_letter_window,
+    read_dead_letters,
+    replayable,
+)
 from connectors.kafka._drain import (
     CommandBacklog,
     CommandSource,
@@ -31,6 +37,7 @@ __all__ = [
     "DeliveryFailed",
     "DrainConfig",
     "FileBacklog",
+    "LetterWindow",
     "Outgoing",
     "ProduceError",
     "QueuedCommand",
@@ -40,6 +47,7 @@ __all__ = [
     "TopicSpec",
     "WorkIndex",
     "ensure_topics",
+    "read_dead_letter_window",
     "read_dead_letters",
     "read_topic",
     "reconcile_topics",

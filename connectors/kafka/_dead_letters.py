@@ -18,7 +18,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-__all__ = ["DeadLetterFilter", "read_dead_letters", "replayable"]
+__all__ = [
+    "DeadLetterFilter",
+    "LetterWindow",
+    "read_dead_letter_window",
+    "read_dead_letters",
+    "replayable",
+]
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,73 @@ class DeadLetterFilter:
         )
 
 
+def _reader(client_config: Mapping[str, str]) -> Consumer:
+    """A consumer that reads the topic by hand (assigned offsets, nothing committed)."""
+    return Consumer(
+        {
+            **client_config,
+            "group.id": "qbsync-dlq-reader",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+
+
+@dataclass(frozen=True)
+class LetterWindow:
+    """A window of the dead-letter topic: its letters (oldest first), the offsets read
+    (``start`` to before ``end``) and the topic's first offset (``low``: nothing older)."""
+
+    letters: list[dict[str, Any]]
+    start: int
+    end: int
+    low: int
+
+    @property
+    def older(self) -> int | None:
+        """Where the next older window ends (its ``before``), None at the topic's start."""
+        return self.start if self.start > self.low else None
+
+
+def read_dead_letter_window(
+    client_config: Mapping[str, str],
+    topic: str,
+    decode: Callable[[bytes], dict[str, Any]],
+    *,
+    before: int | None,
+    size: int,
+    idle_s: float = 2.0,
+    timeout_s: float = 60.0,
+) -> LetterWindow:
+    """At most ``size`` dead letters: the newest ones, or those just before offset
+    ``before`` (paging back), so a page costs a window of the topic, not all of it. The
+    newest window is read until nothing more arrives for ``idle_s`` (a broker whose high
+    watermark is not exact may hold a few more)."""
+    consumer = _reader(client_config)
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        end = high if before is None else max(low, min(before, high))
+        start = max(low, end - size)
+        letters: list[dict[str, Any]] = []
+        last = start - 1
+        if start < end or before is None:
+            consumer.assign([TopicPartition(topic, 0, start)])
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and (before is None or last < end - 1):
+                batch = consumer.consume(500, timeout=idle_s)
+                if not batch:
+                    break
+                for message in batch:
+                    offset = message.offset() or 0
+                    if message.error() is not None or (before is not None and offset >= end):
+                        continue
+                    letters.append(decode(message.value() or b""))
+                    last = max(last, offset)
+        return LetterWindow(letters[-size:], start, max(end, last + 1), low)
+    finally:
+        consumer.close()
+
+
 def read_dead_letters(
     client_config: Mapping[str, str],
     topic: str,
@@ -48,14 +121,7 @@ def read_dead_letters(
     """Every dead letter on ``topic`` (one partition), oldest first: read until nothing more
     arrives for ``idle_s`` (not every broker's high watermark is exact), at most
     ``timeout_s``."""
-    consumer = Consumer(
-        {
-            **client_config,
-            "group.id": "qbsync-dlq-reader",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = _reader(client_config)
     try:
         low, _ = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         consumer.assign([TopicPartition(topic, 0, low)])

@@ -79,7 +79,8 @@ class RecordProducer:
     ) -> int:
         """Send ``(topic, key, value)`` records, wait for every acknowledgement. A record
         refused (at once, or by the broker) does not stop the others; :class:`DeliveryFailed`
-        then says which."""
+        then says which. Records not acknowledged within ``timeout`` are purged from the
+        producer before :class:`DeliveryFailed` is raised, so none is delivered later."""
         failures: list[tuple[int, str, bool]] = []
 
         def on_delivery(position: int) -> Callable[[KafkaError | None, Message], None]:
@@ -105,6 +106,13 @@ class RecordProducer:
                     break
             count += 1
         remaining = self._producer.flush(timeout)
+        if remaining:
+            # Not acknowledged in time: take them back. Left queued, a later flush (the next
+            # send_all, close) would still deliver them after the caller, told they failed,
+            # sent them again: a duplicate. One already in flight may still land; the broker
+            # cannot say, and the caller's retry is then a duplicate Kafka cannot prevent.
+            self._producer.purge()
+            self._producer.poll(0)  # their delivery reports (purged), into this call's list
         if remaining or failures:
             failures.sort()
             raise DeliveryFailed(

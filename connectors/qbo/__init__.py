@@ -33,13 +33,23 @@ from connectors.qbo._accounts import (
     account_problem,
     qbo_account_problem,
 )
-from connectors.qbo._app import SENDER_GROUP, QboRuntime, create_qbo_runtime, oauth_app
+from connectors.qbo._app import (
+    SENDER_GROUP,
+    QboRuntime,
+    create_qbo_runtime,
+    oauth_app,
+    sender_name,
+)
 from connectors.qbo._catalog import QBO_CATALOG, explain_code, explain_fault
 from connectors.qbo._changes import ChangedRecord, ChangePage, read_changes
 from connectors.qbo._client import ClientConfig, QboClient, QboUnavailable, TokenSource
 from connectors.qbo._connections import (
+    CONNECTED,
+    PENDING,
+    RECONNECT_NEEDED,
     QboCompany,
     QboConnections,
+    QboStatus,
     RotationLost,
     UnknownConnect,
     create_company,
@@ -64,6 +74,7 @@ from connectors.qbo._records import (
     QboResponse,
 )
 from connectors.qbo._sender import DrainReport, QboSender, SenderConfig
+from connectors.qbo._sharing import SenderRoster, assign
 from connectors.qbo._tokens import TokenKeeper
 from connectors.qbo._webhooks import (
     DataChange,
@@ -78,8 +89,11 @@ from connectors.qbo._webhooks import (
 __all__ = [
     "ACCOUNT_SUB_TYPES",
     "ACCOUNT_TYPES",
+    "CONNECTED",
+    "PENDING",
     "QBO_CATALOG",
     "READABLE",
+    "RECONNECT_NEEDED",
     "SENDER_GROUP",
     "ChangePage",
     "ChangedRecord",
@@ -101,6 +115,7 @@ __all__ = [
     "QboResponse",
     "QboRuntime",
     "QboSender",
+    "QboStatus",
     "QboUnavailable",
     "ReadReport",
     "ReaderConfig",
@@ -109,6 +124,7 @@ __all__ = [
     "ReconnectNeeded",
     "RotationLost",
     "SenderConfig",
+    "SenderRoster",
     "TokenCipher",
     "TokenKeeper",
     "TokenSet",
@@ -117,6 +133,7 @@ __all__ = [
     "WebhookApp",
     "account_problem",
     "as_imported",
+    "assign",
     "authorize_url",
     "create_company",
     "create_qbo_runtime",
@@ -126,6 +143,7 @@ __all__ = [
     "parse_notifications",
     "qbo_account_problem",
     "read_changes",
+    "sender_name",
     "sign",
     "verify",
     "webhook_app",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,7 @@ from connectors.qbo._limits import RealmLimits
 from connectors.qbo._oauth import OAuthApp, OAuthClient
 from connectors.qbo._reader import QboReader, ReaderConfig, webhook_hints
 from connectors.qbo._sender import DrainReport, QboSender, SenderConfig
+from connectors.qbo._sharing import SenderRoster, assign
 from connectors.qbo._tokens import TokenKeeper
 from connectors.qbo._webhooks import WebhookApp, webhook_app
 from connectors.store import Store
@@ -31,7 +34,7 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SENDER_GROUP", "QboRuntime", "create_qbo_runtime", "oauth_app"]
+__all__ = ["SENDER_GROUP", "QboRuntime", "create_qbo_runtime", "oauth_app", "sender_name"]
 
 # The consumer group whose committed offsets are the QBO companies' progress.
 SENDER_GROUP = "qbsync-qbo-sender"
@@ -67,8 +70,11 @@ class QboRuntime:
 
     threads: int = 8
     lease: timedelta = timedelta(minutes=2)
-    # This process, as the holder of companies' drain leases.
-    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # This process, as the holder of companies' drain leases and a member of the roster.
+    owner: str = field(default_factory=lambda: sender_name())
+    # The live senders, among which the companies are shared (None: this process drains
+    # every company whose lease it gets, as a single sender).
+    roster: SenderRoster | None = None
     # Reads the company's changes back after its commands (None: not configured).
     reader: QboReader | None = None
     # A company whose limiter would hold the next request longer than this is left for the
@@ -77,17 +83,23 @@ class QboRuntime:
     # The companies whose drain lease this process holds, and until when.
     _held: dict[str, datetime] = field(default_factory=dict)
     _held_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Until when this process's roster heartbeat runs.
+    _alive_until: datetime | None = None
 
     def drain_all(self) -> dict[str, DrainReport]:
         """One drain of every connected company, ``threads`` companies at a time, so a
         realm waiting out a ``Retry-After`` does not hold up the others (each realm is still
         drained by one thread, in order); companies that need reconnecting wait, and so do
-        companies another sender process holds the lease of (not in the answer)."""
+        companies another sender process holds the lease of, or that the roster gives to
+        another sender (:meth:`mine`), are not drained here (not in the answer)."""
         ready = [
             (c.profile_id, c.realm_id)
             for c in self.connections.companies()
             if c.status == CONNECTED and c.realm_id
         ]
+        if self.roster is not None:
+            mine = self.mine([profile for profile, _realm in ready])
+            ready = [(profile, realm) for profile, realm in ready if profile in mine]
         if len(ready) <= 1 or self.threads <= 1:
             drained = {profile: self.drain_leased(profile, realm) for profile, realm in ready}
         else:
@@ -98,6 +110,26 @@ class QboRuntime:
                 }
                 drained = {profile: future.result() for profile, future in futures.items()}
         return {profile: report for profile, report in drained.items() if report is not None}
+
+    def mine(self, companies: list[str]) -> set[str]:
+        """The companies the roster gives this process (``connectors.qbo._sharing``): it
+        renews its heartbeat once half of it is gone, shares ``companies`` among the live
+        senders, and gives back the lease of every company now given to another sender."""
+        assert self.roster is not None
+        now = datetime.now(UTC)
+        if self._alive_until is None or self._alive_until - now <= self.lease / 2:
+            self.roster.beat(self.owner, self.lease)
+            self._alive_until = now + self.lease
+        members = {*self.roster.live(), self.owner}
+        ours = {c for c, member in assign(companies, members).items() if member == self.owner}
+        with self._held_lock:
+            moved = [profile for profile in self._held if profile not in ours]
+            for profile in moved:
+                del self._held[profile]
+        for profile in moved:
+            self.connections.release_drain(profile, self.owner)
+            log.info("qbo company moved to another sender", extra={"profile": profile})
+        return ours
 
     def drain_leased(self, profile_id: str, realm_id: str) -> DrainReport | None:
         """One drain of one company under its lease; None when another process holds it.
@@ -178,9 +210,17 @@ class QboRuntime:
             held, self._held = list(self._held), {}
         for profile_id in held:  # another sender may take them over at once
             self.connections.release_drain(profile_id, self.owner)
+        if self.roster is not None:
+            self.roster.leave(self.owner)
         self.commands.close()
         self.sink.close()
         self.http.close()
+
+
+def sender_name() -> str:
+    """This process as a sender: host and pid for an operator reading the store, and a
+    random part so a restarted process with the same pid is a new sender."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def create_qbo_runtime(
@@ -256,4 +296,5 @@ def create_qbo_runtime(
         qbo.sender_threads,
         timedelta(seconds=qbo.drain_lease_s),
         reader=reader,
+        roster=SenderRoster(store.engine),
     )

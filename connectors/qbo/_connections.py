@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from connectors.qbo._crypto import TokenCipher
 from connectors.qbo._oauth import OAuthClient, TokenSet
 from connectors.store import Profile, QboCompanyRow, Store, Tenant
-from core.errors import QbsyncError
+from core.errors import ConfigurationError, QbsyncError
 
 __all__ = [
     "CONNECTED",
@@ -27,6 +27,7 @@ __all__ = [
     "RECONNECT_NEEDED",
     "QboCompany",
     "QboConnections",
+    "QboStatus",
     "RotationLost",
     "UnknownConnect",
     "create_company",
@@ -46,6 +47,16 @@ class RotationLost(QbsyncError):
 
 class UnknownConnect(QbsyncError):
     """A callback's ``state`` matches no connect flow under way (expired, used, or forged)."""
+
+
+@dataclass(frozen=True)
+class QboStatus:
+    """A company's connection as the console shows it: no tokens."""
+
+    profile_id: str
+    realm_id: str | None
+    status: str  # NOT_CONNECTED, PENDING, CONNECTED, RECONNECT_NEEDED
+    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -105,9 +116,17 @@ def create_company(store: Store, *, name: str, tenants: list[str]) -> str:
 
 
 class QboConnections:
-    def __init__(self, engine: Engine, cipher: TokenCipher) -> None:
+    def __init__(self, engine: Engine, cipher: TokenCipher | None) -> None:
+        """``cipher`` None: no tokens are read or written (the console starts a connect
+        flow and shows a company's status; only the sender holds the token keys)."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._cipher = cipher
+        self._cipher_or_none = cipher
+
+    @property
+    def _cipher(self) -> TokenCipher:
+        if self._cipher_or_none is None:
+            raise ConfigurationError("QBSYNC_QBO_TOKEN_KEYS is needed to read or store tokens")
+        return self._cipher_or_none
 
     def _company(self, row: QboCompanyRow) -> QboCompany:
         tokens = None
@@ -187,6 +206,14 @@ class QboConnections:
         row.refresh_expires_at = tokens.refresh_expires_at
         row.token_version = row.token_version + 1
         row.updated_at = now
+
+    def status(self, profile_id: str) -> QboStatus | None:
+        """Where the company's connection stands, without its tokens (None: never begun)."""
+        with self._sessions() as session:
+            row = session.get(QboCompanyRow, profile_id)
+            if row is None:
+                return None
+            return QboStatus(row.profile_id, row.realm_id, row.status, row.last_error)
 
     def company(self, profile_id: str) -> QboCompany | None:
         with self._sessions() as session:

@@ -23,6 +23,7 @@ __all__ = [
     "LoginThrottle",
     "Profile",
     "QboCompanyRow",
+    "QboSenderRow",
     "SessionRecord",
     "SyncLogEntry",
     "Tenant",
@@ -262,6 +263,17 @@ class QboCompanyRow(Base):
     # two senders never send one company's commands at once.
     drain_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     drain_lease_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class QboSenderRow(Base):
+    """A live QBO sender process (a heartbeat: the row counts while ``alive_until`` is ahead),
+    so the senders share the companies among themselves (``connectors.qbo.assign``)."""
+
+    __tablename__ = "qbo_senders"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime]
+    alive_until: Mapped[datetime]
 
 
 class WebConnectorClient(Base):

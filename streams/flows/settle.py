@@ -59,17 +59,13 @@ class Retries:
 
 def create_reference(result: Result) -> bool:
     """Whether a refusal may name a reference that is gone (3140: worth reading mappings)."""
-    return not _ok(result) and explained(result).action == "create-reference"
+    return not result.succeeded and explained(result).action == "create-reference"
 
 
 def adds(result: Result) -> bool:
     """Whether a result is a successful Add with a QuickBooks id (which another app record
     may hold already: worth reading who)."""
-    return _ok(result) and result.action == "ADD" and bool(result.qb_id)
-
-
-def _ok(result: Result) -> bool:
-    return result.status_severity != "Error" and 0 <= result.status_code < 1000
+    return result.succeeded and result.action == "ADD" and bool(result.qb_id)
 
 
 def settle(
@@ -93,7 +89,7 @@ def settle(
         holder = _holder(written, known, tenant_id, entity, result.qb_id)
         if holder is not None and holder != entity_id:
             return _name_taken(outbox, source, result, holder, now)
-    if _ok(result):
+    if result.succeeded:
         step = Step(send=[outbox.status(result, ok=True)], mapped=[(tenant_id, dependency)])
         if result.qb_id:
             step.writes.mappings.append(

@@ -81,6 +81,11 @@ def test_a_result_decoded_as_a_command_is_refused() -> None:
     data = result.encode(codec)
     assert Result.decode(codec, data) == result
     assert not Result.decode(codec, data).succeeded
+    # A warning below 1000 did the work; an error never did, whatever its code.
+    assert result.replace(status_code=530, status_severity="Warn").succeeded
+    assert result.replace(status_code=0, status_severity="Info").succeeded
+    assert not result.replace(status_code=0, status_severity="Error").succeeded
+    assert not result.replace(status_code=-41, status_severity="Warn").succeeded
     with pytest.raises(DecodeError):
         Command.decode(codec, data)
 

@@ -132,3 +132,32 @@ def test_single_sign_on_reaches_the_console_with_its_secret_from_the_secret(
         render(
             chart, merged(REQUIRED, {"console": {"enabled": True, "oidc": {"issuer": "https://x"}}})
         )
+
+
+def test_connect_to_quickbooks_reaches_the_console_without_secrets(chart: helm.Chart) -> None:
+    """With the QBO sender on, the console gets what its "Connect to QuickBooks" button
+    needs: the app's client id, Intuit's authorize URL and the sender's callback; never the
+    client secret or the token keys."""
+    alone = env_by_name(
+        container(
+            index(render(chart, merged(REQUIRED, CONSOLE)))[("Deployment", f"{FULLNAME}-console")]
+        )
+    )
+    assert not any(name.startswith("QBSYNC_QBO_") for name in alone)
+    qbo = {
+        "qbo": {
+            "enabled": True,
+            "clientId": "ABc123",
+            "ingress": {"enabled": True, "host": "qbo.example.com"},
+        }
+    }
+    docs = index(render(chart, merged(REQUIRED, CONSOLE, qbo)))
+    env = env_by_name(container(docs[("Deployment", f"{FULLNAME}-console")]))
+    qbo_env = {name: e.get("value") for name, e in env.items() if name.startswith("QBSYNC_QBO_")}
+    assert qbo_env == {
+        "QBSYNC_QBO_CLIENT_ID": "ABc123",
+        "QBSYNC_QBO_AUTHORIZE_URL": "https://appcenter.intuit.com/connect/oauth2",
+        "QBSYNC_QBO_REDIRECT_URI": "https://qbo.example.com/qbo/callback",
+    }
+    sender = env_by_name(container(docs[("Deployment", f"{FULLNAME}-qbo")]))
+    assert sender["QBSYNC_QBO_REDIRECT_URI"]["value"] == qbo_env["QBSYNC_QBO_REDIRECT_URI"]

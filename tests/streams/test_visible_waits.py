@@ -232,3 +232,43 @@ def test_the_feeds_show_a_tenants_statuses_and_changes_and_follow_new_ones(sync:
     assert listed.exit_code == 0, listed.output
     assert "CREATED" in listed.stdout
     assert babbage["qb_id"] in listed.stdout
+
+
+def test_qbsync_parked_dead_letter_moves_a_waiting_record_to_the_dead_letter_topic(
+    sync: Sync,
+) -> None:
+    """``qbsync parked dead-letter`` by itself: the worker takes the record out of the parked
+    ones and puts it on the dead-letter topic as ``withdrawn``; nothing goes to QuickBooks."""
+    sync.publish(invoice("i-9", "c-9"))  # its customer never came: it waits
+
+    def parked_for_the_customer() -> Any:
+        listed = cli("parked", "list", "--tenant", "t-1", "--json")
+        return listed if [p["id"] for p in listed] == ["i-9"] else None
+
+    (parked,) = until(parked_for_the_customer, what="the invoice parked for its customer")
+    assert parked["waiting_on"] == ["customer:c-9|job:c-9"]  # a customer or a job
+    words = CliRunner().invoke(
+        app, ["parked", "dead-letter", "--tenant", "t-1", "--entity", "invoice", "--id", "i-9"]
+    )
+    assert words.exit_code == 0, words.output
+    assert "dead-letter of invoice 'i-9' (waiting) requested." in words.output
+    assert f"dead-letter topic {sync.settings.topics.dead_letters}" in words.output
+    assert "Nothing is sent to QuickBooks" in words.output
+
+    def withdrawn() -> Any:
+        letters = [dl for dl in cli("dlq", "list", "--json") if dl["record"] == "invoice:i-9"]
+        return letters or None
+
+    (letter,) = until(withdrawn, what="the invoice on the dead-letter topic")
+    assert letter["code"] == "withdrawn"
+    until(
+        lambda: cli("parked", "list", "--tenant", "t-1", "--json") == [],
+        what="nothing parked any more",
+    )
+    # A name that is not parked is refused with exit code 1, naming what was not found.
+    missing = CliRunner().invoke(
+        app, ["parked", "dead-letter", "--tenant", "t-1", "--entity", "invoice", "--id", "nope"]
+    )
+    assert missing.exit_code == 1
+    sync.connector.run_once()
+    assert sync.store.mapping("t-1", "invoice", "i-9") is None

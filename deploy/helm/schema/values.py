@@ -656,23 +656,11 @@ class ConsoleOidc(_Model):
     name: str = Field(default="single sign-on", description="The sign-in button's words.")
 
 
-class Console(_Model):
-    """``qbsync console``: the support console and the setup page (docs/console.md). Off by
-    default: create its staff users first (``qbsync console user add``)."""
+class HttpDeployment(_Model):
+    """What the chart's HTTP Deployments share (the console, the QBO sender): pods behind a
+    Service, probes on GET /healthz, resources, a grace period and placement."""
 
-    enabled: bool = Field(default=False, description="Deploy the console.")
     replicas: int = Field(default=1, ge=0, description="Pods behind the Service.")
-    port: Port = Field(default=8090, description="Container port the console listens on.")
-    path_prefix: str = Field(
-        default="/console",
-        pattern=r"^(/[A-Za-z0-9._-]+)*$",
-        description="QBSYNC_CONSOLE_PATH_PREFIX: the pages are served under it.",
-    )
-    public_url: str = Field(
-        default="",
-        description="QBSYNC_CONSOLE_PUBLIC_URL, the base of setup links. Empty: "
-        "https://<console.ingress.host><pathPrefix> when the Ingress is enabled.",
-    )
     resources: Resources = Field(
         default_factory=lambda: Resources(
             requests=ResourceList(cpu="50m", memory="192Mi"),
@@ -688,19 +676,37 @@ class Console(_Model):
         default_factory=lambda: ProbeTiming(initial_delay_seconds=15, period_seconds=20),
         description="HTTP GET /healthz.",
     )
-    service: Service = Field(default_factory=Service, description="The console Service.")
-    ingress: ConsoleIngress = Field(
-        default_factory=ConsoleIngress, description="The console Ingress."
-    )
-    oidc: ConsoleOidc = Field(
-        default_factory=ConsoleOidc, description="Single sign-on for staff (docs/console.md)."
-    )
+    service: Service = Field(default_factory=Service, description="Its Service.")
     termination_grace_period_seconds: int = Field(
         default=30, ge=0, description="Time to finish requests under way (a replay)."
     )
     pod_annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations.")
     pod_labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
     scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
+
+
+class Console(HttpDeployment):
+    """``qbsync console``: the support console and the setup page (docs/console.md). Off by
+    default: create its staff users first (``qbsync console user add``)."""
+
+    enabled: bool = Field(default=False, description="Deploy the console.")
+    port: Port = Field(default=8090, description="Container port the console listens on.")
+    path_prefix: str = Field(
+        default="/console",
+        pattern=r"^(/[A-Za-z0-9._-]+)*$",
+        description="QBSYNC_CONSOLE_PATH_PREFIX: the pages are served under it.",
+    )
+    public_url: str = Field(
+        default="",
+        description="QBSYNC_CONSOLE_PUBLIC_URL, the base of setup links. Empty: "
+        "https://<console.ingress.host><pathPrefix> when the Ingress is enabled.",
+    )
+    ingress: ConsoleIngress = Field(
+        default_factory=ConsoleIngress, description="The console Ingress."
+    )
+    oidc: ConsoleOidc = Field(
+        default_factory=ConsoleOidc, description="Single sign-on for staff (docs/console.md)."
+    )
 
 
 class QboIngress(Ingress):
@@ -716,14 +722,14 @@ class QboIngress(Ingress):
     )
 
 
-class Qbo(_Model):
+class Qbo(HttpDeployment):
     """``qbsync qbo send``: the QuickBooks Online sender (docs/qbo.md). Drains every connected
     company's command topic under a per-company lease (several replicas share the companies),
     reads changes back, and serves the OAuth callback, Intuit's webhooks and /healthz."""
 
     enabled: bool = Field(default=False, description="Deploy the QBO sender.")
     replicas: int = Field(
-        default=1, ge=0, description="Sender pods; each company is drained by one at a time."
+        default=1, ge=0, description="Sender pods; they share the companies, each drained by one."
     )
     port: Port = Field(default=8091, description="QBSYNC_QBO_LISTEN's port in the container.")
     api_base_url: str = Field(
@@ -782,24 +788,12 @@ class Qbo(_Model):
         ),
         description="Container resources.",
     )
-    readiness_probe: ProbeTiming = Field(
-        default_factory=lambda: ProbeTiming(initial_delay_seconds=5, period_seconds=10),
-        description="HTTP GET /healthz.",
-    )
-    liveness_probe: ProbeTiming = Field(
-        default_factory=lambda: ProbeTiming(initial_delay_seconds=15, period_seconds=20),
-        description="HTTP GET /healthz.",
-    )
-    service: Service = Field(default_factory=Service, description="The sender's Service.")
     ingress: QboIngress = Field(default_factory=QboIngress, description="The sender's Ingress.")
     termination_grace_period_seconds: int = Field(
         default=60,
         ge=0,
         description="Time to finish the command under way and give the companies' leases back.",
     )
-    pod_annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations.")
-    pod_labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
-    scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
 
     @model_validator(mode="after")
     def _enabled_needs_the_app(self) -> "Qbo":

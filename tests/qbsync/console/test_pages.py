@@ -698,3 +698,47 @@ def test_a_files_session_history_is_bounded(
         history.ended(f"ticket-{number}", "closed", settled=number)
     assert [s.settled for s in history.recent(profile.id)] == [5, 4, 3, 2]
     assert len(history.recent(other.id)) == 1
+
+
+def test_the_dead_letter_list_reads_a_window_and_pages_back_by_offset(
+    console: Console, settings: Settings, broker: BrokerInfo
+) -> None:
+    """A page reads at most QBSYNC_CONSOLE_DEAD_LETTER_PAGE letters of the topic (the
+    newest), and "Older dead letters" pages back by offset until the topic's start: every
+    letter is on exactly one page."""
+    use_broker(settings, broker)
+    prepare_topics(settings)
+    settings.console.dead_letter_page = 3
+    built = create_console(settings)
+    built.app.testing = True
+    try:
+        browser, _good = signed_in(built, "olga")
+        pipeline = Pipeline(settings, built.store, AvroCodec())
+        events = settings.topics.events
+        producer = RecordProducer(settings.kafka.client_config())
+        producer.send_all(
+            [
+                pipeline.dead_letter(
+                    Source(events, 0, n, b"t-1", f"\x00letter-{n}".encode()),
+                    Failure("unknown-tenant", f"letter number {n}"),
+                    tenant_id="t-1",
+                )
+                for n in range(7)
+            ]
+        )
+        producer.close()
+        pages: list[list[str]] = []
+        url: str | None = "/dead-letters"
+        while url is not None:
+            page = browser.get(url)
+            assert page.status_code == 200
+            text = page.data.decode()
+            pages.append(re.findall(r"letter number (\d)", text))
+            older = re.search(r'id="older" href="([^"]+)"', text)
+            url = older.group(1).replace("&amp;", "&") if older else None
+            assert len(pages) <= 7, pages
+        assert pages == [["6", "5", "4"], ["3", "2", "1"], ["0"]]
+        # An offset that is not one is refused, naming the parameter.
+        assert browser.get("/dead-letters?before=x").status_code == 400
+    finally:
+        built.close()

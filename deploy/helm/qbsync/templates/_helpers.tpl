@@ -264,3 +264,18 @@ prometheus.io/scrape: "true"
 prometheus.io/port: {{ .port | int | quote }}
 prometheus.io/path: /metrics
 {{- end }}
+
+{{/*
+The QBO app's redirect URI (the sender's /qbo/callback): qbo.redirectUri, else derived from
+the sender's Ingress. The sender and the console's "Connect to QuickBooks" both name it.
+*/}}
+{{- define "qbsync.qboRedirectUri" -}}
+{{- $qbo := .Values.qbo -}}
+{{- if $qbo.redirectUri -}}
+{{- $qbo.redirectUri -}}
+{{- else if $qbo.ingress.enabled -}}
+{{- printf "https://%s/qbo/callback" $qbo.ingress.host -}}
+{{- else -}}
+{{- fail "qbo.redirectUri is required when the QBO sender is enabled without its Ingress" -}}
+{{- end -}}
+{{- end -}}

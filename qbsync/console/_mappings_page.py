@@ -1,0 +1,79 @@
+"""A tenant's mappings: match and unmatch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from qbsync.console._context import Context
+
+__all__ = ["register"]
+
+
+def register(ctx: Context) -> None:
+    app, store, staff, audit = ctx.app, ctx.store, ctx.staff, ctx.audit
+
+    # -- mappings --------------------------------------------------------------------------
+
+    def mappings_page(tenant: str, entity: str, report: Any = None) -> str:
+        return render_template(
+            "mappings.html",
+            rows=store.mappings(tenant, entity or None) if tenant else [],
+            tenant=tenant,
+            entity=entity,
+            tenants=store.tenants(),
+            report=report,
+        )
+
+    @app.get("/mappings")
+    @staff()
+    def mappings() -> str:
+        return mappings_page(request.args.get("tenant", ""), request.args.get("entity", ""))
+
+    @app.post("/mappings/match")
+    @staff("operator")
+    def match() -> str:
+        import csv
+
+        from qbsync.mappings import match as match_records
+
+        tenant = request.form.get("tenant", "")
+        entity = request.form.get("entity", "")
+        if not tenant or not entity:
+            abort(400, "tenant and entity: both are needed to match records")
+        dry_run = request.form.get("dry_run") == "on"
+        pasted = request.form.get("records", "").strip()
+        if pasted:
+            report = match_records(
+                store,
+                tenant,
+                entity,
+                records=[dict(r) for r in csv.DictReader(pasted.splitlines())],
+                dry_run=dry_run,
+                source="the pasted records",
+            )
+        else:
+            report = match_records(
+                store,
+                tenant,
+                entity,
+                one=(request.form.get("id", ""), request.form.get("qb_id", "")),
+                dry_run=dry_run,
+            )
+        if not dry_run:
+            audit("map.match", f"{tenant}:{entity}", **report.as_json())
+        return mappings_page(tenant, entity, report)
+
+    @app.post("/mappings/unmatch")
+    @staff("operator")
+    def unmatch() -> BaseResponse:
+        from qbsync.mappings import unmatch as forget
+
+        tenant = request.form.get("tenant", "")
+        entity = request.form.get("entity", "")
+        source_id = request.form.get("id", "")
+        forget(store, tenant, entity, source_id)
+        audit("map.unmatch", f"{tenant}:{entity}:{source_id}")
+        return redirect(url_for("mappings", tenant=tenant, entity=entity))
