@@ -98,6 +98,31 @@ def test_transform_compares_the_worker_with_a_bare_pass_through(
         )
 
 
+def test_transform_workers_compares_two_workers_in_one_group_with_one(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    report = run_bench(
+        "transform.py",
+        broker,
+        tmp_path,
+        *("--workers", "2", "--events", "60", "--files", "2", "--tenants-per-file", "2"),
+    )
+    assert report["bench"] == "transform-scale"
+    assert report["events_partitions"] == 2
+    assert set(report["workers"]) == {"1", "2"}
+    for figures in report["workers"].values():
+        assert figures["complete"] is True
+        assert figures["events"] == figures["outputs"] == 60
+    one, two = report["workers"]["1"], report["workers"]["2"]
+    if one["events_per_s"] and one["events_per_cpu_s"]:
+        assert report["speedup"] == pytest.approx(
+            two["events_per_s"] / one["events_per_s"], abs=0.01
+        )
+        assert report["cpu_ratio"] == pytest.approx(
+            two["events_per_cpu_s"] / one["events_per_cpu_s"], abs=0.01
+        )
+
+
 def test_topics_reports_first_use_and_steady_sending_per_count(
     broker: BrokerInfo, tmp_path: Path
 ) -> None:
