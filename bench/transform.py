@@ -479,11 +479,7 @@ def scale_main(args: argparse.Namespace) -> None:
             publisher.close()
         one, many = runs["1"], runs[str(workers)]
         report = {
-            "bench": "transform-scale",
-            "broker": {"kind": broker.kind, "version": broker.version},
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "database": settings.database_url.split(":", 1)[0].split("+", 1)[0],
+            **report_head("transform-scale", broker, settings),
             "events_partitions": workers,
             "files": args.files,
             "tenants": args.files * args.tenants_per_file,
@@ -492,6 +488,17 @@ def scale_main(args: argparse.Namespace) -> None:
             "cpu_ratio": _ratio(many["events_per_cpu_s"], one["events_per_cpu_s"]),
         }
         print(json.dumps(report))
+
+
+def report_head(bench: str, broker: BrokerInfo, settings: Settings) -> dict[str, Any]:
+    """What every report starts with: the bench, the broker, the machine, the store."""
+    return {
+        "bench": bench,
+        "broker": {"kind": broker.kind, "version": broker.version},
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "database": settings.database_url.split(":", 1)[0].split("+", 1)[0],
+    }
 
 
 def _ratio(a: float, b: float) -> float:
@@ -590,11 +597,7 @@ def main() -> None:
         loop["events_per_s"] = round(own["events"] / own["wall_s"], 1) if own["wall_s"] else 0.0
         loop["events_per_cpu_s"] = round(own["events"] / own["cpu_s"], 1) if own["cpu_s"] else 0.0
         report = {
-            "bench": "transform",
-            "broker": {"kind": broker.kind, "version": broker.version},
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "database": settings.database_url.split(":", 1)[0].split("+", 1)[0],
+            **report_head("transform", broker, settings),
             "files": len(files),
             "tenants": len(tenants),
             "events_partitions": settings.topics.events_partitions,

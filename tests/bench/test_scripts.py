@@ -101,12 +101,8 @@ def test_transform_compares_the_worker_with_a_bare_pass_through(
 def test_transform_workers_compares_two_workers_in_one_group_with_one(
     broker: BrokerInfo, tmp_path: Path
 ) -> None:
-    report = run_bench(
-        "transform.py",
-        broker,
-        tmp_path,
-        *("--workers", "2", "--events", "60", "--files", "2", "--tenants-per-file", "2"),
-    )
+    sizes = ("--events", "60", "--files", "2", "--tenants-per-file", "2")
+    report = run_bench("transform.py", broker, tmp_path, "--workers", "2", *sizes)
     assert report["bench"] == "transform-scale"
     assert report["events_partitions"] == 2
     assert set(report["workers"]) == {"1", "2"}
