@@ -133,6 +133,19 @@ def test_topics_reports_first_use_and_steady_sending_per_count(
         assert level["steady"]["events_per_s"] > 0
 
 
+def test_topic_writes_reports_both_producers_over_every_topic(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    report = run_bench("topic_writes.py", broker, tmp_path, "--topics", "7")
+    assert report["bench"] == "topic_writes"
+    assert report["topics"] == 7
+    for producer in ("first", "second"):
+        figures = report[producer]
+        assert (figures["first_half_topics"], figures["second_half_topics"]) == (3, 4)
+        assert figures["again_topics"] == 7
+        assert min(figures["first_half_s"], figures["second_half_s"], figures["again_s"]) >= 0
+
+
 def test_e2e_settles_every_command_exactly_once(broker: BrokerInfo, tmp_path: Path) -> None:
     report = run_bench(
         "e2e.py", broker, tmp_path, "--commands", "60", "--files", "3", "--sessions", "3"
