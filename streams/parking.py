@@ -216,9 +216,10 @@ class ParkingLot:
     def _sync(self) -> None:
         """Rebuild the index if the store changed without us (changelog recovery, a
         rebalance): O(1) per call, not a walk of the keys. The store must hold as many keys
-        as the index, and the probe (the entry the lot wrote or read last) the same bytes:
-        a store emptied, refilled with as many other keys, or whose probe was replaced, is
-        re-read."""
+        as the index, and the probe (the entry the lot parked last, or the newest left) the
+        same bytes: a store emptied, grown, shrunk, refilled with as many other keys, or
+        whose probe was replaced, is re-read. Not seen, as with the earlier check of the
+        first 8 keys: a change elsewhere that keeps both the count and the probe."""
         data = self._data
         if len(data) == len(self._entries) and (
             self._probe is None or data.get(self._probe) == self._probe_raw
