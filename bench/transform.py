@@ -37,7 +37,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -369,22 +369,24 @@ def measure(
     events: Sequence[PreparedEvent],
     publisher: EventPublisher,
     counter: OutputCounter,
-    start: Callable[[], AbstractContextManager[tuple[int, Callable[[], None]]]],
+    start: Callable[[], AbstractContextManager[tuple[int | list[int], Callable[[], None]]]],
     *,
     timeout_s: float,
 ) -> dict[str, Any]:
-    """Pre-publish ``events``, then start the consumer process. Rates are taken from its
-    first output to its last (start-up and the group join excluded; ``first_output_s``
-    shows them), CPU from /proc over the same span."""
+    """Pre-publish ``events``, then start the consumer process(es). Rates are taken from the
+    first output to the last (start-up and the group join excluded; ``first_output_s``
+    shows them), CPU from /proc over the same span (summed over the processes)."""
     publish_s = publish(publisher, events)
     progress(f"{name}: {len(events)} events published in {publish_s:.1f} s; starting")
     started = time.perf_counter()
     with start() as (pid, alive):
+        pids = pid if isinstance(pid, list) else [pid]
         if not counter.wait_for(1, timeout_s=180, alive=alive):
             raise RuntimeError(f"{name}: no output within 180 s")
-        first_at, first_cpu, first_count = time.perf_counter(), cpu_seconds(pid), counter.count
+        first_at, first_count = time.perf_counter(), counter.count
+        first_cpu = sum(cpu_seconds(one) for one in pids)
         arrived = counter.wait_for(len(events), timeout_s=timeout_s, alive=alive)
-        last_at, last_cpu = time.perf_counter(), cpu_seconds(pid)
+        last_at, last_cpu = time.perf_counter(), sum(cpu_seconds(one) for one in pids)
     outputs = counter.count
     span_s = last_at - first_at
     cpu_s = last_cpu - first_cpu
@@ -404,6 +406,101 @@ def measure(
     }
 
 
+def prepare_run(
+    args: argparse.Namespace, work: Path, broker: BrokerInfo, name: str, partitions: int = 0
+) -> tuple[Settings, list[File], list[str], dict[str, int]]:
+    """One run's settings, store, files and their tenants, and command topics (created)."""
+    settings = bench_settings(work, broker, name)
+    if partitions:
+        settings.topics.events_partitions = settings.topics.results_partitions = partitions
+    if args.database_url:
+        settings.database.url = SecretStr(args.database_url)
+    upgrade(settings.database_url)
+    prepare_topics(settings)
+    store = Store(settings.database_url)
+    # Tenant ids of their own: a shared database keeps earlier runs' tenants.
+    label = f"{settings.topics.prefix}-f"
+    files = create_files(store, args.files, args.tenants_per_file, logins=False, label=label)
+    store.close()
+    tenants = [tenant for file in files for tenant in file.tenants]
+    command_topics = {settings.topics.commands(file.profile_id): 1 for file in files}
+    ensure_topics(settings.kafka.client_config(), command_topics)
+    return settings, files, tenants, command_topics
+
+
+def scale_main(args: argparse.Namespace) -> None:
+    """``--workers N``: one worker, then N worker processes in one group, each run reading
+    its own copy of the same events from an ``events`` topic of N partitions."""
+    workers = args.workers
+    with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp, running_broker() as broker:
+        work = Path(tmp)
+        os.chdir(work)
+        runs: dict[str, dict[str, Any]] = {}
+        for count in (1, workers):
+            settings, _files, tenants, command_topics = prepare_run(
+                args, work, broker, f"scale{count}", workers
+            )
+            publisher = EventPublisher(settings)
+            events = customer_events(publisher, tenants, args.events)
+
+            @contextmanager
+            def group(
+                count: int = count, settings: Settings = settings
+            ) -> Iterator[tuple[list[int], Callable[[], None]]]:
+                with ExitStack() as stack:
+                    started = []
+                    for index in range(count):
+                        own = settings.model_copy(deep=True)
+                        own.worker.web_port = free_port()
+                        started.append(
+                            stack.enter_context(
+                                child_process(
+                                    f"worker-{count}-{index}",
+                                    ["worker"],
+                                    env=child_env(own),
+                                    log_dir=work / "logs",
+                                )
+                            )
+                        )
+
+                    def alive() -> None:
+                        for worker in started:
+                            if not worker.alive():
+                                raise RuntimeError(f"a worker exited:\n{worker.log_tail(400)}")
+
+                    yield [worker.process.pid for worker in started], alive
+
+            counter = OutputCounter(settings, command_topics)
+            name = f"{count} worker" + ("s" if count > 1 else "")
+            runs[str(count)] = measure(
+                name, events, publisher, counter, group, timeout_s=args.timeout
+            )
+            counter.close()
+            publisher.close()
+        one, many = runs["1"], runs[str(workers)]
+        report = {
+            **report_head("transform-scale", broker, settings),
+            "events_partitions": workers,
+            "files": args.files,
+            "tenants": args.files * args.tenants_per_file,
+            "workers": runs,
+            "speedup": _ratio(many["events_per_s"], one["events_per_s"]),
+            "cpu_ratio": _ratio(many["events_per_cpu_s"], one["events_per_cpu_s"]),
+        }
+        print(json.dumps(report))
+
+
+def report_head(bench: str, broker: BrokerInfo, settings: Settings) -> dict[str, Any]:
+    """What every report starts with: the bench, the broker, the machine, the store."""
+    return {
+        "bench": bench,
+        "broker": {"kind": broker.kind, "version": broker.version},
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "database": settings.database_url.split(":", 1)[0].split("+", 1)[0],
+    }
+
+
 def _ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else 0.0
 
@@ -419,6 +516,12 @@ def main() -> None:
         default="",
         help="the worker's store (e.g. a PostgreSQL URL); default: SQLite in a temporary dir",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="N > 1: one worker, then N in one group on N partitions of events (no peers)",
+    )
     parser.add_argument("--forward", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -429,23 +532,14 @@ def main() -> None:
         loop_main()
         return
     exit_on_sigterm()
+    if args.workers > 1:
+        scale_main(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp, running_broker() as broker:
         work = Path(tmp)
         os.chdir(work)  # Faust keeps its data directory in the working directory
-        settings = bench_settings(work, broker, "transform")
-        if args.database_url:
-            settings.database.url = SecretStr(args.database_url)
-        upgrade(settings.database_url)
-        prepare_topics(settings)
-        store = Store(settings.database_url)
-        # Tenant ids of their own: a shared database keeps earlier runs' tenants.
-        label = f"{settings.topics.prefix}-f"
-        files = create_files(store, args.files, args.tenants_per_file, logins=False, label=label)
-        store.close()
-        tenants = [tenant for file in files for tenant in file.tenants]
-        command_topics = {settings.topics.commands(file.profile_id): 1 for file in files}
-        ensure_topics(settings.kafka.client_config(), command_topics)
+        settings, files, tenants, command_topics = prepare_run(args, work, broker, "transform")
         publisher = EventPublisher(settings)
         events = customer_events(publisher, tenants, args.events)
 
@@ -503,11 +597,7 @@ def main() -> None:
         loop["events_per_s"] = round(own["events"] / own["wall_s"], 1) if own["wall_s"] else 0.0
         loop["events_per_cpu_s"] = round(own["events"] / own["cpu_s"], 1) if own["cpu_s"] else 0.0
         report = {
-            "bench": "transform",
-            "broker": {"kind": broker.kind, "version": broker.version},
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "database": settings.database_url.split(":", 1)[0].split("+", 1)[0],
+            **report_head("transform", broker, settings),
             "files": len(files),
             "tenants": len(tenants),
             "events_partitions": settings.topics.events_partitions,

@@ -51,7 +51,7 @@ class Message:
     SCHEMA: ClassVar[str]
 
     def to_avro(self) -> dict[str, Any]:
-        return {f.name: _to_avro(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {name: _to_avro(getattr(self, name)) for name in _field_names(type(self))}
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> Self:
@@ -75,6 +75,17 @@ class Message:
 
     def replace(self, **changes: object) -> Self:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type[Message]) -> tuple[str, ...]:
+    """A message class's fields, listed once (``dataclasses.fields`` per record costs)."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))  # type: ignore[arg-type]
+    return names
 
 
 def _to_avro(value: object) -> object:

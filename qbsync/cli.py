@@ -5,6 +5,7 @@ Exit codes: 0 done, 1 the work failed, 2 usage or configuration (see docs/cli.md
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -130,6 +131,9 @@ def worker() -> None:
     check_schema(settings.database_url)
     prepare_topics(settings)  # topics with their configs; drifted ones set back, logged
     faust_app = create_app(settings)
+    # What start-up made (modules, schemas, the app) lives as long as the process: frozen,
+    # full collections no longer walk it again and again at the event stream's pace.
+    gc.freeze()
     # Our handler (text or JSON, UTC) stays: Faust would replace it with its own.
     faust.Worker(
         faust_app, loglevel=logging.getLogger().level, quiet=True, override_logging=False

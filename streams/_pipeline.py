@@ -8,6 +8,7 @@ of the store in one place, before :mod:`streams._runner` carries them out.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 import uuid
@@ -31,7 +32,7 @@ from streams.tenant_settings import SettingsError, TenantSettings, load_settings
 from streams.translate import wanted
 from streams.two_way import Change, read
 
-__all__ = ["Failure", "Pipeline", "PipelineObserver", "Record", "Source", "Step"]
+__all__ = ["Failure", "Pipeline", "PipelineObserver", "Record", "Source", "Step", "command_ids"]
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +187,12 @@ class Pipeline:
         # Local to this call, never on self: settling and rechecks plan in other threads
         # meanwhile, and must read the store, not this batch's snapshot.
         known = self._read_events([event for _, event in decoded if isinstance(event, dict)])
+        ids = command_ids(len(decoded))
         steps = [
-            self._plan(source, event, known, parked=None) if isinstance(event, dict) else event
-            for source, event in decoded
+            self._plan(source, event, known, parked=None, command_id=command_id)
+            if isinstance(event, dict)
+            else event
+            for (source, event), command_id in zip(decoded, ids, strict=True)
         ]
         return self._done(steps, best_effort=True)
 
@@ -208,7 +212,12 @@ class Pipeline:
         return source, event
 
     def _plan(
-        self, source: Source, event: Event, known: translating.Known, parked: Parked | None
+        self,
+        source: Source,
+        event: Event,
+        known: translating.Known,
+        parked: Parked | None,
+        command_id: str | None = None,
     ) -> Step:
         return translating.plan_event(
             self.outbox,
@@ -217,7 +226,7 @@ class Pipeline:
             known,
             parked=parked,
             now=self.clock(),
-            command_id=str(uuid.uuid4()),
+            command_id=command_id or str(uuid.uuid4()),
             import_entities=self.settings.gateway.import_entities,
         )
 
@@ -263,7 +272,9 @@ class Pipeline:
             known.tenants[tenant_id] = tenant = self.store.tenant(tenant_id)
             if tenant is not None:
                 known.apis[tenant.profile_id] = self._api(tenant.profile_id)
-        settings = {t.id: _settings(t) for t in known.tenants.values() if t is not None}
+        known.settings = settings = {
+            t.id: _settings(t) for t in known.tenants.values() if t is not None
+        }
         keys: set[tuple[str, str, str]] = set()
         names: set[tuple[str, str, str]] = set()
         for event in events:
@@ -418,6 +429,18 @@ class Pipeline:
             self._dead.pop((tenant_id, dependency), None)
             if command is not None and command.occurred_at is not None:
                 self.observer.settled(command.occurred_at, result.processed_at)
+
+
+def command_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as text, from one read of the OS's random source:
+    what ``str(uuid.uuid4())`` gives, at a third of its cost per event."""
+    raw = os.urandom(16 * count)
+    ids = []
+    for start in range(0, 16 * count, 16):
+        h = raw[start : start + 16].hex()
+        variant = "89ab"[int(h[16], 16) & 3]
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}")
+    return ids
 
 
 def _record(dependency: str) -> tuple[str, str]:

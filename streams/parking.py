@@ -108,6 +108,9 @@ class ParkingLot:
         self._write = write
         self._entries: dict[bytes, Parked] = {}
         self._by_dependency: dict[tuple[str, str], set[bytes]] = {}
+        # One record and the bytes object stored for it: see _sync.
+        self._probe: bytes | None = None
+        self._probe_raw: bytes | None = None
 
     # -- changes ----------------------------------------------------------------------
 
@@ -117,7 +120,7 @@ class ParkingLot:
         raw = entry.dumps()
         self._data[entry.record] = raw
         self._write(entry.partition, entry.record, raw)
-        self._remember(entry.record, entry)
+        self._remember(entry.record, entry, raw)
 
     def touch(self, entry: Parked) -> None:
         """Remember that ``entry`` was planned again and nothing changed: in memory only,
@@ -135,6 +138,8 @@ class ParkingLot:
         self._forget(record)
         self._data.pop(record, None)
         self._write(entry.partition, record, None)
+        if record == self._probe:
+            self._set_probe()
         return entry
 
     # -- questions --------------------------------------------------------------------
@@ -191,8 +196,9 @@ class ParkingLot:
 
     # -- the index --------------------------------------------------------------------
 
-    def _remember(self, record: bytes, entry: Parked) -> None:
+    def _remember(self, record: bytes, entry: Parked, raw: bytes) -> None:
         self._entries[record] = entry
+        self._probe, self._probe_raw = record, raw
         for dependency in entry.dependencies():
             self._by_dependency.setdefault((entry.tenant_id, dependency), set()).add(record)
 
@@ -208,23 +214,30 @@ class ParkingLot:
                     del self._by_dependency[(entry.tenant_id, dependency)]
 
     def _sync(self) -> None:
-        """Rebuild the index if the store changed without us (changelog recovery)."""
-        if len(self._data) == len(self._entries) and all(
-            key in self._entries for key in self._recent_keys()
+        """Rebuild the index if the store changed without us (changelog recovery, a
+        rebalance): O(1) per call, not a walk of the keys. The store must hold as many keys
+        as the index, and the probe (the entry the lot parked last, or the newest left) the
+        same bytes: a store emptied, grown, shrunk, refilled with as many other keys, or
+        whose probe was replaced, is re-read. Not seen, as with the earlier check of the
+        first 8 keys: a change elsewhere that keeps both the count and the probe."""
+        data = self._data
+        if len(data) == len(self._entries) and (
+            self._probe is None or data.get(self._probe) == self._probe_raw
         ):
             return
         self._entries.clear()
         self._by_dependency.clear()
-        for record, raw in list(self._data.items()):
-            self._remember(record, Parked.loads(raw))
+        self._probe = self._probe_raw = None
+        for record, raw in list(data.items()):
+            self._remember(record, Parked.loads(raw), raw)
 
-    def _recent_keys(self) -> Iterator[bytes]:
-        # Cheap check of membership: a recovered store of the same size but other keys is
-        # caught by the first few keys (dict order is insertion order).
-        for count, key in enumerate(self._data.keys()):
-            if count >= 8:
-                return
-            yield key
+    def _set_probe(self) -> None:
+        """After a release: the newest remaining entry is the probe (or none if empty)."""
+        if not self._entries:
+            self._probe = self._probe_raw = None
+            return
+        record = next(reversed(self._entries))
+        self._probe, self._probe_raw = record, self._data.get(record)
 
 
 def faust_lot(table: Any) -> ParkingLot:

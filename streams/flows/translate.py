@@ -19,6 +19,7 @@ from connectors.store import SyncLogEntry, Tenant
 from core.messages import Command, Failure
 from streams.flows._step import Outbox, Source, Step
 from streams.parking import Kind, Parked, record_key
+from streams.tenant_settings import TenantSettings
 from streams.translate import Context, Held, Paused, Skip, Waiting, plan
 from streams.two_way.from_quickbooks import ImportRefused, imports_for
 
@@ -52,6 +53,9 @@ class Known:
     # (profile, entity, full name) -> exists; unknown (never imported) counts as existing.
     names: dict[tuple[str, str, str], bool] = field(default_factory=dict)
     qb_changed_at: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+    # tenant -> its settings as a model, validated once per batch (not once per event);
+    # absent or None: planning validates the stored JSON itself and says what is wrong.
+    settings: dict[str, TenantSettings | None] = field(default_factory=dict)
 
     def context(self, envelope: Mapping[str, Any]) -> Context:
         tenant = self.tenants.get(envelope["tenant_id"])
@@ -61,7 +65,7 @@ class Known:
         return Context(
             profile_id=profile_id,
             mapping=self.mappings.get((tenant_id, envelope["entity"], envelope["entity_id"])),
-            settings=tenant.settings,
+            settings=self.settings.get(tenant_id) or tenant.settings,
             connected_on=tenant.created_at.date(),
             # An invoice's customer, a payment's invoices ...: what QuickBooks calls them.
             resolve=partial(_get, self.mappings, tenant_id),

@@ -98,6 +98,27 @@ def test_transform_compares_the_worker_with_a_bare_pass_through(
         )
 
 
+def test_transform_workers_compares_two_workers_in_one_group_with_one(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    sizes = ("--events", "60", "--files", "2", "--tenants-per-file", "2")
+    report = run_bench("transform.py", broker, tmp_path, "--workers", "2", *sizes)
+    assert report["bench"] == "transform-scale"
+    assert report["events_partitions"] == 2
+    assert set(report["workers"]) == {"1", "2"}
+    for figures in report["workers"].values():
+        assert figures["complete"] is True
+        assert figures["events"] == figures["outputs"] == 60
+    one, two = report["workers"]["1"], report["workers"]["2"]
+    if one["events_per_s"] and one["events_per_cpu_s"]:
+        assert report["speedup"] == pytest.approx(
+            two["events_per_s"] / one["events_per_s"], abs=0.01
+        )
+        assert report["cpu_ratio"] == pytest.approx(
+            two["events_per_cpu_s"] / one["events_per_cpu_s"], abs=0.01
+        )
+
+
 def test_topics_reports_first_use_and_steady_sending_per_count(
     broker: BrokerInfo, tmp_path: Path
 ) -> None:
@@ -110,6 +131,19 @@ def test_topics_reports_first_use_and_steady_sending_per_count(
         assert level["steady"]["complete"] is True
         assert level["steady"]["outputs"] == level["steady"]["events"] == 30
         assert level["steady"]["events_per_s"] > 0
+
+
+def test_topic_writes_reports_both_producers_over_every_topic(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    report = run_bench("topic_writes.py", broker, tmp_path, "--topics", "7")
+    assert report["bench"] == "topic_writes"
+    assert report["topics"] == 7
+    for producer in ("first", "second"):
+        figures = report[producer]
+        assert (figures["first_half_topics"], figures["second_half_topics"]) == (3, 4)
+        assert figures["again_topics"] == 7
+        assert min(figures["first_half_s"], figures["second_half_s"], figures["again_s"]) >= 0
 
 
 def test_e2e_settles_every_command_exactly_once(broker: BrokerInfo, tmp_path: Path) -> None:

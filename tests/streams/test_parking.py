@@ -57,6 +57,54 @@ def test_a_recovered_store_is_indexed_before_it_is_used() -> None:
     assert lot.waiting_on("t-1", "customer:c-1") == []
 
 
+class _NoWalk(dict[bytes, bytes]):
+    """A store that fails the test if the lot walks its keys."""
+
+    walking_allowed = True
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        assert self.walking_allowed, "the lot walked the store's keys"
+        return super().__iter__()
+
+    def keys(self):  # type: ignore[no-untyped-def]
+        assert self.walking_allowed, "the lot walked the store's keys"
+        return super().keys()
+
+    def items(self):  # type: ignore[no-untyped-def]
+        assert self.walking_allowed, "the lot walked the store's keys"
+        return super().items()
+
+
+def test_using_the_lot_does_not_walk_the_store() -> None:
+    store = _NoWalk()
+    lot = ParkingLot(store, lambda *_: None)
+    for n in range(1, 50):
+        lot.park(entry(f"i-{n}", "customer:c-1"))
+    store.walking_allowed = False
+    lot.remove(record_key("t-1", "invoice", "i-49"))  # the probe itself
+    lot.remove(record_key("t-1", "invoice", "i-3"))
+    lot.touch(entry("i-5", "customer:c-1", checked_at=200.0))
+    assert len(lot) == 47
+    assert lot.get(record_key("t-1", "invoice", "i-5")).checked_at == 200.0  # type: ignore[union-attr]
+    assert len(lot.waiting_on("t-1", "customer:c-1")) == 47
+
+
+def test_a_store_refilled_behind_its_back_is_read_again() -> None:
+    """Recovery of the same size: other keys, or the same keys with other values."""
+    store: dict[bytes, bytes] = {}
+    lot = ParkingLot(store, lambda *_: None)
+    lot.park(entry("i-1", "customer:c-1"))
+    lot.park(entry("i-2", "customer:c-1"))
+    store.clear()
+    for parked in (entry("i-7", "customer:c-7"), entry("i-8", "customer:c-7")):
+        store[parked.record] = parked.dumps()
+    assert lot.waiting_on("t-1", "customer:c-1") == []
+    assert [e.entity_id for e in lot.waiting_on("t-1", "customer:c-7")] == ["i-7", "i-8"]
+    newer = entry("i-8", "customer:c-9")
+    store[newer.record] = newer.dumps()  # the changelog's newer value of the probe
+    assert [e.entity_id for e in lot.waiting_on("t-1", "customer:c-9")] == ["i-8"]
+
+
 def test_due_expired_and_stale_pick_by_kind_and_time() -> None:
     lot = ParkingLot({}, lambda *_: None)
     lot.park(entry("i-1", "customer:c-1", parked_at=0.0, checked_at=0.0))
