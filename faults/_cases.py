@@ -25,6 +25,7 @@ from connectors.qbwc import throttle_key
 from connectors.qbxml import build_request
 from core.contracts import customer_event
 from faults._rig import CompanyRun, Rig, soap_envelope, until
+from qbsync._local_run import read_run_file
 from qbsync.runtime import free_port
 
 __all__ = ["CASES", "Case", "Outcome"]
@@ -420,9 +421,10 @@ def _accept_big_events(rig: Rig) -> None:
 def run_child_killed(rig: Rig) -> Outcome:
     """Item 6: kill -9 of ``qbsync run``'s gateway child: it is restarted."""
     port = free_port()
+    data_dir = rig.work / "run"
     env = {
         **os.environ,
-        "QBSYNC_DATA_DIR": str(rig.work / "run"),
+        "QBSYNC_DATA_DIR": str(data_dir),
         "QBSYNC_KAFKA_BOOTSTRAP_SERVERS": rig.settings.kafka.bootstrap_servers,
         "QBSYNC_TOPIC_PREFIX": f"{rig.settings.topics.prefix}-run",
         "QBSYNC_WORKER_WEB_PORT": str(free_port()),
@@ -432,16 +434,24 @@ def run_child_killed(rig: Rig) -> Outcome:
         # the whole test suite, whose last `qbsync run` console was still closing).
         "QBSYNC_CONSOLE_PORT": str(free_port()),
     }
+    output = (rig.work / "run.out").open("wb")
     parent = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "qbsync", "run", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
     )
     try:
         url_ok = _answers(port)
-        if not until(url_ok, 90):
-            return Outcome(False, "qbsync run did not start")
+        # Started means `run` has seen every child healthy and written its run file; a
+        # gateway killed before that is a child failing its start-up, which ends `run` by
+        # design (the case once killed it between its first 200 and run's own health check).
+
+        def started() -> bool:
+            return parent.poll() is not None or (read_run_file(data_dir) is not None and url_ok())
+
+        if not until(started, 90) or parent.poll() is not None:
+            return Outcome(False, f"qbsync run did not start: {_tail(rig.work / 'run.out')}")
         children = _children(parent.pid)
         gateway = next((pid for pid, cmd in children if " gateway" in cmd), None)
         if gateway is None:
@@ -452,16 +462,26 @@ def run_child_killed(rig: Rig) -> Outcome:
             and parent.poll() is None
         )
         alive = parent.poll() is None
-        return Outcome(
-            came_back and alive,
-            f"gateway restarted={came_back} run alive={alive} exit={parent.returncode}",
-        )
+        detail = f"gateway restarted={came_back} run alive={alive} exit={parent.returncode}"
+        if not (came_back and alive):
+            detail += f": {_tail(rig.work / 'run.out')}"
+        return Outcome(came_back and alive, detail)
     finally:
         parent.send_signal(signal.SIGTERM)
         try:
             parent.wait(30)
         except subprocess.TimeoutExpired:
             parent.kill()
+        output.close()
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    """The last lines ``qbsync run`` printed (its reason for ending), on one line."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "no output"
+    return " | ".join(text.strip().splitlines()[-lines:]) or "no output"
 
 
 def _answers(port: int) -> Callable[[], bool]:
