@@ -222,6 +222,32 @@ def test_a_login_that_finds_no_free_slot_is_busy_and_unchecked(
     assert spy.calls == 1
 
 
+def test_busy_answers_are_not_attempts_a_web_connector_retrying_is_never_locked_out(
+    store: Store, spy: ScryptSpy
+) -> None:
+    """A burst of first polls (thousands of files after a restart) answers "busy" while
+    the scrypt slots are taken; those retries must not count toward the name's lockout."""
+    known = create_profile(store, name="Retry Co", tenants=["t-r"])
+    conversation = gateway(store, kdf_concurrency=1, kdf_wait=0.0)
+    spy.gate = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        holding = pool.submit(conversation.authenticate, "holder", "guess")
+        while spy.active == 0:
+            spy.gate.wait(0.01)
+        answers = [
+            conversation.authenticate(known.profile.username, known.password)[1]
+            for _ in range(LoginPolicy().free_failures * 3)
+        ]
+        assert failures(store, known.profile.username) == 0
+        spy.gate.set()
+        assert holding.result(timeout=30)[1] == "nvu"
+    assert set(answers) == {"busy"}
+    # The slot free again: the right password gets in at once (not "throttled" -> "nvu"):
+    # a session opens ("": Pending has a command for every file).
+    spy.gate = None
+    assert conversation.authenticate(known.profile.username, known.password)[1] == ""
+
+
 def test_counters_of_names_nobody_tried_for_a_day_are_forgotten(store: Store) -> None:
     conversation = gateway(store)
     conversation.authenticate("sprayed-long-ago", "guess")
