@@ -44,6 +44,7 @@ from pathlib import Path
 from _stats import TimedTransport, percentile  # bench/ is the script's folder: first on sys.path
 from _wc_driver import drive, schedule
 from pydantic import SecretStr
+from sqlalchemy.pool import NullPool
 
 from connectors.kafka import RecordProducer, ensure_topics
 from connectors.qbwc import NewProfile, create_profile
@@ -199,6 +200,23 @@ def gateway_counters(base: str) -> dict[str, float]:
     return found
 
 
+def database_sessions(url: str) -> int | None:
+    """Connections ever opened to ``url``'s database (PostgreSQL's counter; None for
+    SQLite): a pool smaller than the gateway's threads opens and closes them per call."""
+    if not url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(make_url(url), poolclass=NullPool)
+    with engine.connect() as connection:
+        value = connection.execute(
+            text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        ).scalar_one()
+    engine.dispose()
+    return int(value)
+
+
 def slope_per_minute(points: list[tuple[float, float]]) -> float:
     """The least-squares slope of ``(seconds, value)`` points, per minute (0 for < 2)."""
     if len(points) < 2:
@@ -232,6 +250,7 @@ def scale_round(
     users: list[tuple[str, str]],
     args: argparse.Namespace,
     gateway_pid: int,
+    database_url: str,
 ) -> dict[str, object]:
 
     from gateway_peer import cpu_seconds
@@ -257,6 +276,7 @@ def scale_round(
         warm_s = time.perf_counter() - warm_started
         warm_cpu = cpu_seconds([gateway_pid]) - warm_cpu
         after_warm = gateway_counters(base)
+        connections = database_sessions(database_url)
         shares = [users[i :: args.drivers] for i in range(args.drivers)]
         start_at = time.time() + 1.0
         windows_n = max(1, int(args.duration // args.window))
@@ -271,6 +291,8 @@ def scale_round(
         cpu = cpu_seconds([gateway_pid]) - cpu
         sampler.join(timeout=args.window + 5)
         measured = gateway_counters(base)
+        if connections is not None:
+            connections = (database_sessions(database_url) or 0) - connections - 1
     timeline = sorted(t for _, part in outcomes for t in part)
     polls = sum(report.sessions for report, _ in outcomes)
     answers = [a for report, _ in outcomes for a in report.authenticate.values()]
@@ -326,6 +348,7 @@ def scale_round(
             "scrypt_cpu_s": round(after_warm["cpu_s"], 2),
         },
         "measured_scrypt_checks": int(measured["checks"] - after_warm["checks"]),
+        "measured_database_connections_opened": connections,
         "measured_scrypt_cpu_s": round(measured["cpu_s"] - after_warm["cpu_s"], 3),
         "windows": windows,
     }
@@ -399,7 +422,7 @@ def scale(
     with child_process("gateway", ["gateway"], env=env, log_dir=work / "logs") as gateway:
         base = f"http://127.0.0.1:{settings.gateway.port}"
         wait_healthy(gateway, f"{base}/healthz")
-        result = scale_round(base, users, args, gateway.process.pid)
+        result = scale_round(base, users, args, gateway.process.pid, settings.database_url)
     store.close()
     if args.database_url:
         drop_database(settings.database_url, args.database_url)
