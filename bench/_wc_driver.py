@@ -172,22 +172,29 @@ async def _session(
         await connection.close()
 
 
-async def _run(url: str, users: list[tuple[str, str]], start_at: float) -> DriverReport:
+async def _run(url: str, users: list[tuple[str, str]], start_at: float, limit: int) -> DriverReport:
     parts = urlsplit(url)
     target = (parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/")
     report = DriverReport()
+    bound = asyncio.Semaphore(limit or max(1, len(users)))
+
+    async def bounded(username: str, password: str) -> None:
+        async with bound:
+            await _session(target, username, password, report)
+
     await asyncio.sleep(max(0.0, start_at - time.time()))
     report.started = time.time()
     cpu = time.process_time()
-    await asyncio.gather(*(_session(target, u, p, report) for u, p in users))
+    await asyncio.gather(*(bounded(u, p) for u, p in users))
     report.cpu_s = time.process_time() - cpu
     report.ended = time.time()
     return report
 
 
-def drive(url: str, users: list[tuple[str, str]], start_at: float) -> DriverReport:
-    """One session per ``(username, password)`` at once, from wall-clock ``start_at``."""
-    return asyncio.run(_run(url, users, start_at))
+def drive(url: str, users: list[tuple[str, str]], start_at: float, limit: int = 0) -> DriverReport:
+    """One session per ``(username, password)``, all at once (or ``limit`` at a time),
+    from wall-clock ``start_at``."""
+    return asyncio.run(_run(url, users, start_at, limit))
 
 
 async def _poll(

@@ -13,10 +13,12 @@ file, run whole sessions concurrently:
 - ``--profiles N`` (instead of the above): N distinct profiles, each polling once every
   ``--every`` seconds (idle updates spread evenly over the period, a new connection each, as
   QBWC makes them) for ``--duration`` seconds, from ``--drivers`` asyncio processes: p99 per
-  ``--window`` seconds (flat, or growing?), server CPU per poll, the drivers' own CPU. Each
-  profile polls once first, unmeasured (its password's one scrypt check). The profiles'
-  hashes use scrypt n=2**10 instead of 2**14 so that creating 5,000 fits the run; polls hit
-  the credential cache either way. ``--database-url`` (PostgreSQL) runs it on a new database
+  ``--window`` seconds and their slope (flat, or growing?), server CPU per poll per window,
+  the drivers' own CPU. The profiles are created in one transaction, their hashes computed
+  once per distinct password (``--passwords``, at ``--kdf-n``: the gateway's 2**14 unless
+  told). Each profile polls once first, unmeasured but reported (``first_polls``): one real
+  scrypt check each; the measured polls must then cost none (``measured_scrypt_checks``,
+  from the gateway's metrics). ``--database-url`` (PostgreSQL) runs it on a new database
   there, dropped afterwards.
 
     python bench/gateway.py [--commands 50] [--concurrency 1,16,64] [--idle-seconds 15]
@@ -32,25 +34,30 @@ import platform
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from _stats import TimedTransport, percentile  # bench/ is the script's folder: first on sys.path
-from _wc_driver import schedule
+from _wc_driver import drive, schedule
 from pydantic import SecretStr
+from sqlalchemy.pool import NullPool
 
 from connectors.kafka import RecordProducer, ensure_topics
 from connectors.qbwc import NewProfile, create_profile
 from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, SandboxWebConnector
-from connectors.store import Store, upgrade
+from connectors.store import Profile, Store, upgrade
 from core.contracts import AvroCodec
 from core.processes import child_process
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo, running_broker
 from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wait_healthy
+
+Users = tuple[str, str]  # (username, password)
 
 
 def enqueue(settings: Settings, codec: AvroCodec, profile: NewProfile, count: int) -> None:
@@ -177,28 +184,104 @@ def idle_round(
     }
 
 
+def gateway_counters(base: str) -> dict[str, float]:
+    """The gateway's scrypt check count and CPU seconds so far (its /metrics)."""
+    names = {
+        "qbsync_gateway_password_checks_total": "checks",
+        "qbsync_gateway_password_check_cpu_seconds_total": "cpu_s",
+    }
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = dict.fromkeys(names.values(), 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in names:
+            found[names[name]] = float(value)
+    return found
+
+
+def database_sessions(url: str) -> int | None:
+    """Connections ever opened to ``url``'s database (PostgreSQL's counter; None for
+    SQLite): a pool smaller than the gateway's threads opens and closes them per call."""
+    if not url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(make_url(url), poolclass=NullPool)
+    with engine.connect() as connection:
+        value = connection.execute(
+            text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        ).scalar_one()
+    engine.dispose()
+    return int(value)
+
+
+def slope_per_minute(points: list[tuple[float, float]]) -> float:
+    """The least-squares slope of ``(seconds, value)`` points, per minute (0 for < 2)."""
+    if len(points) < 2:
+        return 0.0
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if not spread:
+        return 0.0
+    return 60 * sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+
+
+class CpuSampler(threading.Thread):
+    """A process's CPU seconds read every ``every`` seconds from wall-clock ``start_at``."""
+
+    def __init__(self, pid: int, start_at: float, every: float, windows: int) -> None:
+        super().__init__(daemon=True)
+        self._pid, self._start_at, self._every, self._windows = pid, start_at, every, windows
+        self.samples: list[float] = []
+
+    def run(self) -> None:
+        from gateway_peer import cpu_seconds
+
+        for index in range(self._windows + 1):
+            time.sleep(max(0.0, self._start_at + index * self._every - time.time()))
+            self.samples.append(cpu_seconds([self._pid]))
+
+
 def scale_round(
-    url: str,
+    base: str,
     users: list[tuple[str, str]],
     args: argparse.Namespace,
     gateway_pid: int,
+    database_url: str,
 ) -> dict[str, object]:
-    from concurrent.futures import ProcessPoolExecutor
 
-    from gateway_peer import cpu_seconds, warm
+    from gateway_peer import cpu_seconds
 
+    url = f"{base}/qbwc"
     with ProcessPoolExecutor(args.drivers) as pool:
         todo = users
-        for _ in range(50):  # first polls: one scrypt each, bounded per process ("busy")
-            answers: dict[str, str] = {}
-            for first in range(0, len(todo), 100):  # 100 at once: within the listen backlog
-                answers |= warm(pool, url, todo[first : first + 100], args.drivers)
-            todo = [u for u in todo if answers.get(u[0]) != "none"]
+        warm_started = time.perf_counter()
+        warm_cpu = cpu_seconds([gateway_pid])
+        for _ in range(50):  # first polls: one scrypt each; "busy" ones come back
+            shares = [todo[i :: args.drivers] for i in range(args.drivers)]
+            start_at = time.time() + 0.3
+            # A few at a time per driver: about as many as the gateway's scrypt slots can
+            # take within their wait, as Web Connectors' first polls spread over time.
+            firsts = [pool.submit(drive, url, share, start_at, 4) for share in shares if share]
+            let_in: dict[str, str] = {}
+            for first in firsts:
+                let_in |= first.result().authenticate
+            todo = [u for u in todo if let_in.get(u[0]) != "none"]
             if not todo:
                 break
         assert not todo, f"{len(todo)} profiles never let in"
+        warm_s = time.perf_counter() - warm_started
+        warm_cpu = cpu_seconds([gateway_pid]) - warm_cpu
+        after_warm = gateway_counters(base)
+        connections = database_sessions(database_url)
         shares = [users[i :: args.drivers] for i in range(args.drivers)]
         start_at = time.time() + 1.0
+        windows_n = max(1, int(args.duration // args.window))
+        sampler = CpuSampler(gateway_pid, start_at, args.window, windows_n)
+        sampler.start()
         cpu = cpu_seconds([gateway_pid])
         futures = [
             pool.submit(schedule, url, share, start_at, args.duration, args.every)
@@ -206,22 +289,34 @@ def scale_round(
         ]
         outcomes = [future.result() for future in futures]
         cpu = cpu_seconds([gateway_pid]) - cpu
+        sampler.join(timeout=args.window + 5)
+        measured = gateway_counters(base)
+        if connections is not None:
+            connections = (database_sessions(database_url) or 0) - connections - 1
     timeline = sorted(t for _, part in outcomes for t in part)
     polls = sum(report.sessions for report, _ in outcomes)
     answers = [a for report, _ in outcomes for a in report.authenticate.values()]
     windows = []
-    for start in range(0, int(args.duration), int(args.window)):
+    for index in range(windows_n):
+        start = index * args.window
         inside = [s for at, _, s in timeline if start <= at < start + args.window]
+        # A poll is three calls; its CPU is the gateway's CPU in the window over its polls.
+        window_polls = max(1, len(inside) // 3)
+        cpu_ms = None
+        if len(sampler.samples) > index + 1:
+            cpu_ms = (sampler.samples[index + 1] - sampler.samples[index]) * 1000
         windows.append(
             {
-                "from_s": start,
+                "from_s": round(start, 1),
                 "calls": len(inside),
                 "p50_ms": round(percentile(inside, 0.5) * 1000, 2),
                 "p99_ms": round(percentile(inside, 0.99) * 1000, 2),
+                "cpu_ms_per_poll": None if cpu_ms is None else round(cpu_ms / window_polls, 3),
             }
         )
     latencies = [s for _, _, s in timeline]
     auth = [s for _, op, s in timeline if op == "authenticate"]
+    driver_cpu = sum(r.cpu_s for r, _ in outcomes)
     return {
         "profiles": len(users),
         "every_s": args.every,
@@ -234,9 +329,27 @@ def scale_round(
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "authenticate_p99_ms": round(percentile(auth, 0.99) * 1000, 2),
         "server_cpu_ms_per_poll": round(cpu * 1000 / max(1, polls), 3),
-        "driver_cpu_ms_per_call": round(
-            sum(r.cpu_s for r, _ in outcomes) * 1000 / max(1, len(timeline)), 3
+        "server_cpu_share_of_a_core": round(cpu / args.duration, 3),
+        "driver_cpu_ms_per_call": round(driver_cpu * 1000 / max(1, len(timeline)), 3),
+        "driver_cpu_share_of_a_core": round(driver_cpu / args.duration, 3),
+        "p99_slope_ms_per_min": round(
+            slope_per_minute([(w["from_s"], w["p99_ms"]) for w in windows]), 2
         ),
+        "cpu_per_poll_slope_ms_per_min": round(
+            slope_per_minute(
+                [(w["from_s"], w["cpu_ms_per_poll"]) for w in windows if w["cpu_ms_per_poll"]]
+            ),
+            3,
+        ),
+        "first_polls": {
+            "seconds": round(warm_s, 1),
+            "gateway_cpu_s": round(warm_cpu, 1),
+            "scrypt_checks": int(after_warm["checks"]),
+            "scrypt_cpu_s": round(after_warm["cpu_s"], 2),
+        },
+        "measured_scrypt_checks": int(measured["checks"] - after_warm["checks"]),
+        "measured_database_connections_opened": connections,
+        "measured_scrypt_cpu_s": round(measured["cpu_s"] - after_warm["cpu_s"], 3),
         "windows": windows,
     }
 
@@ -266,24 +379,27 @@ def drop_database(url: str, admin_url: str) -> None:
     engine.dispose()
 
 
-def scale(
-    settings: Settings, store: Store, args: argparse.Namespace, work: Path, broker: BrokerInfo
-) -> None:
+def new_profiles(count: int, distinct: int, kdf_n: int) -> tuple[list[Profile], list[Users]]:
+    """``count`` profiles with ``distinct`` passwords among them, each password's scrypt hash
+    (at ``kdf_n``, the gateway's default 2**14 unless told) computed once: the gateway still
+    runs one real scrypt check per profile (its credential cache is per user name)."""
     from connectors.qbwc import generate_password, hash_password
-    from connectors.store import Profile
 
-    users = []
+    passwords = [generate_password() for _ in range(max(1, min(distinct, count)))]
+    with ProcessPoolExecutor(2) as pool:
+        hashes = list(pool.map(partial(hash_password, n=kdf_n), passwords))
     now = datetime.now(UTC)
-    for index in range(args.profiles):
-        password = generate_password()
+    profiles: list[Profile] = []
+    users: list[Users] = []
+    for index in range(count):
         profile_id = uuid.uuid4().hex
         username = f"scale-{index}-{profile_id[:6]}"
-        store.add_profile(
+        profiles.append(
             Profile(
                 id=profile_id,
                 name=username,
                 username=username,
-                password_hash=hash_password(password, n=2**10),
+                password_hash=hashes[index % len(hashes)],
                 owner_id=f"{{{uuid.uuid4()}}}",
                 file_id=f"{{{uuid.uuid4()}}}",
                 company_file="",
@@ -291,12 +407,22 @@ def scale(
                 created_at=now,
             )
         )
-        users.append((username, password))
+        users.append((username, passwords[index % len(passwords)]))
+    return profiles, users
+
+
+def scale(
+    settings: Settings, store: Store, args: argparse.Namespace, work: Path, broker: BrokerInfo
+) -> None:
+    started = time.perf_counter()
+    profiles, users = new_profiles(args.profiles, args.passwords, args.kdf_n)
+    store.add_profiles(profiles)  # one transaction
+    created_s = time.perf_counter() - started
     env = child_env(settings)
     with child_process("gateway", ["gateway"], env=env, log_dir=work / "logs") as gateway:
         base = f"http://127.0.0.1:{settings.gateway.port}"
         wait_healthy(gateway, f"{base}/healthz")
-        result = scale_round(f"{base}/qbwc", users, args, gateway.process.pid)
+        result = scale_round(base, users, args, gateway.process.pid, settings.database_url)
     store.close()
     if args.database_url:
         drop_database(settings.database_url, args.database_url)
@@ -311,6 +437,11 @@ def scale(
                 "drivers": args.drivers,
                 "cores": os.cpu_count(),
                 "python": platform.python_version(),
+                "setup": {
+                    "profiles_created_s": round(created_s, 1),
+                    "distinct_passwords": min(args.passwords, args.profiles),
+                    "kdf_n": args.kdf_n,
+                },
                 "scale": result,
             }
         )
@@ -334,6 +465,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--drivers", type=int, default=2)
+    parser.add_argument(
+        "--passwords", type=int, default=50, help="distinct passwords (hashed once each)"
+    )
+    parser.add_argument("--kdf-n", type=int, default=2**14, help="scrypt n of the hashes")
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]

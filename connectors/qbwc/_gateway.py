@@ -117,7 +117,12 @@ class WebConnectorGateway:
         self._commands = commands
         self._drain = CompanyDrain(commands, sink, codec, config)
         self._config = config
-        self._login = Login(store, ProfileCache(store, config.profile_cache_s), config.login)
+        self._login = Login(
+            store,
+            ProfileCache(store, config.profile_cache_s),
+            config.login,
+            on_check=self._observer.password_checked,
+        )
         self._imports = ImportPages(store, self._drain, config.imports, config.imports_topic)
         self._settler = Settler(
             self._drain, store, self._observer, record_written=self._imports.publishing

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -63,17 +64,34 @@ def global_throttle_key(moment: datetime | None) -> str:
 
 
 class Login:
-    def __init__(self, store: Store, profiles: ProfileCache, policy: LoginPolicy) -> None:
+    def __init__(
+        self,
+        store: Store,
+        profiles: ProfileCache,
+        policy: LoginPolicy,
+        on_check: Callable[[float], None] | None = None,
+    ) -> None:
+        """``on_check``: told the CPU seconds of every scrypt check (metrics)."""
         self._store = store
         self._profiles = profiles
         self._policy = policy
         self.credentials = CredentialCache()
-        self.passwords = PasswordChecker(policy.kdf_concurrency, policy.kdf_wait)
+        self.passwords = PasswordChecker(policy.kdf_concurrency, policy.kdf_wait, on_check)
 
     def check(self, username: str, password: str) -> Verdict:
         profile = self._profiles.by_username(username)
         if profile is not None and self.credentials.hit(username, password, profile.password_hash):
             return Verdict(profile)
+        # The slot first: a login answered "busy" is not an attempt (no store write, and a
+        # Web Connector retrying through a burst of first polls is never locked out).
+        with self.passwords.slot() as free_slot:
+            if not free_slot:
+                log.info("authenticate: every password check slot is busy")
+                return Verdict(None, "overloaded")
+            return self._checked(username, password, profile)
+
+    def _checked(self, username: str, password: str, profile: Profile | None) -> Verdict:
+        """The throttled, counted scrypt check (a slot held)."""
         key = throttle_key(username)
         free = self._policy.free_failures
         if self._globally_throttled() or not self._store.claim_login(
@@ -81,12 +99,9 @@ class Login:
         ):
             log.info("authenticate throttled")
             return Verdict(None, "throttled")
-        verified = self.passwords.verify(
+        verified = self.passwords.check(
             password, None if profile is None else profile.password_hash
         )
-        if verified is None:
-            log.info("authenticate: every password check slot is busy")
-            return Verdict(None, "overloaded")
         if not verified:
             self._store.login_failed(key, free_failures=free, lockout=self._lockout)
             now = datetime.now(UTC)

@@ -31,6 +31,8 @@ class GatewayObserver(Protocol):
 
     def operation_failed(self, operation: str, error: str) -> None: ...
 
+    def password_checked(self, cpu_s: float) -> None: ...
+
 
 class NullObserver:
     def authenticated(self, outcome: str) -> None:
@@ -43,6 +45,9 @@ class NullObserver:
         pass
 
     def operation_failed(self, operation: str, error: str) -> None:
+        pass
+
+    def password_checked(self, cpu_s: float) -> None:
         pass
 
 
@@ -106,6 +111,17 @@ class GatewayMetrics:
             registry=registry,
         )
 
+        self.password_checks = Counter(
+            "qbsync_gateway_password_checks_total",
+            "scrypt password checks run (a login the credential cache did not answer).",
+            registry=registry,
+        )
+        self.password_check_cpu = Counter(
+            "qbsync_gateway_password_check_cpu_seconds_total",
+            "CPU seconds spent in scrypt password checks.",
+            registry=registry,
+        )
+
     def request_refused(self, reason: str) -> None:
         self.refused.labels(reason).inc()
 
@@ -126,12 +142,17 @@ class GatewayMetrics:
     def operation_failed(self, operation: str, error: str) -> None:
         self.failures.labels(operation, error).inc()
 
+    def password_checked(self, cpu_s: float) -> None:
+        self.password_checks.inc()
+        self.password_check_cpu.inc(cpu_s)
+
     # -- SOAP calls -------------------------------------------------------------------------
 
     def soap_call(self, operation: str, outcome: str, seconds: float) -> None:
         """One answered call (the lean path reports here; spyne through :meth:`attach`)."""
         self.calls.labels(operation, outcome).inc()
         self.latency.labels(operation).observe(seconds)
+
 
     def attach(self, application: Any) -> None:
         """Time and count every call through spyne's event manager."""

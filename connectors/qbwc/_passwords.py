@@ -8,7 +8,8 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "CredentialCache",
@@ -120,29 +121,55 @@ class PasswordChecker:
     later", which tells nothing about the user name or the password.
 
     ``derivations`` and ``most_at_once`` count what ran (metrics, and tests asserting on
-    which path a login took instead of on durations).
+    which path a login took instead of on durations); ``on_check`` is told the CPU seconds
+    of each derivation (the gateway's metrics: what credential checks cost at scale).
     """
 
-    def __init__(self, concurrency: int = 2, wait: float = 0.25) -> None:
+    def __init__(
+        self,
+        concurrency: int = 2,
+        wait: float = 0.25,
+        on_check: Callable[[float], None] | None = None,
+    ) -> None:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._wait = wait
+        self._on_check = on_check
         self._lock = threading.Lock()
         self._active = 0
         self.derivations = 0
         self.most_at_once = 0
 
-    def verify(self, password: str, stored: str | None) -> bool | None:
-        """:func:`verify_password` (a dummy hash for ``stored=None``), or None when no
-        slot was free in time."""
+    @contextmanager
+    def slot(self) -> Iterator[bool]:
+        """Hold one of the derivation slots (True), or none was free within ``wait``
+        (False). A login takes its slot before it counts an attempt: an answer of "busy"
+        then costs no store write and never counts toward the name's lockout."""
         if not self._slots.acquire(timeout=self._wait):
-            return None
+            yield False
+            return
         try:
-            with self._lock:
-                self.derivations += 1
-                self._active += 1
-                self.most_at_once = max(self.most_at_once, self._active)
-            return verify_password(password, stored)
+            yield True
+        finally:
+            self._slots.release()
+
+    def check(self, password: str, stored: str | None) -> bool:
+        """:func:`verify_password`, counted; the caller holds a :meth:`slot`."""
+        with self._lock:
+            self.derivations += 1
+            self._active += 1
+            self.most_at_once = max(self.most_at_once, self._active)
+        try:
+            started = time.thread_time()
+            verified = verify_password(password, stored)
+            if self._on_check is not None:
+                self._on_check(time.thread_time() - started)
+            return verified
         finally:
             with self._lock:
                 self._active -= 1
-            self._slots.release()
+
+    def verify(self, password: str, stored: str | None) -> bool | None:
+        """:func:`verify_password` (a dummy hash for ``stored=None``), or None when no
+        slot was free in time."""
+        with self.slot() as free:
+            return self.check(password, stored) if free else None

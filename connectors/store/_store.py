@@ -173,6 +173,17 @@ class Store:
             ) from exc
         return profile
 
+    def add_profiles(self, profiles: list[Profile]) -> None:
+        """Many profiles in one transaction (all or none): provisioning thousands of company
+        files at once costs one commit, not one each."""
+        try:
+            with self._tx() as session:
+                session.add_all(profiles)
+        except IntegrityError as exc:
+            raise StoreError(
+                "a profile name or username in this batch exists already (or repeats in it)"
+            ) from exc
+
     def profile(self, profile_id: str) -> Profile | None:
         with self._tx() as session:
             return session.get(Profile, profile_id)
@@ -222,18 +233,7 @@ class Store:
         (compare-and-set on ``locked_until``), so N parallel guesses cost one check, not N.
         """
         now = _now()
-        try:
-            with self._tx() as session:
-                session.add(LoginThrottle(key=key, failures=0))
-        except IntegrityError:
-            pass  # exists already (or a parallel attempt created it)
-        with self._tx() as session:
-            failures, locked_until = session.execute(
-                update(LoginThrottle)
-                .where(LoginThrottle.key == key)
-                .values(failures=LoginThrottle.failures + 1, last_attempt_at=now)
-                .returning(LoginThrottle.failures, LoginThrottle.locked_until)
-            ).one()
+        failures, locked_until = self._count_attempt(key, now)
         if locked_until is not None and _aware(locked_until) > now:
             return False
         if failures <= free_failures:
@@ -248,6 +248,26 @@ class Store:
                 .values(locked_until=now + lockout(failures - free_failures))
             )
             return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
+
+    def _count_attempt(self, key: str, now: datetime) -> tuple[int, datetime | None]:
+        """One more attempt on ``key``'s counter, created at 1 if missing: one transaction
+        (a first login of thousands of new files is one write each, not two)."""
+        for _ in range(3):
+            try:
+                with self._tx() as session:
+                    row = session.execute(
+                        update(LoginThrottle)
+                        .where(LoginThrottle.key == key)
+                        .values(failures=LoginThrottle.failures + 1, last_attempt_at=now)
+                        .returning(LoginThrottle.failures, LoginThrottle.locked_until)
+                    ).one_or_none()
+                    if row is None:
+                        session.add(LoginThrottle(key=key, failures=1, last_attempt_at=now))
+                        return 1, None
+                    return int(row[0]), row[1]
+            except IntegrityError:
+                continue  # a parallel attempt created it meanwhile: count on that row
+        raise StoreError(f"login counter {key[:12]}... kept changing; try again")
 
     def login_failed(
         self, key: str, *, free_failures: int, lockout: Callable[[int], timedelta]

@@ -164,6 +164,7 @@ def test_e2e_settles_every_command_exactly_once(broker: BrokerInfo, tmp_path: Pa
     assert report["soap_calls_per_command"] > 0
     assert report["requests_per_message"] >= 1
     assert report["commands_per_s"] > 0
+    assert report["first_polls_s"] > 0  # every file polled once before the clock
 
 
 def test_changes_reports_changes_and_echoes_that_add_up(tmp_path: Path) -> None:
@@ -220,6 +221,7 @@ def test_gateway_profiles_mode_polls_every_profile_on_schedule(
         broker,
         tmp_path,
         *("--profiles", "12", "--every", "2", "--duration", "4", "--window", "2"),
+        *("--passwords", "3"),
     )
     assert report["mode"] == "profiles"
     scale = report["scale"]
@@ -230,3 +232,10 @@ def test_gateway_profiles_mode_polls_every_profile_on_schedule(
     assert [w["from_s"] for w in scale["windows"]] == [0, 2]
     assert sum(w["calls"] for w in scale["windows"]) <= scale["polls"] * 3
     assert scale["p99_ms"] >= scale["p50_ms"] > 0
+    # Created in one transaction, 12 profiles sharing 3 passwords (hashed once each); every
+    # first poll is one real scrypt check in the gateway, the measured polls none.
+    assert report["setup"]["distinct_passwords"] == 3
+    assert scale["first_polls"]["scrypt_checks"] == 12
+    assert scale["first_polls"]["scrypt_cpu_s"] > 0
+    assert scale["measured_scrypt_checks"] == 0
+    assert all(w["cpu_ms_per_poll"] is not None for w in scale["windows"])

@@ -9,6 +9,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -207,19 +208,45 @@ def test_scrypt_work_is_bounded_per_process_and_other_calls_still_answer(
     assert {status for _, status in answers} == {"nvu"}
 
 
+@contextmanager
+def only_slot_taken(store: Store, spy: ScryptSpy) -> Iterator[WebConnectorGateway]:
+    """A gateway with one scrypt slot, held by a guess until the block ends."""
+    conversation = gateway(store, kdf_concurrency=1, kdf_wait=0.0)
+    spy.gate = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        holding = pool.submit(conversation.authenticate, "holder", "guess")
+        while spy.active == 0:
+            spy.gate.wait(0.01)
+        yield conversation
+        spy.gate.set()
+        assert holding.result(timeout=30)[1] == "nvu"
+    spy.gate = None
+
+
 def test_a_login_that_finds_no_free_slot_is_busy_and_unchecked(
     store: Store, spy: ScryptSpy
 ) -> None:
-    conversation = gateway(store, kdf_concurrency=1, kdf_wait=0.0)
-    spy.gate = threading.Event()
-    with ThreadPoolExecutor(2) as pool:
-        holding = pool.submit(conversation.authenticate, "first", "guess")
-        while spy.active == 0:
-            spy.gate.wait(0.01)
+    with only_slot_taken(store, spy) as conversation:
         assert conversation.authenticate("second", "guess")[1] == "busy"
-        spy.gate.set()
-        assert holding.result(timeout=30)[1] == "nvu"
     assert spy.calls == 1
+
+
+def test_busy_answers_are_not_attempts_a_web_connector_retrying_is_never_locked_out(
+    store: Store, spy: ScryptSpy
+) -> None:
+    """A burst of first polls (thousands of files after a restart) answers "busy" while
+    the scrypt slots are taken; those retries must not count toward the name's lockout."""
+    known = create_profile(store, name="Retry Co", tenants=["t-r"])
+    with only_slot_taken(store, spy) as conversation:
+        answers = [
+            conversation.authenticate(known.profile.username, known.password)[1]
+            for _ in range(LoginPolicy().free_failures * 3)
+        ]
+        assert failures(store, known.profile.username) == 0
+    assert set(answers) == {"busy"}
+    # The slot free again: the right password gets in at once (not "throttled" -> "nvu"):
+    # a session opens ("": Pending has a command for every file).
+    assert conversation.authenticate(known.profile.username, known.password)[1] == ""
 
 
 def test_counters_of_names_nobody_tried_for_a_day_are_forgotten(store: Store) -> None:

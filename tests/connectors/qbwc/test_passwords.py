@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from connectors.qbwc import generate_password, hash_password, verify_password
-from connectors.qbwc._passwords import CredentialCache
+from connectors.qbwc._passwords import CredentialCache, PasswordChecker
 
 
 def test_hash_verifies_only_the_right_password() -> None:
@@ -61,3 +61,17 @@ def test_a_credential_cache_hit_extends_the_entry() -> None:
     assert not cache.hit("user", "wrong", "hash-1")  # a miss does not extend it...
     now[0] += 2.0
     assert not cache.hit("user", "right", "hash-1")  # ...so the entry ran out
+
+
+def test_each_scrypt_check_reports_its_cpu_and_a_busy_one_reports_nothing() -> None:
+    checks: list[float] = []
+    checker = PasswordChecker(concurrency=1, wait=0.0, on_check=checks.append)
+    stored = hash_password("right", n=2**12)
+    assert checker.verify("right", stored) is True
+    assert checker.verify("wrong", None) is False  # the dummy hash: a full check too
+    assert len(checks) == checker.derivations == 2
+    assert all(cpu > 0 for cpu in checks)
+    with checker.slot() as held:
+        assert held
+        assert checker.verify("right", stored) is None  # no slot free: unchecked
+    assert len(checks) == 2
