@@ -153,7 +153,6 @@ class GatewayMetrics:
         self.calls.labels(operation, outcome).inc()
         self.latency.labels(operation).observe(seconds)
 
-
     def attach(self, application: Any) -> None:
         """Time and count every call through spyne's event manager."""
 
