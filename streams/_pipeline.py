@@ -268,8 +268,10 @@ class Pipeline:
         mappings of the records and of every record they reference, the class and tax code
         names they check, and (two-way) when QuickBooks last changed what they update."""
         known = translating.Known()
-        for tenant_id in dict.fromkeys(event["envelope"]["tenant_id"] for event in events):
-            known.tenants[tenant_id] = tenant = self.store.tenant(tenant_id)
+        tenant_ids = list(dict.fromkeys(event["envelope"]["tenant_id"] for event in events))
+        found = self.store.tenants_by_id(tenant_ids)
+        for tenant_id in tenant_ids:
+            known.tenants[tenant_id] = tenant = found.get(tenant_id)
             if tenant is not None:
                 known.apis[tenant.profile_id] = self._api(tenant.profile_id)
         known.settings = settings = {

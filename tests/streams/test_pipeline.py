@@ -240,6 +240,49 @@ def test_a_batch_is_planned_in_order_with_its_mappings_read_at_once(
     assert "<EditSequence>9</EditSequence>" in second["request_xml"]
 
 
+def test_planning_a_batch_reads_the_store_a_fixed_number_of_times(
+    store: Store, worker: Worker
+) -> None:
+    """A batch's tenants and mappings are read at once: 40 events of 20 tenants cost the
+    statements 40 events of 2 tenants do (issue 20)."""
+    t1 = store.tenant("t-1")
+    assert t1 is not None
+    for n in range(2, 21):
+        tenant = Tenant(
+            id=f"t-{n}",
+            name=f"t-{n}",
+            profile_id=t1.profile_id,
+            settings={},
+            created_at=t1.created_at,
+        )
+        store.add_tenant(tenant)
+    store.save_mapping(Mapping("t-2", "customer", "b1", "QB-b1", "4", "Doe"))
+    worker.event(customer("warm-up"))  # the company's kind is asked once per profile
+    codec = worker.pipeline.codec
+    counts = []
+    for tenants, prefix in ((2, "a"), (20, "b")):
+        batch = [
+            worker._message(
+                "qbsync.events",
+                codec.encode(
+                    "com.qbsync.events.CustomerEvent",
+                    customer_event(f"t-{1 + n % tenants}", f"{prefix}{n}", {"last_name": "Doe"}),
+                ),
+            )
+            for n in range(40)
+        ]
+        with counting_statements() as statements:
+            steps = worker.pipeline.translate_many(batch)
+        counts.append(sum(1 for s in statements if s.lstrip().upper().startswith("SELECT")))
+        commands = [codec.decode(step.send[0][2], expected=COMMAND)[1] for step in steps]
+        assert [(c["tenant_id"], c["entity_id"]) for c in commands] == [
+            (f"t-{1 + n % tenants}", f"{prefix}{n}") for n in range(40)
+        ]
+        assert {c["action"] for c in commands if c["entity_id"] != "b1"} == {"ADD"}
+    assert commands[1]["action"] == "MOD"  # t-2's b1 is mapped
+    assert counts[0] == counts[1], counts
+
+
 def test_an_event_planned_while_a_batch_is_being_planned_reads_the_store(
     store: Store, worker: Worker
 ) -> None:
@@ -249,15 +292,15 @@ def test_an_event_planned_while_a_batch_is_being_planned_reads_the_store(
     store.save_mapping(Mapping("t-1", "customer", "c-5", "QB-5", "3", "Doe"))
     codec = worker.pipeline.codec
     inside, go_on = threading.Event(), threading.Event()
-    original = store.tenant
+    original = store.tenants_by_id
 
-    def slow_tenant(tenant_id: str) -> Any:
+    def slow_tenants(tenant_ids: Any) -> Any:
         if threading.current_thread().name == "batch":
             inside.set()  # the batch is half planned
             go_on.wait(10)
-        return original(tenant_id)
+        return original(tenant_ids)
 
-    store.tenant = slow_tenant  # type: ignore[method-assign]
+    store.tenants_by_id = slow_tenants  # type: ignore[method-assign]
     batch = [
         Message(
             "qbsync.events",
