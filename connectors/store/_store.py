@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    String,
     bindparam,
     create_engine,
     delete,
@@ -122,6 +125,25 @@ def _rows(session: Session, model: type[Row], keys: Iterable[tuple[Any, ...]]) -
         for row in session.scalars(query):
             found[inspect(row).identity] = row
     return found
+
+
+def _among(
+    session: Session, columns: Sequence[Any], keys: Sequence[tuple[str, ...]]
+) -> ColumnElement[bool]:
+    """``columns`` (text) in ``keys``. On PostgreSQL the keys go as one array per column,
+    unnested, so the statement's text is the same for every batch: psycopg converts an
+    ``IN`` list of 1,500 parameters to ``$n`` form again on every batch (its text is over
+    psycopg's cache limit), two thirds of ``mappings_of``'s cost there. Elsewhere an
+    ``IN`` list."""
+    if session.get_bind().dialect.name != "postgresql":
+        return tuple_(*columns).in_(keys)
+    names = [f"k{i}" for i in range(len(columns))]
+    arrays = [
+        bindparam(name, [key[i] for key in keys], type_=ARRAY(String))
+        for i, name in enumerate(names)
+    ]
+    unnested = func.unnest(*arrays).table_valued(*names).render_derived()
+    return tuple_(*columns).in_(select(unnested))
 
 
 def _others(session: Session, tenant_ids: Sequence[str]) -> dict[str, set[str]]:
@@ -522,7 +544,7 @@ class Store:
         with self._tx() as session:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
-                for row in session.execute(select(*columns).where(tuple_(*key).in_(chunk))):
+                for row in session.execute(select(*columns).where(_among(session, key, chunk))):
                     found[(row[0], row[1], row[2])] = Mapping(*row)
         return found
 
@@ -627,8 +649,10 @@ class Store:
                 query = select(
                     IdMapping.tenant_id, IdMapping.entity, IdMapping.qb_id, IdMapping.external_id
                 ).where(
-                    tuple_(IdMapping.tenant_id, IdMapping.entity, IdMapping.qb_id).in_(
-                        wanted[start : start + 500]
+                    _among(
+                        session,
+                        (IdMapping.tenant_id, IdMapping.entity, IdMapping.qb_id),
+                        wanted[start : start + 500],
                     )
                 )
                 for tenant_id, entity, qb_id, external_id in session.execute(query):

@@ -21,6 +21,7 @@ from connectors.store import (
     Tenant,
     upgrade,
 )
+from tests.support.statements import counting_statements
 
 
 @pytest.fixture
@@ -245,6 +246,19 @@ def test_holders_of_a_batch_on_a_shared_file(store: Store) -> None:
     }
     assert store.holders([]) == {}
     assert set(store.tenants_by_id(["t-3", "t-1", "nobody"])) == {"t-1", "t-3"}
+
+
+def test_batch_look_ups_keep_one_statement_text_on_postgresql(store: Store) -> None:
+    """On PostgreSQL the keys go as arrays: one statement text whatever the batch's size
+    (psycopg converts a long one again for every batch); SQLite gets an IN list."""
+    texts = set()
+    for size in (3, 7):
+        keys = [("t-1", "customer", f"c-{n}") for n in range(size)]
+        with counting_statements() as statements:
+            store.mappings_of(keys)
+            store.holders(keys)
+        texts.add(tuple(statements))
+    assert (len(texts) == 1) == (store.engine.dialect.name == "postgresql"), texts
 
 
 def test_a_batch_and_its_sent_through_are_one_write(store: Store) -> None:
