@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from connectors.store import Store, Tenant
+from connectors.store import Holder, Store, Tenant
 from core.contracts import AvroCodec, DecodeError
 from core.messages import Command, Failure, Result
 from core.settings import Settings
@@ -268,8 +268,10 @@ class Pipeline:
         mappings of the records and of every record they reference, the class and tax code
         names they check, and (two-way) when QuickBooks last changed what they update."""
         known = translating.Known()
-        for tenant_id in dict.fromkeys(event["envelope"]["tenant_id"] for event in events):
-            known.tenants[tenant_id] = tenant = self.store.tenant(tenant_id)
+        tenant_ids = list(dict.fromkeys(event["envelope"]["tenant_id"] for event in events))
+        found = self.store.tenants_by_id(tenant_ids)
+        for tenant_id in tenant_ids:
+            known.tenants[tenant_id] = tenant = found.get(tenant_id)
             if tenant is not None:
                 known.apis[tenant.profile_id] = self._api(tenant.profile_id)
         known.settings = settings = {
@@ -396,27 +398,21 @@ class Pipeline:
 
     def _read_results(self, results: list[tuple[Source, Result, Command | None]]) -> settling.Known:
         """Who already holds each QuickBooks id an Add came back with, and what failed
-        commands referencing a record that may be gone (3140) point at."""
+        commands referencing a record that may be gone (3140) point at: a few queries for
+        the whole batch, never one per result."""
         known = settling.Known()
+        added: list[tuple[str, str, str]] = []
         keys: list[tuple[str, str, str]] = []
         for _, result, command in results:
             if settling.adds(result):
                 assert result.qb_id is not None
-                key = (result.tenant_id, result.entity, result.qb_id)
-                known.holders[key] = self._holder(*key)
+                added.append((result.tenant_id, result.entity, result.qb_id))
             elif command is not None and settling.create_reference(result):
                 keys += [(result.tenant_id, *_record(d)) for d in command.depends_on]
+        held = self.store.holders(added) if added else {}
+        known.holders = {key: _named(key[0], held.get(key)) for key in added}
         known.mappings = self.store.mappings_of(keys) if keys else {}
         return known
-
-    def _holder(self, tenant_id: str, entity: str, qb_id: str) -> str | None:
-        """The app record mapped to ``qb_id``; on a shared company file, another tenant's
-        record is named ``tenant/id``."""
-        own = self.store.external_id_of(tenant_id, entity, qb_id)
-        other = None if own else self.store.held_by_others(tenant_id, [qb_id]).get(qb_id)
-        if other is not None:
-            return f"{other}/{self.store.external_id_of(other, entity, qb_id) or '?'}"
-        return own
 
     def _follow(self, step: Step, command: Command | None, result: Result) -> None:
         """Records now dead or mapped, for the results of the batch that follow, and the
@@ -441,6 +437,16 @@ def command_ids(count: int) -> list[str]:
         variant = "89ab"[int(h[16], 16) & 3]
         ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}")
     return ids
+
+
+def _named(tenant_id: str, holder: Holder | None) -> str | None:
+    """The app record holding a QuickBooks id, as the tenant names it: its own record's id;
+    on a shared company file, another tenant's record as ``tenant/id``."""
+    if holder is None:
+        return None
+    if holder.tenant_id == tenant_id:
+        return holder.external_id
+    return f"{holder.tenant_id}/{holder.external_id or '?'}"
 
 
 def _record(dependency: str) -> tuple[str, str]:

@@ -29,6 +29,7 @@ from connectors.store._models import (
 from connectors.store._sessions import PastSession, SessionLog
 from connectors.store._store import (
     RELEASE_ACTIONS,
+    Holder,
     Mapping,
     ReleaseRequest,
     SessionBusy,
@@ -43,6 +44,7 @@ __all__ = [
     "Base",
     "ConsoleStore",
     "DeliveredChange",
+    "Holder",
     "IdMapping",
     "ImportWatermark",
     "LoginThrottle",

@@ -19,7 +19,7 @@ from aiokafka.errors import MessageSizeTooLargeError  # type: ignore[import-unty
 from faust.exceptions import ProducerSendError
 
 from connectors.qbwc import BLOCKED, create_profile
-from connectors.store import Mapping, Store, upgrade
+from connectors.store import Mapping, Store, Tenant, upgrade
 from core.conflicts import CONFLICT
 from core.contracts import ENTITIES, AvroCodec, customer_event, validate_event
 from core.settings import Settings, WorkerSettings
@@ -28,6 +28,7 @@ from streams._delivery import sweep as guarded_sweep
 from streams.app import Pipeline, Step, carry_out, release, sweep_once
 from streams.parking import ParkingLot, record_key
 from tests.support.messages import Message
+from tests.support.statements import counting_statements
 
 COMMAND = "com.qbsync.pipeline.Command"
 RESULT = "com.qbsync.pipeline.Result"
@@ -239,6 +240,49 @@ def test_a_batch_is_planned_in_order_with_its_mappings_read_at_once(
     assert "<EditSequence>9</EditSequence>" in second["request_xml"]
 
 
+def test_planning_a_batch_reads_the_store_a_fixed_number_of_times(
+    store: Store, worker: Worker
+) -> None:
+    """A batch's tenants and mappings are read at once: 40 events of 20 tenants cost the
+    statements 40 events of 2 tenants do (issue 20)."""
+    t1 = store.tenant("t-1")
+    assert t1 is not None
+    for n in range(2, 21):
+        tenant = Tenant(
+            id=f"t-{n}",
+            name=f"t-{n}",
+            profile_id=t1.profile_id,
+            settings={},
+            created_at=t1.created_at,
+        )
+        store.add_tenant(tenant)
+    store.save_mapping(Mapping("t-2", "customer", "b1", "QB-b1", "4", "Doe"))
+    worker.event(customer("warm-up"))  # the company's kind is asked once per profile
+    codec = worker.pipeline.codec
+    counts = []
+    for tenants, prefix in ((2, "a"), (20, "b")):
+        batch = [
+            worker._message(
+                "qbsync.events",
+                codec.encode(
+                    "com.qbsync.events.CustomerEvent",
+                    customer_event(f"t-{1 + n % tenants}", f"{prefix}{n}", {"last_name": "Doe"}),
+                ),
+            )
+            for n in range(40)
+        ]
+        with counting_statements() as statements:
+            steps = worker.pipeline.translate_many(batch)
+        counts.append(sum(1 for s in statements if s.lstrip().upper().startswith("SELECT")))
+        commands = [codec.decode(step.send[0][2], expected=COMMAND)[1] for step in steps]
+        assert [(c["tenant_id"], c["entity_id"]) for c in commands] == [
+            (f"t-{1 + n % tenants}", f"{prefix}{n}") for n in range(40)
+        ]
+        assert {c["action"] for c in commands if c["entity_id"] != "b1"} == {"ADD"}
+    assert commands[1]["action"] == "MOD"  # t-2's b1 is mapped
+    assert counts[0] == counts[1], counts
+
+
 def test_an_event_planned_while_a_batch_is_being_planned_reads_the_store(
     store: Store, worker: Worker
 ) -> None:
@@ -248,15 +292,15 @@ def test_an_event_planned_while_a_batch_is_being_planned_reads_the_store(
     store.save_mapping(Mapping("t-1", "customer", "c-5", "QB-5", "3", "Doe"))
     codec = worker.pipeline.codec
     inside, go_on = threading.Event(), threading.Event()
-    original = store.tenant
+    original = store.tenants_by_id
 
-    def slow_tenant(tenant_id: str) -> Any:
+    def slow_tenants(tenant_ids: Any) -> Any:
         if threading.current_thread().name == "batch":
             inside.set()  # the batch is half planned
             go_on.wait(10)
-        return original(tenant_id)
+        return original(tenant_ids)
 
-    store.tenant = slow_tenant  # type: ignore[method-assign]
+    store.tenants_by_id = slow_tenants  # type: ignore[method-assign]
     batch = [
         Message(
             "qbsync.events",
@@ -815,6 +859,98 @@ def test_an_add_adopting_a_record_another_app_record_has_is_refused(
     assert "different name" in status["remedy"]
     assert store.mapping("t-1", "customer", "c-2") is None
     assert store.mapping("t-1", "customer", "c-1").qb_id == "QB-1"  # type: ignore[union-attr]
+
+
+def _shared(store: Store) -> None:
+    """t-2 on t-1's company file; t-3 on a file of its own."""
+    t1 = store.tenant("t-1")
+    assert t1 is not None
+    now = datetime.now(UTC)
+    store.add_tenant(
+        Tenant(id="t-2", name="t-2", profile_id=t1.profile_id, settings={}, created_at=now)
+    )
+    create_profile(store, name="Other", tenants=["t-3"])
+
+
+def _adds(
+    worker: Worker, count: int, tenant: str = "t-1", qb_id: str | None = None, prefix: str = "n"
+) -> list[Message]:
+    """``count`` successful Add results of new customers of ``tenant`` (QuickBooks id
+    ``qb_id`` for all of them, else one each), as messages on the results topic."""
+    messages = []
+    for n in range(count):
+        event = customer_event(
+            tenant, f"{tenant}-{prefix}{n}", {"last_name": "Doe", "first_name": f"{prefix}{n}"}
+        )
+        worker.event(event)
+        (command,) = worker.take(COMMAND)
+        answer = worker.answer(command, **({"qb_id": qb_id} if qb_id else {}))
+        messages.append(
+            worker._message("qbsync.results", worker.pipeline.codec.encode(RESULT, answer))
+        )
+    return messages
+
+
+def _letters(worker: Worker, steps: list[Step]) -> list[dict[str, Any]]:
+    for step in steps:
+        worker.run(step)
+    return worker.take(DEAD_LETTER)
+
+
+@pytest.mark.parametrize("holder", ["maps", "wrote", "nobody"])
+def test_an_add_of_a_record_another_tenant_of_the_file_holds_is_refused(
+    store: Store, worker: Worker, holder: str
+) -> None:
+    """On a shared company file, the record belongs to the tenant that maps it, or that
+    qbsync wrote it for (its result not settled yet); a tenant of another file (t-3, which
+    maps the same id) does not count."""
+    _shared(store)
+    store.save_mapping(Mapping("t-3", "customer", "c-3", "QB-X", "1", "Doe"))
+    if holder == "maps":
+        store.save_mapping(Mapping("t-2", "customer", "c-9", "QB-X", "1", "Doe"))
+    elif holder == "wrote":
+        store.record_written([("t-2", "customer", "QB-X", "1")])
+    mine, fresh = _adds(worker, 1, qb_id="QB-X") + _adds(worker, 1, tenant="t-2", prefix="f")
+    letters = _letters(worker, worker.pipeline.settle_many([mine, fresh]))
+    assert store.mapping("t-2", "customer", "t-2-f0") is not None
+    if holder == "nobody":
+        assert letters == []
+        assert store.mapping("t-1", "customer", "t-1-n0").qb_id == "QB-X"  # type: ignore[union-attr]
+        return
+    (letter,) = letters
+    assert (letter["code"], letter["entity_id"]) == ("name-taken", "t-1-n0")
+    assert ("'t-2/c-9'" if holder == "maps" else "'t-2/?'") in letter["reason"]
+    assert store.mapping("t-1", "customer", "t-1-n0") is None
+
+
+def test_two_adds_of_one_record_in_a_batch_keep_the_first(store: Store, worker: Worker) -> None:
+    """The second Add meets the mapping the first wrote earlier in the same batch."""
+    first, second = _adds(worker, 2, qb_id="QB-1")
+    (letter,) = _letters(worker, worker.pipeline.settle_many([first, second]))
+    assert (letter["code"], letter["entity_id"]) == ("name-taken", "t-1-n1")
+    assert "'t-1-n0'" in letter["reason"]
+    assert store.mapping("t-1", "customer", "t-1-n0").qb_id == "QB-1"  # type: ignore[union-attr]
+
+
+def test_settling_a_batch_reads_the_store_a_fixed_number_of_times(
+    store: Store, worker: Worker
+) -> None:
+    """Who holds each added QuickBooks id is read for the whole batch at once: 40 results
+    of two tenants sharing a file cost the same statements as 4 (issue 20: the per-result
+    look-ups were a third of the worker's time)."""
+    _shared(store)
+    counts = []
+    for size, prefix in ((2, "a"), (20, "b")):
+        # one of t-1's new records is t-2's already: the other tenant's look-up finds it
+        store.save_mapping(Mapping("t-2", "customer", "c-9", f"QB-t-1-{prefix}1", "1", "Doe"))
+        batch = _adds(worker, size, prefix=prefix) + _adds(worker, size, "t-2", prefix=prefix)
+        with counting_statements() as statements:
+            steps = worker.pipeline.settle_many(batch)
+        counts.append(sum(1 for s in statements if s.lstrip().upper().startswith("SELECT")))
+        assert sum(1 for step in steps if step.writes.mappings) == 2 * size - 1
+        assert len(_letters(worker, steps)) == 1
+    assert counts[0] == counts[1], counts
+    assert counts[0] <= 8, counts
 
 
 def test_undecodable_result_is_dead_lettered(worker: Worker) -> None:

@@ -21,6 +21,7 @@ from connectors.store import (
     Tenant,
     upgrade,
 )
+from tests.support.statements import counting_statements
 
 
 @pytest.fixture
@@ -204,6 +205,60 @@ def test_mappings_of_many_records_in_one_go(store: Store) -> None:
     assert set(found) == {("t-1", "customer", f"c-{n}") for n in range(0, 700, 2)}
     assert found[("t-1", "customer", "c-4")].qb_id == "Q4"
     assert store.mappings_of([]) == {}
+
+
+def test_holders_of_a_batch_on_a_shared_file(store: Store) -> None:
+    """Own mapping first; else another tenant of the file that maps the id (with the id
+    it maps it under as that entity) or had qbsync write it; other files do not count."""
+    shared, alone = store.add_profile(profile()), store.add_profile(profile("Alone", "user-2"))
+    now = datetime.now(UTC)
+    for tenant_id, on in (("t-1", shared), ("t-2", shared), ("t-3", alone)):
+        store.add_tenant(
+            Tenant(id=tenant_id, name=tenant_id, profile_id=on.id, settings={}, created_at=now)
+        )
+    mine = [Mapping("t-1", "customer", f"c-{n}", f"Q{n}", "1", None) for n in range(600)]
+    theirs = [
+        Mapping("t-2", "customer", "d-1", "Q-T2", "1", None),
+        Mapping("t-2", "vendor", "v-1", "Q-T2V", "1", None),
+        Mapping("t-3", "customer", "e-1", "Q-T3", "1", None),
+    ]
+    store.save_outcomes(mine + theirs, [])
+    store.record_written([("t-2", "customer", "Q-W", "1")])
+    asked = [("t-1", "customer", f"Q{n}") for n in range(0, 1200, 2)]  # half are t-1's
+    asked += [
+        ("t-1", "customer", "Q-T2"),
+        ("t-1", "customer", "Q-T2V"),  # t-2 maps it, but as a vendor
+        ("t-1", "customer", "Q-T3"),
+        ("t-1", "customer", "Q-W"),
+        ("t-3", "customer", "Q-T2"),
+        ("nobody", "customer", "Q1"),
+    ]
+    found = store.holders([*asked, asked[0]])
+    assert {key: (h.tenant_id, h.external_id) for key, h in found.items()} == {
+        **{("t-1", "customer", f"Q{n}"): ("t-1", f"c-{n}") for n in range(0, 600, 2)},
+        ("t-1", "customer", "Q-T2"): ("t-2", "d-1"),
+        ("t-1", "customer", "Q-T2V"): ("t-2", None),
+        ("t-1", "customer", "Q-W"): ("t-2", None),
+    }
+    assert store.held_by_others("t-1", ["Q-T2", "Q-W", "Q-T3", "Q0"]) == {
+        "Q-T2": "t-2",
+        "Q-W": "t-2",
+    }
+    assert store.holders([]) == {}
+    assert set(store.tenants_by_id(["t-3", "t-1", "nobody"])) == {"t-1", "t-3"}
+
+
+def test_batch_look_ups_keep_one_statement_text_on_postgresql(store: Store) -> None:
+    """On PostgreSQL the keys go as arrays: one statement text whatever the batch's size
+    (psycopg converts a long one again for every batch); SQLite gets an IN list."""
+    texts = set()
+    for size in (3, 7):
+        keys = [("t-1", "customer", f"c-{n}") for n in range(size)]
+        with counting_statements() as statements:
+            store.mappings_of(keys)
+            store.holders(keys)
+        texts.add(tuple(statements))
+    assert (len(texts) == 1) == (store.engine.dialect.name == "postgresql"), texts
 
 
 def test_a_batch_and_its_sent_through_are_one_write(store: Store) -> None:
