@@ -523,14 +523,6 @@ class Store:
         with self._tx() as session:
             return [_mapping(row) for row in session.scalars(query)]
 
-    def external_id_of(self, tenant_id: str, entity: str, qb_id: str) -> str | None:
-        """Which app record of the tenant is mapped to this QuickBooks record, if any."""
-        query = select(IdMapping.external_id).where(
-            IdMapping.tenant_id == tenant_id, IdMapping.entity == entity, IdMapping.qb_id == qb_id
-        )
-        with self._tx() as session:
-            return session.scalars(query.limit(1)).first()
-
     def mappings_of(
         self, keys: Sequence[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], Mapping]:
