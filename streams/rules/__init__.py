@@ -112,7 +112,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             qbo.payment,
             is_list=False,
             resend_if_missing=True,
-            checks=("start-date",),
+            checks=("start-date", "names"),
         ),
     ),
     "bill": EntityRule(
