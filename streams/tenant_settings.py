@@ -98,6 +98,21 @@ COMMON_TAX_CODES = {
 }
 
 
+class QboItemDefaults(BaseModel):
+    """QuickBooks Online defaults for items and their lines (account full names, a tax code
+    as QBO takes it: ``TAX``/``NON`` in the US, a ``TaxCode`` Id elsewhere)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    income_account: str | None = Field(
+        None, description="Income account for items that name none (QBO requires one)."
+    )
+    expense_account: str | None = Field(
+        None, description="Expense account for non-inventory and inventory items naming none."
+    )
+    tax_code: str | None = Field(None, description="Tax code on invoice lines naming none.")
+
+
 class TenantSettings(BaseModel):
     """Everything a tenant can configure about its integration (see ``docs/settings.md``)."""
 
@@ -176,6 +191,17 @@ class TenantSettings(BaseModel):
         "contract_number_as_id=true means contract_number.",
     )
 
+    qbo_item_defaults: QboItemDefaults = Field(
+        default_factory=QboItemDefaults,
+        description="QuickBooks Online: default income and expense accounts for items, and "
+        "the tax code for invoice lines.",
+    )
+    qbo_project_defaults: dict[str, QboItemDefaults] = Field(
+        default_factory=dict,
+        description="QuickBooks Online, per project (the app's job id): overrides of "
+        "qbo_item_defaults for its invoices' lines.",
+    )
+
     direction: dict[str, Direction] = Field(
         default_factory=dict,
         description="Per entity: to_quickbooks (default), from_quickbooks or two_way.",
@@ -233,6 +259,13 @@ class TenantSettings(BaseModel):
     @classmethod
     def _job_format(cls, value: str) -> str:
         return _check_format(value, _JOB_FIELDS)
+
+    def qbo_defaults(self, project_id: str | None = None) -> QboItemDefaults:
+        """The QBO item defaults, with the project's overrides (those it sets) on top."""
+        override = self.qbo_project_defaults.get(project_id or "")
+        if override is None:
+            return self.qbo_item_defaults
+        return self.qbo_item_defaults.model_copy(update=override.model_dump(exclude_none=True))
 
     def direction_of(self, entity: str) -> Direction:
         """The entity's direction; app → QuickBooks unless configured."""

@@ -231,9 +231,10 @@ _ENTRIES: tuple[Explanation, ...] = (
     _e(
         "-43",
         PERMANENT,
-        "No such account or code in the company",
-        "A reference given by name (a configured deposit account, an item's default account "
-        "or tax code) names nothing in the QuickBooks Online company; nothing was written.",
+        "No such account in the company",
+        "A reference given by name (a configured deposit account, an item's account or the "
+        "tenant's default for it) names nothing in the QuickBooks Online company; nothing "
+        "was written.",
         "Create it in QuickBooks Online, or correct the setting the message names "
         "(`qbsync tenant set`), then replay.",
     ),

@@ -11,9 +11,9 @@ names (``QboEntityRequest.checks``); this table says what each one asks of the c
   included) above 24 hours is refused.
 
 - ``names``: references the worker could only give by name (``{"name": ...}``: a tenant's
-  configured deposit account, an item's default accounts, a tax code) are resolved to the
-  company's ``Id`` (Intuit takes references by ``value``); a name the company lacks is
-  refused naming the setting that gave it (:data:`NAMED`).
+  configured deposit account, an item's accounts or the tenant's defaults for them) are
+  resolved to the company's ``Id`` (Intuit takes references by ``value``); a name the
+  company lacks is refused naming the setting that gave it (:data:`NAMED`).
 
 A refusal is an error result with its own code in the QBO catalog (``-41``, ``-42``,
 ``-43``), which the worker dead-letters with the reason, like a permanent fault: replayable
@@ -59,17 +59,11 @@ NAMED: Mapping[str, tuple[str, str]] = {
     ),
     "IncomeAccountRef": (
         "Account",
-        "the tenant's setting qbo_item_accounts.income (or the project's override, or the "
-        "item's income_account)",
+        "the item's income_account, or the tenant's setting qbo_item_defaults.income_account",
     ),
     "ExpenseAccountRef": (
         "Account",
-        "the tenant's setting qbo_item_accounts.expense (or the project's override, or the "
-        "item's expense_account)",
-    ),
-    "TaxCodeRef": (
-        "TaxCode",
-        "the tenant's setting qbo_item_accounts.tax_code (or the project's override)",
+        "the item's expense_account, or the tenant's setting qbo_item_defaults.expense_account",
     ),
 }
 DAY_MINUTES = 24 * 60
