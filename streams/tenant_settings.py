@@ -113,6 +113,15 @@ class QboItemDefaults(BaseModel):
     tax_code: str | None = Field(None, description="Tax code on invoice lines naming none.")
 
 
+class QboProjectDefaults(BaseModel):
+    """A project's QuickBooks Online overrides of :class:`QboItemDefaults` for its invoices'
+    lines (a QBO invoice line books to its item's accounts: only the tax code is the line's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tax_code: str | None = Field(None, description="Tax code on the project's invoice lines.")
+
+
 class TenantSettings(BaseModel):
     """Everything a tenant can configure about its integration (see ``docs/settings.md``)."""
 
@@ -196,7 +205,7 @@ class TenantSettings(BaseModel):
         description="QuickBooks Online: default income and expense accounts for items, and "
         "the tax code for invoice lines.",
     )
-    qbo_project_defaults: dict[str, QboItemDefaults] = Field(
+    qbo_project_defaults: dict[str, QboProjectDefaults] = Field(
         default_factory=dict,
         description="QuickBooks Online, per project (the app's job id): overrides of "
         "qbo_item_defaults for its invoices' lines.",

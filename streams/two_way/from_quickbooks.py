@@ -551,18 +551,12 @@ PLACEHOLDERS: dict[str, str] = {
 
 # What QuickBooks Online lacks, the time-billing integration the issue reproduces fills with
 # the text ``FromQuickBooks`` (rates with 0), flagged for review in ``placeholders``: these
-# replace or add to the shape's placeholders when the record comes from a QBO company.
+# replace or add to the shape's placeholders when the record comes from a QBO company. A
+# customer's or vendor's company name keeps the Desktop placeholder: QBO's DisplayName, a
+# value QBO has (flagged all the same).
 FROM_QUICKBOOKS = "FromQuickBooks"
 
 QBO_PLACEHOLDERS: Mapping[str, tuple[Getter, str]] = {
-    "customer.company_name": (
-        const(FROM_QUICKBOOKS),
-        "FromQuickBooks, when the QBO customer has neither a company nor a last name",
-    ),
-    "vendor.company_name": (
-        const(FROM_QUICKBOOKS),
-        "FromQuickBooks, when the QBO vendor has neither a company nor a last name",
-    ),
     "employee.first_name": (const(FROM_QUICKBOOKS), "FromQuickBooks: no GivenName in QBO"),
     "employee.last_name": (const(FROM_QUICKBOOKS), "FromQuickBooks: no FamilyName in QBO"),
     "item.price": (const(Decimal(0)), "0: no UnitPrice in QBO"),

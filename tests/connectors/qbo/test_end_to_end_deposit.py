@@ -14,10 +14,10 @@ import pytest
 
 from connectors.qbo_sandbox import QboSandbox
 from connectors.store import Mapping
-from core.contracts import AvroCodec, customer_event
+from core.contracts import customer_event
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from tests.support.qbo import qbo_event, qbo_pipeline, read_topic
+from tests.support.qbo import dead_lettered, qbo_event, qbo_pipeline
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,6 @@ def test_deposit_account_is_sent_by_id_defaults_to_undeposited_funds_and_unknown
     sandbox: tuple[QboSandbox, str],
 ) -> None:
     qbo, url = sandbox
-    codec = AvroCodec()
     settings.qbo.read_entities = ""  # writes only
     company = qbo.company(REALM)
     status, made = company.create("Account", {"Name": "Operating Checking", "AccountType": "Bank"})
@@ -107,12 +106,7 @@ def test_deposit_account_is_sent_by_id_defaults_to_undeposited_funds_and_unknown
         )
         publish(payment("pmt-3", "inv-3"))
 
-        def letter() -> list[dict[str, Any]]:
-            drain()
-            found = read_topic(settings, codec, settings.topics.dead_letters, 1, 1)
-            return [d for d in found if d["entity_id"] == "pmt-3"]
-
-        (dead,) = until(letter, timeout=120, what="pmt-3 dead-lettered")
+        (dead,) = until(dead_lettered(online, "pmt-3"), timeout=120, what="pmt-3 dead-lettered")
         assert "DepositToAccountRef" in dead["reason"]
         assert "'Nowhere Savings'" in dead["reason"]
         assert "deposit_account" in dead["reason"]

@@ -14,10 +14,10 @@ import pytest
 
 from connectors.qbo_sandbox import QboSandbox
 from connectors.store import Mapping
-from core.contracts import AvroCodec, customer_event
+from core.contracts import customer_event
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from tests.support.qbo import qbo_event, qbo_pipeline, read_topic
+from tests.support.qbo import dead_lettered, qbo_event, qbo_pipeline
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -60,7 +60,6 @@ def test_item_accounts_and_line_tax_codes_default_and_a_project_overrides(
     sandbox: tuple[QboSandbox, str],
 ) -> None:
     qbo, url = sandbox
-    codec = AvroCodec()
     settings.qbo.read_entities = ""  # writes only
     company = qbo.company(REALM)
     accounts = {}
@@ -118,12 +117,7 @@ def test_item_accounts_and_line_tax_codes_default_and_a_project_overrides(
         )
         publish(event("item", "itm-3", {"name": "Travel", "item_type": "SERVICE"}))
 
-        def letter() -> list[dict[str, Any]]:
-            drain()
-            found = read_topic(settings, codec, settings.topics.dead_letters, 1, 1)
-            return [d for d in found if d["entity_id"] == "itm-3"]
-
-        (dead,) = until(letter, timeout=120, what="itm-3 dead-lettered")
+        (dead,) = until(dead_lettered(online, "itm-3"), timeout=120, what="itm-3 dead-lettered")
         assert "IncomeAccountRef" in dead["reason"]
         assert "'Nowhere Income'" in dead["reason"]
         assert "qbo_item_defaults.income_account" in dead["reason"]

@@ -7,20 +7,16 @@ real Kafka, the QBO sandbox over HTTP, the CLI on the same store."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from connectors.qbo_sandbox import QboSandbox
 from core.contracts import customer_event
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from qbsync.cli import app
-from qbsync.runtime import child_env
-from tests.support.qbo import qbo_pipeline
+from tests.support.qbo import cli_sees, cli_stdout, qbo_pipeline
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -30,9 +26,7 @@ TENANT = "q-1"
 
 
 def cli(*args: str) -> Any:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return json.loads(cli_stdout(*args))
 
 
 def test_qbo_records_are_listed_matched_smartly_and_unmatched(
@@ -53,10 +47,7 @@ def test_qbo_records_are_listed_matched_smartly_and_unmatched(
         assert status == 200
         ids[name] = body["Customer"]["Id"]
     with qbo_pipeline(broker, settings, database_url, tmp_path, qbo, url, REALM) as online:
-        for key in [k for k in os.environ if k.startswith("QBSYNC_")]:
-            monkeypatch.delenv(key)
-        for key, value in child_env(settings).items():
-            monkeypatch.setenv(key, value)  # what the CLI reads
+        cli_sees(settings, monkeypatch)
 
         def listed() -> list[dict[str, Any]]:
             online.drain()  # the company's reads (CDC) keep what QBO has

@@ -82,7 +82,8 @@ def test_fields_qbo_lacks_arrive_as_from_quickbooks_flagged_for_review(
             )
             assert sorted(sam["placeholders"]) == ["first_name", "last_name"]
             shop = by_id[made["Corner Shop"]]
-            assert shop["vendor"]["company_name"] == "FromQuickBooks"
+            # A name QBO has (DisplayName) stays the company name, flagged all the same.
+            assert shop["vendor"]["company_name"] == "Corner Shop"
             assert "company_name" in shop["placeholders"]
             consulting = by_id[made["Consulting"]]
             assert consulting["entity"] == "item"

@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from connectors.qbo_sandbox import QboSandbox
 from core.contracts import customer_event
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from qbsync.cli import app
-from qbsync.runtime import child_env
-from tests.support.qbo import qbo_pipeline
+from tests.support.qbo import cli_sees, cli_stdout, qbo_pipeline
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -29,15 +25,9 @@ REALM = "5550001921"
 TENANT = "q-1"
 
 
-def cli(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
 def exported(tmp_path: Path, *narrow: str) -> list[dict[str, Any]]:
     target = tmp_path / "log.csv"
-    cli("log", "export", "--tenant", TENANT, "--csv", "--output", str(target), *narrow)
+    cli_stdout("log", "export", "--tenant", TENANT, "--csv", "--output", str(target), *narrow)
     with target.open(newline="", encoding="utf-8") as found:
         return list(csv.DictReader(found))
 
@@ -54,10 +44,7 @@ def test_a_records_log_over_qbo_exports_as_csv_and_clears(
     settings.qbo.read_entities = ""  # writes only
     company = qbo.company(REALM)
     with qbo_pipeline(broker, settings, database_url, tmp_path, qbo, url, REALM) as online:
-        for key in [k for k in os.environ if k.startswith("QBSYNC_")]:
-            monkeypatch.delenv(key)
-        for key, value in child_env(settings).items():
-            monkeypatch.setenv(key, value)  # what the CLI reads
+        cli_sees(settings, monkeypatch)
         online.publish(
             customer_event(TENANT, "c-1", {"company_name": "Harbor Dental"}),
             customer_event(TENANT, "c-2", {"company_name": "Quay Optics"}),
@@ -86,7 +73,9 @@ def test_a_records_log_over_qbo_exports_as_csv_and_clears(
         assert [r["entity_id"] for r in exported(tmp_path)].count("c-2") == 1
 
         cleared = json.loads(
-            cli("log", "clear", "--tenant", TENANT, "--entity", "customer", "--id", "c-1", "--json")
+            cli_stdout(
+                "log", "clear", "--tenant", TENANT, "--entity", "customer", "--id", "c-1", "--json"
+            )
         )
         assert cleared["cleared"] == 2
         assert exported(tmp_path, "--entity", "customer", "--id", "c-1") == []
