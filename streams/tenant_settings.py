@@ -30,7 +30,7 @@ __all__ = [
 
 Direction = Literal["to_quickbooks", "from_quickbooks", "two_way"]
 
-_DICTS = ("entities", "direction", "conflict")
+_DICTS = ("entities", "direction", "conflict", "qbo_item_defaults", "qbo_project_defaults")
 _NAME_FIELDS = frozenset({"first_name", "last_name", "company_name"})
 _JOB_FIELDS = frozenset({"name", "project_number", "project_address"})
 
@@ -345,12 +345,19 @@ def apply_changes(
         if dot:
             if head not in _DICTS:
                 raise SettingsError(
-                    f"{key}: only entities.<group>, direction.<entity> and conflict.<entity>"
-                    " take a dotted key"
+                    f"{key}: only entities.<group>, direction.<entity>, conflict.<entity>,"
+                    " qbo_item_defaults.<key> and qbo_project_defaults.<job id>.<key> take a"
+                    " dotted key"
                 )
             if not isinstance(data.get(head), dict):
                 data[head] = {}
-            data[head][tail] = value
+            if head == "qbo_project_defaults":  # qbo_project_defaults.<job id>.tax_code
+                project, _, member = tail.rpartition(".")
+                if not project:
+                    raise SettingsError(f"{key}: expected {head}.<job id>.tax_code=<code>")
+                data[head].setdefault(project, {})[member] = value
+            else:
+                data[head][tail] = value
         elif head in _DICTS:
             raise SettingsError(f"{key}: set one member, e.g. {head}.<name>=<value>")
         else:
