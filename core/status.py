@@ -21,3 +21,6 @@ class Status(IntEnum):
     # dated before the company's start date; an employee's day over 24 hours.
     BEFORE_START = -41
     OVER_A_DAY = -42
+    # QuickBooks Online: a reference the command gives by name (a configured deposit or
+    # item account, a tax code) names nothing in the company.
+    UNKNOWN_NAME = -43

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from core.errors import QbsyncError
 from qbsync._cli_shell import command_group, emit_json, say
-from qbsync.mappings import match, profile_of, unmatch
+from qbsync.mappings import match, profile_of, unmapped, unmatch
 
 __all__ = ["map_app"]
 
@@ -52,6 +52,25 @@ def map_list(
     table = Table("entity", "id", "QuickBooks id", "name", title=f"{len(rows)} mappings")
     for row in rows:
         table.add_row(row["entity"], row["id"], row["qb_id"], row["name"] or "")
+    Console().print(table)
+
+
+@map_app.command("unmapped")
+def map_unmapped(tenant: TenantOption, entity: EntityOption, as_json: JsonOption = False) -> None:
+    """Records in QuickBooks no app record is mapped to.
+
+    As last read from QuickBooks (Desktop imports, or QuickBooks Online's reads).
+    """
+    from qbsync.runtime import open_cli_store
+
+    with open_cli_store() as store:
+        rows = unmapped(store, tenant, entity)
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table("QuickBooks id", "name", "number", title=f"{len(rows)} unmapped {entity}")
+    for row in rows:
+        table.add_row(row["qb_id"], row["name"] or "", row["ref_number"] or "")
     Console().print(table)
 
 

@@ -16,7 +16,7 @@ from core.errors import QbsyncError
 if TYPE_CHECKING:
     from connectors.store import Store
 
-__all__ = ["MatchReport", "match", "profile_of", "unmatch"]
+__all__ = ["MatchReport", "match", "profile_of", "unmapped", "unmatch"]
 
 
 @dataclass(frozen=True)
@@ -141,3 +141,22 @@ def unmatch(store: Store, tenant: str, entity: str, source_id: str) -> None:
     profile_of(store, tenant)
     if not store.delete_mapping(tenant, entity, source_id):
         raise QbsyncError(f"{tenant}: no {entity} mapping for id {source_id!r}")
+
+
+def unmapped(store: Store, tenant: str, entity: str) -> list[dict[str, Any]]:
+    """The company's records of ``entity`` (as last read from QuickBooks, Desktop or Online)
+    that no record of the tenant is mapped to: what a match could still adopt."""
+    from streams.two_way.from_quickbooks import IMPORTED_AS
+
+    profile_id = profile_of(store, tenant)
+    mapped = {m.qb_id for m in store.mappings(tenant, entity)}
+    return [
+        {
+            "qb_id": r.qb_id,
+            "name": r.full_name,
+            "ref_number": r.ref_number,
+            "is_active": r.is_active,
+        }
+        for r in store.qb_records(profile_id, IMPORTED_AS.get(entity, entity))
+        if r.qb_id not in mapped
+    ]

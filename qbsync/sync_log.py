@@ -43,9 +43,17 @@ def rows_of(entries: Iterable[SyncLogEntry]) -> list[dict[str, Any]]:
     ]
 
 
-def log_rows(store: Store, tenant: str, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Every settled command of ``tenant`` (since ``since``), oldest first."""
-    return rows_of(store.sync_log(tenant, since))
+def log_rows(
+    store: Store,
+    tenant: str,
+    since: datetime | None = None,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every settled command of ``tenant`` (since ``since``; of one entity, one record),
+    oldest first."""
+    return rows_of(store.sync_log(tenant, since, entity=entity, entity_id=entity_id))
 
 
 def write_csv(rows: Iterable[dict[str, Any]], target: IO[str]) -> None:

@@ -30,7 +30,7 @@ __all__ = [
 
 Direction = Literal["to_quickbooks", "from_quickbooks", "two_way"]
 
-_DICTS = ("entities", "direction", "conflict")
+_DICTS = ("entities", "direction", "conflict", "qbo_item_defaults", "qbo_project_defaults")
 _NAME_FIELDS = frozenset({"first_name", "last_name", "company_name"})
 _JOB_FIELDS = frozenset({"name", "project_number", "project_address"})
 
@@ -96,6 +96,30 @@ COMMON_TAX_CODES = {
     "exempt": "Non",
     "tax exempt": "Non",
 }
+
+
+class QboItemDefaults(BaseModel):
+    """QuickBooks Online defaults for items and their lines (account full names, a tax code
+    as QBO takes it: ``TAX``/``NON`` in the US, a ``TaxCode`` Id elsewhere)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    income_account: str | None = Field(
+        None, description="Income account for items that name none (QBO requires one)."
+    )
+    expense_account: str | None = Field(
+        None, description="Expense account for non-inventory and inventory items naming none."
+    )
+    tax_code: str | None = Field(None, description="Tax code on invoice lines naming none.")
+
+
+class QboProjectDefaults(BaseModel):
+    """A project's QuickBooks Online overrides of :class:`QboItemDefaults` for its invoices'
+    lines (a QBO invoice line books to its item's accounts: only the tax code is the line's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tax_code: str | None = Field(None, description="Tax code on the project's invoice lines.")
 
 
 class TenantSettings(BaseModel):
@@ -176,6 +200,17 @@ class TenantSettings(BaseModel):
         "contract_number_as_id=true means contract_number.",
     )
 
+    qbo_item_defaults: QboItemDefaults = Field(
+        default_factory=QboItemDefaults,
+        description="QuickBooks Online: default income and expense accounts for items, and "
+        "the tax code for invoice lines.",
+    )
+    qbo_project_defaults: dict[str, QboProjectDefaults] = Field(
+        default_factory=dict,
+        description="QuickBooks Online, per project (the app's job id): overrides of "
+        "qbo_item_defaults for its invoices' lines.",
+    )
+
     direction: dict[str, Direction] = Field(
         default_factory=dict,
         description="Per entity: to_quickbooks (default), from_quickbooks or two_way.",
@@ -233,6 +268,13 @@ class TenantSettings(BaseModel):
     @classmethod
     def _job_format(cls, value: str) -> str:
         return _check_format(value, _JOB_FIELDS)
+
+    def qbo_defaults(self, project_id: str | None = None) -> QboItemDefaults:
+        """The QBO item defaults, with the project's overrides (those it sets) on top."""
+        override = self.qbo_project_defaults.get(project_id or "")
+        if override is None:
+            return self.qbo_item_defaults
+        return self.qbo_item_defaults.model_copy(update=override.model_dump(exclude_none=True))
 
     def direction_of(self, entity: str) -> Direction:
         """The entity's direction; app → QuickBooks unless configured."""
@@ -303,12 +345,19 @@ def apply_changes(
         if dot:
             if head not in _DICTS:
                 raise SettingsError(
-                    f"{key}: only entities.<group>, direction.<entity> and conflict.<entity>"
-                    " take a dotted key"
+                    f"{key}: only entities.<group>, direction.<entity>, conflict.<entity>,"
+                    " qbo_item_defaults.<key> and qbo_project_defaults.<job id>.<key> take a"
+                    " dotted key"
                 )
             if not isinstance(data.get(head), dict):
                 data[head] = {}
-            data[head][tail] = value
+            if head == "qbo_project_defaults":  # qbo_project_defaults.<job id>.tax_code
+                project, _, member = tail.rpartition(".")
+                if not project:
+                    raise SettingsError(f"{key}: expected {head}.<job id>.tax_code=<code>")
+                data[head].setdefault(project, {})[member] = value
+            else:
+                data[head][tail] = value
         elif head in _DICTS:
             raise SettingsError(f"{key}: set one member, e.g. {head}.<name>=<value>")
         else:

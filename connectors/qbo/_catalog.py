@@ -228,6 +228,16 @@ _ENTRIES: tuple[Explanation, ...] = (
         "than 24 hours; qbsync does not send it (nothing was written).",
         "Correct the day's time entries in the app (or in QuickBooks Online), then replay.",
     ),
+    _e(
+        "-43",
+        PERMANENT,
+        "No such account in the company",
+        "A reference given by name (a configured deposit account, an item's account or the "
+        "tenant's default for it) names nothing in the QuickBooks Online company; nothing "
+        "was written.",
+        "Create it in QuickBooks Online, or correct the setting the message names "
+        "(`qbsync tenant set`), then replay.",
+    ),
 )
 
 QBO_CATALOG: Mapping[str, Explanation] = {entry.code: entry for entry in _ENTRIES}

@@ -10,8 +10,14 @@ names (``QboEntityRequest.checks``); this table says what each one asks of the c
   (every ``TimeActivity`` of the same employee or vendor on the same ``TxnDate``, this one
   included) above 24 hours is refused.
 
-A refusal is an error result with its own code in the QBO catalog (``-41``, ``-42``), which
-the worker dead-letters with the reason, like a permanent fault: replayable once fixed.
+- ``names``: references the worker could only give by name (``{"name": ...}``: a tenant's
+  configured deposit account, an item's accounts or the tenant's defaults for them) are
+  resolved to the company's ``Id`` (Intuit takes references by ``value``); a name the
+  company lacks is refused naming the setting that gave it (:data:`NAMED`).
+
+A refusal is an error result with its own code in the QBO catalog (``-41``, ``-42``,
+``-43``), which the worker dead-letters with the reason, like a permanent fault: replayable
+once fixed.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ __all__ = [
     "BEFORE_START",
     "CHECKS",
     "DAY_MINUTES",
+    "NAMED",
     "OVER_A_DAY",
+    "UNKNOWN_NAME",
     "CompanyChecks",
     "Refusal",
     "UnknownCheck",
@@ -40,6 +48,24 @@ __all__ = [
 
 BEFORE_START = Status.BEFORE_START
 OVER_A_DAY = Status.OVER_A_DAY
+UNKNOWN_NAME = Status.UNKNOWN_NAME
+
+# A reference field the worker may fill by name -> (the QBO entity it names, where that name
+# comes from: what to correct). Top-level fields and lines' detail fields alike.
+NAMED: Mapping[str, tuple[str, str]] = {
+    "DepositToAccountRef": (
+        "Account",
+        "the tenant's setting deposit_account (or the payment's deposit_to)",
+    ),
+    "IncomeAccountRef": (
+        "Account",
+        "the item's income_account, or the tenant's setting qbo_item_defaults.income_account",
+    ),
+    "ExpenseAccountRef": (
+        "Account",
+        "the item's expense_account, or the tenant's setting qbo_item_defaults.expense_account",
+    ),
+}
 DAY_MINUTES = 24 * 60
 # How long a company's start date is trusted before it is read again (it rarely changes).
 _START_TTL_S = 3600.0
@@ -115,6 +141,62 @@ class CompanyChecks:
                 self._starts[realm_id] = (now, found)
         return found
 
+    def named(self, realm_id: str, request: QboEntityRequest) -> QboEntityRequest | Refusal:
+        """``request`` with every reference given by name (:data:`NAMED`) as the company's
+        ``Id``, or the refusal naming the first name the company lacks. Only when the command
+        names the ``names`` check (else as it is)."""
+        if "names" not in request.checks:
+            return request
+        problems: list[str] = []
+        body = self._named(realm_id, request.body, problems)
+        if problems:
+            return Refusal(UNKNOWN_NAME, problems[0])
+        return QboEntityRequest(request.operation, request.entity, body, request.checks)
+
+    def _named(self, realm_id: str, value: Any, problems: list[str]) -> Any:
+        if isinstance(value, list):
+            return [self._named(realm_id, v, problems) for v in value]
+        if not isinstance(value, Mapping):
+            return value
+        found: dict[str, Any] = {}
+        for key, inner in value.items():
+            wanted = NAMED.get(key)
+            if (
+                wanted
+                and isinstance(inner, Mapping)
+                and inner.get("name")
+                and not inner.get("value")
+            ):
+                entity, source = wanted
+                name = str(inner["name"])
+                qb_id = self.id_of(realm_id, entity, name)
+                if qb_id is None:
+                    problems.append(
+                        f"{key}: no {entity} named {name!r} in the QuickBooks Online company "
+                        f"(from {source}): create it in QuickBooks Online or correct the "
+                        "setting, then replay"
+                    )
+                found[key] = {"value": qb_id, "name": name}
+            else:
+                found[key] = self._named(realm_id, inner, problems)
+        return found
+
+    def id_of(self, realm_id: str, entity: str, name: str) -> str | None:
+        """The ``Id`` of the company's active ``entity`` of that name (``Parent:Child``: the
+        fully qualified name), or None."""
+        leaf = name.rsplit(":", 1)[-1].replace("\\", "\\\\").replace("'", "\\'")
+        text = f"select * from {entity} where Name = '{leaf}'"  # noqa: S608
+        answer = self._client.send(QboRequest.query(realm_id, text))
+        if not answer.ok:  # never refused for want of an answer: the drain stops here
+            raise QbsyncError(f"could not look up the {entity} {name!r}: {answer.status}")
+        rows = (answer.body.get("QueryResponse") or {}).get(entity) or []
+        for row in rows:
+            if row.get("Active") is False:
+                continue
+            if name in (row.get("FullyQualifiedName"), row.get("Name")):
+                return str(row["Id"])
+        return None
+
     def day_minutes(self, realm_id: str, worker: tuple[str, str], day: date) -> int:
         """The worker's time in QBO on ``day``, every TimeActivity of theirs summed."""
         text = f"select * from TimeActivity where TxnDate = '{day.isoformat()}'"  # noqa: S608
@@ -164,4 +246,5 @@ def _day_limit(checks: CompanyChecks, realm_id: str, request: QboEntityRequest) 
 CHECKS: dict[str, Callable[[CompanyChecks, str, QboEntityRequest], Refusal | None]] = {
     "start-date": _start_date,
     "day-limit": _day_limit,
+    "names": lambda _checks, _realm, _request: None,  # CompanyChecks.named rewrites instead
 }

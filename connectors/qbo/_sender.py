@@ -43,7 +43,7 @@ from connectors.kafka import (
     undecodable,
 )
 from connectors.qbo._catalog import explain_fault
-from connectors.qbo._checks import CompanyChecks
+from connectors.qbo._checks import CompanyChecks, Refusal
 from connectors.qbo._client import QboClient, QboUnavailable
 from connectors.qbo._oauth import OAuthFailed, ReconnectNeeded
 from connectors.qbo._records import QboEntityRequest, QboOperation, QboRequest, QboResponse
@@ -295,9 +295,10 @@ class QboSender:
         command_id = str(command["command_id"])
         if request.operation is QboOperation.ENSURE:
             return self._ensure(realm_id, command_id, offset, request)
-        refusal = self._refusal(realm_id, request)
-        if refusal is not None:
-            return refusal
+        prepared = self._prepared(realm_id, request)
+        if isinstance(prepared, _Answer):
+            return prepared
+        request = prepared
         adopt = bool(command.get("match_existing")) and request.operation is QboOperation.CREATE
         key = _MATCH_KEYS.get(request.entity)
         if adopt and key and request.entity in _BY_NUMBER:
@@ -360,17 +361,23 @@ class QboSender:
         if not _not_found(current):
             return _answer(entity, current)
         # Only what is written again is checked (a record QBO has is never refused).
-        refusal = self._refusal(realm_id, request)
-        if refusal is not None:
-            return refusal
-        return self._recreate(realm_id, command_id, offset, request, "the read was")
+        prepared = self._prepared(realm_id, request)
+        if isinstance(prepared, _Answer):
+            return prepared
+        return self._recreate(realm_id, command_id, offset, prepared, "the read was")
 
-    def _refusal(self, realm_id: str, request: QboEntityRequest) -> _Answer | None:
-        """The company's own rules the command names (start date, a worker's day)."""
+    def _prepared(self, realm_id: str, request: QboEntityRequest) -> QboEntityRequest | _Answer:
+        """The request with its references by name as the company's Ids, once the
+        company's own rules the command names (start date, a worker's day) let it go; else
+        the refusal."""
         if self._checks is None or not request.checks:
-            return None
-        refusal = self._checks.refused(realm_id, request)
-        return None if refusal is None else _Answer(refusal.code, "Error", refusal.reason)
+            return request
+        named = self._checks.named(realm_id, request)
+        refusal = named if isinstance(named, Refusal) else self._checks.refused(realm_id, named)
+        if refusal is not None:
+            return _Answer(refusal.code, "Error", refusal.reason)
+        assert isinstance(named, QboEntityRequest)
+        return named
 
     def _recreate(
         self,

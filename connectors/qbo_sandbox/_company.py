@@ -78,6 +78,9 @@ _REFERENCES = {
     "Bill": (("VendorRef", "Vendor"),),
     "Purchase": (("AccountRef", "Account"),),
 }
+# Account references checked when present (2500 when not an active account's Id): Intuit
+# takes references by ``value``, a reference by name alone names nothing.
+_ACCOUNT_REFERENCES = ("DepositToAccountRef", "IncomeAccountRef", "ExpenseAccountRef")
 _PAYMENT_TYPES = ("Cash", "Check", "CreditCard")
 _LINE_REFERENCES = {
     "SalesItemLineDetail": ("ItemRef", "Item"),
@@ -160,6 +163,10 @@ class Company:
         problem = self._validate(entity, record, None)
         if problem:
             return problem
+        if entity == "Payment" and not record.get("DepositToAccountRef"):
+            # Intuit: "If you do not specify this account, payment is applied to the
+            # Undeposited Funds account."
+            record["DepositToAccountRef"] = self._undeposited_funds()
         stored = self._store(entity, record, "Create")
         return 200, {entity: copy.deepcopy(stored), "time": now_text(datetime.now(UTC))}
 
@@ -349,6 +356,11 @@ class Company:
             problem = self._unique_display_name(entity, record, own_id)
             if problem:
                 return problem
+        for ref_field in _ACCOUNT_REFERENCES:
+            if record.get(ref_field) is not None:
+                problem = self._reference(record[ref_field], "Account", ref_field)
+                if problem:
+                    return problem
         if entity == "Customer" and record.get("ParentRef") is not None:
             problem = self._reference(record["ParentRef"], "Customer", "ParentRef")
             if problem:
@@ -496,6 +508,24 @@ class Company:
                 if above is not None
                 else record["DisplayName"]
             )
+
+    def _undeposited_funds(self) -> dict[str, str]:
+        """Every QBO company has an Undeposited Funds account (made here when first needed)."""
+        for account in self.records["Account"].values():
+            if account.get("AccountSubType") == "UndepositedFunds":
+                return {"value": account["Id"], "name": account["Name"]}
+        made = self._store(
+            "Account",
+            {
+                "Name": "Undeposited Funds",
+                "FullyQualifiedName": "Undeposited Funds",
+                "AccountType": "Other Current Asset",
+                "AccountSubType": "UndepositedFunds",
+                "Active": True,
+            },
+            "Create",
+        )
+        return {"value": made["Id"], "name": made["Name"]}
 
     def _store(self, entity: str, record: dict[str, Any], operation: str) -> dict[str, Any]:
         entity_id = str(self._next_id)

@@ -582,13 +582,30 @@ class Store:
         with self._tx() as session:
             session.add(entry)
 
-    def sync_log(self, tenant_id: str, since: datetime | None = None) -> list[SyncLogEntry]:
-        """A tenant's log, oldest first."""
-        query = select(SyncLogEntry).where(SyncLogEntry.tenant_id == tenant_id)
+    def sync_log(
+        self,
+        tenant_id: str,
+        since: datetime | None = None,
+        *,
+        entity: str | None = None,
+        entity_id: str | None = None,
+    ) -> list[SyncLogEntry]:
+        """A tenant's log (of one entity, one record), oldest first."""
+        query = select(SyncLogEntry).where(*_log_filter(tenant_id, entity, entity_id))
         if since is not None:
             query = query.where(SyncLogEntry.at >= since)
         with self._tx() as session:
             return list(session.scalars(query.order_by(SyncLogEntry.at, SyncLogEntry.id)))
+
+    def clear_sync_log(
+        self, tenant_id: str, *, entity: str | None = None, entity_id: str | None = None
+    ) -> int:
+        """Delete a tenant's log entries (of one entity, one record); how many went."""
+        with self._tx() as session:
+            done = session.execute(
+                delete(SyncLogEntry).where(*_log_filter(tenant_id, entity, entity_id))
+            )
+            return int(getattr(done, "rowcount", 0) or 0)
 
     def delete_mapping(self, tenant_id: str, entity: str, external_id: str) -> bool:
         with self._tx() as session:
@@ -1046,3 +1063,13 @@ def _mapping(row: IdMapping) -> Mapping:
         edit_sequence=row.edit_sequence,
         full_name=row.full_name,
     )
+
+
+def _log_filter(tenant_id: str, entity: str | None, entity_id: str | None) -> list[Any]:
+    """Where-clauses for a tenant's sync log, narrowed to an entity and one record."""
+    found: list[Any] = [SyncLogEntry.tenant_id == tenant_id]
+    if entity is not None:
+        found.append(SyncLogEntry.entity == entity)
+    if entity_id is not None:
+        found.append(SyncLogEntry.entity_id == entity_id)
+    return found

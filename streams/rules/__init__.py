@@ -71,7 +71,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
         lists.item,
         "items_and_invoices",
         qb_entity=lists.item_entity,
-        qbo=qbo.QboShape("Item", qbo.item),
+        qbo=qbo.QboShape("Item", qbo.item, checks=("names",)),
     ),
     "invoice": EntityRule(
         "invoice",
@@ -112,7 +112,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             qbo.payment,
             is_list=False,
             resend_if_missing=True,
-            checks=("start-date",),
+            checks=("start-date", "names"),
         ),
     ),
     "bill": EntityRule(

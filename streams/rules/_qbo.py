@@ -193,7 +193,15 @@ def klass(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]
     }
 
 
-def invoice(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]:
+def _named(name: str | None) -> dict[str, str] | None:
+    """A reference by a configured name (the sender's ``names`` check makes it an Id)."""
+    return {"name": name} if name else None
+
+
+def invoice(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    """Lines without a tax code get the project's (the invoice's customer, when it is a
+    project with ``qbo_project_defaults``), else the tenant's ``qbo_item_defaults.tax_code``."""
+    tax_code = s.qbo_defaults((p.get("customer") or {}).get("id")).tax_code
     return {
         "CustomerRef": _ref(refs.ref(p.get("customer"), *CUSTOMER_OR_JOB)),
         "TxnDate": p.get("txn_date"),
@@ -211,11 +219,18 @@ def invoice(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, A
                     "ItemRef": _ref(refs.ref(line.get("item"), "item")),
                     "Qty": line.get("quantity"),
                     "UnitPrice": line.get("rate"),
+                    "TaxCodeRef": _tax_code(line, tax_code, s),
                 },
             }
             for line in p.get("lines") or []
         ],
     }
+
+
+def _tax_code(line: Mapping[str, Any], default: str | None, s: TenantSettings) -> Any:
+    own = (line.get("sales_tax_code") or {}).get("full_name")
+    code = s.tax_code(own).upper() if own else default
+    return {"value": code} if code else None
 
 
 def _contact(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -263,16 +278,21 @@ _ITEM_TYPES = {
 
 def item(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
     kind = _ITEM_TYPES[p.get("item_type") or "SERVICE"]
+    defaults = s.qbo_item_defaults
     values = {
         "Name": cased(text(p.get("name")), s),
         "Type": kind,
         "Active": p.get("is_active", True),
         "Description": p.get("description"),
         "UnitPrice": p.get("price"),
-        "IncomeAccountRef": _ref(refs.ref(p.get("income_account"), "account")),
+        # The item's own accounts, else the tenant's defaults (by name: the sender's
+        # ``names`` check sends the company's Id).
+        "IncomeAccountRef": _ref(refs.ref(p.get("income_account"), "account"))
+        or _named(defaults.income_account),
         "PurchaseDesc": p.get("purchase_description"),
         "PurchaseCost": p.get("cost"),
-        "ExpenseAccountRef": _ref(refs.ref(p.get("expense_account"), "account")),
+        "ExpenseAccountRef": _ref(refs.ref(p.get("expense_account"), "account"))
+        or (_named(defaults.expense_account) if kind != "Service" else None),
         "ParentRef": _ref(refs.ref(p.get("parent"), "item")),
         "SubItem": True if p.get("parent") else None,
     }

@@ -117,11 +117,14 @@ def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
         # A shared company file: what another tenant of the file holds is never news here.
         batch.theirs = store.held_by_others(batch.tenant_id, [r.qb_id for _, r in batch.records])
         resolve = partial(_resolve, batch.mapped)
+        apis: dict[str, str] = {}  # profile -> where its records were read
         for (position, record), found in zip(batch.records, fields, strict=True):
             if found is None:
                 batch.unreadable += 1
                 continue
-            shapes = app_records(record.record_type, found, resolve)
+            if record.profile_id not in apis:
+                apis[record.profile_id] = "qbo" if store.is_qbo(record.profile_id) else "qbxml"
+            shapes = app_records(record.record_type, found, resolve, apis[record.profile_id])
             if not shapes:
                 batch.not_delivered += 1  # accounts, classes ...: for matching only
             batch.shaped += [(position, record, shape) for shape in shapes]

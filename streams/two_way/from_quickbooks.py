@@ -30,7 +30,17 @@ from typing import Any, Literal
 
 from core.errors import QbsyncError
 
-__all__ = ["IMPORTED_AS", "PLACEHOLDERS", "SHAPES", "AppRecord", "Follows", "Shape", "app_records"]
+__all__ = [
+    "FROM_QUICKBOOKS",
+    "IMPORTED_AS",
+    "PLACEHOLDERS",
+    "QBO_PLACEHOLDERS",
+    "SHAPES",
+    "AppRecord",
+    "Follows",
+    "Shape",
+    "app_records",
+]
 
 Fields = Mapping[str, Any]
 Resolve = Callable[[str, str | None], str | None]  # (app entity, QuickBooks id) -> app id
@@ -539,16 +549,44 @@ PLACEHOLDERS: dict[str, str] = {
 }
 
 
-def app_records(kind: str, fields: Fields, resolve: Resolve) -> list[AppRecord]:
+# What QuickBooks Online lacks, the time-billing integration the issue reproduces fills with
+# the text ``FromQuickBooks`` (rates with 0), flagged for review in ``placeholders``: these
+# replace or add to the shape's placeholders when the record comes from a QBO company. A
+# customer's or vendor's company name keeps the Desktop placeholder: QBO's DisplayName, a
+# value QBO has (flagged all the same).
+FROM_QUICKBOOKS = "FromQuickBooks"
+
+QBO_PLACEHOLDERS: Mapping[str, tuple[Getter, str]] = {
+    "employee.first_name": (const(FROM_QUICKBOOKS), "FromQuickBooks: no GivenName in QBO"),
+    "employee.last_name": (const(FROM_QUICKBOOKS), "FromQuickBooks: no FamilyName in QBO"),
+    "item.price": (const(Decimal(0)), "0: no UnitPrice in QBO"),
+    "item.cost": (const(Decimal(0)), "0: no PurchaseCost in QBO"),
+}
+
+
+def app_records(kind: str, fields: Fields, resolve: Resolve, api: str = "qbxml") -> list[AppRecord]:
     """What a returned element (``Customer``, ``ItemService`` ...) is for the apps: none
-    (a kind qbsync does not deliver), one, or several (an item is also a cost code)."""
-    return [_record(shape, fields, resolve) for shape in SHAPES.get(kind, ()) if shape.when(fields)]
+    (a kind qbsync does not deliver), one, or several (an item is also a cost code).
+    ``api`` is where it was read: ``"qbo"`` fills :data:`QBO_PLACEHOLDERS`."""
+    return [
+        _record(shape, fields, resolve, api) for shape in SHAPES.get(kind, ()) if shape.when(fields)
+    ]
 
 
-def _record(shape: Shape, fields: Fields, resolve: Resolve) -> AppRecord:
+def _placeholders(shape: Shape, api: str) -> Mapping[str, tuple[Getter, str]]:
+    if api != "qbo":
+        return shape.placeholders
+    prefix = f"{shape.entity}."
+    online = {
+        k.removeprefix(prefix): v for k, v in QBO_PLACEHOLDERS.items() if k.startswith(prefix)
+    }
+    return {**shape.placeholders, **online}
+
+
+def _record(shape: Shape, fields: Fields, resolve: Resolve, api: str = "qbxml") -> AppRecord:
     payload = {name: get(fields, resolve) for name, get in shape.fields.items()}
     filled = []
-    for name, (get, _) in shape.placeholders.items():
+    for name, (get, _) in _placeholders(shape, api).items():
         if payload.get(name) is None and not _named(payload, name):
             payload[name] = get(fields, resolve)
             filled.append(name)

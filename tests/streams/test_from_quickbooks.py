@@ -16,7 +16,12 @@ import pytest
 from connectors.qbxml import Record, build_message, build_query, build_request, parse_response
 from connectors.sandbox import CompanyFile, find_reference
 from core.contracts import AvroCodec
-from streams.two_way.from_quickbooks import PLACEHOLDERS, AppRecord, app_records
+from streams.two_way.from_quickbooks import (
+    PLACEHOLDERS,
+    QBO_PLACEHOLDERS,
+    AppRecord,
+    app_records,
+)
 
 CHANGE = "com.qbsync.events.QuickBooksChange"
 
@@ -255,3 +260,30 @@ def test_docs_list_every_placeholder_as_the_code_fills_it() -> None:
     rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| `")]
     documented = {field.strip().strip("`"): why.strip() for field, why in rows}
     assert documented == PLACEHOLDERS
+
+
+def test_qbo_records_get_from_quickbooks_and_zero_rates_desktop_keeps_its_own() -> None:
+    employee = {"ListID": "55", "Name": "Sam", "IsActive": "true"}
+    (desktop,) = app_records("Employee", employee, nobody)
+    (online,) = app_records("Employee", employee, nobody, "qbo")
+    assert (desktop.payload["first_name"], desktop.payload["last_name"]) == ("Sam", "-")
+    assert (online.payload["first_name"], online.payload["last_name"]) == (
+        "FromQuickBooks",
+        "FromQuickBooks",
+    )
+    assert online.placeholders == ("first_name", "last_name")
+    (item, *_) = app_records("ItemService", {"ListID": "7", "Name": "Consulting"}, nobody, "qbo")
+    assert (item.payload["price"], item.payload["cost"]) == (0, 0)
+    assert {"price", "cost"} <= set(item.placeholders)
+    priced = {"ListID": "8", "Name": "Audit", "SalesAndPurchase": {"SalesPrice": "90"}}
+    (item, *_) = app_records("ItemService", priced, nobody, "qbo")
+    assert item.payload["price"] == 90
+    assert "price" not in item.placeholders
+
+
+def test_docs_list_every_qbo_placeholder_as_the_code_fills_it() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "qbo.md").read_text()
+    table = doc.split("<!-- qbo-placeholders:")[1].split("\n\n")[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| `")]
+    documented = {field.strip().strip("`"): why.strip() for field, why in rows}
+    assert documented == {k: why for k, (_, why) in QBO_PLACEHOLDERS.items()}

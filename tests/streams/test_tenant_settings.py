@@ -94,3 +94,20 @@ def test_a_bad_change_names_the_key(assignment: str, words: str) -> None:
     with pytest.raises(SettingsError) as caught:
         apply_changes(TenantSettings(), ["enabled=false", assignment])
     assert words in str(caught.value)
+
+
+def test_qbo_item_defaults_and_a_projects_override_are_set_by_dotted_keys() -> None:
+    from streams.tenant_settings import TenantSettings, apply_changes
+
+    changed = apply_changes(
+        TenantSettings(),
+        [
+            "qbo_item_defaults.income_account=Consulting Income",
+            "qbo_item_defaults.tax_code=NON",
+            "qbo_project_defaults.j-1.tax_code=TAX",
+        ],
+    )
+    assert changed.qbo_item_defaults.income_account == "Consulting Income"
+    assert changed.qbo_defaults("j-1").tax_code == "TAX"
+    assert changed.qbo_defaults("j-2").tax_code == "NON"
+    assert changed.qbo_defaults("j-1").income_account == "Consulting Income"

@@ -76,13 +76,14 @@ def test_a_draft_invoice_is_not_sent_to_qbo() -> None:
     assert "drafts are not sent" in outcome.reason
 
 
-def test_a_payment_carries_the_start_date_check_and_a_list_none() -> None:
+def test_a_payment_carries_the_start_date_and_names_checks_and_a_list_none() -> None:
     payment = example(
         "payment.upserted",
         applied_to=[{"transaction": {"id": "inv-1"}, "amount": "10.00"}],
         amount="10.00",
     )
-    assert qbo_of(planned(payment)).checks == ("start-date",)
+    # The start date, and its references by name (a configured deposit account) as Ids.
+    assert qbo_of(planned(payment)).checks == ("start-date", "names")
     assert qbo_of(planned(example("customer.upserted"))).checks == ()
 
 

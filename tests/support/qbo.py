@@ -320,3 +320,39 @@ def qbo_pipeline(
             runtime.close()
             assert run.services.worker.stop() == 0
             run.services.gateway.stop()
+
+
+def cli_sees(settings: Settings, monkeypatch: Any) -> None:
+    """The in-process CLI (``qbsync ...`` through CliRunner) reads this pipeline's store and
+    broker: the environment a child process of ``qbsync run`` would get."""
+    import os
+
+    from qbsync.runtime import child_env
+
+    for key in [k for k in os.environ if k.startswith("QBSYNC_")]:
+        monkeypatch.delenv(key)
+    for key, value in child_env(settings).items():
+        monkeypatch.setenv(key, value)
+
+
+def cli_stdout(*args: str) -> str:
+    """``qbsync <args>`` in process; fails the test unless it exits 0."""
+    from typer.testing import CliRunner
+
+    from qbsync.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return str(result.stdout)
+
+
+def dead_lettered(online: QboPipeline, entity_id: str) -> Callable[[], list[dict[str, Any]]]:
+    """A poll for ``until``: one drain, then the dead letters of ``entity_id`` so far."""
+    settings = online.run.settings
+
+    def poll() -> list[dict[str, Any]]:
+        online.drain()
+        found = read_topic(settings, online.codec, settings.topics.dead_letters, 1, 1)
+        return [d for d in found if d["entity_id"] == entity_id]
+
+    return poll

@@ -151,7 +151,8 @@ def test_payments_items_vendors_and_employees_land_once_in_qbo(
             invoices = {i["DocNumber"]: i["Id"] for i in company.all("Invoice")}
             (paid,) = company.all("Payment")
             assert paid["TotalAmt"] == 280.0
-            assert "DepositToAccountRef" not in paid  # QBO's Undeposited Funds
+            # Nothing sent: QBO deposits to Undeposited Funds.
+            assert paid["DepositToAccountRef"]["name"] == "Undeposited Funds"
             assert paid["Line"] == [
                 {
                     "Amount": 185.0,
