@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-__all__ = ["LOG_FORMATS", "LogFormat", "configure_logging", "formatter"]
+__all__ = ["LOG_FORMATS", "QUIETED_LOGGERS", "LogFormat", "configure_logging", "formatter"]
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: Final = ("text", "json")
@@ -26,7 +26,7 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
 # Libraries that narrate routine steps at INFO on every command (alembic's "Context impl",
 # "Will assume transactional DDL", "setup plugin"; Faust and aiokafka at every rebalance step):
 # they speak at WARNING and above only.
-_NOISY: Final = (
+QUIETED_LOGGERS: Final = (
     "alembic",
     "aiokafka",
     "faust",
@@ -100,5 +100,5 @@ def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in _NOISY:
+    for noisy in QUIETED_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -4,6 +4,7 @@ skipping, so nothing is silently left untested."""
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo, running_broker
+from qbsync.logs import QUIETED_LOGGERS
 from tests.support.postgres import postgres_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,6 +26,22 @@ QBXML_REFERENCE = Path(
 UNDER_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 _brokers: list[BrokerInfo] = []
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """Each test leaves logging as it found it. A CLI command run in-process configures
+    logging (``configure_logging``: the root's handler on that moment's stderr, the
+    libraries' loggers at WARNING); left in place, a later test logs into a closed stream
+    and sees no spyne or waitress lines at all."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in QUIETED_LOGGERS}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, previous in levels.items():
+        logging.getLogger(name).setLevel(previous)
 
 
 def missing(reason: str) -> None:
