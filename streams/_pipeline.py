@@ -28,6 +28,7 @@ from streams.flows import sweep as sweeping
 from streams.flows import translate as translating
 from streams.flows._step import Message, Outbox, Record, Source, Step
 from streams.parking import Parked, ParkingLot
+from streams.rules import SAME_LIST
 from streams.tenant_settings import SettingsError, TenantSettings, load_settings
 from streams.translate import wanted
 from streams.two_way import Change, read
@@ -402,14 +403,18 @@ class Pipeline:
         the whole batch, never one per result."""
         known = settling.Known()
         added: list[tuple[str, str, str]] = []
+        apis: list[str] = []
         keys: list[tuple[str, str, str]] = []
         for _, result, command in results:
             if settling.adds(result):
                 assert result.qb_id is not None
                 added.append((result.tenant_id, result.entity, result.qb_id))
+                apis.append(result.api or self._api(result.profile_id))
             elif command is not None and settling.create_reference(result):
                 keys += [(result.tenant_id, *_record(d)) for d in command.depends_on]
-        held = self.store.holders(added) if added else {}
+        held: dict[tuple[str, str, str], Holder] = {}
+        for api, keys_of in _by_api(added, apis).items():
+            held |= self.store.holders(keys_of, kin=SAME_LIST.get(api, {}))
         known.holders = {key: _named(key[0], held.get(key)) for key in added}
         known.mappings = self.store.mappings_of(keys) if keys else {}
         return known
@@ -437,6 +442,16 @@ def command_ids(count: int) -> list[str]:
         variant = "89ab"[int(h[16], 16) & 3]
         ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}")
     return ids
+
+
+def _by_api(
+    keys: list[tuple[str, str, str]], apis: list[str]
+) -> dict[str, list[tuple[str, str, str]]]:
+    """The keys by the API of the result they come from (a batch usually has one)."""
+    grouped: dict[str, list[tuple[str, str, str]]] = {}
+    for key, api in zip(keys, apis, strict=True):
+        grouped.setdefault(api, []).append(key)
+    return grouped
 
 
 def _named(tenant_id: str, holder: Holder | None) -> str | None:

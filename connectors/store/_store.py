@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Mapping as CollectionMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -162,12 +163,12 @@ def _others(session: Session, tenant_ids: Sequence[str]) -> dict[str, set[str]]:
 
 def _holding(
     session: Session, tenants: set[str], qb_ids: Iterable[str]
-) -> dict[str, list[tuple[str, str | None, str | None]]]:
+) -> dict[str, list[tuple[str, str, str | None]]]:
     """By QuickBooks id, ``(tenant, entity, source id)`` of the ``tenants``' mappings of
-    these records, then ``(tenant, None, None)`` of those qbsync wrote for them and the
+    these records, then ``(tenant, entity, None)`` of those qbsync wrote for them and the
     worker has not settled yet; one query per 500 ids and kind."""
     wanted = sorted(set(qb_ids))
-    found: dict[str, list[tuple[str, str | None, str | None]]] = {}
+    found: dict[str, list[tuple[str, str, str | None]]] = {}
     if not tenants:
         return found
     among = sorted(tenants)
@@ -178,13 +179,15 @@ def _holding(
         ).where(IdMapping.tenant_id.in_(among), IdMapping.qb_id.in_(chunk))
         for qb_id, tenant_id, entity, external_id in session.execute(mapped):
             found.setdefault(qb_id, []).append((tenant_id, entity, external_id))
-        written = select(DeliveredChange.qb_id, DeliveredChange.tenant_id).where(
+        written = select(
+            DeliveredChange.qb_id, DeliveredChange.tenant_id, DeliveredChange.entity
+        ).where(
             DeliveredChange.tenant_id.in_(among),
             DeliveredChange.qb_id.in_(chunk),
             DeliveredChange.changed_at.is_(None),  # only our own writes have none
         )
-        for qb_id, tenant_id in session.execute(written):
-            found.setdefault(qb_id, []).append((tenant_id, None, None))
+        for qb_id, tenant_id, entity in session.execute(written):
+            found.setdefault(qb_id, []).append((tenant_id, entity, None))
     return found
 
 
@@ -645,12 +648,22 @@ class Store:
             for qb_id, rows in holding.items()
         }
 
-    def holders(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], Holder]:
+    def holders(
+        self,
+        keys: Sequence[tuple[str, str, str]],
+        *,
+        kin: CollectionMapping[str, Collection[str]] | None = None,
+    ) -> dict[tuple[str, str, str], Holder]:
         """Who already holds each ``(tenant, entity, QuickBooks id)`` record, for a batch of
         results at once: the tenant's own app record mapped to it, else another tenant of the
         same company file that maps it or had qbsync write it (:meth:`held_by_others`), with
         the id that tenant maps it under as ``entity``. Records nobody holds are absent.
-        A few queries per 500 keys, however many keys and tenants (not a query per key)."""
+        A few queries per 500 keys, however many keys and tenants (not a query per key).
+
+        Another tenant's record counts only as the same entity, or one of ``kin[entity]``
+        (the app entities whose records live in the same QuickBooks list, the caller's
+        rules: a job is a customer): QuickBooks Online numbers each entity on its own, so
+        its Vendor 1 is not its Customer 1."""
         wanted = sorted(set(keys))
         found: dict[tuple[str, str, str], Holder] = {}
         with self._tx() as session:
@@ -675,11 +688,16 @@ class Store:
             everyone = set().union(*others.values())
             holding = _holding(session, everyone, [qb_id for _, _, qb_id in rest])
         for tenant_id, entity, qb_id in rest:
-            rows = holding.get(qb_id, [])
-            other = next((row[0] for row in rows if row[0] in others[tenant_id]), None)
-            if other is not None:
-                mapped = (row[2] for row in rows if row[0] == other and row[1] == entity)
-                found[(tenant_id, entity, qb_id)] = Holder(other, next(mapped, None))
+            same = {entity, *(kin or {}).get(entity, ())}
+            rows = [
+                row
+                for row in holding.get(qb_id, [])
+                if row[0] in others[tenant_id] and row[1] in same
+            ]
+            named = [row for row in rows if row[1] == entity and row[2] is not None]
+            if named or rows:
+                other, _kind, their_id = (named or rows)[0]
+                found[(tenant_id, entity, qb_id)] = Holder(other, their_id if named else None)
         return found
 
     def delivered(

@@ -24,6 +24,7 @@ from streams.rules._base import (
 
 __all__ = [
     "ENTITY_RULES",
+    "SAME_LIST",
     "EntityRule",
     "NameCheck",
     "Refs",
@@ -167,4 +168,21 @@ ENTITY_RULES: dict[str, EntityRule] = {
         skip=transactions.subcontractor_invoice_skip,
         requires=transactions.needs_retainage_item,
     ),
+}
+
+# App entities whose records live in one QuickBooks list, by API: one id space there, so an
+# id another tenant maps under any of them is the same QuickBooks record (``Store.holders``).
+# Every other entity's ids are its own (QuickBooks Online numbers Customer 1 and Vendor 1
+# apart). A job is a customer; in Desktop a 1099 worker (an employee) is a vendor and a
+# subcontractor invoice is a bill.
+_LISTS: dict[str, tuple[frozenset[str], ...]] = {
+    "qbxml": (
+        frozenset({"customer", "job"}),
+        frozenset({"employee", "vendor"}),
+        frozenset({"bill", "subcontractor_invoice"}),
+    ),
+    "qbo": (frozenset({"customer", "job"}),),
+}
+SAME_LIST: dict[str, dict[str, frozenset[str]]] = {
+    api: {entity: group for group in groups for entity in group} for api, groups in _LISTS.items()
 }

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from connectors.qbxml import ENTITIES as QBXML
 from connectors.qbxml import build_message, parse_xml
 from core.messages import Command
+from streams.rules import ENTITY_RULES, SAME_LIST
+from streams.tenant_settings import load_settings
 from streams.translate import Context, Held, Rejection, Skip, Waiting, plan, plan_command
 from tests.streams._events import NOW, example, knows_everything, mapping_of
 from tests.support.xsd import assert_valid_qbxml
@@ -218,3 +221,26 @@ def test_a_missing_sales_tax_code_is_named() -> None:
     assert plan_command(example("invoice.upserted"), context, command_id="c", now=NOW) == (
         Rejection("held", outcome.reason)
     )
+
+
+def test_same_list_groups_the_entities_that_become_one_quickbooks_object() -> None:
+    """``SAME_LIST`` (who may hold another tenant's QuickBooks id, ``Store.holders``) agrees
+    with the rules: two entities are kin exactly when they can become the same QuickBooks
+    object (QBO: the shape's entity; Desktop: the request's object, a 1099 worker a vendor)."""
+    settings = load_settings({})
+    payloads = [{}, {"employment_type": "VENDOR_1099"}] + [
+        {"item_type": kind} for kind in ("SERVICE", "NON_INVENTORY", "INVENTORY")
+    ]
+    objects = {
+        "qbo": {e: {r.qbo.entity} for e, r in ENTITY_RULES.items() if r.qbo is not None},
+        "qbxml": {
+            e: {QBXML[r.target(p, settings)].name for p in payloads}
+            for e, r in ENTITY_RULES.items()
+            if r.desktop
+        },
+    }
+    for api, found in objects.items():
+        for a, made in found.items():
+            for b, other in found.items():
+                kin = SAME_LIST[api].get(a, frozenset({a}))
+                assert (b in kin) == bool(made & other), (api, a, b)

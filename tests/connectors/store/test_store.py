@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from connectors.qbwc._last_seen import LastSeen
 from connectors.store import (
     Base,
+    Holder,
     Mapping,
     Profile,
     SessionBusy,
@@ -227,7 +228,7 @@ def test_holders_of_a_batch_on_a_shared_file(store: Store) -> None:
     asked = [("t-1", "customer", f"Q{n}") for n in range(0, 1200, 2)]  # half are t-1's
     asked += [
         ("t-1", "customer", "Q-T2"),
-        ("t-1", "customer", "Q-T2V"),  # t-2 maps it, but as a vendor
+        ("t-1", "customer", "Q-T2V"),  # t-2 maps a vendor of that id: another record
         ("t-1", "customer", "Q-T3"),
         ("t-1", "customer", "Q-W"),
         ("t-3", "customer", "Q-T2"),
@@ -237,7 +238,6 @@ def test_holders_of_a_batch_on_a_shared_file(store: Store) -> None:
     assert {key: (h.tenant_id, h.external_id) for key, h in found.items()} == {
         **{("t-1", "customer", f"Q{n}"): ("t-1", f"c-{n}") for n in range(0, 600, 2)},
         ("t-1", "customer", "Q-T2"): ("t-2", "d-1"),
-        ("t-1", "customer", "Q-T2V"): ("t-2", None),
         ("t-1", "customer", "Q-W"): ("t-2", None),
     }
     assert store.held_by_others("t-1", ["Q-T2", "Q-W", "Q-T3", "Q0"]) == {
@@ -246,6 +246,39 @@ def test_holders_of_a_batch_on_a_shared_file(store: Store) -> None:
     }
     assert store.holders([]) == {}
     assert set(store.tenants_by_id(["t-3", "t-1", "nobody"])) == {"t-1", "t-3"}
+
+
+def test_holders_match_the_entity_not_the_id_alone(store: Store) -> None:
+    """QuickBooks Online numbers each entity on its own (Customer 1 and Vendor 1 are two
+    records): another tenant's vendor, mapped or just written, does not hold a customer of
+    the same id. Entities sharing one QuickBooks list (``kin``: a job is a customer) do."""
+    shared = store.add_profile(profile())
+    now = datetime.now(UTC)
+    for tenant_id in ("t-a", "t-b"):
+        store.add_tenant(
+            Tenant(id=tenant_id, name=tenant_id, profile_id=shared.id, settings={}, created_at=now)
+        )
+    store.save_outcomes(
+        [
+            Mapping("t-b", "vendor", "v-1", "1", "1", None),
+            Mapping("t-b", "job", "j-2", "2", "1", None),
+            Mapping("t-b", "customer", "c-3", "3", "1", None),
+            Mapping("t-b", "vendor", "v-3", "3", "1", None),
+        ],
+        [],
+    )
+    store.record_written([("t-b", "vendor", "4", "1"), ("t-b", "job", "5", "1")])
+    asked = [("t-a", "customer", qb_id) for qb_id in ("1", "2", "3", "4", "5")]
+    plain = {key: (h.tenant_id, h.external_id) for key, h in store.holders(asked).items()}
+    assert plain == {("t-a", "customer", "3"): ("t-b", "c-3")}
+    kin = {"customer": {"customer", "job"}, "job": {"customer", "job"}}
+    found = store.holders(asked, kin=kin)
+    assert {key: (h.tenant_id, h.external_id) for key, h in found.items()} == {
+        ("t-a", "customer", "2"): ("t-b", None),  # t-b's job: the same Customer record
+        ("t-a", "customer", "3"): ("t-b", "c-3"),
+        ("t-a", "customer", "5"): ("t-b", None),
+    }
+    assert store.holders([("t-a", "vendor", "3")]) == {("t-a", "vendor", "3"): Holder("t-b", "v-3")}
 
 
 def test_batch_look_ups_keep_one_statement_text_on_postgresql(store: Store) -> None:
