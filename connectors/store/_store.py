@@ -7,23 +7,27 @@ from collections.abc import Mapping as CollectionMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
     String,
+    Table,
     bindparam,
     create_engine,
     delete,
     event,
     func,
+    insert,
     inspect,
     or_,
     select,
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -189,6 +193,30 @@ def _holding(
         for qb_id, tenant_id, entity in session.execute(written):
             found.setdefault(qb_id, []).append((tenant_id, entity, None))
     return found
+
+
+_MAPPINGS = cast(Table, IdMapping.__table__)
+_SYNC_LOG = cast(Table, SyncLogEntry.__table__)
+_FORGET = delete(_MAPPINGS).where(
+    IdMapping.tenant_id == bindparam("t"),
+    IdMapping.entity == bindparam("e"),
+    IdMapping.external_id == bindparam("x"),
+)
+_LOG_COLUMNS = tuple(c.key for c in _SYNC_LOG.columns if c.key != "id")
+_INSERT_LOG = insert(_SYNC_LOG)
+_MAPPING_KEY = ("tenant_id", "entity", "external_id")
+_MAPPING_SET = ("qb_id", "edit_sequence", "full_name", "updated_at")
+
+
+def _upsert_mappings(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` of id mappings (SQLite and PostgreSQL
+    spell it alike): a mapping saved again takes the new id, version and name."""
+    build = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = build(_MAPPINGS)
+    return statement.on_conflict_do_update(
+        index_elements=list(_MAPPING_KEY),
+        set_={name: statement.excluded[name] for name in _MAPPING_SET},
+    )
 
 
 def make_engine(
@@ -555,31 +583,41 @@ class Store:
         forget: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         """A batch of results in one transaction: mappings (insert or update), log rows, and
-        stale mappings to forget (``(tenant, entity, source id)``)."""
+        stale mappings to forget (``(tenant, entity, source id)``).
+
+        Core statements, each run once for the whole batch with a row of parameters per
+        record (``executemany``): one statement text whatever the batch's size, cached by
+        SQLAlchemy and the driver, and no unit of work (an ORM object per row, its flush)."""
         if not mappings and not entries and not forget:
             return
         with self._tx() as session:
-            for stale in _rows(session, IdMapping, forget).values():
-                session.delete(stale)
             if forget:
-                session.flush()
-            keys = [(m.tenant_id, m.entity, m.external_id) for m in mappings]
-            rows = _rows(session, IdMapping, keys)
-            for mapping, key in zip(mappings, keys, strict=True):
-                # insert or update; the newest EditSequence wins
-                row = rows.get(key)
-                if row is None:
-                    row = rows[key] = IdMapping(
-                        tenant_id=mapping.tenant_id,
-                        entity=mapping.entity,
-                        external_id=mapping.external_id,
-                    )
-                    session.add(row)
-                row.qb_id = mapping.qb_id
-                row.edit_sequence = mapping.edit_sequence
-                row.full_name = mapping.full_name
-                row.updated_at = _now()
-            session.add_all(entries)
+                session.execute(_FORGET, [{"t": t, "e": e, "x": x} for t, e, x in set(forget)])
+            if mappings:
+                now = _now()
+                # one row per record, the last of the batch winning (as the unit of work did):
+                # PostgreSQL refuses a statement that upserts one row twice
+                rows = {(m.tenant_id, m.entity, m.external_id): m for m in mappings}
+                session.execute(
+                    _upsert_mappings(session.get_bind().dialect.name),
+                    [
+                        {
+                            "tenant_id": m.tenant_id,
+                            "entity": m.entity,
+                            "external_id": m.external_id,
+                            "qb_id": m.qb_id,
+                            "edit_sequence": m.edit_sequence,
+                            "full_name": m.full_name,
+                            "updated_at": now,
+                        }
+                        for m in rows.values()
+                    ],
+                )
+            if entries:
+                session.execute(
+                    _INSERT_LOG,
+                    [{name: getattr(entry, name) for name in _LOG_COLUMNS} for entry in entries],
+                )
 
     def log_sync(self, entry: SyncLogEntry) -> None:
         with self._tx() as session:

@@ -192,6 +192,62 @@ def test_a_batch_of_outcomes_is_one_transaction_and_the_last_edit_wins(store: St
     store.save_outcomes([], [])  # nothing: no transaction, no error
 
 
+def _log_entry(entity_id: str) -> SyncLogEntry:
+    return SyncLogEntry(
+        at=datetime(2026, 12, 2, tzinfo=UTC),
+        tenant_id="t-1",
+        profile_id="p",
+        entity="customer",
+        entity_id=entity_id,
+        command_id=f"cmd-{entity_id}",
+        action="ADD",
+        status="synced",
+        code=0,
+        message="ok",
+        qb_id=f"Q-{entity_id}",
+    )
+
+
+def test_saving_outcomes_runs_the_same_statements_whatever_the_batch_size(store: Store) -> None:
+    """A batch of results is one statement per kind of write (forget, upsert, log), the same
+    text for 3 records as for 300: no statement per row, nothing that grows with the batch;
+    updates, inserts and forgets still land."""
+    store.add_profile(profile())
+    store.add_tenant(
+        Tenant(
+            id="t-1", name="t-1", profile_id="sharedco", settings={}, created_at=datetime.now(UTC)
+        )
+    )
+    runs = []
+    for size in (3, 300):
+        tag = f"n{size}"
+        store.save_outcomes(
+            [Mapping("t-1", "customer", f"{tag}-{n}", "Q", "1", None) for n in range(size)], []
+        )
+        saved = [
+            Mapping("t-1", "customer", f"{tag}-{n}", f"Q{n}", "2", f"N{n}") for n in range(size)
+        ]
+        saved += [
+            Mapping("t-1", "customer", f"{tag}-new-{n}", f"R{n}", "1", None) for n in range(size)
+        ]
+        forget = [("t-1", "customer", f"{tag}-{n}") for n in range(0, size, 3)]
+        with counting_statements() as statements:
+            store.save_outcomes(
+                saved, [_log_entry(f"{tag}-{n}") for n in range(size)], forget=forget
+            )
+        runs.append(statements)
+        mapped = {
+            m.external_id: m for m in store.mappings("t-1") if m.external_id.startswith(f"{tag}-")
+        }
+        assert len(mapped) == 2 * size  # forgotten, then saved again by the same batch
+        assert mapped[f"{tag}-1"] == Mapping("t-1", "customer", f"{tag}-1", "Q1", "2", "N1")
+        assert mapped[f"{tag}-new-2"].qb_id == "R2"
+        logged = [e for e in store.sync_log("t-1") if e.entity_id.startswith(f"{tag}-")]
+        assert sorted(e.command_id for e in logged) == sorted(f"cmd-{tag}-{n}" for n in range(size))
+    assert runs[0] == runs[1]
+    assert len(runs[0]) == 3, runs[0]  # forget, upsert, log: never a statement per row
+
+
 def test_mappings_of_many_records_in_one_go(store: Store) -> None:
     created = store.add_profile(profile())
     store.add_tenant(
