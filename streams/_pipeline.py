@@ -189,8 +189,9 @@ class Pipeline:
         # meanwhile, and must read the store, not this batch's snapshot.
         known = self._read_events([event for _, event in decoded if isinstance(event, dict)])
         ids = command_ids(len(decoded))
+        imports = self.settings.gateway.import_entities  # parsed once a batch, not per event
         steps = [
-            self._plan(source, event, known, parked=None, command_id=command_id)
+            self._plan(source, event, known, parked=None, command_id=command_id, imports=imports)
             if isinstance(event, dict)
             else event
             for (source, event), command_id in zip(decoded, ids, strict=True)
@@ -219,6 +220,7 @@ class Pipeline:
         known: translating.Known,
         parked: Parked | None,
         command_id: str | None = None,
+        imports: Sequence[str] | None = None,
     ) -> Step:
         return translating.plan_event(
             self.outbox,
@@ -228,7 +230,7 @@ class Pipeline:
             parked=parked,
             now=self.clock(),
             command_id=command_id or str(uuid.uuid4()),
-            import_entities=self.settings.gateway.import_entities,
+            import_entities=self.settings.gateway.import_entities if imports is None else imports,
         )
 
     def replan(self, entry: Parked, *, requested: bool = False) -> Step:
