@@ -46,6 +46,7 @@ __all__ = [
     "followup_requests",
     "main_requests",
     "prepare",
+    "staged",
 ]
 
 NAME_IN_USE = 3100
@@ -200,6 +201,13 @@ def prepare(flight: Flight) -> Flight:
     return dataclasses.replace(flight, followups=tuple(followups), main_sent=not followups)
 
 
+def staged(flight: Flight) -> Flight:
+    """The next batch as the settle of the one before records it (issue 14): planned and
+    marked sent (``sent_through``) in that settle's write, its own requests still to go
+    out (``main_sent`` False), so the next ``sendRequestXML`` serves it without a write."""
+    return dataclasses.replace(flight, main_sent=False)
+
+
 def main_requests(flight: Flight) -> list[tuple[str, str]]:
     """The batch's own requests: every command not settled without QuickBooks."""
     return [(c.request_id, c.request_xml) for c in flight.commands if c.outcome is None]
@@ -214,7 +222,11 @@ def advance(flight: Flight, statuses: Mapping[str, ResponseStatus]) -> Flight:
     commands = list(flight.commands)
     round_number = flight.round + 1
     followups: list[Followup] = []
+    main_sent = flight.main_sent
     if not flight.followups:
+        # No follow-ups asked: these are the answers to the batch's own requests, so they
+        # went out (a batch staged by the settle before it is served without a write).
+        main_sent = True
         for index, command in enumerate(commands):
             if command.outcome is not None:
                 continue  # settled without QuickBooks (blocked by a failed dependency)
@@ -229,7 +241,11 @@ def advance(flight: Flight, statuses: Mapping[str, ResponseStatus]) -> Flight:
             commands[followup.index] = settled
             followups.extend(more)
     return dataclasses.replace(
-        flight, commands=tuple(commands), followups=tuple(followups), round=round_number
+        flight,
+        commands=tuple(commands),
+        followups=tuple(followups),
+        round=round_number,
+        main_sent=main_sent,
     )
 
 
