@@ -344,7 +344,7 @@ class WebConnectorGateway:
         # marked sent here, served by the next sendRequestXML without a write.
         settle: dict[str, Any] = {"settled": done, "failed": total_failed, "last_error": None}
         taken = (
-            self._take(key, session.profile_id, failed_keys, settle)
+            self._stage(key, session.profile_id, failed_keys, settle)
             if flight is not None
             else _Taken(None, 0, failed_keys)
         )
@@ -376,6 +376,26 @@ class WebConnectorGateway:
             **settle,
         )
         return progress
+
+    def _stage(
+        self, key: str, profile_id: str, failed_keys: frozenset[str], settle: Mapping[str, Any]
+    ) -> _Taken:
+        """The next batch, to be written with the settle of the one answered. Staging is
+        only a saving: if reading the next batch fails (the broker, the store), the settle
+        is written alone and the next sendRequestXML reads the batch itself, so a settled
+        batch never becomes an unknown outcome for it."""
+        try:
+            return self._take(key, profile_id, failed_keys, settle)
+        except Exception as error:  # the settle above stands; the next call reads again
+            log.warning(
+                "next batch not staged",
+                extra={
+                    "profile_id": profile_id,
+                    "error": type(error).__name__,
+                    "code": _error_code(error),
+                },
+            )
+            return _Taken(None, 0, failed_keys)
 
     def _ended(
         self,

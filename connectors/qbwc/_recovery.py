@@ -18,6 +18,25 @@ A batch is a :class:`Flight`, a frozen record kept in the session row as JSON
 (:meth:`Flight.to_json`), so any gateway replica can carry on with it. :func:`advance` takes a
 flight and QuickBooks' statuses and returns the next flight; it is finished when it has no
 follow-ups left.
+
+What the session row's flight says, and what any replica does with it (issue 14: a batch is
+written once, by the settle of the batch before it or, for a session's first, by the
+``sendRequestXML`` that serves it; its commands are marked sent, ``sent_through``, in that
+same write):
+
+- no flight: ``sendRequestXML`` fetches, plans, writes the batch and serves it;
+  ``receiveResponseXML`` has nothing to settle (an import answered, or the end);
+- follow-ups: served without a write; their answers :func:`advance` it, and an unfinished
+  flight is written again;
+- no follow-ups and ``main_sent`` False (:func:`staged`, or after its look-ups): its own
+  requests are served without a write; their answers :func:`advance` it (``main_sent`` now
+  True), it is settled, and the next batch is staged in the settle's write;
+- finished (``main_sent``, no follow-ups) at a ``sendRequestXML``: served once already, so
+  it is planned again from the topic, its commands now re-sends, looked up first.
+
+After a crash at any point the next session starts with no flight: what was planned or
+served but not settled is read again from the topic (nothing was committed past it) and,
+being below ``sent_through``, looked up in QuickBooks before it is sent.
 """
 
 from __future__ import annotations

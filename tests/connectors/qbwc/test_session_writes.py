@@ -6,13 +6,17 @@ PostgreSQL, for sessions of one, two and three batches."""
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from connectors.qbwc import create_profile
+from connectors.kafka import CommandTopicNotReady
+from connectors.qbwc import GatewayServer, create_gateway, create_profile
 from connectors.store import SessionLog, Store, upgrade
 from core.contracts import AvroCodec
 from core.settings import Settings
@@ -89,3 +93,64 @@ def test_a_session_of_n_batches_makes_n_plus_two_store_writes(
     assert served.store.live_session_count() == 0
     enqueue(served, "One more")
     assert connector(served, tmp_path).run_once().requests == 1
+
+
+class _FetchFailsOnce:
+    """The command queue, whose ``nth`` fetch raises what the real one raises when a
+    topic's partition has no leader."""
+
+    def __init__(self, inner: Any, nth: int) -> None:
+        self._inner = inner
+        self._nth = nth
+        self.fetches = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        self.fetches += 1
+        if self.fetches == self._nth:
+            raise CommandTopicNotReady("command topic 'x': partition 0 has no leader yet")
+        return self._inner.fetch(*args, **kwargs)
+
+
+def test_a_next_batch_that_cannot_be_staged_leaves_the_settle_standing(
+    broker: BrokerInfo, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading the next batch fails inside the settle of the one before (the broker): the
+    settle is written alone, the Web Connector sees no error, and the next sendRequestXML
+    reads the batch itself."""
+    settings.gateway.batch_size = PER_BATCH
+    use_broker(settings, broker)
+    upgrade(settings.database_url)
+    prepare_topics(settings)
+    store = Store(settings.database_url)
+    profile = create_profile(store, name="Shared Co", tenants=["t-1"])
+    gateway = create_gateway(settings)
+    # The fault goes into the real adapter, as test_operation_failures.py does.
+    drain = gateway.conversation._drain
+    failing = _FetchFailsOnce(drain._commands, nth=2)
+    drain._commands = failing
+    server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        served = Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
+        enqueue(served, "Ada", "Grace", "Alan", "Linus")
+        with caplog.at_level(logging.WARNING, logger="connectors.qbwc"):
+            report = connector(served, tmp_path).run_once()
+        assert failing.fetches >= 3  # the first batch, the failed stage, the send's own read
+        assert report.errors == []
+        assert (report.requests, report.messages, report.last_progress) == (4, 2, 100)
+        assert [r.getMessage() for r in caplog.records].count("next batch not staged") == 1
+        found = results(served, 4)
+        assert sorted(str(r["entity_id"]) for r in found) == ["Ada", "Alan", "Grace", "Linus"]
+        assert all(r["status_code"] == 0 for r in found), found
+        (past,) = SessionLog(store).recent(profile.profile.id)
+        assert (past.outcome, past.settled) == ("closed", 4)
+    finally:
+        server.stop()
+        thread.join(10)
+        gateway.close()
+        store.close()
