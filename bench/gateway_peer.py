@@ -255,9 +255,10 @@ def main() -> None:
             theirs = [(f"peer-{i}", password) for i in range(top)]
             # Warm both, and qbsync's credential cache (one scrypt per profile, as in steady
             # state): every profile polls with nothing to do until it is let in ("busy" is
-            # the gateway's bound on concurrent password checks).
+            # the gateway's bound on concurrent password checks; on a loaded machine 20 rounds
+            # were not always enough: the warm-up is not measured, so it may take longer).
             for url, users in ((qbsync_url, ours), (f"{peer}/qbwc", theirs)):
-                for _ in range(20):
+                for _ in range(100):
                     polled = warm(pool, url, users, args.drivers)
                     users = [u for u in users if polled.get(u[0]) != "none"]
                     if not users:

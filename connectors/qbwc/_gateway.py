@@ -10,12 +10,13 @@ are the connectors' shared drain (:class:`connectors.kafka.CompanyDrain`).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from connectors.kafka import CommandBacklog, CompanyDrain, DrainConfig, RecordSink
 from connectors.qbwc._batch import plan_batch
@@ -34,10 +35,11 @@ from connectors.qbwc._recovery import (
     finished,
     followup_requests,
     main_requests,
+    staged,
 )
 from connectors.qbwc._results import Settler
 from connectors.qbxml import UnsafeXml, build_message, explain, negotiate_version, parse_response
-from connectors.store import Profile, SessionBusy, Store, WebConnectorSession
+from connectors.store import Profile, SessionBusy, SessionEnd, Store, WebConnectorSession
 from core.contracts import AvroCodec
 from core.status import Status
 
@@ -77,6 +79,26 @@ class GatewayConfig(DrainConfig):
     last_seen_flush_s: float = 30.0
     # A profile read for a login is used this long (_profile_cache); 0: read every time.
     profile_cache_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """What :meth:`WebConnectorGateway._take` found: the next batch for QuickBooks (None:
+    none), the profile's ``sent_through`` it was planned against, the failed keys after
+    it; ``exhausted``: batches settled here only, more may wait; ``gone``: the session
+    ended meanwhile."""
+
+    flight: Flight | None
+    sent_through: int
+    failed_keys: frozenset[str]
+    exhausted: bool = False
+    gone: bool = False
+
+    def mark(self, profile_id: str) -> tuple[str, int] | None:
+        """``sent_through`` to record with the batch's write (None: already past it)."""
+        if self.flight is None or self.flight.next_offset <= self.sent_through:
+            return None
+        return profile_id, self.flight.next_offset
 
 
 def _ticket_hash(ticket: str) -> str:
@@ -180,8 +202,8 @@ class WebConnectorGateway:
         except SessionBusy:
             log.info("authenticate busy", extra={"profile_id": profile.id})
             return "busy", "busy"
+        # The claim started the session's history row too (same transaction).
         log.info("session opened", extra={"profile_id": profile.id})
-        self.history.opened(profile.id, ticket, client)
         return "session", profile.company_file
 
     # -- the exchange -----------------------------------------------------------------
@@ -196,79 +218,88 @@ class WebConnectorGateway:
         )
         flight = _in_flight(session)
         if flight is not None and not finished(flight):
+            # No write: the flight, its sent_through mark and the version are on the row
+            # already. Follow-ups: answers are in but not settled, or a re-sent batch is
+            # checked first. Else the batch's own requests: staged by the settle before
+            # (one write per batch), or due after their follow-ups.
             if flight.followups:
-                # Answers are in but not settled, or a re-sent batch is checked first: ask
-                # QuickBooks what the follow-ups need to know. No write: the flight and the
-                # version are on the row already.
                 return self._message(followup_requests(flight), version)
-            flight = dataclasses.replace(flight, main_sent=True)
             requests = main_requests(flight)
             if requests:
-                self._store.update_session(
-                    key,
-                    self._config.session_ttl,
-                    qbxml_version=version,
-                    in_flight=flight.to_json(),
-                )
                 return self._message(requests, version)
             # Everything was found in QuickBooks already: settle and go on.
             self._settler.settle(session.profile_id, flight)
-            self._store.update_session(key, self._config.session_ttl, in_flight=None)
-        for _ in range(_LOCAL_BATCHES):
-            message = self._next_batch(key, session, version)
-            if message is not None:
-                return message
-            # Settled here without QuickBooks (blocked or undecodable): on to the next batch.
-            refreshed = self._store.live_session(key)
-            if refreshed is None:
-                return ""
-            session = refreshed
-        return "NoOp"  # the Web Connector pauses a few seconds and asks again
-
-    def _next_batch(self, key: str, session: WebConnectorSession, version: str) -> str | None:
-        """The next qbXML message; ``""`` when the queue is empty; None when the whole batch
-        was settled without QuickBooks."""
-        queued = self._drain.fetch(session.profile_id)
-        if not queued:
-            imported = self._next_import(key, session, version)
-            if imported is not None:
-                return imported
-            # No write: getLastError, which the Web Connector asks next, says so.
+            self._write(key, self._config.session_ttl, in_flight=None)
+        taken = self._take(key, session.profile_id, frozenset(session.failed_keys or []))
+        if taken.gone:
             return ""
-        profile = self._store.profile(session.profile_id)
-        sent_through = profile.sent_through if profile is not None else 0
-        batch = plan_batch(
-            [(item, self._drain.read(session.profile_id, item)) for item in queued],
-            sent_through,
-            frozenset(session.failed_keys or []),
-        )
-        self._drain.publish([self._drain.outgoing(letter) for letter in batch.dead])
-        flight = batch.flight
-        if not batch.for_quickbooks:
-            # Nothing QuickBooks needs to see (undecodable, or blocked by a failure): settle
-            # it here and let the Web Connector ask again.
-            if flight.commands:
-                self._settler.settle(session.profile_id, flight)
-            else:
-                self._drain.commit(session.profile_id, flight.next_offset)
-            self._store.update_session(
-                key, self._config.session_ttl, failed_keys=sorted(batch.failed_keys)
-            )
-            return None
+        if taken.flight is None:
+            if taken.exhausted:
+                return "NoOp"  # the Web Connector pauses a few seconds and asks again
+            imported = self._next_import(key, session, version)
+            # No write when nothing is left: getLastError, asked next, says so.
+            return imported if imported is not None else ""
         # sent_through is recorded before QuickBooks sees the batch (in the same write as
         # the batch itself), so a crash at any later point marks these commands as possibly
         # applied when they are sent again.
-        next_offset = flight.next_offset
-        self._store.update_session(
+        flight = taken.flight
+        self._write(
             key,
             self._config.session_ttl,
             qbxml_version=version,
             in_flight=flight.to_json(),
-            sent_through=(session.profile_id, next_offset) if next_offset > sent_through else None,
+            sent_through=taken.mark(session.profile_id),
         )
-        if not finished(flight):
+        return self._serve(flight, version)
+
+    def _serve(self, flight: Flight, version: str) -> str:
+        if flight.followups:
             return self._message(followup_requests(flight), version)
         return self._message(main_requests(flight), version)
+
+    def _take(
+        self,
+        key: str,
+        profile_id: str,
+        failed_keys: frozenset[str],
+        settle: Mapping[str, Any] | None = None,
+    ) -> _Taken:
+        """The next batch for QuickBooks, planned, not yet written. Batches that settle here
+        without QuickBooks (all blocked or undecodable) are settled on the way, each with
+        its own write of the failed keys (as a batch's settle, with ``settle``: the counts
+        of the batch QuickBooks answered, if any), at most _LOCAL_BATCHES."""
+        keys = failed_keys
+        for _ in range(_LOCAL_BATCHES):
+            queued = self._drain.fetch(profile_id)
+            if not queued:
+                return _Taken(None, 0, keys)
+            profile = self._store.profile(profile_id)
+            sent_through = profile.sent_through if profile is not None else 0
+            batch = plan_batch(
+                [(item, self._drain.read(profile_id, item)) for item in queued],
+                sent_through,
+                keys,
+            )
+            self._drain.publish([self._drain.outgoing(letter) for letter in batch.dead])
+            keys = batch.failed_keys
+            if batch.for_quickbooks:
+                return _Taken(batch.flight, sent_through, keys)
+            # Nothing QuickBooks needs to see (undecodable, or blocked by a failure): settle
+            # it here and go on to the next batch.
+            if batch.flight.commands:
+                self._settler.settle(profile_id, batch.flight)
+            else:
+                self._drain.commit(profile_id, batch.flight.next_offset)
+            self._write(
+                key,
+                self._config.session_ttl,
+                in_flight=None,
+                failed_keys=sorted(keys),
+                **(settle or {}),
+            )
+            if self._store.live_session(key) is None:
+                return _Taken(None, 0, keys, gone=True)
+        return _Taken(None, 0, keys, exhausted=True)
 
     def receive_response_xml(self, ticket: str, response: str, hresult: str, message: str) -> int:
         key = _ticket_hash(ticket)
@@ -279,7 +310,7 @@ class WebConnectorGateway:
             explanation = explain(hresult, message).describe()
             # Nothing is settled: the batch is sent again (and recognised as a re-send); an
             # import under way starts over from its watermark.
-            self._store.update_session(
+            self._write(
                 key,
                 self._config.session_ttl,
                 in_flight=None,
@@ -290,7 +321,7 @@ class WebConnectorGateway:
         if session.importing and not session.in_flight:
             return self._absorb_import(key, session, response)
         flight = _in_flight(session)
-        failed_keys = set(session.failed_keys or [])
+        failed_keys = frozenset(session.failed_keys or [])
         ok = failed = 0
         if flight is not None:
             try:
@@ -302,31 +333,94 @@ class WebConnectorGateway:
                 return self._unknown_outcome(key, session, unanswered, len(asked))
             flight = advance(flight, statuses)
             if not finished(flight):
-                self._store.update_session(
-                    key, self._config.session_ttl, in_flight=flight.to_json()
-                )
+                self._write(key, self._config.session_ttl, in_flight=flight.to_json())
                 return self._progress(session.settled + session.failed, session.profile_id, 99)
             settled = self._settler.settle(session.profile_id, flight)
             ok, failed = settled.ok, settled.failed
             failed_keys |= settled.failed_keys
         done = session.settled + ok
         total_failed = session.failed + failed
+        # The settle's write also stages the next batch (one write per batch): planned and
+        # marked sent here, served by the next sendRequestXML without a write.
+        settle: dict[str, Any] = {"settled": done, "failed": total_failed, "last_error": None}
+        taken = (
+            self._stage(key, session.profile_id, failed_keys, settle)
+            if flight is not None
+            else _Taken(None, 0, failed_keys)
+        )
+        if taken.gone:
+            return -1
+        if taken.flight is not None:
+            progress = self._progress(done + total_failed, session.profile_id, 99)
+            self._write(
+                key,
+                self._config.session_ttl,
+                in_flight=staged(taken.flight).to_json(),
+                failed_keys=sorted(taken.failed_keys),
+                sent_through=taken.mark(session.profile_id),
+                **settle,
+            )
+            return progress
         # Commands done; an import still due keeps the session open (imports come after
         # writes, so what was just written is read back with the rest).
         imports_left = self._imports.left(session.profile_id, session.importing)
         progress = self._progress(
             done + total_failed, session.profile_id, 50 if imports_left else 100
         )
-        self._store.update_session(
+        self._write(
             key,
             self._ttl(progress),
             in_flight=None,
-            settled=done,
-            failed=total_failed,
-            failed_keys=sorted(failed_keys),
-            last_error=None,
+            failed_keys=sorted(taken.failed_keys),
+            ended=self._ended(progress, session, done, total_failed, None),
+            **settle,
         )
         return progress
+
+    def _stage(
+        self, key: str, profile_id: str, failed_keys: frozenset[str], settle: Mapping[str, Any]
+    ) -> _Taken:
+        """The next batch, to be written with the settle of the one answered. Staging is
+        only a saving: if reading the next batch fails (the broker, the store), the settle
+        is written alone and the next sendRequestXML reads the batch itself, so a settled
+        batch never becomes an unknown outcome for it."""
+        try:
+            return self._take(key, profile_id, failed_keys, settle)
+        except Exception as error:  # the settle above stands; the next call reads again
+            log.warning(
+                "next batch not staged",
+                extra={
+                    "profile_id": profile_id,
+                    "error": type(error).__name__,
+                    "code": _error_code(error),
+                },
+            )
+            return _Taken(None, 0, failed_keys)
+
+    def _ended(
+        self,
+        progress: int,
+        session: WebConnectorSession,
+        settled: int,
+        failed: int,
+        last_error: str | None,
+    ) -> SessionEnd | None:
+        """The history's end of the session, written with the settle that ends its work
+        (progress 100); None while it goes on."""
+        if progress < 100:
+            return None
+        return SessionEnd(
+            "closed",
+            settled=settled,
+            failed=failed,
+            qbxml_version=session.qbxml_version,
+            last_error=last_error,
+        )
+
+    def _write(self, key: str, ttl: timedelta, **changes: Any) -> None:
+        """The session's write, with what QuickBooks reported of itself if it is not yet
+        written (the console's history rides on the protocol's writes)."""
+        self._store.update_session(key, ttl, reported=self.history.take(key), **changes)
 
     def _ttl(self, progress: int) -> timedelta:
         """The lease a session keeps after a write: the TTL while there is more to do; none
@@ -347,7 +441,7 @@ class WebConnectorGateway:
             "unreadable answer: outcome unknown",
             extra={"profile_id": session.profile_id, "unanswered": unanswered, "asked": asked},
         )
-        self._store.update_session(
+        self._write(
             key,
             self._config.session_ttl,
             in_flight=None,
@@ -370,9 +464,7 @@ class WebConnectorGateway:
         if page is None:
             return None
         state, request = page
-        self._store.update_session(
-            key, self._config.session_ttl, qbxml_version=version, importing=state
-        )
+        self._write(key, self._config.session_ttl, qbxml_version=version, importing=state)
         return self._message([request], version)
 
     def _absorb_import(self, key: str, session: WebConnectorSession, response: str) -> int:
@@ -380,11 +472,13 @@ class WebConnectorGateway:
         progress = self._progress(
             session.settled + session.failed, session.profile_id, 50 if taken.more else 100
         )
-        self._store.update_session(
+        last_error = taken.error or session.last_error
+        self._write(
             key,
             self._ttl(progress),
             importing=taken.state,
-            last_error=taken.error or session.last_error,
+            last_error=last_error,
+            ended=self._ended(progress, session, session.settled, session.failed, last_error),
         )
         return progress
 
@@ -410,7 +504,7 @@ class WebConnectorGateway:
 
     def connection_error(self, ticket: str, hresult: str, message: str) -> str:
         explanation = explain(hresult, message).describe()
-        self._store.update_session(
+        self._write(
             _ticket_hash(ticket),
             self._config.session_ttl,
             last_error=f"The Web Connector could not reach QuickBooks ({hresult}): {explanation}",
@@ -419,10 +513,12 @@ class WebConnectorGateway:
         return "done"
 
     def close_connection(self, ticket: str) -> str:
-        session = self._store.close_session(_ticket_hash(ticket))
+        key = _ticket_hash(ticket)
+        # A live row is deleted and its history ended in one write; a released one (its
+        # last settle ended the history) is only read.
+        session = self._store.close_session(key, reported=self.history.take(key))
         if session is None:
             return "Session closed."
-        self.history.ended(ticket, "closed", session)
         text = f"Synced {session.settled} record{'s' if session.settled != 1 else ''}"
         if session.failed:
             text += f"; {session.failed} need{'s' if session.failed == 1 else ''} attention"
@@ -442,7 +538,7 @@ class WebConnectorGateway:
             session = self._store.live_session(key) if key else None
             if session is not None:
                 profile_id = session.profile_id
-                self._store.update_session(
+                self._write(
                     key,
                     self._config.session_ttl,
                     in_flight=None,

@@ -2,9 +2,13 @@
 pages): the Web Connector's version from ``clientVersion``, QuickBooks' country and qbXML
 version from ``sendRequestXML``'s parameters, and each session's start, end and outcome.
 
-Kept apart from the protocol on purpose: every write here is best effort (a failure is
-logged and the Web Connector's call goes on), at most one write per session event, and the
-Web Connector version is written only when a client reports a new one.
+Off the protocol's hot path (issue 14): a session's start is written in its claim's
+transaction, its end in the write that releases the file (or in the close that deletes a
+live row), and QuickBooks' version in the session's next write after ``sendRequestXML``
+reported it: :meth:`SessionHistory.reported` only keeps it here until the gateway's write
+takes it (:meth:`SessionHistory.take`). So the history costs no transaction of its own. The
+Web Connector version (``clientVersion``, before any ticket) is still its own write, best
+effort, and only when a client reports a new one.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import threading
 from collections import OrderedDict
 
-from connectors.store import SessionLog, Store, WebConnectorSession
+from connectors.store import QuickBooksReport, SessionLog, Store
 
 __all__ = ["SessionHistory"]
 
@@ -52,6 +56,9 @@ class SessionHistory:
         self._made: SessionLog | None = None
         self._clients = _Recent()
         self._reported = _Recent()
+        # Reported, not yet written: by ticket hash, the oldest dropped past _REMEMBERED.
+        self._pending: OrderedDict[str, QuickBooksReport] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def _log(self) -> SessionLog:
@@ -69,42 +76,21 @@ class SessionHistory:
         except Exception:
             log.exception("web connector version not recorded")
 
-    def opened(self, profile_id: str, ticket: str, client: str) -> None:
-        try:
-            self._log.opened(profile_id, _hash(ticket), client or None)
-        except Exception:
-            log.exception("session history not recorded", extra={"profile_id": profile_id})
-
     def reported(
         self, ticket: str, country: str | None, major: int | None, minor: int | None
     ) -> None:
-        """``sendRequestXML``'s qbXMLCountry, qbXMLMajorVers, qbXMLMinorVers: written once
-        per session (the first call; the same values come with every call)."""
+        """``sendRequestXML``'s qbXMLCountry, qbXMLMajorVers, qbXMLMinorVers: kept for the
+        session's next write (the same values come with every call: taken once)."""
         key = _hash(ticket)
         if not ticket or not self._reported.changed(key, f"{country}|{major}|{minor}"):
             return
-        try:
-            self._log.reported(key, country or "", major, minor)
-        except Exception:
-            log.exception("quickbooks version not recorded")
+        with self._lock:
+            self._pending[key] = QuickBooksReport(country or "", major, minor)
+            self._pending.move_to_end(key)
+            while len(self._pending) > _REMEMBERED:
+                self._pending.popitem(last=False)
 
-    def ended(
-        self,
-        ticket: str,
-        outcome: str,
-        session: WebConnectorSession | None = None,
-        error: str | None = None,
-    ) -> None:
-        """``closeConnection`` (``closed``, with the session's counts) or
-        ``connectionError`` (``error``: the Web Connector could not reach QuickBooks)."""
-        try:
-            self._log.ended(
-                _hash(ticket),
-                outcome,
-                settled=session.settled if session else None,
-                failed=session.failed if session else None,
-                qbxml_version=session.qbxml_version if session else None,
-                last_error=error or (session.last_error if session else None),
-            )
-        except Exception:
-            log.exception("session end not recorded")
+    def take(self, ticket_hash: str) -> QuickBooksReport | None:
+        """What was reported for this session and not yet handed to a write."""
+        with self._lock:
+            return self._pending.pop(ticket_hash, None)

@@ -18,6 +18,25 @@ A batch is a :class:`Flight`, a frozen record kept in the session row as JSON
 (:meth:`Flight.to_json`), so any gateway replica can carry on with it. :func:`advance` takes a
 flight and QuickBooks' statuses and returns the next flight; it is finished when it has no
 follow-ups left.
+
+What the session row's flight says, and what any replica does with it (issue 14: a batch is
+written once, by the settle of the batch before it or, for a session's first, by the
+``sendRequestXML`` that serves it; its commands are marked sent, ``sent_through``, in that
+same write):
+
+- no flight: ``sendRequestXML`` fetches, plans, writes the batch and serves it;
+  ``receiveResponseXML`` has nothing to settle (an import answered, or the end);
+- follow-ups: served without a write; their answers :func:`advance` it, and an unfinished
+  flight is written again;
+- no follow-ups and ``main_sent`` False (:func:`staged`, or after its look-ups): its own
+  requests are served without a write; their answers :func:`advance` it (``main_sent`` now
+  True), it is settled, and the next batch is staged in the settle's write;
+- finished (``main_sent``, no follow-ups) at a ``sendRequestXML``: served once already, so
+  it is planned again from the topic, its commands now re-sends, looked up first.
+
+After a crash at any point the next session starts with no flight: what was planned or
+served but not settled is read again from the topic (nothing was committed past it) and,
+being below ``sent_through``, looked up in QuickBooks before it is sent.
 """
 
 from __future__ import annotations
@@ -46,6 +65,7 @@ __all__ = [
     "followup_requests",
     "main_requests",
     "prepare",
+    "staged",
 ]
 
 NAME_IN_USE = 3100
@@ -200,6 +220,13 @@ def prepare(flight: Flight) -> Flight:
     return dataclasses.replace(flight, followups=tuple(followups), main_sent=not followups)
 
 
+def staged(flight: Flight) -> Flight:
+    """The next batch as the settle of the one before records it (issue 14): planned and
+    marked sent (``sent_through``) in that settle's write, its own requests still to go
+    out (``main_sent`` False), so the next ``sendRequestXML`` serves it without a write."""
+    return dataclasses.replace(flight, main_sent=False)
+
+
 def main_requests(flight: Flight) -> list[tuple[str, str]]:
     """The batch's own requests: every command not settled without QuickBooks."""
     return [(c.request_id, c.request_xml) for c in flight.commands if c.outcome is None]
@@ -214,7 +241,11 @@ def advance(flight: Flight, statuses: Mapping[str, ResponseStatus]) -> Flight:
     commands = list(flight.commands)
     round_number = flight.round + 1
     followups: list[Followup] = []
+    main_sent = flight.main_sent
     if not flight.followups:
+        # No follow-ups asked: these are the answers to the batch's own requests, so they
+        # went out (a batch staged by the settle before it is served without a write).
+        main_sent = True
         for index, command in enumerate(commands):
             if command.outcome is not None:
                 continue  # settled without QuickBooks (blocked by a failed dependency)
@@ -229,7 +260,11 @@ def advance(flight: Flight, statuses: Mapping[str, ResponseStatus]) -> Flight:
             commands[followup.index] = settled
             followups.extend(more)
     return dataclasses.replace(
-        flight, commands=tuple(commands), followups=tuple(followups), round=round_number
+        flight,
+        commands=tuple(commands),
+        followups=tuple(followups),
+        round=round_number,
+        main_sent=main_sent,
     )
 
 

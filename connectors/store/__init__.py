@@ -4,6 +4,7 @@ SQLAlchemy 2 models with Alembic migrations; SQLite by default, PostgreSQL in pr
 """
 
 from connectors.store._console import STAFF_ROLES, ConsoleStore, digest
+from connectors.store._history_rows import QuickBooksReport, SessionEnd
 from connectors.store._migrate import (
     SchemaMismatch,
     check_schema,
@@ -54,9 +55,11 @@ __all__ = [
     "QboCompanyRow",
     "QboSenderRow",
     "QuickBooksRecord",
+    "QuickBooksReport",
     "ReleaseRequest",
     "SchemaMismatch",
     "SessionBusy",
+    "SessionEnd",
     "SessionLog",
     "Store",
     "StoreError",

@@ -1,8 +1,9 @@
 """What people see of Web Connector sessions after they end: the ``qbwc_session_history``
 rows (start, end, outcome, what was done, what the Web Connector and QuickBooks said about
 themselves) and ``qbwc_clients`` (the Web Connector version a client reported at
-``clientVersion``, which comes before any ticket). Written by the gateway through
-``connectors.qbwc.SessionHistory``; read by the console.
+``clientVersion``, which comes before any ticket). The gateway writes them inside its
+session's own transactions (``_history_rows``: the claim, the first batch, the release);
+``SessionLog`` writes them in transactions of their own; the console reads them here.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 
+from connectors.store._history_rows import (
+    KEPT,
+    QuickBooksReport,
+    SessionEnd,
+    history_ended,
+    history_opened,
+    history_reported,
+)
 from connectors.store._models import SessionRecord, WebConnectorClient
 from connectors.store._tables import OwnTables
 
 __all__ = ["KEPT", "PastSession", "SessionLog"]
-
-KEPT = 100  # sessions kept per company file
 
 
 def _now() -> datetime:
@@ -90,41 +97,13 @@ class SessionLog(OwnTables):
     def opened(self, profile_id: str, ticket_hash: str, client: str | None) -> None:
         """A session began; the file's history keeps the new one and the :data:`KEPT` before."""
         with self._tx() as session:
-            oldest_kept = session.scalar(
-                select(SessionRecord.id)
-                .where(SessionRecord.profile_id == profile_id)
-                .order_by(SessionRecord.id.desc())
-                .offset(KEPT - 1)
-                .limit(1)
-            )
-            if oldest_kept is not None:
-                session.execute(
-                    delete(SessionRecord).where(
-                        SessionRecord.profile_id == profile_id, SessionRecord.id < oldest_kept
-                    )
-                )
-            known = session.get(WebConnectorClient, client) if client else None
-            session.add(
-                SessionRecord(
-                    profile_id=profile_id,
-                    ticket_hash=ticket_hash,
-                    client=client,
-                    started_at=_now(),
-                    web_connector=known.web_connector if known else None,
-                    settled=0,
-                    failed=0,
-                )
-            )
+            history_opened(session, profile_id, ticket_hash, client, at=_now(), kept=KEPT)
 
     def reported(
         self, ticket_hash: str, country: str, major: int | None, minor: int | None
     ) -> None:
         with self._tx() as session:
-            session.execute(
-                update(SessionRecord)
-                .where(SessionRecord.ticket_hash == ticket_hash, SessionRecord.ended_at.is_(None))
-                .values(qbxml_country=country[:10] or None, qbxml_major=major, qbxml_minor=minor)
-            )
+            history_reported(session, ticket_hash, QuickBooksReport(country, major, minor))
 
     def ended(
         self,
@@ -136,21 +115,9 @@ class SessionLog(OwnTables):
         qbxml_version: str | None = None,
         last_error: str | None = None,
     ) -> None:
-        values: dict[str, object] = {"ended_at": _now(), "outcome": outcome}
-        for name, value in (
-            ("settled", settled),
-            ("failed", failed),
-            ("qbxml_version", qbxml_version),
-            ("last_error", last_error),
-        ):
-            if value is not None:
-                values[name] = value
+        end = SessionEnd(outcome, settled, failed, qbxml_version, last_error)
         with self._tx() as session:
-            session.execute(
-                update(SessionRecord)
-                .where(SessionRecord.ticket_hash == ticket_hash, SessionRecord.ended_at.is_(None))
-                .values(**values)
-            )
+            history_ended(session, ticket_hash, end)
 
     # -- read by the console --------------------------------------------------------------
 

@@ -32,6 +32,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from connectors.store._history_rows import (
+    QuickBooksReport,
+    SessionEnd,
+    history_ended,
+    history_opened,
+    history_reported,
+)
 from connectors.store._models import (
     Base,
     DeadLetterReplay,
@@ -977,6 +984,9 @@ class Store:
         authenticating again means its last session died. What that session knew about
         failed commands is carried over; what it had in flight is re-checked in QuickBooks
         (its commands are marked sent on the profile), exactly as after a crash.
+
+        The session's history row (the console's, ``qbwc_session_history``) starts in the
+        same transaction: a claim is one write, history included.
         """
         now = _now()
         try:
@@ -1011,6 +1021,8 @@ class Store:
                     client=client,
                 )
                 session.add(row)
+                session.flush()  # the claim (the unique profile_id) before the history
+                history_opened(session, profile_id, ticket_hash, client, at=now)
         except IntegrityError as exc:
             raise SessionBusy(f"profile {profile_id} has a live session") from exc
         return row
@@ -1037,6 +1049,8 @@ class Store:
         ttl: timedelta,
         *,
         sent_through: tuple[str, int] | None = None,
+        reported: QuickBooksReport | None = None,
+        ended: SessionEnd | None = None,
         **changes: Any,
     ) -> None:
         """Apply ``changes`` and extend the session's life by ``ttl`` from now.
@@ -1046,8 +1060,10 @@ class Store:
         claim) is simply not updated. Read, then written, it failed the gateway's call with
         StaleDataError ("expected to update 1 row(s); 0 were matched").
 
-        ``sent_through``: ``(profile_id, offset)`` raises that profile's ``sent_through``
-        in the same transaction (a batch handed to QuickBooks: one write, not two)."""
+        In the same transaction, and only if the session was there to update:
+        ``sent_through``, ``(profile_id, offset)``, raises that profile's ``sent_through`` (a
+        batch handed to QuickBooks: one write, not two); ``reported`` and ``ended`` go to the
+        session's history row (what QuickBooks said of itself; the end of the work)."""
         unknown = sorted(set(changes) - set(WebConnectorSession.__mapper__.columns.keys()))
         if unknown:
             raise StoreError(f"a Web Connector session has no field(s) {', '.join(unknown)}")
@@ -1059,13 +1075,19 @@ class Store:
                 .execution_options(synchronize_session=False)
             )
             # A session gone meanwhile sent nothing: its file's mark stays where it was.
-            if sent_through is not None and getattr(updated, "rowcount", 0) == 1:
+            if getattr(updated, "rowcount", 0) != 1:
+                return
+            if sent_through is not None:
                 profile_id, offset = sent_through
                 session.execute(
                     update(Profile)
                     .where(Profile.id == profile_id, Profile.sent_through < offset)
                     .values(sent_through=offset)
                 )
+            if reported is not None:
+                history_reported(session, ticket_hash, reported)
+            if ended is not None:
+                history_ended(session, ticket_hash, ended)
 
     def touch_profiles(self, seen: dict[str, datetime]) -> None:
         """Record when each profile's Web Connector last called, in one transaction."""
@@ -1085,14 +1107,32 @@ class Store:
         with self._tx() as session:
             session.connection().execute(statement, rows)
 
-    def close_session(self, ticket_hash: str) -> WebConnectorSession | None:
-        """The session's row; a live one is deleted (a write), one already released (its
-        lease ended by the write that settled its last batch, ``ttl`` 0) or expired is only
-        read: the file's next claim removes it (:meth:`open_session`)."""
+    def close_session(
+        self, ticket_hash: str, *, reported: QuickBooksReport | None = None
+    ) -> WebConnectorSession | None:
+        """The session's row; a live one is deleted (a write) and its history row ended
+        (``closed``, with its counts) in the same transaction; one already released (its
+        lease ended by the write that settled its last batch, ``ttl`` 0, which ended its
+        history too) or expired is only read: the file's next claim removes it
+        (:meth:`open_session`). ``reported``: what QuickBooks said of itself, if no write of
+        the session recorded it yet."""
         with self._tx() as session:
             row = session.get(WebConnectorSession, ticket_hash)
             if row is not None and _aware(row.expires_at) > _now():
                 session.delete(row)
+                if reported is not None:
+                    history_reported(session, ticket_hash, reported)
+                history_ended(
+                    session,
+                    ticket_hash,
+                    SessionEnd(
+                        "closed",
+                        settled=row.settled,
+                        failed=row.failed,
+                        qbxml_version=row.qbxml_version,
+                        last_error=row.last_error,
+                    ),
+                )
             return row
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-__all__ = ["counting_statements"]
+__all__ = ["counting_statements", "counting_transactions"]
 
 
 @contextmanager
@@ -25,3 +25,30 @@ def counting_statements() -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(Engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def counting_transactions() -> Iterator[list[list[str]]]:
+    """Every transaction any engine of this process commits meanwhile, as its statements
+    in order (a statement outside any committed transaction is not listed)."""
+    committed: list[list[str]] = []
+    open_: dict[int, list[str]] = {}
+
+    def record(connection: Any, *args: Any) -> None:
+        open_.setdefault(id(connection), []).append(str(args[1]))
+
+    def commit(connection: Any) -> None:
+        committed.append(open_.pop(id(connection), []))
+
+    def rollback(connection: Any) -> None:
+        open_.pop(id(connection), None)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    event.listen(Engine, "commit", commit)
+    event.listen(Engine, "rollback", rollback)
+    try:
+        yield committed
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+        event.remove(Engine, "commit", commit)
+        event.remove(Engine, "rollback", rollback)

@@ -197,3 +197,65 @@ def test_quickbooks_crashing_after_applying_invoices_adds_each_once(
         assert result["qb_id"] == by_ref[ref]
         assert "RefNumber" in str(result["status_message"])
     company.close()
+
+
+@pytest.mark.parametrize("crash", ["after-stage", "after-staged-apply"])
+def test_kill_9_with_the_next_batch_staged_loses_nothing_and_duplicates_nothing(
+    served: Served, tmp_path: Path, crash: str
+) -> None:
+    """Each settle records the next batch in its own write and sendRequestXML serves it
+    without one (issue 14): killed after that settle, or after the served batch was applied
+    but never answered, the restarted gateway sends it again, looked up first (its commands
+    were marked sent with the settle's write), and QuickBooks holds each record once."""
+    served.settings.gateway.batch_size = 2
+    company = CompanyFile(tmp_path / "company.db", validate_with=find_reference())
+    enqueue(served, "Ada", "Grace", "Alan", "Linus")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/qbwc"
+    logs = tmp_path / "logs"
+
+    def connector() -> SandboxWebConnector:
+        return SandboxWebConnector(
+            HttpTransport(url),
+            username=served.profile.profile.username,
+            password=served.profile.password,
+            company=company,
+        )
+
+    with gateway_process(served, port, logs) as first:
+        wc = connector()
+        ticket = authenticate(wc, served.profile)
+        request = send_request(wc, ticket)
+        assert [name in request for name in ("Ada", "Grace", "Alan")] == [True, True, False]
+        response, _, _ = company.process(request)
+        progress = wc.call(
+            "receiveResponseXML", ticket=ticket, response=response, hresult="", message=""
+        ).text
+        assert 0 < int(progress or "-1") < 100  # settled, and the next batch staged
+        if crash == "after-staged-apply":
+            staged = send_request(wc, ticket)
+            assert [name in staged for name in ("Alan", "Linus", "Ada")] == [True, True, False]
+            company.process(staged)  # QuickBooks applies it; the answer never arrives
+        first.process.kill()  # kill -9
+        first.process.wait(10)
+        wc.close()
+
+    with gateway_process(served, port, logs):
+        wc = connector()
+        until(
+            lambda: wc.run_once().authenticate == "none",
+            timeout=60,
+            what="the queue to drain after the restart",
+        )
+        wc.close()
+
+    names = sorted(c["FullName"] for c in company.customers())
+    assert names == ["Ada", "Alan", "Grace", "Linus"]  # nothing lost, nothing twice
+    assert company.duplicate_names() == 0
+    in_quickbooks = {c["FullName"]: c["ListID"] for c in company.customers()}
+    found = results(served, 4)
+    assert {r["entity_id"] for r in found} == set(in_quickbooks)
+    for result in found:
+        assert result["status_code"] == 0, result
+        assert result["qb_id"] == in_quickbooks[str(result["entity_id"])]
+    company.close()

@@ -17,6 +17,7 @@ from connectors.qbwc._recovery import (
     followup_requests,
     main_requests,
     prepare,
+    staged,
 )
 from connectors.qbxml import ResponseStatus, build_request, parse_xml
 from core.conflicts import CONFLICT
@@ -165,6 +166,36 @@ def test_first_attempts_need_no_lookup() -> None:
     prepared = prepare(flight(invoice("1", resent=False)))
     assert finished(prepared)
     assert followup_requests(prepared) == []
+
+
+# -- a batch staged by the settle before it (issue 14: one write per batch) ---------------
+
+
+def test_a_staged_batch_goes_out_whole_and_its_answers_finish_it() -> None:
+    """Staged: its own requests are next (served without a write, so the row still says
+    not sent); the answers to them are the main answers, and finish it."""
+    ready = staged(prepare(flight(add("1", "Ada", resent=False), add("2", "Grace", resent=False))))
+    assert not finished(ready)
+    assert followup_requests(ready) == []
+    assert [request_id for request_id, _ in main_requests(ready)] == ["1", "2"]
+    answered = advance(ready, {"1": status("1", 0, qb_id="A"), "2": status("2", 0, qb_id="G")})
+    assert finished(answered)
+    assert [c.outcome.qb_id for c in answered.commands] == ["A", "G"]
+
+
+def test_a_staged_batch_of_re_sends_is_looked_up_first_then_sent() -> None:
+    """A staged re-sent transaction add keeps its look-up first; once that is answered the
+    batch's own requests are due (still not finished), and their answers finish it."""
+    ready = staged(prepare(flight(invoice("1", resent=True))))
+    ((lookup_id, _),) = followup_requests(ready)
+    missing = advance(ready, {lookup_id: status(lookup_id, 1)})
+    assert not finished(missing)
+    assert [request_id for request_id, _ in main_requests(missing)] == ["1"]
+    sent = advance(missing, {"1": status("1", 0, qb_id="1A-9")})
+    assert finished(sent)
+    assert sent.commands[0].outcome.qb_id == "1A-9"
+    # The row's JSON carries the staged state across replicas.
+    assert Flight.from_json(json.loads(json.dumps(ready.to_json()))) == ready
 
 
 # -- two-way: a 3200 is a conflict, decided by the tenant's policy -------------------------

@@ -1,0 +1,156 @@
+"""A working session writes the store once to claim its file, once per batch and once more to
+settle the last one (n + 2 for n batches, issue 14): each settle records the next batch in
+the same write, and sendRequestXML serves a batch so recorded without writing. The console's
+session history rides on those writes: it never has a transaction of its own. On SQLite and
+PostgreSQL, for sessions of one, two and three batches."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.kafka import CommandTopicNotReady
+from connectors.qbwc import GatewayServer, create_gateway, create_profile
+from connectors.store import SessionLog, Store, upgrade
+from core.contracts import AvroCodec
+from core.settings import Settings
+from qbsync.brokers import BrokerInfo
+from qbsync.runtime import prepare_topics, use_broker
+from tests.support.gateway import Served, connector, enqueue, results, serving
+from tests.support.statements import counting_transactions
+
+pytestmark = pytest.mark.integration
+
+PER_BATCH = 2
+SESSION = re.compile(
+    r"^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+(qbwc_sessions|qbwc_session_history)\b",
+    re.IGNORECASE,
+)
+
+
+@pytest.fixture
+def served_small_batches(
+    broker: BrokerInfo, settings: Settings, database_url: str
+) -> Iterator[Served]:
+    settings.database.url = type(settings.database.url)(database_url)
+    settings.gateway.batch_size = PER_BATCH
+    use_broker(settings, broker)
+    upgrade(settings.database_url)
+    prepare_topics(settings)
+    store = Store(settings.database_url)
+    profile = create_profile(store, name="Shared Co", tenants=["t-1"])
+    with serving(settings) as url:
+        yield Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
+    store.close()
+
+
+def _tables(statements: list[str]) -> list[str]:
+    """``VERB table`` of each statement that writes a session's rows."""
+    found = [SESSION.match(s) for s in statements]
+    return [f"{m.group(1).split()[0].upper()} {m.group(2)}" for m in found if m]
+
+
+@pytest.mark.parametrize("batches", [1, 2, 3])
+def test_a_session_of_n_batches_makes_n_plus_two_store_writes(
+    served_small_batches: Served, tmp_path: Path, batches: int
+) -> None:
+    served = served_small_batches
+    names = [f"Customer {number}" for number in range(PER_BATCH * batches)]
+    enqueue(served, *names)
+    wc = connector(served, tmp_path)
+    with counting_transactions() as transactions:
+        report = wc.run_once()
+    assert (report.authenticate, report.requests, report.last_progress) == ("", len(names), 100)
+    assert report.messages == batches
+    writes = [_tables(statements) for statements in transactions]
+    writes = [tables for tables in writes if tables]
+    # The claim (its expired-row sweep, the row, the history's start), the first batch, then
+    # per answer its settle with the next batch, the last one releasing the file and ending
+    # the history; sendRequestXML of a staged batch and closeConnection write nothing.
+    assert len(writes) == batches + 2, writes
+    claim, first, *settles = writes
+    assert claim[:2] == ["DELETE qbwc_sessions", "INSERT qbwc_sessions"], claim
+    assert claim[-1] == "INSERT qbwc_session_history", claim
+    # The first batch's write also records what QuickBooks reported of itself.
+    assert first == ["UPDATE qbwc_sessions", "UPDATE qbwc_session_history"], first
+    assert settles[:-1] == [["UPDATE qbwc_sessions"]] * (batches - 1), settles
+    assert settles[-1] == ["UPDATE qbwc_sessions", "UPDATE qbwc_session_history"], settles
+    assert len(results(served, len(names))) == len(names)
+    # The console sees the session as before: started, reported, ended with its counts.
+    (past,) = SessionLog(served.store).recent(served.profile.profile.id)
+    assert (past.outcome, past.settled, past.failed) == ("closed", len(names), 0)
+    assert (past.qbxml_country, past.qbxml_major) == ("US", 13)
+    assert past.ended_at is not None
+    assert past.ended_at >= past.started_at
+    assert report.closing_message == f"Synced {len(names)} records."
+    # Released by the last settle: the file is free at once.
+    assert served.store.live_session_count() == 0
+    enqueue(served, "One more")
+    assert connector(served, tmp_path).run_once().requests == 1
+
+
+class _FetchFailsOnce:
+    """The command queue, whose ``nth`` fetch raises what the real one raises when a
+    topic's partition has no leader."""
+
+    def __init__(self, inner: Any, nth: int) -> None:
+        self._inner = inner
+        self._nth = nth
+        self.fetches = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        self.fetches += 1
+        if self.fetches == self._nth:
+            raise CommandTopicNotReady("command topic 'x': partition 0 has no leader yet")
+        return self._inner.fetch(*args, **kwargs)
+
+
+def test_a_next_batch_that_cannot_be_staged_leaves_the_settle_standing(
+    broker: BrokerInfo, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading the next batch fails inside the settle of the one before (the broker): the
+    settle is written alone, the Web Connector sees no error, and the next sendRequestXML
+    reads the batch itself."""
+    settings.gateway.batch_size = PER_BATCH
+    use_broker(settings, broker)
+    upgrade(settings.database_url)
+    prepare_topics(settings)
+    store = Store(settings.database_url)
+    profile = create_profile(store, name="Shared Co", tenants=["t-1"])
+    gateway = create_gateway(settings)
+    # The fault goes into the real adapter, as test_operation_failures.py does.
+    drain = gateway.conversation._drain
+    failing = _FetchFailsOnce(drain._commands, nth=2)
+    drain._commands = failing
+    server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        served = Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
+        enqueue(served, "Ada", "Grace", "Alan", "Linus")
+        with caplog.at_level(logging.WARNING, logger="connectors.qbwc"):
+            report = connector(served, tmp_path).run_once()
+        assert failing.fetches >= 3  # the first batch, the failed stage, the send's own read
+        assert report.errors == []
+        assert (report.requests, report.messages, report.last_progress) == (4, 2, 100)
+        assert [r.getMessage() for r in caplog.records].count("next batch not staged") == 1
+        found = results(served, 4)
+        assert sorted(str(r["entity_id"]) for r in found) == ["Ada", "Alan", "Grace", "Linus"]
+        assert all(r["status_code"] == 0 for r in found), found
+        (past,) = SessionLog(store).recent(profile.profile.id)
+        assert (past.outcome, past.settled) == ("closed", 4)
+    finally:
+        server.stop()
+        thread.join(10)
+        gateway.close()
+        store.close()
