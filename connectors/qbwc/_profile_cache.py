@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from connectors.store import Profile, Store
 
@@ -31,6 +32,14 @@ __all__ = ["ProfileCache"]
 def _fields(profile: Profile) -> tuple[str, str, bool, str]:
     """What a login uses of a profile, as :meth:`Store.login_fields` gives it."""
     return (profile.username, profile.password_hash, bool(profile.enabled), profile.company_file)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    profile: Profile
+    profile_id: str
+    fields: tuple[str, str, bool, str]  # _fields(profile), kept: the bulk check compares it
+    read_at: float
 
 
 class ProfileCache:
@@ -46,11 +55,12 @@ class ProfileCache:
         self._ttl = ttl_s
         self._max = max_entries
         self._clock = clock
-        # user name -> (profile, used until): an entry is valid until then.
-        self._entries: dict[str, tuple[Profile, float]] = {}
+        self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._checking = threading.Lock()
+        # When the last bulk check began: every entry it kept matched the store then.
         self._checked_at = clock()
+        self._confirmed_at = float("-inf")
         self.bulk_checks = 0  # how many bulk checks ran (tests: which path a poll took)
 
     def by_username(self, username: str) -> Profile | None:
@@ -63,8 +73,9 @@ class ProfileCache:
             finally:
                 self._checking.release()
         entry = self._entries.get(username)
-        if entry is not None and now < entry[1]:
-            return entry[0]
+        # Valid for 2 * ttl after it was read or last confirmed by a bulk check.
+        if entry is not None and now < max(entry.read_at, self._confirmed_at) + 2 * self._ttl:
+            return entry.profile
         profile = self._store.profile_by_username(username)
         with self._lock:
             if profile is None:
@@ -72,21 +83,24 @@ class ProfileCache:
             else:
                 if len(self._entries) >= self._max:
                     self._entries.clear()  # rare; the next polls read the store once each
-                self._entries[username] = (profile, now + 2 * self._ttl)
+                self._entries[username] = _Entry(profile, profile.id, _fields(profile), now)
         return profile
 
     def _check(self, now: float) -> None:
-        """Keep the entries that still match the store (valid for another ``2 * ttl``),
-        drop the rest. A failed read leaves them to expire (then read one by one)."""
+        """Drop the entries that no longer match the store; the rest are confirmed as of
+        ``now``. A failed read leaves them to expire (then read one by one)."""
         self._checked_at = now
         if not self._entries:
             return
         current = self._store.login_fields()
         self.bulk_checks += 1
-        until = now + 2 * self._ttl
         with self._lock:
-            for username, (profile, _) in list(self._entries.items()):
-                if current.get(profile.id) == _fields(profile):
-                    self._entries[username] = (profile, until)
-                else:
-                    del self._entries[username]
+            stale = [
+                username
+                for username, entry in self._entries.items()
+                if current.get(entry.profile_id) != entry.fields
+            ]
+            for username in stale:
+                del self._entries[username]
+            # An entry read after ``now`` is newer than this check: its own read_at counts.
+            self._confirmed_at = now
