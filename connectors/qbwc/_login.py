@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -77,6 +78,11 @@ class Login:
         self._policy = policy
         self.credentials = CredentialCache()
         self.passwords = PasswordChecker(policy.kdf_concurrency, policy.kdf_wait, on_check)
+        # Checks running in this process per throttle key: unclaimed (counted only if the
+        # password is wrong) and claimed (counted before the check).
+        self._running_lock = threading.Lock()
+        self._unclaimed: dict[str, int] = {}
+        self._claimed: dict[str, int] = {}
 
     def check(self, username: str, password: str) -> Verdict:
         profile = self._profiles.by_username(username)
@@ -91,11 +97,51 @@ class Login:
             return self._checked(username, password, profile)
 
     def _checked(self, username: str, password: str, profile: Profile | None) -> Verdict:
-        """The throttled, counted scrypt check (a slot held)."""
+        """The throttled, counted scrypt check (a slot held).
+
+        A name whose counter is clear (no failures, no lockout: every Web Connector's first
+        login, and every login after a restart) is checked first and counted after, only if
+        the password is wrong: its login reads the counters and writes nothing. Any other
+        name, or one with a check already running in this process, claims its attempt first
+        (:meth:`Store.claim_login`, one atomic count), as before. The unclaimed checks
+        running in this process count against the free attempts of the claims made meanwhile,
+        so in one process parallel guesses still get ``free_failures`` checks and then one at
+        a time; across replicas each may run one more, once, while the counter is clear.
+        """
         key = throttle_key(username)
+        now = datetime.now(UTC)
+        bucket = global_throttle_key(now)
+        counters = self._store.login_counters(key, bucket)
+        if counters.get(bucket, (0, None))[0] >= self._policy.global_failures_per_minute:
+            log.info("authenticate throttled")
+            return Verdict(None, "throttled")
+        failures, locked_until = counters.get(key, (0, None))
+        clear = failures == 0 and (locked_until is None or locked_until <= now)
+        with self._running_lock:
+            unclaimed = self._unclaimed.get(key, 0)
+            claimed = not clear or unclaimed > 0 or self._claimed.get(key, 0) > 0
+            running = self._claimed if claimed else self._unclaimed
+            running[key] = running.get(key, 0) + 1
+        try:
+            return self._check(key, username, password, profile, claimed, unclaimed)
+        finally:
+            with self._running_lock:
+                running[key] -= 1
+                if not running[key]:
+                    del running[key]
+
+    def _check(
+        self,
+        key: str,
+        username: str,
+        password: str,
+        profile: Profile | None,
+        claimed: bool,
+        unclaimed: int,
+    ) -> Verdict:
         free = self._policy.free_failures
-        if self._globally_throttled() or not self._store.claim_login(
-            key, free_failures=free, lockout=self._lockout
+        if claimed and not self._store.claim_login(
+            key, free_failures=free - unclaimed, lockout=self._lockout
         ):
             log.info("authenticate throttled")
             return Verdict(None, "throttled")
@@ -103,6 +149,8 @@ class Login:
             password, None if profile is None else profile.password_hash
         )
         if not verified:
+            if not claimed:
+                self._store.claim_login(key, free_failures=free, lockout=self._lockout)
             self._store.login_failed(key, free_failures=free, lockout=self._lockout)
             now = datetime.now(UTC)
             bucket = global_throttle_key(now)
@@ -114,14 +162,11 @@ class Login:
             return Verdict(None, "nvu")
         assert profile is not None
         self.credentials.remember(username, password, profile.password_hash)
-        self._store.login_succeeded(key)
+        if claimed:
+            self._store.login_succeeded(key)
         return Verdict(profile)
 
     def _lockout(self, excess: int) -> timedelta:
         """How long a name stays locked after ``excess`` attempts beyond the free ones."""
         grown: timedelta = self._policy.first_lockout * 2 ** min(excess - 1, 20)
         return min(grown, self._policy.max_lockout)
-
-    def _globally_throttled(self) -> bool:
-        limit = self._policy.global_failures_per_minute
-        return self._store.counter(global_throttle_key(datetime.now(UTC))) >= limit

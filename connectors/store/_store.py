@@ -305,6 +305,24 @@ class Store:
         with self._tx() as session:
             return session.scalar(select(Profile).where(Profile.username == username))
 
+    def login_fields(self) -> dict[str, tuple[str, str, bool, str]]:
+        """Per profile id what a login reads of it: (username, password hash, enabled,
+        company file), every profile in one statement (the gateway's profile cache checks
+        its entries against this in bulk instead of reading one profile per poll)."""
+        # Core rows on the connection, not ORM objects (5,000 profiles: ~17 ms of CPU on
+        # SQLite; one profile read by name: ~0.8-1.4 ms).
+        table = Profile.__table__
+        statement = select(
+            table.c.id,
+            table.c.username,
+            table.c.password_hash,
+            table.c.enabled,
+            table.c.company_file,
+        )
+        with self._tx() as session:
+            rows = session.connection().execute(statement)
+            return {row[0]: (row[1], row[2], bool(row[3]), row[4]) for row in rows}
+
     def profiles(self) -> list[Profile]:
         with self._tx() as session:
             return list(session.scalars(select(Profile).order_by(Profile.name)))
@@ -424,6 +442,18 @@ class Store:
                     .returning(LoginThrottle.failures)
                 ).scalar_one()
             )
+
+    def login_counters(self, *keys: str) -> dict[str, tuple[int, datetime | None]]:
+        """``(failures, locked_until)`` of each of ``keys`` that has a counter: one read."""
+        with self._tx() as session:
+            rows = session.execute(
+                select(LoginThrottle.key, LoginThrottle.failures, LoginThrottle.locked_until).where(
+                    LoginThrottle.key.in_(keys)
+                )
+            )
+            return {
+                row[0]: (int(row[1]), None if row[2] is None else _aware(row[2])) for row in rows
+            }
 
     def counter(self, key: str) -> int:
         with self._tx() as session:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from connectors.kafka import CommandQueue, WorkIndex
-from connectors.qbwc import create_gateway, create_profile, set_enabled
+from connectors.qbwc import create_gateway, create_profile, reset_password, set_enabled
 from connectors.qbwc._profile_cache import ProfileCache
 from connectors.store import Store, upgrade
 from core.contracts import AvroCodec
@@ -98,5 +98,48 @@ def test_a_cached_profile_is_read_again_once_its_time_is_up(tmp_path: Path) -> N
         assert not again.enabled
         assert cache.by_username("nobody") is None
         assert ProfileCache(store, 0.0).by_username(profile.username) is not None
+    finally:
+        store.close()
+
+
+def test_cached_profiles_are_checked_in_bulk_not_read_one_by_one(tmp_path: Path) -> None:
+    """Past the cache's time, polls of many profiles cost one statement for all of them,
+    and what changed (a reset password, a disabled profile) is read again."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    store = Store(url)
+    names = [create_profile(store, name=f"Bulk {i}", tenants=[f"t-{i}"]) for i in range(5)]
+    now = [0.0]
+    cache = ProfileCache(store, 1.0, clock=lambda: now[0])
+    try:
+        first = {n.profile.username: cache.by_username(n.profile.username) for n in names}
+        assert all(profile is not None for profile in first.values())
+        reset = reset_password(store, names[0].profile.id)
+        set_enabled(store, names[1].profile.id, enabled=False)
+        now[0] = 1.5  # past the cache's time: one bulk check, then from memory
+        with counting_statements() as statements:
+            again = {n.profile.username: cache.by_username(n.profile.username) for n in names[2:]}
+        assert len(statements) == 1, statements
+        assert cache.bulk_checks == 1
+        assert all(again[name] is first[name] for name in again)  # the same cached objects
+        # The two that changed were dropped by the check: read again, as they are now.
+        with counting_statements() as statements:
+            changed = cache.by_username(names[0].profile.username)
+            disabled = cache.by_username(names[1].profile.username)
+        assert len(statements) == 2
+        assert changed is not None
+        assert changed.password_hash == reset.profile.password_hash
+        assert disabled is not None
+        assert not disabled.enabled
+        # Nobody checked them for twice the cache's time (no call came): read one by one.
+        now[0] = 10.0
+        cache._checking.acquire()  # a bulk check running in another thread
+        try:
+            with counting_statements() as statements:
+                assert cache.by_username(names[2].profile.username) is not None
+            assert len(statements) == 1
+            assert "WHERE profiles.username" in statements[0]
+        finally:
+            cache._checking.release()
     finally:
         store.close()

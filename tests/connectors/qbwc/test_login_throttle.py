@@ -27,6 +27,7 @@ from connectors.qbwc import (
 )
 from connectors.store import LoginThrottle, Store, upgrade
 from core.contracts import AvroCodec
+from tests.support.statements import counting_statements
 
 pytestmark = pytest.mark.integration
 
@@ -87,10 +88,17 @@ def store(database_url: str) -> Iterator[Store]:
     opened.close()
 
 
-def gateway(store: Store, **config: Any) -> WebConnectorGateway:
+class Idle(Pending):
+    """A command source with nothing waiting (authenticate answers "none")."""
+
+    def pending(self, profile_id: str) -> int:
+        return 0
+
+
+def gateway(store: Store, commands: Pending | None = None, **config: Any) -> WebConnectorGateway:
     return WebConnectorGateway(
         store=store,
-        commands=Pending(),
+        commands=commands or Pending(),
         sink=None,  # type: ignore[arg-type]  # authenticate sends nothing
         codec=AvroCodec(),
         config=GatewayConfig(
@@ -263,3 +271,33 @@ def test_counters_of_names_nobody_tried_for_a_day_are_forgotten(store: Store) ->
     conversation.authenticate("sprayed-now", "guess")
     assert store.login_throttle(throttle_key("sprayed-long-ago")) is None
     assert failures(store, "sprayed-now") == 1
+
+
+def writes(statements: list[str]) -> list[str]:
+    return [
+        s for s in statements if s.lstrip().split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}
+    ]
+
+
+def test_a_first_login_writes_once_and_a_wrong_one_is_still_counted(
+    store: Store, spy: ScryptSpy
+) -> None:
+    """A Web Connector's first login (its counter clear) reads the counters and writes only
+    its first contact; the throttle's rows are written only for a wrong password."""
+    profile = create_profile(store, name="First Co", tenants=["t-1"])
+    spy.calls = 0
+    conversation = gateway(store, Idle())
+    username = profile.profile.username
+    with counting_statements() as statements:
+        assert conversation.authenticate(username, profile.password)[1] == "none"
+    assert spy.calls == 1
+    assert len(writes(statements)) == 1, writes(statements)
+    assert "profiles" in writes(statements)[0]  # the first contact, not a counter
+    assert store.login_throttle(throttle_key(username)) is None
+    # A new process (no cached credential): a wrong password is counted, a right one then
+    # clears the counter again.
+    restarted = gateway(store, Idle())
+    assert restarted.authenticate(username, "wrong")[1] == "nvu"
+    assert failures(store, username) == 1
+    assert restarted.authenticate(username, profile.password)[1] == "none"
+    assert failures(store, username) == 0
