@@ -4,7 +4,7 @@ existing topic drifted (incrementalAlterConfigs), each change logged."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
@@ -17,7 +17,16 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-__all__ = ["ConfigChange", "TopicSpec", "ensure_topics", "reconcile_topics"]
+from core.settings import TopicSettings
+
+__all__ = [
+    "ConfigChange",
+    "TopicSpec",
+    "command_topic_spec",
+    "ensure_command_topics",
+    "ensure_topics",
+    "reconcile_topics",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +60,10 @@ def ensure_topics(
     topics: Mapping[str, int | TopicSpec],
     *,
     timeout: float = 30.0,
-) -> None:
+) -> list[str]:
     """Create the topics (name -> partitions, or a :class:`TopicSpec`) that do not exist yet;
-    existing ones are kept (:func:`reconcile_topics` corrects their configs)."""
+    existing ones are kept (:func:`reconcile_topics` corrects their configs). Returns the
+    names this call created."""
     admin = AdminClient(dict(client_config))
     existing = set(admin.list_topics(timeout=timeout).topics)
     missing = []
@@ -70,14 +80,40 @@ def ensure_topics(
             )
         )
     if not missing:
-        return
+        return []
+    created = []
     for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
         try:
             future.result(timeout)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+            continue  # someone else created it a moment ago
+        created.append(name)
         log.info("topic created", extra={"topic": name})
+    return created
+
+
+def command_topic_spec(topics: TopicSettings) -> TopicSpec:
+    """How a company file's command topic is made: one partition (its commands are one
+    ordered queue), with the replication factor and configs of ``QBSYNC_TOPIC_*``."""
+    return TopicSpec(1, topics.replication_factor, topics.command_config())
+
+
+def ensure_command_topics(
+    client_config: Mapping[str, str],
+    topics: TopicSettings,
+    profile_ids: Iterable[str],
+    *,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create the command topics of these company files (profiles) that do not exist yet,
+    in one CreateTopics request; returns the names created. Provisioning a file calls it
+    (the topic then exists, settled by the broker, long before its first command); the
+    worker calls it for every file when it meets a topic it does not know (the fallback)."""
+    spec = command_topic_spec(topics)
+    names = sorted({topics.commands(profile_id) for profile_id in profile_ids})
+    return ensure_topics(client_config, dict.fromkeys(names, spec), timeout=timeout)
 
 
 def reconcile_topics(
