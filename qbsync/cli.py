@@ -155,7 +155,8 @@ def _reconcile_command_topics(settings: Settings) -> None:
 
     started = time.monotonic()
     try:
-        changes = reconcile_command_topics(settings)
+        # Beside the start, not before it: no hurry, and a loaded broker may be slow.
+        changes = reconcile_command_topics(settings, timeout=120)
     except Exception as exc:  # the broker or its ACLs: the worker still serves
         log.warning(
             "command topics' configs not checked; the next start tries again",

@@ -185,7 +185,7 @@ def prepare_topics(settings: Settings, *, command_topics: bool = True) -> list[C
     return changes
 
 
-def reconcile_command_topics(settings: Settings) -> list[ConfigChange]:
+def reconcile_command_topics(settings: Settings, *, timeout: float = 30.0) -> list[ConfigChange]:
     """Set back every config an existing company file's command topic drifted from (one
     DescribeConfigs for all of them: thousands of topics take a while, so the worker runs
     it beside its start rather than before it); returns (and logs) what changed."""
@@ -197,7 +197,8 @@ def reconcile_command_topics(settings: Settings) -> list[ConfigChange]:
     prefix = settings.topics.commands("")
     existing = AdminClient(dict(client)).list_topics(timeout=30).topics
     command = settings.topics.command_config()
-    return reconcile_topics(client, {name: command for name in existing if name.startswith(prefix)})
+    wanted = {name: command for name in existing if name.startswith(prefix)}
+    return reconcile_topics(client, wanted, timeout=timeout)
 
 
 @dataclass(frozen=True)

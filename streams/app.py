@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -195,6 +196,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         at once: one CreateTopics for those missing. One by one (Faust's declare, then the
         client re-reading the metadata of every topic it tracks for each new one) cost
         O(files^2): 58 s for the first 1,000 files (docs/performance.md)."""
+        started = time.monotonic()
         profiles = await asyncio.to_thread(pipeline.store.profiles)
         ids = {name.removeprefix(commands_prefix), *(profile.id for profile in profiles)}
         names = {topics.commands(profile_id) for profile_id in ids}
@@ -205,7 +207,14 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
             ensure_command_topics, settings.kafka.client_config(), topics, ids
         )
         learned.update(names)
-        log.info("command topics learned", extra={"topics": len(names), "created": len(created)})
+        log.info(
+            "command topics learned",
+            extra={
+                "topics": len(names),
+                "made": len(created),
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
 
     @app.on_before_shutdown.connect
     async def close_producer(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:

@@ -30,6 +30,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+DESCRIBE_CHUNK = 500  # topics per DescribeConfigs request
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -131,44 +133,51 @@ def reconcile_topics(
     names = [name for name in wanted if name in existing]
     if not names:
         return []
-    described = admin.describe_configs(
-        [ConfigResource(ResourceType.TOPIC, name) for name in names], request_timeout=timeout
-    )
     changes: list[ConfigChange] = []
     fixes: list[ConfigResource] = []
-    for resource, future in described.items():
-        try:
-            current: Mapping[str, ConfigEntry] = future.result(timeout)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise
-            continue  # created a moment ago (with its configs), not known to every broker yet
-        topic_changes = [
-            ConfigChange(
-                resource.name,
-                key,
-                None if current.get(key) is None else current[key].value,
-                value,
-            )
-            for key, value in wanted[resource.name].items()
-            if current.get(key) is None or current[key].value != value
-        ]
-        if topic_changes:
-            changes += topic_changes
-            fixes.append(
-                ConfigResource(
-                    ResourceType.TOPIC,
+    for start in range(0, len(names), DESCRIBE_CHUNK):
+        # One request per chunk, each with its own timeout: one request for thousands of
+        # command topics outlasted 30 s on a loaded broker.
+        described = admin.describe_configs(
+            [
+                ConfigResource(ResourceType.TOPIC, name)
+                for name in names[start : start + DESCRIBE_CHUNK]
+            ],
+            request_timeout=timeout,
+        )
+        for resource, future in described.items():
+            try:
+                current: Mapping[str, ConfigEntry] = future.result(timeout)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
+                continue  # created a moment ago (with its configs), not known to every broker yet
+            topic_changes = [
+                ConfigChange(
                     resource.name,
-                    incremental_configs=[
-                        ConfigEntry(
-                            change.name,
-                            change.after,
-                            incremental_operation=AlterConfigOpType.SET,
-                        )
-                        for change in topic_changes
-                    ],
+                    key,
+                    None if current.get(key) is None else current[key].value,
+                    value,
                 )
-            )
+                for key, value in wanted[resource.name].items()
+                if current.get(key) is None or current[key].value != value
+            ]
+            if topic_changes:
+                changes += topic_changes
+                fixes.append(
+                    ConfigResource(
+                        ResourceType.TOPIC,
+                        resource.name,
+                        incremental_configs=[
+                            ConfigEntry(
+                                change.name,
+                                change.after,
+                                incremental_operation=AlterConfigOpType.SET,
+                            )
+                            for change in topic_changes
+                        ],
+                    )
+                )
     if fixes:
         for future in admin.incremental_alter_configs(fixes, request_timeout=timeout).values():
             future.result(timeout)
