@@ -17,7 +17,17 @@ latency; requests per qbXML message; and the exactly-once check: every published
 in its company file, once (counted per file by name), and every record there is mapped in
 the store.
 
-    python bench/e2e.py [--commands 10000] [--files 100] [--sessions 16]
+As in production, each file's command topic is made when the file is provisioned (as
+``qbsync profile create`` does), before the services start (``topics_age_s``: how long before
+the events). ``--cold-topics``: none exist when the events come; the worker creates them when
+it first meets them (the fallback), and their first writes moments later cost the broker.
+
+``--queue-first``: the Web Connectors start only once every command is on its topic, so
+``commands_queued_s`` is the worker's translate (and the topics' first writes) alone, without
+the gateway and the Web Connectors sharing the cores.
+
+    python bench/e2e.py [--commands 10000] [--files 100] [--sessions 16] [--cold-topics]
+                        [--queue-first]
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ from transform import (
     publish,
 )
 
-from connectors.kafka import ensure_topics
+from connectors.kafka import ensure_command_topics
 from connectors.sandbox import CompanyFile, SandboxWebConnector
 from connectors.store import Store, upgrade
 from core.contracts import AvroCodec, EventPublisher
@@ -207,6 +217,8 @@ class Observer:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 50,
+                # With --cold-topics the command topics appear during the run.
+                "topic.metadata.refresh.interval.ms": 2000,
             }
         )
         self._consumer.assign(
@@ -293,7 +305,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         files = create_files(store, args.files, 1, logins=True)
         tenants = [file.tenants[0] for file in files]
         command_topics = [settings.topics.commands(file.profile_id) for file in files]
-        ensure_topics(settings.kafka.client_config(), dict.fromkeys(command_topics, 1))
+        provisioned = time.perf_counter()
+        if not args.cold_topics:
+            # As `qbsync profile create` provisions a file: its command topic with it.
+            ensure_command_topics(
+                settings.kafka.client_config(),
+                settings.topics,
+                [file.profile_id for file in files],
+                timeout=120,
+            )
         publisher = EventPublisher(settings)
         events = customer_events(publisher, tenants, args.commands)
         names_by_tenant: dict[str, set[str]] = {}
@@ -322,8 +342,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             first_polls_s = connectors.first_polls(args.sessions)
             progress(f"services up; publishing {args.commands} events to {args.files} files")
             started = time.perf_counter()
-            connectors.start()
-            publish_s = publish(publisher, events)
+            topics_age_s = started - provisioned
+            queue_only_s = None
+            if args.queue_first:
+                publish_s = publish(publisher, events)
+                queue_only_s = wait_queued(observer, services, args.commands, args.timeout)
+                progress(f"all commands queued in {queue_only_s:.1f} s; Web Connectors start")
+                connectors.start()
+            else:
+                connectors.start()
+                publish_s = publish(publisher, events)
             queued_s, results_s, settled_s, complete = wait_settled(
                 observer, services, args.commands, started, args.timeout
             )
@@ -355,8 +383,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "settled": observer.synced,
             "failed": observer.failed,
             "mappings": mappings,
+            "command_topics": "cold: made by the worker" if args.cold_topics else "provisioned",
+            "topics_age_s": None if args.cold_topics else round(topics_age_s, 1),
             "first_polls_s": round(first_polls_s, 3),
             "publish_s": round(publish_s, 3),
+            "queue_first": args.queue_first,
             "commands_queued_s": round(queued_s, 3),
             "results_posted_s": round(results_s, 3),
             "elapsed_s": round(settled_s, 3),
@@ -376,6 +407,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "qbwc_first_errors": tally.errors[:3],
             **check,
         }
+
+
+def wait_queued(observer: Observer, services: Services, commands: int, timeout: float) -> float:
+    """(``--queue-first``) Poll until every command is on its topic, no Web Connector
+    running yet: the worker's translate alone. Seconds since the events were published."""
+    started = time.perf_counter()
+    while observer.commands < commands:
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"{observer.commands} of {commands} commands queued in time")
+        services.check_alive()
+        observer.poll(0.2)
+    return time.perf_counter() - started
 
 
 def wait_settled(
@@ -420,6 +463,16 @@ def main() -> None:
     parser.add_argument("--gateway-threads", type=int, default=16)
     parser.add_argument("--idle-pause", type=float, default=0.2, help="seconds")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds")
+    parser.add_argument(
+        "--queue-first",
+        action="store_true",
+        help="Web Connectors start once every command is queued (the translate alone)",
+    )
+    parser.add_argument(
+        "--cold-topics",
+        action="store_true",
+        help="no command topics before the events: the worker creates them on first use",
+    )
     args = parser.parse_args()
     exit_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:

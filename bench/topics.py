@@ -43,7 +43,7 @@ from transform import (
     running_worker,
 )
 
-from connectors.kafka import ensure_topics
+from connectors.kafka import ensure_command_topics
 from connectors.store import Store, upgrade
 from core.contracts import EventPublisher
 from qbsync.brokers import BrokerInfo, running_broker
@@ -68,11 +68,13 @@ def one_level(
     topics = {settings.topics.commands(file.profile_id): 1 for file in files}
     progress(f"{files_count} files: {store_s:.1f} s in the store; creating their topics")
     started = time.perf_counter()
-    names = list(topics)
-    for chunk in range(0, len(names), CREATE_CHUNK):
-        ensure_topics(
+    ids = [file.profile_id for file in files]
+    for chunk in range(0, len(ids), CREATE_CHUNK):
+        # As provisioning makes them: with the command topics' configs.
+        ensure_command_topics(
             settings.kafka.client_config(),
-            dict.fromkeys(names[chunk : chunk + CREATE_CHUNK], 1),
+            settings.topics,
+            ids[chunk : chunk + CREATE_CHUNK],
             timeout=120,
         )
     create_s = time.perf_counter() - started

@@ -10,6 +10,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from typing import Annotated
 
 import typer
@@ -129,7 +130,14 @@ def worker() -> None:
     if settings.worker.web_port:
         require_free_port(settings.worker.web_host, settings.worker.web_port, _WORKER_PORT)
     check_schema(settings.database_url)
-    prepare_topics(settings)  # topics with their configs; drifted ones set back, logged
+    started = time.monotonic()
+    # The shared topics with their configs; drifted ones set back, logged. The command
+    # topics' configs (one per company file: thousands) are checked beside the start.
+    prepare_topics(settings, command_topics=False)
+    threading.Thread(
+        target=_reconcile_command_topics, args=(settings,), name="command-topics", daemon=True
+    ).start()
+    log.info("topics prepared", extra={"seconds": round(time.monotonic() - started, 3)})
     faust_app = create_app(settings)
     # What start-up made (modules, schemas, the app) lives as long as the process: frozen,
     # full collections no longer walk it again and again at the event stream's pace.
@@ -138,6 +146,27 @@ def worker() -> None:
     faust.Worker(
         faust_app, loglevel=logging.getLogger().level, quiet=True, override_logging=False
     ).execute_from_commandline()
+
+
+def _reconcile_command_topics(settings: Settings) -> None:
+    """Set back the command topics' drifted configs (each change logged); a failure is
+    logged, not fatal: the next start tries again."""
+    from qbsync.runtime import reconcile_command_topics
+
+    started = time.monotonic()
+    try:
+        # Beside the start, not before it: no hurry, and a loaded broker may be slow.
+        changes = reconcile_command_topics(settings, timeout=120)
+    except Exception as exc:  # the broker or its ACLs: the worker still serves
+        log.warning(
+            "command topics' configs not checked; the next start tries again",
+            extra={"error": type(exc).__name__},
+        )
+        return
+    log.info(
+        "command topics' configs checked",
+        extra={"changes": len(changes), "seconds": round(time.monotonic() - started, 3)},
+    )
 
 
 @app.command()

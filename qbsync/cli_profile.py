@@ -65,6 +65,7 @@ def profile_create(
         "username": created.profile.username,
         "password": created.password,
         "tenants": tenant or [],
+        "command_topic": provision_command_topic(created.profile.id),
     }
     if as_json:
         emit_json(payload)
@@ -75,6 +76,28 @@ def profile_create(
     user = created.profile.username
     say(f"next: qbsync sandbox run --username {user} --password ... --until-idle (a sandbox)")
     say(f"  or: qbsync profile qwc {name!r} --output file.qwc (a real QuickBooks: docs/connect.md)")
+
+
+def provision_command_topic(profile_id: str) -> str:
+    """Create the file's command topic now, with its configs: it then exists, settled by the
+    broker, long before the file's first command (a topic's first write moments after its
+    creation costs the broker seconds; docs/performance.md). Returns its name, or "" when
+    no broker answered: the worker creates it when it first meets the file."""
+    from confluent_kafka import KafkaException
+
+    from connectors.kafka import ensure_command_topics
+    from qbsync._local_run import use_local_broker
+
+    try:
+        settings = use_local_broker(Settings(), say)
+        ensure_command_topics(settings.kafka.client_config(), settings.topics, [profile_id])
+    except (ConfigurationError, KafkaException) as exc:
+        say(
+            f"the file's command topic was not created now ({exc}); the worker creates it"
+            " when the file's first command comes"
+        )
+        return ""
+    return settings.topics.commands(profile_id)
 
 
 @profile_app.command("list")

@@ -35,6 +35,7 @@ __all__ = [
     "migrate_local_store",
     "open_cli_store",
     "prepare_topics",
+    "reconcile_command_topics",
     "require_free_port",
     "running_services",
     "serve",
@@ -166,23 +167,38 @@ def topic_specs(settings: Settings) -> dict[str, TopicSpec]:
     }
 
 
-def prepare_topics(settings: Settings) -> list[ConfigChange]:
+def prepare_topics(settings: Settings, *, command_topics: bool = True) -> list[ConfigChange]:
     """Create the shared topics with their configs, and set back every config an existing
-    topic (command topics included) drifted from; returns (and logs) what changed.
-    Per-file command topics are created on first use, by the worker."""
-    from confluent_kafka.admin import AdminClient
-
+    topic drifted from (the command topics' too unless ``command_topics`` is False: see
+    :func:`reconcile_command_topics`); returns (and logs) what changed. A company file's
+    command topic is created when the file is provisioned (``qbsync profile create``), or
+    by the worker when it first meets the file."""
     from connectors.kafka import ensure_topics, reconcile_topics
 
     client = settings.kafka.client_config()
     specs = topic_specs(settings)
     ensure_topics(client, specs)
     wanted = {name: dict(spec.config or {}) for name, spec in specs.items()}
+    changes = reconcile_topics(client, wanted)
+    if command_topics:
+        changes += reconcile_command_topics(settings)
+    return changes
+
+
+def reconcile_command_topics(settings: Settings, *, timeout: float = 30.0) -> list[ConfigChange]:
+    """Set back every config an existing company file's command topic drifted from (one
+    DescribeConfigs for all of them: thousands of topics take a while, so the worker runs
+    it beside its start rather than before it); returns (and logs) what changed."""
+    from confluent_kafka.admin import AdminClient
+
+    from connectors.kafka import reconcile_topics
+
+    client = settings.kafka.client_config()
     prefix = settings.topics.commands("")
     existing = AdminClient(dict(client)).list_topics(timeout=30).topics
     command = settings.topics.command_config()
-    wanted.update({name: command for name in existing if name.startswith(prefix)})
-    return reconcile_topics(client, wanted)
+    wanted = {name: command for name in existing if name.startswith(prefix)}
+    return reconcile_topics(client, wanted, timeout=timeout)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ import asyncio
 import logging
 import os
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from connectors.kafka import AsyncProducer, TopicSpec, ensure_topics
+from connectors.kafka import AsyncProducer, ensure_command_topics
 from connectors.store import Store
 from core.contracts import codec_from_settings
 from core.settings import KafkaSettings, Settings
@@ -195,15 +196,25 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         at once: one CreateTopics for those missing. One by one (Faust's declare, then the
         client re-reading the metadata of every topic it tracks for each new one) cost
         O(files^2): 58 s for the first 1,000 files (docs/performance.md)."""
+        started = time.monotonic()
         profiles = await asyncio.to_thread(pipeline.store.profiles)
-        names = {name, *(topics.commands(profile.id) for profile in profiles)} - learned
-        # Created with their configs (commands never expire by default: QBSYNC_TOPIC_*).
-        spec = TopicSpec(1, topics.replication_factor, topics.command_config())
-        await asyncio.to_thread(
-            ensure_topics, settings.kafka.client_config(), dict.fromkeys(names, spec)
+        ids = {name.removeprefix(commands_prefix), *(profile.id for profile in profiles)}
+        names = {topics.commands(profile_id) for profile_id in ids}
+        # Provisioning a file creates its topic (`qbsync profile create`); this creates what
+        # it could not (no broker then, or a profile written to the store directly), with
+        # the same configs (commands never expire by default: QBSYNC_TOPIC_*).
+        created = await asyncio.to_thread(
+            ensure_command_topics, settings.kafka.client_config(), topics, ids
         )
         learned.update(names)
-        log.info("command topics learned", extra={"topics": len(names)})
+        log.info(
+            "command topics learned",
+            extra={
+                "topics": len(names),
+                "made": len(created),
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
 
     @app.on_before_shutdown.connect
     async def close_producer(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:

@@ -1,7 +1,14 @@
 """Kafka adapters (confluent-kafka): producer, admin, command queues, topic readers. The broker
 harness of the tests, demo and benchmarks is the shell's (:mod:`qbsync.brokers`)."""
 
-from connectors.kafka._admin import ConfigChange, TopicSpec, ensure_topics, reconcile_topics
+from connectors.kafka._admin import (
+    ConfigChange,
+    TopicSpec,
+    command_topic_spec,
+    ensure_command_topics,
+    ensure_topics,
+    reconcile_topics,
+)
 from connectors.kafka._backlog import BacklogReader, FileBacklog
 from connectors.kafka._command_queue import CommandQueue, CommandTopicNotReady, QueuedCommand
 from connectors.kafka._dead_letters import (
@@ -46,6 +53,8 @@ __all__ = [
     "TopicMessage",
     "TopicSpec",
     "WorkIndex",
+    "command_topic_spec",
+    "ensure_command_topics",
     "ensure_topics",
     "read_dead_letter_window",
     "read_dead_letters",

@@ -4,7 +4,7 @@ existing topic drifted (incrementalAlterConfigs), each change logged."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
@@ -17,9 +17,20 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-__all__ = ["ConfigChange", "TopicSpec", "ensure_topics", "reconcile_topics"]
+from core.settings import TopicSettings
+
+__all__ = [
+    "ConfigChange",
+    "TopicSpec",
+    "command_topic_spec",
+    "ensure_command_topics",
+    "ensure_topics",
+    "reconcile_topics",
+]
 
 log = logging.getLogger(__name__)
+
+DESCRIBE_CHUNK = 500  # topics per DescribeConfigs request
 
 
 @dataclass(frozen=True)
@@ -51,9 +62,10 @@ def ensure_topics(
     topics: Mapping[str, int | TopicSpec],
     *,
     timeout: float = 30.0,
-) -> None:
+) -> list[str]:
     """Create the topics (name -> partitions, or a :class:`TopicSpec`) that do not exist yet;
-    existing ones are kept (:func:`reconcile_topics` corrects their configs)."""
+    existing ones are kept (:func:`reconcile_topics` corrects their configs). Returns the
+    names this call created."""
     admin = AdminClient(dict(client_config))
     existing = set(admin.list_topics(timeout=timeout).topics)
     missing = []
@@ -70,14 +82,40 @@ def ensure_topics(
             )
         )
     if not missing:
-        return
+        return []
+    created = []
     for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
         try:
             future.result(timeout)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+            continue  # someone else created it a moment ago
+        created.append(name)
         log.info("topic created", extra={"topic": name})
+    return created
+
+
+def command_topic_spec(topics: TopicSettings) -> TopicSpec:
+    """How a company file's command topic is made: one partition (its commands are one
+    ordered queue), with the replication factor and configs of ``QBSYNC_TOPIC_*``."""
+    return TopicSpec(1, topics.replication_factor, topics.command_config())
+
+
+def ensure_command_topics(
+    client_config: Mapping[str, str],
+    topics: TopicSettings,
+    profile_ids: Iterable[str],
+    *,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create the command topics of these company files (profiles) that do not exist yet,
+    in one CreateTopics request; returns the names created. Provisioning a file calls it
+    (the topic then exists, settled by the broker, long before its first command); the
+    worker calls it for every file when it meets a topic it does not know (the fallback)."""
+    spec = command_topic_spec(topics)
+    names = sorted({topics.commands(profile_id) for profile_id in profile_ids})
+    return ensure_topics(client_config, dict.fromkeys(names, spec), timeout=timeout)
 
 
 def reconcile_topics(
@@ -95,44 +133,51 @@ def reconcile_topics(
     names = [name for name in wanted if name in existing]
     if not names:
         return []
-    described = admin.describe_configs(
-        [ConfigResource(ResourceType.TOPIC, name) for name in names], request_timeout=timeout
-    )
     changes: list[ConfigChange] = []
     fixes: list[ConfigResource] = []
-    for resource, future in described.items():
-        try:
-            current: Mapping[str, ConfigEntry] = future.result(timeout)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise
-            continue  # created a moment ago (with its configs), not known to every broker yet
-        topic_changes = [
-            ConfigChange(
-                resource.name,
-                key,
-                None if current.get(key) is None else current[key].value,
-                value,
-            )
-            for key, value in wanted[resource.name].items()
-            if current.get(key) is None or current[key].value != value
-        ]
-        if topic_changes:
-            changes += topic_changes
-            fixes.append(
-                ConfigResource(
-                    ResourceType.TOPIC,
+    for start in range(0, len(names), DESCRIBE_CHUNK):
+        # One request per chunk, each with its own timeout: one request for thousands of
+        # command topics outlasted 30 s on a loaded broker.
+        described = admin.describe_configs(
+            [
+                ConfigResource(ResourceType.TOPIC, name)
+                for name in names[start : start + DESCRIBE_CHUNK]
+            ],
+            request_timeout=timeout,
+        )
+        for resource, future in described.items():
+            try:
+                current: Mapping[str, ConfigEntry] = future.result(timeout)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
+                continue  # created a moment ago (with its configs), not known to every broker yet
+            topic_changes = [
+                ConfigChange(
                     resource.name,
-                    incremental_configs=[
-                        ConfigEntry(
-                            change.name,
-                            change.after,
-                            incremental_operation=AlterConfigOpType.SET,
-                        )
-                        for change in topic_changes
-                    ],
+                    key,
+                    None if current.get(key) is None else current[key].value,
+                    value,
                 )
-            )
+                for key, value in wanted[resource.name].items()
+                if current.get(key) is None or current[key].value != value
+            ]
+            if topic_changes:
+                changes += topic_changes
+                fixes.append(
+                    ConfigResource(
+                        ResourceType.TOPIC,
+                        resource.name,
+                        incremental_configs=[
+                            ConfigEntry(
+                                change.name,
+                                change.after,
+                                incremental_operation=AlterConfigOpType.SET,
+                            )
+                            for change in topic_changes
+                        ],
+                    )
+                )
     if fixes:
         for future in admin.incremental_alter_configs(fixes, request_timeout=timeout).values():
             future.result(timeout)

@@ -167,6 +167,38 @@ def test_e2e_settles_every_command_exactly_once(broker: BrokerInfo, tmp_path: Pa
     assert report["first_polls_s"] > 0  # every file polled once before the clock
 
 
+def test_e2e_cold_topics_queue_first_still_settles_every_command_once(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    report = run_bench(
+        "e2e.py",
+        broker,
+        tmp_path,
+        *("--commands", "24", "--files", "2", "--sessions", "2"),
+        *("--cold-topics", "--queue-first"),
+    )
+    assert report["command_topics"] == "cold: made by the worker"
+    assert report["queue_first"] is True
+    assert report["complete"] is True
+    assert report["settled"] == report["commands"] == 24
+    assert report["exactly_once"] is True
+    # Every command was queued before any Web Connector ran, so before any result.
+    assert report["commands_queued_s"] <= report["results_posted_s"]
+
+
+def test_cold_start_reports_the_worker_beside_a_bare_loop(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    report = run_bench("cold_start.py", broker, tmp_path, "--files", "4", "--events", "40")
+    assert report["bench"] == "cold_start"
+    for side in ("bare", "worker"):
+        figures = report[side]
+        assert figures["complete"] is True, side
+        assert figures["commands"] == 40, side
+        assert figures["files_reached"] == 4, side
+        assert 0 < figures["first_command_s"] <= figures["every_file_s"] <= figures["all_s"]
+
+
 def test_changes_reports_changes_and_echoes_that_add_up(tmp_path: Path) -> None:
     report = run_script("changes.py", tmp_path, "--records", "40", "--changed", "0.25")
     # One record in four was edited in QuickBooks; the rest are our own writes read back.

@@ -15,10 +15,10 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-from connectors.kafka import TopicSpec, ensure_topics
+from connectors.kafka import TopicSpec, ensure_command_topics, ensure_topics
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from qbsync.runtime import prepare_topics, use_broker
+from qbsync.runtime import prepare_topics, reconcile_command_topics, use_broker
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -115,3 +115,41 @@ def test_drifted_topics_are_set_back_at_start_and_reported(topics: Settings) -> 
         what="the events topic's retention set back",
     )
     assert prepare_topics(topics) == []  # reconciled: a second start changes nothing
+
+
+def test_command_topics_are_made_once_for_many_files_with_their_configs(
+    topics: Settings,
+) -> None:
+    client = topics.kafka.client_config()
+    files = ["file-a", "file-b", "file-c"]
+
+    made = ensure_command_topics(client, topics.topics, files)
+
+    names = [topics.topics.commands(file) for file in files]
+    assert sorted(made) == sorted(names)
+    for name in names:
+        found = configs(topics, name)
+        assert (found["cleanup.policy"], found["retention.ms"]) == ("delete", "-1")
+    # Again, with one more file: only that one is made, the others are kept.
+    assert ensure_command_topics(client, topics.topics, [*files, "file-d"]) == [
+        topics.topics.commands("file-d")
+    ]
+
+
+def test_the_worker_can_leave_the_command_topics_configs_to_later(topics: Settings) -> None:
+    prepare_topics(topics)
+    drifted = topics.topics.commands("file-drifted")
+    ensure_topics(topics.kafka.client_config(), {drifted: 1})
+    set_config(topics, drifted, "retention.ms", WEEK_MS)
+
+    assert prepare_topics(topics, command_topics=False) == []  # the shared ones only
+
+    changes = reconcile_command_topics(topics)
+    assert [(c.topic, c.name, c.before, c.after) for c in changes] == [
+        (drifted, "retention.ms", WEEK_MS, "-1")
+    ]
+    until(
+        lambda: configs(topics, drifted)["retention.ms"] == "-1",
+        timeout=30,
+        what="the command topic's retention set back",
+    )
