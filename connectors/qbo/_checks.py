@@ -11,9 +11,14 @@ names (``QboEntityRequest.checks``); this table says what each one asks of the c
   included) above 24 hours is refused.
 
 - ``names``: references the worker could only give by name (``{"name": ...}``: a tenant's
-  configured deposit account, an item's accounts or the tenant's defaults for them) are
-  resolved to the company's ``Id`` (Intuit takes references by ``value``); a name the
-  company lacks is refused naming the setting that gave it (:data:`NAMED`).
+  configured deposit account, an item's accounts or the tenant's defaults for them, a sales
+  tax code such as ``GST``) are resolved to the company's ``Id`` (Intuit takes references by
+  ``value``); a name the company lacks is refused naming the setting that gave it
+  (:data:`NAMED`) and the names the company has. The company's accounts and tax codes are
+  read once (one query per list, paged) and kept per realm (:class:`NameCache`: bounded,
+  expiring; read again when a name is missing and the copy is older than a few seconds, and
+  forgotten when QBO answers a write with 2500, an Id no longer valid), so a batch of
+  invoices does not query the company again for every line.
 
 A refusal is an error result with its own code in the QBO catalog (``-41``, ``-42``,
 ``-43``), which the worker dead-letters with the reason, like a permanent fault: replayable
@@ -24,8 +29,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -42,6 +48,7 @@ __all__ = [
     "OVER_A_DAY",
     "UNKNOWN_NAME",
     "CompanyChecks",
+    "NameCache",
     "Refusal",
     "UnknownCheck",
 ]
@@ -65,10 +72,18 @@ NAMED: Mapping[str, tuple[str, str]] = {
         "Account",
         "the item's expense_account, or the tenant's setting qbo_item_defaults.expense_account",
     ),
+    "TaxCodeRef": (
+        "TaxCode",
+        "the line's sales_tax_code (through the tenant's setting sales_tax_codes), or the "
+        "tenant's setting qbo_project_defaults.<job id>.tax_code or qbo_item_defaults.tax_code",
+    ),
 }
 DAY_MINUTES = 24 * 60
 # How long a company's start date is trusted before it is read again (it rarely changes).
 _START_TTL_S = 3600.0
+# The company's names listed in a refusal, at most.
+_LISTED = 25
+_PAGE = 1000
 
 
 class UnknownCheck(QbsyncError):
@@ -93,22 +108,75 @@ def _minutes(activity: Mapping[str, Any]) -> int:
 
 
 def _worker(activity: Mapping[str, Any]) -> tuple[str, str] | None:
-    for field in ("EmployeeRef", "VendorRef"):
-        ref = activity.get(field)
+    for side in ("EmployeeRef", "VendorRef"):
+        ref = activity.get(side)
         if isinstance(ref, Mapping) and ref.get("value"):
-            return field, str(ref["value"])
+            return side, str(ref["value"])
     return None
+
+
+@dataclass(frozen=True)
+class _Names:
+    """One list of one company: name -> Id (fully qualified names first), when read."""
+
+    read_at: float
+    ids: Mapping[str, str]
+    names: tuple[str, ...]
+
+
+@dataclass
+class NameCache:
+    """The company's accounts and tax codes by name, per realm: at most ``realms`` realms
+    (the least recently used is dropped), each list trusted ``ttl_s`` seconds; a name not
+    found reads the list again when the copy is older than ``recheck_s`` (a name created in
+    QBO a moment ago is found; a batch naming the same missing name reads once)."""
+
+    realms: int = 1024
+    ttl_s: float = 600.0
+    recheck_s: float = 30.0
+    _lists: OrderedDict[str, dict[str, _Names]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, realm_id: str, entity: str, now: float) -> _Names | None:
+        with self._lock:
+            lists = self._lists.get(realm_id)
+            if lists is None:
+                return None
+            self._lists.move_to_end(realm_id)
+            found = lists.get(entity)
+        return found if found is not None and now - found.read_at < self.ttl_s else None
+
+    def put(self, realm_id: str, entity: str, names: _Names) -> None:
+        with self._lock:
+            self._lists.setdefault(realm_id, {})[entity] = names
+            self._lists.move_to_end(realm_id)
+            while len(self._lists) > self.realms:
+                self._lists.popitem(last=False)
+
+    def forget(self, realm_id: str) -> None:
+        with self._lock:
+            self._lists.pop(realm_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._lists)
 
 
 class CompanyChecks:
     """Runs the checks a command names, asking the company through ``client`` (so within
     Intuit's limits, like every other request)."""
 
-    def __init__(self, client: QboClient, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: QboClient,
+        clock: Callable[[], float] = time.monotonic,
+        names: NameCache | None = None,
+    ) -> None:
         self._client = client
         self._clock = clock
         self._starts: dict[str, tuple[float, date | None]] = {}
         self._lock = threading.Lock()
+        self._names = names if names is not None else NameCache()
 
     def refused(self, realm_id: str, request: QboEntityRequest) -> Refusal | None:
         """The first check the write fails, or None; a delete or void is never refused."""
@@ -153,6 +221,11 @@ class CompanyChecks:
             return Refusal(UNKNOWN_NAME, problems[0])
         return QboEntityRequest(request.operation, request.entity, body, request.checks)
 
+    def forget_names(self, realm_id: str) -> None:
+        """The company answered that an Id given is no longer valid (2500): its names are
+        read again before the next use."""
+        self._names.forget(realm_id)
+
     def _named(self, realm_id: str, value: Any, problems: list[str]) -> Any:
         if isinstance(value, list):
             return [self._named(realm_id, v, problems) for v in value]
@@ -173,29 +246,59 @@ class CompanyChecks:
                 if qb_id is None:
                     problems.append(
                         f"{key}: no {entity} named {name!r} in the QuickBooks Online company "
-                        f"(from {source}): create it in QuickBooks Online or correct the "
-                        "setting, then replay"
+                        f"(from {source}); the company has: {self._listed(realm_id, entity)}. "
+                        "Create it in QuickBooks Online or correct the setting, then replay"
                     )
                 found[key] = {"value": qb_id, "name": name}
             else:
                 found[key] = self._named(realm_id, inner, problems)
         return found
 
+    def _listed(self, realm_id: str, entity: str) -> str:
+        known = self._list(realm_id, entity).names
+        if not known:
+            return "none"
+        more = len(known) - _LISTED
+        return ", ".join(known[:_LISTED]) + (f" and {more} more" if more > 0 else "")
+
     def id_of(self, realm_id: str, entity: str, name: str) -> str | None:
         """The ``Id`` of the company's active ``entity`` of that name (``Parent:Child``: the
-        fully qualified name), or None."""
-        leaf = name.rsplit(":", 1)[-1].replace("\\", "\\\\").replace("'", "\\'")
-        text = f"select * from {entity} where Name = '{leaf}'"  # noqa: S608
-        answer = self._client.send(QboRequest.query(realm_id, text))
-        if not answer.ok:  # never refused for want of an answer: the drain stops here
-            raise QbsyncError(f"could not look up the {entity} {name!r}: {answer.status}")
-        rows = (answer.body.get("QueryResponse") or {}).get(entity) or []
-        for row in rows:
-            if row.get("Active") is False:
-                continue
-            if name in (row.get("FullyQualifiedName"), row.get("Name")):
-                return str(row["Id"])
-        return None
+        fully qualified name), or None; from the realm's cached list (:class:`NameCache`)."""
+        names = self._list(realm_id, entity)
+        found = names.ids.get(name)
+        if found is None and self._clock() - names.read_at >= self._names.recheck_s:
+            found = self._list(realm_id, entity, again=True).ids.get(name)
+        return found
+
+    def _list(self, realm_id: str, entity: str, *, again: bool = False) -> _Names:
+        now = self._clock()
+        cached = None if again else self._names.get(realm_id, entity, now)
+        if cached is not None:
+            return cached
+        rows: list[Mapping[str, Any]] = []
+        start = 1
+        while True:
+            text = f"select * from {entity} startposition {start} maxresults {_PAGE}"  # noqa: S608
+            answer = self._client.send(QboRequest.query(realm_id, text))
+            if not answer.ok:  # never refused for want of an answer: the drain stops here
+                raise QbsyncError(f"could not read the company's {entity} list: {answer.status}")
+            page = (answer.body.get("QueryResponse") or {}).get(entity) or []
+            rows.extend(page)
+            if len(page) < _PAGE:
+                break
+            start += _PAGE
+        active = [r for r in rows if r.get("Active") is not False and r.get("Id") is not None]
+        ids: dict[str, str] = {}
+        for row in active:  # a leaf name, unless a fully qualified name says otherwise
+            if row.get("Name"):
+                ids.setdefault(str(row["Name"]), str(row["Id"]))
+        for row in active:
+            if row.get("FullyQualifiedName"):
+                ids[str(row["FullyQualifiedName"])] = str(row["Id"])
+        listed = sorted({str(r.get("FullyQualifiedName") or r.get("Name")) for r in active})
+        names = _Names(now, ids, tuple(listed))
+        self._names.put(realm_id, entity, names)
+        return names
 
     def day_minutes(self, realm_id: str, worker: tuple[str, str], day: date) -> int:
         """The worker's time in QBO on ``day``, every TimeActivity of theirs summed."""

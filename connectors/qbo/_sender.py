@@ -59,9 +59,12 @@ API = "qbo"
 STALE = "5010"
 DUPLICATE_NAME = "6240"
 NOT_FOUND = "610"
+INVALID_REFERENCE = "2500"
 # The requestid's resend number for a record created again after QBO lost it (610), past
 # any stale-SyncToken resend, so its id differs from every write before it.
 _RECREATE = 1000
+# ... and for the write sent again with names looked up afresh after a 2500.
+_RENAMED = 2000
 # match_existing: how a record QBO may already have is found. Lists are adopted when a create
 # is refused as a duplicate name; transactions are looked up by number before the create
 # (as the gateway does for Desktop).
@@ -140,6 +143,10 @@ def _text(value: object) -> str | None:
 
 def _not_found(response: QboResponse) -> bool:
     return any(error.code == NOT_FOUND for error in response.errors)
+
+
+def _invalid_reference(response: QboResponse) -> bool:
+    return any(error.code == INVALID_REFERENCE for error in response.errors)
 
 
 def _recreatable(request: QboEntityRequest) -> bool:
@@ -295,6 +302,7 @@ class QboSender:
         command_id = str(command["command_id"])
         if request.operation is QboOperation.ENSURE:
             return self._ensure(realm_id, command_id, offset, request)
+        given = request
         prepared = self._prepared(realm_id, request)
         if isinstance(prepared, _Answer):
             return prepared
@@ -308,6 +316,19 @@ class QboSender:
         response = self._client.send(
             QboRequest.write(realm_id, request, request_id(command_id, offset, 0))
         )
+        if self._checks is not None and request != given and _invalid_reference(response):
+            # An Id looked up by name may be stale (the account made inactive, merged or
+            # re-created in QBO since the realm's names were read): read them again and,
+            # when that changes the write, send it once more under its own requestid.
+            self._checks.forget_names(realm_id)
+            again = self._prepared(realm_id, given)
+            if isinstance(again, _Answer):
+                return again
+            if again != request:
+                request = again
+                response = self._client.send(
+                    QboRequest.write(realm_id, request, request_id(command_id, offset, _RENAMED))
+                )
         if adopt and key and any(e.code == DUPLICATE_NAME for e in response.errors):
             found = self._find(realm_id, request.entity, key, request.body.get(key))
             if found is not None:

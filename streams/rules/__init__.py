@@ -84,7 +84,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             qbo.invoice,
             is_list=False,
             withhold=qbo.invoice_withheld,
-            checks=("start-date",),
+            checks=("start-date", "names"),
         ),
     ),
     "credit_memo": EntityRule(

@@ -227,10 +227,19 @@ def invoice(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, An
     }
 
 
+# A US company's sales tax codes, whose Ids are these words; any other code is the
+# company's own (``GST``, ``Exempt`` ...), sent by name for the sender to look up.
+_US_TAX_CODES = frozenset({"TAX", "NON"})
+
+
 def _tax_code(line: Mapping[str, Any], default: str | None, s: TenantSettings) -> Any:
     own = (line.get("sales_tax_code") or {}).get("full_name")
-    code = s.tax_code(own).upper() if own else default
-    return {"value": code} if code else None
+    code = s.tax_code(own) if own else default
+    if not code:
+        return None
+    if code.upper() in _US_TAX_CODES or code.isdigit():  # an Id already
+        return {"value": code.upper()}
+    return _named(code)
 
 
 def _contact(p: Mapping[str, Any]) -> dict[str, Any]:
