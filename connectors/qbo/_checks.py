@@ -8,7 +8,11 @@ names (``QboEntityRequest.checks``); this table says what each one asks of the c
   QBO company's start date are refused with a clear reason").
 - ``day-limit``: a time entry that would bring its worker's time in QBO for that day
   (every ``TimeActivity`` of the same employee or vendor on the same ``TxnDate``, this one
-  included) above 24 hours is refused.
+  included) above 24 hours is refused. After a crash between the entry's write and the
+  commit, QBO already has the entry: the refusal then names the day's activities that may
+  be that earlier write (the same fields, created since the command was queued,
+  :attr:`Refusal.own_write`), and the sender asks Intuit by the write's ``requestid``
+  (``connectors.qbo._sender``) before refusing.
 
 - ``names``: references the worker could only give by name (``{"name": ...}``: a tenant's
   configured deposit account, an item's accounts or the tenant's defaults for them, a sales
@@ -32,7 +36,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from connectors.qbo._client import QboClient
@@ -81,6 +85,12 @@ NAMED: Mapping[str, tuple[str, str]] = {
 DAY_MINUTES = 24 * 60
 # How long a company's start date is trusted before it is read again (it rarely changes).
 _START_TTL_S = 3600.0
+# How much earlier than the command's creation (clocks differ) an activity may have been
+# created and still be taken for the command's own write (then asked about by requestid).
+_CLOCK_SLACK = timedelta(minutes=10)
+# The fields that make two TimeActivity records the same entry.
+_SAME_ENTRY = ("TxnDate", "Hours", "Minutes", "Description", "BillableStatus")
+_SAME_REFS = ("EmployeeRef", "VendorRef", "CustomerRef", "ItemRef", "ClassRef")
 # The company's names listed in a refusal, at most.
 _LISTED = 25
 _PAGE = 1000
@@ -94,6 +104,10 @@ class UnknownCheck(QbsyncError):
 class Refusal:
     code: int
     reason: str
+    # Day limit only: Ids of the day's activities identical to this one and created since
+    # the command was queued, leaving out any one of which lets the entry go: perhaps its
+    # own write before a crash.
+    own_write: tuple[str, ...] = ()
 
 
 def _day(value: object) -> date | None:
@@ -178,8 +192,11 @@ class CompanyChecks:
         self._lock = threading.Lock()
         self._names = names if names is not None else NameCache()
 
-    def refused(self, realm_id: str, request: QboEntityRequest) -> Refusal | None:
-        """The first check the write fails, or None; a delete or void is never refused."""
+    def refused(
+        self, realm_id: str, request: QboEntityRequest, queued_at: datetime | None = None
+    ) -> Refusal | None:
+        """The first check the write fails, or None; a delete or void is never refused.
+        ``queued_at``: when the command was made (the day limit's own-write question)."""
         if request.operation in (QboOperation.DELETE, QboOperation.VOID):
             return None
         for name in request.checks:
@@ -189,7 +206,7 @@ class CompanyChecks:
                     f"the command names the check {name!r}, which this sender does not know "
                     f"(known: {', '.join(CHECKS)}): upgrade the QBO sender"
                 )
-            refusal = check(self, realm_id, request)
+            refusal = check(self, realm_id, request, queued_at)
             if refusal is not None:
                 return refusal
         return None
@@ -300,22 +317,51 @@ class CompanyChecks:
         self._names.put(realm_id, entity, names)
         return names
 
-    def day_minutes(self, realm_id: str, worker: tuple[str, str], day: date) -> int:
-        """The worker's time in QBO on ``day``, every TimeActivity of theirs summed."""
+    def day_activities(
+        self, realm_id: str, worker: tuple[str, str], day: date
+    ) -> list[Mapping[str, Any]]:
+        """The worker's TimeActivity records in QBO on ``day``."""
         text = f"select * from TimeActivity where TxnDate = '{day.isoformat()}'"  # noqa: S608
-        total, start = 0, 1
+        found: list[Mapping[str, Any]] = []
+        start = 1
         while True:
             answer = self._client.send(
                 QboRequest.query(realm_id, f"{text} startposition {start} maxresults 1000")
             )
+            if not answer.ok:  # never refused for want of an answer: the drain stops here
+                raise QbsyncError(f"could not read the day's time activities: {answer.status}")
             rows = (answer.body.get("QueryResponse") or {}).get("TimeActivity") or []
-            total += sum(_minutes(r) for r in rows if _worker(r) == worker)
+            found.extend(r for r in rows if _worker(r) == worker)
             if len(rows) < 1000:
-                return total
+                return found
             start += 1000
 
 
-def _start_date(checks: CompanyChecks, realm_id: str, request: QboEntityRequest) -> Refusal | None:
+def _ref_value(ref: object) -> object:
+    return ref.get("value") if isinstance(ref, Mapping) else ref
+
+
+def _same_entry(row: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    return all(str(row.get(f) or "") == str(body.get(f) or "") for f in _SAME_ENTRY) and all(
+        _ref_value(row.get(f)) == _ref_value(body.get(f)) for f in _SAME_REFS
+    )
+
+
+def _created(row: Mapping[str, Any]) -> datetime | None:
+    meta = row.get("MetaData")
+    text = meta.get("CreateTime") if isinstance(meta, Mapping) else None
+    try:
+        return datetime.fromisoformat(str(text)).astimezone(UTC) if text else None
+    except ValueError:
+        return None
+
+
+def _start_date(
+    checks: CompanyChecks,
+    realm_id: str,
+    request: QboEntityRequest,
+    _queued_at: datetime | None,
+) -> Refusal | None:
     day = _day(request.body.get("TxnDate"))
     if day is None:
         return None
@@ -330,24 +376,41 @@ def _start_date(checks: CompanyChecks, realm_id: str, request: QboEntityRequest)
     )
 
 
-def _day_limit(checks: CompanyChecks, realm_id: str, request: QboEntityRequest) -> Refusal | None:
+def _day_limit(
+    checks: CompanyChecks,
+    realm_id: str,
+    request: QboEntityRequest,
+    queued_at: datetime | None,
+) -> Refusal | None:
     day, worker = _day(request.body.get("TxnDate")), _worker(request.body)
     if day is None or worker is None or request.operation is not QboOperation.CREATE:
         return None
     this = _minutes(request.body)
-    already = checks.day_minutes(realm_id, worker, day)
+    rows = checks.day_activities(realm_id, worker, day)
+    already = sum(_minutes(r) for r in rows)
     if already + this <= DAY_MINUTES:
         return None
+    own: tuple[str, ...] = ()
+    if queued_at is not None and already <= DAY_MINUTES:  # one of them may be this entry
+        since = queued_at - _CLOCK_SLACK
+        own = tuple(
+            str(r["Id"])
+            for r in rows
+            if _same_entry(r, request.body) and (_created(r) or since) >= since
+        )
     return Refusal(
         OVER_A_DAY,
         f"duration: {this} minutes on {day.isoformat()} on top of {already} already in "
         "QuickBooks Online for the same person would be more than 24 hours in one day; "
         "correct the day's entries in the app, then replay",
+        own,
     )
 
 
-CHECKS: dict[str, Callable[[CompanyChecks, str, QboEntityRequest], Refusal | None]] = {
+CHECKS: dict[
+    str, Callable[[CompanyChecks, str, QboEntityRequest, datetime | None], Refusal | None]
+] = {
     "start-date": _start_date,
     "day-limit": _day_limit,
-    "names": lambda _checks, _realm, _request: None,  # CompanyChecks.named rewrites instead
+    "names": lambda _checks, _realm, _request, _queued: None,  # CompanyChecks.named instead
 }
