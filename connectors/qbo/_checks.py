@@ -76,6 +76,11 @@ NAMED: Mapping[str, tuple[str, str]] = {
         "Account",
         "the item's expense_account, or the tenant's setting qbo_item_defaults.expense_account",
     ),
+    "AccountRef": (
+        "Account",
+        "a bill line's project's setting qbo_project_defaults.<job id>.expense_account, or "
+        "the tenant's setting qbo_item_defaults.expense_account",
+    ),
     "TaxCodeRef": (
         "TaxCode",
         "the line's sales_tax_code (through the tenant's setting sales_tax_codes), or the "

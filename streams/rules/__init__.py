@@ -126,7 +126,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             qbo.bill,
             is_list=False,
             resend_if_missing=True,
-            checks=("start-date",),
+            checks=("start-date", "names"),
         ),
     ),
     "vendor_credit": EntityRule(
