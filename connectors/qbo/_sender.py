@@ -322,19 +322,20 @@ class QboSender:
         )
         if self._checks is not None and request != given and _invalid_reference(response):
             # An Id looked up by name may be stale (the account made inactive, merged or
-            # re-created in QBO since the realm's names were read): read them again and,
-            # when that changes the write, send it once more under its own requestid.
+            # re-created in QBO since the realm's names were read): read them again and
+            # send the write once more under its own requestid. Even unchanged: this 2500
+            # may be Intuit replaying the first answer to a re-drain whose second write
+            # went through before a crash (then the second id's replay says so).
             self._checks.forget_names(realm_id)
             again = self._prepared(realm_id, given)
             if isinstance(again, Refusal):
                 return _Answer(again.code, "Error", again.reason)
             if isinstance(again, _Answer):
                 return again
-            if again != request:
-                request = again
-                response = self._client.send(
-                    QboRequest.write(realm_id, request, request_id(command_id, offset, _RENAMED))
-                )
+            request = again
+            response = self._client.send(
+                QboRequest.write(realm_id, request, request_id(command_id, offset, _RENAMED))
+            )
         if adopt and key and any(e.code == DUPLICATE_NAME for e in response.errors):
             found = self._find(realm_id, request.entity, key, request.body.get(key))
             if found is not None:

@@ -1,9 +1,15 @@
-"""The day limit after a crash (issue 19): a time entry written to QBO whose result was
-never committed (the broker did not acknowledge it: as a crash between the write and the
-commit) is counted in its own day on the re-drain; the sender asks Intuit by the write's
-``requestid`` and settles it as written once, instead of refusing it. An identical entry
-someone else made is not taken for it: the entry is refused and QBO left as it was. The
-sender on real Kafka against the QBO sandbox over HTTP.
+"""The sender's company checks after a crash (issue 19), a crash being a write whose result
+was never committed (the broker did not acknowledge it):
+
+- the day limit: a time entry written to QBO is counted in its own day on the re-drain; the
+  sender asks Intuit by the write's ``requestid`` and settles it as written once, instead of
+  refusing it. An identical entry someone else made is not taken for it: the entry is
+  refused and QBO left as it was.
+- names: an invoice whose cached tax code Id QBO refused (2500) and that was written again
+  with the code looked up afresh is settled as that second write on the re-drain (Intuit
+  replays the first write's 2500 to its requestid), not failed, and written once.
+
+The sender on real Kafka against the QBO sandbox over HTTP.
 
 (The rig is this file's own until the QBO tests share one fixture in ``conftest.py``.)"""
 
@@ -167,3 +173,43 @@ def test_an_identical_entry_made_by_someone_else_is_not_taken_for_its_own(rig: R
     assert "more than 24 hours" in result["status_message"]
     # The write asked about (a new record, so not the entry's own) was deleted again.
     assert [a["Id"] for a in rig.company.all("TimeActivity")] == [theirs["TimeActivity"]["Id"]]
+
+
+def invoice(rig: Rig, entity_id: str, customer_id: str) -> dict[str, object]:
+    line = {
+        "Amount": 100.0,
+        "DetailType": "SalesItemLineDetail",
+        "SalesItemLineDetail": {"ItemRef": {"value": "1"}, "TaxCodeRef": {"name": "GST"}},
+    }
+    body = {"CustomerRef": {"value": customer_id}, "DocNumber": entity_id, "Line": [line]}
+    request = QboEntityRequest(QboOperation.CREATE, "Invoice", body, ("names",))
+    return qbo_command(rig.profile_id, "invoice", entity_id, request)
+
+
+def test_a_write_sent_again_after_a_stale_name_is_settled_after_a_crash(rig: Rig) -> None:
+    company = rig.company
+    gst = company.add_tax_code("GST")
+    status, made = company.create("Customer", {"DisplayName": "Harbor Dental"})
+    assert status == 200
+    customer_id = str(made["Customer"]["Id"])
+    codec = AvroCodec()
+    enqueue_commands(rig.settings, codec, rig.profile_id, [invoice(rig, "INV-0", customer_id)])
+    drain_until_settled(rig)  # the realm's tax codes are cached now, GST's Id among them
+    company.edit("TaxCode", gst, {"Active": False})
+    new_gst = company.add_tax_code("GST")
+
+    enqueue_commands(rig.settings, codec, rig.profile_id, [invoice(rig, "INV-1", customer_id)])
+    rig.runtime.sender._sink = NotAcknowledged(rig.runtime.sink)  # the sender's seam
+    report = rig.runtime.drain_all()[rig.profile_id]
+    assert report.stopped is not None
+    assert rig.queue.pending(rig.profile_id) == 1  # written (the second time), not committed
+    (written,) = [i for i in company.all("Invoice") if i["DocNumber"] == "INV-1"]
+    assert written["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"]["value"] == new_gst
+
+    checks = rig.runtime.sender._checks
+    assert checks is not None
+    checks.forget_names(REALM)  # a new process: nothing cached
+    drain_until_settled(rig)
+    results = {r["entity_id"]: r for r in rig.results(2)}
+    assert (results["INV-1"]["status_code"], results["INV-1"]["qb_id"]) == (0, written["Id"])
+    assert [i["DocNumber"] for i in company.all("Invoice")].count("INV-1") == 1
