@@ -99,8 +99,8 @@ COMMON_TAX_CODES = {
 
 
 class QboItemDefaults(BaseModel):
-    """QuickBooks Online defaults for items and their lines (account full names, a tax code
-    as QBO takes it: ``TAX``/``NON`` in the US, a ``TaxCode`` Id elsewhere)."""
+    """QuickBooks Online defaults for items and their lines (account full names; a tax code
+    as ``TAX``/``NON`` in the US, elsewhere the company's ``TaxCode`` name or Id)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,18 +108,31 @@ class QboItemDefaults(BaseModel):
         None, description="Income account for items that name none (QBO requires one)."
     )
     expense_account: str | None = Field(
-        None, description="Expense account for non-inventory and inventory items naming none."
+        None,
+        description="Expense account for non-inventory and inventory items naming none, and "
+        "for bill lines booked to an account that name none.",
     )
-    tax_code: str | None = Field(None, description="Tax code on invoice lines naming none.")
+    tax_code: str | None = Field(
+        None,
+        description="Tax code on invoice lines naming none: TAX/NON (US), else the "
+        "company's tax code name (e.g. GST) or Id.",
+    )
 
 
 class QboProjectDefaults(BaseModel):
-    """A project's QuickBooks Online overrides of :class:`QboItemDefaults` for its invoices'
-    lines (a QBO invoice line books to its item's accounts: only the tax code is the line's)."""
+    """A project's QuickBooks Online overrides of :class:`QboItemDefaults` for its lines:
+    the tax code of its invoices' lines, the account of its bills' account lines. No income
+    account: a QBO invoice line books to its item's income account and carries none
+    (``docs/qbo.md``, "Per-project accounts")."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tax_code: str | None = Field(None, description="Tax code on the project's invoice lines.")
+    expense_account: str | None = Field(
+        None,
+        description="Expense account for the project's bill lines booked to an account "
+        "(replaces the account the line names).",
+    )
 
 
 class TenantSettings(BaseModel):

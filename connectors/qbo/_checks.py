@@ -8,12 +8,21 @@ names (``QboEntityRequest.checks``); this table says what each one asks of the c
   QBO company's start date are refused with a clear reason").
 - ``day-limit``: a time entry that would bring its worker's time in QBO for that day
   (every ``TimeActivity`` of the same employee or vendor on the same ``TxnDate``, this one
-  included) above 24 hours is refused.
+  included) above 24 hours is refused. After a crash between the entry's write and the
+  commit, QBO already has the entry: the refusal then names the day's activities that may
+  be that earlier write (the same fields, created since the command was queued,
+  :attr:`Refusal.own_write`), and the sender asks Intuit by the write's ``requestid``
+  (``connectors.qbo._sender``) before refusing.
 
 - ``names``: references the worker could only give by name (``{"name": ...}``: a tenant's
-  configured deposit account, an item's accounts or the tenant's defaults for them) are
-  resolved to the company's ``Id`` (Intuit takes references by ``value``); a name the
-  company lacks is refused naming the setting that gave it (:data:`NAMED`).
+  configured deposit account, an item's accounts or the tenant's defaults for them, a sales
+  tax code such as ``GST``) are resolved to the company's ``Id`` (Intuit takes references by
+  ``value``); a name the company lacks is refused naming the setting that gave it
+  (:data:`NAMED`) and the names the company has. The company's accounts and tax codes are
+  read once (one query per list, paged) and kept per realm (:class:`NameCache`: bounded,
+  expiring; read again when a name is missing and the copy is older than a few seconds, and
+  forgotten when QBO answers a write with 2500, an Id no longer valid), so a batch of
+  invoices does not query the company again for every line.
 
 A refusal is an error result with its own code in the QBO catalog (``-41``, ``-42``,
 ``-43``), which the worker dead-letters with the reason, like a permanent fault: replayable
@@ -24,9 +33,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from connectors.qbo._client import QboClient
@@ -42,6 +52,7 @@ __all__ = [
     "OVER_A_DAY",
     "UNKNOWN_NAME",
     "CompanyChecks",
+    "NameCache",
     "Refusal",
     "UnknownCheck",
 ]
@@ -65,10 +76,29 @@ NAMED: Mapping[str, tuple[str, str]] = {
         "Account",
         "the item's expense_account, or the tenant's setting qbo_item_defaults.expense_account",
     ),
+    "AccountRef": (
+        "Account",
+        "a bill line's project's setting qbo_project_defaults.<job id>.expense_account, or "
+        "the tenant's setting qbo_item_defaults.expense_account",
+    ),
+    "TaxCodeRef": (
+        "TaxCode",
+        "the line's sales_tax_code (through the tenant's setting sales_tax_codes), or the "
+        "tenant's setting qbo_project_defaults.<job id>.tax_code or qbo_item_defaults.tax_code",
+    ),
 }
 DAY_MINUTES = 24 * 60
 # How long a company's start date is trusted before it is read again (it rarely changes).
 _START_TTL_S = 3600.0
+# How much earlier than the command's creation (clocks differ) an activity may have been
+# created and still be taken for the command's own write (then asked about by requestid).
+_CLOCK_SLACK = timedelta(minutes=10)
+# The fields that make two TimeActivity records the same entry.
+_SAME_ENTRY = ("TxnDate", "Hours", "Minutes", "Description", "BillableStatus")
+_SAME_REFS = ("EmployeeRef", "VendorRef", "CustomerRef", "ItemRef", "ClassRef")
+# The company's names listed in a refusal, at most.
+_LISTED = 25
+_PAGE = 1000
 
 
 class UnknownCheck(QbsyncError):
@@ -79,6 +109,10 @@ class UnknownCheck(QbsyncError):
 class Refusal:
     code: int
     reason: str
+    # Day limit only: Ids of the day's activities identical to this one and created since
+    # the command was queued, leaving out any one of which lets the entry go: perhaps its
+    # own write before a crash.
+    own_write: tuple[str, ...] = ()
 
 
 def _day(value: object) -> date | None:
@@ -93,25 +127,81 @@ def _minutes(activity: Mapping[str, Any]) -> int:
 
 
 def _worker(activity: Mapping[str, Any]) -> tuple[str, str] | None:
-    for field in ("EmployeeRef", "VendorRef"):
-        ref = activity.get(field)
+    for side in ("EmployeeRef", "VendorRef"):
+        ref = activity.get(side)
         if isinstance(ref, Mapping) and ref.get("value"):
-            return field, str(ref["value"])
+            return side, str(ref["value"])
     return None
+
+
+@dataclass(frozen=True)
+class _Names:
+    """One list of one company: name -> Id (fully qualified names first), when read."""
+
+    read_at: float
+    ids: Mapping[str, str]
+    names: tuple[str, ...]
+
+
+@dataclass
+class NameCache:
+    """The company's accounts and tax codes by name, per realm: at most ``realms`` realms
+    (the least recently used is dropped), each list trusted ``ttl_s`` seconds; a name not
+    found reads the list again when the copy is older than ``recheck_s`` (a name created in
+    QBO a moment ago is found; a batch naming the same missing name reads once)."""
+
+    realms: int = 1024
+    ttl_s: float = 600.0
+    recheck_s: float = 30.0
+    _lists: OrderedDict[str, dict[str, _Names]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, realm_id: str, entity: str, now: float) -> _Names | None:
+        with self._lock:
+            lists = self._lists.get(realm_id)
+            if lists is None:
+                return None
+            self._lists.move_to_end(realm_id)
+            found = lists.get(entity)
+        return found if found is not None and now - found.read_at < self.ttl_s else None
+
+    def put(self, realm_id: str, entity: str, names: _Names) -> None:
+        with self._lock:
+            self._lists.setdefault(realm_id, {})[entity] = names
+            self._lists.move_to_end(realm_id)
+            while len(self._lists) > self.realms:
+                self._lists.popitem(last=False)
+
+    def forget(self, realm_id: str) -> None:
+        with self._lock:
+            self._lists.pop(realm_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._lists)
 
 
 class CompanyChecks:
     """Runs the checks a command names, asking the company through ``client`` (so within
     Intuit's limits, like every other request)."""
 
-    def __init__(self, client: QboClient, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: QboClient,
+        clock: Callable[[], float] = time.monotonic,
+        names: NameCache | None = None,
+    ) -> None:
         self._client = client
         self._clock = clock
         self._starts: dict[str, tuple[float, date | None]] = {}
         self._lock = threading.Lock()
+        self._names = names if names is not None else NameCache()
 
-    def refused(self, realm_id: str, request: QboEntityRequest) -> Refusal | None:
-        """The first check the write fails, or None; a delete or void is never refused."""
+    def refused(
+        self, realm_id: str, request: QboEntityRequest, queued_at: datetime | None = None
+    ) -> Refusal | None:
+        """The first check the write fails, or None; a delete or void is never refused.
+        ``queued_at``: when the command was made (the day limit's own-write question)."""
         if request.operation in (QboOperation.DELETE, QboOperation.VOID):
             return None
         for name in request.checks:
@@ -121,7 +211,7 @@ class CompanyChecks:
                     f"the command names the check {name!r}, which this sender does not know "
                     f"(known: {', '.join(CHECKS)}): upgrade the QBO sender"
                 )
-            refusal = check(self, realm_id, request)
+            refusal = check(self, realm_id, request, queued_at)
             if refusal is not None:
                 return refusal
         return None
@@ -153,6 +243,11 @@ class CompanyChecks:
             return Refusal(UNKNOWN_NAME, problems[0])
         return QboEntityRequest(request.operation, request.entity, body, request.checks)
 
+    def forget_names(self, realm_id: str) -> None:
+        """The company answered that an Id given is no longer valid (2500): its names are
+        read again before the next use."""
+        self._names.forget(realm_id)
+
     def _named(self, realm_id: str, value: Any, problems: list[str]) -> Any:
         if isinstance(value, list):
             return [self._named(realm_id, v, problems) for v in value]
@@ -173,46 +268,105 @@ class CompanyChecks:
                 if qb_id is None:
                     problems.append(
                         f"{key}: no {entity} named {name!r} in the QuickBooks Online company "
-                        f"(from {source}): create it in QuickBooks Online or correct the "
-                        "setting, then replay"
+                        f"(from {source}); the company has: {self._listed(realm_id, entity)}. "
+                        "Create it in QuickBooks Online or correct the setting, then replay"
                     )
                 found[key] = {"value": qb_id, "name": name}
             else:
                 found[key] = self._named(realm_id, inner, problems)
         return found
 
+    def _listed(self, realm_id: str, entity: str) -> str:
+        known = self._list(realm_id, entity).names
+        if not known:
+            return "none"
+        more = len(known) - _LISTED
+        return ", ".join(known[:_LISTED]) + (f" and {more} more" if more > 0 else "")
+
     def id_of(self, realm_id: str, entity: str, name: str) -> str | None:
         """The ``Id`` of the company's active ``entity`` of that name (``Parent:Child``: the
-        fully qualified name), or None."""
-        leaf = name.rsplit(":", 1)[-1].replace("\\", "\\\\").replace("'", "\\'")
-        text = f"select * from {entity} where Name = '{leaf}'"  # noqa: S608
-        answer = self._client.send(QboRequest.query(realm_id, text))
-        if not answer.ok:  # never refused for want of an answer: the drain stops here
-            raise QbsyncError(f"could not look up the {entity} {name!r}: {answer.status}")
-        rows = (answer.body.get("QueryResponse") or {}).get(entity) or []
-        for row in rows:
-            if row.get("Active") is False:
-                continue
-            if name in (row.get("FullyQualifiedName"), row.get("Name")):
-                return str(row["Id"])
-        return None
+        fully qualified name), or None; from the realm's cached list (:class:`NameCache`)."""
+        names = self._list(realm_id, entity)
+        found = names.ids.get(name)
+        if found is None and self._clock() - names.read_at >= self._names.recheck_s:
+            found = self._list(realm_id, entity, again=True).ids.get(name)
+        return found
 
-    def day_minutes(self, realm_id: str, worker: tuple[str, str], day: date) -> int:
-        """The worker's time in QBO on ``day``, every TimeActivity of theirs summed."""
+    def _list(self, realm_id: str, entity: str, *, again: bool = False) -> _Names:
+        now = self._clock()
+        cached = None if again else self._names.get(realm_id, entity, now)
+        if cached is not None:
+            return cached
+        rows: list[Mapping[str, Any]] = []
+        start = 1
+        while True:
+            text = f"select * from {entity} startposition {start} maxresults {_PAGE}"  # noqa: S608
+            answer = self._client.send(QboRequest.query(realm_id, text))
+            if not answer.ok:  # never refused for want of an answer: the drain stops here
+                raise QbsyncError(f"could not read the company's {entity} list: {answer.status}")
+            page = (answer.body.get("QueryResponse") or {}).get(entity) or []
+            rows.extend(page)
+            if len(page) < _PAGE:
+                break
+            start += _PAGE
+        active = [r for r in rows if r.get("Active") is not False and r.get("Id") is not None]
+        ids: dict[str, str] = {}
+        for row in active:  # a leaf name, unless a fully qualified name says otherwise
+            if row.get("Name"):
+                ids.setdefault(str(row["Name"]), str(row["Id"]))
+        for row in active:
+            if row.get("FullyQualifiedName"):
+                ids[str(row["FullyQualifiedName"])] = str(row["Id"])
+        listed = sorted({str(r.get("FullyQualifiedName") or r.get("Name")) for r in active})
+        names = _Names(now, ids, tuple(listed))
+        self._names.put(realm_id, entity, names)
+        return names
+
+    def day_activities(
+        self, realm_id: str, worker: tuple[str, str], day: date
+    ) -> list[Mapping[str, Any]]:
+        """The worker's TimeActivity records in QBO on ``day``."""
         text = f"select * from TimeActivity where TxnDate = '{day.isoformat()}'"  # noqa: S608
-        total, start = 0, 1
+        found: list[Mapping[str, Any]] = []
+        start = 1
         while True:
             answer = self._client.send(
                 QboRequest.query(realm_id, f"{text} startposition {start} maxresults 1000")
             )
+            if not answer.ok:  # never refused for want of an answer: the drain stops here
+                raise QbsyncError(f"could not read the day's time activities: {answer.status}")
             rows = (answer.body.get("QueryResponse") or {}).get("TimeActivity") or []
-            total += sum(_minutes(r) for r in rows if _worker(r) == worker)
+            found.extend(r for r in rows if _worker(r) == worker)
             if len(rows) < 1000:
-                return total
+                return found
             start += 1000
 
 
-def _start_date(checks: CompanyChecks, realm_id: str, request: QboEntityRequest) -> Refusal | None:
+def _ref_value(ref: object) -> object:
+    return ref.get("value") if isinstance(ref, Mapping) else ref
+
+
+def _same_entry(row: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    return all(str(row.get(f) or "") == str(body.get(f) or "") for f in _SAME_ENTRY) and all(
+        _ref_value(row.get(f)) == _ref_value(body.get(f)) for f in _SAME_REFS
+    )
+
+
+def _created(row: Mapping[str, Any]) -> datetime | None:
+    meta = row.get("MetaData")
+    text = meta.get("CreateTime") if isinstance(meta, Mapping) else None
+    try:
+        return datetime.fromisoformat(str(text)).astimezone(UTC) if text else None
+    except ValueError:
+        return None
+
+
+def _start_date(
+    checks: CompanyChecks,
+    realm_id: str,
+    request: QboEntityRequest,
+    _queued_at: datetime | None,
+) -> Refusal | None:
     day = _day(request.body.get("TxnDate"))
     if day is None:
         return None
@@ -227,24 +381,41 @@ def _start_date(checks: CompanyChecks, realm_id: str, request: QboEntityRequest)
     )
 
 
-def _day_limit(checks: CompanyChecks, realm_id: str, request: QboEntityRequest) -> Refusal | None:
+def _day_limit(
+    checks: CompanyChecks,
+    realm_id: str,
+    request: QboEntityRequest,
+    queued_at: datetime | None,
+) -> Refusal | None:
     day, worker = _day(request.body.get("TxnDate")), _worker(request.body)
     if day is None or worker is None or request.operation is not QboOperation.CREATE:
         return None
     this = _minutes(request.body)
-    already = checks.day_minutes(realm_id, worker, day)
+    rows = checks.day_activities(realm_id, worker, day)
+    already = sum(_minutes(r) for r in rows)
     if already + this <= DAY_MINUTES:
         return None
+    own: tuple[str, ...] = ()
+    if queued_at is not None and already <= DAY_MINUTES:  # one of them may be this entry
+        since = queued_at - _CLOCK_SLACK
+        own = tuple(
+            str(r["Id"])
+            for r in rows
+            if _same_entry(r, request.body) and (_created(r) or since) >= since
+        )
     return Refusal(
         OVER_A_DAY,
         f"duration: {this} minutes on {day.isoformat()} on top of {already} already in "
         "QuickBooks Online for the same person would be more than 24 hours in one day; "
         "correct the day's entries in the app, then replay",
+        own,
     )
 
 
-CHECKS: dict[str, Callable[[CompanyChecks, str, QboEntityRequest], Refusal | None]] = {
+CHECKS: dict[
+    str, Callable[[CompanyChecks, str, QboEntityRequest, datetime | None], Refusal | None]
+] = {
     "start-date": _start_date,
     "day-limit": _day_limit,
-    "names": lambda _checks, _realm, _request: None,  # CompanyChecks.named rewrites instead
+    "names": lambda _checks, _realm, _request, _queued: None,  # CompanyChecks.named instead
 }

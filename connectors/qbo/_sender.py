@@ -59,9 +59,14 @@ API = "qbo"
 STALE = "5010"
 DUPLICATE_NAME = "6240"
 NOT_FOUND = "610"
+INVALID_REFERENCE = "2500"
 # The requestid's resend number for a record created again after QBO lost it (610), past
 # any stale-SyncToken resend, so its id differs from every write before it.
 _RECREATE = 1000
+# ... and for the write sent again with names looked up afresh after a 2500.
+_RENAMED = 2000
+# ... and for the delete of a record the day limit's own-write question created.
+_UNDONE = 3000
 # match_existing: how a record QBO may already have is found. Lists are adopted when a create
 # is refused as a duplicate name; transactions are looked up by number before the create
 # (as the gateway does for Desktop).
@@ -140,6 +145,10 @@ def _text(value: object) -> str | None:
 
 def _not_found(response: QboResponse) -> bool:
     return any(error.code == NOT_FOUND for error in response.errors)
+
+
+def _invalid_reference(response: QboResponse) -> bool:
+    return any(error.code == INVALID_REFERENCE for error in response.errors)
 
 
 def _recreatable(request: QboEntityRequest) -> bool:
@@ -295,7 +304,10 @@ class QboSender:
         command_id = str(command["command_id"])
         if request.operation is QboOperation.ENSURE:
             return self._ensure(realm_id, command_id, offset, request)
-        prepared = self._prepared(realm_id, request)
+        given = request
+        prepared = self._prepared(realm_id, request, command.get("created_at"))
+        if isinstance(prepared, Refusal):
+            return self._own_write(realm_id, command_id, offset, request, prepared)
         if isinstance(prepared, _Answer):
             return prepared
         request = prepared
@@ -308,6 +320,22 @@ class QboSender:
         response = self._client.send(
             QboRequest.write(realm_id, request, request_id(command_id, offset, 0))
         )
+        if self._checks is not None and request != given and _invalid_reference(response):
+            # An Id looked up by name may be stale (the account made inactive, merged or
+            # re-created in QBO since the realm's names were read): read them again and
+            # send the write once more under its own requestid. Even unchanged: this 2500
+            # may be Intuit replaying the first answer to a re-drain whose second write
+            # went through before a crash (then the second id's replay says so).
+            self._checks.forget_names(realm_id)
+            again = self._prepared(realm_id, given)
+            if isinstance(again, Refusal):
+                return _Answer(again.code, "Error", again.reason)
+            if isinstance(again, _Answer):
+                return again
+            request = again
+            response = self._client.send(
+                QboRequest.write(realm_id, request, request_id(command_id, offset, _RENAMED))
+            )
         if adopt and key and any(e.code == DUPLICATE_NAME for e in response.errors):
             found = self._find(realm_id, request.entity, key, request.body.get(key))
             if found is not None:
@@ -362,22 +390,71 @@ class QboSender:
             return _answer(entity, current)
         # Only what is written again is checked (a record QBO has is never refused).
         prepared = self._prepared(realm_id, request)
+        if isinstance(prepared, Refusal):
+            return _Answer(prepared.code, "Error", prepared.reason)
         if isinstance(prepared, _Answer):
             return prepared
         return self._recreate(realm_id, command_id, offset, prepared, "the read was")
 
-    def _prepared(self, realm_id: str, request: QboEntityRequest) -> QboEntityRequest | _Answer:
+    def _prepared(
+        self, realm_id: str, request: QboEntityRequest, queued_at: datetime | None = None
+    ) -> QboEntityRequest | _Answer | Refusal:
         """The request with its references by name as the company's Ids, once the
         company's own rules the command names (start date, a worker's day) let it go; else
-        the refusal."""
+        the refusal (as the Refusal itself when it names a possible own write)."""
         if self._checks is None or not request.checks:
             return request
         named = self._checks.named(realm_id, request)
-        refusal = named if isinstance(named, Refusal) else self._checks.refused(realm_id, named)
+        refusal = (
+            named
+            if isinstance(named, Refusal)
+            else self._checks.refused(realm_id, named, queued_at)
+        )
         if refusal is not None:
+            if refusal.own_write:
+                return refusal
             return _Answer(refusal.code, "Error", refusal.reason)
         assert isinstance(named, QboEntityRequest)
         return named
+
+    def _own_write(
+        self,
+        realm_id: str,
+        command_id: str,
+        offset: int,
+        request: QboEntityRequest,
+        refusal: Refusal,
+    ) -> _Answer:
+        """The day limit would refuse the entry, but QBO has an identical one made since
+        the command was queued: perhaps its own write before a crash. The write is sent
+        again with its ``requestid``; Intuit answers a write it has seen with the first
+        answer, so an Id among ``refusal.own_write`` is that earlier write (settled now,
+        nothing written twice). A new Id was not: that record is deleted and the entry
+        refused."""
+        response = self._client.send(
+            QboRequest.write(realm_id, request, request_id(command_id, offset, 0))
+        )
+        answer = _answer(request.entity, response)
+        if answer.status_code != 0 or answer.qb_id in refusal.own_write:
+            if answer.status_code == 0:
+                log.info("qbo write found written before", extra={"entity": request.entity})
+            return answer
+        undo = QboEntityRequest(
+            QboOperation.DELETE,
+            request.entity,
+            {"Id": answer.qb_id, "SyncToken": answer.sync_token or "0"},
+        )
+        undone = self._client.send(
+            QboRequest.write(realm_id, undo, request_id(command_id, offset, _UNDONE))
+        )
+        if not undone.ok:  # said in the dead letter: never accepted as the entry's own
+            return _Answer(
+                refusal.code,
+                "Error",
+                f"{refusal.reason}. QuickBooks Online took the write (TimeActivity "
+                f"{answer.qb_id}) and would not delete it ({undone.status}): delete it there",
+            )
+        return _Answer(refusal.code, "Error", refusal.reason)
 
     def _recreate(
         self,

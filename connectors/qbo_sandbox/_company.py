@@ -40,8 +40,14 @@ ENTITIES = {
         "Bill",
         "Purchase",
         "TimeActivity",
+        "TaxCode",
     )
 }
+# Read only over the API (Intuit: a TaxCode is set up in QBO's screens or through the
+# TaxService endpoint, not written as an entity).
+_READ_ONLY = ("TaxCode",)
+# A US company's two sales tax codes, whose Ids are their names (Intuit's US "TAX"/"NON").
+_US_TAX_CODES = (("TAX", "Taxable", True), ("NON", "Non-taxable", False))
 # Display names are unique across these three (6240).
 _NAMED = ("Customer", "Vendor", "Employee")
 # Unique by Name within their own list.
@@ -124,15 +130,33 @@ class Company:
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     changes: list[_Change] = field(default_factory=list)
     answered: dict[str, Answer] = field(default_factory=dict)  # requestid -> first answer
+    queries: list[str] = field(default_factory=list)  # every query's text, in order
     lock: threading.RLock = field(default_factory=threading.RLock)
     _next_id: int = 1
     _next_doc: int = 1001
+    _next_tax_code: int = 2
 
     def __post_init__(self) -> None:
         for name in ENTITIES.values():
             self.records.setdefault(name, {})
         # QBO's sample companies come with an item to sell; invoices need one.
         self._store("Item", {"Name": "Services", "Type": "Service", "Active": True}, "Create")
+        for code, description, taxable in _US_TAX_CODES:
+            self._tax_code(code, code, description, taxable)
+
+    def _tax_code(self, code_id: str, name: str, description: str, taxable: bool) -> dict[str, Any]:
+        moment = now_text(datetime.now(UTC))
+        record = {
+            "Id": code_id,
+            "SyncToken": "0",
+            "Name": name,
+            "Description": description,
+            "Active": True,
+            "Taxable": taxable,
+            "MetaData": {"CreateTime": moment, "LastUpdatedTime": moment},
+        }
+        self.records["TaxCode"][code_id] = record
+        return record
 
     # -- admin (what a person does in QuickBooks Online) ----------------------------------
 
@@ -149,6 +173,16 @@ class Company:
         with self.lock:
             del self.records[entity][entity_id]
             self.changes.append(_Change(datetime.now(UTC), entity, entity_id, "Delete"))
+
+    def add_tax_code(self, name: str, description: str = "", *, taxable: bool = True) -> str:
+        """Someone sets up a sales tax code in QBO (e.g. "GST" outside the US): its Id
+        (a number, as Intuit gives any code but a US company's TAX and NON). Not in CDC,
+        which Intuit does not offer for TaxCode."""
+        with self.lock:
+            code_id = str(self._next_tax_code)
+            self._next_tax_code += 1
+            self._tax_code(code_id, name, description or name, taxable)
+            return code_id
 
     def all(self, entity: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -266,6 +300,7 @@ class Company:
         return 200, {"CompanyInfo": info, "time": now_text(datetime.now(UTC))}
 
     def query(self, text: str) -> Answer:
+        self.queries.append(text)
         try:
             query = parse_query(text)
         except QueryError as exc:
@@ -344,6 +379,12 @@ class Company:
     # -- rules ------------------------------------------------------------------------
 
     def _validate(self, entity: str, record: dict[str, Any], own_id: str | None) -> Answer | None:
+        if entity in _READ_ONLY:
+            return fault(
+                "500",
+                "Unsupported Operation",
+                f"Operation is not supported for {entity}: it is read only",
+            )
         for name in _REQUIRED.get(entity, ()):
             if record.get(name) in (None, "", []):
                 return fault(
@@ -403,6 +444,11 @@ class Company:
                     problem = self._reference(line[detail].get(ref_field), target, ref_field)
                     if problem:
                         return problem
+            sale = line.get("SalesItemLineDetail")
+            if isinstance(sale, dict) and sale.get("TaxCodeRef") is not None:
+                problem = self._reference(sale["TaxCodeRef"], "TaxCode", "TaxCodeRef")
+                if problem:
+                    return problem
         if entity in _TRANSACTIONS:
             problem = self._closed(entity, record)
             if problem:

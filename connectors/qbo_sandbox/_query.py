@@ -79,8 +79,14 @@ class Query:
             key = self.order_by
             found.sort(key=lambda r: _sort_key(_field(r, key)), reverse=self.descending)
         else:
-            found.sort(key=lambda r: int(str(r.get("Id", "0"))))
+            found.sort(key=_by_id)
         return found[self.start - 1 : self.start - 1 + self.max_results]
+
+
+def _by_id(record: Mapping[str, Any]) -> tuple[int, str]:
+    """Ids in number order; a US company's TaxCode Ids ``TAX``/``NON`` are words: first."""
+    text = str(record.get("Id", "0"))
+    return (int(text), "") if text.isdigit() else (-1, text)
 
 
 def _field(record: Mapping[str, Any], dotted: str) -> Any:

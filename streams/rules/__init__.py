@@ -85,7 +85,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             qbo.invoice,
             is_list=False,
             withhold=qbo.invoice_withheld,
-            checks=("start-date",),
+            checks=("start-date", "names"),
         ),
     ),
     "credit_memo": EntityRule(
@@ -127,7 +127,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             qbo.bill,
             is_list=False,
             resend_if_missing=True,
-            checks=("start-date",),
+            checks=("start-date", "names"),
         ),
     ),
     "vendor_credit": EntityRule(

@@ -227,10 +227,19 @@ def invoice(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, An
     }
 
 
+# A US company's sales tax codes, whose Ids are these words; any other code is the
+# company's own (``GST``, ``Exempt`` ...), sent by name for the sender to look up.
+_US_TAX_CODES = frozenset({"TAX", "NON"})
+
+
 def _tax_code(line: Mapping[str, Any], default: str | None, s: TenantSettings) -> Any:
     own = (line.get("sales_tax_code") or {}).get("full_name")
-    code = s.tax_code(own).upper() if own else default
-    return {"value": code} if code else None
+    code = s.tax_code(own) if own else default
+    if not code:
+        return None
+    if code.upper() in _US_TAX_CODES or code.isdigit():  # an Id already
+        return {"value": code.upper()}
+    return _named(code)
 
 
 def _contact(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -342,7 +351,19 @@ def _job_costing(line: Mapping[str, Any], refs: Refs) -> dict[str, Any]:
     }
 
 
-def bill(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]:
+def _expense_account(line: Mapping[str, Any], s: TenantSettings, refs: Refs) -> Any:
+    """A cost line's account: its project's ``qbo_project_defaults.<job>.expense_account``
+    when set (the project's costs go there, whatever account the line names), else the
+    line's own, else the tenant's ``qbo_item_defaults.expense_account``; a setting by name
+    (the sender's ``names`` check sends the company's Id)."""
+    project = s.qbo_project_defaults.get((line.get("customer") or {}).get("id") or "")
+    if project is not None and project.expense_account:
+        return _named(project.expense_account)
+    own = _ref(refs.ref(line.get("account"), "account"))
+    return own if own is not None else _named(s.qbo_item_defaults.expense_account)
+
+
+def bill(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
     """A vendor bill (an expense): lines booked to accounts, then lines for items, each with
     the customer:job it is for (job costing) and whether it is billable on."""
     expense = [
@@ -351,7 +372,7 @@ def bill(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]
             "Description": line.get("memo"),
             "DetailType": "AccountBasedExpenseLineDetail",
             "AccountBasedExpenseLineDetail": {
-                "AccountRef": _ref(refs.ref(line.get("account"), "account")),
+                "AccountRef": _expense_account(line, s, refs),
                 **_job_costing(line, refs),
             },
         }

@@ -63,7 +63,7 @@ def test_a_zero_invoice_is_withheld_but_one_zeroed_by_a_discount_is_sent() -> No
     assert "$0 invoices" in zero.reason
     discounted = qbo_of(planned(example("invoice.upserted", lines=_lines("250.00", "-250.00"))))
     assert [line["Amount"] for line in discounted.body["Line"]] == [250.0, -250.0]
-    assert discounted.checks == ("start-date",)
+    assert discounted.checks == ("start-date", "names")
     # Desktop keeps its own rule (the rule's skip): a $0 invoice is never sent there.
     assert isinstance(
         planned(example("invoice.upserted", lines=_lines("250.00", "-250.00")), DESKTOP), Skip
@@ -89,7 +89,7 @@ def test_a_payment_carries_the_start_date_and_names_checks_and_a_list_none() -> 
 
 def test_a_bill_has_account_and_item_lines_and_is_resent_only_if_missing() -> None:
     request = qbo_of(planned(example("bill.upserted")))
-    assert (request.entity, request.checks) == ("Bill", ("start-date",))
+    assert (request.entity, request.checks) == ("Bill", ("start-date", "names"))
     assert request.body["VendorRef"] == {"value": "ID-vendor-ven-301"}
     assert (request.body["DocNumber"], request.body["TxnDate"]) == ("MW-55102", "2026-03-03")
     expense, item = request.body["Line"]
@@ -108,4 +108,4 @@ def test_a_bill_has_account_and_item_lines_and_is_resent_only_if_missing() -> No
     )
     resent = qbo_of(again)
     assert (resent.operation, resent.body["Id"]) == (QboOperation.ENSURE, "91")
-    assert resent.checks == ("start-date",)
+    assert resent.checks == ("start-date", "names")
