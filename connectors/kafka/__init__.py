@@ -6,7 +6,9 @@ from connectors.kafka._backlog import BacklogReader, FileBacklog
 from connectors.kafka._command_queue import CommandQueue, CommandTopicNotReady, QueuedCommand
 from connectors.kafka._dead_letters import (
     DeadLetterFilter,
+    LetterAt,
     LetterWindow,
+    read_dead_letter_at,
     read_dead_letter_window,
     read_dead_letters,
     replayable,
@@ -37,6 +39,7 @@ __all__ = [
     "DeliveryFailed",
     "DrainConfig",
     "FileBacklog",
+    "LetterAt",
     "LetterWindow",
     "Outgoing",
     "ProduceError",
@@ -47,6 +50,7 @@ __all__ = [
     "TopicSpec",
     "WorkIndex",
     "ensure_topics",
+    "read_dead_letter_at",
     "read_dead_letter_window",
     "read_dead_letters",
     "read_topic",
