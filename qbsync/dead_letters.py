@@ -143,8 +143,10 @@ def read_blocked(settings: Settings, letter: Letter, *, size: int) -> tuple[list
         before=after + size,
         size=size,
     )
+    # Near the topic's end the window reaches back before ``letter``: only those after count.
+    later = [dl for dl in window.letters if dl["dead_letter_offset"] >= after]
     letter_id = str(letter["dead_letter_id"])
-    blocked: list[Letter] = [dl for dl in window.letters if dl.get("blocked_by") == letter_id]
+    blocked: list[Letter] = [dl for dl in later if dl.get("blocked_by") == letter_id]
     return blocked, len(window.letters)
 
 
