@@ -19,6 +19,7 @@ from core.messages import COMMAND, DEAD_LETTER
 from core.settings import Settings
 
 if TYPE_CHECKING:
+    from connectors.kafka import LetterAt
     from connectors.store import Store
     from core.contracts import AvroCodec
 
@@ -29,6 +30,8 @@ __all__ = [
     "carry_out_replay",
     "find_letter",
     "plan_replay",
+    "read_blocked",
+    "read_letter_at",
     "read_letter_page",
     "read_letters",
     "story",
@@ -110,6 +113,43 @@ def read_letter_page(
     return [letter for letter in window.letters if matches(letter)], window.older
 
 
+def read_letter_at(settings: Settings, partition: int, offset: int) -> LetterAt:
+    """The dead letter at ``offset`` of the topic's ``partition`` (as the list links it):
+    one seek and one record, never the whole topic."""
+    from connectors.kafka import read_dead_letter_at
+
+    decode, _ = _reading(settings, LetterFilter())
+    return read_dead_letter_at(
+        settings.kafka.client_config(),
+        settings.topics.dead_letters,
+        decode,
+        partition=partition,
+        offset=offset,
+    )
+
+
+def read_blocked(settings: Settings, letter: Letter, *, size: int) -> tuple[list[Letter], int]:
+    """The dead letters ``letter`` blocks (their ``blocked_by`` is its id) among the ``size``
+    letters after it on the topic (a blocked one is dead-lettered after its blocker), and
+    how many records that read."""
+    from connectors.kafka import read_dead_letter_window
+
+    decode, _ = _reading(settings, LetterFilter())
+    after = int(letter["dead_letter_offset"]) + 1
+    window = read_dead_letter_window(
+        settings.kafka.client_config(),
+        settings.topics.dead_letters,
+        decode,
+        before=after + size,
+        size=size,
+    )
+    # Near the topic's end the window reaches back before ``letter``: only those after count.
+    later = [dl for dl in window.letters if dl["dead_letter_offset"] >= after]
+    letter_id = str(letter["dead_letter_id"])
+    blocked: list[Letter] = [dl for dl in later if dl.get("blocked_by") == letter_id]
+    return blocked, len(window.letters)
+
+
 def find_letter(letters: Sequence[Letter], start: str) -> Letter:
     """The one dead letter whose id starts with ``start``."""
     found = [dl for dl in letters if str(dl["dead_letter_id"]).startswith(start)]
@@ -133,6 +173,8 @@ def summary(letter: Letter) -> dict[str, Any]:
         "attempts": letter.get("attempts", 1),
         "blocked_by": letter.get("blocked_by"),
         "source": "{source_topic}[{source_partition}]@{source_offset}".format(**letter),
+        "partition": letter.get("dead_letter_partition"),
+        "offset": letter.get("dead_letter_offset"),
         "reason": letter["reason"],
         "explanation": letter.get("explanation") or "",
         "remedy": letter.get("remedy") or "",

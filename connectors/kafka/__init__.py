@@ -13,7 +13,9 @@ from connectors.kafka._backlog import BacklogReader, FileBacklog
 from connectors.kafka._command_queue import CommandQueue, CommandTopicNotReady, QueuedCommand
 from connectors.kafka._dead_letters import (
     DeadLetterFilter,
+    LetterAt,
     LetterWindow,
+    read_dead_letter_at,
     read_dead_letter_window,
     read_dead_letters,
     replayable,
@@ -44,6 +46,7 @@ __all__ = [
     "DeliveryFailed",
     "DrainConfig",
     "FileBacklog",
+    "LetterAt",
     "LetterWindow",
     "Outgoing",
     "ProduceError",
@@ -56,6 +59,7 @@ __all__ = [
     "command_topic_spec",
     "ensure_command_topics",
     "ensure_topics",
+    "read_dead_letter_at",
     "read_dead_letter_window",
     "read_dead_letters",
     "read_topic",

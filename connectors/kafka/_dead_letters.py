@@ -20,7 +20,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 __all__ = [
     "DeadLetterFilter",
+    "LetterAt",
     "LetterWindow",
+    "read_dead_letter_at",
     "read_dead_letter_window",
     "read_dead_letters",
     "replayable",
@@ -43,7 +45,11 @@ class DeadLetterFilter:
         )
 
 
-def _reader(client_config: Mapping[str, str]) -> Consumer:
+PARTITION = "dead_letter_partition"
+OFFSET = "dead_letter_offset"
+
+
+def _reader(client_config: Mapping[str, str], **extra: Any) -> Consumer:
     """A consumer that reads the topic by hand (assigned offsets, nothing committed)."""
     return Consumer(
         {
@@ -51,8 +57,56 @@ def _reader(client_config: Mapping[str, str]) -> Consumer:
             "group.id": "qbsync-dlq-reader",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            **extra,
         }
     )
+
+
+def _placed(letter: dict[str, Any], partition: int, offset: int) -> dict[str, Any]:
+    """``letter`` with where it is on the dead-letter topic (``dead_letter_partition``,
+    ``dead_letter_offset``): how the console links to it and reads it again."""
+    letter[PARTITION] = partition
+    letter[OFFSET] = offset
+    return letter
+
+
+@dataclass(frozen=True)
+class LetterAt:
+    """The dead letter at one offset (None: no record there, or the offset is out of the
+    topic's range) and how many records were fetched to read it."""
+
+    letter: dict[str, Any] | None
+    fetched: int
+
+
+def read_dead_letter_at(
+    client_config: Mapping[str, str],
+    topic: str,
+    decode: Callable[[bytes], dict[str, Any]],
+    *,
+    partition: int,
+    offset: int,
+    timeout_s: float = 10.0,
+) -> LetterAt:
+    """The one dead letter at ``offset`` of ``partition``: a seek and one record consumed,
+    never the topic (a fetch of at most 64 KiB past it unless the record is larger)."""
+    consumer = _reader(client_config, **{"max.partition.fetch.bytes": 65536})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        if not low <= offset < high:
+            return LetterAt(None, 0)
+        consumer.assign([TopicPartition(topic, partition, offset)])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            message = consumer.poll(timeout=1.0)
+            if message is None or message.error() is not None:
+                continue
+            if message.offset() != offset:  # not a letter there (a transaction marker)
+                return LetterAt(None, 1)
+            return LetterAt(_placed(decode(message.value() or b""), partition, offset), 1)
+        return LetterAt(None, 0)
+    finally:
+        consumer.close()
 
 
 @dataclass(frozen=True)
@@ -103,7 +157,7 @@ def read_dead_letter_window(
                     offset = message.offset() or 0
                     if message.error() is not None or (before is not None and offset >= end):
                         continue
-                    letters.append(decode(message.value() or b""))
+                    letters.append(_placed(decode(message.value() or b""), 0, offset))
                     last = max(last, offset)
         return LetterWindow(letters[-size:], start, max(end, last + 1), low)
     finally:
@@ -132,7 +186,9 @@ def read_dead_letters(
             if not batch:
                 break
             letters.extend(
-                decode(message.value() or b"") for message in batch if message.error() is None
+                _placed(decode(message.value() or b""), 0, message.offset() or 0)
+                for message in batch
+                if message.error() is None
             )
         return letters
     finally:

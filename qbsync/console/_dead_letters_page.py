@@ -74,24 +74,56 @@ def register(ctx: Context) -> None:
             page=settings.console.dead_letter_page,
         )
 
+    def placed(source: Any) -> tuple[int, int] | None:
+        """Where the list says a dead letter is (``partition`` and ``offset``), if it says."""
+        partition, offset = source.get("partition", ""), source.get("offset", "")
+        if not offset:
+            return None
+        if not (partition or "0").isdigit() or not offset.isdigit():
+            abort(400, "partition, offset: where the dead letter is on its topic (whole numbers)")
+        return int(partition or 0), int(offset)
+
+    def one_letter(letter_id: str, at: tuple[int, int]) -> Any:
+        """The dead letter at ``at``: a seek and one record; 404 unless it is ``letter_id``."""
+        from qbsync.dead_letters import read_letter_at
+
+        found = read_letter_at(settings, *at).letter
+        if found is None or not letter_id or not str(found["dead_letter_id"]).startswith(letter_id):
+            abort(404, f"No dead letter {letter_id!r} at offset {at[1]} of partition {at[0]}.")
+        return found
+
     @app.get("/dead-letters/<letter_id>")
     @staff()
     def dead_letter(letter_id: str) -> str:
-        from qbsync.dead_letters import find_letter, read_letters, story
+        from qbsync.dead_letters import find_letter, read_blocked, read_letters, story, summary
 
-        letters = read_letters(settings)
-        letter = find_letter(letters, letter_id)
+        at = placed(request.args)
+        if at is not None:
+            # Linked from the list: read where it is, and what it blocks after it.
+            letter = one_letter(letter_id, at)
+            size = settings.console.dead_letter_page
+            blocked, fetched = read_blocked(settings, letter, size=size)
+            fetched += 1
+            searched: int | None = size
+        else:
+            # By id alone (a "blocked by" link, an id from ``qbsync dlq``): the whole topic.
+            letters = read_letters(settings)
+            letter = find_letter(letters, letter_id)
+            letter_id = str(letter["dead_letter_id"])
+            blocked = [dl for dl in letters if dl.get("blocked_by") == letter_id]
+            fetched, searched = len(letters), None
         view = story(letter, settings)
         if not g.principal.may("operator"):
             # The original message may carry customer data: an operator's to see.
             view.pop("original_hex_head", None)
             if "command" in view:
                 view["command"].pop("request_xml", None)
-        blocked = [dl for dl in letters if dl.get("blocked_by") == str(letter["dead_letter_id"])]
         return render_template(
             "dead_letter.html",
             view=view,
-            blocks=[str(dl["dead_letter_id"]) for dl in blocked],
+            blocks=[summary(dl) for dl in blocked],
+            searched=searched,
+            fetched=fetched,
             replays=replays_of([view["id"]]).get(view["id"], []),
             replayed_before=bool(store.replayed([view["id"]])),
         )
@@ -104,8 +136,12 @@ def register(ctx: Context) -> None:
         from qbsync.dead_letters import carry_out_replay, plan_replay, read_letters, story
 
         chosen = letter_filter()
-        letters = read_letters(settings, chosen)
         only = request.form.get("id")
+        at = placed(request.form)
+        if only and at is not None:
+            letters = [one_letter(only, at)]  # one dead letter, read where it is
+        else:
+            letters = read_letters(settings, chosen)
         if only:
             letters = [dl for dl in letters if str(dl["dead_letter_id"]) == only]
             if not letters:
@@ -121,6 +157,7 @@ def register(ctx: Context) -> None:
                 ids=",".join(ids),
                 chosen=chosen,
                 only=only or "",
+                at=at,
             )
         if request.form.get("ids", "") != ",".join(ids):
             abort(

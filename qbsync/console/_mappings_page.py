@@ -1,4 +1,5 @@
-"""A tenant's mappings: match and unmatch."""
+"""A tenant's mappings, the company's records no app record is mapped to (as ``qbsync map
+unmapped`` lists them): match and unmatch."""
 
 from __future__ import annotations
 
@@ -18,9 +19,13 @@ def register(ctx: Context) -> None:
     # -- mappings --------------------------------------------------------------------------
 
     def mappings_page(tenant: str, entity: str, report: Any = None) -> str:
+        from qbsync.mappings import unmapped
+
         return render_template(
             "mappings.html",
             rows=store.mappings(tenant, entity or None) if tenant else [],
+            # What a match could still adopt: per entity, as last read from QuickBooks.
+            unmapped=unmapped(store, tenant, entity) if tenant and entity else None,
             tenant=tenant,
             entity=entity,
             tenants=store.tenants(),

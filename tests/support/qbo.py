@@ -3,13 +3,14 @@ PostgreSQL) with companies connected through the real OAuth flow, and the real c
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 from confluent_kafka import Consumer, TopicPartition
@@ -43,8 +44,12 @@ __all__ = [
     "REDIRECT",
     "QboPipeline",
     "QboWorld",
+    "StartOnline",
     "add_qbo_profile",
     "changes_feed",
+    "cli_json",
+    "cli_sees",
+    "cli_stdout",
     "connect",
     "enqueue_commands",
     "oauth_app",
@@ -322,6 +327,13 @@ def qbo_pipeline(
             run.services.gateway.stop()
 
 
+class StartOnline(Protocol):
+    """The ``start_online`` fixture (tests/connectors/qbo/conftest.py): :func:`qbo_pipeline`
+    for the test module's ``REALM``, its profile serving ``tenants``."""
+
+    def __call__(self, *, tenants: tuple[str, ...] = ("q-1",)) -> QboPipeline: ...
+
+
 def cli_sees(settings: Settings, monkeypatch: Any) -> None:
     """The in-process CLI (``qbsync ...`` through CliRunner) reads this pipeline's store and
     broker: the environment a child process of ``qbsync run`` would get."""
@@ -344,6 +356,12 @@ def cli_stdout(*args: str) -> str:
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output
     return str(result.stdout)
+
+
+def cli_json(*args: str) -> Any:
+    """``qbsync <args> --json`` in process (the caller passes ``--json``): its answer
+    decoded; fails the test unless it exits 0."""
+    return json.loads(cli_stdout(*args))
 
 
 def dead_lettered(online: QboPipeline, entity_id: str) -> Callable[[], list[dict[str, Any]]]:

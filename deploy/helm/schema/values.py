@@ -581,44 +581,6 @@ class PodDisruptionBudget(_Model):
     )
 
 
-class Gateway(_Model):
-    """``qbsync gateway``: the Web Connector SOAP gateway (WSGI, HTTP). Stateless; scale it
-    behind the Service."""
-
-    enabled: bool = Field(default=True, description="Deploy the gateway.")
-    replicas: int = Field(default=2, ge=0, description="Pods behind the Service.")
-    port: Port = Field(default=8080, description="Container port the gateway listens on.")
-    resources: Resources = Field(
-        default_factory=lambda: Resources(
-            requests=ResourceList(cpu="100m", memory="256Mi"),
-            limits=ResourceList(memory="512Mi"),
-        ),
-        description="Container resources.",
-    )
-    readiness_probe: ProbeTiming = Field(
-        default_factory=lambda: ProbeTiming(initial_delay_seconds=5, period_seconds=10),
-        description="HTTP GET /readyz.",
-    )
-    liveness_probe: ProbeTiming = Field(
-        default_factory=lambda: ProbeTiming(initial_delay_seconds=15, period_seconds=20),
-        description="HTTP GET /healthz.",
-    )
-    service: Service = Field(default_factory=Service, description="The gateway Service.")
-    ingress: Ingress = Field(default_factory=Ingress, description="The gateway Ingress.")
-    pod_disruption_budget: PodDisruptionBudget = Field(
-        default_factory=PodDisruptionBudget, description="The gateway PodDisruptionBudget."
-    )
-    autoscaling: GatewayAutoscaling = Field(
-        default_factory=GatewayAutoscaling, description="The gateway HPA."
-    )
-    termination_grace_period_seconds: int = Field(
-        default=30, ge=0, description="Time to finish in-flight Web Connector calls."
-    )
-    pod_annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations.")
-    pod_labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
-    scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
-
-
 class ConsoleIngress(Ingress):
     """HTTPS exposure of the support console and the bookkeepers' setup pages (their links
     are sent by email, so they must be reachable from outside)."""
@@ -657,8 +619,9 @@ class ConsoleOidc(_Model):
 
 
 class HttpDeployment(_Model):
-    """What the chart's HTTP Deployments share (the console, the QBO sender): pods behind a
-    Service, probes on GET /healthz, resources, a grace period and placement."""
+    """What the chart's HTTP Deployments share (the gateway, the console, the QBO sender):
+    pods behind a Service, probes on GET /healthz (the gateway's readiness: /readyz),
+    resources, a grace period and placement."""
 
     replicas: int = Field(default=1, ge=0, description="Pods behind the Service.")
     resources: Resources = Field(
@@ -683,6 +646,38 @@ class HttpDeployment(_Model):
     pod_annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations.")
     pod_labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
     scheduling: Scheduling = Field(default_factory=Scheduling, description="Pod placement.")
+
+
+class Gateway(HttpDeployment):
+    """``qbsync gateway``: the Web Connector SOAP gateway (WSGI, HTTP). Stateless; scale it
+    behind the Service (by hand, or with its HPA); its Ingress, PodDisruptionBudget and HPA
+    are its own, the rest is what every HTTP Deployment of the chart has."""
+
+    enabled: bool = Field(default=True, description="Deploy the gateway.")
+    replicas: int = Field(default=2, ge=0, description="Pods behind the Service.")
+    port: Port = Field(default=8080, description="Container port the gateway listens on.")
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=ResourceList(cpu="100m", memory="256Mi"),
+            limits=ResourceList(memory="512Mi"),
+        ),
+        description="Container resources.",
+    )
+    readiness_probe: ProbeTiming = Field(
+        default_factory=lambda: ProbeTiming(initial_delay_seconds=5, period_seconds=10),
+        description="HTTP GET /readyz.",
+    )
+    service: Service = Field(default_factory=Service, description="The gateway Service.")
+    ingress: Ingress = Field(default_factory=Ingress, description="The gateway Ingress.")
+    pod_disruption_budget: PodDisruptionBudget = Field(
+        default_factory=PodDisruptionBudget, description="The gateway PodDisruptionBudget."
+    )
+    autoscaling: GatewayAutoscaling = Field(
+        default_factory=GatewayAutoscaling, description="The gateway HPA."
+    )
+    termination_grace_period_seconds: int = Field(
+        default=30, ge=0, description="Time to finish in-flight Web Connector calls."
+    )
 
 
 class Console(HttpDeployment):

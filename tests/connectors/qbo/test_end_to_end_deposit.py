@@ -7,17 +7,15 @@ over HTTP."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connectors.qbo_sandbox import QboSandbox
+from connectors.qbo_sandbox import Company
 from connectors.store import Mapping
 from core.contracts import customer_event
 from core.settings import Settings
-from qbsync.brokers import BrokerInfo
-from tests.support.qbo import dead_lettered, qbo_event, qbo_pipeline
+from tests.support.qbo import StartOnline, dead_lettered, qbo_event
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -56,59 +54,55 @@ def payment(entity_id: str, invoice_id: str) -> dict[str, Any]:
 
 
 def test_deposit_account_is_sent_by_id_defaults_to_undeposited_funds_and_unknown_is_refused(
-    broker: BrokerInfo,
     settings: Settings,
-    database_url: str,
-    tmp_path: Path,
-    sandbox: tuple[QboSandbox, str],
+    company: Company,
+    start_online: StartOnline,
 ) -> None:
-    qbo, url = sandbox
     settings.qbo.read_entities = ""  # writes only
-    company = qbo.company(REALM)
     status, made = company.create("Account", {"Name": "Operating Checking", "AccountType": "Bank"})
     assert status == 200
     checking = made["Account"]["Id"]
-    with qbo_pipeline(broker, settings, database_url, tmp_path, qbo, url, REALM) as online:
-        publish, drain, synced = online.publish, online.drain, online.synced
-        store = online.run.store
-        store.save_mapping(Mapping(TENANT, "item", "itm-service", "1", "0", "Services"))
-        publish(
-            customer_event(TENANT, "c-1", {"company_name": "Harbor Dental"}),
-            invoice("inv-1"),
-            invoice("inv-2"),
-            invoice("inv-3"),
-        )
-        until(lambda: synced("invoice", "inv-3"), step=drain, timeout=120, what="invoices")
+    online = start_online()
+    publish, drain, synced = online.publish, online.drain, online.synced
+    store = online.run.store
+    store.save_mapping(Mapping(TENANT, "item", "itm-service", "1", "0", "Services"))
+    publish(
+        customer_event(TENANT, "c-1", {"company_name": "Harbor Dental"}),
+        invoice("inv-1"),
+        invoice("inv-2"),
+        invoice("inv-3"),
+    )
+    until(lambda: synced("invoice", "inv-3"), step=drain, timeout=120, what="invoices")
 
-        def paid(entity_id: str) -> dict[str, Any]:
-            mapping = synced("payment", entity_id)
-            assert mapping is not None
-            (found,) = [p for p in company.all("Payment") if p["Id"] == mapping.qb_id]
-            return found
+    def paid(entity_id: str) -> dict[str, Any]:
+        mapping = synced("payment", entity_id)
+        assert mapping is not None
+        (found,) = [p for p in company.all("Payment") if p["Id"] == mapping.qb_id]
+        return found
 
-        # Default: nothing sent, QBO's Undeposited Funds.
-        publish(payment("pmt-1", "inv-1"))
-        until(lambda: synced("payment", "pmt-1"), step=drain, timeout=120, what="pmt-1")
-        funds = [a for a in company.all("Account") if a.get("AccountSubType") == "UndepositedFunds"]
-        assert paid("pmt-1")["DepositToAccountRef"]["value"] == funds[0]["Id"]
+    # Default: nothing sent, QBO's Undeposited Funds.
+    publish(payment("pmt-1", "inv-1"))
+    until(lambda: synced("payment", "pmt-1"), step=drain, timeout=120, what="pmt-1")
+    funds = [a for a in company.all("Account") if a.get("AccountSubType") == "UndepositedFunds"]
+    assert paid("pmt-1")["DepositToAccountRef"]["value"] == funds[0]["Id"]
 
-        # A configured bank account: sent as the company's Id, not by name.
-        store.update_tenant_settings(
-            TENANT, {"deposit_to": "account", "deposit_account": "Operating Checking"}
-        )
-        publish(payment("pmt-2", "inv-2"))
-        until(lambda: synced("payment", "pmt-2"), step=drain, timeout=120, what="pmt-2")
-        assert paid("pmt-2")["DepositToAccountRef"]["value"] == checking
+    # A configured bank account: sent as the company's Id, not by name.
+    store.update_tenant_settings(
+        TENANT, {"deposit_to": "account", "deposit_account": "Operating Checking"}
+    )
+    publish(payment("pmt-2", "inv-2"))
+    until(lambda: synced("payment", "pmt-2"), step=drain, timeout=120, what="pmt-2")
+    assert paid("pmt-2")["DepositToAccountRef"]["value"] == checking
 
-        # An account the company lacks: a dead letter naming the setting; nothing written.
-        store.update_tenant_settings(
-            TENANT, {"deposit_to": "account", "deposit_account": "Nowhere Savings"}
-        )
-        publish(payment("pmt-3", "inv-3"))
+    # An account the company lacks: a dead letter naming the setting; nothing written.
+    store.update_tenant_settings(
+        TENANT, {"deposit_to": "account", "deposit_account": "Nowhere Savings"}
+    )
+    publish(payment("pmt-3", "inv-3"))
 
-        (dead,) = until(dead_lettered(online, "pmt-3"), timeout=120, what="pmt-3 dead-lettered")
-        assert "DepositToAccountRef" in dead["reason"]
-        assert "'Nowhere Savings'" in dead["reason"]
-        assert "deposit_account" in dead["reason"]
-        assert synced("payment", "pmt-3") is None
-        assert len(company.all("Payment")) == 2
+    (dead,) = until(dead_lettered(online, "pmt-3"), timeout=120, what="pmt-3 dead-lettered")
+    assert "DepositToAccountRef" in dead["reason"]
+    assert "'Nowhere Savings'" in dead["reason"]
+    assert "deposit_account" in dead["reason"]
+    assert synced("payment", "pmt-3") is None
+    assert len(company.all("Payment")) == 2

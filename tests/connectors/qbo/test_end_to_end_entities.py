@@ -8,21 +8,15 @@ letter with the reason, never re-sent once synced)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
 
-from connectors.qbo import create_qbo_runtime
-from connectors.qbo_sandbox import QboSandbox
+from connectors.qbo_sandbox import Company
 from connectors.store import Mapping
 from core.contracts import AvroCodec, customer_event, validate_event
 from core.settings import Settings
-from qbsync.brokers import BrokerInfo
-from tests.support.pipeline import running_pipeline
-from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings, read_topic
+from tests.support.qbo import StartOnline, read_topic
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -82,146 +76,93 @@ def payment(total: str) -> dict[str, Any]:
 
 
 def test_payments_items_vendors_and_employees_land_once_in_qbo(
-    broker: BrokerInfo,
-    settings: Settings,
-    database_url: str,
-    tmp_path: Path,
-    sandbox: tuple[QboSandbox, str],
+    settings: Settings, company: Company, start_online: StartOnline
 ) -> None:
-    qbo, url = sandbox
     codec = AvroCodec()
     settings.qbo.read_entities = ""  # writes only
-    with running_pipeline(broker, settings, database_url, tmp_path, tenants=["t-1"]) as run:
-        profile_id = add_qbo_profile(run.store, "Online Co", tenants=(TENANT,))
-        key = SecretStr(Fernet.generate_key().decode())
-        qbo_settings(settings, qbo, url, key)
-        runtime = create_qbo_runtime(settings, run.store)
-        try:
-            world = QboWorld(
-                qbo,
-                url,
-                run.store,
-                key,
-                runtime.http,
-                runtime.oauth,
-                runtime.connections,
-                runtime.keeper,
-                runtime.client,
-            )
-            connect(world, profile_id, REALM)
-            run.store.save_mapping(Mapping(TENANT, "item", "itm-service", "1", "0", "Services"))
+    online = start_online()
+    publish, drain, synced = online.publish, online.drain, online.synced
+    online.run.store.save_mapping(Mapping(TENANT, "item", "itm-service", "1", "0", "Services"))
 
-            def publish(*events: dict[str, Any]) -> None:
-                run.producer.send_all(
-                    [
-                        (
-                            settings.topics.events,
-                            TENANT.encode(),
-                            codec.encode(
-                                "com.qbsync.events."
-                                + e["envelope"]["entity"].title().replace("_", "")
-                                + "Event",
-                                e,
-                            ),
-                        )
-                        for e in events
-                    ]
-                )
+    # The payment first: it waits until both invoices are in QBO.
+    publish(payment("280.00"))
+    publish(customer_event(TENANT, "c-1", {"last_name": "Hopper", "first_name": "Grace"}))
+    publish(invoice("inv-1", "185.00"))
+    until(lambda: synced("invoice", "inv-1"), step=drain, timeout=120, what="inv-1 synced")
+    for _ in range(3):
+        drain()
+    assert company.all("Payment") == []  # inv-2 is not in QBO yet
+    publish(invoice("inv-2", "95.00"))
+    until(lambda: synced("payment", "pmt-1"), step=drain, timeout=120, what="payment synced")
+    invoices = {i["DocNumber"]: i["Id"] for i in company.all("Invoice")}
+    (paid,) = company.all("Payment")
+    assert paid["TotalAmt"] == 280.0
+    # Nothing sent: QBO deposits to Undeposited Funds.
+    assert paid["DepositToAccountRef"]["name"] == "Undeposited Funds"
+    assert paid["Line"] == [
+        {
+            "Amount": 185.0,
+            "LinkedTxn": [{"TxnId": invoices["INV-1"], "TxnType": "Invoice"}],
+        },
+        {"Amount": 95.0, "LinkedTxn": [{"TxnId": invoices["INV-2"], "TxnType": "Invoice"}]},
+    ]
 
-            def drain() -> None:
-                run.services.check_alive()
-                runtime.drain_all()
+    # A change of the synced payment is not sent; the lists behind it are.
+    publish(payment("281.00"))
+    publish(
+        event("vendor", "v-1", {"kind": "SUPPLIER", "company_name": "Midwest Duct"}),
+        event(
+            "employee",
+            "e-1",
+            {"first_name": "Ada", "last_name": "Lovelace", "employment_type": "EMPLOYEE"},
+        ),
+        event(
+            "item",
+            "itm-2",
+            {"name": "Filter swap", "item_type": "SERVICE", "price": "45.00"},
+        ),
+    )
+    until(
+        lambda: all(
+            synced(e, i) for e, i in (("vendor", "v-1"), ("employee", "e-1"), ("item", "itm-2"))
+        ),
+        step=drain,
+        timeout=120,
+        what="vendor, employee and item synced",
+    )
+    (paid_after,) = company.all("Payment")
+    assert (paid_after["SyncToken"], paid_after["TotalAmt"]) == ("0", 280.0)
+    assert [v["DisplayName"] for v in company.all("Vendor")] == ["Midwest Duct"]
+    (employee,) = company.all("Employee")
+    assert (employee["GivenName"], employee["FamilyName"]) == ("Ada", "Lovelace")
+    items = {i["Name"]: i for i in company.all("Item")}
 
-            def synced(entity: str, entity_id: str) -> Mapping | None:
-                return run.store.mapping(TENANT, entity, entity_id)
+    # Time: a valid entry lands; negative hours are not sent; more than a day is a
+    # dead letter naming the field; an edit of a synced entry is not re-sent.
+    def time_entry(entity_id: str, minutes: int) -> dict[str, Any]:
+        return event(
+            "time_entry",
+            entity_id,
+            {"employee": {"id": "e-1"}, "date": "2026-03-02", "duration_minutes": minutes},
+        )
 
-            company = qbo.company(REALM)
-            # The payment first: it waits until both invoices are in QBO.
-            publish(payment("280.00"))
-            publish(customer_event(TENANT, "c-1", {"last_name": "Hopper", "first_name": "Grace"}))
-            publish(invoice("inv-1", "185.00"))
-            until(lambda: synced("invoice", "inv-1"), step=drain, timeout=120, what="inv-1 synced")
-            for _ in range(3):
-                drain()
-            assert company.all("Payment") == []  # inv-2 is not in QBO yet
-            publish(invoice("inv-2", "95.00"))
-            until(
-                lambda: synced("payment", "pmt-1"), step=drain, timeout=120, what="payment synced"
-            )
-            invoices = {i["DocNumber"]: i["Id"] for i in company.all("Invoice")}
-            (paid,) = company.all("Payment")
-            assert paid["TotalAmt"] == 280.0
-            # Nothing sent: QBO deposits to Undeposited Funds.
-            assert paid["DepositToAccountRef"]["name"] == "Undeposited Funds"
-            assert paid["Line"] == [
-                {
-                    "Amount": 185.0,
-                    "LinkedTxn": [{"TxnId": invoices["INV-1"], "TxnType": "Invoice"}],
-                },
-                {"Amount": 95.0, "LinkedTxn": [{"TxnId": invoices["INV-2"], "TxnType": "Invoice"}]},
-            ]
-
-            # A change of the synced payment is not sent; the lists behind it are.
-            publish(payment("281.00"))
-            publish(
-                event("vendor", "v-1", {"kind": "SUPPLIER", "company_name": "Midwest Duct"}),
-                event(
-                    "employee",
-                    "e-1",
-                    {"first_name": "Ada", "last_name": "Lovelace", "employment_type": "EMPLOYEE"},
-                ),
-                event(
-                    "item",
-                    "itm-2",
-                    {"name": "Filter swap", "item_type": "SERVICE", "price": "45.00"},
-                ),
-            )
-            until(
-                lambda: all(
-                    synced(e, i)
-                    for e, i in (("vendor", "v-1"), ("employee", "e-1"), ("item", "itm-2"))
-                ),
-                step=drain,
-                timeout=120,
-                what="vendor, employee and item synced",
-            )
-            (paid_after,) = company.all("Payment")
-            assert (paid_after["SyncToken"], paid_after["TotalAmt"]) == ("0", 280.0)
-            assert [v["DisplayName"] for v in company.all("Vendor")] == ["Midwest Duct"]
-            (employee,) = company.all("Employee")
-            assert (employee["GivenName"], employee["FamilyName"]) == ("Ada", "Lovelace")
-            items = {i["Name"]: i for i in company.all("Item")}
-
-            # Time: a valid entry lands; negative hours are not sent; more than a day is a
-            # dead letter naming the field; an edit of a synced entry is not re-sent.
-            def time_entry(entity_id: str, minutes: int) -> dict[str, Any]:
-                return event(
-                    "time_entry",
-                    entity_id,
-                    {"employee": {"id": "e-1"}, "date": "2026-03-02", "duration_minutes": minutes},
-                )
-
-            publish(time_entry("te-1", 90), time_entry("te-2", -30), time_entry("te-3", 1500))
-            until(lambda: synced("time_entry", "te-1"), step=drain, timeout=120, what="te-1")
-            publish(time_entry("te-1", 95), time_entry("te-4", 60))
-            until(lambda: synced("time_entry", "te-4"), step=drain, timeout=120, what="te-4")
-            activities = {a["Id"]: a for a in company.all("TimeActivity")}
-            te_1, te_4 = synced("time_entry", "te-1"), synced("time_entry", "te-4")
-            assert te_1 is not None
-            assert te_4 is not None
-            assert sorted(activities) == sorted([te_1.qb_id, te_4.qb_id])
-            first = activities[te_1.qb_id]
-            assert (first["Hours"], first["Minutes"], first["SyncToken"]) == (1, 30, "0")
-            assert first["EmployeeRef"] == {"value": employee["Id"]}
-            assert synced("time_entry", "te-2") is None
-            letters = read_topic(settings, codec, settings.topics.dead_letters, 1, 1)
-            (refused,) = [d for d in letters if d["code"] == "refused-by-rule"]
-            assert "more than 24 hours" in refused["reason"]
-            assert (items["Filter swap"]["Type"], items["Filter swap"]["UnitPrice"]) == (
-                "Service",
-                45.0,
-            )
-        finally:
-            runtime.close()
-            assert run.services.worker.stop() == 0
-            run.services.gateway.stop()
+    publish(time_entry("te-1", 90), time_entry("te-2", -30), time_entry("te-3", 1500))
+    until(lambda: synced("time_entry", "te-1"), step=drain, timeout=120, what="te-1")
+    publish(time_entry("te-1", 95), time_entry("te-4", 60))
+    until(lambda: synced("time_entry", "te-4"), step=drain, timeout=120, what="te-4")
+    activities = {a["Id"]: a for a in company.all("TimeActivity")}
+    te_1, te_4 = synced("time_entry", "te-1"), synced("time_entry", "te-4")
+    assert te_1 is not None
+    assert te_4 is not None
+    assert sorted(activities) == sorted([te_1.qb_id, te_4.qb_id])
+    first = activities[te_1.qb_id]
+    assert (first["Hours"], first["Minutes"], first["SyncToken"]) == (1, 30, "0")
+    assert first["EmployeeRef"] == {"value": employee["Id"]}
+    assert synced("time_entry", "te-2") is None
+    letters = read_topic(settings, codec, settings.topics.dead_letters, 1, 1)
+    (refused,) = [d for d in letters if d["code"] == "refused-by-rule"]
+    assert "more than 24 hours" in refused["reason"]
+    assert (items["Filter swap"]["Type"], items["Filter swap"]["UnitPrice"]) == (
+        "Service",
+        45.0,
+    )

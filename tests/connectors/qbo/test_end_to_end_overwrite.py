@@ -9,16 +9,14 @@ tenant per rule on one QBO company. Real worker, real Kafka, the QBO sandbox ove
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connectors.qbo_sandbox import QboSandbox
+from connectors.qbo_sandbox import Company
 from core.contracts import validate_event
 from core.settings import Settings
-from qbsync.brokers import BrokerInfo
-from tests.support.qbo import qbo_pipeline
+from tests.support.qbo import StartOnline
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -56,83 +54,77 @@ def vendor(tenant: str, phone: str, at: datetime | None = None) -> dict[str, Any
 
 
 def test_never_always_and_most_recent_for_items_and_vendors(
-    broker: BrokerInfo,
     settings: Settings,
-    database_url: str,
-    tmp_path: Path,
-    sandbox: tuple[QboSandbox, str],
+    company: Company,
+    start_online: StartOnline,
 ) -> None:
-    qbo, url = sandbox
     settings.qbo.read_entities = ""  # writes only: the sender decides at the 5010
-    with qbo_pipeline(
-        broker, settings, database_url, tmp_path, qbo, url, REALM, tenants=tuple(CASES)
-    ) as online:
-        store, drain = online.run.store, online.drain
-        company = qbo.company(REALM)
-        for tenant, (rule, _offset, _wins) in CASES.items():
-            store.update_tenant_settings(
-                tenant,
-                {
-                    "direction": {"item": "two_way", "vendor": "two_way"},
-                    "conflict": {"item": rule, "vendor": rule},
-                },
-            )
-        online.publish(*(e for t in CASES for e in (item(t, "40.00"), vendor(t, "555-0100"))))
-
-        def mapped(tenant: str, entity: str) -> str | None:
-            found = store.mapping(tenant, entity, f"{entity}-1")
-            return found.qb_id if found else None
-
-        until(
-            lambda: all(mapped(t, e) for t in CASES for e in ("item", "vendor")),
-            step=drain,
-            timeout=120,
-            what="every item and vendor in QBO",
+    online = start_online(tenants=tuple(CASES))
+    store, drain = online.run.store, online.drain
+    for tenant, (rule, _offset, _wins) in CASES.items():
+        store.update_tenant_settings(
+            tenant,
+            {
+                "direction": {"item": "two_way", "vendor": "two_way"},
+                "conflict": {"item": rule, "vendor": rule},
+            },
         )
-        # Edited in QBO by hand: new SyncToken, LastUpdatedTime now (UTC).
-        edited_at: dict[str, datetime] = {}
-        for tenant in CASES:
-            done = company.edit("Item", str(mapped(tenant, "item")), {"UnitPrice": 99.0})
-            company.edit(
-                "Vendor",
-                str(mapped(tenant, "vendor")),
-                {"PrimaryPhone": {"FreeFormNumber": "555-QBO"}},
-            )
-            edited_at[tenant] = datetime.fromisoformat(done["MetaData"]["LastUpdatedTime"])
-        before = {e.command_id for t in CASES for e in store.sync_log(t)}
-        online.publish(
-            *(
-                e
-                for t, (_rule, offset, _wins) in CASES.items()
-                for e in (
-                    item(t, "50.00", edited_at[t] + offset),
-                    vendor(t, "555-APP", edited_at[t] + offset),
-                )
+    online.publish(*(e for t in CASES for e in (item(t, "40.00"), vendor(t, "555-0100"))))
+
+    def mapped(tenant: str, entity: str) -> str | None:
+        found = store.mapping(tenant, entity, f"{entity}-1")
+        return found.qb_id if found else None
+
+    until(
+        lambda: all(mapped(t, e) for t in CASES for e in ("item", "vendor")),
+        step=drain,
+        timeout=120,
+        what="every item and vendor in QBO",
+    )
+    # Edited in QBO by hand: new SyncToken, LastUpdatedTime now (UTC).
+    edited_at: dict[str, datetime] = {}
+    for tenant in CASES:
+        done = company.edit("Item", str(mapped(tenant, "item")), {"UnitPrice": 99.0})
+        company.edit(
+            "Vendor",
+            str(mapped(tenant, "vendor")),
+            {"PrimaryPhone": {"FreeFormNumber": "555-QBO"}},
+        )
+        edited_at[tenant] = datetime.fromisoformat(done["MetaData"]["LastUpdatedTime"])
+    before = {e.command_id for t in CASES for e in store.sync_log(t)}
+    online.publish(
+        *(
+            e
+            for t, (_rule, offset, _wins) in CASES.items()
+            for e in (
+                item(t, "50.00", edited_at[t] + offset),
+                vendor(t, "555-APP", edited_at[t] + offset),
             )
         )
+    )
 
-        def answered(tenant: str, entity: str) -> str | None:
-            done = [
-                e.status
-                for e in store.sync_log(tenant)
-                if e.entity == entity
-                and e.command_id not in before
-                and e.status in ("synced", "conflict")
-            ]
-            return done[-1] if done else None
+    def answered(tenant: str, entity: str) -> str | None:
+        done = [
+            e.status
+            for e in store.sync_log(tenant)
+            if e.entity == entity
+            and e.command_id not in before
+            and e.status in ("synced", "conflict")
+        ]
+        return done[-1] if done else None
 
-        until(
-            lambda: all(answered(t, e) for t in CASES for e in ("item", "vendor")),
-            step=drain,
-            timeout=120,
-            what="every app change answered",
-        )
-        items = {i["Id"]: i for i in company.all("Item")}
-        vendors = {v["Id"]: v for v in company.all("Vendor")}
-        for tenant, (rule, _offset, wins) in CASES.items():
-            price = items[str(mapped(tenant, "item"))]["UnitPrice"]
-            phone = vendors[str(mapped(tenant, "vendor"))]["PrimaryPhone"]["FreeFormNumber"]
-            expected = (50.0, "555-APP") if wins == "app" else (99.0, "555-QBO")
-            assert (price, phone) == expected, (tenant, rule)
-            outcome = "synced" if wins == "app" else "conflict"
-            assert (answered(tenant, "item"), answered(tenant, "vendor")) == (outcome, outcome)
+    until(
+        lambda: all(answered(t, e) for t in CASES for e in ("item", "vendor")),
+        step=drain,
+        timeout=120,
+        what="every app change answered",
+    )
+    items = {i["Id"]: i for i in company.all("Item")}
+    vendors = {v["Id"]: v for v in company.all("Vendor")}
+    for tenant, (rule, _offset, wins) in CASES.items():
+        price = items[str(mapped(tenant, "item"))]["UnitPrice"]
+        phone = vendors[str(mapped(tenant, "vendor"))]["PrimaryPhone"]["FreeFormNumber"]
+        expected = (50.0, "555-APP") if wins == "app" else (99.0, "555-QBO")
+        assert (price, phone) == expected, (tenant, rule)
+        outcome = "synced" if wins == "app" else "conflict"
+        assert (answered(tenant, "item"), answered(tenant, "vendor")) == (outcome, outcome)

@@ -8,22 +8,18 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from connectors.qbo import ReaderConfig, create_qbo_runtime, sign, webhook_app, webhook_hints
-from connectors.qbo_sandbox import QboSandbox
+from connectors.qbo import ReaderConfig, sign, webhook_app, webhook_hints
+from connectors.qbo_sandbox import Company
 from core.contracts import AvroCodec, customer_event
 from core.settings import Settings
-from qbsync.brokers import BrokerInfo
-from tests.support.pipeline import running_pipeline
-from tests.support.qbo import QboWorld, add_qbo_profile, connect, qbo_settings
+from tests.support.qbo import StartOnline
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -33,140 +29,114 @@ TENANT = "q-1"
 
 
 def test_a_customer_edited_in_qbo_arrives_once_and_our_write_does_not_echo(
-    broker: BrokerInfo,
-    settings: Settings,
-    database_url: str,
-    tmp_path: Path,
-    sandbox: tuple[QboSandbox, str],
+    settings: Settings, company: Company, start_online: StartOnline
 ) -> None:
-    qbo, url = sandbox
     codec = AvroCodec()
     settings.qbo.read_entities = "Customer"
     settings.qbo.read_interval_s = 3600  # read when asked (or never read), as a webhook asks
-    with running_pipeline(broker, settings, database_url, tmp_path, tenants=["t-1"]) as run:
-        profile_id = add_qbo_profile(run.store, "Online Co", tenants=(TENANT,))
-        run.store.update_tenant_settings(TENANT, {"direction": {"customer": "two_way"}})
-        key = SecretStr(Fernet.generate_key().decode())
-        qbo_settings(settings, qbo, url, key)
-        runtime = create_qbo_runtime(settings, run.store)
-        consumer = Consumer({**settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex}"})
-        consumer.assign(
+    online = start_online()
+    run, runtime = online.run, online.runtime
+    run.store.update_tenant_settings(TENANT, {"direction": {"customer": "two_way"}})
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex}"})
+    consumer.assign(
+        [
+            TopicPartition(settings.topics.changes, p, 0)
+            for p in range(settings.topics.results_partitions)
+        ]
+    )
+    changes: list[dict[str, Any]] = []
+    sentinels = itertools.count()
+    try:
+        # Webhooks ask for reads: a signed notification over HTTP, as Intuit posts it.
+        verifier = SecretStr("verifier-token")
+        hint = webhook_hints(
+            runtime.connections, run.store, ReaderConfig(settings.topics.imports, ("Customer",))
+        )
+        endpoint = webhook_app(verifier, hint)
+
+        def notify(entity_id: str) -> None:
+            change = {
+                "name": "Customer",
+                "id": entity_id,
+                "operation": "Update",
+                "lastUpdated": "2026-12-02T08:00:00Z",
+            }
+            notification = {"realmId": REALM, "dataChangeEvent": {"entities": [change]}}
+            body = json.dumps({"eventNotifications": [notification]}).encode()
+            transport = httpx2.WSGITransport(app=endpoint)
+            with httpx2.Client(transport=transport, base_url="http://hooks") as hooks:
+                answer = hooks.post(
+                    "/", content=body, headers={"intuit-signature": sign(body, verifier)}
+                )
+            assert answer.status_code == 200
+
+        def poll() -> None:
+            run.services.check_alive()
+            runtime.drain_all()
+            for message in consumer.consume(100, timeout=0.2):
+                if message.error() is None:
+                    changes.append(codec.decode(message.value() or b"")[1])
+
+        def settle() -> None:
+            """Add a customer in QBO by hand, hint a read, and wait for its change:
+            everything read before it has been reconciled by then. Twice."""
+            for _ in range(2):
+                name = f"Sentinel {next(sentinels)}"
+                _status, answer = company.create("Customer", {"DisplayName": name})
+                notify(answer["Customer"]["Id"])
+
+                def arrived(name: str = name) -> bool:
+                    return any((c["customer"] or {}).get("company_name") == name for c in changes)
+
+                until(arrived, step=poll, timeout=90, what=f"the change of {name}")
+
+        def ours() -> list[dict[str, Any]]:
+            return [
+                c
+                for c in changes
+                if not str((c["customer"] or {}).get("company_name")).startswith("Sentinel")
+            ]
+
+        run.producer.send_all(
             [
-                TopicPartition(settings.topics.changes, p, 0)
-                for p in range(settings.topics.results_partitions)
+                (
+                    settings.topics.events,
+                    TENANT.encode(),
+                    codec.encode(
+                        "com.qbsync.events.CustomerEvent",
+                        customer_event(
+                            TENANT, "c-1", {"last_name": "Hopper", "first_name": "Grace"}
+                        ),
+                    ),
+                )
             ]
         )
-        changes: list[dict[str, Any]] = []
-        sentinels = itertools.count()
-        company = qbo.company(REALM)
-        try:
-            world = QboWorld(
-                qbo,
-                url,
-                run.store,
-                key,
-                runtime.http,
-                runtime.oauth,
-                runtime.connections,
-                runtime.keeper,
-                runtime.client,
-            )
-            connect(world, profile_id, REALM)
-            # Webhooks ask for reads: a signed notification over HTTP, as Intuit posts it.
-            verifier = SecretStr("verifier-token")
-            hint = webhook_hints(
-                runtime.connections, run.store, ReaderConfig(settings.topics.imports, ("Customer",))
-            )
-            endpoint = webhook_app(verifier, hint)
+        until(
+            lambda: run.store.mapping(TENANT, "customer", "c-1"),
+            step=poll,
+            timeout=120,
+            what="the customer synced to QBO and mapped",
+        )
+        settle()
+        assert ours() == []  # our own create, read back by CDC, is not a change
 
-            def notify(entity_id: str) -> None:
-                change = {
-                    "name": "Customer",
-                    "id": entity_id,
-                    "operation": "Update",
-                    "lastUpdated": "2026-12-02T08:00:00Z",
-                }
-                notification = {"realmId": REALM, "dataChangeEvent": {"entities": [change]}}
-                body = json.dumps({"eventNotifications": [notification]}).encode()
-                transport = httpx2.WSGITransport(app=endpoint)
-                with httpx2.Client(transport=transport, base_url="http://hooks") as hooks:
-                    answer = hooks.post(
-                        "/", content=body, headers={"intuit-signature": sign(body, verifier)}
-                    )
-                assert answer.status_code == 200
-
-            def poll() -> None:
-                run.services.check_alive()
-                runtime.drain_all()
-                for message in consumer.consume(100, timeout=0.2):
-                    if message.error() is None:
-                        changes.append(codec.decode(message.value() or b"")[1])
-
-            def settle() -> None:
-                """Add a customer in QBO by hand, hint a read, and wait for its change:
-                everything read before it has been reconciled by then. Twice."""
-                for _ in range(2):
-                    name = f"Sentinel {next(sentinels)}"
-                    _status, answer = company.create("Customer", {"DisplayName": name})
-                    notify(answer["Customer"]["Id"])
-
-                    def arrived(name: str = name) -> bool:
-                        return any(
-                            (c["customer"] or {}).get("company_name") == name for c in changes
-                        )
-
-                    until(arrived, step=poll, timeout=90, what=f"the change of {name}")
-
-            def ours() -> list[dict[str, Any]]:
-                return [
-                    c
-                    for c in changes
-                    if not str((c["customer"] or {}).get("company_name")).startswith("Sentinel")
-                ]
-
-            run.producer.send_all(
-                [
-                    (
-                        settings.topics.events,
-                        TENANT.encode(),
-                        codec.encode(
-                            "com.qbsync.events.CustomerEvent",
-                            customer_event(
-                                TENANT, "c-1", {"last_name": "Hopper", "first_name": "Grace"}
-                            ),
-                        ),
-                    )
-                ]
-            )
-            until(
-                lambda: run.store.mapping(TENANT, "customer", "c-1"),
-                step=poll,
-                timeout=120,
-                what="the customer synced to QBO and mapped",
-            )
-            settle()
-            assert ours() == []  # our own create, read back by CDC, is not a change
-
-            mapped = run.store.mapping(TENANT, "customer", "c-1")
-            assert mapped is not None
-            company.edit(
-                "Customer", mapped.qb_id, {"GivenName": "Gracie", "DisplayName": "Hopper, Gracie"}
-            )
-            settle()
-            settle()  # read again: the same version is not delivered twice
-            (change,) = ours()
-            assert change["kind"] == "UPDATED"
-            assert (change["entity"], change["entity_id"]) == ("customer", "c-1")
-            assert change["qb_id"] == mapped.qb_id
-            assert change["qb_edit_sequence"] == "1"
-            assert change["customer"]["first_name"] == "Gracie"
-            assert change["customer"]["last_name"] == "Hopper"
-            # QuickBooks' time (MetaData.LastUpdatedTime, UTC), not the read's.
-            edited = next(c for c in company.all("Customer") if c["Id"] == mapped.qb_id)
-            stamp = change["qb_time_modified"]
-            assert stamp.isoformat(timespec="seconds") == edited["MetaData"]["LastUpdatedTime"]
-        finally:
-            consumer.close()
-            runtime.close()
-            assert run.services.worker.stop() == 0
-            run.services.gateway.stop()
+        mapped = run.store.mapping(TENANT, "customer", "c-1")
+        assert mapped is not None
+        company.edit(
+            "Customer", mapped.qb_id, {"GivenName": "Gracie", "DisplayName": "Hopper, Gracie"}
+        )
+        settle()
+        settle()  # read again: the same version is not delivered twice
+        (change,) = ours()
+        assert change["kind"] == "UPDATED"
+        assert (change["entity"], change["entity_id"]) == ("customer", "c-1")
+        assert change["qb_id"] == mapped.qb_id
+        assert change["qb_edit_sequence"] == "1"
+        assert change["customer"]["first_name"] == "Gracie"
+        assert change["customer"]["last_name"] == "Hopper"
+        # QuickBooks' time (MetaData.LastUpdatedTime, UTC), not the read's.
+        edited = next(c for c in company.all("Customer") if c["Id"] == mapped.qb_id)
+        stamp = change["qb_time_modified"]
+        assert stamp.isoformat(timespec="seconds") == edited["MetaData"]["LastUpdatedTime"]
+    finally:
+        consumer.close()

@@ -742,3 +742,80 @@ def test_the_dead_letter_list_reads_a_window_and_pages_back_by_offset(
         assert browser.get("/dead-letters?before=x").status_code == 400
     finally:
         built.close()
+
+
+def test_a_dead_letter_deep_in_a_large_topic_is_read_where_it_is(
+    console: Console, settings: Settings, broker: BrokerInfo
+) -> None:
+    """The list links a dead letter by its partition and offset; its page and its replay
+    read it there (a seek and one record) and what it blocks among the page's worth of
+    letters after it, never the whole topic: 3,000 letters, the one asked for at 1,700."""
+    use_broker(settings, broker)
+    prepare_topics(settings)
+    settings.console.dead_letter_page = 40
+    built = create_console(settings)
+    built.app.testing = True
+    deep, blocked, late = 1700, 1720, 2500  # late: blocked too, beyond the page's search
+    deep_id = f"00000000-0000-4000-8000-{deep:012d}"
+
+    def letter(n: int) -> Any:
+        return pipeline.dead_letter(
+            Source(events, 0, 10_000 + n, b"t-1", f"\x00letter-{n}".encode()),
+            Failure(
+                "unknown-tenant",
+                f"letter number {n}",
+                blocked_by=deep_id if n in (blocked, late) else None,
+            ),
+            tenant_id="t-1",
+            dead_letter_id=f"00000000-0000-4000-8000-{n:012d}",
+        )
+
+    try:
+        browser, good = signed_in(built, "olga")
+        pipeline = Pipeline(settings, built.store, AvroCodec())
+        events = settings.topics.events
+        producer = RecordProducer(settings.kafka.client_config())
+        producer.send_all([letter(n) for n in range(3000)])
+        producer.close()
+        # The list page holding it links it by partition and offset.
+        listed = browser.get(f"/dead-letters?before={deep + 1}").data.decode()
+        link = re.search(rf'href="(/dead-letters/{deep_id}\?[^"]+)"', listed)
+        assert link is not None, listed[:3000]
+        href = link.group(1).replace("&amp;", "&")
+        assert f"offset={deep}" in href
+        assert "partition=0" in href
+        page = browser.get(href)
+        assert page.status_code == 200
+        text = page.data.decode()
+        assert "letter number 1700" in text
+        assert f"dead-letter topic [0]@{deep}" in text
+        # One record for the letter and the 40 after it for what it blocks: 41 of 3,000.
+        fetched = re.search(r'id="fetched">\((\d+) records? of the topic', text)
+        assert fetched is not None, text
+        assert int(fetched.group(1)) == 1 + 40
+        blocks = re.search(r'id="blocks">(.*?)</td>', text, re.S)
+        assert blocks is not None
+        assert f"offset={blocked}" in blocks.group(1)
+        assert f"offset={late}" not in blocks.group(1)  # searched no further than the page
+        # Another letter's offset under this id is not this letter.
+        assert (
+            browser.get(f"/dead-letters/{deep_id}?partition=0&offset={deep + 1}").status_code == 404
+        )
+        assert browser.get(f"/dead-letters/{deep_id}?offset=x").status_code == 400
+        # Its replay, from its page: the preview and the confirmation read it where it is.
+        form = {"csrf_token": good, "id": deep_id, "partition": "0", "offset": str(deep)}
+        preview = browser.post("/dead-letters/replay", data={**form, "step": "preview"})
+        assert b"1 to replay, 0 replayed before" in preview.data, preview.data[:2000]
+        assert f'name="offset" value="{deep}"'.encode() in preview.data
+        sent = browser.post(
+            "/dead-letters/replay", data={**form, "step": "confirm", "ids": deep_id}
+        )
+        assert b"Sent 1" in sent.data
+        (replayed,) = ConsoleStore(built.store).audit_log(action="dlq.replay")
+        assert (replayed.target, replayed.actor) == (deep_id, "olga")
+        # By id alone (a "blocked by" link) it is still found, by reading the topic.
+        whole = browser.get(f"/dead-letters/{deep_id}").data.decode()
+        assert "letter number 1700" in whole
+        assert "3000 records of the topic" in whole
+    finally:
+        built.close()
