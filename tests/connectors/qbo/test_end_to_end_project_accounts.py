@@ -7,18 +7,16 @@ the QBO sandbox over HTTP."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connectors.qbo_sandbox import QboSandbox
+from connectors.qbo_sandbox import Company
 from connectors.store import Mapping
 from core.contracts import customer_event
 from core.settings import Settings
-from qbsync.brokers import BrokerInfo
 from streams.tenant_settings import SettingsError, TenantSettings, apply_changes
-from tests.support.qbo import dead_lettered, qbo_event, qbo_pipeline
+from tests.support.qbo import StartOnline, dead_lettered, qbo_event
 from tests.support.waiting import until
 
 REALM = "5550001937"
@@ -62,59 +60,55 @@ def test_a_project_income_account_is_refused_as_a_setting() -> None:
 
 @pytest.mark.integration
 def test_a_projects_bill_lines_go_to_its_expense_account(
-    broker: BrokerInfo,
     settings: Settings,
-    database_url: str,
-    tmp_path: Path,
-    sandbox: tuple[QboSandbox, str],
+    company: Company,
+    start_online: StartOnline,
 ) -> None:
-    qbo, url = sandbox
     settings.qbo.read_entities = ""  # writes only
-    company = qbo.company(REALM)
     accounts = {}
     for name in ("Freight In", "Clinic Job Costs"):
         status, made = company.create("Account", {"Name": name, "AccountType": "Expense"})
         assert status == 200
         accounts[name] = made["Account"]["Id"]
-    with qbo_pipeline(broker, settings, database_url, tmp_path, qbo, url, REALM) as online:
-        publish, drain, synced = online.publish, online.drain, online.synced
-        store = online.run.store
-        store.save_mapping(
-            Mapping(TENANT, "account", "acc-freight", accounts["Freight In"], "0", "Freight In")
-        )
-        store.update_tenant_settings(
-            TENANT, {"qbo_project_defaults": {"j-1": {"expense_account": "Clinic Job Costs"}}}
-        )
-        publish(
-            customer_event(TENANT, "c-1", {"company_name": "Harbor Dental"}),
-            event("job", "j-1", {"parent_customer": {"id": "c-1"}, "name": "Clinic fit-out"}),
-            event("vendor", "v-1", {"kind": "SUPPLIER", "company_name": "Midwest Duct"}),
-            bill("b-1"),
-        )
-        until(lambda: synced("bill", "b-1"), step=drain, timeout=120, what="b-1")
-        (landed,) = company.all("Bill")
-        client, project = (synced("customer", "c-1"), synced("job", "j-1"))
-        assert client is not None
-        assert project is not None
-        booked = {
-            line["AccountBasedExpenseLineDetail"]["CustomerRef"]["value"]: line[
-                "AccountBasedExpenseLineDetail"
-            ]["AccountRef"]["value"]
-            for line in landed["Line"]
-        }
-        assert booked == {
-            client.qb_id: accounts["Freight In"],  # the line's own
-            project.qb_id: accounts["Clinic Job Costs"],  # the project's
-        }
+    online = start_online()
+    publish, drain, synced = online.publish, online.drain, online.synced
+    store = online.run.store
+    store.save_mapping(
+        Mapping(TENANT, "account", "acc-freight", accounts["Freight In"], "0", "Freight In")
+    )
+    store.update_tenant_settings(
+        TENANT, {"qbo_project_defaults": {"j-1": {"expense_account": "Clinic Job Costs"}}}
+    )
+    publish(
+        customer_event(TENANT, "c-1", {"company_name": "Harbor Dental"}),
+        event("job", "j-1", {"parent_customer": {"id": "c-1"}, "name": "Clinic fit-out"}),
+        event("vendor", "v-1", {"kind": "SUPPLIER", "company_name": "Midwest Duct"}),
+        bill("b-1"),
+    )
+    until(lambda: synced("bill", "b-1"), step=drain, timeout=120, what="b-1")
+    (landed,) = company.all("Bill")
+    client, project = (synced("customer", "c-1"), synced("job", "j-1"))
+    assert client is not None
+    assert project is not None
+    booked = {
+        line["AccountBasedExpenseLineDetail"]["CustomerRef"]["value"]: line[
+            "AccountBasedExpenseLineDetail"
+        ]["AccountRef"]["value"]
+        for line in landed["Line"]
+    }
+    assert booked == {
+        client.qb_id: accounts["Freight In"],  # the line's own
+        project.qb_id: accounts["Clinic Job Costs"],  # the project's
+    }
 
-        # A project account the company lacks: a dead letter naming the setting.
-        store.update_tenant_settings(
-            TENANT, {"qbo_project_defaults": {"j-1": {"expense_account": "Nowhere Costs"}}}
-        )
-        publish(bill("b-2"))
-        (dead,) = until(dead_lettered(online, "b-2"), timeout=120, what="b-2 dead-lettered")
-        assert "AccountRef" in dead["reason"]
-        assert "'Nowhere Costs'" in dead["reason"]
-        assert "qbo_project_defaults.<job id>.expense_account" in dead["reason"]
-        assert "Clinic Job Costs" in dead["reason"]  # among the company's accounts
-        assert [b["DocNumber"] for b in company.all("Bill")] == ["B-1"]
+    # A project account the company lacks: a dead letter naming the setting.
+    store.update_tenant_settings(
+        TENANT, {"qbo_project_defaults": {"j-1": {"expense_account": "Nowhere Costs"}}}
+    )
+    publish(bill("b-2"))
+    (dead,) = until(dead_lettered(online, "b-2"), timeout=120, what="b-2 dead-lettered")
+    assert "AccountRef" in dead["reason"]
+    assert "'Nowhere Costs'" in dead["reason"]
+    assert "qbo_project_defaults.<job id>.expense_account" in dead["reason"]
+    assert "Clinic Job Costs" in dead["reason"]  # among the company's accounts
+    assert [b["DocNumber"] for b in company.all("Bill")] == ["B-1"]
