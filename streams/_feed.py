@@ -12,8 +12,10 @@ of any other topic (a table's changelog) go Faust's own way.
 The same promises as Faust's streams: a message is tracked (pending acknowledgement, so a
 rebalance waits for it) when its agent takes it, and acknowledged by the agent once its
 batch is carried out; offsets are committed by Faust up to the last acknowledged message.
-A rebalance clears the feeds (Faust's flow control), and the fetch loop puts nothing in
-them while flow is suspended: the new assignment reads again from the committed offsets.
+A rebalance, and the end of the parked table's recovery, clear the feeds (Faust's flow
+control); the fetch loop puts nothing in them while flow is suspended, and each cleared
+partition is put back to its first forgotten offset (:meth:`Feed.clear`), so nothing
+fetched is dropped; a partition that went elsewhere is read from its committed offset.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from collections import deque
 from typing import Any, ClassVar, cast
 
 import faust
+from aiokafka.errors import IllegalStateError  # type: ignore[import-untyped]
+from faust.exceptions import ConsumerNotStarted
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
@@ -61,11 +65,28 @@ class Feed:
         self._arrived.set()
 
     def clear(self) -> None:
-        """Forget what was fetched (a rebalance): it is read again from the committed
-        offset by whichever worker gets its partition."""
+        """Forget what was fetched and not taken (Faust's flow control clears its queues on a
+        rebalance, and as a table's recovery ends), and put each partition's position back
+        to its first such message so that it is fetched again. Relying on Faust's seek to
+        the committed offset was not enough: a partition with no committed offset yet is
+        not sought at all, so what a restarted worker fetched while its table recovered was
+        dropped and never read again (until the next restart). A partition that went to
+        another worker is read there from its committed offset."""
+        first: dict[TP, int] = {}
+        for message in self._messages:
+            first.setdefault(TP(message.topic, message.partition), message.offset)
+        dropped = len(self._messages)
         self._messages.clear()
         self._arrived.clear()
         self._resume()
+        if not first:
+            return
+        consumer = cast(FeedConsumer, self._app.consumer)
+        kept = {tp: offset for tp, offset in first.items() if consumer.rewind(tp, offset)}
+        log.info(
+            "fetched messages put back",
+            extra={"topic": self.topic, "messages": dropped, "partitions": len(kept)},
+        )
 
     def _resume(self) -> None:
         if self._paused:
@@ -103,6 +124,15 @@ class FeedConsumer(aiokafka_driver.Consumer):
     :class:`Feed` (one call, no task per message); any other topic goes Faust's way. The
     loop is Faust's own (``Consumer._drain_messages``), otherwise unchanged."""
 
+    def rewind(self, tp: TP, offset: int) -> bool:
+        """Fetch ``tp`` again from ``offset`` (False: not assigned here any more)."""
+        try:
+            self._thread.seek(tp, offset)
+        except (IllegalStateError, ConsumerNotStarted):  # revoked, or the worker is stopping
+            return False
+        self._read_offset[tp] = offset
+        return True
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
         feeds: dict[str, Feed] = getattr(self.app, "feeds", {})
         flow_control = self.app.flow_control
@@ -118,6 +148,7 @@ class FeedConsumer(aiokafka_driver.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 ait = getmany(timeout=1.0)
+                held: set[Any] = set()
                 await self.sleep(0)
                 if self.should_stop:
                     continue
@@ -126,6 +157,8 @@ class FeedConsumer(aiokafka_driver.Consumer):
                     if since_yield > 100:
                         await asyncio.sleep(0)
                         since_yield = 0
+                    if tp in held:  # put back this fetch: its later messages come again
+                        continue
                     offset = message.offset
                     r_offset = get_read_offset(tp)
                     if r_offset is not None and offset < r_offset:
@@ -142,7 +175,10 @@ class FeedConsumer(aiokafka_driver.Consumer):
                     elif flow_control.is_active():
                         feed.put(message)
                     else:
-                        # A rebalance began: fetched again from the committed offset.
+                        # Flow stopped (a rebalance began): fetched again from here, or by
+                        # the partition's new owner from its committed offset.
+                        held.add(tp)
+                        self.rewind(tp, offset)
                         continue
                     set_read_offset(tp, offset)
         except self.consumer_stopped_errors:
