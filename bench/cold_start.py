@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 from transform import (
     bench_settings,
@@ -57,6 +57,8 @@ from qbsync.brokers import running_broker
 from qbsync.runtime import prepare_topics
 
 CREATE_CHUNK = 500  # topics per CreateTopics request
+# ListOffsets answers while a broker still settles thousands of new topics' leaders.
+SETTLING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
@@ -77,12 +79,27 @@ def write_once(settings: Settings, names: Sequence[str]) -> float:
 
 
 def end_offsets(settings: Settings, names: Sequence[str]) -> dict[str, int]:
-    """Each single-partition topic's end offset, in one ListOffsets request."""
+    """Each single-partition topic's end offset: one ListOffsets request, asked again for
+    the topics a broker still settling their leaders could not answer yet."""
     admin = AdminClient(settings.kafka.client_config())
-    futures = admin.list_offsets(
-        {TopicPartition(name, 0): OffsetSpec.latest() for name in names}, request_timeout=120
-    )
-    return {tp.topic: future.result().offset for tp, future in futures.items()}
+    found: dict[str, int] = {}
+    for _attempt in range(30):  # a broker still settling thousands of new topics' leaders
+        wanted = [name for name in names if name not in found]
+        if not wanted:
+            break
+        futures = admin.list_offsets(
+            {TopicPartition(name, 0): OffsetSpec.latest() for name in wanted}, request_timeout=120
+        )
+        for tp, future in futures.items():
+            try:
+                found[tp.topic] = future.result().offset
+            except KafkaException as exc:
+                if not exc.args[0].retriable() and exc.args[0].code() not in SETTLING:
+                    raise
+        time.sleep(0.5 if len(found) < len(names) else 0)
+    if len(found) < len(names):
+        raise RuntimeError(f"no end offset for {len(names) - len(found)} topics")
+    return found
 
 
 class Arrivals:
@@ -282,8 +299,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "settle_s": args.settle_s,
                 "publish_s": round(publish_s, 2),
             },
-            "bare": bare,
-            "worker": worker_report,
+            "bare": {**bare, "producers": 1},
+            "worker": {**worker_report, "producers": settings.worker.producers},
             "ratio": {
                 key: round(worker_report[key] / bare[key], 2) if bare[key] > 0 else None
                 for key in ("first_command_s", "every_file_s", "all_s")

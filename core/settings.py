@@ -294,6 +294,10 @@ class WorkerSettings(BaseSettings):
     # instead of per message (docs/performance.md).
     batch_size: int = Field(default=500, ge=1)
     batch_within_s: float = Field(default=0.05, gt=0)
+    # librdkafka producers the worker writes through, each topic always on the same one: a
+    # batch for hundreds of company files' topics is acknowledged sooner by several
+    # (connectors.kafka.ProducerPool, docs/performance.md "Many company files").
+    producers: int = Field(default=4, ge=1, le=32)
 
 
 class ConsoleSettings(BaseSettings):

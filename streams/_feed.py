@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Iterator
 from typing import Any, ClassVar, cast
 
 import faust
@@ -31,9 +32,22 @@ from faust.exceptions import ConsumerNotStarted
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
-__all__ = ["Feed", "FeedConsumer", "WorkerApp"]
+__all__ = ["Feed", "FeedConsumer", "WorkerApp", "ramp"]
 
 log = logging.getLogger(__name__)
+
+
+def ramp(size: int, *, first: int = 25) -> Iterator[int]:
+    """An agent's batch sizes from its start: ``first``, doubling up to ``size``, then
+    ``size`` for good. A worker starting over a backlog sends its first commands moments
+    after it joins instead of after a whole batch's first writes to hundreds of company
+    files' topics it has not met (docs/performance.md, "Many company files")."""
+    current = max(1, min(first, size))
+    while current < size:
+        yield current
+        current *= 2
+    while True:
+        yield size
 
 
 class Feed:

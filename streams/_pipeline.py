@@ -273,6 +273,7 @@ class Pipeline:
         known = translating.Known()
         tenant_ids = list(dict.fromkeys(event["envelope"]["tenant_id"] for event in events))
         found = self.store.tenants_by_id(tenant_ids)
+        self._learn_apis([tenant.profile_id for tenant in found.values()])
         for tenant_id in tenant_ids:
             known.tenants[tenant_id] = tenant = found.get(tenant_id)
             if tenant is not None:
@@ -316,6 +317,15 @@ class Pipeline:
                 if row.changed_at is not None:
                     known.qb_changed_at[(tenant_id, entity, qb_id)] = row.changed_at
         return known
+
+    def _learn_apis(self, profile_ids: Sequence[str]) -> None:
+        """The kind of every profile not asked before, in one query (a batch spread over
+        hundreds of files a worker has not met asked once per file)."""
+        new = [profile_id for profile_id in profile_ids if profile_id not in self._apis]
+        if new:
+            online = self.store.qbo_profiles(new)
+            for profile_id in new:
+                self._apis[profile_id] = "qbo" if profile_id in online else "qbxml"
 
     def _api(self, profile_id: str) -> str:
         """``qbo`` for a QuickBooks Online company, else ``qbxml``; a company's kind never

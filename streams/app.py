@@ -17,13 +17,13 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from connectors.kafka import AsyncProducer, ensure_command_topics
+from connectors.kafka import ProducerPool, ensure_command_topics
 from connectors.store import Store
 from core.contracts import codec_from_settings
 from core.settings import KafkaSettings, Settings
 from streams._delivery import Halt, process
 from streams._delivery import sweep as sweep_guarded
-from streams._feed import WorkerApp
+from streams._feed import WorkerApp, ramp
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams._runner import carry_out, release, sweep_once
 from streams.parking import faust_lot
@@ -152,17 +152,18 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
     )
     lot = faust_lot(table)
     sensor.watch(lot)
-    # The app's own librdkafka producer for every record the agents and the sweep make
+    # The app's own librdkafka producers for every record the agents and the sweep make
     # (Faust's keeps the parked table's changelog); made in the event loop, on first use.
-    producers: list[AsyncProducer] = []
+    producers: list[ProducerPool] = []
     known: set[str] = set()
 
-    def producer() -> AsyncProducer:
+    def producer() -> ProducerPool:
         if not producers:
             producers.append(
-                AsyncProducer(
+                ProducerPool(
                     settings.kafka.client_config(),
                     asyncio.get_running_loop(),
+                    size=settings.worker.producers,
                     settled=sensor.delivered,
                 )
             )
@@ -234,8 +235,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
 
         async def agent(stream: faust.StreamT[bytes]) -> None:
             consumer = app.consumer
+            sizes = ramp(batch)
             while True:
-                taken = await feed.take(batch, within)
+                taken = await feed.take(next(sizes), within)
                 for message in taken:
                     consumer.track_message(message)
                 try:

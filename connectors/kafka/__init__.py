@@ -29,7 +29,13 @@ from connectors.kafka._drain import (
     RecordSink,
     undecodable,
 )
-from connectors.kafka._producer import AsyncProducer, DeliveryFailed, ProduceError, RecordProducer
+from connectors.kafka._producer import (
+    AsyncProducer,
+    DeliveryFailed,
+    ProduceError,
+    ProducerPool,
+    RecordProducer,
+)
 from connectors.kafka._topic_reader import TopicMessage, read_topic
 from connectors.kafka._work_index import WorkIndex
 
@@ -50,6 +56,7 @@ __all__ = [
     "LetterWindow",
     "Outgoing",
     "ProduceError",
+    "ProducerPool",
     "QueuedCommand",
     "RecordProducer",
     "RecordSink",

@@ -336,6 +336,19 @@ class Store:
         with self._sessions() as session:
             return session.get(QboCompanyRow, profile_id) is not None
 
+    def qbo_profiles(self, profile_ids: Sequence[str]) -> set[str]:
+        """Which of these profiles are QuickBooks Online companies, in one query per 500 (a
+        worker's batch meeting hundreds of files for the first time asked once per file)."""
+        wanted = sorted(set(profile_ids))
+        found: set[str] = set()
+        with self._sessions() as session:
+            for start in range(0, len(wanted), 500):
+                query = select(QboCompanyRow.profile_id).where(
+                    QboCompanyRow.profile_id.in_(wanted[start : start + 500])
+                )
+                found.update(session.scalars(query))
+        return found
+
     def update_profile(self, profile_id: str, **changes: Any) -> Profile:
         with self._tx() as session:
             profile = session.get(Profile, profile_id)

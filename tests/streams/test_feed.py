@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from faust.types import TP
 
-from streams._feed import Feed
+from streams._feed import Feed, ramp
 
 
 @dataclass
@@ -102,3 +102,11 @@ def test_an_empty_feed_seeks_nothing_and_a_paused_partition_resumes() -> None:
     consumer.rewound.clear()
     feed.clear()
     assert consumer.rewound == []
+
+
+def test_an_agents_batches_start_small_and_grow_to_the_batch_size() -> None:
+    sizes = ramp(500)
+    assert [next(sizes) for _ in range(8)] == [25, 50, 100, 200, 400, 500, 500, 500]
+    small = ramp(10)
+    assert [next(small) for _ in range(3)] == [10, 10, 10]
+    assert [next(ramp(1)) for _ in range(2)] == [1, 1]

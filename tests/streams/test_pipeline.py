@@ -283,6 +283,35 @@ def test_planning_a_batch_reads_the_store_a_fixed_number_of_times(
     assert counts[0] == counts[1], counts
 
 
+def test_a_batch_over_many_files_met_for_the_first_time_asks_their_kind_at_once(
+    store: Store, worker: Worker
+) -> None:
+    """A worker meeting hundreds of company files in one batch (a cold start over a
+    backlog) asks whether they are QuickBooks Online companies in one query, not one per
+    file: a first batch over 20 new files costs the statements of one over 2 (issue 20)."""
+    for n in range(40):
+        create_profile(store, name=f"File {n}", tenants=[f"f-{n}"])
+    codec = worker.pipeline.codec
+    counts = []
+    for files, first in ((2, 0), (20, 20)):
+        batch = [
+            worker._message(
+                "qbsync.events",
+                codec.encode(
+                    "com.qbsync.events.CustomerEvent",
+                    customer_event(f"f-{first + n % files}", f"c{first}-{n}", {"last_name": "Doe"}),
+                ),
+            )
+            for n in range(40)
+        ]
+        with counting_statements() as statements:
+            steps = worker.pipeline.translate_many(batch)
+        counts.append(sum(1 for s in statements if s.lstrip().upper().startswith("SELECT")))
+        commands = [codec.decode(step.send[0][2], expected=COMMAND)[1] for step in steps]
+        assert [c["tenant_id"] for c in commands] == [f"f-{first + n % files}" for n in range(40)]
+    assert counts[0] == counts[1], counts
+
+
 def test_an_event_planned_while_a_batch_is_being_planned_reads_the_store(
     store: Store, worker: Worker
 ) -> None:

@@ -4,12 +4,13 @@ needs to dead-letter it instead of retrying the whole batch forever)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from connectors.kafka import DeliveryFailed, RecordProducer, ensure_topics
+from connectors.kafka import DeliveryFailed, ProducerPool, RecordProducer, ensure_topics
 from qbsync.brokers import BrokerInfo
 from tests.support.waiting import until
 
@@ -83,3 +84,62 @@ def test_records_not_acknowledged_in_time_are_purged_not_delivered_later(
     finally:
         consumer.close()
     assert seen == [b"record 0", b"record 1", b"record 2"]
+
+
+def test_a_producer_pool_keeps_each_topics_order_and_spreads_topics(broker: BrokerInfo) -> None:
+    """ProducerPool: every topic always goes through the same member (so each partition keeps
+    one idempotent producer and its order), the topics are spread over the members, and every
+    record's future resolves once the broker has it."""
+    client = {"bootstrap.servers": broker.bootstrap_servers}
+    run = uuid.uuid4().hex[:8]
+    topics = [f"pool-{run}-{n}" for n in range(12)]
+    ensure_topics(client, dict.fromkeys(topics, 1))
+    settled: list[tuple[str, bool, int]] = []
+
+    async def send_all() -> list[int]:
+        pool = ProducerPool(
+            client,
+            asyncio.get_running_loop(),
+            size=3,
+            settled=lambda topic, ok, count: settled.append((topic, ok, count)),
+        )
+        try:
+            members = [pool.member_for(topic) for topic in topics]
+            futures = [
+                pool.send(topic, b"k", f"{n}".encode(), 0) for n in range(20) for topic in topics
+            ]
+            await asyncio.gather(*futures)
+            assert members == [pool.member_for(topic) for topic in topics]  # stable
+            return members
+        finally:
+            await asyncio.to_thread(pool.close)
+
+    members = asyncio.run(send_all())
+    assert len(set(members)) > 1  # 12 topics over 3 producers: not all on one
+    assert sum(count for _, ok, count in settled if ok) == 20 * len(topics)
+    assert not [entry for entry in settled if not entry[1]]
+
+    consumer = Consumer({**client, "group.id": f"g-{run}", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0) for topic in topics])
+        seen: dict[str, list[int]] = {topic: [] for topic in topics}
+
+        def all_read() -> bool:
+            message = consumer.poll(1.0)
+            if message is not None and message.error() is None:
+                seen[message.topic()].append(int(message.value()))
+            return all(len(values) == 20 for values in seen.values())
+
+        until(all_read, timeout=60, what="every topic's 20 records")
+    finally:
+        consumer.close()
+    assert seen == {topic: list(range(20)) for topic in topics}
+
+
+def test_a_producer_pool_of_none_is_refused() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(ValueError, match="at least one producer"):
+            ProducerPool({"bootstrap.servers": "127.0.0.1:9"}, loop, size=0)
+    finally:
+        loop.close()
