@@ -25,6 +25,7 @@ from connectors.store import DeliveredChange, Mapping, Store
 from core.contracts import AvroCodec, EncodeError, InvalidEvent, from_json, to_json
 from core.messages import Imported
 from streams.parking import record_key
+from streams.rules import SAME_LIST
 from streams.tenant_settings import SettingsError, TenantSettings, load_settings
 from streams.two_way.from_quickbooks import AppRecord, app_records
 from streams.two_way.news import Deliver, Version, decide
@@ -83,7 +84,7 @@ class Tenanted:
     dropped: str | None = None  # why none of them is delivered ("no-tenant", ...)
     shaped: list[tuple[int, Imported, AppRecord]] = field(default_factory=list)
     mapped: dict[str, list[Mapping]] = field(default_factory=dict)
-    theirs: dict[str, str] = field(default_factory=dict)
+    theirs: dict[tuple[str, str], str] = field(default_factory=dict)  # (entity, qb id)
     delivered: dict[tuple[str, str], DeliveredChange] = field(default_factory=dict)
     unreadable: int = 0
     not_delivered: int = 0
@@ -114,8 +115,6 @@ def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
         fields = [_fields(r) for _, r in batch.records]
         named = {r.qb_id for _, r in batch.records}.union(*(_ids(f) for f in fields))
         batch.mapped = store.mappings_by_qb_id(batch.tenant_id, sorted(named))
-        # A shared company file: what another tenant of the file holds is never news here.
-        batch.theirs = store.held_by_others(batch.tenant_id, [r.qb_id for _, r in batch.records])
         resolve = partial(_resolve, batch.mapped)
         apis: dict[str, str] = {}  # profile -> where its records were read
         for (position, record), found in zip(batch.records, fields, strict=True):
@@ -128,6 +127,17 @@ def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
             if not shapes:
                 batch.not_delivered += 1  # accounts, classes ...: for matching only
             batch.shaped += [(position, record, shape) for shape in shapes]
+        # A shared company file: what another tenant of the file holds, as this entity (or
+        # one in the same QuickBooks list), is never news here; QuickBooks Online numbers
+        # each entity apart, so its Invoice 42 does not hold a Customer 42.
+        for api in set(apis.values()):
+            keys = [
+                (shape.entity, r.qb_id) for _, r, shape in batch.shaped if apis[r.profile_id] == api
+            ]
+            if keys:
+                batch.theirs |= store.held_by_others(
+                    batch.tenant_id, keys, kin=SAME_LIST.get(api, {})
+                )
         for entity in {shape.entity for _, _, shape in batch.shaped}:
             ids = [r.qb_id for _, r, shape in batch.shaped if shape.entity == entity]
             for qb_id, row in store.delivered(batch.tenant_id, entity, ids).items():
@@ -205,7 +215,7 @@ def _one(
         ours=None if mapping is None else Version(mapping.edit_sequence, None),
         delivered=None if seen is None else Version(seen.edit_sequence, seen.changed_at),
         elsewhere=bool(mapped.get(qb_id)),
-        other_tenant=qb_id in batch.theirs,
+        other_tenant=(shape.entity, qb_id) in batch.theirs,
     )
     if not isinstance(decision, Deliver):
         out.dropped[decision.reason] += 1
