@@ -63,7 +63,7 @@ def test_a_zero_invoice_is_withheld_but_one_zeroed_by_a_discount_is_sent() -> No
     assert "$0 invoices" in zero.reason
     discounted = qbo_of(planned(example("invoice.upserted", lines=_lines("250.00", "-250.00"))))
     assert [line["Amount"] for line in discounted.body["Line"]] == [250.0, -250.0]
-    assert discounted.checks == ("start-date", "names")
+    assert discounted.checks == ("start-date", "names", "project-items")
     # Desktop keeps its own rule (the rule's skip): a $0 invoice is never sent there.
     assert isinstance(
         planned(example("invoice.upserted", lines=_lines("250.00", "-250.00")), DESKTOP), Skip
