@@ -85,6 +85,7 @@ class Tenanted:
     shaped: list[tuple[int, Imported, AppRecord]] = field(default_factory=list)
     mapped: dict[str, list[Mapping]] = field(default_factory=dict)
     theirs: dict[tuple[str, str], str] = field(default_factory=dict)  # (entity, qb id)
+    apis: dict[str, str] = field(default_factory=dict)  # profile -> "qbo" | "qbxml"
     delivered: dict[tuple[str, str], DeliveredChange] = field(default_factory=dict)
     unreadable: int = 0
     not_delivered: int = 0
@@ -116,7 +117,7 @@ def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
         named = {r.qb_id for _, r in batch.records}.union(*(_ids(f) for f in fields))
         batch.mapped = store.mappings_by_qb_id(batch.tenant_id, sorted(named))
         resolve = partial(_resolve, batch.mapped)
-        apis: dict[str, str] = {}  # profile -> where its records were read
+        apis = batch.apis  # profile -> where its records were read
         for (position, record), found in zip(batch.records, fields, strict=True):
             if found is None:
                 batch.unreadable += 1
@@ -214,7 +215,7 @@ def _one(
         imported,
         ours=None if mapping is None else Version(mapping.edit_sequence, None),
         delivered=None if seen is None else Version(seen.edit_sequence, seen.changed_at),
-        elsewhere=bool(mapped.get(qb_id)),
+        elsewhere=_elsewhere(batch, position, record, shape),
         other_tenant=(shape.entity, qb_id) in batch.theirs,
     )
     if not isinstance(decision, Deliver):
@@ -256,6 +257,21 @@ def _one(
             key = record_key(tenant_id, mapping.entity, mapping.external_id)
             guard = Guard(key, settings.conflict_of(shape.entity), imported.changed_at)
     out.changes.append(Change((topic, tenant_id.encode(), value), row, following, guard))
+
+
+def _elsewhere(batch: Tenanted, position: int, record: Imported, shape: AppRecord) -> bool:
+    """The app has this QuickBooks record under another entity (a 1099 worker synced as an
+    employee is a Desktop vendor; an item the app sent is not also a cost code). Desktop's
+    ids name one record in the whole file; QuickBooks Online numbers each entity apart, so
+    there only a mapping of an entity this record can be counts: one it is shaped as, or
+    of the same list (``SAME_LIST``: a job is a customer), never an Invoice 42 for a
+    Customer 42."""
+    mapped = batch.mapped.get(record.qb_id, [])
+    if batch.apis.get(record.profile_id) != "qbo":
+        return bool(mapped)
+    same = set(SAME_LIST["qbo"].get(shape.entity, {shape.entity}))
+    same |= {other.entity for at, _, other in batch.shaped if at == position}
+    return any(m.entity in same for m in mapped)
 
 
 def _problems(codec: AvroCodec, change: dict[str, Any]) -> str:
