@@ -179,26 +179,25 @@ class ProjectItems:
                 "non-inventory items get a per-project copy (an inventory item's stock would "
                 "split)"
             )
-        name = project_item_name(str(item.get("Name") or base), str(customer["DisplayName"]))
+        project_name = str(customer.get("DisplayName") or project)
+        name = project_item_name(str(item.get("Name") or base), project_name)
         found = self._find(realm_id, name)
         created = False
         if found is None:
             values = {f: item[f] for f in _COPIED if item.get(f) is not None}
             values |= {"Name": name, "IncomeAccountRef": {"value": account}, "Active": True}
             answer = self._write(realm_id, QboOperation.CREATE, values, name)
+            created = answer.ok
+            # Not made: another writer's (6240) is looked up; nothing found means the name
+            # is an inactive item's.
             found = answer.entity("Item") if answer.ok else self._find(realm_id, name)
-            if found is None:  # 6240 with nothing found: the name is an inactive item's
+            if found is None:
                 return NoProjectItem(
                     f"per-project item {name!r} could not be made: {_said(answer)}"
                 )
-            created = answer.ok
-        elif _value(found.get("IncomeAccountRef")) != account:
-            update = {
-                "Id": found["Id"],
-                "SyncToken": found.get("SyncToken", "0"),
-                "IncomeAccountRef": {"value": account},
-            }
-            token = update["SyncToken"]
+        if _value(found.get("IncomeAccountRef")) != account:  # the setting changed since
+            token = str(found.get("SyncToken", "0"))
+            update = {"Id": found["Id"], "SyncToken": token, "IncomeAccountRef": {"value": account}}
             answer = self._write(realm_id, QboOperation.SPARSE, update, f"{name}/{account}/{token}")
             if not answer.ok:
                 return NoProjectItem(
