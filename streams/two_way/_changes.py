@@ -86,6 +86,7 @@ class Tenanted:
     mapped: dict[str, list[Mapping]] = field(default_factory=dict)
     theirs: dict[tuple[str, str], str] = field(default_factory=dict)  # (entity, qb id)
     apis: dict[str, str] = field(default_factory=dict)  # profile -> "qbo" | "qbxml"
+    shaped_as: dict[int, set[str]] = field(default_factory=dict)  # position -> entities
     delivered: dict[tuple[str, str], DeliveredChange] = field(default_factory=dict)
     unreadable: int = 0
     not_delivered: int = 0
@@ -128,16 +129,18 @@ def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
             if not shapes:
                 batch.not_delivered += 1  # accounts, classes ...: for matching only
             batch.shaped += [(position, record, shape) for shape in shapes]
-        # A shared company file: what another tenant of the file holds, as this entity (or
-        # one in the same QuickBooks list), is never news here; QuickBooks Online numbers
-        # each entity apart, so its Invoice 42 does not hold a Customer 42.
+            batch.shaped_as[position] = {shape.entity for shape in shapes}
+        # A shared company file: what another tenant of the file holds is never news here.
+        # In QuickBooks Online only as an entity this record is shaped as (or one in the
+        # same list): QBO numbers each entity apart, so an Invoice 42 does not hold a
+        # Customer 42 (:func:`_other_tenant`); in Desktop an id is one record in the file.
         for api in set(apis.values()):
             keys = [
                 (shape.entity, r.qb_id) for _, r, shape in batch.shaped if apis[r.profile_id] == api
             ]
             if keys:
                 batch.theirs |= store.held_by_others(
-                    batch.tenant_id, keys, kin=SAME_LIST.get(api, {})
+                    batch.tenant_id, keys, kin=SAME_LIST.get(api, {}), by_id=api != "qbo"
                 )
         for entity in {shape.entity for _, _, shape in batch.shaped}:
             ids = [r.qb_id for _, r, shape in batch.shaped if shape.entity == entity]
@@ -216,7 +219,7 @@ def _one(
         ours=None if mapping is None else Version(mapping.edit_sequence, None),
         delivered=None if seen is None else Version(seen.edit_sequence, seen.changed_at),
         elsewhere=_elsewhere(batch, position, record, shape),
-        other_tenant=(shape.entity, qb_id) in batch.theirs,
+        other_tenant=_other_tenant(batch, position, record),
     )
     if not isinstance(decision, Deliver):
         out.dropped[decision.reason] += 1
@@ -259,6 +262,12 @@ def _one(
     out.changes.append(Change((topic, tenant_id.encode(), value), row, following, guard))
 
 
+def _other_tenant(batch: Tenanted, position: int, record: Imported) -> bool:
+    """Another tenant of the file holds the record as any entity it is shaped as here (an
+    item held by one tenant is not another's cost code either)."""
+    return any((entity, record.qb_id) in batch.theirs for entity in batch.shaped_as[position])
+
+
 def _elsewhere(batch: Tenanted, position: int, record: Imported, shape: AppRecord) -> bool:
     """The app has this QuickBooks record under another entity (a 1099 worker synced as an
     employee is a Desktop vendor; an item the app sent is not also a cost code). Desktop's
@@ -270,7 +279,7 @@ def _elsewhere(batch: Tenanted, position: int, record: Imported, shape: AppRecor
     if batch.apis.get(record.profile_id) != "qbo":
         return bool(mapped)
     same = set(SAME_LIST["qbo"].get(shape.entity, {shape.entity}))
-    same |= {other.entity for at, _, other in batch.shaped if at == position}
+    same |= batch.shaped_as[position]
     return any(m.entity in same for m in mapped)
 
 

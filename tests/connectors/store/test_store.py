@@ -371,6 +371,10 @@ def test_held_by_others_matches_the_entity_not_the_id_alone(store: Store) -> Non
         ("customer", "8"): "t-b",  # t-b's job: the same Customer record
         ("invoice", "42"): "t-b",
     }
+    # Desktop: an id names one record in the whole file, whatever the entity.
+    assert store.held_by_others("t-a", [("customer", "42")], by_id=True) == {
+        ("customer", "42"): "t-b"
+    }
     assert store.held_by_others("t-c", asked) == {}  # alone on its company
     assert store.held_by_others("t-a", []) == {}
 
