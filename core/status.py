@@ -24,3 +24,6 @@ class Status(IntEnum):
     # QuickBooks Online: a reference the command gives by name (a configured deposit or
     # item account, a tax code) names nothing in the company.
     UNKNOWN_NAME = -43
+    # QuickBooks Online: a project's own income account needs a per-project copy of an
+    # invoice line's item, which cannot be made (an inventory item, or QBO refused it).
+    NO_PROJECT_ITEM = -44

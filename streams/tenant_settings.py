@@ -98,6 +98,10 @@ COMMON_TAX_CODES = {
 }
 
 
+# QuickBooks Online's limit on a name (an account's, an item's), per level.
+_QBO_NAME_MAX = 100
+
+
 class QboItemDefaults(BaseModel):
     """QuickBooks Online defaults for items and their lines (account full names; a tax code
     as ``TAX``/``NON`` in the US, elsewhere the company's ``TaxCode`` name or Id)."""
@@ -121,9 +125,10 @@ class QboItemDefaults(BaseModel):
 
 class QboProjectDefaults(BaseModel):
     """A project's QuickBooks Online overrides of :class:`QboItemDefaults` for its lines:
-    the tax code of its invoices' lines, the account of its bills' account lines. No income
-    account: a QBO invoice line books to its item's income account and carries none
-    (``docs/qbo.md``, "Per-project accounts")."""
+    the tax code of its invoices' lines, the account of its bills' account lines, and the
+    income account of its invoices' lines. A QBO invoice line carries no account (it books
+    to its item's ``IncomeAccountRef``), so that one goes through a per-project item made on
+    demand (``docs/qbo.md``, "Per-project accounts")."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -133,6 +138,31 @@ class QboProjectDefaults(BaseModel):
         description="Expense account for the project's bill lines booked to an account "
         "(replaces the account the line names).",
     )
+    income_account: str | None = Field(
+        None,
+        description="Income account (full name) for the project's invoice lines: each line "
+        "refers to a per-project copy of its item, '<item> (<project>)', booked there.",
+    )
+
+    @field_validator("income_account")
+    @classmethod
+    def _account_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = value.strip()
+        parts = name.split(":")
+        if not name or any(not part.strip() for part in parts):
+            raise ValueError(
+                f"{value!r} is not an account's full name: give one the company has, e.g. "
+                "'Project Income' or 'Income:Projects' for a sub-account (or null to use the "
+                "items' own income accounts)"
+            )
+        if any(c in name for c in "\t\n\r") or any(len(part) > _QBO_NAME_MAX for part in parts):
+            raise ValueError(
+                f"{value[:40]!r}...: an account name in QuickBooks Online is one line of at "
+                f"most {_QBO_NAME_MAX} characters per level; give the account's full name"
+            )
+        return ":".join(part.strip() for part in parts)
 
 
 class TenantSettings(BaseModel):

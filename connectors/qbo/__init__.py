@@ -65,6 +65,7 @@ from connectors.qbo._oauth import (
     TokenSet,
     authorize_url,
 )
+from connectors.qbo._project_items import PROJECT_INCOME_ACCOUNT, PROJECT_ITEMS, project_item_name
 from connectors.qbo._reader import QboReader, ReaderConfig, ReadReport, webhook_hints
 from connectors.qbo._records import (
     QboEntityRequest,
@@ -91,6 +92,8 @@ __all__ = [
     "ACCOUNT_TYPES",
     "CONNECTED",
     "PENDING",
+    "PROJECT_INCOME_ACCOUNT",
+    "PROJECT_ITEMS",
     "QBO_CATALOG",
     "READABLE",
     "RECONNECT_NEEDED",
@@ -141,6 +144,7 @@ __all__ = [
     "explain_fault",
     "oauth_app",
     "parse_notifications",
+    "project_item_name",
     "qbo_account_problem",
     "read_changes",
     "sender_name",

@@ -66,6 +66,14 @@ _ENTRIES: tuple[Explanation, ...] = (
         "Complete the record in the app, then sync it again.",
     ),
     _e(
+        "2050",
+        PERMANENT,
+        "Text too long",
+        "A field is longer than QuickBooks Online takes (the detail gives the limit, e.g. "
+        "100 characters for a name).",
+        "Shorten it in the app, then sync it again.",
+    ),
+    _e(
         "2170",
         PERMANENT,
         "Invalid enumeration",
@@ -237,6 +245,17 @@ _ENTRIES: tuple[Explanation, ...] = (
         "was written.",
         "Create it in QuickBooks Online, or correct the setting the message names "
         "(`qbsync tenant set`), then replay.",
+    ),
+    _e(
+        "-44",
+        PERMANENT,
+        "No per-project item",
+        "The project has its own income account (qbo_project_defaults.<job id>."
+        "income_account), so each invoice line goes through a per-project copy of its item; "
+        "that copy could not be made (an inventory item, or QuickBooks Online refused it); "
+        "nothing was written.",
+        "Use a service or non-inventory item on the project's invoices, or unset the "
+        "setting (`qbsync tenant set`), then replay.",
     ),
 )
 

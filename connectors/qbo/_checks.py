@@ -23,6 +23,10 @@ names (``QboEntityRequest.checks``); this table says what each one asks of the c
   expiring; read again when a name is missing and the copy is older than a few seconds, and
   forgotten when QBO answers a write with 2500, an Id no longer valid), so a batch of
   invoices does not query the company again for every line.
+- ``project-items``: an invoice line of a project with its own income account
+  (``qbo_project_defaults.<job>.income_account``) is re-pointed at the project's copy of
+  its item, found or made first (``connectors.qbo._project_items``); an account the company
+  lacks is refused like a name (``-43``), an item that cannot be copied with ``-44``.
 
 A refusal is an error result with its own code in the QBO catalog (``-41``, ``-42``,
 ``-43``), which the worker dead-letters with the reason, like a permanent fault: replayable
@@ -40,6 +44,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from connectors.qbo._client import QboClient
+from connectors.qbo._project_items import PROJECT_ITEMS, NoProjectItem, ProjectItems
 from connectors.qbo._records import QboEntityRequest, QboOperation, QboRequest
 from core.errors import QbsyncError
 from core.status import Status
@@ -49,6 +54,7 @@ __all__ = [
     "CHECKS",
     "DAY_MINUTES",
     "NAMED",
+    "NO_PROJECT_ITEM",
     "OVER_A_DAY",
     "UNKNOWN_NAME",
     "CompanyChecks",
@@ -58,6 +64,7 @@ __all__ = [
 ]
 
 BEFORE_START = Status.BEFORE_START
+NO_PROJECT_ITEM = Status.NO_PROJECT_ITEM
 OVER_A_DAY = Status.OVER_A_DAY
 UNKNOWN_NAME = Status.UNKNOWN_NAME
 
@@ -196,6 +203,7 @@ class CompanyChecks:
         self._starts: dict[str, tuple[float, date | None]] = {}
         self._lock = threading.Lock()
         self._names = names if names is not None else NameCache()
+        self._project_items = ProjectItems(client)
 
     def refused(
         self, realm_id: str, request: QboEntityRequest, queued_at: datetime | None = None
@@ -241,12 +249,37 @@ class CompanyChecks:
         body = self._named(realm_id, request.body, problems)
         if problems:
             return Refusal(UNKNOWN_NAME, problems[0])
-        return QboEntityRequest(request.operation, request.entity, body, request.checks)
+        notes: tuple[str, ...] = ()
+        if PROJECT_ITEMS in request.checks:
+            made = self._project_items.apply(
+                realm_id, body, lambda name: self.id_of(realm_id, "Account", name)
+            )
+            if isinstance(made, NoProjectItem):
+                return self._project_refusal(realm_id, made)
+            body, notes = made[0], tuple(made[1])
+        return QboEntityRequest(request.operation, request.entity, body, request.checks, notes)
+
+    def _project_refusal(self, realm_id: str, problem: NoProjectItem) -> Refusal:
+        source = "the project's setting qbo_project_defaults.<job id>.income_account"
+        if problem.missing_account is not None:
+            return Refusal(
+                UNKNOWN_NAME,
+                f"income account: {problem.reason} in the QuickBooks Online company (from "
+                f"{source}); the company has: {self._listed(realm_id, 'Account')}. Create it "
+                "in QuickBooks Online or correct the setting, then replay",
+            )
+        return Refusal(
+            NO_PROJECT_ITEM,
+            f"{problem.reason}; {source} books the project's invoice lines through a "
+            "per-project copy of each line's item. Use a service or non-inventory item on "
+            "the project's invoices, or unset the setting, then replay",
+        )
 
     def forget_names(self, realm_id: str) -> None:
         """The company answered that an Id given is no longer valid (2500): its names are
-        read again before the next use."""
+        read again before the next use (its per-project items looked up again too)."""
         self._names.forget(realm_id)
+        self._project_items.forget(realm_id)
 
     def _named(self, realm_id: str, value: Any, problems: list[str]) -> Any:
         if isinstance(value, list):
@@ -418,4 +451,5 @@ CHECKS: dict[
     "start-date": _start_date,
     "day-limit": _day_limit,
     "names": lambda _checks, _realm, _request, _queued: None,  # CompanyChecks.named instead
+    PROJECT_ITEMS: lambda _checks, _realm, _request, _queued: None,  # likewise
 }

@@ -44,6 +44,9 @@ class QboEntityRequest:
     # Rules the sender checks against the company before writing (the rule column names
     # them: ``connectors.qbo._checks.CHECKS``), e.g. "start-date", "day-limit".
     checks: tuple[str, ...] = ()
+    # What the sender did to prepare the write (a per-project item made or reused), for the
+    # result's message; never part of the command.
+    notes: tuple[str, ...] = ()
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -65,11 +68,15 @@ class QboEntityRequest:
         """The same record as a new one: no Id, SyncToken or sparse flag (re-created after
         QBO lost it: 610 on an update, or an ENSURE that found nothing)."""
         body = {k: v for k, v in self.body.items() if k not in ("Id", "SyncToken", "sparse")}
-        return QboEntityRequest(QboOperation.CREATE, self.entity, body, self.checks)
+        return QboEntityRequest(QboOperation.CREATE, self.entity, body, self.checks, self.notes)
 
     def with_sync_token(self, sync_token: str) -> QboEntityRequest:
         return QboEntityRequest(
-            self.operation, self.entity, {**self.body, "SyncToken": sync_token}, self.checks
+            self.operation,
+            self.entity,
+            {**self.body, "SyncToken": sync_token},
+            self.checks,
+            self.notes,
         )
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,6 +137,13 @@ def _answer(entity: str, response: QboResponse) -> _Answer:
     code = int(first.code) if first and first.code.isdigit() else response.status
     said = f"{first.message}: {first.detail}" if first else f"HTTP {response.status}"
     return _Answer(code, "Error", f"{said} ({explanation.title})")
+
+
+def _noted(answer: _Answer, notes: tuple[str, ...]) -> _Answer:
+    """A written record's message with what preparing it did (the sync log shows it)."""
+    if not notes or answer.status_code != 0:
+        return answer
+    return replace(answer, message=f"{answer.message}: {'; '.join(notes)}")
 
 
 def _text(value: object) -> str | None:
@@ -366,7 +373,7 @@ class QboSender:
         if _not_found(response) and _recreatable(request):
             log.info("qbo record gone, created again", extra={"entity": request.entity})
             return self._recreate(realm_id, command_id, offset, request, "an update was")
-        return _answer(request.entity, response)
+        return _noted(_answer(request.entity, response), request.notes)
 
     def _ensure(
         self, realm_id: str, command_id: str, offset: int, request: QboEntityRequest

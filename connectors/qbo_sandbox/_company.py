@@ -52,6 +52,7 @@ _US_TAX_CODES = (("TAX", "Taxable", True), ("NON", "Non-taxable", False))
 _NAMED = ("Customer", "Vendor", "Employee")
 # Unique by Name within their own list.
 _NAME_FIELD = {"Item": "Name", "Account": "Name", "Class": "Name"}
+_NAME_MAX = 100  # Intuit: an item's, account's or class's Name
 _TRANSACTIONS = (
     "Invoice",
     "Estimate",
@@ -420,6 +421,16 @@ class Company:
                 "PaymentType",
             )
         name_field = _NAME_FIELD.get(entity)
+        if name_field and len(str(record.get(name_field, ""))) > _NAME_MAX:
+            # Intuit's answer (quoted in consolibyte/quickbooks-php#79, there for 50).
+            return fault(
+                "2050",
+                "String length is either shorter or longer than supported by specification",
+                "String length specified does not match the supported length. "
+                f"Min:0 Max:{_NAME_MAX} supported. "
+                f"Supplied length:{len(str(record[name_field]))}",
+                name_field,
+            )
         if name_field:
             wanted = str(record.get(name_field, "")).strip().lower()
             for other_id, other in self.records[entity].items():

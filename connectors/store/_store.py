@@ -723,18 +723,38 @@ class Store:
                     found.setdefault(row.qb_id, []).append(_mapping(row))
         return found
 
-    def held_by_others(self, tenant_id: str, qb_ids: Sequence[str]) -> dict[str, str]:
-        """Which of these QuickBooks records belong to *another* tenant of the tenant's
-        company file, by QuickBooks id: that tenant maps it, or qbsync wrote it for that
-        tenant (the gateway's record of the write, before the worker settles the result).
-        One query per 500 ids and kind; a tenant alone on its file gets ``{}``."""
+    def held_by_others(
+        self,
+        tenant_id: str,
+        keys: Sequence[tuple[str, str]],
+        *,
+        kin: CollectionMapping[str, Collection[str]] | None = None,
+        by_id: bool = False,
+    ) -> dict[tuple[str, str], str]:
+        """Which of these ``(entity, QuickBooks id)`` records belong to *another* tenant of
+        the tenant's company file: that tenant maps it, or qbsync wrote it for that tenant
+        (the gateway's record of the write, before the worker settles the result), as the
+        same entity or one of ``kin[entity]`` (like :meth:`holders`: QuickBooks Online
+        numbers each entity on its own, so another tenant's Invoice 42 is not a Customer
+        42); ``by_id``: as any entity (Desktop, where an id names one record in the whole
+        file). One query per 500 ids and kind; a tenant alone on its file gets ``{}``."""
         with self._tx() as session:
             others = _others(session, [tenant_id]).get(tenant_id, set())
-            holding = _holding(session, others, qb_ids)
-        return {
-            qb_id: next(row[0] for row in rows if row[0] in others)
-            for qb_id, rows in holding.items()
-        }
+            holding = _holding(session, others, [qb_id for _, qb_id in keys])
+        found: dict[tuple[str, str], str] = {}
+        for entity, qb_id in keys:
+            same = {entity, *(kin or {}).get(entity, ())}
+            holder = next(
+                (
+                    row[0]
+                    for row in holding.get(qb_id, [])
+                    if row[0] in others and (by_id or row[1] in same)
+                ),
+                None,
+            )
+            if holder is not None:
+                found[(entity, qb_id)] = holder
+        return found
 
     def holders(
         self,

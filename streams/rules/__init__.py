@@ -85,7 +85,7 @@ ENTITY_RULES: dict[str, EntityRule] = {
             qbo.invoice,
             is_list=False,
             withhold=qbo.invoice_withheld,
-            checks=("start-date", "names"),
+            checks=("start-date", "names", "project-items"),
         ),
     ),
     "credit_memo": EntityRule(

@@ -17,7 +17,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from connectors.qbo import ACCOUNT_TYPES, QboEntityRequest, QboOperation, account_problem
+from connectors.qbo import (
+    ACCOUNT_TYPES,
+    PROJECT_INCOME_ACCOUNT,
+    QboEntityRequest,
+    QboOperation,
+    account_problem,
+)
 from connectors.store import Mapping as IdMapping
 from streams.rules._base import (
     CUSTOMER_OR_JOB,
@@ -200,8 +206,14 @@ def _named(name: str | None) -> dict[str, str] | None:
 
 def invoice(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
     """Lines without a tax code get the project's (the invoice's customer, when it is a
-    project with ``qbo_project_defaults``), else the tenant's ``qbo_item_defaults.tax_code``."""
-    tax_code = s.qbo_defaults((p.get("customer") or {}).get("id")).tax_code
+    project with ``qbo_project_defaults``), else the tenant's ``qbo_item_defaults.tax_code``.
+    A project with its own ``income_account``: each line names it beside its item, and the
+    sender re-points the line at the project's copy of the item booked there (the
+    ``project-items`` check, ``connectors.qbo._project_items``)."""
+    project_id = (p.get("customer") or {}).get("id")
+    tax_code = s.qbo_defaults(project_id).tax_code
+    project = s.qbo_project_defaults.get(project_id or "")
+    income = project.income_account if project is not None else None
     return {
         "CustomerRef": _ref(refs.ref(p.get("customer"), *CUSTOMER_OR_JOB)),
         "TxnDate": p.get("txn_date"),
@@ -220,6 +232,7 @@ def invoice(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, An
                     "Qty": line.get("quantity"),
                     "UnitPrice": line.get("rate"),
                     "TaxCodeRef": _tax_code(line, tax_code, s),
+                    PROJECT_INCOME_ACCOUNT: income if line.get("item") else None,
                 },
             }
             for line in p.get("lines") or []

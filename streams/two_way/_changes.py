@@ -25,6 +25,7 @@ from connectors.store import DeliveredChange, Mapping, Store
 from core.contracts import AvroCodec, EncodeError, InvalidEvent, from_json, to_json
 from core.messages import Imported
 from streams.parking import record_key
+from streams.rules import SAME_LIST
 from streams.tenant_settings import SettingsError, TenantSettings, load_settings
 from streams.two_way.from_quickbooks import AppRecord, app_records
 from streams.two_way.news import Deliver, Version, decide
@@ -83,7 +84,9 @@ class Tenanted:
     dropped: str | None = None  # why none of them is delivered ("no-tenant", ...)
     shaped: list[tuple[int, Imported, AppRecord]] = field(default_factory=list)
     mapped: dict[str, list[Mapping]] = field(default_factory=dict)
-    theirs: dict[str, str] = field(default_factory=dict)
+    theirs: dict[tuple[str, str], str] = field(default_factory=dict)  # (entity, qb id)
+    apis: dict[str, str] = field(default_factory=dict)  # profile -> "qbo" | "qbxml"
+    shaped_as: dict[int, set[str]] = field(default_factory=dict)  # position -> entities
     delivered: dict[tuple[str, str], DeliveredChange] = field(default_factory=dict)
     unreadable: int = 0
     not_delivered: int = 0
@@ -114,10 +117,8 @@ def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
         fields = [_fields(r) for _, r in batch.records]
         named = {r.qb_id for _, r in batch.records}.union(*(_ids(f) for f in fields))
         batch.mapped = store.mappings_by_qb_id(batch.tenant_id, sorted(named))
-        # A shared company file: what another tenant of the file holds is never news here.
-        batch.theirs = store.held_by_others(batch.tenant_id, [r.qb_id for _, r in batch.records])
         resolve = partial(_resolve, batch.mapped)
-        apis: dict[str, str] = {}  # profile -> where its records were read
+        apis = batch.apis  # profile -> where its records were read
         for (position, record), found in zip(batch.records, fields, strict=True):
             if found is None:
                 batch.unreadable += 1
@@ -128,6 +129,19 @@ def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
             if not shapes:
                 batch.not_delivered += 1  # accounts, classes ...: for matching only
             batch.shaped += [(position, record, shape) for shape in shapes]
+            batch.shaped_as[position] = {shape.entity for shape in shapes}
+        # A shared company file: what another tenant of the file holds is never news here.
+        # In QuickBooks Online only as an entity this record is shaped as (or one in the
+        # same list): QBO numbers each entity apart, so an Invoice 42 does not hold a
+        # Customer 42 (:func:`_other_tenant`); in Desktop an id is one record in the file.
+        for api in set(apis.values()):
+            keys = [
+                (shape.entity, r.qb_id) for _, r, shape in batch.shaped if apis[r.profile_id] == api
+            ]
+            if keys:
+                batch.theirs |= store.held_by_others(
+                    batch.tenant_id, keys, kin=SAME_LIST.get(api, {}), by_id=api != "qbo"
+                )
         for entity in {shape.entity for _, _, shape in batch.shaped}:
             ids = [r.qb_id for _, r, shape in batch.shaped if shape.entity == entity]
             for qb_id, row in store.delivered(batch.tenant_id, entity, ids).items():
@@ -204,8 +218,8 @@ def _one(
         imported,
         ours=None if mapping is None else Version(mapping.edit_sequence, None),
         delivered=None if seen is None else Version(seen.edit_sequence, seen.changed_at),
-        elsewhere=bool(mapped.get(qb_id)),
-        other_tenant=qb_id in batch.theirs,
+        elsewhere=_elsewhere(batch, position, record, shape),
+        other_tenant=_other_tenant(batch, position, record),
     )
     if not isinstance(decision, Deliver):
         out.dropped[decision.reason] += 1
@@ -246,6 +260,27 @@ def _one(
             key = record_key(tenant_id, mapping.entity, mapping.external_id)
             guard = Guard(key, settings.conflict_of(shape.entity), imported.changed_at)
     out.changes.append(Change((topic, tenant_id.encode(), value), row, following, guard))
+
+
+def _other_tenant(batch: Tenanted, position: int, record: Imported) -> bool:
+    """Another tenant of the file holds the record as any entity it is shaped as here (an
+    item held by one tenant is not another's cost code either)."""
+    return any((entity, record.qb_id) in batch.theirs for entity in batch.shaped_as[position])
+
+
+def _elsewhere(batch: Tenanted, position: int, record: Imported, shape: AppRecord) -> bool:
+    """The app has this QuickBooks record under another entity (a 1099 worker synced as an
+    employee is a Desktop vendor; an item the app sent is not also a cost code). Desktop's
+    ids name one record in the whole file; QuickBooks Online numbers each entity apart, so
+    there only a mapping of an entity this record can be counts: one it is shaped as, or
+    of the same list (``SAME_LIST``: a job is a customer), never an Invoice 42 for a
+    Customer 42."""
+    mapped = batch.mapped.get(record.qb_id, [])
+    if batch.apis.get(record.profile_id) != "qbo":
+        return bool(mapped)
+    same = set(SAME_LIST["qbo"].get(shape.entity, {shape.entity}))
+    same |= batch.shaped_as[position]
+    return any(m.entity in same for m in mapped)
 
 
 def _problems(codec: AvroCodec, change: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.qbo import QboEntityRequest, QboOperation
+from connectors.qbo import PROJECT_INCOME_ACCOUNT, PROJECT_ITEMS, QboEntityRequest, QboOperation
 from connectors.store import Mapping
 from core.messages import Command
 from streams.translate import Context, Skip, plan
@@ -63,7 +63,7 @@ def test_a_zero_invoice_is_withheld_but_one_zeroed_by_a_discount_is_sent() -> No
     assert "$0 invoices" in zero.reason
     discounted = qbo_of(planned(example("invoice.upserted", lines=_lines("250.00", "-250.00"))))
     assert [line["Amount"] for line in discounted.body["Line"]] == [250.0, -250.0]
-    assert discounted.checks == ("start-date", "names")
+    assert discounted.checks == ("start-date", "names", "project-items")
     # Desktop keeps its own rule (the rule's skip): a $0 invoice is never sent there.
     assert isinstance(
         planned(example("invoice.upserted", lines=_lines("250.00", "-250.00")), DESKTOP), Skip
@@ -109,3 +109,22 @@ def test_a_bill_has_account_and_item_lines_and_is_resent_only_if_missing() -> No
     resent = qbo_of(again)
     assert (resent.operation, resent.body["Id"]) == (QboOperation.ENSURE, "91")
     assert resent.checks == ("start-date", "names")
+
+
+def test_a_projects_income_account_rides_beside_each_line_item() -> None:
+    """The planner decides: the lines of a project with its own income account name it
+    beside their item (the sender re-points them at the per-project item); another
+    customer's lines do not."""
+    event = example("invoice.upserted", lines=_lines("250.00", "100.00"))
+    project = event["invoice"]["customer"]["id"]
+    settings = {"qbo_project_defaults": {project: {"income_account": "Clinic Income"}}}
+    overridden = qbo_of(planned(event, Context("p-1", None, settings, knows_everything, api="qbo")))
+    details = [line["SalesItemLineDetail"] for line in overridden.body["Line"]]
+    assert [d[PROJECT_INCOME_ACCOUNT] for d in details] == ["Clinic Income", "Clinic Income"]
+    assert all(d["ItemRef"] == {"value": "ID-item-itm-55"} for d in details)  # the base item
+    assert PROJECT_ITEMS in overridden.checks
+    other = {"qbo_project_defaults": {"j-other": {"income_account": "Clinic Income"}}}
+    plain = qbo_of(planned(event, Context("p-1", None, other, knows_everything, api="qbo")))
+    assert all(
+        PROJECT_INCOME_ACCOUNT not in line["SalesItemLineDetail"] for line in plain.body["Line"]
+    )

@@ -296,9 +296,10 @@ def test_holders_of_a_batch_on_a_shared_file(store: Store) -> None:
         ("t-1", "customer", "Q-T2"): ("t-2", "d-1"),
         ("t-1", "customer", "Q-W"): ("t-2", None),
     }
-    assert store.held_by_others("t-1", ["Q-T2", "Q-W", "Q-T3", "Q0"]) == {
-        "Q-T2": "t-2",
-        "Q-W": "t-2",
+    asked_others = [("customer", qb_id) for qb_id in ("Q-T2", "Q-W", "Q-T3", "Q0")]
+    assert store.held_by_others("t-1", asked_others) == {
+        ("customer", "Q-T2"): "t-2",
+        ("customer", "Q-W"): "t-2",
     }
     assert store.holders([]) == {}
     assert set(store.tenants_by_id(["t-3", "t-1", "nobody"])) == {"t-1", "t-3"}
@@ -335,6 +336,47 @@ def test_holders_match_the_entity_not_the_id_alone(store: Store) -> None:
         ("t-a", "customer", "5"): ("t-b", None),
     }
     assert store.holders([("t-a", "vendor", "3")]) == {("t-a", "vendor", "3"): Holder("t-b", "v-3")}
+
+
+def test_held_by_others_matches_the_entity_not_the_id_alone(store: Store) -> None:
+    """A two-way import asks whether another tenant of the shared company holds the record:
+    in QuickBooks Online another tenant's Invoice 42 (mapped, or written and not settled)
+    is not the Customer 42 being imported. A job is a customer (``kin``); another company's
+    tenant holds nothing here."""
+    shared, alone = store.add_profile(profile()), store.add_profile(profile("Alone", "user-2"))
+    now = datetime.now(UTC)
+    for tenant_id, on in (("t-a", shared), ("t-b", shared), ("t-c", alone)):
+        store.add_tenant(
+            Tenant(id=tenant_id, name=tenant_id, profile_id=on.id, settings={}, created_at=now)
+        )
+    store.save_outcomes(
+        [
+            Mapping("t-b", "invoice", "i-42", "42", "1", None),
+            Mapping("t-b", "customer", "c-7", "7", "1", None),
+            Mapping("t-b", "job", "j-8", "8", "1", None),
+            Mapping("t-c", "customer", "c-9", "9", "1", None),
+        ],
+        [],
+    )
+    store.record_written([("t-b", "invoice", "43", "1"), ("t-b", "customer", "44", "1")])
+    asked = [("customer", qb_id) for qb_id in ("42", "43", "44", "7", "8", "9")]
+    assert store.held_by_others("t-a", asked) == {
+        ("customer", "44"): "t-b",
+        ("customer", "7"): "t-b",
+    }
+    kin = {"customer": {"customer", "job"}, "job": {"customer", "job"}}
+    assert store.held_by_others("t-a", [*asked, ("invoice", "42")], kin=kin) == {
+        ("customer", "44"): "t-b",
+        ("customer", "7"): "t-b",
+        ("customer", "8"): "t-b",  # t-b's job: the same Customer record
+        ("invoice", "42"): "t-b",
+    }
+    # Desktop: an id names one record in the whole file, whatever the entity.
+    assert store.held_by_others("t-a", [("customer", "42")], by_id=True) == {
+        ("customer", "42"): "t-b"
+    }
+    assert store.held_by_others("t-c", asked) == {}  # alone on its company
+    assert store.held_by_others("t-a", []) == {}
 
 
 def test_batch_look_ups_keep_one_statement_text_on_postgresql(store: Store) -> None:
