@@ -115,6 +115,7 @@ class QboSandbox:
         per_minute: int = PER_MINUTE,
         concurrent: int = CONCURRENT,
         window_s: float = 60.0,
+        batches_per_minute: int = BATCHES_PER_MINUTE,
     ) -> None:
         # The simulated app's secret: random unless a test names one.
         self.oauth = OAuthServer(client_id, client_secret or secrets.token_urlsafe(24))
@@ -122,6 +123,7 @@ class QboSandbox:
         self.per_minute = per_minute
         self.concurrent = concurrent
         self.window_s = window_s
+        self.batches_per_minute = batches_per_minute
         self.consent_realm: str | None = None
         # Token requests still to be answered 503 (Intuit's OAuth server having a bad day).
         self.oauth_outages = 0
@@ -338,7 +340,7 @@ class QboSandbox:
                 return 1
             if len(window.starts) >= self.per_minute:
                 return max(1, math.ceil(window.starts[0] + self.window_s - now))
-            if is_batch and len(window.batches) >= BATCHES_PER_MINUTE:
+            if is_batch and len(window.batches) >= self.batches_per_minute:
                 return max(1, math.ceil(window.batches[0] + self.window_s - now))
             window.starts.append(now)
             if is_batch:
