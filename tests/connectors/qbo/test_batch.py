@@ -103,6 +103,26 @@ def test_a_throttled_batch_waits_out_retry_after(start_sender: StartSender) -> N
     assert sorted(in_qbo(rig.company)) == ["Wait A", "Wait B", "Wait C"]
 
 
+def test_a_batched_customer_qbo_has_already_is_adopted(start_sender: StartSender) -> None:
+    rig = start_sender()
+    status, made = rig.company.create("Customer", {"DisplayName": "Existing Co"})
+    assert status == 200
+    commands = customers(rig, ["Existing Co", "Fresh Co"])
+    for command in commands:
+        command["match_existing"] = True
+    rig.send(*commands)
+    rig.drain_until_settled()
+    by_entity = {r["entity_id"]: r for r in rig.results(2)}
+    adopted, fresh = by_entity["c-Existing Co"], by_entity["c-Fresh Co"]
+    assert (adopted["status_code"], adopted["qb_id"]) == (0, made["Customer"]["Id"])
+    assert "adopted" in adopted["status_message"]
+    qbo = in_qbo(rig.company)
+    assert sorted(qbo) == ["Existing Co", "Fresh Co"]
+    assert (fresh["status_code"], fresh["qb_id"]) == (0, qbo["Fresh Co"])
+    # One batch request (its item answered 6240), then the look-up by name.
+    assert writes(rig) == [("batch", 200)]
+
+
 def crash_after_the_write(rig: SenderRig, commands: int) -> dict[str, str]:
     """One drain whose results the broker never acknowledges (a crash between the write and
     the commit): what QBO has afterwards."""
