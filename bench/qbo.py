@@ -17,6 +17,15 @@ the first and the last, over the time between them) sits at ``bound_per_s`` = pe
 while the baseline is far above it. Throttled answers (429) count how often the client
 exceeded the sandbox's (Intuit's) limit: 0 expected. One JSON object on stdout.
 
+The same two rounds again with the batch endpoint (``QBSYNC_QBO_BATCH_CREATES``, the
+default; ``batch_baseline``, ``batch_limited``): the creates go 30 to a batch request (a
+drain reads ``QBSYNC_QBO_BATCH_SIZE`` commands, 30; Intuit's most per batch), each batch
+one of the 500 requests and one of Intuit's 40 batch requests a minute, which the sandbox
+enforces as Intuit does. Reported besides: the API requests used, the batch requests, the
+most batch requests in any window (at most 40) and ``batch_bound_per_s`` = 40 batches of
+``QBSYNC_QBO_BATCH_SIZE`` commands per window (with the headroom); from ``--windows 3``
+(1,501 commands: 51 batches) the 40 a minute bind.
+
 ``--realms N``: N companies of one sandbox (Intuit's limits on each), each connected through
 the OAuth flow, ``--per-realm`` creates queued on each company's topic, then one sender
 (``create_qbo_runtime``: ``QBSYNC_QBO_SENDER_THREADS`` companies at a time, each under its
@@ -48,6 +57,7 @@ from pydantic import SecretStr
 
 from connectors.kafka import RecordProducer, ensure_topics
 from connectors.qbo import (
+    BATCHES_PER_MINUTE,
     QboEntityRequest,
     QboOperation,
     RealmLimits,
@@ -136,9 +146,12 @@ def one_round(
     count: int,
     per_minute: int,
     window_s: float,
+    batch: bool = False,
 ) -> dict[str, Any]:
     realm = uuid.uuid4().hex[:10]
-    sandbox = QboSandbox(per_minute=per_minute, window_s=window_s)
+    limited = per_minute < UNLIMITED
+    batches = BATCHES_PER_MINUTE if limited else UNLIMITED
+    sandbox = QboSandbox(per_minute=per_minute, window_s=window_s, batches_per_minute=batches)
     sandbox.add_company(realm)
     with sandbox.serve() as url:
         qbo = settings.qbo
@@ -150,7 +163,13 @@ def one_round(
         qbo.client_secret = SecretStr(sandbox.oauth.client_secret)
         qbo.redirect_uri = "https://bench.example/callback"
         # The client's headroom scales with the window: a second per minute.
-        limits = RealmLimits(per_minute=per_minute, window_s=window_s, margin_s=window_s / 60)
+        limits = RealmLimits(
+            per_minute=per_minute,
+            window_s=window_s,
+            margin_s=window_s / 60,
+            batches_per_minute=batches,
+        )
+        qbo.batch_creates = batch
         runtime = create_qbo_runtime(settings, store, limits=limits)
         try:
             profile_id = create_company(store, name=f"bench {realm}", tenants=[f"tenant-{realm}"])
@@ -171,7 +190,28 @@ def one_round(
     log = sandbox.requests
     writes = sorted(at for (_r, verb, _p, code, at) in log if verb == "POST" and code == 200)
     span = writes[-1] - writes[0] if len(writes) > 1 else 0.0
-    limited = per_minute < UNLIMITED
+    if batch:
+        posts = sorted(
+            at for (_r, verb, path, code, at) in log if verb == "POST" and path.endswith("/batch")
+        )
+        per_batch = settings.qbo.batch_size
+        return {
+            "per_window": per_minute if limited else None,
+            "batches_per_window": batches if limited else None,
+            "window_s": window_s if limited else None,
+            "commands": count,
+            "written": len(sandbox.company(realm).all("Customer")),
+            "elapsed_s": round(elapsed, 2),
+            "commands_per_s": round(count / elapsed, 2),
+            "api_requests": len(log),
+            "batch_requests": len(posts),
+            "commands_per_request": round(count / max(1, len(log)), 1),
+            "max_batches_in_any_window": max_in_window(posts, window_s) if limited else None,
+            "batch_bound_per_s": round(batches * per_batch / (window_s * 61 / 60), 2)
+            if limited
+            else None,
+            "throttled_429": sum(1 for entry in log if entry[3] == 429),
+        }
     return {
         "per_window": per_minute if limited else None,
         "window_s": window_s if limited else None,
@@ -354,6 +394,12 @@ def main() -> None:
         codec = AvroCodec()
         baseline = one_round(settings, store, codec, count, UNLIMITED, args.window_s)
         limited = one_round(settings, store, codec, count, args.per_minute, args.window_s)
+        batch_baseline = one_round(
+            settings, store, codec, count, UNLIMITED, args.window_s, batch=True
+        )
+        batch_limited = one_round(
+            settings, store, codec, count, args.per_minute, args.window_s, batch=True
+        )
         store.close()
     bound = limited["bound_per_s"] or 0.0
     print(
@@ -370,6 +416,16 @@ def main() -> None:
                     and limited["max_in_any_window"] <= args.per_minute
                     and (limited["sustained_per_s"] or 0) <= 1.02 * bound
                     and limited["throttled_429"] == 0
+                ),
+                "batch_baseline": batch_baseline,
+                "batch_limited": batch_limited,
+                "batch_within_limits": bool(
+                    batch_limited["max_batches_in_any_window"] <= BATCHES_PER_MINUTE
+                    and batch_limited["throttled_429"] == 0
+                    and batch_limited["written"] == count
+                ),
+                "batch_vs_single_commands_per_s": round(
+                    batch_limited["commands_per_s"] / limited["commands_per_s"], 1
                 ),
             }
         )

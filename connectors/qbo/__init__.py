@@ -56,7 +56,7 @@ from connectors.qbo._connections import (
 )
 from connectors.qbo._crypto import TokenCipher
 from connectors.qbo._imports import READABLE, as_imported
-from connectors.qbo._limits import RealmLimiter, RealmLimits
+from connectors.qbo._limits import BATCHES_PER_MINUTE, RealmLimiter, RealmLimits
 from connectors.qbo._oauth import (
     OAuthApp,
     OAuthClient,
@@ -90,6 +90,7 @@ from connectors.qbo._webhooks import (
 __all__ = [
     "ACCOUNT_SUB_TYPES",
     "ACCOUNT_TYPES",
+    "BATCHES_PER_MINUTE",
     "CONNECTED",
     "PENDING",
     "PROJECT_INCOME_ACCOUNT",

@@ -15,6 +15,7 @@ import httpx2
 from pydantic import SecretStr
 
 from connectors.kafka import CommandQueue, RecordProducer
+from connectors.qbo._batching import BATCH_ITEMS
 from connectors.qbo._checks import CompanyChecks
 from connectors.qbo._client import ClientConfig, QboClient
 from connectors.qbo._connections import CONNECTED, QboConnections
@@ -145,7 +146,7 @@ class QboRuntime:
             profile_id,
             realm_id,
             keep=lambda: self._hold(profile_id),
-            pace=lambda: self.client.wait_s(realm_id) <= self.pace_s,
+            pace=lambda batch: self.client.wait_s(realm_id, batch) <= self.pace_s,
         )
         paced = self.client.wait_s(realm_id) > self.pace_s
         if report.stopped is None and not paced and self.reader is not None:
@@ -269,6 +270,7 @@ def create_qbo_runtime(
             dead_letters_topic=settings.topics.dead_letters,
             commands_topic_prefix=settings.topics.commands(""),
             batch_size=qbo.batch_size,
+            batch_items=BATCH_ITEMS if qbo.batch_creates else 0,
         ),
         written=store.record_written,
         checks=CompanyChecks(client),

@@ -88,10 +88,11 @@ class QboClient:
         self._sleep = sleep
         self._jitter = jitter
 
-    def wait_s(self, realm_id: str) -> float:
-        """How long the realm's limiter would hold the next request (its minute is full, or
-        Intuit asked to wait): a sender drains another company meanwhile."""
-        return self._limits(realm_id).wait_s()
+    def wait_s(self, realm_id: str, batch: bool = False) -> float:
+        """How long the realm's limiter would hold the next request (a batch request:
+        ``batch``) (its minute is full, or Intuit asked to wait): a sender drains another
+        company meanwhile."""
+        return self._limits(realm_id).wait_s(batch)
 
     def send(self, request: QboRequest) -> QboResponse:
         if request.is_write and not request.request_id:
@@ -105,7 +106,7 @@ class QboClient:
             attempt += 1
             token, version = self._tokens.access_token(request.realm_id)
             try:
-                with limiter.slot():
+                with limiter.slot(batch=request.is_batch):
                     response = self._call(request, token)
             except httpx2.TransportError as exc:  # time-outs included
                 reason = type(exc).__name__

@@ -9,7 +9,7 @@ passed through as they are, the way a qbXML command carries its request element 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -96,6 +96,10 @@ class QboRequest:
     def is_write(self) -> bool:
         return self.method == "POST" and self.path not in ("query",)
 
+    @property
+    def is_batch(self) -> bool:
+        return self.method == "POST" and self.path == "batch"
+
     @classmethod
     def write(cls, realm_id: str, request: QboEntityRequest, request_id: str) -> QboRequest:
         params: tuple[tuple[str, str], ...] = ()
@@ -105,6 +109,23 @@ class QboRequest:
         elif request.operation is QboOperation.SPARSE:
             body = {**request.body, "sparse": True}
         return cls(realm_id, "POST", request.entity.lower(), params, body, request_id)
+
+    @classmethod
+    def batch(
+        cls, realm_id: str, items: Sequence[tuple[str, QboEntityRequest]], request_id: str
+    ) -> QboRequest:
+        """``POST /batch``: one ``BatchItemRequest`` per (bId, create); creates only (the
+        batch planner, ``connectors.qbo._batching``, batches nothing else)."""
+        for _b_id, request in items:
+            if request.operation is not QboOperation.CREATE:
+                raise ValueError("only creates are sent in a batch")
+        body = {
+            "BatchItemRequest": [
+                {"bId": b_id, "operation": "create", request.entity: dict(request.body)}
+                for b_id, request in items
+            ]
+        }
+        return cls(realm_id, "POST", "batch", (), body, request_id)
 
     @classmethod
     def read(cls, realm_id: str, entity: str, entity_id: str) -> QboRequest:
@@ -163,3 +184,14 @@ class QboResponse:
     def entity(self, name: str) -> Mapping[str, Any] | None:
         found = self.body.get(name)
         return found if isinstance(found, Mapping) else None
+
+    def batch_items(self) -> dict[str, QboResponse]:
+        """A batch answer's items by ``bId``, each as the answer to its own request: its
+        entity, or its ``Fault`` (then HTTP 400, as Intuit answers a single request)."""
+        items = self.body.get("BatchItemResponse") if self.ok else None
+        found: dict[str, QboResponse] = {}
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, Mapping) and item.get("bId") is not None:
+                failed = isinstance(item.get("Fault") or item.get("fault"), Mapping)
+                found[str(item["bId"])] = QboResponse(400 if failed else 200, dict(item))
+        return found

@@ -13,6 +13,45 @@ re-drain after a crash between the write and the commit sends the same id and In
 with the first result instead of writing twice; a replayed dead letter has a new offset, hence
 a new id, and is really sent again.
 
+Batches. A drain's runs of independent creates go through ``POST /batch`` (at most 30 items,
+40 batch requests a minute; which commands, decided as pure logic by
+:func:`connectors.qbo._batching.plan`; everything else keeps the one-request path). What
+Intuit says about ``requestid`` and batches (Intuit's developer blog, "Request ID update for
+QuickBooks Online integration", 2015-04-06, https://blogs.intuit.com/2015/04/06/15346/):
+the ``requestid`` query parameter is taken on batch operations too, there at most 36
+characters, and then each ``bId`` at most 10 characters; a repeated ``requestid`` gets the
+first request's answer "without any state changes". Items carry no ``requestid`` of their
+own (a ``bId`` only correlates an item with its answer; Intuit's Java SDK sets the request
+id once for the whole batch: IntuitDeveloperRelations gist 7217848). So the whole batch is
+the unit of idempotency, and qbsync makes it deterministic:
+
+- its ``requestid`` is :func:`batch_request_id` of its first command (id and offset: a UUID,
+  36 characters), each item's ``bId`` the item's offset minus that first offset ("0" to
+  "29"), so an item keeps its ``bId`` in any batch that starts at the same offset;
+- the plan depends only on the commands, so a re-drain after a crash between the write and
+  the commit composes the same batches from the same committed offset and Intuit replays
+  the answers: nothing is created twice. Only the last batch of a drain can differ, when
+  the re-drain's fetch returned a different number of commands. More: the replayed answer
+  lacks the items the first batch did not hold; they were not written by it and go in a
+  batch of their own (from the first of them). Fewer: the replayed answer has item ids
+  this drain did not read; the drain stops before the batch (nothing of it committed) and
+  the next drain, reading from there, sends it again and settles it whole;
+- a batch is settled whole or not at all: a stop inside it (Intuit unreachable while a
+  transient item is sent again alone) commits only what came before the batch, so the
+  re-drain starts at the batch's own first offset and gets the same replay.
+
+Per item, the answer is read like the one-request path's: the same QBO catalog; a transient
+item fault (throttled 3001, Intuit's 10000) sends only that command again, alone, under its
+own one-request ``requestid`` (the others are not written twice); a permanent one (6240 ...)
+is that command's error result, which the worker dead-letters, and does not touch its
+neighbours; a whole batch answered 429/503 is retried by the client under the same
+``requestid`` as any write (``Retry-After``, backoff); a batch refused as a whole (a 4xx:
+nothing written) sends each command alone. The limiter counts a batch as one of the 500
+requests a minute and one of the 40 batch requests. Switching ``QBSYNC_QBO_BATCH_CREATES``
+while a company has written-but-uncommitted commands (a crash right before) changes their
+``requestid`` (the one-request path's id is per command): switch it on a cleanly stopped
+sender.
+
 A stale ``SyncToken`` (5010) is re-read and decided by the command's overwrite rule
 (``conflict_policy``; none: one-way, the app's version is resent with the current token).
 
@@ -42,16 +81,19 @@ from connectors.kafka import (
     RecordSink,
     undecodable,
 )
+from connectors.qbo._batching import BATCH_ITEMS, MATCHED_BY_NUMBER, Batch, Planned, Step, plan
 from connectors.qbo._catalog import explain_fault
 from connectors.qbo._checks import CompanyChecks, Refusal
 from connectors.qbo._client import QboClient, QboUnavailable
 from connectors.qbo._oauth import OAuthFailed, ReconnectNeeded
 from connectors.qbo._records import QboEntityRequest, QboOperation, QboRequest, QboResponse
+from connectors.qbxml import Category
 from core.conflicts import CONFLICT, winner
 from core.contracts import AvroCodec, DecodeError
+from core.errors import QbsyncError
 from core.messages import COMMAND, RESULT
 
-__all__ = ["DrainReport", "QboSender", "SenderConfig"]
+__all__ = ["DrainReport", "QboSender", "SenderConfig", "batch_request_id", "request_id"]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +113,7 @@ _UNDONE = 3000
 # is refused as a duplicate name; transactions are looked up by number before the create
 # (as the gateway does for Desktop).
 _MATCH_KEYS = {"Customer": "DisplayName", "Vendor": "DisplayName", "Invoice": "DocNumber"}
-_BY_NUMBER = frozenset({"Invoice"})
+_BY_NUMBER = MATCHED_BY_NUMBER
 _REQUEST_IDS = uuid.UUID("5b0c8a52-5f0e-4c1e-9a57-0b0c7f6f1d19")
 
 
@@ -79,6 +121,9 @@ _REQUEST_IDS = uuid.UUID("5b0c8a52-5f0e-4c1e-9a57-0b0c7f6f1d19")
 class SenderConfig(DrainConfig):
     # Re-reads after a stale SyncToken before the command is settled as failed.
     stale_rounds: int = 3
+    # Independent creates sent together through POST /batch, at most this many per batch
+    # request (Intuit: 30); below 2, every command goes alone (QBSYNC_QBO_BATCH_CREATES off).
+    batch_items: int = BATCH_ITEMS
 
 
 @dataclass(frozen=True)
@@ -118,6 +163,30 @@ def _adopted(entity: str, found: Mapping[str, Any]) -> _Answer:
 def request_id(command_id: str, offset: int, resend: int) -> str:
     """Stable per (command, place in the topic, resend): see the module's docstring."""
     return str(uuid.uuid5(_REQUEST_IDS, f"{command_id}:{offset}:{resend}"))
+
+
+def batch_request_id(command_id: str, offset: int) -> str:
+    """A batch request's id, from its first command (id and offset): 36 characters, the
+    most Intuit takes for a batch; see the module's docstring ("Batches")."""
+    return str(uuid.uuid5(_REQUEST_IDS, f"batch:{command_id}:{offset}"))
+
+
+class _Unsettled(QbsyncError):
+    """A batch answer the drain cannot settle now; it stops before the batch (nothing of it
+    committed) and the next drain sends it again under the same requestid."""
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    item: QueuedCommand
+    planned: Planned
+    command: Mapping[str, Any] | None = None
+    request: QboEntityRequest | None = None
+    error: str | None = None  # why it could not be read
+
+
+def _indices(step: Step) -> tuple[int, ...]:
+    return step.indices if isinstance(step, Batch) else (step.index,)
 
 
 def _answer(entity: str, response: QboResponse) -> _Answer:
@@ -216,80 +285,84 @@ class QboSender:
         profile_id: str,
         realm_id: str,
         keep: Callable[[], bool] | None = None,
-        pace: Callable[[], bool] | None = None,
+        pace: Callable[[bool], bool] | None = None,
     ) -> DrainReport:
-        """Send what waits for this company, one batch; see the module's docstring.
-        ``keep`` renews this process's lease on the company before every command; when it
-        returns False (another sender holds the company now) the drain stops there.
-        ``pace`` says whether the next command may go without waiting long for the realm's
-        limiter; when it returns False the drain ends there (what was sent is committed, the
-        rest waits for the next drain), so the thread drains other companies meanwhile."""
+        """Send what waits for this company, one fetch; see the module's docstring.
+        The fetched commands are planned into steps (:func:`connectors.qbo._batching.plan`:
+        a batch of independent creates, or one command) and each step is executed in offset
+        order. ``keep`` renews this process's lease on the company before every step; when
+        it returns False (another sender holds the company now) the drain stops there.
+        ``pace(batch)`` says whether the next request (a batch request: ``batch``) may go
+        without waiting long for the realm's limiter; when it returns False the drain ends
+        there (what was sent is committed, the rest waits for the next drain), so the thread
+        drains other companies meanwhile."""
         try:
             queued = self._commands.fetch(
                 profile_id, self._config.batch_size, self._config.batch_max_bytes
             )
         except KafkaException as exc:  # a topic just created, a leader moving: next drain
             return DrainReport(0, 0, 0, 0, f"the command topic could not be read: {exc}")
+        fetched = [self._read(item) for item in queued]
+        steps = plan([f.planned for f in fetched], self._config.batch_items)
         records: list[tuple[str, bytes | None, bytes]] = []
         next_offset: int | None = None
         ok = failed = dead = 0
         versions: list[tuple[str, str, str, str]] = []
         stopped: str | None = None
-        for item in queued:
+        for step in steps:
             if keep is not None and not keep():
                 stopped = "another sender holds this company's lease"
                 log.warning("qbo drain lease lost", extra={"profile": profile_id})
                 break
-            if pace is not None and not pace():
+            if pace is not None and not pace(isinstance(step, Batch)):
                 break  # the realm's minute is full: not a stop, the next drain goes on
-            try:
-                _name, command = self._codec.decode(item.value, COMMAND)
-                request = QboEntityRequest.from_avro(command["qbo"]) if command["qbo"] else None
-            except (DecodeError, ValueError, KeyError, TypeError) as exc:
-                records.append(self._dead_letter(profile_id, item, str(exc)))
+            members = [fetched[i] for i in _indices(step)]
+            first = members[0]
+            if first.command is None or first.request is None:  # a Single, never batched
+                reason = first.error or "a QuickBooks Desktop command on a QBO company's topic"
+                records.append(self._dead_letter(profile_id, first.item, reason))
                 dead += 1
-                next_offset = item.offset + 1
-                continue
-            if request is None:
-                records.append(
-                    self._dead_letter(
-                        profile_id, item, "a QuickBooks Desktop command on a QBO company's topic"
-                    )
-                )
-                dead += 1
-                next_offset = item.offset + 1
+                next_offset = first.item.offset + 1
                 continue
             try:
-                answer = self._execute(realm_id, item.offset, command, request)
-            except (QboUnavailable, ReconnectNeeded, OAuthFailed) as exc:
+                if isinstance(step, Batch):
+                    answers = self._batch(realm_id, members)
+                else:
+                    answers = [
+                        self._execute(realm_id, first.item.offset, first.command, first.request)
+                    ]
+            except (QboUnavailable, ReconnectNeeded, OAuthFailed, _Unsettled) as exc:
                 stopped = str(exc)
                 log.warning(
                     "qbo drain stopped",
-                    extra={"profile": profile_id, "realm": realm_id, "offset": item.offset},
+                    extra={"profile": profile_id, "realm": realm_id, "offset": first.item.offset},
                 )
                 break
             except Exception as exc:  # the store, a bug: stop here, never skip the command
-                stopped = f"{type(exc).__name__} at offset {item.offset}"
+                stopped = f"{type(exc).__name__} at offset {first.item.offset}"
                 log.exception(
                     "qbo drain failed",
-                    extra={"profile": profile_id, "realm": realm_id, "offset": item.offset},
+                    extra={"profile": profile_id, "realm": realm_id, "offset": first.item.offset},
                 )
                 break
-            if answer.status_code == 0:
-                ok += 1
-                if answer.qb_id and answer.sync_token:
-                    versions.append(
-                        (
-                            str(command["tenant_id"]),
-                            str(command["entity"]),
-                            answer.qb_id,
-                            answer.sync_token,
+            for member, answer in zip(members, answers, strict=True):
+                command = member.command
+                assert command is not None
+                if answer.status_code == 0:
+                    ok += 1
+                    if answer.qb_id and answer.sync_token:
+                        versions.append(
+                            (
+                                str(command["tenant_id"]),
+                                str(command["entity"]),
+                                answer.qb_id,
+                                answer.sync_token,
+                            )
                         )
-                    )
-            else:
-                failed += 1
-            records.append(self._result(profile_id, command, item.value, answer))
-            next_offset = item.offset + 1
+                else:
+                    failed += 1
+                records.append(self._result(profile_id, command, member.item.value, answer))
+                next_offset = member.item.offset + 1
         if records:
             try:
                 self._sink.send_all(records)
@@ -304,6 +377,94 @@ class QboSender:
             # Only after every result is acknowledged (send_all returns then).
             self._commands.commit(profile_id, next_offset)
         return DrainReport(ok + failed, ok, failed, dead, stopped)
+
+    def _read(self, item: QueuedCommand) -> _Fetched:
+        """One fetched command, decoded, with what the batch planner needs of it."""
+        unread = Planned(("", "", f"#{item.offset}"), None)
+        try:
+            _name, command = self._codec.decode(item.value, COMMAND)
+            request = QboEntityRequest.from_avro(command["qbo"]) if command["qbo"] else None
+        except (DecodeError, ValueError, KeyError, TypeError) as exc:
+            return _Fetched(item, unread, error=str(exc))
+        if request is None:
+            return _Fetched(item, unread, command)
+        planned = Planned(
+            (str(command["tenant_id"]), str(command["entity"]), str(command["entity_id"])),
+            request,
+            tuple(str(d) for d in command.get("depends_on") or ()),
+            bool(command.get("match_existing")),
+        )
+        return _Fetched(item, planned, command, request)
+
+    def _batch(self, realm_id: str, members: Sequence[_Fetched]) -> list[_Answer]:
+        """Independent creates through ``POST /batch``: one answer per member, in order.
+        See the module's docstring ("Batches") for the ``requestid`` and ``bId``."""
+        answers: dict[int, _Answer] = {}
+        pending = list(members)
+        while pending:
+            anchor = pending[0]
+            assert anchor.command is not None
+            base = anchor.item.offset
+            rid = batch_request_id(str(anchor.command["command_id"]), base)
+            by_id = {str(m.item.offset - base): m for m in pending}
+            items = [(b_id, m.request) for b_id, m in by_id.items() if m.request is not None]
+            response = self._client.send(QboRequest.batch(realm_id, items, rid))
+            if not response.ok:
+                # The batch as a whole was refused (throttling and outages were waited out
+                # by the client): nothing of it was written; each goes alone, as today.
+                log.warning(
+                    "qbo batch refused, sent one by one",
+                    extra={"realm": realm_id, "status": response.status, "items": len(items)},
+                )
+                for m in pending:
+                    answers[m.item.offset] = self._alone(realm_id, m)
+                break
+            got = response.batch_items()
+            if set(got) - set(by_id):
+                # Intuit replayed a batch that held more commands than this drain read (a
+                # re-drain after a crash that fetched fewer): settling only these would let
+                # the next drain write the others again under a new requestid.
+                raise _Unsettled(
+                    f"realm {realm_id}: the batch at offset {base} was written before with "
+                    "more commands than this drain read; the next drain reads them all"
+                )
+            missing = [m for b_id, m in by_id.items() if b_id not in got]
+            if len(missing) == len(pending):
+                raise _Unsettled(f"realm {realm_id}: the batch at offset {base} had no answers")
+            for b_id, m in by_id.items():
+                if b_id in got:
+                    answers[m.item.offset] = self._item(realm_id, m, got[b_id])
+            # Not in the answer: Intuit replayed a smaller batch written before a crash;
+            # the rest were not written by it and go in a batch of their own.
+            pending = missing
+        return [answers[m.item.offset] for m in members]
+
+    def _item(self, realm_id: str, member: _Fetched, response: QboResponse) -> _Answer:
+        """One batch item's answer, read as the one-request path reads its answer: a
+        transient fault sends that command again alone (its own requestid: the others are
+        not written twice); a duplicate name adopts the existing record when the command
+        asks to (``match_existing``); every other fault is the command's error result,
+        explained by the same catalog (permanent ones become dead letters in the worker)."""
+        assert member.request is not None
+        assert member.command is not None
+        entity = member.request.entity
+        if response.ok:
+            return _answer(entity, response)
+        if explain_fault(response).category is Category.TRANSIENT:
+            log.info("qbo batch item failed transiently, sent alone", extra={"entity": entity})
+            return self._alone(realm_id, member)
+        key = _MATCH_KEYS.get(entity)
+        duplicate = any(e.code == DUPLICATE_NAME for e in response.errors)
+        if member.command.get("match_existing") and key and duplicate:
+            found = self._find(realm_id, entity, key, member.request.body.get(key))
+            if found is not None:
+                return _adopted(entity, found)
+        return _answer(entity, response)
+
+    def _alone(self, realm_id: str, member: _Fetched) -> _Answer:
+        assert member.request is not None
+        assert member.command is not None
+        return self._execute(realm_id, member.item.offset, member.command, member.request)
 
     def _execute(
         self, realm_id: str, offset: int, command: Mapping[str, Any], request: QboEntityRequest

@@ -132,6 +132,9 @@ class Company:
     changes: list[_Change] = field(default_factory=list)
     answered: dict[str, Answer] = field(default_factory=dict)  # requestid -> first answer
     queries: list[str] = field(default_factory=list)  # every query's text, in order
+    # Ids created by earlier items of the batch being answered: Intuit's batch items do not
+    # see what an earlier item of the same payload created (a reference to it is 2500).
+    unseen: set[str] = field(default_factory=set)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _next_id: int = 1
     _next_doc: int = 1001
@@ -512,6 +515,8 @@ class Company:
     def _reference(self, ref: Any, target: str, ref_field: str) -> Answer | None:
         value = ref.get("value") if isinstance(ref, dict) else None
         found = self.records[target].get(str(value)) if value is not None else None
+        if str(value) in self.unseen:
+            found = None
         if found is None or found.get("Active") is False:
             return fault(
                 "2500",

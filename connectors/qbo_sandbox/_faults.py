@@ -6,6 +6,10 @@ when given). ``throttle`` and ``unavailable``/``server_error`` answer without do
 "someone else" edit the record first (so the write meets a real 5010); ``duplicate_name`` and
 ``closed_books`` answer 6240 / 6210; ``slow`` does the work, then answers only after
 ``delay_s`` (longer than the client's time-out: the write happened, the answer was lost).
+A fault naming an entity also hits a batch item of that entity: ``throttle`` and
+``server_error`` become that item's fault (3001, 10000), ``duplicate_name`` and
+``closed_books`` its 6240 / 6210, ``slow`` delays the whole batch's answer; a fault naming
+no entity applies to the batch request as a whole.
 """
 
 from __future__ import annotations
@@ -48,11 +52,20 @@ class Faults:
         with self._lock:
             self._pending.setdefault(realm_id, []).append(fault)
 
-    def take(self, realm_id: str, entity: str | None, write: bool) -> Fault | None:
-        """The first pending fault matching this request (counted down), or None."""
+    def take(
+        self,
+        realm_id: str,
+        entity: str | None,
+        write: bool,
+        kinds: frozenset[FaultKind] | None = None,
+    ) -> Fault | None:
+        """The first pending fault matching this request (counted down), or None; only of
+        ``kinds`` when given (a batch item takes only faults an item can have)."""
         with self._lock:
             for fault in self._pending.get(realm_id, []):
                 if fault.writes_only and not write:
+                    continue
+                if kinds is not None and fault.kind not in kinds:
                     continue
                 if fault.entity is not None and fault.entity != entity:
                     continue

@@ -3,8 +3,11 @@
 - ``GET|POST /v3/company/<realm>/<entity>[/<id>]`` create, update (full or sparse), read,
   ``?operation=delete|void``; ``/query?query=``; ``/batch`` (30 items at most); ``/cdc``;
 - ``?requestid=``: a write repeated with the same id gets the first answer, not a second write;
-- limits per realm: 500 requests a minute (batch included) and 10 at a time, 40 batch requests
-  a minute; beyond them HTTP 429 ``ThrottleExceeded`` (code 3001) with ``Retry-After``;
+- limits per realm: 500 requests a minute (a batch request is one) and 10 at a time, 40 batch
+  requests a minute (``window_s``: a minute, shorter only for a benchmark); beyond them HTTP
+  429 ``ThrottleExceeded`` (code 3001) with ``Retry-After``;
+- ``/batch`` answers a repeated ``requestid`` with its first answer, and its items do not
+  see what earlier items of the same batch created;
 - OAuth: ``GET /connect/oauth2`` (consent, auto-granted for :attr:`QboSandbox.consent_realm`),
   ``POST /oauth2/v1/tokens/bearer``, ``POST /oauth2/v1/tokens/revoke``; a bad or expired token
   is HTTP 401 ``AuthenticationFault`` 3200;
@@ -36,7 +39,7 @@ from pydantic import SecretStr
 
 from connectors.qbo._webhooks import sign
 from connectors.qbo_sandbox._company import ENTITIES, Answer, Company, fault, now_text
-from connectors.qbo_sandbox._faults import Fault, Faults
+from connectors.qbo_sandbox._faults import Fault, FaultKind, Faults
 from connectors.qbo_sandbox._oauth import OAuthServer
 from connectors.qbwc import GatewayServer
 
@@ -48,6 +51,13 @@ PER_MINUTE = 500
 CONCURRENT = 10
 BATCHES_PER_MINUTE = 40
 BATCH_ITEMS = 30
+# Intuit: a batch's requestid at most 36 characters, each bId then at most 10.
+BATCH_REQUEST_ID = 36
+BATCH_ID_WITH_REQUEST_ID = 10
+# What a fault naming an entity does to a batch item of that entity.
+_ITEM_FAULTS: frozenset[FaultKind] = frozenset(
+    {"throttle", "server_error", "duplicate_name", "closed_books", "slow"}
+)
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -105,6 +115,7 @@ class QboSandbox:
         per_minute: int = PER_MINUTE,
         concurrent: int = CONCURRENT,
         window_s: float = 60.0,
+        batches_per_minute: int = BATCHES_PER_MINUTE,
     ) -> None:
         # The simulated app's secret: random unless a test names one.
         self.oauth = OAuthServer(client_id, client_secret or secrets.token_urlsafe(24))
@@ -112,6 +123,7 @@ class QboSandbox:
         self.per_minute = per_minute
         self.concurrent = concurrent
         self.window_s = window_s
+        self.batches_per_minute = batches_per_minute
         self.consent_realm: str | None = None
         # Token requests still to be answered 503 (Intuit's OAuth server having a bad day).
         self.oauth_outages = 0
@@ -323,13 +335,13 @@ class QboSandbox:
         with self._lock:
             now = time.monotonic()
             _trim(window.starts, now, self.window_s)
-            _trim(window.batches, now, 60.0)
+            _trim(window.batches, now, self.window_s)
             if window.active >= self.concurrent:
                 return 1
             if len(window.starts) >= self.per_minute:
                 return max(1, math.ceil(window.starts[0] + self.window_s - now))
-            if is_batch and len(window.batches) >= BATCHES_PER_MINUTE:
-                return max(1, math.ceil(window.batches[0] + 60 - now))
+            if is_batch and len(window.batches) >= self.batches_per_minute:
+                return max(1, math.ceil(window.batches[0] + self.window_s - now))
             window.starts.append(now)
             if is_batch:
                 window.batches.append(now)
@@ -384,7 +396,7 @@ class QboSandbox:
         if head == "cdc" and method == "GET":
             return (*self._cdc(company, query), [])
         if head == "batch" and method == "POST":
-            return (*self._batch(company, raw), [])
+            return (*self._batch(company, raw, (query.get("requestid") or [""])[0]), [])
         if head == "companyinfo" and method == "GET":
             if len(rest) < 2 or rest[1] != company.realm_id:
                 return (
@@ -478,7 +490,12 @@ class QboSandbox:
         with company.lock:
             return company.cdc([e for e in entities if e], since)
 
-    def _batch(self, company: Company, raw: bytes) -> Answer:
+    def _batch(self, company: Company, raw: bytes, request_id: str) -> Answer:
+        """``POST /batch``: at most 30 items, each answered on its own by its ``bId``.
+        As Intuit (``connectors.qbo._sender``'s docstring has the sources): a ``requestid``
+        (at most 36 characters here, each ``bId`` then at most 10) answers a repeated batch
+        with the first answer, whatever the repeat holds; an item does not see what an
+        earlier item of the same batch created (a reference to it is 2500)."""
         try:
             items = json.loads(raw or b"{}").get("BatchItemRequest") or []
         except (ValueError, AttributeError):
@@ -489,28 +506,90 @@ class QboSandbox:
                 "A business validation error has occurred",
                 f"Batch has {len(items)} items; at most {BATCH_ITEMS} are allowed",
             )
+        if request_id and (
+            len(request_id) > BATCH_REQUEST_ID
+            or any(len(str(item.get("bId", ""))) > BATCH_ID_WITH_REQUEST_ID for item in items)
+        ):
+            return fault(
+                "2020",
+                "Request has invalid or unsupported property",
+                f"A batch's requestid has at most {BATCH_REQUEST_ID} characters, and each bId "
+                f"then at most {BATCH_ID_WITH_REQUEST_ID}",
+                "requestid",
+            )
+        with company.lock:
+            if request_id and request_id in company.answered:
+                return company.answered[request_id]
+            answer, written, delay = self._batch_items(company, items)
+            if request_id:
+                company.answered[request_id] = answer
+        for entity, stored in written:
+            self._notify(company.realm_id, entity, stored, "", {})
+        if delay:
+            time.sleep(delay)  # the simulated Intuit is slow to answer
+        return answer
+
+    def _batch_items(
+        self, company: Company, items: list[Any]
+    ) -> tuple[Answer, list[tuple[str, dict[str, Any]]], float]:
+        """The items, in order, with the company's lock held: the answer, what was created,
+        and how long a ``slow`` fault holds the answer back."""
         answers: list[dict[str, Any]] = []
-        for item in items:
-            b_id = str(item.get("bId", ""))
-            key = next((k for k in item if k.lower() in ENTITIES), None)
-            if "Query" in item:
-                with company.lock:
+        written: list[tuple[str, dict[str, Any]]] = []
+        delay = 0.0
+        company.unseen = set()
+        try:
+            for item in items:
+                b_id = str(item.get("bId", ""))
+                key = next((k for k in item if k.lower() in ENTITIES), None)
+                if "Query" in item:
                     _status, body = company.query(str(item["Query"]))
-            elif key is None or not isinstance(item[key], dict):
-                _status, body = fault("2020", "Required param missing", "no entity in the item")
-            else:
-                operation = str(item.get("operation", ""))
-                with company.lock:
-                    _status, body = self._write(
+                elif key is None or not isinstance(item[key], dict):
+                    _status, body = fault("2020", "Required param missing", "no entity in the item")
+                else:
+                    entity = ENTITIES[key.lower()]
+                    chosen = self.faults.take(company.realm_id, entity, True, _ITEM_FAULTS)
+                    if chosen is not None and chosen.kind == "slow":
+                        delay = max(delay, chosen.delay_s)
+                    operation = str(item.get("operation", ""))
+                    _status, body = self._item(
                         company,
-                        ENTITIES[key.lower()],
+                        entity,
                         dict(item[key]),
                         operation if operation in ("delete", "void") else "",
-                        None,
+                        chosen,
                     )
-            body.pop("time", None)
-            answers.append({"bId": b_id, **body})
-        return 200, {"BatchItemResponse": answers, "time": now_text(datetime.now(UTC))}
+                    stored = body.get(entity)
+                    if _status == 200 and isinstance(stored, dict) and not item[key].get("Id"):
+                        company.unseen.add(str(stored.get("Id")))
+                        written.append((entity, stored))
+                body.pop("time", None)
+                answers.append({"bId": b_id, **body})
+        finally:
+            company.unseen = set()
+        answer = (200, {"BatchItemResponse": answers, "time": now_text(datetime.now(UTC))})
+        return answer, written, delay
+
+    def _item(
+        self,
+        company: Company,
+        entity: str,
+        body: dict[str, Any],
+        operation: str,
+        chosen: Fault | None,
+    ) -> Answer:
+        if chosen is not None and chosen.kind == "throttle":
+            status, answer = _throttled(chosen.retry_after_s)[:2]
+            return status, answer
+        if chosen is not None and chosen.kind == "server_error":
+            return fault(
+                "10000",
+                "An application error has occurred while processing your request",
+                "System Failure Error",
+                kind="SystemFault",
+                status=500,
+            )
+        return self._write(company, entity, body, operation, chosen)
 
     # -- webhooks -------------------------------------------------------------------------
 

@@ -17,8 +17,9 @@ from confluent_kafka import Consumer, TopicPartition
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from connectors.kafka import RecordProducer, ensure_topics
+from connectors.kafka import CommandQueue, DeliveryFailed, RecordProducer, ensure_topics
 from connectors.qbo import (
+    SENDER_GROUP,
     ClientConfig,
     OAuthApp,
     OAuthClient,
@@ -33,18 +34,23 @@ from connectors.qbo import (
     create_company,
     create_qbo_runtime,
 )
-from connectors.qbo_sandbox import QboSandbox
+from connectors.qbo_sandbox import Company, QboSandbox
 from connectors.store import Mapping, Store, upgrade
 from core.contracts import AvroCodec, validate_event
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
+from qbsync.runtime import prepare_topics, use_broker
 from tests.support.pipeline import Running, running_pipeline
+from tests.support.waiting import until
 
 __all__ = [
     "REDIRECT",
+    "NotAcknowledged",
     "QboPipeline",
     "QboWorld",
+    "SenderRig",
     "StartOnline",
+    "StartSender",
     "add_qbo_profile",
     "changes_feed",
     "cli_json",
@@ -59,6 +65,7 @@ __all__ = [
     "qbo_settings",
     "qbo_world",
     "read_topic",
+    "sender_rig",
 ]
 
 REDIRECT = "https://app.example/qbo/callback"
@@ -374,3 +381,96 @@ def dead_lettered(online: QboPipeline, entity_id: str) -> Callable[[], list[dict
         return [d for d in found if d["entity_id"] == entity_id]
 
     return poll
+
+
+@dataclass
+class SenderRig:
+    """A QBO sender alone (no worker) on real Kafka, draining one company of the QBO sandbox
+    over HTTP, connected through the OAuth flow; commands are queued by the test."""
+
+    world: QboWorld
+    settings: Settings
+    runtime: QboRuntime
+    realm_id: str
+    profile_id: str
+    codec: AvroCodec
+    queue: CommandQueue
+
+    @property
+    def sandbox(self) -> QboSandbox:
+        return self.world.sandbox
+
+    @property
+    def company(self) -> Company:
+        return self.world.sandbox.company(self.realm_id)
+
+    def send(self, *commands: dict[str, object]) -> None:
+        enqueue_commands(self.settings, self.codec, self.profile_id, list(commands))
+
+    def results(self, expected: int) -> list[dict[str, Any]]:
+        topics = self.settings.topics
+        return read_topic(
+            self.settings, self.codec, topics.results, topics.results_partitions, expected
+        )
+
+    def pending(self) -> int:
+        """Commands after the sender's committed offset (neither done nor dead-lettered)."""
+        return self.queue.pending(self.profile_id)
+
+    def drain_until_settled(self) -> None:
+        until(
+            lambda: self.pending() == 0,
+            step=self.runtime.drain_all,
+            what="the company's commands drained",
+            timeout=60,
+        )
+
+
+class NotAcknowledged:
+    """The broker does not acknowledge the first batch of results: nothing is committed,
+    as after a crash between the write and the commit."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.failed = False
+
+    def send_all(self, records: Any, *, timeout: float = 30.0) -> int:
+        if not self.failed:
+            self.failed = True
+            raise DeliveryFailed("1 record(s) unacknowledged, 0 failed", [], 1)
+        return int(self.real.send_all(records, timeout=timeout))
+
+
+@contextmanager
+def sender_rig(
+    broker: BrokerInfo, settings: Settings, realm_id: str, prepare: Callable[[Settings], None]
+) -> Iterator[SenderRig]:
+    """:class:`SenderRig` for ``realm_id``: ``prepare`` adjusts ``settings`` (QBSYNC_QBO_*)
+    before the sender is built from them."""
+    use_broker(settings, broker)
+    prepare_topics(settings)
+    with qbo_world(settings.database_url) as world:
+        world.sandbox.add_company(realm_id)
+        profile_id = add_qbo_profile(world.store, "Online Co", tenants=("t-1",))
+        connect(world, profile_id, realm_id)
+        qbo_settings(settings, world.sandbox, world.url, world.key)
+        prepare(settings)
+        runtime = create_qbo_runtime(settings, world.store)
+        queue = CommandQueue(
+            settings.kafka.client_config(),
+            group_id=SENDER_GROUP,
+            topic_for=settings.topics.commands,
+            consumers=1,
+        )
+        try:
+            yield SenderRig(world, settings, runtime, realm_id, profile_id, AvroCodec(), queue)
+        finally:
+            queue.close()
+            runtime.close()
+
+
+class StartSender(Protocol):
+    """The ``start_sender`` fixture (tests/connectors/qbo/conftest.py): :func:`sender_rig`
+    for the test module's ``REALM``; ``prepare`` sets QBSYNC_QBO_* first."""
+
+    def __call__(self, prepare: Callable[[Settings], None] = ...) -> SenderRig: ...

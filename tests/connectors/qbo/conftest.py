@@ -1,10 +1,12 @@
 """What the QBO tests share: the QBO sandbox serving one company, the test module's ``REALM``
-(with its ``START_DATE`` when the module names one), that company, and ``start_online``: the
-real worker (and gateway) on real Kafka with a QBO sender connected to that company."""
+(with its ``START_DATE`` when the module names one), that company, ``start_online``: the
+real worker (and gateway) on real Kafka with a QBO sender connected to that company, and
+``start_sender``: a QBO sender alone on real Kafka (the test queues the commands) with a
+sandbox of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -13,7 +15,14 @@ import pytest
 from connectors.qbo_sandbox import Company, QboSandbox
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from tests.support.qbo import QboPipeline, StartOnline, qbo_pipeline
+from tests.support.qbo import (
+    QboPipeline,
+    SenderRig,
+    StartOnline,
+    StartSender,
+    qbo_pipeline,
+    sender_rig,
+)
 
 
 @pytest.fixture
@@ -56,5 +65,23 @@ def start_online(
                     tenants=tenants,
                 )
             )  # fmt: skip
+
+        yield start
+
+
+def _as_is(_settings: Settings) -> None:
+    """Settings left as the rig sets them."""
+
+
+@pytest.fixture
+def start_sender(
+    broker: BrokerInfo, settings: Settings, request: pytest.FixtureRequest
+) -> Iterator[StartSender]:
+    """Starts :class:`SenderRig` for the module's ``REALM`` (``prepare`` sets QBSYNC_QBO_*
+    first); closed at the end."""
+    with ExitStack() as stack:
+
+        def start(prepare: Callable[[Settings], None] = _as_is) -> SenderRig:
+            return stack.enter_context(sender_rig(broker, settings, request.module.REALM, prepare))
 
         yield start

@@ -53,6 +53,33 @@ def test_the_501st_request_in_a_minute_waits_for_the_first_to_age_out() -> None:
     assert clock.now == pytest.approx(1061.0)
 
 
+def test_the_41st_batch_request_in_a_minute_waits_and_single_requests_do_not() -> None:
+    clock = Clock()
+    limiter = RealmLimiter(per_minute=500, clock=clock, sleep=clock.sleep)
+    for _ in range(40):
+        with limiter.slot(batch=True):
+            clock.now += 0.01
+    assert clock.slept == []
+    assert limiter.wait_s() == 0  # one request alone may go: 40 of the 500 used
+    assert limiter.wait_s(batch=True) == pytest.approx(61.0 - 0.4)
+    with limiter.slot():
+        pass
+    assert clock.slept == []
+    with limiter.slot(batch=True):
+        pass
+    # Intuit's 40 batch requests a minute, with the same headroom as the 500.
+    assert clock.now == pytest.approx(1061.0)
+
+
+def test_a_batch_request_is_one_of_the_500() -> None:
+    clock = Clock()
+    limiter = RealmLimiter(per_minute=3, clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        with limiter.slot(batch=True):
+            pass
+    assert limiter.wait_s() == pytest.approx(61.0)
+
+
 def test_retry_after_pauses_the_whole_realm() -> None:
     clock = Clock()
     limiter = RealmLimiter(clock=clock, sleep=clock.sleep)

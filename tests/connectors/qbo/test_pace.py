@@ -43,6 +43,7 @@ def test_a_realm_at_its_limit_yields_the_thread_to_another_realm(
             connect(world, profiles[realm], realm)
         qbo_settings(settings, sandbox, world.url, world.key)
         settings.qbo.sender_threads = 1
+        settings.qbo.batch_creates = False  # one request per command: the 500 a minute bind
         limits = RealmLimits(per_minute=PER_WINDOW, window_s=WINDOW_S, margin_s=WINDOW_S / 60)
         runtime = create_qbo_runtime(settings, world.store, limits=limits)
         try:

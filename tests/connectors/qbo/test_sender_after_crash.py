@@ -9,103 +9,34 @@ was never committed (the broker did not acknowledge it):
   with the code looked up afresh is settled as that second write on the re-drain (Intuit
   replays the first write's 2500 to its requestid), not failed, and written once.
 
-The sender on real Kafka against the QBO sandbox over HTTP.
-
-(The rig is this file's own until the QBO tests share one fixture in ``conftest.py``.)"""
+The sender on real Kafka against the QBO sandbox over HTTP (the shared ``start_sender`` rig of
+``conftest.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from connectors.kafka import CommandQueue, DeliveryFailed
-from connectors.qbo import (
-    SENDER_GROUP,
-    QboEntityRequest,
-    QboOperation,
-    QboRuntime,
-    create_qbo_runtime,
-)
+from connectors.qbo import QboEntityRequest, QboOperation
 from connectors.qbo_sandbox import Company
 from core.contracts import AvroCodec
-from core.settings import Settings
 from core.status import Status
-from qbsync.brokers import BrokerInfo
-from qbsync.runtime import prepare_topics, use_broker
 from tests.support.qbo import (
-    QboWorld,
-    add_qbo_profile,
-    connect,
+    NotAcknowledged,
+    SenderRig,
+    StartSender,
     enqueue_commands,
     qbo_command,
-    qbo_settings,
-    qbo_world,
-    read_topic,
 )
-from tests.support.waiting import until
 
 REALM = "1234500019"
 DAY = "2026-03-02"
 
 
-@dataclass
-class Rig:
-    world: QboWorld
-    settings: Settings
-    runtime: QboRuntime
-    profile_id: str
-    queue: CommandQueue
-
-    @property
-    def company(self) -> Company:
-        return self.world.sandbox.company(REALM)
-
-    def results(self, expected: int) -> list[dict[str, Any]]:
-        topics = self.settings.topics
-        return read_topic(
-            self.settings, AvroCodec(), topics.results, topics.results_partitions, expected
-        )
-
-
 @pytest.fixture
-def rig(broker: BrokerInfo, settings: Settings) -> Iterator[Rig]:
-    use_broker(settings, broker)
-    prepare_topics(settings)
-    with qbo_world(settings.database_url) as world:
-        world.sandbox.add_company(REALM)
-        profile_id = add_qbo_profile(world.store, "Online Co", tenants=("t-1",))
-        connect(world, profile_id, REALM)
-        qbo_settings(settings, world.sandbox, world.url, world.key)
-        runtime = create_qbo_runtime(settings, world.store)
-        queue = CommandQueue(
-            settings.kafka.client_config(),
-            group_id=SENDER_GROUP,
-            topic_for=settings.topics.commands,
-            consumers=1,
-        )
-        try:
-            yield Rig(world, settings, runtime, profile_id, queue)
-        finally:
-            queue.close()
-            runtime.close()
-
-
-class NotAcknowledged:
-    """The broker does not acknowledge the first batch of results: nothing is committed,
-    as after a crash between the write and the commit."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.failed = False
-
-    def send_all(self, records: Any, *, timeout: float = 30.0) -> int:
-        if not self.failed:
-            self.failed = True
-            raise DeliveryFailed("1 record(s) unacknowledged, 0 failed", [], 1)
-        return int(self.real.send_all(records, timeout=timeout))
+def rig(start_sender: StartSender) -> SenderRig:
+    return start_sender()
 
 
 def activity(employee_id: str, hours: int) -> dict[str, Any]:
@@ -120,7 +51,7 @@ def activity(employee_id: str, hours: int) -> dict[str, Any]:
     }
 
 
-def time_entry(rig: Rig, employee_id: str, hours: int) -> dict[str, object]:
+def time_entry(rig: SenderRig, employee_id: str, hours: int) -> dict[str, object]:
     request = QboEntityRequest(
         QboOperation.CREATE, "TimeActivity", activity(employee_id, hours), ("day-limit",)
     )
@@ -133,16 +64,11 @@ def employee(company: Company) -> str:
     return str(made["Employee"]["Id"])
 
 
-def drain_until_settled(rig: Rig) -> None:
-    until(
-        lambda: rig.queue.pending(rig.profile_id) == 0,
-        step=rig.runtime.drain_all,
-        what="the company's commands drained",
-        timeout=60,
-    )
+def drain_until_settled(rig: SenderRig) -> None:
+    rig.drain_until_settled()
 
 
-def test_an_entry_written_before_a_crash_is_not_counted_twice_in_its_day(rig: Rig) -> None:
+def test_an_entry_written_before_a_crash_is_not_counted_twice_in_its_day(rig: SenderRig) -> None:
     worker = employee(rig.company)
     # 16 hours: fine alone, over 24 with itself counted twice.
     enqueue_commands(rig.settings, AvroCodec(), rig.profile_id, [time_entry(rig, worker, 16)])
@@ -160,7 +86,7 @@ def test_an_entry_written_before_a_crash_is_not_counted_twice_in_its_day(rig: Ri
     assert [a["Id"] for a in rig.company.all("TimeActivity")] == [written["Id"]]
 
 
-def test_an_identical_entry_made_by_someone_else_is_not_taken_for_its_own(rig: Rig) -> None:
+def test_an_identical_entry_made_by_someone_else_is_not_taken_for_its_own(rig: SenderRig) -> None:
     worker = employee(rig.company)
     enqueue_commands(rig.settings, AvroCodec(), rig.profile_id, [time_entry(rig, worker, 16)])
     # Someone enters the same 16 hours in QBO after the command was queued.
@@ -175,7 +101,7 @@ def test_an_identical_entry_made_by_someone_else_is_not_taken_for_its_own(rig: R
     assert [a["Id"] for a in rig.company.all("TimeActivity")] == [theirs["TimeActivity"]["Id"]]
 
 
-def invoice(rig: Rig, entity_id: str, customer_id: str) -> dict[str, object]:
+def invoice(rig: SenderRig, entity_id: str, customer_id: str) -> dict[str, object]:
     line = {
         "Amount": 100.0,
         "DetailType": "SalesItemLineDetail",
@@ -186,7 +112,7 @@ def invoice(rig: Rig, entity_id: str, customer_id: str) -> dict[str, object]:
     return qbo_command(rig.profile_id, "invoice", entity_id, request)
 
 
-def test_a_write_sent_again_after_a_stale_name_is_settled_after_a_crash(rig: Rig) -> None:
+def test_a_write_sent_again_after_a_stale_name_is_settled_after_a_crash(rig: SenderRig) -> None:
     company = rig.company
     gst = company.add_tax_code("GST")
     status, made = company.create("Customer", {"DisplayName": "Harbor Dental"})

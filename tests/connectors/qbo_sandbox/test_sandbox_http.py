@@ -197,6 +197,61 @@ def test_batch_and_its_item_limit(api: Api) -> None:
     assert "at most 30" in body["Fault"]["Error"][0]["Detail"]
 
 
+def test_a_batch_requestid_replays_the_first_answer(api: Api, sandbox: QboSandbox) -> None:
+    items = [
+        {"bId": "0", "operation": "create", "Customer": {"DisplayName": "Replay A"}},
+        {"bId": "1", "operation": "create", "Customer": {"DisplayName": "Replay B"}},
+    ]
+    rid = "0b8f6a4e-4c4e-5d7a-9b59-0c5e6f1d2a3b"  # 36 characters: Intuit's most for a batch
+    status, first = api.post("batch", {"BatchItemRequest": items}, requestid=rid)
+    assert status == 200
+    # The same requestid again, even with more items: the first answer, nothing written.
+    more = [*items, {"bId": "2", "operation": "create", "Customer": {"DisplayName": "C"}}]
+    status, again = api.post("batch", {"BatchItemRequest": more}, requestid=rid)
+    assert status == 200
+    assert again["BatchItemResponse"] == first["BatchItemResponse"]
+    assert sorted(c["DisplayName"] for c in sandbox.company(REALM).all("Customer")) == [
+        "Replay A",
+        "Replay B",
+    ]
+    status, body = api.post("batch", {"BatchItemRequest": items}, requestid=rid + "x")
+    assert (status, code(body)) == (400, "2020")  # 37 characters
+    long_bid = [{"bId": "b" * 11, "Customer": {"DisplayName": "Long"}}]
+    status, body = api.post("batch", {"BatchItemRequest": long_bid}, requestid="r-long")
+    assert (status, code(body)) == (400, "2020")  # a bId over 10 with a requestid
+
+
+def test_a_batch_item_does_not_see_what_an_earlier_item_created(api: Api) -> None:
+    _status, made = api.post("customer", {"DisplayName": "Parent"})
+    parent = made["Customer"]["Id"]
+    # Ids are one counter: the next record created gets the next number.
+    upcoming = str(int(parent) + 1)
+
+    def job(name: str, parent_id: str) -> dict[str, Any]:
+        return {"DisplayName": name, "Job": True, "ParentRef": {"value": parent_id}}
+
+    status, body = api.post(
+        "batch",
+        {
+            "BatchItemRequest": [
+                {"bId": "p", "operation": "create", "Customer": {"DisplayName": "Parent 2"}},
+                {"bId": "seen", "operation": "create", "Customer": job("Child", parent)},
+                {"bId": "unseen", "operation": "create", "Customer": job("Orphan", upcoming)},
+            ]
+        },
+    )
+    assert status == 200
+    answers = {a["bId"]: a for a in body["BatchItemResponse"]}
+    assert answers["p"]["Customer"]["Id"] == upcoming
+    # A parent from an earlier request is seen; one created in the same batch is not
+    # (Intuit: items do not see what earlier items of the same payload created).
+    assert answers["seen"]["Customer"]["ParentRef"]["value"] == parent
+    assert answers["unseen"]["Fault"]["Error"][0]["code"] == "2500"
+    # Afterwards it is an ordinary record.
+    status, body = api.post("customer", job("Later", upcoming))
+    assert status == 200
+
+
 def test_cdc_returns_changes_and_deletions_since(api: Api) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
     _, customer = api.post("customer", {"DisplayName": "Changed"})
