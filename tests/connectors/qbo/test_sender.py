@@ -5,75 +5,32 @@ revoked connection; nothing is committed past work that was not done."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from connectors.kafka import CommandQueue, DeliveryFailed
+from connectors.kafka import DeliveryFailed
 from connectors.qbo import (
-    SENDER_GROUP,
     QboEntityRequest,
     QboOperation,
-    QboRuntime,
-    create_qbo_runtime,
 )
-from connectors.qbo_sandbox import Fault, QboSandbox
+from connectors.qbo_sandbox import Fault
 from core.conflicts import CONFLICT
-from core.contracts import AvroCodec
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
-from qbsync.runtime import prepare_topics, use_broker
 from tests.support.qbo import (
-    QboWorld,
+    SenderRig,
     add_qbo_profile,
     connect,
     enqueue_commands,
     qbo_command,
-    qbo_settings,
-    qbo_world,
     read_topic,
+    sender_rig,
 )
 from tests.support.waiting import until
 
 REALM = "1234500001"
-
-
-@dataclass
-class Rig:
-    world: QboWorld
-    settings: Settings
-    runtime: QboRuntime
-    profile_id: str
-    codec: AvroCodec
-    queue: CommandQueue
-
-    @property
-    def sandbox(self) -> QboSandbox:
-        return self.world.sandbox
-
-    def send(self, *commands: dict[str, Any]) -> None:
-        enqueue_commands(self.settings, self.codec, self.profile_id, list(commands))
-
-    def results(self, expected: int) -> list[dict[str, Any]]:
-        topics = self.settings.topics
-        return read_topic(
-            self.settings, self.codec, topics.results, topics.results_partitions, expected
-        )
-
-    def pending(self) -> int:
-        """Commands after the sender's committed offset (what is neither done nor
-        dead-lettered)."""
-        return self.queue.pending(self.profile_id)
-
-    def drain_until_empty(self) -> None:
-        until(
-            lambda: self.pending() == 0,
-            step=self.runtime.drain_all,
-            what="the company's commands drained",
-            timeout=60,
-        )
 
 
 def customer(name: str) -> QboEntityRequest:
@@ -81,33 +38,18 @@ def customer(name: str) -> QboEntityRequest:
 
 
 @pytest.fixture
-def rig(broker: BrokerInfo, settings: Settings) -> Iterator[Rig]:
-    use_broker(settings, broker)
-    prepare_topics(settings)
-    with qbo_world(settings.database_url) as world:
-        world.sandbox.add_company(REALM)
-        profile_id = add_qbo_profile(world.store, "Online Co", tenants=("t-1",))
-        connect(world, profile_id, REALM)
-        qbo_settings(settings, world.sandbox, world.url, world.key)
-        settings.qbo.timeout_s = 1.0
-        runtime = create_qbo_runtime(settings, world.store)
-        queue = CommandQueue(
-            settings.kafka.client_config(),
-            group_id=SENDER_GROUP,
-            topic_for=settings.topics.commands,
-            consumers=1,
-        )
-        try:
-            yield Rig(world, settings, runtime, profile_id, AvroCodec(), queue)
-        finally:
-            queue.close()
-            runtime.close()
+def rig(broker: BrokerInfo, settings: Settings) -> Iterator[SenderRig]:
+    def prepare(prepared: Settings) -> None:
+        prepared.qbo.timeout_s = 1.0
+
+    with sender_rig(broker, settings, REALM, prepare) as made:
+        yield made
 
 
-def test_customers_then_invoices_land_exactly_once(rig: Rig) -> None:
+def test_customers_then_invoices_land_exactly_once(rig: SenderRig) -> None:
     names = ["Ada", "Grace", "Edsger"]
     rig.send(*(qbo_command(rig.profile_id, "customer", f"c-{n}", customer(n)) for n in names))
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     results = rig.results(3)
     assert sorted(r["entity_id"] for r in results) == ["c-Ada", "c-Edsger", "c-Grace"]
     assert {(r["api"], r["status_code"], r["status_severity"]) for r in results} == {
@@ -136,7 +78,7 @@ def test_customers_then_invoices_land_exactly_once(rig: Rig) -> None:
         for n in ("Ada", "Grace")
     ]
     rig.send(*invoices)
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     results = rig.results(5)
     assert len(results) == 5
     invoice_results = [r for r in results if r["entity"] == "invoice"]
@@ -149,11 +91,11 @@ def test_customers_then_invoices_land_exactly_once(rig: Rig) -> None:
     assert writes == ["batch", "batch"]
 
 
-def test_a_write_retried_after_a_timeout_is_applied_once(rig: Rig) -> None:
+def test_a_write_retried_after_a_timeout_is_applied_once(rig: SenderRig) -> None:
     # Intuit does the work, but answers after the client gave up (time-out 1 s).
     rig.sandbox.inject(REALM, Fault("slow", entity="Customer", delay_s=2.5))
     rig.send(qbo_command(rig.profile_id, "customer", "c-1", customer("Slow Co")))
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     (result,) = rig.results(1)
     assert result["status_code"] == 0
     assert [c["DisplayName"] for c in rig.sandbox.company(REALM).all("Customer")] == ["Slow Co"]
@@ -166,10 +108,10 @@ def test_a_write_retried_after_a_timeout_is_applied_once(rig: Rig) -> None:
     assert result["qb_id"] == rig.sandbox.company(REALM).all("Customer")[0]["Id"]
 
 
-def test_a_429_is_waited_out_as_retry_after_says(rig: Rig) -> None:
+def test_a_429_is_waited_out_as_retry_after_says(rig: SenderRig) -> None:
     rig.sandbox.inject(REALM, Fault("throttle", retry_after_s=2))
     rig.send(qbo_command(rig.profile_id, "customer", "c-1", customer("Patient Co")))
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     (result,) = rig.results(1)
     assert result["status_code"] == 0
     statuses = [(r[3], r[4]) for r in rig.sandbox.requests if r[1] == "POST"]
@@ -178,9 +120,9 @@ def test_a_429_is_waited_out_as_retry_after_says(rig: Rig) -> None:
     assert len(rig.sandbox.company(REALM).all("Customer")) == 1
 
 
-def test_a_stale_sync_token_is_reread_and_decided_by_the_overwrite_rule(rig: Rig) -> None:
+def test_a_stale_sync_token_is_reread_and_decided_by_the_overwrite_rule(rig: SenderRig) -> None:
     rig.send(qbo_command(rig.profile_id, "customer", "c-1", customer("Stale Co")))
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     (created,) = rig.results(1)
     qb_id = created["qb_id"]
     company = rig.sandbox.company(REALM)
@@ -201,10 +143,10 @@ def test_a_stale_sync_token_is_reread_and_decided_by_the_overwrite_rule(rig: Rig
 
     # "always": QBO's newer change stands; the app's is not written.
     rig.send(update("from the app, older", "always", datetime.now(UTC) - timedelta(hours=1)))
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     # One-way (no policy): the app's version is sent again with the current SyncToken.
     rig.send(update("from the app", None, datetime.now(UTC)))
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     results = rig.results(3)
     kept, written = results[1], results[2]
     assert (kept["status_code"], kept["edit_sequence"]) == (CONFLICT, "1")
@@ -213,12 +155,12 @@ def test_a_stale_sync_token_is_reread_and_decided_by_the_overwrite_rule(rig: Rig
     assert company.all("Customer")[0]["Notes"] == "from the app"
 
 
-def test_permanent_faults_become_error_results_and_are_committed(rig: Rig) -> None:
+def test_permanent_faults_become_error_results_and_are_committed(rig: SenderRig) -> None:
     rig.send(
         qbo_command(rig.profile_id, "customer", "c-1", customer("Twin")),
         qbo_command(rig.profile_id, "customer", "c-2", customer("twin")),
     )
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     ok, duplicate = sorted(rig.results(2), key=lambda r: str(r["entity_id"]))
     assert ok["status_code"] == 0
     assert (duplicate["status_code"], duplicate["status_severity"]) == (6240, "Error")
@@ -241,7 +183,7 @@ class FailingOnce:
 
 
 def test_a_broker_hiccup_before_the_commit_loses_nothing_and_writes_nothing_twice(
-    rig: Rig,
+    rig: SenderRig,
 ) -> None:
     rig.send(
         *(qbo_command(rig.profile_id, "customer", f"c-{n}", customer(f"Hiccup {n}")) for n in "ab")
@@ -252,14 +194,14 @@ def test_a_broker_hiccup_before_the_commit_loses_nothing_and_writes_nothing_twic
     assert report.stopped is not None
     assert "results not published" in report.stopped
     assert rig.pending() == 2  # nothing committed
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     results = rig.results(2)
     assert sorted(r["entity_id"] for r in results) == ["c-a", "c-b"]
     assert all(r["status_code"] == 0 for r in results)
     assert len(rig.sandbox.company(REALM).all("Customer")) == 2  # requestid: written once
 
 
-def test_a_revoked_connection_stops_the_company_without_losing_commands(rig: Rig) -> None:
+def test_a_revoked_connection_stops_the_company_without_losing_commands(rig: SenderRig) -> None:
     company = rig.runtime.connections.company(rig.profile_id)
     assert company is not None
     assert company.tokens is not None
@@ -277,13 +219,13 @@ def test_a_revoked_connection_stops_the_company_without_losing_commands(rig: Rig
     assert rig.runtime.drain_all() == {}  # it waits for a reconnect
 
     connect(rig.world, rig.profile_id, REALM)
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     (result,) = rig.results(1)
     assert result["status_code"] == 0
     assert [c["DisplayName"] for c in rig.sandbox.company(REALM).all("Customer")] == ["Later Co"]
 
 
-def test_an_undecodable_command_is_dead_lettered_and_passed(rig: Rig) -> None:
+def test_an_undecodable_command_is_dead_lettered_and_passed(rig: SenderRig) -> None:
     from connectors.kafka import RecordProducer, ensure_topics
 
     topic = rig.settings.topics.commands(rig.profile_id)
@@ -292,7 +234,7 @@ def test_an_undecodable_command_is_dead_lettered_and_passed(rig: Rig) -> None:
     producer.send_all([(topic, b"t-1", b"not avro")])
     producer.close()
     rig.send(qbo_command(rig.profile_id, "customer", "c-1", customer("After Junk")))
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     (letter,) = read_topic(rig.settings, rig.codec, rig.settings.topics.dead_letters, 1, 1)
     assert letter["code"] == "undecodable-command"
     assert letter["original_value"] == b"not avro"
@@ -300,7 +242,7 @@ def test_an_undecodable_command_is_dead_lettered_and_passed(rig: Rig) -> None:
     assert result["entity_id"] == "c-1"
 
 
-def test_a_throttled_company_does_not_hold_up_another(rig: Rig) -> None:
+def test_a_throttled_company_does_not_hold_up_another(rig: SenderRig) -> None:
     other_realm = "1234500002"
     rig.sandbox.add_company(other_realm)
     other = add_qbo_profile(rig.world.store, "Other Co", tenants=("t-2",))
@@ -313,7 +255,7 @@ def test_a_throttled_company_does_not_hold_up_another(rig: Rig) -> None:
         other,
         [qbo_command(other, "customer", "c-2", customer("Free Co"), tenant_id="t-2")],
     )
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     until(lambda: rig.queue.pending(other) == 0, step=rig.runtime.drain_all, what="other done")
     written = {
         realm: at
@@ -326,7 +268,7 @@ def test_a_throttled_company_does_not_hold_up_another(rig: Rig) -> None:
     assert written[REALM] >= throttled_at + 5
 
 
-def test_an_oauth_outage_during_a_refresh_stops_the_drain_and_loses_nothing(rig: Rig) -> None:
+def test_an_oauth_outage_during_a_refresh_stops_the_drain_and_loses_nothing(rig: SenderRig) -> None:
     rig.sandbox.inject(REALM, Fault("expired_token"))  # the next write needs a refresh
     rig.sandbox.oauth_outages = 1  # ... and Intuit's token endpoint is down once
     rig.send(qbo_command(rig.profile_id, "customer", "c-1", customer("Outage Co")))
@@ -340,13 +282,13 @@ def test_an_oauth_outage_during_a_refresh_stops_the_drain_and_loses_nothing(rig:
     assert company is not None
     assert company.status == "connected"  # not a revocation: nobody has to reconnect
 
-    rig.drain_until_empty()  # the lease was given back: the next drain refreshes
+    rig.drain_until_settled()  # the lease was given back: the next drain refreshes
     (result,) = rig.results(1)
     assert result["status_code"] == 0
     assert len(rig.sandbox.company(REALM).all("Customer")) == 1
 
 
-def test_match_existing_adopts_what_the_bookkeeper_entered_in_qbo(rig: Rig) -> None:
+def test_match_existing_adopts_what_the_bookkeeper_entered_in_qbo(rig: SenderRig) -> None:
     company = rig.sandbox.company(REALM)
     status, body = company.create("Customer", {"DisplayName": "O'Brien & Sons"})
     assert status == 200
@@ -370,7 +312,7 @@ def test_match_existing_adopts_what_the_bookkeeper_entered_in_qbo(rig: Rig) -> N
     )
     adopt_customer["match_existing"] = adopt_invoice["match_existing"] = True
     rig.send(adopt_customer, adopt_invoice)
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     by_entity = {r["entity"]: r for r in rig.results(2)}
     assert (by_entity["customer"]["status_code"], by_entity["customer"]["qb_id"]) == (
         0,
@@ -387,7 +329,7 @@ def test_match_existing_adopts_what_the_bookkeeper_entered_in_qbo(rig: Rig) -> N
     assert [r[3] for r in rig.sandbox.requests if r[1] == "POST"] == [400]
 
 
-def test_a_record_created_again_after_a_hiccup_is_written_once(rig: Rig) -> None:
+def test_a_record_created_again_after_a_hiccup_is_written_once(rig: SenderRig) -> None:
     """ENSURE of a bill QBO lost, and an update answered 610: each record is created again,
     and a re-drain after the results were not published (nothing committed) answers from
     the first write (its own requestid) instead of creating a second one."""
@@ -420,7 +362,7 @@ def test_a_record_created_again_after_a_hiccup_is_written_once(rig: Rig) -> None
     report = rig.runtime.drain_all()[rig.profile_id]
     assert report.stopped is not None
     assert rig.pending() == 2  # nothing committed
-    rig.drain_until_empty()
+    rig.drain_until_settled()
     by_entity = {r["entity"]: r for r in rig.results(2)}
     (bill,) = company.all("Bill")
     (customer,) = company.all("Customer")
