@@ -69,6 +69,16 @@ def test_a_project_income_account_is_a_setting_checked_when_set() -> None:
         assert "full name" in said, said  # what to give instead
 
 
+def make_accounts(company: Company, kind: str, *names: str) -> dict[str, str]:
+    """Accounts of ``kind`` made in the QBO company before the run: name -> Id."""
+    accounts = {}
+    for name in names:
+        status, made = company.create("Account", {"Name": name, "AccountType": kind})
+        assert status == 200
+        accounts[name] = made["Account"]["Id"]
+    return accounts
+
+
 def invoice(entity_id: str, project: str) -> dict[str, Any]:
     return event(
         "invoice",
@@ -90,11 +100,7 @@ def test_a_projects_invoices_book_to_its_income_account_through_a_project_item(
     start_online: StartOnline,
 ) -> None:
     settings.qbo.read_entities = ""  # writes only
-    accounts = {}
-    for name in ("Consulting Income", "Clinic Income"):
-        status, made = company.create("Account", {"Name": name, "AccountType": "Income"})
-        assert status == 200
-        accounts[name] = made["Account"]["Id"]
+    accounts = make_accounts(company, "Income", "Consulting Income", "Clinic Income")
     online = start_online()
     publish, drain, synced = online.publish, online.drain, online.synced
     store = online.run.store
@@ -175,11 +181,7 @@ def test_a_projects_bill_lines_go_to_its_expense_account(
     start_online: StartOnline,
 ) -> None:
     settings.qbo.read_entities = ""  # writes only
-    accounts = {}
-    for name in ("Freight In", "Clinic Job Costs"):
-        status, made = company.create("Account", {"Name": name, "AccountType": "Expense"})
-        assert status == 200
-        accounts[name] = made["Account"]["Id"]
+    accounts = make_accounts(company, "Expense", "Freight In", "Clinic Job Costs")
     online = start_online()
     publish, drain, synced = online.publish, online.drain, online.synced
     store = online.run.store
