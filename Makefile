@@ -31,6 +31,7 @@ faults: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python docs/codemap.py --check
 
 format: $(STAMP)
 	$(BIN)/ruff format .
