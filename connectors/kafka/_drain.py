@@ -37,7 +37,12 @@ Outgoing = tuple[str, bytes | None, bytes]
 class CommandSource(Protocol):
     """A company's command topic read at the committed offset (:class:`CommandQueue`)."""
 
-    def fetch(self, profile_id: str, max_count: int, max_bytes: int) -> list[QueuedCommand]: ...
+    def fetch(
+        self, profile_id: str, max_count: int, max_bytes: int, *, start: int | None = None
+    ) -> list[QueuedCommand]:
+        """``start``: the committed offset, if the caller committed it itself while holding
+        the company's lease (saves asking the broker for it)."""
+        ...
 
     def commit(self, profile_id: str, next_offset: int) -> None: ...
 
@@ -98,8 +103,10 @@ class CompanyDrain:
         self._sink = sink
         self._codec = codec
 
-    def fetch(self, profile_id: str) -> list[QueuedCommand]:
-        return self._commands.fetch(profile_id, self.config.batch_size, self.config.batch_max_bytes)
+    def fetch(self, profile_id: str, start: int | None = None) -> list[QueuedCommand]:
+        return self._commands.fetch(
+            profile_id, self.config.batch_size, self.config.batch_max_bytes, start=start
+        )
 
     def read(self, profile_id: str, item: QueuedCommand) -> Command | DeadLetter:
         """The command in ``item``, or its dead letter when it cannot be read."""

@@ -230,7 +230,12 @@ class WebConnectorGateway:
             # Everything was found in QuickBooks already: settle and go on.
             self._settler.settle(session.profile_id, flight)
             self._write(key, self._config.session_ttl, in_flight=None)
-        taken = self._take(key, session.profile_id, frozenset(session.failed_keys or []))
+            start: int | None = flight.next_offset
+        else:
+            start = None
+        taken = self._take(
+            key, session.profile_id, frozenset(session.failed_keys or []), start=start
+        )
         if taken.gone:
             return ""
         if taken.flight is None:
@@ -263,14 +268,18 @@ class WebConnectorGateway:
         profile_id: str,
         failed_keys: frozenset[str],
         settle: Mapping[str, Any] | None = None,
+        *,
+        start: int | None = None,
     ) -> _Taken:
         """The next batch for QuickBooks, planned, not yet written. Batches that settle here
         without QuickBooks (all blocked or undecodable) are settled on the way, each with
         its own write of the failed keys (as a batch's settle, with ``settle``: the counts
-        of the batch QuickBooks answered, if any), at most _LOCAL_BATCHES."""
+        of the batch QuickBooks answered, if any), at most _LOCAL_BATCHES. ``start``: the
+        offset this session has just committed (it holds the file's lease, so it is the
+        group's), which spares the broker round trip that would ask it."""
         keys = failed_keys
         for _ in range(_LOCAL_BATCHES):
-            queued = self._drain.fetch(profile_id)
+            queued = self._drain.fetch(profile_id, start)
             if not queued:
                 return _Taken(None, 0, keys)
             profile = self._store.profile(profile_id)
@@ -290,6 +299,7 @@ class WebConnectorGateway:
                 self._settler.settle(profile_id, batch.flight)
             else:
                 self._drain.commit(profile_id, batch.flight.next_offset)
+            start = batch.flight.next_offset
             self._write(
                 key,
                 self._config.session_ttl,
@@ -344,7 +354,7 @@ class WebConnectorGateway:
         # marked sent here, served by the next sendRequestXML without a write.
         settle: dict[str, Any] = {"settled": done, "failed": total_failed, "last_error": None}
         taken = (
-            self._stage(key, session.profile_id, failed_keys, settle)
+            self._stage(key, session.profile_id, failed_keys, settle, flight.next_offset)
             if flight is not None
             else _Taken(None, 0, failed_keys)
         )
@@ -378,14 +388,19 @@ class WebConnectorGateway:
         return progress
 
     def _stage(
-        self, key: str, profile_id: str, failed_keys: frozenset[str], settle: Mapping[str, Any]
+        self,
+        key: str,
+        profile_id: str,
+        failed_keys: frozenset[str],
+        settle: Mapping[str, Any],
+        committed: int,
     ) -> _Taken:
         """The next batch, to be written with the settle of the one answered. Staging is
         only a saving: if reading the next batch fails (the broker, the store), the settle
         is written alone and the next sendRequestXML reads the batch itself, so a settled
         batch never becomes an unknown outcome for it."""
         try:
-            return self._take(key, profile_id, failed_keys, settle)
+            return self._take(key, profile_id, failed_keys, settle, start=committed)
         except Exception as error:  # the settle above stands; the next call reads again
             log.warning(
                 "next batch not staged",

@@ -41,7 +41,9 @@ class Pending:
     def pending(self, profile_id: str) -> int:
         return 1
 
-    def fetch(self, profile_id: str, max_count: int, max_bytes: int) -> list[Any]:
+    def fetch(
+        self, profile_id: str, max_count: int, max_bytes: int, *, start: int | None = None
+    ) -> list[Any]:
         return []
 
     def commit(self, profile_id: str, next_offset: int) -> None:
