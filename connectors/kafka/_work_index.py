@@ -138,16 +138,6 @@ class WorkIndex:
             start, high = self._bounds.get(topic, (0, 0))
             return max(0, high - start)
 
-    def high(self, topic: str) -> int | None:
-        """``topic``'s high watermark as of the last refresh (or of this process's own
-        commits past it); None when the index is not fresh enough or does not know it.
-        Watermarks only grow, so a record below this one is known to exist."""
-        with self._lock:
-            if self._refreshed_at is None or self._clock() - self._refreshed_at > self._max_age_s:
-                return None
-            bounds = self._bounds.get(topic)
-            return None if bounds is None else bounds[1]
-
     def settled(self, topic: str, next_offset: int) -> None:
         """The gateway committed ``next_offset`` on ``topic``: remember it at once."""
         with self._lock:

@@ -1,6 +1,6 @@
 """A session's next batch on the real broker: read from the offset the session committed
-itself, with the watermark from the work index when it already shows the commands, and the
-broker asked again when it does not (a session never ends early on the index's word)."""
+itself, without asking the group's committed offset again; the watermark is still asked
+(that request is what makes a pooled consumer learn the partition's leader)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
-from connectors.kafka import CommandQueue, RecordProducer, WorkIndex, ensure_topics
+from connectors.kafka import CommandQueue, RecordProducer, ensure_topics
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
 from qbsync.runtime import use_broker
@@ -58,7 +58,7 @@ def _counting(queue: CommandQueue) -> Iterator[list[str]]:
         queue._borrow = borrow  # type: ignore[method-assign]
 
 
-def test_the_next_batch_of_a_session_costs_one_fetch(
+def test_the_next_batch_of_a_session_does_not_ask_the_committed_offset(
     broker: BrokerInfo, settings: Settings
 ) -> None:
     use_broker(settings, broker)
@@ -68,12 +68,8 @@ def test_the_next_batch_of_a_session_costs_one_fetch(
     topic = f"{prefix}file"
     ensure_topics(config, {topic: 1})
     _produce(config, topic, 0, 60)
-    index = WorkIndex(config, group_id=group, topic_prefix=prefix)
-    queue = CommandQueue(
-        config, group_id=group, topic_for=lambda file: f"{prefix}{file}", index=index
-    )
+    queue = CommandQueue(config, group_id=group, topic_for=lambda file: f"{prefix}{file}")
     try:
-        index.refresh()
         # A session's first batch asks the group's offset (another replica may have
         # committed since) and the watermark, as before.
         with _counting(queue) as asked:
@@ -82,21 +78,19 @@ def test_the_next_batch_of_a_session_costs_one_fetch(
         assert asked == ["get_watermark_offsets", "committed"]
         queue.commit("file", 25)
 
-        # The next batches: the session committed the offset itself and the index shows
-        # commands past it: no question to the broker but the fetch.
+        # The next batches: the session committed the offset itself.
         with _counting(queue) as asked:
             second = queue.fetch("file", 25, 1 << 20, start=25)
         assert [c.offset for c in second] == list(range(25, 50))
-        assert asked == []
+        assert asked == ["get_watermark_offsets"]
         queue.commit("file", 50)
         with _counting(queue) as asked:
             third = queue.fetch("file", 25, 1 << 20, start=50)
         assert [c.value for c in third] == [f"command {i}".encode() for i in range(50, 60)]
-        assert asked == []
+        assert asked == ["get_watermark_offsets"]
         queue.commit("file", 60)
 
-        # Commands written after the index's last refresh: the index shows nothing past
-        # 60, so the broker's watermark is asked (never the group's offset) and they are read.
+        # Commands written since are found (the watermark is the broker's, asked each time).
         _produce(config, topic, 60, 5)
         with _counting(queue) as asked:
             late = queue.fetch("file", 25, 1 << 20, start=60)
@@ -109,4 +103,3 @@ def test_the_next_batch_of_a_session_costs_one_fetch(
         assert [c.offset for c in queue.fetch("file", 25, 1 << 20)] == list(range(60, 65))
     finally:
         queue.close()
-        index.close()
