@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from connectors.kafka import DeliveryFailed
 from connectors.qbo import (
     QboEntityRequest,
     QboOperation,
@@ -20,6 +19,7 @@ from core.conflicts import CONFLICT
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
 from tests.support.qbo import (
+    NotAcknowledged,
     SenderRig,
     add_qbo_profile,
     connect,
@@ -168,27 +168,13 @@ def test_permanent_faults_become_error_results_and_are_committed(rig: SenderRig)
     assert rig.pending() == 0
 
 
-class FailingOnce:
-    """The broker does not acknowledge the first batch of results (a hiccup)."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.failed = False
-
-    def send_all(self, records: Any, *, timeout: float = 30.0) -> int:
-        if not self.failed:
-            self.failed = True
-            raise DeliveryFailed("1 record(s) unacknowledged, 0 failed", [], 1)
-        return int(self.real.send_all(records, timeout=timeout))
-
-
 def test_a_broker_hiccup_before_the_commit_loses_nothing_and_writes_nothing_twice(
     rig: SenderRig,
 ) -> None:
     rig.send(
         *(qbo_command(rig.profile_id, "customer", f"c-{n}", customer(f"Hiccup {n}")) for n in "ab")
     )
-    sink = FailingOnce(rig.runtime.sink)
+    sink = NotAcknowledged(rig.runtime.sink)
     rig.runtime.sender._sink = sink  # the sender's seam, as the factory wires it
     report = rig.runtime.drain_all()[rig.profile_id]
     assert report.stopped is not None
@@ -357,7 +343,7 @@ def test_a_record_created_again_after_a_hiccup_is_written_once(rig: SenderRig) -
         qbo_command(rig.profile_id, "bill", "b-9", ensure),
         qbo_command(rig.profile_id, "customer", "c-1", update),
     )
-    sink = FailingOnce(rig.runtime.sink)
+    sink = NotAcknowledged(rig.runtime.sink)
     rig.runtime.sender._sink = sink  # the sender's seam, as the factory wires it
     report = rig.runtime.drain_all()[rig.profile_id]
     assert report.stopped is not None
