@@ -236,10 +236,12 @@ class AsyncProducer:
                 self._settled(topic, acknowledged, count)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop serving reports, deliver what is queued, release the client."""
+        """Stop serving reports, deliver what is queued, release the client: all within
+        ``timeout`` (the reports' thread and the flush share it)."""
+        deadline = time.monotonic() + timeout
         self._closing.set()
         self._thread.join(timeout)
-        self._producer.flush(timeout)
+        self._producer.flush(max(0.0, deadline - time.monotonic()))
         self._producer.close()
 
 
