@@ -97,6 +97,7 @@ class Holder:
 
 
 Row = TypeVar("Row", bound=Base)
+T = TypeVar("T")
 
 
 class StoreError(QbsyncError):
@@ -126,14 +127,21 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices of at most 500: the store's batch look-ups send one ``IN`` list
+    per slice, which keeps every statement under SQLite's and psycopg's parameter limits."""
+    for start in range(0, len(values), 500):
+        yield values[start : start + 500]
+
+
 def _rows(session: Session, model: type[Row], keys: Iterable[tuple[Any, ...]]) -> dict[Any, Row]:
     """The rows with these primary keys, by key, in one query per 500: a batch's upserts
     then cost a query per 500 rows instead of one per row (``session.get`` each)."""
     columns = model.__mapper__.primary_key
     wanted = sorted(set(keys))
     found: dict[Any, Row] = {}
-    for start in range(0, len(wanted), 500):
-        query = select(model).where(tuple_(*columns).in_(wanted[start : start + 500]))
+    for chunk in _chunks(wanted):
+        query = select(model).where(tuple_(*columns).in_(chunk))
         for row in session.scalars(query):
             found[inspect(row).identity] = row
     return found
@@ -162,8 +170,8 @@ def _others(session: Session, tenant_ids: Sequence[str]) -> dict[str, set[str]]:
     """The other tenants of each tenant's company file (unknown tenants are absent), in one
     query per 500 tenants."""
     profiles: dict[str, str] = {}
-    for start in range(0, len(tenant_ids), 500):
-        mine = select(Tenant.profile_id).where(Tenant.id.in_(tenant_ids[start : start + 500]))
+    for chunk in _chunks(tenant_ids):
+        mine = select(Tenant.profile_id).where(Tenant.id.in_(chunk))
         query = select(Tenant.id, Tenant.profile_id).where(Tenant.profile_id.in_(mine))
         profiles.update((tenant_id, profile_id) for tenant_id, profile_id in session.execute(query))
     on_file: dict[str, set[str]] = {}
@@ -183,8 +191,7 @@ def _holding(
     if not tenants:
         return found
     among = sorted(tenants)
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in _chunks(wanted):
         mapped = select(
             IdMapping.qb_id, IdMapping.tenant_id, IdMapping.entity, IdMapping.external_id
         ).where(IdMapping.tenant_id.in_(among), IdMapping.qb_id.in_(chunk))
@@ -342,10 +349,8 @@ class Store:
         wanted = sorted(set(profile_ids))
         found: set[str] = set()
         with self._sessions() as session:
-            for start in range(0, len(wanted), 500):
-                query = select(QboCompanyRow.profile_id).where(
-                    QboCompanyRow.profile_id.in_(wanted[start : start + 500])
-                )
+            for chunk in _chunks(wanted):
+                query = select(QboCompanyRow.profile_id).where(QboCompanyRow.profile_id.in_(chunk))
                 found.update(session.scalars(query))
         return found
 
@@ -542,8 +547,8 @@ class Store:
         wanted = sorted(set(tenant_ids))
         found: dict[str, Tenant] = {}
         with self._tx() as session:
-            for start in range(0, len(wanted), 500):
-                query = select(Tenant).where(Tenant.id.in_(wanted[start : start + 500]))
+            for chunk in _chunks(wanted):
+                query = select(Tenant).where(Tenant.id.in_(chunk))
                 found.update((tenant.id, tenant) for tenant in session.scalars(query))
         return found
 
@@ -615,8 +620,7 @@ class Store:
         # columns, not ORM objects: a batch's rows are only read, never changed
         columns = (*key, IdMapping.qb_id, IdMapping.edit_sequence, IdMapping.full_name)
         with self._tx() as session:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for chunk in _chunks(wanted):
                 for row in session.execute(select(*columns).where(_among(session, key, chunk))):
                     found[(row[0], row[1], row[2])] = Mapping(*row)
         return found
@@ -714,10 +718,10 @@ class Store:
         found: dict[str, list[Mapping]] = {}
         wanted = sorted(set(qb_ids))
         with self._tx() as session:
-            for start in range(0, len(wanted), 500):
+            for chunk in _chunks(wanted):
                 query = select(IdMapping).where(
                     IdMapping.tenant_id == tenant_id,
-                    IdMapping.qb_id.in_(wanted[start : start + 500]),
+                    IdMapping.qb_id.in_(chunk),
                 )
                 for row in session.scalars(query):
                     found.setdefault(row.qb_id, []).append(_mapping(row))
@@ -775,15 +779,11 @@ class Store:
         wanted = sorted(set(keys))
         found: dict[tuple[str, str, str], Holder] = {}
         with self._tx() as session:
-            for start in range(0, len(wanted), 500):
+            for chunk in _chunks(wanted):
                 query = select(
                     IdMapping.tenant_id, IdMapping.entity, IdMapping.qb_id, IdMapping.external_id
                 ).where(
-                    _among(
-                        session,
-                        (IdMapping.tenant_id, IdMapping.entity, IdMapping.qb_id),
-                        wanted[start : start + 500],
-                    )
+                    _among(session, (IdMapping.tenant_id, IdMapping.entity, IdMapping.qb_id), chunk)
                 )
                 for tenant_id, entity, qb_id, external_id in session.execute(query):
                     found.setdefault((tenant_id, entity, qb_id), Holder(tenant_id, external_id))
@@ -815,12 +815,12 @@ class Store:
         wanted = sorted(set(qb_ids))
         with self._tx() as session:
             rows: list[DeliveredChange] = []
-            for start in range(0, len(wanted), 500):
+            for chunk in _chunks(wanted):
                 rows += session.scalars(
                     select(DeliveredChange).where(
                         DeliveredChange.tenant_id == tenant_id,
                         DeliveredChange.entity == entity,
-                        DeliveredChange.qb_id.in_(wanted[start : start + 500]),
+                        DeliveredChange.qb_id.in_(chunk),
                     )
                 )
         return {row.qb_id: row for row in rows}
