@@ -240,6 +240,28 @@ def test_a_batch_is_planned_in_order_with_its_mappings_read_at_once(
     assert "<EditSequence>9</EditSequence>" in second["request_xml"]
 
 
+def _planned_with_selects(
+    worker: Worker, records: list[tuple[str, str]]
+) -> tuple[int, list[dict[str, Any]]]:
+    """One batch of customer events for ``(tenant, entity id)``, planned: the SELECTs it
+    cost and the commands it made."""
+    codec = worker.pipeline.codec
+    batch = [
+        worker._message(
+            "qbsync.events",
+            codec.encode(
+                "com.qbsync.events.CustomerEvent",
+                customer_event(tenant, entity_id, {"last_name": "Doe"}),
+            ),
+        )
+        for tenant, entity_id in records
+    ]
+    with counting_statements() as statements:
+        steps = worker.pipeline.translate_many(batch)
+    selects = sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
+    return selects, [codec.decode(step.send[0][2], expected=COMMAND)[1] for step in steps]
+
+
 def test_planning_a_batch_reads_the_store_a_fixed_number_of_times(
     store: Store, worker: Worker
 ) -> None:
@@ -258,26 +280,12 @@ def test_planning_a_batch_reads_the_store_a_fixed_number_of_times(
         store.add_tenant(tenant)
     store.save_mapping(Mapping("t-2", "customer", "b1", "QB-b1", "4", "Doe"))
     worker.event(customer("warm-up"))  # the company's kind is asked once per profile
-    codec = worker.pipeline.codec
     counts = []
     for tenants, prefix in ((2, "a"), (20, "b")):
-        batch = [
-            worker._message(
-                "qbsync.events",
-                codec.encode(
-                    "com.qbsync.events.CustomerEvent",
-                    customer_event(f"t-{1 + n % tenants}", f"{prefix}{n}", {"last_name": "Doe"}),
-                ),
-            )
-            for n in range(40)
-        ]
-        with counting_statements() as statements:
-            steps = worker.pipeline.translate_many(batch)
-        counts.append(sum(1 for s in statements if s.lstrip().upper().startswith("SELECT")))
-        commands = [codec.decode(step.send[0][2], expected=COMMAND)[1] for step in steps]
-        assert [(c["tenant_id"], c["entity_id"]) for c in commands] == [
-            (f"t-{1 + n % tenants}", f"{prefix}{n}") for n in range(40)
-        ]
+        records = [(f"t-{1 + n % tenants}", f"{prefix}{n}") for n in range(40)]
+        selects, commands = _planned_with_selects(worker, records)
+        counts.append(selects)
+        assert [(c["tenant_id"], c["entity_id"]) for c in commands] == records
         assert {c["action"] for c in commands if c["entity_id"] != "b1"} == {"ADD"}
     assert commands[1]["action"] == "MOD"  # t-2's b1 is mapped
     assert counts[0] == counts[1], counts
@@ -291,24 +299,12 @@ def test_a_batch_over_many_files_met_for_the_first_time_asks_their_kind_at_once(
     file: a first batch over 20 new files costs the statements of one over 2 (issue 20)."""
     for n in range(40):
         create_profile(store, name=f"File {n}", tenants=[f"f-{n}"])
-    codec = worker.pipeline.codec
     counts = []
     for files, first in ((2, 0), (20, 20)):
-        batch = [
-            worker._message(
-                "qbsync.events",
-                codec.encode(
-                    "com.qbsync.events.CustomerEvent",
-                    customer_event(f"f-{first + n % files}", f"c{first}-{n}", {"last_name": "Doe"}),
-                ),
-            )
-            for n in range(40)
-        ]
-        with counting_statements() as statements:
-            steps = worker.pipeline.translate_many(batch)
-        counts.append(sum(1 for s in statements if s.lstrip().upper().startswith("SELECT")))
-        commands = [codec.decode(step.send[0][2], expected=COMMAND)[1] for step in steps]
-        assert [c["tenant_id"] for c in commands] == [f"f-{first + n % files}" for n in range(40)]
+        records = [(f"f-{first + n % files}", f"c{first}-{n}") for n in range(40)]
+        selects, commands = _planned_with_selects(worker, records)
+        counts.append(selects)
+        assert [(c["tenant_id"], c["entity_id"]) for c in commands] == records
     assert counts[0] == counts[1], counts
 
 
