@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +115,12 @@ class _FetchFailsOnce:
         return self._inner.fetch(*args, **kwargs)
 
 
-def test_a_next_batch_that_cannot_be_staged_leaves_the_settle_standing(
-    broker: BrokerInfo, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Reading the next batch fails inside the settle of the one before (the broker): the
-    settle is written alone, the Web Connector sees no error, and the next sendRequestXML
-    reads the batch itself."""
+@contextmanager
+def _serving_with_queue(
+    broker: BrokerInfo, settings: Settings, wrap: Callable[[Any], Any]
+) -> Iterator[Served]:
+    """A gateway of batches of ``PER_BATCH`` whose command queue is ``wrap(real queue)``: the
+    wrapper goes into the real adapter, as test_operation_failures.py does."""
     settings.gateway.batch_size = PER_BATCH
     use_broker(settings, broker)
     upgrade(settings.database_url)
@@ -127,30 +128,80 @@ def test_a_next_batch_that_cannot_be_staged_leaves_the_settle_standing(
     store = Store(settings.database_url)
     profile = create_profile(store, name="Shared Co", tenants=["t-1"])
     gateway = create_gateway(settings)
-    # The fault goes into the real adapter, as test_operation_failures.py does.
     drain = gateway.conversation._drain
-    failing = _FetchFailsOnce(drain._commands, nth=2)
-    drain._commands = failing
+    drain._commands = wrap(drain._commands)
     server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.port}"
-        served = Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
+        yield Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
+    finally:
+        server.stop()
+        thread.join(10)
+        gateway.close()
+        store.close()
+
+
+def test_a_next_batch_that_cannot_be_staged_leaves_the_settle_standing(
+    broker: BrokerInfo, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading the next batch fails inside the settle of the one before (the broker): the
+    settle is written alone, the Web Connector sees no error, and the next sendRequestXML
+    reads the batch itself."""
+    failing: list[_FetchFailsOnce] = []
+
+    def wrap(queue: Any) -> _FetchFailsOnce:
+        failing.append(_FetchFailsOnce(queue, nth=2))
+        return failing[0]
+
+    with _serving_with_queue(broker, settings, wrap) as served:
         enqueue(served, "Ada", "Grace", "Alan", "Linus")
         with caplog.at_level(logging.WARNING, logger="connectors.qbwc"):
             report = connector(served, tmp_path).run_once()
-        assert failing.fetches >= 3  # the first batch, the failed stage, the send's own read
+        assert failing[0].fetches >= 3  # the first batch, the failed stage, the send's own read
         assert report.errors == []
         assert (report.requests, report.messages, report.last_progress) == (4, 2, 100)
         assert [r.getMessage() for r in caplog.records].count("next batch not staged") == 1
         found = results(served, 4)
         assert sorted(str(r["entity_id"]) for r in found) == ["Ada", "Alan", "Grace", "Linus"]
         assert all(r["status_code"] == 0 for r in found), found
-        (past,) = SessionLog(store).recent(profile.profile.id)
+        (past,) = SessionLog(served.store).recent(served.profile.profile.id)
         assert (past.outcome, past.settled) == ("closed", 4)
-    finally:
-        server.stop()
-        thread.join(10)
-        gateway.close()
-        store.close()
+
+
+class _StartsRecorded:
+    """The command queue, noting the ``start`` each fetch was given."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.starts: list[int | None] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def fetch(self, *args: Any, start: int | None = None, **kwargs: Any) -> Any:
+        self.starts.append(start)
+        return self._inner.fetch(*args, start=start, **kwargs)
+
+
+def test_a_sessions_next_batch_starts_at_the_offset_it_committed(
+    broker: BrokerInfo, settings: Settings, tmp_path: Path
+) -> None:
+    """The session holds the file's lease, so the offset it has just committed is the group's:
+    each later batch is read from there without asking the broker for the committed offset
+    (``CommandQueue.fetch(start=)``; what the queue asks is tests/connectors/kafka's)."""
+    recorded: list[_StartsRecorded] = []
+
+    def wrap(queue: Any) -> _StartsRecorded:
+        recorded.append(_StartsRecorded(queue))
+        return recorded[0]
+
+    with _serving_with_queue(broker, settings, wrap) as served:
+        enqueue(served, *(f"Customer {n}" for n in range(3 * PER_BATCH)))
+        report = connector(served, tmp_path).run_once()
+        assert (report.requests, report.messages) == (3 * PER_BATCH, 3)
+        assert len(results(served, 3 * PER_BATCH)) == 3 * PER_BATCH
+    # The first batch asks the group; each settle then looks for the next batch (the last
+    # finds none) where the one before committed.
+    assert recorded[0].starts == [None, PER_BATCH, 2 * PER_BATCH, 3 * PER_BATCH]
