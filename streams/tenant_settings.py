@@ -51,7 +51,9 @@ class EntitySwitches(BaseModel):
     estimates: bool = Field(True, description="Estimates.")
     credit_memos: bool = Field(True, description="Credit memos.")
     payments: bool = Field(True, description="Customer payments.")
-    vendors_and_bills: bool = Field(True, description="Vendors, bills and vendor credits.")
+    vendors_and_bills: bool = Field(
+        True, description="Vendors, bills, vendor credits and expenses paid at once."
+    )
     time_entries: bool = Field(True, description="Time entries.")
     commitments: bool = Field(True, description="Procore commitments and subcontractor invoices.")
     accounts_and_classes: bool = Field(

@@ -366,6 +366,8 @@ def plan(event: Mapping[str, Any], context: Context, *, command_id: str, now: da
         refused = rule.refuse(payload, settings)
         if refused is not None:
             return Rejection("missing-field", refused)
+        if (invalid := rule.invalid(payload)) is not None:
+            return Rejection("invalid-field", invalid)
         if shape is not None and (refused := shape.refuse(payload)) is not None:
             return Rejection("refused-by-rule", refused)
         if shape is not None and (reason := shape.skip(payload)) is not None:

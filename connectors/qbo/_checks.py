@@ -85,8 +85,9 @@ NAMED: Mapping[str, tuple[str, str]] = {
     ),
     "AccountRef": (
         "Account",
-        "a bill line's project's setting qbo_project_defaults.<job id>.expense_account, or "
-        "the tenant's setting qbo_item_defaults.expense_account",
+        "an expense's paid_from, a bill line's project's setting"
+        " qbo_project_defaults.<job id>.expense_account, or the tenant's setting"
+        " qbo_item_defaults.expense_account",
     ),
     "TaxCodeRef": (
         "TaxCode",

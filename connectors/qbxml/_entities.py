@@ -90,6 +90,8 @@ ENTITIES: dict[str, EntitySpec] = {
     "receive_payment": _txn("ReceivePayment", "a customer payment, applied to invoices"),
     "bill": _txn("Bill", "a vendor bill"),
     "vendor_credit": _txn("VendorCredit", "a vendor credit"),
+    "check": _txn("Check", "an expense paid by check or in cash"),
+    "credit_card_charge": _txn("CreditCardCharge", "an expense paid by credit card"),
     "purchase_order": _txn("PurchaseOrder", "a purchase order"),
     "time_tracking": _txn("TimeTracking", "a time entry"),
     "commitment": _txn("PurchaseOrder", "a Procore commitment (subcontract or PO)"),

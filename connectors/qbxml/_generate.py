@@ -58,6 +58,9 @@ SELECTION: dict[str, tuple[str, ...]] = {
     "VendorCredit": ("Add", "Mod", "Query"),
     "PurchaseOrder": ("Add", "Mod", "Query"),
     "TimeTracking": ("Add", "Mod", "Query"),
+    # Expenses paid at once: a check (also a cash purchase) or a credit-card charge.
+    "Check": ("Add", "Mod", "Query"),
+    "CreditCardCharge": ("Add", "Mod", "Query"),
 }
 
 # Left out entirely: card numbers never travel through qbsync (PCI scope), and payroll and

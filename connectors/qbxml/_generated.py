@@ -1229,6 +1229,48 @@ _ITEM_GROUP_LINE_MOD = FieldSpec(
     repeat=None,
     alternatives=((0, 1),),
 )
+_ITEM_LINE_ADD = FieldSpec(
+    "ItemLineAdd",
+    kind="group",
+    children=(
+        _ITEM_REF,
+        _INVENTORY_SITE_REF,
+        _INVENTORY_SITE_LOCATION_REF,
+        FieldSpec("SerialNumber", max_length=4095, alternatives=((0, 0),)),
+        FieldSpec("LotNumber", max_length=40, alternatives=((0, 1),)),
+        FieldSpec("ExpirationDateForSerialLotNumber", max_length=1099, since="16.0"),
+        FieldSpec("Desc", max_length=4095),
+        FieldSpec("Quantity", kind="quantity"),
+        FieldSpec("UnitOfMeasure", max_length=31, since="7.0"),
+        FieldSpec("Cost", kind="price"),
+        FieldSpec("Amount", kind="amount"),
+        FieldSpec("TaxAmount", kind="amount", since="6.1", desktop=False),
+        _CUSTOMER_REF_2,
+        _CLASS_REF_2,
+        FieldSpec("SalesTaxCodeRef", kind="group", since="6.0", desktop=False),
+        FieldSpec(
+            "BillableStatus",
+            kind="enum",
+            values=("Billable", "NotBillable", "HasBeenBilled"),
+            since="2.0",
+        ),
+        _OVERRIDE_ITEM_ACCOUNT_REF,
+        FieldSpec("LinkToTxn", kind="group", since="4.0", desktop=False),
+        _SALES_REP_REF_2,
+        _DATA_EXT_2,
+    ),
+    repeat=None,
+    alternatives=((0, 0),),
+    choices=(
+        ChoiceRule(
+            (
+                frozenset({"SerialNumber"}),
+                frozenset({"LotNumber"}),
+            ),
+            False,
+        ),
+    ),
+)
 _INVENTORY_SITE_REF_2 = FieldSpec(
     "InventorySiteRef",
     kind="group",
@@ -1271,6 +1313,39 @@ _PAYROLL_ITEM_WAGE_REF = FieldSpec(
     children=(
         FieldSpec("ListID", max_length=36, kind="id"),
         FieldSpec("FullName", max_length=31),
+    ),
+)
+_ACCOUNT_REF_3 = FieldSpec(
+    "AccountRef",
+    kind="group",
+    children=(
+        FieldSpec("ListID", max_length=36, kind="id"),
+        FieldSpec("FullName", max_length=159),
+    ),
+    required=True,
+)
+_PAYEE_ENTITY_REF = FieldSpec(
+    "PayeeEntityRef",
+    kind="group",
+    children=(
+        FieldSpec("ListID", max_length=36, kind="id"),
+        FieldSpec("FullName", max_length=209),
+    ),
+)
+_ADDRESS = FieldSpec(
+    "Address",
+    kind="group",
+    children=(
+        FieldSpec("Addr1", max_length=41),
+        FieldSpec("Addr2", max_length=41),
+        FieldSpec("Addr3", max_length=41),
+        FieldSpec("Addr4", max_length=41, since="2.0"),
+        FieldSpec("Addr5", max_length=41, since="6.0"),
+        FieldSpec("City", max_length=31),
+        FieldSpec("State", max_length=21),
+        FieldSpec("PostalCode", max_length=13),
+        FieldSpec("Country", max_length=31),
+        FieldSpec("Note", max_length=41, since="6.0"),
     ),
 )
 
@@ -4414,50 +4489,7 @@ REQUESTS: dict[str, RequestSpec] = {
                 FieldSpec("ExchangeRate", kind="float", since="8.0"),
                 FieldSpec("ExternalGUID", kind="guid", since="9.0"),
                 _EXPENSE_LINE_ADD,
-                FieldSpec(
-                    "ItemLineAdd",
-                    kind="group",
-                    children=(
-                        _ITEM_REF,
-                        _INVENTORY_SITE_REF,
-                        _INVENTORY_SITE_LOCATION_REF,
-                        FieldSpec("SerialNumber", max_length=4095, alternatives=((0, 0),)),
-                        FieldSpec("LotNumber", max_length=40, alternatives=((0, 1),)),
-                        FieldSpec(
-                            "ExpirationDateForSerialLotNumber", max_length=1099, since="16.0"
-                        ),
-                        FieldSpec("Desc", max_length=4095),
-                        FieldSpec("Quantity", kind="quantity"),
-                        FieldSpec("UnitOfMeasure", max_length=31, since="7.0"),
-                        FieldSpec("Cost", kind="price"),
-                        FieldSpec("Amount", kind="amount"),
-                        FieldSpec("TaxAmount", kind="amount", since="6.1", desktop=False),
-                        _CUSTOMER_REF_2,
-                        _CLASS_REF_2,
-                        FieldSpec("SalesTaxCodeRef", kind="group", since="6.0", desktop=False),
-                        FieldSpec(
-                            "BillableStatus",
-                            kind="enum",
-                            values=("Billable", "NotBillable", "HasBeenBilled"),
-                            since="2.0",
-                        ),
-                        _OVERRIDE_ITEM_ACCOUNT_REF,
-                        FieldSpec("LinkToTxn", kind="group", since="4.0", desktop=False),
-                        _SALES_REP_REF_2,
-                        _DATA_EXT_2,
-                    ),
-                    repeat=None,
-                    alternatives=((0, 0),),
-                    choices=(
-                        ChoiceRule(
-                            (
-                                frozenset({"SerialNumber"}),
-                                frozenset({"LotNumber"}),
-                            ),
-                            False,
-                        ),
-                    ),
-                ),
+                _ITEM_LINE_ADD,
                 _ITEM_GROUP_LINE_ADD,
             ),
             required=True,
@@ -5028,6 +5060,297 @@ REQUESTS: dict[str, RequestSpec] = {
                     (
                         frozenset({"ModifiedDateRangeFilter"}),
                         frozenset({"TxnDateRangeFilter"}),
+                    ),
+                    False,
+                ),
+            ),
+        ),
+        wrapped=False,
+        iterator=True,
+    ),
+    "CheckAdd": RequestSpec(
+        "CheckAdd",
+        FieldSpec(
+            "CheckAdd",
+            kind="group",
+            children=(
+                _ACCOUNT_REF_3,
+                _PAYEE_ENTITY_REF,
+                FieldSpec("RefNumber", max_length=11),
+                FieldSpec("TxnDate", kind="date"),
+                FieldSpec("Memo", max_length=4095),
+                _ADDRESS,
+                FieldSpec("IsToBePrinted", kind="bool"),
+                FieldSpec("IsTaxIncluded", kind="bool", since="6.0", desktop=False),
+                FieldSpec("SalesTaxCodeRef", kind="group", since="6.0", desktop=False),
+                FieldSpec("ExchangeRate", kind="float", since="8.0"),
+                FieldSpec("ExternalGUID", kind="guid", since="9.0"),
+                FieldSpec(
+                    "ApplyCheckToTxnAdd",
+                    kind="group",
+                    children=(
+                        FieldSpec("TxnID", max_length=36, kind="id", required=True),
+                        FieldSpec("Amount", kind="amount"),
+                    ),
+                    repeat=None,
+                    since="7.0",
+                ),
+                _EXPENSE_LINE_ADD,
+                _ITEM_LINE_ADD,
+                _ITEM_GROUP_LINE_ADD,
+            ),
+            required=True,
+            choices=(
+                ChoiceRule(
+                    (
+                        frozenset({"ItemLineAdd"}),
+                        frozenset({"ItemGroupLineAdd"}),
+                    ),
+                    False,
+                ),
+            ),
+        ),
+        wrapped=True,
+        iterator=False,
+    ),
+    "CheckMod": RequestSpec(
+        "CheckMod",
+        FieldSpec(
+            "CheckMod",
+            kind="group",
+            children=(
+                FieldSpec("TxnID", max_length=36, kind="id", required=True),
+                FieldSpec("EditSequence", max_length=16, required=True),
+                _ACCOUNT_REF,
+                _PAYEE_ENTITY_REF,
+                FieldSpec("RefNumber", max_length=11),
+                FieldSpec("TxnDate", kind="date"),
+                FieldSpec("Memo", max_length=4095),
+                _ADDRESS,
+                FieldSpec("IsToBePrinted", kind="bool"),
+                FieldSpec("IsTaxIncluded", kind="bool", since="6.0", desktop=False),
+                FieldSpec("SalesTaxCodeRef", kind="group", since="6.0", desktop=False),
+                FieldSpec("ExchangeRate", kind="float", since="8.0"),
+                FieldSpec(
+                    "ApplyCheckToTxnMod",
+                    kind="group",
+                    children=(
+                        FieldSpec("TxnID", max_length=36, kind="id", required=True),
+                        FieldSpec("Amount", kind="amount"),
+                    ),
+                    repeat=None,
+                    since="7.0",
+                ),
+                FieldSpec("ClearExpenseLines", kind="bool"),
+                _EXPENSE_LINE_MOD,
+                FieldSpec("ClearItemLines", kind="bool"),
+                _ITEM_LINE_MOD,
+                _ITEM_GROUP_LINE_MOD,
+            ),
+            required=True,
+            choices=(
+                ChoiceRule(
+                    (
+                        frozenset({"ItemLineMod"}),
+                        frozenset({"ItemGroupLineMod"}),
+                    ),
+                    False,
+                ),
+            ),
+        ),
+        wrapped=True,
+        iterator=False,
+    ),
+    "CheckQuery": RequestSpec(
+        "CheckQuery",
+        FieldSpec(
+            "CheckQueryRq",
+            kind="group",
+            children=(
+                FieldSpec("TxnID", max_length=36, kind="id", repeat=None, alternatives=((0, 0),)),
+                FieldSpec("RefNumber", repeat=None, alternatives=((0, 1),)),
+                FieldSpec(
+                    "RefNumberCaseSensitive", repeat=None, since="4.0", alternatives=((0, 2),)
+                ),
+                FieldSpec("MaxReturned", kind="int", alternatives=((0, 3),)),
+                _MODIFIED_DATE_RANGE_FILTER,
+                _TXN_DATE_RANGE_FILTER,
+                _ENTITY_FILTER,
+                _ACCOUNT_FILTER,
+                _REF_NUMBER_FILTER,
+                _REF_NUMBER_RANGE_FILTER,
+                _CURRENCY_FILTER_2,
+                FieldSpec("IncludeLineItems", kind="bool"),
+                FieldSpec("IncludeLinkedTxns", kind="bool", since="7.0"),
+                FieldSpec("IncludeRetElement", max_length=50, repeat=None, since="4.0"),
+                FieldSpec("OwnerID", kind="guid", repeat=None, since="2.0"),
+            ),
+            required=True,
+            choices=(
+                ChoiceRule(
+                    (
+                        frozenset({"TxnID"}),
+                        frozenset({"RefNumber"}),
+                        frozenset({"RefNumberCaseSensitive"}),
+                        frozenset(
+                            {
+                                "AccountFilter",
+                                "CurrencyFilter",
+                                "EntityFilter",
+                                "MaxReturned",
+                                "ModifiedDateRangeFilter",
+                                "RefNumberFilter",
+                                "RefNumberRangeFilter",
+                                "TxnDateRangeFilter",
+                            }
+                        ),
+                    ),
+                    False,
+                ),
+                ChoiceRule(
+                    (
+                        frozenset({"ModifiedDateRangeFilter"}),
+                        frozenset({"TxnDateRangeFilter"}),
+                    ),
+                    False,
+                ),
+                ChoiceRule(
+                    (
+                        frozenset({"RefNumberFilter"}),
+                        frozenset({"RefNumberRangeFilter"}),
+                    ),
+                    False,
+                ),
+            ),
+        ),
+        wrapped=False,
+        iterator=True,
+    ),
+    "CreditCardChargeAdd": RequestSpec(
+        "CreditCardChargeAdd",
+        FieldSpec(
+            "CreditCardChargeAdd",
+            kind="group",
+            children=(
+                _ACCOUNT_REF_3,
+                _PAYEE_ENTITY_REF,
+                FieldSpec("TxnDate", kind="date"),
+                FieldSpec("RefNumber", max_length=11),
+                FieldSpec("Memo", max_length=4095),
+                FieldSpec("IsTaxIncluded", kind="bool", since="6.0", desktop=False),
+                FieldSpec("SalesTaxCodeRef", kind="group", since="6.0", desktop=False),
+                FieldSpec("ExchangeRate", kind="float", since="8.0"),
+                FieldSpec("ExternalGUID", kind="guid", since="9.0"),
+                _EXPENSE_LINE_ADD,
+                _ITEM_LINE_ADD,
+                _ITEM_GROUP_LINE_ADD,
+            ),
+            required=True,
+            choices=(
+                ChoiceRule(
+                    (
+                        frozenset({"ItemLineAdd"}),
+                        frozenset({"ItemGroupLineAdd"}),
+                    ),
+                    False,
+                ),
+            ),
+        ),
+        wrapped=True,
+        iterator=False,
+    ),
+    "CreditCardChargeMod": RequestSpec(
+        "CreditCardChargeMod",
+        FieldSpec(
+            "CreditCardChargeMod",
+            kind="group",
+            children=(
+                FieldSpec("TxnID", max_length=36, kind="id", required=True),
+                FieldSpec("EditSequence", max_length=16, required=True),
+                _ACCOUNT_REF,
+                _PAYEE_ENTITY_REF,
+                FieldSpec("TxnDate", kind="date"),
+                FieldSpec("RefNumber", max_length=11),
+                FieldSpec("Memo", max_length=4095),
+                FieldSpec("IsTaxIncluded", kind="bool", since="6.0", desktop=False),
+                FieldSpec("SalesTaxCodeRef", kind="group", since="6.0", desktop=False),
+                FieldSpec("ExchangeRate", kind="float", since="8.0"),
+                FieldSpec("ClearExpenseLines", kind="bool"),
+                _EXPENSE_LINE_MOD,
+                FieldSpec("ClearItemLines", kind="bool"),
+                _ITEM_LINE_MOD,
+                _ITEM_GROUP_LINE_MOD,
+            ),
+            required=True,
+            choices=(
+                ChoiceRule(
+                    (
+                        frozenset({"ItemLineMod"}),
+                        frozenset({"ItemGroupLineMod"}),
+                    ),
+                    False,
+                ),
+            ),
+        ),
+        wrapped=True,
+        iterator=False,
+    ),
+    "CreditCardChargeQuery": RequestSpec(
+        "CreditCardChargeQuery",
+        FieldSpec(
+            "CreditCardChargeQueryRq",
+            kind="group",
+            children=(
+                FieldSpec("TxnID", max_length=36, kind="id", repeat=None, alternatives=((0, 0),)),
+                FieldSpec("RefNumber", repeat=None, alternatives=((0, 1),)),
+                FieldSpec(
+                    "RefNumberCaseSensitive", repeat=None, since="4.0", alternatives=((0, 2),)
+                ),
+                FieldSpec("MaxReturned", kind="int", alternatives=((0, 3),)),
+                _MODIFIED_DATE_RANGE_FILTER,
+                _TXN_DATE_RANGE_FILTER,
+                _ENTITY_FILTER,
+                _ACCOUNT_FILTER,
+                _REF_NUMBER_FILTER,
+                _REF_NUMBER_RANGE_FILTER,
+                _CURRENCY_FILTER_2,
+                FieldSpec("IncludeLineItems", kind="bool"),
+                FieldSpec("IncludeRetElement", max_length=50, repeat=None, since="4.0"),
+                FieldSpec("OwnerID", kind="guid", repeat=None, since="2.0"),
+            ),
+            required=True,
+            choices=(
+                ChoiceRule(
+                    (
+                        frozenset({"TxnID"}),
+                        frozenset({"RefNumber"}),
+                        frozenset({"RefNumberCaseSensitive"}),
+                        frozenset(
+                            {
+                                "AccountFilter",
+                                "CurrencyFilter",
+                                "EntityFilter",
+                                "MaxReturned",
+                                "ModifiedDateRangeFilter",
+                                "RefNumberFilter",
+                                "RefNumberRangeFilter",
+                                "TxnDateRangeFilter",
+                            }
+                        ),
+                    ),
+                    False,
+                ),
+                ChoiceRule(
+                    (
+                        frozenset({"ModifiedDateRangeFilter"}),
+                        frozenset({"TxnDateRangeFilter"}),
+                    ),
+                    False,
+                ),
+                ChoiceRule(
+                    (
+                        frozenset({"RefNumberFilter"}),
+                        frozenset({"RefNumberRangeFilter"}),
                     ),
                     False,
                 ),

@@ -207,6 +207,23 @@ KINDS: dict[str, Kind] = {
             open_sign=-1,
             default_refs=(("APAccountRef", "Accounts Payable"),),
         ),
+        # Expenses paid at once: the account paid from is ``AccountRef`` (a bank account or
+        # a credit card), the payee any name; nothing stays open.
+        Kind(
+            "Check",
+            "txn",
+            entity_ref="PayeeEntityRef",
+            lines=("ExpenseLine", "ItemLine"),
+            totals=("Amount",),
+            defaults=(("IsToBePrinted", "false"),),
+        ),
+        Kind(
+            "CreditCardCharge",
+            "txn",
+            entity_ref="PayeeEntityRef",
+            lines=("ExpenseLine", "ItemLine"),
+            totals=("Amount",),
+        ),
         Kind(
             "PurchaseOrder",
             "txn",
@@ -248,6 +265,7 @@ REF_TARGETS: dict[str, tuple[str, ...]] = {
     "EmployeeRef": ("Employee",),
     "SupervisorRef": ("Employee",),
     "EntityRef": _ENTITIES,
+    "PayeeEntityRef": _ENTITIES,
     "ShipToEntityRef": _ENTITIES,
     "SalesRepEntityRef": ("Employee", "Vendor", "OtherName"),
     "SalesRepRef": ("SalesRep",),

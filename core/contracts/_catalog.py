@@ -104,6 +104,7 @@ ENTITIES: tuple[EntitySpec, ...] = (
     EntitySpec("refund", "Refund", _TRANSACTION_KINDS),
     EntitySpec("bill", "Bill", _TRANSACTION_KINDS),
     EntitySpec("vendor_credit", "VendorCredit", _TRANSACTION_KINDS),
+    EntitySpec("expense", "Expense", _TRANSACTION_KINDS),
     EntitySpec("time_entry", "TimeEntry", _TRANSACTION_KINDS),
     EntitySpec("commitment", "Commitment", _TRANSACTION_KINDS),
     EntitySpec("subcontractor_invoice", "SubcontractorInvoice", _TRANSACTION_KINDS),

@@ -130,6 +130,23 @@ ENTITY_RULES: dict[str, EntityRule] = {
             checks=("start-date", "names"),
         ),
     ),
+    # Expenses paid at once: a Check or CreditCardCharge in Desktop, a Purchase in QBO. Like a
+    # bill (the "expenses"): never updated once synced, sent again if deleted in QBO.
+    "expense": EntityRule(
+        "expense",
+        transactions.expense,
+        "vendors_and_bills",
+        qb_entity=transactions.expense_entity,
+        date_field="txn_date",
+        invalid=transactions.expense_invalid,
+        qbo=qbo.QboShape(
+            "Purchase",
+            qbo.purchase,
+            is_list=False,
+            resend_if_missing=True,
+            checks=("start-date", "names"),
+        ),
+    ),
     "vendor_credit": EntityRule(
         "vendor_credit",
         transactions.purchases(bill=False),

@@ -145,6 +145,9 @@ class EntityRule:
     )
     # False: QuickBooks Online only (accounts, classes): a Desktop company refuses the event.
     desktop: bool = True
+    # Why the record contradicts itself (an expense whose total is not its lines' sum): a
+    # rejection ``invalid-field`` naming the fields, for either API.
+    invalid: Callable[[Mapping[str, Any]], str | None] = field(default=lambda _payload: None)
 
     def target(self, payload: Mapping[str, Any] | None, settings: TenantSettings) -> str:
         if callable(self.qb_entity):

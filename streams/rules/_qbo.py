@@ -6,7 +6,8 @@ qbXML column; only the values differ, in the JSON form Intuit's v3 API takes (``
 Pure: no I/O, no clock: rules only the company can answer (its start date, a worker's day in
 QBO) are named in ``QboShape.checks`` and checked by the sender (``connectors.qbo._checks``).
 Customers and their projects (sub-customers), invoices, payments, items, vendors,
-employees, time, bills, accounts and classes (docs/qbo.md, "Modules and directions").
+employees, time, bills, expenses paid at once, accounts and classes (docs/qbo.md, "Modules
+and directions").
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ __all__ = [
     "job",
     "klass",
     "payment",
+    "purchase",
     "time_activity",
     "time_refused",
     "time_skipped",
@@ -376,9 +378,9 @@ def _expense_account(line: Mapping[str, Any], s: TenantSettings, refs: Refs) -> 
     return own if own is not None else _named(s.qbo_item_defaults.expense_account)
 
 
-def bill(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
-    """A vendor bill (an expense): lines booked to accounts, then lines for items, each with
-    the customer:job it is for (job costing) and whether it is billable on."""
+def _cost_lines(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> list[dict[str, Any]]:
+    """A bill's or an expense's lines: those booked to accounts, then those for items, each
+    with the customer:job it is for (job costing) and whether it is billable on."""
     expense = [
         {
             "Amount": line.get("amount"),
@@ -405,6 +407,11 @@ def bill(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
         }
         for line in p.get("item_lines") or []
     ]
+    return expense + items
+
+
+def bill(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    """A vendor bill: what is owed the vendor, paid later."""
     return {
         "VendorRef": _ref(refs.ref(p.get("vendor"), "vendor", "employee")),
         "TxnDate": p.get("txn_date"),
@@ -412,7 +419,28 @@ def bill(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
         "DocNumber": p.get("ref_number"),
         "PrivateNote": p.get("memo"),
         "SalesTermRef": _ref(refs.ref(p.get("terms"), "terms")),
-        "Line": expense + items,
+        "Line": _cost_lines(p, s, refs),
+    }
+
+
+_PAYMENT_TYPES = {"CHECK": "Check", "CREDIT_CARD": "CreditCard", "CASH": "Cash"}
+
+
+def purchase(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    """An expense paid at once (QBO's ``Purchase``): how it was paid, the bank or card account
+    it was paid from, the vendor or employee paid (``EntityRef`` says which), the bill's lines."""
+    payee = _ref(refs.ref(p.get("payee"), "vendor", "employee"))
+    paid_employee = bool(refs.depends_on) and refs.depends_on[-1].startswith("employee:")
+    if payee is not None and "value" in payee:
+        payee = {**payee, "type": "Employee" if paid_employee else "Vendor"}
+    return {
+        "PaymentType": _PAYMENT_TYPES[str(p.get("payment_type") or "CHECK")],
+        "AccountRef": _ref(refs.ref(p.get("paid_from"), "account")),
+        "EntityRef": payee,
+        "TxnDate": p.get("txn_date"),
+        "DocNumber": p.get("ref_number"),
+        "PrivateNote": p.get("memo"),
+        "Line": _cost_lines(p, s, refs),
     }
 
 

@@ -1,6 +1,6 @@
-"""Transactions: invoices, credit memos, estimates, payments, bills, vendor credits, time
-entries and Procore's commitments and subcontractor invoices, plus when each is not sent
-(``*_skip``) and which setting it cannot do without. Pure."""
+"""Transactions: invoices, credit memos, estimates, payments, bills, vendor credits, expenses
+paid at once, time entries and Procore's commitments and subcontractor invoices, plus when
+each is not sent (``*_skip``) and which setting it cannot do without. Pure."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ __all__ = [
     "commitment_ref_number",
     "commitment_skip",
     "draft",
+    "expense",
+    "expense_entity",
+    "expense_invalid",
     "invoice_skip",
     "needs_explicit_id",
     "needs_retainage_item",
@@ -115,20 +118,62 @@ def purchases(*, bill: bool) -> Callable[..., dict[str, Any]]:
     """Bills and vendor credits: vendor, dates, expense lines and item lines."""
 
     def values(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]:
-        result = {
-            "VendorRef": refs.ref(p.get("vendor"), "vendor", "employee"),
-            "TxnDate": p.get("txn_date"),
-            "RefNumber": p.get("ref_number"),
-            "Memo": p.get("memo"),
-            "ExpenseLineAdd": nonempty(expense_lines(p.get("expense_lines") or [], refs)),
-            "ItemLineAdd": nonempty(item_lines(p.get("item_lines") or [], refs)),
-        }
+        result = {"VendorRef": refs.ref(p.get("vendor"), "vendor", "employee"), **_costs(p, refs)}
         if bill:
             result["DueDate"] = p.get("due_date")
             result["TermsRef"] = refs.ref(p.get("terms"), "terms")
         return result
 
     return values
+
+
+def expense(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[str, Any]:
+    """An expense paid at once: a Check (or, paid by card, a CreditCardCharge) from the
+    account it was paid from, to the vendor or employee paid, with the bill's line shapes.
+    The two requests name their elements alike; the builder puts them in each one's order."""
+    return {
+        "AccountRef": refs.ref(p.get("paid_from"), "account"),
+        "PayeeEntityRef": refs.ref(p.get("payee"), "vendor", "employee"),
+        **_costs(p, refs),
+    }
+
+
+def _costs(p: Mapping[str, Any], refs: Refs) -> dict[str, Any]:
+    """What bills, vendor credits and expenses share: date, number, memo and the lines booked
+    to accounts or for items (the builder puts each request's elements in its own order)."""
+    return {
+        "TxnDate": p.get("txn_date"),
+        "RefNumber": p.get("ref_number"),
+        "Memo": p.get("memo"),
+        "ExpenseLineAdd": nonempty(expense_lines(p.get("expense_lines") or [], refs)),
+        "ItemLineAdd": nonempty(item_lines(p.get("item_lines") or [], refs)),
+    }
+
+
+def expense_entity(p: Mapping[str, Any] | None, _s: TenantSettings) -> str:
+    """Desktop keeps card charges apart from checks; a cash purchase is a check (from a cash
+    account), as QuickBooks Online's own export does."""
+    return "credit_card_charge" if (p or {}).get("payment_type") == "CREDIT_CARD" else "check"
+
+
+def expense_invalid(p: Mapping[str, Any]) -> str | None:
+    """QuickBooks adds an expense up from its lines and refuses one without any: no lines, or
+    a ``total`` the lines do not make (the app sent part of it), would not land as paid."""
+    lines = [*(p.get("expense_lines") or []), *(p.get("item_lines") or [])]
+    if not lines:
+        return (
+            "expense_lines and item_lines are both empty: QuickBooks refuses an expense"
+            " without lines; publish what was bought (a line booked to an account, or an item)"
+        )
+    total = p.get("total")
+    added = sum((Decimal(line.get("amount") or 0) for line in lines), Decimal(0))
+    if total is None or Decimal(total) == added:
+        return None
+    return (
+        f"total is {Decimal(total)} but expense_lines and item_lines add up to {added}:"
+        " QuickBooks totals an expense from its lines; publish every line, or the total"
+        " the lines make"
+    )
 
 
 def bill_skip(p: Mapping[str, Any], s: TenantSettings) -> str | None:

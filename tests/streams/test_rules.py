@@ -32,6 +32,7 @@ ENTITIES: dict[str, tuple[str, list[str]]] = {
     "payment": ("ReceivePayment", ["customer:cus-1042", "invoice:inv-88121"]),
     "bill": ("Bill", ["vendor:ven-301", "customer:prj-220"]),
     "vendor_credit": ("VendorCredit", ["vendor:ven-301"]),
+    "expense": ("CreditCardCharge", ["vendor:ven-301", "customer:prj-220"]),
     "time_entry": ("TimeTracking", ["employee:usr-31", "customer:prj-220", "item:itm-55"]),
     "commitment": (
         "PurchaseOrder",
@@ -88,6 +89,45 @@ def test_a_mapped_record_is_a_mod_with_the_stored_edit_sequence(
     assert mapped.qb_id in {body.findtext("ListID"), body.findtext("TxnID")}
     assert result.action == "MOD"
     assert_valid(result, qbxml_reference)
+
+
+@pytest.mark.parametrize(
+    ("payment_type", "qb_object"),
+    [("CHECK", "Check"), ("CASH", "Check"), ("CREDIT_CARD", "CreditCardCharge")],
+)
+def test_an_expense_is_a_check_or_a_card_charge_from_the_account_it_was_paid_from(
+    payment_type: str, qb_object: str, qbxml_reference: Path
+) -> None:
+    event = example("expense.upserted", payment_type=payment_type)
+    context = Context("p-1", None, {}, knows_everything)
+    result = command(plan(event, context, command_id="c", now=NOW))
+    body = parse_xml(result.request_xml)[0]
+    assert body.tag == f"{qb_object}Add"
+    assert body.findtext("AccountRef/FullName") == "Company Visa"
+    assert body.findtext("PayeeEntityRef/ListID") == "ID-vendor-ven-301"
+    assert [line.findtext("Amount") for line in body.findall("ExpenseLineAdd")] == ["42.10"]
+    assert [line.findtext("Amount") for line in body.findall("ItemLineAdd")] == ["232.50"]
+    assert_valid(result, qbxml_reference)
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"total": "300.00"}, "total is 300.00 but expense_lines and item_lines add up to 274.60"),
+        ({"expense_lines": [], "item_lines": []}, "expense_lines and item_lines are both empty"),
+    ],
+    ids=["total", "no-lines"],
+)
+@pytest.mark.parametrize("api", ["qbxml", "qbo"])
+def test_an_expense_that_would_not_land_as_paid_is_refused_naming_the_fields(
+    changes: dict[str, Any], said: str, api: str
+) -> None:
+    event = example("expense.upserted", **changes)
+    outcome = plan(
+        event, Context("p-1", None, {}, knows_everything, api=api), command_id="c", now=NOW
+    )
+    assert isinstance(outcome, Rejection), outcome
+    assert (outcome.code, outcome.reason[: len(said)]) == ("invalid-field", said)
 
 
 def test_a_mod_replaces_lines_with_new_ones() -> None:

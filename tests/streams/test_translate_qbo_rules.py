@@ -111,6 +111,40 @@ def test_a_bill_has_account_and_item_lines_and_is_resent_only_if_missing() -> No
     assert resent.checks == ("start-date", "names")
 
 
+@pytest.mark.parametrize(
+    ("payment_type", "paid_by"),
+    [("CHECK", "Check"), ("CASH", "Cash"), ("CREDIT_CARD", "CreditCard")],
+)
+def test_an_expense_is_a_purchase_paid_from_its_account_and_resent_only_if_missing(
+    payment_type: str, paid_by: str
+) -> None:
+    request = qbo_of(planned(example("expense.upserted", payment_type=payment_type)))
+    assert (request.entity, request.checks) == ("Purchase", ("start-date", "names"))
+    assert request.body["PaymentType"] == paid_by
+    assert request.body["AccountRef"] == {"name": "Company Visa"}
+    assert request.body["EntityRef"] == {"value": "ID-vendor-ven-301", "type": "Vendor"}
+    assert (request.body["DocNumber"], request.body["TxnDate"]) == ("V-88213", "2026-03-04")
+    expense, item = request.body["Line"]
+    assert expense["AccountBasedExpenseLineDetail"]["AccountRef"] == {"name": "Freight"}
+    assert item["ItemBasedExpenseLineDetail"]["UnitPrice"] == 38.75
+    synced = Mapping("acme-hvac", "expense", "exp-5120", "44", "0", None)
+    again = planned(
+        example("expense.upserted"),
+        Context("p-1", synced, {}, resolve=knows_everything, api="qbo"),
+    )
+    assert (qbo_of(again).operation, qbo_of(again).body["Id"]) == (QboOperation.ENSURE, "44")
+
+
+def test_an_employee_reimbursed_is_the_purchases_employee_entity() -> None:
+    def employees_only(entity: str, external_id: str) -> Mapping | None:
+        return knows_everything(entity, external_id) if entity != "vendor" else None
+
+    event = example("expense.upserted", payee={"id": "usr-31", "full_name": None})
+    context = Context("p-1", None, {}, resolve=employees_only, api="qbo")
+    request = qbo_of(planned(event, context))
+    assert request.body["EntityRef"] == {"value": "ID-employee-usr-31", "type": "Employee"}
+
+
 def test_a_projects_income_account_rides_beside_each_line_item() -> None:
     """The planner decides: the lines of a project with its own income account name it
     beside their item (the sender re-points them at the per-project item); another

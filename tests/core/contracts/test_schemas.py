@@ -91,7 +91,7 @@ def test_the_entities_the_issue_names_are_all_there() -> None:
     assert {spec.entity for spec in ENTITIES} == {
         "customer", "job", "employee", "sales_rep", "vendor", "item", "account", "class",
         "sales_tax_code", "terms", "invoice", "credit_memo", "estimate", "payment", "refund",
-        "bill", "vendor_credit", "time_entry", "commitment", "subcontractor_invoice",
+        "bill", "vendor_credit", "expense", "time_entry", "commitment", "subcontractor_invoice",
         "cost_code", "budget_line", "import",
     }  # fmt: skip
 
