@@ -154,8 +154,8 @@ def _among(
     """``columns`` (text) in ``keys``. On PostgreSQL the keys go as one array per column,
     unnested, so the statement's text is the same for every batch: psycopg converts an
     ``IN`` list of 1,500 parameters to ``$n`` form again on every batch (its text is over
-    psycopg's cache limit), two thirds of ``mappings_of``'s cost there. Elsewhere an
-    ``IN`` list."""
+    psycopg's cache limit), two thirds of ``mappings_of``'s cost there. On SQLite one JSON
+    text (below); elsewhere an ``IN`` list."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         # One JSON text, unpacked by SQLite: the statement's text is the same for every
