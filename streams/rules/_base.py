@@ -111,6 +111,13 @@ class Refs:
             return {"FullName": name}
         return None
 
+    def mapped_as(self, ref: Mapping[str, Any] | None, *entities: str) -> str | None:
+        """Which of ``entities`` a reference's id is mapped as (the first that is), or None
+        (no id, or not mapped yet): an employee paid or working as a vendor in QBO."""
+        if not ref or not ref.get("id"):
+            return None
+        return next((e for e in entities if self._resolve(e, ref["id"]) is not None), None)
+
     def txn_id(self, ref: Mapping[str, Any], entity: str) -> str | None:
         """A transaction's TxnID (transactions are only referenced by source id)."""
         if not ref.get("id"):

@@ -430,9 +430,9 @@ def purchase(p: Mapping[str, Any], s: TenantSettings, refs: Refs) -> dict[str, A
     """An expense paid at once (QBO's ``Purchase``): how it was paid, the bank or card account
     it was paid from, the vendor or employee paid (``EntityRef`` says which), the bill's lines."""
     payee = _ref(refs.ref(p.get("payee"), "vendor", "employee"))
-    paid_employee = bool(refs.depends_on) and refs.depends_on[-1].startswith("employee:")
     if payee is not None and "value" in payee:
-        payee = {**payee, "type": "Employee" if paid_employee else "Vendor"}
+        paid = refs.mapped_as(p.get("payee"), "vendor", "employee")
+        payee = {**payee, "type": "Employee" if paid == "employee" else "Vendor"}
     return {
         "PaymentType": _PAYMENT_TYPES[str(p.get("payment_type") or "CHECK")],
         "AccountRef": _ref(refs.ref(p.get("paid_from"), "account")),
@@ -451,7 +451,7 @@ def time_activity(p: Mapping[str, Any], _s: TenantSettings, refs: Refs) -> dict[
     """A TimeActivity for the employee (or, for a 1099 worker synced as a vendor, the
     vendor) who did the work, in whole hours and minutes."""
     worker = _ref(refs.ref(p.get("employee"), "employee", "vendor"))
-    as_vendor = bool(refs.depends_on) and refs.depends_on[-1].startswith("vendor:")
+    as_vendor = refs.mapped_as(p.get("employee"), "employee", "vendor") == "vendor"
     minutes = int(p.get("duration_minutes") or 0)
     return {
         "NameOf": "Vendor" if as_vendor else "Employee",

@@ -9,32 +9,21 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from lxml import etree
 
-from connectors.qbxml import build_message, parse_xml
 from connectors.sandbox import CompanyFile
 from connectors.store import Mapping
 from core.messages import Command
 from streams.translate import Context, plan
+from tests.connectors.sandbox.qbxml_text import Sender, customer_add, rq
 from tests.streams._events import NOW, example
 
 
 @pytest.fixture
-def company(tmp_path: Path, qbxml_reference: Path) -> Iterator[CompanyFile]:
+def qb(tmp_path: Path, qbxml_reference: Path) -> Iterator[Sender]:
+    """The company file, its requests and answers checked against Intuit's XSD."""
     file = CompanyFile(tmp_path / "company.db", validate_with=qbxml_reference)
-    yield file
+    yield Sender(file, qbxml_reference)
     file.close()
-
-
-def _ok(company: CompanyFile, request: str) -> tuple[str, etree._Element]:
-    """The ``*Ret`` of one request the company file must accept."""
-    response, hresult, message = company.process(build_message([("1", request)], version="13.0"))
-    assert hresult == "", message
-    messages = parse_xml(response).find("QBXMLMsgsRs")
-    assert messages is not None, response
-    (answer,) = messages
-    assert answer.get("statusCode") == "0", answer.get("statusMessage")
-    return answer.tag, answer[0]
 
 
 @pytest.mark.parametrize(
@@ -46,24 +35,12 @@ def _ok(company: CompanyFile, request: str) -> tuple[str, etree._Element]:
     ],
 )
 def test_an_expense_lands_in_a_desktop_company_as_its_check_or_card_charge(
-    company: CompanyFile, payment_type: str, paid_from: str, qb_object: str
+    qb: Sender, payment_type: str, paid_from: str, qb_object: str
 ) -> None:
-    _ok(
-        company,
-        "<AccountAddRq><AccountAdd><Name>Company Visa</Name>"
-        "<AccountType>CreditCard</AccountType></AccountAdd></AccountAddRq>",
-    )
-    _ok(
-        company,
-        "<AccountAddRq><AccountAdd><Name>Freight</Name>"
-        "<AccountType>Expense</AccountType></AccountAdd></AccountAddRq>",
-    )
-    _tag, vendor = _ok(
-        company, "<VendorAddRq><VendorAdd><Name>Midwest Duct</Name></VendorAdd></VendorAddRq>"
-    )
-    _tag, job = _ok(
-        company, "<CustomerAddRq><CustomerAdd><Name>Patel</Name></CustomerAdd></CustomerAddRq>"
-    )
+    qb.ok(rq("AccountAdd", "<Name>Company Visa</Name><AccountType>CreditCard</AccountType>"))
+    qb.ok(rq("AccountAdd", "<Name>Freight</Name><AccountType>Expense</AccountType>"))
+    vendor = qb.ok(rq("VendorAdd", "<Name>Midwest Duct</Name>"))
+    job = qb.ok(customer_add("Patel"))
     ids = {"vendor": vendor.findtext("ListID"), "customer": job.findtext("ListID")}
 
     def resolve(entity: str, source_id: str) -> Mapping | None:
@@ -79,8 +56,8 @@ def test_an_expense_lands_in_a_desktop_company_as_its_check_or_card_charge(
     )
     command = plan(event, Context("p-1", None, {}, resolve), command_id="c-1", now=NOW)
     assert isinstance(command, Command), command
-    tag, landed = _ok(company, command.request_xml)
-    assert tag == f"{qb_object}AddRs"
+    landed = qb.ok(command.request_xml)
+    assert landed.tag == f"{qb_object}Ret"
     assert landed.findtext("AccountRef/FullName") == paid_from
     assert landed.findtext("PayeeEntityRef/ListID") == ids["vendor"]
     assert (landed.findtext("RefNumber"), landed.findtext("TxnDate")) == ("V-88213", "2026-03-04")
