@@ -14,7 +14,7 @@ from rich.table import Table
 
 from core.errors import QbsyncError
 from qbsync._cli_shell import command_group, emit_json, say
-from qbsync.mappings import match, profile_of, unmapped, unmatch
+from qbsync.mappings import confirm, match, profile_of, refresh, unmapped, unmatch
 
 __all__ = ["map_app"]
 
@@ -152,3 +152,48 @@ def map_unmatch(
         emit_json({"tenant": tenant, "entity": entity, "id": source_id, "unmatched": True})
         return
     say(f"unmatched {entity} {source_id!r}")
+
+
+@map_app.command("done")
+def map_done(
+    tenant: TenantOption,
+    entity: EntityOption,
+    undo: Annotated[bool, typer.Option("--undo", help="Withdraw the confirmation.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Confirm a mapping: "get all" may follow.
+
+    An app's full read (import.everything, `qbsync tenant import --everything`) is refused
+    until then: records in both places would reach the app as new ones.
+    """
+    import getpass
+
+    from qbsync.runtime import open_cli_store
+
+    with open_cli_store() as store:
+        changed = confirm(store, tenant, entity, by=f"cli:{getpass.getuser()}", undo=undo)
+    if as_json:
+        emit_json({"tenant": tenant, "entity": entity, "confirmed": not undo, "changed": changed})
+        return
+    if undo:
+        say(f"{entity} mapping of {tenant!r}: " + ("reopened" if changed else "was not confirmed"))
+    else:
+        say(f"{entity} mapping of {tenant!r} confirmed: a full read of it may go to the app")
+
+
+@map_app.command("refresh")
+def map_refresh(tenant: TenantOption, entity: EntityOption, as_json: JsonOption = False) -> None:
+    """Read every record of an entity from QuickBooks, for matching only.
+
+    At the company's next session (Web Connector) or read (QuickBooks Online): what
+    `map unmapped` lists, older records included; the app is told nothing.
+    """
+    from core.settings import Settings
+    from qbsync.runtime import open_cli_store
+
+    with open_cli_store() as store:
+        imports = refresh(store, Settings(), tenant, entity)
+    if as_json:
+        emit_json({"tenant": tenant, "entity": entity, "reads": imports})
+        return
+    say(f"every {', '.join(imports)} record will be read for matching at the next session")

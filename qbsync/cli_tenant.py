@@ -197,6 +197,13 @@ def tenant_import(
     entities: Annotated[
         list[str], typer.Argument(help="What to read back, e.g. account item customer bill")
     ],
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--everything",
+            help="Every record, whatever its age (get all); needs `qbsync map done` first.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Read records back from the tenant's QuickBooks.
@@ -204,16 +211,28 @@ def tenant_import(
     At its file's next Web Connector session, due or not (what an app's
     import.sync_requested event does).
     """
-    from streams.two_way.from_quickbooks import imports_for
+    from qbsync.mappings import imports_of, require_confirmed
 
     with open_configured_store() as store:
         tenant = _tenant(store, tenant_id)
-        imports = imports_for(entities, Settings().gateway.import_entities)
-        store.request_import(tenant.profile_id, imports)
+        imports = imports_of(store, Settings(), tenant_id, entities)
+        if everything:
+            require_confirmed(store, tenant.profile_id, imports)
+        store.request_import(
+            tenant.profile_id, imports, full_read="deliver" if everything else None
+        )
     if as_json:
-        emit_json({"tenant": tenant_id, "profile_id": tenant.profile_id, "requested": imports})
+        emit_json(
+            {
+                "tenant": tenant_id,
+                "profile_id": tenant.profile_id,
+                "requested": imports,
+                "everything": everything,
+            }
+        )
         return
-    say(f"requested: {', '.join(imports)} at the next session of {tenant.profile_id}")
+    what = "every record of" if everything else "changes of"
+    say(f"requested: {what} {', '.join(imports)} at the next session of {tenant.profile_id}")
 
 
 @tenant_app.command("remove")

@@ -15,8 +15,19 @@ from core.errors import QbsyncError
 
 if TYPE_CHECKING:
     from connectors.store import Store
+    from core.settings import Settings
 
-__all__ = ["MatchReport", "match", "profile_of", "unmapped", "unmatch"]
+__all__ = [
+    "MatchReport",
+    "confirm",
+    "imports_of",
+    "match",
+    "profile_of",
+    "refresh",
+    "require_confirmed",
+    "unmapped",
+    "unmatch",
+]
 
 
 @dataclass(frozen=True)
@@ -160,3 +171,58 @@ def unmapped(store: Store, tenant: str, entity: str) -> list[dict[str, Any]]:
         for r in store.qb_records(profile_id, IMPORTED_AS.get(entity, entity))
         if r.qb_id not in mapped
     ]
+
+
+def confirm(
+    store: Store, tenant: str, entity: str, *, by: str | None = None, undo: bool = False
+) -> bool:
+    """Support's "mapping done" for one entity: a full read ("get all") of it may then go
+    to the tenant's app. ``undo`` withdraws it (False: there was none)."""
+    from streams.two_way.from_quickbooks import IMPORTED_AS
+    from streams.two_way.get_all import delivered_as_new
+
+    profile_of(store, tenant)
+    gated = delivered_as_new(sorted(set(IMPORTED_AS.values())))
+    if entity not in gated:
+        raise QbsyncError(
+            f"--entity {entity!r}: a full read never delivers it as new, nothing to confirm;"
+            f" one of {', '.join(gated)}"
+        )
+    if undo:
+        return store.reopen_mapping(tenant, entity)
+    store.confirm_mapping(tenant, entity, by=by)
+    return True
+
+
+def require_confirmed(store: Store, profile_id: str, imports: list[str]) -> None:
+    """The worker's "get all" rule for a request made outside it (``qbsync tenant import
+    --everything``): ``ImportRefused`` (``map-first``) until every tenant of the company
+    confirmed the mappings the read could deliver as new."""
+    from streams.tenant_settings import valid_settings
+    from streams.two_way.get_all import require_mapped
+
+    company = {t.id: valid_settings(t.settings) for t in store.tenants(profile_id)}
+    require_mapped(imports, company, store.mapping_confirmations(list(company)))
+
+
+def imports_of(store: Store, settings: Settings, tenant: str, wanted: Sequence[str]) -> list[str]:
+    """The import entities for an app's names (``job`` -> ``customer``) on the tenant's
+    company, checked against what this deployment reads back from it (the gateway's
+    imports, or the QBO reader's entities): the worker's rule for ``import.entities``."""
+    from connectors.qbo import imports_read
+    from streams.two_way.from_quickbooks import imports_for
+
+    profile_id = profile_of(store, tenant)
+    if store.qbo_profiles([profile_id]):
+        return imports_for(wanted, imports_read(settings.qbo.read_entity_names), "qbo")
+    return imports_for(wanted, settings.gateway.import_entities)
+
+
+def refresh(store: Store, settings: Settings, tenant: str, entity: str) -> list[str]:
+    """Read every record of ``entity`` at the company's next session, for matching only
+    (what ``unmapped`` lists and ``match`` adopts; the apps are told nothing), so records
+    older than the reads' watermark can be matched before a "get all". The import entities
+    asked for."""
+    imports = imports_of(store, settings, tenant, [entity])
+    store.request_import(profile_of(store, tenant), imports, full_read="match")
+    return imports

@@ -13,11 +13,12 @@ import random
 import time
 import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from connectors.store import Holder, Store, Tenant
+from connectors.qbo import imports_read
+from connectors.store import FullRead, Holder, Store, Tenant
 from core.contracts import AvroCodec, DecodeError
 from core.messages import Command, Failure, Result
 from core.settings import Settings
@@ -29,7 +30,7 @@ from streams.flows import translate as translating
 from streams.flows._step import Message, Outbox, Record, Source, Step
 from streams.parking import Parked, ParkingLot
 from streams.rules import SAME_LIST
-from streams.tenant_settings import SettingsError, TenantSettings, load_settings
+from streams.tenant_settings import TenantSettings, valid_settings
 from streams.translate import wanted
 from streams.two_way import Change, read
 
@@ -130,8 +131,9 @@ class Pipeline:
         entries = [e for step in steps for e in step.writes.log]
         forget = [f for step in steps for f in step.writes.forget]
         for step in steps:
-            for profile_id, kinds in step.writes.imports:
-                self.store.request_import(profile_id, list(kinds))
+            for profile_id, kinds, everything in step.writes.imports:
+                full_read: FullRead | None = "deliver" if everything else None
+                self.store.request_import(profile_id, list(kinds), full_read=full_read)
         try:
             self.store.save_outcomes(mappings, entries, forget=forget)
         except Exception:
@@ -189,7 +191,7 @@ class Pipeline:
         # meanwhile, and must read the store, not this batch's snapshot.
         known = self._read_events([event for _, event in decoded if isinstance(event, dict)])
         ids = command_ids(len(decoded))
-        imports = self.settings.gateway.import_entities  # parsed once a batch, not per event
+        imports = self._imports()  # parsed once a batch, not per event
         steps = [
             self._plan(source, event, known, parked=None, command_id=command_id, imports=imports)
             if isinstance(event, dict)
@@ -220,7 +222,7 @@ class Pipeline:
         known: translating.Known,
         parked: Parked | None,
         command_id: str | None = None,
-        imports: Sequence[str] | None = None,
+        imports: Mapping[str, Sequence[str]] | None = None,
     ) -> Step:
         return translating.plan_event(
             self.outbox,
@@ -230,7 +232,7 @@ class Pipeline:
             parked=parked,
             now=self.clock(),
             command_id=command_id or str(uuid.uuid4()),
-            import_entities=self.settings.gateway.import_entities if imports is None else imports,
+            import_entities=self._imports() if imports is None else imports,
         )
 
     def replan(self, entry: Parked, *, requested: bool = False) -> Step:
@@ -316,7 +318,33 @@ class Pipeline:
             for qb_id, row in self.store.delivered(tenant_id, entity, sorted(qb_ids)).items():
                 if row.changed_at is not None:
                     known.qb_changed_at[(tenant_id, entity, qb_id)] = row.changed_at
+        self._read_companies(known, events)
         return known
+
+    def _read_companies(self, known: translating.Known, events: list[Event]) -> None:
+        """For "get all" requests only: every tenant of their companies, with settings, and
+        the mappings those tenants confirmed (a full read goes to all of them)."""
+        profiles = {
+            tenant.profile_id
+            for event in events
+            if event["envelope"]["entity"] == "import"
+            and (event.get("import") or {}).get("everything")
+            and (tenant := known.tenants.get(event["envelope"]["tenant_id"])) is not None
+        }
+        for profile_id in sorted(profiles):
+            known.companies[profile_id] = {
+                t.id: _settings(t) for t in self.store.tenants(profile_id)
+            }
+        tenant_ids = [t for company in known.companies.values() for t in company]
+        known.confirmed = dict(self.store.mapping_confirmations(tenant_ids))
+
+    def _imports(self) -> dict[str, Sequence[str]]:
+        """What an app may ask to import, per kind of company: the gateway's imports, or
+        what the QBO reader reads back."""
+        return {
+            "qbxml": self.settings.gateway.import_entities,
+            "qbo": imports_read(self.settings.qbo.read_entity_names),
+        }
 
     def _learn_apis(self, profile_ids: Sequence[str]) -> None:
         """The kind of every profile not asked before, in one query (a batch spread over
@@ -483,7 +511,4 @@ def _record(dependency: str) -> tuple[str, str]:
 
 
 def _settings(tenant: Tenant) -> TenantSettings | None:
-    try:
-        return load_settings(dict(tenant.settings))
-    except SettingsError:
-        return None  # planning says why (invalid-settings)
+    return valid_settings(tenant.settings)  # None: planning says why (invalid-settings)

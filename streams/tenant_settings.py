@@ -26,6 +26,7 @@ __all__ = [
     "TenantSettings",
     "apply_changes",
     "load_settings",
+    "valid_settings",
 ]
 
 Direction = Literal["to_quickbooks", "from_quickbooks", "two_way"]
@@ -363,6 +364,15 @@ def load_settings(stored: dict[str, Any] | None) -> TenantSettings:
         return TenantSettings.model_validate(stored or {})
     except ValidationError as exc:
         raise SettingsError(f"invalid tenant settings: {_explain(exc)}") from exc
+
+
+def valid_settings(stored: Mapping[str, Any] | None) -> TenantSettings | None:
+    """The stored JSON as a model, or None when it does not validate (whoever plans with
+    it says why: ``invalid-settings``)."""
+    try:
+        return load_settings(dict(stored or {}))
+    except SettingsError:
+        return None
 
 
 def apply_changes(

@@ -66,7 +66,13 @@ from connectors.qbo._oauth import (
     authorize_url,
 )
 from connectors.qbo._project_items import PROJECT_INCOME_ACCOUNT, PROJECT_ITEMS, project_item_name
-from connectors.qbo._reader import QboReader, ReaderConfig, ReadReport, webhook_hints
+from connectors.qbo._reader import (
+    QboReader,
+    ReaderConfig,
+    ReadReport,
+    imports_read,
+    webhook_hints,
+)
 from connectors.qbo._records import (
     QboEntityRequest,
     QboError,
@@ -143,6 +149,7 @@ __all__ = [
     "create_qbo_runtime",
     "explain_code",
     "explain_fault",
+    "imports_read",
     "oauth_app",
     "parse_notifications",
     "project_item_name",

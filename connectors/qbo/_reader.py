@@ -19,6 +19,12 @@ company's drain lease):
    watermark moves**: a crash in between reads the same changes again, which the worker drops
    as seen. The watermark is the CDC answer's ``time`` (Intuit's clock, not ours), or after
    a paged read the newest ``LastUpdatedTime`` seen.
+5. **Full reads** (``full_read`` on the watermark): the entity is read whole by query
+   pages (CDC cannot go back further than 30 days). "deliver" ("get all": an app's
+   ``import.everything``, allowed once the tenant's mapping was confirmed) goes to the apps
+   and moves the watermark to the newest ``LastUpdatedTime`` seen; "match" (``qbsync map
+   refresh``) only refreshes what matching sees, moving nothing (the store's
+   ``complete_import``).
 
 Deleted records (``"status": "Deleted"``) carry only an id: QBO lists cannot be deleted
 (made inactive instead, which arrives as a change), deleted transactions are counted and
@@ -32,7 +38,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from connectors.qbo._changes import CDC_LIMIT, ChangedRecord, read_changes
 from connectors.qbo._client import QboClient
@@ -40,10 +46,10 @@ from connectors.qbo._connections import QboConnections
 from connectors.qbo._imports import READABLE, as_imported
 from connectors.qbo._records import QboRequest
 from connectors.qbo._webhooks import DataChange
-from connectors.store import Store
+from connectors.store import FullRead, Store
 from core.contracts import AvroCodec
 
-__all__ = ["QboReader", "ReadReport", "ReaderConfig", "due", "webhook_hints"]
+__all__ = ["QboReader", "ReadReport", "ReaderConfig", "due", "imports_read", "webhook_hints"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +96,23 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _full_reads(entities: Sequence[str], marks: Mapping[str, Any]) -> dict[str, FullRead]:
+    """The due entities with a full read pending, and which (the store's column is text
+    written only by ``Store.request_import``, which checks it)."""
+    found: dict[str, FullRead] = {}
+    for entity in entities:
+        mark = marks.get(READABLE[entity].entity)
+        if mark is not None and mark.full_read in ("match", "deliver"):
+            found[entity] = cast("FullRead", mark.full_read)
+    return found
+
+
+def imports_read(entities: Sequence[str]) -> tuple[str, ...]:
+    """The import entities (``customer``, ``receive_payment`` ...) these QBO entities are
+    read back as: what an app may ask to import from a QBO company."""
+    return tuple(dict.fromkeys(READABLE[e].entity for e in entities if e in READABLE))
+
+
 def due(config: ReaderConfig, watermarks: Mapping[str, Any], now: datetime) -> list[str]:
     """The QBO entities to read now (``watermarks``: the store's rows by import entity)."""
     chosen = []
@@ -129,6 +152,54 @@ class QboReader:
         entities = due(self._config, marks, now)
         if not entities:
             return None
+        # Full reads ("get all" once the mapping was confirmed, or a read for matching):
+        # every record by query pages, since CDC cannot go back further than 30 days.
+        full = _full_reads(entities, marks)
+        changed = [e for e in entities if e not in full]
+        records: list[ChangedRecord] = []  # told to the apps
+        kept: list[ChangedRecord] = []  # read for matching only
+        moved: dict[str, datetime | None] = {}
+        paged = False
+        if changed:
+            found, watermark, paged = self._changes(realm_id, changed, marks, now)
+            records += found
+            moved |= dict.fromkeys(changed, watermark)
+        for entity, mode in full.items():
+            found = self._query_since(realm_id, entity, None)
+            (kept if mode == "match" else records).extend(found)
+            moved[entity] = max(
+                (r.last_updated for r in found if r.last_updated is not None), default=None
+            )
+        tenants = [tenant.id for tenant in self._store.tenants(profile_id)]
+        messages, counted, skipped = self._messages(profile_id, tenants, records, now)
+        if messages:
+            # Acknowledged before any watermark moves (send_all returns then).
+            self._sink.send_all(messages)
+        # What QuickBooks has, by name, for matching and reference checks (the Desktop
+        # import's ``save_qb_records``): before the watermark moves, so a crash re-reads.
+        for name, known in _known([*records, *kept]).items():
+            self._store.save_qb_records(profile_id, name, known)
+        for entity in entities:
+            name = READABLE[entity].entity
+            self._store.complete_import(
+                profile_id,
+                name,
+                moved[entity],
+                counted.get(name, 0),
+                full_read=full.get(entity),
+            )
+        log.info(
+            "qbo changes read",
+            extra={"profile": profile_id, "records": len(records), "paged": paged},
+        )
+        newest = max((m for m in moved.values() if m is not None), default=None)
+        return ReadReport(tuple(entities), len(records), len(messages), skipped, newest, paged)
+
+    def _changes(
+        self, realm_id: str, entities: list[str], marks: Mapping[str, Any], now: datetime
+    ) -> tuple[list[ChangedRecord], datetime | None, bool]:
+        """What changed since the oldest watermark of ``entities`` (one CDC request, read
+        again by query pages when truncated): the records, the new watermark, paged."""
         floor = now - self._config.lookback
         starts = []
         for entity in entities:
@@ -137,46 +208,30 @@ class QboReader:
             starts.append(floor if since is None else max(floor, since - self._config.rewind))
         since = min(starts)
         page = read_changes(self._client, realm_id, entities, since)
-        records = list(page.records)
-        watermark: datetime | None = page.watermark
-        paged = page.truncated
-        if paged:
-            records = []
-            newest: list[datetime] = []
-            for entity in entities:
-                found = self._query_since(realm_id, entity, since)
-                records.extend(found)
-                newest.extend(r.last_updated for r in found if r.last_updated is not None)
-            # Nothing newer than what was read can have been missed; with nothing read,
-            # the watermark stays.
-            watermark = max(newest) if newest else None
-        tenants = [tenant.id for tenant in self._store.tenants(profile_id)]
-        messages, counted, skipped = self._messages(profile_id, tenants, records, now)
-        if messages:
-            # Acknowledged before any watermark moves (send_all returns then).
-            self._sink.send_all(messages)
-        # What QuickBooks has, by name, for matching and reference checks (the Desktop
-        # import's ``save_qb_records``): before the watermark moves, so a crash re-reads.
-        for name, kept in _known(records).items():
-            self._store.save_qb_records(profile_id, name, kept)
+        if not page.truncated:
+            return list(page.records), page.watermark, False
+        records = []
         for entity in entities:
-            name = READABLE[entity].entity
-            self._store.complete_import(profile_id, name, watermark, counted.get(name, 0))
-        log.info(
-            "qbo changes read",
-            extra={"profile": profile_id, "records": len(records), "paged": paged},
-        )
-        return ReadReport(tuple(entities), len(records), len(messages), skipped, watermark, paged)
+            records.extend(self._query_since(realm_id, entity, since))
+        # Nothing newer than what was read can have been missed; with nothing read,
+        # the watermark stays.
+        newest = [r.last_updated for r in records if r.last_updated is not None]
+        return records, max(newest) if newest else None, True
 
-    def _query_since(self, realm_id: str, entity: str, since: datetime) -> list[ChangedRecord]:
-        """Every record of ``entity`` changed after ``since``, by pages of the query
-        language (what CDC's 1,000-object answer could not hold)."""
-        stamp = since.astimezone(UTC).isoformat(timespec="seconds")
+    def _query_since(
+        self, realm_id: str, entity: str, since: datetime | None
+    ) -> list[ChangedRecord]:
+        """Every record of ``entity`` changed after ``since`` (None: every record), by
+        pages of the query language (what CDC's 1,000-object answer could not hold)."""
+        where = ""
+        if since is not None:
+            stamp = since.astimezone(UTC).isoformat(timespec="seconds")
+            where = f" where MetaData.LastUpdatedTime > '{stamp}'"
         found: list[ChangedRecord] = []
         start = 1
         while True:
             text = (
-                f"select * from {entity} where MetaData.LastUpdatedTime > '{stamp}' "  # noqa: S608
+                f"select * from {entity}{where} "  # noqa: S608
                 f"orderby MetaData.LastUpdatedTime startposition {start} maxresults {CDC_LIMIT}"
             )
             answer = self._client.send(QboRequest.query(realm_id, text))

@@ -178,6 +178,16 @@ class Company:
             del self.records[entity][entity_id]
             self.changes.append(_Change(datetime.now(UTC), entity, entity_id, "Delete"))
 
+    def backdate(self, entity: str, entity_id: str, at: datetime) -> None:
+        """A record entered long ago (a company with history): created and last changed
+        at ``at``, so CDC (30 days at most) no longer sees it; only a query does."""
+        with self.lock:
+            record = self.records[entity][entity_id]
+            record["MetaData"] = {"CreateTime": now_text(at), "LastUpdatedTime": now_text(at)}
+            for change in self.changes:
+                if change.entity == entity and change.entity_id == entity_id:
+                    change.at = at
+
     def add_tax_code(self, name: str, description: str = "", *, taxable: bool = True) -> str:
         """Someone sets up a sales tax code in QBO (e.g. "GST" outside the US): its Id
         (a number, as Intuit gives any code but a US company's TAX and NON). Not in CDC,

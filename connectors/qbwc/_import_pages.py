@@ -71,7 +71,9 @@ class ImportPages:
                 return None
             mark = marks.get(todo[0])
             modified_from = mark.modified_from if mark else None
-            state = {**start(self._config, todo[0], modified_from, now), "tried": sorted(tried)}
+            full_read = mark.full_read if mark else None
+            first = start(self._config, todo[0], modified_from, now, full_read=full_read)
+            state = {**first, "tried": sorted(tried)}
         log.info("import page asked", extra={"entity": state["entity"], "page": state["page"]})
         return state, import_request(self._config, state)
 
@@ -86,7 +88,9 @@ class ImportPages:
             self._store.save_qb_records(profile_id, entity, taken.records)
             # Acknowledged by Kafka before the watermark can move: an import that dies
             # after this page asks for it again, and the worker drops what it saw already.
-            self._publish(profile_id, entity, statuses[0].records)
+            # A full read for matching is for support's eyes only: the apps are not told.
+            if state.get("full_read") != "match":
+                self._publish(profile_id, entity, statuses[0].records)
         tried = sorted({*state.get("tried", []), entity})
         following: dict[str, Any]
         if taken.state is not None:
@@ -95,7 +99,13 @@ class ImportPages:
             following = {"entity": entity, "iterator_id": None, "tried": tried}
             if taken.error is None:
                 # Every page processed: only now does the watermark move.
-                self._store.complete_import(profile_id, entity, taken.watermark, taken.total)
+                self._store.complete_import(
+                    profile_id,
+                    entity,
+                    taken.watermark,
+                    taken.total,
+                    full_read=state.get("full_read"),
+                )
                 log.info("import completed", extra={"entity": entity, "records": taken.total})
         more = taken.state is not None or any(e not in tried for e in self.due(profile_id))
         return PageTaken(following, taken.error, more)

@@ -75,10 +75,19 @@ def due(config: ImportConfig, watermarks: Mapping[str, Any], now: datetime) -> l
 
 
 def start(
-    config: ImportConfig, entity: str, modified_from: datetime | None, now: datetime
+    config: ImportConfig,
+    entity: str,
+    modified_from: datetime | None,
+    now: datetime,
+    *,
+    full_read: str | None = None,
 ) -> dict[str, Any]:
-    """The state of an import about to ask for its first page."""
-    window = config.windows.get(entity)
+    """The state of an import about to ask for its first page. ``full_read`` ("match":
+    for matching only, "deliver": "get all", asked once the mapping was confirmed): every
+    record, so neither the watermark nor the entity's window applies."""
+    if full_read is not None:
+        modified_from = None
+    window = None if full_read is not None else config.windows.get(entity)
     return {
         "entity": entity,
         # Stored naive by SQLite: every stored time is UTC, and QuickBooks must get the offset
@@ -89,6 +98,7 @@ def start(
         "page": 0,
         "seen": 0,
         "newest": None,
+        "full_read": full_read,
     }
 
 

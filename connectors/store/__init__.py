@@ -30,6 +30,7 @@ from connectors.store._models import (
 from connectors.store._sessions import PastSession, SessionLog
 from connectors.store._store import (
     RELEASE_ACTIONS,
+    FullRead,
     Holder,
     Mapping,
     ReleaseRequest,
@@ -45,6 +46,7 @@ __all__ = [
     "Base",
     "ConsoleStore",
     "DeliveredChange",
+    "FullRead",
     "Holder",
     "IdMapping",
     "ImportWatermark",

@@ -21,6 +21,7 @@ __all__ = [
     "DeadLetterReplay",
     "IdMapping",
     "LoginThrottle",
+    "MappingConfirmation",
     "Profile",
     "QboCompanyRow",
     "QboSenderRow",
@@ -231,6 +232,25 @@ class ImportWatermark(Base):
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
     requested_at: Mapped[datetime | None] = mapped_column(default=None)
     records: Mapped[int] = mapped_column(Integer, default=0)
+    # A full read asked for: the next read takes every record, whatever its age (no
+    # watermark, no window). "match": kept for matching only (``qbsync map refresh``),
+    # nothing told to the apps; "deliver": to the apps too ("get all", once the mapping
+    # was confirmed). Cleared by a completed read of that kind (or "deliver").
+    full_read: Mapped[str | None] = mapped_column(String(10), default=None)
+
+
+class MappingConfirmation(Base):
+    """Support confirmed that a tenant's records of one entity are matched to what the
+    company already had (``qbsync map done``, the console's mappings page): only then may
+    an app ask for every record of it ("get all"), which would otherwise tell the app of
+    records it has under another id as new ones."""
+
+    __tablename__ = "mapping_confirmations"
+
+    tenant_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(40), primary_key=True)
+    confirmed_at: Mapped[datetime]
+    confirmed_by: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
 class QboCompanyRow(Base):

@@ -8,7 +8,7 @@ from collections.abc import Mapping as CollectionMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import (
     ARRAY,
@@ -47,6 +47,7 @@ from connectors.store._models import (
     IdMapping,
     ImportWatermark,
     LoginThrottle,
+    MappingConfirmation,
     ParkRelease,
     Profile,
     QboCompanyRow,
@@ -59,6 +60,7 @@ from core.errors import QbsyncError
 
 __all__ = [
     "RELEASE_ACTIONS",
+    "FullRead",
     "Holder",
     "Mapping",
     "ReleaseRequest",
@@ -66,6 +68,9 @@ __all__ = [
     "Store",
     "StoreError",
 ]
+
+FullRead = Literal["match", "deliver"]
+_FULL_READS: tuple[FullRead, ...] = ("match", "deliver")
 
 RELEASE_ACTIONS = ("release", "dead-letter")
 
@@ -947,24 +952,47 @@ class Store:
             return {row.entity: row for row in session.scalars(query)}
 
     def complete_import(
-        self, profile_id: str, entity: str, modified_from: datetime | None, records: int
+        self,
+        profile_id: str,
+        entity: str,
+        modified_from: datetime | None,
+        records: int,
+        *,
+        full_read: FullRead | None = None,
     ) -> None:
-        """Every page of an import was processed: advance the watermark (never backwards)."""
+        """Every page of an import was processed: advance the watermark (never backwards).
+        A pending full read is done only by a completed one (``full_read``) of its kind or
+        "deliver": one asked for while a read since the watermark was under way still
+        happens. A read for matching ("match") told the apps nothing: it moves neither the
+        watermark nor the request, so the next read gives them what changed meanwhile."""
         with self._tx() as session:
             row = session.get(ImportWatermark, (profile_id, entity))
             if row is None:
                 row = ImportWatermark(profile_id=profile_id, entity=entity, records=0)
                 session.add(row)
+            if full_read == "match":
+                if row.full_read == "match":
+                    row.full_read = None
+                return
             if modified_from is not None and (
                 row.modified_from is None or _aware(row.modified_from) < modified_from
             ):
                 row.modified_from = modified_from
             row.completed_at = _now()
             row.requested_at = None
+            if full_read == "deliver":
+                row.full_read = None
             row.records = (row.records or 0) + records
 
-    def request_import(self, profile_id: str, entities: list[str]) -> None:
-        """Import these at the file's next Web Connector session, due or not."""
+    def request_import(
+        self, profile_id: str, entities: list[str], *, full_read: FullRead | None = None
+    ) -> None:
+        """Import these at the file's next Web Connector session, due or not.
+        ``full_read``: every record, whatever its age, for matching only ("match") or for
+        the apps too ("deliver": "get all"; the caller checked the mappings were
+        confirmed). A request never lowers a pending full read."""
+        if full_read is not None and full_read not in _FULL_READS:
+            raise StoreError(f"full_read: {full_read!r} is not one of {', '.join(_FULL_READS)}")
         with self._tx() as session:
             for entity in entities:
                 row = session.get(ImportWatermark, (profile_id, entity))
@@ -972,6 +1000,42 @@ class Store:
                     row = ImportWatermark(profile_id=profile_id, entity=entity, records=0)
                     session.add(row)
                 row.requested_at = _now()
+                if _rank(full_read) > _rank(row.full_read):
+                    row.full_read = full_read
+
+    # -- mapping confirmations: "get all" only after mapping -----------------------------
+
+    def confirm_mapping(self, tenant_id: str, entity: str, *, by: str | None = None) -> None:
+        """Support says the tenant's ``entity`` records are matched to the company's."""
+        with self._tx() as session:
+            row = session.get(MappingConfirmation, (tenant_id, entity))
+            if row is None:
+                row = MappingConfirmation(tenant_id=tenant_id, entity=entity)
+                session.add(row)
+            row.confirmed_at = _now()
+            row.confirmed_by = by
+
+    def reopen_mapping(self, tenant_id: str, entity: str) -> bool:
+        """Withdraw a confirmation (matching goes on); False if there was none."""
+        with self._tx() as session:
+            row = session.get(MappingConfirmation, (tenant_id, entity))
+            if row is None:
+                return False
+            session.delete(row)
+            return True
+
+    def mapping_confirmations(self, tenant_ids: Sequence[str]) -> dict[str, dict[str, datetime]]:
+        """Per tenant, the entities whose mapping was confirmed, and when."""
+        if not tenant_ids:
+            return {}
+        query = select(MappingConfirmation).where(
+            MappingConfirmation.tenant_id.in_(sorted(set(tenant_ids)))
+        )
+        found: dict[str, dict[str, datetime]] = {}
+        with self._tx() as session:
+            for row in session.scalars(query):
+                found.setdefault(row.tenant_id, {})[row.entity] = _aware(row.confirmed_at)
+        return found
 
     # -- dead-letter replays -------------------------------------------------------------
 
@@ -1219,12 +1283,17 @@ def _deleted(session: Session, statement: Any) -> int:
     return int(getattr(session.execute(statement), "rowcount", 0) or 0)
 
 
+def _rank(full_read: str | None) -> int:
+    """-1 for none, then the full reads in :data:`_FULL_READS` order (deliver is more)."""
+    return _FULL_READS.index(full_read) if full_read in _FULL_READS else -1
+
+
 def _remove_tenants(session: Session, tenant_ids: list[str]) -> int:
     """Delete the tenants and every row keyed by them (children first)."""
     if not tenant_ids:
         return 0
     removed = 0
-    for model in (IdMapping, DeliveredChange, SyncLogEntry):
+    for model in (IdMapping, DeliveredChange, SyncLogEntry, MappingConfirmation):
         removed += _deleted(session, delete(model).where(model.tenant_id.in_(tenant_ids)))
     return removed + _deleted(session, delete(Tenant).where(Tenant.id.in_(tenant_ids)))
 

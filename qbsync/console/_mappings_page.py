@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from qbsync.console._context import Context
@@ -20,7 +20,10 @@ def register(ctx: Context) -> None:
 
     def mappings_page(tenant: str, entity: str, report: Any = None) -> str:
         from qbsync.mappings import unmapped
+        from streams.two_way.from_quickbooks import IMPORTED_AS
+        from streams.two_way.get_all import delivered_as_new
 
+        confirmed = store.mapping_confirmations([tenant]).get(tenant, {}) if tenant else {}
         return render_template(
             "mappings.html",
             rows=store.mappings(tenant, entity or None) if tenant else [],
@@ -30,6 +33,10 @@ def register(ctx: Context) -> None:
             entity=entity,
             tenants=store.tenants(),
             report=report,
+            # "Get all" waits for these: may the entity be confirmed, and was it.
+            confirmable=entity in delivered_as_new([IMPORTED_AS.get(entity, "")]),
+            confirmed_at=confirmed.get(entity),
+            refreshing=request.args.get("refreshing") == "1",
         )
 
     @app.get("/mappings")
@@ -82,3 +89,26 @@ def register(ctx: Context) -> None:
         forget(store, tenant, entity, source_id)
         audit("map.unmatch", f"{tenant}:{entity}:{source_id}")
         return redirect(url_for("mappings", tenant=tenant, entity=entity))
+
+    @app.post("/mappings/done")
+    @staff("operator")
+    def mapping_done() -> BaseResponse:
+        from qbsync.mappings import confirm
+
+        tenant = request.form.get("tenant", "")
+        entity = request.form.get("entity", "")
+        undo = request.form.get("undo") == "1"
+        confirm(store, tenant, entity, by=g.principal.subject, undo=undo)
+        audit("map.reopen" if undo else "map.done", f"{tenant}:{entity}")
+        return redirect(url_for("mappings", tenant=tenant, entity=entity))
+
+    @app.post("/mappings/refresh")
+    @staff("operator")
+    def mapping_refresh() -> BaseResponse:
+        from qbsync.mappings import refresh
+
+        tenant = request.form.get("tenant", "")
+        entity = request.form.get("entity", "")
+        reads = refresh(store, ctx.settings, tenant, entity)
+        audit("map.refresh", f"{tenant}:{entity}", reads=reads)
+        return redirect(url_for("mappings", tenant=tenant, entity=entity, refreshing=1))

@@ -74,7 +74,8 @@ class Writes:
     mappings: list[Mapping] = field(default_factory=list)
     log: list[SyncLogEntry] = field(default_factory=list)
     forget: list[tuple[str, str, str]] = field(default_factory=list)  # stale mappings
-    imports: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (profile, kinds)
+    # (profile, import entities, everything: a full read)
+    imports: list[tuple[str, tuple[str, ...], bool]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.mappings or self.log or self.forget or self.imports)

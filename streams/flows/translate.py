@@ -8,7 +8,7 @@ step's ``writes``; the clock and the command id are handed in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -22,6 +22,7 @@ from streams.parking import Kind, Parked, record_key
 from streams.tenant_settings import TenantSettings
 from streams.translate import Context, Held, Paused, Skip, Waiting, plan
 from streams.two_way.from_quickbooks import ImportRefused, imports_for
+from streams.two_way.get_all import require_mapped
 
 __all__ = [
     "Event",
@@ -56,6 +57,10 @@ class Known:
     # tenant -> its settings as a model, validated once per batch (not once per event);
     # absent or None: planning validates the stored JSON itself and says what is wrong.
     settings: dict[str, TenantSettings | None] = field(default_factory=dict)
+    # Read only for a batch with a "get all" request: per company (profile) its tenants'
+    # settings, and per tenant the entities whose mapping support confirmed.
+    companies: dict[str, dict[str, TenantSettings | None]] = field(default_factory=dict)
+    confirmed: dict[str, Collection[str]] = field(default_factory=dict)
 
     def context(self, envelope: Mapping[str, Any]) -> Context:
         tenant = self.tenants.get(envelope["tenant_id"])
@@ -144,7 +149,7 @@ def plan_event(
     parked: Parked | None,
     now: float,
     command_id: str,
-    import_entities: Sequence[str],
+    import_entities: Mapping[str, Sequence[str]],
 ) -> Step:
     """One event: a command, a parked entry, a dead letter, or nothing (a setting or the
     record's state says it is not to be sent)."""
@@ -284,21 +289,29 @@ def _import_requested(
     known: Known,
     where: dict[str, str],
     at: datetime,
-    import_entities: Sequence[str],
+    import_entities: Mapping[str, Sequence[str]],
 ) -> Step:
-    """``import.sync_requested``: the file reads these back at its next session."""
+    """``import.sync_requested``: the file reads these back at its next session; with
+    ``everything`` all their records, once their mapping is confirmed for every tenant of
+    the company (:func:`~streams.two_way.get_all.require_mapped`)."""
     tenant = known.tenants.get(where["tenant_id"])
     if tenant is None:
         failure = Failure("unknown-tenant", f"tenant {where['tenant_id']!r} is not connected")
         return outbox.dead_letter(Step(), source, failure, at, **where)
-    wanted = (event.get("import") or {}).get("entities") or []
+    request = event.get("import") or {}
+    everything = bool(request.get("everything"))
     try:
-        imports = imports_for(wanted, import_entities)
+        api = known.apis.get(tenant.profile_id, "qbxml")
+        wanted = request.get("entities") or []
+        imports = imports_for(wanted, import_entities.get(api, ()), api)
+        if everything:
+            company = known.companies.get(tenant.profile_id, {})
+            require_mapped(imports, company, known.confirmed)
     except ImportRefused as exc:
         return outbox.dead_letter(Step(), source, Failure(exc.code, str(exc)), at, **where)
-    log.info("import requested", extra={"entities": ",".join(imports)})
+    log.info("import requested", extra={"entities": ",".join(imports), "all": everything})
     step = Step()
-    step.writes.imports.append((tenant.profile_id, tuple(imports)))
+    step.writes.imports.append((tenant.profile_id, tuple(imports), everything))
     return step
 
 

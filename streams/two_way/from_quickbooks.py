@@ -33,6 +33,7 @@ from core.errors import QbsyncError
 __all__ = [
     "FROM_QUICKBOOKS",
     "IMPORTED_AS",
+    "IMPORT_SETTINGS",
     "PLACEHOLDERS",
     "QBO_PLACEHOLDERS",
     "SHAPES",
@@ -633,9 +634,18 @@ class ImportRefused(QbsyncError):
         self.code = code
 
 
-def imports_for(wanted: Sequence[str], configured: Sequence[str]) -> list[str]:
-    """The gateway's entities for what an app asks to import (``cost_code`` -> ``item``),
-    or :class:`ImportRefused` naming what is wrong."""
+# Where a deployment says what it reads back, per kind of company.
+IMPORT_SETTINGS: Mapping[str, str] = {
+    "qbxml": "QBSYNC_GATEWAY_IMPORTS",
+    "qbo": "QBSYNC_QBO_READ_ENTITIES",
+}
+
+
+def imports_for(wanted: Sequence[str], configured: Sequence[str], api: str = "qbxml") -> list[str]:
+    """The import entities for what an app asks to import (``cost_code`` -> ``item``),
+    or :class:`ImportRefused` naming what is wrong. ``configured``: the entities this
+    deployment reads back from a company of this ``api`` (``qbxml``: the gateway's imports;
+    ``qbo``: the import entities of the QBO reader's)."""
     if not wanted:
         raise ImportRefused("missing-payload", "import.entities: name at least one entity")
     unknown = [e for e in wanted if e not in IMPORTED_AS]
@@ -651,6 +661,6 @@ def imports_for(wanted: Sequence[str], configured: Sequence[str]) -> list[str]:
         raise ImportRefused(
             "import-off",
             f"import.entities: {', '.join(off)} not imported by this deployment"
-            " (QBSYNC_GATEWAY_IMPORTS)",
+            f" ({IMPORT_SETTINGS.get(api, IMPORT_SETTINGS['qbxml'])})",
         )
     return chosen

@@ -213,6 +213,7 @@ def test_json_on_every_reporting_command(data_dir: Path) -> None:
         "tenant": "acme",
         "profile_id": created["profile_id"],
         "requested": ["account"],
+        "everything": False,
     }
     matched = qbsync(
         "map", "match", "--tenant", "acme", "--entity", "customer", "--id", "c-1", "--qb-id", "Q1"

@@ -155,3 +155,41 @@ def test_cost_codes_match_the_items_they_are_in_quickbooks(store: Store, tmp_pat
     mapped = store.mapping("t-1", "cost_code", "cc-1")
     assert mapped is not None
     assert (mapped.qb_id, mapped.edit_sequence) == ("I1", "3")
+
+
+def test_get_all_waits_for_map_done_and_refresh_reads_for_matching(store: Store) -> None:
+    """``qbsync tenant import --everything`` is refused (naming what to confirm) until
+    ``qbsync map done`` for each entity the read would tell the app of; ``map refresh``
+    asks a full read for matching only; ``map done --undo`` reopens."""
+    runner = CliRunner()
+    profile_id = store.tenant("t-1").profile_id  # type: ignore[union-attr]
+    store.update_tenant_settings("t-1", {"direction": {"customer": "two_way", "job": "two_way"}})
+    get_all = ["tenant", "import", "t-1", "customer", "--everything", "--json"]
+
+    refused = runner.invoke(app, get_all)
+    assert refused.exit_code == 2
+    assert "qbsync map done --tenant t-1 --entity customer" in refused.stderr
+    assert "customer" not in store.watermarks(profile_id)
+
+    wrong = runner.invoke(app, ["map", "done", "--tenant", "t-1", "--entity", "account"])
+    assert wrong.exit_code == 2
+    assert "a full read never delivers it as new" in wrong.stderr
+    assert "customer, employee, invoice, item, job, vendor" in wrong.stderr
+    for entity in ("customer", "job"):
+        done = runner.invoke(app, ["map", "done", "--tenant", "t-1", "--entity", entity, "--json"])
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.stdout)["confirmed"] is True
+
+    asked = runner.invoke(app, get_all)
+    assert asked.exit_code == 0, asked.output
+    assert json.loads(asked.stdout)["requested"] == ["customer"]
+    assert store.watermarks(profile_id)["customer"].full_read == "deliver"
+
+    undo = ["map", "done", "--tenant", "t-1", "--entity", "job", "--undo", "--json"]
+    assert json.loads(runner.invoke(app, undo).stdout)["changed"] is True
+    assert json.loads(runner.invoke(app, undo).stdout)["changed"] is False  # not confirmed
+    assert "--entity job" in runner.invoke(app, get_all).stderr
+
+    refresh = ["map", "refresh", "--tenant", "t-1", "--entity", "vendor", "--json"]
+    assert json.loads(runner.invoke(app, refresh).stdout)["reads"] == ["vendor"]
+    assert store.watermarks(profile_id)["vendor"].full_read == "match"

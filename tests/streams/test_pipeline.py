@@ -675,16 +675,15 @@ def test_ok_result_stores_the_mapping_logs_and_tells_the_source_app(
     assert [(e.status, e.code) for e in store.sync_log("t-1")] == [("synced", 0)]
 
 
-def import_request(*entities: str) -> dict[str, Any]:
+def import_request(*entities: str, everything: bool = False) -> dict[str, Any]:
     envelope = {
         "tenant_id": "t-1",
         "source_system": "app",
         "entity_id": "req-1",
         "source_updated_at": "2026-11-22T12:00:00Z",
     }
-    return validate_event(
-        "import.sync_requested", {"envelope": envelope, "import": {"entities": list(entities)}}
-    )
+    wanted = {"entities": list(entities), "everything": everything}
+    return validate_event("import.sync_requested", {"envelope": envelope, "import": wanted})
 
 
 def test_an_import_request_event_asks_the_files_next_session(store: Store, worker: Worker) -> None:
@@ -698,6 +697,51 @@ def test_an_import_request_event_asks_the_files_next_session(store: Store, worke
     (letter,) = worker.take(DEAD_LETTER)
     assert letter["code"] == "unknown-import"
     assert "'acount'" in letter["reason"]
+
+
+def test_get_all_waits_until_every_tenant_of_the_file_confirmed_its_mapping(
+    store: Store, worker: Worker
+) -> None:
+    """``import.everything``: a dead letter (``map-first``) naming what to confirm, until
+    each tenant of the shared file that gets customers and jobs confirmed both; then the
+    file's next read takes every customer ("deliver")."""
+    profile_id = store.tenant("t-1").profile_id  # type: ignore[union-attr]
+    gets = {"direction": {"customer": "two_way", "job": "from_quickbooks"}}
+    store.update_tenant_settings("t-1", gets)
+    now = datetime.now(UTC)
+    for tenant_id, settings in (("t-2", gets), ("t-3", {})):  # t-3 only sends
+        store.add_tenant(
+            Tenant(
+                id=tenant_id,
+                profile_id=profile_id,
+                name=tenant_id,
+                settings=settings,
+                created_at=now,
+            )
+        )
+
+    worker.event(import_request("customer", everything=True))
+    (letter,) = worker.take(DEAD_LETTER)
+    assert (letter["code"], letter["tenant_id"]) == ("map-first", "t-1")
+    assert "qbsync map done --tenant t-1 --entity customer" in letter["reason"]
+    assert "(and 3 more)" in letter["reason"]  # t-1's job, t-2's customer and job
+    assert "customer" not in store.watermarks(profile_id)  # nothing asked of the file
+
+    for tenant_id in ("t-1", "t-2"):
+        store.confirm_mapping(tenant_id, "customer", by="support")
+    store.confirm_mapping("t-1", "job")
+    worker.event(import_request("customer", everything=True))
+    (letter,) = worker.take(DEAD_LETTER)
+    assert "the mapping of job for tenant 't-2' is not confirmed;" in letter["reason"]
+
+    store.confirm_mapping("t-2", "job")
+    worker.event(import_request("customer", everything=True))
+    assert worker.take(DEAD_LETTER) == []
+    mark = store.watermarks(profile_id)["customer"]
+    assert (mark.full_read, mark.requested_at is not None) == ("deliver", True)
+    # A usual request afterwards does not lower it.
+    worker.event(import_request("customer"))
+    assert store.watermarks(profile_id)["customer"].full_read == "deliver"
 
 
 def test_a_conflict_quickbooks_won_is_told_to_the_app_and_nothing_else(

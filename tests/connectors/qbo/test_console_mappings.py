@@ -2,7 +2,8 @@
 headless Chromium, driven by Playwright): the customers QBO has that no app record is mapped
 to are listed as ``qbsync map unmapped`` lists them (read back by the QBO sender's CDC reads,
 real worker, real Kafka, the QBO sandbox over HTTP); an operator matches one from its row,
-and it moves from the unmapped list to the mappings."""
+and it moves from the unmapped list to the mappings; then reads every customer for matching,
+confirms the mapping ("get all" may follow) and reopens it."""
 
 from __future__ import annotations
 
@@ -72,6 +73,19 @@ def test_the_mappings_page_lists_what_qbo_has_unmapped_and_matches_from_a_row(
             expect(page.locator("#unmapped tr[data-qb-id]")).to_have_count(1)
             expect(listed).to_contain_text("Lovelace Labs")
             shot(page, "qbo-mappings-matched")
+
+            # "Get all" waits for the mapping: read every customer for matching, then
+            # confirm it; reopening withdraws the confirmation.
+            done = page.locator("#mapping-done")
+            expect(done).to_contain_text('"Get all" of customer waits')
+            page.get_by_role("button", name="Read all customer records for matching").click()
+            expect(page.locator("#refreshing")).to_contain_text("for matching only")
+            page.get_by_role("button", name="Mapping done").click()
+            expect(done).to_contain_text("The customer mapping was confirmed")
+            shot(page, "qbo-mappings-confirmed")
+            assert list(store.mapping_confirmations([TENANT])[TENANT]) == ["customer"]
+            page.get_by_role("button", name="Reopen the mapping").click()
+            expect(done).to_contain_text('"Get all" of customer waits')
         finally:
             browser.close()
     mapped = store.mapping(TENANT, "customer", "c-3")
@@ -79,3 +93,8 @@ def test_the_mappings_page_lists_what_qbo_has_unmapped_and_matches_from_a_row(
     assert mapped.qb_id == ids["Turing Works"]
     audit = ConsoleStore(store).audit_log(action="map.match")
     assert [(e.actor, e.target) for e in audit] == [("olga", f"{TENANT}:customer")]
+    for action in ("map.refresh", "map.done", "map.reopen"):
+        (entry,) = ConsoleStore(store).audit_log(action=action)
+        assert (entry.actor, entry.target) == ("olga", f"{TENANT}:customer")
+    assert store.mapping_confirmations([TENANT]) == {}
+    assert store.watermarks(online.profile_id)["customer"].full_read == "match"

@@ -20,6 +20,7 @@ from core.settings import Settings
 from qbsync.brokers import BrokerInfo
 from qbsync.runtime import prepare_topics, use_broker
 from tests.support.gateway import Served, enqueue, records, serving
+from tests.support.topics import topic_size
 from tests.support.xsd import assert_valid_qbxml
 
 CUSTOMERS = 1000
@@ -155,6 +156,53 @@ def test_imported_records_go_to_every_tenant_of_the_file_and_our_writes_are_know
     assert importing.store.delivered("t-b", "customer", [ours["ListID"]]) == {}
 
 
+def test_a_full_read_for_matching_tells_nothing_and_get_all_tells_the_apps(
+    importing: Served, tmp_path: Path
+) -> None:
+    """``qbsync map refresh`` (full read "match") reads every customer again into what
+    matching sees but publishes nothing and moves no watermark; "get all" ("deliver")
+    publishes them all and completes the request."""
+    company = company_with_customers(tmp_path / "books.db", 4)
+    profile_id = importing.profile.profile.id
+    assert not wc(importing, company).run_once().errors  # the first import: 4 customers
+    before = importing.store.watermarks(profile_id)["customer"]
+    told = topic_size(importing.settings, importing.settings.topics.imports)
+    assert told == 5  # 4 customers and the class
+    sent: list[str] = []
+    original = company.process
+
+    def recording(request: str) -> tuple[str, str, str]:
+        sent.append(request)
+        return original(request)
+
+    company.process = recording  # type: ignore[method-assign]
+    importing.store.request_import(profile_id, ["customer"], full_read="match")
+    assert not wc(importing, company).run_once().errors
+    (query,) = [r for r in sent if "CustomerQueryRq" in r]
+    assert parse_xml(query).findtext(".//FromModifiedDate") is None  # every record
+    assert (
+        topic_size(importing.settings, importing.settings.topics.imports) == told
+    )  # the apps are told nothing
+    mark = importing.store.watermarks(profile_id)["customer"]
+    assert mark.full_read is None  # done
+    assert (mark.modified_from, mark.completed_at) == (before.modified_from, before.completed_at)
+    assert mark.requested_at is not None  # a usual read follows, for what changed meanwhile
+
+    sent.clear()
+    importing.store.request_import(profile_id, ["customer"], full_read="deliver")
+    assert not wc(importing, company).run_once().errors
+    (query,) = [r for r in sent if "CustomerQueryRq" in r]
+    assert parse_xml(query).findtext(".//FromModifiedDate") is None
+    assert (
+        topic_size(importing.settings, importing.settings.topics.imports) == told + 4
+    )  # every customer, to the file's tenant
+    mark = importing.store.watermarks(profile_id)["customer"]
+    assert (mark.full_read, mark.requested_at) == (None, None)
+    assert mark.completed_at is not None
+    assert before.completed_at is not None
+    assert mark.completed_at > before.completed_at
+
+
 # -- pure logic ---------------------------------------------------------------------------
 
 
@@ -215,3 +263,27 @@ def test_bills_are_read_back_fourteen_days_at_most_with_their_lines(
         assert parse_xml(xml).findtext("IncludeLineItems") == "true"
     customers = import_request(config, start(config, "customer", None, now))[1]
     assert "FromModifiedDate" not in customers  # no window: a first import reads everything
+
+
+def test_a_full_read_asks_for_every_record_whatever_the_watermark_and_window(
+    qbxml_reference: Path,
+) -> None:
+    """ "Get all" (or a read for matching): no FromModifiedDate, even for bills, whose
+    usual read never goes back further than 14 days."""
+    config = ImportConfig(entities=("bill", "customer"))
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    for entity in config.entities:
+        for mode in ("match", "deliver"):
+            state = start(config, entity, now - timedelta(hours=1), now, full_read=mode)
+            assert state["full_read"] == mode  # kept across pages: it decides the watermark
+            request_id, xml = import_request(config, state)
+            assert_valid_qbxml(build_message([(request_id, xml)], version="13.0"), qbxml_reference)
+            assert parse_xml(xml).findtext(".//FromModifiedDate") is None
+            answered = ResponseStatus(
+                request_id, "Rs", 0, "Info", "", iterator_id="i", iterator_remaining_count=3
+            )
+            following = absorb(state, answered).state
+            assert following is not None
+            assert following["full_read"] == mode
+        usual = import_request(config, start(config, entity, now - timedelta(hours=1), now))[1]
+        assert parse_xml(usual).findtext(".//FromModifiedDate") is not None

@@ -443,3 +443,61 @@ def test_last_seen_is_written_in_bulk(store: Store) -> None:
     flushed = last("sharedco")
     assert flushed is not None
     assert flushed > later
+
+
+def test_full_reads_rise_and_are_done_only_by_their_kind(store: Store) -> None:
+    """A request never lowers a pending full read; a read for matching moves nothing but
+    its own flag; "get all" (deliver) completes the request and clears any full read."""
+    store.add_profile(profile())
+    later = datetime(2026, 12, 1, tzinfo=UTC)
+    store.complete_import("sharedco", "customer", later, 3)
+    with pytest.raises(StoreError, match="full_read: 'all' is not one of match, deliver"):
+        store.request_import("sharedco", ["customer"], full_read="all")  # type: ignore[arg-type]
+    store.request_import("sharedco", ["customer"], full_read="deliver")
+    store.request_import("sharedco", ["customer"], full_read="match")
+    store.request_import("sharedco", ["customer"])
+    mark = store.watermarks("sharedco")["customer"]
+    assert (mark.full_read, mark.requested_at is not None) == ("deliver", True)
+
+    store.complete_import("sharedco", "customer", None, 9, full_read="match")
+    mark = store.watermarks("sharedco")["customer"]
+    assert (mark.full_read, mark.records) == ("deliver", 3)  # not done by a matching read
+    store.complete_import("sharedco", "customer", later - timedelta(days=9), 9)
+    assert store.watermarks("sharedco")["customer"].full_read == "deliver"  # a usual read
+    store.complete_import("sharedco", "customer", later - timedelta(days=9), 9, full_read="deliver")
+    mark = store.watermarks("sharedco")["customer"]
+    assert (mark.full_read, mark.requested_at, mark.records) == (None, None, 21)
+    assert mark.modified_from is not None
+    assert mark.modified_from.replace(tzinfo=UTC) == later  # never backwards
+
+    store.request_import("sharedco", ["item"], full_read="match")
+    store.complete_import("sharedco", "item", later, 5, full_read="match")
+    mark = store.watermarks("sharedco")["item"]
+    assert (mark.full_read, mark.modified_from, mark.completed_at) == (None, None, None)
+    assert mark.requested_at is not None  # the usual read still follows
+
+
+def test_mapping_confirmations_per_tenant_and_entity(store: Store) -> None:
+    store.add_profile(profile())
+    now = datetime.now(UTC)
+    for tenant_id in ("t-1", "t-2"):
+        store.add_tenant(
+            Tenant(id=tenant_id, name=tenant_id, profile_id="sharedco", created_at=now)
+        )
+    store.confirm_mapping("t-1", "customer", by="cli:ana")
+    store.confirm_mapping("t-1", "job")
+    store.confirm_mapping("t-2", "vendor")
+    found = store.mapping_confirmations(["t-1", "t-2", "t-3"])
+    assert {t: sorted(e) for t, e in found.items()} == {
+        "t-1": ["customer", "job"],
+        "t-2": ["vendor"],
+    }
+    assert found["t-1"]["customer"].tzinfo is not None
+    assert store.mapping_confirmations([]) == {}
+    assert store.reopen_mapping("t-1", "job") is True
+    assert store.reopen_mapping("t-1", "job") is False
+    assert sorted(store.mapping_confirmations(["t-1"])["t-1"]) == ["customer"]
+    store.remove_tenant("t-1")  # its confirmations go with it
+    assert store.mapping_confirmations(["t-1", "t-2"]) == {
+        "t-2": {"vendor": found["t-2"]["vendor"]}
+    }
