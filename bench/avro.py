@@ -3,12 +3,18 @@
 For each schema the worker meets per event (a customer event in, a command out), the same
 sample record is encoded and decoded ``--records`` times by:
 
-- ``codec``: :class:`core.contracts.AvroCodec` (header, fingerprint look-up, checks);
+- ``codec``: :class:`core.contracts.AvroCodec` (header, fingerprint look-up, checks), whose
+  bodies come from the writer generated for the schema (``core/contracts/_compiled.py``);
+- ``codec_fastavro`` (encode): the same codec with ``compiled_writers=False``, writing bodies
+  with fastavro as every encode did before issue #20;
 - ``fastavro``: bare ``fastavro.schemaless_writer``/``schemaless_reader`` with the parsed
-  schema and a ``BytesIO`` per record, what a plain use of the library costs.
+  schema and a ``BytesIO`` per record, what a plain use of the library costs;
+- ``compiled`` (encode): the bare generated writer, the counterpart of bare fastavro's.
 
-``us`` is CPU microseconds per record (process time, best of ``--repeat``); ``ratio`` is
-codec / fastavro (below 1: the codec is cheaper than the plain library call).
+``us`` is CPU microseconds per record (process time, best of ``--repeat``; the columns of a
+side take turns in each round, so a busy machine slows them alike); ``ratio`` is codec /
+fastavro (below 1: the codec is cheaper than the plain library call), ``compiled_ratio``
+compiled / fastavro, ``codec_ratio`` codec / codec_fastavro (the encode now against before).
 
     python bench/avro.py [--records 20000] [--repeat 3]
 """
@@ -26,27 +32,37 @@ from typing import Any
 import fastavro
 
 from core.contracts import AvroCodec
+from core.contracts._compiled import compile_writer
 from core.contracts._samples import sample
 
 SCHEMAS = ("com.qbsync.events.CustomerEvent", "com.qbsync.pipeline.Command")
 
 
-def per_record_us(run: Callable[[], Any], records: int, repeat: int) -> float:
-    """Best CPU time of ``repeat`` runs of ``records`` calls, in µs per call."""
-    best = float("inf")
+def per_record_us(
+    runs: dict[str, Callable[[], Any]], records: int, repeat: int
+) -> dict[str, float]:
+    """Best CPU time of ``repeat`` rounds of ``records`` calls of each run, in µs per call;
+    within a round the runs take turns."""
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeat):
-        start = time.process_time()
-        for _ in range(records):
-            run()
-        best = min(best, time.process_time() - start)
-    return round(best / records * 1e6, 2)
+        for label, run in runs.items():
+            start = time.process_time()
+            for _ in range(records):
+                run()
+            best[label] = min(best[label], time.process_time() - start)
+    return {f"{label}_us": round(spent / records * 1e6, 2) for label, spent in best.items()}
 
 
-def measure(codec: AvroCodec, name: str, records: int, repeat: int) -> dict[str, Any]:
+def measure(
+    codec: AvroCodec, before: AvroCodec, name: str, records: int, repeat: int
+) -> dict[str, Any]:
     schema = codec.schemas.schema(name)
     record = sample(codec.schemas.standalone[name], seed=7)
     encoded = codec.encode(name, record)
+    assert encoded == before.encode(name, record)
     assert codec.decode(encoded, name)[1] == codec.decode(encoded)[1]
+    compiled = compile_writer(schema)
+    assert compiled is not None, f"{name} does not compile"
 
     def bare_encode() -> bytes:
         buffer = io.BytesIO()
@@ -54,23 +70,29 @@ def measure(codec: AvroCodec, name: str, records: int, repeat: int) -> dict[str,
         return buffer.getvalue()
 
     body = bare_encode()
+    assert compiled(record) == body
 
     def bare_decode() -> Any:
         return fastavro.schemaless_reader(io.BytesIO(body), schema, None)
 
-    results = {
-        "encode": {
-            "codec_us": per_record_us(lambda: codec.encode(name, record), records, repeat),
-            "fastavro_us": per_record_us(bare_encode, records, repeat),
+    encode = per_record_us(
+        {
+            "codec": lambda: codec.encode(name, record),
+            "codec_fastavro": lambda: before.encode(name, record),
+            "fastavro": bare_encode,
+            "compiled": lambda: compiled(record),
         },
-        "decode": {
-            "codec_us": per_record_us(lambda: codec.decode(encoded, name), records, repeat),
-            "fastavro_us": per_record_us(bare_decode, records, repeat),
-        },
-    }
-    for side in results.values():
-        side["ratio"] = round(side["codec_us"] / side["fastavro_us"], 3)
-    return {"bytes": len(encoded), **results}
+        records,
+        repeat,
+    )
+    encode["ratio"] = round(encode["codec_us"] / encode["fastavro_us"], 3)
+    encode["compiled_ratio"] = round(encode["compiled_us"] / encode["fastavro_us"], 3)
+    encode["codec_ratio"] = round(encode["codec_us"] / encode["codec_fastavro_us"], 3)
+    decode = per_record_us(
+        {"codec": lambda: codec.decode(encoded, name), "fastavro": bare_decode}, records, repeat
+    )
+    decode["ratio"] = round(decode["codec_us"] / decode["fastavro_us"], 3)
+    return {"bytes": len(encoded), "encode": encode, "decode": decode}
 
 
 def main() -> None:
@@ -78,13 +100,15 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20000, help="calls per measurement")
     parser.add_argument("--repeat", type=int, default=3, help="runs; the best is kept")
     args = parser.parse_args()
-    codec = AvroCodec()
+    codec, before = AvroCodec(), AvroCodec(compiled_writers=False)
     result = {
         "bench": "avro",
         "python": platform.python_version(),
         "fastavro": fastavro.__version__,
         "records": args.records,
-        "schemas": {name: measure(codec, name, args.records, args.repeat) for name in SCHEMAS},
+        "schemas": {
+            name: measure(codec, before, name, args.records, args.repeat) for name in SCHEMAS
+        },
     }
     print(json.dumps(result))
 
