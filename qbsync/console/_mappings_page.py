@@ -90,13 +90,18 @@ def register(ctx: Context) -> None:
         audit("map.unmatch", f"{tenant}:{entity}:{source_id}")
         return redirect(url_for("mappings", tenant=tenant, entity=entity))
 
+    # -- before a "get all": read everything for matching, confirm the mapping ---------
+
+    def chosen() -> tuple[str, str]:
+        """The form's tenant and entity (the rules check both and say what is wrong)."""
+        return request.form.get("tenant", ""), request.form.get("entity", "")
+
     @app.post("/mappings/done")
     @staff("operator")
     def mapping_done() -> BaseResponse:
         from qbsync.mappings import confirm
 
-        tenant = request.form.get("tenant", "")
-        entity = request.form.get("entity", "")
+        tenant, entity = chosen()
         undo = request.form.get("undo") == "1"
         confirm(store, tenant, entity, by=g.principal.subject, undo=undo)
         audit("map.reopen" if undo else "map.done", f"{tenant}:{entity}")
@@ -107,8 +112,7 @@ def register(ctx: Context) -> None:
     def mapping_refresh() -> BaseResponse:
         from qbsync.mappings import refresh
 
-        tenant = request.form.get("tenant", "")
-        entity = request.form.get("entity", "")
+        tenant, entity = chosen()
         reads = refresh(store, ctx.settings, tenant, entity)
         audit("map.refresh", f"{tenant}:{entity}", reads=reads)
         return redirect(url_for("mappings", tenant=tenant, entity=entity, refreshing=1))

@@ -53,6 +53,19 @@ def company_with_customers(path: Path, count: int) -> CompanyFile:
     return company
 
 
+def recording(company: CompanyFile) -> list[str]:
+    """Every request the company file is sent from now on, in order."""
+    sent: list[str] = []
+    original = company.process
+
+    def process(request: str) -> tuple[str, str, str]:
+        sent.append(request)
+        return original(request)
+
+    company.process = process  # type: ignore[method-assign]
+    return sent
+
+
 def wc(served: Served, company: CompanyFile, **options: int) -> SandboxWebConnector:
     return SandboxWebConnector(
         HttpTransport(served.url + "/qbwc"),
@@ -111,14 +124,7 @@ def test_commands_go_before_imports_and_only_changes_come_again(
     assert len(names) == 6
 
     importing.store.request_import(profile_id, ["customer"])
-    sent: list[str] = []
-    original = company.process
-
-    def recording(request: str) -> tuple[str, str, str]:
-        sent.append(request)
-        return original(request)
-
-    company.process = recording  # type: ignore[method-assign]
+    sent = recording(company)
     wc(importing, company).run_once()
     (query,) = [r for r in sent if "CustomerQueryRq" in r]
     stamp = parse_xml(query).findtext(".//FromModifiedDate")
@@ -168,14 +174,7 @@ def test_a_full_read_for_matching_tells_nothing_and_get_all_tells_the_apps(
     before = importing.store.watermarks(profile_id)["customer"]
     told = topic_size(importing.settings, importing.settings.topics.imports)
     assert told == 5  # 4 customers and the class
-    sent: list[str] = []
-    original = company.process
-
-    def recording(request: str) -> tuple[str, str, str]:
-        sent.append(request)
-        return original(request)
-
-    company.process = recording  # type: ignore[method-assign]
+    sent = recording(company)
     importing.store.request_import(profile_id, ["customer"], full_read="match")
     assert not wc(importing, company).run_once().errors
     (query,) = [r for r in sent if "CustomerQueryRq" in r]
