@@ -60,6 +60,11 @@ QBO) forgets the old Id and creates the record again, and the result carries the
 the worker's mapping follows it. A bill or payment synced once is never updated
 (``QboOperation.ENSURE``): it is read by Id; present, nothing is written and the result
 says it was skipped (not an error); missing, it is created again the same way.
+
+A project (sub-customer) whose name another customer, vendor or employee holds (6240; two
+clients each with a "Phase 1") is written again as "<name> (<client>)" under its own
+``requestid``, and ``match_existing`` adopts only the same client's project:
+:mod:`connectors.qbo._project_names`.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ from connectors.qbo._catalog import explain_fault
 from connectors.qbo._checks import CompanyChecks, Refusal
 from connectors.qbo._client import QboClient, QboUnavailable
 from connectors.qbo._oauth import OAuthFailed, ReconnectNeeded
+from connectors.qbo._project_names import client_id, is_project, qualified, same_project
 from connectors.qbo._records import QboEntityRequest, QboOperation, QboRequest, QboResponse
 from connectors.qbxml import Category
 from core.conflicts import CONFLICT, winner
@@ -109,6 +115,8 @@ _RECREATE = 1000
 _RENAMED = 2000
 # ... and for the delete of a record the day limit's own-write question created.
 _UNDONE = 3000
+# ... and for a project written again under its client-qualified name after a 6240.
+_QUALIFIED = 4000
 # match_existing: how a record QBO may already have is found. Lists are adopted when a create
 # is refused as a duplicate name; transactions are looked up by number before the create
 # (as the gateway does for Desktop).
@@ -221,6 +229,16 @@ def _text(value: object) -> str | None:
 
 def _not_found(response: QboResponse) -> bool:
     return any(error.code == NOT_FOUND for error in response.errors)
+
+
+def _duplicate(response: QboResponse) -> bool:
+    return any(error.code == DUPLICATE_NAME for error in response.errors)
+
+
+def _adoptable(request: QboEntityRequest, found: Mapping[str, Any]) -> bool:
+    """Whether ``match_existing`` may take ``found`` (QBO's record under the request's name
+    or number) as this record: a project only its own client's project of that name."""
+    return same_project(request, found) if is_project(request) else True
 
 
 def _invalid_reference(response: QboResponse) -> bool:
@@ -454,11 +472,14 @@ class QboSender:
             log.info("qbo batch item failed transiently, sent alone", extra={"entity": entity})
             return self._alone(realm_id, member)
         key = _MATCH_KEYS.get(entity)
-        duplicate = any(e.code == DUPLICATE_NAME for e in response.errors)
+        duplicate = _duplicate(response)
         if member.command.get("match_existing") and key and duplicate:
             found = self._find(realm_id, entity, key, member.request.body.get(key))
-            if found is not None:
+            if found is not None and _adoptable(member.request, found):
                 return _adopted(entity, found)
+        if duplicate and is_project(member.request):
+            # Nothing of it was written: sent alone, where a taken name is qualified.
+            return self._alone(realm_id, member)
         return _answer(entity, response)
 
     def _alone(self, realm_id: str, member: _Fetched) -> _Answer:
@@ -504,10 +525,26 @@ class QboSender:
             response = self._client.send(
                 QboRequest.write(realm_id, request, request_id(command_id, offset, _RENAMED))
             )
-        if adopt and key and any(e.code == DUPLICATE_NAME for e in response.errors):
-            found = self._find(realm_id, request.entity, key, request.body.get(key))
-            if found is not None:
-                return _adopted(request.entity, found)
+        if _duplicate(response):
+            if adopt and key:
+                found = self._find(realm_id, request.entity, key, request.body.get(key))
+                if found is not None and _adoptable(request, found):
+                    return _adopted(request.entity, found)
+            if is_project(request):
+                renamed = self._qualified(realm_id, request)
+                if renamed is not None:
+                    request = renamed
+                    response = self._client.send(
+                        QboRequest.write(
+                            realm_id, request, request_id(command_id, offset, _QUALIFIED)
+                        )
+                    )
+                    if adopt and _duplicate(response):
+                        found = self._find(
+                            realm_id, request.entity, "DisplayName", request.body["DisplayName"]
+                        )
+                        if found is not None and same_project(request, found):
+                            return _adopted(request.entity, found)
         for resend in range(1, self._config.stale_rounds + 1):
             if not self._stale(response) or not request.operation.changes_existing:
                 break
@@ -655,6 +692,18 @@ class QboSender:
             answer.full_name,
             answer.ref_number,
         )
+
+    def _qualified(self, realm_id: str, request: QboEntityRequest) -> QboEntityRequest | None:
+        """The project's write under its client-qualified name (``_project_names``), None
+        when QBO no longer has the client (the 6240 answer stands)."""
+        parent = client_id(request)
+        answer = self._client.send(QboRequest.read(realm_id, "Customer", str(parent)))
+        found = answer.entity("Customer") if answer.ok else None
+        name = found.get("DisplayName") if found is not None else None
+        if not isinstance(name, str) or not name.strip():
+            return None
+        log.info("qbo project name taken, qualified by its client", extra={"realm": realm_id})
+        return qualified(request, name)
 
     def _find(
         self, realm_id: str, entity: str, field: str, value: object
