@@ -287,3 +287,4 @@ class Imported(Message):
     imported_at: datetime
     edit_sequence: str | None = None
     time_modified: datetime | None = None
+    deleted: bool = False  # the transaction was deleted in QuickBooks (record_json "{}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["READABLE", "ImportedShape", "as_imported"]
+__all__ = ["READABLE", "ImportedShape", "as_imported", "deleted_as"]
 
 Json = Mapping[str, Any]
 Get = Callable[[Json], Any]
@@ -403,3 +403,16 @@ def as_imported(entity: str, record: Json) -> tuple[str, str, dict[str, Any]] | 
     fields[key] = str(record.get("Id", ""))
     fields["EditSequence"] = text("SyncToken")(record)
     return shape.entity, element, fields
+
+
+def deleted_as(entity: str) -> tuple[str, str] | None:
+    """``(import entity, qbXML element)`` of a transaction CDC says was deleted (a row with
+    only its ``Id`` and ``"status": "Deleted"``); None for lists (QBO makes them inactive,
+    never deletes them: such a row is a merge, which qbsync does not follow) and entities
+    not read back. A deleted ``Purchase`` carries no ``PaymentType``: it is named a
+    ``Check``, whose app entity (the expense) is a credit-card charge's too."""
+    shape = READABLE.get(entity)
+    if shape is None or entity not in _TRANSACTIONS:
+        return None
+    element = shape.element({}) or shape.element({"PaymentType": "Check"})
+    return None if element is None else (shape.entity, element)

@@ -27,8 +27,9 @@ company's drain lease):
    ``complete_import``).
 
 Deleted records (``"status": "Deleted"``) carry only an id: QBO lists cannot be deleted
-(made inactive instead, which arrives as a change), deleted transactions are counted and
-not delivered yet (docs/qbo.md, "What is left").
+(made inactive instead, which arrives as a change), so such a row is skipped; a deleted
+transaction goes on as an ``Imported`` marked ``deleted`` (``record_json`` ``{}``), and the
+worker tells the app whose record it was (``QuickBooksChange.deleted``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from typing import Any, Protocol, cast
 from connectors.qbo._changes import CDC_LIMIT, ChangedRecord, read_changes
 from connectors.qbo._client import QboClient
 from connectors.qbo._connections import QboConnections
-from connectors.qbo._imports import READABLE, as_imported
+from connectors.qbo._imports import READABLE, as_imported, deleted_as
 from connectors.qbo._records import QboRequest
 from connectors.qbo._webhooks import DataChange
 from connectors.store import FullRead, Store
@@ -257,7 +258,12 @@ class QboReader:
         counted: dict[str, int] = {}
         skipped = 0
         for record in records:
-            shaped = None if record.deleted else as_imported(record.entity, record.record)
+            shaped: tuple[str, str, dict[str, Any]] | None
+            if record.deleted:
+                gone = deleted_as(record.entity)
+                shaped = None if gone is None else (*gone, {})
+            else:
+                shaped = as_imported(record.entity, record.record)
             if shaped is None or not record.entity_id:
                 skipped += 1
                 continue
@@ -275,6 +281,7 @@ class QboReader:
                     "record_type": element,
                     "record_json": body,
                     "imported_at": now,
+                    "deleted": record.deleted,
                 }
                 messages.append(
                     (

@@ -27,7 +27,7 @@ from core.messages import Imported
 from streams.parking import record_key
 from streams.rules import SAME_LIST
 from streams.tenant_settings import SettingsError, TenantSettings, load_settings
-from streams.two_way.from_quickbooks import AppRecord, app_records
+from streams.two_way.from_quickbooks import SHAPES, AppRecord, app_records
 from streams.two_way.news import Deliver, Version, decide
 
 __all__ = ["CHANGE", "Change", "Guard", "Reconciled", "Tenanted", "read", "reconcile"]
@@ -35,6 +35,9 @@ __all__ = ["CHANGE", "Change", "Guard", "Reconciled", "Tenanted", "read", "recon
 log = logging.getLogger(__name__)
 
 CHANGE = "com.qbsync.events.QuickBooksChange"
+# The version a deletion is delivered as (the store's delivered row, the change id): a
+# deleted record has no EditSequence, and is deleted once.
+DELETED = "deleted"
 _CHANGE_IDS = uuid.UUID("6f1e0d1c-7a43-4c55-9a8e-5b2f3f0c1d2e")
 
 
@@ -88,8 +91,11 @@ class Tenanted:
     apis: dict[str, str] = field(default_factory=dict)  # profile -> "qbo" | "qbxml"
     shaped_as: dict[int, set[str]] = field(default_factory=dict)  # position -> entities
     delivered: dict[tuple[str, str], DeliveredChange] = field(default_factory=dict)
+    # Transactions deleted in QuickBooks that are the app's: (position, record, mapping).
+    gone: list[tuple[int, Imported, Mapping]] = field(default_factory=list)
     unreadable: int = 0
     not_delivered: int = 0
+    not_ours: int = 0  # deleted records the app never had
 
 
 def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
@@ -120,6 +126,13 @@ def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
         resolve = partial(_resolve, batch.mapped)
         apis = batch.apis  # profile -> where its records were read
         for (position, record), found in zip(batch.records, fields, strict=True):
+            if record.deleted:
+                mapping = _deleted_mapping(batch.mapped, record)
+                if mapping is None:
+                    batch.not_ours += 1
+                else:
+                    batch.gone.append((position, record, mapping))
+                continue
             if found is None:
                 batch.unreadable += 1
                 continue
@@ -142,11 +155,21 @@ def read(store: Store, imported: Sequence[Imported]) -> list[Tenanted]:
                 batch.theirs |= store.held_by_others(
                     batch.tenant_id, keys, kin=SAME_LIST.get(api, {}), by_id=api != "qbo"
                 )
-        for entity in {shape.entity for _, _, shape in batch.shaped}:
-            ids = [r.qb_id for _, r, shape in batch.shaped if shape.entity == entity]
+        wanted = [(shape.entity, r.qb_id) for _, r, shape in batch.shaped]
+        wanted += [(m.entity, r.qb_id) for _, r, m in batch.gone]
+        for entity in {entity for entity, _ in wanted}:
+            ids = [qb_id for named_entity, qb_id in wanted if named_entity == entity]
             for qb_id, row in store.delivered(batch.tenant_id, entity, ids).items():
                 batch.delivered[(entity, qb_id)] = row
     return list(by_tenant.values())
+
+
+def _deleted_mapping(mapped: dict[str, list[Mapping]], record: Imported) -> Mapping | None:
+    """The app's record a deleted transaction was: a mapping of its id as an entity its
+    element is read as (``SHAPES``; QBO numbers each entity apart, so an Invoice 42 is not
+    the app's Payment 42)."""
+    entities = {shape.entity for shape in SHAPES.get(record.record_type, ())}
+    return next((m for m in mapped.get(record.qb_id, []) if m.entity in entities), None)
 
 
 def _resolve(mapped: dict[str, list[Mapping]], entity: str, qb_id: str | None) -> str | None:
@@ -168,12 +191,15 @@ def reconcile(
         for reason, count in (
             ("unreadable", batch.unreadable),
             ("not-delivered", batch.not_delivered),
+            ("not-ours", batch.not_ours),
         ):
             if count:
                 out.dropped[reason] += count
         delivered = dict(batch.delivered)
         for position, record, shape in batch.shaped:
             _one(out, codec, topic, batch, position, record, shape, delivered, now)
+        for position, record, mapping in batch.gone:
+            _deleted(out, codec, topic, position, record, mapping, delivered, now)
     return out
 
 
@@ -260,6 +286,57 @@ def _one(
             key = record_key(tenant_id, mapping.entity, mapping.external_id)
             guard = Guard(key, settings.conflict_of(shape.entity), imported.changed_at)
     out.changes.append(Change((topic, tenant_id.encode(), value), row, following, guard))
+
+
+def _deleted(
+    out: Reconciled,
+    codec: AvroCodec,
+    topic: str,
+    position: int,
+    record: Imported,
+    mapping: Mapping,
+    delivered: dict[tuple[str, str], DeliveredChange],
+    now: datetime,
+) -> None:
+    """The app's transaction was deleted in QuickBooks: told once (whatever the entity's
+    direction: it is the app's own record, which QuickBooks no longer has), as
+    ``DEACTIVATED`` with ``deleted`` set, so an app on an older schema sees it made
+    inactive. The mapping stays: a later change from the app meets QBO's 610 and creates
+    the record anew, as a bill or payment sent again does."""
+    tenant_id, entity, qb_id = record.tenant_id, mapping.entity, record.qb_id
+    seen = delivered.get((entity, qb_id))
+    if seen is not None and seen.edit_sequence == DELETED:
+        out.dropped["seen"] += 1
+        return
+    change = {
+        "change_id": change_id(tenant_id, entity, qb_id, DELETED),
+        "tenant_id": tenant_id,
+        "entity": entity,
+        "entity_id": mapping.external_id,
+        "kind": "DEACTIVATED",
+        "deleted": True,
+        "qb_id": qb_id,
+        "qb_edit_sequence": None,
+        "qb_time_modified": record.time_modified,
+        "detected_at": now,
+        "conflict": None,
+        "placeholders": [],
+    }
+    try:
+        value = codec.encode(CHANGE, change)
+    except EncodeError as exc:  # a bug: the change is all qbsync's own values
+        out.failed.append((position, f"{record.record_type} {qb_id}: {exc}"))
+        return
+    row = DeliveredChange(
+        tenant_id=tenant_id,
+        entity=entity,
+        qb_id=qb_id,
+        edit_sequence=DELETED,
+        changed_at=record.time_modified,
+        delivered_at=now,
+    )
+    delivered[(entity, qb_id)] = row
+    out.changes.append(Change((topic, tenant_id.encode(), value), row, None))
 
 
 def _other_tenant(batch: Tenanted, position: int, record: Imported) -> bool:

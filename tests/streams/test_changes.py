@@ -179,3 +179,58 @@ def test_an_app_change_parked_for_a_retry_meets_a_quickbooks_change_by_the_polic
     assert len(worker.take(CHANGE)) == (1 if delivered else 0)
     remembered = store.delivered("t-1", "customer", ["80-1"])
     assert bool(remembered) == delivered
+
+
+def deleted(qb_id: str, record_type: str, entity: str, at: datetime = T) -> dict[str, Any]:
+    """A transaction QBO's CDC says was deleted, as the QBO reader publishes it."""
+    return {
+        "tenant_id": "t-1",
+        "profile_id": "p",
+        "entity": entity,
+        "qb_id": qb_id,
+        "edit_sequence": None,
+        "time_modified": at,
+        "record_type": record_type,
+        "record_json": "{}",
+        "imported_at": at,
+        "deleted": True,
+    }
+
+
+def test_a_transaction_deleted_in_quickbooks_is_told_to_its_app_once(
+    worker: Worker, store: Store
+) -> None:
+    """Whatever the invoice's direction (to QuickBooks here): it is the app's record."""
+    store.save_mapping(Mapping("t-1", "invoice", "inv-7", "42", "3", "INV-7"))
+    store.save_mapping(Mapping("t-1", "customer", "c-42", "42", "1", "Ada"))
+    run(worker, deleted("42", "Invoice", "invoice"))
+    (change,) = worker.take(CHANGE)
+    assert (change["entity"], change["entity_id"], change["qb_id"]) == ("invoice", "inv-7", "42")
+    assert (change["kind"], change["deleted"]) == ("DEACTIVATED", True)
+    assert change["qb_edit_sequence"] is None
+    assert change["qb_time_modified"] == T
+    assert change["invoice"] is None  # no record: it is gone
+    assert change["customer"] is None  # QBO's Customer 42 is another record
+    assert store.delivered("t-1", "invoice", ["42"])["42"].edit_sequence == "deleted"
+    assert store.mapping("t-1", "invoice", "inv-7") is not None  # a later change re-creates
+
+    # The rewound minute reads the deletion again: nothing more.
+    run(worker, deleted("42", "Invoice", "invoice", at=T + timedelta(seconds=30)))
+    assert worker.take(CHANGE) == []
+
+
+def test_a_deleted_transaction_the_app_never_had_is_not_told(worker: Worker, store: Store) -> None:
+    # QBO numbers each entity apart: Payment 42 is not the app's Invoice 42.
+    store.save_mapping(Mapping("t-1", "invoice", "inv-7", "42", "3", "INV-7"))
+    run(worker, deleted("42", "ReceivePayment", "receive_payment"), deleted("43", "Bill", "bill"))
+    assert worker.take(CHANGE) == []
+    assert worker.take(DEAD_LETTER) == []
+
+
+def test_a_deleted_expense_reaches_the_app_whichever_way_it_was_paid(
+    worker: Worker, store: Store
+) -> None:
+    store.save_mapping(Mapping("t-1", "expense", "exp-1", "55", "0", "E-1"))
+    run(worker, deleted("55", "Check", "purchase"))
+    (change,) = worker.take(CHANGE)
+    assert (change["entity"], change["entity_id"], change["deleted"]) == ("expense", "exp-1", True)
