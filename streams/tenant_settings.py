@@ -86,6 +86,7 @@ TWO_WAY_ENTITIES = frozenset(
         "invoice",
         "estimate",
         "expense",
+        "time_entry",
     }
 )
 # What apps call QuickBooks Desktop's two standard sales tax codes.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -216,7 +217,47 @@ class ImportedShape:
     fields: Mapping[str, Get]
 
 
-_TRANSACTIONS = frozenset({"Invoice", "Payment", "CreditMemo", "Estimate", "Purchase", "Bill"})
+_TRANSACTIONS = frozenset(
+    {"Invoice", "Payment", "CreditMemo", "Estimate", "Purchase", "Bill", "TimeActivity"}
+)
+
+
+def _worker(record: Json) -> dict[str, Any] | None:
+    """Who did the work: qbXML's ``EntityRef``, an employee or (a 1099 worker) a vendor."""
+    found: dict[str, Any] | None = ref(
+        "VendorRef" if record.get("NameOf") == "Vendor" else "EmployeeRef"
+    )(record)
+    return found
+
+
+def _minutes(record: Json) -> int | None:
+    """A TimeActivity's length in minutes: ``Hours`` and ``Minutes``, else ``EndTime`` minus
+    ``StartTime`` minus ``BreakHours``/``BreakMinutes`` (QBO takes either form)."""
+    hours, minutes = record.get("Hours"), record.get("Minutes")
+    if isinstance(hours, int | float) or isinstance(minutes, int | float):
+        return int(hours or 0) * 60 + int(minutes or 0)
+    start, end = _moment(record.get("StartTime")), _moment(record.get("EndTime"))
+    if start is None or end is None:
+        return None
+    pause = int(record.get("BreakHours") or 0) * 60 + int(record.get("BreakMinutes") or 0)
+    return int((end - start).total_seconds() // 60) - pause
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _duration(record: Json) -> str | None:
+    """qbXML's ``Duration`` (``PT8H30M0S``), as the Desktop import has a time entry's."""
+    minutes = _minutes(record)
+    if minutes is None:
+        return None
+    sign, minutes = ("-", -minutes) if minutes < 0 else ("", minutes)
+    return f"{sign}PT{minutes // 60}H{minutes % 60}M0S"
+
 
 _ITEM_TYPES = {
     "Service": "ItemService",
@@ -369,6 +410,22 @@ READABLE: Mapping[str, ImportedShape] = {
             "Memo": text("PrivateNote"),
             "ExpenseLineRet": _EXPENSE_LINES,
             "ItemLineRet": _ITEM_LINES,
+        },
+    ),
+    # Time entered in QBO (Get of the time entries module): qbXML's TimeTrackingRet. CDC has
+    # no TimeActivity; the reader asks the query language since the watermark instead.
+    "TimeActivity": ImportedShape(
+        lambda r: "TimeTracking",
+        "time_tracking",
+        {
+            "TxnDate": text("TxnDate"),
+            "EntityRef": _worker,
+            "CustomerRef": ref("CustomerRef"),
+            "ItemServiceRef": ref("ItemRef"),
+            "ClassRef": ref("ClassRef"),
+            "Duration": _duration,
+            "Notes": text("Description"),
+            "BillableStatus": text("BillableStatus"),
         },
     ),
     "Payment": ImportedShape(

@@ -12,6 +12,8 @@ company's drain lease):
 2. **One CDC request** for them all since the oldest watermark, rewound a minute (the
    worker drops what it saw: same SyncToken). A first read goes back ``lookback`` (CDC
    refuses more than 30 days).
+   Entities CDC lacks (``TimeActivity``) are asked instead by query pages since their own
+   watermark, the same way; their watermark is the newest ``LastUpdatedTime`` read.
 3. **A truncated answer** (1,000 objects: CDC cannot page) is read again entity by entity
    with the query language, ordered by ``MetaData.LastUpdatedTime``, 1,000 a page, until a
    page is short.
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
-from connectors.qbo._changes import CDC_LIMIT, ChangedRecord, read_changes
+from connectors.qbo._changes import CDC_LIMIT, NOT_IN_CDC, ChangedRecord, read_changes
 from connectors.qbo._client import QboClient
 from connectors.qbo._connections import QboConnections
 from connectors.qbo._imports import READABLE, as_imported, deleted_as
@@ -156,7 +158,9 @@ class QboReader:
         # Full reads ("get all" once the mapping was confirmed, or a read for matching):
         # every record by query pages, since CDC cannot go back further than 30 days.
         full = _full_reads(entities, marks)
-        changed = [e for e in entities if e not in full]
+        # CDC has no TimeActivity: such entities are asked by query since their watermark.
+        queried = [e for e in entities if e not in full and e in NOT_IN_CDC]
+        changed = [e for e in entities if e not in full and e not in NOT_IN_CDC]
         records: list[ChangedRecord] = []  # told to the apps
         kept: list[ChangedRecord] = []  # read for matching only
         moved: dict[str, datetime | None] = {}
@@ -165,12 +169,14 @@ class QboReader:
             found, watermark, paged = self._changes(realm_id, changed, marks, now)
             records += found
             moved |= dict.fromkeys(changed, watermark)
+        for entity in queried:
+            found = self._query_since(realm_id, entity, self._since(entity, marks, now))
+            records += found
+            moved[entity] = _newest(found)  # nothing read: the watermark stays
         for entity, mode in full.items():
             found = self._query_since(realm_id, entity, None)
             (kept if mode == "match" else records).extend(found)
-            moved[entity] = max(
-                (r.last_updated for r in found if r.last_updated is not None), default=None
-            )
+            moved[entity] = _newest(found)
         tenants = [tenant.id for tenant in self._store.tenants(profile_id)]
         messages, counted, skipped = self._messages(profile_id, tenants, records, now)
         if messages:
@@ -201,13 +207,7 @@ class QboReader:
     ) -> tuple[list[ChangedRecord], datetime | None, bool]:
         """What changed since the oldest watermark of ``entities`` (one CDC request, read
         again by query pages when truncated): the records, the new watermark, paged."""
-        floor = now - self._config.lookback
-        starts = []
-        for entity in entities:
-            mark = marks.get(READABLE[entity].entity)
-            since = _aware(mark.modified_from) if mark is not None else None
-            starts.append(floor if since is None else max(floor, since - self._config.rewind))
-        since = min(starts)
+        since = min(self._since(entity, marks, now) for entity in entities)
         page = read_changes(self._client, realm_id, entities, since)
         if not page.truncated:
             return list(page.records), page.watermark, False
@@ -218,6 +218,14 @@ class QboReader:
         # the watermark stays.
         newest = [r.last_updated for r in records if r.last_updated is not None]
         return records, max(newest) if newest else None, True
+
+    def _since(self, entity: str, marks: Mapping[str, Any], now: datetime) -> datetime:
+        """Where a read of ``entity`` starts: its watermark rewound a minute (QuickBooks'
+        clock), at most ``lookback`` back (a first read; CDC refuses more than 30 days)."""
+        floor = now - self._config.lookback
+        mark = marks.get(READABLE[entity].entity)
+        since = _aware(mark.modified_from) if mark is not None else None
+        return floor if since is None else max(floor, since - self._config.rewind)
 
     def _query_since(
         self, realm_id: str, entity: str, since: datetime | None
@@ -291,6 +299,10 @@ class QboReader:
                     )
                 )
         return messages, counted, skipped
+
+
+def _newest(records: Sequence[ChangedRecord]) -> datetime | None:
+    return max((r.last_updated for r in records if r.last_updated is not None), default=None)
 
 
 def _known(records: Sequence[ChangedRecord]) -> dict[str, list[dict[str, Any]]]:

@@ -43,6 +43,8 @@ class ImportConfig:
             "bill": timedelta(days=14),
             "invoice": timedelta(days=90),
             "receive_payment": timedelta(days=90),
+            # Time entered in QuickBooks for the apps (direction.time_entry), when imported.
+            "time_tracking": timedelta(days=30),
         }
     )
     # Extra elements of an entity's query: a bill's lines are its job costs.

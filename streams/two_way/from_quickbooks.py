@@ -22,6 +22,7 @@ wants read back (``import.sync_requested``) as the gateway's qbXML entity.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -283,6 +284,34 @@ def _job(path: str) -> Getter:
     return get
 
 
+def _worker(path: str) -> Getter:
+    """Who did the work: the app's employee, else the vendor a 1099 worker was synced as."""
+    as_employee, as_vendor = ref(path, "employee"), ref(path, "vendor")
+
+    def get(fields: Fields, resolve: Resolve) -> Any:
+        found = as_employee(fields, resolve)
+        return found if found is None or found["id"] else as_vendor(fields, resolve)
+
+    return get
+
+
+_DURATION = re.compile(r"^(-?)PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.\d+)?S)?$")
+
+
+def duration_minutes(path: str) -> Getter:
+    """qbXML's ``Duration`` (``PT8H30M0S``) in whole minutes; None when it is not one."""
+
+    def get(fields: Fields, _: Resolve) -> int | None:
+        found = _DURATION.match(str(_at(fields, path) or ""))
+        if found is None or not any(found.group(2, 3, 4)):
+            return None
+        sign, hours, minutes, seconds = found.groups()
+        total = int(hours or 0) * 60 + int(minutes or 0) + int(seconds or 0) // 60
+        return -total if sign else total
+
+    return get
+
+
 _BILL = Shape(
     "bill",
     {
@@ -490,6 +519,25 @@ SHAPES: Mapping[str, tuple[Shape, ...]] = {
             follows="mapped",
         ),
     ),
+    # Time entered in QuickBooks (the time entries module's Get; direction.time_entry): the
+    # app's time entry, its worker the app's employee (or, a 1099 worker, the vendor the app
+    # has it as). Entered in QuickBooks, so approved there.
+    "TimeTracking": (
+        Shape(
+            "time_entry",
+            {
+                "employee": _worker("EntityRef"),
+                "date": day("TxnDate"),
+                "duration_minutes": duration_minutes("Duration"),
+                "customer": _job("CustomerRef"),
+                "service_item": ref("ItemServiceRef", "item"),
+                "class": ref("ClassRef", "class"),
+                "is_billable": _billable,
+                "memo": text("Notes"),
+                "approval": const("APPROVED"),
+            },
+        ),
+    ),
     # An estimate (from QuickBooks Online only): the app's estimate, its item lines.
     "Estimate": (
         Shape(
@@ -623,6 +671,7 @@ IMPORTED_AS: Mapping[str, str] = {
     "invoice": "invoice",
     "payment": "receive_payment",
     "bill": "bill",
+    "time_entry": "time_tracking",
 }
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from connectors.qbxml import Record, build_message, build_query, build_request, parse_response
 from connectors.sandbox import CompanyFile, find_reference
-from core.contracts import AvroCodec
+from core.contracts import AvroCodec, EncodeError
 from streams.two_way.from_quickbooks import (
     PLACEHOLDERS,
     QBO_PLACEHOLDERS,
@@ -248,6 +248,94 @@ def test_a_bill_carries_its_job_costs_and_a_service_item_is_also_a_cost_code(
     code = as_change(cost_code)["cost_code"]
     assert (code["code"], code["name"]) == ("03-300", "Concrete")
     assert code["item"]["full_name"] == "03-300"
+
+
+def test_time_entered_in_quickbooks_is_the_apps_time_entry(company: CompanyFile) -> None:
+    entered(
+        company,
+        ("employee", "", {"FirstName": "Ada", "LastName": "Lovelace"}),
+        ("vendor", "", {"Name": "Babbage Contracting"}),
+        ("customer", "", {"Name": "Acme"}),
+        ("customer", "", {"Name": "Kitchen", "ParentRef": {"FullName": "Acme"}}),
+        (
+            "item_service",
+            "",
+            {"Name": "Labor", "SalesOrPurchase": {"AccountRef": {"FullName": "Services"}}},
+        ),
+    )
+    entered(
+        company,
+        (
+            "time_tracking",
+            "",
+            {
+                "TxnDate": date(2026, 11, 20),
+                "EntityRef": {"FullName": "Ada Lovelace"},
+                "CustomerRef": {"FullName": "Acme:Kitchen"},
+                "ItemServiceRef": {"FullName": "Labor"},
+                "Duration": "PT7H30M0S",
+                "Notes": "framing",
+                "BillableStatus": "Billable",
+            },
+        ),
+        (
+            "time_tracking",
+            "",
+            {
+                "TxnDate": date(2026, 11, 21),
+                "EntityRef": {"FullName": "Babbage Contracting"},
+                "Duration": "PT45M",
+                "BillableStatus": "NotBillable",
+            },
+        ),
+    )
+    (kitchen,) = [r for r in queried(company, "customer") if r.full_name == "Acme:Kitchen"]
+    (ada,) = queried(company, "employee")
+    (babbage,) = queried(company, "vendor")
+    known = {
+        ("job", kitchen.qb_id): "proj-9",
+        ("employee", ada.qb_id): "emp-1",
+        ("vendor", babbage.qb_id): "emp-1099",  # a 1099 worker the app has as an employee
+    }
+
+    def resolve(entity: str, qb_id: str | None) -> str | None:
+        return known.get((entity, qb_id or ""))
+
+    first, second = sorted(queried(company, "time_tracking"), key=lambda r: r.fields["TxnDate"])
+    (worked,) = app_records(first.kind, first.fields, resolve)
+    entry = as_change(worked)["time_entry"]
+    assert entry["employee"] == {"id": "emp-1", "full_name": "Ada Lovelace"}
+    assert (entry["date"], entry["duration_minutes"]) == (date(2026, 11, 20), 450)
+    assert entry["customer"] == {"id": "proj-9", "full_name": "Acme:Kitchen"}
+    assert entry["service_item"]["full_name"] == "Labor"
+    assert (entry["is_billable"], entry["memo"], entry["approval"]) == (True, "framing", "APPROVED")
+    (contracted,) = app_records(second.kind, second.fields, resolve)
+    entry = as_change(contracted)["time_entry"]
+    assert entry["employee"] == {"id": "emp-1099", "full_name": "Babbage Contracting"}
+    assert (entry["duration_minutes"], entry["is_billable"], entry["customer"]) == (45, False, None)
+
+
+@pytest.mark.parametrize(
+    ("duration", "minutes"),
+    [("PT8H", 480), ("PT0H15M0S", 15), ("PT1H30M59S", 90), ("PT90S", 1), ("-PT2H", -120)],
+)
+def test_a_time_entrys_duration_in_minutes(duration: str, minutes: int) -> None:
+    (shaped,) = app_records(
+        "TimeTracking",
+        {"TxnDate": "2026-11-20", "EntityRef": {"ListID": "80-1"}, "Duration": duration},
+        nobody,
+    )
+    assert shaped.payload["duration_minutes"] == minutes
+
+
+def test_a_time_entry_without_a_duration_cannot_be_a_change() -> None:
+    """No usable Duration: nothing is made up (the worker dead-letters it, ``unshapeable``)."""
+    for duration in ("", "P1D", "PT", "eight hours"):
+        fields = {"TxnDate": "2026-11-20", "EntityRef": {"ListID": "80-1"}, "Duration": duration}
+        (shaped,) = app_records("TimeTracking", fields, nobody)
+        assert shaped.payload["duration_minutes"] is None
+        with pytest.raises(EncodeError, match="duration_minutes"):
+            as_change(shaped)
 
 
 def test_kinds_the_apps_do_not_get_give_nothing() -> None:

@@ -120,9 +120,65 @@ def test_items_by_type_and_kinds_not_read_back() -> None:
 
 
 def test_the_reader_refuses_an_entity_it_cannot_read_back_by_name() -> None:
-    with pytest.raises(ValueError, match="QBSYNC_QBO_READ_ENTITIES: cannot read 'TimeActivity'"):
-        ReaderConfig("imports", ("Customer", "TimeActivity"))
+    with pytest.raises(ValueError, match="QBSYNC_QBO_READ_ENTITIES: cannot read 'TaxCode'"):
+        ReaderConfig("imports", ("Customer", "TaxCode"))
     assert set(READABLE) >= {"Customer", "Vendor", "Employee", "Item", "Invoice", "Payment"}
+
+
+def test_a_time_activity_is_the_apps_time_entry() -> None:
+    known = {("employee", "55"): "emp-1", ("vendor", "56"): "emp-1099", ("job", "9"): "proj-9"}
+
+    def by_id(entity: str, qb_id: str | None) -> str | None:
+        return known.get((entity, qb_id or ""))
+
+    name, element, fields = shaped(
+        "TimeActivity",
+        {
+            "Id": "300",
+            "SyncToken": "2",
+            "TxnDate": "2026-11-20",
+            "NameOf": "Employee",
+            "EmployeeRef": {"value": "55", "name": "Ada Lovelace"},
+            "CustomerRef": {"value": "9", "name": "Acme:Kitchen"},
+            "ItemRef": {"value": "3", "name": "Labor"},
+            "Hours": 7,
+            "Minutes": 30,
+            "BillableStatus": "Billable",
+            "Description": "framing",
+        },
+    )
+    assert (name, element, fields["TxnID"], fields["EditSequence"]) == (
+        "time_tracking",
+        "TimeTracking",
+        "300",
+        "2",
+    )
+    assert fields["Duration"] == "PT7H30M0S"
+    (entry,) = app_records(element, fields, by_id, "qbo")
+    assert entry.entity == "time_entry"
+    assert entry.payload["employee"] == {"id": "emp-1", "full_name": "Ada Lovelace"}
+    assert entry.payload["customer"] == {"id": "proj-9", "full_name": "Acme:Kitchen"}
+    assert (entry.payload["duration_minutes"], entry.payload["is_billable"]) == (450, True)
+    assert entry.payload["memo"] == "framing"
+
+    # A 1099 worker's time, entered as start and end with a break.
+    _n, _e, fields = shaped(
+        "TimeActivity",
+        {
+            "Id": "301",
+            "TxnDate": "2026-11-21",
+            "NameOf": "Vendor",
+            "VendorRef": {"value": "56", "name": "Babbage Contracting"},
+            "StartTime": "2026-11-21T08:00:00-08:00",
+            "EndTime": "2026-11-21T12:15:00-08:00",
+            "BreakMinutes": 15,
+            "BillableStatus": "NotBillable",
+        },
+    )
+    assert fields["Duration"] == "PT4H0M0S"
+    (entry,) = app_records("TimeTracking", fields, by_id, "qbo")
+    assert entry.payload["employee"] == {"id": "emp-1099", "full_name": "Babbage Contracting"}
+    assert (entry.payload["duration_minutes"], entry.payload["is_billable"]) == (240, False)
 
 
 def test_a_credit_memo_is_a_negative_invoice_numbered_cm() -> None:
