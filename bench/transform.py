@@ -43,7 +43,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
 from connectors.kafka import ensure_topics
@@ -372,10 +373,14 @@ def measure(
     start: Callable[[], AbstractContextManager[tuple[int | list[int], Callable[[], None]]]],
     *,
     timeout_s: float,
+    joined: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Pre-publish ``events``, then start the consumer process(es). Rates are taken from the
     first output to the last (start-up and the group join excluded; ``first_output_s``
-    shows them), CPU from /proc over the same span (summed over the processes)."""
+    shows them), CPU from /proc over the same span (summed over the processes). With
+    several processes the span starts once ``joined`` says every one of them holds its
+    partitions (the group join of the last one excluded too, as the first's is: what the
+    first did alone meanwhile is ``before_joined_outputs``)."""
     publish_s = publish(publisher, events)
     progress(f"{name}: {len(events)} events published in {publish_s:.1f} s; starting")
     started = time.perf_counter()
@@ -383,6 +388,13 @@ def measure(
         pids = pid if isinstance(pid, list) else [pid]
         if not counter.wait_for(1, timeout_s=180, alive=alive):
             raise RuntimeError(f"{name}: no output within 180 s")
+        if joined is not None:
+            deadline = time.perf_counter() + 180
+            while not joined():
+                alive()
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"{name}: the group did not settle within 180 s")
+                counter.wait_for(counter.count + 1, timeout_s=0.2, alive=alive)
         first_at, first_count = time.perf_counter(), counter.count
         first_cpu = sum(cpu_seconds(one) for one in pids)
         arrived = counter.wait_for(len(events), timeout_s=timeout_s, alive=alive)
@@ -392,12 +404,14 @@ def measure(
     cpu_s = last_cpu - first_cpu
     measured = outputs - first_count
     progress(f"{name}: {outputs} outputs, {measured} in {span_s:.1f} s, {cpu_s:.1f} CPU-s")
+    joined_report = {} if joined is None else {"before_joined_outputs": first_count}
     return {
         "events": len(events),
         "outputs": outputs,
         "complete": arrived,
         "publish_s": round(publish_s, 3),
         "first_output_s": round(first_at - started, 2),
+        **joined_report,
         "measured_outputs": measured,
         "elapsed_s": round(span_s, 3),
         "cpu_s": round(cpu_s, 3),
@@ -430,7 +444,10 @@ def prepare_run(
 
 def scale_main(args: argparse.Namespace) -> None:
     """``--workers N``: one worker, then N worker processes in one group, each run reading
-    its own copy of the same events from an ``events`` topic of N partitions."""
+    its own copy of the same events from an ``events`` topic of N partitions. The N-worker
+    span starts once the group is stable with every worker holding a partition of ``events``
+    (:func:`group_joined`): the last one's join and its rebalance are start-up, as the
+    first's join is for one worker."""
     workers = args.workers
     with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp, running_broker() as broker:
         work = Path(tmp)
@@ -473,7 +490,13 @@ def scale_main(args: argparse.Namespace) -> None:
             counter = OutputCounter(settings, command_topics)
             name = f"{count} worker" + ("s" if count > 1 else "")
             runs[str(count)] = measure(
-                name, events, publisher, counter, group, timeout_s=args.timeout
+                name,
+                events,
+                publisher,
+                counter,
+                group,
+                timeout_s=args.timeout,
+                joined=group_joined(settings, count) if count > 1 else None,
             )
             counter.close()
             publisher.close()
@@ -488,6 +511,30 @@ def scale_main(args: argparse.Namespace) -> None:
             "cpu_ratio": _ratio(many["events_per_cpu_s"], one["events_per_cpu_s"]),
         }
         print(json.dumps(report))
+
+
+def group_joined(settings: Settings, count: int) -> Callable[[], bool]:
+    """Whether the worker group is stable with ``count`` members, each holding a partition
+    of ``events`` (after that, no rebalance moves work between them)."""
+    admin = AdminClient(dict(settings.kafka.client_config()))
+    events = settings.topics.events
+
+    def joined() -> bool:
+        (future,) = admin.describe_consumer_groups(
+            [settings.worker.app_id], request_timeout=5
+        ).values()
+        try:
+            group = future.result()
+        except KafkaException:
+            return False
+        if group.state != ConsumerGroupState.STABLE or len(group.members) != count:
+            return False
+        return all(
+            any(tp.topic == events for tp in member.assignment.topic_partitions)
+            for member in group.members
+        )
+
+    return joined
 
 
 def report_head(bench: str, broker: BrokerInfo, settings: Settings) -> dict[str, Any]:
