@@ -47,15 +47,20 @@ here), so it is a module of its own beside :mod:`core.contracts._compiled`.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from itertools import count
 from typing import Any, cast
 
 from fastavro.logical_readers import LOGICAL_READERS
 
-from core.contracts._compiled import _PRIMITIVES, _at, _name_of, _Unsupported
+from core.contracts._compiled import (
+    _PRIMITIVES,
+    SourceBuilder,
+    _at,
+    _Unsupported,
+    generated,
+)
 
 __all__ = ["Reader", "compile_reader"]
 
@@ -76,16 +81,8 @@ def compile_reader(parsed_schema: Any) -> Reader | None:
     Compiling takes a few milliseconds, so the codec does it once per schema, on first use.
     """
     named = parsed_schema.get("__named_schemas", {}) if isinstance(parsed_schema, dict) else {}
-    generator = _Generator(named)
-    try:
-        source = generator.function(parsed_schema)
-        code = compile(source, f"<avro reader for {_name_of(parsed_schema)}>", "exec")
-    except (_Unsupported, SyntaxError, RecursionError):
-        # SyntaxError: Python's limit of 20 nested blocks (arrays nested that deep)
-        return None
-    namespace = {**_HELPERS, **generator.constants}
-    exec(code, namespace)  # noqa: S102 - source generated here from a schema, no data in it
-    return cast(Reader, namespace["read"])
+    made = generated(_Generator(named), parsed_schema, "reader", _HELPERS)
+    return None if made is None else cast(Reader, made["read"])
 
 
 # --- what the generated code calls -------------------------------------------------------------
@@ -255,7 +252,7 @@ _HELPERS: dict[str, Any] = {
 # --- the generator -------------------------------------------------------------------------
 
 
-class _Generator:
+class _Generator(SourceBuilder):
     """Source lines of one ``read(data) -> (value, position)`` and the constants they refer to.
 
     Every value is read inline where its schema sits, into a fresh local (``v1``, ``v2`` ...);
@@ -263,13 +260,6 @@ class _Generator:
     ``IndexError`` (``data[pos]``) or ``struct.error`` (a float's bytes), which the function
     reports as one ``EOFError``; ``where`` is the field's path, for the other messages.
     """
-
-    def __init__(self, named: Mapping[str, Any]) -> None:
-        self.named = named
-        self.lines: list[str] = []
-        self.constants: dict[str, Any] = {}
-        self._ids = count(1)
-        self._open: set[str] = set()  # records being generated: one inside itself is recursive
 
     def function(self, schema: Any) -> str:
         self.lines = ["def read(data):", "    n = len(data)", "    pos = 0", "    try:"]
@@ -282,17 +272,6 @@ class _Generator:
             f"    return {result}, pos",
         ]
         return "\n".join(self.lines) + "\n"
-
-    def emit(self, depth: int, text: str) -> None:
-        self.lines.append("    " * depth + text)
-
-    def local(self) -> str:
-        return f"v{next(self._ids)}"
-
-    def constant(self, value: Any) -> str:
-        name = f"_c{len(self.constants)}"
-        self.constants[name] = value
-        return name
 
     def value(self, schema: Any, where: str, depth: int) -> str:
         """Read a value of ``schema``; return the expression holding it (a local, or None)."""

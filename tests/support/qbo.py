@@ -301,6 +301,24 @@ class QboPipeline:
     def synced(self, entity: str, entity_id: str) -> Mapping | None:
         return self.run.store.mapping(self.tenant_id, entity, entity_id)
 
+    def read_again(self, entity: str) -> None:
+        """Ask for a read of ``entity`` (an import entity: ``invoice``, ``time_tracking``)
+        and drain until that read completed (its watermark's ``completed_at`` moved)."""
+        store = self.run.store
+
+        def completed() -> Any:
+            mark = store.watermarks(self.profile_id).get(entity)
+            return None if mark is None else mark.completed_at
+
+        before = completed()
+        store.request_import(self.profile_id, [entity])
+
+        def done() -> bool:
+            self.drain()
+            return completed() not in (None, before)
+
+        until(done, timeout=120, what=f"a read of the QBO {entity} records")
+
 
 @contextmanager
 def qbo_pipeline(

@@ -15,7 +15,7 @@ import pytest
 from connectors.qbo_sandbox import Company
 from connectors.store import Mapping
 from core.settings import Settings
-from tests.support.qbo import QboPipeline, StartOnline, changes_feed, qbo_event
+from tests.support.qbo import StartOnline, changes_feed, qbo_event
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -37,21 +37,6 @@ def invoice(amount: str) -> dict[str, Any]:
             "lines": [{"line_id": "l1", "item": {"id": "itm-service"}, "amount": amount}],
         },
     )
-
-
-def read_again(online: QboPipeline) -> None:
-    """Ask for a read of the invoices and wait until it completed."""
-    store = online.run.store
-    mark = store.watermarks(online.profile_id).get("invoice")
-    asked = None if mark is None else mark.completed_at
-    store.request_import(online.profile_id, ["invoice"])
-
-    def done() -> bool:
-        online.drain()
-        mark = store.watermarks(online.profile_id).get("invoice")
-        return mark is not None and mark.completed_at not in (None, asked)
-
-    until(done, timeout=120, what="a read of the QBO invoices")
 
 
 def test_an_invoice_deleted_in_qbo_is_told_to_its_app_once(
@@ -81,12 +66,12 @@ def test_an_invoice_deleted_in_qbo_is_told_to_its_app_once(
         "Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [line], "DocNumber": "X-1"}
     )
     assert status == 200
-    read_again(online)  # the app's invoice read back (our own write), and X-1
+    online.read_again("invoice")  # the app's invoice read back (our own write), and X-1
 
     company.remove("Invoice", sent.qb_id)
     company.remove("Invoice", body["Invoice"]["Id"])
     with changes_feed(settings, online.codec) as feed:
-        read_again(online)
+        online.read_again("invoice")
 
         def told() -> list[dict[str, Any]]:
             return [c for c in feed() if c["deleted"]]
@@ -102,7 +87,7 @@ def test_an_invoice_deleted_in_qbo_is_told_to_its_app_once(
 
         # Read once more (CDC still returns the deleted rows): nothing new.
         before = len(feed())
-        read_again(online)
+        online.read_again("invoice")
         assert len(feed()) == before
         assert [c["entity_id"] for c in feed() if c["deleted"]] == ["inv-1"]
 

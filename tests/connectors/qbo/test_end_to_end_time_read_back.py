@@ -13,28 +13,13 @@ import pytest
 
 from connectors.qbo_sandbox import Company
 from core.settings import Settings
-from tests.support.qbo import QboPipeline, StartOnline, changes_feed, qbo_event
+from tests.support.qbo import StartOnline, changes_feed, qbo_event
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
 REALM = "5550004412"
 TENANT = "q-1"
-
-
-def read_again(online: QboPipeline) -> None:
-    """Ask for a read of the time entries and wait until it completed."""
-    store = online.run.store
-    mark = store.watermarks(online.profile_id).get("time_tracking")
-    asked = None if mark is None else mark.completed_at
-    store.request_import(online.profile_id, ["time_tracking"])
-
-    def done() -> bool:
-        online.drain()
-        mark = store.watermarks(online.profile_id).get("time_tracking")
-        return mark is not None and mark.completed_at not in (None, asked)
-
-    until(done, timeout=120, what="a read of the QBO time entries")
 
 
 def test_time_entered_in_qbo_reaches_the_app_and_its_own_does_not_come_back(
@@ -84,7 +69,7 @@ def test_time_entered_in_qbo_reaches_the_app_and_its_own_does_not_come_back(
     entered = body["TimeActivity"]
 
     with changes_feed(settings, online.codec) as feed:
-        read_again(online)
+        online.read_again("time_tracking")
 
         def told() -> list[dict[str, Any]]:
             return [c for c in feed() if c["entity"] == "time_entry"]
@@ -101,7 +86,7 @@ def test_time_entered_in_qbo_reaches_the_app_and_its_own_does_not_come_back(
 
         # The bookkeeper corrects the app's entry in QBO: an update of te-app.
         company.edit("TimeActivity", ours.qb_id, {"Hours": 2, "Minutes": 30})
-        read_again(online)
+        online.read_again("time_tracking")
 
         def updated() -> list[dict[str, Any]]:
             return [c for c in told() if c["kind"] == "UPDATED"]
