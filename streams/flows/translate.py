@@ -305,7 +305,10 @@ def _import_requested(
         wanted = request.get("entities") or []
         imports = imports_for(wanted, import_entities.get(api, ()), api)
         if everything:
-            company = known.companies.get(tenant.profile_id, {})
+            # The pipeline reads every tenant of the company for such a batch; were it not
+            # read, the asking tenant alone with unknown settings (every entity counts) keeps
+            # the rule closed rather than letting the full read through unchecked.
+            company = known.companies.get(tenant.profile_id) or {tenant.id: None}
             require_mapped(imports, company, known.confirmed)
     except ImportRefused as exc:
         return outbox.dead_letter(Step(), source, Failure(exc.code, str(exc)), at, **where)
