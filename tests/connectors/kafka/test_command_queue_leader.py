@@ -30,8 +30,16 @@ def test_a_queue_asked_while_its_topic_is_created_never_fails(broker: BrokerInfo
     it about 1,000 times)."""
     config = {"bootstrap.servers": broker.bootstrap_servers}
     prefix = f"leader-{uuid.uuid4().hex[:8]}."
-    queue = CommandQueue(config, group_id="qbsync-gateway", topic_for=lambda p: prefix + p)
     files = [f"file{i}" for i in range(4)]
+    # One pooled client more than pollers: the pool hands a client to whichever thread asks
+    # first, not in turn, so four pollers re-borrowing in a tight loop could otherwise keep
+    # the test's own check below waiting for a client for good (seen on a fast machine).
+    queue = CommandQueue(
+        config,
+        group_id="qbsync-gateway",
+        topic_for=lambda p: prefix + p,
+        consumers=len(files) + 1,
+    )
     failures: list[str] = []
     asked = dict.fromkeys(files, 0)
     stop = threading.Event()
