@@ -174,7 +174,7 @@ def test_get_all_waits_for_map_done_and_refresh_reads_for_matching(store: Store)
     wrong = runner.invoke(app, ["map", "done", "--tenant", "t-1", "--entity", "account"])
     assert wrong.exit_code == 2
     assert "a full read never delivers it as new" in wrong.stderr
-    assert "customer, employee, invoice, item, job, vendor" in wrong.stderr
+    assert "customer, employee, invoice, item, job, time_entry, vendor" in wrong.stderr
     for entity in ("customer", "job"):
         done = runner.invoke(app, ["map", "done", "--tenant", "t-1", "--entity", entity, "--json"])
         assert done.exit_code == 0, done.output
