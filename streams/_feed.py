@@ -97,6 +97,7 @@ class Feed:
             return
         consumer = cast(FeedConsumer, self._app.consumer)
         kept = {tp: offset for tp, offset in first.items() if consumer.rewind(tp, offset)}
+        consumer.cleared.update(kept)
         log.info(
             "fetched messages put back",
             extra={"topic": self.topic, "messages": dropped, "partitions": len(kept)},
@@ -137,6 +138,16 @@ class FeedConsumer(aiokafka_driver.Consumer):
     """Faust's aiokafka consumer whose fetch loop puts the messages of fed topics in their
     :class:`Feed` (one call, no task per message); any other topic goes Faust's way. The
     loop is Faust's own (``Consumer._drain_messages``), otherwise unchanged."""
+
+    # Partition -> where Feed.clear put it back while flow is stopped: a message the fetch
+    # loop holds afterwards (fetched before that rewind, later in the same batch) must not
+    # move the partition forward past it, or the cleared messages are never read again
+    # (and never acknowledged: the commit could not pass them). Forgotten as flow resumes.
+    cleared: dict[TP, int]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cleared = {}
 
     def rewind(self, tp: TP, offset: int) -> bool:
         """Fetch ``tp`` again from ``offset`` (False: not assigned here any more)."""
@@ -187,12 +198,15 @@ class FeedConsumer(aiokafka_driver.Consumer):
                     if feed is None:
                         await self.wait_first(callback(message), self.suspend_flow.wait())
                     elif flow_control.is_active():
+                        if self.cleared:
+                            self.cleared.clear()
                         feed.put(message)
                     else:
                         # Flow stopped (a rebalance began): fetched again from here, or by
-                        # the partition's new owner from its committed offset.
+                        # the partition's new owner from its committed offset; never from
+                        # past where the feed's clear put the partition back.
                         held.add(tp)
-                        self.rewind(tp, offset)
+                        self.rewind(tp, min(offset, self.cleared.get(tp, offset)))
                         continue
                     set_read_offset(tp, offset)
         except self.consumer_stopped_errors:

@@ -29,6 +29,7 @@ class Consumer:
     assigned: set[TP]
     rewound: list[tuple[TP, int]] = field(default_factory=list)
     paused: list[TP] = field(default_factory=list)
+    cleared: dict[TP, int] = field(default_factory=dict)  # FeedConsumer's, as the clear sets it
 
     def rewind(self, tp: TP, offset: int) -> bool:
         if tp not in self.assigned:
@@ -62,6 +63,9 @@ def test_clearing_puts_each_partition_back_to_its_first_untaken_message() -> Non
 
     assert len(feed) == 0
     assert sorted(consumer.rewound) == [(TP("events", 0), 7), (TP("events", 1), 3)]
+    # Kept for the fetch loop: a message it holds after this (later in the batch it was
+    # iterating when the rebalance began) must not move a partition past these.
+    assert consumer.cleared == {TP("events", 0): 7, TP("events", 1): 3}
 
 
 def test_taken_messages_are_not_fetched_again() -> None:
