@@ -96,8 +96,7 @@ class Feed:
         if not first:
             return
         consumer = cast(FeedConsumer, self._app.consumer)
-        kept = {tp: offset for tp, offset in first.items() if consumer.rewind(tp, offset)}
-        consumer.cleared.update(kept)
+        kept = [tp for tp, offset in first.items() if consumer.rewind(tp, offset)]
         log.info(
             "fetched messages put back",
             extra={"topic": self.topic, "messages": dropped, "partitions": len(kept)},
@@ -137,17 +136,28 @@ class Feed:
 class FeedConsumer(aiokafka_driver.Consumer):
     """Faust's aiokafka consumer whose fetch loop puts the messages of fed topics in their
     :class:`Feed` (one call, no task per message); any other topic goes Faust's way. The
-    loop is Faust's own (``Consumer._drain_messages``), otherwise unchanged."""
+    loop is Faust's own (``Consumer._drain_messages``); what it does with each batch of
+    records is :meth:`_drain_batch`.
 
-    # Partition -> where Feed.clear put it back while flow is stopped: a message the fetch
-    # loop holds afterwards (fetched before that rewind, later in the same batch) must not
-    # move the partition forward past it, or the cleared messages are never read again
-    # (and never acknowledged: the commit could not pass them). Forgotten as flow resumes.
-    cleared: dict[TP, int]
+    **Put back since the batch was fetched.** Faust's ``getmany`` hands the loop a batch of
+    records already fetched; the loop goes through it yielding to the event loop now and
+    then, and a whole rebalance can run in those yields: flow stopped, the feeds cleared
+    (each partition sought back to its first forgotten message), flow resumed. The batch's
+    later messages of such a partition were fetched before that seek: put in the feed, one
+    would run ahead of the forgotten ones and Faust would count the skipped range as a gap
+    it may commit over (``_add_gap``), so they were never processed: two-worker runs lost
+    ~200 events this way; held while flow is stopped, one moved the partition forward past
+    them and the commit froze there. So every seek back (:meth:`rewind`) is recorded in
+    :attr:`put_back` until the next batch, and the rest of the batch's messages of that
+    partition are dropped: they are fetched again from there. (The client drops what it
+    had fetched past a seek; the batch in the loop's hands is beyond its reach.)"""
+
+    # Partition -> the offset it was sought back to since the loop took its current batch.
+    put_back: dict[TP, int]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.cleared = {}
+        self.put_back = {}
 
     def rewind(self, tp: TP, offset: int) -> bool:
         """Fetch ``tp`` again from ``offset`` (False: not assigned here any more)."""
@@ -156,59 +166,30 @@ class FeedConsumer(aiokafka_driver.Consumer):
         except (IllegalStateError, ConsumerNotStarted):  # revoked, or the worker is stopping
             return False
         self._read_offset[tp] = offset
+        self.put_back[tp] = min(offset, self.put_back.get(tp, offset))
         return True
 
+    def _seek_again(self, tp: TP, early: set[TP]) -> None:
+        """A message of ``tp`` fetched before its seek back: dropped, it comes again from
+        there. A partition put back before the batch's first message came (``early``) may
+        have been fetched after the seek, its position moved past the batch: it is sought
+        there once more."""
+        if tp in early:
+            early.discard(tp)
+            self.rewind(tp, self.put_back[tp])
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
-        feeds: dict[str, Feed] = getattr(self.app, "feeds", {})
-        flow_control = self.app.flow_control
-        callback = self.callback
-        getmany = self.getmany
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
-        get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
-        commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        since_yield = 0
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
-                ait = getmany(timeout=1.0)
-                held: set[Any] = set()
+                ait = self.getmany(timeout=1.0)
+                # Before the batch is fetched: a seek from here on may have come after it.
+                self.put_back.clear()
                 await self.sleep(0)
                 if self.should_stop:
                     continue
-                async for tp, message in ait:
-                    since_yield += 1
-                    if since_yield > 100:
-                        await asyncio.sleep(0)
-                        since_yield = 0
-                    if tp in held:  # put back this fetch: its later messages come again
-                        continue
-                    offset = message.offset
-                    r_offset = get_read_offset(tp)
-                    if r_offset is not None and offset < r_offset:
-                        continue
-                    gap = offset - (r_offset or 0)
-                    if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                        await self._add_gap(tp, r_offset + 1, offset)
-                    if commit_every is not None and self._n_acked >= commit_every:
-                        self._n_acked = 0
-                        await self.commit()
-                    feed = feeds.get(tp.topic)
-                    if feed is None:
-                        await self.wait_first(callback(message), self.suspend_flow.wait())
-                    elif flow_control.is_active():
-                        if self.cleared:
-                            self.cleared.clear()
-                        feed.put(message)
-                    else:
-                        # Flow stopped (a rebalance began): fetched again from here, or by
-                        # the partition's new owner from its committed offset; never from
-                        # past where the feed's clear put the partition back.
-                        held.add(tp)
-                        self.rewind(tp, min(offset, self.cleared.get(tp, offset)))
-                        continue
-                    set_read_offset(tp, offset)
+                await self._drain_batch(ait)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 log.info("Broker stopped consumer, shutting down...")
@@ -218,6 +199,53 @@ class FeedConsumer(aiokafka_driver.Consumer):
             if self.transport.app.should_stop:
                 return
             raise
+
+    async def _drain_batch(self, ait: Any) -> None:
+        """One batch of fetched records: each message to its feed (or Faust's way), none of
+        a partition :attr:`put_back` since the batch was fetched."""
+        feeds: dict[str, Feed] = getattr(self.app, "feeds", {})
+        flow_control = self.app.flow_control
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        put_back = self.put_back
+        early: set[TP] | None = None  # put back before the batch's first message came
+        since_yield = 0
+        async for tp, message in ait:
+            if early is None:
+                early = set(put_back)
+            since_yield += 1
+            if since_yield > 100:
+                await asyncio.sleep(0)
+                since_yield = 0
+            if commit_every is not None and self._n_acked >= commit_every:
+                self._n_acked = 0
+                await self.commit()
+            if tp in put_back:
+                self._seek_again(tp, early)
+                continue
+            offset = message.offset
+            r_offset = get_read_offset(tp)
+            if r_offset is not None and offset < r_offset:
+                continue
+            gap = offset - (r_offset or 0)
+            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                await self._add_gap(tp, r_offset + 1, offset)
+                if tp in put_back:  # while the gap was recorded (it yields)
+                    self._seek_again(tp, early)
+                    continue
+            feed = feeds.get(tp.topic)
+            if feed is None:
+                await self.wait_first(self.callback(message), self.suspend_flow.wait())
+            elif flow_control.is_active():
+                feed.put(message)
+            else:
+                # Flow stopped (a rebalance began): fetched again from here, or by the
+                # partition's new owner from its committed offset.
+                self.rewind(tp, offset)
+                continue
+            set_read_offset(tp, offset)
 
 
 class _Transport(aiokafka_driver.Transport):
