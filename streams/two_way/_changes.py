@@ -250,34 +250,16 @@ def _one(
     if not isinstance(decision, Deliver):
         out.dropped[decision.reason] += 1
         return
-    change = {
-        "change_id": change_id(tenant_id, shape.entity, qb_id, imported.edit_sequence),
-        "tenant_id": tenant_id,
-        "entity": shape.entity,
-        "entity_id": None if mapping is None else mapping.external_id,
-        "kind": decision.kind,
-        "qb_id": qb_id,
-        "qb_edit_sequence": imported.edit_sequence,
-        "qb_time_modified": imported.changed_at,
-        "detected_at": now,
-        "conflict": None,
-        "placeholders": list(shape.placeholders),
-        shape.entity: shape.payload,
-    }
+    entity_id = None if mapping is None else mapping.external_id
+    change = _change_of(record, shape.entity, entity_id, decision.kind, imported, now)
+    change["placeholders"] = list(shape.placeholders)
+    change[shape.entity] = shape.payload
     try:
         value = codec.encode(CHANGE, change)
     except EncodeError:  # QuickBooks left out what the app's shape needs
         out.failed.append((position, f"{record.record_type} {qb_id}: {_problems(codec, change)}"))
         return
-    row = DeliveredChange(
-        tenant_id=tenant_id,
-        entity=shape.entity,
-        qb_id=qb_id,
-        edit_sequence=imported.edit_sequence,
-        changed_at=imported.changed_at,
-        delivered_at=now,
-    )
-    delivered[(shape.entity, qb_id)] = row  # a later copy in the same batch is "seen"
+    row = _told(delivered, tenant_id, shape.entity, qb_id, imported, now)
     following = guard = None
     if mapping is not None:
         # The app now holds QuickBooks' version: its next edit is a Mod of this one.
@@ -308,35 +290,65 @@ def _deleted(
     if seen is not None and seen.edit_sequence == DELETED:
         out.dropped["seen"] += 1
         return
-    change = {
-        "change_id": change_id(tenant_id, entity, qb_id, DELETED),
-        "tenant_id": tenant_id,
-        "entity": entity,
-        "entity_id": mapping.external_id,
-        "kind": "DEACTIVATED",
-        "deleted": True,
-        "qb_id": qb_id,
-        "qb_edit_sequence": None,
-        "qb_time_modified": record.time_modified,
-        "detected_at": now,
-        "conflict": None,
-        "placeholders": [],
-    }
+    told = Version(DELETED, record.time_modified)
+    change = _change_of(record, entity, mapping.external_id, "DEACTIVATED", told, now)
     try:
         value = codec.encode(CHANGE, change)
     except EncodeError as exc:  # a bug: the change is all qbsync's own values
         out.failed.append((position, f"{record.record_type} {qb_id}: {exc}"))
         return
+    row = _told(delivered, tenant_id, entity, qb_id, told, now)
+    out.changes.append(Change((topic, tenant_id.encode(), value), row, None))
+
+
+def _change_of(
+    record: Imported,
+    entity: str,
+    entity_id: str | None,
+    kind: str,
+    told: Version,
+    now: datetime,
+) -> dict[str, Any]:
+    """A ``QuickBooksChange`` telling ``told`` of ``record`` as ``entity``, without its
+    payload; a deletion (``told`` is :data:`DELETED`) has no edit sequence and says
+    ``deleted``."""
+    deleted = told.edit_sequence == DELETED
+    return {
+        "change_id": change_id(record.tenant_id, entity, record.qb_id, told.edit_sequence),
+        "tenant_id": record.tenant_id,
+        "entity": entity,
+        "entity_id": entity_id,
+        "kind": kind,
+        "deleted": deleted,
+        "qb_id": record.qb_id,
+        "qb_edit_sequence": None if deleted else told.edit_sequence,
+        "qb_time_modified": told.changed_at,
+        "detected_at": now,
+        "conflict": None,
+        "placeholders": [],
+    }
+
+
+def _told(
+    delivered: dict[tuple[str, str], DeliveredChange],
+    tenant_id: str,
+    entity: str,
+    qb_id: str,
+    version: Version,
+    now: datetime,
+) -> DeliveredChange:
+    """The row recording ``version`` of the record as told to the tenant; a later copy of
+    it in the same batch is then "seen"."""
     row = DeliveredChange(
         tenant_id=tenant_id,
         entity=entity,
         qb_id=qb_id,
-        edit_sequence=DELETED,
-        changed_at=record.time_modified,
+        edit_sequence=version.edit_sequence,
+        changed_at=version.changed_at,
         delivered_at=now,
     )
     delivered[(entity, qb_id)] = row
-    out.changes.append(Change((topic, tenant_id.encode(), value), row, None))
+    return row
 
 
 def _other_tenant(batch: Tenanted, position: int, record: Imported) -> bool:
