@@ -186,6 +186,8 @@ class QboReader:
         # import's ``save_qb_records``): before the watermark moves, so a crash re-reads.
         for name, known in _known([*records, *kept]).items():
             self._store.save_qb_records(profile_id, name, known)
+        for name, gone in _gone(records).items():
+            self._store.forget_qb_records(profile_id, name, gone)
         for entity in entities:
             name = READABLE[entity].entity
             self._store.complete_import(
@@ -324,6 +326,16 @@ def _known(records: Sequence[ChangedRecord]) -> dict[str, list[dict[str, Any]]]:
             }
         )
     return known
+
+
+def _gone(records: Sequence[ChangedRecord]) -> dict[str, list[str]]:
+    """Per import entity, the ids of deleted transactions (no longer kept for matching)."""
+    gone: dict[str, list[str]] = {}
+    for record in records:
+        shaped = deleted_as(record.entity) if record.deleted else None
+        if shaped is not None and record.entity_id:
+            gone.setdefault(shaped[0], []).append(record.entity_id)
+    return gone
 
 
 def webhook_hints(

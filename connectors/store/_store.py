@@ -918,6 +918,21 @@ class Store:
                 row.imported_at = now
         return len(records)
 
+    def forget_qb_records(self, profile_id: str, entity: str, qb_ids: list[str]) -> int:
+        """Remove records QuickBooks deleted (a deleted QBO transaction): no longer offered
+        for matching (``qbsync map unmapped``). How many were kept."""
+        if not qb_ids:
+            return 0
+        with self._tx() as session:
+            return _deleted(
+                session,
+                delete(QuickBooksRecord).where(
+                    QuickBooksRecord.profile_id == profile_id,
+                    QuickBooksRecord.entity == entity,
+                    QuickBooksRecord.qb_id.in_(qb_ids),
+                ),
+            )
+
     def qb_records(self, profile_id: str, entity: str) -> list[QuickBooksRecord]:
         query = (
             select(QuickBooksRecord)

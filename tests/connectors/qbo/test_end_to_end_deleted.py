@@ -68,6 +68,8 @@ def test_an_invoice_deleted_in_qbo_is_told_to_its_app_once(
     assert status == 200
     online.read_again("invoice")  # the app's invoice read back (our own write), and X-1
 
+    kept = {r.qb_id for r in store.qb_records(online.profile_id, "invoice")}
+    assert {sent.qb_id, body["Invoice"]["Id"]} <= kept  # offered for matching
     company.remove("Invoice", sent.qb_id)
     company.remove("Invoice", body["Invoice"]["Id"])
     with changes_feed(settings, online.codec) as feed:
@@ -84,6 +86,9 @@ def test_an_invoice_deleted_in_qbo_is_told_to_its_app_once(
         )
         assert (change["kind"], change["qb_id"]) == ("DEACTIVATED", sent.qb_id)
         assert change["invoice"] is None
+        # Neither is offered for matching any more (``qbsync map unmapped``).
+        kept = {r.qb_id for r in store.qb_records(online.profile_id, "invoice")}
+        assert not kept & {sent.qb_id, body["Invoice"]["Id"]}
 
         # Read once more (CDC still returns the deleted rows): nothing new.
         before = len(feed())
