@@ -220,9 +220,11 @@ class GatewaySettings(BaseSettings):
     # Lists read back from each company file after its commands, by qbXML entity name,
     # comma-separated (connectors.qbwc._imports): what `qbsync map match` matches against and
     # how the worker knows a class or sales tax code exists. Empty: no imports.
+    # deleted_transactions: QuickBooks' log of the imported transactions' deletions (told
+    # to the app whose record it was).
     imports: str = (
         "class,sales_tax_code,terms,account,item,customer,vendor,employee,invoice,"
-        "receive_payment,bill"
+        "receive_payment,bill,deleted_transactions"
     )
     import_interval_s: float = Field(default=900.0, gt=0)
     import_page_size: int = Field(default=150, ge=1, le=150)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.kafka import CompanyDrain
-from connectors.qbwc._imports import ImportConfig, absorb, due, import_request, start
+from connectors.qbwc._imports import DELETED, ImportConfig, absorb, due, import_request, start
 from connectors.qbxml import Record, UnsafeXml, parse_response
 from connectors.store import Store
 from core.messages import Imported
@@ -84,7 +84,9 @@ class ImportPages:
             statuses = []
         taken = absorb(state, statuses[0] if statuses else None)
         entity = state["entity"]
-        if taken.records:
+        if taken.records and entity == DELETED:
+            self._deleted(profile_id, statuses[0].records)
+        elif taken.records:
             self._store.save_qb_records(profile_id, entity, taken.records)
             # Acknowledged by Kafka before the watermark can move: an import that dies
             # after this page asks for it again, and the worker drops what it saw already.
@@ -110,29 +112,70 @@ class ImportPages:
         more = taken.state is not None or any(e not in tried for e in self.due(profile_id))
         return PageTaken(following, taken.error, more)
 
-    def _publish(self, profile_id: str, entity: str, records: Sequence[Record]) -> None:
-        if not self._topic:
-            return
+    def _deleted(self, profile_id: str, records: Sequence[Record]) -> None:
+        """Transactions deleted in QuickBooks (``TxnDeletedRet``): told to the worker as
+        imports of their type marked ``deleted`` (acknowledged before the watermark moves),
+        then no longer offered for matching."""
+        gone: dict[str, list[str]] = {}
+        told: list[Imported] = []
         now = datetime.now(UTC)
+        for record in records:
+            kind = record.fields.get("TxnDelType")
+            if not isinstance(kind, str) or not record.qb_id:
+                continue
+            entities = self._config.imported_as(kind)
+            if not entities:
+                continue
+            for entity in entities:
+                gone.setdefault(entity, []).append(record.qb_id)
+            told.append(
+                Imported(
+                    tenant_id="",
+                    profile_id=profile_id,
+                    entity=entities[0],
+                    qb_id=record.qb_id,
+                    record_type=kind,
+                    record_json="{}",
+                    imported_at=now,
+                    time_modified=record.time_deleted,
+                    deleted=True,
+                )
+            )
+        self._send(profile_id, told)
+        for entity, qb_ids in gone.items():
+            self._store.forget_qb_records(profile_id, entity, qb_ids)
+
+    def _publish(self, profile_id: str, entity: str, records: Sequence[Record]) -> None:
+        now = datetime.now(UTC)
+        self._send(
+            profile_id,
+            [
+                Imported(
+                    tenant_id="",
+                    profile_id=profile_id,
+                    entity=entity,
+                    qb_id=record.qb_id,
+                    edit_sequence=record.edit_sequence,
+                    time_modified=record.time_modified,
+                    record_type=record.kind,
+                    record_json=json.dumps(record.fields, separators=(",", ":")),
+                    imported_at=now,
+                )
+                for record in records
+                if record.qb_id
+            ],
+        )
+
+    def _send(self, profile_id: str, records: Sequence[Imported]) -> None:
+        """Each record to every tenant of the file (the worker tells only the one whose
+        record it is), acknowledged by Kafka before this returns."""
+        if not self._topic or not records:
+            return
         tenants = [tenant.id for tenant in self._store.tenants(profile_id)]
         self._drain.publish(
             [
-                self._drain.outgoing(
-                    Imported(
-                        tenant_id=tenant_id,
-                        profile_id=profile_id,
-                        entity=entity,
-                        qb_id=record.qb_id,
-                        edit_sequence=record.edit_sequence,
-                        time_modified=record.time_modified,
-                        record_type=record.kind,
-                        record_json=json.dumps(record.fields, separators=(",", ":")),
-                        imported_at=now,
-                    ),
-                    self._topic,
-                )
+                self._drain.outgoing(replace(record, tenant_id=tenant_id), self._topic)
                 for tenant_id in tenants
                 for record in records
-                if record.qb_id
             ]
         )

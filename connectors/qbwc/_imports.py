@@ -11,6 +11,12 @@ Iterators live only within one session: the state is kept on the session row and
 it. The next import asks from a minute before the watermark, because QuickBooks stamps
 ``TimeModified`` with the workstation's clock.
 
+**Deleted transactions** (``deleted_transactions`` in the list, after the transactions):
+QuickBooks keeps a log of deleted transactions, read with ``TxnDeletedQueryRq`` for the
+types of the transactions imported, since its own watermark (the newest ``TimeDeleted``).
+One answer, no iterator. Each is published as an ``Imported`` marked ``deleted``; the worker
+tells the app whose record it was, as it does for QBO's.
+
 Pure functions over a plain-dict state, so the gateway stores it as JSON and tests need no
 QuickBooks.
 """
@@ -22,9 +28,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.qbxml import ENTITIES, PAGE_SIZE, ResponseStatus, build_query
+from connectors.qbxml import (
+    DELETABLE,
+    ENTITIES,
+    PAGE_SIZE,
+    ResponseStatus,
+    build_deleted_query,
+    build_query,
+)
 
-__all__ = ["ImportConfig", "absorb", "due", "import_request", "start"]
+__all__ = ["DELETED", "ImportConfig", "absorb", "due", "import_request", "start"]
+
+# The import of QuickBooks' deletion log of the transactions imported (TxnDeletedQueryRq).
+DELETED = "deleted_transactions"
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,9 @@ class ImportConfig:
             "receive_payment": timedelta(days=90),
             # Time entered in QuickBooks for the apps (direction.time_entry), when imported.
             "time_tracking": timedelta(days=30),
+            # Deletions as far back as the longest window above: older ones are of records
+            # no import read lately (and no app changes a 90-day-old invoice).
+            DELETED: timedelta(days=90),
         }
     )
     # Extra elements of an entity's query: a bill's lines are its job costs.
@@ -54,12 +73,31 @@ class ImportConfig:
 
     def __post_init__(self) -> None:
         unknown = [
-            e for e in self.entities if e not in ENTITIES or "Query" not in ENTITIES[e].actions
+            e
+            for e in self.entities
+            if e != DELETED and (e not in ENTITIES or "Query" not in ENTITIES[e].actions)
         ]
         if unknown:
             raise ValueError(f"cannot import {unknown[0]!r}: not a queryable qbXML entity")
+        if DELETED in self.entities and not self.deleted_types:
+            raise ValueError(
+                f"cannot import {DELETED!r}: it reads the deletions of the transactions"
+                " imported, and none is (add invoice, bill, receive_payment ... to the list)"
+            )
         if not 1 <= self.page_size <= PAGE_SIZE:
             raise ValueError(f"page size {self.page_size} must be between 1 and {PAGE_SIZE}")
+
+    @property
+    def deleted_types(self) -> tuple[str, ...]:
+        """The qbXML types (``Invoice``) whose deletions ``deleted_transactions`` reads: those
+        of the transactions imported."""
+        names = (ENTITIES[e].name for e in self.entities if e != DELETED)
+        return tuple(dict.fromkeys(n for n in names if n in DELETABLE))
+
+    def imported_as(self, qbxml_type: str) -> tuple[str, ...]:
+        """The imports of a qbXML type (``Bill``: ``bill``, and ``subcontractor_invoice`` if
+        imported too)."""
+        return tuple(e for e in self.entities if e != DELETED and ENTITIES[e].name == qbxml_type)
 
 
 def due(config: ImportConfig, watermarks: Mapping[str, Any], now: datetime) -> list[str]:
@@ -111,6 +149,8 @@ def import_request(config: ImportConfig, state: Mapping[str, Any]) -> tuple[str,
     if state.get("not_before"):
         floor = datetime.fromisoformat(state["not_before"])
         since = floor if since is None else max(since, floor)
+    if entity == DELETED:
+        return f"import-{entity}-{state['page']}", build_deleted_query(config.deleted_types, since)
     continuing = state["iterator_id"] is not None
     # Short lists (classes, terms, sales tax codes ...) have no iterator in qbXML: one
     # answer holds them all.
@@ -157,7 +197,8 @@ def absorb(state: Mapping[str, Any], status: ResponseStatus | None) -> Absorbed:
         for record in status.records
         if record.qb_id
     ]
-    stamps = [_aware(r.time_modified) for r in status.records if r.time_modified is not None]
+    moments = (r.time_modified or r.time_deleted for r in status.records)
+    stamps = [_aware(moment) for moment in moments if moment is not None]
     if state["newest"]:
         stamps.append(datetime.fromisoformat(state["newest"]))
     newest = max(stamps, default=None)

@@ -40,7 +40,7 @@ from connectors.qbxml._parse import (
     parse_message,
     parse_response,
 )
-from connectors.qbxml._query import PAGE_SIZE, build_query
+from connectors.qbxml._query import DELETABLE, PAGE_SIZE, build_deleted_query, build_query
 from connectors.qbxml._spec import ChoiceRule, FieldSpec, RequestSpec
 from connectors.qbxml._values import clean_text, escape
 from connectors.qbxml._xml import decode_xml, parse_xml
@@ -50,6 +50,7 @@ NEW_LINE = "-1"
 
 __all__ = [
     "CATALOG",
+    "DELETABLE",
     "ENTITIES",
     "HRESULTS",
     "NEW_LINE",
@@ -74,6 +75,7 @@ __all__ = [
     "Variant",
     "build",
     "build_deactivation",
+    "build_deleted_query",
     "build_message",
     "build_query",
     "build_request",

@@ -92,6 +92,11 @@ class Record:
     def time_modified(self) -> datetime | None:
         return _timestamp(self._text("TimeModified"))
 
+    @property
+    def time_deleted(self) -> datetime | None:
+        """A ``TxnDeletedRet``'s time of deletion."""
+        return _timestamp(self._text("TimeDeleted"))
+
 
 @dataclass(frozen=True)
 class ResponseStatus:

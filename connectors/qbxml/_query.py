@@ -28,11 +28,24 @@ from connectors.qbxml._build import entity, render
 from connectors.qbxml._errors import FieldError
 from connectors.qbxml._values import clean_text, escape
 
-__all__ = ["PAGE_SIZE", "Iterator", "build_query"]
+__all__ = ["DELETABLE", "PAGE_SIZE", "Iterator", "build_deleted_query", "build_query"]
 
 PAGE_SIZE = 150
 
 Iterator = Literal["Start", "Continue", "Stop"]
+
+# ``TxnDelType`` (qbXML 13.0 and 16.0 alike): the transactions QuickBooks keeps a deletion
+# log of, which ``TxnDeletedQueryRq`` reads.
+DELETABLE = frozenset(
+    {
+        "ARRefundCreditCard", "Bill", "BillPaymentCheck", "BillPaymentCreditCard",
+        "BuildAssembly", "Charge", "Check", "CreditCardCharge", "CreditCardCredit",
+        "CreditMemo", "Deposit", "Estimate", "InventoryAdjustment", "Invoice", "ItemReceipt",
+        "JournalEntry", "PurchaseOrder", "ReceivePayment", "SalesOrder", "SalesReceipt",
+        "SalesTaxPaymentCheck", "TimeTracking", "TransferInventory", "VehicleMileage",
+        "VendorCredit",
+    }
+)  # fmt: skip
 
 
 def build_query(
@@ -123,3 +136,29 @@ def _iterator(
             " previous page"
         )
     return f' iterator="{iterator}" iteratorID="{escape(clean_text(iterator_id))}"'
+
+
+def build_deleted_query(types: Sequence[str], deleted_from: datetime | None = None) -> str:
+    """``<TxnDeletedQueryRq>``: the transactions of ``types`` (qbXML names, ``Invoice``)
+    deleted since ``deleted_from``. It has no iterator and no ``MaxReturned``: QuickBooks
+    answers every one at once (a deletion log is short next to the records)."""
+    if isinstance(types, str) or not types:
+        raise FieldError("TxnDeletedQueryRq/TxnDelType: pass a list of one or more types")
+    unknown = [t for t in types if t not in DELETABLE]
+    if unknown:
+        raise FieldError(
+            f"TxnDeletedQueryRq/TxnDelType: QuickBooks keeps no deletion log of {unknown[0]!r}"
+        )
+    body = "".join(f"<TxnDelType>{kind}</TxnDelType>" for kind in dict.fromkeys(types))
+    if deleted_from is not None:
+        if deleted_from.utcoffset() is None:
+            raise FieldError(
+                "TxnDeletedQueryRq/FromDeletedDate: give the time with its offset (without"
+                " one QuickBooks reads the workstation's local time)"
+            )
+        moment = deleted_from.isoformat(timespec="seconds")
+        body += (
+            f"<DeletedDateRangeFilter><FromDeletedDate>{moment}</FromDeletedDate>"
+            "</DeletedDateRangeFilter>"
+        )
+    return f"<TxnDeletedQueryRq>{body}</TxnDeletedQueryRq>"

@@ -33,7 +33,7 @@ from connectors.sandbox._elements import format_time
 from connectors.sandbox._errors import QuickBooksCrashed
 from connectors.sandbox._faults import Faults
 from connectors.sandbox._host import company_ret, host_ret, preferences_ret
-from connectors.sandbox._queries import Iterators, run_query
+from connectors.sandbox._queries import Iterators, deleted_txns, run_query
 from connectors.sandbox._render import View, render
 from connectors.sandbox._store import Store
 from connectors.sandbox._validation import Envelope, read_envelope
@@ -147,6 +147,9 @@ class Processor:
         if name in ("ListDel", "TxnDel"):
             pairs = records.delete(ctx, "list" if name == "ListDel" else "txn", request)
             return (*ok, _elements(pairs), {})
+        if name == "TxnDeletedQuery":
+            answer = deleted_txns(self.store, request)
+            return answer.code, answer.message, answer.rets, answer.attributes
         kind = KINDS.get(obj)
         if operation == "Query" and (kind is not None or name in QUERY_GROUPS):
             kinds = (kind,) if kind is not None else tuple(KINDS[k] for k in QUERY_GROUPS[name])

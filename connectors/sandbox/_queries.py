@@ -25,7 +25,7 @@ from connectors.sandbox._elements import child_text, parse_datetime
 from connectors.sandbox._render import View, render
 from connectors.sandbox._store import Row, Store
 
-__all__ = ["Answer", "Iterators", "run_query"]
+__all__ = ["Answer", "Iterators", "deleted_txns", "run_query"]
 
 
 @dataclass
@@ -314,3 +314,39 @@ def _text_filters(
             if text:
                 where.append(f"{column} {op} ? collate nocase")  # column is ours, not input
                 args.append(text)
+
+
+def deleted_txns(store: Store, rq: etree._Element) -> Answer:
+    """``TxnDeletedQueryRq``: the deleted transactions of the ``TxnDelType``s asked, deleted
+    within ``DeletedDateRangeFilter`` (a date alone means that whole day), oldest first."""
+    kinds = [element.text or "" for element in rq.findall("TxnDelType")]
+    where, args = [_in("kind", kinds)[0]], list(kinds)
+    for tag, op in (("FromDeletedDate", ">="), ("ToDeletedDate", "<=")):
+        text = rq.findtext(f"DeletedDateRangeFilter/{tag}")
+        moment = parse_datetime(text) if text else None
+        if moment is not None:
+            if tag == "ToDeletedDate" and "T" not in (text or ""):
+                moment += 86_399
+            where.append(f"deleted_at {op} ?")
+            args.append(int(moment))
+    rows = store.all(
+        "select * from deleted_txns where "  # noqa: S608 - fixed clauses, values bound
+        + " and ".join(where)
+        + " order by deleted_at, txn_id",
+        tuple(args),
+    )
+    rets = []
+    for row in rows:
+        ret = etree.Element("TxnDeletedRet")
+        for name, value in (
+            ("TxnDelType", row["kind"]),
+            ("TxnID", row["txn_id"]),
+            ("TimeCreated", row["time_created"]),
+            ("TimeDeleted", row["time_deleted"]),
+            ("RefNumber", row["ref_number"]),
+        ):
+            if value:
+                etree.SubElement(ret, name).text = value
+        rets.append(ret)
+    code, message = (0, "Status OK") if rets else status.no_match()
+    return Answer(code, message, rets, {})

@@ -507,6 +507,11 @@ def _del_txn(ctx: Context, body: etree._Element) -> list[tuple[str, str]]:
     payments.unlink(ctx, txn_id)
     ctx.store.run("delete from txns where txn_id = ?", (txn_id,))
     ctx.store.set_refs(txn_id, ())
+    # What TxnDeletedQueryRq answers from (QuickBooks keeps a log of deleted transactions).
+    ctx.store.run(
+        "insert or replace into deleted_txns values (?, ?, ?, ?, ?, ?)",
+        (txn_id, kind_name, row["ref_number"], row["time_created"], ctx.stamp, int(ctx.now)),
+    )
     return [
         ("TxnDelType", kind_name),
         ("TxnID", txn_id),

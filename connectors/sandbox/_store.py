@@ -68,6 +68,14 @@ create table if not exists txns (
 create index if not exists txns_kind on txns (kind, txn_number);
 create index if not exists txns_ref on txns (kind, ref_number collate nocase);
 create index if not exists txns_entity on txns (entity_id);
+create table if not exists deleted_txns (
+    txn_id text primary key,
+    kind text not null,
+    ref_number text,
+    time_created text not null,
+    time_deleted text not null,
+    deleted_at integer not null
+);
 create table if not exists refs (
     source_id text not null,
     element text not null,

@@ -1,6 +1,7 @@
 """Two-way sync on the real broker with the worker and gateway as real processes: a
 QuickBooks edit reaches the app once and never echoes; a customer edited on both sides
-ends as each conflict policy documents (docs/two-way.md)."""
+ends as each conflict policy documents (docs/two-way.md); an invoice deleted in QuickBooks
+is told to its app once (QuickBooks' deletion log, ``TxnDeletedQueryRq``)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def _sentinel(change: dict[str, Any]) -> bool:
 def two_way(
     broker: BrokerInfo, settings: Settings, database_url: str, tmp_path: Path
 ) -> Iterator[TwoWay]:
-    settings.gateway.imports = "customer,invoice,receive_payment"
+    settings.gateway.imports = "customer,invoice,receive_payment,deleted_transactions"
     settings.gateway.import_interval_s = 3600  # imports when asked (drain) or never done
     with running_pipeline(broker, settings, database_url, tmp_path, tenants=["t-1"]) as run:
         consumer = Consumer({**settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex}"})
@@ -235,3 +236,33 @@ def test_a_payment_received_in_quickbooks_reaches_the_app_with_the_invoices_paid
     assert payment["payment"]["applied_to"] == [
         {"transaction": {"id": "i-1", "full_name": "I-1"}, "amount": Decimal("185.00")}
     ]
+
+
+def test_an_invoice_deleted_in_quickbooks_is_told_to_its_app_once(two_way: TwoWay) -> None:
+    sync = two_way
+    # Customers both ways (what drain's sentinels need); invoices only to QuickBooks: a
+    # deletion is told whatever the direction (the app's own record is gone).
+    sync.configure(direction={"customer": "two_way"})
+    synced_customer(sync, "c-1", "Lovelace")
+    sync.publish(invoice("inv-1", "c-1"))
+    sent = sync.until_synced(
+        lambda: sync.store.mapping("t-1", "invoice", "inv-1"), "the app's invoice in QuickBooks"
+    )
+    assert sync.drain() == []  # our own invoice read back: no change
+    kept = {r.qb_id for r in sync.store.qb_records(sync.profile_id, "invoice")}
+    assert sent.qb_id in kept  # offered for matching
+
+    deletion = f"<TxnDelRq><TxnDelType>Invoice</TxnDelType><TxnID>{sent.qb_id}</TxnID></TxnDelRq>"
+    answer = sync.company.process(build_message([("1", deletion)], version="13.0"))
+    assert 'statusCode="0"' in answer[0], answer[0]
+
+    (change,) = sync.drain()
+    assert (change["entity"], change["entity_id"], change["qb_id"]) == (
+        "invoice",
+        "inv-1",
+        sent.qb_id,
+    )
+    assert (change["kind"], change["deleted"], change["invoice"]) == ("DEACTIVATED", True, None)
+    assert sync.drain() == [change]  # read again (the rewound minute): told once
+    kept = {r.qb_id for r in sync.store.qb_records(sync.profile_id, "invoice")}
+    assert sent.qb_id not in kept

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from connectors.qbwc import create_profile
-from connectors.qbwc._imports import ImportConfig, absorb, due, import_request, start
-from connectors.qbxml import ENTITIES, build_message, build_request, parse_xml
+from connectors.qbwc._imports import DELETED, ImportConfig, absorb, due, import_request, start
+from connectors.qbxml import ENTITIES, build_message, build_request, parse_response, parse_xml
 from connectors.qbxml._parse import ResponseStatus
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import ImportWatermark, Store, upgrade
@@ -286,3 +286,48 @@ def test_a_full_read_asks_for_every_record_whatever_the_watermark_and_window(
             assert following["full_read"] == mode
         usual = import_request(config, start(config, entity, now - timedelta(hours=1), now))[1]
         assert parse_xml(usual).findtext(".//FromModifiedDate") is not None
+
+
+def test_deleted_transactions_are_asked_for_the_types_imported_since_their_watermark(
+    qbxml_reference: Path,
+) -> None:
+    """QuickBooks' deletion log of the transactions imported (Bill for bill and
+    subcontractor_invoice alike), since its own watermark less the usual minute, never
+    further back than 90 days; its watermark is the newest deletion read."""
+    config = ImportConfig(
+        entities=("customer", "invoice", "bill", "subcontractor_invoice", DELETED)
+    )
+    assert config.deleted_types == ("Invoice", "Bill")
+    assert config.imported_as("Bill") == ("bill", "subcontractor_invoice")
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    for watermark, expected in [
+        (None, now - timedelta(days=90)),
+        (now - timedelta(hours=1), now - timedelta(hours=1, minutes=1)),
+    ]:
+        state = start(config, DELETED, watermark, now)
+        request_id, xml = import_request(config, state)
+        assert_valid_qbxml(build_message([(request_id, xml)], version="13.0"), qbxml_reference)
+        request = parse_xml(xml)
+        assert [t.text for t in request.iter("TxnDelType")] == ["Invoice", "Bill"]
+        asked = request.findtext("DeletedDateRangeFilter/FromDeletedDate")
+        assert asked is not None
+        assert datetime.fromisoformat(asked) == expected
+
+    (answer,) = parse_response(
+        "<QBXML><QBXMLMsgsRs>"
+        "<TxnDeletedQueryRs requestID='r' statusCode='0' statusSeverity='Info' statusMessage='OK'>"
+        "<TxnDeletedRet><TxnDelType>Invoice</TxnDelType><TxnID>1-1</TxnID>"
+        "<TimeDeleted>2026-11-22T10:00:00+00:00</TimeDeleted></TxnDeletedRet>"
+        "<TxnDeletedRet><TxnDelType>Bill</TxnDelType><TxnID>2-1</TxnID>"
+        "<TimeDeleted>2026-11-22T11:00:00+00:00</TimeDeleted></TxnDeletedRet>"
+        "</TxnDeletedQueryRs></QBXMLMsgsRs></QBXML>"
+    )
+    taken = absorb(start(config, DELETED, None, now), answer)
+    assert taken.state is None  # one answer: no iterator
+    assert [r["qb_id"] for r in taken.records] == ["1-1", "2-1"]
+    assert taken.watermark == datetime(2026, 11, 22, 11, tzinfo=UTC)
+
+
+def test_deleted_transactions_without_a_transaction_import_are_refused() -> None:
+    with pytest.raises(ValueError, match="add invoice, bill"):
+        ImportConfig(entities=("customer", DELETED))

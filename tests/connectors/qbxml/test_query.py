@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 
 from connectors.qbxml import (
+    DELETABLE,
     ENTITIES,
     PAGE_SIZE,
     FieldError,
+    build_deleted_query,
     build_message,
     build_query,
     parse_xml,
@@ -145,3 +147,28 @@ def test_query_only_entities_and_the_version_option(qbxml_reference: Path) -> No
     assert "ClassFilter" not in build_query(
         "customer", values={"ClassFilter": {"FullName": ["Remodel"]}}, version="11.0"
     )
+
+
+@pytest.mark.parametrize("version", ["13.0", "16.0"])
+def test_the_deleted_transactions_query_is_valid_with_every_type(
+    qbxml_reference: Path, version: str
+) -> None:
+    since = datetime(2024, 5, 1, 8, 0, tzinfo=timezone(timedelta(hours=-5)))
+    _valid(
+        qbxml_reference,
+        build_deleted_query(sorted(DELETABLE), since),
+        build_deleted_query(["Invoice"]),
+        version=version,
+    )
+    request = parse_xml(build_deleted_query(["Invoice", "Bill", "Invoice"], since))
+    assert [t.text for t in request.iter("TxnDelType")] == ["Invoice", "Bill"]
+    assert request.findtext("DeletedDateRangeFilter/FromDeletedDate") == "2024-05-01T08:00:00-05:00"
+
+
+def test_the_deleted_transactions_query_refuses_what_quickbooks_would() -> None:
+    with pytest.raises(FieldError, match="no deletion log of 'Customer'"):
+        build_deleted_query(["Invoice", "Customer"])
+    with pytest.raises(FieldError, match="one or more types"):
+        build_deleted_query([])
+    with pytest.raises(FieldError, match="with its offset"):
+        build_deleted_query(["Invoice"], datetime(2024, 5, 1, 8, 0))

@@ -509,3 +509,37 @@ def test_deleting_an_invoice_leaves_its_payment_unused(qb: Sender) -> None:
 @pytest.mark.usefixtures("ada")
 def test_txn_del_of_an_unknown_transaction_is_3120(qb: Sender) -> None:
     assert qb.code(_txn_del("Invoice", "ABC-1700000000")) == 3120
+
+
+def _deleted_query(*kinds: str, since: str | None = None) -> str:
+    body = "".join(f"<TxnDelType>{kind}</TxnDelType>" for kind in kinds)
+    if since is not None:
+        dates = f"<FromDeletedDate>{since}</FromDeletedDate>"
+        body += f"<DeletedDateRangeFilter>{dates}</DeletedDateRangeFilter>"
+    return rq("TxnDeletedQuery", body, wrap=False)
+
+
+@pytest.mark.usefixtures("ada")
+def test_deleted_transactions_are_listed_by_type_and_deletion_time(
+    qb: Sender, clock: Clock
+) -> None:
+    kept = qb.ok(invoice_add("Ada", ("Labor", "1", "10.00")))
+    gone = qb.ok(invoice_add("Ada", ("Labor", "1", "20.00")))
+    assert qb.code(_deleted_query("Invoice")) == 1  # nothing deleted yet: "no match"
+
+    clock.advance(3600)  # deleted an hour later: 2024-06-01T01:00:00Z
+    qb.one(_txn_del("Invoice", gone.findtext("TxnID") or ""))
+
+    (ret,) = qb.all(_deleted_query("Invoice", "Bill"))[0].findall("TxnDeletedRet")
+    assert [(child.tag, child.text) for child in ret] == [
+        ("TxnDelType", "Invoice"),
+        ("TxnID", gone.findtext("TxnID")),
+        ("TimeCreated", gone.findtext("TimeCreated")),
+        ("TimeDeleted", "2024-06-01T01:00:00+00:00"),
+        ("RefNumber", gone.findtext("RefNumber")),
+    ]
+    assert kept.findtext("TxnID") != gone.findtext("TxnID")
+    # Only the types asked, only since the date asked.
+    assert qb.code(_deleted_query("Bill")) == 1
+    assert qb.code(_deleted_query("Invoice", since="2024-06-01T00:30:00+00:00")) == 0
+    assert qb.code(_deleted_query("Invoice", since="2024-06-01T01:00:01+00:00")) == 1
