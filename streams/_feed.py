@@ -149,8 +149,9 @@ class FeedConsumer(aiokafka_driver.Consumer):
     ~200 events this way; held while flow is stopped, one moved the partition forward past
     them and the commit froze there. So every seek back (:meth:`rewind`) is recorded in
     :attr:`put_back` until the next batch, and the rest of the batch's messages of that
-    partition are dropped: they are fetched again from there. (The client drops what it
-    had fetched past a seek; the batch in the loop's hands is beyond its reach.)"""
+    partition are dropped: they are fetched again from there (:meth:`_stale`). The client
+    drops what it had fetched past a seek; the batch in the loop's hands is beyond its
+    reach."""
 
     # Partition -> the offset it was sought back to since the loop took its current batch.
     put_back: dict[TP, int]
@@ -169,14 +170,27 @@ class FeedConsumer(aiokafka_driver.Consumer):
         self.put_back[tp] = min(offset, self.put_back.get(tp, offset))
         return True
 
-    def _seek_again(self, tp: TP, early: set[TP]) -> None:
-        """A message of ``tp`` fetched before its seek back: dropped, it comes again from
-        there. A partition put back before the batch's first message came (``early``) may
-        have been fetched after the seek, its position moved past the batch: it is sought
-        there once more."""
-        if tp in early:
-            early.discard(tp)
-            self.rewind(tp, self.put_back[tp])
+    def _stale(self, tp: TP, offset: int, early: set[TP]) -> bool:
+        """Whether the batch's message of ``tp`` at ``offset`` was fetched before ``tp`` was
+        put back (then it is dropped: it comes again from there).
+
+        Put back while the loop went through the batch: every later message of the batch
+        is stale. Put back before the batch's first message came (``early``: typically
+        while the loop waited for flow to resume), the batch may have been fetched after
+        the seek: it then starts exactly where the partition was put back, and is kept.
+        Otherwise it is dropped, and the partition sought back once more, in case the
+        batch was fetched after the seek all the same (the offset put back gone by
+        retention), which moved the position past it; the next batch is kept whatever it
+        holds, so this cannot loop."""
+        back = self.put_back[tp]
+        if tp not in early:
+            return True
+        early.discard(tp)
+        if offset == back:
+            del self.put_back[tp]
+            return False
+        self.rewind(tp, back)
+        return True
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
         consumer_should_stop = self._stopped.is_set
@@ -222,8 +236,7 @@ class FeedConsumer(aiokafka_driver.Consumer):
             if commit_every is not None and self._n_acked >= commit_every:
                 self._n_acked = 0
                 await self.commit()
-            if tp in put_back:
-                self._seek_again(tp, early)
+            if tp in put_back and self._stale(tp, message.offset, early):
                 continue
             offset = message.offset
             r_offset = get_read_offset(tp)
@@ -232,8 +245,7 @@ class FeedConsumer(aiokafka_driver.Consumer):
             gap = offset - (r_offset or 0)
             if gap > 1 and r_offset and acks_enabled_for(message.topic):
                 await self._add_gap(tp, r_offset + 1, offset)
-                if tp in put_back:  # while the gap was recorded (it yields)
-                    self._seek_again(tp, early)
+                if tp in put_back and self._stale(tp, offset, early):  # put back meanwhile
                     continue
             feed = feeds.get(tp.topic)
             if feed is None:
