@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from collections.abc import Mapping as CollectionMapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
@@ -284,6 +285,15 @@ class Store:
     ) -> None:
         self.engine = make_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and a thread that finds the file locked sleeps
+        # in SQLite's busy handler with growing pauses (1, 2, 5 ... 100 ms), long after the
+        # lock may have been freed: with the gateway's 16 request threads those sleeps were
+        # its p99 (~1 s at 64 sessions, docs/gateway-scale.md). One lock per process hands
+        # the file from thread to thread as soon as it is free; another process (the
+        # worker) still meets the busy handler. PostgreSQL locks rows: no lock here.
+        self.serial: AbstractContextManager[Any] = (
+            threading.RLock() if url.startswith("sqlite") else nullcontext()
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -299,7 +309,7 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
+        with self.serial, self._sessions.begin() as session:
             yield session
 
     # -- profiles -------------------------------------------------------------------------

@@ -16,8 +16,9 @@ __all__ = ["OwnTables"]
 class OwnTables:
     def __init__(self, store: Store) -> None:
         self._sessions = sessionmaker(store.engine, expire_on_commit=False)
+        self._serial = store.serial  # the store's own transactions' order (SQLite)
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
+        with self._serial, self._sessions.begin() as session:
             yield session

@@ -1,15 +1,17 @@
 """The store's connection pool keeps what it was asked to keep, on SQLite as on PostgreSQL:
 the gateway asks for one kept connection per request thread, and a connection closed on
-give-back is opened again (with its PRAGMAs) by the next busy call."""
+give-back is opened again (with its PRAGMAs) by the next busy call. On SQLite, the
+transactions of one process take turns on a lock of their own."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event, text
 
-from connectors.store import make_engine
+from connectors.store import ConsoleStore, Store, make_engine, upgrade
 
 
 def _connections_opened_by_two_busy_rounds(url: str, threads: int) -> list[int]:
@@ -50,3 +52,43 @@ def test_an_in_memory_sqlite_url_still_makes_an_engine() -> None:
             assert connection.execute(text("SELECT 1")).scalar() == 1
     finally:
         engine.dispose()
+
+
+def _hold(transaction: Any, inside: threading.Event, leave: threading.Event) -> None:
+    with transaction():
+        inside.set()
+        leave.wait(timeout=30)
+
+
+def test_a_sqlite_stores_transactions_take_turns_within_a_process(tmp_path: Path) -> None:
+    """SQLite has one writer; a thread finding the file locked sleeps in SQLite's busy
+    handler (pauses growing to 100 ms) past the moment it is free, which was the gateway's
+    p99. A transaction of the store, or of tables on its engine (the console's), holds the
+    store's lock: the next thread waits on the lock and goes as soon as it is released."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    upgrade(url)
+    store = Store(url)
+    console = ConsoleStore(store)
+    lock = store.serial
+    assert isinstance(lock, type(threading.RLock()))
+    try:
+        for transaction in (store._tx, console._tx):
+            inside, leave = threading.Event(), threading.Event()
+            holder = threading.Thread(target=_hold, args=(transaction, inside, leave))
+            holder.start()
+            assert inside.wait(timeout=30)
+            assert not lock.acquire(blocking=False)  # taken by the open transaction
+            leave.set()
+            holder.join()
+            assert lock.acquire(blocking=False)  # free once it ended
+            lock.release()
+    finally:
+        store.close()
+
+
+def test_a_postgresql_store_takes_no_process_lock() -> None:
+    """Row locks: transactions on different rows go side by side."""
+    store = Store("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with store.serial, store.serial:  # a no-op, re-entered freely
+        pass
+    store.close()
