@@ -89,6 +89,23 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / _TICKS
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of each kind of thread of ``pid`` so far, by the kernel's thread name
+    with its number dropped: librdkafka names its threads (``rdk:main``, ``rdk:broker``
+    ...), Python's threads all carry the process's name. Shows how much of a call's CPU is
+    the Kafka client's C threads rather than Python."""
+    kinds: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            head, tail = (task / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        name = head.split("(", 1)[1].rstrip("0123456789-_")
+        fields = tail.split()
+        kinds[name] = kinds.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICKS
+    return kinds
+
+
 def descendants(root: int) -> list[int]:
     """Every process below ``root`` (the broker, when this script started it)."""
     parents: dict[int, list[int]] = {}
@@ -120,10 +137,14 @@ def run_level(
     shares = [users[i::drivers] for i in range(drivers) if users[i::drivers]]
     start_at = time.time() + 0.3
     server_cpu, broker_cpu = cpu_seconds(server), cpu_seconds(broker)
+    threads = thread_cpu(server[0])
     reports: list[DriverReport] = [
         f.result() for f in [pool.submit(drive, url, share, start_at) for share in shares]
     ]
     server_cpu, broker_cpu = cpu_seconds(server) - server_cpu, cpu_seconds(broker) - broker_cpu
+    threads = {
+        name: seconds - threads.get(name, 0.0) for name, seconds in thread_cpu(server[0]).items()
+    }
     calls = [c for r in reports for c in r.calls]
     elapsed = max(r.ended for r in reports) - min(r.started for r in reports)
     latencies = [seconds for _, seconds in calls]
@@ -137,6 +158,9 @@ def run_level(
         "server_cpu_ms_per_call": server_cpu * 1000 / len(calls),
         "broker_cpu_ms_per_call": broker_cpu * 1000 / len(calls),
         "driver_cpu_ms_per_call": sum(r.cpu_s for r in reports) * 1000 / len(calls),
+        "server_cpu_ms_per_call_by_thread": {
+            name: seconds * 1000 / len(calls) for name, seconds in sorted(threads.items())
+        },
     }
 
 
@@ -154,8 +178,15 @@ def warm(
 
 def averaged(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The mean of each figure over the runs, rounded; the runs' own calls/s beside it."""
-    merged = {key: round(mean(run[key] for run in runs), 2) for key in runs[0]}
+    by_thread = "server_cpu_ms_per_call_by_thread"
+    merged: dict[str, Any] = {
+        key: round(mean(run[key] for run in runs), 2) for key in runs[0] if key != by_thread
+    }
     merged["calls_per_s_runs"] = [round(run["calls_per_s"], 1) for run in runs]
+    names = sorted({name for run in runs for name in run[by_thread]})
+    merged[by_thread] = {
+        name: round(mean(run[by_thread].get(name, 0.0) for run in runs), 2) for name in names
+    }
     return merged
 
 
