@@ -265,3 +265,13 @@ def test_a_flight_survives_the_session_row() -> None:
     assert again == after
     assert again.commands[1].source_updated_at == QB_CHANGED
     assert again.commands[1].command == b"\x00raw\xff"
+
+
+def test_a_flight_written_by_another_version_is_read_with_what_this_one_knows() -> None:
+    """Replicas are upgraded one at a time: a session row may carry a command field this
+    version does not know (ignored) or lack one it added (its default)."""
+    answered = advance(flight(invoice("1")), {"1": status("1", 0, qb_id="1A-9")})
+    row = json.loads(json.dumps(answered.to_json()))
+    row["commands"][0]["added_later"] = "x"
+    del row["commands"][0]["conflict_policy"]
+    assert Flight.from_json(row) == answered
