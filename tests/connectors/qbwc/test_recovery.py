@@ -270,7 +270,7 @@ def test_a_flight_survives_the_session_row() -> None:
 def test_a_flight_written_by_another_version_is_read_with_what_this_one_knows() -> None:
     """Replicas are upgraded one at a time: a session row may carry a command field this
     version does not know (ignored) or lack one it added (its default)."""
-    answered = advance(flight(invoice("1")), {"1": status("1", 0, qb_id="1A-9")})
+    answered = advance(flight(invoice("1", resent=False)), {"1": status("1", 0, qb_id="1A-9")})
     row = json.loads(json.dumps(answered.to_json()))
     row["commands"][0]["added_later"] = "x"
     del row["commands"][0]["conflict_policy"]
