@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from connectors.qbo import imports_read
-from connectors.store import FullRead, Holder, Store, Tenant
+from connectors.store import Holder, Store, Tenant
 from core.contracts import AvroCodec, DecodeError
 from core.messages import Command, Failure, Result
 from core.settings import Settings
@@ -131,8 +131,7 @@ class Pipeline:
         entries = [e for step in steps for e in step.writes.log]
         forget = [f for step in steps for f in step.writes.forget]
         for step in steps:
-            for profile_id, kinds, everything in step.writes.imports:
-                full_read: FullRead | None = "deliver" if everything else None
+            for profile_id, kinds, full_read in step.writes.imports:
                 self.store.request_import(profile_id, list(kinds), full_read=full_read)
         try:
             self.store.save_outcomes(mappings, entries, forget=forget)

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from connectors.qbo import explain_code
 from connectors.qbxml import Explanation, explain
-from connectors.store import Mapping, SyncLogEntry
+from connectors.store import FullRead, Mapping, SyncLogEntry
 from core.contracts import AvroCodec
 from core.messages import SYNC_STATUS, Command, DeadLetter, Failure, Origin, Result
 from core.settings import TopicSettings
@@ -75,7 +75,8 @@ class Writes:
     log: list[SyncLogEntry] = field(default_factory=list)
     forget: list[tuple[str, str, str]] = field(default_factory=list)  # stale mappings
     # (profile, import entities, everything: a full read)
-    imports: list[tuple[str, tuple[str, ...], bool]] = field(default_factory=list)
+    # (profile, import entities, full read: None, "match" or "deliver")
+    imports: list[tuple[str, tuple[str, ...], FullRead | None]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.mappings or self.log or self.forget or self.imports)

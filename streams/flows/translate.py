@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from connectors.store import FullRead, SyncLogEntry, Tenant
 from connectors.store import Mapping as IdMapping
-from connectors.store import SyncLogEntry, Tenant
 from core.messages import Command, Failure
 from streams.flows._step import Outbox, Source, Step
 from streams.parking import Kind, Parked, record_key
@@ -293,13 +293,19 @@ def _import_requested(
 ) -> Step:
     """``import.sync_requested``: the file reads these back at its next session; with
     ``everything`` all their records, once their mapping is confirmed for every tenant of
-    the company (:func:`~streams.two_way.get_all.require_mapped`)."""
+    the company (:func:`~streams.two_way.get_all.require_mapped`); with ``for_matching``
+    all their records for the mappings only."""
     tenant = known.tenants.get(where["tenant_id"])
     if tenant is None:
         failure = Failure("unknown-tenant", f"tenant {where['tenant_id']!r} is not connected")
         return outbox.dead_letter(Step(), source, failure, at, **where)
     request = event.get("import") or {}
     everything = bool(request.get("everything"))
+    # "Get all" delivers every record to the apps; a read for matching keeps them for the
+    # mappings only (nothing to confirm first: the apps are told of none).
+    full_read: FullRead | None = (
+        "deliver" if everything else "match" if request.get("for_matching") else None
+    )
     try:
         api = known.apis.get(tenant.profile_id, "qbxml")
         wanted = request.get("entities") or []
@@ -312,9 +318,9 @@ def _import_requested(
             require_mapped(imports, company, known.confirmed)
     except ImportRefused as exc:
         return outbox.dead_letter(Step(), source, Failure(exc.code, str(exc)), at, **where)
-    log.info("import requested", extra={"entities": ",".join(imports), "all": everything})
+    log.info("import requested", extra={"entities": ",".join(imports), "full_read": full_read})
     step = Step()
-    step.writes.imports.append((tenant.profile_id, tuple(imports), everything))
+    step.writes.imports.append((tenant.profile_id, tuple(imports), full_read))
     return step
 
 

@@ -82,4 +82,4 @@ def test_a_get_all_planned_without_its_company_read_stays_closed(
         assert step.writes.imports == []
     else:
         assert step.send == []
-        assert step.writes.imports == [("p-1", ("customer",), True)]
+        assert step.writes.imports == [("p-1", ("customer",), "deliver")]

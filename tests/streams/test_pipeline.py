@@ -675,14 +675,16 @@ def test_ok_result_stores_the_mapping_logs_and_tells_the_source_app(
     assert [(e.status, e.code) for e in store.sync_log("t-1")] == [("synced", 0)]
 
 
-def import_request(*entities: str, everything: bool = False) -> dict[str, Any]:
+def import_request(
+    *entities: str, everything: bool = False, for_matching: bool = False
+) -> dict[str, Any]:
     envelope = {
         "tenant_id": "t-1",
         "source_system": "app",
         "entity_id": "req-1",
         "source_updated_at": "2026-11-22T12:00:00Z",
     }
-    wanted = {"entities": list(entities), "everything": everything}
+    wanted = {"entities": list(entities), "everything": everything, "for_matching": for_matching}
     return validate_event("import.sync_requested", {"envelope": envelope, "import": wanted})
 
 
@@ -741,6 +743,27 @@ def test_get_all_waits_until_every_tenant_of_the_file_confirmed_its_mapping(
     assert (mark.full_read, mark.requested_at is not None) == ("deliver", True)
     # A usual request afterwards does not lower it.
     worker.event(import_request("customer"))
+    assert store.watermarks(profile_id)["customer"].full_read == "deliver"
+
+
+def test_an_app_asks_a_full_read_for_matching_without_confirming_anything(
+    store: Store, worker: Worker
+) -> None:
+    """``import.for_matching``: every record, kept for the mappings only (the apps are told
+    of none), so nothing needs confirming first; "get all" asked with it wins."""
+    profile_id = store.tenant("t-1").profile_id  # type: ignore[union-attr]
+    store.update_tenant_settings("t-1", {"direction": {"customer": "two_way"}})
+
+    worker.event(import_request("customer", "vendor", for_matching=True))
+    assert worker.take(DEAD_LETTER) == []  # no map-first: the apps are told of nothing
+    marks = store.watermarks(profile_id)
+    assert {(e, m.full_read) for e, m in marks.items()} == {
+        ("customer", "match"),
+        ("vendor", "match"),
+    }
+
+    store.confirm_mapping("t-1", "customer")
+    worker.event(import_request("customer", everything=True, for_matching=True))
     assert store.watermarks(profile_id)["customer"].full_read == "deliver"
 
 
