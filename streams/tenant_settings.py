@@ -87,6 +87,8 @@ TWO_WAY_ENTITIES = frozenset(
         "estimate",
         "expense",
         "time_entry",
+        "account",
+        "class",
     }
 )
 # What apps call QuickBooks Desktop's two standard sales tax codes.

@@ -326,8 +326,9 @@ READABLE: Mapping[str, ImportedShape] = {
             "BalanceRemaining": text("Balance"),
         },
     ),
-    # Accounts and classes: no app entity; kept in the store (``save_qb_records``) for
-    # matching (``qbsync map``) and reference checks, as the Desktop import keeps them.
+    # Accounts and classes: kept in the store (``save_qb_records``) for matching (``qbsync
+    # map``) and reference checks, as the Desktop import keeps them, and delivered to the
+    # apps under direction.account / direction.class.
     "Account": ImportedShape(
         lambda r: "Account",
         "account",
@@ -336,7 +337,9 @@ READABLE: Mapping[str, ImportedShape] = {
             "FullName": lambda r: text("FullyQualifiedName")(r) or text("Name")(r),
             "IsActive": text("Active"),
             "AccountType": text("AccountType"),
+            "AccountSubType": text("AccountSubType"),
             "AccountNumber": text("AcctNum"),
+            "Desc": text("Description"),
             "ParentRef": ref("ParentRef"),
         },
     ),

@@ -406,6 +406,62 @@ _COST_CODE = Shape(
 )
 
 
+# The chart of accounts' types, as qbXML (``AccountsReceivable``) or QBO (``Accounts
+# Receivable``) spell them, to the app's AccountType symbols: the same words either way.
+_ACCOUNT_TYPES = {
+    symbol.replace("_", "").lower(): symbol
+    for symbol in (
+        "BANK",
+        "ACCOUNTS_RECEIVABLE",
+        "OTHER_CURRENT_ASSET",
+        "FIXED_ASSET",
+        "OTHER_ASSET",
+        "ACCOUNTS_PAYABLE",
+        "CREDIT_CARD",
+        "OTHER_CURRENT_LIABILITY",
+        "LONG_TERM_LIABILITY",
+        "EQUITY",
+        "INCOME",
+        "COST_OF_GOODS_SOLD",
+        "EXPENSE",
+        "OTHER_INCOME",
+        "OTHER_EXPENSE",
+        "NON_POSTING",
+    )
+}
+
+
+def _account_type(fields: Fields, _: Resolve) -> str | None:
+    return _ACCOUNT_TYPES.get(str(fields.get("AccountType") or "").replace(" ", "").lower())
+
+
+# Accounts and classes entered or changed in QuickBooks (the chart of accounts' and the
+# classes' Get; direction.account, direction.class). An account of a type the app's enum
+# lacks (none known today) is not delivered: its shape cannot say what it is.
+_ACCOUNT = Shape(
+    "account",
+    {
+        "name": text("Name"),
+        "number": text("AccountNumber"),
+        "account_type": _account_type,
+        "sub_type": text("AccountSubType"),
+        "parent": ref("ParentRef", "account"),
+        "description": text("Desc"),
+        "is_active": flag("IsActive", True),
+    },
+    when=lambda fields: _account_type(fields, lambda *_: None) is not None,
+)
+
+_CLASS = Shape(
+    "class",
+    {
+        "name": text("Name"),
+        "parent": ref("ParentRef", "class"),
+        "is_active": flag("IsActive", True),
+    },
+)
+
+
 def _has_parent(fields: Fields) -> bool:
     return isinstance(fields.get("ParentRef"), Mapping)
 
@@ -519,6 +575,8 @@ SHAPES: Mapping[str, tuple[Shape, ...]] = {
             follows="mapped",
         ),
     ),
+    "Account": (_ACCOUNT,),
+    "Class": (_CLASS,),
     # Time entered in QuickBooks (the time entries module's Get; direction.time_entry): the
     # app's time entry, its worker the app's employee (or, a 1099 worker, the vendor the app
     # has it as). Entered in QuickBooks, so approved there.

@@ -171,10 +171,11 @@ def test_get_all_waits_for_map_done_and_refresh_reads_for_matching(store: Store)
     assert "qbsync map done --tenant t-1 --entity customer" in refused.stderr
     assert "customer" not in store.watermarks(profile_id)
 
-    wrong = runner.invoke(app, ["map", "done", "--tenant", "t-1", "--entity", "account"])
+    wrong = runner.invoke(app, ["map", "done", "--tenant", "t-1", "--entity", "terms"])
     assert wrong.exit_code == 2
     assert "a full read never delivers it as new" in wrong.stderr
-    assert "customer, employee, invoice, item, job, time_entry, vendor" in wrong.stderr
+    listed = "account, bill, class, cost_code, customer, employee, invoice, item, job, time_entry"
+    assert f"one of {listed}, vendor" in wrong.stderr
     for entity in ("customer", "job"):
         done = runner.invoke(app, ["map", "done", "--tenant", "t-1", "--entity", entity, "--json"])
         assert done.exit_code == 0, done.output

@@ -338,8 +338,82 @@ def test_a_time_entry_without_a_duration_cannot_be_a_change() -> None:
             as_change(shaped)
 
 
+def test_accounts_and_classes_entered_in_quickbooks_are_the_apps(company: CompanyFile) -> None:
+    # qbsync adds no accounts or classes to a company file; the bookkeeper does (raw qbXML).
+    for kind, body in (
+        (
+            "Account",
+            "<Name>Materials</Name><AccountType>CostOfGoodsSold</AccountType>"
+            "<AccountNumber>5000</AccountNumber><Desc>job materials</Desc>",
+        ),
+        (
+            "Account",
+            "<Name>Lumber</Name><ParentRef><FullName>Materials</FullName></ParentRef>"
+            "<AccountType>CostOfGoodsSold</AccountType>",
+        ),
+        ("Class", "<Name>North</Name>"),
+        ("Class", "<Name>Yard</Name><ParentRef><FullName>North</FullName></ParentRef>"),
+    ):
+        request = f"<{kind}AddRq><{kind}Add>{body}</{kind}Add></{kind}AddRq>"
+        answer = company.process(build_message([("1", request)], version="13.0"))[0]
+        assert 'statusCode="0"' in answer, answer
+    accounts = {r.full_name: r for r in queried(company, "account")}
+    classes = {r.full_name: r for r in queried(company, "class")}
+    known = {
+        ("account", accounts["Materials"].qb_id): "acc-1",
+        ("class", classes["North"].qb_id): "cls-1",
+    }
+
+    def resolve(entity: str, qb_id: str | None) -> str | None:
+        return known.get((entity, qb_id or ""))
+
+    def change(record: Record) -> dict[str, Any]:
+        (shaped,) = app_records(record.kind, record.fields, resolve)
+        return as_change(shaped)
+
+    materials = change(accounts["Materials"])["account"]
+    assert (materials["name"], materials["number"], materials["description"]) == (
+        "Materials",
+        "5000",
+        "job materials",
+    )
+    assert (materials["account_type"], materials["sub_type"], materials["parent"]) == (
+        "COST_OF_GOODS_SOLD",
+        None,  # QuickBooks Online's AccountSubType: Desktop has none
+        None,
+    )
+    lumber = change(accounts["Materials:Lumber"])["account"]
+    assert lumber["parent"] == {"id": "acc-1", "full_name": "Materials"}
+    yard = change(classes["North:Yard"])["class"]
+    assert (yard["name"], yard["parent"], yard["is_active"]) == (
+        "Yard",
+        {"id": "cls-1", "full_name": "North"},
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("spelled", "symbol"),
+    [
+        ("AccountsReceivable", "ACCOUNTS_RECEIVABLE"),  # qbXML
+        ("Accounts Receivable", "ACCOUNTS_RECEIVABLE"),  # QuickBooks Online
+        ("Cost of Goods Sold", "COST_OF_GOODS_SOLD"),
+        ("NonPosting", "NON_POSTING"),
+        ("Other Current Liability", "OTHER_CURRENT_LIABILITY"),
+    ],
+)
+def test_an_accounts_type_is_the_apps_symbol_however_quickbooks_spells_it(
+    spelled: str, symbol: str
+) -> None:
+    (shaped,) = app_records("Account", {"Name": "A", "AccountType": spelled}, nobody)
+    assert shaped.payload["account_type"] == symbol
+
+
 def test_kinds_the_apps_do_not_get_give_nothing() -> None:
+    assert app_records("Terms", {"ListID": "1", "Name": "Net 30"}, nobody) == []
+    # An account of a type the app's enum does not name (or none): not delivered.
     assert app_records("Account", {"ListID": "1", "Name": "Bank"}, nobody) == []
+    assert app_records("Account", {"Name": "X", "AccountType": "Suspense"}, nobody) == []
 
 
 def test_docs_list_every_placeholder_as_the_code_fills_it() -> None:

@@ -20,8 +20,10 @@ from streams.two_way.get_all import MAP_FIRST, delivered_as_new, require_mapped
 def test_a_full_read_delivers_what_follows_the_tenants_direction() -> None:
     assert delivered_as_new(["customer"]) == ["customer", "job"]  # jobs are customers there
     assert delivered_as_new(["item"]) == ["cost_code", "item"]
+    # Accounts and classes are the apps' entities too (direction.account, direction.class).
+    assert delivered_as_new(["account", "class"]) == ["account", "class"]
     # Kept in the store only (matching, reference checks): nothing told to the apps.
-    assert delivered_as_new(["account", "class", "terms", "sales_tax_code"]) == []
+    assert delivered_as_new(["terms", "sales_tax_code"]) == []
     # A payment reaches the app only when it pays an invoice qbsync synced: never new.
     assert delivered_as_new(["receive_payment"]) == []
 
@@ -38,7 +40,7 @@ def test_every_tenant_getting_the_entity_must_have_confirmed_it() -> None:
     assert "'t-1'" in message
     assert "qbsync map done --tenant t-1 --entity job" in message
     require_mapped(["customer"], tenants, {"t-1": {"customer", "job"}})  # nothing raised
-    require_mapped(["account"], tenants, {})  # store only: no confirmation needed
+    require_mapped(["account"], tenants, {})  # no tenant gets accounts: nothing to confirm
 
 
 def test_a_tenant_whose_settings_do_not_validate_must_confirm_too() -> None:
