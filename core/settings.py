@@ -385,6 +385,9 @@ class QboSettings(BaseSettings):
         "Account,Class"
     )
     read_interval_s: float = Field(default=300.0, gt=0)
+    # How often the time entries qbsync knows for a company are checked for deletions
+    # (CDC has no TimeActivity; a webhook's Delete checks at once): 100 ids per request.
+    deletion_sweep_s: float = Field(default=3600.0, gt=0)
     # host:port where `qbsync qbo send` serves HTTP (behind TLS): the OAuth callback
     # (/qbo/callback), Intuit's webhooks (/qbo/webhooks), /healthz; empty: nothing served.
     listen: str = ""

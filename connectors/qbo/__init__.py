@@ -71,6 +71,7 @@ from connectors.qbo._reader import (
     ReaderConfig,
     ReadReport,
     imports_read,
+    sweep_key,
     webhook_hints,
 )
 from connectors.qbo._records import (
@@ -157,6 +158,7 @@ __all__ = [
     "read_changes",
     "sender_name",
     "sign",
+    "sweep_key",
     "verify",
     "webhook_app",
     "webhook_hints",

@@ -282,6 +282,7 @@ def create_qbo_runtime(
                 imports_topic=settings.topics.imports,
                 entities=qbo.read_entity_names,
                 interval=timedelta(seconds=qbo.read_interval_s),
+                sweep_interval=timedelta(seconds=qbo.deletion_sweep_s),
             )
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from exc

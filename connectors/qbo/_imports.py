@@ -17,7 +17,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["READABLE", "ImportedShape", "as_imported", "deleted_as"]
+from connectors.qbo._project_names import unqualified
+
+__all__ = ["READABLE", "ImportedShape", "as_imported", "deleted_as", "is_list"]
 
 Json = Mapping[str, Any]
 Get = Callable[[Json], Any]
@@ -91,6 +93,16 @@ def _applied(record: Json) -> str | None:
     """qbXML's AppliedAmount is negative: what payments and credits took off the total."""
     total, balance = _decimal(record.get("TotalAmt")), _decimal(record.get("Balance"))
     return None if total is None or balance is None else str(balance - total)
+
+
+def _customer_names(record: Json) -> tuple[str | None, str | None]:
+    """``(Name, FullName)``: a project qbsync named ``"<name> (<client>)"`` (QBO's display
+    names are unique across customers, vendors, employees and projects) is the app's
+    ``<name>`` (``_project_names``)."""
+    name, full = text("DisplayName")(record), text("FullyQualifiedName")(record)
+    if record.get("Job") and name and full:
+        return unqualified(name, full)
+    return name, full
 
 
 def _job_parent(record: Json) -> dict[str, Any] | None:
@@ -271,6 +283,8 @@ READABLE: Mapping[str, ImportedShape] = {
         "customer",
         {
             **_PERSON,
+            "Name": lambda r: _customer_names(r)[0],
+            "FullName": lambda r: _customer_names(r)[1],
             "BillAddress": address("BillAddr"),
             "ShipAddress": address("ShipAddr"),
             "ParentRef": _job_parent,
@@ -324,6 +338,7 @@ READABLE: Mapping[str, ImportedShape] = {
             "SalesTaxTotal": text("TxnTaxDetail/TotalTax"),
             "AppliedAmount": _applied,
             "BalanceRemaining": text("Balance"),
+            "Memo": text("PrivateNote"),
         },
     ),
     # Accounts and classes: kept in the store (``save_qb_records``) for matching (``qbsync
@@ -463,6 +478,12 @@ def as_imported(entity: str, record: Json) -> tuple[str, str, dict[str, Any]] | 
     fields[key] = str(record.get("Id", ""))
     fields["EditSequence"] = text("SyncToken")(record)
     return shape.entity, element, fields
+
+
+def is_list(entity: str) -> bool:
+    """A list entity (customers, items, accounts ...): made inactive, never deleted, and a
+    query answers its inactive records only when asked (``Active in (true, false)``)."""
+    return entity not in _TRANSACTIONS
 
 
 def deleted_as(entity: str) -> tuple[str, str] | None:

@@ -20,7 +20,11 @@ unique: the name is the mapping, which a restarted or another sender finds too),
 created; its Id replaces the base item's on the line and the marker is dropped. Found items
 are kept per realm (bounded), so a second invoice of the project asks the company nothing.
 A per-project item found with another income account (the override changed) is updated to
-the project's account.
+the project's account; one found inactive (made inactive in QBO, e.g. when the project
+closed) is made active again, since the project's invoice needs it (the sync log says
+"reactivated"): the alternatives were a dead letter until someone reactivates it by hand,
+or booking the line to the base item's account, which silently drops the project's
+override.
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ class ProjectItem:
     item_id: str
     name: str
     created: bool
+    reactivated: bool = False
 
 
 class ProjectItems:
@@ -150,7 +155,7 @@ class ProjectItems:
             lines.append({**line, "SalesItemLineDetail": rest})
             note = (
                 f"per-project item {found.name!r} (Id {found.item_id}, "
-                f"{'created' if found.created else 'reused'}) books to {account_name!r}"
+                f"{_how(found)}) books to {account_name!r}"
             )
             if note not in notes:
                 notes.append(note)
@@ -188,27 +193,36 @@ class ProjectItems:
             values |= {"Name": name, "IncomeAccountRef": {"value": account}, "Active": True}
             answer = self._write(realm_id, QboOperation.CREATE, values, name)
             created = answer.ok
-            # Not made: another writer's (6240) is looked up; nothing found means the name
-            # is an inactive item's.
+            # Not made: another writer's (6240) is looked up (inactive ones too).
             found = answer.entity("Item") if answer.ok else self._find(realm_id, name)
             if found is None:
                 return NoProjectItem(
                     f"per-project item {name!r} could not be made: {_said(answer)}"
                 )
+        changes: dict[str, Any] = {}
         if _value(found.get("IncomeAccountRef")) != account:  # the setting changed since
+            changes["IncomeAccountRef"] = {"value": account}
+        if found.get("Active") is False:  # made inactive in QBO: the project bills again
+            changes["Active"] = True
+        if changes:
             token = str(found.get("SyncToken", "0"))
-            update = {"Id": found["Id"], "SyncToken": token, "IncomeAccountRef": {"value": account}}
-            answer = self._write(realm_id, QboOperation.SPARSE, update, f"{name}/{account}/{token}")
+            update = {"Id": found["Id"], "SyncToken": token, **changes}
+            what = f"{name}/{account}/{token}" + ("/active" if "Active" in changes else "")
+            answer = self._write(realm_id, QboOperation.SPARSE, update, what)
             if not answer.ok:
                 return NoProjectItem(
-                    f"per-project item {name!r} could not be re-booked: {_said(answer)}"
+                    f"per-project item {name!r} could not be "
+                    f"{'reactivated' if 'Active' in changes else 're-booked'}: {_said(answer)}"
                 )
+            reactivated = "Active" in changes
+        else:
+            reactivated = False
         found_id = str(found["Id"])
         with self._lock:
             self._known[key] = (found_id, name)
             while len(self._known) > self._size:
                 self._known.popitem(last=False)
-        return ProjectItem(found_id, name, created)
+        return ProjectItem(found_id, name, created, reactivated)
 
     def _read(self, realm_id: str, entity: str, entity_id: str) -> Mapping[str, Any] | None:
         answer = self._client.send(QboRequest.read(realm_id, entity, entity_id))
@@ -216,8 +230,9 @@ class ProjectItems:
 
     def _find(self, realm_id: str, name: str) -> Mapping[str, Any] | None:
         quoted = name.replace("\\", "\\\\").replace("'", "\\'")
-        # QBO's query language, not SQL; the value is escaped as Intuit documents.
-        text = f"select * from Item where Name = '{quoted}'"  # noqa: S608
+        # QBO's query language, not SQL; the value is escaped as Intuit documents. Inactive
+        # ones too: a name stays taken when its item is made inactive (a create is 6240).
+        text = f"select * from Item where Name = '{quoted}' and Active in (true, false)"  # noqa: S608
         answer = self._client.send(QboRequest.query(realm_id, text))
         rows = (answer.body.get("QueryResponse") or {}).get("Item") if answer.ok else None
         return rows[0] if isinstance(rows, list) and rows else None
@@ -230,6 +245,12 @@ class ProjectItems:
         request_id = str(uuid.uuid5(_REQUEST_IDS, f"{realm_id}/{operation.value}/{what}"))
         request = QboEntityRequest(operation, "Item", values)
         return self._client.send(QboRequest.write(realm_id, request, request_id))
+
+
+def _how(found: ProjectItem) -> str:
+    if found.created:
+        return "created"
+    return "reactivated" if found.reactivated else "reused"
 
 
 def _value(ref: object) -> str | None:

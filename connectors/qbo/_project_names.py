@@ -17,6 +17,13 @@ What the sender does (decided here, sent by :class:`connectors.qbo.QboSender`):
   client (:func:`same_project`): adopting another client's "Phase 1" would put this client's
   invoices under the wrong customer. A name held by anything else is qualified as above.
 
+Read back (jobs Get), a project named ``"<name> (<client>)"`` under that client reaches the
+apps as ``<name>`` (:func:`unqualified`, in ``connectors.qbo._imports``): the name qbsync
+gave is QBO's constraint, not the app's data, and the app renaming its project to the
+qualified name would only qualify it again. A bookkeeper who names a project that way by
+hand is read the same way (the suffix repeats the client, which the app has as the
+project's parent anyway).
+
 Why qualify rather than dead-letter: the issue's integration syncs projects and
 sub-customers, and two clients with the same project name is ordinary data for the apps
 (a default job name format of the project's name, or a number reused per client). A tenant
@@ -32,7 +39,14 @@ from typing import Any
 
 from connectors.qbo._records import QboEntityRequest
 
-__all__ = ["DISPLAY_NAME_MAX", "client_id", "is_project", "qualified", "same_project"]
+__all__ = [
+    "DISPLAY_NAME_MAX",
+    "client_id",
+    "is_project",
+    "qualified",
+    "same_project",
+    "unqualified",
+]
 
 # Intuit: a Customer's DisplayName holds at most 500 characters.
 DISPLAY_NAME_MAX = 500
@@ -77,3 +91,19 @@ def qualified(request: QboEntityRequest, client_name: str) -> QboEntityRequest:
     return replace(
         request, body={**request.body, "DisplayName": renamed}, notes=(*request.notes, note)
     )
+
+
+def unqualified(display_name: str, fully_qualified: str) -> tuple[str, str]:
+    """A project's ``(name, full name)`` as the app has them: ``"Phase 1 (Birch Homes)"``
+    under ``Birch Homes`` (``FullyQualifiedName`` ``"Birch Homes:Phase 1 (Birch Homes)"``)
+    is ``("Phase 1", "Birch Homes:Phase 1")``; any other name is as QBO holds it. The client
+    is the full name's part before the project's (display names make up QBO's full names)."""
+    parent, sep, _own = fully_qualified.rpartition(":")
+    client = parent.rpartition(":")[2]
+    suffix = f" ({client})"
+    if not sep or not client or not display_name.endswith(suffix):
+        return display_name, fully_qualified
+    name = display_name[: -len(suffix)].rstrip()
+    if not name:
+        return display_name, fully_qualified
+    return name, f"{parent}:{name}"

@@ -28,6 +28,14 @@ company's drain lease):
    refresh``) only refreshes what matching sees, moving nothing (the store's
    ``complete_import``).
 
+6. **Deletion sweeps** for entities CDC lacks (``SWEPT``: ``TimeActivity``): a query cannot
+   name what was deleted, so the time entries qbsync knows for the company (the apps'
+   mapped ones and those kept for matching) are asked by id (``Id in (...)``, 100 a query)
+   and those QBO no longer has are deleted transactions like CDC's. Due every
+   ``sweep_interval`` (an hour: 100,000 known entries cost 1,000 requests an hour, 3% of
+   the 500 a minute) or at once when a webhook says one was deleted (``webhook_hints``).
+   Its own watermark row (``time_tracking:deleted``: ``sweep_key``) says when it ran.
+
 Deleted records (``"status": "Deleted"``) carry only an id: QBO lists cannot be deleted
 (made inactive instead, which arrives as a change), so such a row is skipped; a deleted
 transaction goes on as an ``Imported`` marked ``deleted`` (``record_json`` ``{}``), and the
@@ -46,17 +54,33 @@ from typing import Any, Protocol, cast
 from connectors.qbo._changes import CDC_LIMIT, NOT_IN_CDC, ChangedRecord, read_changes
 from connectors.qbo._client import QboClient
 from connectors.qbo._connections import QboConnections
-from connectors.qbo._imports import READABLE, as_imported, deleted_as
+from connectors.qbo._imports import READABLE, as_imported, deleted_as, is_list
 from connectors.qbo._records import QboRequest
 from connectors.qbo._webhooks import DataChange
 from connectors.store import FullRead, Store
 from core.contracts import AvroCodec
 
-__all__ = ["QboReader", "ReadReport", "ReaderConfig", "due", "imports_read", "webhook_hints"]
+__all__ = [
+    "SWEPT",
+    "QboReader",
+    "ReadReport",
+    "ReaderConfig",
+    "due",
+    "due_sweeps",
+    "imports_read",
+    "sweep_key",
+    "webhook_hints",
+]
 
 log = logging.getLogger(__name__)
 
 IMPORTED = "com.qbsync.pipeline.Imported"
+
+# QBO entities CDC lacks whose deletions a sweep finds, with the app entity whose mapped
+# QuickBooks ids it checks (``core.contracts`` ``ENTITIES``; a deleted one is told to the
+# app whose record it was, as CDC's deleted transactions are).
+SWEPT: dict[str, str] = {"TimeActivity": "time_entry"}
+_SWEEP_IDS = 100  # ids per "Id in (...)" query: a URL of 1-2 KB
 
 
 class _Sink(Protocol):
@@ -73,6 +97,8 @@ class ReaderConfig:
     interval: timedelta = timedelta(minutes=5)
     rewind: timedelta = timedelta(minutes=1)
     lookback: timedelta = timedelta(days=29)
+    # How often the time entries qbsync knows are checked for deletions (``SWEPT``).
+    sweep_interval: timedelta = timedelta(hours=1)
 
     def __post_init__(self) -> None:
         unknown = [e for e in self.entities if e not in READABLE]
@@ -116,16 +142,35 @@ def imports_read(entities: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(READABLE[e].entity for e in entities if e in READABLE))
 
 
+def _is_due(mark: Any, interval: timedelta, now: datetime) -> bool:
+    completed = _aware(mark.completed_at) if mark is not None else None
+    requested = mark is not None and mark.requested_at is not None
+    return completed is None or requested or now - completed >= interval
+
+
 def due(config: ReaderConfig, watermarks: Mapping[str, Any], now: datetime) -> list[str]:
     """The QBO entities to read now (``watermarks``: the store's rows by import entity)."""
-    chosen = []
-    for entity in config.entities:
-        mark = watermarks.get(READABLE[entity].entity)
-        completed = _aware(mark.completed_at) if mark is not None else None
-        requested = mark is not None and mark.requested_at is not None
-        if completed is None or requested or now - completed >= config.interval:
-            chosen.append(entity)
-    return chosen
+    return [
+        entity
+        for entity in config.entities
+        if _is_due(watermarks.get(READABLE[entity].entity), config.interval, now)
+    ]
+
+
+def sweep_key(entity: str) -> str:
+    """The watermark row of ``entity``'s deletion sweep (``time_tracking:deleted``): its
+    ``completed_at`` the last sweep, its ``requested_at`` a webhook's Delete."""
+    return f"{READABLE[entity].entity}:deleted"
+
+
+def due_sweeps(config: ReaderConfig, watermarks: Mapping[str, Any], now: datetime) -> list[str]:
+    """The QBO entities read back whose deletion sweep (``SWEPT``) is due now."""
+    return [
+        entity
+        for entity in config.entities
+        if entity in SWEPT
+        and _is_due(watermarks.get(sweep_key(entity)), config.sweep_interval, now)
+    ]
 
 
 class QboReader:
@@ -153,8 +198,10 @@ class QboReader:
         now = datetime.now(UTC)
         marks = self._store.watermarks(profile_id)
         entities = due(self._config, marks, now)
-        if not entities:
+        sweeps = due_sweeps(self._config, marks, now)
+        if not entities and not sweeps:
             return None
+        tenants = [tenant.id for tenant in self._store.tenants(profile_id)]
         # Full reads ("get all" once the mapping was confirmed, or a read for matching):
         # every record by query pages, since CDC cannot go back further than 30 days.
         full = _full_reads(entities, marks)
@@ -165,6 +212,11 @@ class QboReader:
         kept: list[ChangedRecord] = []  # read for matching only
         moved: dict[str, datetime | None] = {}
         paged = False
+        # Deletions first: what an app is told after them was read after them.
+        swept: dict[str, list[ChangedRecord]] = {}
+        for entity in sweeps:
+            swept[entity] = self._sweep(realm_id, profile_id, tenants, entity, now)
+            records += swept[entity]
         if changed:
             found, watermark, paged = self._changes(realm_id, changed, marks, now)
             records += found
@@ -177,7 +229,6 @@ class QboReader:
             found = self._query_since(realm_id, entity, None)
             (kept if mode == "match" else records).extend(found)
             moved[entity] = _newest(found)
-        tenants = [tenant.id for tenant in self._store.tenants(profile_id)]
         messages, counted, skipped = self._messages(profile_id, tenants, records, now)
         if messages:
             # Acknowledged before any watermark moves (send_all returns then).
@@ -188,6 +239,8 @@ class QboReader:
             self._store.save_qb_records(profile_id, name, known)
         for name, gone in _gone(records).items():
             self._store.forget_qb_records(profile_id, name, gone)
+        for entity, deleted in swept.items():
+            self._store.complete_import(profile_id, sweep_key(entity), None, len(deleted))
         for entity in entities:
             name = READABLE[entity].entity
             self._store.complete_import(
@@ -202,7 +255,8 @@ class QboReader:
             extra={"profile": profile_id, "records": len(records), "paged": paged},
         )
         newest = max((m for m in moved.values() if m is not None), default=None)
-        return ReadReport(tuple(entities), len(records), len(messages), skipped, newest, paged)
+        read = tuple(entities or sweeps)
+        return ReadReport(read, len(records), len(messages), skipped, newest, paged)
 
     def _changes(
         self, realm_id: str, entities: list[str], marks: Mapping[str, Any], now: datetime
@@ -234,10 +288,13 @@ class QboReader:
     ) -> list[ChangedRecord]:
         """Every record of ``entity`` changed after ``since`` (None: every record), by
         pages of the query language (what CDC's 1,000-object answer could not hold)."""
-        where = ""
+        conditions = []
+        if is_list(entity):  # a list's inactive records too (a customer made inactive)
+            conditions.append("Active in (true, false)")
         if since is not None:
             stamp = since.astimezone(UTC).isoformat(timespec="seconds")
-            where = f" where MetaData.LastUpdatedTime > '{stamp}'"
+            conditions.append(f"MetaData.LastUpdatedTime > '{stamp}'")
+        where = f" where {' and '.join(conditions)}" if conditions else ""
         found: list[ChangedRecord] = []
         start = 1
         while True:
@@ -256,6 +313,34 @@ class QboReader:
             if len(rows) < CDC_LIMIT:
                 return found
             start += len(rows)
+
+    def _sweep(
+        self, realm_id: str, profile_id: str, tenants: Sequence[str], entity: str, now: datetime
+    ) -> list[ChangedRecord]:
+        """The ``entity`` records qbsync knows for the company (the apps' mapped ones, those
+        kept for matching) that QBO no longer has: deleted (a list record is made inactive,
+        never deleted, so only transactions are swept)."""
+        name = READABLE[entity].entity
+        known = self._store.mapped_qb_ids(tenants, SWEPT[entity])
+        known |= {record.qb_id for record in self._store.qb_records(profile_id, name)}
+        wanted = sorted(known)
+        gone: list[ChangedRecord] = []
+        for start in range(0, len(wanted), _SWEEP_IDS):
+            chunk = wanted[start : start + _SWEEP_IDS]
+            listed = ", ".join("'" + qb_id.replace("'", "\\'") + "'" for qb_id in chunk)
+            answer = self._client.send(
+                QboRequest.query(
+                    realm_id,
+                    f"select * from {entity} where Id in ({listed}) "  # noqa: S608
+                    f"maxresults {CDC_LIMIT}",
+                )
+            )
+            if not answer.ok:
+                raise RuntimeError(f"realm {realm_id}: the {entity} deletion sweep was refused")
+            rows = (answer.body.get("QueryResponse") or {}).get(entity) or []
+            present = {str(row.get("Id", "")) for row in rows}
+            gone += [ChangedRecord(entity, i, True, now, {}) for i in chunk if i not in present]
+        return gone
 
     def _messages(
         self,
@@ -342,9 +427,10 @@ def webhook_hints(
     connections: QboConnections, store: Store, config: ReaderConfig
 ) -> Callable[[list[DataChange]], None]:
     """``webhook_app``'s hint: a verified notification only asks for a CDC read of the
-    entities it names (``requested_at`` on their watermarks, in the store, so a crash does
-    not lose it); its contents are never used as data. Unknown realms and entities not read
-    back are ignored."""
+    entities it names, and for a deletion of an entity CDC lacks, its sweep
+    (``requested_at`` on their watermarks, in the store, so a crash does not lose it); its
+    contents are never used as data. Unknown realms and entities not read back are
+    ignored."""
 
     def hint(changes: list[DataChange]) -> None:
         wanted: dict[str, set[str]] = {}
@@ -355,7 +441,11 @@ def webhook_hints(
             if company is None:
                 log.warning("webhook for an unknown realm", extra={"realm": change.realm_id})
                 continue
-            wanted.setdefault(company.profile_id, set()).add(READABLE[change.entity].entity)
+            names = wanted.setdefault(company.profile_id, set())
+            names.add(READABLE[change.entity].entity)
+            # What CDC cannot tell (a deleted time entry): its sweep, now.
+            if change.entity in SWEPT and change.operation in ("Delete", "Void"):
+                names.add(sweep_key(change.entity))
         for profile_id, names in wanted.items():
             store.request_import(profile_id, sorted(names))
 

@@ -652,12 +652,18 @@ class QboSender:
         undone = self._client.send(
             QboRequest.write(realm_id, undo, request_id(command_id, offset, _UNDONE))
         )
-        if not undone.ok:  # said in the dead letter: never accepted as the entry's own
+        # Intuit unreachable or throttling raised QboUnavailable: the drain stops and the
+        # re-drain sends the same write and delete (same requestids: done once). Gone
+        # already (610: someone deleted it meanwhile) is what the delete wanted. Refused
+        # for good (closed books, ...): said in the dead letter, never taken for the
+        # entry's own; a person deletes it in QBO (retrying would be refused the same way).
+        if not undone.ok and not _not_found(undone):
+            said = _answer(request.entity, undone).message
             return _Answer(
                 refusal.code,
                 "Error",
-                f"{refusal.reason}. QuickBooks Online took the write (TimeActivity "
-                f"{answer.qb_id}) and would not delete it ({undone.status}): delete it there",
+                f"{refusal.reason}. QuickBooks Online took the write ({request.entity} "
+                f"{answer.qb_id}) and refused to delete it ({said}): delete it there",
             )
         return _Answer(refusal.code, "Error", refusal.reason)
 

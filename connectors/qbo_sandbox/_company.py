@@ -327,16 +327,17 @@ class Company:
                 f"QueryParserError: Invalid entity {query.entity}",
                 kind="QueryParserError",
             )
-        rows = query.run(list(self.records[entity].values()))
+        records: list[Mapping[str, Any]] = list(self.records[entity].values())
+        if entity not in _TRANSACTIONS and not any(
+            c.field.lower() == "active" for c in query.conditions
+        ):
+            # Intuit: a query of a list answers active records only, unless it asks for
+            # inactive ones (``Active = false``, ``Active in (true, false)``).
+            records = [r for r in records if r.get("Active") is not False]
+        rows = query.run(records)
         out: dict[str, Any]
         if query.count:
-            total = len(
-                [
-                    r
-                    for r in self.records[entity].values()
-                    if all(c.matches(r) for c in query.conditions)
-                ]
-            )
+            total = len([r for r in records if all(c.matches(r) for c in query.conditions)])
             out = {"totalCount": total}
         elif rows:
             out = {
@@ -570,6 +571,15 @@ class Company:
             record.setdefault("TxnDate", date.today().isoformat())
         if entity in _NAMED or entity in _NAME_FIELD:
             record.setdefault("Active", True)
+        # Intuit answers a reference with the record's name beside its Id, whatever name
+        # (if any) the request gave: {"value": "58", "name": "Hopper, Grace"}.
+        for ref_field, target in _REFERENCES.get(entity, ()):
+            ref = record.get(ref_field)
+            found = (
+                self.records[target].get(str(ref.get("value"))) if isinstance(ref, dict) else None
+            )
+            if isinstance(ref, dict) and found is not None:
+                ref["name"] = found.get("DisplayName") or found.get("Name")
         if entity == "Customer":
             # A sub-customer (project) is filed under its parent: "Parent:Project".
             parent = record.get("ParentRef") or {}

@@ -3,13 +3,15 @@
 Each :class:`Fault` applies to the next ``times`` matching requests of one realm (and entity,
 when given). ``throttle`` and ``unavailable``/``server_error`` answer without doing the work;
 ``expired_token`` expires the access token the request carries; ``stale_object`` lets
-"someone else" edit the record first (so the write meets a real 5010); ``duplicate_name`` and
+"someone else" edit the record first (so the write meets a real 5010); ``gone`` lets
+someone delete it first (a real 610); ``duplicate_name`` and
 ``closed_books`` answer 6240 / 6210; ``slow`` does the work, then answers only after
 ``delay_s`` (longer than the client's time-out: the write happened, the answer was lost).
 A fault naming an entity also hits a batch item of that entity: ``throttle`` and
 ``server_error`` become that item's fault (3001, 10000), ``duplicate_name`` and
 ``closed_books`` its 6240 / 6210, ``slow`` delays the whole batch's answer; a fault naming
-no entity applies to the batch request as a whole.
+no entity applies to the batch request as a whole. A fault naming an ``operation``
+(``delete``) hits only such writes (a delete refused for closed books, say).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ FaultKind = Literal[
     "throttle",
     "expired_token",
     "stale_object",
+    "gone",
     "duplicate_name",
     "closed_books",
     "server_error",
@@ -40,6 +43,8 @@ class Fault:
     writes_only: bool = True
     retry_after_s: int = 1
     delay_s: float = 0.0
+    # Only writes of this ``?operation=`` ("delete", "void"); None: any request.
+    operation: str | None = None
 
 
 class Faults:
@@ -58,6 +63,7 @@ class Faults:
         entity: str | None,
         write: bool,
         kinds: frozenset[FaultKind] | None = None,
+        operation: str = "",
     ) -> Fault | None:
         """The first pending fault matching this request (counted down), or None; only of
         ``kinds`` when given (a batch item takes only faults an item can have)."""
@@ -68,6 +74,8 @@ class Faults:
                 if kinds is not None and fault.kind not in kinds:
                     continue
                 if fault.entity is not None and fault.entity != entity:
+                    continue
+                if fault.operation is not None and fault.operation != operation:
                     continue
                 fault.times -= 1
                 if fault.times <= 0:

@@ -304,7 +304,8 @@ class QboSandbox:
         token = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
         write = method == "POST" and rest[:1] != ["query"]
         entity = ENTITIES.get(rest[0].lower()) if rest else None
-        chosen = self.faults.take(realm_id, entity, write)
+        operation = (query.get("operation") or [""])[0] if write else ""
+        chosen = self.faults.take(realm_id, entity, write, operation=operation)
         if chosen is not None and chosen.kind == "expired_token":
             self.oauth.expire(token)
         if self.oauth.realm_of(token) is None:
@@ -466,6 +467,9 @@ class QboSandbox:
             found = company.records[entity].get(str(body["Id"]))
             if found is not None:
                 company.edit(entity, str(body["Id"]), {})
+        gone = chosen is not None and chosen.kind == "gone"
+        if gone and str(body.get("Id")) in company.records[entity]:
+            company.remove(entity, str(body["Id"]))
         if operation in ("delete", "void"):
             return company.delete_or_void(entity, body, operation)
         if operation:
@@ -548,10 +552,12 @@ class QboSandbox:
                     _status, body = fault("2020", "Required param missing", "no entity in the item")
                 else:
                     entity = ENTITIES[key.lower()]
-                    chosen = self.faults.take(company.realm_id, entity, True, _ITEM_FAULTS)
+                    operation = str(item.get("operation", ""))
+                    chosen = self.faults.take(
+                        company.realm_id, entity, True, _ITEM_FAULTS, operation=operation
+                    )
                     if chosen is not None and chosen.kind == "slow":
                         delay = max(delay, chosen.delay_s)
-                    operation = str(item.get("operation", ""))
                     _status, body = self._item(
                         company,
                         entity,

@@ -98,15 +98,22 @@ def _match(column: str, filter_: etree._Element, value_tag: str) -> tuple[str, l
     return f"{column} like ? escape '\\'", [pattern.get(criterion, f"{value}%")]
 
 
-def _modified(rq: etree._Element, where: list[str], args: list[Any]) -> None:
-    for tag, op in (("FromModifiedDate", ">="), ("ToModifiedDate", "<=")):
-        text = rq.findtext(f".//{tag}")
+def _between(rq: etree._Element, path: str, column: str, where: list[str], args: list[Any]) -> None:
+    """A ``From<path>``/``To<path>`` range on ``column`` (epoch seconds): a date alone as
+    the upper bound means the whole of that day."""
+    for side, op in (("From", ">="), ("To", "<=")):
+        parent, _, tag = path.rpartition("/")
+        text = rq.findtext(f"{parent}/{side}{tag}" if parent else f".//{side}{tag}")
         moment = parse_datetime(text) if text else None
         if moment is not None:
-            if tag == "ToModifiedDate" and "T" not in (text or ""):
-                moment += 86_399  # a date alone means the whole of that day
-            where.append(f"modified_at {op} ?")
+            if side == "To" and "T" not in (text or ""):
+                moment += 86_399
+            where.append(f"{column} {op} ?")  # column is ours, not input
             args.append(int(moment))
+
+
+def _modified(rq: etree._Element, where: list[str], args: list[Any]) -> None:
+    _between(rq, "ModifiedDate", "modified_at", where, args)
 
 
 def _list_filters(rq: etree._Element) -> tuple[list[str], list[Any]]:
@@ -321,14 +328,7 @@ def deleted_txns(store: Store, rq: etree._Element) -> Answer:
     within ``DeletedDateRangeFilter`` (a date alone means that whole day), oldest first."""
     kinds = [element.text or "" for element in rq.findall("TxnDelType")]
     where, args = [_in("kind", kinds)[0]], list(kinds)
-    for tag, op in (("FromDeletedDate", ">="), ("ToDeletedDate", "<=")):
-        text = rq.findtext(f"DeletedDateRangeFilter/{tag}")
-        moment = parse_datetime(text) if text else None
-        if moment is not None:
-            if tag == "ToDeletedDate" and "T" not in (text or ""):
-                moment += 86_399
-            where.append(f"deleted_at {op} ?")
-            args.append(int(moment))
+    _between(rq, "DeletedDateRangeFilter/DeletedDate", "deleted_at", where, args)
     rows = store.all(
         "select * from deleted_txns where "  # noqa: S608 - fixed clauses, values bound
         + " and ".join(where)

@@ -640,6 +640,17 @@ class Store:
         with self._tx() as session:
             return [_mapping(row) for row in session.scalars(query)]
 
+    def mapped_qb_ids(self, tenant_ids: Sequence[str], entity: str) -> set[str]:
+        """The QuickBooks ids of these tenants' ``entity`` records (what a deletion sweep
+        checks still exists: ``connectors.qbo`` ``QboReader``)."""
+        if not tenant_ids:
+            return set()
+        query = select(IdMapping.qb_id).where(
+            IdMapping.tenant_id.in_(sorted(set(tenant_ids))), IdMapping.entity == entity
+        )
+        with self._tx() as session:
+            return set(session.scalars(query))
+
     def mappings_of(
         self, keys: Sequence[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], Mapping]:

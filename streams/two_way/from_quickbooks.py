@@ -27,8 +27,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any, Literal
 
+from core.contracts import load_schemas
 from core.errors import QbsyncError
 
 __all__ = [
@@ -408,31 +410,18 @@ _COST_CODE = Shape(
 
 # The chart of accounts' types, as qbXML (``AccountsReceivable``) or QBO (``Accounts
 # Receivable``) spell them, to the app's AccountType symbols: the same words either way.
-_ACCOUNT_TYPES = {
-    symbol.replace("_", "").lower(): symbol
-    for symbol in (
-        "BANK",
-        "ACCOUNTS_RECEIVABLE",
-        "OTHER_CURRENT_ASSET",
-        "FIXED_ASSET",
-        "OTHER_ASSET",
-        "ACCOUNTS_PAYABLE",
-        "CREDIT_CARD",
-        "OTHER_CURRENT_LIABILITY",
-        "LONG_TERM_LIABILITY",
-        "EQUITY",
-        "INCOME",
-        "COST_OF_GOODS_SOLD",
-        "EXPENSE",
-        "OTHER_INCOME",
-        "OTHER_EXPENSE",
-        "NON_POSTING",
-    )
-}
+@cache
+def _account_types() -> dict[str, str]:
+    """The app's account types (the ``AccountType`` enum of the event schemas, read once
+    when first needed) by the letters QuickBooks spells them with: ``Bank``,
+    ``AccountsReceivable`` (qbXML), ``Accounts Receivable`` (QBO) are ``ACCOUNTS_RECEIVABLE``."""
+    symbols = load_schemas().definitions["com.qbsync.events.AccountType"]["symbols"]
+    return {symbol.replace("_", "").lower(): symbol for symbol in symbols}
 
 
 def _account_type(fields: Fields, _: Resolve) -> str | None:
-    return _ACCOUNT_TYPES.get(str(fields.get("AccountType") or "").replace(" ", "").lower())
+    spelled = str(fields.get("AccountType") or "").replace(" ", "").lower()
+    return _account_types().get(spelled)
 
 
 # Accounts and classes entered or changed in QuickBooks (the chart of accounts' and the
@@ -571,6 +560,9 @@ SHAPES: Mapping[str, tuple[Shape, ...]] = {
                 "applied": amount("AppliedAmount", negate=True),
                 "balance_remaining": amount("BalanceRemaining"),
                 "is_paid": is_paid,
+                "customer": _job("CustomerRef"),
+                "txn_date": day("TxnDate"),
+                "memo": text("Memo"),
             },
             follows="mapped",
         ),
@@ -643,6 +635,9 @@ SHAPES: Mapping[str, tuple[Shape, ...]] = {
                 ),
                 "balance_remaining": amount("CreditRemaining", negate=True),
                 "is_paid": lambda f, r: not amount("CreditRemaining")(f, r),
+                "customer": _job("CustomerRef"),
+                "txn_date": day("TxnDate"),
+                "memo": text("Memo"),
             },
         ),
     ),

@@ -449,3 +449,33 @@ def test_docs_list_every_qbo_placeholder_as_the_code_fills_it() -> None:
     rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| `")]
     documented = {field.strip().strip("`"): why.strip() for field, why in rows}
     assert documented == {k: why for k, (_, why) in QBO_PLACEHOLDERS.items()}
+
+
+def test_an_invoices_balance_names_its_customer_or_job_and_date() -> None:
+    """A payment received in QuickBooks against an invoice qbsync synced: its balance, and
+    whose and when (the app's job when the invoice is for one of its jobs)."""
+
+    def the_apps(entity: str, qb_id: str | None) -> str | None:
+        return {("job", "80000012-1"): "job-7"}.get((entity, qb_id or ""))
+
+    fields = {
+        "TxnID": "9-1",
+        "CustomerRef": {"ListID": "80000012-1", "FullName": "Palmer:Kitchen"},
+        "TxnDate": "2026-03-02",
+        "RefNumber": "1042",
+        "Subtotal": "100.00",
+        "SalesTaxTotal": "8.00",
+        "AppliedAmount": "-108.00",
+        "BalanceRemaining": "0.00",
+        "IsPaid": "true",
+        "Memo": "March visit",
+    }
+    (shaped,) = app_records("Invoice", fields, the_apps)
+    invoice = as_change(shaped)["invoice"]
+    assert invoice["customer"] == {"id": "job-7", "full_name": "Palmer:Kitchen"}
+    assert (invoice["txn_date"], invoice["memo"]) == (date(2026, 3, 2), "March visit")
+    assert (invoice["total"], invoice["applied"], invoice["is_paid"]) == (
+        Decimal("108.00"),
+        Decimal("108.00"),
+        True,
+    )

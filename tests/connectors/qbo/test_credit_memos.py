@@ -7,6 +7,7 @@ sandbox over HTTP."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +53,7 @@ def test_credit_memos_and_estimates_in_qbo_reach_the_app(
             {
                 "CustomerRef": {"value": customer_id},
                 "TxnDate": "2026-03-04",
+                "PrivateNote": "Filters returned",
                 "Line": [
                     {
                         "Amount": 80.0,
@@ -105,6 +107,10 @@ def test_credit_memos_and_estimates_in_qbo_reach_the_app(
         assert invoice["total"] == Decimal("-80.00")
         assert invoice["balance_remaining"] == Decimal("-80.00")
         assert invoice["is_paid"] is False
+        # What the app needs to enter it: whose, when, why (a customer entered in QBO: no
+        # app id, named as QBO names it).
+        assert invoice["customer"] == {"id": None, "full_name": "Hopper, Grace"}
+        assert (invoice["txn_date"], invoice["memo"]) == (date(2026, 3, 4), "Filters returned")
         # The estimate (from QBO only) as the app's estimate, its customer by name.
         assert (estimate["tenant_id"], estimate["kind"]) == (GETS, "CREATED")
         assert estimate["qb_id"] == quote["Estimate"]["Id"]

@@ -1,7 +1,8 @@
 """Per-project items (``connectors.qbo._project_items``): the name within QBO's 100
 characters; and, through the real client against the QBO sandbox over HTTP, what the
 ``project-items`` check does to an invoice before its write: the per-project item found or
-made, re-booked when the project's account changed, an inventory item refused."""
+made, re-booked when the project's account changed, made active again when QBO holds it
+inactive, an inventory item refused."""
 
 from __future__ import annotations
 
@@ -123,6 +124,20 @@ def test_the_check_finds_or_makes_the_project_item_and_refuses_inventory(
         assert [i["Name"] for i in company.all("Item")].count("Design hours (Clinic fit-out)") == 1
         (rebooked,) = [i for i in company.all("Item") if i["Id"] == own["Id"]]
         assert rebooked["IncomeAccountRef"]["value"] == income["Clinic Fees"]
+
+        # The bookkeeper makes it inactive (the project closed); an invoice of the project
+        # comes after all: the same item, active again (its name is taken while inactive:
+        # making another would be refused 6240), the sync log says so.
+        company.edit("Item", own["Id"], {"Active": False})
+        revived = CompanyChecks(world.client).named(
+            REALM, _invoice(project["Id"], service["Id"], account="Clinic Fees")
+        )
+        assert _items(revived) == [own["Id"]]
+        assert isinstance(revived, QboEntityRequest)
+        assert any("reactivated" in note for note in revived.notes)
+        (active,) = [i for i in company.all("Item") if i["Id"] == own["Id"]]
+        assert active["Active"] is True
+        assert [i["Name"] for i in company.all("Item")].count("Design hours (Clinic fit-out)") == 1
 
         refused = checks.named(REALM, _invoice(project["Id"], stock["Id"]))
         assert isinstance(refused, Refusal)

@@ -17,6 +17,7 @@ from connectors.qbo._project_names import (
     is_project,
     qualified,
     same_project,
+    unqualified,
 )
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
@@ -201,3 +202,46 @@ def test_a_qualified_name_keeps_the_client_whole_within_qbos_length() -> None:
     long = qualified(project("P" * 600, "7"), "Birch Homes")
     assert len(long.body["DisplayName"]) == DISPLAY_NAME_MAX
     assert long.body["DisplayName"].endswith("P (Birch Homes)")
+
+
+@pytest.mark.parametrize(
+    ("display", "full", "expected"),
+    [
+        # qbsync's qualified name: the app's own name, under its client.
+        (
+            "Phase 1 (Birch Homes)",
+            "Birch Homes:Phase 1 (Birch Homes)",
+            ("Phase 1", "Birch Homes:Phase 1"),
+        ),
+        # A project of a sub-customer: the client is the part just above the project.
+        (
+            "Roof (East Wing)",
+            "Birch Homes:East Wing:Roof (East Wing)",
+            ("Roof", "Birch Homes:East Wing:Roof"),
+        ),
+        # Another client's name in brackets, no client, or nothing before the suffix: as is.
+        (
+            "Phase 1 (Acme)",
+            "Birch Homes:Phase 1 (Acme)",
+            ("Phase 1 (Acme)", "Birch Homes:Phase 1 (Acme)"),
+        ),
+        (
+            "Birch Homes (Birch Homes)",
+            "Birch Homes (Birch Homes)",
+            ("Birch Homes (Birch Homes)", "Birch Homes (Birch Homes)"),
+        ),
+        (
+            " (Birch Homes)",
+            "Birch Homes: (Birch Homes)",
+            (" (Birch Homes)", "Birch Homes: (Birch Homes)"),
+        ),
+    ],
+)
+def test_a_qualified_project_name_reads_back_as_the_apps(
+    display: str, full: str, expected: tuple[str, str]
+) -> None:
+    assert unqualified(display, full) == expected
+    # The inverse of the sender's naming.
+    if expected[0] != display:
+        written = qualified(project(expected[0], "7"), full.split(":")[-2])
+        assert written.body["DisplayName"] == display

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from connectors.qbo import QboEntityRequest, QboOperation
-from connectors.qbo_sandbox import Company
+from connectors.qbo_sandbox import Company, Fault
 from core.contracts import AvroCodec
 from core.status import Status
 from tests.support.qbo import (
@@ -99,6 +99,48 @@ def test_an_identical_entry_made_by_someone_else_is_not_taken_for_its_own(rig: S
     assert "more than 24 hours" in result["status_message"]
     # The write asked about (a new record, so not the entry's own) was deleted again.
     assert [a["Id"] for a in rig.company.all("TimeActivity")] == [theirs["TimeActivity"]["Id"]]
+
+
+def test_a_write_qbo_would_not_delete_again_is_said_in_the_dead_letter(rig: SenderRig) -> None:
+    """The write asked about is a new record, but QBO refuses its delete for good (closed
+    books): the entry is refused all the same, and the result names the record left in QBO
+    and why, for a person to delete there."""
+    worker = employee(rig.company)
+    enqueue_commands(rig.settings, AvroCodec(), rig.profile_id, [time_entry(rig, worker, 16)])
+    status, theirs = rig.company.create("TimeActivity", activity(worker, 16))
+    assert status == 200
+    rig.sandbox.inject(
+        rig.realm_id, Fault("closed_books", entity="TimeActivity", operation="delete")
+    )
+
+    drain_until_settled(rig)
+    (result,) = rig.results(1)
+    assert result["status_code"] == Status.OVER_A_DAY
+    left = {a["Id"] for a in rig.company.all("TimeActivity")} - {theirs["TimeActivity"]["Id"]}
+    (ours,) = left  # written, and not deleted
+    message = result["status_message"]
+    assert "more than 24 hours" in message
+    assert f"took the write (TimeActivity {ours}) and refused to delete it" in message
+    assert "Account Period Closed" in message
+    assert message.endswith("delete it there")
+
+
+def test_a_write_deleted_in_qbo_before_its_own_delete_is_not_said_left(rig: SenderRig) -> None:
+    """Someone deletes the write asked about before the sender's delete reaches QBO (610):
+    what the delete wanted; the entry is refused without a word of a record left."""
+    worker = employee(rig.company)
+    enqueue_commands(rig.settings, AvroCodec(), rig.profile_id, [time_entry(rig, worker, 16)])
+    status, theirs = rig.company.create("TimeActivity", activity(worker, 16))
+    assert status == 200
+    rig.sandbox.inject(rig.realm_id, Fault("gone", entity="TimeActivity", operation="delete"))
+
+    drain_until_settled(rig)
+    (result,) = rig.results(1)
+    assert result["status_code"] == Status.OVER_A_DAY
+    assert "more than 24 hours" in result["status_message"]
+    assert "delete it there" not in result["status_message"]
+    assert [a["Id"] for a in rig.company.all("TimeActivity")] == [theirs["TimeActivity"]["Id"]]
+    assert (rig.realm_id, "gone") in rig.sandbox.faults.fired
 
 
 def invoice(rig: SenderRig, entity_id: str, customer_id: str) -> dict[str, object]:

@@ -162,6 +162,34 @@ def test_query_language_subset(api: Api) -> None:
     assert (status, code(body)) == (400, "4000")
 
 
+def test_a_lists_query_answers_active_records_unless_asked_for_inactive_ones(
+    api: Api, sandbox: QboSandbox
+) -> None:
+    """Intuit: a query of a list entity leaves inactive records out unless its conditions
+    name ``Active``; transactions have no such filter. A reference answers with the
+    record's name beside its Id."""
+    for name in ("Kept Co", "Closed Co"):
+        assert api.post("customer", {"DisplayName": name})[0] == 200
+    company = sandbox.company(REALM)
+    (closed,) = [c for c in company.all("Customer") if c["DisplayName"] == "Closed Co"]
+    company.edit("Customer", closed["Id"], {"Active": False})
+
+    def names(text: str) -> list[str]:
+        return sorted(c["DisplayName"] for c in api.query(text).get("Customer", []))
+
+    assert names("select * from Customer") == ["Kept Co"]
+    assert api.query("select count(*) from Customer")["totalCount"] == 1
+    assert names("select * from Customer where Active = false") == ["Closed Co"]
+    both = "select * from Customer where Active in (true, false) and DisplayName like '%Co'"
+    assert names(both) == ["Closed Co", "Kept Co"]
+    (kept,) = [c for c in company.all("Customer") if c["DisplayName"] == "Kept Co"]
+    line = {"Amount": 5.0, "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+    status, body = api.post("invoice", {"CustomerRef": {"value": kept["Id"]}, "Line": [line]})
+    assert status == 200
+    assert body["Invoice"]["CustomerRef"] == {"value": kept["Id"], "name": "Kept Co"}
+    assert len(api.query("select * from Invoice")["Invoice"]) == 1
+
+
 def test_a_repeated_requestid_is_answered_not_applied(api: Api, sandbox: QboSandbox) -> None:
     first = api.post("customer", {"DisplayName": "Once"}, requestid="r-1")
     again = api.post("customer", {"DisplayName": "Once"}, requestid="r-1")
