@@ -22,12 +22,12 @@ company's drain lease):
    as seen. The watermark is the CDC answer's ``time`` (Intuit's clock, not ours), or after
    a paged read the newest ``LastUpdatedTime`` seen.
 5. **Full reads** (``full_read`` on the watermark): the entity is read whole by query
-   pages (CDC cannot go back further than 30 days). "deliver" ("get all": an app's
-   ``import.everything``, allowed once the tenant's mapping was confirmed) goes to the apps
-   and moves the watermark to the newest ``LastUpdatedTime`` seen; "match" (``qbsync map
-   refresh``) only refreshes what matching sees, moving nothing (the store's
-   ``complete_import``).
-
+   pages (CDC cannot go back further than 30 days), counted first, each page published and
+   kept before the next is asked, its progress noted (``Store.note_import_progress``).
+   "deliver" ("get all": an app's ``import.everything``, allowed once the tenant's mapping
+   was confirmed) goes to the apps and moves the watermark to the newest
+   ``LastUpdatedTime`` seen; "match" (``qbsync map refresh``) only refreshes what matching
+   sees, moving nothing (the store's ``complete_import``).
 6. **Deletion sweeps** for entities CDC lacks (``SWEPT``: ``TimeActivity``): a query cannot
    name what was deleted, so the time entries qbsync knows for the company (the apps'
    mapped ones and those kept for matching) are asked by id (``Id in (...)``, 100 a query)
@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
@@ -117,6 +117,24 @@ class ReadReport:
     skipped: int  # deleted, or an item type not read back
     watermark: datetime | None
     paged: bool  # the CDC answer was truncated and read again by queries
+
+
+@dataclass
+class _Tally:
+    """What a read got so far: records read, Imported messages acknowledged, records not
+    told (deleted lists, item types not read back), told per import entity."""
+
+    records: int = 0
+    published: int = 0
+    skipped: int = 0
+    counted: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: _Tally) -> None:
+        self.records += other.records
+        self.published += other.published
+        self.skipped += other.skipped
+        for name, count in other.counted.items():
+            self.counted[name] = self.counted.get(name, 0) + count
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -209,7 +227,7 @@ class QboReader:
         queried = [e for e in entities if e not in full and e in NOT_IN_CDC]
         changed = [e for e in entities if e not in full and e not in NOT_IN_CDC]
         records: list[ChangedRecord] = []  # told to the apps
-        kept: list[ChangedRecord] = []  # read for matching only
+        tally = _Tally()
         moved: dict[str, datetime | None] = {}
         paged = False
         # Deletions first: what an app is told after them was read after them.
@@ -226,19 +244,8 @@ class QboReader:
             records += found
             moved[entity] = _newest(found)  # nothing read: the watermark stays
         for entity, mode in full.items():
-            found = self._query_since(realm_id, entity, None)
-            (kept if mode == "match" else records).extend(found)
-            moved[entity] = _newest(found)
-        messages, counted, skipped = self._messages(profile_id, tenants, records, now)
-        if messages:
-            # Acknowledged before any watermark moves (send_all returns then).
-            self._sink.send_all(messages)
-        # What QuickBooks has, by name, for matching and reference checks (the Desktop
-        # import's ``save_qb_records``): before the watermark moves, so a crash re-reads.
-        for name, known in _known([*records, *kept]).items():
-            self._store.save_qb_records(profile_id, name, known)
-        for name, gone in _gone(records).items():
-            self._store.forget_qb_records(profile_id, name, gone)
+            moved[entity] = self._full_read(profile_id, realm_id, tenants, entity, mode, now, tally)
+        tally.add(self._deliver(profile_id, tenants, records, now))
         for entity, deleted in swept.items():
             self._store.complete_import(profile_id, sweep_key(entity), None, len(deleted))
         for entity in entities:
@@ -247,16 +254,16 @@ class QboReader:
                 profile_id,
                 name,
                 moved[entity],
-                counted.get(name, 0),
+                tally.counted.get(name, 0),
                 full_read=full.get(entity),
             )
         log.info(
             "qbo changes read",
-            extra={"profile": profile_id, "records": len(records), "paged": paged},
+            extra={"profile": profile_id, "records": tally.records, "paged": paged},
         )
         newest = max((m for m in moved.values() if m is not None), default=None)
         read = tuple(entities or sweeps)
-        return ReadReport(read, len(records), len(messages), skipped, newest, paged)
+        return ReadReport(read, tally.records, tally.published, tally.skipped, newest, paged)
 
     def _changes(
         self, realm_id: str, entities: list[str], marks: Mapping[str, Any], now: datetime
@@ -288,14 +295,24 @@ class QboReader:
     ) -> list[ChangedRecord]:
         """Every record of ``entity`` changed after ``since`` (None: every record), by
         pages of the query language (what CDC's 1,000-object answer could not hold)."""
+        return [record for page in self._pages(realm_id, entity, since) for record in page]
+
+    @staticmethod
+    def _where(entity: str, since: datetime | None) -> str:
         conditions = []
         if is_list(entity):  # a list's inactive records too (a customer made inactive)
             conditions.append("Active in (true, false)")
         if since is not None:
             stamp = since.astimezone(UTC).isoformat(timespec="seconds")
             conditions.append(f"MetaData.LastUpdatedTime > '{stamp}'")
-        where = f" where {' and '.join(conditions)}" if conditions else ""
-        found: list[ChangedRecord] = []
+        return f" where {' and '.join(conditions)}" if conditions else ""
+
+    def _pages(
+        self, realm_id: str, entity: str, since: datetime | None
+    ) -> Iterator[list[ChangedRecord]]:
+        """The records of ``entity`` changed after ``since``, a page (1,000) at a time,
+        oldest change first."""
+        where = self._where(entity, since)
         start = 1
         while True:
             text = (
@@ -306,13 +323,76 @@ class QboReader:
             if not answer.ok:
                 raise RuntimeError(f"realm {realm_id}: the {entity} query was refused")
             rows = (answer.body.get("QueryResponse") or {}).get(entity) or []
+            page = []
             for row in rows:
                 meta = row.get("MetaData") or {}
                 moment = _aware(_parse(meta.get("LastUpdatedTime")))
-                found.append(ChangedRecord(entity, str(row.get("Id", "")), False, moment, row))
+                page.append(ChangedRecord(entity, str(row.get("Id", "")), False, moment, row))
+            yield page
             if len(rows) < CDC_LIMIT:
-                return found
+                return
             start += len(rows)
+
+    def _full_read(
+        self,
+        profile_id: str,
+        realm_id: str,
+        tenants: Sequence[str],
+        entity: str,
+        mode: FullRead,
+        now: datetime,
+        tally: _Tally,
+    ) -> datetime | None:
+        """Every record of ``entity``, a page at a time: each page published ("deliver")
+        and kept for matching before the next is asked (a list of 100,000 never sits in
+        memory), then its progress noted (``qbsync tenant import-status``: read, and left
+        of the total counted first). A read that stops keeps its progress; the next one
+        starts over (the worker drops what it saw). The newest change read."""
+        name = READABLE[entity].entity
+        total = self._count(realm_id, entity, self._where(entity, None))
+        newest: datetime | None = None
+        read = 0
+        for page in self._pages(realm_id, entity, None):
+            tally.add(self._deliver(profile_id, tenants, page, now, tell=mode == "deliver"))
+            read += len(page)
+            newest = max((m for m in (newest, _newest(page)) if m is not None), default=None)
+            left = None if total is None else max(total - read, 0)
+            self._store.note_import_progress(profile_id, name, read, left)
+        return newest
+
+    def _deliver(
+        self,
+        profile_id: str,
+        tenants: Sequence[str],
+        records: Sequence[ChangedRecord],
+        now: datetime,
+        *,
+        tell: bool = True,
+    ) -> _Tally:
+        """Publish ``records`` to the tenants (``tell``; acknowledged by Kafka when this
+        returns), then keep what QuickBooks has for matching and reference checks (the
+        Desktop import's ``save_qb_records``) and forget what it deleted: all before any
+        watermark moves, so a crash reads them again."""
+        tally = _Tally(records=len(records))
+        if tell:
+            messages, tally.counted, tally.skipped = self._messages(
+                profile_id, tenants, records, now
+            )
+            if messages:
+                self._sink.send_all(messages)
+            tally.published = len(messages)
+        for name, known in _known(records).items():
+            self._store.save_qb_records(profile_id, name, known)
+        for name, gone in _gone(records).items():
+            self._store.forget_qb_records(profile_id, name, gone)
+        return tally
+
+    def _count(self, realm_id: str, entity: str, where: str) -> int | None:
+        """How many records a query would page through (None: QBO would not say)."""
+        text = f"select count(*) from {entity}{where}"  # noqa: S608
+        answer = self._client.send(QboRequest.query(realm_id, text))
+        counted = (answer.body.get("QueryResponse") or {}).get("totalCount") if answer.ok else None
+        return counted if isinstance(counted, int) else None
 
     def _sweep(
         self, realm_id: str, profile_id: str, tenants: Sequence[str], entity: str, now: datetime

@@ -97,6 +97,10 @@ class ImportPages:
         following: dict[str, Any]
         if taken.state is not None:
             following = {**taken.state, "tried": state.get("tried", [])}
+            # Progress of a long import (``qbsync tenant import-status``).
+            self._store.note_import_progress(
+                profile_id, entity, taken.state["seen"], taken.remaining
+            )
         else:
             following = {"entity": entity, "iterator_id": None, "tried": tried}
             if taken.error is None:

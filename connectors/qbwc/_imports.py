@@ -177,6 +177,7 @@ class Absorbed:
     watermark: datetime | None = None
     error: str | None = None
     total: int = 0  # records of this entity over every page, when finished
+    remaining: int | None = None  # QuickBooks' iteratorRemainingCount, when not finished
 
 
 def absorb(state: Mapping[str, Any], status: ResponseStatus | None) -> Absorbed:
@@ -212,6 +213,7 @@ def absorb(state: Mapping[str, Any], status: ResponseStatus | None) -> Absorbed:
                 "seen": state["seen"] + len(records),
                 "newest": newest.isoformat() if newest else None,
             },
+            remaining=status.iterator_remaining_count,
         )
     return Absorbed(records, None, watermark=newest, total=state["seen"] + len(records))
 

@@ -237,6 +237,12 @@ class ImportWatermark(Base):
     # nothing told to the apps; "deliver": to the apps too ("get all", once the mapping
     # was confirmed). Cleared by a completed read of that kind (or "deliver").
     full_read: Mapped[str | None] = mapped_column(String(10), default=None)
+    # A read under way (a long one: "get all" of a large list, a first import): records
+    # read so far, what QuickBooks says is left (Desktop's iteratorRemainingCount; a QBO
+    # full read's count), when last noted. Cleared when the read completes.
+    progress: Mapped[int | None] = mapped_column(Integer, default=None)
+    remaining: Mapped[int | None] = mapped_column(Integer, default=None)
+    progress_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class MappingConfirmation(Base):

@@ -987,6 +987,19 @@ class Store:
         with self._tx() as session:
             return {row.entity: row for row in session.scalars(query)}
 
+    def note_import_progress(
+        self, profile_id: str, entity: str, read: int, remaining: int | None = None
+    ) -> None:
+        """How far the read of ``entity`` under way got (``qbsync tenant import-status``):
+        ``read`` records so far, ``remaining`` as QuickBooks counts them (None: unknown).
+        Cleared by :meth:`complete_import`; a read that stops leaves it, with its time."""
+        with self._tx() as session:
+            row = session.get(ImportWatermark, (profile_id, entity))
+            if row is None:
+                row = ImportWatermark(profile_id=profile_id, entity=entity, records=0)
+                session.add(row)
+            row.progress, row.remaining, row.progress_at = read, remaining, _now()
+
     def complete_import(
         self,
         profile_id: str,
@@ -1009,6 +1022,7 @@ class Store:
             if full_read == "match":
                 if row.full_read == "match":
                     row.full_read = None
+                row.progress = row.remaining = row.progress_at = None
                 return
             if modified_from is not None and (
                 row.modified_from is None or _aware(row.modified_from) < modified_from
@@ -1019,6 +1033,7 @@ class Store:
             if full_read == "deliver":
                 row.full_read = None
             row.records = (row.records or 0) + records
+            row.progress = row.remaining = row.progress_at = None
 
     def request_import(
         self, profile_id: str, entities: list[str], *, full_read: FullRead | None = None

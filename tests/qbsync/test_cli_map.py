@@ -194,3 +194,39 @@ def test_get_all_waits_for_map_done_and_refresh_reads_for_matching(store: Store)
     refresh = ["map", "refresh", "--tenant", "t-1", "--entity", "vendor", "--json"]
     assert json.loads(runner.invoke(app, refresh).stdout)["reads"] == ["vendor"]
     assert store.watermarks(profile_id)["vendor"].full_read == "match"
+
+
+def test_import_status_shows_what_is_asked_and_how_far_a_long_read_got(store: Store) -> None:
+    """``qbsync tenant import-status``: per entity what is asked, and a read under way with
+    records read and left; once completed, its records and no progress."""
+    runner = CliRunner()
+    profile_id = store.tenant("t-1").profile_id  # type: ignore[union-attr]
+    status = ["tenant", "import-status", "t-1", "--json"]
+    assert json.loads(runner.invoke(app, status).stdout)["imports"] == []
+
+    store.request_import(profile_id, ["vendor"], full_read="match")
+    store.request_import(profile_id, ["invoice"])
+    store.note_import_progress(profile_id, "vendor", 34_000, 66_000)
+    shown = runner.invoke(app, status)
+    assert shown.exit_code == 0, shown.output
+    rows = {r["entity"]: r for r in json.loads(shown.stdout)["imports"]}
+    assert rows["vendor"]["asked"] == "every record, for matching"
+    assert (rows["vendor"]["under_way"]["read"], rows["vendor"]["under_way"]["remaining"]) == (
+        34_000,
+        66_000,
+    )
+    assert rows["vendor"]["last_completed"] is None
+    assert (rows["invoice"]["asked"], rows["invoice"]["under_way"]) == ("changes", None)
+    table = runner.invoke(app, ["tenant", "import-status", "t-1"], env={"COLUMNS": "200"})
+    assert "34,000 read, 66,000 left" in table.stdout
+    assert "never" in table.stdout
+
+    store.complete_import(profile_id, "vendor", None, 100_000, full_read="match")
+    store.complete_import(profile_id, "invoice", None, 12)
+    rows = {r["entity"]: r for r in json.loads(runner.invoke(app, status).stdout)["imports"]}
+    assert rows["vendor"]["under_way"] is None
+    assert (rows["invoice"]["records"], rows["invoice"]["asked"]) == (12, None)
+    assert rows["invoice"]["last_completed"] is not None
+    missing = runner.invoke(app, ["tenant", "import-status", "t-404"])
+    assert missing.exit_code != 0
+    assert "no tenant 't-404'" in missing.stderr

@@ -68,7 +68,7 @@ def test_customer_and_invoice_events_land_once_in_qbo(
     invoices = company.all("Invoice")
     assert [c["DisplayName"] for c in customers] == ["Hopper, Grace"]
     assert len(invoices) == 1
-    assert invoices[0]["CustomerRef"] == {"value": customers[0]["Id"]}
+    assert invoices[0]["CustomerRef"]["value"] == customers[0]["Id"]
     assert invoices[0]["DocNumber"] == "INV-1"
     assert invoices[0]["TotalAmt"] == 185.0
     mapped = run.store.mapping(TENANT, "customer", "c-1")

@@ -89,7 +89,7 @@ def test_a_vendor_bill_lands_once_with_its_lines_and_dates_are_checked(
     (landed,) = company.all("Bill")
     (vendor,) = company.all("Vendor")
     (customer,) = company.all("Customer")
-    assert landed["VendorRef"] == {"value": vendor["Id"]}
+    assert landed["VendorRef"]["value"] == vendor["Id"]
     assert (landed["DocNumber"], landed["TxnDate"], landed["TotalAmt"]) == (
         "B-1",
         "2026-03-03",

@@ -5,10 +5,11 @@ published before the watermark moves; a read that fails moves nothing."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 
-from connectors.kafka import RecordProducer
+from connectors.kafka import DeliveryFailed, RecordProducer
 from connectors.qbo import QboReader, QboUnavailable, ReaderConfig
 from connectors.qbo_sandbox import Fault
 from core.contracts import AvroCodec
@@ -16,6 +17,7 @@ from core.settings import Settings
 from qbsync.brokers import BrokerInfo
 from qbsync.runtime import prepare_topics, use_broker
 from tests.support.qbo import add_qbo_profile, connect, qbo_world, read_topic
+from tests.support.topics import topic_size
 
 REALM = "8880001111"
 
@@ -75,5 +77,61 @@ def test_more_changes_than_one_cdc_answer_holds_are_all_read(
             assert mark.modified_from is not None
             assert mark.modified_from.replace(tzinfo=newest.tzinfo) == newest
             assert reader.read(profile_id, REALM) is None  # not due again yet
+        finally:
+            producer.close()
+
+
+class ThirdLost:
+    """A broker that acknowledges two batches, then none (a stand-in sink)."""
+
+    def __init__(self, real: RecordProducer) -> None:
+        self.real, self.calls = real, 0
+
+    def send_all(self, records: Any, *, timeout: float = 30.0) -> int:
+        self.calls += 1
+        if self.calls == 3:
+            raise DeliveryFailed(f"{len(records)} record(s) unacknowledged, 0 failed", [], 1)
+        return self.real.send_all(records, timeout=timeout)
+
+
+def test_a_full_read_shows_its_progress_and_keeps_it_when_it_stops(
+    broker: BrokerInfo, settings: Settings, database_url: str
+) -> None:
+    """A full read ("get all", a read for matching) of a large list counts the records
+    first, publishes a page at a time and notes after each how many were read and are left
+    (``qbsync tenant import-status``); one that stops (the broker did not acknowledge)
+    keeps that, moves nothing, and the next read completes it and clears it."""
+    use_broker(settings, broker)
+    prepare_topics(settings)
+    codec = AvroCodec()
+    with qbo_world(database_url, attempts=1) as world:
+        world.sandbox.add_company(REALM)
+        profile_id = add_qbo_profile(world.store, "Online Co", tenants=("t-1",))
+        connect(world, profile_id, REALM)
+        company = world.sandbox.company(REALM)
+        for n in range(2003):
+            assert company.create("Vendor", {"DisplayName": f"Vendor {n:04d}"})[0] == 200
+        world.store.request_import(profile_id, ["vendor"], full_read="deliver")
+        producer = RecordProducer(settings.kafka.client_config())
+        config = ReaderConfig(settings.topics.imports, ("Vendor",))
+        try:
+            # The broker acknowledges two pages, not the third.
+            stopped = QboReader(world.client, world.store, ThirdLost(producer), codec, config)
+            with pytest.raises(DeliveryFailed):
+                stopped.read(profile_id, REALM)
+            mark = world.store.watermarks(profile_id)["vendor"]
+            assert (mark.progress, mark.remaining) == (2000, 3)
+            assert topic_size(settings, settings.topics.imports) == 2000  # a page at a time
+            assert mark.progress_at is not None
+            assert (mark.completed_at, mark.full_read) == (None, "deliver")
+
+            report = QboReader(world.client, world.store, producer, codec, config).read(
+                profile_id, REALM
+            )
+            assert report is not None
+            assert report.records == 2003
+            mark = world.store.watermarks(profile_id)["vendor"]
+            assert (mark.progress, mark.remaining, mark.full_read) == (None, None, None)
+            assert mark.records == 2003
         finally:
             producer.close()

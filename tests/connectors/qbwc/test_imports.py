@@ -87,7 +87,10 @@ def test_a_thousand_customers_through_iterators_across_two_sessions(
     assert first.authenticate not in ("none", "nvu")  # an import is due: a session opens
     assert first.runaway
     assert len(importing.store.qb_records(profile_id, "customer")) == 450
-    assert "customer" not in importing.store.watermarks(profile_id)  # not every page: no mark
+    # Not every page: no mark; how far it got is kept (``qbsync tenant import-status``).
+    stopped = importing.store.watermarks(profile_id)["customer"]
+    assert (stopped.completed_at, stopped.modified_from) == (None, None)
+    assert (stopped.progress, stopped.remaining) == (450, CUSTOMERS - 450)
     assert company.open_iterators == 0  # the iterator died with the session
 
     # The next session starts over from the old watermark and finishes; nothing twice.
@@ -101,6 +104,7 @@ def test_a_thousand_customers_through_iterators_across_two_sessions(
     in_quickbooks = {c["ListID"]: c for c in company.customers()}
     assert marks["customer"].completed_at is not None
     assert marks["customer"].records == CUSTOMERS
+    assert marks["customer"].progress is None
     assert [r.full_name for r in importing.store.qb_records(profile_id, "class")] == ["Remodel"]
     assert set(in_quickbooks) == {r.qb_id for r in records}
 
