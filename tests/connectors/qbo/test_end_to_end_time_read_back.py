@@ -13,8 +13,9 @@ import pytest
 
 from connectors.qbo import DataChange, ReaderConfig, sweep_key, webhook_hints
 from connectors.qbo_sandbox import Company
+from connectors.store import Mapping
 from core.settings import Settings
-from tests.support.qbo import StartOnline, changes_feed, qbo_event
+from tests.support.qbo import QboPipeline, StartOnline, changes_feed, qbo_event
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -23,9 +24,11 @@ REALM = "5550004412"
 TENANT = "q-1"
 
 
-def test_time_entered_in_qbo_reaches_the_app_and_its_own_does_not_come_back(
-    settings: Settings, company: Company, start_online: StartOnline
-) -> None:
+def the_apps_entry_in_qbo(
+    settings: Settings, start_online: StartOnline
+) -> tuple[QboPipeline, Mapping, Mapping]:
+    """The pipeline reading time back (only when a test asks), with the app's employee and
+    its time entry ``te-app`` synced to QBO: their mappings."""
     settings.qbo.read_entities = "TimeActivity"
     settings.qbo.read_interval_s = 3600.0  # only the reads the test asks for
     online = start_online()
@@ -54,6 +57,13 @@ def test_time_entered_in_qbo_reaches_the_app_and_its_own_does_not_come_back(
     ours = online.synced("time_entry", "te-app")
     assert ada is not None
     assert ours is not None
+    return online, ada, ours
+
+
+def test_time_entered_in_qbo_reaches_the_app_and_its_own_does_not_come_back(
+    settings: Settings, company: Company, start_online: StartOnline
+) -> None:
+    online, ada, ours = the_apps_entry_in_qbo(settings, start_online)
     status, body = company.create(
         "TimeActivity",
         {
@@ -98,6 +108,14 @@ def test_time_entered_in_qbo_reaches_the_app_and_its_own_does_not_come_back(
         assert len(told()) == 2
 
 
+def bookkeepers_entry(company: Company, employee_id: str, day: str, hours: int) -> str:
+    """A time entry entered in QBO's screens; its Id."""
+    entry = {"NameOf": "Employee", "EmployeeRef": {"value": employee_id}, "TxnDate": day}
+    status, body = company.create("TimeActivity", {**entry, "Hours": hours})
+    assert status == 200
+    return str(body["TimeActivity"]["Id"])
+
+
 def test_a_time_entry_deleted_in_qbo_is_told_to_its_app_once(
     settings: Settings, company: Company, start_online: StartOnline
 ) -> None:
@@ -105,46 +123,9 @@ def test_a_time_entry_deleted_in_qbo_is_told_to_its_app_once(
     qbsync knows are asked by id (a sweep, hourly or at once when a webhook says one was
     deleted); the app's entry deleted by the bookkeeper is told to it once, one entered
     and deleted in QBO is no longer offered for matching."""
-    settings.qbo.read_entities = "TimeActivity"
-    settings.qbo.read_interval_s = 3600.0  # only the reads the test asks for
-    online = start_online()
+    online, ada, ours = the_apps_entry_in_qbo(settings, start_online)
     store = online.run.store
-    store.update_tenant_settings(TENANT, {"direction": {"time_entry": "two_way"}})
-    online.publish(
-        qbo_event(
-            TENANT,
-            "employee",
-            "e-1",
-            {"first_name": "Ada", "last_name": "Lovelace", "employment_type": "EMPLOYEE"},
-        ),
-        qbo_event(
-            TENANT,
-            "time_entry",
-            "te-app",
-            {"employee": {"id": "e-1"}, "date": "2026-03-02", "duration_minutes": 120},
-        ),
-    )
-    until(
-        lambda: online.synced("time_entry", "te-app") is not None,
-        step=online.drain,
-        timeout=120,
-        what="the app's time entry in QBO",
-    )
-    ada = online.synced("employee", "e-1")
-    ours = online.synced("time_entry", "te-app")
-    assert ada is not None
-    assert ours is not None
-    status, body = company.create(
-        "TimeActivity",
-        {
-            "NameOf": "Employee",
-            "EmployeeRef": {"value": ada.qb_id},
-            "TxnDate": "2026-03-03",
-            "Hours": 1,
-        },
-    )
-    assert status == 200
-    entered = body["TimeActivity"]["Id"]
+    entered = bookkeepers_entry(company, ada.qb_id, "2026-03-03", 1)
     online.read_again("time_tracking")  # the first read sweeps too: nothing is gone
     kept = {r.qb_id for r in store.qb_records(online.profile_id, "time_tracking")}
     assert {ours.qb_id, entered} <= kept
@@ -183,17 +164,7 @@ def test_a_time_entry_deleted_in_qbo_is_told_to_its_app_once(
         # Swept again (the app's mapping stays: still gone): nothing new told. The
         # sweep's deletions are published ahead of what the same read finds, so a time
         # entry entered meanwhile arriving means the deletion was reconciled before it.
-        status, body = company.create(
-            "TimeActivity",
-            {
-                "NameOf": "Employee",
-                "EmployeeRef": {"value": ada.qb_id},
-                "TxnDate": "2026-03-05",
-                "Hours": 2,
-            },
-        )
-        assert status == 200
-        sentinel = body["TimeActivity"]["Id"]
+        sentinel = bookkeepers_entry(company, ada.qb_id, "2026-03-05", 2)
         hint([DataChange(REALM, "TimeActivity", ours.qb_id, "Delete", "2026-03-04T08:00:00Z")])
         online.read_again("time_tracking")
         assert store.watermarks(online.profile_id)[sweep_key("TimeActivity")].records == 3
