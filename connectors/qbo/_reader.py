@@ -230,7 +230,9 @@ class QboReader:
         tally = _Tally()
         moved: dict[str, datetime | None] = {}
         paged = False
-        # Deletions first: what an app is told after them was read after them.
+        # Deletions go ahead of what CDC and the queries find in this read (full reads
+        # publish page by page as they go): a change an app is told after a deletion was
+        # read after it.
         swept: dict[str, list[ChangedRecord]] = {}
         for entity in sweeps:
             swept[entity] = self._sweep(realm_id, profile_id, tenants, entity, now)

@@ -88,7 +88,8 @@ def test_checks_and_card_charges_in_qbo_reach_the_app_as_expenses(
         assert (paid_by_check["kind"], paid_by_check["entity_id"]) == ("CREATED", None)
         expense = paid_by_check["expense"]
         assert expense["payment_type"] == "CHECK"
-        assert expense["paid_from"]["full_name"] == "paid from"
+        # QBO names a reference by the record's own name, whatever the request said.
+        assert expense["paid_from"]["full_name"] == "Checking"
         assert expense["payee"]["id"] == "v-1"  # the app's vendor
         assert (expense["ref_number"], expense["txn_date"]) == ("CH-7", date(2026, 3, 9))
         assert (expense["total"], expense["memo"]) == (Decimal("84.50"), "Van fuel")
