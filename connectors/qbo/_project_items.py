@@ -202,21 +202,19 @@ class ProjectItems:
         changes: dict[str, Any] = {}
         if _value(found.get("IncomeAccountRef")) != account:  # the setting changed since
             changes["IncomeAccountRef"] = {"value": account}
-        if found.get("Active") is False:  # made inactive in QBO: the project bills again
+        reactivated = found.get("Active") is False  # made inactive in QBO: bills again
+        if reactivated:
             changes["Active"] = True
         if changes:
             token = str(found.get("SyncToken", "0"))
             update = {"Id": found["Id"], "SyncToken": token, **changes}
-            what = f"{name}/{account}/{token}" + ("/active" if "Active" in changes else "")
+            what = f"{name}/{account}/{token}" + ("/active" if reactivated else "")
             answer = self._write(realm_id, QboOperation.SPARSE, update, what)
             if not answer.ok:
                 return NoProjectItem(
                     f"per-project item {name!r} could not be "
-                    f"{'reactivated' if 'Active' in changes else 're-booked'}: {_said(answer)}"
+                    f"{'reactivated' if reactivated else 're-booked'}: {_said(answer)}"
                 )
-            reactivated = "Active" in changes
-        else:
-            reactivated = False
         found_id = str(found["Id"])
         with self._lock:
             self._known[key] = (found_id, name)
