@@ -25,7 +25,7 @@ from qbsync._local_run import use_local_broker
 if TYPE_CHECKING:
     from connectors.store import Store, Tenant
 
-__all__ = ["JsonOption", "import_rows", "open_configured_store", "queued_commands", "tenant_app"]
+__all__ = ["JsonOption", "open_configured_store", "queued_commands", "tenant_app"]
 
 tenant_app = command_group("Tenants and their sync settings.")
 
@@ -235,50 +235,6 @@ def tenant_import(
     say(f"requested: {what} {', '.join(imports)} at the next session of {tenant.profile_id}")
 
 
-def _stamp(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def import_rows(marks: dict[str, Any]) -> list[dict[str, Any]]:
-    """The company's reads from QuickBooks, one row per import entity (the store's
-    watermark rows): when last completed, since when changes are read, how many records
-    so far, what is asked, and how far a read under way got."""
-    rows = []
-    for entity in sorted(marks):
-        mark = marks[entity]
-        asked = {"match": "every record, for matching", "deliver": "every record"}.get(
-            mark.full_read or "", "changes" if mark.requested_at is not None else None
-        )
-        rows.append(
-            {
-                "entity": entity,
-                "last_completed": _stamp(mark.completed_at),
-                "changes_since": _stamp(mark.modified_from),
-                "records": mark.records or 0,
-                "asked": asked,
-                "under_way": None
-                if mark.progress is None
-                else {
-                    "read": mark.progress,
-                    "remaining": mark.remaining,
-                    "as_of": _stamp(mark.progress_at),
-                },
-            }
-        )
-    return rows
-
-
-def _under_way(row: dict[str, Any]) -> str:
-    progress = row["under_way"]
-    if progress is None:
-        return ""
-    left = "" if progress["remaining"] is None else f", {progress['remaining']:,} left"
-    return f"{progress['read']:,} read{left} (as of {progress['as_of']})"
-
-
 @tenant_app.command("import-status")
 def tenant_import_status(
     tenant_id: Annotated[str, typer.Argument(help="The tenant id.")],
@@ -290,6 +246,8 @@ def tenant_import_status(
     (`tenant import`, `map refresh`, an app's request, a webhook), and how far a long read
     under way got (records read, what QuickBooks says is left).
     """
+    from qbsync.mappings import import_rows, under_way
+
     with open_configured_store() as store:
         tenant = _tenant(store, tenant_id)
         rows = import_rows(store.watermarks(tenant.profile_id))
@@ -312,7 +270,7 @@ def tenant_import_status(
             row["changes_since"] or "",
             f"{row['records']:,}",
             row["asked"] or "",
-            _under_way(row),
+            under_way(row),
         )
     Console().print(table)
 

@@ -7,8 +7,9 @@ file's imported records; this module reads the store, applies the outcome and sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.errors import QbsyncError
@@ -20,11 +21,13 @@ if TYPE_CHECKING:
 __all__ = [
     "MatchReport",
     "confirm",
+    "import_rows",
     "imports_of",
     "match",
     "profile_of",
     "refresh",
     "require_confirmed",
+    "under_way",
     "unmapped",
     "unmatch",
 ]
@@ -226,3 +229,48 @@ def refresh(store: Store, settings: Settings, tenant: str, entity: str) -> list[
     imports = imports_of(store, settings, tenant, [entity])
     store.request_import(profile_of(store, tenant), imports, full_read="match")
     return imports
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def import_rows(marks: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The company's reads from QuickBooks, one row per import entity (the store's
+    watermark rows): when last completed, since when changes are read, how many records
+    so far, what is asked, and how far a read under way got."""
+    rows = []
+    for entity in sorted(marks):
+        mark = marks[entity]
+        asked = {"match": "every record, for matching", "deliver": "every record"}.get(
+            mark.full_read or "", "changes" if mark.requested_at is not None else None
+        )
+        rows.append(
+            {
+                "entity": entity,
+                "last_completed": _stamp(mark.completed_at),
+                "changes_since": _stamp(mark.modified_from),
+                "records": mark.records or 0,
+                "asked": asked,
+                "under_way": None
+                if mark.progress is None
+                else {
+                    "read": mark.progress,
+                    "remaining": mark.remaining,
+                    "as_of": _stamp(mark.progress_at),
+                },
+            }
+        )
+    return rows
+
+
+def under_way(row: dict[str, Any]) -> str:
+    """A read under way in words: "34,000 read, 66,000 left (as of ...)"; "" for none."""
+    progress = row["under_way"]
+    if progress is None:
+        return ""
+    left = "" if progress["remaining"] is None else f", {progress['remaining']:,} left"
+    return f"{progress['read']:,} read{left} (as of {progress['as_of']})"

@@ -18,6 +18,17 @@ def register(ctx: Context) -> None:
 
     # -- mappings --------------------------------------------------------------------------
 
+    def reading(tenant: str, entity: str) -> dict[str, Any] | None:
+        """The entity's read from QuickBooks: what is asked, how far one under way got."""
+        from qbsync.mappings import import_rows, profile_of, under_way
+        from streams.two_way.from_quickbooks import IMPORTED_AS
+
+        if not tenant or not entity:
+            return None
+        rows = import_rows(store.watermarks(profile_of(store, tenant)))
+        row = next((r for r in rows if r["entity"] == IMPORTED_AS.get(entity)), None)
+        return None if row is None else {**row, "progress": under_way(row)}
+
     def mappings_page(tenant: str, entity: str, report: Any = None) -> str:
         from qbsync.mappings import unmapped
         from streams.two_way.from_quickbooks import IMPORTED_AS
@@ -37,6 +48,7 @@ def register(ctx: Context) -> None:
             confirmable=entity in delivered_as_new([IMPORTED_AS.get(entity, "")]),
             confirmed_at=confirmed.get(entity),
             refreshing=request.args.get("refreshing") == "1",
+            reading=reading(tenant, entity),
         )
 
     @app.get("/mappings")

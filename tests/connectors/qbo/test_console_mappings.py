@@ -80,6 +80,12 @@ def test_the_mappings_page_lists_what_qbo_has_unmapped_and_matches_from_a_row(
             expect(done).to_contain_text('"Get all" of customer waits')
             page.get_by_role("button", name="Read all customer records for matching").click()
             expect(page.locator("#refreshing")).to_contain_text("for matching only")
+            reading = page.locator("#reading")
+            expect(reading).to_contain_text("every record, for matching asked")
+            # The read under way (as the sender notes it after each page): its progress.
+            store.note_import_progress(online.profile_id, "customer", 2000, 1500)
+            page.reload()
+            expect(reading).to_contain_text("under way: 2,000 read, 1,500 left")
             page.get_by_role("button", name="Mapping done").click()
             expect(done).to_contain_text("The customer mapping was confirmed")
             shot(page, "qbo-mappings-confirmed")
