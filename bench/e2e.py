@@ -10,7 +10,9 @@ starts them (``qbsync.runtime.running_services``).
 
 The clock starts when the events are published (the services are up, every Web Connector
 has polled once, unmeasured: its one scrypt check, ``first_polls_s``); it stops when the
-last SyncStatus event has been read. Reported: commands settled
+last SyncStatus event has been read. Reported: commands settled, the CPU seconds of each
+process over that span (worker, gateway, broker, and this one: the Web Connectors and
+their sandbox QuickBooks),
 per second; when the last command reached its topic (the worker's translate) and when the
 last result reached the results topic (the gateway); SOAP round trips per command and their
 latency; requests per qbXML message; and the exactly-once check: every published customer is
@@ -26,7 +28,15 @@ it first meets them (the fallback), and their first writes moments later cost th
 ``commands_queued_s`` is the worker's translate (and the topics' first writes) alone, without
 the gateway and the Web Connectors sharing the cores.
 
-    python bench/e2e.py [--commands 10000] [--files 100] [--sessions 16] [--cold-topics]
+``--warm-up N`` (default: as many as ``--commands``): before the clock, N other customers go
+through the whole pipeline to the same files. The broker, started by this script, otherwise
+compiles its hot paths during the measured run, as no broker in service does: cold, the
+JVM's JIT compilers took 2.8-5.6 of the broker's 8-12 CPU-seconds of a 10,000-command run,
+and a 2,000-command warm-up still left 2.2-5.6 (``broker_cpu_s_by_thread`` shows them).
+Counts, calls and CPU are the measured round's only; the exactly-once check covers both.
+
+    python bench/e2e.py [--commands 10000] [--files 100] [--sessions 16] [--warm-up N]
+                        [--cold-topics]
                         [--queue-first]
 """
 
@@ -47,7 +57,9 @@ from pathlib import Path
 from typing import Any
 
 from _stats import TimedTransport, percentile
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+from gateway_peer import cpu_seconds, descendants, thread_cpu
 from transform import (
     File,
     bench_settings,
@@ -61,7 +73,7 @@ from transform import (
 from connectors.kafka import ensure_command_topics
 from connectors.sandbox import CompanyFile, SandboxWebConnector
 from connectors.store import Store, upgrade
-from core.contracts import AvroCodec, EventPublisher
+from core.contracts import AvroCodec, EventPublisher, PreparedEvent
 from core.messages import SYNC_STATUS
 from core.settings import Settings
 from qbsync.brokers import running_broker
@@ -86,6 +98,34 @@ class Tally:
     @property
     def latencies(self) -> list[float]:
         return [seconds for _, seconds in self.calls_timed]
+
+    def since(self, mark: Tally) -> Tally:
+        """What was done after ``mark`` (a :meth:`copy` taken earlier): the measured round
+        without the warm-up's sessions and calls."""
+        with self.lock:
+            calls = Counter(self.calls)
+            calls.subtract(mark.calls)
+            return Tally(
+                sessions=self.sessions - mark.sessions,
+                idle_polls=self.idle_polls - mark.idle_polls,
+                calls=+calls,
+                messages=self.messages - mark.messages,
+                requests=self.requests - mark.requests,
+                errors=self.errors[len(mark.errors) :],
+                calls_timed=self.calls_timed[len(mark.calls_timed) :],
+            )
+
+    def copy(self) -> Tally:
+        with self.lock:
+            return Tally(
+                sessions=self.sessions,
+                idle_polls=self.idle_polls,
+                calls=Counter(self.calls),
+                messages=self.messages,
+                requests=self.requests,
+                errors=list(self.errors),
+                calls_timed=list(self.calls_timed),
+            )
 
 
 class WebConnectors:
@@ -203,29 +243,37 @@ class WebConnectors:
 
 
 class Observer:
-    """Reads the command, results and status topics: when the last command was queued, when
-    the gateway had posted the last result, and how many commands the worker has settled."""
+    """When the last command was queued, when the gateway had posted the last result, and
+    how many commands the worker has settled. Commands and results are counted by their
+    topics' end offsets (no transactions, so an offset is a record), asked in one request
+    for every partition; only the status topic is read (a status says SYNCED or not).
+    Reading every command and result as well made this script the broker's largest
+    client: ~1,000 fetches of 102 partitions in a 10,000-command run."""
 
-    def __init__(self, settings: Settings, command_topics: list[str]) -> None:
+    def __init__(self, settings: Settings, command_topics: list[str], *, cold: bool) -> None:
         self._codec = AvroCodec()
-        self._status = settings.topics.status
-        self._results = settings.topics.results
+        config = settings.kafka.client_config()
+        # Cold topics appear during the run: the admin client otherwise keeps calling one
+        # it found unknown so until its next metadata refresh (five minutes).
+        refresh = {"topic.metadata.refresh.interval.ms": 500} if cold else {}
+        self._admin = AdminClient({**config, **refresh})
+        self._commands = [TopicPartition(topic, 0) for topic in command_topics]
+        self._results = [
+            TopicPartition(settings.topics.results, p)
+            for p in range(settings.topics.results_partitions)
+        ]
         self._consumer = Consumer(
             {
-                **settings.kafka.client_config(),
+                **config,
                 "group.id": f"{settings.topics.prefix}-bench-observer",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 50,
-                # With --cold-topics the command topics appear during the run.
-                "topic.metadata.refresh.interval.ms": 2000,
             }
         )
         self._consumer.assign(
-            [TopicPartition(topic, 0, 0) for topic in command_topics]
-            + [
-                TopicPartition(topic, p, 0)
-                for topic in (settings.topics.results, settings.topics.status)
+            [
+                TopicPartition(settings.topics.status, p, 0)
                 for p in range(settings.topics.results_partitions)
             ]
         )
@@ -238,20 +286,55 @@ class Observer:
         for message in self._consumer.consume(5000, timeout=timeout):
             if message.error() is not None:
                 continue
-            if message.topic() == self._results:
-                self.results += 1
-                continue
-            if message.topic() != self._status:
-                self.commands += 1
-                continue
             _, status = self._codec.decode(message.value() or b"", expected=SYNC_STATUS)
             if status["status"] == "SYNCED":
                 self.synced += 1
             else:
                 self.failed += 1
+        ends = self._ends([*self._commands, *self._results])
+        self.commands = sum(ends.get(key(tp), 0) for tp in self._commands)
+        self.results = sum(ends.get(key(tp), 0) for tp in self._results)
+
+    def _ends(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
+        """Each partition's end offset; one not there yet (``--cold-topics``) is left out."""
+        asked = self._admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in partitions}, request_timeout=10
+        )
+        ends: dict[tuple[str, int], int] = {}
+        for tp, future in asked.items():
+            try:
+                ends[key(tp)] = future.result().offset
+            except KafkaException:
+                continue
+        return ends
+
+    def copy(self) -> Counts:
+        return Counts(self.commands, self.results, self.synced, self.failed)
+
+    def since(self, base: Counts) -> Counts:
+        return Counts(
+            self.commands - base.commands,
+            self.results - base.results,
+            self.synced - base.synced,
+            self.failed - base.failed,
+        )
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def key(tp: TopicPartition) -> tuple[str, int]:
+    return tp.topic or "", tp.partition
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the observer had counted at one moment."""
+
+    commands: int = 0
+    results: int = 0
+    synced: int = 0
+    failed: int = 0
 
 
 def exactly_once(
@@ -316,8 +399,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         publisher = EventPublisher(settings)
         events = customer_events(publisher, tenants, args.commands)
+        # The warm-up's customers come after the measured ones' numbers: names stay unique.
+        warm_events = customer_events(publisher, tenants, args.warm_up, start=args.commands)
         names_by_tenant: dict[str, set[str]] = {}
-        for event in events:
+        for event in [*events, *warm_events]:
             payload = event.record["customer"]
             names_by_tenant.setdefault(event.tenant_id, set()).add(payload["company_name"])
         expected = {
@@ -327,7 +412,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             file.profile_id: CompanyFile(work / "companies" / f"{file.profile_id}.db")
             for file in files
         }
-        observer = Observer(settings, command_topics)
+        observer = Observer(settings, command_topics, cold=args.cold_topics)
+        broker_pids = descendants(os.getpid())  # before the services start: the broker's
         # The gateway reads its thread count from the environment it inherits.
         os.environ["QBSYNC_GATEWAY_THREADS"] = str(args.gateway_threads)
         with running_services(settings, work / "logs") as services:
@@ -340,7 +426,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 args.idle_pause,
             )
             first_polls_s = connectors.first_polls(args.sessions)
+            warm_up_s = warm_up(args, publisher, warm_events, connectors, observer, services)
+            base = observer.copy()
+            tally_mark = connectors.tally.copy()
             progress(f"services up; publishing {args.commands} events to {args.files} files")
+            pids = {
+                "worker": [services.worker.process.pid],
+                "gateway": [services.gateway.process.pid],
+                "broker": broker_pids,
+            }
+            # No broker pids: a broker this script did not start (not counted).
+            cpu_before = {name: cpu_seconds(one) for name, one in pids.items()}
+            bench_before = _own_cpu()
+            broker_threads_before = _threads(broker_pids)
             started = time.perf_counter()
             topics_age_s = started - provisioned
             queue_only_s = None
@@ -350,13 +448,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 progress(f"all commands queued in {queue_only_s:.1f} s; Web Connectors start")
                 connectors.start()
             else:
-                connectors.start()
+                if warm_up_s is None:
+                    connectors.start()
                 publish_s = publish(publisher, events)
             queued_s, results_s, settled_s, complete = wait_settled(
-                observer, services, args.commands, started, args.timeout
+                observer, services, args.commands, started, args.timeout, base
             )
+            cpu = {name: cpu_seconds(one) - cpu_before[name] for name, one in pids.items() if one}
+            cpu["bench"] = _own_cpu() - bench_before
+            broker_threads = _threads(broker_pids, broker_threads_before)
             connectors.stop()
-            progress(f"{observer.synced} settled in {settled_s:.1f} s")
+            measured = observer.since(base)
+            progress(f"{measured.synced} settled in {settled_s:.1f} s")
             if not complete:
                 progress(f"gateway log:\n{services.gateway.log_tail()}")
         observer.close()
@@ -366,7 +469,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         store.close()
         for company in companies.values():
             company.close()
-        tally = connectors.tally
+        tally = connectors.tally.since(tally_mark)
         calls = sum(tally.calls.values())
         return {
             "bench": "e2e",
@@ -380,25 +483,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "files": args.files,
             "web_connector_sessions": args.sessions,
             "complete": complete,
-            "settled": observer.synced,
-            "failed": observer.failed,
+            "settled": measured.synced,
+            "failed": measured.failed,
             "mappings": mappings,
             "command_topics": "cold: made by the worker" if args.cold_topics else "provisioned",
             "topics_age_s": None if args.cold_topics else round(topics_age_s, 1),
             "first_polls_s": round(first_polls_s, 3),
+            "warm_up": {
+                "commands": 0 if warm_up_s is None else args.warm_up,
+                "settled_s": None if warm_up_s is None else round(warm_up_s, 3),
+            },
             "publish_s": round(publish_s, 3),
             "queue_first": args.queue_first,
             "commands_queued_s": round(queued_s, 3),
             "results_posted_s": round(results_s, 3),
             "elapsed_s": round(settled_s, 3),
-            "commands_per_s": round(observer.synced / settled_s, 1),
+            "commands_per_s": round(measured.synced / settled_s, 1),
+            # CPU seconds of each process from publishing to the last settlement; "bench":
+            # this process (the Web Connectors, their sandbox QuickBooks, the observer).
+            "cpu_s": {name: round(seconds, 2) for name, seconds in cpu.items()},
+            "cpu_ms_per_command": round(1000 * sum(cpu.values()) / max(1, args.commands), 3),
+            "broker_cpu_s_by_thread": broker_threads,
             "soap_calls": calls,
             "soap_calls_by_operation": dict(sorted(tally.calls.items())),
             "soap_call_p50_ms": round(percentile(tally.latencies, 0.5) * 1000, 1),
             "soap_call_p99_ms": round(percentile(tally.latencies, 0.99) * 1000, 1),
             "soap_call_max_ms": round(max(tally.latencies, default=0.0) * 1000, 1),
             "soap_calls_over_30_s": sum(1 for seconds in tally.latencies if seconds > 30),
-            "soap_calls_per_command": round(calls / max(1, observer.synced), 3),
+            "soap_calls_per_command": round(calls / max(1, measured.synced), 3),
             "qbxml_messages": tally.messages,
             "requests_per_message": round(tally.requests / max(1, tally.messages), 2),
             "qbwc_sessions": tally.sessions,
@@ -407,6 +519,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "qbwc_first_errors": tally.errors[:3],
             **check,
         }
+
+
+def _own_cpu() -> float:
+    """User plus system CPU of this process (all its threads) so far."""
+    times = os.times()
+    return times.user + times.system
+
+
+def _threads(pids: list[int], before: dict[str, float] | None = None) -> dict[str, float]:
+    """CPU seconds by kind of thread of these processes (the JVM names its threads: the
+    JIT's compilers, the garbage collector, Kafka's request handlers ...), less ``before``;
+    the eight largest."""
+    kinds: dict[str, float] = {}
+    for pid in pids:
+        for name, seconds in thread_cpu(pid).items():
+            kinds[name] = kinds.get(name, 0.0) + seconds - (before or {}).get(name, 0.0)
+    if before is None:
+        return kinds
+    largest = sorted(kinds.items(), key=lambda item: -item[1])[:8]
+    return {name: round(seconds, 2) for name, seconds in largest}
 
 
 def wait_queued(observer: Observer, services: Services, commands: int, timeout: float) -> float:
@@ -422,28 +554,36 @@ def wait_queued(observer: Observer, services: Services, commands: int, timeout: 
 
 
 def wait_settled(
-    observer: Observer, services: Services, commands: int, started: float, timeout: float
+    observer: Observer,
+    services: Services,
+    commands: int,
+    started: float,
+    timeout: float,
+    base: Counts | None = None,
 ) -> tuple[float, float, float, bool]:
     """Poll the topics until every command is settled: seconds until the last command was
-    queued, the last result posted, the last command settled; and whether all were."""
+    queued, the last result posted, the last command settled; and whether all were.
+    ``base``: what was counted before these commands (the warm-up's)."""
+    base = base or Counts()
     queued_s = results_s = -1.0
     deadline = started + timeout
     last_report = started
-    while observer.synced + observer.failed < commands:
+    while (now_counts := observer.since(base)).synced + now_counts.failed < commands:
         now = time.perf_counter()
         if now > deadline:
             return queued_s, results_s, now - started, False
         services.check_alive()
         observer.poll(0.2)
-        if queued_s < 0 and observer.commands >= commands:
+        counts = observer.since(base)
+        if queued_s < 0 and counts.commands >= commands:
             queued_s = time.perf_counter() - started
-        if results_s < 0 and observer.results >= commands:
+        if results_s < 0 and counts.results >= commands:
             results_s = time.perf_counter() - started
         if now - last_report > 5:
             last_report = now
             progress(
-                f"{observer.commands} commands queued, {observer.results} results,"
-                f" {observer.synced} settled, {observer.failed} failed"
+                f"{counts.commands} commands queued, {counts.results} results,"
+                f" {counts.synced} settled, {counts.failed} failed"
             )
     settled_s = time.perf_counter() - started
     # The last ones may have arrived in the same poll as the last settlement.
@@ -455,6 +595,32 @@ def wait_settled(
     )
 
 
+def warm_up(
+    args: argparse.Namespace,
+    publisher: EventPublisher,
+    events: list[PreparedEvent],
+    connectors: WebConnectors,
+    observer: Observer,
+    services: Services,
+) -> float | None:
+    """The unmeasured first round (``--warm-up`` commands through the whole pipeline, to
+    the same files): a broker just started spends its first seconds of traffic compiling
+    (the JVM's JIT: ~2.8 of the broker's 8 CPU-seconds in a cold 10,000-command run), as
+    no broker in service does. The Web Connectors keep running into the measured round.
+    None: no warm-up (``--warm-up 0``; ``--queue-first`` implies it, its Web Connectors
+    must wait for the measured commands)."""
+    if not events:
+        return None
+    started = time.perf_counter()
+    progress(f"warm-up: {len(events)} commands")
+    connectors.start()
+    publish(publisher, events)
+    *_, settled_s, complete = wait_settled(observer, services, len(events), started, args.timeout)
+    if not complete:
+        raise RuntimeError(f"the warm-up's {len(events)} commands did not settle in time")
+    return settled_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--commands", type=int, default=10000)
@@ -463,6 +629,13 @@ def main() -> None:
     parser.add_argument("--gateway-threads", type=int, default=16)
     parser.add_argument("--idle-pause", type=float, default=0.2, help="seconds")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds")
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=None,
+        help="commands through the whole pipeline before the measured ones"
+        " (default: as many as --commands; 0: none)",
+    )
     parser.add_argument(
         "--queue-first",
         action="store_true",
@@ -474,6 +647,10 @@ def main() -> None:
         help="no command topics before the events: the worker creates them on first use",
     )
     args = parser.parse_args()
+    if args.warm_up is None:
+        args.warm_up = args.commands
+    if args.queue_first:
+        args.warm_up = 0  # its Web Connectors must not run before the measured commands
     exit_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         args.work = tmp

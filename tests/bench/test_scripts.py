@@ -148,14 +148,34 @@ def test_topic_writes_reports_both_producers_over_every_topic(
 
 def test_e2e_settles_every_command_exactly_once(broker: BrokerInfo, tmp_path: Path) -> None:
     report = run_bench(
-        "e2e.py", broker, tmp_path, "--commands", "60", "--files", "3", "--sessions", "3"
+        "e2e.py",
+        broker,
+        tmp_path,
+        *("--commands", "60", "--files", "3", "--sessions", "3", "--warm-up", "30"),
     )
     assert report["bench"] == "e2e"
     assert report["complete"] is True
+    # The warm-up's 30 went through first, unmeasured; the check covers all 90.
+    assert report["warm_up"]["commands"] == 30
+    assert report["warm_up"]["settled_s"] > 0
     assert report["settled"] == report["commands"] == 60
     assert report["failed"] == 0
-    assert report["mappings"] == 60
-    assert report["records_expected"] == report["records_landed"] == 60
+    assert report["mappings"] == 90
+    assert report["records_expected"] == report["records_landed"] == 90
+    # Each process's CPU over the measured span (the broker's only when the script
+    # started it; this one is the session's).
+    assert (
+        {"worker", "gateway", "bench"}
+        <= set(report["cpu_s"])
+        <= {
+            "worker",
+            "gateway",
+            "broker",
+            "bench",
+        }
+    )
+    assert report["cpu_s"]["gateway"] > 0
+    assert report["cpu_ms_per_command"] > 0
     assert report["duplicates"] == report["missing"] == report["unexpected"] == 0
     assert report["unmapped"] == 0
     assert report["files_exact"] == 3
@@ -179,6 +199,7 @@ def test_e2e_cold_topics_queue_first_still_settles_every_command_once(
     )
     assert report["command_topics"] == "cold: made by the worker"
     assert report["queue_first"] is True
+    assert report["warm_up"] == {"commands": 0, "settled_s": None}  # none before queue-first
     assert report["complete"] is True
     assert report["settled"] == report["commands"] == 24
     assert report["exactly_once"] is True
