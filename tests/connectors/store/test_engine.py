@@ -146,7 +146,8 @@ def test_a_sqlite_stores_reads_go_beside_a_write_in_progress(tmp_path: Path) -> 
     reader.join()
     store.close()
     assert done, "the reads waited for the write transaction to end"
-    assert read["session"] is not None and read["session"].profile_id == "p1"
+    assert read["session"] is not None
+    assert read["session"].profile_id == "p1"
     # The reads saw the last committed state, not the write still open.
     assert read["profile"].company_file == ""
     assert read["by_name"].id == "p1"
