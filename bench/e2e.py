@@ -56,10 +56,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _procs import cpu_seconds, descendants, thread_cpu
 from _stats import TimedTransport, percentile
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
-from gateway_peer import cpu_seconds, descendants, thread_cpu
 from transform import (
     File,
     bench_settings,

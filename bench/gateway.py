@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from _procs import cpu_seconds
 from _stats import TimedTransport, percentile  # bench/ is the script's folder: first on sys.path
 from _wc_driver import drive, schedule
 from pydantic import SecretStr
@@ -238,7 +239,6 @@ class CpuSampler(threading.Thread):
         self.samples: list[float] = []
 
     def run(self) -> None:
-        from gateway_peer import cpu_seconds
 
         for index in range(self._windows + 1):
             time.sleep(max(0.0, self._start_at + index * self._every - time.time()))
@@ -252,8 +252,6 @@ def scale_round(
     gateway_pid: int,
     database_url: str,
 ) -> dict[str, object]:
-
-    from gateway_peer import cpu_seconds
 
     url = f"{base}/qbwc"
     with ProcessPoolExecutor(args.drivers) as pool:

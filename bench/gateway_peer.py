@@ -36,6 +36,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from _procs import cpu_seconds, descendants, thread_cpu
 from _stats import percentile  # bench/ is the script's folder: first on sys.path
 from _wc_driver import DriverReport, drive
 from gateway import enqueue as enqueue_one
@@ -51,7 +52,6 @@ from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wai
 PEER = "qbwc-kit"
 PEER_VERSION = "0.1.3"
 BENCH = Path(__file__).resolve().parent
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def install_peer(folder: Path) -> Path:
@@ -75,54 +75,6 @@ def install_peer(folder: Path) -> Path:
             stdout=subprocess.DEVNULL,
         )
     return target
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU of these processes so far (0 for one that is gone)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / _TICKS
-
-
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds of each kind of thread of ``pid`` so far, by the kernel's thread name
-    with its number dropped: librdkafka names its threads (``rdk:main``, ``rdk:broker``
-    ...), Python's threads all carry the process's name. Shows how much of a call's CPU is
-    the Kafka client's C threads rather than Python."""
-    kinds: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            head, tail = (task / "stat").read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        name = head.split("(", 1)[1].rstrip("0123456789-_")
-        fields = tail.split()
-        kinds[name] = kinds.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICKS
-    return kinds
-
-
-def descendants(root: int) -> list[int]:
-    """Every process below ``root`` (the broker, when this script started it)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    found: list[int] = []
-    todo = [root]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found.extend(children)
-        todo.extend(children)
-    return found
 
 
 def run_level(

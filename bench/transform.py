@@ -34,8 +34,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
@@ -43,8 +45,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _procs import cpu_seconds, descendants, machine_busy_seconds
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, OffsetSpec
 from pydantic import SecretStr
 
 from connectors.kafka import ensure_topics
@@ -99,16 +102,27 @@ class File:
 
 
 def create_files(
-    store: Store, count: int, tenants_per_file: int, *, logins: bool, label: str = "f"
+    store: Store,
+    count: int,
+    tenants_per_file: int,
+    *,
+    logins: bool,
+    label: str = "f",
+    spread: int = 0,
 ) -> list[File]:
     """``count`` profiles with their tenants. With ``logins``, through ``create_profile`` (a
     real password, one scrypt hash each); without, with one shared unusable hash, since
-    thousands of scrypt runs would dominate the set-up of a worker-only benchmark."""
+    thousands of scrypt runs would dominate the set-up of a worker-only benchmark.
+    ``spread`` > 1: tenant ids chosen so that as many land on each of that many partitions
+    of ``events`` (:func:`balanced_tenant`)."""
     files = []
     shared_hash = "" if logins else hash_password(uuid.uuid4().hex)
     now = datetime.now(UTC)
     for index in range(count):
-        tenants = tuple(f"{label}{index}-t{t}" for t in range(tenants_per_file))
+        tenants = tuple(
+            balanced_tenant(f"{label}{index}-t{t}", index * tenants_per_file + t, spread)
+            for t in range(tenants_per_file)
+        )
         if logins:
             created = create_profile(store, name=f"{label}{index}", tenants=list(tenants))
             files.append(
@@ -144,6 +158,20 @@ def create_files(
     return files
 
 
+def balanced_tenant(name: str, number: int, partitions: int) -> str:
+    """``name``, or ``name`` with a suffix, such that the event publisher (librdkafka's
+    default partitioner: CRC-32 of the key, the tenant id) puts its events on partition
+    ``number % partitions``: each partition of a scale run gets the same share of events
+    whatever the counts and names (``events_per_partition`` in the report shows it)."""
+    if partitions < 2:
+        return name
+    for suffix in range(10_000):
+        candidate = f"{name}-{suffix}"
+        if zlib.crc32(candidate.encode()) % partitions == number % partitions:
+            return candidate
+    raise AssertionError("unreachable: CRC-32 spreads over any small partition count")
+
+
 def customer_events(
     publisher: EventPublisher, tenants: Sequence[str], count: int, *, start: int = 0
 ) -> list[PreparedEvent]:
@@ -169,32 +197,48 @@ def publish(publisher: EventPublisher, prepared: Sequence[PreparedEvent]) -> flo
 
 class OutputCounter:
     """Counts the records arriving on a set of single- or multi-partition topics, from the
-    offsets they have when the counter is created."""
+    offsets they have when the counter is created.
 
-    def __init__(self, settings: Settings, topics: dict[str, int]) -> None:
-        self._consumer = Consumer(
-            {
-                **settings.kafka.client_config(),
-                "group.id": f"bench-count-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "fetch.wait.max.ms": 20,
-            }
-        )
-        self._consumer.assign(
-            [
-                TopicPartition(topic, partition, 0)
-                for topic, partitions in topics.items()
-                for partition in range(partitions)
-            ]
-        )
+    ``by="offsets"`` (the default): by the topics' end offsets, one ``ListOffsets`` request
+    for every partition each 50 ms (nothing here writes transactionally, so an offset is a
+    record); ``by="consume"``: by reading every record, as this counter did until the
+    sixteenth session: a client reading every output the worker writes, on the same two
+    cores, that the measured processes paid for in broker and CPU time."""
+
+    def __init__(self, settings: Settings, topics: dict[str, int], by: str = "offsets") -> None:
+        self._partitions = [
+            TopicPartition(topic, partition, 0)
+            for topic, partitions in topics.items()
+            for partition in range(partitions)
+        ]
+        self._by = by
+        self._consumer: Consumer | None = None
+        self._admin: AdminClient | None = None
+        if by == "consume":
+            self._consumer = Consumer(
+                {
+                    **settings.kafka.client_config(),
+                    "group.id": f"bench-count-{uuid.uuid4().hex}",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "fetch.wait.max.ms": 20,
+                }
+            )
+            self._consumer.assign(self._partitions)
+        else:
+            # A topic made during the run (the worker makes a file's topic on first use)
+            # is otherwise taken for unknown until the next metadata refresh (5 minutes).
+            self._admin = AdminClient(
+                {**settings.kafka.client_config(), "topic.metadata.refresh.interval.ms": 500}
+            )
+        self._pause = threading.Event()  # never set: a pause between offset requests
         self.count = 0
         self.per_topic: dict[str, int] = {}
 
     def wait_for(
         self, target: int, *, timeout_s: float, alive: Callable[[], None] | None = None
     ) -> bool:
-        """Consume until ``target`` records have been counted in all; False on timeout."""
+        """Count until ``target`` records have been counted in all; False on timeout."""
         deadline = time.monotonic() + timeout_s
         last_check = 0.0
         while self.count < target:
@@ -204,15 +248,40 @@ class OutputCounter:
             if alive is not None and now - last_check > 1.0:
                 alive()
                 last_check = now
-            for message in self._consumer.consume(5000, timeout=0.2):
-                if message.error() is None:
-                    self.count += 1
-                    topic = message.topic() or ""
-                    self.per_topic[topic] = self.per_topic.get(topic, 0) + 1
+            if self._consumer is not None:
+                self._consume()
+            else:
+                self._ends()
+                if self.count < target:
+                    self._pause.wait(0.05)
         return True
 
+    def _consume(self) -> None:
+        assert self._consumer is not None
+        for message in self._consumer.consume(5000, timeout=0.2):
+            if message.error() is None:
+                self.count += 1
+                topic = message.topic() or ""
+                self.per_topic[topic] = self.per_topic.get(topic, 0) + 1
+
+    def _ends(self) -> None:
+        assert self._admin is not None
+        asked = self._admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in self._partitions}, request_timeout=10
+        )
+        per_topic: dict[str, int] = {}
+        for tp, future in asked.items():
+            try:
+                end = future.result().offset
+            except KafkaException:
+                end = 0  # not there yet
+            per_topic[tp.topic or ""] = per_topic.get(tp.topic or "", 0) + end
+        self.per_topic = per_topic
+        self.count = sum(per_topic.values())
+
     def close(self) -> None:
-        self._consumer.close()
+        if self._consumer is not None:
+            self._consumer.close()
 
 
 # -- the two processes -------------------------------------------------------------------
@@ -359,12 +428,6 @@ def loop_main() -> None:
 # -- a measured pass ----------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(
     name: str,
     events: Sequence[PreparedEvent],
@@ -374,50 +437,84 @@ def measure(
     *,
     timeout_s: float,
     joined: Callable[[], bool] | None = None,
+    others: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """Pre-publish ``events``, then start the consumer process(es). Rates are taken from the
-    first output to the last (start-up and the group join excluded; ``first_output_s``
-    shows them), CPU from /proc over the same span (summed over the processes). With
-    several processes the span starts once ``joined`` says every one of them holds its
-    partitions (the group join of the last one excluded too, as the first's is: what the
-    first did alone meanwhile is ``before_joined_outputs``)."""
-    publish_s = publish(publisher, events)
-    progress(f"{name}: {len(events)} events published in {publish_s:.1f} s; starting")
+    first output to the last (start-up excluded; ``first_output_s`` shows it), CPU from
+    /proc over the same span (summed over the processes).
+
+    With ``joined`` (the scale runs), the processes start first and ``events`` are
+    published once ``joined`` says every one of them holds its partitions: pre-published,
+    the first worker to join read both partitions alone until the second had joined
+    (~27,000 of 100,000 events, taken unevenly from the two), so the two-worker span began
+    with one partition's worker holding more of the rest than the other and ended with one
+    worker idle: 1.47-1.61x in runs where that happened, 1.92x in one where the second
+    joined at once. Published after the join, each worker starts with its own partition's
+    half. The publisher writes several times as fast as the workers read (``publish_s``),
+    so it is not what limits them."""
+    if joined is None:
+        publish_s = publish(publisher, events)
+        progress(f"{name}: {len(events)} events published in {publish_s:.1f} s; starting")
     started = time.perf_counter()
     with start() as (pid, alive):
         pids = pid if isinstance(pid, list) else [pid]
+        if joined is not None:
+            _wait_joined(name, joined, alive)
+            publish_s = publish(publisher, events)
+            progress(f"{name}: the group holds every partition; {len(events)} events published")
         if not counter.wait_for(1, timeout_s=180, alive=alive):
             raise RuntimeError(f"{name}: no output within 180 s")
-        if joined is not None:
-            deadline = time.perf_counter() + 180
-            while not joined():
-                alive()
-                if time.perf_counter() > deadline:
-                    raise RuntimeError(f"{name}: the group did not settle within 180 s")
-                counter.wait_for(counter.count + 1, timeout_s=0.2, alive=alive)
         first_at, first_count = time.perf_counter(), counter.count
-        first_cpu = sum(cpu_seconds(one) for one in pids)
+        first_cpu = cpu_seconds(pids)
+        others_first = _others_cpu(others)
         arrived = counter.wait_for(len(events), timeout_s=timeout_s, alive=alive)
-        last_at, last_cpu = time.perf_counter(), sum(cpu_seconds(one) for one in pids)
+        last_at, last_cpu = time.perf_counter(), cpu_seconds(pids)
+        others_cpu = {
+            name: round(seconds - others_first[name], 2)
+            for name, seconds in _others_cpu(others).items()
+        }
     outputs = counter.count
     span_s = last_at - first_at
     cpu_s = last_cpu - first_cpu
     measured = outputs - first_count
     progress(f"{name}: {outputs} outputs, {measured} in {span_s:.1f} s, {cpu_s:.1f} CPU-s")
-    joined_report = {} if joined is None else {"before_joined_outputs": first_count}
     return {
         "events": len(events),
         "outputs": outputs,
         "complete": arrived,
         "publish_s": round(publish_s, 3),
         "first_output_s": round(first_at - started, 2),
-        **joined_report,
         "measured_outputs": measured,
         "elapsed_s": round(span_s, 3),
         "cpu_s": round(cpu_s, 3),
         "events_per_s": round(measured / span_s, 1) if span_s > 0 else 0.0,
         "events_per_cpu_s": round(measured / cpu_s, 1) if cpu_s > 0 else 0.0,
+        # Over the same span: the broker's CPU (when this script started it), this
+        # process's own (the counter, the publisher's idle client), and the whole
+        # machine's (every core, the database server included).
+        **({} if others is None else {"other_cpu_s": others_cpu}),
     }
+
+
+def _wait_joined(name: str, joined: Callable[[], bool], alive: Callable[[], None]) -> None:
+    """Until the group is stable with every process holding its partitions (asked of the
+    broker every 0.2 s; the processes checked alive meanwhile)."""
+    deadline = time.perf_counter() + 180
+    pause = threading.Event()  # never set: the interval between two questions
+    while not joined():
+        alive()
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{name}: the group did not settle within 180 s")
+        pause.wait(0.2)
+
+
+def _others_cpu(others: dict[str, list[int]] | None) -> dict[str, float]:
+    """CPU seconds so far of each named group of processes, and of this one (``bench``)."""
+    if others is None:
+        return {}
+    times = os.times()
+    found = {name: cpu_seconds(pids) for name, pids in others.items()}
+    return {**found, "bench": times.user + times.system, "machine": machine_busy_seconds()}
 
 
 def prepare_run(
@@ -434,7 +531,9 @@ def prepare_run(
     store = Store(settings.database_url)
     # Tenant ids of their own: a shared database keeps earlier runs' tenants.
     label = f"{settings.topics.prefix}-f"
-    files = create_files(store, args.files, args.tenants_per_file, logins=False, label=label)
+    files = create_files(
+        store, args.files, args.tenants_per_file, logins=False, label=label, spread=partitions
+    )
     store.close()
     tenants = [tenant for file in files for tenant in file.tenants]
     command_topics = {settings.topics.commands(file.profile_id): 1 for file in files}
@@ -444,14 +543,16 @@ def prepare_run(
 
 def scale_main(args: argparse.Namespace) -> None:
     """``--workers N``: one worker, then N worker processes in one group, each run reading
-    its own copy of the same events from an ``events`` topic of N partitions. The N-worker
-    span starts once the group is stable with every worker holding a partition of ``events``
-    (:func:`group_joined`): the last one's join and its rebalance are start-up, as the
-    first's join is for one worker."""
+    its own copy of the same events from an ``events`` topic of N partitions, as many on
+    each (:func:`balanced_tenant`). Each run's events are published once the group is
+    stable with every worker holding its partitions (:func:`group_joined`, see
+    :func:`measure`): joins and rebalances are start-up, and every worker starts with its
+    own share."""
     workers = args.workers
     with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp, running_broker() as broker:
         work = Path(tmp)
         os.chdir(work)
+        broker_pids = descendants(os.getpid())  # before any worker starts: the broker's
         runs: dict[str, dict[str, Any]] = {}
         for count in (1, workers):
             settings, _files, tenants, command_topics = prepare_run(
@@ -487,7 +588,7 @@ def scale_main(args: argparse.Namespace) -> None:
 
                     yield [worker.process.pid for worker in started], alive
 
-            counter = OutputCounter(settings, command_topics)
+            counter = OutputCounter(settings, command_topics, args.count_by)
             name = f"{count} worker" + ("s" if count > 1 else "")
             runs[str(count)] = measure(
                 name,
@@ -496,7 +597,11 @@ def scale_main(args: argparse.Namespace) -> None:
                 counter,
                 group,
                 timeout_s=args.timeout,
-                joined=group_joined(settings, count) if count > 1 else None,
+                joined=group_joined(settings, count),
+                others={"broker": broker_pids},
+            )
+            runs[str(count)]["events_per_partition"] = end_offsets(
+                settings, settings.topics.events, workers
             )
             counter.close()
             publisher.close()
@@ -511,6 +616,18 @@ def scale_main(args: argparse.Namespace) -> None:
             "cpu_ratio": _ratio(many["events_per_cpu_s"], one["events_per_cpu_s"]),
         }
         print(json.dumps(report))
+
+
+def end_offsets(settings: Settings, topic: str, partitions: int) -> list[int]:
+    """Each partition's end offset (records written so far)."""
+    admin = AdminClient(dict(settings.kafka.client_config()))
+    asked = admin.list_offsets(
+        {TopicPartition(topic, p): OffsetSpec.latest() for p in range(partitions)},
+        request_timeout=10,
+    )
+    return [
+        future.result().offset for _, future in sorted(asked.items(), key=lambda i: i[0].partition)
+    ]
 
 
 def group_joined(settings: Settings, count: int) -> Callable[[], bool]:
@@ -569,6 +686,12 @@ def main() -> None:
         default=1,
         help="N > 1: one worker, then N in one group on N partitions of events (no peers)",
     )
+    parser.add_argument(
+        "--count-by",
+        choices=("offsets", "consume"),
+        default="offsets",
+        help="how outputs are counted: the topics' end offsets, or reading every record",
+    )
     parser.add_argument("--forward", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -600,7 +723,7 @@ def main() -> None:
 
                 yield worker.process.pid, alive
 
-        counter = OutputCounter(settings, command_topics)
+        counter = OutputCounter(settings, command_topics, args.count_by)
         real = measure("worker", events, publisher, counter, worker_side, timeout_s=args.timeout)
         counter.close()
         publisher.close()
@@ -617,7 +740,7 @@ def main() -> None:
             partitions = settings.topics.events_partitions
             ensure_topics(settings.kafka.client_config(), {source: partitions, sink: partitions})
             publisher = EventPublisher(peer_settings)
-            counter = OutputCounter(settings, {sink: partitions})
+            counter = OutputCounter(settings, {sink: partitions}, args.count_by)
 
             @contextmanager
             def peer_side(

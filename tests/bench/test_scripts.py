@@ -109,6 +109,9 @@ def test_transform_workers_compares_two_workers_in_one_group_with_one(
     for figures in report["workers"].values():
         assert figures["complete"] is True
         assert figures["events"] == figures["outputs"] == 60
+        # The tenants' ids put as many events on each partition.
+        assert figures["events_per_partition"] == [30, 30]
+        assert {"broker", "bench", "machine"} <= set(figures["other_cpu_s"])
     one, two = report["workers"]["1"], report["workers"]["2"]
     if one["events_per_s"] and one["events_per_cpu_s"]:
         assert report["speedup"] == pytest.approx(
