@@ -292,8 +292,8 @@ class Observer:
             else:
                 self.failed += 1
         ends = self._ends([*self._commands, *self._results])
-        self.commands = sum(ends.get(key(tp), 0) for tp in self._commands)
-        self.results = sum(ends.get(key(tp), 0) for tp in self._results)
+        self.commands = sum(ends.get(partition_key(tp), 0) for tp in self._commands)
+        self.results = sum(ends.get(partition_key(tp), 0) for tp in self._results)
 
     def _ends(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
         """Each partition's end offset; one not there yet (``--cold-topics``) is left out."""
@@ -303,7 +303,7 @@ class Observer:
         ends: dict[tuple[str, int], int] = {}
         for tp, future in asked.items():
             try:
-                ends[key(tp)] = future.result().offset
+                ends[partition_key(tp)] = future.result().offset
             except KafkaException:
                 continue
         return ends
@@ -323,7 +323,7 @@ class Observer:
         self._consumer.close()
 
 
-def key(tp: TopicPartition) -> tuple[str, int]:
+def partition_key(tp: TopicPartition) -> tuple[str, int]:
     return tp.topic or "", tp.partition
 
 

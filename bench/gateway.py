@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from _databases import drop_database, fresh_database
 from _procs import cpu_seconds
 from _stats import TimedTransport, percentile  # bench/ is the script's folder: first on sys.path
 from _wc_driver import drive, schedule
@@ -350,31 +351,6 @@ def scale_round(
         "measured_scrypt_cpu_s": round(measured["cpu_s"] - after_warm["cpu_s"], 3),
         "windows": windows,
     }
-
-
-def fresh_database(url: str) -> str:
-    """A new, empty database beside the one ``url`` names (PostgreSQL); its URL."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    server = make_url(url)
-    name = f"qbsync_bench_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return server.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(url: str, admin_url: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = make_url(url).database
-    engine = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def new_profiles(count: int, distinct: int, kdf_n: int) -> tuple[list[Profile], list[Users]]:

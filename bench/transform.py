@@ -43,8 +43,9 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from _databases import drop_database, fresh_database
 from _procs import cpu_seconds, descendants, machine_busy_seconds
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -196,8 +197,8 @@ def publish(publisher: EventPublisher, prepared: Sequence[PreparedEvent]) -> flo
 
 
 class OutputCounter:
-    """Counts the records arriving on a set of single- or multi-partition topics, from the
-    offsets they have when the counter is created.
+    """Counts the records on a set of single- or multi-partition topics, from their start
+    (each run's topics are its own, made empty).
 
     ``by="offsets"`` (the default): by the topics' end offsets, one ``ListOffsets`` request
     for every partition each 50 ms (nothing here writes transactionally, so an offset is a
@@ -205,13 +206,17 @@ class OutputCounter:
     sixteenth session: a client reading every output the worker writes, on the same two
     cores, that the measured processes paid for in broker and CPU time."""
 
-    def __init__(self, settings: Settings, topics: dict[str, int], by: str = "offsets") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topics: dict[str, int],
+        by: Literal["offsets", "consume"] = "offsets",
+    ) -> None:
         self._partitions = [
             TopicPartition(topic, partition, 0)
             for topic, partitions in topics.items()
             for partition in range(partitions)
         ]
-        self._by = by
         self._consumer: Consumer | None = None
         self._admin: AdminClient | None = None
         if by == "consume":
@@ -525,7 +530,10 @@ def prepare_run(
     if partitions:
         settings.topics.events_partitions = settings.topics.results_partitions = partitions
     if args.database_url:
-        settings.database.url = SecretStr(args.database_url)
+        # A database of the run's own (dropped by ``main``): see bench/_databases.py.
+        own = fresh_database(args.database_url)
+        args.made_databases.append(own)
+        settings.database.url = SecretStr(own)
     upgrade(settings.database_url)
     prepare_topics(settings)
     store = Store(settings.database_url)
@@ -702,9 +710,19 @@ def main() -> None:
         loop_main()
         return
     exit_on_sigterm()
-    if args.workers > 1:
-        scale_main(args)
-        return
+    args.made_databases = []
+    try:
+        if args.workers > 1:
+            scale_main(args)
+        else:
+            compare_main(args)
+    finally:
+        for url in args.made_databases:
+            drop_database(url, args.database_url)
+
+
+def compare_main(args: argparse.Namespace) -> None:
+    """The worker, the bare Faust pass-through and the plain loop, in one run."""
 
     with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp, running_broker() as broker:
         work = Path(tmp)
