@@ -12,11 +12,11 @@ The clock starts when the events are published (the services are up, every Web C
 has polled once, unmeasured: its one scrypt check, ``first_polls_s``); it stops when the
 last SyncStatus event has been read. Reported: commands settled per second; the CPU
 seconds of each process over that span (worker, gateway, broker, and this one: the Web
-Connectors and their sandbox QuickBooks); when the last command reached its topic (the worker's translate) and when the
-last result reached the results topic (the gateway); SOAP round trips per command and their
-latency; requests per qbXML message; and the exactly-once check: every published customer is
-in its company file, once (counted per file by name), and every record there is mapped in
-the store.
+Connectors and their sandbox QuickBooks); when the last command reached its topic (the
+worker's translate) and when the last result reached the results topic (the gateway); SOAP
+round trips per command and their latency; requests per qbXML message; and the
+exactly-once check: every published customer is in its company file, once (counted per
+file by name), and every record there is mapped in the store.
 
 As in production, each file's command topic is made when the file is provisioned (as
 ``qbsync profile create`` does), before the services start (``topics_age_s``: how long before
