@@ -57,13 +57,14 @@ from typing import Any
 
 from _procs import cpu_seconds, descendants, thread_cpu
 from _stats import TimedTransport, percentile
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from transform import (
     File,
     bench_settings,
     create_files,
     customer_events,
+    end_offsets,
     exit_on_sigterm,
     progress,
     publish,
@@ -290,22 +291,9 @@ class Observer:
                 self.synced += 1
             else:
                 self.failed += 1
-        ends = self._ends([*self._commands, *self._results])
-        self.commands = sum(ends.get(partition_key(tp), 0) for tp in self._commands)
-        self.results = sum(ends.get(partition_key(tp), 0) for tp in self._results)
-
-    def _ends(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
-        """Each partition's end offset; one not there yet (``--cold-topics``) is left out."""
-        asked = self._admin.list_offsets(
-            {tp: OffsetSpec.latest() for tp in partitions}, request_timeout=10
-        )
-        ends: dict[tuple[str, int], int] = {}
-        for tp, future in asked.items():
-            try:
-                ends[partition_key(tp)] = future.result().offset
-            except KafkaException:
-                continue
-        return ends
+        ends = end_offsets(self._admin, [*self._commands, *self._results])
+        self.commands = sum(ends.get((tp.topic, tp.partition), 0) for tp in self._commands)
+        self.results = sum(ends.get((tp.topic, tp.partition), 0) for tp in self._results)
 
     def copy(self) -> Counts:
         return Counts(self.commands, self.results, self.synced, self.failed)
@@ -320,10 +308,6 @@ class Observer:
 
     def close(self) -> None:
         self._consumer.close()
-
-
-def partition_key(tp: TopicPartition) -> tuple[str, int]:
-    return tp.topic or "", tp.partition
 
 
 @dataclass(frozen=True)

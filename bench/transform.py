@@ -271,16 +271,9 @@ class OutputCounter:
 
     def _ends(self) -> None:
         assert self._admin is not None
-        asked = self._admin.list_offsets(
-            {tp: OffsetSpec.latest() for tp in self._partitions}, request_timeout=10
-        )
         per_topic: dict[str, int] = {}
-        for tp, future in asked.items():
-            try:
-                end = future.result().offset
-            except KafkaException:
-                end = 0  # not there yet
-            per_topic[tp.topic or ""] = per_topic.get(tp.topic or "", 0) + end
+        for (topic, _), end in end_offsets(self._admin, self._partitions).items():
+            per_topic[topic] = per_topic.get(topic, 0) + end
         self.per_topic = per_topic
         self.count = sum(per_topic.values())
 
@@ -608,7 +601,7 @@ def scale_main(args: argparse.Namespace) -> None:
                 joined=group_joined(settings, count),
                 others={"broker": broker_pids},
             )
-            runs[str(count)]["events_per_partition"] = end_offsets(
+            runs[str(count)]["events_per_partition"] = partition_ends(
                 settings, settings.topics.events, workers
             )
             counter.close()
@@ -626,16 +619,32 @@ def scale_main(args: argparse.Namespace) -> None:
         print(json.dumps(report))
 
 
-def end_offsets(settings: Settings, topic: str, partitions: int) -> list[int]:
-    """Each partition's end offset (records written so far)."""
-    admin = AdminClient(dict(settings.kafka.client_config()))
+def end_offsets(
+    admin: AdminClient, partitions: Sequence[TopicPartition]
+) -> dict[tuple[str, int], int]:
+    """Each partition's end offset, by ``(topic, partition)``, in one request: the records
+    written so far (nothing here writes transactionally, so an offset is a record). A
+    partition whose topic is not there yet is left out."""
     asked = admin.list_offsets(
-        {TopicPartition(topic, p): OffsetSpec.latest() for p in range(partitions)},
+        {TopicPartition(tp.topic, tp.partition): OffsetSpec.latest() for tp in partitions},
         request_timeout=10,
     )
-    return [
-        future.result().offset for _, future in sorted(asked.items(), key=lambda i: i[0].partition)
-    ]
+    ends: dict[tuple[str, int], int] = {}
+    for tp, future in asked.items():
+        try:
+            ends[(tp.topic or "", tp.partition)] = future.result().offset
+        except KafkaException:
+            continue
+    return ends
+
+
+def partition_ends(settings: Settings, topic: str, partitions: int) -> list[int]:
+    """The end offset of each of ``topic``'s partitions, in partition order."""
+    ends = end_offsets(
+        AdminClient(dict(settings.kafka.client_config())),
+        [TopicPartition(topic, p) for p in range(partitions)],
+    )
+    return [ends[(topic, p)] for p in range(partitions)]
 
 
 def group_joined(settings: Settings, count: int) -> Callable[[], bool]:
