@@ -101,17 +101,35 @@ def test_transform_compares_the_worker_with_a_bare_pass_through(
 def test_transform_workers_compares_two_workers_in_one_group_with_one(
     broker: BrokerInfo, tmp_path: Path
 ) -> None:
-    sizes = ("--events", "60", "--files", "2", "--tenants-per-file", "2")
-    report = run_bench("transform.py", broker, tmp_path, "--workers", "2", *sizes)
+    sizes = ("--events", "60", "--files", "2", "--tenants-per-file", "2", "--warm-up", "8")
+    report = run_bench("transform.py", broker, tmp_path, "--workers", "2", "--rounds", "2", *sizes)
     assert report["bench"] == "transform-scale"
     assert report["events_partitions"] == 2
     assert set(report["workers"]) == {"1", "2"}
-    for figures in report["workers"].values():
-        assert figures["complete"] is True
-        assert figures["events"] == figures["outputs"] == 60
-        # The tenants' ids put as many events on each partition.
-        assert figures["events_per_partition"] == [30, 30]
-        assert {"broker", "bench", "machine"} <= set(figures["other_cpu_s"])
+    # ABBA: one worker, two, two, one.
+    assert [(run["round"], run["workers"]) for run in report["runs"]] == [
+        (0, 1),
+        (0, 2),
+        (1, 2),
+        (1, 1),
+    ]
+    for run in report["runs"]:
+        assert run["complete"] is True
+        assert run["events"] == run["outputs"] == 60
+        assert run["warm_up_events"] == 8
+        # The tenants' ids put as many events on each partition (the warm-up's too).
+        assert run["events_per_partition"] == [34, 34]
+        assert {"broker", "bench", "machine"} <= set(run["other_cpu_s"])
+    for count, pooled in report["workers"].items():
+        mine = [run for run in report["runs"] if run["workers"] == int(count)]
+        assert pooled["runs"] == 2
+        assert pooled["complete"] is True
+        assert pooled["measured_outputs"] == sum(run["measured_outputs"] for run in mine)
+        span = sum(run["elapsed_s"] for run in mine)
+        if span:
+            assert pooled["events_per_s"] == pytest.approx(
+                pooled["measured_outputs"] / span, rel=0.01
+            )
     one, two = report["workers"]["1"], report["workers"]["2"]
     if one["events_per_s"] and one["events_per_cpu_s"]:
         assert report["speedup"] == pytest.approx(
@@ -120,6 +138,7 @@ def test_transform_workers_compares_two_workers_in_one_group_with_one(
         assert report["cpu_ratio"] == pytest.approx(
             two["events_per_cpu_s"] / one["events_per_cpu_s"], abs=0.01
         )
+    assert len(report["speedups"]) == 2
 
 
 def test_topics_reports_first_use_and_steady_sending_per_count(
