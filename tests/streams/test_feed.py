@@ -295,3 +295,70 @@ def test_without_a_rebalance_every_message_is_fed_in_order() -> None:
     assert loop._read_offset[P0] == 149
     assert loop._read_offset[P1] == 39
     assert loop.gaps == []
+
+
+# -- the seek back to the committed offsets -------------------------------------------------
+
+
+class Client:
+    """The consumer's thread as Faust's seek back reaches it: the committed offsets it
+    found (None: nothing committed), the partitions it was told to read from the start."""
+
+    def __init__(self, committed: dict[TP, int | None], fails: Exception | None = None) -> None:
+        self.committed = committed
+        self.fails = fails
+        self.from_start: list[TP] = []
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        return dict(self.committed)
+
+    async def seek_to_beginning(self, *partitions: TP) -> None:
+        if self.fails is not None:
+            raise self.fails
+        self.from_start += partitions
+
+
+@dataclass
+class Conf:
+    consumer_auto_offset_reset: str = "earliest"
+
+
+class Seeker:
+    """Faust's consumer as far as its seek back reads it, with FeedConsumer's own."""
+
+    seek_to_committed: Any = FeedConsumer.seek_to_committed
+
+    def __init__(self, client: Client, reset: str = "earliest") -> None:
+        self._thread = client
+        self.app = self
+        self.conf = Conf(reset)
+
+    def _is_changelog_tp(self, tp: TP) -> bool:
+        return tp.topic.endswith("-changelog")
+
+
+def test_a_partition_with_nothing_committed_is_read_again_from_its_start() -> None:
+    # aiokafka seeks only partitions with a committed offset above 0; records Faust took
+    # from the client and dropped (a batch returning mid-rebalance) were otherwise never
+    # read, and the next acknowledgements committed past them.
+    changelog = TP("worker-parked-changelog", 0)
+    client = Client({P0: None, P1: 1200, TP("events", 2): 0, changelog: None})
+
+    found = asyncio.run(Seeker(client).seek_to_committed())
+
+    assert sorted(client.from_start) == [P0, TP("events", 2)]
+    assert found[P1] == 1200
+    assert found[P0] is None
+
+
+def test_the_start_is_only_where_the_reset_policy_puts_a_partition() -> None:
+    client = Client({P0: None})
+    asyncio.run(Seeker(client, reset="latest").seek_to_committed())
+    assert client.from_start == []
+
+
+def test_a_failed_seek_to_the_start_leaves_the_recovery_going() -> None:
+    # Faust seeks back inside its table recovery: an error here must not stop it.
+    client = Client({P0: None}, fails=RuntimeError("coordinator gone"))
+    found = asyncio.run(Seeker(client).seek_to_committed())
+    assert found == {P0: None}
