@@ -276,6 +276,10 @@ class WorkerSettings(BaseSettings):
     # How long the group waits for a silent worker before moving its partitions. Kafka's
     # default is 45 s; 30 s fails over sooner and is still far above a heartbeat's 3 s.
     session_timeout_s: float = Field(default=30.0, ge=6.0)
+    # How often the worker commits the offsets of the events it has carried out (Faust's
+    # 2.8 s). A rebalance commits them too, before the partitions move (streams._feed), so
+    # a longer interval re-sends more only after a crash.
+    commit_interval_s: float = Field(default=2.8, gt=0)
     qbxml_version: str = "13.0"
     # Passing failures (QuickBooks busy, a record in use): sent again after
     # retry_base_s * 2**(attempt-1) seconds, capped at retry_max_s, each delay jittered

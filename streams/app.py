@@ -126,6 +126,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         broker_credentials=credentials,
         broker_session_timeout=settings.worker.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
+        broker_commit_interval=settings.worker.commit_interval_s,
     )
     registry = CollectorRegistry()
     sensor = PipelineSensor(topics, registry)
