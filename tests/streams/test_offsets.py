@@ -1,18 +1,24 @@
-"""Rebalances on the real broker, with the worker as a real process: what a worker already
-turned into commands is not sent again, and nothing is skipped.
+"""What the worker reads and commits, on the real broker with the worker as a real process:
+what a worker already turned into commands is not sent again, and nothing is skipped.
 
 - A second worker joins, with the periodic commit out of reach: the offsets of the first
   events are committed only if the rebalance commits them. Before it did, Faust forgot them
   when the partitions were revoked and the group read them again from where nothing was
   committed (the beginning), sending every command twice.
-- A worker of a new group whose fetch straddles a rebalance (``_racing_worker.py``): the
+- A worker of a new group whose fetch straddles a rebalance (``_faulty_worker.py``): the
   client, handed the set of active partitions that Faust's revocation empties (read as
   every partition) and its assignment refills, hands over the new assignment's first
   records, moving their positions past them. They must reach the agents all the same: a
   reading of the code had Faust dropping them (flow stopped) and seeking back only
   partitions with a committed offset, losing the first events of a new group; Faust's
   recovery resumes the flow before it resumes those partitions, so nothing is dropped
-  (docs/performance.md, "Known gaps")."""
+  (docs/performance.md, "Known gaps").
+- A worker whose fetch loses three events on the way (``_faulty_worker.py``): the hole
+  they leave is fetched again, and they come, instead of being committed over as Faust
+  would (``FeedConsumer._hole``).
+- Events published by two upstream apps in transactions, interleaved on one partition: the
+  two commit markers leave holes of two offsets, which the worker fetches again before it
+  passes over them (``FeedConsumer._hole``), and its commit reaches the end."""
 
 from __future__ import annotations
 
@@ -23,9 +29,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 from pydantic import SecretStr
 
@@ -43,7 +50,7 @@ from tests.support.waiting import until
 pytestmark = pytest.mark.integration
 
 TENANT = "t-1"
-RACING_WORKER = Path(__file__).with_name("_racing_worker.py")
+FAULTY_WORKER = Path(__file__).with_name("_faulty_worker.py")
 
 
 @dataclass
@@ -56,18 +63,19 @@ class World:
     logs: Path
 
     def publish(self, numbers: range) -> None:
-        codec = AvroCodec()
-        records = []
-        for number in numbers:
-            event = customer_event(TENANT, f"c-{number}", {"last_name": f"Joined {number}"})
-            value = codec.encode("com.qbsync.events.CustomerEvent", event)
-            records.append((self.settings.topics.events, TENANT.encode(), value))
-        self.producer.send_all(records)
+        events = self.settings.topics.events
+        self.producer.send_all([(events, TENANT.encode(), self.event(n)) for n in numbers])
 
-    def env(self) -> dict[str, str]:
+    def event(self, number: int) -> bytes:
+        event = customer_event(TENANT, f"c-{number}", {"last_name": f"Joined {number}"})
+        return AvroCodec().encode("com.qbsync.events.CustomerEvent", event)
+
+    def env(self, commit_interval_s: float | None = None) -> dict[str, str]:
         """A worker's environment, with a web port of its own."""
         own = self.settings.model_copy(deep=True)
         own.worker.web_port = free_port()
+        if commit_interval_s is not None:
+            own.worker.commit_interval_s = commit_interval_s
         return child_env(own)
 
 
@@ -122,6 +130,11 @@ def commands(world: World) -> Iterator[Commands]:
         yield reader
     finally:
         reader.close()
+
+
+def faulty_worker(world: World, fault: str) -> ChildProcess:
+    argv = [sys.executable, str(FAULTY_WORKER), fault, world.settings.topics.events]
+    return spawn(f"{fault}-worker", argv, env=world.env(), log_path=world.logs / f"{fault}.log")
 
 
 def alive(*workers: ChildProcess) -> None:
@@ -185,8 +198,7 @@ def test_a_fetch_straddling_a_rebalance_on_a_new_group_loses_nothing(
     world: World, commands: Commands
 ) -> None:
     world.publish(range(20))
-    argv = [sys.executable, str(RACING_WORKER), world.settings.topics.events]
-    racing = spawn("racing-worker", argv, env=world.env(), log_path=world.logs / "racing.log")
+    racing = faulty_worker(world, "straddle")
     try:
 
         def raced() -> str:
@@ -210,3 +222,68 @@ def test_a_fetch_straddling_a_rebalance_on_a_new_group_loses_nothing(
     finally:
         racing.stop()
     sent_once(commands, 40)
+
+
+def test_holes_left_by_interleaved_transactions_are_passed_over_and_committed(
+    world: World, commands: Commands
+) -> None:
+    events = world.settings.topics.events
+    config = world.settings.kafka.client_config()
+    apps = [Producer({**config, "transactional.id": f"t-{uuid.uuid4().hex}"}) for _ in range(2)]
+    for app in apps:
+        app.init_transactions(30)
+    numbers = iter(range(20))
+    for _ in range(5):  # records a, b, a, b, then a's marker and b's: a hole of two
+        for app in apps:
+            app.begin_transaction()
+        for app in (*apps, *apps):
+            app.produce(events, world.event(next(numbers)), TENANT.encode())
+            app.flush(30)  # in this order on the partition
+        for app in apps:
+            app.commit_transaction(30)
+    # The last event outside any transaction: the commit must reach past it.
+    last: list[Any] = []
+    plain = Producer(config)
+    plain.produce(events, world.event(20), TENANT.encode(), on_delivery=lambda e, m: last.append(m))
+    plain.flush(30)
+    (delivered,) = last
+    partition, end = delivered.partition(), delivered.offset() + 1
+
+    group = Consumer({**config, "group.id": world.settings.worker.app_id})
+    env = world.env(commit_interval_s=0.5)
+    try:
+        with child_process("worker", ["worker"], env=env, log_dir=world.logs) as worker:
+
+            def committed() -> bool:
+                alive(worker)
+                (found,) = group.committed([TopicPartition(events, partition)], timeout=10)
+                return bool(found.offset >= end)
+
+            until(committed, timeout=90, what=f"the worker's commit at {end}")
+            log = worker.log_tail(4000)
+    finally:
+        group.close()
+    until(lambda: len(commands.read()) >= 21, timeout=30, what="all 21 commands read")
+    sent_once(commands, 21)
+    # The holes were fetched again, found not in the log, and passed over.
+    assert "offsets missing from a fetch, fetched again" in log
+    assert "offsets not in the log passed over" in log
+    assert "offsets a fetch had skipped" not in log
+
+
+def test_events_a_fetch_lost_on_the_way_are_fetched_again(world: World, commands: Commands) -> None:
+    world.publish(range(20))
+    faulty = faulty_worker(world, "skip")
+    try:
+
+        def all_twenty() -> bool:
+            alive(faulty)
+            return len(set(commands.read())) >= 20
+
+        until(all_twenty, timeout=90, what="the commands of all 20 events")
+        log = faulty.log_tail(400)
+    finally:
+        faulty.stop()
+    sent_once(commands, 20)
+    assert re.search(r"fault: .*events\[\d+\] 2-4 lost", log), log
+    assert "offsets a fetch had skipped came when fetched again" in log, log

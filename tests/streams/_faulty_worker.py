@@ -1,0 +1,102 @@
+"""``qbsync worker`` with one fault in its fetches, for ``tests/streams/test_offsets.py``:
+``python _faulty_worker.py <fault> <events topic>``. Lines starting ``race:`` or
+``fault:`` in the output say what happened.
+
+``straddle``: the first fetch of events straddles a rebalance. Faust checks that flow is
+active, then waits in the client's thread for records of the partitions it calls active
+(``fetched_records``, up to a second). A rebalance that runs meanwhile empties that set
+(Faust's revocation), and the client reads an empty set as "every partition": once the new
+assignment is in place, the wait hands over the records of the new assignment's
+partitions, moving their positions past them, whatever Faust then does with them (it drops
+a batch that comes back while flow is stopped, and seeks back only partitions with a
+committed offset). Here its first call that would fetch events asks the group coordinator
+for a new join, waits until the new assignment is in place, then waits for records as the
+interrupted fetch would, with the set it was given.
+
+``skip``: the first fetch that brings at least six events loses its third to fifth on the
+way (their positions passed all the same), as a faulty fetch would: a hole the worker must
+fetch again rather than commit over."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from faust.transport.drivers import aiokafka as aiokafka_driver
+
+from qbsync.cli import main
+
+
+def say(line: str) -> None:
+    sys.stdout.write(f"race: {line}\n")
+    sys.stdout.flush()
+
+
+def straddle(events: str) -> None:
+    thread_class = aiokafka_driver.AIOKafkaConsumerThread
+    original = thread_class._fetch_records
+    armed = False
+
+    async def straddling(
+        self: Any,
+        consumer: Any,
+        active_partitions: set[Any],
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        nonlocal armed
+        if armed or not any(tp.topic == events for tp in active_partitions):
+            return await original(self, consumer, active_partitions, timeout, max_records)
+        armed = True
+        fetcher = consumer._fetcher
+        subscriptions = fetcher._subscriptions
+        before = subscriptions.subscription.assignment
+        consumer._coordinator.request_rejoin()
+        say("rejoin requested")
+        # As a fetch waiting through the rebalance: it looks again once the new assignment
+        # is in place.
+        while (
+            subscriptions.subscription.assignment is before
+            or subscriptions.reassignment_in_progress
+        ):
+            await asyncio.sleep(0.005)  # the coordinator's task, in this same loop
+        say(f"new assignment in place, {len(active_partitions)} partitions called active")
+        with subscriptions.fetch_context():
+            records = await fetcher.fetched_records(active_partitions, timeout=30.0)
+        for tp, batch in records.items():
+            say(f"{tp.topic}[{tp.partition}] {batch[0].offset}-{batch[-1].offset} handed over")
+        return records
+
+    thread_class._fetch_records = straddling  # type: ignore[method-assign]
+
+
+def skip(events: str) -> None:
+    thread_class = aiokafka_driver.AIOKafkaConsumerThread
+    original = thread_class._fetch_records
+    done = False
+
+    async def skipping(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal done
+        records = await original(self, *args, **kwargs)
+        for tp, batch in records.items():
+            if not done and tp.topic == events and len(batch) >= 6:
+                done = True
+                lost = batch[2:5]
+                del batch[2:5]
+                sys.stdout.write(
+                    f"fault: {tp.topic}[{tp.partition}] {lost[0].offset}-{lost[-1].offset} lost\n"
+                )
+                sys.stdout.flush()
+        return records
+
+    thread_class._fetch_records = skipping  # type: ignore[method-assign]
+
+
+FAULTS = {"straddle": straddle, "skip": skip}
+
+
+if __name__ == "__main__":
+    FAULTS[sys.argv[1]](sys.argv[2])
+    sys.argv = ["qbsync", "worker"]
+    main()
