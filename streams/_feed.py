@@ -189,9 +189,9 @@ class FeedConsumer(aiokafka_driver.Consumer):
 
     def _seek_soon(self, tp: TP, offset: int) -> bool:
         """Seek ``tp`` in the client's own thread, as its next step (False: not assigned
-        here). The client's futures belong to that thread's loop: sought from here, as
-        Faust's ``seek`` does, nothing woke that loop, and the partition was fetched again
-        only when its fetch in flight ran out, ~1.5 s later (measured)."""
+        here). A seek sets futures of that thread's loop and drops the records the client
+        holds for ``tp``: from the event loop's thread, as Faust's ``seek`` does, it raced
+        the client's own fetch handling and woke nothing."""
         thread = self._thread
         try:
             client = thread._ensure_consumer()
@@ -307,10 +307,10 @@ class FeedConsumer(aiokafka_driver.Consumer):
             if tp in self.missing:
                 r_offset = await self._hole_checked(tp, offset, r_offset)
             gap = offset - (r_offset or 0)
+            if gap > 2 and r_offset is not None and feed is not None:  # not just a marker
+                self._hole(tp, r_offset + 1, offset)
+                continue
             if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                if gap > 2 and feed is not None:  # more than a transaction marker
-                    self._hole(tp, r_offset + 1, offset)
-                    continue
                 await self._add_gap(tp, r_offset + 1, offset)
                 if tp in put_back and self._stale(tp, offset, early):  # put back meanwhile
                     continue

@@ -348,3 +348,15 @@ def test_a_lone_missing_offset_is_a_transaction_marker_passed_over_at_once() -> 
     assert loop.fed() == [(0, o) for o in (0, 1, 2, 4, 5)]
     assert loop._thread.done == []
     assert loop.gaps == [(P0, 3, 4)]
+
+
+def test_a_hole_right_after_the_first_offset_is_checked_too() -> None:
+    # Faust adds no gap after offset 0 (its read offset is then falsy), so a commit froze
+    # at 1 behind such a hole; it is fetched again, then passed over with its gap.
+    loop = Loop()
+    loop.drain(batch(0, [0, 5, 6]), {})
+    loop.drain(batch(0, [5, 6]), {})
+
+    assert loop.fed() == [(0, o) for o in (0, 5, 6)]
+    assert loop._thread.done == [(P0, 1)]
+    assert loop.gaps == [(P0, 1, 4)]
