@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from streams._feed import Feed, FeedConsumer, ramp
@@ -360,3 +361,64 @@ def test_a_hole_right_after_the_first_offset_is_checked_too() -> None:
     assert loop.fed() == [(0, o) for o in (0, 5, 6)]
     assert loop._thread.done == [(P0, 1)]
     assert loop.gaps == [(P0, 1, 4)]
+
+
+# -- seeks back run in the client's thread -------------------------------------------------
+
+
+class Client:
+    """The Kafka client as a seek back reaches it: its assignment, its seeks."""
+
+    def __init__(self, assigned: set[TP]) -> None:
+        self.assigned = assigned
+        self.seeks: list[tuple[TP, int]] = []
+
+    def assignment(self) -> set[TP]:
+        return self.assigned
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+class ClientThread:
+    """Faust's thread around the client: its loop's thread-safe call, recorded."""
+
+    def __init__(self, client: Client | None) -> None:
+        self.client = client
+        self.thread_loop = self
+        self.scheduled: list[Callable[[], object]] = []
+
+    def _ensure_consumer(self) -> Client:
+        if self.client is None:
+            raise ConsumerNotStarted("stopping")
+        return self.client
+
+    def call_soon_threadsafe(self, callback: Callable[[], object]) -> None:
+        self.scheduled.append(callback)
+
+
+class Seeker:
+    _seek_soon: Any = FeedConsumer._seek_soon
+
+    def __init__(self, thread: ClientThread) -> None:
+        self._thread = thread
+
+
+def test_a_seek_back_runs_in_the_clients_thread_not_the_callers() -> None:
+    client = Client({P0})
+    thread = ClientThread(client)
+
+    assert Seeker(thread)._seek_soon(P0, 7) is True
+    assert client.seeks == []  # not from the event loop's thread
+    (seek,) = thread.scheduled
+    seek()
+    assert client.seeks == [(P0, 7)]
+
+
+def test_a_partition_not_assigned_or_a_stopping_client_is_not_sought() -> None:
+    thread = ClientThread(Client({P1}))
+    assert Seeker(thread)._seek_soon(P0, 7) is False
+    assert thread.scheduled == []
+    stopping = ClientThread(None)
+    assert Seeker(stopping)._seek_soon(P0, 7) is False
+    assert stopping.scheduled == []
