@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -563,6 +564,19 @@ def prepare_run(
     return settings, files, tenants, command_topics
 
 
+@contextmanager
+def work_dir(keep_logs: Path | None) -> Iterator[Path]:
+    """The run's temporary directory; with ``--keep-logs DIR`` its processes' logs are
+    copied to DIR at the end, however the run ended (a stalled run's most of all)."""
+    with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp:
+        work = Path(tmp)
+        try:
+            yield work
+        finally:
+            if keep_logs is not None and (work / "logs").is_dir():
+                shutil.copytree(work / "logs", keep_logs, dirs_exist_ok=True)
+
+
 def scale_main(args: argparse.Namespace) -> None:
     """``--workers N``: one worker and N worker processes in one group, in turn, each run
     reading its own copy of the same events from an ``events`` topic of N partitions, as
@@ -577,8 +591,7 @@ def scale_main(args: argparse.Namespace) -> None:
     of one run of each is noise as much as scaling. ``speedup`` is over the runs' sums (all
     outputs over all spans), ``speedups`` each round's own."""
     workers = args.workers
-    with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp, running_broker() as broker:
-        work = Path(tmp)
+    with work_dir(args.keep_logs) as work, running_broker() as broker:
         os.chdir(work)
         broker_pids = descendants(os.getpid())  # before any worker starts: the broker's
         runs: list[dict[str, Any]] = []
@@ -801,8 +814,17 @@ def main() -> None:
         help="--workers N > 1: events turned into outputs before each run's measured ones",
     )
     parser.add_argument("--forward", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--keep-logs",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="copy the workers' (and peers') logs to DIR at the end of the run",
+    )
     parser.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.keep_logs is not None:
+        args.keep_logs = args.keep_logs.resolve()  # before the run changes directory
     if args.forward:
         forward_main()
         return
@@ -826,8 +848,7 @@ def main() -> None:
 def compare_main(args: argparse.Namespace) -> None:
     """The worker, the bare Faust pass-through and the plain loop, in one run."""
 
-    with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp, running_broker() as broker:
-        work = Path(tmp)
+    with work_dir(args.keep_logs) as work, running_broker() as broker:
         os.chdir(work)  # Faust keeps its data directory in the working directory
         settings, files, tenants, command_topics = prepare_run(args, work, broker, "transform")
         publisher = EventPublisher(settings)

@@ -102,7 +102,28 @@ def test_transform_workers_compares_two_workers_in_one_group_with_one(
     broker: BrokerInfo, tmp_path: Path
 ) -> None:
     sizes = ("--events", "60", "--files", "2", "--tenants-per-file", "2", "--warm-up", "8")
-    report = run_bench("transform.py", broker, tmp_path, "--workers", "2", "--rounds", "2", *sizes)
+    logs = tmp_path / "kept"
+    report = run_bench(
+        "transform.py",
+        broker,
+        tmp_path,
+        "--workers",
+        "2",
+        "--rounds",
+        "2",
+        *sizes,
+        "--keep-logs",
+        str(logs),
+    )
+    # --keep-logs: every worker's log of every run, one worker's and the pair's.
+    assert sorted(path.name for path in logs.glob("worker-*.log")) == [
+        "worker-1r0-0.log",
+        "worker-1r1-0.log",
+        "worker-2r0-0.log",
+        "worker-2r0-1.log",
+        "worker-2r1-0.log",
+        "worker-2r1-1.log",
+    ]
     assert report["bench"] == "transform-scale"
     assert report["events_partitions"] == 2
     assert set(report["workers"]) == {"1", "2"}
