@@ -28,8 +28,8 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from qbsync.cli import main
 
 
-def say(line: str) -> None:
-    sys.stdout.write(f"race: {line}\n")
+def say(line: str, *, prefix: str = "race") -> None:
+    sys.stdout.write(f"{prefix}: {line}\n")
     sys.stdout.flush()
 
 
@@ -84,10 +84,8 @@ def skip(events: str) -> None:
                 done = True
                 lost = batch[2:5]
                 del batch[2:5]
-                sys.stdout.write(
-                    f"fault: {tp.topic}[{tp.partition}] {lost[0].offset}-{lost[-1].offset} lost\n"
-                )
-                sys.stdout.flush()
+                first, last = lost[0].offset, lost[-1].offset
+                say(f"{tp.topic}[{tp.partition}] {first}-{last} lost", prefix="fault")
         return records
 
     thread_class._fetch_records = skipping  # type: ignore[method-assign]

@@ -51,6 +51,7 @@ pytestmark = pytest.mark.integration
 
 TENANT = "t-1"
 FAULTY_WORKER = Path(__file__).with_name("_faulty_worker.py")
+CODEC = AvroCodec()
 
 
 @dataclass
@@ -68,7 +69,7 @@ class World:
 
     def event(self, number: int) -> bytes:
         event = customer_event(TENANT, f"c-{number}", {"last_name": f"Joined {number}"})
-        return AvroCodec().encode("com.qbsync.events.CustomerEvent", event)
+        return CODEC.encode("com.qbsync.events.CustomerEvent", event)
 
     def env(self, commit_interval_s: float | None = None) -> dict[str, str]:
         """A worker's environment, with a web port of its own."""
@@ -104,7 +105,6 @@ class Commands:
 
     def __init__(self, world: World) -> None:
         (profile,) = world.store.profiles()
-        self._codec = AvroCodec()
         self._consumer = Consumer(
             {**world.settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex}"}
         )
@@ -115,7 +115,7 @@ class Commands:
     def read(self) -> list[str]:
         for message in self._consumer.consume(500, timeout=0.2):
             assert message.error() is None, message.error()
-            command = Command.decode(self._codec, message.value() or b"")
+            command = Command.decode(CODEC, message.value() or b"")
             self.entity_ids.append(command.entity_id)
         return self.entity_ids
 
@@ -149,10 +149,9 @@ def sent_once(commands: Commands, count: int) -> None:
     assert [entity for entity, times in sent.items() if times > 1] == []
 
 
-def group_of(settings: Settings, count: int) -> bool:
+def group_of(admin: AdminClient, group_id: str, count: int) -> bool:
     """Whether the worker group is stable with ``count`` members, each holding partitions."""
-    admin = AdminClient(dict(settings.kafka.client_config()))
-    (future,) = admin.describe_consumer_groups([settings.worker.app_id], request_timeout=5).values()
+    (future,) = admin.describe_consumer_groups([group_id], request_timeout=5).values()
     try:
         group = future.result()
     except KafkaException:
@@ -176,10 +175,11 @@ def test_a_worker_joining_the_group_sends_nothing_again_and_skips_nothing(
 
         until(first_twenty, timeout=90, what="the first worker's 20 commands")
         with child_process("worker-2", ["worker"], env=world.env(), log_dir=world.logs) as second:
+            admin = AdminClient(dict(world.settings.kafka.client_config()))
 
             def joined() -> bool:
                 alive(first, second)
-                return group_of(world.settings, 2)
+                return group_of(admin, world.settings.worker.app_id, 2)
 
             until(joined, timeout=90, what="both workers in the group, each with partitions")
             # After the rebalance: anything read again from the partition's start comes
