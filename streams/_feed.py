@@ -166,6 +166,9 @@ class FeedConsumer(aiokafka_driver.Consumer):
     deleted, several transactions' markers in a row) is it passed over, logged with its
     offsets. The cost: one more fetch of that partition per such hole."""
 
+    # How long the loop's wait for records of the active partitions lasts (Faust's 1 s)
+    # before it asks again with the partitions active then (see on_buffer_drop).
+    fetch_wait_s: ClassVar[float] = 1.0
     # Partition -> the offset it was sought back to since the loop took its current batch.
     put_back: dict[TP, int]
     # Partition -> the first offset of a hole it was fetched again from, until that fetch.
@@ -231,6 +234,37 @@ class FeedConsumer(aiokafka_driver.Consumer):
             self.missing.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
+    def on_buffer_drop(self, tp: TP) -> None:
+        """Faust's resume of ``tp`` (its feed was taken below half), and a wake-up of the
+        fetch waiting in the client's thread. That fetch asks only for the partitions
+        active when it began: the records of ``tp`` fetched meanwhile wait in the client,
+        which fetches no more of ``tp`` until they are taken, and nothing wakes the
+        waiting fetch but new records of a partition it asked for, or its timeout
+        (:attr:`fetch_wait_s`). So each resume left the agent with nothing to do for up
+        to a second: 0.2-0.9 s gaps, several a run, in a worker's per-stage timings
+        (docs/performance.md); ``tests/streams/test_offsets.py`` makes the wait an hour."""
+        super().on_buffer_drop(tp)
+        self._wake_fetch()
+
+    def _wake_fetch(self) -> None:
+        """Wake the loop's wait for records in the client's thread (whose futures those
+        are), so that it looks again with the partitions active now."""
+        thread = self._thread
+        try:
+            fetcher = thread._ensure_consumer()._fetcher
+        except ConsumerNotStarted:
+            return
+        waiters = getattr(fetcher, "_fetch_waiters", None)
+        if waiters is None:  # another aiokafka: the timeout ends the wait, as before
+            return
+
+        def wake() -> None:
+            for waiter in list(waiters):
+                if not waiter.done():
+                    waiter.set_result(None)
+
+        thread.thread_loop.call_soon_threadsafe(wake)
+
     def _stale(self, tp: TP, offset: int, early: set[TP]) -> bool:
         """Whether the batch's message of ``tp`` at ``offset`` was fetched before ``tp`` was
         put back (then it is dropped: it comes again from there).
@@ -258,7 +292,7 @@ class FeedConsumer(aiokafka_driver.Consumer):
         fetcher_should_stop = fetcher._stopped.is_set
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
-                ait = self.getmany(timeout=1.0)
+                ait = self.getmany(timeout=self.fetch_wait_s)
                 # Before the batch is fetched: a seek from here on may have come after it.
                 self.put_back.clear()
                 await self.sleep(0)

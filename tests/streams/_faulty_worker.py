@@ -15,7 +15,11 @@ interrupted fetch would, with the set it was given.
 
 ``skip``: the first fetch that brings at least six events loses its third to fifth on the
 way (their positions passed all the same), as a faulty fetch would: a hole the worker must
-fetch again rather than commit over."""
+fetch again rather than commit over.
+
+``patient``: the fetch loop waits an hour, not a second, for records of the partitions
+active when it began, so a partition resumed meanwhile (its feed taken below half) is read
+again only if the resume wakes that wait."""
 
 from __future__ import annotations
 
@@ -91,7 +95,14 @@ def skip(events: str) -> None:
     thread_class._fetch_records = skipping  # type: ignore[method-assign]
 
 
-FAULTS = {"straddle": straddle, "skip": skip}
+def patient(events: str) -> None:
+    from streams._feed import FeedConsumer
+
+    FeedConsumer.fetch_wait_s = 3600.0
+    say(f"fetches of {events} wait {FeedConsumer.fetch_wait_s:.0f} s", prefix="fault")
+
+
+FAULTS = {"straddle": straddle, "skip": skip, "patient": patient}
 
 
 if __name__ == "__main__":

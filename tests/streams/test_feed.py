@@ -422,3 +422,51 @@ def test_a_partition_not_assigned_or_a_stopping_client_is_not_sought() -> None:
     stopping = ClientThread(None)
     assert Seeker(stopping)._seek_soon(P0, 7) is False
     assert stopping.scheduled == []
+
+
+# -- a resume wakes the fetch loop's wait ---------------------------------------------------
+
+
+class Fetcher:
+    """The client's fetcher as the loop's wait leaves it: the futures its waits hold."""
+
+    def __init__(self, waiters: set[asyncio.Future[None]] | None) -> None:
+        if waiters is not None:
+            self._fetch_waiters = waiters
+
+
+class Waker:
+    _wake_fetch: Any = FeedConsumer._wake_fetch
+
+    def __init__(self, thread: ClientThread) -> None:
+        self._thread = thread
+
+
+def test_a_resume_wakes_the_waiting_fetch_in_the_clients_thread() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        waiting, woken = loop.create_future(), loop.create_future()
+        woken.set_result(None)  # a wait that ended meanwhile is left alone
+        client = Client({P0})
+        client._fetcher = Fetcher({waiting, woken})  # type: ignore[attr-defined]
+        thread = ClientThread(client)
+
+        Waker(thread)._wake_fetch()
+        assert not waiting.done()  # not from the event loop's thread
+        (wake,) = thread.scheduled
+        wake()
+        assert waiting.done()
+        assert waiting.result() is None
+    finally:
+        loop.close()
+
+
+def test_a_stopping_client_or_another_fetcher_is_not_woken() -> None:
+    stopping = ClientThread(None)
+    Waker(stopping)._wake_fetch()
+    assert stopping.scheduled == []
+    client = Client({P0})
+    client._fetcher = Fetcher(None)  # type: ignore[attr-defined]
+    other = ClientThread(client)
+    Waker(other)._wake_fetch()
+    assert other.scheduled == []

@@ -18,7 +18,12 @@ what a worker already turned into commands is not sent again, and nothing is ski
   would (``FeedConsumer._hole``).
 - Events published by two upstream apps in transactions, interleaved on one partition: the
   two commit markers leave holes of two offsets, which the worker fetches again before it
-  passes over them (``FeedConsumer._hole``), and its commit reaches the end."""
+  passes over them (``FeedConsumer._hole``), and its commit reaches the end.
+- A backlog larger than the agent's feed holds: the feed pauses its partition, the
+  client keeps fetching it, and the resume must wake the fetch loop's wait, which began
+  without that partition (``FeedConsumer.on_buffer_drop``); with the wait made an hour
+  long (``_faulty_worker.py patient``), a resume that did not wake it leaves the rest of
+  the backlog unread."""
 
 from __future__ import annotations
 
@@ -287,3 +292,32 @@ def test_events_a_fetch_lost_on_the_way_are_fetched_again(world: World, commands
     sent_once(commands, 20)
     assert re.search(r"fault: .*events\[\d+\] 2-4 lost", log), log
     assert "offsets a fetch had skipped came when fetched again" in log, log
+
+
+def test_a_partition_paused_by_its_full_feed_is_read_again_once_the_feed_drains(
+    world: World, commands: Commands
+) -> None:
+    # Batches of 50: the feed pauses the partition above 200 waiting messages. A fetch
+    # brings at most 1 MiB of a partition (~8,000 of these events, uncompressed), so the
+    # client fetches more of 20,000 while the partition is paused, and holds it until the
+    # partition is resumed.
+    world.settings.worker.batch_size = 50
+    count = 20_000
+    plain = Producer({**world.settings.kafka.client_config(), "compression.type": "none"})
+    for number in range(count):
+        plain.produce(world.settings.topics.events, world.event(number), TENANT.encode())
+        plain.poll(0)
+    assert plain.flush(30) == 0
+    faulty = faulty_worker(world, "patient")
+    try:
+
+        def all_of_them() -> bool:
+            alive(faulty)
+            return len(set(commands.read())) >= count
+
+        until(all_of_them, timeout=120, what=f"the commands of all {count:,} events")
+        log = faulty.log_tail(400)
+    finally:
+        faulty.stop()
+    sent_once(commands, count)
+    assert re.search(r"fault: fetches of \S+ wait 3600 s", log), log
