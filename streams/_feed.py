@@ -55,7 +55,8 @@ def ramp(size: int, *, first: int = 25) -> Iterator[int]:
 class Feed:
     """The messages of one topic fetched for its agent and not yet taken. Above ``high``
     waiting messages a partition's fetching is paused (Faust's ``on_buffer_full``) until
-    the agent has taken the feed below half of it."""
+    the agent has taken the feed below half of it; the resume wakes the fetch loop's wait
+    (:meth:`FeedConsumer.on_buffer_drop`)."""
 
     def __init__(self, topic: str, app: faust.App, *, high: int) -> None:
         self.topic = topic
