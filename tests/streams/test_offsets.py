@@ -68,9 +68,10 @@ class World:
     producer: RecordProducer
     logs: Path
 
-    def publish(self, numbers: range) -> None:
+    def publish(self, numbers: range, *, producer: RecordProducer | None = None) -> None:
         events = self.settings.topics.events
-        self.producer.send_all([(events, TENANT.encode(), self.event(n)) for n in numbers])
+        records = [(events, TENANT.encode(), self.event(n)) for n in numbers]
+        (producer or self.producer).send_all(records)
 
     def event(self, number: int) -> bytes:
         event = customer_event(TENANT, f"c-{number}", {"last_name": f"Joined {number}"})
@@ -303,11 +304,11 @@ def test_a_partition_paused_by_its_full_feed_is_read_again_once_the_feed_drains(
     # partition is resumed.
     world.settings.worker.batch_size = 50
     count = 20_000
-    plain = Producer({**world.settings.kafka.client_config(), "compression.type": "none"})
-    for number in range(count):
-        plain.produce(world.settings.topics.events, world.event(number), TENANT.encode())
-        plain.poll(0)
-    assert plain.flush(30) == 0
+    plain = RecordProducer(world.settings.kafka.client_config(), **{"compression.type": "none"})
+    try:
+        world.publish(range(count), producer=plain)
+    finally:
+        plain.close()
     faulty = faulty_worker(world, "patient")
     try:
 
