@@ -8,7 +8,8 @@
   record) as frozen typed records, each with its schema name and codec.
 - ``core.status``: qbsync's own status codes beside QuickBooks' (one enum).
 - ``core.conflicts``: who wins when a record changed on both sides (one pure rule).
-- ``core.processes``, ``core.build_info``: child processes and build metrics.
+- ``core.processes``, ``core.ports``, ``core.build_info``: child processes, the free ports their
+  servers bind, and build metrics.
 
 Layers, top to bottom (``tests/test_layers.py`` checks every import goes downward):
 ``qbsync`` (CLI, demo, runtime, console) → ``streams`` (the worker) → ``connectors`` (qbXML,

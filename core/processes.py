@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,9 @@ from pathlib import Path
 __all__ = ["ChildProcess", "Supervised", "child_process", "die_with_parent", "qbsync_argv", "spawn"]
 
 log = logging.getLogger(__name__)
+
+# A line of either log format (qbsync.logs) at ERROR or CRITICAL, or a traceback's first line.
+_TROUBLE = re.compile(r' (ERROR|CRITICAL) |"level": "(ERROR|CRITICAL)"|^Traceback ')
 
 
 class ChildProcess:
@@ -34,6 +38,18 @@ class ChildProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def first_error(self, lines: int = 15) -> str:
+        """The log from its first ERROR, CRITICAL or traceback line, at most ``lines`` lines:
+        usually the cause of an exit, where the last line is the shutdown it led to."""
+        try:
+            logged = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        for at, line in enumerate(logged):
+            if _TROUBLE.search(line):
+                return "\n".join(logged[at : at + lines])
+        return ""
 
     def stop(self, grace: float = 20.0) -> int:
         if self.alive():

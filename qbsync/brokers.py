@@ -45,12 +45,12 @@ from typing import IO, Final
 
 from connectors.kafka._kraft import (
     BrokerUnavailable,
-    free_loopback_ports,
     java_missing,
     kafka_version_from_pom,
     kraft_node,
     probe,
 )
+from core.ports import free_loopback_ports
 from core.processes import die_with_parent
 
 __all__ = [

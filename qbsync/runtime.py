@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from connectors.kafka import ConfigChange, TopicSpec
 from connectors.kafka._kraft import java_missing, kraft_node, probe
 from core.errors import ConfigurationError, WorkFailed
+from core.ports import free_loopback_ports
 from core.processes import ChildProcess, Supervised, child_process, qbsync_argv, spawn
 from core.settings import QboSettings, Settings
 from qbsync._local_run import RUN_FILE, LocalRun, remove_run_file, write_run_file
@@ -71,10 +72,9 @@ def open_cli_store(settings: Settings | None = None) -> AbstractContextManager[S
 
 
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody holds right now, outside the ephemeral range (core.ports)."""
+    (port,) = free_loopback_ports(1)
+    return port
 
 
 def require_free_port(host: str, port: int, setting: str) -> None:
@@ -285,9 +285,16 @@ def wait_healthy(child: ChildProcess, url: str, timeout_s: float = 60.0) -> None
 
 
 def _exited(child: ChildProcess, what: str) -> str:
-    """Two lines: what happened with the child's last log line, and where its log is."""
+    """What happened with the child's exit code and last log line, its first error (the
+    cause, usually, where the last line is the shutdown it led to), and where its log is."""
     last = child.log_tail(1).strip()
-    return f"the {child.name} {what}: {last or 'no output'}\n  its log: {child.log_path}"
+    code = child.process.poll()
+    said = f"the {child.name} {what}" + ("" if code is None else f" (exit code {code})")
+    said += f": {last or 'no output'}"
+    first = child.first_error()
+    if first and first.strip() != last:
+        said += "\n  its first error:\n" + "\n".join(f"    {line}" for line in first.splitlines())
+    return f"{said}\n  its log: {child.log_path}"
 
 
 def _local_kafka(settings: Settings, say: Callable[[str], None]) -> Supervised:

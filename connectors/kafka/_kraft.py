@@ -32,11 +32,11 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from core.errors import QbsyncError
+from core.ports import free_loopback_ports
 
 __all__ = [
     "BrokerUnavailable",
     "KraftNode",
-    "free_loopback_ports",
     "java_missing",
     "kafka_version_from_pom",
     "kraft_node",
@@ -89,17 +89,6 @@ def _probe(bootstrap: str, timeout: float) -> str | None:
     if not metadata.brokers:
         return "metadata lists no brokers"
     return None
-
-
-def free_loopback_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports that are free on 127.0.0.1 right now."""
-    with contextlib.ExitStack() as stack:
-        ports: list[int] = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(int(sock.getsockname()[1]))
-        return ports
 
 
 def _cache_root() -> Path:

@@ -21,12 +21,13 @@ import os
 import pwd
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from core.ports import free_loopback_ports
 
 __all__ = ["postgres_url"]
 
@@ -86,12 +87,6 @@ def _server_bindir() -> Path | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _run(argv: Sequence[str], cwd: Path) -> None:
     """Run a PostgreSQL tool; on failure raise with its output."""
     result = subprocess.run(  # fixed argv, no shell
@@ -133,7 +128,7 @@ def _throwaway_cluster(
             ],
             cwd=root,
         )
-        port = _free_port()
+        (port,) = free_loopback_ports(1)
         options = " ".join(
             [
                 "-c listen_addresses=127.0.0.1",
