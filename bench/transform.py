@@ -39,7 +39,6 @@ import tempfile
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ from pydantic import SecretStr
 from connectors.kafka import ensure_topics
 from connectors.qbwc import create_profile, hash_password
 from connectors.store import Profile, Store, Tenant, upgrade
-from core.contracts import EventPublisher, PreparedEvent, customer_event
+from core.contracts import EventPublisher, PreparedEvent, customer_event, tenant_partition
 from core.processes import ChildProcess, child_process, die_with_parent
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo, running_broker
@@ -162,17 +161,17 @@ def create_files(
 
 
 def balanced_tenant(name: str, number: int, partitions: int) -> str:
-    """``name``, or ``name`` with a suffix, such that the event publisher (librdkafka's
-    default partitioner: CRC-32 of the key, the tenant id) puts its events on partition
+    """``name``, or ``name`` with a suffix, such that the event publisher (Kafka's murmur2
+    of the key, the tenant id: ``tenant_partition``) puts its events on partition
     ``number % partitions``: each partition of a scale run gets the same share of events
     whatever the counts and names (``events_per_partition`` in the report shows it)."""
     if partitions < 2:
         return name
     for suffix in range(10_000):
         candidate = f"{name}-{suffix}"
-        if zlib.crc32(candidate.encode()) % partitions == number % partitions:
+        if tenant_partition(candidate, partitions) == number % partitions:
             return candidate
-    raise AssertionError("unreachable: CRC-32 spreads over any small partition count")
+    raise AssertionError("unreachable: murmur2 spreads over any small partition count")
 
 
 def customer_events(

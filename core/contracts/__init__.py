@@ -24,6 +24,7 @@ from core.contracts._docs import render_events_doc
 from core.contracts._errors import ContractError
 from core.contracts._events import customer_event, new_event
 from core.contracts._evolution import check_compatibility
+from core.contracts._partitions import murmur2, tenant_partition
 from core.contracts._publisher import (
     Delivery,
     EventPublisher,
@@ -78,12 +79,14 @@ __all__ = [
     "from_json",
     "load_released",
     "load_schemas",
+    "murmur2",
     "new_event",
     "parse_json",
     "prepare_event",
     "registry_from_url",
     "render_events_doc",
     "sample",
+    "tenant_partition",
     "to_json",
     "validate_event",
     "variants_for",

@@ -65,7 +65,12 @@ unless the whole event is valid. `--dry-run` prints the event as it would be sen
 `qbsync schemas list --json` lists the event types and their schema fingerprints.
 
 From another language: write the Avro record with the schema from `schemas/avro/` in either
-wire format below; the producer should be idempotent (`enable.idempotence=true`).
+wire format below; the producer should be idempotent (`enable.idempotence=true`) and
+partition with **murmur2**, as qbsync's own producers do: the Java client's default, and
+`partitioner=murmur2_random` for librdkafka clients (confluent-kafka, node-rdkafka, Go),
+whose default (CRC-32) puts a tenant on another partition than its results. Events are
+not lost either way; a tenant's waiting events are then released by the worker's periodic
+recheck instead of at once.
 
 ### Wire formats
 

@@ -2,10 +2,11 @@
 
 Every event goes to ``<prefix>.events`` keyed by its tenant id, so one tenant's events stay in
 one partition and reach the worker in the order they were published (a customer before its
-job before its invoice). The producer is idempotent with ``acks=all``: a retry after a lost
-acknowledgement never duplicates or reorders a partition's records. Consumers still see an
-event more than once after a publisher retries on its own, which is why every envelope
-carries an ``event_id``.
+job before its invoice); which partition is Kafka's murmur2 of the key, as for every qbsync
+producer (:func:`core.contracts.tenant_partition`). The producer is idempotent with
+``acks=all``: a retry after a lost acknowledgement never duplicates or reorders a partition's
+records. Consumers still see an event more than once after a publisher retries on its own,
+which is why every envelope carries an ``event_id``.
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ class EventPublisher:
             "acks": "all",
             "linger.ms": 5,
             "compression.type": "lz4",
+            # Every qbsync producer's partitioner (core.contracts._partitions): a tenant's
+            # results come back on the partition index its events use. librdkafka's
+            # default (CRC-32) put them elsewhere for about half the tenants of two
+            # partitions. Overridable for an upgrade (see the CHANGELOG).
+            "partitioner": "murmur2_random",
             **(overrides or {}),
             "enable.idempotence": True,
         }

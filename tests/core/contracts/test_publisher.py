@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from connectors.kafka import ensure_topics
+from connectors.kafka import RecordProducer, ensure_topics
 from core.contracts import (
     AvroCodec,
     Delivery,
@@ -20,8 +21,10 @@ from core.contracts import (
     InvalidEvent,
     PreparedEvent,
     PublishFailed,
+    customer_event,
     new_event,
     parse_json,
+    tenant_partition,
 )
 from core.contracts._schemas import default_schema_dir
 from core.settings import Settings
@@ -111,6 +114,52 @@ def test_published_events_come_back_keyed_by_tenant_in_order(
     assert [d.offset for d in acme] == sorted(d.offset for d in acme), "publication order kept"
     _, _, invoice = by_id[deliveries[3].event_id]
     assert str(invoice["invoice"]["lines"][2]["amount"]) == "300.00"
+
+
+def partitions_by_key(settings: Settings, topic: str, count: int) -> dict[str, int]:
+    """Each record's key (decoded) and the partition it was read from, for ``count`` records."""
+    consumer = Consumer(
+        {**settings.kafka.client_config(), "group.id": f"keys-{uuid.uuid4().hex[:8]}"}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        found: dict[str, int] = {}
+        deadline = time.monotonic() + 30
+        while len(found) < count and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                found[message.key().decode()] = message.partition()
+        return found
+    finally:
+        consumer.close()
+
+
+def test_a_tenants_events_and_results_share_a_partition_index(
+    broker: BrokerInfo, settings: Settings
+) -> None:
+    """The publisher partitions like the producers of results (murmur2), so the worker that
+    parked a tenant's events reads the results releasing them (docs/architecture.md)."""
+    settings.kafka.bootstrap_servers = broker.bootstrap_servers
+    config = settings.kafka.client_config()
+    topics = settings.topics
+    ensure_topics(config, {topics.events: 6, topics.results: 6})
+    tenants = [f"tenant-{number}" for number in range(24)]
+    with EventPublisher(settings) as publisher:
+        events = {
+            tenant: publisher.publish(
+                "customer.upserted", customer_event(tenant, "c-1", {"last_name": "Lovelace"})
+            ).partition
+            for tenant in tenants
+        }
+    producer = RecordProducer(config)  # what the gateway and the QBO sender answer with
+    try:
+        producer.send_all([(topics.results, tenant.encode(), b"result") for tenant in tenants])
+    finally:
+        producer.close()
+    results = partitions_by_key(settings, topics.results, len(tenants))
+    assert events == results == {tenant: tenant_partition(tenant, 6) for tenant in tenants}
+    assert len(set(events.values())) == 6  # spread over every partition, not all on one
 
 
 def test_an_invalid_event_sends_nothing(live: Settings, publisher: EventPublisher) -> None:
