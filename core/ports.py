@@ -1,13 +1,13 @@
 """Free loopback ports for the servers that ``qbsync demo``, ``qbsync run``, the local broker,
-the tests and the benches start: picked *below* the kernel's ephemeral range.
+the tests and the benches start: picked *outside* the kernel's ephemeral range.
 
 Why not ``bind(("127.0.0.1", 0))``: the kernel answers from its ephemeral range
 (``/proc/sys/net/ipv4/ip_local_port_range``, 32768-60999 by default), the same range every
 outgoing connection takes its local port from. Between the pick and the server's bind (a
 child process starting: seconds) any Kafka client on the machine may open a connection from
-that very port, and the bind fails with EADDRINUSE. That is how a worker died at start-up in
-one CI run of the full suite (its web server's bind, after the port had been checked free).
-A port outside the range is only ever taken by a deliberate bind.
+that very port, and the bind fails with EADDRINUSE (tests/core/test_ports.py shows it). A
+worker lost in one CI run of the full suite ended its log exactly as one whose web server's
+bind fails that way. A port outside the range is only ever taken by a deliberate bind.
 """
 
 from __future__ import annotations
