@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from connectors.kafka._group_commit import GroupCommit
 from connectors.kafka._work_index import WorkIndex
 
 __all__ = ["CommandQueue", "CommandTopicNotReady", "QueuedCommand"]
@@ -104,6 +105,7 @@ class CommandQueue:
         self._exact = exact_watermarks
         self._leader_wait = leader_wait
         self._index = index if exact_watermarks else None
+        self._commits = GroupCommit(self._commit_request)
 
     def close(self) -> None:
         for consumer in self._all:
@@ -256,9 +258,18 @@ class CommandQueue:
             consumer.unassign()
 
     def commit(self, profile_id: str, next_offset: int) -> None:
-        """Mark everything before ``next_offset`` as settled."""
+        """Mark everything before ``next_offset`` as settled; returns once it is committed.
+        Concurrent sessions' commits share one request (connectors.kafka._group_commit)."""
         topic = self._topic_for(profile_id)
-        with self._borrow() as consumer:
-            consumer.commit(offsets=[TopicPartition(topic, 0, next_offset)], asynchronous=False)
+        self._commits.commit(topic, 0, next_offset)
         if self._index is not None:
             self._index.settled(topic, next_offset)
+
+    @property
+    def commit_requests(self) -> int:
+        """OffsetCommit requests sent so far (fewer than commits when sessions overlap)."""
+        return self._commits.requests
+
+    def _commit_request(self, offsets: list[TopicPartition]) -> list[TopicPartition]:
+        with self._borrow() as consumer:
+            return list(consumer.commit(offsets=offsets, asynchronous=False) or [])
