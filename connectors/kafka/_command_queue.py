@@ -265,11 +265,6 @@ class CommandQueue:
         if self._index is not None:
             self._index.settled(topic, next_offset)
 
-    @property
-    def commit_requests(self) -> int:
-        """OffsetCommit requests sent so far (fewer than commits when sessions overlap)."""
-        return self._commits.requests
-
     def _commit_request(self, offsets: list[TopicPartition]) -> list[TopicPartition]:
         with self._borrow() as consumer:
             return list(consumer.commit(offsets=offsets, asynchronous=False) or [])
