@@ -282,8 +282,7 @@ class WebConnectorGateway:
             queued = self._drain.fetch(profile_id, start)
             if not queued:
                 return _Taken(None, 0, keys)
-            profile = self._store.profile(profile_id)
-            sent_through = profile.sent_through if profile is not None else 0
+            sent_through = self._store.sent_through(profile_id)
             batch = plan_batch(
                 [(item, self._drain.read(profile_id, item)) for item in queued],
                 sent_through,

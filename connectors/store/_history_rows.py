@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from connectors.store._models import SessionRecord, WebConnectorClient
@@ -27,6 +29,9 @@ __all__ = [
 ]
 
 KEPT = 100  # sessions kept per company file
+# Updates by statement on the table: they run on an ORM session or on a bare connection
+# (the gateway's session writes are Core statements, connectors.store.Store.update_session).
+_HISTORY = cast(Table, SessionRecord.__table__)
 
 
 @dataclass(frozen=True)
@@ -86,28 +91,28 @@ def history_opened(
     )
 
 
-def history_reported(session: Session, ticket_hash: str, report: QuickBooksReport) -> None:
+def history_reported(
+    session: Session | Connection, ticket_hash: str, report: QuickBooksReport
+) -> None:
     session.execute(
-        update(SessionRecord)
-        .where(SessionRecord.ticket_hash == ticket_hash, SessionRecord.ended_at.is_(None))
+        update(_HISTORY)
+        .where(_HISTORY.c.ticket_hash == ticket_hash, _HISTORY.c.ended_at.is_(None))
         .values(
             qbxml_country=report.country[:10] or None,
             qbxml_major=report.major,
             qbxml_minor=report.minor,
         )
-        .execution_options(synchronize_session=False)
     )
 
 
-def history_ended(session: Session, ticket_hash: str, end: SessionEnd) -> None:
+def history_ended(session: Session | Connection, ticket_hash: str, end: SessionEnd) -> None:
     values: dict[str, object] = {"ended_at": datetime.now(UTC), "outcome": end.outcome}
     for name in ("settled", "failed", "qbxml_version", "last_error"):
         value = getattr(end, name)
         if value is not None:
             values[name] = value
     session.execute(
-        update(SessionRecord)
-        .where(SessionRecord.ticket_hash == ticket_hash, SessionRecord.ended_at.is_(None))
+        update(_HISTORY)
+        .where(_HISTORY.c.ticket_hash == ticket_hash, _HISTORY.c.ended_at.is_(None))
         .values(**values)
-        .execution_options(synchronize_session=False)
     )
