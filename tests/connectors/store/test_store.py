@@ -404,12 +404,48 @@ def test_a_batch_and_its_sent_through_are_one_write(store: Store) -> None:
     assert session is not None
     assert session.in_flight == flight
     assert store.profile("sharedco").sent_through == 25  # type: ignore[union-attr]
+    assert store.sent_through("sharedco") == 25  # the gateway's one-column read
     # Never lowered: a batch sent again (an earlier offset) leaves the mark where it was.
     store.update_session("hash-a", timedelta(minutes=5), sent_through=("sharedco", 10))
     assert store.profile("sharedco").sent_through == 25  # type: ignore[union-attr]
     # No live session, no write at all.
     store.update_session("hash-gone", timedelta(minutes=5), sent_through=("sharedco", 99))
-    assert store.profile("sharedco").sent_through == 25  # type: ignore[union-attr]
+    assert store.sent_through("sharedco") == 25
+    assert store.sent_through("no-such-profile") == 0
+
+
+def test_every_field_of_a_live_session_reads_back_as_written(store: Store) -> None:
+    """The session row is read as columns and made into a WebConnectorSession: each field,
+    JSON and times included, must come back as the write left it."""
+    store.add_profile(profile())
+    opened = store.open_session("sharedco", "hash-a", timedelta(minutes=5), client="c-1")
+    changes = {
+        "qbxml_version": "13.0",
+        "in_flight": {"next_offset": 3, "commands": [{"request_id": "0", "command": "AAE="}]},
+        "settled": 4,
+        "failed": 1,
+        "last_error": "QuickBooks could not process the request (0x8004).",
+        "failed_keys": ["t:customer:1", "t:invoice:9"],
+        "importing": {"entity": "item", "iterator": "{abc}", "seen": 7},
+    }
+    before = datetime.now(UTC)
+    store.update_session("hash-a", timedelta(minutes=5), **changes)
+    session = store.live_session("hash-a")
+    assert session is not None
+    assert {name: getattr(session, name) for name in changes} == changes
+    assert (session.ticket_hash, session.profile_id, session.client) == (
+        "hash-a",
+        "sharedco",
+        "c-1",
+    )
+    expires = session.expires_at.replace(tzinfo=session.expires_at.tzinfo or UTC)
+    assert before + timedelta(minutes=5) <= expires <= datetime.now(UTC) + timedelta(minutes=5)
+    created = session.created_at.replace(tzinfo=session.created_at.tzinfo or UTC)
+    assert created == opened.created_at.replace(tzinfo=opened.created_at.tzinfo or UTC)
+    # An unknown field is refused by name, and nothing is written.
+    with pytest.raises(StoreError, match="no field"):
+        store.update_session("hash-a", timedelta(minutes=5), settled=9, setled=9)
+    assert store.live_session("hash-a").settled == 4  # type: ignore[union-attr]
 
 
 def test_last_seen_is_written_in_bulk(store: Store) -> None:
