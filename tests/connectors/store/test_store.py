@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -419,7 +420,7 @@ def test_every_field_of_a_live_session_reads_back_as_written(store: Store) -> No
     JSON and times included, must come back as the write left it."""
     store.add_profile(profile())
     opened = store.open_session("sharedco", "hash-a", timedelta(minutes=5), client="c-1")
-    changes = {
+    changes: dict[str, Any] = {
         "qbxml_version": "13.0",
         "in_flight": {"next_offset": 3, "commands": [{"request_id": "0", "command": "AAE="}]},
         "settled": 4,
