@@ -1,4 +1,7 @@
-"""The one place that reads and writes the database. Callers get detached ORM rows."""
+"""The one place that reads and writes the database.
+
+Callers get ORM rows bound to no session: detached after their read, or (the gateway's
+per-call session row, read as a Core row for speed) made from the row's columns."""
 
 from __future__ import annotations
 
