@@ -1251,9 +1251,9 @@ class Store:
         return row
 
     def live_session(self, ticket_hash: str) -> WebConnectorSession | None:
-        """The session's row (detached), None when there is none or it has expired. Read as
-        a Core row (every Web Connector call of a working session reads it, see
-        :data:`_LIVE_SESSION`)."""
+        """The session's row, None when there is none or it has expired. Read as a Core
+        row and made into a WebConnectorSession bound to no ORM session (every Web
+        Connector call of a working session reads it, see :data:`_LIVE_SESSION`)."""
         with self.engine.connect() as connection:
             found = connection.execute(_LIVE_SESSION, {"ticket_hash": ticket_hash}).first()
         if found is None or _aware(found.expires_at) < _now():

@@ -114,9 +114,8 @@ class Commands:
         self._consumer = Consumer(
             {**world.settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex}"}
         )
-        topic = world.settings.topics.commands(profile.id)
-        self._topic = topic
-        self._consumer.assign([TopicPartition(topic, 0, 0)])
+        self._topic = world.settings.topics.commands(profile.id)
+        self._consumer.assign([TopicPartition(self._topic, 0, 0)])
         self.entity_ids: list[str] = []
 
     def read(self) -> list[str]:
