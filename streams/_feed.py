@@ -17,6 +17,9 @@ A rebalance, and the end of the parked table's recovery, clear the feeds (Faust'
 control); the fetch loop puts nothing in them while flow is suspended, and each cleared
 partition is put back to its first forgotten offset (:meth:`Feed.clear`), so nothing
 fetched is dropped; a partition that went elsewhere is read from its committed offset.
+Records the client hands over that Faust would drop (flow stopped, partition not resumed
+yet, generation changed) put their partition back the same way
+(:meth:`FeedConsumer.getmany`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar, cast
 
 import faust
@@ -136,11 +139,15 @@ class Feed:
         return taken
 
 
+_ANY: Any = object()  # rewind's ``within`` not given: whatever the client's assignment
+
+
 class FeedConsumer(aiokafka_driver.Consumer):
     """Faust's aiokafka consumer whose fetch loop puts the messages of fed topics in their
     :class:`Feed` (one call, no task per message); any other topic goes Faust's way. The
     loop is Faust's own (``Consumer._drain_messages``); what it does with each batch of
-    records is :meth:`_drain_batch`.
+    records is :meth:`_drain_batch`; the batch is Faust's ``getmany``, rewritten so that
+    no record it leaves out is skipped (:meth:`getmany`).
 
     **Put back since the batch was fetched.** Faust's ``getmany`` hands the loop a batch of
     records already fetched; the loop goes through it yielding to the event loop now and
@@ -183,15 +190,18 @@ class FeedConsumer(aiokafka_driver.Consumer):
     def _new_consumer_thread(self) -> Any:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    def rewind(self, tp: TP, offset: int) -> bool:
-        """Fetch ``tp`` again from ``offset`` (False: not assigned here any more)."""
-        if not self._seek_soon(tp, offset):
+    def rewind(self, tp: TP, offset: int, *, within: object = _ANY) -> bool:
+        """Fetch ``tp`` again from ``offset`` (False: not assigned here any more). With
+        ``within`` (the client's assignment some records were taken from), only while that
+        assignment holds: a newer one starts ``tp`` from its committed offset, which no
+        seek of records taken before it may move forward."""
+        if not self._seek_soon(tp, offset, within):
             return False
         self._read_offset[tp] = offset
         self.put_back[tp] = min(offset, self.put_back.get(tp, offset))
         return True
 
-    def _seek_soon(self, tp: TP, offset: int) -> bool:
+    def _seek_soon(self, tp: TP, offset: int, within: object = _ANY) -> bool:
         """Seek ``tp`` in the client's own thread, as its next step (False: not assigned
         here). A seek sets futures of that thread's loop and drops the records the client
         holds for ``tp``: from the event loop's thread, as Faust's ``seek`` does, it raced
@@ -205,6 +215,8 @@ class FeedConsumer(aiokafka_driver.Consumer):
             return False
 
         def seek() -> None:
+            if within is not _ANY and _assignment_of(client) is not within:
+                return  # rebalanced since: the new assignment reads from committed offsets
             # Revoked meanwhile: read from its committed offset.
             with contextlib.suppress(IllegalStateError):
                 client.seek(tp, offset)
@@ -287,6 +299,70 @@ class FeedConsumer(aiokafka_driver.Consumer):
             return False
         self.rewind(tp, back)
         return True
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        """Faust's ``getmany`` (the fetched records, round-robin over partitions), except
+        that a record the client handed over is never dropped with its partition left
+        past it. The client moves a partition's position as it hands records over; Faust
+        then drops those of a batch that returns while flow is stopped, that of a
+        partition it has not resumed (its recovery resumes the stream partitions after the
+        flow), and the rest once the generation changes, and seeks back only partitions
+        with a committed offset. A new group has none, so a worker that had just joined
+        skipped its first events for good: a two-worker ``bench/transform.py`` run lost 4
+        of 8 warm-up events in 2 of 10 runs (docs/performance.md, "Known gaps"). Here
+        each partition with records not passed on is put back to the first of them, if the
+        client's assignment they came from still holds (:meth:`rewind`); the rest of its
+        batch is not passed on either, so its order holds."""
+        records, active_partitions = await self._wait_next_records(timeout)
+        generation_id = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        passed: dict[TP, int] = {}  # per partition, how many of its records went on
+        held: set[TP] = set()  # partitions whose remaining records are put back
+        reason = "flow stopped"
+        if self.flow_active:
+            to_message = self._to_message
+            buffered = self._buffered_partitions
+            for tp, record in self.scheduler.iterate(records):
+                if not self.flow_active:
+                    reason = "flow stopped"
+                    break
+                if self.app.consumer_generation_id != generation_id:
+                    reason = "rebalanced"
+                    break
+                if tp in held:
+                    continue
+                if active_partitions is None or tp in active_partitions or tp in buffered:
+                    passed[tp] = passed.get(tp, 0) + 1
+                    self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    yield tp, to_message(tp, record)
+                else:
+                    held.add(tp)
+                    reason = "partition not active"
+        self._put_back_held(records, passed, reason)
+
+    def _put_back_held(
+        self, records: Mapping[Any, list[Any]], passed: Mapping[TP, int], reason: str
+    ) -> None:
+        """Put each partition with records of ``records`` not ``passed`` on back to the first
+        of them (or to where it was put back already, if earlier)."""
+        within = getattr(records, "assignment", _ANY)
+        held = 0
+        partitions = 0
+        for tp, batch in records.items():
+            count = passed.get(tp, 0)
+            if count >= len(batch):
+                continue
+            first = batch[count].offset
+            key = TP(tp.topic, tp.partition)
+            if self.rewind(key, min(first, self.put_back.get(key, first)), within=within):
+                held += len(batch) - count
+                partitions += 1
+        if held:
+            log.info(
+                "fetched records put back",
+                extra={"reason": reason, "records": held, "partitions": partitions},
+            )
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
         consumer_should_stop = self._stopped.is_set
@@ -401,11 +477,69 @@ class FeedConsumer(aiokafka_driver.Consumer):
 FETCH_MAX_WAIT_MS = 100
 
 
+class _Drained(dict[Any, list[Any]]):
+    """Records the client handed over, by partition, with the client's assignment they were
+    taken from (each rebalance makes a new one, whose partitions start afresh from their
+    committed offsets): a put-back applies only while that assignment holds."""
+
+    assignment: object | None = None
+
+
+class _Asked:
+    """Faust's set of active partitions as the client's fetch reads it while it waits:
+    live, so a partition resumed meanwhile is in it once the resume wakes the wait
+    (:meth:`FeedConsumer.on_buffer_drop`), but never empty. Faust's rebalance changes its
+    set in place, and the client reads an empty set as "every partition": it handed over
+    the records of partitions Faust had not resumed yet (which Faust dropped:
+    :meth:`FeedConsumer.getmany`)."""
+
+    __slots__ = ("_live",)
+
+    def __init__(self, live: set[TP]) -> None:
+        self._live = live
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, tp: object) -> bool:
+        return tp in self._live
+
+    def __iter__(self) -> Iterator[TP]:
+        return iter(list(self._live))  # one step under the GIL: the set may change
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+
+def _assignment_of(client: Any) -> object | None:
+    """The client's current assignment (aiokafka's ``Assignment``; a new object each
+    rebalance), None when it has none."""
+    subscription = client._subscription.subscription
+    return None if subscription is None else subscription.assignment
+
+
 class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         client = super()._create_worker_consumer(transport)
         client._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the client starts
         return client
+
+    async def _fetch_records(
+        self,
+        consumer: Any,
+        active_partitions: Any,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Mapping[Any, list[Any]]:
+        """Faust's fetch, asking the client for :class:`_Asked` partitions rather than
+        Faust's set itself. The records come back with the assignment they were taken
+        from."""
+        if not active_partitions:
+            return {}
+        asked: Any = _Asked(active_partitions)
+        records = _Drained(await super()._fetch_records(consumer, asked, timeout, max_records))
+        records.assignment = _assignment_of(consumer)
+        return records
 
 
 class _Transport(aiokafka_driver.Transport):

@@ -4,18 +4,25 @@
 
 ``straddle``: the first fetch of events straddles a rebalance. Faust checks that flow is
 active, then waits in the client's thread for records of the partitions it calls active
-(``fetched_records``, up to a second). A rebalance that runs meanwhile empties that set
-(Faust's revocation), and the client reads an empty set as "every partition": once the new
-assignment is in place, the wait hands over the records of the new assignment's
-partitions, moving their positions past them, whatever Faust then does with them (it drops
-a batch that comes back while flow is stopped, and seeks back only partitions with a
-committed offset). Here its first call that would fetch events asks the group coordinator
-for a new join, waits until the new assignment is in place, then waits for records as the
-interrupted fetch would, with the set it was given.
+(``fetched_records``, up to a second). A rebalance that runs meanwhile changes that set
+in place (Faust's revocation empties it; the client read an empty set as "every
+partition" until the worker asked with ``streams._feed._Asked``): once the new assignment
+is in place, the wait hands over the records of the new assignment's partitions, moving
+their positions past them, whatever Faust then does with them. Here its first call that
+would fetch events asks the group coordinator for a new join, waits until the new
+assignment is in place, then waits for records as the interrupted fetch would, with the
+set it was given.
 
 ``skip``: the first fetch that brings at least six events loses its third to fifth on the
 way (their positions passed all the same), as a faulty fetch would: a hole the worker must
 fetch again rather than commit over.
+
+``paused`` and ``stopped``: the first fetch that brings events comes back while Faust
+has their partition paused (``paused``: as between a rebalance's recovery resuming the
+flow and resuming the stream partitions) or its flow stopped (``stopped``: as after a
+revocation), and Faust resumes it a moment later (``fault: ... resumed``). The client has
+moved the partition's position past those events: Faust dropped them, and a new group
+has no committed offset to seek back to.
 
 ``patient``: the fetch loop waits an hour, not a second, for records of the partitions
 active when it began, so a partition resumed meanwhile (its feed taken below half) is read
@@ -28,6 +35,7 @@ import sys
 from typing import Any
 
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
 
 from qbsync.cli import main
 
@@ -95,6 +103,51 @@ def skip(events: str) -> None:
     thread_class._fetch_records = skipping  # type: ignore[method-assign]
 
 
+def held(events: str, how: str) -> None:
+    thread_class = aiokafka_driver.AIOKafkaConsumerThread
+    original = thread_class._fetch_records
+    done = False
+
+    async def holding(self: Any, consumer: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal done
+        records = await original(self, consumer, *args, **kwargs)
+        tps = [TP(tp.topic, tp.partition) for tp in records if tp.topic == events]
+        if done or not tps:
+            return records
+        done = True
+        faust_consumer = self.consumer  # Faust's, whose state lives in the event loop
+        main = faust_consumer.loop
+
+        def hold() -> None:
+            if how == "paused":
+                faust_consumer.pause_partitions(tps)
+            else:
+                faust_consumer.stop_flow()
+            say(
+                f"{events} {how} with {sum(len(b) for b in records.values())} records fetched",
+                prefix="fault",
+            )
+            main.call_later(0.5, resume)
+
+        def resume() -> None:
+            if how == "paused":
+                faust_consumer.resume_partitions(tps)
+            else:
+                faust_consumer.resume_flow()
+            faust_consumer._wake_fetch()
+            say(f"{events} resumed", prefix="fault")
+
+        # In the event loop, and done before the records are handed back to it.
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_call(hold), main))
+        return records
+
+    thread_class._fetch_records = holding  # type: ignore[method-assign]
+
+
+async def _call(function: Any) -> None:
+    function()
+
+
 def patient(events: str) -> None:
     from streams._feed import FeedConsumer
 
@@ -102,7 +155,13 @@ def patient(events: str) -> None:
     say(f"fetches of {events} wait {FeedConsumer.fetch_wait_s:.0f} s", prefix="fault")
 
 
-FAULTS = {"straddle": straddle, "skip": skip, "patient": patient}
+FAULTS = {
+    "straddle": straddle,
+    "skip": skip,
+    "paused": lambda events: held(events, "paused"),
+    "stopped": lambda events: held(events, "stopped"),
+    "patient": patient,
+}
 
 
 if __name__ == "__main__":

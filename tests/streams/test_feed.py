@@ -16,12 +16,16 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+import pytest
 from faust.exceptions import ConsumerNotStarted
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
 
-from streams._feed import Feed, FeedConsumer, ramp
+from streams._feed import Feed, FeedConsumer, _ConsumerThread, ramp
 
 
 @dataclass
@@ -175,7 +179,7 @@ class Loop:
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         self.gaps.append((tp, offset_from, offset_to))
 
-    def _seek_soon(self, tp: TP, offset: int) -> bool:
+    def _seek_soon(self, tp: TP, offset: int, within: object = None) -> bool:
         self._thread.seek(tp, offset)
         return True
 
@@ -367,11 +371,16 @@ def test_a_hole_right_after_the_first_offset_is_checked_too() -> None:
 
 
 class Client:
-    """The Kafka client as a seek back reaches it: its assignment, its seeks."""
+    """The Kafka client as a seek back reaches it: its assignment (and aiokafka's object
+    for it, a new one each rebalance), its seeks."""
 
     def __init__(self, assigned: set[TP]) -> None:
         self.assigned = assigned
         self.seeks: list[tuple[TP, int]] = []
+        self._subscription = SimpleNamespace(subscription=SimpleNamespace(assignment=object()))
+
+    def rebalance(self) -> None:
+        self._subscription.subscription.assignment = object()
 
     def assignment(self) -> set[TP]:
         return self.assigned
@@ -412,6 +421,24 @@ def test_a_seek_back_runs_in_the_clients_thread_not_the_callers() -> None:
     assert client.seeks == []  # not from the event loop's thread
     (seek,) = thread.scheduled
     seek()
+    assert client.seeks == [(P0, 7)]
+
+
+def test_a_seek_of_records_taken_before_a_rebalance_is_not_made_after_it() -> None:
+    # Records taken from one assignment of the client: put back while it holds, and not
+    # once a rebalance made a new one, whose partitions start from their committed offsets
+    # (a seek then could only move a partition past records nobody acknowledged).
+    client = Client({P0})
+    thread = ClientThread(client)
+    taken_from = client._subscription.subscription.assignment
+
+    assert Seeker(thread)._seek_soon(P0, 7, taken_from) is True
+    assert Seeker(thread)._seek_soon(P0, 9, taken_from) is True
+    first, second = thread.scheduled
+    first()
+    assert client.seeks == [(P0, 7)]
+    client.rebalance()
+    second()
     assert client.seeks == [(P0, 7)]
 
 
@@ -470,3 +497,151 @@ def test_a_stopping_client_or_another_fetcher_is_not_woken() -> None:
     other = ClientThread(client)
     Waker(other)._wake_fetch()
     assert other.scheduled == []
+
+
+# -- records Faust's getmany would drop are put back ----------------------------------------
+
+
+class Drained(dict[TP, list[Message]]):
+    """The client's records of one fetch, with the assignment they were taken from."""
+
+    assignment: object = None
+
+
+class Getter:
+    """Faust's consumer as ``FeedConsumer.getmany`` reads it: one fetch's records, the
+    partitions active, flow, the generation; seeks recorded."""
+
+    getmany: Any = FeedConsumer.getmany
+    _put_back_held: Any = FeedConsumer._put_back_held
+    rewind: Any = FeedConsumer.rewind
+
+    def __init__(self, records: Drained, active: set[TP]) -> None:
+        self._records = records
+        self._active = active
+        self.flow_active = True
+        self.should_stop = False
+        self.app = SimpleNamespace(
+            consumer_generation_id=1,
+            monitor=SimpleNamespace(track_tp_end_offset=lambda tp, highwater: None),
+        )
+        self.scheduler = cast(Any, DefaultSchedulingStrategy)()  # abstract to mypy only
+        self._buffered_partitions: set[TP] = set()
+        self.put_back: dict[TP, int] = {}
+        self._read_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+        self.seeks: list[tuple[TP, int, object]] = []
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Drained, set[TP]]:
+        return self._records, self._active
+
+    def _to_message(self, tp: TP, record: Message) -> Message:
+        return record
+
+    def highwater(self, tp: TP) -> int:
+        return 0
+
+    def _seek_soon(self, tp: TP, offset: int, within: object) -> bool:
+        self.seeks.append((tp, offset, within))
+        return True
+
+    def passed(self, between: dict[int, Callable[[], object]] | None = None) -> list[Any]:
+        """What ``getmany`` passes on; ``between[i]`` runs after the i-th record passed."""
+
+        async def run() -> list[Any]:
+            got = []
+            async for tp, message in self.getmany(timeout=1.0):
+                got.append((tp.partition, message.offset))
+                if between and len(got) in between:
+                    between[len(got)]()
+            return got
+
+        return asyncio.run(run())
+
+
+def drained(*batches: list[Message]) -> Drained:
+    records = Drained()
+    for messages in batches:
+        records[TP(messages[0].topic, messages[0].partition)] = messages
+    records.assignment = object()
+    return records
+
+
+def test_records_of_a_partition_not_resumed_yet_are_put_back_not_dropped() -> None:
+    # The loss of a worker that had just joined: the client handed over the records of a
+    # partition Faust's recovery had not resumed yet; Faust dropped them, leaving the
+    # partition's position past them, and a new group has no committed offset to go back to.
+    records = drained(batch(0, range(5, 8)), batch(1, range(3)))
+    getter = Getter(records, active={P1})
+
+    assert sorted(getter.passed()) == [(1, 0), (1, 1), (1, 2)]
+    assert getter.seeks == [(P0, 5, records.assignment)]
+    assert getter._read_offset[P0] == 5
+    assert getter.put_back == {P0: 5}
+
+
+def test_a_batch_returning_with_flow_stopped_is_put_back_whole() -> None:
+    records = drained(batch(0, range(4)), batch(1, range(10, 12)))
+    getter = Getter(records, active={P0, P1})
+    getter.flow_active = False
+
+    assert getter.passed() == []
+    assert sorted(getter.seeks) == [(P0, 0, records.assignment), (P1, 10, records.assignment)]
+
+
+@pytest.mark.parametrize("change", ["flow", "generation"])
+def test_records_after_the_flow_stops_or_the_generation_changes_are_put_back(change: str) -> None:
+    records = drained(batch(0, range(4)), batch(1, range(10, 14)))
+    getter = Getter(records, active={P0, P1})
+
+    def stop() -> None:
+        if change == "flow":
+            getter.flow_active = False
+        else:
+            getter.app.consumer_generation_id = 2
+
+    # Round-robin: (0, 0), (1, 10), (0, 1), then the change.
+    assert getter.passed({3: stop}) == [(0, 0), (1, 10), (0, 1)]
+    assert sorted(getter.seeks) == [(P0, 2, records.assignment), (P1, 11, records.assignment)]
+
+
+def test_a_held_partition_passes_none_of_its_later_records_and_keeps_an_earlier_put_back() -> None:
+    records = drained(batch(0, range(20, 24)))
+    getter = Getter(records, active=set())
+    getter.put_back[P0] = 12  # put back already (a feed's clear) while this batch was fetched
+
+    def resumed() -> None:
+        getter._active.add(P0)
+
+    assert getter.passed({1: resumed}) == []
+    assert getter.seeks == [(P0, 12, records.assignment)]
+
+
+def test_a_fetch_asks_for_the_active_partitions_live_but_never_for_every_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[bool, bool, bool]] = []
+    client = Client({P0})
+    taken_from = client._subscription.subscription.assignment
+    active = {P0}
+
+    async def fetch_records(
+        self: Any, consumer: Any, partitions: Any, timeout: Any = None, max_records: Any = None
+    ) -> dict[TP, list[Message]]:
+        # As the client reads it while it waits: a resume adds a partition, a revocation
+        # empties Faust's set (an empty set would read as "every partition").
+        active.add(P1)
+        seen.append((bool(partitions), P1 in partitions, P0 in partitions))
+        active.clear()
+        seen.append((bool(partitions), P1 in partitions, P0 in partitions))
+        return {P0: batch(0, [3])}
+
+    monkeypatch.setattr(aiokafka_driver.AIOKafkaConsumerThread, "_fetch_records", fetch_records)
+    thread = _ConsumerThread.__new__(_ConsumerThread)
+
+    records = asyncio.run(thread._fetch_records(client, active, 1.0))
+    assert seen == [(True, True, True), (True, False, False)]
+    assert records == {P0: batch(0, [3])}
+    assert getattr(records, "assignment", None) is taken_from
+    # Nothing active when the fetch begins: nothing asked.
+    assert asyncio.run(thread._fetch_records(client, set(), 1.0)) == {}
+    assert len(seen) == 2
