@@ -259,6 +259,14 @@ class FeedConsumer(aiokafka_driver.Consumer):
         super().on_buffer_drop(tp)
         self._wake_fetch()
 
+    def resume_partitions(self, tps: Any) -> None:
+        """Faust's resume (its recovery resumes the stream partitions after a rebalance),
+        and a wake-up of the waiting fetch, for the same reason as :meth:`on_buffer_drop`:
+        the fetch reads the active partitions live (:class:`_Asked`) but looks again only
+        when woken, so a rebalance's resumed partitions waited up to a second."""
+        super().resume_partitions(tps)
+        self._wake_fetch()
+
     def _wake_fetch(self) -> None:
         """Wake the loop's wait for records in the client's thread (whose futures those
         are), so that it looks again with the partitions active now."""

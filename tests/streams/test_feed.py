@@ -488,6 +488,22 @@ def test_a_resume_wakes_the_waiting_fetch_in_the_clients_thread() -> None:
         loop.close()
 
 
+def test_faust_resuming_partitions_wakes_the_waiting_fetch() -> None:
+    # After a rebalance Faust's recovery resumes the stream partitions; the waiting fetch
+    # reads the active set live but looks again only when woken (else up to a second).
+    woken: list[str] = []
+    consumer: Any = FeedConsumer.__new__(FeedConsumer)  # Faust's state only, no service
+    consumer._active_partitions = set()
+    consumer._paused_partitions = {P0, P1}
+    consumer._wake_fetch = lambda: woken.append("fetch")
+
+    consumer.resume_partitions({P0})
+
+    assert consumer._active_partitions == {P0}
+    assert consumer._paused_partitions == {P1}
+    assert woken == ["fetch"]
+
+
 def test_a_stopping_client_or_another_fetcher_is_not_woken() -> None:
     stopping = ClientThread(None)
     Waker(stopping)._wake_fetch()
