@@ -262,8 +262,8 @@ def test_events_fetched_while_faust_holds_their_partition_are_fetched_again(
 
         log = until(resumed, timeout=90, what=f"the first fetch of events {fault}, then resumed")
         assert re.search(rf"fault: .*events {fault} with \d+ records fetched", log), log
-        # Later offsets of the same partition: with the first 20 dropped and their partition
-        # left past them, these came and those never did.
+        # Later offsets of the same partition: where the first 20 were dropped and their
+        # partition left past them (before the put-back), these came and those never did.
         world.publish(range(20, 40))
 
         def last() -> bool:
