@@ -78,9 +78,14 @@ def progress(message: str) -> None:
 
 
 def bench_settings(work: Path, broker: BrokerInfo, name: str) -> Settings:
-    """Settings for one run: own data dir, topic prefix, worker group, free ports."""
+    """Settings for one run: own data dir (so its own SQLite store, unless a database URL
+    is given), topic prefix, worker group, free ports. One store for every run of a script
+    made each run's worker create command topics for the earlier runs' files too (it
+    learns every profile's topic at once), which misled a CI failure's reading."""
     run = uuid.uuid4().hex[:6]
-    settings = Settings(data_dir=work)
+    data_dir = work / f"{name}-{run}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data_dir=data_dir)
     use_broker(settings, broker)
     settings.topics.prefix = f"bench-{name}-{run}"
     settings.worker.app_id = f"bench-{name}-{run}"
