@@ -1,6 +1,6 @@
 """A session's next batch on the real broker: read from the offset the session committed
-itself, without asking the group's committed offset again; the watermark is still asked
-(that request is what makes a pooled consumer learn the partition's leader)."""
+itself, without asking the group's committed offset again; a whole batch read ahead is
+served without asking anything, a partial one asks the watermark (more may have come)."""
 
 from __future__ import annotations
 
@@ -78,11 +78,13 @@ def test_the_next_batch_of_a_session_does_not_ask_the_committed_offset(
         assert asked == ["get_watermark_offsets", "committed"]
         queue.commit("file", 25)
 
-        # The next batches: the session committed the offset itself.
+        # The next batches: the session committed the offset itself. The first read left
+        # the partition assigned and read on (the read-ahead), so a whole batch may be in
+        # memory already: then nothing at all is asked; else only the watermark.
         with _counting(queue) as asked:
             second = queue.fetch("file", 25, 1 << 20, start=25)
         assert [c.offset for c in second] == list(range(25, 50))
-        assert asked == ["get_watermark_offsets"]
+        assert asked in ([], ["get_watermark_offsets"])
         queue.commit("file", 50)
         with _counting(queue) as asked:
             third = queue.fetch("file", 25, 1 << 20, start=50)
@@ -101,5 +103,45 @@ def test_the_next_batch_of_a_session_does_not_ask_the_committed_offset(
         assert [c.offset for c in queue.fetch("file", 3, 1 << 20, start=40)] == [40, 41, 42]
         # Without ``start`` the group's offset is the truth.
         assert [c.offset for c in queue.fetch("file", 25, 1 << 20)] == list(range(60, 65))
+    finally:
+        queue.close()
+
+
+def test_files_read_side_by_side_through_the_read_ahead_get_each_command_once(
+    broker: BrokerInfo, settings: Settings
+) -> None:
+    """Three files' sessions interleaved batch by batch on one queue (one read-ahead
+    consumer holding all three partitions), a batch read again from an earlier offset (as
+    a session after a crash does), and commands written while the files are held: each
+    file gets exactly its commands, in order, none skipped or repeated."""
+    use_broker(settings, broker)
+    config = settings.kafka.client_config()
+    prefix = f"ra-{uuid.uuid4().hex[:6]}."
+    files = ["f0", "f1", "f2"]
+    ensure_topics(config, {prefix + f: 1 for f in files})
+    for f in files:
+        _produce(config, prefix + f, 0, 70)
+    queue = CommandQueue(
+        config, group_id=f"g-{uuid.uuid4().hex[:6]}", topic_for=lambda p: prefix + p
+    )
+    try:
+        got: dict[str, list[bytes]] = {f: [] for f in files}
+        at: dict[str, int | None] = dict.fromkeys(files)
+        for round_number in range(4):
+            for f in files:
+                batch = queue.fetch(f, 20, 1 << 20, start=at[f])
+                got[f] += [c.value for c in batch]
+                at[f] = batch[-1].offset + 1
+                queue.commit(f, at[f])
+            if round_number == 1:
+                for f in files:
+                    _produce(config, prefix + f, 70, 5)  # written while held
+        for f in files:
+            assert got[f] == [f"command {i}".encode() for i in range(75)]
+            assert queue.fetch(f, 20, 1 << 20, start=75) == []
+        # A batch read again from before what the read-ahead holds.
+        again = queue.fetch("f1", 10, 1 << 20, start=30)
+        assert [c.offset for c in again] == list(range(30, 40))
+        assert [c.value for c in again] == [f"command {i}".encode() for i in range(30, 40)]
     finally:
         queue.close()

@@ -1,0 +1,360 @@
+"""Each busy company file's commands read ahead by one long-lived consumer (issue 14).
+
+Why: before, every batch of a Web Connector session borrowed a pooled consumer, assigned the
+file's partition at the batch's offset, read, and unassigned it: two or three broker requests
+a batch (the read, then librdkafka's prefetch thrown away at the unassign) and per-batch
+client work, 24% of the broker's handler time at 16 sessions (docs/performance.md, "The
+broker's requests per batch of a working session"). Here one consumer keeps the partitions of
+the files being read assigned for ``idle_s`` after their last read, and one thread moves what
+it fetches (one Fetch request for all of them) into a buffer per file. A session's next batch
+is then usually in memory already, and :meth:`ReadAhead.ready` hands it over without any
+broker request.
+
+It only ever caches the log: records are immutable, so a buffer is right for any reader
+that asks from an offset it covers; a read from anywhere else moves the partition there
+(unassigned and assigned again at that offset, which is how librdkafka drops what it fetched
+from the old position). Nothing here commits or decides what is settled: that stays with the
+caller and the group's committed offsets, so any gateway replica can still serve any call.
+
+Threads: every call on the consumer that changes what it reads (assign, unassign, pause,
+resume, consume) is made by the one reading thread, in order, so a record fetched from an
+old position can never be filed under a new one: a buffer accepts records only after the
+thread has placed its partition at the buffer's start. Callers only change the buffers (under
+one lock) and ask the consumer for topic metadata (``list_topics``, safe from any thread),
+so that a topic the consumer has not met is fetched at once rather than at librdkafka's next
+topic scan (up to a second later; measured 38-410 ms against 15 ms).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from connectors.kafka._queued import QueuedCommand
+
+__all__ = ["ReadAhead"]
+
+log = logging.getLogger(__name__)
+
+# How long the reading thread waits in one consume() while partitions are assigned: also
+# the longest a newly asked partition waits to be placed (the thread cannot be woken from
+# inside librdkafka's wait).
+_POLL_S = 0.005
+# Records taken from librdkafka per consume() call.
+_CONSUME_MAX = 500
+# How often idle partitions are let go.
+_SWEEP_S = 1.0
+# A topic's metadata is asked again (by a caller, before the partition is placed) when
+# this consumer has not read the topic for this long: librdkafka forgets topics it no
+# longer reads.
+_KNOWN_S = 60.0
+
+
+@dataclass
+class _Buffer:
+    """What has been read ahead of one file's partition: records from ``start`` on, the
+    next expected at or past ``next``. ``placed``: the reading thread has assigned the
+    partition at ``start`` (records are accepted only then)."""
+
+    start: int
+    next: int
+    asked: float
+    records: deque[QueuedCommand] = field(default_factory=deque)
+    placed: bool = False
+    paused: bool = False
+    error: KafkaError | None = None
+
+    def covers(self, offset: int) -> bool:
+        return self.start <= offset <= self.next
+
+    def drop_before(self, offset: int) -> None:
+        """Records before ``offset`` are behind the reader (settled or being settled)."""
+        while self.records and self.records[0].offset < offset:
+            self.records.popleft()
+        self.start = max(self.start, offset)
+
+    def take(self, want: int, max_bytes: int) -> list[QueuedCommand]:
+        """Up to ``want`` records from ``start`` and about ``max_bytes`` (at least one)."""
+        out: list[QueuedCommand] = []
+        size = 0
+        for record in self.records:
+            if len(out) >= want or (out and size + len(record.value) > max_bytes):
+                break
+            size += len(record.value)
+            out.append(record)
+        return out
+
+
+class ReadAhead:
+    """See the module's doc. ``config``: the consumer's (group id included; this consumer
+    never commits). ``ahead``: records buffered per file before its partition is paused.
+    ``idle_s``: a partition not read for this long is let go. The reading thread starts
+    at the first read."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        ahead: int = 200,
+        idle_s: float = 10.0,
+        max_partitions: int = 1000,
+        consumer: Callable[[dict[str, Any]], Consumer] = Consumer,
+    ) -> None:
+        self._config = {
+            **config,
+            # librdkafka's own prefetch per partition stays near what is buffered here.
+            "queued.min.messages": max(1, ahead),
+        }
+        self._make = consumer
+        self._ahead = max(1, ahead)
+        self._idle_s = idle_s
+        self._max_partitions = max(1, max_partitions)
+        self._lock = threading.Condition()
+        self._buffers: dict[str, _Buffer] = {}
+        self._to_place: set[str] = set()
+        self._drained: set[str] = set()  # records taken: maybe resume
+        self._filled: set[str] = set()  # records added: maybe pause
+        self._let_go: set[str] = set()  # buffers dropped by a reader: unassign
+        self._known: dict[str, float] = {}  # topic -> when its metadata was last asked/read
+        self._consumer: Consumer | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._client_error: tuple[KafkaError, float] | None = None
+        self.placements = 0  # partitions (re)placed (for tests and benches)
+
+    # -- callers ----------------------------------------------------------------------
+
+    def ready(
+        self, topic: str, start: int, max_count: int, max_bytes: int
+    ) -> list[QueuedCommand] | None:
+        """A whole batch from ``start`` when it is buffered already (``max_count`` records,
+        or as many as reach ``max_bytes``), else None: the caller asks the broker how many
+        there are and :meth:`read` s them."""
+        with self._lock:
+            buffer = self._buffers.get(topic)
+            if buffer is None or buffer.error is not None or not buffer.covers(start):
+                return None
+            buffer.asked = time.monotonic()
+            buffer.drop_before(start)
+            self._drained.add(topic)
+            out = buffer.take(max_count, max_bytes)
+            if len(out) >= max_count:
+                return out
+            # Fewer: a batch cut by max_bytes is whole; else more may exist (ask the broker).
+            if out and len(out) < len(buffer.records):
+                return out
+            return None
+
+    def read(
+        self, topic: str, start: int, want: int, max_bytes: int, timeout: float
+    ) -> list[QueuedCommand]:
+        """``want`` records from ``start`` (known to exist: the caller read the high
+        watermark), fewer if ``max_bytes`` is reached or ``timeout`` passes first. Raises
+        the partition's error (KafkaException), or the client's when nothing came at all."""
+        self._learn(topic)
+        began = time.monotonic()
+        deadline = began + timeout
+        with self._lock:
+            self._start_thread()
+            while True:
+                buffer = self._buffers.get(topic)
+                if buffer is not None and buffer.error is not None:
+                    del self._buffers[topic]  # placed afresh by the next read
+                    self._to_place.discard(topic)
+                    self._let_go.add(topic)
+                    raise KafkaException(buffer.error)
+                buffer = self._at(topic, start)
+                buffer.drop_before(start)
+                self._drained.add(topic)
+                out = buffer.take(want, max_bytes)
+                if len(out) >= want or (out and len(out) < len(buffer.records)):
+                    return out
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if not out and self._client_error and self._client_error[1] >= began:
+                        raise KafkaException(self._client_error[0])
+                    return out
+                self._lock.wait(left)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            self._lock.notify_all()
+        if thread is not None:
+            thread.join()
+
+    def _at(self, topic: str, start: int) -> _Buffer:
+        """The file's buffer, moved to ``start`` when it does not cover it (lock held)."""
+        now = time.monotonic()
+        buffer = self._buffers.get(topic)
+        if buffer is None or not buffer.covers(start):
+            buffer = _Buffer(start=start, next=start, asked=now)
+            self._buffers[topic] = buffer
+            self._to_place.add(topic)
+            self._lock.notify_all()
+        buffer.asked = now
+        return buffer
+
+    def _learn(self, topic: str) -> None:
+        """Make sure this consumer knows the topic's leader before it is placed."""
+        with self._lock:
+            known = self._known.get(topic)
+            if known is not None and time.monotonic() - known < _KNOWN_S:
+                return
+            self._start_thread()
+            consumer = self._consumer
+        assert consumer is not None
+        consumer.list_topics(topic, timeout=10)
+        with self._lock:
+            self._known[topic] = time.monotonic()
+
+    def _start_thread(self) -> None:
+        """(lock held)"""
+        if self._closed:
+            raise RuntimeError("the command queue is closed")
+        if self._thread is not None:
+            return
+        self._consumer = self._make(dict(self._config))
+        self._thread = threading.Thread(target=self._run, name="qbsync-read-ahead", daemon=True)
+        self._thread.start()
+
+    # -- the reading thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        assigned: set[str] = set()
+        swept = time.monotonic()
+        try:
+            while True:
+                with self._lock:
+                    if self._closed:
+                        return
+                    if not assigned and not self._to_place:
+                        self._lock.wait(_SWEEP_S)
+                        continue
+                    now = time.monotonic()
+                    release, self._let_go = list(self._let_go), set()
+                    if now - swept >= _SWEEP_S:
+                        release, swept = release + self._idle(now), now
+                    place = {t: self._buffers[t] for t in self._to_place}
+                    self._to_place.clear()
+                    pause, resume = self._flow()
+                self._apply(
+                    consumer,
+                    assigned,
+                    {t: b.start for t, b in place.items()},
+                    release,
+                    pause,
+                    resume,
+                )
+                with self._lock:
+                    for topic, buffer in place.items():
+                        if self._buffers.get(topic) is buffer:
+                            buffer.placed = True
+                messages = consumer.consume(_CONSUME_MAX, timeout=_POLL_S) if assigned else []
+                if messages:
+                    self._file(messages)
+        except Exception as error:  # the consumer failed: the next read starts a new one
+            log.error("read-ahead stopped", extra={"error": type(error).__name__})
+            with self._lock:
+                self._client_error = (KafkaError(KafkaError._FAIL), time.monotonic())
+                self._buffers.clear()
+                self._to_place.clear()
+                self._known.clear()
+                self._thread = None
+                self._lock.notify_all()
+        finally:
+            try:
+                consumer.close()
+            except Exception as error:  # closing a failed client: nothing left to do
+                log.warning("read-ahead close failed", extra={"error": type(error).__name__})
+
+    def _idle(self, now: float) -> list[str]:
+        """Buffers to let go (lock held): not read for ``idle_s``, and the least recently
+        read beyond ``max_partitions``."""
+        stale = [t for t, b in self._buffers.items() if now - b.asked >= self._idle_s]
+        if len(self._buffers) - len(stale) > self._max_partitions:
+            live = sorted(
+                (b.asked, t) for t, b in self._buffers.items() if now - b.asked < self._idle_s
+            )
+            stale += [t for _, t in live[: len(live) - self._max_partitions]]
+        for topic in stale:
+            del self._buffers[topic]
+            self._to_place.discard(topic)
+        return stale
+
+    def _flow(self) -> tuple[list[str], list[str]]:
+        """Partitions to pause (buffer full) and to resume (drained to half) (lock held)."""
+        pause: list[str] = []
+        resume: list[str] = []
+        for topic in self._drained:
+            buffer = self._buffers.get(topic)
+            if buffer is not None and buffer.paused and len(buffer.records) <= self._ahead // 2:
+                buffer.paused = False
+                resume.append(topic)
+        self._drained.clear()
+        for topic in self._filled:
+            buffer = self._buffers.get(topic)
+            if buffer is not None and not buffer.paused and len(buffer.records) >= self._ahead:
+                buffer.paused = True
+                pause.append(topic)
+        self._filled.clear()
+        return pause, resume
+
+    @staticmethod
+    def _apply(
+        consumer: Consumer,
+        assigned: set[str],
+        place: Mapping[str, int],
+        release: list[str],
+        pause: list[str],
+        resume: list[str],
+    ) -> None:
+        gone = [t for t in {*release, *place} if t in assigned]
+        if gone:
+            consumer.incremental_unassign([TopicPartition(t, 0) for t in gone])
+            assigned.difference_update(gone)
+        if place:
+            consumer.incremental_assign([TopicPartition(t, 0, o) for t, o in place.items()])
+            assigned.update(place)
+        if pause := [t for t in pause if t in assigned and t not in place]:
+            consumer.pause([TopicPartition(t, 0) for t in pause])
+        if resume := [t for t in resume if t in assigned and t not in place]:
+            consumer.resume([TopicPartition(t, 0) for t in resume])
+
+    def _file(self, messages: list[Any]) -> None:
+        """Put each fetched record in its file's buffer (lock taken here)."""
+        with self._lock:
+            for message in messages:
+                error = message.error()
+                topic = message.topic()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    buffer = self._buffers.get(topic) if topic else None
+                    if buffer is not None and buffer.placed:
+                        buffer.error = error
+                    else:
+                        self._client_error = (error, time.monotonic())
+                        log.warning("read-ahead client error", extra={"code": error.name()})
+                    continue
+                buffer = self._buffers.get(topic)
+                offset = message.offset()
+                if buffer is None or not buffer.placed or offset is None or offset < buffer.next:
+                    continue
+                buffer.records.append(QueuedCommand(offset, message.key(), message.value() or b""))
+                buffer.next = offset + 1
+                self._filled.add(topic)
+            now = time.monotonic()
+            for topic in self._filled:
+                self._known[topic] = now
+            self._lock.notify_all()
