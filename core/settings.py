@@ -204,8 +204,12 @@ class GatewaySettings(BaseSettings):
     batch_max_bytes: int = Field(default=512 * 1024, ge=1024)
     session_ttl_s: float = Field(default=600.0, gt=0)
     threads: int = Field(default=8, ge=1)
-    # Kafka clients the gateway reads command topics with (one call at a time each).
+    # Kafka clients the gateway asks command topics' offsets with (one call at a time each).
     kafka_consumers: int = Field(default=4, ge=1, le=64)
+    # Commands read ahead per busy company file by the gateway's one long-lived reading
+    # consumer, so a session's next batch is usually in memory (connectors/kafka/
+    # _read_ahead.py); 0: each batch assigns a pooled consumer and reads only what it needs.
+    read_ahead: int = Field(default=200, ge=0, le=10000)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     # clientVersion answers "W:" (warn, go on) below this Web Connector version.
     min_client_version: str = "2.1.0.0"

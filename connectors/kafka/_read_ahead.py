@@ -16,13 +16,12 @@ that asks from an offset it covers; a read from anywhere else moves the partitio
 from the old position). Nothing here commits or decides what is settled: that stays with the
 caller and the group's committed offsets, so any gateway replica can still serve any call.
 
-Threads: every call on the consumer that changes what it reads (assign, unassign, pause,
-resume, consume) is made by the one reading thread, in order, so a record fetched from an
-old position can never be filed under a new one: a buffer accepts records only after the
-thread has placed its partition at the buffer's start. Callers only change the buffers (under
-one lock) and ask the consumer for topic metadata (``list_topics``, safe from any thread),
-so that a topic the consumer has not met is fetched at once rather than at librdkafka's next
-topic scan (up to a second later; measured 38-410 ms against 15 ms).
+Threads: every call on the consumer (assign, unassign, pause, resume, consume, and the
+``list_topics`` that makes it fetch a topic it has not met at once rather than at
+librdkafka's next topic scan: measured 38-410 ms against 15 ms) is made by the one reading
+thread, in order, so a record fetched from an old position can never be filed under a new
+one: a buffer accepts records only after the thread has placed its partition at the
+buffer's start. Callers only change the buffers, under one lock.
 """
 
 from __future__ import annotations
@@ -158,7 +157,6 @@ class ReadAhead:
         """``want`` records from ``start`` (known to exist: the caller read the high
         watermark), fewer if ``max_bytes`` is reached or ``timeout`` passes first. Raises
         the partition's error (KafkaException), or the client's when nothing came at all."""
-        self._learn(topic)
         began = time.monotonic()
         deadline = began + timeout
         with self._lock:
@@ -203,19 +201,6 @@ class ReadAhead:
         buffer.asked = now
         return buffer
 
-    def _learn(self, topic: str) -> None:
-        """Make sure this consumer knows the topic's leader before it is placed."""
-        with self._lock:
-            known = self._known.get(topic)
-            if known is not None and time.monotonic() - known < _KNOWN_S:
-                return
-            self._start_thread()
-            consumer = self._consumer
-        assert consumer is not None
-        consumer.list_topics(topic, timeout=10)
-        with self._lock:
-            self._known[topic] = time.monotonic()
-
     def _start_thread(self) -> None:
         """(lock held)"""
         if self._closed:
@@ -248,10 +233,11 @@ class ReadAhead:
                     place = {t: self._buffers[t] for t in self._to_place}
                     self._to_place.clear()
                     pause, resume = self._flow()
+                self._learn(consumer, place)
                 self._apply(
                     consumer,
                     assigned,
-                    {t: b.start for t, b in place.items()},
+                    {t: b.start for t, b in place.items() if b.error is None},
                     release,
                     pause,
                     resume,
@@ -277,6 +263,25 @@ class ReadAhead:
                 consumer.close()
             except Exception as error:  # closing a failed client: nothing left to do
                 log.warning("read-ahead close failed", extra={"error": type(error).__name__})
+
+    def _learn(self, consumer: Consumer, place: Mapping[str, _Buffer]) -> None:
+        """Ask the broker about each topic to place that this consumer has not read lately,
+        so that it is fetched at once (see the module's doc). Here, not in the callers'
+        threads: a ``list_topics`` from another thread while this one consumes was measured
+        to wait up to 39 s (confluent-kafka 2.x, librdkafka 2.x); it is ~10-15 ms alone."""
+        now = time.monotonic()
+        for topic, buffer in place.items():
+            known = self._known.get(topic)
+            if known is not None and now - known < _KNOWN_S:
+                continue
+            try:
+                consumer.list_topics(topic, timeout=10)
+            except KafkaException as error:
+                with self._lock:
+                    buffer.error = error.args[0]
+                    self._lock.notify_all()
+                continue
+            self._known[topic] = now
 
     def _idle(self, now: float) -> list[str]:
         """Buffers to let go (lock held): not read for ``idle_s``, and the least recently

@@ -73,6 +73,7 @@ def create_gateway(settings: Settings) -> Gateway:
         exact_watermarks=settings.kafka.exact_watermarks,
         consumers=settings.gateway.kafka_consumers,
         index=index,
+        read_ahead=settings.gateway.read_ahead,
     )
     sink = RecordProducer(kafka)
     # One registry per gateway: several gateways in one process (tests) never collide.

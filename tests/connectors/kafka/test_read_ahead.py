@@ -56,6 +56,9 @@ class _Consumer:
 
     def list_topics(self, topic: str, timeout: float) -> None:
         self.calls.append(("list", topic, -1))
+        assert threading.current_thread().name == "qbsync-read-ahead"
+        if topic not in self.logs:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT))
 
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -236,6 +239,17 @@ def test_a_partition_error_reaches_its_reader_and_the_next_read_places_it_again(
     assert raised.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
     assert offsets(ahead.read("a", 5, 2, BIG, timeout=5)) == [5, 6]
     assert consumer.count("assign", "a") == 2
+
+
+def test_a_topic_the_broker_cannot_be_asked_about_fails_its_read_only(
+    made: tuple[ReadAhead, _Consumer],
+) -> None:
+    ahead, consumer = made
+    with pytest.raises(KafkaException) as raised:
+        ahead.read("nowhere", 0, 1, BIG, timeout=5)
+    assert raised.value.args[0].code() == KafkaError._TRANSPORT
+    assert consumer.count("assign", "nowhere") == 0
+    assert offsets(ahead.read("a", 0, 2, BIG, timeout=5)) == [0, 1]
 
 
 def test_a_client_error_is_raised_to_a_reader_that_got_nothing(
