@@ -217,6 +217,7 @@ class ReadAhead:
         consumer = self._consumer
         assert consumer is not None
         assigned: set[str] = set()
+        paused: set[str] = set()
         swept = time.monotonic()
         try:
             while True:
@@ -237,6 +238,7 @@ class ReadAhead:
                 self._apply(
                     consumer,
                     assigned,
+                    paused,
                     {t: b.start for t, b in place.items() if b.error is None},
                     release,
                     pause,
@@ -319,11 +321,16 @@ class ReadAhead:
     def _apply(
         consumer: Consumer,
         assigned: set[str],
+        paused: set[str],
         place: Mapping[str, int],
         release: list[str],
         pause: list[str],
         resume: list[str],
     ) -> None:
+        """The consumer's calls, in order. ``assigned`` and ``paused``: what the client
+        holds (this thread's own view). A pause outlives an unassign in librdkafka (a
+        partition paused, unassigned and assigned again fetches nothing until resumed:
+        measured), so a placement resumes a partition the client still has paused."""
         gone = [t for t in {*release, *place} if t in assigned]
         if gone:
             consumer.incremental_unassign([TopicPartition(t, 0) for t in gone])
@@ -333,8 +340,11 @@ class ReadAhead:
             assigned.update(place)
         if pause := [t for t in pause if t in assigned and t not in place]:
             consumer.pause([TopicPartition(t, 0) for t in pause])
-        if resume := [t for t in resume if t in assigned and t not in place]:
+            paused.update(pause)
+        resume = [t for t in resume if t in assigned and t not in place]
+        if resume := resume + [t for t in place if t in paused]:
             consumer.resume([TopicPartition(t, 0) for t in resume])
+            paused.difference_update(resume)
 
     def _file(self, messages: list[Any]) -> None:
         """Put each fetched record in its file's buffer (lock taken here)."""
