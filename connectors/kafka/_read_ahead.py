@@ -22,6 +22,10 @@ librdkafka's next topic scan: measured 38-410 ms against 15 ms) is made by the o
 thread, in order, so a record fetched from an old position can never be filed under a new
 one: a buffer accepts records only after the thread has placed its partition at the
 buffer's start. Callers only change the buffers, under one lock.
+
+One assumption: a topic name always means the same log. qbsync never deletes a command
+topic; one deleted by hand and made again under the same name within ``idle_s`` of its
+last read could be served the old records from memory, so restart the gateway after that.
 """
 
 from __future__ import annotations
@@ -130,7 +134,6 @@ class ReadAhead:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._client_error: tuple[KafkaError, float] | None = None
-        self.placements = 0  # partitions (re)placed (for tests and benches)
 
     # -- callers ----------------------------------------------------------------------
 
@@ -164,8 +167,8 @@ class ReadAhead:
         began = time.monotonic()
         deadline = began + timeout
         with self._lock:
-            self._start_thread()
             while True:
+                self._start_thread()  # again after a wait: the thread may have failed
                 buffer = self._buffers.get(topic)
                 if buffer is not None and buffer.error is not None:
                     del self._buffers[topic]  # placed afresh by the next read
