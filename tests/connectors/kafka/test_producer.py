@@ -8,7 +8,7 @@ import asyncio
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from connectors.kafka import DeliveryFailed, ProducerPool, RecordProducer, ensure_topics
 from qbsync.brokers import BrokerInfo
@@ -47,6 +47,57 @@ def test_a_too_large_record_is_named_and_the_others_are_delivered(broker: Broker
     finally:
         consumer.close()
     assert seen == [b"first", b"third"]
+
+
+def test_records_sent_together_keep_their_order_and_land_where_produce_puts_their_key(
+    broker: BrokerInfo,
+) -> None:
+    """send_all queues each topic's records in one call (produce_batch): a tenant's records
+    must still land on the partition librdkafka's produce() gives their key (the worker
+    finds a tenant's results on its events' partition), in order, across two topics."""
+    client = {"bootstrap.servers": broker.bootstrap_servers}
+    results, letters = (f"producer-{uuid.uuid4().hex[:8]}-{n}" for n in ("r", "d"))
+    ensure_topics(client, {results: 6, letters: 2})
+    keys = [f"tenant-{i}".encode() for i in range(12)]
+    where: dict[bytes, int] = {}
+    alone = Producer({**client, "partitioner": "murmur2_random"})
+    for key in keys:
+        alone.produce(
+            results,
+            b"probe",
+            key,
+            on_delivery=lambda _e, m, k=key: where.__setitem__(k, m.partition()),
+        )
+    assert alone.flush(30) == 0
+    records = [(results, key, f"{key.decode()} #{n}".encode()) for n in range(3) for key in keys]
+    records.insert(5, (letters, b"tenant-0", b"a dead letter"))
+    producer = RecordProducer(client)
+    try:
+        assert producer.send_all(records) == len(records)
+    finally:
+        producer.close()
+
+    consumer = Consumer({**client, "group.id": f"g-{results}", "enable.auto.commit": False})
+    landed: dict[bytes, list[tuple[int, bytes]]] = {}
+    try:
+        consumer.assign([TopicPartition(results, p, 0) for p in range(6)])
+
+        def every_one() -> bool:
+            for message in consumer.consume(100, 1.0):
+                if message.error() is None and message.value() != b"probe":
+                    landed.setdefault(message.key(), []).append(
+                        (message.partition(), message.value())
+                    )
+            return sum(len(v) for v in landed.values()) == 3 * len(keys)
+
+        until(every_one, timeout=30, what="every result")
+    finally:
+        consumer.close()
+    for key in keys:
+        assert [partition for partition, _ in landed[key]] == [where[key]] * 3
+        assert [value for _, value in landed[key]] == [
+            f"{key.decode()} #{n}".encode() for n in range(3)
+        ]
 
 
 def test_records_not_acknowledged_in_time_are_purged_not_delivered_later(
