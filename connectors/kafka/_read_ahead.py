@@ -70,18 +70,30 @@ class _Buffer:
     next: int
     asked: float
     records: deque[QueuedCommand] = field(default_factory=deque)
+    size: int = 0  # bytes of the records' values
     placed: bool = False
     paused: bool = False
+    waiting: int = 0  # readers waiting for more of its records
+    wanted: int = 0  # the most records one of them wants
     error: KafkaError | None = None
+
+    @property
+    def short(self) -> bool:
+        """A reader waits for more records than it holds: never held back then."""
+        return self.waiting > 0 and len(self.records) < self.wanted
 
     def covers(self, offset: int) -> bool:
         return self.start <= offset <= self.next
 
-    def drop_before(self, offset: int) -> None:
-        """Records before ``offset`` are behind the reader (settled or being settled)."""
+    def drop_before(self, offset: int) -> int:
+        """Records before ``offset`` are behind the reader (settled or being settled); the
+        bytes let go."""
+        dropped = 0
         while self.records and self.records[0].offset < offset:
-            self.records.popleft()
+            dropped += len(self.records.popleft().value)
         self.start = max(self.start, offset)
+        self.size -= dropped
+        return dropped
 
     def take(self, want: int, max_bytes: int) -> list[QueuedCommand]:
         """Up to ``want`` records from ``start`` and about ``max_bytes`` (at least one)."""
@@ -98,8 +110,9 @@ class _Buffer:
 class ReadAhead:
     """See the module's doc. ``config``: the consumer's (group id included; this consumer
     never commits). ``ahead``: records buffered per file before its partition is paused.
-    ``idle_s``: a partition not read for this long is let go. The reading thread starts
-    at the first read."""
+    ``idle_s``: a partition not read for this long is let go. ``max_bytes``: past this
+    many bytes held in all buffers, partitions are paused as records come, except one
+    short of what a waiting reader wants. The reading thread starts at the first read."""
 
     def __init__(
         self,
@@ -108,6 +121,7 @@ class ReadAhead:
         ahead: int = 200,
         idle_s: float = 10.0,
         max_partitions: int = 1000,
+        max_bytes: int = 64 * 1024 * 1024,
         consumer: Callable[[dict[str, Any]], Consumer] = Consumer,
     ) -> None:
         self._config = {
@@ -118,11 +132,14 @@ class ReadAhead:
             # wait only delays the next batch (seen as ~1 s at the bench's p99).
             "queued.min.messages": max(1, ahead),
             "fetch.queue.backoff.ms": 10,
+            "queued.max.messages.kbytes": max(1024, max_bytes // 4096),
         }
         self._make = consumer
         self._ahead = max(1, ahead)
         self._idle_s = idle_s
         self._max_partitions = max(1, max_partitions)
+        self._max_bytes = max_bytes
+        self._bytes = 0  # held in all buffers
         self._lock = threading.Condition()
         self._buffers: dict[str, _Buffer] = {}
         self._to_place: set[str] = set()
@@ -148,7 +165,7 @@ class ReadAhead:
             if buffer is None or buffer.error is not None or not buffer.covers(start):
                 return None
             buffer.asked = time.monotonic()
-            buffer.drop_before(start)
+            self._bytes -= buffer.drop_before(start)
             self._drained.add(topic)
             out = buffer.take(max_count, max_bytes)
             if len(out) >= max_count:
@@ -171,12 +188,11 @@ class ReadAhead:
                 self._start_thread()  # again after a wait: the thread may have failed
                 buffer = self._buffers.get(topic)
                 if buffer is not None and buffer.error is not None:
-                    del self._buffers[topic]  # placed afresh by the next read
-                    self._to_place.discard(topic)
+                    self._forget(topic)  # placed afresh by the next read
                     self._let_go.add(topic)
                     raise KafkaException(buffer.error)
                 buffer = self._at(topic, start)
-                buffer.drop_before(start)
+                self._bytes -= buffer.drop_before(start)
                 self._drained.add(topic)
                 out = buffer.take(want, max_bytes)
                 if len(out) >= want or (out and len(out) < len(buffer.records)):
@@ -186,7 +202,15 @@ class ReadAhead:
                     if not out and self._client_error and self._client_error[1] >= began:
                         raise KafkaException(self._client_error[0])
                     return out
-                self._lock.wait(left)
+                buffer.waiting += 1
+                buffer.wanted = max(buffer.wanted, want)
+                try:
+                    self._lock.wait(left)
+                finally:
+                    buffer.waiting -= 1
+                    if not buffer.waiting:
+                        buffer.wanted = 0
+                    self._filled.add(topic)  # maybe not paused while short: check again
 
     def close(self) -> None:
         with self._lock:
@@ -201,12 +225,20 @@ class ReadAhead:
         now = time.monotonic()
         buffer = self._buffers.get(topic)
         if buffer is None or not buffer.covers(start):
+            self._forget(topic)
             buffer = _Buffer(start=start, next=start, asked=now)
             self._buffers[topic] = buffer
             self._to_place.add(topic)
             self._lock.notify_all()
         buffer.asked = now
         return buffer
+
+    def _forget(self, topic: str) -> None:
+        """Drop the file's buffer, if any (lock held)."""
+        buffer = self._buffers.pop(topic, None)
+        if buffer is not None:
+            self._bytes -= buffer.size
+        self._to_place.discard(topic)
 
     def _start_thread(self) -> None:
         """(lock held)"""
@@ -263,6 +295,7 @@ class ReadAhead:
             with self._lock:
                 self._client_error = (KafkaError(KafkaError._FAIL), time.monotonic())
                 self._buffers.clear()
+                self._bytes = 0
                 self._to_place.clear()
                 self._known.clear()
                 self._thread = None
@@ -302,23 +335,31 @@ class ReadAhead:
             )
             stale += [t for _, t in live[: len(live) - self._max_partitions]]
         for topic in stale:
-            del self._buffers[topic]
-            self._to_place.discard(topic)
+            self._forget(topic)
         return stale
 
     def _flow(self) -> tuple[list[str], list[str]]:
-        """Partitions to pause (buffer full) and to resume (drained to half) (lock held)."""
+        """Partitions to pause and to resume (lock held). A buffer is full at ``ahead``
+        records, or at any size while all buffers together hold ``max_bytes``; it is
+        resumed once drained to half (and the total is under the budget again). A buffer
+        short of what a waiting reader wants is never held back: resumed at once, not
+        paused."""
         pause: list[str] = []
         resume: list[str] = []
+        over = self._bytes >= self._max_bytes
         for topic in self._drained:
             buffer = self._buffers.get(topic)
-            if buffer is not None and buffer.paused and len(buffer.records) <= self._ahead // 2:
+            if buffer is None or not buffer.paused:
+                continue
+            if buffer.short or (len(buffer.records) <= self._ahead // 2 and not over):
                 buffer.paused = False
                 resume.append(topic)
         self._drained.clear()
         for topic in self._filled:
             buffer = self._buffers.get(topic)
-            if buffer is not None and not buffer.paused and len(buffer.records) >= self._ahead:
+            if buffer is None or buffer.paused or buffer.short:
+                continue
+            if len(buffer.records) >= self._ahead or over:
                 buffer.paused = True
                 pause.append(topic)
         self._filled.clear()
@@ -373,7 +414,10 @@ class ReadAhead:
                 offset = message.offset()
                 if buffer is None or not buffer.placed or offset is None or offset < buffer.next:
                     continue
-                buffer.records.append(QueuedCommand(offset, message.key(), message.value() or b""))
+                value = message.value() or b""
+                buffer.records.append(QueuedCommand(offset, message.key(), value))
+                buffer.size += len(value)
+                self._bytes += len(value)
                 buffer.next = offset + 1
                 self._filled.add(topic)
             now = time.monotonic()

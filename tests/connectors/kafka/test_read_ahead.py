@@ -197,6 +197,34 @@ def test_a_paused_partition_placed_elsewhere_is_fetched_again(
     assert consumer.count("resume", "a") == 1
 
 
+def test_a_read_ahead_smaller_than_a_batch_still_serves_the_whole_batch(
+    logs: dict[str, list[bytes]],
+) -> None:
+    # Held back at 5 records, a reader wanting 25 would get 10 after its wait (the bug).
+    ahead, _ = _ahead(logs, chunk=10, ahead=5)
+    try:
+        assert offsets(ahead.read("a", 0, 25, BIG, timeout=5)) == list(range(25))
+    finally:
+        ahead.close()
+
+
+def test_past_the_byte_budget_partitions_pause_except_one_short_of_a_waiting_reader(
+    logs: dict[str, list[bytes]],
+) -> None:
+    ahead, consumer = _ahead(logs, chunk=10, max_bytes=40)  # "a0".."a99": 2-3 bytes each
+    try:
+        ahead.read("a", 0, 1, BIG, timeout=5)
+        until(lambda: consumer.count("pause", "a"), timeout=5, what="a paused over the budget")
+        assert consumer.position["a"] <= 30  # 10 a consume: paused at the first over 40 bytes
+        # Over the budget, "b" is read: short of what its reader waits for, it is not
+        # held back (held back at the budget, the read would get 10 after its wait).
+        assert offsets(ahead.read("b", 0, 60, BIG, timeout=5)) == list(range(60))
+        # "a"'s reader comes back: resumed for it although the budget is spent.
+        assert offsets(ahead.read("a", 1, 50, BIG, timeout=5)) == list(range(1, 51))
+    finally:
+        ahead.close()
+
+
 def test_files_are_read_side_by_side(made: tuple[ReadAhead, _Consumer]) -> None:
     ahead, consumer = made
     for start in (0, 20, 40):
