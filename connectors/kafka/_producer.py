@@ -6,7 +6,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -100,18 +99,21 @@ class RecordProducer:
 
             return delivered
 
-        # Each topic's records are queued in one call (produce_batch): one at a time, a
-        # flush() by another thread (a concurrent session's) sent half of a batch in one
-        # request and the rest in the next (1.7 Produce requests a batch at 16 sessions).
         count = 0
-        by_topic: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
         for position, (topic, key, value) in enumerate(records):
-            messages, positions = by_topic.setdefault(topic, ([], []))
-            messages.append({"value": value, "key": key, "callback": on_delivery(position)})
-            positions.append(position)
+            while True:
+                try:
+                    self._producer.produce(
+                        topic, value=value, key=key, on_delivery=on_delivery(position)
+                    )
+                    break
+                except BufferError:
+                    self._producer.poll(0.1)
+                except KafkaException as exc:  # refused before sending (e.g. too large)
+                    error = exc.args[0]
+                    failures.append((position, error.name(), error.code() in _RECORD_FAULTS))
+                    break
             count += 1
-        for topic, (messages, positions) in by_topic.items():
-            self._queue(topic, messages, positions, failures)
         remaining = self._producer.flush(timeout)
         if remaining:
             # Not acknowledged in time: take them back. Left queued, a later flush (the next
@@ -129,34 +131,6 @@ class RecordProducer:
                 remaining,
             )
         return count
-
-    def _queue(
-        self,
-        topic: str,
-        messages: list[dict[str, Any]],
-        positions: list[int],
-        failures: list[tuple[int, str, bool]],
-    ) -> None:
-        """Queue ``messages`` (in order); a record refused at once (too large) is a failure
-        and gets no delivery report; records past a full queue wait for deliveries and are
-        queued again (librdkafka refuses the rest of a batch once its queue is full, so
-        order holds)."""
-        while messages:
-            self._producer.produce_batch(topic, messages)
-            again: list[dict[str, Any]] = []
-            again_at: list[int] = []
-            for message, position in zip(messages, positions, strict=True):
-                error = message.pop("_error", None)
-                if error is None:
-                    continue
-                if error.code() == KafkaError._QUEUE_FULL:
-                    again.append(message)
-                    again_at.append(position)
-                else:
-                    failures.append((position, error.name(), error.code() in _RECORD_FAULTS))
-            if again:
-                self._producer.poll(0.1)  # serve deliveries: room in the queue
-            messages, positions = again, again_at
 
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued, then release the client (its threads and sockets)."""

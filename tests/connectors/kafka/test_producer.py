@@ -52,9 +52,9 @@ def test_a_too_large_record_is_named_and_the_others_are_delivered(broker: Broker
 def test_records_sent_together_keep_their_order_and_land_where_produce_puts_their_key(
     broker: BrokerInfo,
 ) -> None:
-    """send_all queues each topic's records in one call (produce_batch): a tenant's records
-    must still land on the partition librdkafka's produce() gives their key (the worker
-    finds a tenant's results on its events' partition), in order, across two topics."""
+    """A tenant's records sent by send_all land on the partition librdkafka's produce()
+    gives their key alone (the worker finds a tenant's results on its events' partition),
+    in order, with another topic's record among them."""
     client = {"bootstrap.servers": broker.bootstrap_servers}
     results, letters = (f"producer-{uuid.uuid4().hex[:8]}-{n}" for n in ("r", "d"))
     ensure_topics(client, {results: 6, letters: 2})
