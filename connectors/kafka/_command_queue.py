@@ -225,6 +225,8 @@ class CommandQueue:
             if not self._exact:
                 return self._read(consumer, topic, start, max_count, max_bytes, deadline_s=_PEEK_S)
             if start >= high:
+                if self._ahead is not None:
+                    self._ahead.release(topic)  # caught up: the session ends here
                 return []
             want = min(max_count, high - start)
             if self._ahead is None:

@@ -212,6 +212,16 @@ class ReadAhead:
                         buffer.wanted = 0
                     self._filled.add(topic)  # maybe not paused while short: check again
 
+    def release(self, topic: str) -> None:
+        """The file's reader found nothing left: let its partition go now rather than
+        after ``idle_s`` (a held partition is in every Fetch request this consumer sends,
+        every 10 ms: 100 files held after their sessions made the e2e bench's broker work
+        a third more)."""
+        with self._lock:
+            if topic in self._buffers:
+                self._forget(topic)
+                self._let_go.add(topic)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

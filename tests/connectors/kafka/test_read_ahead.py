@@ -250,6 +250,20 @@ def test_an_idle_partition_is_let_go_and_placed_again_when_asked(
         ahead.close()
 
 
+def test_a_released_partition_is_let_go_at_once_and_placed_again_when_asked(
+    made: tuple[ReadAhead, _Consumer],
+) -> None:
+    ahead, consumer = made
+    ahead.read("a", 0, 5, BIG, timeout=5)
+    ahead.release("a")
+    until(lambda: consumer.count("unassign", "a"), timeout=5, what="the partition let go")
+    assert ahead.ready("a", 5, 5, BIG) is None  # nothing kept of it
+    assert offsets(ahead.read("a", 5, 5, BIG, timeout=5)) == [5, 6, 7, 8, 9]
+    assert consumer.count("assign", "a") == 2
+    ahead.release("b")  # never read: nothing to let go
+    assert consumer.count("unassign", "b") == 0
+
+
 def test_beyond_max_partitions_the_least_recently_read_is_let_go(
     logs: dict[str, list[bytes]],
 ) -> None:
