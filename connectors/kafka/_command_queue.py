@@ -207,11 +207,10 @@ class CommandQueue:
 
         ``start``: the committed offset, when the caller knows it because it committed it
         itself in the session it holds the file's lease for (the gateway's next batch after
-        a settle): the group's offset is then not asked again (four round trips a batch
-        instead of five). The watermark still is, even when the work index knows it: that
-        request is what makes this pooled consumer learn the partition's leader, and a
-        consumer assigned a topic it has not met waits for librdkafka's once-a-second topic
-        scan before it fetches (measured: ~985 ms against ~23 ms with the watermark first)."""
+        a settle): the group's offset is then not asked again, and a whole batch the
+        read-ahead holds already is handed over without any broker request. Otherwise the
+        watermark is asked (more may have come since), and the read waits for what it
+        promises; a file found caught up is let go by the read-ahead."""
         topic = self._topic_for(profile_id)
         if self._ahead is not None and start is not None:
             ready = self._ahead.ready(topic, start, max_count, max_bytes)

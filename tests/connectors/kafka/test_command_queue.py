@@ -107,8 +107,9 @@ def test_the_next_batch_of_a_session_does_not_ask_the_committed_offset(
         queue.close()
 
 
+@pytest.mark.parametrize("read_ahead", [200, 0], ids=["read-ahead", "per-batch"])
 def test_files_read_side_by_side_through_the_read_ahead_get_each_command_once(
-    broker: BrokerInfo, settings: Settings
+    broker: BrokerInfo, settings: Settings, read_ahead: int
 ) -> None:
     """Three files' sessions interleaved batch by batch on one queue (one read-ahead
     consumer holding all three partitions), a batch read again from an earlier offset (as
@@ -122,7 +123,10 @@ def test_files_read_side_by_side_through_the_read_ahead_get_each_command_once(
     for f in files:
         _produce(config, prefix + f, 0, 70)
     queue = CommandQueue(
-        config, group_id=f"g-{uuid.uuid4().hex[:6]}", topic_for=lambda p: prefix + p
+        config,
+        group_id=f"g-{uuid.uuid4().hex[:6]}",
+        topic_for=lambda p: prefix + p,
+        read_ahead=read_ahead,
     )
     try:
         got: dict[str, list[bytes]] = {f: [] for f in files}
