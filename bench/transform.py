@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from _cpu_limit import CpuLimitError, cpu_limited, probe
 from _databases import drop_database, fresh_database
 from _procs import cpu_seconds, descendants, machine_busy_seconds
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
@@ -616,6 +617,7 @@ def scale_main(args: argparse.Namespace) -> None:
             "files": args.files,
             "tenants": args.files * args.tenants_per_file,
             "rounds": args.rounds,
+            "worker_cpus": args.worker_cpus or None,
             "workers": {"1": one, str(workers): many},
             "speedup": _ratio(many["events_per_s"], one["events_per_s"]),
             "speedups": speedups,
@@ -651,16 +653,20 @@ def scale_run(
             for index in range(count):
                 own = settings.model_copy(deep=True)
                 own.worker.web_port = free_port()
-                started.append(
-                    stack.enter_context(
-                        child_process(
-                            f"worker-{count}{tag}-{index}",
-                            ["worker"],
-                            env=child_env(own),
-                            log_dir=work / "logs",
-                        )
+                worker = stack.enter_context(
+                    child_process(
+                        f"worker-{count}{tag}-{index}",
+                        ["worker"],
+                        env=child_env(own),
+                        log_dir=work / "logs",
                     )
                 )
+                if args.worker_cpus:
+                    # Before the join: the warm-up and the measured span run limited.
+                    stack.enter_context(
+                        cpu_limited(worker.process.pid, args.worker_cpus, f"{count}{tag}{index}")
+                    )
+                started.append(worker)
 
             def alive() -> None:
                 for worker in started:
@@ -817,6 +823,14 @@ def main() -> None:
         default=4000,
         help="--workers N > 1: events turned into outputs before each run's measured ones",
     )
+    parser.add_argument(
+        "--worker-cpus",
+        type=float,
+        default=0.0,
+        metavar="CORES",
+        help="--workers N > 1: limit every worker to CORES (a cgroup CPU quota, as a pod's"
+        " CPU limit; needs root), so one and N workers get the same CPU each",
+    )
     parser.add_argument("--forward", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--keep-logs",
@@ -837,6 +851,13 @@ def main() -> None:
         return
     if args.rounds < 1:
         parser.error(f"--rounds {args.rounds}: at least one round")
+    if args.worker_cpus and args.workers < 2:
+        parser.error("--worker-cpus applies to the scale runs: give --workers N (N > 1) too")
+    if args.worker_cpus:
+        try:
+            probe(args.worker_cpus)
+        except CpuLimitError as exc:
+            parser.error(str(exc))
     exit_on_sigterm()
     args.made_databases = []
     try:

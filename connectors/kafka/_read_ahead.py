@@ -222,6 +222,11 @@ class ReadAhead:
                 self._forget(topic)
                 self._let_go.add(topic)
 
+    def held(self) -> frozenset[str]:
+        """The topics whose records are read ahead now (each file's partition assigned)."""
+        with self._lock:
+            return frozenset(self._buffers)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -337,7 +342,10 @@ class ReadAhead:
 
     def _idle(self, now: float) -> list[str]:
         """Buffers to let go (lock held): not read for ``idle_s``, and the least recently
-        read beyond ``max_partitions``."""
+        read beyond ``max_partitions``. Topics met longer than ``_KNOWN_S`` ago are
+        forgotten too (asked again anyway): one entry per file ever read would otherwise
+        stay for the process's life."""
+        self._known = {t: at for t, at in self._known.items() if now - at < _KNOWN_S}
         stale = [t for t, b in self._buffers.items() if now - b.asked >= self._idle_s]
         if len(self._buffers) - len(stale) > self._max_partitions:
             live = sorted(

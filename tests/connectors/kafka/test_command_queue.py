@@ -149,3 +149,36 @@ def test_files_read_side_by_side_through_the_read_ahead_get_each_command_once(
         assert [c.value for c in again] == [f"command {i}".encode() for i in range(30, 40)]
     finally:
         queue.close()
+
+
+def test_a_file_found_caught_up_is_let_go_by_the_read_ahead(
+    broker: BrokerInfo, settings: Settings
+) -> None:
+    """A session's reads keep the file's partition read ahead; the read that finds nothing
+    left lets it go at once (a held partition rides in every Fetch of the read-ahead's
+    consumer), not 10 s later."""
+    use_broker(settings, broker)
+    config = settings.kafka.client_config()
+    prefix = f"rl-{uuid.uuid4().hex[:6]}."
+    topic = f"{prefix}file"
+    ensure_topics(config, {topic: 1})
+    _produce(config, topic, 0, 30)
+    queue = CommandQueue(
+        config, group_id=f"g-{uuid.uuid4().hex[:6]}", topic_for=lambda file: prefix + file
+    )
+    ahead = queue._ahead
+    assert ahead is not None
+    try:
+        assert len(queue.fetch("file", 25, 1 << 20)) == 25
+        queue.commit("file", 25)
+        assert topic in ahead.held()
+        assert [c.offset for c in queue.fetch("file", 25, 1 << 20, start=25)] == list(range(25, 30))
+        queue.commit("file", 30)
+        assert topic in ahead.held()  # more may come while the session lasts
+        assert queue.fetch("file", 25, 1 << 20, start=30) == []
+        assert topic not in ahead.held()
+        # Let go, not lost: a command written afterwards is read from where the file was.
+        _produce(config, topic, 30, 1)
+        assert [c.value for c in queue.fetch("file", 25, 1 << 20, start=30)] == [b"command 30"]
+    finally:
+        queue.close()
