@@ -57,8 +57,15 @@ from qbsync.brokers import running_broker
 from qbsync.runtime import prepare_topics
 
 CREATE_CHUNK = 500  # topics per CreateTopics request
-# ListOffsets answers while a broker still settles thousands of new topics' leaders.
-SETTLING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
+# ListOffsets answers while a broker still settles thousands of new topics' leaders (or,
+# on a loaded machine, has not yet applied their creation to the metadata it answers from:
+# seen once after all 5,000 had been written to).
+SETTLING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._NOENT,  # the admin client's "No leaders found" for the same state
+}
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
