@@ -1,12 +1,13 @@
 """A CPU limit for one process, as a pod's ``resources.limits.cpu`` gives it: a cgroup with a
 CFS quota of ``cpus`` cores, the process (and its threads and children) moved into it.
 
-Why the benches want it: on this two-core machine a worker that is busy uses most of one
-core and the broker a quarter of the other, so two unconstrained workers can never run at
-twice one worker's rate (they would need ~2.3 cores). With the same limit on every worker
-(say half a core each), one and two workers are compared with the same CPU each and
-headroom left for the broker: what remains is whether the workers get in each other's way
-(the group, the store, the topics), which is what "two workers scale" asks.
+Why the benches want it: on this two-core machine a worker that is busy uses ~0.9 of a
+core and the broker 0.2-0.3 more at that rate, so two unconstrained workers cannot run at
+twice one worker's rate (that would need ~2.1 cores, docs/performance.md). With the same
+limit on every worker (say half a core each), one and two workers are compared with the
+same CPU each and headroom left for the broker: what remains is whether the workers get
+in each other's way (the group, the store, the topics), which is what "two workers scale"
+asks.
 
 cgroup v2 (``cpu`` in the root's ``cgroup.subtree_control``) or v1 (a writable
 ``/sys/fs/cgroup/cpu``); needs root. Anything else is a clear error, never a silent run
