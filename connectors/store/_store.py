@@ -5,8 +5,10 @@ per-call session row, read as a Core row for speed) made from the row's columns.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from collections.abc import Mapping as CollectionMapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -34,8 +36,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import Update
 
 from connectors.store._history_rows import (
     QuickBooksReport,
@@ -252,8 +255,18 @@ def _upsert_mappings(dialect: str) -> Any:
     )
 
 
+# A pooled PostgreSQL connection unused this long is asked "SELECT 1" before it is handed
+# out again (_ping_when_idle).
+PING_IDLE_S = 1.0
+
+
 def make_engine(
-    url: str, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 10
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    ping_idle_s: float = PING_IDLE_S,
 ) -> Engine:
     if url.startswith("sqlite"):
         # The pool's size counts on SQLite too: the gateway asks for one kept connection per
@@ -275,9 +288,37 @@ def make_engine(
             cursor.close()
 
         return engine
-    return create_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
-    )
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
+    _ping_when_idle(engine, ping_idle_s)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for connections that sat idle ``idle_s`` or more.
+
+    Pinging every checkout cost the gateway a round trip per statement (its per-call reads
+    and writes each check out a connection): on PostgreSQL about a third of a working
+    batch's store CPU, measured alone (docs/gateway-scale.md). A busy gateway hands a
+    connection out again within milliseconds, so it is pinged only when it has sat for a
+    second: a server restart or failover takes longer than that, so every connection
+    kept across one is still checked before use. One that breaks while in use, or within
+    the second, fails its statement as it would with any ping; SQLAlchemy then drops every
+    pooled connection made before the failure, and the Web Connector call that met it is
+    answered as failed and recorded (nothing in flight is settled)."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return  # fresh from connect, or back in use at once
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool makes a new connection and tries again
+            raise DisconnectionError() from error
 
 
 # The gateway's per-call statements, built once: a working session reads its row on every
@@ -287,6 +328,27 @@ _SESSIONS = cast(Table, WebConnectorSession.__table__)
 _PROFILES = cast(Table, Profile.__table__)
 _LIVE_SESSION = select(_SESSIONS).where(_SESSIONS.c.ticket_hash == bindparam("ticket_hash"))
 _SENT_THROUGH = select(_PROFILES.c.sent_through).where(_PROFILES.c.id == bindparam("profile_id"))
+_RAISE_SENT_THROUGH = (
+    update(_PROFILES)
+    .where(_PROFILES.c.id == bindparam("profile_id"), _PROFILES.c.sent_through < bindparam("mark"))
+    .values(sent_through=bindparam("mark"))
+)
+# What update_session may set; expires_at comes from its ttl.
+_SESSION_FIELDS = frozenset(_SESSIONS.c.keys()) - {"expires_at"}
+
+
+@functools.cache
+def _session_update(fields: frozenset[str]) -> Update:
+    """``UPDATE qbwc_sessions SET <fields>, expires_at WHERE ticket_hash``, built once per
+    set of fields (a handful: the gateway's writes), each value a bind parameter named as
+    its column. Built per call, the statement's coercions and cache key were half of the
+    write's CPU (measured alone: docs/gateway-scale.md, "The session's per-call statements
+    built once")."""
+    return (
+        update(_SESSIONS)
+        .where(_SESSIONS.c.ticket_hash == bindparam("key_"))
+        .values({name: bindparam(name) for name in sorted(fields | {"expires_at"})})
+    )
 
 
 class Store:
@@ -1297,27 +1359,23 @@ class Store:
         ``sent_through``, ``(profile_id, offset)``, raises that profile's ``sent_through`` (a
         batch handed to QuickBooks: one write, not two); ``reported`` and ``ended`` go to the
         session's history row (what QuickBooks said of itself; the end of the work)."""
-        unknown = sorted(set(changes) - set(_SESSIONS.c.keys()))
-        if unknown:
+        fields = frozenset(changes)
+        if not fields <= _SESSION_FIELDS:
+            unknown = sorted(fields - _SESSION_FIELDS)
             raise StoreError(f"a Web Connector session has no field(s) {', '.join(unknown)}")
         # Core statements on the connection: the ORM's unit of work has nothing to do here
         # (no object is loaded) and was two thirds of this write's CPU.
         with self._core_tx() as connection:
             updated = connection.execute(
-                update(_SESSIONS)
-                .where(_SESSIONS.c.ticket_hash == ticket_hash)
-                .values(**changes, expires_at=_now() + ttl)
+                _session_update(fields),
+                {**changes, "expires_at": _now() + ttl, "key_": ticket_hash},
             )
             # A session gone meanwhile sent nothing: its file's mark stays where it was.
             if updated.rowcount != 1:
                 return
             if sent_through is not None:
                 profile_id, offset = sent_through
-                connection.execute(
-                    update(_PROFILES)
-                    .where(_PROFILES.c.id == profile_id, _PROFILES.c.sent_through < offset)
-                    .values(sent_through=offset)
-                )
+                connection.execute(_RAISE_SENT_THROUGH, {"profile_id": profile_id, "mark": offset})
             if reported is not None:
                 history_reported(connection, ticket_hash, reported)
             if ended is not None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event, text
 
 from connectors.store import ConsoleStore, Profile, Store, make_engine, upgrade
@@ -164,3 +165,46 @@ def test_a_postgresql_store_takes_no_process_lock() -> None:
             pass
     finally:
         store.close()
+
+
+def _pooled_backend_killed(url: str, ping_idle_s: float) -> list[str]:
+    """One kept connection, its server process ended while it sat in the pool; what each of
+    the next two statements did ("ok" or the error's type)."""
+    engine = make_engine(url, pool_size=1, max_overflow=0, ping_idle_s=ping_idle_s)
+    admin = make_engine(url, pool_size=1, max_overflow=0)
+    outcomes: list[str] = []
+    try:
+        with engine.connect() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        with admin.connect() as connection:
+            ended = connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            assert ended.scalar() is True
+            connection.commit()
+        for _ in range(2):
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                outcomes.append("ok")
+            except Exception as error:
+                outcomes.append(type(error).__name__)
+    finally:
+        engine.dispose()
+        admin.dispose()
+    return outcomes
+
+
+_POSTGRESQL_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@_POSTGRESQL_ONLY
+def test_a_postgresql_connection_idle_past_the_ping_age_is_checked_and_replaced(
+    database_url: str,
+) -> None:
+    assert _pooled_backend_killed(database_url, ping_idle_s=0.0) == ["ok", "ok"]
+
+
+@_POSTGRESQL_ONLY
+def test_a_postgresql_connection_back_in_use_at_once_is_not_pinged(database_url: str) -> None:
+    """The price of pinging only idle connections (a round trip saved per statement): one
+    that broke within the ping age fails its statement once, and the pool then replaces it."""
+    assert _pooled_backend_killed(database_url, ping_idle_s=3600.0) == ["OperationalError", "ok"]
