@@ -408,9 +408,19 @@ class ReadAhead:
             consumer.pause([TopicPartition(t, 0) for t in pause])
             paused.update(pause)
         resume = [t for t in resume if t in assigned and t not in place]
-        if resume := resume + [t for t in place if t in paused]:
-            consumer.resume([TopicPartition(t, 0) for t in resume])
-            paused.difference_update(resume)
+        again = {t: o for t, o in place.items() if t in paused}  # placed, still paused
+        if resume or again:
+            # Each is also sought to where it stands: librdkafka does not wake its fetcher
+            # for a resume, and a partition it had stopped fetching (its queue full) waited
+            # for the fetcher's next timer, up to a second (measured: 0.6-0.96 s in one
+            # resume of three alone; every 500 records of a one-session gateway). A seek
+            # wakes it.
+            consumer.resume([TopicPartition(t, 0) for t in [*resume, *again]])
+            where = consumer.position([TopicPartition(t, 0) for t in resume]) if resume else []
+            for position in [*where, *(TopicPartition(t, 0, o) for t, o in again.items())]:
+                if position.offset >= 0:
+                    consumer.seek(position)
+            paused.difference_update([*resume, *again])
 
     def _file(self, messages: list[Any]) -> None:
         """Put each fetched record in its file's buffer (lock taken here)."""
