@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
+import orjson
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
@@ -255,6 +256,13 @@ def _upsert_mappings(dialect: str) -> Any:
     )
 
 
+def _json_text(value: Any) -> str:
+    """A JSON column's text, by orjson (the gateway writes its batch in flight, ~16 KB, at
+    every batch and reads it twice: json's dumps was ~5% of a working call's CPU). Keys
+    that are not strings are written as strings, as json does."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 # A pooled PostgreSQL connection unused this long is asked "SELECT 1" before it is handed
 # out again (_ping_when_idle).
 PING_IDLE_S = 1.0
@@ -276,7 +284,12 @@ def make_engine(
         memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
         sized = {} if memory else {"pool_size": pool_size, "max_overflow": max_overflow}
         engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}, **sized
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_json_text,
+            json_deserializer=orjson.loads,
+            **sized,
         )
 
         @event.listens_for(engine, "connect")
@@ -288,7 +301,14 @@ def make_engine(
             cursor.close()
 
         return engine
-    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
+    )
     _ping_when_idle(engine, ping_idle_s)
     return engine
 
@@ -298,7 +318,8 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
 
     Pinging every checkout cost the gateway a round trip per statement (its per-call reads
     and writes each check out a connection): on PostgreSQL about a third of a working
-    batch's store CPU, measured alone (docs/gateway-scale.md). A busy gateway hands a
+    batch's store CPU, measured alone (docs/gateway-scale.md, "The session's per-call
+    statements built once; pings only when idle"). A busy gateway hands a
     connection out again within milliseconds, so it is pinged only when it has sat for a
     second: a server restart or failover takes longer than that, so every connection
     kept across one is still checked before use. One that breaks while in use, or within
@@ -343,7 +364,7 @@ def _session_update(fields: frozenset[str]) -> Update:
     set of fields (a handful: the gateway's writes), each value a bind parameter named as
     its column. Built per call, the statement's coercions and cache key were half of the
     write's CPU (measured alone: docs/gateway-scale.md, "The session's per-call statements
-    built once")."""
+    built once; pings only when idle")."""
     return (
         update(_SESSIONS)
         .where(_SESSIONS.c.ticket_hash == bindparam("key_"))
