@@ -46,6 +46,8 @@ def _v2_root() -> Path | None:
 
 def _make(name: str, cpus: float) -> tuple[Path, str]:
     """The cgroup's directory and the file its processes are written to."""
+    if cpus <= 0:
+        raise CpuLimitError(f"--worker-cpus must be above 0, not {cpus}")
     quota = max(1_000, round(cpus * _PERIOD_US))
     root = _v2_root()
     try:
@@ -73,8 +75,6 @@ def _make(name: str, cpus: float) -> tuple[Path, str]:
 
 def probe(cpus: float) -> None:
     """Raise :class:`CpuLimitError` now, before a long set-up, if limits cannot be made."""
-    if cpus <= 0:
-        raise CpuLimitError(f"--worker-cpus must be above 0, not {cpus}")
     group, procs = _make(f"qbsync-bench-{os.getpid()}-probe", cpus)
     _remove(group, procs)
 
@@ -83,8 +83,6 @@ def probe(cpus: float) -> None:
 def cpu_limited(pid: int, cpus: float, name: str) -> Iterator[Path]:
     """``pid`` and everything below it limited to ``cpus`` cores until the block ends; the
     cgroup is removed afterwards (once its processes are gone, or moved back to the root)."""
-    if cpus <= 0:
-        raise CpuLimitError(f"--worker-cpus must be above 0, not {cpus}")
     group, procs = _make(f"qbsync-bench-{os.getpid()}-{name}", cpus)
     try:
         for member in [pid, *descendants(pid)]:

@@ -5,6 +5,7 @@ clearly that it cannot; ``transform.py`` refuses the option where it does not ap
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,12 @@ def _controller_writable(cpu_limit: ModuleType) -> bool:
 def test_a_limit_of_no_cpu_is_refused(cpu_limit: ModuleType) -> None:
     with pytest.raises(cpu_limit.CpuLimitError, match="--worker-cpus must be above 0"):
         cpu_limit.probe(0)
+    # Refused before any group is made, so this process is never moved into one.
+    with (
+        pytest.raises(cpu_limit.CpuLimitError, match=r"must be above 0, not -1\.0"),
+        cpu_limit.cpu_limited(os.getpid(), -1.0, "refused"),
+    ):
+        pass
 
 
 def test_a_process_and_its_child_run_in_the_limited_group_until_the_block_ends(
