@@ -5,6 +5,7 @@ needs to dead-letter it instead of retrying the whole batch forever)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 
 import pytest
@@ -135,6 +136,34 @@ def test_records_not_acknowledged_in_time_are_purged_not_delivered_later(
     finally:
         consumer.close()
     assert seen == [b"record 0", b"record 1", b"record 2"]
+
+
+def test_a_send_waits_for_its_own_records_not_for_another_threads(broker: BrokerInfo) -> None:
+    """The gateway's request threads share one producer. One thread's records wait (their
+    topic does not exist yet); another thread's send to a topic that exists returns as soon
+    as its own are acknowledged, while the first is still waiting (with ``flush()``, which
+    waits until the whole producer is empty, it waited for the first one's records too,
+    and failed with them when they were purged)."""
+    client = {"bootstrap.servers": broker.bootstrap_servers}
+    waiting, ready = (f"producer-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    ensure_topics(client, {ready: 1})
+    producer = RecordProducer(client, **{"allow.auto.create.topics": "false"})
+    sent: list[int] = []
+    first = threading.Thread(
+        target=lambda: sent.append(producer.send_all([(waiting, b"k", b"w")], timeout=20.0))
+    )
+    try:
+        first.start()
+        until(lambda: len(producer._producer) > 0, timeout=10, what="the first send queued")
+        assert producer.send_all([(ready, b"k", f"r{n}".encode()) for n in range(5)]) == 5
+        assert first.is_alive()  # still waiting for its topic
+        assert not sent
+        ensure_topics(client, {waiting: 1})
+        first.join(30)
+        assert sent == [1]
+    finally:
+        first.join(30)
+        producer.close()
 
 
 def test_a_producer_pool_keeps_each_topics_order_and_spreads_topics(broker: BrokerInfo) -> None:
