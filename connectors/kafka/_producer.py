@@ -146,9 +146,15 @@ class RecordProducer:
         self._reports.start()
 
     def _serve(self) -> None:
-        """The reports' thread: every delivery report is served here (or by close's flush)."""
+        """The reports' thread: every delivery report is served here (or by close's flush).
+        A report's callback that raises ends that poll, not the thread: were it to end,
+        every later send would wait out its timeout (the other reports wait in the queue
+        for the next poll)."""
         while not self._closing.is_set():
-            self._producer.poll(0.1)
+            try:
+                self._producer.poll(0.1)
+            except Exception as error:
+                log.warning("delivery report failed", extra={"error": type(error).__name__})
 
     def send_all(
         self, records: Iterable[tuple[str, bytes | None, bytes]], *, timeout: float = 30.0

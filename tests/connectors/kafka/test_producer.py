@@ -166,6 +166,28 @@ def test_a_send_waits_for_its_own_records_not_for_another_threads(broker: Broker
         producer.close()
 
 
+def test_a_report_whose_callback_raises_does_not_stop_the_reports(broker: BrokerInfo) -> None:
+    """Every send's acknowledgements reach it through the producer's one reports thread; a
+    callback that raises there must not end that thread (every later send would then wait
+    out its timeout and fail)."""
+    client = {"bootstrap.servers": broker.bootstrap_servers}
+    topic = f"producer-{uuid.uuid4().hex[:8]}"
+    ensure_topics(client, {topic: 1})
+    producer = RecordProducer(client)
+    raised: list[str] = []
+
+    def broken(_error: object, _message: object) -> None:
+        raised.append("raised")
+        raise RuntimeError("a broken callback")
+
+    try:
+        producer._producer.produce(topic, value=b"x", on_delivery=broken)
+        until(lambda: raised == ["raised"], timeout=30, what="the broken callback's report")
+        assert producer.send_all([(topic, b"k", b"after")], timeout=10.0) == 1
+    finally:
+        producer.close()
+
+
 def test_a_producer_pool_keeps_each_topics_order_and_spreads_topics(broker: BrokerInfo) -> None:
     """ProducerPool: every topic always goes through the same member (so each partition keeps
     one idempotent producer and its order), the topics are spread over the members, and every
