@@ -14,6 +14,12 @@ run in ABBA order (qbsync, peer, peer, qbsync) and each side's figures are the m
 runs: calls/s, p50/p99 call latency, server CPU per call (qbsync's with the broker's beside
 it). ``ratio`` is qbsync / peer (calls/s above 1 is qbsync ahead; CPU and p99 below 1 is).
 
+Before the first level, each side drains its files once at the top level, unmeasured
+(``--warm-rounds``, default 1): the broker is a JVM started by this script, and at the first
+level measured cold it spent ~1 core compiling (10-13 ms of its CPU per call at one session,
+against ~2 at 64), on the two cores the gateway and the driver share; a deployed broker is
+long warm. The gateway's and the peer's Python caches warm the same way.
+
     python bench/gateway_peer.py [--levels 1,16,64] [--commands 50] [--drivers 4]
 """
 
@@ -205,6 +211,9 @@ def main() -> None:
     parser.add_argument("--drivers", type=int, default=4, help="driver processes")
     parser.add_argument("--threads", type=int, default=16, help="waitress threads, both sides")
     parser.add_argument("--peer-dir", type=Path, default=Path(".cache/peer"))
+    parser.add_argument(
+        "--warm-rounds", type=int, default=1, help="unmeasured rounds at the top level, each side"
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
     top = max(levels)
@@ -278,6 +287,9 @@ def main() -> None:
                 "qbsync": ours_once,
                 "peer": theirs_once,
             }
+            for _ in range(args.warm_rounds):  # not measured (see the module's doc)
+                for side in ("qbsync", "peer"):
+                    sides[side](top)
             for level in levels:
                 for side in ("qbsync", "peer", "peer", "qbsync"):  # ABBA
                     results.setdefault(f"{side}:{level}", []).append(sides[side](level))
@@ -312,6 +324,7 @@ def main() -> None:
                     "commands_per_file": args.commands,
                     "per_message": args.per_message,
                     "order": "ABBA per level, mean of two runs per side",
+                    "warm_rounds": args.warm_rounds,
                     "cores": os.cpu_count(),
                     "python": platform.python_version(),
                     "levels": report_levels,

@@ -102,7 +102,7 @@ class CommandQueue:
         self._exact = exact_watermarks
         self._leader_wait = leader_wait
         self._index = index if exact_watermarks else None
-        self._commits = GroupCommit(self._commit_request)
+        self._commits = GroupCommit(self._commit_request, committed=self._learn)
         # Reads with exact watermarks go through one long-lived consumer that keeps busy
         # files' partitions assigned and reads ahead (connectors.kafka._read_ahead); the
         # pool above still answers the watermark and committed-offset questions.
@@ -113,6 +113,7 @@ class CommandQueue:
         )
 
     def close(self) -> None:
+        self._commits.close()  # what was handed over is sent first (it borrows a consumer)
         if self._ahead is not None:
             self._ahead.close()
         for consumer in self._all:
@@ -210,12 +211,17 @@ class CommandQueue:
         a settle): the group's offset is then not asked again, and a whole batch the
         read-ahead holds already is handed over without any broker request. Otherwise the
         watermark is asked (more may have come since), and the read waits for what it
-        promises; a file found caught up is let go by the read-ahead."""
+        promises; a file found caught up is let go by the read-ahead. Without ``start``,
+        this queue's own commits for the file that are not made yet are made first."""
         topic = self._topic_for(profile_id)
         if self._ahead is not None and start is not None:
             ready = self._ahead.ready(topic, start, max_count, max_bytes)
             if ready is not None:
                 return ready  # a whole batch read ahead: no broker request
+        if start is None:
+            # The group's offset is asked: this queue's own commits not yet made (handed
+            # over without waiting) are made first, or it would read settled commands again.
+            self._commits.flush(topic, 0)
         with self._borrow() as consumer:
             bounds = self._bounds(consumer, topic, start)
             if bounds is None:
@@ -271,11 +277,22 @@ class CommandQueue:
         finally:
             consumer.unassign()
 
-    def commit(self, profile_id: str, next_offset: int) -> None:
-        """Mark everything before ``next_offset`` as settled; returns once it is committed.
-        Concurrent sessions' commits share one request (connectors.kafka._group_commit)."""
+    def commit(self, profile_id: str, next_offset: int, *, wait: bool = True) -> None:
+        """Mark everything before ``next_offset`` as settled; with ``wait``, return once it
+        is committed, else once it is handed to the committing thread (:meth:`flush` waits
+        for it later). Concurrent sessions' commits share one request
+        (connectors.kafka._group_commit)."""
         topic = self._topic_for(profile_id)
-        self._commits.commit(topic, 0, next_offset)
+        self._commits.commit(topic, 0, next_offset, wait=wait)
+        if wait:
+            self._learn(topic, 0, next_offset)
+
+    def flush(self, profile_id: str) -> None:
+        """Return once every offset committed without waiting for this file is committed."""
+        self._commits.flush(self._topic_for(profile_id), 0)
+
+    def _learn(self, topic: str, _partition: int, next_offset: int) -> None:
+        """A commit is made: the work index knows at once (not at its next refresh)."""
         if self._index is not None:
             self._index.settled(topic, next_offset)
 

@@ -44,7 +44,14 @@ class CommandSource(Protocol):
         the company's lease (saves asking the broker for it)."""
         ...
 
-    def commit(self, profile_id: str, next_offset: int) -> None: ...
+    def commit(self, profile_id: str, next_offset: int, *, wait: bool = True) -> None:
+        """Commit past ``next_offset``; without ``wait``, in the background (then
+        :meth:`flush` waits for it)."""
+        ...
+
+    def flush(self, profile_id: str) -> None:
+        """Return once every commit made for the company without waiting is made."""
+        ...
 
 
 class CommandBacklog(CommandSource, Protocol):
@@ -130,5 +137,8 @@ class CompanyDrain:
         if records:
             self._sink.send_all(records)
 
-    def commit(self, profile_id: str, next_offset: int) -> None:
-        self._commands.commit(profile_id, next_offset)
+    def commit(self, profile_id: str, next_offset: int, *, wait: bool = True) -> None:
+        self._commands.commit(profile_id, next_offset, wait=wait)
+
+    def flush(self, profile_id: str) -> None:
+        self._commands.flush(profile_id)

@@ -281,6 +281,10 @@ class WebConnectorGateway:
         for _ in range(_LOCAL_BATCHES):
             queued = self._drain.fetch(profile_id, start)
             if not queued:
+                # The file's work ends here: its settles' commits (made in the background)
+                # are made before the session says so, so the next session, on any replica,
+                # starts after them.
+                self._drain.flush(profile_id)
                 return _Taken(None, 0, keys)
             sent_through = self._store.sent_through(profile_id)
             batch = plan_batch(
@@ -297,7 +301,7 @@ class WebConnectorGateway:
             if batch.flight.commands:
                 self._settler.settle(profile_id, batch.flight)
             else:
-                self._drain.commit(profile_id, batch.flight.next_offset)
+                self._drain.commit(profile_id, batch.flight.next_offset, wait=False)
             start = batch.flight.next_offset
             self._write(
                 key,

@@ -3,7 +3,10 @@
 :func:`results` is pure (what each command's result says); :class:`Settler` publishes them,
 waits for the broker's acknowledgement, records the versions we wrote (so an import can tell
 our writes from the bookkeeper's) and only then commits past the batch: a crash before the
-commit re-sends the batch, which recovery recognises; a crash after it loses nothing.
+commit re-sends the batch, which recovery recognises; a crash after it loses nothing. The
+commit is handed to the queue's committing thread, not waited for: the session's next batch
+does not need it, and the gateway waits for it before the file's work ends
+(``WebConnectorGateway._take``).
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ class Settler:
         failed = [c for c in flight.commands if c.answer.failed]
         self._observer.settled(len(answers) - len(failed), len(failed))
         # Only after every result is acknowledged (see the module's docstring).
-        self._drain.commit(profile_id, flight.next_offset)
+        self._drain.commit(profile_id, flight.next_offset, wait=False)
         return Settled(
             ok=len(answers) - len(failed),
             failed=len(failed),

@@ -290,6 +290,7 @@ def test_gateway_peer_runs_both_sides_on_the_same_workload(
     )
     assert report["bench"] == "gateway_peer"
     assert report["peer"] == "qbwc-kit 0.1.3"
+    assert report["warm_rounds"] == 1  # each side drained its files once, unmeasured
     assert [level["sessions"] for level in report["levels"]] == [1, 2]
     for level in report["levels"]:
         for side in ("qbsync", "peer"):

@@ -4,11 +4,12 @@ each caller gets its own outcome, a failed run fails only its own items."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import pytest
 
 from core.grouping import Grouped
+from tests.support.threads import joined, started
 from tests.support.waiting import until
 
 
@@ -31,26 +32,6 @@ class Recorder:
         return {i: LookupError(item) for i, item in enumerate(items) if item in self.refuse}
 
 
-def start(submit: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
-    raised: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            submit()
-        except BaseException as exc:
-            raised.append(exc)
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    return thread, raised
-
-
-def finish(*threads: threading.Thread) -> None:
-    for thread in threads:
-        thread.join(30)
-        assert not thread.is_alive()
-
-
 def test_a_lone_item_runs_at_once_by_itself() -> None:
     recorder = Recorder()
     group: Grouped[str] = Grouped(recorder)
@@ -63,12 +44,12 @@ def test_a_lone_item_runs_at_once_by_itself() -> None:
 def test_items_arriving_during_a_run_share_the_next_one() -> None:
     recorder = Recorder(hold=True)
     group: Grouped[str] = Grouped(recorder)
-    first, first_raised = start(lambda: group.submit("a"))
+    first, first_raised = started(lambda: group.submit("a"))
     assert recorder.entered.wait(30)
-    others = [start(lambda item=item: group.submit(item)) for item in ("b", "c", "d")]
+    others = [started(lambda item=item: group.submit(item)) for item in ("b", "c", "d")]
     until(lambda: group.waiting == 3, what="three items queued behind the first run")
     recorder.release.set()
-    finish(first, *(thread for thread, _ in others))
+    joined(first, *(thread for thread, _ in others))
     assert first_raised == []
     assert all(raised == [] for _, raised in others)
     assert recorder.runs[0] == ["a"]
@@ -79,13 +60,13 @@ def test_items_arriving_during_a_run_share_the_next_one() -> None:
 def test_an_items_error_reaches_only_its_own_caller() -> None:
     recorder = Recorder(refuse=frozenset({"bad"}), hold=True)
     group: Grouped[str] = Grouped(recorder)
-    first, _ = start(lambda: group.submit("a"))
+    first, _ = started(lambda: group.submit("a"))
     assert recorder.entered.wait(30)
-    good, good_raised = start(lambda: group.submit("good"))
-    bad, bad_raised = start(lambda: group.submit("bad"))
+    good, good_raised = started(lambda: group.submit("good"))
+    bad, bad_raised = started(lambda: group.submit("bad"))
     until(lambda: group.waiting == 2, what="two items queued")
     recorder.release.set()
-    finish(first, good, bad)
+    joined(first, good, bad)
     assert sorted(recorder.runs[1]) == ["bad", "good"]  # they did share the run
     assert good_raised == []
     (error,) = bad_raised
@@ -123,13 +104,13 @@ def test_an_interrupted_run_tells_its_waiting_items_they_may_not_be_done() -> No
         raise KeyboardInterrupt
 
     group: Grouped[str] = Grouped(run)
-    first, _ = start(lambda: group.submit("a"))
+    first, _ = started(lambda: group.submit("a"))
     assert entered.wait(30)
-    b, b_raised = start(lambda: group.submit("b"))
-    c, c_raised = start(lambda: group.submit("c"))
+    b, b_raised = started(lambda: group.submit("b"))
+    c, c_raised = started(lambda: group.submit("c"))
     until(lambda: group.waiting == 2, what="two items queued")
     release.set()
-    finish(first, b, c)
+    joined(first, b, c)
     raised = sorted((type(e).__name__, str(e)) for e in b_raised + c_raised)
     assert [name for name, _ in raised] == ["KeyboardInterrupt", "RuntimeError"]
     assert "may not have been done" in raised[1][1]

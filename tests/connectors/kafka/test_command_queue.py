@@ -4,6 +4,7 @@ served without asking anything, a partial one asks the watermark (more may have 
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from connectors.kafka import CommandQueue, RecordProducer, ensure_topics
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
 from qbsync.runtime import use_broker
+from tests.support.threads import joined, started
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +111,55 @@ def test_the_next_batch_of_a_session_does_not_ask_the_committed_offset(
         # Without ``start`` the group's offset is the truth.
         assert [c.offset for c in queue.fetch("file", 25, 1 << 20)] == list(range(60, 65))
     finally:
+        queue.close()
+
+
+def test_a_read_that_asks_the_group_waits_for_the_queues_own_commits(
+    broker: BrokerInfo, settings: Settings
+) -> None:
+    """A commit handed to the committing thread without waiting is not made yet when a
+    read without ``start`` asks the group's offset (the gateway's next send after a stage
+    that failed): the read waits for it, or it would read settled commands again."""
+    use_broker(settings, broker)
+    config = settings.kafka.client_config()
+    prefix = f"cq-{uuid.uuid4().hex[:6]}."
+    topic = f"{prefix}file"
+    ensure_topics(config, {topic: 1})
+    _produce(config, topic, 0, 30)
+    queue = CommandQueue(
+        config, group_id=f"g-{uuid.uuid4().hex[:6]}", topic_for=lambda file: f"{prefix}{file}"
+    )
+    gate = threading.Event()
+    request = queue._commits._send
+
+    def held(partitions: list[TopicPartition]) -> Any:
+        assert gate.wait(30), "the test never let the commit go"
+        return request(partitions)
+
+    try:
+        assert [c.offset for c in queue.fetch("file", 25, 1 << 20)] == list(range(25))
+        queue._commits._send = held  # type: ignore[method-assign]
+        queue.commit("file", 25, wait=False)  # handed over; held before its request
+        read: list[list[int]] = []
+        flushing = threading.Event()
+        flush = queue._commits.flush
+
+        def noted(*args: Any, **kwargs: Any) -> None:
+            flushing.set()
+            flush(*args, **kwargs)
+
+        queue._commits.flush = noted  # type: ignore[method-assign]
+        reader, raised = started(
+            lambda: read.append([c.offset for c in queue.fetch("file", 25, 1 << 20)])
+        )
+        # The read either waits for the commit, or (were it not to) has read already.
+        until(lambda: read or flushing.is_set(), what="the read to wait or be done")
+        gate.set()
+        joined(reader)
+        assert raised == []
+        assert read == [list(range(25, 30))]  # not the 25 settled ones again
+    finally:
+        gate.set()
         queue.close()
 
 

@@ -1,21 +1,22 @@
 """connectors.kafka._group_commit on its own (a fake request; real threads): concurrent
-commits share a request, each caller gets its own outcome; then on the real broker."""
+commits share a request, each caller gets its own outcome, commits not waited for are made
+by the committing thread (again after a failure) and flushed; then on the real broker."""
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from connectors.kafka import CommandQueue, ensure_topics
-from connectors.kafka._group_commit import GroupCommit, _Waiter
+from connectors.kafka._group_commit import GroupCommit, _Handed
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
 from qbsync.runtime import use_broker
+from tests.support.threads import joined, started
 from tests.support.waiting import until
 
 
@@ -35,6 +36,7 @@ class Broker:
 
     def __init__(self, refuse: frozenset[str] = frozenset(), hold: bool = False) -> None:
         self.requests: list[list[tuple[str, int]]] = []
+        self.lock = threading.Lock()
         self.refuse = refuse
         self.entered = threading.Event()
         self.release = threading.Event()
@@ -42,7 +44,8 @@ class Broker:
             self.release.set()
 
     def __call__(self, partitions: list[TopicPartition]) -> list[Answer]:
-        self.requests.append([(tp.topic, tp.offset) for tp in partitions])
+        with self.lock:
+            self.requests.append([(tp.topic, tp.offset) for tp in partitions])
         self.entered.set()
         assert self.release.wait(30), "the test never released the held request"
         return [
@@ -56,25 +59,14 @@ class Broker:
         ]
 
 
-def run(commit: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
-    raised: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            commit()
-        except BaseException as exc:
-            raised.append(exc)
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    return thread, raised
-
-
 def test_a_lone_commit_is_sent_at_once_as_its_own_request() -> None:
     broker = Broker()
     commits = GroupCommit(broker)  # type: ignore[arg-type]
-    commits.commit("file-a", 0, 25)
-    commits.commit("file-a", 0, 50)
+    try:
+        commits.commit("file-a", 0, 25)
+        commits.commit("file-a", 0, 50)
+    finally:
+        commits.close()
     assert broker.requests == [[("file-a", 25)], [("file-a", 50)]]
     assert commits.requests == 2
 
@@ -82,14 +74,13 @@ def test_a_lone_commit_is_sent_at_once_as_its_own_request() -> None:
 def test_commits_arriving_during_one_in_flight_share_the_next_request() -> None:
     broker = Broker(hold=True)
     commits = GroupCommit(broker)  # type: ignore[arg-type]
-    first, first_raised = run(lambda: commits.commit("file-a", 0, 25))
+    first, first_raised = started(lambda: commits.commit("file-a", 0, 25))
     assert broker.entered.wait(30)
-    others = [run(lambda f=f: commits.commit(f, 0, 7)) for f in ("file-b", "file-c", "file-d")]
-    until(lambda: len(commits._queued) == 3, what="three commits queued behind the first")
+    others = [started(lambda f=f: commits.commit(f, 0, 7)) for f in ("file-b", "file-c", "file-d")]
+    until(lambda: commits.waiting == 3, what="three commits queued behind the first")
     broker.release.set()
-    for thread, _ in [(first, first_raised), *others]:
-        thread.join(30)
-        assert not thread.is_alive()
+    joined(first, *(thread for thread, _ in others))
+    commits.close()
     assert first_raised == []
     assert all(raised == [] for _, raised in others)
     assert broker.requests[0] == [("file-a", 25)]
@@ -99,15 +90,15 @@ def test_commits_arriving_during_one_in_flight_share_the_next_request() -> None:
 
 def test_a_partitions_error_reaches_only_its_own_caller() -> None:
     broker = Broker(refuse=frozenset({"gone"}), hold=True)
-    commits = GroupCommit(broker)  # type: ignore[arg-type]
-    first, _ = run(lambda: commits.commit("file-a", 0, 1))
+    commits = GroupCommit(broker, retry_s=60)  # type: ignore[arg-type]
+    first, _ = started(lambda: commits.commit("file-a", 0, 1))
     assert broker.entered.wait(30)
-    good, good_raised = run(lambda: commits.commit("file-b", 0, 9))
-    bad, bad_raised = run(lambda: commits.commit("gone", 0, 9))
-    until(lambda: len(commits._queued) == 2, what="two commits queued")
+    good, good_raised = started(lambda: commits.commit("file-b", 0, 9))
+    bad, bad_raised = started(lambda: commits.commit("gone", 0, 9))
+    until(lambda: commits.waiting == 2, what="two commits queued")
     broker.release.set()
-    for thread in (first, good, bad):
-        thread.join(30)
+    joined(first, good, bad)
+    commits.close()
     assert good_raised == []
     (error,) = bad_raised
     assert isinstance(error, KafkaException)
@@ -125,35 +116,111 @@ def test_a_request_refused_whole_is_asked_again_partition_by_partition() -> None
         return [Answer(tp.topic, tp.partition, tp.offset) for tp in partitions]
 
     commits = GroupCommit(send)  # type: ignore[arg-type]
-    waiters = [_Waiter(TopicPartition(t, 0, 5)) for t in ("file-a", "gone", "file-b")]
-    errors = commits._send_batch(waiters)
-    assert list(errors) == [1]  # only "gone"'s caller
+    commits.close()
+    batch = {(t, 0): _Handed(5, n) for n, t in enumerate(("file-a", "gone", "file-b"), start=1)}
+    errors = commits._send_batch(batch)
+    assert list(errors) == [("gone", 0)]  # only "gone"'s callers
     assert calls[0] == ["file-a", "gone", "file-b"]
     assert sorted(map(tuple, calls[1:])) == [("file-a",), ("file-b",), ("gone",)]
     assert commits.requests == 4
 
 
-def test_a_failed_request_fails_its_callers_and_the_next_commit_goes_on() -> None:
-    attempts = iter([RuntimeError("client closed"), None])
+class Flaky:
+    """A request that fails the first ``failures`` times, then commits what it is given."""
 
-    def send(partitions: list[TopicPartition]) -> list[Answer]:
-        failure = next(attempts)
-        if failure is not None:
-            raise failure
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.sent: list[int] = []
+
+    def __call__(self, partitions: list[TopicPartition]) -> list[Answer]:
+        self.sent.append(len(partitions))
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("broker away")
         return [Answer(tp.topic, tp.partition, tp.offset) for tp in partitions]
 
-    commits = GroupCommit(send)  # type: ignore[arg-type]
-    with pytest.raises(RuntimeError, match="client closed"):
-        commits.commit("file-a", 0, 3)
-    commits.commit("file-a", 0, 3)  # not stuck behind the failed one
+
+def test_a_failed_request_fails_its_callers_and_the_next_commit_goes_on() -> None:
+    commits = GroupCommit(Flaky(failures=1), retry_s=60)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(RuntimeError, match="broker away"):
+            commits.commit("file-a", 0, 3)
+        commits.commit("file-a", 0, 3)  # not stuck behind the failed one
+    finally:
+        commits.close()
 
 
-def test_the_highest_offset_of_a_partition_asked_twice_is_sent() -> None:
-    broker = Broker()
+def test_the_newest_offset_handed_over_for_a_partition_is_sent() -> None:
+    """Offsets handed over while a request is out: the partition's newest one goes in the
+    next request (a file's offsets only grow; a topic made again starts low)."""
+    broker = Broker(hold=True)
     commits = GroupCommit(broker)  # type: ignore[arg-type]
-    waiters = [_Waiter(TopicPartition("file-a", 0, offset)) for offset in (10, 30, 20)]
-    assert commits._send_batch(waiters) == {}
-    assert broker.requests == [[("file-a", 30)]]
+    commits.commit("file-a", 0, 10, wait=False)
+    assert broker.entered.wait(30)
+    commits.commit("file-a", 0, 30, wait=False)
+    commits.commit("file-a", 0, 40, wait=False)
+    broker.release.set()
+    commits.flush("file-a", 0)
+    commits.close()
+    assert broker.requests == [[("file-a", 10)], [("file-a", 40)]]
+
+
+def test_a_commit_not_waited_for_is_made_by_the_thread_and_flushed() -> None:
+    broker = Broker(hold=True)
+    told: list[tuple[str, int]] = []
+    commits = GroupCommit(broker, committed=lambda t, _p, o: told.append((t, o)))  # type: ignore[arg-type]
+    try:
+        commits.commit("file-a", 0, 25, wait=False)  # returns with the request held
+        assert broker.entered.wait(30)
+        flushed, flush_raised = started(lambda: commits.flush("file-a", 0))
+        assert flushed.is_alive()  # waits for the request out
+        assert told == []
+        broker.release.set()
+        joined(flushed)
+        assert flush_raised == []
+        until(lambda: told == [("file-a", 25)], what="the committed offset told")
+        commits.flush("file-b", 0)  # nothing handed over for it: returns at once
+    finally:
+        commits.close()
+    assert broker.requests == [[("file-a", 25)]]
+
+
+def test_a_failed_commit_not_waited_for_is_tried_again_until_it_is_made() -> None:
+    send = Flaky(failures=2)
+    commits = GroupCommit(send, retry_s=0.01)  # type: ignore[arg-type]
+    try:
+        commits.commit("file-a", 0, 7, wait=False)
+        until(lambda: len(send.sent) == 3, what="two failures, then the commit")
+        commits.flush("file-a", 0)  # made: returns without raising
+    finally:
+        commits.close()
+    assert send.failures == 0
+
+
+def test_a_flush_tries_a_failed_commit_again_at_once() -> None:
+    send = Flaky(failures=1)
+    commits = GroupCommit(send, retry_s=600)  # type: ignore[arg-type]
+    try:
+        commits.commit("file-a", 0, 7, wait=False)
+        until(lambda: ("file-a", 0) in commits._retry, what="the first attempt failed")
+        commits.flush("file-a", 0)  # not 600 s later: now
+    finally:
+        commits.close()
+    assert send.sent == [1, 1]
+
+
+def test_closing_sends_what_was_handed_over() -> None:
+    broker = Broker(hold=True)
+    commits = GroupCommit(broker)  # type: ignore[arg-type]
+    commits.commit("file-a", 0, 1, wait=False)
+    assert broker.entered.wait(30)
+    commits.commit("file-b", 0, 2, wait=False)
+    closing, _ = started(commits.close)
+    broker.release.set()
+    joined(closing)
+    assert broker.requests == [[("file-a", 1)], [("file-b", 2)]]
+    with pytest.raises(RuntimeError, match="closed"):
+        commits.commit("file-c", 0, 3)
 
 
 @pytest.mark.integration
@@ -169,10 +236,15 @@ def test_concurrent_commits_of_many_files_land_in_the_group(
     queue = CommandQueue(config, group_id=group, topic_for=lambda file: f"{prefix}{file}")
     try:
         for round_ in range(1, 4):
-            threads = [run(lambda f=f, r=round_: queue.commit(f, 10 * r)) for f in files]
+            threads = [started(lambda f=f, r=round_: queue.commit(f, 10 * r)) for f in files]
             for thread, raised in threads:
                 thread.join(60)
                 assert raised == []
+        # Not waited for, then flushed: made all the same.
+        for file in files[:6]:
+            queue.commit(file, 40, wait=False)
+        for file in files[:6]:
+            queue.flush(file)
     finally:
         queue.close()
     reader = Consumer({**config, "group.id": group, "enable.auto.commit": False})
@@ -182,6 +254,6 @@ def test_concurrent_commits_of_many_files_land_in_the_group(
         )
     finally:
         reader.close()
-    assert {tp.topic.removeprefix(prefix): tp.offset for tp in committed} == dict.fromkeys(
-        files, 30
-    )
+    assert {tp.topic.removeprefix(prefix): tp.offset for tp in committed} == {
+        file: 40 if number < 6 else 30 for number, file in enumerate(files)
+    }

@@ -46,7 +46,10 @@ class Pending:
     ) -> list[Any]:
         return []
 
-    def commit(self, profile_id: str, next_offset: int) -> None:
+    def commit(self, profile_id: str, next_offset: int, *, wait: bool = True) -> None:
+        return None
+
+    def flush(self, profile_id: str) -> None:
         return None
 
 

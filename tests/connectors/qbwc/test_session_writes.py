@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import CommandTopicNotReady
 from connectors.qbwc import GatewayServer, create_gateway, create_profile
@@ -96,17 +97,24 @@ def test_a_session_of_n_batches_makes_n_plus_two_store_writes(
     assert connector(served, tmp_path).run_once().requests == 1
 
 
-class _FetchFailsOnce:
+class _Wrapped:
+    """The real command queue, but for what a subclass changes."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _FetchFailsOnce(_Wrapped):
     """The command queue, whose ``nth`` fetch raises what the real one raises when a
     topic's partition has no leader."""
 
     def __init__(self, inner: Any, nth: int) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._nth = nth
         self.fetches = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
     def fetch(self, *args: Any, **kwargs: Any) -> Any:
         self.fetches += 1
@@ -170,15 +178,12 @@ def test_a_next_batch_that_cannot_be_staged_leaves_the_settle_standing(
         assert (past.outcome, past.settled) == ("closed", 4)
 
 
-class _StartsRecorded:
+class _StartsRecorded(_Wrapped):
     """The command queue, noting the ``start`` each fetch was given."""
 
     def __init__(self, inner: Any) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.starts: list[int | None] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
     def fetch(self, *args: Any, start: int | None = None, **kwargs: Any) -> Any:
         self.starts.append(start)
@@ -205,3 +210,50 @@ def test_a_sessions_next_batch_starts_at_the_offset_it_committed(
     # The first batch asks the group; each settle then looks for the next batch (the last
     # finds none) where the one before committed.
     assert recorded[0].starts == [None, PER_BATCH, 2 * PER_BATCH, 3 * PER_BATCH]
+
+
+class _LateCommits(_Wrapped):
+    """The command queue with a committing thread as late as it may be: a commit not
+    waited for is made only when the file is flushed."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.late: list[tuple[str, int]] = []
+
+    def commit(self, profile_id: str, next_offset: int, *, wait: bool = True) -> None:
+        if wait:
+            self._inner.commit(profile_id, next_offset)
+        else:
+            self.late.append((profile_id, next_offset))
+
+    def flush(self, profile_id: str) -> None:
+        for file, offset in self.late:
+            self._inner.commit(file, offset, wait=False)
+        self.late.clear()
+        self._inner.flush(profile_id)
+
+
+def test_a_sessions_commits_are_made_before_its_work_ends(
+    broker: BrokerInfo, settings: Settings, tmp_path: Path
+) -> None:
+    """A settle hands its commit to the queue's committing thread and goes on; the work
+    of the session ends only once they are made: when the Web Connector hears 100%, the
+    group's offset is past every batch (the next session, on any replica, starts there)."""
+    late: list[_LateCommits] = []
+
+    def wrap(queue: Any) -> _LateCommits:
+        late.append(_LateCommits(queue))
+        return late[0]
+
+    with _serving_with_queue(broker, settings, wrap) as served:
+        enqueue(served, *(f"Customer {n}" for n in range(3 * PER_BATCH)))
+        report = connector(served, tmp_path).run_once()
+        assert (report.requests, report.last_progress) == (3 * PER_BATCH, 100)
+        topic = served.settings.topics.commands(served.profile.profile.id)
+        reader = Consumer({**served.settings.kafka.client_config(), "group.id": "qbsync-gateway"})
+        try:
+            (committed,) = reader.committed([TopicPartition(topic, 0)], timeout=30)
+        finally:
+            reader.close()
+    assert late[0].late == []
+    assert committed.offset == 3 * PER_BATCH

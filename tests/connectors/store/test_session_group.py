@@ -5,8 +5,7 @@ side by side: nothing is shared there.)"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from connectors.store import Profile, Store, upgrade
+from tests.support.threads import joined, started
 from tests.support.waiting import until
 
 TTL = timedelta(minutes=5)
@@ -51,20 +51,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
     value.close()
 
 
-def _start(write: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
-    raised: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            write()
-        except BaseException as exc:
-            raised.append(exc)
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    return thread, raised
-
-
 def _commits(store: Store) -> list[int]:
     counted: list[int] = []
     event.listen(store.engine, "commit", lambda _connection: counted.append(1))
@@ -77,15 +63,13 @@ def test_writes_made_while_the_file_is_busy_share_the_next_transaction(store: St
     # (alone: nothing else was queued when it began), the three made meanwhile queue.
     with store.serial:
         writes = [
-            _start(lambda f=file, n=n: store.update_session(f"ticket-{f}", TTL, settled=n))
+            started(lambda f=file, n=n: store.update_session(f"ticket-{f}", TTL, settled=n))
             for n, file in enumerate(FILES, start=10)
         ]
         until(lambda: store.waiting_session_writes == 3, what="three writes queued")
         assert commits == []  # none is committed while the file is held
-    for thread, raised in writes:
-        thread.join(30)
-        assert not thread.is_alive()
-        assert raised == []
+    joined(*(thread for thread, _ in writes))
+    assert all(raised == [] for _, raised in writes)
     assert len(commits) == 2  # the first alone, then the other three together
     settled = {}
     for file in FILES:
@@ -102,15 +86,13 @@ def test_a_write_that_fails_in_a_shared_transaction_fails_alone(store: Store) ->
     commits = _commits(store)
     with store.serial:
         writes = [
-            _start(lambda f=file: store.update_session(f"ticket-{f}", TTL, settled=7))
+            started(lambda f=file: store.update_session(f"ticket-{f}", TTL, settled=7))
             for file in FILES[:3]
         ]
         until(lambda: store.waiting_session_writes == 2, what="two writes queued")
-        bad = _start(lambda: store.update_session("ticket-f3", TTL, in_flight={"x": object()}))
+        bad = started(lambda: store.update_session("ticket-f3", TTL, in_flight={"x": object()}))
         until(lambda: store.waiting_session_writes == 3, what="the bad one queued with them")
-    for thread, _raised in [*writes, bad]:
-        thread.join(30)
-        assert not thread.is_alive()
+    joined(*(thread for thread, _ in [*writes, bad]))
     assert all(raised == [] for _, raised in writes)
     (error,) = bad[1]
     assert "object" in str(error)  # the serializer's complaint, not another write's
