@@ -165,7 +165,16 @@ class GroupCommit:
             if self._committed is not None:
                 for key, handed in batch.items():
                     if key not in failed:
-                        self._committed(key[0], key[1], handed.offset)
+                        self._tell(key, handed.offset)
+
+    def _tell(self, key: _Key, offset: int) -> None:
+        """The ``committed`` callback; one that raises must not end the thread (every
+        later commit would then wait in vain)."""
+        try:
+            if self._committed is not None:
+                self._committed(key[0], key[1], offset)
+        except Exception as error:
+            log.warning("commit listener failed", extra={"error": type(error).__name__})
 
     def _next_batch(self) -> dict[_Key, _Handed] | None:
         """(Holding the condition.) What to send next, once there is any; None once closed

@@ -209,6 +209,21 @@ def test_a_flush_tries_a_failed_commit_again_at_once() -> None:
     assert send.sent == [1, 1]
 
 
+def test_a_listener_that_raises_does_not_stop_the_commits() -> None:
+    broker = Broker()
+
+    def listener(_topic: str, _partition: int, _offset: int) -> None:
+        raise RuntimeError("a broken listener")
+
+    commits = GroupCommit(broker, committed=listener)  # type: ignore[arg-type]
+    try:
+        commits.commit("file-a", 0, 1)
+        commits.commit("file-a", 0, 2)  # the thread still serves
+    finally:
+        commits.close()
+    assert broker.requests == [[("file-a", 1)], [("file-a", 2)]]
+
+
 def test_closing_sends_what_was_handed_over() -> None:
     broker = Broker(hold=True)
     commits = GroupCommit(broker)  # type: ignore[arg-type]
