@@ -375,7 +375,9 @@ def _session_update(fields: frozenset[str]) -> Update:
 
 @dataclass(frozen=True)
 class _SessionWrite:
-    """One :meth:`Store.update_session`, ready to run on a connection in a transaction."""
+    """One :meth:`Store.update_session`, ready to run on a connection in a transaction.
+    Core statements on the connection: the ORM's unit of work has nothing to do here (no
+    object is loaded) and was two thirds of this write's CPU."""
 
     statement: Update
     params: dict[str, Any]
