@@ -20,7 +20,11 @@ level measured cold it spent ~1 core compiling (10-13 ms of its CPU per call at 
 against ~2 at 64), on the two cores the gateway and the driver share; a deployed broker is
 long warm. The gateway's and the peer's Python caches warm the same way.
 
+qbsync's store is SQLite in the run's folder unless ``--database-url`` names a PostgreSQL
+server: the run then makes its own database there and drops it at the end (``_databases``).
+
     python bench/gateway_peer.py [--levels 1,16,64] [--commands 50] [--drivers 4]
+                                 [--database-url postgresql+psycopg://user:pw@host/db]
 """
 
 from __future__ import annotations
@@ -42,17 +46,19 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from _databases import drop_database, fresh_database
 from _procs import cpu_seconds, descendants, thread_cpu
 from _stats import percentile  # bench/ is the script's folder: first on sys.path
 from _wc_driver import DriverReport, drive
 from gateway import enqueue as enqueue_one
+from pydantic import SecretStr
 
 from connectors.qbwc import NewProfile, create_profile
 from connectors.store import Store, upgrade
 from core.contracts import AvroCodec
 from core.processes import child_process
 from core.settings import Settings
-from qbsync.brokers import running_broker
+from qbsync.brokers import BrokerInfo, running_broker
 from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wait_healthy
 
 PEER = "qbwc-kit"
@@ -214,123 +220,139 @@ def main() -> None:
     parser.add_argument(
         "--warm-rounds", type=int, default=1, help="unmeasured rounds at the top level, each side"
     )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL server for qbsync's store: a new database beside the one named,"
+        " dropped at the end (default: SQLite in the run's folder)",
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
-    top = max(levels)
-    password = uuid.uuid4().hex
 
     with tempfile.TemporaryDirectory() as tmp, running_broker() as broker:
-        work = Path(tmp)
-        settings = Settings(data_dir=work)
+        settings = Settings(data_dir=Path(tmp))
         use_broker(settings, broker)
         settings.topics.prefix = f"bench-{uuid.uuid4().hex[:6]}"
         settings.gateway.port = free_port()
         settings.gateway.threads = args.threads
         settings.gateway.batch_size = args.per_message
         settings.gateway.imports = ""
-        upgrade(settings.database_url)
-        prepare_topics(settings)
-        store = Store(settings.database_url)
-        codec = AvroCodec()
-        profiles = [create_profile(store, name=f"busy-{i}", tenants=[f"b-{i}"]) for i in range(top)]
-        ours = [(p.profile.username, p.password) for p in profiles]
-        broker_pids = descendants(os.getpid())
-        env = child_env(settings)
-        results: dict[str, list[dict[str, Any]]] = {}
-        with (
-            ProcessPoolExecutor(args.drivers) as pool,
-            child_process("gateway", ["gateway"], env=env, log_dir=work / "logs") as gateway,
-            peer_server(args, top, password) as (peer, peer_pid),
-        ):
-            wait_healthy(gateway, f"http://127.0.0.1:{settings.gateway.port}/healthz")
-            qbsync_url = f"http://127.0.0.1:{settings.gateway.port}/qbwc"
-            theirs = [(f"peer-{i}", password) for i in range(top)]
-            # Warm both, and qbsync's credential cache (one scrypt per profile, as in steady
-            # state): every profile polls with nothing to do until it is let in ("busy" is
-            # the gateway's bound on concurrent password checks; on a loaded machine 20 rounds
-            # were not always enough: the warm-up is not measured, so it may take longer).
-            for url, users in ((qbsync_url, ours), (f"{peer}/qbwc", theirs)):
-                for _ in range(100):
-                    polled = warm(pool, url, users, args.drivers)
-                    users = [u for u in users if polled.get(u[0]) != "none"]
-                    if not users:
-                        break
-                assert not users, f"never let in: {[u for u, _ in users]}"
+        if args.database_url:
+            settings.database.url = SecretStr(fresh_database(args.database_url))
+        try:
+            report = compare(args, settings, broker, levels)
+        finally:
+            if args.database_url:
+                drop_database(settings.database_url, args.database_url)
+    print(json.dumps(report))
 
-            # The gateway learns which files have work from a bulk refresh every
-            # work_index_s (0: it asks the broker per poll): a level starts once that has
-            # run, as in steady state, where commands wait for a file's next scheduled poll.
-            index_s = getattr(settings.gateway, "work_index_s", 0.0)
 
-            def ours_once(level: int) -> dict[str, Any]:
-                enqueue(settings, codec, profiles[:level], args.commands)
-                time.sleep(2 * index_s + 0.2 if index_s else 0)  # outside the measured calls
-                run = run_level(
-                    pool,
-                    args.drivers,
-                    qbsync_url,
-                    ours[:level],
-                    [gateway.process.pid],
-                    broker_pids,
-                )
-                assert run["requests_answered"] == level * args.commands, run
-                return run
+def compare(
+    args: argparse.Namespace, settings: Settings, broker: BrokerInfo, levels: list[int]
+) -> dict[str, Any]:
+    """Both sides at every level, ABBA, after the warm-up; the report."""
+    work = settings.data_dir
+    top = max(levels)
+    password = uuid.uuid4().hex
+    upgrade(settings.database_url)
+    prepare_topics(settings)
+    store = Store(settings.database_url)
+    codec = AvroCodec()
+    profiles = [create_profile(store, name=f"busy-{i}", tenants=[f"b-{i}"]) for i in range(top)]
+    ours = [(p.profile.username, p.password) for p in profiles]
+    broker_pids = descendants(os.getpid())
+    env = child_env(settings)
+    results: dict[str, list[dict[str, Any]]] = {}
+    with (
+        ProcessPoolExecutor(args.drivers) as pool,
+        child_process("gateway", ["gateway"], env=env, log_dir=work / "logs") as gateway,
+        peer_server(args, top, password) as (peer, peer_pid),
+    ):
+        wait_healthy(gateway, f"http://127.0.0.1:{settings.gateway.port}/healthz")
+        qbsync_url = f"http://127.0.0.1:{settings.gateway.port}/qbwc"
+        theirs = [(f"peer-{i}", password) for i in range(top)]
+        # Warm both, and qbsync's credential cache (one scrypt per profile, as in steady
+        # state): every profile polls with nothing to do until it is let in ("busy" is
+        # the gateway's bound on concurrent password checks; on a loaded machine 20 rounds
+        # were not always enough: the warm-up is not measured, so it may take longer).
+        for url, users in ((qbsync_url, ours), (f"{peer}/qbwc", theirs)):
+            for _ in range(100):
+                polled = warm(pool, url, users, args.drivers)
+                users = [u for u in users if polled.get(u[0]) != "none"]
+                if not users:
+                    break
+            assert not users, f"never let in: {[u for u, _ in users]}"
 
-            def theirs_once(level: int) -> dict[str, Any]:
-                fill = urllib.request.Request(f"{peer}/fill?count={args.commands}", method="POST")
-                urllib.request.urlopen(fill, timeout=10).close()
-                run = run_level(pool, args.drivers, f"{peer}/qbwc", theirs[:level], [peer_pid], [])
-                assert run["requests_answered"] == level * args.commands, run
-                return run
+        # The gateway learns which files have work from a bulk refresh every
+        # work_index_s (0: it asks the broker per poll): a level starts once that has
+        # run, as in steady state, where commands wait for a file's next scheduled poll.
+        index_s = getattr(settings.gateway, "work_index_s", 0.0)
 
-            sides: dict[str, Callable[[int], dict[str, Any]]] = {
-                "qbsync": ours_once,
-                "peer": theirs_once,
-            }
-            for _ in range(args.warm_rounds):  # not measured (see the module's doc)
-                for side in ("qbsync", "peer"):
-                    sides[side](top)
-            for level in levels:
-                for side in ("qbsync", "peer", "peer", "qbsync"):  # ABBA
-                    results.setdefault(f"{side}:{level}", []).append(sides[side](level))
-        store.close()
-        report_levels = []
+        def ours_once(level: int) -> dict[str, Any]:
+            enqueue(settings, codec, profiles[:level], args.commands)
+            time.sleep(2 * index_s + 0.2 if index_s else 0)  # outside the measured calls
+            run = run_level(
+                pool,
+                args.drivers,
+                qbsync_url,
+                ours[:level],
+                [gateway.process.pid],
+                broker_pids,
+            )
+            assert run["requests_answered"] == level * args.commands, run
+            return run
+
+        def theirs_once(level: int) -> dict[str, Any]:
+            fill = urllib.request.Request(f"{peer}/fill?count={args.commands}", method="POST")
+            urllib.request.urlopen(fill, timeout=10).close()
+            run = run_level(pool, args.drivers, f"{peer}/qbwc", theirs[:level], [peer_pid], [])
+            assert run["requests_answered"] == level * args.commands, run
+            return run
+
+        sides: dict[str, Callable[[int], dict[str, Any]]] = {
+            "qbsync": ours_once,
+            "peer": theirs_once,
+        }
+        for _ in range(args.warm_rounds):  # not measured (see the module's doc)
+            for side in ("qbsync", "peer"):
+                sides[side](top)
         for level in levels:
-            qb, peer_avg = averaged(results[f"qbsync:{level}"]), averaged(results[f"peer:{level}"])
-            qb_cpu = qb["server_cpu_ms_per_call"] + qb["broker_cpu_ms_per_call"]
-            report_levels.append(
-                {
-                    "sessions": level,
-                    "qbsync": qb,
-                    "peer": peer_avg,
-                    "ratio": {
-                        "calls_per_s": ratio(qb["calls_per_s"], peer_avg["calls_per_s"]),
-                        "p99": ratio(qb["p99_ms"], peer_avg["p99_ms"]),
-                        "server_cpu_per_call_with_broker": ratio(
-                            qb_cpu, peer_avg["server_cpu_ms_per_call"]
-                        ),
-                    },
-                }
-            )
-        print(
-            json.dumps(
-                {
-                    "bench": "gateway_peer",
-                    "broker": {"kind": broker.kind, "version": broker.version},
-                    "database": settings.database_url.split(":", 1)[0],
-                    "peer": f"{PEER} {PEER_VERSION}",
-                    "wsgi_server": f"waitress, {args.threads} threads (both)",
-                    "drivers": args.drivers,
-                    "commands_per_file": args.commands,
-                    "per_message": args.per_message,
-                    "order": "ABBA per level, mean of two runs per side",
-                    "warm_rounds": args.warm_rounds,
-                    "cores": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "levels": report_levels,
-                }
-            )
+            for side in ("qbsync", "peer", "peer", "qbsync"):  # ABBA
+                results.setdefault(f"{side}:{level}", []).append(sides[side](level))
+    store.close()
+    report_levels = []
+    for level in levels:
+        qb, peer_avg = averaged(results[f"qbsync:{level}"]), averaged(results[f"peer:{level}"])
+        qb_cpu = qb["server_cpu_ms_per_call"] + qb["broker_cpu_ms_per_call"]
+        report_levels.append(
+            {
+                "sessions": level,
+                "qbsync": qb,
+                "peer": peer_avg,
+                "ratio": {
+                    "calls_per_s": ratio(qb["calls_per_s"], peer_avg["calls_per_s"]),
+                    "p99": ratio(qb["p99_ms"], peer_avg["p99_ms"]),
+                    "server_cpu_per_call_with_broker": ratio(
+                        qb_cpu, peer_avg["server_cpu_ms_per_call"]
+                    ),
+                },
+            }
         )
+    return {
+        "bench": "gateway_peer",
+        "broker": {"kind": broker.kind, "version": broker.version},
+        "database": settings.database_url.split(":", 1)[0],
+        "peer": f"{PEER} {PEER_VERSION}",
+        "wsgi_server": f"waitress, {args.threads} threads (both)",
+        "drivers": args.drivers,
+        "commands_per_file": args.commands,
+        "per_message": args.per_message,
+        "order": "ABBA per level, mean of two runs per side",
+        "warm_rounds": args.warm_rounds,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "levels": report_levels,
+    }
 
 
 if __name__ == "__main__":
