@@ -39,7 +39,14 @@ from connectors.qbwc._recovery import (
 )
 from connectors.qbwc._results import Settler
 from connectors.qbxml import UnsafeXml, build_message, explain, negotiate_version, parse_response
-from connectors.store import Profile, SessionBusy, SessionEnd, Store, WebConnectorSession
+from connectors.store import (
+    Profile,
+    SessionBusy,
+    SessionEnd,
+    Store,
+    WebConnectorSession,
+    WorkingSession,
+)
 from core.contracts import AvroCodec
 from core.status import Status
 
@@ -210,9 +217,10 @@ class WebConnectorGateway:
 
     def send_request_xml(self, ticket: str, hcp_response: str, major: str, minor: str) -> str:
         key = _ticket_hash(ticket)
-        session = self._store.live_session(key)
-        if session is None:
+        working = self._store.working_session(key)
+        if working is None:
             return ""
+        session = working.row
         version = session.qbxml_version or self._negotiate(
             session.profile_id, hcp_response, major, minor
         )
@@ -234,7 +242,11 @@ class WebConnectorGateway:
         else:
             start = None
         taken = self._take(
-            key, session.profile_id, frozenset(session.failed_keys or []), start=start
+            key,
+            session.profile_id,
+            working.sent_through,
+            frozenset(session.failed_keys or []),
+            start=start,
         )
         if taken.gone:
             return ""
@@ -266,6 +278,7 @@ class WebConnectorGateway:
         self,
         key: str,
         profile_id: str,
+        sent_through: int,
         failed_keys: frozenset[str],
         settle: Mapping[str, Any] | None = None,
         *,
@@ -274,9 +287,11 @@ class WebConnectorGateway:
         """The next batch for QuickBooks, planned, not yet written. Batches that settle here
         without QuickBooks (all blocked or undecodable) are settled on the way, each with
         its own write of the failed keys (as a batch's settle, with ``settle``: the counts
-        of the batch QuickBooks answered, if any), at most _LOCAL_BATCHES. ``start``: the
-        offset this session has just committed (it holds the file's lease, so it is the
-        group's), which spares the broker round trip that would ask it."""
+        of the batch QuickBooks answered, if any), at most _LOCAL_BATCHES. ``sent_through``:
+        the file's mark, read with the session's row (only this session's own writes raise
+        it while it holds the lease, and these batches raise none). ``start``: the offset
+        this session has just committed (it holds the file's lease, so it is the group's),
+        which spares the broker round trip that would ask it."""
         keys = failed_keys
         for _ in range(_LOCAL_BATCHES):
             queued = self._drain.fetch(profile_id, start)
@@ -286,7 +301,6 @@ class WebConnectorGateway:
                 # starts after them.
                 self._drain.flush(profile_id)
                 return _Taken(None, 0, keys)
-            sent_through = self._store.sent_through(profile_id)
             batch = plan_batch(
                 [(item, self._drain.read(profile_id, item)) for item in queued],
                 sent_through,
@@ -316,9 +330,10 @@ class WebConnectorGateway:
 
     def receive_response_xml(self, ticket: str, response: str, hresult: str, message: str) -> int:
         key = _ticket_hash(ticket)
-        session = self._store.live_session(key)
-        if session is None:
+        working = self._store.working_session(key)
+        if working is None:
             return -1
+        session = working.row
         if hresult:
             explanation = explain(hresult, message).describe()
             # Nothing is settled: the batch is sent again (and recognised as a re-send); an
@@ -357,7 +372,7 @@ class WebConnectorGateway:
         # marked sent here, served by the next sendRequestXML without a write.
         settle: dict[str, Any] = {"settled": done, "failed": total_failed, "last_error": None}
         taken = (
-            self._stage(key, session.profile_id, failed_keys, settle, flight.next_offset)
+            self._stage(key, working, failed_keys, settle, flight.next_offset)
             if flight is not None
             else _Taken(None, 0, failed_keys)
         )
@@ -393,7 +408,7 @@ class WebConnectorGateway:
     def _stage(
         self,
         key: str,
-        profile_id: str,
+        working: WorkingSession,
         failed_keys: frozenset[str],
         settle: Mapping[str, Any],
         committed: int,
@@ -402,8 +417,11 @@ class WebConnectorGateway:
         only a saving: if reading the next batch fails (the broker, the store), the settle
         is written alone and the next sendRequestXML reads the batch itself, so a settled
         batch never becomes an unknown outcome for it."""
+        profile_id = working.row.profile_id
         try:
-            return self._take(key, profile_id, failed_keys, settle, start=committed)
+            return self._take(
+                key, profile_id, working.sent_through, failed_keys, settle, start=committed
+            )
         except Exception as error:  # the settle above stands; the next call reads again
             log.warning(
                 "next batch not staged",

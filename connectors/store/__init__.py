@@ -37,6 +37,7 @@ from connectors.store._store import (
     SessionBusy,
     Store,
     StoreError,
+    WorkingSession,
     make_engine,
 )
 
@@ -68,6 +69,7 @@ __all__ = [
     "SyncLogEntry",
     "Tenant",
     "WebConnectorSession",
+    "WorkingSession",
     "check_schema",
     "current_revision",
     "digest",

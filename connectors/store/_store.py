@@ -76,6 +76,7 @@ __all__ = [
     "SessionBusy",
     "Store",
     "StoreError",
+    "WorkingSession",
 ]
 
 FullRead = Literal["match", "deliver"]
@@ -349,6 +350,14 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
 _SESSIONS = cast(Table, WebConnectorSession.__table__)
 _PROFILES = cast(Table, Profile.__table__)
 _LIVE_SESSION = select(_SESSIONS).where(_SESSIONS.c.ticket_hash == bindparam("ticket_hash"))
+# The row and its file's sent_through mark in one statement: the two reads of a batch's
+# receiveResponseXML were two round trips (three each on PostgreSQL: BEGIN, SELECT,
+# ROLLBACK). An outer join: a row whose profile is gone reads as 0, as sent_through() does.
+_WORKING_SESSION = (
+    select(_SESSIONS, func.coalesce(_PROFILES.c.sent_through, 0).label("sent_through_"))
+    .select_from(_SESSIONS.outerjoin(_PROFILES, _PROFILES.c.id == _SESSIONS.c.profile_id))
+    .where(_SESSIONS.c.ticket_hash == bindparam("ticket_hash"))
+)
 _SENT_THROUGH = select(_PROFILES.c.sent_through).where(_PROFILES.c.id == bindparam("profile_id"))
 _RAISE_SENT_THROUGH = (
     update(_PROFILES)
@@ -371,6 +380,16 @@ def _session_update(fields: frozenset[str]) -> Update:
         .where(_SESSIONS.c.ticket_hash == bindparam("key_"))
         .values({name: bindparam(name) for name in sorted(fields | {"expires_at"})})
     )
+
+
+@dataclass(frozen=True)
+class WorkingSession:
+    """A live session's row and its file's ``sent_through`` mark, read together
+    (:meth:`Store.working_session`). While the session holds its file's lease only its own
+    writes raise the mark, so the value holds for the rest of the call."""
+
+    row: WebConnectorSession
+    sent_through: int
 
 
 @dataclass(frozen=True)
@@ -407,6 +426,15 @@ class Store:
     ) -> None:
         self.engine = make_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The per-call reads (one statement each) without a transaction around them: on
+        # PostgreSQL a read in a transaction is three round trips (BEGIN, the SELECT, the
+        # pool's ROLLBACK), in autocommit one, and a single statement sees one snapshot
+        # either way. SQLite's driver begins no transaction for a SELECT: nothing to save.
+        self._reads: Engine = (
+            self.engine
+            if url.startswith("sqlite")
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         # SQLite has one writer at a time, and a thread that finds the file locked sleeps
         # in SQLite's busy handler with growing pauses (1, 2, 5 ... 100 ms), long after the
         # lock may have been freed: with the gateway's 16 request threads those sleeps were
@@ -1377,16 +1405,27 @@ class Store:
         """The session's row, None when there is none or it has expired. Read as a Core
         row and made into a WebConnectorSession bound to no ORM session (every Web
         Connector call of a working session reads it, see :data:`_LIVE_SESSION`)."""
-        with self.engine.connect() as connection:
+        with self._reads.connect() as connection:
             found = connection.execute(_LIVE_SESSION, {"ticket_hash": ticket_hash}).first()
         if found is None or _aware(found.expires_at) < _now():
             return None
         return WebConnectorSession(**found._mapping)
 
+    def working_session(self, ticket_hash: str) -> WorkingSession | None:
+        """:meth:`live_session` with its file's ``sent_through`` mark, in one statement: a
+        batch's calls plan against both."""
+        with self._reads.connect() as connection:
+            found = connection.execute(_WORKING_SESSION, {"ticket_hash": ticket_hash}).first()
+        if found is None or _aware(found.expires_at) < _now():
+            return None
+        fields = dict(found._mapping)
+        sent_through = int(fields.pop("sent_through_"))
+        return WorkingSession(WebConnectorSession(**fields), sent_through)
+
     def sent_through(self, profile_id: str) -> int:
         """The profile's ``sent_through`` mark (0 for an unknown profile): the gateway plans
         every batch against it, so it is one column, not the profile's row."""
-        with self.engine.connect() as connection:
+        with self._reads.connect() as connection:
             found = connection.execute(_SENT_THROUGH, {"profile_id": profile_id}).scalar()
         return int(found or 0)
 

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from psycopg.pq import TransactionStatus
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from connectors.qbwc._last_seen import LastSeen
 from connectors.store import (
@@ -405,7 +408,7 @@ def test_a_batch_and_its_sent_through_are_one_write(store: Store) -> None:
     assert session is not None
     assert session.in_flight == flight
     assert store.profile("sharedco").sent_through == 25  # type: ignore[union-attr]
-    assert store.sent_through("sharedco") == 25  # the gateway's one-column read
+    assert store.sent_through("sharedco") == 25  # the one-column read
     # Never lowered: a batch sent again (an earlier offset) leaves the mark where it was.
     store.update_session("hash-a", timedelta(minutes=5), sent_through=("sharedco", 10))
     assert store.profile("sharedco").sent_through == 25  # type: ignore[union-attr]
@@ -413,6 +416,58 @@ def test_a_batch_and_its_sent_through_are_one_write(store: Store) -> None:
     store.update_session("hash-gone", timedelta(minutes=5), sent_through=("sharedco", 99))
     assert store.sent_through("sharedco") == 25
     assert store.sent_through("no-such-profile") == 0
+
+
+def test_a_working_session_is_its_row_and_its_files_mark_in_one_statement(
+    store: Store,
+) -> None:
+    """The gateway's read on a batch's calls: the session's row and the profile's
+    sent_through together, one statement; None for an unknown or expired ticket."""
+    store.add_profile(profile())
+    store.add_profile(profile("Other Co", "user-2"))
+    store.open_session("sharedco", "hash-a", timedelta(minutes=5))
+    store.open_session("otherco", "hash-b", timedelta(minutes=5))
+    store.update_session("hash-a", timedelta(minutes=5), settled=3, sent_through=("sharedco", 40))
+    store.update_session("hash-b", timedelta(minutes=5), sent_through=("otherco", 7))
+    with counting_statements() as statements:
+        working = store.working_session("hash-a")
+    assert len(statements) == 1, statements
+    assert working is not None
+    assert (working.row.ticket_hash, working.row.profile_id, working.row.settled) == (
+        "hash-a",
+        "sharedco",
+        3,
+    )
+    assert working.sent_through == 40  # its own file's mark, not the other's
+    assert store.working_session("hash-b").sent_through == 7  # type: ignore[union-attr]
+    assert store.working_session("no-such-ticket") is None
+    store.update_session("hash-b", timedelta(0))  # released: expired from now on
+    assert store.working_session("hash-b") is None
+
+
+def test_the_per_call_reads_hold_no_transaction(store: Store) -> None:
+    """The reads every Web Connector call makes run outside a transaction: on PostgreSQL
+    one round trip each instead of three (BEGIN, the statement, the pool's ROLLBACK)."""
+    store.add_profile(profile())
+    store.open_session("sharedco", "hash-a", timedelta(minutes=5))
+    during: list[bool] = []
+
+    def after(connection: Any, *_args: Any) -> None:
+        driver = connection.connection.dbapi_connection
+        info = getattr(driver, "info", None)  # psycopg
+        if info is not None and hasattr(info, "transaction_status"):
+            during.append(info.transaction_status != TransactionStatus.IDLE)
+        else:  # sqlite3
+            during.append(bool(driver.in_transaction))
+
+    event.listen(Engine, "after_cursor_execute", after)
+    try:
+        assert store.working_session("hash-a") is not None
+        assert store.live_session("hash-a") is not None
+        assert store.sent_through("sharedco") == 0
+    finally:
+        event.remove(Engine, "after_cursor_execute", after)
+    assert during == [False, False, False]
 
 
 def test_every_field_of_a_live_session_reads_back_as_written(store: Store) -> None:
