@@ -369,6 +369,23 @@ _SESSION_FIELDS = frozenset(_SESSIONS.c.keys()) - {"expires_at"}
 
 
 @functools.cache
+def _session_update_marking(fields: frozenset[str]) -> Update:
+    """:func:`_session_update` and the profile's ``sent_through`` raise as one statement
+    (PostgreSQL: the session's UPDATE in a WITH, the profile's only if it found the row):
+    ``mark_profile_`` and ``mark_`` bind the profile and the offset."""
+    written = _session_update(fields).returning(_SESSIONS.c.profile_id).cte("written")
+    return (
+        update(_PROFILES)
+        .where(
+            _PROFILES.c.id == written.c.profile_id,
+            _PROFILES.c.id == bindparam("mark_profile_"),
+            _PROFILES.c.sent_through < bindparam("mark_"),
+        )
+        .values(sent_through=bindparam("mark_"))
+    )
+
+
+@functools.cache
 def _session_update(fields: frozenset[str]) -> Update:
     """``UPDATE qbwc_sessions SET <fields>, expires_at WHERE ticket_hash``, built once per
     set of fields (a handful: the gateway's writes), each value a bind parameter named as
@@ -404,6 +421,21 @@ class _SessionWrite:
     reported: QuickBooksReport | None
     ended: SessionEnd | None
 
+    def alone(self) -> tuple[Update, dict[str, Any]] | None:
+        """The write as one statement and its parameters (PostgreSQL), or None when it has
+        history to write too (a session's first report, its end: a transaction)."""
+        if self.reported is not None or self.ended is not None:
+            return None
+        if self.sent_through is None:
+            return self.statement, self.params
+        profile_id, offset = self.sent_through
+        fields = frozenset(self.params) - {"key_", "expires_at"}
+        return _session_update_marking(fields), {
+            **self.params,
+            "mark_profile_": profile_id,
+            "mark_": offset,
+        }
+
     def apply(self, connection: Connection) -> None:
         updated = connection.execute(self.statement, self.params)
         # A session gone meanwhile sent nothing: its file's mark stays where it was.
@@ -426,11 +458,12 @@ class Store:
     ) -> None:
         self.engine = make_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # The per-call reads (one statement each) without a transaction around them: on
-        # PostgreSQL a read in a transaction is three round trips (BEGIN, the SELECT, the
-        # pool's ROLLBACK), in autocommit one, and a single statement sees one snapshot
-        # either way. SQLite's driver begins no transaction for a SELECT: nothing to save.
-        self._reads: Engine = (
+        # Statements that are a transaction alone (the per-call reads; a session write that
+        # is one statement) run in autocommit on PostgreSQL: one round trip each, where in
+        # a transaction a read is three (BEGIN, the SELECT, the pool's ROLLBACK) and a
+        # write four; one statement is atomic and sees one snapshot either way. SQLite's
+        # driver begins no transaction for a SELECT, and its session writes are grouped.
+        self._alone: Engine = (
             self.engine
             if url.startswith("sqlite")
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -1164,7 +1197,7 @@ class Store:
 
     def watermarks(self, profile_id: str) -> dict[str, ImportWatermark]:
         query = select(ImportWatermark).where(ImportWatermark.profile_id == profile_id)
-        with self._tx() as session:
+        with self._read() as session:
             return {row.entity: row for row in session.scalars(query)}
 
     def note_import_progress(
@@ -1214,6 +1247,17 @@ class Store:
                 row.full_read = None
             row.records = (row.records or 0) + records
             row.progress = row.remaining = row.progress_at = None
+
+    def import_requests(self) -> set[str]:
+        """The profiles with an import requested and not yet completed (the gateway's
+        bulk check: one statement for every file)."""
+        query = (
+            select(ImportWatermark.profile_id)
+            .where(ImportWatermark.requested_at.is_not(None))
+            .distinct()
+        )
+        with self._alone.connect() as connection:
+            return set(connection.scalars(query))
 
     def request_import(
         self, profile_id: str, entities: list[str], *, full_read: FullRead | None = None
@@ -1405,7 +1449,7 @@ class Store:
         """The session's row, None when there is none or it has expired. Read as a Core
         row and made into a WebConnectorSession bound to no ORM session (every Web
         Connector call of a working session reads it, see :data:`_LIVE_SESSION`)."""
-        with self._reads.connect() as connection:
+        with self._alone.connect() as connection:
             found = connection.execute(_LIVE_SESSION, {"ticket_hash": ticket_hash}).first()
         if found is None or _aware(found.expires_at) < _now():
             return None
@@ -1414,7 +1458,7 @@ class Store:
     def working_session(self, ticket_hash: str) -> WorkingSession | None:
         """:meth:`live_session` with its file's ``sent_through`` mark, in one statement: a
         batch's calls plan against both."""
-        with self._reads.connect() as connection:
+        with self._alone.connect() as connection:
             found = connection.execute(_WORKING_SESSION, {"ticket_hash": ticket_hash}).first()
         if found is None or _aware(found.expires_at) < _now():
             return None
@@ -1425,7 +1469,7 @@ class Store:
     def sent_through(self, profile_id: str) -> int:
         """The profile's ``sent_through`` mark (0 for an unknown profile): the gateway plans
         every batch against it, so it is one column, not the profile's row."""
-        with self._reads.connect() as connection:
+        with self._alone.connect() as connection:
             found = connection.execute(_SENT_THROUGH, {"profile_id": profile_id}).scalar()
         return int(found or 0)
 
@@ -1476,6 +1520,9 @@ class Store:
         )
         if self._session_writes is not None:
             self._session_writes.submit(write)
+        elif (single := write.alone()) is not None:
+            with self._alone.begin() as connection:
+                connection.execute(*single)
         else:
             with self._core_tx() as connection:
                 write.apply(connection)

@@ -30,11 +30,15 @@ def counting_statements() -> Iterator[list[str]]:
 @contextmanager
 def counting_transactions() -> Iterator[list[list[str]]]:
     """Every transaction any engine of this process commits meanwhile, as its statements
-    in order (a statement outside any committed transaction is not listed)."""
+    in order (a statement outside any committed transaction is not listed). A statement
+    run in autocommit is a transaction of its own."""
     committed: list[list[str]] = []
     open_: dict[int, list[str]] = {}
 
     def record(connection: Any, *args: Any) -> None:
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            committed.append([str(args[1])])
+            return
         open_.setdefault(id(connection), []).append(str(args[1]))
 
     def commit(connection: Any) -> None:
