@@ -252,7 +252,8 @@ class GatewaySettings(BaseSettings):
     # for idle polls that cost no broker round trip (docs/gateway-scale.md).
     work_index_s: float = Field(default=1.0, ge=0)
     # A profile read for a login is used this long (a disabled profile or a reset password
-    # takes effect within it, on every replica); 0: read the store on every authenticate.
+    # takes effect within it, on every replica), and import requests (support's "read
+    # again") are checked for all files this often; 0: read the store on every authenticate.
     profile_cache_s: float = Field(default=1.0, ge=0)
     # Which code answers the Web Connector's eight SOAP operations: "lean" (parsed once by
     # the hardened parser, answered from templates, connectors/qbwc/_lean.py; anything it

@@ -23,6 +23,7 @@ from connectors.qbwc._batch import plan_batch
 from connectors.qbwc._handshake import client_version_answer, host_info
 from connectors.qbwc._history import SessionHistory
 from connectors.qbwc._import_pages import ImportPages
+from connectors.qbwc._import_schedule import ImportSchedule
 from connectors.qbwc._imports import ImportConfig
 from connectors.qbwc._last_seen import LastSeen
 from connectors.qbwc._login import Login, LoginPolicy, global_throttle_key, throttle_key
@@ -84,7 +85,8 @@ class GatewayConfig(DrainConfig):
     imports_topic: str = ""
     # When Web Connectors last called is written in bulk at most this often (_last_seen).
     last_seen_flush_s: float = 30.0
-    # A profile read for a login is used this long (_profile_cache); 0: read every time.
+    # A profile read for a login is used this long (_profile_cache), and import requests
+    # are checked for all files this often (_import_schedule); 0: read every time.
     profile_cache_s: float = 0.0
 
 
@@ -152,7 +154,13 @@ class WebConnectorGateway:
             config.login,
             on_check=self._observer.password_checked,
         )
-        self._imports = ImportPages(store, self._drain, config.imports, config.imports_topic)
+        self._imports = ImportPages(
+            store,
+            self._drain,
+            config.imports,
+            config.imports_topic,
+            ImportSchedule(store, config.imports, config.profile_cache_s),
+        )
         self._settler = Settler(
             self._drain, store, self._observer, record_written=self._imports.publishing
         )
@@ -199,7 +207,7 @@ class WebConnectorGateway:
         if not profile.enabled:
             log.info("authenticate: profile disabled", extra={"profile_id": profile.id})
             return "disabled", "none"
-        if self._commands.pending(profile.id) == 0 and not self._imports.due(profile.id):
+        if self._commands.pending(profile.id) == 0 and not self._imports.may_be_due(profile.id):
             log.debug("authenticate: nothing to do", extra={"profile_id": profile.id})
             return "none", "none"
         try:

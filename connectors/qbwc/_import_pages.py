@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.kafka import CompanyDrain
+from connectors.qbwc._import_schedule import ImportSchedule
 from connectors.qbwc._imports import DELETED, ImportConfig, absorb, due, import_request, start
 from connectors.qbxml import Record, UnsafeXml, parse_response
 from connectors.store import Store
@@ -36,21 +37,41 @@ class PageTaken:
 
 
 class ImportPages:
-    def __init__(self, store: Store, drain: CompanyDrain, config: ImportConfig, topic: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        drain: CompanyDrain,
+        config: ImportConfig,
+        topic: str,
+        schedule: ImportSchedule,
+    ) -> None:
         self._store = store
         self._drain = drain
         self._config = config
         self._topic = topic
+        self._schedule = schedule
 
     @property
     def publishing(self) -> bool:
         """Whether imported records go to the worker (then our writes are recorded)."""
         return bool(self._topic and self._config.entities)
 
+    def may_be_due(self, profile_id: str) -> bool:
+        """Whether a poll should open a session for imports: from memory (an idle poll
+        asks the store nothing, :mod:`connectors.qbwc._import_schedule`)."""
+        return self._schedule.due(profile_id)
+
     def due(self, profile_id: str) -> list[str]:
+        """The imports due now, from the file's watermarks read now (within a session)."""
         if not self._config.entities:
             return []
-        return due(self._config, self._store.watermarks(profile_id), datetime.now(UTC))
+        return due(self._config, self._watermarks(profile_id), datetime.now(UTC))
+
+    def _watermarks(self, profile_id: str) -> dict[str, Any]:
+        """The file's watermarks, read; the schedule learns from every read."""
+        marks = self._store.watermarks(profile_id)
+        self._schedule.learn(profile_id, marks)
+        return dict(marks)
 
     def left(self, profile_id: str, state: dict[str, Any] | None) -> bool:
         """Whether an import is due that this session has not tried yet."""
@@ -64,7 +85,7 @@ class ImportPages:
         (or every due one was tried this session)."""
         if state is None or state.get("iterator_id") is None:
             tried = set((state or {}).get("tried", []))
-            marks = self._store.watermarks(profile_id)
+            marks = self._watermarks(profile_id)
             now = datetime.now(UTC)
             todo = [e for e in due(self._config, marks, now) if e not in tried]
             if not todo:

@@ -37,7 +37,7 @@ from connectors.qbxml import (
     build_query,
 )
 
-__all__ = ["DELETED", "ImportConfig", "absorb", "due", "import_request", "start"]
+__all__ = ["DELETED", "ImportConfig", "absorb", "due", "import_request", "next_due", "start"]
 
 # The import of QuickBooks' deletion log of the transactions imported (TxnDeletedQueryRq).
 DELETED = "deleted_transactions"
@@ -112,6 +112,24 @@ def due(config: ImportConfig, watermarks: Mapping[str, Any], now: datetime) -> l
         if completed is None or requested or now - completed >= config.interval:
             chosen.append(entity)
     return chosen
+
+
+# "Due whatever the time": an entity never completed, or requested.
+_ALWAYS = datetime.min.replace(tzinfo=UTC)
+
+
+def next_due(config: ImportConfig, watermarks: Mapping[str, Any]) -> datetime | None:
+    """When :func:`due` first names an entity, from the same watermarks: ``due(config,
+    watermarks, now)`` is non-empty exactly when this is not None and not after ``now``
+    (a time long past when one is due whatever the time). None: no entity configured."""
+    soonest: datetime | None = None
+    for entity in config.entities:
+        mark = watermarks.get(entity)
+        completed = _aware(mark.completed_at) if mark is not None and mark.completed_at else None
+        requested = mark is not None and mark.requested_at is not None
+        at = _ALWAYS if completed is None or requested else completed + config.interval
+        soonest = at if soonest is None else min(soonest, at)
+    return soonest
 
 
 def start(

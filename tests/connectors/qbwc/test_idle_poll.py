@@ -26,16 +26,22 @@ from tests.support.waiting import until
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("imports", ["", "customer,item"], ids=["no-imports", "imports-done"])
 def test_an_idle_poll_touches_neither_the_database_nor_the_broker(
-    broker: BrokerInfo, settings: Settings
+    broker: BrokerInfo, settings: Settings, imports: str
 ) -> None:
+    """With imports configured (the default) and done, the same: when the next one is due
+    is known in memory (connectors.qbwc._import_schedule)."""
     use_broker(settings, broker)
     settings.gateway.work_index_s = 0.2
     settings.gateway.profile_cache_s = 60.0
+    settings.gateway.imports = imports
     upgrade(settings.database_url)
     prepare_topics(settings)
     store = Store(settings.database_url)
     profile = create_profile(store, name=f"Idle {uuid.uuid4().hex[:6]}", tenants=["t-1"])
+    for entity in settings.gateway.import_entities:
+        store.complete_import(profile.profile.id, entity, None, 0)
     gateway = create_gateway(settings)
     try:
         conversation = gateway.conversation

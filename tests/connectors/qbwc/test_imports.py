@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from connectors.qbwc import create_profile
-from connectors.qbwc._imports import DELETED, ImportConfig, absorb, due, import_request, start
+from connectors.qbwc._imports import (
+    DELETED,
+    ImportConfig,
+    absorb,
+    due,
+    import_request,
+    next_due,
+    start,
+)
 from connectors.qbxml import ENTITIES, build_message, build_request, parse_response, parse_xml
 from connectors.qbxml._parse import ResponseStatus
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
@@ -244,6 +252,42 @@ def test_due_and_refusals() -> None:
     assert "3260" in taken.error
     with pytest.raises(ValueError, match="invoice_line"):
         ImportConfig(entities=("invoice_line",))
+
+
+def test_next_due_is_when_due_first_names_an_entity() -> None:
+    """The gateway keeps each file's next due time in memory: it must agree with ``due``
+    at every moment, before, at and after it."""
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    config = ImportConfig(entities=("customer", "class"), interval=timedelta(minutes=15))
+    done = [now - timedelta(minutes=m) for m in (0, 5, 14, 15, 40)]
+    cases: list[dict[str, ImportWatermark]] = [{}]
+    for a in done:
+        cases.append({"customer": ImportWatermark(completed_at=a, requested_at=None)})
+        for b in done:
+            cases.append(
+                {
+                    "customer": ImportWatermark(completed_at=a, requested_at=None),
+                    "class": ImportWatermark(completed_at=b, requested_at=None),
+                }
+            )
+        cases.append(
+            {
+                "customer": ImportWatermark(completed_at=a, requested_at=now),
+                "class": ImportWatermark(completed_at=now, requested_at=None),
+            }
+        )
+    moments = [now + timedelta(minutes=m) for m in (-1, 0, 1, 5, 10, 14, 15, 16, 60)]
+    for marks in cases:
+        at = next_due(config, marks)
+        assert at is not None
+        for moment in moments:
+            assert bool(due(config, marks, moment)) == (at <= moment), (marks, moment)
+    both = {
+        "customer": ImportWatermark(completed_at=now - timedelta(minutes=5), requested_at=None),
+        "class": ImportWatermark(completed_at=now - timedelta(minutes=10), requested_at=None),
+    }
+    assert next_due(config, both) == now + timedelta(minutes=5)  # the sooner of the two
+    assert next_due(ImportConfig(entities=()), both) is None
 
 
 def test_bills_are_read_back_fourteen_days_at_most_with_their_lines(
