@@ -44,6 +44,23 @@ def _produce(config: dict[str, str], topic: str, first: int, count: int) -> None
     producer.close()
 
 
+def _one_file(
+    broker: BrokerInfo, settings: Settings, tag: str, commands: int = 30
+) -> tuple[CommandQueue, dict[str, str], str]:
+    """A queue over one file's topic (``file``) holding ``commands`` commands; the queue,
+    the client config and the topic."""
+    use_broker(settings, broker)
+    config = settings.kafka.client_config()
+    prefix = f"{tag}-{uuid.uuid4().hex[:6]}."
+    topic = f"{prefix}file"
+    ensure_topics(config, {topic: 1})
+    _produce(config, topic, 0, commands)
+    queue = CommandQueue(
+        config, group_id=f"g-{uuid.uuid4().hex[:6]}", topic_for=lambda file: prefix + file
+    )
+    return queue, config, topic
+
+
 @contextmanager
 def _counting(queue: CommandQueue) -> Iterator[list[str]]:
     asked: list[str] = []
@@ -120,15 +137,7 @@ def test_a_read_that_asks_the_group_waits_for_the_queues_own_commits(
     """A commit handed to the committing thread without waiting is not made yet when a
     read without ``start`` asks the group's offset (the gateway's next send after a stage
     that failed): the read waits for it, or it would read settled commands again."""
-    use_broker(settings, broker)
-    config = settings.kafka.client_config()
-    prefix = f"cq-{uuid.uuid4().hex[:6]}."
-    topic = f"{prefix}file"
-    ensure_topics(config, {topic: 1})
-    _produce(config, topic, 0, 30)
-    queue = CommandQueue(
-        config, group_id=f"g-{uuid.uuid4().hex[:6]}", topic_for=lambda file: f"{prefix}{file}"
-    )
+    queue, _, _ = _one_file(broker, settings, "cq")
     gate = threading.Event()
     request = queue._commits._send
 
@@ -213,15 +222,7 @@ def test_a_file_found_caught_up_is_let_go_by_the_read_ahead(
     """A session's reads keep the file's partition read ahead; the read that finds nothing
     left lets it go at once (a held partition rides in every Fetch of the read-ahead's
     consumer), not 10 s later."""
-    use_broker(settings, broker)
-    config = settings.kafka.client_config()
-    prefix = f"rl-{uuid.uuid4().hex[:6]}."
-    topic = f"{prefix}file"
-    ensure_topics(config, {topic: 1})
-    _produce(config, topic, 0, 30)
-    queue = CommandQueue(
-        config, group_id=f"g-{uuid.uuid4().hex[:6]}", topic_for=lambda file: prefix + file
-    )
+    queue, config, topic = _one_file(broker, settings, "rl")
     ahead = queue._ahead
     assert ahead is not None
     try:

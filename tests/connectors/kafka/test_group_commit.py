@@ -224,6 +224,26 @@ def test_a_listener_that_raises_does_not_stop_the_commits() -> None:
     assert broker.requests == [[("file-a", 1)], [("file-a", 2)]]
 
 
+def test_a_commit_waited_for_that_is_not_made_in_time_raises_and_is_still_made() -> None:
+    """The broker does not answer within the caller's timeout: the caller hears so (a
+    TimeoutError naming the topic), the request goes on, and once answered the offset is
+    committed (a flush then returns)."""
+    broker = Broker(hold=True)
+    commits = GroupCommit(broker)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(TimeoutError, match="file-a"):
+            commits.commit("file-a", 0, 5, timeout=0.05)
+        with pytest.raises(TimeoutError, match="file-a"):
+            commits.flush("file-a", 0, timeout=0.05)
+        broker.release.set()
+        commits.flush("file-a", 0)
+    finally:
+        broker.release.set()
+        commits.close()
+    assert broker.requests == [[("file-a", 5)]]
+    assert commits._done[("file-a", 0)] == 1
+
+
 def test_closing_sends_what_was_handed_over() -> None:
     broker = Broker(hold=True)
     commits = GroupCommit(broker)  # type: ignore[arg-type]

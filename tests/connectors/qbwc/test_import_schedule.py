@@ -12,7 +12,8 @@ import pytest
 
 from connectors.qbwc._import_schedule import ImportSchedule
 from connectors.qbwc._imports import ImportConfig
-from connectors.store import Profile, Store, upgrade
+from connectors.store import Store, upgrade
+from tests.support.profiles import a_profile
 from tests.support.statements import counting_statements
 
 CONFIG = ImportConfig(entities=("customer", "class"), interval=timedelta(minutes=15))
@@ -22,20 +23,7 @@ CONFIG = ImportConfig(entities=("customer", "class"), interval=timedelta(minutes
 def store(database_url: str) -> Iterator[Store]:
     upgrade(database_url)
     value = Store(database_url)
-    for name in ("done", "fresh", "other"):
-        value.add_profile(
-            Profile(
-                id=name,
-                name=f"{name} co",
-                username=f"user-{name}",
-                password_hash="scrypt$...",
-                owner_id="{owner}",
-                file_id="{file}",
-                company_file="",
-                enabled=True,
-                created_at=datetime.now(UTC),
-            )
-        )
+    value.add_profiles([a_profile(name) for name in ("done", "fresh", "other")])
     for entity in CONFIG.entities:
         value.complete_import("done", entity, None, 0)
         value.complete_import("other", entity, None, 0)

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -30,6 +30,7 @@ from tests.support.statements import counting_transactions
 pytestmark = pytest.mark.integration
 
 PER_BATCH = 2
+W = TypeVar("W")
 # A statement that writes a session's rows; on PostgreSQL a batch's write is one statement,
 # the session's UPDATE in a WITH (connectors.store, "a statement alone").
 SESSION = re.compile(
@@ -128,10 +129,11 @@ class _FetchFailsOnce(_Wrapped):
 
 @contextmanager
 def _serving_with_queue(
-    broker: BrokerInfo, settings: Settings, wrap: Callable[[Any], Any]
-) -> Iterator[Served]:
+    broker: BrokerInfo, settings: Settings, wrap: Callable[[Any], W]
+) -> Iterator[tuple[Served, W]]:
     """A gateway of batches of ``PER_BATCH`` whose command queue is ``wrap(real queue)``: the
-    wrapper goes into the real adapter, as test_operation_failures.py does."""
+    wrapper goes into the real adapter, as test_operation_failures.py does; it is yielded
+    beside the gateway's address."""
     settings.gateway.batch_size = PER_BATCH
     use_broker(settings, broker)
     upgrade(settings.database_url)
@@ -140,13 +142,15 @@ def _serving_with_queue(
     profile = create_profile(store, name="Shared Co", tenants=["t-1"])
     gateway = create_gateway(settings)
     drain = gateway.conversation._drain
-    drain._commands = wrap(drain._commands)
+    wrapped = wrap(drain._commands)
+    drain._commands = wrapped
     server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.port}"
-        yield Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
+        served = Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
+        yield served, wrapped
     finally:
         server.stop()
         thread.join(10)
@@ -160,17 +164,14 @@ def test_a_next_batch_that_cannot_be_staged_leaves_the_settle_standing(
     """Reading the next batch fails inside the settle of the one before (the broker): the
     settle is written alone, the Web Connector sees no error, and the next sendRequestXML
     reads the batch itself."""
-    failing: list[_FetchFailsOnce] = []
-
-    def wrap(queue: Any) -> _FetchFailsOnce:
-        failing.append(_FetchFailsOnce(queue, nth=2))
-        return failing[0]
-
-    with _serving_with_queue(broker, settings, wrap) as served:
+    with _serving_with_queue(broker, settings, lambda q: _FetchFailsOnce(q, nth=2)) as (
+        served,
+        failing,
+    ):
         enqueue(served, "Ada", "Grace", "Alan", "Linus")
         with caplog.at_level(logging.WARNING, logger="connectors.qbwc"):
             report = connector(served, tmp_path).run_once()
-        assert failing[0].fetches >= 3  # the first batch, the failed stage, the send's own read
+        assert failing.fetches >= 3  # the first batch, the failed stage, the send's own read
         assert report.errors == []
         assert (report.requests, report.messages, report.last_progress) == (4, 2, 100)
         assert [r.getMessage() for r in caplog.records].count("next batch not staged") == 1
@@ -199,20 +200,14 @@ def test_a_sessions_next_batch_starts_at_the_offset_it_committed(
     """The session holds the file's lease, so the offset it has just committed is the group's:
     each later batch is read from there without asking the broker for the committed offset
     (``CommandQueue.fetch(start=)``; what the queue asks is tests/connectors/kafka's)."""
-    recorded: list[_StartsRecorded] = []
-
-    def wrap(queue: Any) -> _StartsRecorded:
-        recorded.append(_StartsRecorded(queue))
-        return recorded[0]
-
-    with _serving_with_queue(broker, settings, wrap) as served:
+    with _serving_with_queue(broker, settings, _StartsRecorded) as (served, recorded):
         enqueue(served, *(f"Customer {n}" for n in range(3 * PER_BATCH)))
         report = connector(served, tmp_path).run_once()
         assert (report.requests, report.messages) == (3 * PER_BATCH, 3)
         assert len(results(served, 3 * PER_BATCH)) == 3 * PER_BATCH
     # The first batch asks the group; each settle then looks for the next batch (the last
     # finds none) where the one before committed.
-    assert recorded[0].starts == [None, PER_BATCH, 2 * PER_BATCH, 3 * PER_BATCH]
+    assert recorded.starts == [None, PER_BATCH, 2 * PER_BATCH, 3 * PER_BATCH]
 
 
 class _LateCommits(_Wrapped):
@@ -242,13 +237,7 @@ def test_a_sessions_commits_are_made_before_its_work_ends(
     """A settle hands its commit to the queue's committing thread and goes on; the work
     of the session ends only once they are made: when the Web Connector hears 100%, the
     group's offset is past every batch (the next session, on any replica, starts there)."""
-    late: list[_LateCommits] = []
-
-    def wrap(queue: Any) -> _LateCommits:
-        late.append(_LateCommits(queue))
-        return late[0]
-
-    with _serving_with_queue(broker, settings, wrap) as served:
+    with _serving_with_queue(broker, settings, _LateCommits) as (served, late):
         enqueue(served, *(f"Customer {n}" for n in range(3 * PER_BATCH)))
         report = connector(served, tmp_path).run_once()
         assert (report.requests, report.last_progress) == (3 * PER_BATCH, 100)
@@ -258,5 +247,5 @@ def test_a_sessions_commits_are_made_before_its_work_ends(
             (committed,) = reader.committed([TopicPartition(topic, 0)], timeout=30)
         finally:
             reader.close()
-    assert late[0].late == []
+    assert late.late == []
     assert committed.offset == 3 * PER_BATCH

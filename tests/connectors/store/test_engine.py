@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from connectors.store import ConsoleStore, Profile, Store, make_engine, upgrade
+from connectors.store import ConsoleStore, Store, make_engine, upgrade
+from tests.support.profiles import a_profile
 
 
 def _connections_opened_by_two_busy_rounds(url: str, threads: int) -> list[int]:
@@ -101,19 +102,7 @@ def test_a_sqlite_stores_reads_go_beside_a_write_in_progress(tmp_path: Path) -> 
     upgrade(url)
     store = Store(url)
     now = datetime.now(UTC)
-    store.add_profile(
-        Profile(
-            id="p1",
-            name="Reader Co",
-            username="reader",
-            password_hash="scrypt$...",
-            owner_id="{owner}",
-            file_id="{file}",
-            company_file="",
-            enabled=True,
-            created_at=now,
-        )
-    )
+    store.add_profile(a_profile("p1", name="Reader Co", username="reader", created_at=now))
     store.open_session("p1", "ticket-1", timedelta(minutes=5))
     inside, leave = threading.Event(), threading.Event()
 

@@ -14,7 +14,6 @@ from connectors.store import (
     IdMapping,
     ImportWatermark,
     Mapping,
-    Profile,
     QuickBooksRecord,
     Store,
     StoreError,
@@ -23,6 +22,7 @@ from connectors.store import (
     WebConnectorSession,
     upgrade,
 )
+from tests.support.profiles import a_profile
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
@@ -37,19 +37,7 @@ def store(database_url: str) -> Iterator[Store]:
 
 def filled(store: Store, profile_id: str, tenant_ids: list[str]) -> None:
     """A profile with tenants and a row in every table that refers to them."""
-    store.add_profile(
-        Profile(
-            id=profile_id,
-            name=profile_id,
-            username=f"user-{profile_id}",
-            password_hash="scrypt$...",
-            owner_id="{owner}",
-            file_id="{file}",
-            company_file="",
-            enabled=True,
-            created_at=NOW,
-        )
-    )
+    store.add_profile(a_profile(profile_id, name=profile_id, created_at=NOW))
     for tenant_id in tenant_ids:
         store.add_tenant(
             Tenant(id=tenant_id, name=tenant_id, profile_id=profile_id, settings={}, created_at=NOW)

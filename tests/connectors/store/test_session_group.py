@@ -6,13 +6,14 @@ side by side: nothing is shared there.)"""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event
 
-from connectors.store import Profile, Store, upgrade
+from connectors.store import Store, upgrade
+from tests.support.profiles import a_profile
 from tests.support.threads import joined, started
 from tests.support.waiting import until
 
@@ -23,22 +24,7 @@ FILES = ("f0", "f1", "f2", "f3")
 def _store(url: str) -> Store:
     upgrade(url)
     store = Store(url)
-    store.add_profiles(
-        [
-            Profile(
-                id=file,
-                name=f"File {file}",
-                username=f"user-{file}",
-                password_hash="scrypt$...",
-                owner_id="{owner}",
-                file_id="{file}",
-                company_file="",
-                enabled=True,
-                created_at=datetime.now(UTC),
-            )
-            for file in FILES
-        ]
-    )
+    store.add_profiles([a_profile(file, name=f"File {file}") for file in FILES])
     for file in FILES:
         store.open_session(file, f"ticket-{file}", TTL)
     return store

@@ -11,13 +11,14 @@ event hook, so the race is reproduced every time, not by luck.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
-from connectors.store import Profile, Store, StoreError, upgrade
+from connectors.store import Store, StoreError, upgrade
+from tests.support.profiles import a_profile
 
 TTL = timedelta(minutes=5)
 
@@ -26,19 +27,7 @@ TTL = timedelta(minutes=5)
 def store(database_url: str) -> Iterator[Store]:
     upgrade(database_url)
     value = Store(database_url)
-    value.add_profile(
-        Profile(
-            id="sharedco",
-            name="Shared Co",
-            username="user-1",
-            password_hash="scrypt$...",
-            owner_id="{owner}",
-            file_id="{file}",
-            company_file="",
-            enabled=True,
-            created_at=datetime.now(UTC),
-        )
-    )
+    value.add_profile(a_profile("sharedco", name="Shared Co", username="user-1"))
     yield value
     value.close()
 

@@ -26,6 +26,7 @@ from connectors.store import (
     Tenant,
     upgrade,
 )
+from tests.support.profiles import a_profile
 from tests.support.statements import counting_statements
 
 
@@ -38,17 +39,7 @@ def store(database_url: str) -> Iterator[Store]:
 
 
 def profile(name: str = "Shared Co", username: str = "user-1") -> Profile:
-    return Profile(
-        id=name.replace(" ", "").lower(),
-        name=name,
-        username=username,
-        password_hash="scrypt$...",
-        owner_id="{owner}",
-        file_id="{file}",
-        company_file="",
-        enabled=True,
-        created_at=datetime.now(UTC),
-    )
+    return a_profile(name.replace(" ", "").lower(), name=name, username=username)
 
 
 def test_migrations_produce_exactly_the_models(store: Store) -> None:
