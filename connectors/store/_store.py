@@ -344,21 +344,21 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
             raise DisconnectionError() from error
 
 
-# The gateway's per-call statements, built once: a working session reads its row on every
-# Web Connector call and the profile's sent_through mark on every batch. As Core statements
+# The gateway's per-call statements, built once: a working session reads its row (with the
+# profile's sent_through mark) on every Web Connector call. As Core statements
 # on a connection they cost about a third of the ORM's Session.get (docs/gateway-scale.md).
 _SESSIONS = cast(Table, WebConnectorSession.__table__)
 _PROFILES = cast(Table, Profile.__table__)
 _LIVE_SESSION = select(_SESSIONS).where(_SESSIONS.c.ticket_hash == bindparam("ticket_hash"))
 # The row and its file's sent_through mark in one statement: the two reads of a batch's
 # receiveResponseXML were two round trips (three each on PostgreSQL: BEGIN, SELECT,
-# ROLLBACK). An outer join: a row whose profile is gone reads as 0, as sent_through() does.
+# ROLLBACK). A session's profile cannot go while it exists (the foreign key); read as 0 if
+# it did (an outer join), the mark of a file never sent to.
 _WORKING_SESSION = (
     select(_SESSIONS, func.coalesce(_PROFILES.c.sent_through, 0).label("sent_through_"))
     .select_from(_SESSIONS.outerjoin(_PROFILES, _PROFILES.c.id == _SESSIONS.c.profile_id))
     .where(_SESSIONS.c.ticket_hash == bindparam("ticket_hash"))
 )
-_SENT_THROUGH = select(_PROFILES.c.sent_through).where(_PROFILES.c.id == bindparam("profile_id"))
 _RAISE_SENT_THROUGH = (
     update(_PROFILES)
     .where(_PROFILES.c.id == bindparam("profile_id"), _PROFILES.c.sent_through < bindparam("mark"))
@@ -1465,13 +1465,6 @@ class Store:
         fields = dict(found._mapping)
         sent_through = int(fields.pop("sent_through_"))
         return WorkingSession(WebConnectorSession(**fields), sent_through)
-
-    def sent_through(self, profile_id: str) -> int:
-        """The profile's ``sent_through`` mark (0 for an unknown profile): the gateway plans
-        every batch against it, so it is one column, not the profile's row."""
-        with self._alone.connect() as connection:
-            found = connection.execute(_SENT_THROUGH, {"profile_id": profile_id}).scalar()
-        return int(found or 0)
 
     def live_session_count(self) -> int:
         with self._read() as session:
