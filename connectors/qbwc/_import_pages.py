@@ -19,7 +19,7 @@ from connectors.kafka import CompanyDrain
 from connectors.qbwc._import_schedule import ImportSchedule
 from connectors.qbwc._imports import DELETED, ImportConfig, absorb, due, import_request, start
 from connectors.qbxml import Record, UnsafeXml, parse_response
-from connectors.store import Store
+from connectors.store import ImportWatermark, Store
 from core.messages import Imported
 
 __all__ = ["ImportPages", "PageTaken"]
@@ -67,11 +67,11 @@ class ImportPages:
             return []
         return due(self._config, self._watermarks(profile_id), datetime.now(UTC))
 
-    def _watermarks(self, profile_id: str) -> dict[str, Any]:
+    def _watermarks(self, profile_id: str) -> dict[str, ImportWatermark]:
         """The file's watermarks, read; the schedule learns from every read."""
         marks = self._store.watermarks(profile_id)
         self._schedule.learn(profile_id, marks)
-        return dict(marks)
+        return marks
 
     def left(self, profile_id: str, state: dict[str, Any] | None) -> bool:
         """Whether an import is due that this session has not tried yet."""

@@ -104,32 +104,26 @@ def due(config: ImportConfig, watermarks: Mapping[str, Any], now: datetime) -> l
     """The configured entities to import now, in configuration order: never completed,
     requested, or completed longer than ``interval`` ago. ``watermarks`` maps an entity to
     a row with ``completed_at`` and ``requested_at`` (the store's ``ImportWatermark``)."""
-    chosen = []
-    for entity in config.entities:
-        mark = watermarks.get(entity)
-        completed = _aware(mark.completed_at) if mark is not None and mark.completed_at else None
-        requested = mark is not None and mark.requested_at is not None
-        if completed is None or requested or now - completed >= config.interval:
-            chosen.append(entity)
-    return chosen
-
-
-# "Due whatever the time": an entity never completed, or requested.
-_ALWAYS = datetime.min.replace(tzinfo=UTC)
+    return [e for e in config.entities if _due_at(config, watermarks.get(e)) <= now]
 
 
 def next_due(config: ImportConfig, watermarks: Mapping[str, Any]) -> datetime | None:
     """When :func:`due` first names an entity, from the same watermarks: ``due(config,
     watermarks, now)`` is non-empty exactly when this is not None and not after ``now``
     (a time long past when one is due whatever the time). None: no entity configured."""
-    soonest: datetime | None = None
-    for entity in config.entities:
-        mark = watermarks.get(entity)
-        completed = _aware(mark.completed_at) if mark is not None and mark.completed_at else None
-        requested = mark is not None and mark.requested_at is not None
-        at = _ALWAYS if completed is None or requested else completed + config.interval
-        soonest = at if soonest is None else min(soonest, at)
-    return soonest
+    return min((_due_at(config, watermarks.get(e)) for e in config.entities), default=None)
+
+
+# "Due whatever the time": an entity never completed, or requested.
+_ALWAYS = datetime.min.replace(tzinfo=UTC)
+
+
+def _due_at(config: ImportConfig, mark: Any) -> datetime:
+    """When one entity's import falls due, from its watermark row (None: never read)."""
+    completed = _aware(mark.completed_at) if mark is not None and mark.completed_at else None
+    if completed is None or (mark is not None and mark.requested_at is not None):
+        return _ALWAYS
+    return completed + config.interval
 
 
 def start(
