@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -245,8 +246,16 @@ class ImportWatermark(Base):
     progress_at: Mapped[datetime | None] = mapped_column(default=None)
 
     # The gateway finds every file with a request in one statement a second
-    # (Store.import_requests): an index, not a scan of every file's every entity.
-    __table_args__ = (Index("ix_import_watermarks_requested", "requested_at"),)
+    # (Store.import_requests): a partial index of the requested rows, not a scan of every
+    # file's every entity (a plain index was not used for IS NOT NULL by SQLite's planner).
+    __table_args__ = (
+        Index(
+            "ix_import_watermarks_requested",
+            "requested_at",
+            sqlite_where=text("requested_at IS NOT NULL"),
+            postgresql_where=text("requested_at IS NOT NULL"),
+        ),
+    )
 
 
 class MappingConfirmation(Base):

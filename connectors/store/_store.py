@@ -1251,11 +1251,9 @@ class Store:
     def import_requests(self) -> set[str]:
         """The profiles with an import requested and not yet completed (the gateway's
         bulk check: one statement for every file)."""
-        query = (
-            select(ImportWatermark.profile_id)
-            .where(ImportWatermark.requested_at.is_not(None))
-            .distinct()
-        )
+        # No DISTINCT: with it SQLite's planner walked the primary key (every row) for the
+        # order instead of the partial index of the requested rows.
+        query = select(ImportWatermark.profile_id).where(ImportWatermark.requested_at.is_not(None))
         with self._alone.connect() as connection:
             return set(connection.scalars(query))
 

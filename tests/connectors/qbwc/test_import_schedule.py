@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,23 @@ def test_without_a_period_every_call_reads_the_store(store: Store) -> None:
         assert schedule.due("done")
     assert len(statements) == 1
     assert not ImportSchedule(store, ImportConfig(entities=()), 1.0).due("fresh")
+
+
+def test_the_bulk_check_reads_the_requested_rows_only(tmp_path: Path) -> None:
+    """One statement a second for every file must not scan every file's watermarks: it
+    searches the partial index of the requested rows (SQLite's plan; with DISTINCT, or a
+    plain index, the planner scanned the table)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    store = Store(url)
+    try:
+        with counting_statements() as statements:
+            assert store.import_requests() == set()
+        (statement,) = statements
+        with store.engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}").fetchall()
+        assert [row[-1] for row in plan] == [
+            "SEARCH import_watermarks USING INDEX ix_import_watermarks_requested (requested_at>?)"
+        ], plan
+    finally:
+        store.close()

@@ -6,6 +6,7 @@ Revises: 0017
 Create Date: 2026-12-06 23:10:00
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
@@ -15,8 +16,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Partial: only the requested rows (a few), whatever the number of files.
     op.create_index(
-        "ix_import_watermarks_requested", "import_watermarks", ["requested_at"], unique=False
+        "ix_import_watermarks_requested",
+        "import_watermarks",
+        ["requested_at"],
+        unique=False,
+        sqlite_where=sa.text("requested_at IS NOT NULL"),
+        postgresql_where=sa.text("requested_at IS NOT NULL"),
     )
 
 
