@@ -256,13 +256,18 @@ def test_cold_start_reports_the_worker_beside_a_bare_loop(
     # A pass cut after 240 s reports itself (complete false, with its figures) before the
     # script's 600 s timeout: one CI run (session 27) timed out here without a word, and
     # the bench's default cut (900 s) came after the timeout. Seven runs since took 8-17 s.
+    worker_log = tmp_path / "worker.log"
     report = run_bench(
-        "cold_start.py", broker, tmp_path, "--files", "4", "--events", "40", "--pass-s", "240"
+        "cold_start.py",
+        broker,
+        tmp_path,
+        *("--files", "4", "--events", "40", "--pass-s", "240", "--worker-log", str(worker_log)),
     )
     assert report["bench"] == "cold_start"
     for side in ("bare", "worker"):
         figures = report[side]
-        assert figures["complete"] is True, side
+        tail = worker_log.read_text(errors="replace")[-6000:] if side == "worker" else ""
+        assert figures["complete"] is True, f"{side}: {figures}\n{tail}"
         assert figures["commands"] == 40, side
         assert figures["files_reached"] == 4, side
         assert 0 < figures["first_command_s"] <= figures["every_file_s"] <= figures["all_s"]
