@@ -16,7 +16,9 @@ same backlog, each in a consumer group of its own:
 For each: seconds from its start until the first command was on a command topic, until every
 file had one (``every_file_s``), until the whole backlog had gone through (``all_s``), and
 events/s from the first command to the last. A pass is cut after ``--pass-s`` seconds
-(``complete`` false; ``all_s`` and the rate are then those of the commands that arrived).
+(``complete`` false; ``all_s`` and the rate are then those of the commands that arrived);
+a worker whose pass is cut is asked what it is doing first (``diagnosis``: its ``/readyz``,
+its message counters and its threads' stacks).
 ``--py-spy PATH`` records the worker (raw collapsed stacks, ``--py-spy-s`` seconds from its
 start) for the profile of its start.
 
@@ -33,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -202,6 +206,42 @@ def bare_loop(settings: Settings, topic_of: dict[bytes, str], events: int, stop_
     consumer.close()
 
 
+def diagnosis(settings: Settings, pid: int) -> dict[str, Any]:
+    """What a worker whose pass was cut says of itself: its readiness verdict, its
+    message counters, and its threads' stacks (``py-spy dump``, no locals: they may hold
+    secrets; when py-spy is installed beside this interpreter)."""
+    base = f"http://127.0.0.1:{settings.worker.web_port}"
+    found: dict[str, Any] = {}
+    try:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=10) as answer:
+            found["readyz"] = answer.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:  # 503: not ready, with its reason
+        found["readyz"] = exc.read().decode(errors="replace")
+    except OSError as exc:
+        found["readyz"] = f"unanswered: {exc}"
+    try:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:
+            text = answer.read().decode(errors="replace")
+        found["metrics"] = [
+            line
+            for line in text.splitlines()
+            if line.startswith(("qbsync_worker_messages", "qbsync_worker_send", "qbsync_dead"))
+        ]
+    except OSError as exc:
+        found["metrics"] = [f"unanswered: {exc}"]
+    spy = Path(sys.executable).with_name("py-spy")
+    if spy.exists():
+        dumped = subprocess.run(
+            [str(spy), "dump", "--pid", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        found["stacks"] = (dumped.stdout + dumped.stderr)[:12000]
+    return found
+
+
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     with running_broker() as broker:
         settings = bench_settings(work, broker, "cold")
@@ -287,6 +327,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     raise RuntimeError(f"the worker exited:\n{worker.log_tail()}")
 
             worker_report = measured("worker", lambda _started: alive)
+            if not worker_report["complete"]:
+                worker_report["diagnosis"] = diagnosis(settings, worker.process.pid)
+                progress(f"worker's pass cut: {json.dumps(worker_report['diagnosis'])}")
             if args.worker_log:
                 Path(args.worker_log).write_text(worker.log_path.read_text(errors="replace"))
             if spy is not None:

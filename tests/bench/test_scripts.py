@@ -273,6 +273,23 @@ def test_cold_start_reports_the_worker_beside_a_bare_loop(
         assert 0 < figures["first_command_s"] <= figures["every_file_s"] <= figures["all_s"]
 
 
+def test_cold_start_describes_a_worker_whose_pass_is_cut(
+    broker: BrokerInfo, tmp_path: Path
+) -> None:
+    # Cut at once: the worker cannot have finished, so the bench asks it what it is doing.
+    report = run_bench(
+        "cold_start.py", broker, tmp_path, "--files", "2", "--events", "10", "--pass-s", "0"
+    )
+    worker = report["worker"]
+    assert worker["complete"] is False
+    diagnosis = worker["diagnosis"]
+    assert set(diagnosis) == {"readyz", "metrics", "stacks"}
+    # py-spy's dump of the worker's threads: the process it names is the worker.
+    assert "Thread " in diagnosis["stacks"], diagnosis["stacks"]
+    assert "qbsync" in diagnosis["stacks"], diagnosis["stacks"]
+    assert "diagnosis" not in report["bare"]
+
+
 def test_changes_reports_changes_and_echoes_that_add_up(tmp_path: Path) -> None:
     report = run_script("changes.py", tmp_path, "--records", "40", "--changed", "0.25")
     # One record in four was edited in QuickBooks; the rest are our own writes read back.
