@@ -28,6 +28,7 @@ start) for the profile of its start.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -56,6 +57,7 @@ from transform import (
 from connectors.kafka import TopicSpec, ensure_topics
 from connectors.store import Store, upgrade
 from core.contracts import EventPublisher
+from core.processes import ChildProcess
 from core.settings import Settings
 from qbsync.brokers import running_broker
 from qbsync.runtime import prepare_topics
@@ -92,6 +94,8 @@ def write_once(settings: Settings, names: Sequence[str]) -> float:
 def end_offsets(settings: Settings, names: Sequence[str]) -> dict[str, int]:
     """Each single-partition topic's end offset: one ListOffsets request, asked again for
     the topics a broker still settling their leaders could not answer yet."""
+    # A slow read, as on a loaded machine (tests/bench: a pass starts only after it).
+    time.sleep(float(os.environ.get("BENCH_COLD_OFFSETS_DELAY_S", "0")))
     admin = AdminClient(settings.kafka.client_config())
     found: dict[str, int] = {}
     for _attempt in range(30):  # a broker still settling thousands of new topics' leaders
@@ -206,6 +210,19 @@ def bare_loop(settings: Settings, topic_of: dict[bytes, str], events: int, stop_
     consumer.close()
 
 
+def record_stacks(pid: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    """``py-spy record`` of the worker's start (``--py-spy``), raw collapsed stacks."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("py-spy")),
+            *("record", "--pid", str(pid), "--duration", str(args.py_spy_s), "--rate", "50"),
+            *("--format", "raw", "--output", args.py_spy, "--nonblocking"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def diagnosis(settings: Settings, pid: int) -> dict[str, Any]:
     """What a worker whose pass was cut says of itself: its readiness verdict, its
     message counters, and its threads' stacks (``py-spy dump``, no locals: they may hold
@@ -298,42 +315,32 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             return lambda: None
 
         bare = measured("bare", start_bare)
-        worker_report: dict[str, Any] = {}
-        with running_worker(settings, work) as worker:
-            spy = None
-            if args.py_spy:
-                spy = subprocess.Popen(
-                    [
-                        str(Path(sys.executable).with_name("py-spy")),
-                        "record",
-                        "--pid",
-                        str(worker.process.pid),
-                        "--duration",
-                        str(args.py_spy_s),
-                        "--rate",
-                        "50",
-                        "--format",
-                        "raw",
-                        "--output",
-                        args.py_spy,
-                        "--nonblocking",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+        with contextlib.ExitStack() as stack:
+            started_worker: list[ChildProcess] = []
 
-            def alive() -> None:
-                if not worker.alive():
-                    raise RuntimeError(f"the worker exited:\n{worker.log_tail()}")
+            def start_worker(_started: float) -> Callable[[], None]:
+                # Started only once the command topics' end offsets are read (in
+                # ``measured``): started before, a worker quicker than that read had its
+                # first commands taken for what the topics held already, and its pass
+                # never completed (two CI runs; the test delays the read to show it).
+                worker = stack.enter_context(running_worker(settings, work))
+                started_worker.append(worker)
+                if args.py_spy:
+                    stack.callback(record_stacks(worker.process.pid, args).wait, args.py_spy_s + 60)
 
-            worker_report = measured("worker", lambda _started: alive)
+                def alive() -> None:
+                    if not worker.alive():
+                        raise RuntimeError(f"the worker exited:\n{worker.log_tail()}")
+
+                return alive
+
+            worker_report = measured("worker", start_worker)
+            (worker,) = started_worker
             if not worker_report["complete"]:
                 worker_report["diagnosis"] = diagnosis(settings, worker.process.pid)
                 progress(f"worker's pass cut: {json.dumps(worker_report['diagnosis'])}")
             if args.worker_log:
                 Path(args.worker_log).write_text(worker.log_path.read_text(errors="replace"))
-            if spy is not None:
-                spy.wait(args.py_spy_s + 60)
         return {
             "bench": "cold_start",
             "broker": {"kind": broker.kind, "version": broker.version},

@@ -41,9 +41,12 @@ def run_script(
     return report
 
 
-def run_bench(script: str, broker: BrokerInfo, tmp_path: Path, *args: str) -> dict[str, Any]:
+def run_bench(
+    script: str, broker: BrokerInfo, tmp_path: Path, *args: str, **extra_env: str
+) -> dict[str, Any]:
     env = {
         **os.environ,
+        **extra_env,
         "QBSYNC_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
         "QBSYNC_TEST_BROKER": "external",  # the session's broker, whatever kind it is
         "TMPDIR": str(tmp_path),
@@ -253,15 +256,18 @@ def test_e2e_cold_topics_queue_first_still_settles_every_command_once(
 def test_cold_start_reports_the_worker_beside_a_bare_loop(
     broker: BrokerInfo, tmp_path: Path
 ) -> None:
-    # A pass cut after 240 s reports itself (complete false, with its figures) before the
-    # script's 600 s timeout: one CI run (session 27) timed out here without a word, and
-    # the bench's default cut (900 s) came after the timeout. Seven runs since took 8-17 s.
+    # Two CI runs never saw this worker's pass complete: the bench started the worker
+    # before it read the command topics' end offsets, and a read slower than the worker's
+    # first commands took them for what the topics held already. The read is delayed here
+    # past a worker's start, so a pass started before it fails every time. A pass cut
+    # (240 s, before the script's timeout) reports its figures and the worker's log.
     worker_log = tmp_path / "worker.log"
     report = run_bench(
         "cold_start.py",
         broker,
         tmp_path,
         *("--files", "4", "--events", "40", "--pass-s", "240", "--worker-log", str(worker_log)),
+        BENCH_COLD_OFFSETS_DELAY_S="6",
     )
     assert report["bench"] == "cold_start"
     for side in ("bare", "worker"):
