@@ -119,11 +119,9 @@ def db_upgrade(as_json: JsonOption = False) -> None:
 @app.command()
 def worker() -> None:
     """Run the stream worker (Faust) until SIGTERM."""
-    import faust
-
     from connectors.store import check_schema
     from qbsync.runtime import prepare_topics, require_free_port
-    from streams import create_app
+    from streams import WorkerProcess, create_app
 
     settings = _settings()
     _require_broker(settings)
@@ -143,7 +141,7 @@ def worker() -> None:
     # full collections no longer walk it again and again at the event stream's pace.
     gc.freeze()
     # Our handler (text or JSON, UTC) stays: Faust would replace it with its own.
-    faust.Worker(
+    WorkerProcess(
         faust_app, loglevel=logging.getLogger().level, quiet=True, override_logging=False
     ).execute_from_commandline()
 

@@ -13,6 +13,6 @@ topic per QuickBooks company file, and fold the gateway's results back into the 
 - ``streams.sensor``: Prometheus metrics, attached as a Faust sensor.
 """
 
-from streams.app import create_app
+from streams.app import WorkerProcess, create_app
 
-__all__ = ["create_app"]
+__all__ = ["WorkerProcess", "create_app"]

@@ -7,9 +7,11 @@ in a thread, and carry out the steps it returns (:mod:`streams._runner`).
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +37,7 @@ __all__ = [
     "Pipeline",
     "Source",
     "Step",
+    "WorkerProcess",
     "broker_credentials",
     "carry_out",
     "create_app",
@@ -82,6 +85,23 @@ def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | 
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+class WorkerProcess(faust.Worker):
+    """Faust's worker (mode's) without its debugging signals. mode's SIGUSR1 printed every
+    thread's stack *with its local variables* to stderr, which is the worker's log: a
+    Kafka client's config with its SASL password, a database URL with its password, an
+    event's payload. Here SIGUSR1 dumps the threads' stacks alone (:mod:`faulthandler`).
+    mode's SIGUSR2 opened pdb in the event loop's thread: a worker with no terminal (every
+    deployed one) stopped there for good, alive and doing nothing; here it is logged and
+    ignored."""
+
+    def _on_sigusr1(self) -> None:
+        log.warning("SIGUSR1: the threads' stacks follow (no variables)")
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+
+    def _on_sigusr2(self) -> None:
+        log.warning("SIGUSR2 ignored (no debugger in a worker)")
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ConfigResource,
     ResourceType,
 )
+from sqlalchemy import make_url
 from typer.testing import CliRunner
 
 from connectors.kafka import RecordProducer, read_dead_letters
@@ -34,9 +36,7 @@ from core.processes import child_process
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
 from qbsync.cli import app as cli
-from qbsync.runtime import (
-    child_env,
-)
+from qbsync.runtime import child_env, wait_healthy
 from streams.app import HALTED
 from tests.support.pipeline import Running, running_pipeline
 from tests.support.waiting import until
@@ -154,6 +154,36 @@ def test_a_payment_before_its_invoice_and_customer_lands_after_them(sync: Sync) 
     assert sync.store.mapping("t-1", "invoice", "i-1").qb_id == bill["TxnID"]  # type: ignore[union-attr]
     assert paid.qb_id
     assert sync.parked() == {"manual": 0.0, "paused": 0.0, "retry": 0.0, "waiting": 0.0}
+
+
+def test_the_debugging_signals_dump_stacks_without_variables_and_never_stop_the_worker(
+    sync: Sync, database_url: str
+) -> None:
+    """mode's SIGUSR1 printed every thread's local variables into the worker's log (client
+    configs, a database URL: secrets); its SIGUSR2 stopped the worker in pdb for good."""
+    worker = sync.services.worker
+    # Its web server answers once its signal handlers are in (mode installs them first):
+    # before them, SIGUSR1's default action ends the process.
+    wait_healthy(worker, f"http://127.0.0.1:{sync.settings.worker.web_port}/healthz")
+    worker.process.send_signal(signal.SIGUSR1)
+    until(
+        lambda: "most recent call first" in worker.log_tail(400),
+        timeout=30,
+        what="the threads' stacks in the worker's log",
+    )
+    worker.process.send_signal(signal.SIGUSR2)
+    until(lambda: "SIGUSR2 ignored" in worker.log_tail(400), timeout=30, what="SIGUSR2 logged")
+    logged = worker.log_path.read_text(errors="replace")
+    assert 'File "' in logged  # the frames, as faulthandler writes them
+    assert "LOCAL VARIABLES" not in logged  # mode's dump, locals and all
+    password = make_url(database_url).password
+    assert not password or password not in logged
+    # Still at work after both: an event goes through to QuickBooks.
+    sync.publish(customer("c-sig", "Hopper"))
+    sync.until_synced(
+        lambda: sync.store.mapping("t-1", "customer", "c-sig"), "the customer in QuickBooks"
+    )
+    assert worker.alive()
 
 
 def test_busy_twice_then_synced_without_holding_up_the_file(sync: Sync) -> None:
