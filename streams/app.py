@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import logging
-import os
 import ssl
 import sys
 import time
@@ -26,8 +25,10 @@ from core.settings import KafkaSettings, Settings
 from streams._delivery import Halt, process
 from streams._delivery import sweep as sweep_guarded
 from streams._feed import WorkerApp, ramp
+from streams._halt import HALTED, exit_now
 from streams._pipeline import Failure, Pipeline, Record, Source, Step
 from streams._runner import carry_out, release, sweep_once
+from streams._table_recovery import GuardedTableManager
 from streams.parking import faust_lot
 from streams.sensor import FaustConsumer, PipelineSensor
 
@@ -46,8 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-HALTED = 70  # the worker's exit code when it stopped itself (EX_SOFTWARE)
 
 
 def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
@@ -147,6 +146,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         broker_session_timeout=settings.worker.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
         broker_commit_interval=settings.worker.commit_interval_s,
+        # A recovery step that times out stops the worker instead of leaving it idle for
+        # good (streams._table_recovery).
+        TableManager=GuardedTableManager,
     )
     registry = CollectorRegistry()
     sensor = PipelineSensor(topics, registry)
@@ -276,13 +278,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         and the restarted worker (``qbsync run``, Kubernetes) reads it again. At once, as
         a kill -9 would (which the worker is built to survive): a graceful stop waits for
         the unacknowledged batch forever (Faust's ``wait_empty``)."""
-        log.critical(
+        exit_now(
             "worker stopping: a batch could not be finished; it is read again after a restart",
-            extra={"error": str(exc)},
+            error=str(exc),
         )
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        os._exit(HALTED)
 
     async def offload(function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(function, *args)

@@ -24,6 +24,9 @@ revocation), and Faust resumes it a moment later (``fault: ... resumed``). The c
 moved the partition's position past those events: Faust dropped them, and a new group
 has no committed offset to seek back to.
 
+``slow_seek``: the seek after the first assignment (a step of Faust's table recovery)
+answers after Faust's ``broker_request_timeout``, made short here.
+
 ``patient``: the fetch loop waits an hour, not a second, for records of the partitions
 active when it began, so a partition resumed meanwhile (its feed taken below half) is read
 again only if the resume wakes that wait."""
@@ -155,7 +158,34 @@ def patient(events: str) -> None:
     say(f"fetches of {events} wait {FeedConsumer.fetch_wait_s:.0f} s", prefix="fault")
 
 
+def slow_seek(events: str) -> None:
+    """The recovery's seek to the committed offsets, after the first assignment, outlasts
+    Faust's ``broker_request_timeout`` (made 12 s here, past the group's session timeout as
+    aiokafka wants) once: as a broker slow to answer the committed offsets."""
+    from streams._feed import FeedConsumer, WorkerApp
+
+    original_init = WorkerApp.__init__
+
+    def shorter(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **{**kwargs, "broker_request_timeout": 12.0})
+
+    WorkerApp.__init__ = shorter  # type: ignore[method-assign]
+    original_seek = FeedConsumer.perform_seek
+    slowed = False
+
+    async def slow(self: Any) -> Any:
+        nonlocal slowed
+        if not slowed:
+            slowed = True
+            say(f"the seek after the assignment ({events}) answers in 30 s", prefix="fault")
+            await asyncio.sleep(30)
+        return await original_seek(self)
+
+    FeedConsumer.perform_seek = slow  # type: ignore[method-assign]
+
+
 FAULTS = {
+    "slow_seek": slow_seek,
     "straddle": straddle,
     "skip": skip,
     "paused": lambda events: held(events, "paused"),

@@ -55,6 +55,7 @@ from core.processes import ChildProcess, child_process, spawn
 from core.settings import Settings
 from qbsync.brokers import BrokerInfo
 from qbsync.runtime import child_env, free_port, prepare_topics, use_broker
+from streams.app import HALTED
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -245,6 +246,30 @@ def test_a_fetch_straddling_a_rebalance_on_a_new_group_loses_nothing(
     finally:
         racing.stop()
     sent_once(commands, 40)
+
+
+def test_a_recovery_step_that_times_out_stops_the_worker_and_a_new_one_sends_everything(
+    world: World, commands: Commands
+) -> None:
+    """Faust's recovery ends for good when a step outlasts its timeout (mode reports the
+    timeout as a stop): the worker lived on and never read again. It stops itself now."""
+    world.publish(range(10))
+    slow = faulty_worker(world, "slow_seek")
+    try:
+        until(lambda: not slow.alive(), timeout=120, what="the worker to stop itself")
+        assert slow.process.returncode == HALTED, slow.log_tail(4000)
+        assert "table recovery outlasted its timeout" in slow.log_tail(400)
+        assert commands.read() == []  # nothing flowed before the stop
+    finally:
+        slow.stop()
+    with child_process("worker", ["worker"], env=world.env(), log_dir=world.logs) as worker:
+
+        def all_sent() -> bool:
+            alive(worker)
+            return len(commands.read()) >= 10
+
+        until(all_sent, timeout=90, what="the ten commands from a new worker")
+    sent_once(commands, 10)
 
 
 @pytest.mark.parametrize("fault", ["paused", "stopped"])
