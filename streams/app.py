@@ -149,6 +149,11 @@ def create_app(settings: Settings, *, store: Store | None = None) -> faust.App:
         # A recovery step that times out stops the worker instead of leaving it idle for
         # good (streams._table_recovery).
         TableManager=GuardedTableManager,
+        # No "<app id>-__assignor-__leader" topic: it serves only Faust's on_leader timers,
+        # which the worker has none of, and each start declared and subscribed to it (a
+        # CreateTopics bounded only by the producer's 20-minute timeout; a subscription
+        # whose late metadata makes the group join again).
+        topic_disable_leader=True,
     )
     registry = CollectorRegistry()
     sensor = PipelineSensor(topics, registry)

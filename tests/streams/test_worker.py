@@ -186,6 +186,18 @@ def test_the_debugging_signals_dump_stacks_without_variables_and_never_stop_the_
     assert worker.alive()
 
 
+def test_the_worker_makes_no_leader_topic_for_faust(sync: Sync) -> None:
+    """Faust's leader topic serves on_leader timers only (the worker has none); its
+    declaration and subscription at every start are left out."""
+    sync.publish(customer("c-1", "Lovelace"))
+    sync.until_synced(lambda: sync.store.mapping("t-1", "customer", "c-1"), "the customer")
+    admin = AdminClient(sync.settings.kafka.client_config())
+    topics = admin.list_topics(timeout=10).topics
+    app_id = sync.settings.worker.app_id
+    assert [name for name in topics if name.startswith(app_id)] != []  # its changelog
+    assert f"{app_id}-__assignor-__leader" not in topics
+
+
 def test_busy_twice_then_synced_without_holding_up_the_file(sync: Sync) -> None:
     sync.publish(customer("c-1", "Lovelace"))
     first = sync.until_synced(
