@@ -6,7 +6,7 @@ changelogs, then resumes the flow of messages; each step is awaited for at most
 ``wait_first`` exactly as a stop of the service, and the recovery loop then *ends* (its
 ``except ServiceStopped: break``): no message flows again, no later rebalance restarts it,
 and the process lives on, ready to nobody and doing nothing, until someone notices (a
-broker slow to answer the committed offsets during a rolling restart is enough). Here such
+broker slow to answer the committed offsets during a rolling restart can be enough). Here such
 a timeout stops the worker (:func:`streams._halt.exit_now`): ``qbsync run`` or Kubernetes
 starts a fresh one, which reads from the committed offsets (nothing was acknowledged past
 them). A real stop of the service, or its crash, goes on as Faust's.
