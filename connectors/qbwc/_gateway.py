@@ -20,6 +20,7 @@ from typing import Any
 
 from connectors.kafka import CommandBacklog, CompanyDrain, DrainConfig, RecordSink
 from connectors.qbwc._batch import plan_batch
+from connectors.qbwc._flight_memo import FlightMemo
 from connectors.qbwc._handshake import client_version_answer, host_info
 from connectors.qbwc._history import SessionHistory
 from connectors.qbwc._import_pages import ImportPages
@@ -47,6 +48,7 @@ from connectors.store import (
     Store,
     WebConnectorSession,
     WorkingSession,
+    json_text,
 )
 from core.contracts import AvroCodec
 from core.status import Status
@@ -128,10 +130,6 @@ def _error_code(error: Exception) -> str:
     return ""
 
 
-def _in_flight(session: WebConnectorSession) -> Flight | None:
-    return Flight.from_json(session.in_flight) if session.in_flight else None
-
-
 class WebConnectorGateway:
     def __init__(
         self,
@@ -147,6 +145,7 @@ class WebConnectorGateway:
         self._store = store
         self._commands = commands
         self._drain = CompanyDrain(commands, sink, codec, config)
+        self._flights = FlightMemo(json_text)
         self._config = config
         self._login = Login(
             store,
@@ -232,7 +231,7 @@ class WebConnectorGateway:
         version = session.qbxml_version or self._negotiate(
             session.profile_id, hcp_response, major, minor
         )
-        flight = _in_flight(session)
+        flight = self._flights.read(key, working.in_flight_json)
         if flight is not None and not finished(flight):
             # No write: the flight, its sent_through mark and the version are on the row
             # already. Follow-ups: answers are in but not settled, or a re-sent batch is
@@ -272,7 +271,7 @@ class WebConnectorGateway:
             key,
             self._config.session_ttl,
             qbxml_version=version,
-            in_flight=flight.to_json(),
+            in_flight=self._flights.written(key, flight),
             sent_through=taken.mark(session.profile_id),
         )
         return self._serve(flight, version)
@@ -354,9 +353,9 @@ class WebConnectorGateway:
                 last_error=f"QuickBooks could not process the request ({hresult}): {explanation}",
             )
             return -1
-        if session.importing and not session.in_flight:
+        flight = self._flights.read(key, working.in_flight_json)
+        if session.importing and flight is None:
             return self._absorb_import(key, session, response)
-        flight = _in_flight(session)
         failed_keys = frozenset(session.failed_keys or [])
         ok = failed = 0
         if flight is not None:
@@ -369,7 +368,9 @@ class WebConnectorGateway:
                 return self._unknown_outcome(key, session, unanswered, len(asked))
             flight = advance(flight, statuses)
             if not finished(flight):
-                self._write(key, self._config.session_ttl, in_flight=flight.to_json())
+                self._write(
+                    key, self._config.session_ttl, in_flight=self._flights.written(key, flight)
+                )
                 return self._progress(session.settled + session.failed, session.profile_id, 99)
             settled = self._settler.settle(session.profile_id, flight)
             ok, failed = settled.ok, settled.failed
@@ -391,7 +392,7 @@ class WebConnectorGateway:
             self._write(
                 key,
                 self._config.session_ttl,
-                in_flight=staged(taken.flight).to_json(),
+                in_flight=self._flights.written(key, staged(taken.flight)),
                 failed_keys=sorted(taken.failed_keys),
                 sent_through=taken.mark(session.profile_id),
                 **settle,

@@ -38,6 +38,7 @@ from connectors.store._store import (
     Store,
     StoreError,
     WorkingSession,
+    json_text,
     make_engine,
 )
 
@@ -74,6 +75,7 @@ __all__ = [
     "current_revision",
     "digest",
     "head_revision",
+    "json_text",
     "make_engine",
     "open_store",
     "upgrade",

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ColumnElement,
     String,
     Table,
+    Text,
     bindparam,
     create_engine,
     delete,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -77,6 +79,7 @@ __all__ = [
     "Store",
     "StoreError",
     "WorkingSession",
+    "json_text",
 ]
 
 FullRead = Literal["match", "deliver"]
@@ -258,7 +261,7 @@ def _upsert_mappings(dialect: str) -> Any:
     )
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     """A JSON column's text, by orjson (the gateway writes its batch in flight, ~16 KB, at
     every batch and reads it twice: json's dumps was ~5% of a working call's CPU). Keys
     that are not strings are written as strings, as json does."""
@@ -289,7 +292,7 @@ def make_engine(
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30},
-            json_serializer=_json_text,
+            json_serializer=json_text,
             json_deserializer=orjson.loads,
             **sized,
         )
@@ -308,7 +311,7 @@ def make_engine(
         echo=echo,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        json_serializer=_json_text,
+        json_serializer=json_text,
         json_deserializer=orjson.loads,
     )
     _ping_when_idle(engine, ping_idle_s)
@@ -354,8 +357,16 @@ _LIVE_SESSION = select(_SESSIONS).where(_SESSIONS.c.ticket_hash == bindparam("ti
 # receiveResponseXML were two round trips (three each on PostgreSQL: BEGIN, SELECT,
 # ROLLBACK). A session's profile cannot go while it exists (the foreign key); read as 0 if
 # it did (an outer join), the mark of a file never sent to.
+# The batch in flight comes as its JSON text (a cast: psycopg would parse a json column),
+# which the gateway parses only if it is not the text it last wrote or read for the session
+# (connectors.qbwc._flight_memo): the row is read on every call, the flight changes once a
+# batch.
 _WORKING_SESSION = (
-    select(_SESSIONS, func.coalesce(_PROFILES.c.sent_through, 0).label("sent_through_"))
+    select(
+        *(column for column in _SESSIONS.c if column.name != "in_flight"),
+        sql_cast(_SESSIONS.c.in_flight, Text).label("in_flight_json_"),
+        func.coalesce(_PROFILES.c.sent_through, 0).label("sent_through_"),
+    )
     .select_from(_SESSIONS.outerjoin(_PROFILES, _PROFILES.c.id == _SESSIONS.c.profile_id))
     .where(_SESSIONS.c.ticket_hash == bindparam("ticket_hash"))
 )
@@ -407,6 +418,9 @@ class WorkingSession:
 
     row: WebConnectorSession
     sent_through: int
+    # The batch in flight as the row holds it (JSON text; None or "null" when there is
+    # none). ``row.in_flight`` is not read here: parse this (the gateway's flight memo).
+    in_flight_json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1455,14 +1469,16 @@ class Store:
 
     def working_session(self, ticket_hash: str) -> WorkingSession | None:
         """:meth:`live_session` with its file's ``sent_through`` mark, in one statement: a
-        batch's calls plan against both."""
+        batch's calls plan against both. The batch in flight is left as the row's JSON text
+        (``in_flight_json``; ``row.in_flight`` is None)."""
         with self._alone.connect() as connection:
             found = connection.execute(_WORKING_SESSION, {"ticket_hash": ticket_hash}).first()
         if found is None or _aware(found.expires_at) < _now():
             return None
         fields = dict(found._mapping)
         sent_through = int(fields.pop("sent_through_"))
-        return WorkingSession(WebConnectorSession(**fields), sent_through)
+        in_flight_json = fields.pop("in_flight_json_")
+        return WorkingSession(WebConnectorSession(**fields), sent_through, in_flight_json)
 
     def live_session_count(self) -> int:
         with self._read() as session:

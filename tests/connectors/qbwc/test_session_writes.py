@@ -249,3 +249,37 @@ def test_a_sessions_commits_are_made_before_its_work_ends(
             reader.close()
     assert late.late == []
     assert committed.offset == 3 * PER_BATCH
+
+
+def test_a_sessions_flights_are_not_parsed_again_by_the_gateway_that_wrote_them(
+    broker: BrokerInfo, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """Every call reads the session's row; the batch in flight in it is the text this
+    gateway wrote the call before, so it is taken from memory (connectors.qbwc's flight
+    memo), on SQLite and PostgreSQL alike: the row gives back the text the write made.
+    A row another replica wrote is parsed (tests/connectors/qbwc/test_flight_memo.py)."""
+    settings.database.url = type(settings.database.url)(database_url)
+    settings.gateway.batch_size = PER_BATCH
+    use_broker(settings, broker)
+    upgrade(settings.database_url)
+    prepare_topics(settings)
+    store = Store(settings.database_url)
+    profile = create_profile(store, name="Shared Co", tenants=["t-1"])
+    gateway = create_gateway(settings)
+    server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        served = Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
+        enqueue(served, *(f"Customer {n}" for n in range(3 * PER_BATCH)))
+        report = connector(served, tmp_path).run_once()
+        assert (report.requests, report.messages, report.last_progress) == (3 * PER_BATCH, 3, 100)
+        assert len(results(served, 3 * PER_BATCH)) == 3 * PER_BATCH
+        # Three batches: each read twice (its sendRequestXML, its receiveResponseXML).
+        assert gateway.conversation._flights.parsed == 0
+    finally:
+        server.stop()
+        thread.join(10)
+        gateway.close()
+        store.close()

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -24,6 +25,7 @@ from connectors.store import (
     StoreError,
     SyncLogEntry,
     Tenant,
+    json_text,
     upgrade,
 )
 from tests.support.profiles import a_profile
@@ -432,6 +434,31 @@ def test_a_working_session_is_its_row_and_its_files_mark_in_one_statement(
     assert store.working_session("no-such-ticket") is None
     store.update_session("hash-b", timedelta(0))  # released: expired from now on
     assert store.working_session("hash-b") is None
+
+
+def test_a_working_sessions_flight_is_the_text_its_write_made(store: Store) -> None:
+    """The batch in flight comes back from the working session's read as JSON text, the
+    very text the write made (``json_text``): the gateway's flight memo answers from
+    memory only for that text. Cleared, it reads as JSON null."""
+    store.add_profile(profile())
+    store.open_session("sharedco", "hash-a", timedelta(minutes=5))
+    flight = {
+        "next_offset": 3,
+        "round": 0,
+        "main_sent": False,
+        "followups": [],
+        "commands": [{"request_id": "0", "command": "AAE=", "entity_id": "Zoë & <Ünïcode> \u2028"}],
+    }
+    store.update_session("hash-a", timedelta(minutes=5), in_flight=flight)
+    working = store.working_session("hash-a")
+    assert working is not None
+    assert working.in_flight_json == json_text(flight)
+    assert orjson.loads(working.in_flight_json) == flight
+    assert working.row.in_flight is None  # not parsed by the store
+    store.update_session("hash-a", timedelta(minutes=5), in_flight=None)
+    cleared = store.working_session("hash-a")
+    assert cleared is not None
+    assert cleared.in_flight_json is None or orjson.loads(cleared.in_flight_json) is None
 
 
 def test_the_per_call_statements_hold_no_transaction(store: Store) -> None:
