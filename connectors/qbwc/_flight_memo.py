@@ -3,7 +3,8 @@
 Every Web Connector call of a working session reads the session's row, and with it the
 batch in flight (``Flight``, ~25 commands, some 10-30 KB of JSON). It changes once a batch,
 and this process wrote it (or read it) the call before, so parsing it again on each call
-was parsing the same text (``Flight.from_json`` of 25 commands ~170 us, twice a batch).
+was parsing the same text (the JSON and ``Flight.from_json`` of 25 commands: ~120 us, twice
+a batch; docs/gateway-scale.md, "The batch in flight from memory").
 
 The memo keeps, per session, the text last written or read and the flight it is, and
 answers from memory only when the row's text **is that text** (compared whole): a row
@@ -54,8 +55,7 @@ class FlightMemo:
             self.forget(key)
             return None
         flight = Flight.from_json(data)
-        self.parsed += 1
-        self._put(key, text, flight)
+        self._put(key, text, flight, parsed=True)
         return flight
 
     def written(self, key: str, flight: Flight) -> dict[str, Any]:
@@ -68,8 +68,9 @@ class FlightMemo:
         with self._lock:
             self._memo.pop(key, None)
 
-    def _put(self, key: str, text: str, flight: Flight) -> None:
+    def _put(self, key: str, text: str, flight: Flight, *, parsed: bool = False) -> None:
         with self._lock:
+            self.parsed += parsed
             self._memo[key] = (text, flight)
             self._memo.move_to_end(key)
             while len(self._memo) > self._size:
