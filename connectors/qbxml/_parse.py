@@ -159,14 +159,17 @@ def _severity(given: str | None, code: int) -> str:
 
 
 def _value(element: etree._Element) -> Any:
-    children = [child for child in element if isinstance(child.tag, str)]
-    if not children:
-        return element.text or ""
-    result: dict[str, Any] = {}
-    for child in children:
-        value = _value(child)
-        tag = str(child.tag)
-        if tag in result:
+    # One pass; a leaf's text taken without a call (most of a *Ret's elements are leaves,
+    # and this ran for every answer a busy gateway reads).
+    result: dict[str, Any] | None = None
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str):  # a comment or a processing instruction
+            continue
+        value = _value(child) if len(child) else (child.text or "")
+        if result is None:
+            result = {tag: value}
+        elif tag in result:
             previous = result[tag]
             if isinstance(previous, list):
                 previous.append(value)
@@ -174,7 +177,7 @@ def _value(element: etree._Element) -> Any:
                 result[tag] = [previous, value]
         else:
             result[tag] = value
-    return result
+    return (element.text or "") if result is None else result
 
 
 def element_fields(element: etree._Element) -> dict[str, Any]:

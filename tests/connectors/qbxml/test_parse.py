@@ -196,3 +196,29 @@ def test_dtds_and_entities_are_refused(document: str) -> None:
 def test_not_well_formed_is_refused() -> None:
     with pytest.raises(UnsafeXml, match="not well-formed"):
         parse_xml("<QBXML><unclosed></QBXML>")
+
+
+def test_a_records_fields_skip_comments_and_keep_repeats_groups_and_empty_leaves() -> None:
+    answer = (
+        '<?xml version="1.0" ?><QBXML><QBXMLMsgsRs>'
+        '<InvoiceQueryRs requestID="7" statusCode="0" statusSeverity="Info" statusMessage="OK">'
+        "<InvoiceRet><!-- first -->"
+        "<TxnID>1-1</TxnID><RefNumber><!-- only a comment --></RefNumber>"
+        "<CustomerRef><ListID>80-1</ListID><!-- between --><FullName>Ada</FullName></CustomerRef>"
+        "<InvoiceLineRet><Desc>one</Desc></InvoiceLineRet><!-- between repeats -->"
+        "<InvoiceLineRet><Desc>two</Desc><Amount/></InvoiceLineRet>"
+        "<InvoiceLineRet><Desc>three</Desc></InvoiceLineRet>"
+        "<Memo>  kept as is  </Memo><?pi ignored?>"
+        "</InvoiceRet></InvoiceQueryRs></QBXMLMsgsRs></QBXML>"
+    )
+    (status,) = parse_response(answer)
+    (record,) = status.records
+    assert record.kind == "Invoice"
+    assert dict(record.fields) == {
+        "TxnID": "1-1",
+        "RefNumber": "",
+        "CustomerRef": {"ListID": "80-1", "FullName": "Ada"},
+        "InvoiceLineRet": [{"Desc": "one"}, {"Desc": "two", "Amount": ""}, {"Desc": "three"}],
+        "Memo": "  kept as is  ",
+    }
+    assert (status.qb_id, status.ref_number) == ("1-1", "")
