@@ -11,8 +11,10 @@ answers from memory only when the row's text **is that text** (compared whole): 
 written by another replica, by an older version, or by any other path of this one, is
 parsed. So it can only save work, never answer with a flight the row does not hold. The
 text of a write is computed as the store writes it (its JSON serializer, ``json_text``); if
-they ever differ, every read is a miss and parses, as before. Bounded: the least recently
-used session goes first (a miss costs a parse, nothing else).
+they ever differ, every read is a miss and parses, as before. A session is forgotten when
+its flight is cleared (the gateway's write of nothing in flight, the end of its work), and
+the memo is bounded: the least recently used session goes first (a miss costs a parse,
+nothing else).
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ class FlightMemo:
         data = flight.to_json()
         self._put(key, self._json_text(data), flight)
         return data
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._memo)
 
     def forget(self, key: str) -> None:
         with self._lock:

@@ -465,6 +465,8 @@ class WebConnectorGateway:
     def _write(self, key: str, ttl: timedelta, **changes: Any) -> None:
         """The session's write, with what QuickBooks reported of itself if it is not yet
         written (the console's history rides on the protocol's writes)."""
+        if "in_flight" in changes and changes["in_flight"] is None:
+            self._flights.forget(key)  # nothing in flight: a finished session holds no memory
         self._store.update_session(key, ttl, reported=self.history.take(key), **changes)
 
     def _ttl(self, progress: int) -> timedelta:

@@ -278,6 +278,8 @@ def test_a_sessions_flights_are_not_parsed_again_by_the_gateway_that_wrote_them(
         assert len(results(served, 3 * PER_BATCH)) == 3 * PER_BATCH
         # Three batches: each read twice (its sendRequestXML, its receiveResponseXML).
         assert gateway.conversation._flights.parsed == 0
+        # The work is done: nothing of the session is kept.
+        assert len(gateway.conversation._flights) == 0
     finally:
         server.stop()
         thread.join(10)
