@@ -18,7 +18,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import CommandTopicNotReady
-from connectors.qbwc import GatewayServer, create_gateway, create_profile
+from connectors.qbwc import Gateway, GatewayServer, create_gateway, create_profile
 from connectors.store import SessionLog, Store, upgrade
 from core.contracts import AvroCodec
 from core.settings import Settings
@@ -128,12 +128,9 @@ class _FetchFailsOnce(_Wrapped):
 
 
 @contextmanager
-def _serving_with_queue(
-    broker: BrokerInfo, settings: Settings, wrap: Callable[[Any], W]
-) -> Iterator[tuple[Served, W]]:
-    """A gateway of batches of ``PER_BATCH`` whose command queue is ``wrap(real queue)``: the
-    wrapper goes into the real adapter, as test_operation_failures.py does; it is yielded
-    beside the gateway's address."""
+def _serving_gateway(broker: BrokerInfo, settings: Settings) -> Iterator[tuple[Served, Gateway]]:
+    """A gateway of batches of ``PER_BATCH`` on ``settings``' database, served over HTTP;
+    yielded with its ``Gateway`` (for a test that looks inside, or wraps an adapter)."""
     settings.gateway.batch_size = PER_BATCH
     use_broker(settings, broker)
     upgrade(settings.database_url)
@@ -141,21 +138,32 @@ def _serving_with_queue(
     store = Store(settings.database_url)
     profile = create_profile(store, name="Shared Co", tenants=["t-1"])
     gateway = create_gateway(settings)
-    drain = gateway.conversation._drain
-    wrapped = wrap(drain._commands)
-    drain._commands = wrapped
     server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.port}"
         served = Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
-        yield served, wrapped
+        yield served, gateway
     finally:
         server.stop()
         thread.join(10)
         gateway.close()
         store.close()
+
+
+@contextmanager
+def _serving_with_queue(
+    broker: BrokerInfo, settings: Settings, wrap: Callable[[Any], W]
+) -> Iterator[tuple[Served, W]]:
+    """A gateway of batches of ``PER_BATCH`` whose command queue is ``wrap(real queue)``: the
+    wrapper goes into the real adapter, as test_operation_failures.py does; it is yielded
+    beside the gateway's address."""
+    with _serving_gateway(broker, settings) as (served, gateway):
+        drain = gateway.conversation._drain
+        wrapped = wrap(drain._commands)
+        drain._commands = wrapped
+        yield served, wrapped
 
 
 def test_a_next_batch_that_cannot_be_staged_leaves_the_settle_standing(
@@ -259,19 +267,7 @@ def test_a_sessions_flights_are_not_parsed_again_by_the_gateway_that_wrote_them(
     memo), on SQLite and PostgreSQL alike: the row gives back the text the write made.
     A row another replica wrote is parsed (tests/connectors/qbwc/test_flight_memo.py)."""
     settings.database.url = type(settings.database.url)(database_url)
-    settings.gateway.batch_size = PER_BATCH
-    use_broker(settings, broker)
-    upgrade(settings.database_url)
-    prepare_topics(settings)
-    store = Store(settings.database_url)
-    profile = create_profile(store, name="Shared Co", tenants=["t-1"])
-    gateway = create_gateway(settings)
-    server = GatewayServer(gateway.wsgi, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.port}"
-        served = Served(url=url, settings=settings, store=store, profile=profile, codec=AvroCodec())
+    with _serving_gateway(broker, settings) as (served, gateway):
         enqueue(served, *(f"Customer {n}" for n in range(3 * PER_BATCH)))
         report = connector(served, tmp_path).run_once()
         assert (report.requests, report.messages, report.last_progress) == (3 * PER_BATCH, 3, 100)
@@ -280,8 +276,3 @@ def test_a_sessions_flights_are_not_parsed_again_by_the_gateway_that_wrote_them(
         assert gateway.conversation._flights.parsed == 0
         # The work is done: nothing of the session is kept.
         assert len(gateway.conversation._flights) == 0
-    finally:
-        server.stop()
-        thread.join(10)
-        gateway.close()
-        store.close()
