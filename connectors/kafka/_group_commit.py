@@ -13,8 +13,18 @@ broker acknowledged the batch's results), or wait for it (``wait=True``, and :me
 for everything handed over for a partition: the gateway before a session's work ends; the
 QuickBooks Online sender). Waited for, a round trip of 2-3 ms at one session and ~20 ms at
 16 sat on every batch's path (docs/gateway-scale.md, "The offset commit off the batch's
-path"). The thread sends what is handed over at once when it is idle; what arrives while a
-request is out goes in the next one, the newest offset per partition.
+path"). What arrives while a request is out goes in the next one, the newest offset per
+partition.
+
+Why commits nobody waits for linger: at one session a batch settled every ~9 ms, and each
+sent its own OffsetCommit, the broker's most expensive request per batch (0.9 ms of its
+handler time, against 0.5 for a Produce; docs/gateway-scale.md, "Fewer broker requests per
+batch"). Nothing needs those commits soon: only the end of a session's work does, and it
+waits (so its commit goes at once). So requests for commits nobody waits for are at least
+``linger_s`` apart (default 0.1 s: at most ten a second from a gateway, however many
+sessions); a commit waited for, a flush and closing send what is handed over at once. The
+price is only after a crash: the group's offset may be behind by up to ``linger_s`` more of
+batches, which the next session reads again and looks up before sending anything.
 
 Nothing is committed that a caller did not hand over after its work was safe, so a crash
 can only leave the group's offset behind, never ahead: the batches after it are read again
@@ -43,6 +53,7 @@ Committed = Callable[[str, int, int], None]
 
 _Key = tuple[str, int]
 _RETRY_S = 0.5  # after a failed request, before its partitions are sent again
+_LINGER_S = 0.1  # between requests that carry only commits nobody waits for
 
 
 @dataclass
@@ -55,11 +66,20 @@ class GroupCommit:
     """``commit(topic, partition, offset, wait=...)`` from any thread; see the module's doc."""
 
     def __init__(
-        self, send: CommitRequest, *, committed: Committed | None = None, retry_s: float = _RETRY_S
+        self,
+        send: CommitRequest,
+        *,
+        committed: Committed | None = None,
+        retry_s: float = _RETRY_S,
+        linger_s: float = _LINGER_S,
     ) -> None:
         self._send = send
         self._committed = committed
         self._retry_s = retry_s
+        self._linger_s = linger_s
+        self._quiet_until = 0.0  # no request of unawaited commits before then
+        self._urgent = 0  # callers waiting (a commit waited for, a flush)
+        self._lingering = False  # the thread holds handed-over commits back (for tests)
         self._ready = threading.Condition()
         self._tickets = 0
         self._pending: dict[_Key, _Handed] = {}  # handed over, not yet in a request
@@ -80,6 +100,12 @@ class GroupCommit:
         """Partitions handed over and not yet in a request."""
         with self._ready:
             return len(self._pending)
+
+    @property
+    def lingering(self) -> bool:
+        """The thread is holding commits nobody waits for until ``linger_s`` has passed."""
+        with self._ready:
+            return self._lingering
 
     def commit(
         self, topic: str, partition: int, offset: int, *, wait: bool = True, timeout: float = 60.0
@@ -127,11 +153,20 @@ class GroupCommit:
         self._thread.join(timeout)
 
     def _wait(self, key: _Key, ticket: int, timeout: float) -> None:
-        """Wait (holding the condition) until ``ticket`` is committed or has failed."""
-        if not self._ready.wait_for(
-            lambda: self._done.get(key, 0) >= ticket or self._failed.get(key, (0,))[0] >= ticket,
-            timeout,
-        ):
+        """Wait (holding the condition) until ``ticket`` is committed or has failed. While
+        anyone waits, what is handed over is sent without lingering."""
+        self._urgent += 1
+        self._ready.notify_all()
+        try:
+            made = self._ready.wait_for(
+                lambda: (
+                    self._done.get(key, 0) >= ticket or self._failed.get(key, (0,))[0] >= ticket
+                ),
+                timeout,
+            )
+        finally:
+            self._urgent -= 1
+        if not made:
             raise TimeoutError(f"the offset commit of {key[0]} was not made within {timeout} s")
         if self._done.get(key, 0) < ticket:
             raise self._failed[key][1]
@@ -180,16 +215,23 @@ class GroupCommit:
         """(Holding the condition.) What to send next, once there is any; None once closed
         with nothing left."""
         while True:
-            if self._retry and (self._closing or time.monotonic() >= self._retry_at):
+            now = time.monotonic()
+            if self._retry and (self._closing or now >= self._retry_at):
                 for key, handed in self._retry.items():
                     self._pending.setdefault(key, handed)
                 self._retry = {}
-            if self._pending:
+            if self._pending and (self._closing or self._urgent or now >= self._quiet_until):
                 batch, self._pending = self._pending, {}
+                self._quiet_until = now + self._linger_s
                 return batch
             if self._closing:
                 return None
-            self._ready.wait(max(0.0, self._retry_at - time.monotonic()) if self._retry else None)
+            wake = [self._retry_at] if self._retry else []
+            if self._pending:
+                wake.append(self._quiet_until)
+            self._lingering = bool(self._pending)
+            self._ready.wait(max(0.0, min(wake) - now) if wake else None)
+            self._lingering = False
 
     def _send_batch(self, batch: dict[_Key, _Handed]) -> dict[_Key, BaseException]:
         """One request for ``batch``: each partition's error. librdkafka raises one

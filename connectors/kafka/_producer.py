@@ -6,6 +6,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -165,20 +166,12 @@ class RecordProducer:
         producer before :class:`DeliveryFailed` is raised, so none is delivered later."""
         awaited = _Awaited()
         count = 0
+        by_topic: dict[str, list[tuple[int, bytes | None, bytes]]] = {}
         for position, (topic, key, value) in enumerate(records):
-            while True:
-                try:
-                    self._producer.produce(
-                        topic, value=value, key=key, on_delivery=awaited.report(position)
-                    )
-                    awaited.handed()
-                    break
-                except BufferError:  # the queue is full: room comes as reports are served
-                    self._producer.poll(0.1)
-                except KafkaException as exc:  # refused before sending (e.g. too large)
-                    awaited.refused(position, exc.args[0])
-                    break
+            by_topic.setdefault(topic, []).append((position, key, value))
             count += 1
+        for topic, queued in by_topic.items():
+            self._produce(topic, queued, awaited)
         awaited.seal()
         remaining = 0
         if not awaited.done.wait(timeout):
@@ -200,6 +193,36 @@ class RecordProducer:
                 remaining,
             )
         return count
+
+    def _produce(
+        self, topic: str, queued: list[tuple[int, bytes | None, bytes]], awaited: _Awaited
+    ) -> None:
+        """Hand one topic's records to librdkafka in one call (``produce_batch``), so that
+        the broker's thread finds them all queued and sends them in one Produce request:
+        one ``produce()`` at a time, with ``linger.ms`` 0, the first went out alone and a
+        batch of 25 results took 2.3 requests at one session (the broker's request log,
+        docs/gateway-scale.md "A batch's results in one Produce request"). Records refused
+        for want of room in the queue are the call's tail (the queue fills in order) and
+        are handed over again, in order, once reports have made room; any other refusal
+        is the record's and is named."""
+        while queued:
+            messages: list[dict[str, Any]] = [
+                {"key": key, "value": value, "callback": awaited.report(position)}
+                for position, key, value in queued
+            ]
+            self._producer.produce_batch(topic, messages)
+            again: list[tuple[int, bytes | None, bytes]] = []
+            for record, message in zip(queued, messages, strict=True):
+                error: KafkaError | None = message.get("_error")
+                if error is None:
+                    awaited.handed()
+                elif error.code() == KafkaError._QUEUE_FULL:
+                    again.append(record)
+                else:
+                    awaited.refused(record[0], error)
+            if again:
+                self._producer.poll(0.1)  # room comes as reports are served
+            queued = again
 
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued, then release the client (its threads and sockets)."""

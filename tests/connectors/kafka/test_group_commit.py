@@ -88,6 +88,42 @@ def test_commits_arriving_during_one_in_flight_share_the_next_request() -> None:
     assert commits.requests == 2
 
 
+def test_commits_nobody_waits_for_linger_until_someone_waits() -> None:
+    """After a request, commits not waited for are held back for ``linger_s`` (one request
+    for many batches of a session instead of one each); a caller that waits sends them at
+    once, in one request with its own."""
+    broker = Broker()
+    commits = GroupCommit(broker, linger_s=600)  # type: ignore[arg-type]
+    try:
+        commits.commit("file-a", 0, 25, wait=False)  # nothing sent for 600 s: goes at once
+        until(lambda: commits._done.get(("file-a", 0)) == 1, what="the first commit made")
+        commits.commit("file-a", 0, 50, wait=False)
+        commits.commit("file-b", 0, 7, wait=False)
+        until(lambda: commits.lingering, what="the thread holding the two back")
+        assert commits.waiting == 2
+        assert len(broker.requests) == 1
+        commits.commit("file-c", 0, 3)  # waited for: sent now, with the two held back
+    finally:
+        commits.close()
+    assert broker.requests[0] == [("file-a", 25)]
+    assert sorted(broker.requests[1]) == [("file-a", 50), ("file-b", 7), ("file-c", 3)]
+    assert len(broker.requests) == 2
+
+
+def test_a_flush_sends_lingering_commits_at_once() -> None:
+    broker = Broker()
+    commits = GroupCommit(broker, linger_s=600)  # type: ignore[arg-type]
+    try:
+        commits.commit("file-a", 0, 25, wait=False)
+        until(lambda: commits._done.get(("file-a", 0)) == 1, what="the first commit made")
+        commits.commit("file-a", 0, 50, wait=False)
+        until(lambda: commits.lingering, what="the thread holding it back")
+        commits.flush("file-a", 0)
+        assert broker.requests == [[("file-a", 25)], [("file-a", 50)]]
+    finally:
+        commits.close()
+
+
 def test_a_partitions_error_reaches_only_its_own_caller() -> None:
     broker = Broker(refuse=frozenset({"gone"}), hold=True)
     commits = GroupCommit(broker, retry_s=60)  # type: ignore[arg-type]

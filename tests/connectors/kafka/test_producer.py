@@ -101,6 +101,38 @@ def test_records_sent_together_keep_their_order_and_land_where_produce_puts_thei
         ]
 
 
+def test_records_that_find_the_queue_full_are_sent_after_the_others_in_order(
+    broker: BrokerInfo,
+) -> None:
+    """A batch larger than librdkafka's queue: the records refused for room are handed
+    over again once reports make room, and every record lands once, in order."""
+    client = {"bootstrap.servers": broker.bootstrap_servers}
+    topic = f"producer-{uuid.uuid4().hex[:8]}"
+    ensure_topics(client, {topic: 1})
+    producer = RecordProducer(client, **{"queue.buffering.max.messages": 4})
+    records = [(topic, b"k", f"record {n}".encode()) for n in range(30)]
+    try:
+        assert producer.send_all(records) == 30
+    finally:
+        producer.close()
+
+    consumer = Consumer({**client, "group.id": f"g-{topic}", "enable.auto.commit": False})
+    seen: list[bytes] = []
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+
+        def polled() -> bool:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                seen.append(message.value())
+            return message is None and len(seen) >= 30
+
+        until(polled, timeout=30, what="the 30 records, and nothing after them")
+    finally:
+        consumer.close()
+    assert seen == [f"record {n}".encode() for n in range(30)]
+
+
 def test_records_not_acknowledged_in_time_are_purged_not_delivered_later(
     broker: BrokerInfo,
 ) -> None:
