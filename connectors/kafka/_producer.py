@@ -197,14 +197,16 @@ class RecordProducer:
     def _produce(
         self, topic: str, queued: list[tuple[int, bytes | None, bytes]], awaited: _Awaited
     ) -> None:
-        """Hand one topic's records to librdkafka in one call (``produce_batch``), so that
-        the broker's thread finds them all queued and sends them in one Produce request:
-        one ``produce()`` at a time, with ``linger.ms`` 0, the first went out alone and a
-        batch of 25 results took 2.3 requests at one session (the broker's request log,
-        docs/gateway-scale.md "A batch's results in one Produce request"). Records refused
-        for want of room in the queue are the call's tail (the queue fills in order) and
-        are handed over again, in order, once reports have made room; any other refusal
-        is the record's and is named."""
+        """Hand one topic's records to librdkafka in one call (``produce_batch``): one C
+        call instead of a ``produce()`` per record: the client's CPU per 25-record send
+        0.19-0.39 ms against 0.40-0.87 (measured alone, 1 and 4 partitions), and fewer
+        Produce requests per batch (1.9 against 2.3 at one session: with ``linger.ms`` 0
+        librdkafka's broker thread still wakes at the first record queued, so a batch often
+        goes as a few one-record requests and then the rest; docs/gateway-scale.md, "Fewer
+        broker requests per batch"). Records
+        refused for want of room in the queue are the call's tail (the queue fills in
+        order) and are handed over again, in order, once reports have made room; any other
+        refusal is the record's and is named."""
         while queued:
             messages: list[dict[str, Any]] = [
                 {"key": key, "value": value, "callback": awaited.report(position)}
