@@ -116,21 +116,7 @@ def test_records_that_find_the_queue_full_are_sent_after_the_others_in_order(
     finally:
         producer.close()
 
-    consumer = Consumer({**client, "group.id": f"g-{topic}", "enable.auto.commit": False})
-    seen: list[bytes] = []
-    try:
-        consumer.assign([TopicPartition(topic, 0, 0)])
-
-        def polled() -> bool:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                seen.append(message.value())
-            return message is None and len(seen) >= 30
-
-        until(polled, timeout=30, what="the 30 records, and nothing after them")
-    finally:
-        consumer.close()
-    assert seen == [f"record {n}".encode() for n in range(30)]
+    assert _values_on(client, topic, 30) == [f"record {n}".encode() for n in range(30)]
 
 
 def test_records_not_acknowledged_in_time_are_purged_not_delivered_later(
@@ -153,21 +139,7 @@ def test_records_not_acknowledged_in_time_are_purged_not_delivered_later(
     finally:
         producer.close()
 
-    consumer = Consumer({**client, "group.id": f"g-{topic}", "enable.auto.commit": False})
-    try:
-        consumer.assign([TopicPartition(topic, 0, 0)])
-        seen: list[bytes] = []
-
-        def polled() -> bool:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                seen.append(message.value())
-            return message is None and len(seen) >= 3
-
-        until(polled, timeout=30, what="the records, and nothing after them")
-    finally:
-        consumer.close()
-    assert seen == [b"record 0", b"record 1", b"record 2"]
+    assert _values_on(client, topic, 3) == [b"record 0", b"record 1", b"record 2"]
 
 
 def test_a_send_waits_for_its_own_records_not_for_another_threads(broker: BrokerInfo) -> None:
@@ -277,3 +249,23 @@ def test_a_producer_pool_of_none_is_refused() -> None:
             ProducerPool({"bootstrap.servers": "127.0.0.1:9"}, loop, size=0)
     finally:
         loop.close()
+
+
+def _values_on(client: dict[str, str], topic: str, count: int) -> list[bytes]:
+    """The values on the topic's partition 0, read until at least ``count`` are in and a
+    poll then finds nothing more (so a record landing twice is seen)."""
+    consumer = Consumer({**client, "group.id": f"g-{topic}", "enable.auto.commit": False})
+    seen: list[bytes] = []
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+
+        def polled() -> bool:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                seen.append(message.value())
+            return message is None and len(seen) >= count
+
+        until(polled, timeout=30, what=f"{count} records, and nothing after them")
+    finally:
+        consumer.close()
+    return seen
