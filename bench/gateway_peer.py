@@ -101,13 +101,13 @@ def run_level(
     shares = [users[i::drivers] for i in range(drivers) if users[i::drivers]]
     start_at = time.time() + 0.3
     server_cpu, broker_cpu = cpu_seconds(server), cpu_seconds(broker)
-    threads = thread_cpu(server[0])
+    threads = threads_cpu(server)
     reports: list[DriverReport] = [
         f.result() for f in [pool.submit(drive, url, share, start_at) for share in shares]
     ]
     server_cpu, broker_cpu = cpu_seconds(server) - server_cpu, cpu_seconds(broker) - broker_cpu
     threads = {
-        name: seconds - threads.get(name, 0.0) for name, seconds in thread_cpu(server[0]).items()
+        name: seconds - threads.get(name, 0.0) for name, seconds in threads_cpu(server).items()
     }
     calls = [c for r in reports for c in r.calls]
     elapsed = max(r.ended for r in reports) - min(r.started for r in reports)
@@ -126,6 +126,35 @@ def run_level(
             name: seconds * 1000 / len(calls) for name, seconds in sorted(threads.items())
         },
     }
+
+
+def threads_cpu(pids: list[int]) -> dict[str, float]:
+    """:func:`thread_cpu` summed over ``pids`` (the gateway's processes)."""
+    kinds: dict[str, float] = {}
+    for pid in pids:
+        for name, seconds in thread_cpu(pid).items():
+            kinds[name] = kinds.get(name, 0.0) + seconds
+    return kinds
+
+
+def warm_all(
+    pool: ProcessPoolExecutor, url: str, users: list[tuple[str, str]], drivers: int, need: int
+) -> None:
+    """Poll until every user is let in (``authenticate`` answers "none": nothing to do)
+    ``need`` rounds in a row. With several gateway processes each checks a password once
+    for itself, and a poll reaches one of them at random: 8 rounds per process in a row
+    leave a user unchecked by one of two with odds 2**-16."""
+    streak = 0
+    waiting = users
+    for _ in range(100 * need):
+        polled = warm(pool, url, users if need > 1 else waiting, drivers)
+        waiting = [u for u in waiting if polled.get(u[0]) != "none"]
+        if need == 1 and not waiting:
+            return
+        streak = streak + 1 if all(polled.get(u) == "none" for u, _ in users) else 0
+        if streak >= need:
+            return
+    raise AssertionError(f"never let in: {[u for u, _ in waiting] or 'some, some rounds'}")
 
 
 def warm(
@@ -216,6 +245,12 @@ def main() -> None:
     parser.add_argument("--per-message", type=int, default=25, help="adds per qbXML message")
     parser.add_argument("--drivers", type=int, default=4, help="driver processes")
     parser.add_argument("--threads", type=int, default=16, help="waitress threads, both sides")
+    parser.add_argument(
+        "--gateway-processes",
+        type=int,
+        default=1,
+        help="qbsync gateway processes (QBSYNC_GATEWAY_PROCESSES), each with --threads",
+    )
     parser.add_argument("--peer-dir", type=Path, default=Path(".cache/peer"))
     parser.add_argument(
         "--warm-rounds", type=int, default=1, help="unmeasured rounds at the top level, each side"
@@ -235,6 +270,7 @@ def main() -> None:
         settings.topics.prefix = f"bench-{uuid.uuid4().hex[:6]}"
         settings.gateway.port = free_port()
         settings.gateway.threads = args.threads
+        settings.gateway.processes = args.gateway_processes
         settings.gateway.batch_size = args.per_message
         settings.gateway.imports = ""
         if args.database_url:
@@ -269,19 +305,20 @@ def compare(
         peer_server(args, top, password) as (peer, peer_pid),
     ):
         wait_healthy(gateway, f"http://127.0.0.1:{settings.gateway.port}/healthz")
+        # With --gateway-processes above 1 the process started is their supervisor, which
+        # starts every one before any answers: all are measured.
+        gateway_pids = [gateway.process.pid, *descendants(gateway.process.pid)]
+        if settings.gateway.processes > 1:
+            assert len(gateway_pids) == 1 + settings.gateway.processes, gateway_pids
         qbsync_url = f"http://127.0.0.1:{settings.gateway.port}/qbwc"
         theirs = [(f"peer-{i}", password) for i in range(top)]
         # Warm both, and qbsync's credential cache (one scrypt per profile, as in steady
         # state): every profile polls with nothing to do until it is let in ("busy" is
         # the gateway's bound on concurrent password checks; on a loaded machine 20 rounds
         # were not always enough: the warm-up is not measured, so it may take longer).
-        for url, users in ((qbsync_url, ours), (f"{peer}/qbwc", theirs)):
-            for _ in range(100):
-                polled = warm(pool, url, users, args.drivers)
-                users = [u for u in users if polled.get(u[0]) != "none"]
-                if not users:
-                    break
-            assert not users, f"never let in: {[u for u, _ in users]}"
+        processes = settings.gateway.processes
+        warm_all(pool, qbsync_url, ours, args.drivers, 8 * processes if processes > 1 else 1)
+        warm_all(pool, f"{peer}/qbwc", theirs, args.drivers, 1)
 
         # The gateway learns which files have work from a bulk refresh every
         # work_index_s (0: it asks the broker per poll): a level starts once that has
@@ -296,7 +333,7 @@ def compare(
                 args.drivers,
                 qbsync_url,
                 ours[:level],
-                [gateway.process.pid],
+                gateway_pids,
                 broker_pids,
             )
             assert run["requests_answered"] == level * args.commands, run
@@ -344,6 +381,7 @@ def compare(
         "database": settings.database_url.split(":", 1)[0],
         "peer": f"{PEER} {PEER_VERSION}",
         "wsgi_server": f"waitress, {args.threads} threads (both)",
+        "gateway_processes": args.gateway_processes,
         "drivers": args.drivers,
         "commands_per_file": args.commands,
         "per_message": args.per_message,

@@ -25,9 +25,14 @@ def build_labels() -> dict[str, str]:
     }
 
 
-def register_process_metrics(registry: CollectorRegistry) -> None:
+def register_process_metrics(registry: CollectorRegistry, *, own_process: bool = True) -> None:
+    """``own_process`` False: the registry answers for a group of processes (the gateway's
+    ``processes``), where the ``process_*`` of whichever one was asked would pass for the
+    group's; only the build is exported (the pod's CPU and memory are the kubelet's
+    container metrics)."""
     Info("qbsync_build", "The qbsync build this process runs.", registry=registry).info(
         build_labels()
     )
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
+    if own_process:
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 __all__ = ["ChildProcess", "Supervised", "child_process", "die_with_parent", "qbsync_argv", "spawn"]
 
@@ -25,7 +26,7 @@ _TROUBLE = re.compile(r' (ERROR|CRITICAL) |"level": "(ERROR|CRITICAL)"|^Tracebac
 
 
 class ChildProcess:
-    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path | None) -> None:
         self.name = name
         self.process = process
         self.log_path = log_path
@@ -34,6 +35,8 @@ class ChildProcess:
         return self.process.poll() is None
 
     def log_tail(self, lines: int = 20) -> str:
+        if self.log_path is None:
+            return ""
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
@@ -42,6 +45,8 @@ class ChildProcess:
     def first_error(self, lines: int = 15) -> str:
         """The log from its first ERROR, CRITICAL or traceback line, at most ``lines`` lines:
         usually the cause of an exit, where the last line is the shutdown it led to."""
+        if self.log_path is None:
+            return ""
         try:
             logged = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
@@ -83,23 +88,33 @@ def spawn(
     argv: Sequence[str],
     *,
     env: Mapping[str, str],
-    log_path: Path,
+    log_path: Path | None,
     cwd: Path | None = None,
 ) -> ChildProcess:
-    """Start ``argv`` with ``env`` added; its output is appended to ``log_path``."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter, or the broker's JVM
-            list(argv),
-            env={**os.environ, **env},
-            cwd=cwd,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
-        )
+    """Start ``argv`` with ``env`` added; its output is appended to ``log_path``, or with
+    None goes where this process's goes (a container's log)."""
+    if log_path is None:
+        process = _popen(argv, env, cwd, None)
+    else:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as output:
+            process = _popen(argv, env, cwd, output)
     log.info("child started", extra={"child": name, "pid": process.pid})
     return ChildProcess(name, process, log_path)
+
+
+def _popen(
+    argv: Sequence[str], env: Mapping[str, str], cwd: Path | None, output: IO[bytes] | None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - our own interpreter, or the broker's JVM
+        list(argv),
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
 
 
 def qbsync_argv(args: Sequence[str]) -> list[str]:

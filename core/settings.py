@@ -204,6 +204,15 @@ class GatewaySettings(BaseSettings):
     batch_max_bytes: int = Field(default=512 * 1024, ge=1024)
     session_ttl_s: float = Field(default=600.0, gt=0)
     threads: int = Field(default=8, ge=1)
+    # Gateway processes sharing the port (SO_REUSEPORT, Linux; qbsync/_gateway_processes.py).
+    # One Python process runs one request thread at a time (the GIL): from ~16 busy sessions
+    # a gateway process is one core, whatever the threads. N processes are N replicas on one
+    # host (the store's lease keeps one session per file; crash recovery as across pods);
+    # each checks a profile's password once for itself. /metrics sums their counters.
+    processes: int = Field(default=1, ge=1, le=64)
+    # Bind the port with SO_REUSEPORT, beside other processes that do (set for the
+    # processes above; for your own supervisor running several `qbsync gateway`s).
+    reuse_port: bool = False
     # Kafka clients the gateway asks command topics' offsets with (one call at a time each).
     kafka_consumers: int = Field(default=4, ge=1, le=64)
     # Commands read ahead per busy company file by the gateway's one long-lived reading

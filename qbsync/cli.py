@@ -176,8 +176,14 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
 
     settings = _settings(host, port)
     _require_broker(settings)
-    require_free_port(settings.gateway.host, settings.gateway.port, _GATEWAY_PORT)
+    if not settings.gateway.reuse_port:  # else shared with the other processes binding it so
+        require_free_port(settings.gateway.host, settings.gateway.port, _GATEWAY_PORT)
     check_schema(settings.database_url)
+    if settings.gateway.processes > 1:
+        from qbsync._gateway_processes import serve_processes
+
+        serve_processes(settings)
+        return
     built = create_gateway(settings)
     # As the worker's: what start-up made lives as long as the process. Unfrozen, each full
     # collection walked it (~190,000 objects: ~100 ms with every request thread stopped,
@@ -190,6 +196,7 @@ def gateway(host: HostOption = None, port: PortOption = None) -> None:
             port=settings.gateway.port,
             threads=settings.gateway.threads,
             connection_limit=settings.gateway.connection_limit,
+            reuse_port=settings.gateway.reuse_port,
         )
     finally:
         built.close()

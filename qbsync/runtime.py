@@ -113,6 +113,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         "QBSYNC_GATEWAY_BATCH_SIZE": str(settings.gateway.batch_size),
         "QBSYNC_GATEWAY_BATCH_MAX_BYTES": str(settings.gateway.batch_max_bytes),
         "QBSYNC_GATEWAY_THREADS": str(settings.gateway.threads),
+        "QBSYNC_GATEWAY_PROCESSES": str(settings.gateway.processes),
         "QBSYNC_GATEWAY_SESSION_TTL_S": str(settings.gateway.session_ttl_s),
         "QBSYNC_GATEWAY_IMPORTS": settings.gateway.imports,
         "QBSYNC_GATEWAY_IMPORT_INTERVAL_S": str(settings.gateway.import_interval_s),

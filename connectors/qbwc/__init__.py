@@ -1,6 +1,6 @@
 """The QuickBooks Web Connector gateway: SOAP over HTTP, one session per company file."""
 
-from connectors.qbwc._app import Gateway, create_gateway
+from connectors.qbwc._app import MULTIPROCESS_DIR, Gateway, create_gateway
 from connectors.qbwc._gateway import BLOCKED, GatewayConfig, WebConnectorGateway, throttle_key
 from connectors.qbwc._login import LoginPolicy
 from connectors.qbwc._passwords import generate_password, hash_password, verify_password
@@ -17,6 +17,7 @@ from connectors.qbwc._wsgi import GatewayServer, build_wsgi, serve
 
 __all__ = [
     "BLOCKED",
+    "MULTIPROCESS_DIR",
     "NAMESPACE",
     "Gateway",
     "GatewayConfig",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from spyne import const as spyne_const
 from spyne.server.wsgi import WsgiApplication
 
@@ -27,7 +29,10 @@ from core.build_info import register_process_metrics
 from core.contracts import codec_from_settings
 from core.settings import Settings
 
-__all__ = ["Gateway", "create_gateway"]
+__all__ = ["MULTIPROCESS_DIR", "Gateway", "create_gateway"]
+
+# The client library's own variable: counters kept in files there, one per process.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 # The consumer group whose committed offset on each file's topic is what was delivered.
 _GROUP = "qbsync-gateway"
@@ -45,6 +50,26 @@ class Gateway:
             close = getattr(closer, "close", None)
             if callable(close):
                 close()
+
+
+def _registries() -> tuple[CollectorRegistry, CollectorRegistry]:
+    """Where this process counts, and what its ``/metrics`` answers.
+
+    One registry per gateway: several gateways in one process (tests) never collide. In one
+    of several gateway processes (``PROMETHEUS_MULTIPROC_DIR``, set by
+    ``qbsync/_gateway_processes.py`` before the client library is imported, so counters
+    live in files there), ``/metrics`` answers for all of them, whichever is asked: every
+    process's counters summed from those files, beside the store's and the broker's views.
+    """
+    registry = CollectorRegistry()
+    shared = os.environ.get(MULTIPROCESS_DIR)
+    if not shared:
+        register_process_metrics(registry)
+        return registry, registry
+    scraped = CollectorRegistry()
+    MultiProcessCollector(scraped, path=shared)  # type: ignore[no-untyped-call]
+    register_process_metrics(scraped, own_process=False)
+    return registry, scraped
 
 
 def create_gateway(settings: Settings) -> Gateway:
@@ -76,16 +101,14 @@ def create_gateway(settings: Settings) -> Gateway:
         read_ahead=settings.gateway.read_ahead,
     )
     sink = RecordProducer(kafka)
-    # One registry per gateway: several gateways in one process (tests) never collide.
-    registry = CollectorRegistry()
+    registry, scraped = _registries()
     metrics = GatewayMetrics(registry)
-    registry.register(StoreCollector(store, stalled_factor=settings.gateway.stalled_factor))
-    register_process_metrics(registry)
+    scraped.register(StoreCollector(store, stalled_factor=settings.gateway.stalled_factor))
 
     def enabled_files() -> list[str]:
         return [settings.topics.commands(p.id) for p in store.profiles() if p.enabled]
 
-    registry.register(
+    scraped.register(
         BacklogCollector(
             BacklogReader(kafka, group_id=_GROUP),
             enabled_files,
@@ -141,7 +164,7 @@ def create_gateway(settings: Settings) -> Gateway:
         build_wsgi(
             WsgiApplication(application),
             ready=store.ping,
-            registry=registry,
+            registry=scraped,
             wsdl=WsdlCache(application, NAMESPACE),
             public_url=settings.gateway.public_url,
             max_body_bytes=settings.gateway.max_body_bytes,
@@ -153,6 +176,6 @@ def create_gateway(settings: Settings) -> Gateway:
     return Gateway(
         wsgi=wsgi,
         conversation=conversation,
-        registry=registry,
+        registry=scraped,
         _closers=[index, conversation, commands, sink, store],
     )

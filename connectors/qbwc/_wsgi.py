@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from types import FrameType
@@ -150,16 +151,30 @@ class GatewayServer:
     signal handler and returns once the listening socket and every connection are closed."""
 
     def __init__(
-        self, app: WsgiApp, *, host: str, port: int, threads: int, connection_limit: int = 1000
+        self,
+        app: WsgiApp,
+        *,
+        host: str,
+        port: int,
+        threads: int,
+        connection_limit: int = 1000,
+        reuse_port: bool = False,
     ) -> None:
         from waitress.server import create_server
 
+        # waitress binds host and port itself, or serves a socket bound here with
+        # SO_REUSEPORT: several processes then share the port, the kernel handing each new
+        # connection to one of them (a Web Connector's keep-alive connection stays put).
+        where: dict[str, Any] = (
+            {"sockets": [_shared_socket(host, port)]}
+            if reuse_port
+            else {"host": host, "port": port}
+        )
         # waitress' default of 100 open connections stalls a gateway whose Web Connectors
         # keep connections alive (measured in bench/e2e.py with 100 files).
         self._server: Any = create_server(
             app,
-            host=host,
-            port=port,
+            **where,
             threads=threads,
             ident="qbsync",
             connection_limit=connection_limit,
@@ -194,6 +209,23 @@ class GatewayServer:
         self._server.task_dispatcher.shutdown(timeout=5)
 
 
+def _shared_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` with SO_REUSEPORT (Linux): the port is shared
+    with the other processes that bind it so, and refused to any other."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(
     app: WsgiApp,
     *,
@@ -202,11 +234,17 @@ def serve(
     threads: int,
     connection_limit: int = 1000,
     name: str = "gateway",
+    reuse_port: bool = False,
 ) -> None:
     """Serve in this (main) thread until SIGTERM or SIGINT; ``name`` is what the log calls
     the server (the support console is served the same way)."""
     server = GatewayServer(
-        app, host=host, port=port, threads=threads, connection_limit=connection_limit
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        connection_limit=connection_limit,
+        reuse_port=reuse_port,
     )
     log.info(f"{name} listening", extra={"host": host, "port": server.port})
 

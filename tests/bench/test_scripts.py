@@ -303,8 +303,9 @@ def test_changes_reports_changes_and_echoes_that_add_up(tmp_path: Path) -> None:
     assert report["records_per_s"] > 0
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_gateway_peer_runs_both_sides_on_the_same_workload(
-    broker: BrokerInfo, tmp_path: Path
+    broker: BrokerInfo, tmp_path: Path, processes: int
 ) -> None:
     report = run_bench(
         "gateway_peer.py",
@@ -320,8 +321,11 @@ def test_gateway_peer_runs_both_sides_on_the_same_workload(
         "2",
         "--peer-dir",
         str(REPO / ".cache" / "peer"),
+        "--gateway-processes",
+        str(processes),
     )
     assert report["bench"] == "gateway_peer"
+    assert report["gateway_processes"] == processes
     assert report["peer"] == "qbwc-kit 0.1.3"
     assert report["warm_rounds"] == 1  # each side drained its files once, unmeasured
     assert [level["sessions"] for level in report["levels"]] == [1, 2]

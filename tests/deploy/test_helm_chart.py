@@ -321,6 +321,12 @@ def test_typo_key_is_rejected(chart: helm.Chart, values: dict[str, Any], typo: s
             "/worker/resources/requests/memory",
             id="bad-quantity",
         ),
+        pytest.param(
+            {"config": {"gateway": {"processes": 0}}},
+            "greater than or equal to 1",
+            "/config/gateway/processes",
+            id="no-gateway-process",
+        ),
     ],
 )
 def test_cross_field_rules(
@@ -403,6 +409,7 @@ def test_secrets_come_from_the_existing_secret(
         "QBSYNC_GATEWAY_PUBLIC_URL",
         "QBSYNC_GATEWAY_BATCH_SIZE",
         "QBSYNC_GATEWAY_THREADS",
+        "QBSYNC_GATEWAY_PROCESSES",
         "QBSYNC_DATABASE_POOL_SIZE",
         "QBSYNC_DATABASE_MAX_OVERFLOW",
         "QBSYNC_DATA_DIR",

@@ -265,6 +265,14 @@ class GatewayConfig(_Model):
     threads: int = Field(
         default=8, ge=1, description="QBSYNC_GATEWAY_THREADS: WSGI threads per pod."
     )
+    processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="QBSYNC_GATEWAY_PROCESSES: gateway processes per pod, sharing its port "
+        "(each has the threads above). A Python process uses at most one core (the GIL): "
+        "with more than one, request as many CPUs for the pod (gateway.resources).",
+    )
 
 
 # Set by the chart from its own values or from the Secret; config.extraEnv may not set them.
@@ -282,6 +290,7 @@ RESERVED_ENV = frozenset(
         "QBSYNC_GATEWAY_PUBLIC_URL",
         "QBSYNC_GATEWAY_BATCH_SIZE",
         "QBSYNC_GATEWAY_THREADS",
+        "QBSYNC_GATEWAY_PROCESSES",
         "QBSYNC_DATA_DIR",
         "QBSYNC_WORKER_WEB_PORT",
         "QBSYNC_WORKER_WEB_HOST",

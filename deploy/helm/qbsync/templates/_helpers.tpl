@@ -84,7 +84,7 @@ Checks the schema cannot express. Included by the ConfigMap, which is always ren
 {{- if and .Values.worker.enabled (gt (int .Values.worker.replicas) (int .Values.config.topics.eventsPartitions)) }}
 {{- fail (printf "worker.replicas (%d) exceeds config.topics.eventsPartitions (%d): the extra workers would get no partition" (int .Values.worker.replicas) (int .Values.config.topics.eventsPartitions)) }}
 {{- end }}
-{{- $reserved := list "QBSYNC_KAFKA_BOOTSTRAP_SERVERS" "QBSYNC_KAFKA_SECURITY_PROTOCOL" "QBSYNC_KAFKA_SASL_MECHANISM" "QBSYNC_KAFKA_SASL_USERNAME" "QBSYNC_KAFKA_SASL_PASSWORD" "QBSYNC_DATABASE_URL" "QBSYNC_TOPIC_PREFIX" "QBSYNC_TOPIC_EVENTS_PARTITIONS" "QBSYNC_TOPIC_RESULTS_PARTITIONS" "QBSYNC_GATEWAY_PUBLIC_URL" "QBSYNC_GATEWAY_BATCH_SIZE" "QBSYNC_GATEWAY_THREADS" "QBSYNC_DATA_DIR" "QBSYNC_WORKER_WEB_PORT" }}
+{{- $reserved := list "QBSYNC_KAFKA_BOOTSTRAP_SERVERS" "QBSYNC_KAFKA_SECURITY_PROTOCOL" "QBSYNC_KAFKA_SASL_MECHANISM" "QBSYNC_KAFKA_SASL_USERNAME" "QBSYNC_KAFKA_SASL_PASSWORD" "QBSYNC_DATABASE_URL" "QBSYNC_TOPIC_PREFIX" "QBSYNC_TOPIC_EVENTS_PARTITIONS" "QBSYNC_TOPIC_RESULTS_PARTITIONS" "QBSYNC_GATEWAY_PUBLIC_URL" "QBSYNC_GATEWAY_BATCH_SIZE" "QBSYNC_GATEWAY_THREADS" "QBSYNC_GATEWAY_PROCESSES" "QBSYNC_DATA_DIR" "QBSYNC_WORKER_WEB_PORT" }}
 {{- range $key, $_ := .Values.config.extraEnv }}
 {{- if has $key $reserved }}
 {{- fail (printf "config.extraEnv.%s is set by the chart from its own value (or from the Secret); set that instead" $key) }}
@@ -116,6 +116,7 @@ QBSYNC_TOPIC_RESULTS_PARTITIONS: {{ .Values.config.topics.eventsPartitions | int
 QBSYNC_GATEWAY_PUBLIC_URL: {{ include "qbsync.gatewayPublicUrl" . | quote }}
 QBSYNC_GATEWAY_BATCH_SIZE: {{ .Values.config.gateway.batchSize | int | quote }}
 QBSYNC_GATEWAY_THREADS: {{ .Values.config.gateway.threads | int | quote }}
+QBSYNC_GATEWAY_PROCESSES: {{ .Values.config.gateway.processes | int | quote }}
 QBSYNC_DATA_DIR: {{ .Values.config.dataDir | quote }}
 QBSYNC_DATABASE_POOL_SIZE: {{ .Values.config.database.poolSize | int | quote }}
 QBSYNC_DATABASE_MAX_OVERFLOW: {{ .Values.config.database.maxOverflow | int | quote }}
