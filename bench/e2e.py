@@ -397,8 +397,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         observer = Observer(settings, command_topics, cold=args.cold_topics)
         broker_pids = descendants(os.getpid())  # before the services start: the broker's
-        # The gateway reads its thread count from the environment it inherits.
-        os.environ["QBSYNC_GATEWAY_THREADS"] = str(args.gateway_threads)
+        # Passed to the gateway by child_env (an environment variable set here was not:
+        # child_env's value from these settings won, so until the thirty-first session the
+        # gateway ran with the default 8 threads whatever --gateway-threads said).
+        settings.gateway.threads = args.gateway_threads
+        settings.gateway.processes = args.gateway_processes
         with running_services(settings, work / "logs") as services:
             connectors = WebConnectors(
                 f"{services.url}/qbwc",
@@ -415,7 +418,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             progress(f"services up; publishing {args.commands} events to {args.files} files")
             pids = {
                 "worker": [services.worker.process.pid],
-                "gateway": [services.gateway.process.pid],
+                # With several gateway processes, their supervisor and every one of them.
+                "gateway": [
+                    services.gateway.process.pid,
+                    *descendants(services.gateway.process.pid),
+                ],
                 "broker": broker_pids,
             }
             # No broker pids: a broker this script did not start (not counted).
@@ -461,6 +468,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "database": settings.database_url.split(":", 1)[0],
             "wsgi_server": f"waitress, {args.gateway_threads} threads",
+            "gateway_processes": args.gateway_processes,
             "batch_size": settings.gateway.batch_size,
             "commands": args.commands,
             "files": args.files,
@@ -610,6 +618,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--sessions", type=int, default=16, help="concurrent Web Connectors")
     parser.add_argument("--gateway-threads", type=int, default=16)
+    parser.add_argument("--gateway-processes", type=int, default=1, help="QBSYNC_GATEWAY_PROCESSES")
     parser.add_argument("--idle-pause", type=float, default=0.2, help="seconds")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds")
     parser.add_argument(
