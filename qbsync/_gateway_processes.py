@@ -23,23 +23,43 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import tempfile
 import threading
 from functools import partial
 
 from connectors.qbwc import MULTIPROCESS_DIR
+from core.errors import ConfigurationError
 from core.processes import Supervised, qbsync_argv, spawn
 from core.settings import Settings
 from qbsync.runtime import child_env
 
-__all__ = ["serve_processes"]
+__all__ = ["check_shareable", "serve_processes"]
 
 log = logging.getLogger(__name__)
 
 
+def check_shareable(port: int, *, platform_shares: bool | None = None) -> None:
+    """:class:`ConfigurationError` when several processes could not share ``port``: port 0
+    (each would get a port of its own) or no ``SO_REUSEPORT`` here (not Linux)."""
+    if port == 0:
+        raise ConfigurationError(
+            "QBSYNC_GATEWAY_PROCESSES above 1 needs a fixed QBSYNC_GATEWAY_PORT (or --port):"
+            " with port 0 each process would listen on a port of its own"
+        )
+    shares = hasattr(socket, "SO_REUSEPORT") if platform_shares is None else platform_shares
+    if not shares:
+        raise ConfigurationError(
+            "QBSYNC_GATEWAY_PROCESSES above 1 needs SO_REUSEPORT (Linux), which this system"
+            " lacks; set it to 1 and run more replicas instead"
+        )
+
+
 def serve_processes(settings: Settings, stop: threading.Event | None = None) -> None:
     """Run ``settings.gateway.processes`` gateway processes until ``stop`` is set (by default:
-    until SIGTERM or SIGINT reaches this process)."""
+    until SIGTERM or SIGINT reaches this process). Refused, naming the setting, where the
+    processes could not share one port."""
+    check_shareable(settings.gateway.port)
     if stop is None:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

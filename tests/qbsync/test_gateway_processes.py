@@ -19,8 +19,10 @@ from connectors.qbwc import NewProfile, create_profile
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
 from connectors.store import Store, upgrade
 from core.contracts import AvroCodec
+from core.errors import ConfigurationError
 from core.processes import ChildProcess, child_process
 from core.settings import Settings
+from qbsync._gateway_processes import check_shareable
 from qbsync.brokers import BrokerInfo
 from qbsync.runtime import child_env, free_port, prepare_topics, use_broker, wait_healthy
 from tests.support.gateway import Served, enqueue, post, results
@@ -162,3 +164,16 @@ def test_a_web_connector_session_through_the_shared_port(served: Served, tmp_pat
     assert (report.requests, report.last_progress) == (30, 100)
     assert len(wc.company.customers()) == 30
     assert len(results(served, 30)) == 30
+
+
+@pytest.mark.parametrize(
+    ("port", "platform_shares", "named"),
+    [(0, True, "QBSYNC_GATEWAY_PORT"), (8080, False, "SO_REUSEPORT")],
+    ids=["port-0", "no-reuseport"],
+)
+def test_processes_that_could_not_share_a_port_are_refused_naming_why(
+    port: int, platform_shares: bool, named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        check_shareable(port, platform_shares=platform_shares)
+    check_shareable(8080, platform_shares=True)  # a fixed port on Linux: no complaint
