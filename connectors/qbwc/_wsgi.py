@@ -4,6 +4,7 @@ grade, no compiler needed on the Web Connector host's side of the world)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import signal
@@ -203,8 +204,17 @@ class GatewayServer:
         if not self._stop_once.acquire(blocking=False):
             return
         self._stopping.set()
+        channels = list(self._server._map.values())
+        # Leave the port first. close() alone does not: while waitress' loop thread sits in
+        # select() on the listening socket, Linux keeps it open (and, with SO_REUSEPORT,
+        # still handed new connections, reset once select returns). shutdown() takes it out
+        # of the listening table at once, so the processes sharing the port get them all.
+        for channel in channels:
+            if getattr(channel, "accepting", False):
+                with contextlib.suppress(OSError):
+                    channel.socket.shutdown(socket.SHUT_RDWR)
         # Keep-alive connections hold waitress' loop open; close them with the listener.
-        for channel in list(self._server._map.values()):
+        for channel in channels:
             channel.close()
         self._server.task_dispatcher.shutdown(timeout=5)
 
