@@ -14,12 +14,14 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import RecordProducer, ensure_topics
-from connectors.qbwc import GatewayServer, NewProfile, create_gateway
+from connectors.qbwc import GatewayServer, NewProfile, create_gateway, create_profile
 from connectors.qbxml import build_request
 from connectors.sandbox import CompanyFile, HttpTransport, SandboxWebConnector, find_reference
-from connectors.store import Store
+from connectors.store import Store, upgrade
 from core.contracts import AvroCodec
 from core.settings import Settings
+from qbsync.brokers import BrokerInfo
+from qbsync.runtime import prepare_topics, use_broker
 
 __all__ = [
     "Served",
@@ -27,6 +29,7 @@ __all__ = [
     "enqueue",
     "enqueue_requests",
     "post",
+    "prepared",
     "records",
     "results",
     "serving",
@@ -40,6 +43,23 @@ class Served:
     store: Store
     profile: NewProfile
     codec: AvroCodec
+
+
+@contextmanager
+def prepared(
+    broker: BrokerInfo, settings: Settings, *, name: str, tenants: list[str]
+) -> Iterator[Served]:
+    """The test broker's topics and a migrated store with one profile serving ``tenants``;
+    ``url`` is empty: the caller serves a gateway (in a thread or as processes) itself."""
+    use_broker(settings, broker)
+    upgrade(settings.database_url)
+    prepare_topics(settings)
+    store = Store(settings.database_url)
+    try:
+        profile = create_profile(store, name=name, tenants=tenants)
+        yield Served(url="", settings=settings, store=store, profile=profile, codec=AvroCodec())
+    finally:
+        store.close()
 
 
 @contextmanager
