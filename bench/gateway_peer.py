@@ -251,6 +251,13 @@ def main() -> None:
         default=1,
         help="qbsync gateway processes (QBSYNC_GATEWAY_PROCESSES), each with --threads",
     )
+    parser.add_argument(
+        "--gateway-threads",
+        type=int,
+        default=0,
+        help="waitress threads of each qbsync gateway process (default: --threads); the peer"
+        " keeps --threads",
+    )
     parser.add_argument("--peer-dir", type=Path, default=Path(".cache/peer"))
     parser.add_argument(
         "--warm-rounds", type=int, default=1, help="unmeasured rounds at the top level, each side"
@@ -269,7 +276,7 @@ def main() -> None:
         use_broker(settings, broker)
         settings.topics.prefix = f"bench-{uuid.uuid4().hex[:6]}"
         settings.gateway.port = free_port()
-        settings.gateway.threads = args.threads
+        settings.gateway.threads = args.gateway_threads or args.threads
         settings.gateway.processes = args.gateway_processes
         settings.gateway.batch_size = args.per_message
         settings.gateway.imports = ""
@@ -380,7 +387,11 @@ def compare(
         "broker": {"kind": broker.kind, "version": broker.version},
         "database": settings.database_url.split(":", 1)[0],
         "peer": f"{PEER} {PEER_VERSION}",
-        "wsgi_server": f"waitress, {args.threads} threads (both)",
+        "wsgi_server": (
+            f"waitress, {args.threads} threads (both)"
+            if settings.gateway.threads == args.threads
+            else f"waitress, {settings.gateway.threads} threads (qbsync), {args.threads} (peer)"
+        ),
         "gateway_processes": args.gateway_processes,
         "drivers": args.drivers,
         "commands_per_file": args.commands,

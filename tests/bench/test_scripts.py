@@ -323,9 +323,15 @@ def test_gateway_peer_runs_both_sides_on_the_same_workload(
         str(REPO / ".cache" / "peer"),
         "--gateway-processes",
         str(processes),
+        *(("--gateway-threads", "3") if processes > 1 else ()),
     )
     assert report["bench"] == "gateway_peer"
     assert report["gateway_processes"] == processes
+    assert report["wsgi_server"] == (
+        "waitress, 16 threads (both)"
+        if processes == 1
+        else "waitress, 3 threads (qbsync), 16 (peer)"
+    )
     assert report["peer"] == "qbwc-kit 0.1.3"
     assert report["warm_rounds"] == 1  # each side drained its files once, unmeasured
     assert [level["sessions"] for level in report["levels"]] == [1, 2]
