@@ -261,16 +261,18 @@ def scale_round(
 ) -> dict[str, object]:
 
     url = f"{base}/qbwc"
+    # Every profile's driver, the same split for the whole rounds and the measured polls.
+    shares = [users[i :: args.drivers] for i in range(args.drivers)]
     with ProcessPoolExecutor(args.drivers) as pool:
         todo = users
         warm_started = time.perf_counter()
         warm_cpu = cpu_seconds(gateway_pids)
         for _ in range(50):  # first polls: one scrypt each; "busy" ones come back
-            shares = [todo[i :: args.drivers] for i in range(args.drivers)]
+            left = [todo[i :: args.drivers] for i in range(args.drivers)]
             start_at = time.time() + 0.3
             # A few at a time per driver: about as many as the gateway's scrypt slots can
             # take within their wait, as Web Connectors' first polls spread over time.
-            firsts = [pool.submit(drive, url, share, start_at, 4) for share in shares if share]
+            firsts = [pool.submit(drive, url, part, start_at, 4) for part in left if part]
             let_in: dict[str, str] = {}
             for first in firsts:
                 let_in |= first.result().authenticate
@@ -287,7 +289,6 @@ def scale_round(
             rounds += 1
             checks = gateway_counters(base)["checks"]
             start_at = time.time() + 0.3
-            shares = [users[i :: args.drivers] for i in range(args.drivers)]
             for done in [pool.submit(drive, url, share, start_at, 16) for share in shares]:
                 done.result()
             if gateway_counters(base)["checks"] == checks:
@@ -296,7 +297,6 @@ def scale_round(
         warm_cpu = cpu_seconds(gateway_pids) - warm_cpu
         after_warm = gateway_counters(base)
         connections = database_sessions(database_url)
-        shares = [users[i :: args.drivers] for i in range(args.drivers)]
         start_at = time.time() + 1.0
         windows_n = max(1, int(args.duration // args.window))
         sampler = CpuSampler(gateway_pids, start_at, args.window, windows_n)
