@@ -15,6 +15,7 @@ reported by :func:`compose_message`.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -26,7 +27,7 @@ from connectors.qbxml._generated import REQUESTS
 from connectors.qbxml._parse import parse_message
 from connectors.qbxml._spec import FieldSpec, version_key
 from connectors.qbxml._values import clean_text, escape
-from connectors.qbxml._xml import parse_xml
+from connectors.qbxml._xml import parse_xml, without_declaration
 
 __all__ = [
     "SUPPORTED_VERSIONS",
@@ -91,14 +92,15 @@ def compose_message(
                 raise QbxmlError(f"{name} must not be empty")
             attributes += f' {name}="{escape(clean_text(value))}"'
     seen: set[str] = set()
-    warnings: list[str] = []
-    bodies: list[str] = []
-    ceiling = version_key(version)
-    for request_id, request_xml in requests:
+    for request_id, _ in requests:
         if not request_id or request_id in seen:
             raise QbxmlError(f"requestID {request_id!r} is empty or used twice in one message")
         seen.add(request_id)
-        element = parse_xml(request_xml)
+    together = _read_together([xml for _, xml in requests]) if len(requests) > 1 else None
+    elements = together if together is not None else [parse_xml(xml) for _, xml in requests]
+    warnings: list[str] = []
+    ceiling = version_key(version)
+    for (request_id, _), element in zip(requests, elements, strict=True):
         tag = element.tag if isinstance(element.tag, str) else ""
         if not tag.endswith("Rq"):
             raise QbxmlError(f"request {request_id}: <{tag}> is not a qbXML request element")
@@ -108,13 +110,71 @@ def compose_message(
             if body is not None:
                 _prune(body, request.body, ceiling, body.tag, warnings, request_id)
         element.set("requestID", request_id)
-        bodies.append(etree.tostring(element, encoding="us-ascii").decode("ascii"))
+    bodies = (
+        _serialized_children(elements[0].getparent())
+        if together is not None
+        else "".join(etree.tostring(e, encoding="us-ascii").decode("ascii") for e in elements)
+    )
     document = (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<?qbxml version="{version}"?>\n'
-        f"<QBXML><QBXMLMsgsRq{attributes}>{''.join(bodies)}</QBXMLMsgsRq></QBXML>"
+        f"<QBXML><QBXMLMsgsRq{attributes}>{bodies}</QBXMLMsgsRq></QBXML>"
     )
     return Built(document, tuple(warnings))
+
+
+def _read_together(xmls: Sequence[str]) -> list[etree._Element] | None:
+    """The request elements read with the hardened parser as one document, or None when
+    that document is not exactly the requests, each one element (then each is read alone,
+    whose error names the request at fault).
+
+    Why one document: each parse lets go of the GIL a few times, so a 25-request message
+    read request by request made ~100 hand-offs of the GIL between a busy gateway's threads
+    (docs/performance.md, "GIL hand-offs per call"). Read together, the requests stay as
+    apart as when each was a document of its own: a processing instruction named for this
+    call alone (no request can forge it) goes before, between and after them, and every
+    stretch between two must be one element with nothing else beside it but whitespace,
+    comments and processing instructions, as a document's prolog and epilogue allow. A
+    request that closed an element another opened, or left a comment or CDATA section
+    open, swallows a separator: fewer of them at the top, so None."""
+    mark = f"qbsync-{secrets.token_hex(8)}"
+    separator = f"<?{mark}?>"
+    text = separator.join(without_declaration(xml) for xml in xmls)
+    try:
+        root = parse_xml(f"<requests>{separator}{text}{separator}</requests>")
+    except UnsafeXml:
+        return None
+    if root.text is not None and root.text.strip():
+        return None
+    elements: list[etree._Element] = []
+    stretch: list[etree._Element] = []
+    separators = 0
+    for node in list(root):
+        if node.tail is not None and node.tail.strip():
+            return None
+        node.tail = None
+        if isinstance(node, etree._ProcessingInstruction) and node.target == mark:
+            if separators and len(stretch) != 1:
+                return None
+            elements.extend(stretch)
+            stretch = []
+            separators += 1
+            root.remove(node)
+        elif isinstance(node.tag, str):
+            stretch.append(node)
+        else:  # a comment or another processing instruction: not part of any request
+            root.remove(node)
+    if separators != len(xmls) + 1 or stretch:
+        return None
+    return elements
+
+
+def _serialized_children(parent: etree._Element | None) -> str:
+    """The requests as text, back to back, in one serialization (ASCII: other characters
+    as character references, as QuickBooks reads them whatever the code page)."""
+    assert parent is not None  # the elements of _read_together share their parent
+    whole = bytes(etree.tostring(parent, encoding="us-ascii", xml_declaration=False)).decode()
+    return whole[len("<requests>") : -len("</requests>")]
 
 
 def build_message(

@@ -18,7 +18,7 @@ from lxml import etree
 
 from connectors.qbxml._errors import UnsafeXml
 
-__all__ = ["decode_xml", "parse_xml"]
+__all__ = ["decode_xml", "parse_xml", "without_declaration"]
 
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
@@ -69,6 +69,12 @@ def decode_xml(data: bytes, charset: str = "") -> str:
         ) from exc
 
 
+def without_declaration(text: str) -> str:
+    """``text`` without a leading XML declaration (its encoding no longer applies to
+    characters already decoded)."""
+    return _DECLARATION.sub("", text, count=1)
+
+
 def parse_xml(text: str | bytes, *, recover: bool = False) -> etree._Element:
     """Parse ``text``; refuse DTDs and entity declarations outright.
 
@@ -78,7 +84,7 @@ def parse_xml(text: str | bytes, *, recover: bool = False) -> etree._Element:
     """
     if isinstance(text, bytes):
         text = decode_xml(text)
-    text = _DECLARATION.sub("", text, count=1)
+    text = without_declaration(text)
     if "<!" in text and any(word in text.lower() for word in _REFUSED):
         raise UnsafeXml("XML with a DTD or entity declaration is refused")
     try:

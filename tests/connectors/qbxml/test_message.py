@@ -97,6 +97,66 @@ def test_only_request_elements_and_never_a_dtd() -> None:
         build_message([("1", '<!DOCTYPE x [<!ENTITY e "b">]><CustomerAddRq/>')], version="13.0")
 
 
+def _body(message: str) -> str:
+    """What a message carries between its ``QBXMLMsgsRq`` tags."""
+    return message.split(">", 3)[3].split(">", 1)[1].rsplit("</QBXMLMsgsRq>", 1)[0]
+
+
+@pytest.mark.parametrize("version", ["16.0", "13.0", "11.0"])
+def test_requests_read_together_make_the_message_each_would_alone(
+    version: str, qbxml_reference: Path
+) -> None:
+    # A message's requests are read as one document; each request alone (a one-request
+    # message) is read as before: the messages must carry the same requests, byte for byte.
+    requests = [
+        ("1", ADA),
+        ("2", build_request("customer", "Add", {"Name": "Caf\u00e9 & <Ada>", "JobTitle": "O"})),
+        ("3", '<?xml version="1.0" encoding="windows-1252"?>\n' + ADA),
+        ("4", f"  <!-- before -->{ADA}<?note after?>\n"),
+        ("5", build_query("customer", names=["Ada"])),
+        ("6", ADA.replace("<Name>", "<!-- inside --><Name>")),
+    ]
+    together = compose_message(requests, version=version)
+    alone = [compose_message([r], version=version) for r in requests]
+    assert _body(together.xml) == "".join(_body(one.xml) for one in alone)
+    assert together.warnings == tuple(w for one in alone for w in one.warnings)
+    assert together.xml.isascii()
+    if version != "11.0":
+        assert_valid_qbxml(together.xml, qbxml_reference, version)
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [
+        [("1", "<CustomerAddRq>"), ("2", "</CustomerAddRq>")],
+        [("1", ADA + ADA), ("2", "")],
+        [("1", ADA + ADA), ("2", ADA)],
+        [("1", ADA), ("2", "plain text")],
+        [("1", ADA + "<!--"), ("2", "-->" + ADA)],
+        [("1", "<CustomerAddRq><![CDATA["), ("2", "]]></CustomerAddRq>")],
+        [("1", ADA + f"<?qbsync-{'0' * 16}?>" + ADA + "<!--"), ("2", "-->")],
+        [("1", ADA), ("2", "</requests><requests>")],
+    ],
+    ids=[
+        "split",
+        "two-in-one",
+        "two-then-one",
+        "text",
+        "comment",
+        "cdata",
+        "forged-mark",
+        "wrapper",
+    ],
+)
+def test_requests_read_together_are_still_each_one_element(
+    requests: list[tuple[str, str]],
+) -> None:
+    # Joined, these are well-formed XML; each alone is not one element: refused, as when
+    # every request was read alone.
+    with pytest.raises(UnsafeXml):
+        compose_message(requests, version="13.0")
+
+
 def test_the_document_is_ascii_whatever_the_names() -> None:
     café = build_request("customer", "Add", {"Name": "Caf\u00e9 \u00c5 & \u4e2d"})
     message = build_message([("1", café)], version="13.0")
