@@ -129,14 +129,15 @@ def _read_together(xmls: Sequence[str]) -> list[etree._Element] | None:
     whose error names the request at fault).
 
     Why one document: each parse lets go of the GIL a few times, so a 25-request message
-    read request by request made ~100 hand-offs of the GIL between a busy gateway's threads
-    (docs/performance.md, "GIL hand-offs per call"). Read together, the requests stay as
-    apart as when each was a document of its own: a processing instruction named for this
-    call alone (no request can forge it) goes before, between and after them, and every
-    stretch between two must be one element with nothing else beside it but whitespace,
-    comments and processing instructions, as a document's prolog and epilogue allow. A
-    request that closed an element another opened, or left a comment or CDATA section
-    open, swallows a separator: fewer of them at the top, so None."""
+    read request by request made ~100 hand-offs of the GIL between a busy gateway's
+    threads (docs/gateway-scale.md, "A message's requests read as one document"). Read
+    together, the requests stay as apart as when each was a document of its own: a
+    processing instruction named for this call alone (no request can forge it) goes
+    before, between and after them, and every stretch between two must be one element
+    with nothing else beside it but whitespace, comments and processing instructions, as
+    a document's prolog and epilogue allow. A request that closed an element another
+    opened, or left a comment or CDATA section open, swallows a separator: fewer of them
+    at the top, so None."""
     mark = f"qbsync-{secrets.token_hex(8)}"
     separator = f"<?{mark}?>"
     text = separator.join(without_declaration(xml) for xml in xmls)

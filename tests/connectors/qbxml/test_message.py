@@ -136,6 +136,7 @@ def test_requests_read_together_make_the_message_each_would_alone(
         [("1", "<CustomerAddRq><![CDATA["), ("2", "]]></CustomerAddRq>")],
         [("1", ADA + f"<?qbsync-{'0' * 16}?>" + ADA + "<!--"), ("2", "-->")],
         [("1", ADA), ("2", "</requests><requests>")],
+        [("1", ADA), ("2", '<!DOCTYPE x [<!ENTITY e "b">]><CustomerAddRq/>')],
     ],
     ids=[
         "split",
@@ -146,6 +147,7 @@ def test_requests_read_together_make_the_message_each_would_alone(
         "cdata",
         "forged-mark",
         "wrapper",
+        "dtd",
     ],
 )
 def test_requests_read_together_are_still_each_one_element(
