@@ -153,8 +153,9 @@ def test_requests_read_together_make_the_message_each_would_alone(
 def test_requests_read_together_are_still_each_one_element(
     requests: list[tuple[str, str]],
 ) -> None:
-    # Joined, these are well-formed XML; each alone is not one element: refused, as when
-    # every request was read alone.
+    # None of these requests is one element alone; most are well-formed XML once joined
+    # (an element or a CDATA section across two, two elements in one, a forged separator).
+    # Refused, as when every request was read alone.
     with pytest.raises(UnsafeXml):
         compose_message(requests, version="13.0")
 
