@@ -97,7 +97,7 @@ def compose_message(
             raise QbxmlError(f"requestID {request_id!r} is empty or used twice in one message")
         seen.add(request_id)
     together = _read_together([xml for _, xml in requests]) if len(requests) > 1 else None
-    elements = together if together is not None else [parse_xml(xml) for _, xml in requests]
+    elements = list(together) if together is not None else [parse_xml(xml) for _, xml in requests]
     warnings: list[str] = []
     ceiling = version_key(version)
     for (request_id, _), element in zip(requests, elements, strict=True):
@@ -111,7 +111,7 @@ def compose_message(
                 _prune(body, request.body, ceiling, body.tag, warnings, request_id)
         element.set("requestID", request_id)
     bodies = (
-        _serialized_children(elements[0].getparent())
+        _serialized_children(together)
         if together is not None
         else "".join(etree.tostring(e, encoding="us-ascii").decode("ascii") for e in elements)
     )
@@ -123,10 +123,11 @@ def compose_message(
     return Built(document, tuple(warnings))
 
 
-def _read_together(xmls: Sequence[str]) -> list[etree._Element] | None:
-    """The request elements read with the hardened parser as one document, or None when
-    that document is not exactly the requests, each one element (then each is read alone,
-    whose error names the request at fault).
+def _read_together(xmls: Sequence[str]) -> etree._Element | None:
+    """The requests read with the hardened parser as one document: a wrapper whose children
+    are the request elements and nothing else, in order. None when that document is not
+    exactly the requests, each one element (then each is read alone, whose error names the
+    request at fault).
 
     Why one document: each parse lets go of the GIL a few times, so a 25-request message
     read request by request made ~100 hand-offs of the GIL between a busy gateway's
@@ -145,19 +146,18 @@ def _read_together(xmls: Sequence[str]) -> list[etree._Element] | None:
         root = parse_xml(f"<requests>{separator}{text}{separator}</requests>")
     except UnsafeXml:
         return None
-    if root.text is not None and root.text.strip():
-        return None
-    elements: list[etree._Element] = []
+    # No text before the first node: the first separator follows <requests> at once.
     stretch: list[etree._Element] = []
     separators = 0
     for node in list(root):
         if node.tail is not None and node.tail.strip():
             return None
+        # Whitespace between nodes: the parser's remove_blank_text drops what it judges
+        # ignorable, by a heuristic; whatever it keeps must not reach the message.
         node.tail = None
         if isinstance(node, etree._ProcessingInstruction) and node.target == mark:
             if separators and len(stretch) != 1:
                 return None
-            elements.extend(stretch)
             stretch = []
             separators += 1
             root.remove(node)
@@ -167,13 +167,12 @@ def _read_together(xmls: Sequence[str]) -> list[etree._Element] | None:
             root.remove(node)
     if separators != len(xmls) + 1 or stretch:
         return None
-    return elements
+    return root
 
 
-def _serialized_children(parent: etree._Element | None) -> str:
+def _serialized_children(parent: etree._Element) -> str:
     """The requests as text, back to back, in one serialization (ASCII: other characters
     as character references, as QuickBooks reads them whatever the code page)."""
-    assert parent is not None  # the elements of _read_together share their parent
     whole = bytes(etree.tostring(parent, encoding="us-ascii", xml_declaration=False)).decode()
     return whole[len("<requests>") : -len("</requests>")]
 

@@ -533,6 +533,42 @@ def test_every_field_of_a_live_session_reads_back_as_written(store: Store) -> No
     assert store.live_session("hash-a").settled == 4  # type: ignore[union-attr]
 
 
+def test_a_working_session_reads_every_field_as_its_live_session_does(store: Store) -> None:
+    """The per-call read (on SQLite one packed column, connectors.store._packed) gives the
+    row the plain read gives, field by field, for values a packing could bend: quotes,
+    backslashes, control and non-BMP characters, nested JSON, NULLs, times to the
+    microsecond, the largest mark the column holds."""
+    store.add_profile(profile())
+    store.open_session("sharedco", "hash-a", timedelta(minutes=5), client='c "1" \\ ü')
+    awkward = 'a "quoted" \\ back\\slash\nnew line\ttab \x01 \u2028 Zoë 𝄞 <&>'
+    changes: dict[str, Any] = {
+        "qbxml_version": "16.0",
+        "settled": 2**31 - 1,
+        "failed": 0,
+        "last_error": awkward,
+        "failed_keys": [awkward, "t:invoice:9"],
+        "importing": {"entity": "item", "iterator": awkward, "seen": 0.1, "more": None},
+    }
+    mark = 2**31 - 1  # profiles.sent_through is an INTEGER
+    store.update_session("hash-a", timedelta(minutes=5), sent_through=("sharedco", mark), **changes)
+    working = store.working_session("hash-a")
+    live = store.live_session("hash-a")
+    assert working is not None
+    assert live is not None
+    assert working.sent_through == mark
+    assert {name: getattr(working.row, name) for name in changes} == changes
+    columns = [c.key for c in live.__table__.columns if c.key != "in_flight"]
+    assert {name: getattr(working.row, name) for name in columns} == {
+        name: getattr(live, name) for name in columns
+    }
+    assert working.row.expires_at.microsecond == live.expires_at.microsecond
+    # NULLs read as None, not as the text "null".
+    store.update_session("hash-a", timedelta(minutes=5), last_error=None, failed_keys=None)
+    cleared = store.working_session("hash-a")
+    assert cleared is not None
+    assert (cleared.row.last_error, cleared.row.failed_keys) == (None, None)
+
+
 def test_last_seen_is_written_in_bulk(store: Store) -> None:
     store.add_profile(profile())
     store.add_profile(profile("Other Co", "user-2"))
