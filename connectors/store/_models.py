@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -64,7 +65,10 @@ class Profile(Base):
     last_failed_login_at: Mapped[datetime | None] = mapped_column(default=None)
     # Every command before this offset of the file's topic has been handed to QuickBooks at
     # least once; one sent again may already be applied (see connectors.qbwc._recovery).
-    sent_through: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A Kafka offset: 64 bits (SQLite's INTEGER is; PostgreSQL's is 32).
+    sent_through: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=0, server_default="0"
+    )
 
 
 class Tenant(Base):

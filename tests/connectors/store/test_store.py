@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from psycopg.pq import TransactionStatus
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from connectors.qbwc._last_seen import LastSeen
@@ -537,7 +537,7 @@ def test_a_working_session_reads_every_field_as_its_live_session_does(store: Sto
     """The per-call read (on SQLite one packed column, connectors.store._packed) gives the
     row the plain read gives, field by field, for values a packing could bend: quotes,
     backslashes, control and non-BMP characters, nested JSON, NULLs, times to the
-    microsecond, the largest mark the column holds."""
+    microsecond, a mark beyond 2**53."""
     store.add_profile(profile())
     store.open_session("sharedco", "hash-a", timedelta(minutes=5), client='c "1" \\ ü')
     awkward = 'a "quoted" \\ back\\slash\nnew line\ttab \x01 \u2028 Zoë 𝄞 <&>'
@@ -549,7 +549,7 @@ def test_a_working_session_reads_every_field_as_its_live_session_does(store: Sto
         "failed_keys": [awkward, "t:invoice:9"],
         "importing": {"entity": "item", "iterator": awkward, "seen": 0.1, "more": None},
     }
-    mark = 2**31 - 1  # profiles.sent_through is an INTEGER
+    mark = 2**62 + 1  # any Kafka offset (BIGINT), beyond what a JSON double holds
     store.update_session("hash-a", timedelta(minutes=5), sent_through=("sharedco", mark), **changes)
     working = store.working_session("hash-a")
     live = store.live_session("hash-a")
@@ -567,6 +567,29 @@ def test_a_working_session_reads_every_field_as_its_live_session_does(store: Sto
     cleared = store.working_session("hash-a")
     assert cleared is not None
     assert (cleared.row.last_error, cleared.row.failed_keys) == (None, None)
+
+
+def test_a_files_mark_holds_any_kafka_offset_after_an_upgrade(database_url: str) -> None:
+    """``sent_through`` is a Kafka offset (64 bits): PostgreSQL's INTEGER held 32, so a
+    file's topic past 2**31 records failed every batch's write. Migration 0019 widens it
+    and keeps the marks already written."""
+    upgrade(database_url, "0018")
+    before = Store(database_url)
+    try:
+        before.add_profile(profile())
+        with before.engine.begin() as connection:
+            connection.execute(text("UPDATE profiles SET sent_through = 2147483647"))
+    finally:
+        before.close()
+    upgrade(database_url)
+    store = Store(database_url)
+    try:
+        assert store.profile("sharedco").sent_through == 2**31 - 1  # type: ignore[union-attr]
+        store.open_session("sharedco", "hash-a", timedelta(minutes=5))
+        store.update_session("hash-a", timedelta(minutes=5), sent_through=("sharedco", 2**62))
+        assert store.profile("sharedco").sent_through == 2**62  # type: ignore[union-attr]
+    finally:
+        store.close()
 
 
 def test_last_seen_is_written_in_bulk(store: Store) -> None:
