@@ -66,7 +66,6 @@ from connectors.store._models import (
     Tenant,
     WebConnectorSession,
 )
-from connectors.store._packed import PackedRow
 from core.errors import QbsyncError
 from core.grouping import Grouped
 
@@ -499,11 +498,6 @@ class Store:
         # transaction"). PostgreSQL writes side by side and groups its own log flushes.
         self._session_writes: Grouped[_SessionWrite] | None = (
             Grouped(self._write_sessions) if sqlite else None
-        )
-        # SQLite's driver lets go of the GIL for each column it fetches: the per-call read
-        # comes as one packed column there (connectors.store._packed).
-        self._working_packed: PackedRow | None = (
-            PackedRow(_WORKING_SESSION, self.engine.dialect) if sqlite else None
         )
 
     def close(self) -> None:
@@ -1477,15 +1471,11 @@ class Store:
         """:meth:`live_session` with its file's ``sent_through`` mark, in one statement: a
         batch's calls plan against both. The batch in flight is left as the row's JSON text
         (``in_flight_json``; ``row.in_flight`` is None)."""
-        params = {"ticket_hash": ticket_hash}
         with self._alone.connect() as connection:
-            if self._working_packed is not None:
-                fields = self._working_packed.first(connection, params)
-            else:
-                found = connection.execute(_WORKING_SESSION, params).first()
-                fields = None if found is None else dict(found._mapping)
-        if fields is None or _aware(fields["expires_at"]) < _now():
+            found = connection.execute(_WORKING_SESSION, {"ticket_hash": ticket_hash}).first()
+        if found is None or _aware(found.expires_at) < _now():
             return None
+        fields = dict(found._mapping)
         sent_through = int(fields.pop("sent_through_"))
         in_flight_json = fields.pop("in_flight_json_")
         return WorkingSession(WebConnectorSession(**fields), sent_through, in_flight_json)

@@ -534,10 +534,10 @@ def test_every_field_of_a_live_session_reads_back_as_written(store: Store) -> No
 
 
 def test_a_working_session_reads_every_field_as_its_live_session_does(store: Store) -> None:
-    """The per-call read (on SQLite one packed column, connectors.store._packed) gives the
-    row the plain read gives, field by field, for values a packing could bend: quotes,
-    backslashes, control and non-BMP characters, nested JSON, NULLs, times to the
-    microsecond, a mark beyond 2**53."""
+    """The per-call read (its own statement, the flight left as text, the file's mark
+    joined) gives the row the plain read gives, field by field: quotes, backslashes,
+    control and non-BMP characters, nested JSON, NULLs, times to the microsecond, a mark
+    beyond 2**53."""
     store.add_profile(profile())
     store.open_session("sharedco", "hash-a", timedelta(minutes=5), client='c "1" \\ ü')
     awkward = 'a "quoted" \\ back\\slash\nnew line\ttab \x01 \u2028 Zoë 𝄞 <&>'
