@@ -10,17 +10,27 @@ created on runs it before any handler, anywhere, sees the record): the record ke
 level, its logger name and its *format string*; the arguments, any message that is not a
 format string, exception texts and tracebacks are replaced by their type names. Nothing a
 client sent can reach a log line, whatever the library chooses to log.
+
+One logger is also quieted to ERROR (:data:`QUIETED`): waitress's ``waitress.queue`` warns
+"Task queue depth is N" for every request that finds all request threads busy, which a
+busy gateway does on every call. At 16 sessions on 8 threads that line was 12.7% of the
+time the GIL was held, all of it in waitress's loop thread, the one that reads every
+request (docs/gateway-scale.md, "waitress's queue warning, once a call"): a log line
+per call exactly when the gateway has no time to spare, telling what its latency already
+shows.
 """
 
 from __future__ import annotations
 
 import logging
 
-__all__ = ["LIBRARIES", "MAX_TEMPLATE", "install_log_policy", "withhold"]
+__all__ = ["LIBRARIES", "MAX_TEMPLATE", "QUIETED", "install_log_policy", "withhold"]
 
 # Loggers (with their children) whose records are reduced to their format string.
 LIBRARIES = ("spyne", "waitress")
 MAX_TEMPLATE = 200
+# Loggers of those libraries heard only at ERROR and above: a line per request when busy.
+QUIETED = ("waitress.queue",)
 
 
 def withhold(record: logging.LogRecord) -> bool:
@@ -64,8 +74,8 @@ _FILTER = _Withhold("qbsync-withhold")
 
 def install_log_policy(libraries: tuple[str, ...] = LIBRARIES) -> int:
     """Install the filter on every logger of ``libraries`` that exists now (call it after
-    the libraries are imported: the gateway factory does). Idempotent; returns how many
-    loggers carry it."""
+    the libraries are imported: the gateway factory does), and quiet those of
+    :data:`QUIETED` among them. Idempotent; returns how many loggers carry the filter."""
     names = [
         name
         for name in list(logging.Logger.manager.loggerDict)
@@ -76,4 +86,7 @@ def install_log_policy(libraries: tuple[str, ...] = LIBRARIES) -> int:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+    for name in QUIETED:
+        if any(name == lib or name.startswith(lib + ".") for lib in libraries):
+            logging.getLogger(name).setLevel(logging.ERROR)
     return len(names)
