@@ -209,8 +209,12 @@ class GatewayServer:
         # select() on the listening socket, Linux keeps it open (and, with SO_REUSEPORT,
         # still handed new connections, reset once select returns). shutdown() takes it out
         # of the listening table at once, so the processes sharing the port get them all.
+        # And out of the loop's select first: a listener shut down reads as ready, and until
+        # the close below each turn of the loop called accept() on it and logged its
+        # EINVAL (100-300 warnings a stop, when the loop turned in between).
         for channel in channels:
             if getattr(channel, "accepting", False):
+                channel.accepting = False
                 with contextlib.suppress(OSError):
                     channel.socket.shutdown(socket.SHUT_RDWR)
         # Keep-alive connections hold waitress' loop open; close them with the listener.
