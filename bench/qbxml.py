@@ -10,6 +10,11 @@ the fastest batch. The invoice has a header of nine elements (references, dates,
 with a non-ASCII dash) and three lines, with ``&`` and ``<`` to escape. The same request
 wrapped in a whole message (``build_message``, which re-reads it with the hardened parser
 at the gateway) is reported beside it.
+
+The other way: reading QuickBooks' answer to 25 ``CustomerAdd`` (each ``CustomerRet`` with
+the 24 fields a real one has: addresses, phones, balances), whole (every record as dicts:
+what an import needs) and with ``records=False`` (the first record's identifiers only: what
+settling a batch of writes needs), per message, side by side.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.qbxml import build_message, build_request
+from connectors.qbxml import build_message, build_request, parse_response
 
 INVOICE = {
     "CustomerRef": {"FullName": "Lovelace & Sons:Kitchen remodel"},
@@ -66,6 +71,33 @@ INVOICE = {
 }
 
 
+_CUSTOMER_RET = (
+    "<CustomerRet><ListID>{n:X}0000-1700000000</ListID>"
+    "<TimeCreated>2026-03-02T09:15:00-05:00</TimeCreated>"
+    "<TimeModified>2026-03-02T09:15:00-05:00</TimeModified>"
+    "<EditSequence>1700000000</EditSequence><Name>Customer {n}</Name>"
+    "<FullName>Customer {n}</FullName><IsActive>true</IsActive><Sublevel>0</Sublevel>"
+    "<CompanyName>Harbour Tiling &amp; Stone {n}</CompanyName><FirstName>Mara</FirstName>"
+    "<LastName>Okafor</LastName><BillAddress><Addr1>Harbour Tiling</Addr1>"
+    "<Addr2>Unit {n}</Addr2><Addr3>40 Quay Street</Addr3><City>Portsmouth</City>"
+    "<State>NH</State><PostalCode>03801</PostalCode><Country>USA</Country></BillAddress>"
+    "<Phone>603-555-0100</Phone><AltPhone>603-555-0101</AltPhone><Fax>603-555-0102</Fax>"
+    "<Email>office{n}@example.com</Email><Contact>Mara Okafor</Contact>"
+    "<Balance>0.00</Balance><TotalBalance>0.00</TotalBalance><JobStatus>None</JobStatus>"
+    "</CustomerRet>"
+)
+
+
+def _answer(count: int) -> str:
+    """QuickBooks' answer to ``count`` CustomerAdd requests, all done."""
+    parts = "".join(
+        f'<CustomerAddRs requestID="{n}" statusCode="0" statusSeverity="Info"'
+        f' statusMessage="Status OK">{_CUSTOMER_RET.format(n=n)}</CustomerAddRs>'
+        for n in range(1, count + 1)
+    )
+    return f'<?xml version="1.0" ?><QBXML><QBXMLMsgsRs>{parts}</QBXMLMsgsRs></QBXML>'
+
+
 def _timings_us(work: Callable[[], object], rounds: int, batch: int) -> tuple[float, float]:
     """(median, best) of the per-request time over ``rounds`` batches, in microseconds.
 
@@ -96,6 +128,10 @@ def main() -> None:
         return build_message([("1", build_request("invoice", "Add", INVOICE))], version="13.0")
 
     median, best = _timings_us(request, args.rounds, args.batch)
+    answer = _answer(25)
+    reads = max(args.rounds // 10, 3)
+    whole_us, _ = _timings_us(lambda: parse_response(answer), reads, args.batch)
+    ids_us, _ = _timings_us(lambda: parse_response(answer, records=False), reads, args.batch)
     message_median, _ = _timings_us(message, max(args.rounds // 3, 3), args.batch)
     result = {
         "benchmark": "qbxml.invoice_add_3_lines",
@@ -104,6 +140,10 @@ def main() -> None:
         "target_us": 30,
         "message_median_us": message_median,
         "request_bytes": len(request().encode()),
+        "answer_25_bytes": len(answer.encode()),
+        "answer_25_whole_us": whole_us,
+        "answer_25_ids_us": ids_us,
+        "answer_ids_to_whole": round(ids_us / whole_us, 3),
         "rounds": args.rounds,
         "batch": args.batch,
         "cpu_count": os.cpu_count(),

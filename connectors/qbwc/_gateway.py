@@ -360,7 +360,7 @@ class WebConnectorGateway:
         ok = failed = 0
         if flight is not None:
             try:
-                statuses = {s.request_id: s for s in parse_response(response)}
+                statuses = {s.request_id: s for s in parse_response(response, records=False)}
             except UnsafeXml:
                 statuses = {}
             asked = {r for r, _ in followup_requests(flight) or main_requests(flight)}

@@ -191,14 +191,30 @@ def _record(element: etree._Element) -> Record:
     return Record(str(element.tag).removesuffix("Ret"), value if isinstance(value, dict) else {})
 
 
-def _status(rs: etree._Element) -> ResponseStatus:
+# What :class:`ResponseStatus` repeats from the first record.
+_IDENTITY = frozenset({"ListID", "TxnID", "EditSequence", "FullName", "RefNumber", "TimeModified"})
+
+
+def _identity(ret: etree._Element) -> Record:
+    """The first record with only its identifying fields, each as ``Record.fields`` would
+    hold it: a leaf's text; a group or a repeated element as something that is not text."""
+    found: dict[str, Any] = {}
+    for child in ret:
+        tag = child.tag
+        if tag not in _IDENTITY:  # a comment's tag is a function: never in the set
+            continue
+        leaf = not len(child) or not any(isinstance(grand.tag, str) for grand in child)
+        found[tag] = (child.text or "") if leaf and tag not in found else None
+    return Record(str(ret.tag).removesuffix("Ret"), found)
+
+
+def _status(rs: etree._Element, whole: bool) -> ResponseStatus:
     tag = str(rs.tag)
     code = _int(rs.get("statusCode"))
     code = -1 if code is None else code
-    records = tuple(
-        _record(child) for child in rs if isinstance(child.tag, str) and child.tag.endswith("Ret")
-    )
-    first = records[0] if records else None
+    rets = [child for child in rs if isinstance(child.tag, str) and child.tag.endswith("Ret")]
+    records = tuple(_record(ret) for ret in rets) if whole else ()
+    first = (records[0] if whole else _identity(rets[0])) if rets else None
     return ResponseStatus(
         request_id=rs.get("requestID", ""),
         request_type=tag.removesuffix("Rs"),
@@ -218,8 +234,14 @@ def _status(rs: etree._Element) -> ResponseStatus:
     )
 
 
-def parse_message(text: str | bytes) -> ResponseMessage:
-    """Parse a whole answer (``<QBXML><QBXMLMsgsRs>...``)."""
+def parse_message(text: str | bytes, *, records: bool = True) -> ResponseMessage:
+    """Parse a whole answer (``<QBXML><QBXMLMsgsRs>...``).
+
+    ``records=False`` leaves every status's :attr:`~ResponseStatus.records` empty and reads
+    only the first record's identifiers (``qb_id``, ``edit_sequence`` ...): what settling a
+    batch of writes uses, at a fraction of the cost of turning each record into dicts
+    (docs/gateway-scale.md, "The answer's records, read only when wanted").
+    """
     root = parse_xml(text, recover=True)
     messages = root if root.tag == "QBXMLMsgsRs" else root.find("QBXMLMsgsRs")
     if messages is not None:
@@ -228,7 +250,9 @@ def parse_message(text: str | bytes) -> ResponseMessage:
         # Not the usual envelope: take every *Rs wherever it is.
         candidates = [e for e in root.iter() if isinstance(e.tag, str)]
     statuses = tuple(
-        _status(rs) for rs in candidates if rs.tag.endswith("Rs") and rs.tag != "QBXMLMsgsRs"
+        _status(rs, records)
+        for rs in candidates
+        if rs.tag.endswith("Rs") and rs.tag != "QBXMLMsgsRs"
     )
     return ResponseMessage(
         statuses,
@@ -239,6 +263,7 @@ def parse_message(text: str | bytes) -> ResponseMessage:
     )
 
 
-def parse_response(text: str | bytes) -> list[ResponseStatus]:
-    """One status per ``*Rs`` element, in document order."""
-    return list(parse_message(text).statuses)
+def parse_response(text: str | bytes, *, records: bool = True) -> list[ResponseStatus]:
+    """One status per ``*Rs`` element, in document order (``records``: as
+    :func:`parse_message`)."""
+    return list(parse_message(text, records=records).statuses)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -222,3 +223,44 @@ def test_a_records_fields_skip_comments_and_keep_repeats_groups_and_empty_leaves
         "Memo": "  kept as is  ",
     }
     assert (status.qb_id, status.ref_number) == ("1-1", "")
+
+
+@pytest.mark.parametrize("name", SAMPLES or ["(no samples)"])
+def test_a_status_read_without_records_says_what_the_whole_read_says(
+    qbxml_reference: Path, name: str
+) -> None:
+    text = _sample(qbxml_reference, name)
+    whole = parse_response(text)
+    light = parse_response(text, records=False)
+    assert [s.records for s in light] == [()] * len(whole)
+    assert light == [replace(s, records=()) for s in whole]
+
+
+def test_without_records_the_first_records_identity_follows_the_same_rules() -> None:
+    answer = (
+        '<?xml version="1.0" ?><QBXML><QBXMLMsgsRs>'
+        '<CustomerAddRs requestID="1" statusCode="0" statusSeverity="Info" statusMessage="OK">'
+        "<CustomerRet><!-- before --><ListID></ListID><TxnID>9-9</TxnID>"
+        "<EditSequence>1</EditSequence><EditSequence>2</EditSequence>"
+        "<FullName><Part>grouped</Part></FullName>"
+        "<RefNumber><!-- only a comment --></RefNumber>"
+        "<TimeModified>2024-05-01T10:00:00-05:00</TimeModified>"
+        "</CustomerRet>"
+        "<CustomerRet><ListID>second</ListID></CustomerRet>"
+        "</CustomerAddRs>"
+        '<CustomerAddRs requestID="2" statusCode="3100" statusSeverity="Error" '
+        'statusMessage="The name is in use."/>'
+        "</QBXMLMsgsRs></QBXML>"
+    )
+    first, refused = parse_response(answer, records=False)
+    # An empty ListID gives way to the TxnID; a repeated or grouped element is not text.
+    assert first.qb_id == "9-9"
+    assert first.edit_sequence is None
+    assert first.full_name is None
+    assert first.ref_number == ""
+    assert first.time_modified == datetime(2024, 5, 1, 10, tzinfo=timezone(timedelta(hours=-5)))
+    assert first.records == ()
+    assert (refused.qb_id, refused.status_code, refused.ok) == (None, 3100, False)
+    assert parse_response(answer, records=False) == [
+        replace(s, records=()) for s in parse_response(answer)
+    ]
