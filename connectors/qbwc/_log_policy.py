@@ -72,21 +72,22 @@ class _Withhold(logging.Filter):
 _FILTER = _Withhold("qbsync-withhold")
 
 
+def _of(name: str, libraries: tuple[str, ...]) -> bool:
+    """Whether logger ``name`` is one of ``libraries``' (the library's own or a child)."""
+    return any(name == lib or name.startswith(lib + ".") for lib in libraries)
+
+
 def install_log_policy(libraries: tuple[str, ...] = LIBRARIES) -> int:
     """Install the filter on every logger of ``libraries`` that exists now (call it after
     the libraries are imported: the gateway factory does), and quiet those of
     :data:`QUIETED` among them. Idempotent; returns how many loggers carry the filter."""
-    names = [
-        name
-        for name in list(logging.Logger.manager.loggerDict)
-        if any(name == lib or name.startswith(lib + ".") for lib in libraries)
-    ]
+    names = [name for name in list(logging.Logger.manager.loggerDict) if _of(name, libraries)]
     names.extend(lib for lib in libraries if lib not in names)
     for name in names:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
     for name in QUIETED:
-        if any(name == lib or name.startswith(lib + ".") for lib in libraries):
+        if _of(name, libraries):
             logging.getLogger(name).setLevel(logging.ERROR)
     return len(names)

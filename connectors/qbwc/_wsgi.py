@@ -217,10 +217,14 @@ class GatewayServer:
                 channel.accepting = False
                 with contextlib.suppress(OSError):
                     channel.socket.shutdown(socket.SHUT_RDWR)
+        # Calls in progress finish first, for up to 5 s (their threads write their answers):
+        # closed under it, a call's thread failed with OSError ("Exception when servicing")
+        # and its Web Connector read a reset instead of the answer to work already done.
+        # Requests not yet begun are dropped with their connections below.
+        self._server.task_dispatcher.shutdown(timeout=5)
         # Keep-alive connections hold waitress' loop open; close them with the listener.
         for channel in channels:
             channel.close()
-        self._server.task_dispatcher.shutdown(timeout=5)
 
 
 def _shared_socket(host: str, port: int) -> socket.socket:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from core.contracts import AvroCodec, customer_event
 from qbsync.brokers import BrokerInfo
 from qbsync.runtime import RUN_FILE, free_port
 from tests.conftest import missing
-from tests.support.waiting import until
+from tests.support.waiting import answers, until
 
 pytestmark = pytest.mark.integration
 
@@ -91,11 +90,7 @@ def run_file(data_dir: Path) -> dict[str, Any]:
 
 
 def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
+    return answers(f"{url}/healthz")
 
 
 def running(pid: int) -> bool:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["until"]
+__all__ = ["answers", "until"]
 
 
 def until(
@@ -31,3 +32,12 @@ def until(
             step()
         else:
             time.sleep(0.05)  # only between checks of an outside process's progress
+
+
+def answers(url: str) -> bool:
+    """Whether ``url`` answers 200 now (a server starting in another thread or process)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False

@@ -16,7 +16,7 @@ import pytest
 
 from connectors.qbwc._wsgi import GatewayServer
 from qbsync.runtime import free_port
-from tests.support.waiting import until
+from tests.support.waiting import answers, until
 
 
 def _ok(_environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -29,15 +29,7 @@ def test_a_stop_inside_a_stop_returns_at_once_and_shuts_down_once() -> None:
     server = GatewayServer(_ok, host="127.0.0.1", port=port, threads=2)
     serving = threading.Thread(target=server.run, daemon=True)
     serving.start()
-
-    def answers() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            return False
-
-    until(answers, timeout=30, what="the server to answer")
+    until(lambda: answers(f"http://127.0.0.1:{port}/"), timeout=30, what="the server to answer")
     dispatcher = server._server.task_dispatcher
     original = dispatcher.shutdown
     shutdowns: list[int] = []
@@ -66,7 +58,7 @@ def test_a_stop_does_not_turn_the_loop_on_its_shut_listener(
     server = GatewayServer(_ok, host="127.0.0.1", port=port, threads=2)
     serving = threading.Thread(target=server.run, daemon=True)
     serving.start()
-    until(lambda: _answers(port), timeout=30, what="the server to answer")
+    until(lambda: answers(f"http://127.0.0.1:{port}/"), timeout=30, what="the server to answer")
     listener = server._server
     turns = [0]
     readable = listener.readable
@@ -93,9 +85,41 @@ def test_a_stop_does_not_turn_the_loop_on_its_shut_listener(
     assert warned == []
 
 
-def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
+def test_a_call_in_progress_at_a_stop_gets_its_answer(caplog: pytest.LogCaptureFixture) -> None:
+    """A stop lets the call being served finish and write its answer before the
+    connections close; closed under it, the call's thread failed with OSError and the
+    client read a reset instead of the answer to work already done."""
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(_environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        entered.set()
+        release.wait(30)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    port = free_port()
+    server = GatewayServer(slow, host="127.0.0.1", port=port, threads=2)
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    answered: list[bytes] = []
+
+    def call() -> None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as answer:
+            answered.append(answer.read())
+
+    caller = threading.Thread(target=call)
+    with caplog.at_level(logging.DEBUG, logger="waitress"):
+        caller.start()
+        assert entered.wait(30)
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        listener = server._server
+        until(lambda: not listener.accepting, timeout=30, what="the stop to begin")
+        release.set()
+        caller.join(timeout=30)
+        stopping.join(timeout=30)
+        serving.join(timeout=30)
+        failed = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert answered == [b"done"]
+    assert failed == []
+    assert not serving.is_alive()
