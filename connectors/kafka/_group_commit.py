@@ -42,6 +42,8 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaException, TopicPartition
 
+from core.processes import name_this_thread
+
 __all__ = ["GroupCommit"]
 
 log = logging.getLogger(__name__)
@@ -174,6 +176,7 @@ class GroupCommit:
     # -- the thread -----------------------------------------------------------------------
 
     def _serve(self) -> None:
+        name_this_thread("qbsync-commits")
         while True:
             with self._ready:
                 batch = self._next_batch()

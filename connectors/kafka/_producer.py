@@ -11,6 +11,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from core.errors import WorkFailed
+from core.processes import name_this_thread
 
 __all__ = [
     "AsyncProducer",
@@ -151,6 +152,7 @@ class RecordProducer:
         A report's callback that raises ends that poll, not the thread: were it to end,
         every later send would wait out its timeout (the other reports wait in the queue
         for the next poll)."""
+        name_this_thread("qbsync-delivery")
         while not self._closing.is_set():
             try:
                 self._producer.poll(0.1)
@@ -310,6 +312,7 @@ class AsyncProducer:
 
     def _serve(self) -> None:
         """The reports' thread: poll, then settle what arrived in the loop in one call."""
+        name_this_thread("qbsync-delivery")
         while not self._closing.is_set():
             self._producer.poll(0.05)
             if self._done:

@@ -41,6 +41,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from connectors.kafka._queued import QueuedCommand
+from core.processes import name_this_thread
 
 __all__ = ["ReadAhead"]
 
@@ -268,6 +269,7 @@ class ReadAhead:
     # -- the reading thread -------------------------------------------------------------
 
     def _run(self) -> None:
+        name_this_thread("qbsync-ahead")
         consumer = self._consumer
         assert consumer is not None
         assigned: set[str] = set()

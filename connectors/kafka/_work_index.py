@@ -26,6 +26,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec  # not re-exported for type checkers
 
+from core.processes import name_this_thread
+
 __all__ = ["WorkIndex"]
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class WorkIndex:
         self._consumer.close()
 
     def _loop(self) -> None:
+        name_this_thread("qbsync-index")
         while not self._stop.is_set():
             try:
                 self.refresh()

@@ -22,6 +22,7 @@ from spyne.server.wsgi import WsgiApplication
 from connectors.qbwc._envelope import Refused, screen_root
 from connectors.qbwc._log_policy import install_log_policy
 from connectors.qbwc._wsdl import WsdlCache
+from core.processes import name_this_thread
 
 __all__ = ["GatewayServer", "WsgiApp", "build_wsgi", "serve"]
 
@@ -147,6 +148,29 @@ def _own_url(environ: dict[str, Any]) -> str:
     return f"{scheme}://{host}/qbwc"
 
 
+def _request_threads(threads: int) -> Any:
+    """waitress's task dispatcher with ``threads`` request threads, each named
+    ``qbsync-req-N`` in the kernel (:func:`core.processes.name_this_thread`): the process's
+    CPU by thread (``top -H``, ``bench/gateway_peer.py``) then tells the requests' own work
+    from waitress's loop (the main thread), the Kafka clients' threads and qbsync's others.
+    Handed to ``create_server`` as its ``_dispatcher``, which waitress then uses as it is
+    (its thread count set here); ``tests/connectors/qbwc/test_thread_names.py`` checks
+    the names."""
+    from waitress.task import ThreadedTaskDispatcher
+
+    class NamedRequestThreads(ThreadedTaskDispatcher):  # type: ignore[misc]
+        def start_new_thread(self, target: Callable[[int], None], thread_no: int) -> None:
+            def named(number: int) -> None:
+                name_this_thread(f"qbsync-req-{number}")
+                target(number)
+
+            super().start_new_thread(named, thread_no)
+
+    dispatcher = NamedRequestThreads()
+    dispatcher.set_thread_count(threads)
+    return dispatcher
+
+
 class GatewayServer:
     """waitress serving one WSGI app; :meth:`stop` may be called from any thread or from a
     signal handler and returns once the listening socket and every connection are closed."""
@@ -173,13 +197,19 @@ class GatewayServer:
         )
         # waitress' default of 100 open connections stalls a gateway whose Web Connectors
         # keep connections alive (measured in bench/e2e.py with 100 files).
-        self._server: Any = create_server(
-            app,
-            **where,
-            threads=threads,
-            ident="qbsync",
-            connection_limit=connection_limit,
-        )
+        dispatcher = _request_threads(threads)
+        try:
+            self._server: Any = create_server(
+                app,
+                **where,
+                threads=threads,
+                ident="qbsync",
+                connection_limit=connection_limit,
+                _dispatcher=dispatcher,
+            )
+        except BaseException:
+            dispatcher.shutdown(cancel_pending=True, timeout=5)
+            raise
         self._stopping = threading.Event()
         self._stop_once = threading.Lock()
         install_log_policy()  # waitress' loggers exist now
