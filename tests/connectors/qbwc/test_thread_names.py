@@ -7,10 +7,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from connectors.qbwc._wsgi import GatewayServer
 from core.processes import name_this_thread
-from qbsync.runtime import free_port
-from tests.support.waiting import answers, until
+from tests.support.servers import running
+from tests.support.waiting import answers
 
 
 def _kernel_name(native_id: int) -> str:
@@ -40,17 +39,8 @@ def test_the_gateways_request_threads_are_named_in_the_kernel() -> None:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
-    port = free_port()
-    server = GatewayServer(app, host="127.0.0.1", port=port, threads=3)
-    serving = threading.Thread(target=server.run, daemon=True)
-    serving.start()
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        until(lambda: answers(url), timeout=30, what="the server to answer")
+    with running(app, threads=3) as served:
         for _ in range(5):
-            assert answers(url)
-    finally:
-        server.stop()
-        serving.join(timeout=30)
+            assert answers(served.url)
     assert served_by
     assert all(re.fullmatch(r"qbsync-req-[0-2]", name) for name in served_by), served_by

@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from qbsync.brokers import BrokerInfo
 from qbsync.console._auth import create_user
 from qbsync.runtime import free_port
 from tests.conftest import missing
-from tests.support.waiting import until
+from tests.support.waiting import answers, until
 
 pytestmark = pytest.mark.integration
 
@@ -83,14 +82,6 @@ class Run:
             self.connector.run_once()
         except SoapFault as fault:
             self.faults.append(str(fault))
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -141,8 +132,8 @@ def run(broker: BrokerInfo, tmp_path: Path) -> Iterator[Run]:
             lambda: (
                 process.poll() is not None
                 or (
-                    _answers(f"{gateway_url}/healthz")
-                    and _answers(f"http://127.0.0.1:{console_port}/healthz")
+                    answers(f"{gateway_url}/healthz")
+                    and answers(f"http://127.0.0.1:{console_port}/healthz")
                 )
             ),
             timeout=120,
