@@ -12,7 +12,7 @@ wrapped in a whole message (``build_message``, which re-reads it with the harden
 at the gateway) is reported beside it.
 
 The other way: reading QuickBooks' answer to 25 ``CustomerAdd`` (each ``CustomerRet`` with
-the 24 fields a real one has: addresses, phones, balances), whole (every record as dicts:
+the 26 fields a real one has: an address, phones, balances), whole (every record as dicts:
 what an import needs) and with ``records=False`` (the first record's identifiers only: what
 settling a batch of writes needs), per message, side by side.
 """

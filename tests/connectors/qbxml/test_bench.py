@@ -24,7 +24,7 @@ def test_the_benchmark_prints_one_json_object() -> None:
     assert report["best_us"] <= report["median_us"]
     assert report["cpu_count"] >= 1
     assert report["python"].count(".") == 2
-    # The answer read both ways, side by side: 25 records of 24 fields each.
+    # The answer read both ways, side by side: 25 records of 26 fields each.
     assert report["answer_25_bytes"] > 20_000
     assert report["answer_25_whole_us"] > 0
     assert report["answer_25_ids_us"] > 0
